@@ -1,0 +1,112 @@
+//! Rejects what cannot become a Bedrock tool, each mistake at its own token.
+
+use crate::ast::{Input, Shape};
+use crate::ctxt::Ctxt;
+
+/// The tool-name rule both Claude (`^[a-zA-Z0-9_-]{1,64}$`) and Nova accept, tightened to
+/// start with a letter so the same name is valid everywhere.
+pub(crate) fn is_valid_tool_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    first.is_ascii_alphabetic()
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+pub(crate) fn check(cx: &Ctxt, input: &Input) {
+    check_shape(cx, input);
+    check_name(cx, input);
+}
+
+fn check_shape(cx: &Ctxt, input: &Input) {
+    let ident = input.ident;
+    const FIX: &str = "a tool's input must be a JSON object: use a struct with named fields";
+    match input.shape {
+        Shape::NamedStruct => {}
+        Shape::TupleStruct(fields) => cx.error_spanned_by(
+            fields,
+            format!("tuple struct `{ident}` serializes as a JSON array, not an object; {FIX}"),
+        ),
+        Shape::UnitStruct => cx.error_spanned_by(
+            ident,
+            format!("unit struct `{ident}` serializes as null, not an object; {FIX}"),
+        ),
+        Shape::Union(token) => cx.error_spanned_by(
+            token,
+            format!("union `{ident}` cannot be deserialized by serde; {FIX}"),
+        ),
+        Shape::Enum(token) => {
+            if let Some(untagged) = &input.serde.untagged {
+                cx.error_spanned_by(
+                    untagged,
+                    format!(
+                        "untagged enum `{ident}` is not always a JSON object; use \
+                         #[serde(tag = \"kind\")] instead, or wrap the enum in a struct"
+                    ),
+                );
+            } else if input.serde.tag.is_none() {
+                cx.error_spanned_by(
+                    token,
+                    format!(
+                        "enum `{ident}` is not a JSON object at the top level (serde writes its \
+                         unit variants as strings); add #[serde(tag = \"kind\")] or wrap it in a struct"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(transparent) = &input.serde.transparent {
+        cx.error_spanned_by(
+            transparent,
+            format!(
+                "#[serde(transparent)] makes `{ident}` take the shape of its one field, which \
+                 need not be an object; derive BatchOutput on that field's type instead"
+            ),
+        );
+    }
+}
+
+fn check_name(cx: &Ctxt, input: &Input) {
+    let name = input.tool_name();
+    if is_valid_tool_name(&name) {
+        return;
+    }
+    const RULE: &str = "a tool name starts with an ASCII letter and has at most 64 ASCII \
+                        letters, digits, `_` or `-`";
+    match &input.attrs.name {
+        Some(lit) => cx.error_spanned_by(lit, format!("invalid tool name \"{name}\": {RULE}")),
+        None => cx.error_spanned_by(
+            input.ident,
+            format!(
+                "the type name `{name}` is not a valid tool name: {RULE}; \
+                 set one with #[batch_output(name = \"...\")]"
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_tool_name;
+
+    #[test]
+    fn tool_names() {
+        for good in ["Person", "extract_person", "a", "A-1_b", &"x".repeat(64)] {
+            assert!(is_valid_tool_name(good), "{good} should be valid");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "_x",
+            "-x",
+            "has space",
+            "naïve",
+            "a.b",
+            &"x".repeat(65),
+        ] {
+            assert!(!is_valid_tool_name(bad), "{bad} should be invalid");
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! What `#[derive(BatchOutput)]` expands to calls. Not public API: it may change in any
+//! release. Everything is reached through this crate so the generated code needs no other
+//! crate under a particular name.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+pub use schemars::JsonSchema;
+pub use serde::de::DeserializeOwned;
+pub use serde_json::Value;
+
+use crate::{RecordError, ToolDefinition};
+
+/// The tool of `T`, generated on first use and cached per type for the life of the process.
+pub fn tool_definition<T: JsonSchema + 'static>(
+    name: &'static str,
+    description: Option<&'static str>,
+) -> ToolDefinition {
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, ToolDefinition>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    // A poisoned lock only means another thread panicked while inserting; the map is still
+    // a valid cache, so keep using it.
+    if let Some(tool) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&TypeId::of::<T>())
+    {
+        return tool.clone();
+    }
+    // Generated outside the lock: schema generation calls user code (JsonSchema impls).
+    let tool = ToolDefinition::for_type::<T>(name, description);
+    cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(TypeId::of::<T>())
+        .or_insert(tool)
+        .clone()
+}
+
+/// Deserializes the tool input, naming the path of the first bad value on failure.
+pub fn from_tool_input<T: DeserializeOwned>(input: Value) -> Result<T, RecordError> {
+    serde_path_to_error::deserialize(input).map_err(|err| RecordError::ToolInputInvalid {
+        path: err.path().to_string(),
+        message: err.into_inner().to_string(),
+    })
+}

@@ -1,0 +1,165 @@
+//! The two kinds of failure: [`Error`] stops a run; [`RecordError`] explains why one record has
+//! no value while the others go on.
+//!
+//! Messages name ids, counts and settings, never the text of a prompt or a model output.
+
+use serde::{Deserialize, Serialize};
+
+/// Why one record has no value. A batch with failed records still succeeds; each failure is
+/// one of these, in [`RecordResult::outcome`](crate::RecordResult::outcome).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Bedrock answered the record with an error record instead of a model output.
+    #[error("Bedrock returned error {code} for this record: {message}")]
+    Bedrock {
+        /// Bedrock's `errorCode` (an HTTP-like status such as `400`).
+        code: String,
+        /// Bedrock's `errorMessage`.
+        message: String,
+    },
+    /// The model answered without calling the tool.
+    #[error("the model did not call the tool (stop reason: {})", stop_reason.as_deref().unwrap_or("none"))]
+    NoToolCall {
+        /// The stop reason the model gave, if any.
+        stop_reason: Option<String>,
+    },
+    /// The model ran out of output tokens before finishing its answer.
+    #[error("the output was cut off at the max_tokens limit; raise max_tokens")]
+    Truncated,
+    /// The model stopped for a reason that leaves no usable answer.
+    #[error("the model stopped with reason `{stop_reason}`")]
+    UnexpectedStopReason {
+        /// The stop reason the model gave.
+        stop_reason: String,
+    },
+    /// The model called the tool more than once, so no single answer can be chosen.
+    #[error("the model made {count} tool calls where one was expected")]
+    MultipleToolCalls {
+        /// How many calls it made.
+        count: usize,
+    },
+    /// The model called a tool other than the one asked for.
+    #[error("the model called tool `{found}` instead of `{expected}`")]
+    WrongTool {
+        /// The tool that was forced.
+        expected: String,
+        /// The tool the model called.
+        found: String,
+    },
+    /// The tool arguments, or the JSON the model wrote in its text, are not valid JSON.
+    #[error("the tool input is not valid JSON: {message}")]
+    ToolInputNotJson {
+        /// The JSON parser's message.
+        message: String,
+    },
+    /// The tool input is JSON but does not fit the output type.
+    #[error("the tool input does not fit the output type at `{path}`: {message}")]
+    ToolInputInvalid {
+        /// Where in the input the bad value is, as in `people[2].age` (`.` for the top).
+        path: String,
+        /// serde's message.
+        message: String,
+    },
+    /// The output line or the model output is not in the shape the model family answers in.
+    #[error("malformed output: {message}")]
+    MalformedOutput {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The record is not in the job's output: the job ended (expired, stopped, partially
+    /// completed) before it was processed.
+    #[error("the record is missing from the job output")]
+    Missing,
+}
+
+/// Why a run could not go on. Each variant says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is missing or out of range.
+    #[error("invalid setting `{field}`: {reason}")]
+    InvalidConfig {
+        /// The builder method or field concerned.
+        field: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// A [`ModelInput`](crate::ModelInput) cannot be sent to any model.
+    #[error("invalid model input: {reason}")]
+    InvalidInput {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A record id is empty, repeated, or has characters Bedrock refuses.
+    #[error("invalid record id `{record_id}`: {reason}")]
+    InvalidRecordId {
+        /// The id.
+        record_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Bedrock rejects jobs with fewer records than its per-model minimum.
+    #[error(
+        "{count} records is below Bedrock's minimum of {minimum} records per job; add records or lower the minimum if your quota allows"
+    )]
+    TooFewRecords {
+        /// Records given.
+        count: usize,
+        /// The minimum in force.
+        minimum: usize,
+    },
+    /// The S3 bucket does not exist or cannot be reached with these credentials.
+    #[error("bucket {bucket} does not exist or is not accessible with these credentials")]
+    BucketNotFound {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// The bucket is in another region than the job.
+    #[error(
+        "bucket {bucket} is in {bucket_region} but the job runs in {region}; use a bucket in {region}"
+    )]
+    BucketInWrongRegion {
+        /// The bucket name.
+        bucket: String,
+        /// Where the bucket is.
+        bucket_region: String,
+        /// Where the job runs.
+        region: String,
+    },
+    /// The IAM role does not exist.
+    #[error(
+        "role {role_arn} does not exist; create it with a trust policy for bedrock.amazonaws.com"
+    )]
+    RoleNotFound {
+        /// The role ARN.
+        role_arn: String,
+    },
+    /// The job ended without output worth downloading.
+    #[error("job {job_arn} ended {status}: {message}")]
+    JobFailed {
+        /// The job's ARN.
+        job_arn: String,
+        /// Its final status.
+        status: String,
+        /// Bedrock's explanation.
+        message: String,
+    },
+    /// A call to AWS failed for a reason not covered above.
+    #[error("{operation} failed: {message}")]
+    Aws {
+        /// The API operation, e.g. `CreateModelInvocationJob`.
+        operation: &'static str,
+        /// The service's error code and message.
+        message: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
