@@ -44,11 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let answer = serde_json::json!({"name": "Ada Lovelace", "age": 36, "roles": ["speaker"]});
     let person = Person::from_tool_input(answer)?;
-    println!("\nParsed: {person:?}");
+    println!(
+        "\nParsed: {} (age {:?}) as {:?}",
+        person.name, person.age, person.roles
+    );
 
     let bad = serde_json::json!({"name": "Ada Lovelace", "age": 36, "roles": ["speaker", 7]});
     match Person::from_tool_input(bad) {
-        Ok(person) => println!("unexpectedly parsed {person:?}"),
+        Ok(person) => println!("unexpectedly parsed {}", person.name),
         Err(err) => println!("Rejected: {err}"),
     }
     Ok(())

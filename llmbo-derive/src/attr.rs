@@ -128,8 +128,9 @@ fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
 /// The serde container attributes that change the JSON shape of the whole value.
 #[derive(Default)]
 pub(crate) struct SerdeShape {
-    /// `#[serde(tag = "...")]`: an internally or adjacently tagged enum (a JSON object).
-    pub tag: Option<proc_macro2::Span>,
+    /// `#[serde(tag = "...")]`: an internally or adjacently tagged enum (a JSON object),
+    /// with the name of its tag field.
+    pub tag: Option<String>,
     /// `#[serde(untagged)]`, kept for its span.
     pub untagged: Option<Meta>,
     /// `#[serde(transparent)]`, kept for its span.
@@ -149,7 +150,16 @@ impl SerdeShape {
             for meta in metas {
                 let path = meta.path();
                 if path.is_ident("tag") {
-                    out.tag = Some(syn::spanned::Spanned::span(path));
+                    if let Meta::NameValue(syn::MetaNameValue {
+                        value:
+                            Expr::Lit(ExprLit {
+                                lit: Lit::Str(tag), ..
+                            }),
+                        ..
+                    }) = &meta
+                    {
+                        out.tag = Some(tag.value());
+                    }
                 } else if path.is_ident("untagged") {
                     out.untagged = Some(meta);
                 } else if path.is_ident("transparent") {

@@ -60,6 +60,11 @@ fn impl_batch_output(input: &Input, krate: &syn::Path) -> TokenStream {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    // serde reads a tagged enum's tag as a variant name *or index*; the schema allows names only.
+    let tag = match &input.serde.tag {
+        Some(tag) => quote!(::core::option::Option::Some(#tag)),
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #[automatically_derived]
         impl #impl_generics #krate::BatchOutput for #ident #ty_generics #where_clause {
@@ -70,7 +75,7 @@ fn impl_batch_output(input: &Input, krate: &syn::Path) -> TokenStream {
             fn from_tool_input(
                 input: #krate::__private::Value,
             ) -> ::core::result::Result<Self, #krate::RecordError> {
-                #krate::__private::from_tool_input::<Self>(input)
+                #krate::__private::from_tool_input::<Self>(input, #tag)
             }
         }
     }

@@ -10,6 +10,7 @@ pub use schemars::JsonSchema;
 pub use serde::de::DeserializeOwned;
 pub use serde_json::Value;
 
+use crate::strict_json::StrictValue;
 use crate::{RecordError, ToolDefinition};
 
 /// The tool of `T`, generated on first use and cached per type for the life of the process.
@@ -38,10 +39,40 @@ pub fn tool_definition<T: JsonSchema + 'static>(
         .clone()
 }
 
-/// Deserializes the tool input, naming the path of the first bad value on failure.
-pub fn from_tool_input<T: DeserializeOwned>(input: Value) -> Result<T, RecordError> {
-    serde_path_to_error::deserialize(input).map_err(|err| RecordError::ToolInputInvalid {
-        path: err.path().to_string(),
-        message: err.into_inner().to_string(),
+/// Deserializes the tool input, naming the path of the first bad value on failure. Structs
+/// are read from JSON objects only, and the tag of a tagged enum (`tag`) from a string only,
+/// as their schema says.
+pub fn from_tool_input<T: DeserializeOwned>(
+    input: Value,
+    tag: Option<&'static str>,
+) -> Result<T, RecordError> {
+    if let (Some(tag), Value::Object(map)) = (tag, &input)
+        && let Some(found) = map.get(tag)
+        && !found.is_string()
+    {
+        return Err(RecordError::ToolInputInvalid {
+            path: tag.to_owned(),
+            message: format!(
+                "invalid type: {}, expected a variant name",
+                json_type(found)
+            ),
+        });
+    }
+    serde_path_to_error::deserialize(StrictValue(input)).map_err(|err| {
+        RecordError::ToolInputInvalid {
+            path: err.path().to_string(),
+            message: err.into_inner().to_string(),
+        }
     })
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }

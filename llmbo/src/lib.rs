@@ -36,6 +36,7 @@ pub mod __private {
     pub use crate::derive_support::*;
 }
 mod derive_support;
+mod strict_json;
 
 pub use error::{Error, RecordError};
 pub use input::{Message, ModelInput, Role, ToolChoice};

@@ -205,3 +205,40 @@ impl<T> IntoIterator for BatchResults<T> {
         self.records.into_iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Inside this crate `::llmbo` does not resolve, so this compiles only if the derive uses
+    // the `crate` override for every path it writes.
+    /// Renamed.
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo_derive::BatchOutput)]
+    #[batch_output(crate = "crate")]
+    struct Renamed {
+        word: String,
+    }
+
+    #[test]
+    fn the_crate_override_is_used_for_every_path() {
+        assert_eq!(Renamed::tool_definition().description, "Renamed.");
+        let value = Renamed::from_tool_input(serde_json::json!({"word": "w"})).unwrap();
+        assert_eq!(value.word, "w");
+    }
+
+    #[test]
+    fn a_tagged_enum_is_an_object_at_the_top() {
+        #[derive(schemars::JsonSchema)]
+        #[serde(tag = "kind")]
+        #[allow(dead_code)]
+        enum Finding {
+            Person { name: String },
+            Nothing,
+        }
+        let tool = ToolDefinition::for_type::<Finding>("finding", None);
+        let schema = tool.input_schema.as_object().unwrap();
+        assert_eq!(schema.keys().next().map(String::as_str), Some("type"));
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["oneOf"].as_array().map(Vec::len), Some(2));
+    }
+}

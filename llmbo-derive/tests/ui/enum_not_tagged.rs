@@ -1,0 +1,9 @@
+use llmbo::BatchOutput;
+
+#[derive(serde::Deserialize, schemars::JsonSchema, BatchOutput)]
+enum Sentiment {
+    Positive,
+    Negative,
+}
+
+fn main() {}

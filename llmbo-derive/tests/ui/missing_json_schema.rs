@@ -1,0 +1,8 @@
+use llmbo::BatchOutput;
+
+#[derive(serde::Deserialize, BatchOutput)]
+struct Person {
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use llmbo::BatchOutput;
+
+#[derive(serde::Deserialize, schemars::JsonSchema, BatchOutput)]
+struct Nothing;
+
+fn main() {}
