@@ -26,6 +26,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod adapter;
 mod error;
 mod input;
 mod manifest;
@@ -38,6 +39,7 @@ pub mod __private {
 mod derive_support;
 mod strict_json;
 
+pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Usage};
 pub use error::{Error, RecordError};
 pub use input::{Message, ModelInput, Role, ToolChoice};
 /// Derives [`BatchOutput`](trait@BatchOutput); see the trait for the attributes.

@@ -1,0 +1,141 @@
+//! The Converse invocation type: one request shape for every model.
+
+use serde_json::{Map, Value, json};
+
+use super::nova::{converse_text, converse_tool_input, converse_usage, text_messages, tool_config};
+use super::{ModelProviderAdapter, Usage, tools_and_choice, validate_input};
+use crate::error::{Error, RecordError};
+use crate::input::ModelInput;
+use crate::output::ToolDefinition;
+
+/// Converse request bodies (`messages`, `system: [{text}]`, `inferenceConfig` with
+/// `maxTokens`/`temperature`/`topP`/`stopSequences`), answered by a ConverseResponse.
+///
+/// Bedrock fails every record that carries `toolConfig` in a Converse batch job, so any tool
+/// (a structured job's, or the input's own) is refused here, before anything is uploaded.
+#[derive(Debug, Clone, Default)]
+pub struct ConverseAdapter;
+
+impl ModelProviderAdapter for ConverseAdapter {
+    fn name(&self) -> &str {
+        "converse"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        validate_input(input, tool)?;
+        let (tools, _) = tools_and_choice(input, tool);
+        if !tools.is_empty() {
+            return Err(Error::InvalidInput {
+                reason: "Bedrock refuses tools in Converse batch jobs; use the InvokeModel \
+                         invocation type for structured or tool-using jobs"
+                    .into(),
+            });
+        }
+        let mut body = Map::new();
+        body.insert("messages".into(), text_messages(input));
+        if let Some(system) = &input.system {
+            body.insert("system".into(), json!([{"text": system}]));
+        }
+        let mut config = Map::new();
+        if let Some(n) = input.max_tokens {
+            config.insert("maxTokens".into(), json!(n));
+        }
+        if let Some(t) = input.temperature {
+            config.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = input.top_p {
+            config.insert("topP".into(), json!(p));
+        }
+        if !input.stop_sequences.is_empty() {
+            config.insert("stopSequences".into(), json!(input.stop_sequences));
+        }
+        if !config.is_empty() {
+            body.insert("inferenceConfig".into(), Value::Object(config));
+        }
+        if let Some(k) = input.top_k {
+            // Converse has no top-k of its own; models that take one read it from here.
+            body.insert("additionalModelRequestFields".into(), json!({"top_k": k}));
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        tool_config(&[tool], None)
+    }
+
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        tool: &ToolDefinition,
+    ) -> Result<Value, RecordError> {
+        converse_tool_input(model_output, tool, "Converse")
+    }
+
+    fn output_text(&self, model_output: &Value) -> Option<String> {
+        converse_text(model_output)
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        converse_usage(model_output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::test_support::{person_tool, sample_input};
+
+    #[test]
+    fn builds_the_converse_body() {
+        let body = ConverseAdapter
+            .prepare_model_input(&sample_input(), None)
+            .unwrap();
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "user", "content": [{"text": "Extract."}]})
+        );
+        assert_eq!(body["system"], json!([{"text": "Extract people."}]));
+        assert_eq!(
+            body["inferenceConfig"],
+            json!({"maxTokens": 300, "temperature": 0.0, "topP": 0.5, "stopSequences": ["END"]})
+        );
+        assert_eq!(body["additionalModelRequestFields"], json!({"top_k": 40}));
+        assert_eq!(body.as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn refuses_tools_before_upload() {
+        let err = ConverseAdapter
+            .prepare_model_input(&sample_input(), Some(&person_tool()))
+            .unwrap_err();
+        assert!(err.to_string().contains("InvokeModel"), "{err}");
+        let own_tool = sample_input().tool(person_tool());
+        assert!(
+            ConverseAdapter
+                .prepare_model_input(&own_tool, None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn reads_text_and_usage_of_a_converse_response() {
+        let output = json!({"output": {"message": {"role": "assistant", "content": [{"text": "Hello"}]}},
+                            "stopReason": "end_turn", "usage": {"inputTokens": 5, "outputTokens": 1,
+                            "totalTokens": 6}, "metrics": {"latencyMs": 100}});
+        assert_eq!(
+            ConverseAdapter.output_text(&output).as_deref(),
+            Some("Hello")
+        );
+        assert_eq!(
+            ConverseAdapter.usage(&output),
+            Some(Usage {
+                input_tokens: 5,
+                output_tokens: 1
+            })
+        );
+    }
+}

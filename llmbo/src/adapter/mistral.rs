@@ -1,0 +1,296 @@
+//! Mistral, in both forms the original served: the `[INST]` prompt with the schema in it (the
+//! default for Mistral ids) and chat completion with function calling (opt in).
+
+use serde_json::{Map, Value, json};
+
+use super::openai::{chat_messages, chat_text, chat_tool_input, chat_usage, function_tool};
+use super::{
+    ModelProviderAdapter, Usage, as_object, check_stop, extract_json_object, schema_instruction,
+    tools_and_choice, validate_input,
+};
+use crate::error::{Error, RecordError};
+use crate::input::{ModelInput, Role, ToolChoice};
+use crate::output::ToolDefinition;
+
+/// Mistral text completion: `{"prompt": "<s>[INST] … [/INST]", "max_tokens", …}`, answered by
+/// `outputs[0].text` (or `choices[0].message.content`) holding the JSON object the prompt asks
+/// for. Tools are described in the prompt, since this format has none.
+#[derive(Debug, Clone, Default)]
+pub struct MistralPromptAdapter;
+
+/// Builds `<s>[INST] … [/INST] answer</s>[INST] … [/INST]`; the system prompt (and schema)
+/// opens the first instruction. A final assistant turn is left open, as a prefill.
+fn mistral_prompt(input: &ModelInput, preamble: Option<&str>) -> String {
+    let mut prompt = String::from("<s>");
+    let mut first_user = true;
+    for m in &input.messages {
+        match m.role {
+            Role::User => {
+                prompt.push_str("[INST] ");
+                if first_user && let Some(preamble) = preamble {
+                    prompt.push_str(preamble);
+                    prompt.push_str("\n\n");
+                }
+                first_user = false;
+                prompt.push_str(&m.content);
+                prompt.push_str(" [/INST]");
+            }
+            Role::Assistant => {
+                prompt.push(' ');
+                prompt.push_str(&m.content);
+                prompt.push_str("</s>");
+            }
+        }
+    }
+    if input
+        .messages
+        .last()
+        .is_some_and(|m| m.role == Role::Assistant)
+    {
+        prompt.truncate(prompt.len() - "</s>".len());
+    }
+    prompt
+}
+
+/// The system prompt and, for a structured job, the schema instruction.
+fn preamble(input: &ModelInput, tool: Option<&ToolDefinition>) -> Option<String> {
+    let parts: Vec<String> = input
+        .system
+        .iter()
+        .cloned()
+        .chain(tool.map(schema_instruction))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+fn prompt_text(model_output: &Value) -> Option<(&str, Option<&str>)> {
+    if let Some(first) = model_output.get("outputs").and_then(|o| o.get(0)) {
+        let text = first.get("text")?.as_str()?;
+        return Some((text, first.get("stop_reason").and_then(Value::as_str)));
+    }
+    let choice = model_output.get("choices")?.get(0)?;
+    let text = choice.get("message")?.get("content")?.as_str()?;
+    let stop = choice
+        .get("finish_reason")
+        .or_else(|| choice.get("stop_reason"))
+        .and_then(Value::as_str);
+    Some((text, stop))
+}
+
+impl ModelProviderAdapter for MistralPromptAdapter {
+    fn name(&self) -> &str {
+        "mistral-prompt"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        validate_input(input, tool)?;
+        if tool.is_none() && !input.tools.is_empty() {
+            return Err(Error::InvalidInput {
+                reason: "the Mistral prompt format has no tools; use MistralChatAdapter for \
+                         function calling"
+                    .into(),
+            });
+        }
+        let mut body = Map::new();
+        let preamble = preamble(input, tool);
+        body.insert(
+            "prompt".into(),
+            json!(mistral_prompt(input, preamble.as_deref())),
+        );
+        if let Some(n) = input.max_tokens {
+            body.insert("max_tokens".into(), json!(n));
+        }
+        if !input.stop_sequences.is_empty() {
+            body.insert("stop".into(), json!(input.stop_sequences));
+        }
+        if let Some(t) = input.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = input.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
+        if let Some(k) = input.top_k {
+            body.insert("top_k".into(), json!(k));
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        Value::String(schema_instruction(tool))
+    }
+
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        _tool: &ToolDefinition,
+    ) -> Result<Value, RecordError> {
+        as_object(model_output, "Mistral")?;
+        let (text, stop) =
+            prompt_text(model_output).ok_or_else(|| RecordError::MalformedOutput {
+                message: "a Mistral response has `outputs[0].text`, this has none".into(),
+            })?;
+        check_stop(stop)?;
+        extract_json_object(text)
+    }
+
+    fn output_text(&self, model_output: &Value) -> Option<String> {
+        prompt_text(model_output).map(|(text, _)| text.to_owned())
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        // The text-completion response carries no token counts; the chat form does.
+        chat_usage(model_output)
+    }
+}
+
+/// Mistral chat completion with function calling: `messages`, `tools` of type function and
+/// `tool_choice: "any"` (Mistral cannot force a named tool), answered in
+/// `choices[0].message.tool_calls[0].function.arguments`.
+#[derive(Debug, Clone, Default)]
+pub struct MistralChatAdapter;
+
+impl ModelProviderAdapter for MistralChatAdapter {
+    fn name(&self) -> &str {
+        "mistral-chat"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        validate_input(input, tool)?;
+        let mut body = Map::new();
+        body.insert(
+            "messages".into(),
+            chat_messages(input, input.system.as_deref()),
+        );
+        let (tools, choice) = tools_and_choice(input, tool);
+        if !tools.is_empty() {
+            let tools: Vec<Value> = tools.into_iter().map(function_tool).collect();
+            body.insert("tools".into(), Value::Array(tools));
+        }
+        if let Some(choice) = choice {
+            let choice = match choice {
+                ToolChoice::Auto => "auto",
+                ToolChoice::Any | ToolChoice::Tool { .. } => "any",
+            };
+            body.insert("tool_choice".into(), json!(choice));
+        }
+        if let Some(n) = input.max_tokens {
+            body.insert("max_tokens".into(), json!(n));
+        }
+        if let Some(t) = input.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = input.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        function_tool(tool)
+    }
+
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        tool: &ToolDefinition,
+    ) -> Result<Value, RecordError> {
+        chat_tool_input(model_output, tool, "Mistral")
+    }
+
+    fn output_text(&self, model_output: &Value) -> Option<String> {
+        chat_text(model_output)
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        chat_usage(model_output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::test_support::{person_tool, sample_input};
+
+    #[test]
+    fn builds_the_inst_prompt_with_the_schema_once() {
+        let tool = person_tool();
+        let body = MistralPromptAdapter
+            .prepare_model_input(&sample_input(), Some(&tool))
+            .unwrap();
+        let prompt = body["prompt"].as_str().unwrap();
+        assert!(
+            prompt
+                .starts_with("<s>[INST] Extract people.\n\nA person.\nAnswer with one JSON object")
+        );
+        assert_eq!(prompt.matches(r#"{"type":"object""#).count(), 1, "{prompt}");
+        assert!(
+            prompt.ends_with("\n\nAda is 36. [/INST] Noted.</s>[INST] Extract. [/INST]"),
+            "{prompt}"
+        );
+        assert_eq!(body["max_tokens"], 300);
+        assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(body["temperature"], 0.0);
+        assert_eq!(body["top_p"], 0.5);
+        assert_eq!(body["top_k"], 40);
+        assert_eq!(body.as_object().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn finds_the_json_in_either_response_shape() {
+        let tool = person_tool();
+        let outputs = json!({"outputs": [{"text": "Sure:\n```json\n{\"name\": \"Ada\"}\n```", "stop_reason": "stop"}]});
+        assert_eq!(
+            MistralPromptAdapter
+                .validate_result(&outputs, &tool)
+                .unwrap(),
+            json!({"name": "Ada"})
+        );
+        let choices = json!({"choices": [{"message": {"content": "{\"name\": \"Bo\"}"}, "finish_reason": "stop"}]});
+        assert_eq!(
+            MistralPromptAdapter
+                .validate_result(&choices, &tool)
+                .unwrap(),
+            json!({"name": "Bo"})
+        );
+        let cut = json!({"outputs": [{"text": "{\"name\": \"A", "stop_reason": "length"}]});
+        assert_eq!(
+            MistralPromptAdapter.validate_result(&cut, &tool),
+            Err(RecordError::Truncated)
+        );
+        let prose = json!({"outputs": [{"text": "I cannot help.", "stop_reason": "stop"}]});
+        assert!(matches!(
+            MistralPromptAdapter.validate_result(&prose, &tool),
+            Err(RecordError::ToolInputNotJson { .. })
+        ));
+    }
+
+    #[test]
+    fn chat_form_uses_any_tool_and_reads_tool_calls() {
+        let tool = person_tool();
+        let body = MistralChatAdapter
+            .prepare_model_input(&sample_input(), Some(&tool))
+            .unwrap();
+        assert_eq!(body["tool_choice"], "any");
+        assert_eq!(body["tools"][0]["function"]["name"], "Person");
+        assert_eq!(
+            body["messages"][0],
+            json!({"role": "system", "content": "Extract people."})
+        );
+        assert_eq!(body["max_tokens"], 300);
+        let answer = json!({"choices": [{"message": {"role": "assistant", "content": "",
+            "tool_calls": [{"id": "a", "function": {"name": "Person", "arguments": "{\"name\":\"Ada\"}"}}]},
+            "stop_reason": "tool_calls"}]});
+        assert_eq!(
+            MistralChatAdapter.validate_result(&answer, &tool).unwrap(),
+            json!({"name": "Ada"})
+        );
+    }
+}

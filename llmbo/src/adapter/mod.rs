@@ -1,0 +1,306 @@
+//! Model families: each adapter turns one provider-neutral [`ModelInput`] (plus the tool of a
+//! structured job) into its family's request body, and reads the family's response back.
+//!
+//! | family | model ids | adapter |
+//! |---|---|---|
+//! | Anthropic Claude (Messages API, `tool_use`) | `anthropic.*` | [`AnthropicAdapter`] |
+//! | Amazon Nova (`messages-v1`, `toolConfig`) | `amazon.nova*` | [`NovaAdapter`] |
+//! | Mistral, JSON in the prompt (default) | `mistral.*` | [`MistralPromptAdapter`] |
+//! | Mistral chat with `tool_calls` | opt in | [`MistralChatAdapter`] |
+//! | Meta Llama 3.x / 4 (prompt template) | `meta.llama*` | [`LlamaAdapter`] |
+//! | OpenAI gpt-oss (chat completions) | `openai.*` | [`OpenAiAdapter`] |
+//! | any model, Converse invocation type | [`InvocationType::Converse`] | [`ConverseAdapter`] |
+//! | anything else | | [`DefaultAdapter`] (Claude-shaped, with a warning) |
+//!
+//! Model ids are matched in every form Bedrock accepts: bare ids, cross-region inference
+//! profiles (`us.`, `eu.`, `apac.`, `global.` …) and foundation-model or inference-profile ARNs.
+
+mod anthropic;
+mod converse;
+mod json_text;
+mod llama;
+mod mistral;
+mod nova;
+mod openai;
+mod registry;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, RecordError};
+use crate::input::{ModelInput, ToolChoice};
+use crate::output::ToolDefinition;
+
+pub use anthropic::{AnthropicAdapter, DefaultAdapter};
+pub use converse::ConverseAdapter;
+pub use json_text::extract_json_object;
+pub use llama::LlamaAdapter;
+pub use mistral::{MistralChatAdapter, MistralPromptAdapter};
+pub use nova::{NovaAdapter, NovaParamStyle};
+pub use openai::OpenAiAdapter;
+pub use registry::{ModelAdapterRegistry, normalize_model_id};
+
+/// Token counts of one record, as the model reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens read.
+    pub input_tokens: u64,
+    /// Tokens written.
+    pub output_tokens: u64,
+}
+
+/// How Bedrock invokes the model for every record of a job (`modelInvocationType`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InvocationType {
+    /// Each `modelInput` is the model's native InvokeModel body (the default; tools work).
+    #[default]
+    InvokeModel,
+    /// Each `modelInput` is a Converse request body, the same for every model. Bedrock
+    /// refuses tools in Converse batch jobs, so structured jobs cannot use it.
+    Converse,
+}
+
+impl InvocationType {
+    /// The name Bedrock uses on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationType::InvokeModel => "InvokeModel",
+            InvocationType::Converse => "Converse",
+        }
+    }
+}
+
+/// Knows one model family's request and response bodies.
+///
+/// Implement it to support a model llmbo does not know, and register it with
+/// [`ModelAdapterRegistry::register`] or hand it to one inferer.
+///
+/// ```
+/// use llmbo::adapter::{ModelAdapterRegistry, ModelProviderAdapter, Usage};
+/// use llmbo::{Error, ModelInput, RecordError, ToolDefinition};
+/// use serde_json::{json, Value};
+///
+/// #[derive(Debug)]
+/// struct Echo;
+///
+/// impl ModelProviderAdapter for Echo {
+///     fn name(&self) -> &str { "echo" }
+///     fn prepare_model_input(&self, input: &ModelInput, _: Option<&ToolDefinition>) -> Result<Value, Error> {
+///         input.validate()?;
+///         Ok(json!({"text": input.messages[0].content}))
+///     }
+///     fn build_tool(&self, tool: &ToolDefinition) -> Value { json!({"name": tool.name}) }
+///     fn validate_result(&self, output: &Value, _: &ToolDefinition) -> Result<Value, RecordError> {
+///         output.get("json").cloned().ok_or(RecordError::NoToolCall { stop_reason: None })
+///     }
+///     fn output_text(&self, output: &Value) -> Option<String> {
+///         output.get("text")?.as_str().map(str::to_owned)
+///     }
+///     fn usage(&self, _: &Value) -> Option<Usage> { None }
+/// }
+///
+/// ModelAdapterRegistry::register("my-model.*", Echo)?;
+/// assert_eq!(ModelAdapterRegistry::get_adapter("my-model-v1").name(), "echo");
+/// assert!(ModelAdapterRegistry::register("my-model(", Echo).is_err());
+/// # Ok::<(), llmbo::Error>(())
+/// ```
+pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
+    /// A short name for logs and errors, e.g. `anthropic`.
+    fn name(&self) -> &str;
+
+    /// The `modelInput` body for one record. With `tool`, the model is forced to call it
+    /// (a structured job); without, the input's own tools and tool choice are used.
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error>;
+
+    /// The tool in the family's own format.
+    fn build_tool(&self, tool: &ToolDefinition) -> Value;
+
+    /// The input the model gave `tool`, or exactly why there is none.
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        tool: &ToolDefinition,
+    ) -> Result<Value, RecordError>;
+
+    /// The text the model wrote, for untyped jobs.
+    fn output_text(&self, model_output: &Value) -> Option<String>;
+
+    /// The record's token counts, when the family reports them.
+    fn usage(&self, model_output: &Value) -> Option<Usage>;
+}
+
+/// The tools to send and the choice to force: a structured job's one tool (forced), else the
+/// input's own.
+pub(crate) fn tools_and_choice<'a>(
+    input: &'a ModelInput,
+    forced: Option<&'a ToolDefinition>,
+) -> (Vec<&'a ToolDefinition>, Option<ToolChoice>) {
+    match forced {
+        Some(tool) => (
+            vec![tool],
+            Some(ToolChoice::Tool {
+                name: tool.name.clone(),
+            }),
+        ),
+        None => (input.tools.iter().collect(), input.tool_choice.clone()),
+    }
+}
+
+/// Checks the input before any adapter turns it into a body.
+pub(crate) fn validate_input(
+    input: &ModelInput,
+    forced: Option<&ToolDefinition>,
+) -> Result<(), Error> {
+    input.validate()?;
+    if let Some(tool) = forced
+        && tool.name.is_empty()
+    {
+        return Err(Error::InvalidInput {
+            reason: "the output tool has an empty name".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What a stop reason means for a structured answer.
+pub(crate) enum StopKind {
+    /// The answer is complete (or the family gives no reason).
+    Complete,
+    /// Cut off by the output-token limit.
+    Truncated,
+    /// Stopped for a reason that leaves no usable answer (refusal, content filter, …).
+    Refused(String),
+}
+
+/// Classifies a stop reason by the words families use for it.
+pub(crate) fn classify_stop(reason: Option<&str>) -> StopKind {
+    match reason {
+        Some("max_tokens" | "length" | "model_context_window_exceeded") => StopKind::Truncated,
+        Some(
+            reason @ ("refusal"
+            | "guardrail_intervened"
+            | "content_filtered"
+            | "content_filter"
+            | "malformed_model_output"
+            | "malformed_tool_use"),
+        ) => StopKind::Refused(reason.to_owned()),
+        _ => StopKind::Complete,
+    }
+}
+
+/// Turns a stop reason that spoils the answer into its error.
+pub(crate) fn check_stop(reason: Option<&str>) -> Result<(), RecordError> {
+    match classify_stop(reason) {
+        StopKind::Complete => Ok(()),
+        StopKind::Truncated => Err(RecordError::Truncated),
+        StopKind::Refused(stop_reason) => Err(RecordError::UnexpectedStopReason { stop_reason }),
+    }
+}
+
+/// The object at the top of a model output, or a `MalformedOutput` naming the family.
+pub(crate) fn as_object<'a>(
+    model_output: &'a Value,
+    family: &str,
+) -> Result<&'a Map<String, Value>, RecordError> {
+    model_output
+        .as_object()
+        .ok_or_else(|| RecordError::MalformedOutput {
+            message: format!("a {family} response is a JSON object, this is not"),
+        })
+}
+
+/// Picks the single call of the expected tool out of `(name, input)` pairs.
+pub(crate) fn single_call(
+    calls: Vec<(Option<&str>, Result<Value, RecordError>)>,
+    tool: &ToolDefinition,
+    stop_reason: Option<&str>,
+) -> Result<Value, RecordError> {
+    if calls.is_empty() {
+        check_stop(stop_reason)?;
+        return Err(RecordError::NoToolCall {
+            stop_reason: stop_reason.map(str::to_owned),
+        });
+    }
+    check_stop(stop_reason)?;
+    if calls.len() > 1 {
+        return Err(RecordError::MultipleToolCalls { count: calls.len() });
+    }
+    let Some((name, input)) = calls.into_iter().next() else {
+        return Err(RecordError::NoToolCall { stop_reason: None });
+    };
+    match name {
+        Some(name) if name == tool.name => input,
+        Some(other) => Err(RecordError::WrongTool {
+            expected: tool.name.clone(),
+            found: other.to_owned(),
+        }),
+        None => Err(RecordError::MalformedOutput {
+            message: "the tool call has no name".into(),
+        }),
+    }
+}
+
+/// Parses tool arguments that arrive as a JSON string (Mistral, OpenAI).
+pub(crate) fn parse_arguments(arguments: Option<&Value>) -> Result<Value, RecordError> {
+    match arguments {
+        Some(Value::String(text)) => {
+            serde_json::from_str(text).map_err(|err| RecordError::ToolInputNotJson {
+                message: err.to_string(),
+            })
+        }
+        // Some servers send the arguments already parsed.
+        Some(value @ Value::Object(_)) => Ok(value.clone()),
+        Some(_) | None => Err(RecordError::MalformedOutput {
+            message: "the tool call has no `arguments` string".into(),
+        }),
+    }
+}
+
+/// Reads a non-negative integer count.
+pub(crate) fn count(value: Option<&Value>) -> Option<u64> {
+    value.and_then(Value::as_u64)
+}
+
+/// The system prompt followed by the schema instruction, for families without tools.
+pub(crate) fn schema_instruction(tool: &ToolDefinition) -> String {
+    // Compact JSON: the schema is sent once per record, so every byte is paid for many times.
+    let schema = serde_json::to_string(&tool.input_schema).unwrap_or_default();
+    format!(
+        "{}\nAnswer with one JSON object that follows this JSON schema, and nothing else:\n{schema}",
+        tool.description
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use serde_json::json;
+
+    use crate::{ModelInput, ToolDefinition};
+
+    pub(crate) fn person_tool() -> ToolDefinition {
+        ToolDefinition {
+            name: "Person".into(),
+            description: "A person.".into(),
+            input_schema: json!({"type": "object", "properties": {"name": {"type": "string"}},
+                                 "required": ["name"]}),
+        }
+    }
+
+    /// Every field of `ModelInput` set, over three turns.
+    pub(crate) fn sample_input() -> ModelInput {
+        ModelInput::new()
+            .system("Extract people.")
+            .user("Ada is 36.")
+            .assistant("Noted.")
+            .user("Extract.")
+            .max_tokens(300)
+            .temperature(0.0)
+            .top_p(0.5)
+            .top_k(40)
+            .stop_sequences(["END"])
+    }
+}

@@ -1,0 +1,314 @@
+//! Amazon Nova through its native InvokeModel body (`messages-v1`).
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    ModelProviderAdapter, Usage, as_object, count, single_call, tools_and_choice, validate_input,
+};
+use crate::error::{Error, RecordError};
+use crate::input::{ModelInput, Role, ToolChoice};
+use crate::output::ToolDefinition;
+
+/// How `inferenceConfig` spells its keys. AWS's own examples use both, and which one each
+/// Nova generation expects is not settled in the documentation, so it is a setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NovaParamStyle {
+    /// `max_new_tokens`, `top_p`, `top_k`, `stopSequences`: the Nova 1 InvokeModel schema.
+    #[default]
+    Nova1,
+    /// `maxTokens`, `topP`, `topK`, `stopSequences`: the Nova 2 guide and Converse spelling.
+    CamelCase,
+}
+
+/// Nova's body: `system: [{text}]`, `messages` with `[{text}]` content, `inferenceConfig`, and
+/// `toolConfig` with `toolSpec`/`inputSchema.json`; the answer is a `toolUse` content block.
+#[derive(Debug, Clone)]
+pub struct NovaAdapter {
+    /// The spelling of `inferenceConfig` keys.
+    pub param_style: NovaParamStyle,
+    /// Send `"schemaVersion": "messages-v1"`.
+    pub send_schema_version: bool,
+}
+
+impl Default for NovaAdapter {
+    fn default() -> Self {
+        NovaAdapter {
+            param_style: NovaParamStyle::Nova1,
+            send_schema_version: true,
+        }
+    }
+}
+
+impl NovaAdapter {
+    /// The adapter for a model id: Nova 2 models (`amazon.nova-2…`) get camel-case keys.
+    pub fn for_model(normalized_model_id: &str) -> Self {
+        let param_style = if normalized_model_id.starts_with("amazon.nova-2") {
+            NovaParamStyle::CamelCase
+        } else {
+            NovaParamStyle::Nova1
+        };
+        NovaAdapter {
+            param_style,
+            ..Self::default()
+        }
+    }
+}
+
+/// A Converse-shaped `messages` list: `[{role, content: [{text}]}]`, shared with Converse jobs.
+pub(crate) fn text_messages(input: &ModelInput) -> Value {
+    input
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({"role": role, "content": [{"text": m.content}]})
+        })
+        .collect()
+}
+
+/// Reads a Converse-shaped response (`output.message.content[].toolUse`), shared with
+/// Converse jobs.
+pub(crate) fn converse_tool_input(
+    model_output: &Value,
+    tool: &ToolDefinition,
+    family: &str,
+) -> Result<Value, RecordError> {
+    let output = as_object(model_output, family)?;
+    let stop_reason = output.get("stopReason").and_then(Value::as_str);
+    let content = output
+        .get("output")
+        .and_then(|o| o.get("message"))
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| RecordError::MalformedOutput {
+            message: format!("a {family} response has `output.message.content`, this has none"),
+        })?;
+    let calls = content
+        .iter()
+        .filter_map(|block| block.get("toolUse"))
+        .map(|call| {
+            let name = call.get("name").and_then(Value::as_str);
+            let input = call
+                .get("input")
+                .cloned()
+                .ok_or_else(|| RecordError::MalformedOutput {
+                    message: "the toolUse block has no `input`".into(),
+                });
+            (name, input)
+        })
+        .collect();
+    single_call(calls, tool, stop_reason)
+}
+
+pub(crate) fn converse_text(model_output: &Value) -> Option<String> {
+    let texts: Vec<&str> = model_output
+        .get("output")?
+        .get("message")?
+        .get("content")?
+        .as_array()?
+        .iter()
+        .filter_map(|block| block.get("text").and_then(Value::as_str))
+        .collect();
+    (!texts.is_empty()).then(|| texts.concat())
+}
+
+pub(crate) fn converse_usage(model_output: &Value) -> Option<Usage> {
+    let usage = model_output.get("usage")?;
+    Some(Usage {
+        input_tokens: count(usage.get("inputTokens"))?,
+        output_tokens: count(usage.get("outputTokens"))?,
+    })
+}
+
+/// `toolConfig` for Nova and Converse: `tools: [{toolSpec}]` and `toolChoice`.
+pub(crate) fn tool_config(tools: &[&ToolDefinition], choice: Option<ToolChoice>) -> Value {
+    let mut config = Map::new();
+    let specs: Vec<Value> = tools.iter().map(|t| tool_spec(t)).collect();
+    config.insert("tools".into(), Value::Array(specs));
+    if let Some(choice) = choice {
+        let choice = match choice {
+            ToolChoice::Auto => json!({"auto": {}}),
+            ToolChoice::Any => json!({"any": {}}),
+            ToolChoice::Tool { name } => json!({"tool": {"name": name}}),
+        };
+        config.insert("toolChoice".into(), choice);
+    }
+    Value::Object(config)
+}
+
+fn tool_spec(tool: &ToolDefinition) -> Value {
+    json!({"toolSpec": {
+        "name": tool.name,
+        "description": tool.description,
+        "inputSchema": {"json": tool.input_schema},
+    }})
+}
+
+impl ModelProviderAdapter for NovaAdapter {
+    fn name(&self) -> &str {
+        "amazon-nova"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        validate_input(input, tool)?;
+        let mut body = Map::new();
+        if self.send_schema_version {
+            body.insert("schemaVersion".into(), json!("messages-v1"));
+        }
+        if let Some(system) = &input.system {
+            body.insert("system".into(), json!([{"text": system}]));
+        }
+        body.insert("messages".into(), text_messages(input));
+        let (max_tokens, top_p, top_k) = match self.param_style {
+            NovaParamStyle::Nova1 => ("max_new_tokens", "top_p", "top_k"),
+            NovaParamStyle::CamelCase => ("maxTokens", "topP", "topK"),
+        };
+        let mut config = Map::new();
+        if let Some(n) = input.max_tokens {
+            config.insert(max_tokens.into(), json!(n));
+        }
+        if let Some(t) = input.temperature {
+            config.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = input.top_p {
+            config.insert(top_p.into(), json!(p));
+        }
+        if let Some(k) = input.top_k {
+            config.insert(top_k.into(), json!(k));
+        }
+        if !input.stop_sequences.is_empty() {
+            config.insert("stopSequences".into(), json!(input.stop_sequences));
+        }
+        if !config.is_empty() {
+            body.insert("inferenceConfig".into(), Value::Object(config));
+        }
+        let (tools, choice) = tools_and_choice(input, tool);
+        if !tools.is_empty() {
+            body.insert("toolConfig".into(), tool_config(&tools, choice));
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        tool_spec(tool)
+    }
+
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        tool: &ToolDefinition,
+    ) -> Result<Value, RecordError> {
+        converse_tool_input(model_output, tool, "Nova")
+    }
+
+    fn output_text(&self, model_output: &Value) -> Option<String> {
+        converse_text(model_output)
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        converse_usage(model_output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::test_support::{person_tool, sample_input};
+
+    #[test]
+    fn builds_the_messages_v1_body_field_by_field() {
+        let tool = person_tool();
+        let body = NovaAdapter::default()
+            .prepare_model_input(&sample_input(), Some(&tool))
+            .unwrap();
+        assert_eq!(body["schemaVersion"], "messages-v1");
+        assert_eq!(body["system"], json!([{"text": "Extract people."}]));
+        assert_eq!(
+            body["messages"][0],
+            json!({"role": "user", "content": [{"text": "Ada is 36."}]})
+        );
+        assert_eq!(body["messages"][1]["role"], "assistant");
+        assert_eq!(
+            body["inferenceConfig"],
+            json!({"max_new_tokens": 300, "temperature": 0.0, "top_p": 0.5, "top_k": 40,
+                   "stopSequences": ["END"]})
+        );
+        assert_eq!(
+            body["toolConfig"],
+            json!({"tools": [{"toolSpec": {"name": "Person", "description": "A person.",
+                                           "inputSchema": {"json": tool.input_schema}}}],
+                   "toolChoice": {"tool": {"name": "Person"}}})
+        );
+        assert_eq!(body.as_object().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn nova_2_uses_camel_case_inference_keys() {
+        let body = NovaAdapter::for_model("amazon.nova-2-lite-v1:0")
+            .prepare_model_input(&sample_input(), None)
+            .unwrap();
+        assert_eq!(body["inferenceConfig"]["maxTokens"], 300);
+        assert_eq!(body["inferenceConfig"]["topP"], 0.5);
+        assert!(body.get("toolConfig").is_none());
+    }
+
+    fn response(content: Value, stop: &str) -> Value {
+        json!({"output": {"message": {"role": "assistant", "content": content}},
+               "stopReason": stop, "usage": {"inputTokens": 50, "outputTokens": 9, "totalTokens": 59}})
+    }
+
+    #[test]
+    fn reads_the_tool_use_block_and_names_failures() {
+        let adapter = NovaAdapter::default();
+        let tool = person_tool();
+        let call = |name: &str| json!({"toolUse": {"toolUseId": "t1", "name": name, "input": {"name": "Ada"}}});
+        let ok = response(json!([{"text": "ok"}, call("Person")]), "tool_use");
+        assert_eq!(
+            adapter.validate_result(&ok, &tool).unwrap(),
+            json!({"name": "Ada"})
+        );
+        assert_eq!(adapter.output_text(&ok).as_deref(), Some("ok"));
+        assert_eq!(
+            adapter.usage(&ok),
+            Some(Usage {
+                input_tokens: 50,
+                output_tokens: 9
+            })
+        );
+        assert_eq!(
+            adapter.validate_result(&response(json!([{"text": "no"}]), "end_turn"), &tool),
+            Err(RecordError::NoToolCall {
+                stop_reason: Some("end_turn".into())
+            })
+        );
+        assert_eq!(
+            adapter.validate_result(&response(json!([call("Person")]), "max_tokens"), &tool),
+            Err(RecordError::Truncated)
+        );
+        assert_eq!(
+            adapter.validate_result(
+                &response(json!([call("Person"), call("Person")]), "tool_use"),
+                &tool
+            ),
+            Err(RecordError::MultipleToolCalls { count: 2 })
+        );
+        assert_eq!(
+            adapter.validate_result(&response(json!([call("Nope")]), "tool_use"), &tool),
+            Err(RecordError::WrongTool {
+                expected: "Person".into(),
+                found: "Nope".into()
+            })
+        );
+        assert!(matches!(
+            adapter.validate_result(&json!({"output": {}}), &tool),
+            Err(RecordError::MalformedOutput { .. })
+        ));
+    }
+}

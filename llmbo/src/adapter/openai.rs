@@ -1,0 +1,305 @@
+//! OpenAI gpt-oss through the chat-completions body; the chat helpers are shared with
+//! Mistral's chat format.
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    ModelProviderAdapter, Usage, as_object, count, parse_arguments, single_call, tools_and_choice,
+    validate_input,
+};
+use crate::error::{Error, RecordError};
+use crate::input::{ModelInput, Role, ToolChoice};
+use crate::output::ToolDefinition;
+
+/// gpt-oss on Bedrock: an OpenAI *Create chat completion* body (`messages`,
+/// `max_completion_tokens`, function `tools`), answered by a chat completion whose
+/// `choices[0].message.tool_calls[].function.arguments` is a JSON string.
+#[derive(Debug, Clone, Default)]
+pub struct OpenAiAdapter;
+
+/// `[{role, content}]` with the system prompt as the first message.
+pub(crate) fn chat_messages(input: &ModelInput, system: Option<&str>) -> Value {
+    let mut messages = Vec::with_capacity(input.messages.len() + 1);
+    if let Some(system) = system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    for m in &input.messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": m.content}));
+    }
+    Value::Array(messages)
+}
+
+/// `{type: "function", function: {name, description, parameters}}`.
+pub(crate) fn function_tool(tool: &ToolDefinition) -> Value {
+    json!({"type": "function", "function": {
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.input_schema,
+    }})
+}
+
+fn first_choice<'a>(model_output: &'a Value, family: &str) -> Result<&'a Value, RecordError> {
+    as_object(model_output, family)?
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|choices| choices.first())
+        .ok_or_else(|| RecordError::MalformedOutput {
+            message: format!("a {family} response has a `choices` list, this has none"),
+        })
+}
+
+/// Reads `choices[0].message.tool_calls`, with the finish reason under either name.
+pub(crate) fn chat_tool_input(
+    model_output: &Value,
+    tool: &ToolDefinition,
+    family: &str,
+) -> Result<Value, RecordError> {
+    let choice = first_choice(model_output, family)?;
+    let stop_reason = choice
+        .get("finish_reason")
+        .or_else(|| choice.get("stop_reason"))
+        .and_then(Value::as_str);
+    let calls = choice
+        .get("message")
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|call| {
+                    let function = call.get("function");
+                    let name = function.and_then(|f| f.get("name")).and_then(Value::as_str);
+                    (
+                        name,
+                        parse_arguments(function.and_then(|f| f.get("arguments"))),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    single_call(calls, tool, stop_reason)
+}
+
+/// `choices[0].message.content` without any `<reasoning>…</reasoning>` part.
+pub(crate) fn chat_text(model_output: &Value) -> Option<String> {
+    let content = model_output
+        .get("choices")?
+        .get(0)?
+        .get("message")?
+        .get("content")?
+        .as_str()?;
+    Some(strip_reasoning(content))
+}
+
+pub(crate) fn chat_usage(model_output: &Value) -> Option<Usage> {
+    let usage = model_output.get("usage")?;
+    Some(Usage {
+        input_tokens: count(usage.get("prompt_tokens"))?,
+        output_tokens: count(usage.get("completion_tokens"))?,
+    })
+}
+
+/// Removes every `<reasoning>…</reasoning>` span (gpt-oss writes its reasoning there before
+/// the answer); an unclosed one runs to the end.
+pub(crate) fn strip_reasoning(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<reasoning>") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</reasoning>") {
+            Some(end) => rest = &rest[start + end + "</reasoning>".len()..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.trim().to_owned()
+}
+
+impl ModelProviderAdapter for OpenAiAdapter {
+    fn name(&self) -> &str {
+        "openai"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        validate_input(input, tool)?;
+        let mut body = Map::new();
+        body.insert(
+            "messages".into(),
+            chat_messages(input, input.system.as_deref()),
+        );
+        if let Some(n) = input.max_tokens {
+            body.insert("max_completion_tokens".into(), json!(n));
+        }
+        if let Some(t) = input.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = input.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
+        // Chat completions have no top_k; it is left out rather than refused so one input
+        // works for every family.
+        if !input.stop_sequences.is_empty() {
+            body.insert("stop".into(), json!(input.stop_sequences));
+        }
+        let (tools, choice) = tools_and_choice(input, tool);
+        if !tools.is_empty() {
+            let tools: Vec<Value> = tools.into_iter().map(function_tool).collect();
+            body.insert("tools".into(), Value::Array(tools));
+        }
+        if let Some(choice) = choice {
+            let choice = match choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::Any => json!("required"),
+                ToolChoice::Tool { name } => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
+            };
+            body.insert("tool_choice".into(), choice);
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        function_tool(tool)
+    }
+
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        tool: &ToolDefinition,
+    ) -> Result<Value, RecordError> {
+        chat_tool_input(model_output, tool, "OpenAI")
+    }
+
+    fn output_text(&self, model_output: &Value) -> Option<String> {
+        chat_text(model_output)
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        chat_usage(model_output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::test_support::{person_tool, sample_input};
+
+    #[test]
+    fn builds_the_chat_completion_body_field_by_field() {
+        let tool = person_tool();
+        let body = OpenAiAdapter
+            .prepare_model_input(&sample_input(), Some(&tool))
+            .unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([{"role": "system", "content": "Extract people."},
+                   {"role": "user", "content": "Ada is 36."},
+                   {"role": "assistant", "content": "Noted."},
+                   {"role": "user", "content": "Extract."}])
+        );
+        assert_eq!(body["max_completion_tokens"], 300);
+        assert_eq!(body["temperature"], 0.0);
+        assert_eq!(body["top_p"], 0.5);
+        assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(
+            body["tools"],
+            json!([{"type": "function", "function": {"name": "Person", "description": "A person.",
+                                                     "parameters": tool.input_schema}}])
+        );
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "function", "function": {"name": "Person"}})
+        );
+        assert_eq!(body.as_object().unwrap().len(), 7);
+    }
+
+    fn response(message: Value, finish: &str) -> Value {
+        json!({"id": "c1", "object": "chat.completion", "choices": [{"index": 0, "message": message,
+               "finish_reason": finish}], "usage": {"prompt_tokens": 70, "completion_tokens": 12,
+               "total_tokens": 82}})
+    }
+
+    #[test]
+    fn reads_tool_calls_and_names_failures() {
+        let tool = person_tool();
+        let call = |name: &str, args: &str| {
+            json!({"id": "call_1", "type": "function",
+                                                  "function": {"name": name, "arguments": args}})
+        };
+        let ok = response(
+            json!({"role": "assistant", "content": "<reasoning>think</reasoning>Done.",
+                                 "tool_calls": [call("Person", "{\"name\":\"Ada\"}")]}),
+            "tool_calls",
+        );
+        assert_eq!(
+            OpenAiAdapter.validate_result(&ok, &tool).unwrap(),
+            json!({"name": "Ada"})
+        );
+        assert_eq!(OpenAiAdapter.output_text(&ok).as_deref(), Some("Done."));
+        assert_eq!(
+            OpenAiAdapter.usage(&ok),
+            Some(Usage {
+                input_tokens: 70,
+                output_tokens: 12
+            })
+        );
+        let bad_json = response(
+            json!({"tool_calls": [call("Person", "{\"name\":")]}),
+            "tool_calls",
+        );
+        assert!(matches!(
+            OpenAiAdapter.validate_result(&bad_json, &tool),
+            Err(RecordError::ToolInputNotJson { .. })
+        ));
+        let truncated = response(json!({"tool_calls": [call("Person", "{")]}), "length");
+        assert_eq!(
+            OpenAiAdapter.validate_result(&truncated, &tool),
+            Err(RecordError::Truncated)
+        );
+        let none = response(json!({"content": "No."}), "stop");
+        assert_eq!(
+            OpenAiAdapter.validate_result(&none, &tool),
+            Err(RecordError::NoToolCall {
+                stop_reason: Some("stop".into())
+            })
+        );
+        let two = response(
+            json!({"tool_calls": [call("Person", "{}"), call("Person", "{}")]}),
+            "tool_calls",
+        );
+        assert_eq!(
+            OpenAiAdapter.validate_result(&two, &tool),
+            Err(RecordError::MultipleToolCalls { count: 2 })
+        );
+        let other = response(json!({"tool_calls": [call("X", "{}")]}), "tool_calls");
+        assert_eq!(
+            OpenAiAdapter.validate_result(&other, &tool),
+            Err(RecordError::WrongTool {
+                expected: "Person".into(),
+                found: "X".into()
+            })
+        );
+    }
+
+    #[test]
+    fn strips_reasoning_spans() {
+        assert_eq!(
+            strip_reasoning("<reasoning>a</reasoning> b <reasoning>c</reasoning>d"),
+            "b d"
+        );
+        assert_eq!(strip_reasoning("x<reasoning>never closed"), "x");
+        assert_eq!(strip_reasoning("plain"), "plain");
+    }
+}

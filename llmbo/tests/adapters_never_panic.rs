@@ -1,0 +1,132 @@
+//! No adapter panics on any JSON a model or a broken job could produce: arbitrary values, with
+//! keys drawn mostly from the ones the adapters read so that deep paths are reached.
+
+use std::sync::Arc;
+
+use llmbo::adapter::{
+    AnthropicAdapter, ConverseAdapter, DefaultAdapter, LlamaAdapter, MistralChatAdapter,
+    MistralPromptAdapter, NovaAdapter, OpenAiAdapter,
+};
+use llmbo::{ModelProviderAdapter, ToolDefinition};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+const KEYS: &[&str] = &[
+    "content",
+    "type",
+    "tool_use",
+    "name",
+    "input",
+    "stop_reason",
+    "usage",
+    "input_tokens",
+    "output_tokens",
+    "output",
+    "message",
+    "toolUse",
+    "stopReason",
+    "inputTokens",
+    "outputTokens",
+    "choices",
+    "tool_calls",
+    "function",
+    "arguments",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "outputs",
+    "text",
+    "generation",
+    "prompt_token_count",
+    "generation_token_count",
+    "Person",
+];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        (-1e6f64..1e6).prop_map(|f| json!(f)),
+        prop::sample::select(vec![
+            "tool_use",
+            "Person",
+            "max_tokens",
+            "length",
+            "end_turn",
+            "{\"name\":",
+            "{\"name\":\"Ada\"}",
+            "<reasoning>x",
+            "```json\n{}\n```",
+            "",
+            "{{}}",
+            "}{",
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
+        ".{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        prop::sample::select(KEYS).prop_map(str::to_owned),
+                        "[a-z]{1,4}"
+                    ],
+                    inner
+                ),
+                0..5
+            )
+            .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+fn adapters() -> Vec<Arc<dyn ModelProviderAdapter>> {
+    vec![
+        Arc::new(AnthropicAdapter::default()),
+        Arc::new(DefaultAdapter::default()),
+        Arc::new(NovaAdapter::default()),
+        Arc::new(MistralPromptAdapter),
+        Arc::new(MistralChatAdapter),
+        Arc::new(LlamaAdapter),
+        Arc::new(OpenAiAdapter),
+        Arc::new(ConverseAdapter),
+    ]
+}
+
+fn tool() -> ToolDefinition {
+    ToolDefinition {
+        name: "Person".into(),
+        description: "A person.".into(),
+        input_schema: json!({"type": "object"}),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn adapters_never_panic_on_any_model_output(output in json_value()) {
+        let tool = tool();
+        for adapter in adapters() {
+            // Only the absence of a panic is checked; any Ok or Err is an answer.
+            let _ = adapter.validate_result(&output, &tool);
+            let _ = adapter.output_text(&output);
+            let _ = adapter.usage(&output);
+        }
+    }
+
+    #[test]
+    fn json_extraction_never_panics_and_finds_embedded_objects(prefix in ".{0,20}", suffix in ".{0,20}") {
+        let text = format!("{prefix}{{\"name\": \"Ada\"}}{suffix}");
+        // Whatever surrounds it, an answer is given without panicking; when the prefix has
+        // no brace the embedded object is the one found.
+        let found = llmbo::adapter::extract_json_object(&text);
+        if !prefix.contains('{') && !prefix.contains('"') {
+            prop_assert_eq!(found.ok(), Some(json!({"name": "Ada"})));
+        }
+    }
+}
