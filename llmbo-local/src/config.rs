@@ -1,0 +1,66 @@
+//! How fast jobs run and the quotas they are held to.
+
+use std::time::Duration;
+
+/// How long a job takes. Every status change waits `step`; each record waits `per_record`;
+/// `hour` is how long one hour of `timeoutDurationInHours` lasts, for `Expired` jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Speed {
+    /// The wait before each status change.
+    pub step: Duration,
+    /// The wait per record while `InProgress`.
+    pub per_record: Duration,
+    /// The length of one timeout hour.
+    pub hour: Duration,
+}
+
+impl Speed {
+    /// For tests: a 100-record job completes in well under a second.
+    pub fn fast() -> Self {
+        Speed {
+            step: Duration::from_millis(10),
+            per_record: Duration::ZERO,
+            hour: Duration::from_millis(20),
+        }
+    }
+
+    /// Feels like Bedrock, compressed: each status change takes 20 s and each record 50 ms,
+    /// so a few thousand records take minutes.
+    pub fn realistic() -> Self {
+        Speed {
+            step: Duration::from_secs(20),
+            per_record: Duration::from_millis(50),
+            hour: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for Speed {
+    fn default() -> Self {
+        Self::fast()
+    }
+}
+
+/// Bedrock's batch quotas, per model. Defaults are the published defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Fewer records fail the job while validating.
+    pub min_records: usize,
+    /// More records fail the job while validating.
+    pub max_records: usize,
+    /// A larger input file fails the job while validating.
+    pub max_input_file_bytes: u64,
+    /// Submitted and in-progress jobs per model; one more is refused at create.
+    pub max_concurrent_jobs_per_model: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            min_records: 100,
+            max_records: 50_000,
+            max_input_file_bytes: 1_000_000_000,
+            max_concurrent_jobs_per_model: 10,
+        }
+    }
+}

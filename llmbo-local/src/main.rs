@@ -1,0 +1,142 @@
+//! `llmbo-local`: runs the offline Bedrock until interrupted and prints the variables that
+//! point an AWS SDK or the AWS CLI at it.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use llmbo_local::{FaultConfig, JobFault, LocalBedrock, Quotas, Speed};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SpeedArg {
+    /// A 100-record job completes in well under a second.
+    Fast,
+    /// Status changes take 20 s and records 50 ms each.
+    Realistic,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum JobFaultArg {
+    /// Every job fails while validating.
+    Fail,
+    /// Every job stays Scheduled until its timeout, then expires.
+    Expire,
+    /// Every job ends PartiallyCompleted after --processed-fraction of its records.
+    Partial,
+}
+
+/// An offline Amazon Bedrock for batch inference: S3, IAM and Bedrock jobs on one endpoint.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Port to listen on.
+    #[arg(long, default_value_t = 4566)]
+    port: u16,
+    /// Address to listen on; keep the default unless other machines must reach it.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Folder that keeps buckets between runs (default: a temporary folder).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Region of the endpoint.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Bucket created at start-up.
+    #[arg(long, default_value = "llmbo-local")]
+    bucket: String,
+    /// How fast jobs run.
+    #[arg(long, value_enum, default_value = "fast")]
+    speed: SpeedArg,
+    /// Fewest records a job may have.
+    #[arg(long, default_value_t = 100)]
+    min_records: usize,
+    /// Most records a job may have.
+    #[arg(long, default_value_t = 50_000)]
+    max_records: usize,
+    /// Submitted and running jobs allowed per model.
+    #[arg(long, default_value_t = 10)]
+    max_concurrent_jobs: usize,
+    /// Seed of every injected fault.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of records answered with an error record.
+    #[arg(long, default_value_t = 0.0)]
+    record_error_rate: f64,
+    /// Fraction of records answered with malformed output.
+    #[arg(long, default_value_t = 0.0)]
+    malformed_output_rate: f64,
+    /// Fraction of Bedrock and IAM calls answered with ThrottlingException.
+    #[arg(long, default_value_t = 0.0)]
+    throttle_rate: f64,
+    /// Fraction of S3 uploads answered with a 500.
+    #[arg(long, default_value_t = 0.0)]
+    s3_upload_error_rate: f64,
+    /// How every job ends.
+    #[arg(long, value_enum)]
+    job_fault: Option<JobFaultArg>,
+    /// With --job-fault partial: the fraction of records processed.
+    #[arg(long, default_value_t = 0.5)]
+    processed_fraction: f64,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let job_fault = args.job_fault.map(|fault| match fault {
+        JobFaultArg::Fail => JobFault::Fail {
+            message: "The job failed (injected by llmbo-local).".into(),
+        },
+        JobFaultArg::Expire => JobFault::Expire,
+        JobFaultArg::Partial => JobFault::PartiallyComplete {
+            processed_fraction: args.processed_fraction,
+        },
+    });
+    let mut builder = LocalBedrock::builder()
+        .bind(args.bind)
+        .port(args.port)
+        .region(args.region.clone())
+        .bucket(args.bucket.clone())
+        .speed(match args.speed {
+            SpeedArg::Fast => Speed::fast(),
+            SpeedArg::Realistic => Speed::realistic(),
+        })
+        .quotas(Quotas {
+            min_records: args.min_records,
+            max_records: args.max_records,
+            max_concurrent_jobs_per_model: args.max_concurrent_jobs,
+            ..Quotas::default()
+        })
+        .faults(FaultConfig {
+            seed: args.seed,
+            record_error_rate: args.record_error_rate,
+            malformed_output_rate: args.malformed_output_rate,
+            job_fault,
+            throttle_rate: args.throttle_rate,
+            s3_upload_error_rate: args.s3_upload_error_rate,
+        });
+    if let Some(dir) = &args.data_dir {
+        builder = builder.data_dir(dir);
+    }
+    let local = builder.start().await?;
+    println!("# llmbo-local is listening. Point an AWS SDK or the AWS CLI at it with:");
+    println!("export AWS_ENDPOINT_URL={}", local.endpoint_url());
+    println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
+    println!(
+        "export AWS_REGION={} AWS_DEFAULT_REGION={}",
+        local.region(),
+        local.region()
+    );
+    println!(
+        "# S3 needs path-style addressing (the AWS CLI: aws configure set default.s3.addressing_style path)"
+    );
+    println!("# bucket: {}   role: {}", local.bucket(), local.role_arn());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,398 @@
+//! Runs a submitted job: Submitted → Validating → Scheduled → InProgress → an end status,
+//! reading the input from the bucket's files and writing `<output>/<job id>/<input>.out` and
+//! `manifest.json.out` where Bedrock does. Input and output are streamed line by line, so
+//! memory does not grow with the number of records.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::faults::{JobFault, mix};
+use crate::jobs::{Counts, JobStatus};
+use crate::state::{Shared, lock};
+use crate::synth::{self, Answer};
+
+/// Starts the job's runner on the server's runtime.
+pub(crate) fn spawn(shared: &Arc<Shared>, job_id: String) {
+    let task = tokio::spawn(run(Arc::clone(shared), job_id));
+    lock(&shared.tasks).push(task.abort_handle());
+}
+
+/// What the job's status is now, if it still exists.
+fn status(shared: &Shared, id: &str) -> Option<JobStatus> {
+    shared.with_job(id, |job| job.status)
+}
+
+fn set(shared: &Shared, id: &str, status: JobStatus, message: Option<String>) {
+    shared.with_job(id, |job| {
+        job.set_status(status);
+        if message.is_some() {
+            job.message = message;
+        }
+    });
+}
+
+/// Waits one step; `false` when a stop was requested meanwhile.
+async fn step(shared: &Shared, id: &str, wait: Duration) -> bool {
+    tokio::time::sleep(wait).await;
+    status(shared, id) != Some(JobStatus::Stopping)
+}
+
+async fn run(shared: Arc<Shared>, id: String) {
+    let speed = shared.settings.speed;
+    let Some((input_uri, output_uri, model_id, converse, timeout_hours)) =
+        shared.with_job(&id, |job| {
+            (
+                job.input_uri.clone(),
+                job.output_uri.clone(),
+                job.model_id.clone(),
+                job.invocation_type.as_deref() == Some("Converse"),
+                job.timeout_hours,
+            )
+        })
+    else {
+        return;
+    };
+    if !step(&shared, &id, speed.step).await {
+        return set(&shared, &id, JobStatus::Stopped, None);
+    }
+    set(&shared, &id, JobStatus::Validating, None);
+    if !step(&shared, &id, speed.step).await {
+        return set(&shared, &id, JobStatus::Stopped, None);
+    }
+    let job_fault = shared.faults.config.job_fault.clone();
+    if let Some(JobFault::Fail { message }) = &job_fault {
+        return set(&shared, &id, JobStatus::Failed, Some(message.clone()));
+    }
+    let quotas = shared.settings.quotas;
+    let root = shared.s3_root.clone();
+    let validated = tokio::task::spawn_blocking(move || validate(&root, &input_uri, quotas)).await;
+    let inputs = match validated {
+        Ok(Ok(inputs)) => inputs,
+        Ok(Err(message)) => return set(&shared, &id, JobStatus::Failed, Some(message)),
+        Err(_) => {
+            return set(
+                &shared,
+                &id,
+                JobStatus::Failed,
+                Some("Internal error while validating the input".into()),
+            );
+        }
+    };
+    let total: u64 = inputs.iter().map(|i| i.records).sum();
+    shared.with_job(&id, |job| {
+        job.counts = Some(Counts {
+            total,
+            ..Counts::default()
+        });
+    });
+    set(&shared, &id, JobStatus::Scheduled, None);
+    if job_fault == Some(JobFault::Expire) {
+        // The job never starts; it expires when its timeout passes.
+        let timeout = speed.hour * timeout_hours;
+        if !step(&shared, &id, timeout).await {
+            return set(&shared, &id, JobStatus::Stopped, None);
+        }
+        return set(
+            &shared,
+            &id,
+            JobStatus::Expired,
+            Some("The job did not start before its timeout.".into()),
+        );
+    }
+    if !step(&shared, &id, speed.step).await {
+        return set(&shared, &id, JobStatus::Stopped, None);
+    }
+    set(&shared, &id, JobStatus::InProgress, None);
+    let limit = match job_fault {
+        Some(JobFault::PartiallyComplete { processed_fraction }) => {
+            Some((total as f64 * processed_fraction.clamp(0.0, 1.0)).floor() as u64)
+        }
+        _ => None,
+    };
+    let worker_shared = Arc::clone(&shared);
+    let worker_id = id.clone();
+    let processed = tokio::task::spawn_blocking(move || {
+        process(
+            &worker_shared,
+            &worker_id,
+            &inputs,
+            &output_uri,
+            &model_id,
+            converse,
+            limit,
+        )
+    })
+    .await;
+    match processed {
+        Ok(Ok(end)) => {
+            let message = match end {
+                JobStatus::PartiallyCompleted => {
+                    Some("Not all records could be processed before the job ended.".into())
+                }
+                _ => None,
+            };
+            set(&shared, &id, end, message);
+        }
+        Ok(Err(message)) => set(&shared, &id, JobStatus::Failed, Some(message)),
+        Err(_) => set(
+            &shared,
+            &id,
+            JobStatus::Failed,
+            Some("Internal error while running the job".into()),
+        ),
+    }
+}
+
+/// One input file of a job.
+#[derive(Debug, Clone)]
+struct InputFile {
+    path: PathBuf,
+    name: String,
+    records: u64,
+}
+
+/// Finds the job's input files and checks them as Bedrock's Validating step does.
+fn validate(
+    root: &Path,
+    uri: &str,
+    quotas: crate::config::Quotas,
+) -> Result<Vec<InputFile>, String> {
+    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let location = root.join(bucket).join(key);
+    let mut files: Vec<PathBuf> = if key.is_empty() || key.ends_with('/') || location.is_dir() {
+        let entries = std::fs::read_dir(&location)
+            .map_err(|_| format!("The input location {uri} does not exist."))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        found.sort();
+        found
+    } else {
+        if !location.is_file() {
+            return Err(format!("The input file {uri} does not exist."));
+        }
+        if !key.ends_with(".jsonl") {
+            return Err(format!(
+                "The input file {uri} must have the .jsonl extension."
+            ));
+        }
+        vec![location]
+    };
+    if files.is_empty() {
+        return Err(format!("No .jsonl input files were found at {uri}."));
+    }
+    let mut inputs = Vec::with_capacity(files.len());
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut total = 0u64;
+    for path in files.drain(..) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > quotas.max_input_file_bytes {
+            return Err(format!(
+                "The input file {name} is {size} bytes, above the quota of {} bytes per input file.",
+                quotas.max_input_file_bytes
+            ));
+        }
+        let file = File::open(&path)
+            .map_err(|e| format!("The input file {name} could not be read: {e}"))?;
+        let mut records = 0u64;
+        for (index, line) in BufReader::new(file).lines().enumerate() {
+            let line =
+                line.map_err(|_| format!("Line {} of {name} is not valid UTF-8.", index + 1))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Map<String, Value> = serde_json::from_str(&line)
+                .map_err(|_| format!("Line {} of {name} is not a valid JSON object.", index + 1))?;
+            match record.get("recordId") {
+                None => {}
+                Some(Value::String(id)) if !seen.insert(id.clone()) => {
+                    return Err(format!(
+                        "Duplicate recordId {id} on line {} of {name}.",
+                        index + 1
+                    ));
+                }
+                Some(Value::String(_)) => {}
+                Some(_) => {
+                    return Err(format!(
+                        "The recordId on line {} of {name} must be a string.",
+                        index + 1
+                    ));
+                }
+            }
+            if !record.get("modelInput").is_some_and(Value::is_object) {
+                return Err(format!(
+                    "Line {} of {name} has no modelInput object.",
+                    index + 1
+                ));
+            }
+            records += 1;
+        }
+        total += records;
+        inputs.push(InputFile {
+            path,
+            name,
+            records,
+        });
+    }
+    if total < quotas.min_records as u64 {
+        return Err(format!(
+            "The job has {total} records, below the minimum of {} records per batch inference job.",
+            quotas.min_records
+        ));
+    }
+    if total > quotas.max_records as u64 {
+        return Err(format!(
+            "The job has {total} records, above the maximum of {} records per batch inference job.",
+            quotas.max_records
+        ));
+    }
+    Ok(inputs)
+}
+
+/// An 11-character alphanumeric id for a record submitted without one.
+fn assigned_id(job_id: &str, file: &str, line: usize) -> String {
+    let mut x = mix(line as u64, 13, format!("{job_id}/{file}").as_bytes());
+    (0..11)
+        .map(|_| {
+            let digit = (x % 36) as u32;
+            x /= 36;
+            char::from_digit(digit, 36).map_or('0', |c| c.to_ascii_uppercase())
+        })
+        .collect()
+}
+
+/// Lines are written in chunks of this many, each chunk reversed: output order is not input
+/// order (Bedrock does not promise it), while memory stays bounded.
+const SHUFFLE_CHUNK: usize = 16;
+
+fn process(
+    shared: &Shared,
+    id: &str,
+    inputs: &[InputFile],
+    output_uri: &str,
+    model_id: &str,
+    converse: bool,
+    limit: Option<u64>,
+) -> Result<JobStatus, String> {
+    let rest = output_uri.strip_prefix("s3://").unwrap_or(output_uri);
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let out_dir = shared
+        .s3_root
+        .join(bucket)
+        .join(prefix.trim_end_matches('/'))
+        .join(id);
+    let io_error = |e: std::io::Error| format!("The output could not be written: {e}");
+    std::fs::create_dir_all(&out_dir).map_err(io_error)?;
+    let seed = shared.faults.config.seed;
+    let per_record = shared.settings.speed.per_record;
+    let mut counts = shared
+        .with_job(id, |job| job.counts.unwrap_or_default())
+        .unwrap_or_default();
+    let mut end = JobStatus::Completed;
+    let mut finished_files: Vec<(PathBuf, PathBuf)> = Vec::new();
+    'files: for input in inputs {
+        let tmp = shared.tmp_dir.join(format!("{id}-{}.out", input.name));
+        let mut writer = BufWriter::new(File::create(&tmp).map_err(io_error)?);
+        let reader = BufReader::new(File::open(&input.path).map_err(io_error)?);
+        let mut chunk: Vec<String> = Vec::with_capacity(SHUFFLE_CHUNK);
+        for (index, line) in reader.lines().enumerate() {
+            let line = line.map_err(io_error)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            if limit.is_some_and(|l| counts.processed >= l) {
+                end = JobStatus::PartiallyCompleted;
+            } else if status(shared, id) == Some(JobStatus::Stopping) {
+                end = JobStatus::Stopped;
+            }
+            if end != JobStatus::Completed {
+                flush_chunk(&mut writer, &mut chunk).map_err(io_error)?;
+                writer.flush().map_err(io_error)?;
+                finished_files.push((tmp, out_dir.join(format!("{}.out", input.name))));
+                break 'files;
+            }
+            let Ok(mut record) = serde_json::from_str::<Map<String, Value>>(&line) else {
+                continue; // validated before; a file changed under the job is skipped
+            };
+            let record_id = match record.get("recordId").and_then(Value::as_str) {
+                Some(rid) => rid.to_owned(),
+                None => assigned_id(id, &input.name, index),
+            };
+            let model_input = record.remove("modelInput").unwrap_or(Value::Null);
+            let fault = shared.faults.for_record(&record_id);
+            let answer = synth::answer(model_id, converse, &model_input, &record_id, seed, fault);
+            let mut out = Map::new();
+            out.insert("recordId".into(), json!(record_id));
+            out.insert("modelInput".into(), model_input);
+            counts.processed += 1;
+            match answer {
+                Answer::Output {
+                    body,
+                    input_tokens,
+                    output_tokens,
+                } => {
+                    out.insert("modelOutput".into(), body);
+                    counts.success += 1;
+                    counts.input_tokens += input_tokens;
+                    counts.output_tokens += output_tokens;
+                }
+                Answer::Error { code, message } => {
+                    out.insert(
+                        "error".into(),
+                        json!({"errorCode": code, "errorMessage": message}),
+                    );
+                    counts.error += 1;
+                }
+            }
+            chunk.push(Value::Object(out).to_string());
+            if chunk.len() == SHUFFLE_CHUNK {
+                flush_chunk(&mut writer, &mut chunk).map_err(io_error)?;
+            }
+            shared.with_job(id, |job| job.counts = Some(counts));
+            if !per_record.is_zero() {
+                std::thread::sleep(per_record);
+            }
+        }
+        flush_chunk(&mut writer, &mut chunk).map_err(io_error)?;
+        writer.flush().map_err(io_error)?;
+        finished_files.push((tmp, out_dir.join(format!("{}.out", input.name))));
+    }
+    for (tmp, target) in finished_files {
+        std::fs::rename(&tmp, &target)
+            .or_else(|_| std::fs::copy(&tmp, &target).map(|_| ()))
+            .map_err(io_error)?;
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let manifest = json!({
+        "totalRecordCount": counts.total,
+        "processedRecordCount": counts.processed,
+        "successRecordCount": counts.success,
+        "errorRecordCount": counts.error,
+        "inputTokenCount": counts.input_tokens,
+        "outputTokenCount": counts.output_tokens,
+    });
+    std::fs::write(out_dir.join("manifest.json.out"), manifest.to_string()).map_err(io_error)?;
+    shared.with_job(id, |job| job.counts = Some(counts));
+    Ok(end)
+}
+
+fn flush_chunk(writer: &mut impl Write, chunk: &mut Vec<String>) -> std::io::Result<()> {
+    for line in chunk.drain(..).rev() {
+        writer.write_all(line.as_bytes())?;
+        writer.write_all(b"\n")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The S3 side: `s3s-fs` stores the objects; this wrapper adds what a region-aware client
+//! needs (`x-amz-bucket-region`, GetBucketLocation), the expected-bucket-owner check, and
+//! injected upload failures. Every other operation is s3s-fs's own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::faults::Faults;
+
+/// Bucket name → region.
+pub(crate) type BucketRegions = Arc<RwLock<HashMap<String, String>>>;
+
+pub(crate) struct LocalS3 {
+    pub(crate) fs: s3s_fs::FileSystem,
+    pub(crate) regions: BucketRegions,
+    pub(crate) account_id: String,
+    pub(crate) faults: Arc<Faults>,
+}
+
+impl LocalS3 {
+    fn region_of(&self, bucket: &str) -> S3Result<String> {
+        let regions = self
+            .regions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        regions
+            .get(bucket)
+            .cloned()
+            .ok_or_else(|| s3_error!(NoSuchBucket))
+    }
+
+    fn check_owner(&self, expected: Option<&String>) -> S3Result<()> {
+        match expected {
+            Some(owner) if owner != &self.account_id => {
+                Err(s3_error!(AccessDenied, "Access Denied"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn maybe_fail_upload(&self) -> S3Result<()> {
+        if self.faults.next_s3_upload_fails() {
+            return Err(s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for LocalS3 {
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        let region = self.region_of(&req.input.bucket)?;
+        let mut response = self.fs.head_bucket(req).await?;
+        response.output.bucket_region = Some(region);
+        Ok(response)
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let region = self.region_of(&req.input.bucket)?;
+        let mut response = self.fs.get_bucket_location(req).await?;
+        // S3 reports us-east-1 buckets with an empty LocationConstraint.
+        response.output.location_constraint =
+            (region != "us-east-1").then(|| BucketLocationConstraint::from(region));
+        Ok(response)
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.maybe_fail_upload()?;
+        self.fs.put_object(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.maybe_fail_upload()?;
+        self.fs.upload_part(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.fs.head_object(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.fs.create_multipart_upload(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let region = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map_or_else(|| "us-east-1".to_owned(), |c| c.as_str().to_owned());
+        let bucket = req.input.bucket.clone();
+        let response = self.fs.create_bucket(req).await?;
+        self.regions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(bucket, region);
+        Ok(response)
+    }
+
+    // The rest is s3s-fs as it is.
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.fs.complete_multipart_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.fs.abort_multipart_upload(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.fs.list_parts(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.fs.delete_objects(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.fs.copy_object(req).await
+    }
+}

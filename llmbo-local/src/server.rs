@@ -1,0 +1,162 @@
+//! One HTTP endpoint for three services, routed by the service in each request's SigV4
+//! credential scope, as LocalStack's edge port does.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use s3s::service::S3Service;
+use tokio::net::TcpListener;
+
+use crate::http_util::Reply;
+use crate::sigv4::{self, SignatureError};
+use crate::state::Shared;
+use crate::{bedrock, iam};
+
+/// Largest control-plane request body read (S3 bodies are streamed by s3s instead).
+const MAX_CONTROL_BODY: usize = 10 * 1024 * 1024;
+
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, s3: S3Service) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        let s3 = s3.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = Arc::clone(&shared);
+                let s3 = s3.clone();
+                async move { Ok::<_, Infallible>(route(req, shared, s3).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Response<s3s::Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let service = sigv4::service_of(req.headers(), req.uri().query());
+    let response = match service.as_deref() {
+        Some("bedrock") | Some("iam") => {
+            control_plane(req, &shared, service.as_deref() == Some("iam")).await
+        }
+        _ => match s3.call(req.map(s3s::Body::from)).await {
+            Ok(response) => response,
+            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        },
+    };
+    tracing::info!(
+        service = service.as_deref().unwrap_or("s3"),
+        %method,
+        path,
+        status = response.status().as_u16(),
+        "request"
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<s3s::Body> {
+    let mut response = Response::new(s3s::Body::from(text.to_owned()));
+    *response.status_mut() = status;
+    response
+}
+
+async fn control_plane(
+    req: Request<Incoming>,
+    shared: &Arc<Shared>,
+    is_iam: bool,
+) -> Response<s3s::Body> {
+    let request_id = shared.request_id();
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_CONTROL_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return render(
+                Reply::json_error(413, "ValidationException", "The request body is too large."),
+                &request_id,
+            );
+        }
+    };
+    let settings = &shared.settings;
+    let verified = sigv4::verify(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+        &settings.access_key,
+        &settings.secret_key,
+    );
+    let reply = if let Err(err) = verified {
+        auth_error(&err, is_iam, &request_id)
+    } else if is_iam {
+        if parts.method != http::Method::POST {
+            iam::error(
+                400,
+                "Sender",
+                "InvalidAction",
+                "IAM query requests are POSTs",
+                &request_id,
+            )
+        } else if shared.faults.next_call_throttled() {
+            iam::error(400, "Sender", "Throttling", "Rate exceeded", &request_id)
+        } else {
+            let roles = shared
+                .roles
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            iam::handle(&roles, &body, &request_id)
+        }
+    } else {
+        bedrock::handle(
+            shared,
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            &body,
+        )
+    };
+    render(reply, &request_id)
+}
+
+fn auth_error(err: &SignatureError, is_iam: bool, request_id: &str) -> Reply {
+    let message = err.to_string();
+    if is_iam {
+        let code = match err {
+            SignatureError::UnknownAccessKey => "InvalidClientTokenId",
+            SignatureError::Mismatch => "SignatureDoesNotMatch",
+            SignatureError::Missing | SignatureError::Malformed => "IncompleteSignature",
+        };
+        return iam::error(403, "Sender", code, &message, request_id);
+    }
+    let code = match err {
+        SignatureError::UnknownAccessKey => "UnrecognizedClientException",
+        SignatureError::Mismatch => "InvalidSignatureException",
+        SignatureError::Missing => "MissingAuthenticationTokenException",
+        SignatureError::Malformed => "IncompleteSignatureException",
+    };
+    Reply::json_error(403, code, &message)
+}
+
+fn render(reply: Reply, request_id: &str) -> Response<s3s::Body> {
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header(http::header::CONTENT_TYPE, reply.content_type)
+        .header("x-amzn-requestid", request_id);
+    if let Some(kind) = reply.error_type {
+        builder = builder.header("x-amzn-errortype", kind);
+    }
+    builder
+        .body(s3s::Body::from(reply.body))
+        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+}

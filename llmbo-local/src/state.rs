@@ -1,0 +1,97 @@
+//! What every part of the server shares.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use tokio::task::AbortHandle;
+
+use crate::config::{Quotas, Speed};
+use crate::faults::Faults;
+use crate::iam::Role;
+use crate::jobs::Job;
+use crate::s3::BucketRegions;
+
+/// Fixed settings of one server.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) region: String,
+    pub(crate) account_id: String,
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
+    pub(crate) quotas: Quotas,
+    pub(crate) speed: Speed,
+}
+
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) faults: Arc<Faults>,
+    pub(crate) roles: RwLock<BTreeMap<String, Role>>,
+    pub(crate) regions: BucketRegions,
+    /// The root s3s-fs serves: one folder per bucket.
+    pub(crate) s3_root: PathBuf,
+    /// Where job output is written before it is moved into place.
+    pub(crate) tmp_dir: PathBuf,
+    pub(crate) jobs: Mutex<Vec<Job>>,
+    pub(crate) tasks: Mutex<Vec<AbortHandle>>,
+    counter: AtomicU64,
+}
+
+/// Locks a mutex whose data stays valid even if a holder panicked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn new(
+        settings: Settings,
+        faults: Faults,
+        s3_root: PathBuf,
+        tmp_dir: PathBuf,
+        regions: BucketRegions,
+    ) -> Self {
+        Shared {
+            settings,
+            faults: Arc::new(faults),
+            roles: RwLock::default(),
+            regions,
+            s3_root,
+            tmp_dir,
+            jobs: Mutex::default(),
+            tasks: Mutex::default(),
+            counter: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh number for ids.
+    pub(crate) fn next_number(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A request id in AWS's UUID shape.
+    pub(crate) fn request_id(&self) -> String {
+        let n = crate::faults::splitmix(self.next_number() ^ 0x5eed);
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (n >> 32) as u32,
+            (n >> 16) as u16,
+            n & 0xfff,
+            (n >> 4) & 0xfff,
+            n & 0xffff_ffff_ffff
+        )
+    }
+
+    pub(crate) fn bucket_exists(&self, bucket: &str) -> bool {
+        self.regions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(bucket)
+            && self.s3_root.join(bucket).is_dir()
+    }
+
+    pub(crate) fn with_job<R>(&self, id: &str, f: impl FnOnce(&mut Job) -> R) -> Option<R> {
+        let mut jobs = lock(&self.jobs);
+        jobs.iter_mut().find(|job| job.id == id).map(f)
+    }
+}

@@ -1,0 +1,872 @@
+//! The synthetic model: answers one record in the response body of its model family.
+//!
+//! Each family checks the request body the way the real model does (a body that is not valid
+//! for the family gets an error record with `errorCode` 400, as Bedrock gives), then answers:
+//! a forced tool gets a call whose input is generated from the tool's schema; a prompt that
+//! embeds a JSON schema gets that JSON in the text; anything else gets a short text.
+//! Everything is deterministic from the seed and the record id.
+
+use serde_json::{Map, Value, json};
+
+use crate::faults::{Malformed, RecordFault, Rng};
+use crate::schema_gen;
+
+/// The model families the emulator answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Anthropic Claude, Messages API.
+    Anthropic,
+    /// Amazon Nova, `messages-v1`.
+    Nova,
+    /// Mistral: prompt or chat, told apart by the body.
+    Mistral,
+    /// Meta Llama, prompt template.
+    Llama,
+    /// OpenAI gpt-oss, chat completions.
+    OpenAi,
+    /// Amazon Titan text.
+    TitanText,
+    /// Amazon Titan embeddings.
+    TitanEmbed,
+}
+
+/// The family of a model id in any form Bedrock accepts (bare, cross-region profile, ARN).
+pub fn family_of(model_id: &str) -> Option<Family> {
+    let id = model_id.rsplit('/').next().unwrap_or(model_id);
+    let id = match id.split_once('.') {
+        // A geography prefix such as `us.` or `global.` comes before the provider.
+        Some((geo, rest))
+            if !rest.is_empty()
+                && [
+                    "us", "us-gov", "eu", "apac", "ap", "ca", "jp", "au", "global",
+                ]
+                .contains(&geo) =>
+        {
+            rest
+        }
+        _ => id,
+    };
+    let provider_and_model = |p: &str| id.starts_with(p);
+    Some(if provider_and_model("anthropic.") {
+        Family::Anthropic
+    } else if provider_and_model("amazon.nova") {
+        Family::Nova
+    } else if provider_and_model("amazon.titan-embed") {
+        Family::TitanEmbed
+    } else if provider_and_model("amazon.titan-text") {
+        Family::TitanText
+    } else if provider_and_model("mistral.") {
+        Family::Mistral
+    } else if provider_and_model("meta.llama") {
+        Family::Llama
+    } else if provider_and_model("openai.") {
+        Family::OpenAi
+    } else {
+        return None;
+    })
+}
+
+/// One record's answer: `modelOutput`, or an error record, with token counts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// A model output and its token counts.
+    Output {
+        /// The `modelOutput` body.
+        body: Value,
+        /// Input tokens.
+        input_tokens: u64,
+        /// Output tokens.
+        output_tokens: u64,
+    },
+    /// An error record.
+    Error {
+        /// `errorCode`.
+        code: u16,
+        /// `errorMessage`.
+        message: String,
+    },
+}
+
+/// What the model was asked, read from a valid body.
+struct Request {
+    /// All prompt text, for token counts and for finding an embedded schema.
+    text: String,
+    /// The forced tool: name and input schema.
+    forced_tool: Option<(String, Value)>,
+}
+
+fn malformed(message: impl Into<String>) -> Answer {
+    Answer::Error {
+        code: 400,
+        message: format!(
+            "Malformed input request: {}, please reformat your input and try again.",
+            message.into()
+        ),
+    }
+}
+
+fn tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4).max(1)
+}
+
+/// What the synthetic model "decides" to answer, before it is put in a family's format.
+enum Reply {
+    /// Calls the tool with this input; `complete` is false when cut off at max tokens.
+    Tool {
+        name: String,
+        input: Value,
+        complete: bool,
+    },
+    /// Writes this text; `complete` is false when cut off at max tokens.
+    Text { text: String, complete: bool },
+}
+
+impl Reply {
+    fn output_text(&self) -> String {
+        match self {
+            Reply::Tool { input, .. } => input.to_string(),
+            Reply::Text { text, .. } => text.clone(),
+        }
+    }
+}
+
+/// Answers one record of a job on `model_id`.
+pub fn answer(
+    model_id: &str,
+    converse: bool,
+    model_input: &Value,
+    record_id: &str,
+    seed: u64,
+    fault: Option<RecordFault>,
+) -> Answer {
+    if fault == Some(RecordFault::Error) {
+        return Answer::Error {
+            code: 500,
+            message: "The model encountered an internal error while processing this record.".into(),
+        };
+    }
+    let Some(body) = model_input.as_object() else {
+        return malformed("modelInput must be a JSON object");
+    };
+    let family = family_of(model_id);
+    let parsed = if converse {
+        read_converse(body)
+    } else {
+        match family {
+            Some(Family::Anthropic) => read_anthropic(body),
+            Some(Family::Nova) => read_nova(body),
+            Some(Family::Mistral) if body.contains_key("prompt") => read_prompt(body, "prompt"),
+            Some(Family::Mistral | Family::OpenAi) => read_chat(body),
+            Some(Family::Llama) => read_prompt(body, "prompt"),
+            Some(Family::TitanText | Family::TitanEmbed) => read_prompt(body, "inputText"),
+            None => Err(format!("model {model_id} is not served by llmbo-local")),
+        }
+    };
+    let request = match parsed {
+        Ok(request) => request,
+        Err(message) => return malformed(message),
+    };
+    let mut rng = Rng::new(seed, record_id.as_bytes());
+    let reply = decide(&request, record_id, &mut rng, fault);
+    let input_tokens = tokens(&request.text);
+    let output_tokens = tokens(&reply.output_text());
+    let body = if converse {
+        converse_body(&reply, input_tokens, output_tokens)
+    } else {
+        match family {
+            Some(Family::Anthropic) => {
+                anthropic_body(model_id, record_id, &reply, input_tokens, output_tokens)
+            }
+            Some(Family::Nova) => converse_body(&reply, input_tokens, output_tokens),
+            Some(Family::Mistral) if body.contains_key("prompt") => json!({
+                "outputs": [{"text": reply_text(&reply), "stop_reason": if complete(&reply) { "stop" } else { "length" }}]
+            }),
+            Some(Family::Mistral) => chat_body(
+                model_id,
+                record_id,
+                &reply,
+                input_tokens,
+                output_tokens,
+                "stop_reason",
+                false,
+            ),
+            Some(Family::OpenAi) => chat_body(
+                model_id,
+                record_id,
+                &reply,
+                input_tokens,
+                output_tokens,
+                "finish_reason",
+                true,
+            ),
+            Some(Family::Llama) => json!({
+                "generation": reply_text(&reply),
+                "prompt_token_count": input_tokens,
+                "generation_token_count": output_tokens,
+                "stop_reason": if complete(&reply) { "stop" } else { "length" },
+            }),
+            Some(Family::TitanText) => json!({
+                "inputTextTokenCount": input_tokens,
+                "results": [{"tokenCount": output_tokens, "outputText": reply_text(&reply),
+                             "completionReason": if complete(&reply) { "FINISH" } else { "LENGTH" }}],
+            }),
+            Some(Family::TitanEmbed) => {
+                let embedding: Vec<f64> = (0..16)
+                    .map(|_| (rng.below(2000) as f64 - 1000.0) / 1000.0)
+                    .collect();
+                json!({"embedding": embedding, "inputTextTokenCount": input_tokens})
+            }
+            None => return malformed("unknown model"),
+        }
+    };
+    Answer::Output {
+        body,
+        input_tokens,
+        output_tokens,
+    }
+}
+
+fn complete(reply: &Reply) -> bool {
+    match reply {
+        Reply::Tool { complete, .. } | Reply::Text { complete, .. } => *complete,
+    }
+}
+
+/// The reply as text, for families without tools (JSON of a tool input, or the text).
+fn reply_text(reply: &Reply) -> String {
+    match reply {
+        Reply::Tool { input, .. } => input.to_string(),
+        Reply::Text { text, .. } => text.clone(),
+    }
+}
+
+/// Decides the reply: the tool call or embedded JSON the request asks for, bent by a fault.
+fn decide(request: &Request, record_id: &str, rng: &mut Rng, fault: Option<RecordFault>) -> Reply {
+    let malformed = match fault {
+        Some(RecordFault::Malformed(kind)) => Some(kind),
+        _ => None,
+    };
+    let plain_text = || Reply::Text {
+        text: format!(
+            "Synthetic answer for record {record_id}: {}.",
+            lorem(rng_word(record_id))
+        ),
+        complete: true,
+    };
+    if let Some((name, schema)) = &request.forced_tool {
+        let input = schema_gen::generate(schema, rng);
+        return match malformed {
+            None => Reply::Tool {
+                name: name.clone(),
+                input,
+                complete: true,
+            },
+            Some(Malformed::NoToolCall) => plain_text(),
+            Some(Malformed::WrongStopReason) => Reply::Tool {
+                name: name.clone(),
+                input,
+                complete: false,
+            },
+            Some(Malformed::SchemaViolation) => Reply::Tool {
+                name: name.clone(),
+                input: schema_gen::violate(schema, &input),
+                complete: true,
+            },
+            Some(Malformed::TruncatedJson) => {
+                let json = input.to_string();
+                Reply::Text {
+                    text: json[..json.len() / 2].to_owned(),
+                    complete: false,
+                }
+            }
+        };
+    }
+    if let Some(schema) = embedded_schema(&request.text) {
+        let value = schema_gen::generate(&schema, rng);
+        let value = match malformed {
+            Some(Malformed::SchemaViolation) => schema_gen::violate(&schema, &value),
+            _ => value,
+        };
+        let json = value.to_string();
+        return match malformed {
+            Some(Malformed::NoToolCall) => plain_text(),
+            Some(Malformed::TruncatedJson | Malformed::WrongStopReason) => Reply::Text {
+                text: json[..json.len() / 2].to_owned(),
+                complete: false,
+            },
+            // Models often wrap JSON in prose or a code fence; some records do too.
+            _ => Reply::Text {
+                text: match rng.below(3) {
+                    0 => json,
+                    1 => format!("Here is the extracted data:\n```json\n{json}\n```"),
+                    _ => format!("{json}\nLet me know if you need anything else."),
+                },
+                complete: true,
+            },
+        };
+    }
+    match malformed {
+        Some(Malformed::TruncatedJson | Malformed::WrongStopReason) => Reply::Text {
+            text: format!("Synthetic answer for record {record_id}, cut"),
+            complete: false,
+        },
+        _ => plain_text(),
+    }
+}
+
+fn rng_word(record_id: &str) -> usize {
+    record_id.bytes().map(usize::from).sum()
+}
+
+fn lorem(n: usize) -> String {
+    const WORDS: [&str; 8] = [
+        "the", "record", "mentions", "several", "facts", "about", "its", "subject",
+    ];
+    (0..6)
+        .map(|i| WORDS[(n + i * 3) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The JSON schema a prompt asks the answer to follow: the first JSON object after the words
+/// "JSON schema" that parses and describes an object.
+fn embedded_schema(text: &str) -> Option<Value> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("json schema")?;
+    let mut rest = &text[at..];
+    while let Some(open) = rest.find('{') {
+        let candidate = &rest[open..];
+        let mut stream = serde_json::Deserializer::from_str(candidate).into_iter::<Value>();
+        if let Some(Ok(value)) = stream.next()
+            && value.is_object()
+        {
+            return Some(value);
+        }
+        rest = &candidate[1..];
+    }
+    None
+}
+
+// ---- request readers: check the body as the family does and keep what the answer needs ----
+
+fn extraneous(body: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), String> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(key) => Err(format!("{at}: extraneous key [{key}] is not permitted")),
+        None => Ok(()),
+    }
+}
+
+fn collect_text(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_text(v, out)),
+        _ => {}
+    }
+}
+
+fn positive_int(body: &Map<String, Value>, key: &str, required: bool) -> Result<(), String> {
+    match body.get(key) {
+        None if required => Err(format!("#: required key [{key}] not found")),
+        None => Ok(()),
+        Some(v) if v.as_u64().is_some_and(|n| n > 0) => Ok(()),
+        Some(_) => Err(format!("#/{key}: expected a positive integer")),
+    }
+}
+
+fn messages_of(body: &Map<String, Value>) -> Result<&Vec<Value>, String> {
+    let messages = body
+        .get("messages")
+        .ok_or("#: required key [messages] not found")?
+        .as_array()
+        .ok_or("#/messages: expected type: JSONArray")?;
+    if messages.is_empty() {
+        return Err("#/messages: expected minimum item count: 1".into());
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str);
+        if !matches!(role, Some("user" | "assistant" | "system" | "tool")) {
+            return Err(format!("#/messages/{i}/role: invalid role"));
+        }
+        if m.get("content").is_none() {
+            return Err(format!("#/messages/{i}: required key [content] not found"));
+        }
+    }
+    Ok(messages)
+}
+
+fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
+    extraneous(
+        body,
+        &[
+            "anthropic_version",
+            "anthropic_beta",
+            "max_tokens",
+            "messages",
+            "system",
+            "temperature",
+            "top_p",
+            "top_k",
+            "stop_sequences",
+            "tools",
+            "tool_choice",
+            "thinking",
+            "metadata",
+        ],
+        "#",
+    )?;
+    if !body.get("anthropic_version").is_some_and(Value::is_string) {
+        return Err("#: required key [anthropic_version] not found".into());
+    }
+    positive_int(body, "max_tokens", true)?;
+    let messages = messages_of(body)?;
+    if messages[0].get("role").and_then(Value::as_str) != Some("user") {
+        return Err("#/messages/0: the first message must use the user role".into());
+    }
+    let mut tools: Vec<(String, Value)> = Vec::new();
+    if let Some(list) = body.get("tools") {
+        for (i, tool) in list
+            .as_array()
+            .ok_or("#/tools: expected type: JSONArray")?
+            .iter()
+            .enumerate()
+        {
+            let tool = tool
+                .as_object()
+                .ok_or(format!("#/tools/{i}: expected type: JSONObject"))?;
+            extraneous(
+                tool,
+                &[
+                    "type",
+                    "name",
+                    "description",
+                    "input_schema",
+                    "cache_control",
+                ],
+                &format!("#/tools/{i}"),
+            )?;
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or(format!("#/tools/{i}: required key [name] not found"))?;
+            let schema = tool
+                .get("input_schema")
+                .filter(|s| s.is_object())
+                .ok_or(format!(
+                    "#/tools/{i}: required key [input_schema] not found"
+                ))?;
+            if schema.get("type").and_then(Value::as_str) != Some("object") {
+                return Err(format!("#/tools/{i}/input_schema: type must be object"));
+            }
+            tools.push((name.to_owned(), schema.clone()));
+        }
+    }
+    let forced_tool = match body.get("tool_choice") {
+        None => None,
+        Some(choice) => match choice.get("type").and_then(Value::as_str) {
+            Some("auto" | "none") => None,
+            Some("any") => Some(
+                tools
+                    .first()
+                    .cloned()
+                    .ok_or("#/tool_choice: requires tools")?,
+            ),
+            Some("tool") => {
+                let name = choice
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or("#/tool_choice: required key [name] not found")?;
+                Some(
+                    tools
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .cloned()
+                        .ok_or(format!("#/tool_choice: tool {name} not found in tools"))?,
+                )
+            }
+            _ => return Err("#/tool_choice/type: must be one of auto, any, tool, none".into()),
+        },
+    };
+    let mut text = String::new();
+    collect_text(&Value::Array(messages.clone()), &mut text);
+    if let Some(system) = body.get("system") {
+        collect_text(system, &mut text);
+    }
+    Ok(Request { text, forced_tool })
+}
+
+fn read_tool_config(config: Option<&Value>) -> Result<Option<(String, Value)>, String> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let mut tools = Vec::new();
+    for (i, tool) in config
+        .get("tools")
+        .and_then(Value::as_array)
+        .ok_or("#/toolConfig: required key [tools] not found")?
+        .iter()
+        .enumerate()
+    {
+        let spec = tool.get("toolSpec").ok_or(format!(
+            "#/toolConfig/tools/{i}: required key [toolSpec] not found"
+        ))?;
+        let name = spec.get("name").and_then(Value::as_str).ok_or(format!(
+            "#/toolConfig/tools/{i}/toolSpec: required key [name] not found"
+        ))?;
+        let schema = spec
+            .get("inputSchema")
+            .and_then(|s| s.get("json"))
+            .filter(|s| s.is_object())
+            .ok_or(format!(
+                "#/toolConfig/tools/{i}/toolSpec: required key [inputSchema.json] not found"
+            ))?;
+        tools.push((name.to_owned(), schema.clone()));
+    }
+    Ok(match config.get("toolChoice") {
+        Some(choice) if choice.get("tool").is_some() => {
+            let name = choice["tool"]
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or("#/toolConfig/toolChoice/tool: required key [name] not found")?;
+            Some(
+                tools
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .cloned()
+                    .ok_or(format!("#/toolConfig/toolChoice: tool {name} not found"))?,
+            )
+        }
+        Some(choice) if choice.get("any").is_some() => tools.first().cloned(),
+        _ => None,
+    })
+}
+
+fn read_nova(body: &Map<String, Value>) -> Result<Request, String> {
+    extraneous(
+        body,
+        &[
+            "schemaVersion",
+            "system",
+            "messages",
+            "inferenceConfig",
+            "toolConfig",
+        ],
+        "#",
+    )?;
+    let messages = messages_of(body)?;
+    for (i, m) in messages.iter().enumerate() {
+        if !m.get("content").is_some_and(Value::is_array) {
+            return Err(format!("#/messages/{i}/content: expected type: JSONArray"));
+        }
+    }
+    let forced_tool = read_tool_config(body.get("toolConfig"))?;
+    let mut text = String::new();
+    collect_text(&Value::Array(messages.clone()), &mut text);
+    if let Some(system) = body.get("system") {
+        collect_text(system, &mut text);
+    }
+    Ok(Request { text, forced_tool })
+}
+
+fn read_converse(body: &Map<String, Value>) -> Result<Request, String> {
+    extraneous(
+        body,
+        &[
+            "messages",
+            "system",
+            "inferenceConfig",
+            "toolConfig",
+            "guardrailConfig",
+            "additionalModelRequestFields",
+            "additionalModelResponseFieldPaths",
+            "promptVariables",
+            "requestMetadata",
+            "performanceConfig",
+            "serviceTier",
+            "outputConfig",
+        ],
+        "#",
+    )?;
+    if body.contains_key("toolConfig") {
+        return Err("toolConfig is not supported for batch inference jobs that use the Converse invocation type".into());
+    }
+    read_nova(
+        &body
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "messages" | "system" | "inferenceConfig"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+fn read_prompt(body: &Map<String, Value>, key: &str) -> Result<Request, String> {
+    let prompt = body
+        .get(key)
+        .ok_or(format!("#: required key [{key}] not found"))?
+        .as_str()
+        .ok_or(format!("#/{key}: expected type: String"))?;
+    for limit in ["max_tokens", "max_gen_len"] {
+        positive_int(body, limit, false)?;
+    }
+    Ok(Request {
+        text: prompt.to_owned(),
+        forced_tool: None,
+    })
+}
+
+fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
+    let messages = messages_of(body)?;
+    let mut tools: Vec<(String, Value)> = Vec::new();
+    if let Some(list) = body.get("tools") {
+        for (i, tool) in list
+            .as_array()
+            .ok_or("#/tools: expected type: JSONArray")?
+            .iter()
+            .enumerate()
+        {
+            if tool.get("type").and_then(Value::as_str) != Some("function") {
+                return Err(format!("#/tools/{i}/type: must be function"));
+            }
+            let function = tool
+                .get("function")
+                .ok_or(format!("#/tools/{i}: required key [function] not found"))?;
+            let name = function.get("name").and_then(Value::as_str).ok_or(format!(
+                "#/tools/{i}/function: required key [name] not found"
+            ))?;
+            let schema = function
+                .get("parameters")
+                .cloned()
+                .unwrap_or(json!({"type": "object"}));
+            tools.push((name.to_owned(), schema));
+        }
+    }
+    let forced_tool = match body.get("tool_choice") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(choice)) => match choice.as_str() {
+            "any" | "required" => Some(
+                tools
+                    .first()
+                    .cloned()
+                    .ok_or("#/tool_choice: requires tools")?,
+            ),
+            "auto" | "none" => None,
+            other => return Err(format!("#/tool_choice: unknown value {other}")),
+        },
+        Some(choice) => {
+            let name = choice
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .ok_or("#/tool_choice: expected a function name")?;
+            Some(
+                tools
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .cloned()
+                    .ok_or(format!("#/tool_choice: tool {name} not found"))?,
+            )
+        }
+    };
+    let mut text = String::new();
+    collect_text(&Value::Array(messages.clone()), &mut text);
+    Ok(Request { text, forced_tool })
+}
+
+// ---- response bodies ----
+
+fn anthropic_body(
+    model_id: &str,
+    record_id: &str,
+    reply: &Reply,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Value {
+    let (content, stop) = match reply {
+        Reply::Tool {
+            name,
+            input,
+            complete,
+        } => (
+            json!([{"type": "tool_use", "id": format!("toolu_bdrk_{record_id}"), "name": name, "input": input}]),
+            if *complete { "tool_use" } else { "max_tokens" },
+        ),
+        Reply::Text { text, complete } => (
+            json!([{"type": "text", "text": text}]),
+            if *complete { "end_turn" } else { "max_tokens" },
+        ),
+    };
+    json!({
+        "id": format!("msg_bdrk_{record_id}"), "type": "message", "role": "assistant", "model": model_id,
+        "content": content, "stop_reason": stop, "stop_sequence": null,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+    })
+}
+
+fn converse_body(reply: &Reply, input_tokens: u64, output_tokens: u64) -> Value {
+    let (content, stop) = match reply {
+        Reply::Tool {
+            name,
+            input,
+            complete,
+        } => (
+            json!([{"toolUse": {"toolUseId": "tooluse_synthetic", "name": name, "input": input}}]),
+            if *complete { "tool_use" } else { "max_tokens" },
+        ),
+        Reply::Text { text, complete } => (
+            json!([{"text": text}]),
+            if *complete { "end_turn" } else { "max_tokens" },
+        ),
+    };
+    json!({
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop,
+        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens},
+        "metrics": {"latencyMs": 100 + output_tokens},
+    })
+}
+
+fn chat_body(
+    model_id: &str,
+    record_id: &str,
+    reply: &Reply,
+    input_tokens: u64,
+    output_tokens: u64,
+    stop_key: &str,
+    reasoning: bool,
+) -> Value {
+    let (message, stop) = match reply {
+        Reply::Tool {
+            name,
+            input,
+            complete,
+        } => (
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": format!("call_{record_id}"), "type": "function",
+                   "function": {"name": name, "arguments": input.to_string()}}]}),
+            if *complete { "tool_calls" } else { "length" },
+        ),
+        Reply::Text { text, complete } => {
+            let content = if reasoning {
+                format!("<reasoning>The user asks about record {record_id}.</reasoning>{text}")
+            } else {
+                text.clone()
+            };
+            (
+                json!({"role": "assistant", "content": content}),
+                if *complete { "stop" } else { "length" },
+            )
+        }
+    };
+    let mut choice = Map::new();
+    choice.insert("index".into(), json!(0));
+    choice.insert("message".into(), message);
+    choice.insert(stop_key.into(), json!(stop));
+    json!({
+        "id": format!("chatcmpl-{record_id}"), "object": "chat.completion", "model": model_id,
+        "choices": [Value::Object(choice)],
+        "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens, "total_tokens": input_tokens + output_tokens},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(answer: Answer) -> Value {
+        match answer {
+            Answer::Output { body, .. } => body,
+            Answer::Error { message, .. } => panic!("error record: {message}"),
+        }
+    }
+
+    #[test]
+    fn families_are_found_in_every_id_form() {
+        assert_eq!(
+            family_of("anthropic.claude-3-haiku-20240307-v1:0"),
+            Some(Family::Anthropic)
+        );
+        assert_eq!(
+            family_of("us.anthropic.claude-3-haiku-20240307-v1:0"),
+            Some(Family::Anthropic)
+        );
+        assert_eq!(
+            family_of("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0"),
+            Some(Family::Nova)
+        );
+        assert_eq!(
+            family_of("meta.llama3-1-8b-instruct-v1:0"),
+            Some(Family::Llama)
+        );
+        assert_eq!(family_of("cohere.command-r-v1:0"), None);
+    }
+
+    #[test]
+    fn a_forced_claude_tool_gets_a_call() {
+        let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+            "tools": [{"name": "p", "description": "d", "input_schema": {"type": "object",
+                "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 6}}, "required": ["n"]}}],
+            "tool_choice": {"type": "tool", "name": "p"}});
+        let out = output(answer(
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            false,
+            &body,
+            "r1",
+            1,
+            None,
+        ));
+        assert_eq!(out["stop_reason"], "tool_use");
+        assert_eq!(out["content"][0]["name"], "p");
+        let n = out["content"][0]["input"]["n"].as_i64().unwrap();
+        assert!((5..=6).contains(&n));
+    }
+
+    #[test]
+    fn invalid_bodies_get_a_400_error_record() {
+        let model = "anthropic.claude-3-haiku-20240307-v1:0";
+        let no_version = json!({"max_tokens": 1, "messages": [{"role": "user", "content": "x"}]});
+        let extraneous = json!({"anthropic_version": "v", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"name": "t", "input_schema": {"type": "object"}, "parameters": {}}]});
+        for body in [
+            no_version,
+            extraneous,
+            json!("text"),
+            json!({"prompt": "x"}),
+        ] {
+            assert!(
+                matches!(
+                    answer(model, false, &body, "r", 0, None),
+                    Answer::Error { code: 400, .. }
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_schema_in_the_prompt_is_answered_with_json() {
+        let prompt = "[INST] Answer with one JSON object that follows this JSON schema, and nothing else:\n\
+                      {\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"}},\"required\":[\"a\"]}\n\nText [/INST]";
+        let out = output(answer(
+            "mistral.mistral-7b-instruct-v0:2",
+            false,
+            &json!({"prompt": prompt}),
+            "r",
+            3,
+            None,
+        ));
+        let text = out["outputs"][0]["text"].as_str().unwrap();
+        assert!(text.contains("\"a\":"), "{text}");
+    }
+
+    #[test]
+    fn converse_jobs_refuse_tools() {
+        let body = json!({"messages": [{"role": "user", "content": [{"text": "x"}]}], "toolConfig": {"tools": []}});
+        assert!(matches!(
+            answer("amazon.nova-lite-v1:0", true, &body, "r", 0, None),
+            Answer::Error { code: 400, .. }
+        ));
+    }
+}
