@@ -48,7 +48,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use config::{Quotas, Speed};
-pub use faults::{FaultConfig, JobFault, Malformed, RecordFault};
+pub use faults::{FaultConfig, JobFault, Malformed, RecordFault, Rng};
 pub use jobs::{Counts, JobStatus};
 
 /// Why the server could not start, or a bucket or role could not be added.
