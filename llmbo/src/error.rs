@@ -147,12 +147,35 @@ pub enum Error {
         message: String,
     },
     /// A call to AWS failed for a reason not covered above.
-    #[error("{operation} failed: {message}")]
+    #[error("{operation} failed: {code} {message}")]
     Aws {
         /// The API operation, e.g. `CreateModelInvocationJob`.
         operation: &'static str,
-        /// The service's error code and message.
+        /// The service's error code, e.g. `ValidationException` (empty when the call never got
+        /// an answer, as when the endpoint cannot be reached).
+        code: String,
+        /// The service's message, or why the call failed.
         message: String,
+    },
+    /// No job has this ARN (in this region and account).
+    #[error("no batch inference job {job_arn}; check the ARN and the region")]
+    JobNotFound {
+        /// The ARN asked for.
+        job_arn: String,
+    },
+    /// Two input records have the same id; Bedrock fails such a job.
+    #[error("record id `{record_id}` is used twice; every record needs its own id")]
+    DuplicateRecordId {
+        /// The repeated id.
+        record_id: String,
+    },
+    /// One record's input cannot be sent to the model.
+    #[error("record `{record_id}`: {reason}")]
+    InvalidRecord {
+        /// The record's id.
+        record_id: String,
+        /// What is wrong with its input.
+        reason: String,
     },
     /// A local file could not be read or written.
     #[error("{path}: {source}")]

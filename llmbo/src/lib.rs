@@ -27,8 +27,16 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+#[cfg(feature = "aws")]
+mod aws;
 mod error;
+#[cfg(feature = "aws")]
+mod files;
 mod input;
+#[cfg(feature = "aws")]
+mod job;
+#[cfg(feature = "aws")]
+mod jsonl;
 mod manifest;
 mod output;
 
@@ -41,6 +49,22 @@ mod strict_json;
 
 pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Usage};
 pub use error::{Error, RecordError};
+#[cfg(feature = "aws")]
+pub use job::{
+    BatchInferer, Inferer, InfererBuilder, JobDetails, JobStatus, OutputMode, Progress, Recovered,
+    Structured, StructuredBatchInferer, Untyped, state,
+};
+/// The builder's type-level markers for required settings.
+#[cfg(feature = "aws")]
+pub mod builder {
+    pub use crate::job::{
+        BucketNameIsSet, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet, RoleArnIsSet,
+        Set, Unset,
+    };
+}
+/// The AWS SDK configuration type the builder takes.
+#[cfg(feature = "aws")]
+pub use aws_config::SdkConfig;
 pub use input::{Message, ModelInput, Role, ToolChoice};
 /// Derives [`BatchOutput`](trait@BatchOutput); see the trait for the attributes.
 pub use llmbo_derive::BatchOutput;

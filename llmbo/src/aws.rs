@@ -1,0 +1,510 @@
+//! Every call to S3, IAM and Bedrock. Nothing else in the crate does I/O against AWS; the
+//! lifecycle calls these and stays a sequence of typed steps.
+
+use std::path::Path;
+
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_sdk_bedrock::error::ProvideErrorMetadata;
+use aws_sdk_bedrock::types::{
+    ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
+    ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig, ModelInvocationType,
+    Tag, VpcConfig,
+};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::Error;
+use crate::job::{JobDetails, JobStatus};
+
+/// S3 parts are at least 5 MiB except the last; 8 MiB keeps the part count low for 1 GB inputs.
+pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// The three clients of a run, configured alike.
+#[derive(Clone, Debug)]
+pub(crate) struct Aws {
+    s3: aws_sdk_s3::Client,
+    iam: aws_sdk_iam::Client,
+    bedrock: aws_sdk_bedrock::Client,
+    /// Sent as `x-amz-expected-bucket-owner` on S3 calls.
+    bucket_owner: Option<String>,
+}
+
+/// Whether an endpoint URL is one of AWS's own (virtual-hosted S3 works there).
+fn is_aws_endpoint(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    host.ends_with(".amazonaws.com")
+        || host.ends_with(".amazonaws.com.cn")
+        || host.ends_with(".api.aws")
+}
+
+/// The error of a failed AWS call, keeping the service's code and message.
+fn aws_error<E, R>(operation: &'static str, err: aws_sdk_s3::error::SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().unwrap_or("").to_owned();
+    let message = match err.message() {
+        Some(message) => message.to_owned(),
+        None => DisplayErrorContext(&err).to_string(),
+    };
+    Error::Aws {
+        operation,
+        code,
+        message,
+    }
+}
+
+impl Aws {
+    /// Clients for `region`. S3 uses path-style addressing when the endpoint is not AWS's own
+    /// (llmbo-local, MinIO, LocalStack), unless `force_path_style` says otherwise.
+    pub(crate) fn new(
+        sdk: &SdkConfig,
+        region: &str,
+        force_path_style: Option<bool>,
+        bucket_owner: Option<String>,
+    ) -> Self {
+        let region = aws_config::Region::new(region.to_owned());
+        let path_style = force_path_style
+            .unwrap_or_else(|| sdk.endpoint_url().is_some_and(|url| !is_aws_endpoint(url)));
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
+            .region(region.clone())
+            .force_path_style(path_style)
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .build();
+        // Throttling on the control plane is normal when many jobs are polled; the SDK's
+        // standard mode backs off with jitter.
+        let bedrock_config = aws_sdk_bedrock::config::Builder::from(sdk)
+            .region(region)
+            .retry_config(RetryConfig::standard().with_max_attempts(8))
+            .build();
+        Aws {
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            iam: aws_sdk_iam::Client::new(sdk),
+            bedrock: aws_sdk_bedrock::Client::from_conf(bedrock_config),
+            bucket_owner,
+        }
+    }
+
+    /// The region the bucket is in: HeadBucket's `x-amz-bucket-region`, else
+    /// GetBucketLocation (empty means us-east-1, `EU` means eu-west-1).
+    pub(crate) async fn bucket_region(&self, bucket: &str) -> Result<String, Error> {
+        let head = self
+            .s3
+            .head_bucket()
+            .bucket(bucket)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await;
+        match head {
+            Ok(out) => {
+                if let Some(region) = out.bucket_region() {
+                    return Ok(region.to_owned());
+                }
+            }
+            Err(err) => {
+                // A bucket in another region answers 301 with its region in the header.
+                let header = err
+                    .raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .map(str::to_owned);
+                if let Some(region) = header {
+                    return Ok(region);
+                }
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                return match status {
+                    Some(404 | 403 | 400) => Err(Error::BucketNotFound {
+                        bucket: bucket.to_owned(),
+                    }),
+                    _ => Err(aws_error("HeadBucket", err)),
+                };
+            }
+        }
+        let location = self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("GetBucketLocation", e))?;
+        Ok(match location.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_owned(),
+            Some("EU") => "eu-west-1".to_owned(),
+            Some(region) => region.to_owned(),
+        })
+    }
+
+    /// Checks the role exists (IAM GetRole takes the role's name, not its ARN). A caller not
+    /// allowed to read roles cannot check; that is logged, not fatal.
+    pub(crate) async fn check_role(&self, role_arn: &str) -> Result<(), Error> {
+        let name = role_arn.rsplit('/').next().unwrap_or(role_arn);
+        match self.iam.get_role().role_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let service = err.as_service_error();
+                if service.is_some_and(|e| e.is_no_such_entity_exception()) {
+                    Err(Error::RoleNotFound {
+                        role_arn: role_arn.to_owned(),
+                    })
+                } else if err.code() == Some("AccessDenied") {
+                    tracing::warn!(
+                        role_arn,
+                        "not allowed to call iam:GetRole; the role was not checked"
+                    );
+                    Ok(())
+                } else {
+                    Err(aws_error("GetRole", err))
+                }
+            }
+        }
+    }
+
+    /// Starts a streamed upload of one object.
+    pub(crate) fn upload<'a>(&'a self, bucket: &'a str, key: &'a str) -> Upload<'a> {
+        Upload {
+            aws: self,
+            bucket,
+            key,
+            buffer: Vec::with_capacity(PART_SIZE),
+            upload_id: None,
+            parts: Vec::new(),
+        }
+    }
+
+    /// Keys under `prefix`, all pages.
+    pub(crate) async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .set_expected_bucket_owner(self.bucket_owner.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("ListObjectsV2", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(str::to_owned),
+            );
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// An object's body as a stream.
+    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<ByteStream, Error> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("GetObject", e))?;
+        Ok(object.body)
+    }
+
+    /// Downloads an object into memory.
+    pub(crate) async fn get_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
+        let body = self.get(bucket, key).await?;
+        let data = body.collect().await.map_err(|e| Error::Aws {
+            operation: "GetObject",
+            code: String::new(),
+            message: e.to_string(),
+        })?;
+        Ok(data.into_bytes().to_vec())
+    }
+
+    /// Streams an object into a new private file (mode 0600).
+    pub(crate) async fn download_to(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+    ) -> Result<(), Error> {
+        let mut body = self.get(bucket, key).await?;
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = crate::files::create_private(path).await.map_err(io)?;
+        while let Some(chunk) = body.try_next().await.map_err(|e| Error::Aws {
+            operation: "GetObject",
+            code: String::new(),
+            message: e.to_string(),
+        })? {
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)
+    }
+
+    pub(crate) async fn create_job(&self, job: &CreateJob<'_>) -> Result<String, Error> {
+        let input = ModelInvocationJobS3InputDataConfig::builder()
+            .s3_uri(job.input_uri)
+            .set_s3_bucket_owner(self.bucket_owner.clone())
+            .build()
+            .map_err(|e| Error::InvalidConfig {
+                field: "input",
+                reason: e.to_string(),
+            })?;
+        let output = ModelInvocationJobS3OutputDataConfig::builder()
+            .s3_uri(job.output_uri)
+            .set_s3_encryption_key_id(job.kms_key_id.map(str::to_owned))
+            .set_s3_bucket_owner(self.bucket_owner.clone())
+            .build()
+            .map_err(|e| Error::InvalidConfig {
+                field: "output",
+                reason: e.to_string(),
+            })?;
+        let tags = job
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidConfig {
+                field: "tags",
+                reason: e.to_string(),
+            })?;
+        let vpc = match job.vpc {
+            Some((subnets, groups)) => Some(
+                VpcConfig::builder()
+                    .set_subnet_ids(Some(subnets.to_vec()))
+                    .set_security_group_ids(Some(groups.to_vec()))
+                    .build()
+                    .map_err(|e| Error::InvalidConfig {
+                        field: "vpc_config",
+                        reason: e.to_string(),
+                    })?,
+            ),
+            None => None,
+        };
+        let created = self
+            .bedrock
+            .create_model_invocation_job()
+            .job_name(job.job_name)
+            .role_arn(job.role_arn)
+            .model_id(job.model_id)
+            .client_request_token(job.client_request_token)
+            .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(input))
+            .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+                output,
+            ))
+            .timeout_duration_in_hours(job.timeout_hours)
+            .set_tags(Some(tags))
+            .set_vpc_config(vpc)
+            .set_model_invocation_type(job.converse.then_some(ModelInvocationType::Converse))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateModelInvocationJob", e))?;
+        Ok(created.job_arn().to_owned())
+    }
+
+    pub(crate) async fn describe_job(&self, job_arn: &str) -> Result<JobDetails, Error> {
+        let job = self
+            .bedrock
+            .get_model_invocation_job()
+            .job_identifier(job_arn)
+            .send()
+            .await
+            .map_err(|err| {
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
+                    Error::JobNotFound {
+                        job_arn: job_arn.to_owned(),
+                    }
+                } else {
+                    aws_error("GetModelInvocationJob", err)
+                }
+            })?;
+        let input_uri = match job.input_data_config() {
+            Some(ModelInvocationJobInputDataConfig::S3InputDataConfig(c)) => c.s3_uri().to_owned(),
+            _ => String::new(),
+        };
+        let output_uri = match job.output_data_config() {
+            Some(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(c)) => {
+                c.s3_uri().to_owned()
+            }
+            _ => String::new(),
+        };
+        let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+        Ok(JobDetails {
+            job_arn: job.job_arn().to_owned(),
+            job_name: job.job_name().unwrap_or_default().to_owned(),
+            model_id: job.model_id().to_owned(),
+            role_arn: job.role_arn().to_owned(),
+            status: job.status().map_or(JobStatus::Unknown(String::new()), |s| {
+                JobStatus::from_wire(s.as_str())
+            }),
+            message: job.message().map(str::to_owned),
+            input_uri,
+            output_uri,
+            converse: job.model_invocation_type() == Some(&ModelInvocationType::Converse),
+            timeout_hours: job.timeout_duration_in_hours(),
+            total_record_count: count(job.total_record_count()),
+            processed_record_count: count(job.processed_record_count()),
+            success_record_count: count(job.success_record_count()),
+            error_record_count: count(job.error_record_count()),
+        })
+    }
+
+    pub(crate) async fn stop_job(&self, job_arn: &str) -> Result<(), Error> {
+        self.bedrock
+            .stop_model_invocation_job()
+            .job_identifier(job_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("StopModelInvocationJob", e))
+    }
+}
+
+/// The settings of one CreateModelInvocationJob call.
+pub(crate) struct CreateJob<'a> {
+    pub(crate) job_name: &'a str,
+    pub(crate) role_arn: &'a str,
+    pub(crate) model_id: &'a str,
+    pub(crate) client_request_token: &'a str,
+    pub(crate) input_uri: &'a str,
+    pub(crate) output_uri: &'a str,
+    pub(crate) timeout_hours: i32,
+    pub(crate) kms_key_id: Option<&'a str>,
+    pub(crate) tags: &'a [(String, String)],
+    pub(crate) vpc: Option<(&'a [String], &'a [String])>,
+    pub(crate) converse: bool,
+}
+
+/// An object written in pieces: one PutObject when it fits one part, a multipart upload when
+/// it does not. Only one part is held in memory at a time.
+pub(crate) struct Upload<'a> {
+    aws: &'a Aws,
+    bucket: &'a str,
+    key: &'a str,
+    buffer: Vec<u8>,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl Upload<'_> {
+    /// Appends bytes, sending a part whenever a full one is buffered.
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PART_SIZE {
+            self.send_part().await?;
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self) -> Result<(), Error> {
+        let s3 = &self.aws.s3;
+        let owner = self.aws.bucket_owner.clone();
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let created = s3
+                    .create_multipart_upload()
+                    .bucket(self.bucket)
+                    .key(self.key)
+                    .content_type("application/jsonl")
+                    .set_expected_bucket_owner(owner.clone())
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateMultipartUpload", e))?;
+                let id = created.upload_id().unwrap_or_default().to_owned();
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_SIZE));
+        let part = s3
+            .upload_part()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .set_expected_bucket_owner(owner)
+            .send()
+            .await
+            .map_err(|e| aws_error("UploadPart", e))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(part.e_tag().map(str::to_owned))
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Sends what is left and completes the object.
+    pub(crate) async fn finish(mut self) -> Result<(), Error> {
+        let s3 = &self.aws.s3;
+        let owner = self.aws.bucket_owner.clone();
+        if self.upload_id.is_none() {
+            let body = std::mem::take(&mut self.buffer);
+            s3.put_object()
+                .bucket(self.bucket)
+                .key(self.key)
+                .content_type("application/jsonl")
+                .body(ByteStream::from(body))
+                .set_expected_bucket_owner(owner)
+                .send()
+                .await
+                .map_err(|e| aws_error("PutObject", e))?;
+            return Ok(());
+        }
+        if !self.buffer.is_empty() {
+            self.send_part().await?;
+        }
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        s3.complete_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .build(),
+            )
+            .set_expected_bucket_owner(owner)
+            .send()
+            .await
+            .map_err(|e| aws_error("CompleteMultipartUpload", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_aws_endpoint;
+
+    #[test]
+    fn tells_aws_endpoints_from_local_ones() {
+        assert!(is_aws_endpoint("https://s3.eu-west-2.amazonaws.com"));
+        assert!(is_aws_endpoint("https://bedrock.us-east-1.amazonaws.com/"));
+        assert!(!is_aws_endpoint("http://127.0.0.1:4566"));
+        assert!(!is_aws_endpoint("http://localhost:9000/"));
+        assert!(!is_aws_endpoint("http://amazonaws.com.evil.example"));
+    }
+}

@@ -1,0 +1,311 @@
+//! The builder: required settings tracked in the type, so `build()` only exists once all five
+//! are given.
+
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use super::mode::OutputMode;
+use super::state::Ready;
+use super::status::Progress;
+use super::{Inferer, JobConfig, names};
+use crate::adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter};
+use crate::aws::Aws;
+use crate::error::Error;
+
+/// A required setting not given yet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unset;
+/// A required setting given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Set;
+
+/// Whether `model_name` was given.
+#[diagnostic::on_unimplemented(
+    message = "`build()` needs `model_name`: call `.model_name(..)` first",
+    label = "`model_name` is not set",
+    note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
+)]
+pub trait ModelNameIsSet {}
+impl ModelNameIsSet for Set {}
+
+/// Whether `bucket_name` was given.
+#[diagnostic::on_unimplemented(
+    message = "`build()` needs `bucket_name`: call `.bucket_name(..)` first",
+    label = "`bucket_name` is not set",
+    note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
+)]
+pub trait BucketNameIsSet {}
+impl BucketNameIsSet for Set {}
+
+/// Whether `region` was given.
+#[diagnostic::on_unimplemented(
+    message = "`build()` needs `region`: call `.region(..)` first",
+    label = "`region` is not set",
+    note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
+)]
+pub trait RegionIsSet {}
+impl RegionIsSet for Set {}
+
+/// Whether `job_name` was given.
+#[diagnostic::on_unimplemented(
+    message = "`build()` needs `job_name`: call `.job_name(..)` first",
+    label = "`job_name` is not set",
+    note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
+)]
+pub trait JobNameIsSet {}
+impl JobNameIsSet for Set {}
+
+/// Whether `role_arn` was given.
+#[diagnostic::on_unimplemented(
+    message = "`build()` needs `role_arn`: call `.role_arn(..)` first",
+    label = "`role_arn` is not set",
+    note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
+)]
+pub trait RoleArnIsSet {}
+impl RoleArnIsSet for Set {}
+
+/// Progress reports while a job is polled.
+pub type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+#[derive(Default, Clone)]
+pub(crate) struct Settings {
+    pub(crate) model_name: String,
+    pub(crate) bucket_name: String,
+    pub(crate) region: String,
+    pub(crate) job_name: String,
+    pub(crate) role_arn: String,
+    pub(crate) sdk_config: Option<SdkConfig>,
+    pub(crate) timeout_hours: Option<u32>,
+    pub(crate) output_dir: Option<PathBuf>,
+    pub(crate) s3_force_path_style: Option<bool>,
+    pub(crate) adapter: Option<Arc<dyn ModelProviderAdapter>>,
+    pub(crate) invocation_type: InvocationType,
+    pub(crate) min_records: Option<usize>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) kms_key_id: Option<String>,
+    pub(crate) bucket_owner: Option<String>,
+    pub(crate) vpc: Option<(Vec<String>, Vec<String>)>,
+    pub(crate) progress: Option<ProgressCallback>,
+}
+
+/// The type-level record of which required settings were given.
+type Markers<O, M, B, R, J, A> = fn() -> (O, M, B, R, J, A);
+
+/// Settings of an inferer; see [`Inferer::builder`].
+///
+/// `model_name`, `bucket_name`, `region`, `job_name` and `role_arn` are required: `build()`
+/// does not compile until each is given.
+#[must_use = "call `.build().await?` to get an inferer"]
+pub struct InfererBuilder<O, M = Unset, B = Unset, R = Unset, J = Unset, A = Unset> {
+    settings: Settings,
+    _types: PhantomData<Markers<O, M, B, R, J, A>>,
+}
+
+impl<O, M, B, R, J, A> std::fmt::Debug for InfererBuilder<O, M, B, R, J, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.settings;
+        f.debug_struct("InfererBuilder")
+            .field("model_name", &s.model_name)
+            .field("bucket_name", &s.bucket_name)
+            .field("region", &s.region)
+            .field("job_name", &s.job_name)
+            .field("role_arn", &s.role_arn)
+            .field("timeout_hours", &s.timeout_hours)
+            .field("output_dir", &s.output_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O> InfererBuilder<O> {
+    pub(crate) fn new() -> Self {
+        InfererBuilder {
+            settings: Settings::default(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
+    fn retype<M2, B2, R2, J2, A2>(self) -> InfererBuilder<O, M2, B2, R2, J2, A2> {
+        InfererBuilder {
+            settings: self.settings,
+            _types: PhantomData,
+        }
+    }
+
+    /// The Bedrock model id: bare, a cross-region profile (`us.…`) or an ARN. Required.
+    pub fn model_name(mut self, model: impl Into<String>) -> InfererBuilder<O, Set, B, R, J, A> {
+        self.settings.model_name = model.into();
+        self.retype()
+    }
+
+    /// The S3 bucket for input and output, in the job's region. Required.
+    pub fn bucket_name(mut self, bucket: impl Into<String>) -> InfererBuilder<O, M, Set, R, J, A> {
+        self.settings.bucket_name = bucket.into();
+        self.retype()
+    }
+
+    /// The region the job runs in. Required.
+    pub fn region(mut self, region: impl Into<String>) -> InfererBuilder<O, M, B, Set, J, A> {
+        self.settings.region = region.into();
+        self.retype()
+    }
+
+    /// The job's name, also the input file's name (`input/<job name>.jsonl`). Required.
+    pub fn job_name(mut self, name: impl Into<String>) -> InfererBuilder<O, M, B, R, Set, A> {
+        self.settings.job_name = name.into();
+        self.retype()
+    }
+
+    /// The IAM role Bedrock assumes to read and write the bucket. Required.
+    pub fn role_arn(mut self, arn: impl Into<String>) -> InfererBuilder<O, M, B, R, J, Set> {
+        self.settings.role_arn = arn.into();
+        self.retype()
+    }
+
+    /// The AWS configuration (credentials, endpoint); default: `aws_config`'s defaults.
+    pub fn sdk_config(mut self, config: SdkConfig) -> Self {
+        self.settings.sdk_config = Some(config);
+        self
+    }
+
+    /// Hours before Bedrock ends the job, 24 to 168; default 24.
+    pub fn time_out_duration_hours(mut self, hours: u32) -> Self {
+        self.settings.timeout_hours = Some(hours);
+        self
+    }
+
+    /// A folder that keeps a copy of the input JSONL and the downloaded output (files are
+    /// created readable by you only); default: output is kept in memory.
+    pub fn output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.settings.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Path-style S3 addressing; default: on for endpoints that are not AWS's own.
+    pub fn s3_force_path_style(mut self, on: bool) -> Self {
+        self.settings.s3_force_path_style = Some(on);
+        self
+    }
+
+    /// The adapter for this inferer only, instead of the registry's.
+    pub fn adapter(mut self, adapter: Arc<dyn ModelProviderAdapter>) -> Self {
+        self.settings.adapter = Some(adapter);
+        self
+    }
+
+    /// InvokeModel (default) or Converse request bodies.
+    pub fn invocation_type(mut self, kind: InvocationType) -> Self {
+        self.settings.invocation_type = kind;
+        self
+    }
+
+    /// The fewest records a job may have; default 100, Bedrock's usual quota.
+    pub fn min_records(mut self, n: usize) -> Self {
+        self.settings.min_records = Some(n);
+        self
+    }
+
+    /// A tag for the job.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// The KMS key that encrypts the output (`s3EncryptionKeyId`).
+    pub fn kms_key_id(mut self, key: impl Into<String>) -> Self {
+        self.settings.kms_key_id = Some(key.into());
+        self
+    }
+
+    /// The account that must own the bucket (`s3BucketOwner`, `x-amz-expected-bucket-owner`).
+    pub fn expected_bucket_owner(mut self, account_id: impl Into<String>) -> Self {
+        self.settings.bucket_owner = Some(account_id.into());
+        self
+    }
+
+    /// Runs the job in a VPC.
+    pub fn vpc_config(mut self, subnet_ids: Vec<String>, security_group_ids: Vec<String>) -> Self {
+        self.settings.vpc = Some((subnet_ids, security_group_ids));
+        self
+    }
+
+    /// Called with each progress report while the job is polled.
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.settings.progress = Some(Arc::new(callback));
+        self
+    }
+}
+
+impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A>
+where
+    M: ModelNameIsSet,
+    B: BucketNameIsSet,
+    R: RegionIsSet,
+    J: JobNameIsSet,
+    A: RoleArnIsSet,
+{
+    /// Checks the settings and the account, as the original did, done right: the job name
+    /// and keys fit Bedrock's patterns, the bucket exists and is in `region`, the role exists.
+    pub async fn build(self) -> Result<Inferer<O, Ready>, Error> {
+        let s = self.settings;
+        names::check_job_name(&s.job_name)?;
+        names::check_role_arn(&s.role_arn)?;
+        names::check_bucket(&s.bucket_name)?;
+        let timeout_hours = s.timeout_hours.unwrap_or(24);
+        if !(24..=168).contains(&timeout_hours) {
+            return Err(Error::InvalidConfig {
+                field: "time_out_duration_hours",
+                reason: format!("{timeout_hours} is outside Bedrock's 24 to 168 hours"),
+            });
+        }
+        if s.region.is_empty() {
+            return Err(Error::InvalidConfig {
+                field: "region",
+                reason: "it is empty".into(),
+            });
+        }
+        let sdk = match s.sdk_config {
+            Some(config) => config,
+            None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+        };
+        let aws = Aws::new(
+            &sdk,
+            &s.region,
+            s.s3_force_path_style,
+            s.bucket_owner.clone(),
+        );
+        let bucket_region = aws.bucket_region(&s.bucket_name).await?;
+        if bucket_region != s.region {
+            return Err(Error::BucketInWrongRegion {
+                bucket: s.bucket_name,
+                bucket_region,
+                region: s.region,
+            });
+        }
+        aws.check_role(&s.role_arn).await?;
+        let adapter = s
+            .adapter
+            .unwrap_or_else(|| ModelAdapterRegistry::adapter_for(&s.model_name, s.invocation_type));
+        Ok(Inferer::from_config(JobConfig {
+            model_name: s.model_name,
+            bucket: s.bucket_name,
+            region: s.region,
+            job_name: s.job_name,
+            role_arn: s.role_arn,
+            timeout_hours,
+            output_dir: s.output_dir,
+            aws,
+            adapter,
+            invocation_type: s.invocation_type,
+            min_records: s.min_records.unwrap_or(names::DEFAULT_MIN_RECORDS),
+            tags: s.tags,
+            kms_key_id: s.kms_key_id,
+            vpc: s.vpc,
+            progress: s.progress,
+        }))
+    }
+}

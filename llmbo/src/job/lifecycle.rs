@@ -1,0 +1,650 @@
+//! The steps. Each consumes the inferer and returns the next state; all AWS calls go through
+//! [`crate::aws`].
+
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::mode::{OutputMode, Structured, Untyped};
+use super::state::{
+    CanCreate, CanDownload, CanLoad, CanPrepare, CanPush, Downloaded, Finished, IsRunning,
+    Prepared, PreparedRecord, Ready, Stored, Submitted, Uploaded,
+};
+use super::status::{JobDetails, JobStatus, Progress};
+use super::{Inferer, JobConfig, Recovered, names};
+use crate::adapter::{ConverseAdapter, ModelAdapterRegistry};
+use crate::aws::{Aws, CreateJob};
+use crate::error::{Error, RecordError};
+use crate::input::ModelInput;
+use crate::jsonl::{self, OutputLine};
+use crate::manifest::Manifest;
+use crate::output::{BatchOutput, BatchResults};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `s3://bucket/key` → (`bucket`, `key`).
+fn split_uri(uri: &str) -> (&str, &str) {
+    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
+    rest.split_once('/').unwrap_or((rest, ""))
+}
+
+/// The idempotency token: the same job name and the same uploaded bytes give the same token,
+/// so a repeated or resumed `create` never starts a second job.
+pub(crate) fn client_request_token(job_name: &str, input_hash: &str) -> String {
+    let digest = Sha256::digest(format!("{job_name}\n{input_hash}").as_bytes());
+    format!("llmbo-{}", &hex(&digest)[..40])
+}
+
+impl<O: OutputMode, S: CanPrepare> Inferer<O, S> {
+    /// Turns each `(record id, input)` into the model's request body, with the output tool of
+    /// a structured job. Record ids must be unique and there must be at least the minimum
+    /// number of records (100 by default); nothing is uploaded yet.
+    pub fn prepare_requests<I, K>(self, inputs: I) -> Result<Inferer<O, Prepared>, Error>
+    where
+        I: IntoIterator<Item = (K, ModelInput)>,
+        K: Into<String>,
+    {
+        let tool = O::tool();
+        let adapter = Arc::clone(&self.config.adapter);
+        let mut seen = HashSet::new();
+        let mut records = Vec::new();
+        for (record_id, input) in inputs {
+            let record_id = record_id.into();
+            names::check_record_id(&record_id)?;
+            if !seen.insert(record_id.clone()) {
+                return Err(Error::DuplicateRecordId { record_id });
+            }
+            let model_input =
+                adapter
+                    .prepare_model_input(&input, tool.as_ref())
+                    .map_err(|err| match err {
+                        Error::InvalidInput { reason } => Error::InvalidRecord {
+                            record_id: record_id.clone(),
+                            reason,
+                        },
+                        other => other,
+                    })?;
+            records.push(PreparedRecord {
+                record_id,
+                model_input,
+            });
+        }
+        if records.len() < self.config.min_records {
+            return Err(Error::TooFewRecords {
+                count: records.len(),
+                minimum: self.config.min_records,
+            });
+        }
+        tracing::debug!(records = records.len(), job_name = %self.config.job_name, "requests prepared");
+        Ok(self.with_state(Prepared { records }))
+    }
+}
+
+impl<O: OutputMode, S: CanPush> Inferer<O, S> {
+    /// Streams the requests as JSONL to `s3://<bucket>/input/<job name>.jsonl` (multipart when
+    /// large; one part in memory at a time), and to `output_dir` when one is set.
+    pub async fn push_requests_to_s3(self) -> Result<Inferer<O, Uploaded>, Error> {
+        let Prepared { records } = self.state.into_prepared();
+        let config = Arc::clone(&self.config);
+        let key = format!("input/{}.jsonl", config.job_name);
+        let mut local = match &config.output_dir {
+            Some(dir) => {
+                let path = dir.join(format!("{}.jsonl", config.job_name));
+                let file = crate::files::create_private(&path)
+                    .await
+                    .map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                Some((path, file))
+            }
+            None => None,
+        };
+        let mut upload = config.aws.upload(&config.bucket, &key);
+        let mut hasher = Sha256::new();
+        let mut line = Vec::new();
+        let mut record_ids = Vec::with_capacity(records.len());
+        for record in records {
+            line.clear();
+            jsonl::encode_input_line(&record.record_id, &record.model_input, &mut line);
+            hasher.update(&line);
+            upload.write(&line).await?;
+            if let Some((path, file)) = &mut local {
+                file.write_all(&line).await.map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            record_ids.push(record.record_id);
+        }
+        upload.finish().await?;
+        if let Some((path, mut file)) = local {
+            file.flush()
+                .await
+                .map_err(|source| Error::Io { path, source })?;
+        }
+        let input_uri = format!("s3://{}/{key}", config.bucket);
+        tracing::info!(input = %input_uri, records = record_ids.len(), "requests uploaded");
+        Ok(Inferer {
+            config: self.config,
+            state: Uploaded {
+                input_uri,
+                input_hash: hex(&hasher.finalize()),
+                record_ids: Arc::new(record_ids),
+            },
+            _mode: PhantomData,
+        })
+    }
+}
+
+impl<O: OutputMode, S: CanCreate> Inferer<O, S> {
+    /// Creates the Bedrock job. Idempotent: the token comes from the job name and the hash of
+    /// the uploaded input, so calling it again (or after a crash) returns the same job.
+    pub async fn create(self) -> Result<Inferer<O, Submitted>, Error> {
+        let Uploaded {
+            input_uri,
+            input_hash,
+            record_ids,
+        } = self.state.into_uploaded();
+        let config = Arc::clone(&self.config);
+        let token = client_request_token(&config.job_name, &input_hash);
+        let output_uri = format!("s3://{}/output/", config.bucket);
+        let mut tags = vec![(
+            "created-by".to_owned(),
+            format!("llmbo-{}", env!("CARGO_PKG_VERSION")),
+        )];
+        tags.extend(config.tags.iter().cloned());
+        let job_arn = config
+            .aws
+            .create_job(&CreateJob {
+                job_name: &config.job_name,
+                role_arn: &config.role_arn,
+                model_id: &config.model_name,
+                client_request_token: &token,
+                input_uri: &input_uri,
+                output_uri: &output_uri,
+                timeout_hours: config.timeout_hours as i32,
+                kms_key_id: config.kms_key_id.as_deref(),
+                tags: &tags,
+                vpc: config
+                    .vpc
+                    .as_ref()
+                    .map(|(s, g)| (s.as_slice(), g.as_slice())),
+                converse: config.invocation_type == crate::adapter::InvocationType::Converse,
+            })
+            .await?;
+        tracing::info!(job_arn = %job_arn, "job created");
+        Ok(Inferer {
+            config: self.config,
+            state: Submitted {
+                job_arn,
+                input_uri,
+                output_uri,
+                record_ids: Some(record_ids),
+                last: None,
+            },
+            _mode: PhantomData,
+        })
+    }
+}
+
+impl<O: OutputMode> Inferer<O, Submitted> {
+    fn report(&self, details: &JobDetails) {
+        let progress = Progress::of(details);
+        tracing::info!(
+            job_arn = %progress.job_arn,
+            status = %progress.status,
+            total = progress.total,
+            processed = progress.processed,
+            succeeded = progress.succeeded,
+            failed = progress.failed,
+            "job progress"
+        );
+        if let Some(callback) = &self.config.progress {
+            callback(&progress);
+        }
+    }
+}
+
+impl<O: OutputMode, S: IsRunning> Inferer<O, S> {
+    /// Asks Bedrock once: `Some(status)` when the job has ended, `None` while it runs.
+    pub async fn check_complete(&mut self) -> Result<Option<JobStatus>, Error> {
+        let arn = self.state.as_submitted().job_arn.clone();
+        let details = self.config.aws.describe_job(&arn).await?;
+        let status = details.status.clone();
+        let submitted = self.state.as_submitted();
+        submitted.last = Some(details);
+        Ok(status.is_finished().then_some(status))
+    }
+
+    /// Polls every `interval` until the job ends, reporting progress through `tracing` and the
+    /// `on_progress` callback. A `Failed` job is an error carrying Bedrock's message; a job
+    /// that ended otherwise (even partially, stopped or expired) can be downloaded.
+    pub async fn poll_progress(self, interval: Duration) -> Result<Inferer<O, Finished>, Error> {
+        let mut job: Inferer<O, Submitted> = Inferer {
+            config: self.config,
+            state: self.state.into_submitted(),
+            _mode: PhantomData,
+        };
+        let mut wait = interval;
+        loop {
+            match job.config.aws.describe_job(&job.state.job_arn).await {
+                Ok(details) => {
+                    job.report(&details);
+                    wait = interval;
+                    if details.status.is_finished() {
+                        return job.finish(details);
+                    }
+                    job.state.last = Some(details);
+                }
+                // The SDK already retried; keep polling, slower, rather than lose the job.
+                Err(Error::Aws { code, .. }) if code == "ThrottlingException" => {
+                    wait = (wait * 2).min(Duration::from_secs(300));
+                    tracing::warn!(job_arn = %job.state.job_arn, "throttled while polling; backing off");
+                }
+                Err(err) => return Err(err),
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Stops the job, waits until Bedrock says it stopped, and returns it finished: what it
+    /// processed before stopping can still be downloaded.
+    pub async fn cancel_batch(self) -> Result<Inferer<O, Finished>, Error> {
+        let job: Inferer<O, Submitted> = Inferer {
+            config: self.config,
+            state: self.state.into_submitted(),
+            _mode: PhantomData,
+        };
+        if let Err(err) = job.config.aws.stop_job(&job.state.job_arn).await {
+            // A job that ended meanwhile cannot be stopped; that is not an error here.
+            let ended = job.config.aws.describe_job(&job.state.job_arn).await?;
+            if !ended.status.is_finished() {
+                return Err(err);
+            }
+        }
+        loop {
+            let details = job.config.aws.describe_job(&job.state.job_arn).await?;
+            if details.status.is_finished() {
+                return job.finish_any(details);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl<O: OutputMode> Inferer<O, Submitted> {
+    fn finish(self, details: JobDetails) -> Result<Inferer<O, Finished>, Error> {
+        if details.status == JobStatus::Failed {
+            return Err(Error::JobFailed {
+                job_arn: details.job_arn,
+                status: details.status.to_string(),
+                message: details
+                    .message
+                    .unwrap_or_else(|| "Bedrock gave no reason".into()),
+            });
+        }
+        self.finish_any(details)
+    }
+
+    fn finish_any(self, details: JobDetails) -> Result<Inferer<O, Finished>, Error> {
+        let Submitted {
+            job_arn,
+            input_uri,
+            output_uri,
+            record_ids,
+            ..
+        } = self.state;
+        tracing::info!(job_arn = %job_arn, status = %details.status, "job finished");
+        Ok(Inferer {
+            config: self.config,
+            state: Finished {
+                job_arn,
+                input_uri,
+                output_uri,
+                record_ids,
+                details,
+            },
+            _mode: PhantomData,
+        })
+    }
+}
+
+impl<O: OutputMode, S: CanDownload> Inferer<O, S> {
+    /// Fetches `<output>/<job id>/*.out` and `manifest.json.out`: to `output_dir` when set
+    /// (`<job name>_out.jsonl`, `<job name>_manifest.json`), else into memory. Works for every
+    /// end status; what does not exist (an expired job's output) is simply absent.
+    pub async fn download_results(self) -> Result<Inferer<O, Downloaded>, Error> {
+        let Finished {
+            job_arn,
+            input_uri,
+            output_uri,
+            record_ids,
+            details,
+        } = self.state.into_finished();
+        let config = Arc::clone(&self.config);
+        let aws = &config.aws;
+        let record_ids = match record_ids {
+            Some(ids) => ids,
+            None => {
+                // Recovered from the ARN alone: the input in S3 says which records there were.
+                let (bucket, key) = split_uri(&input_uri);
+                let keys = if key.is_empty() || key.ends_with('/') {
+                    aws.list_keys(bucket, key)
+                        .await?
+                        .into_iter()
+                        .filter(|k| k.ends_with(".jsonl"))
+                        .collect()
+                } else {
+                    vec![key.to_owned()]
+                };
+                let mut ids = Vec::new();
+                for key in keys {
+                    ids.extend(jsonl::record_ids_of_input(
+                        &aws.get_bytes(bucket, &key).await?,
+                    ));
+                }
+                Arc::new(ids)
+            }
+        };
+        let job_id = job_arn.rsplit('/').next().unwrap_or(&job_arn);
+        let (bucket, prefix) = split_uri(&output_uri);
+        let folder = format!(
+            "{}{job_id}/",
+            if prefix.is_empty() || prefix.ends_with('/') {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}/")
+            }
+        );
+        let keys = aws.list_keys(bucket, &folder).await?;
+        let manifest_key = keys
+            .iter()
+            .find(|k| k.ends_with("manifest.json.out"))
+            .cloned();
+        let mut output_keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| k.ends_with(".out") && !k.ends_with("manifest.json.out"))
+            .collect();
+        output_keys.sort();
+        let mut outputs = Vec::new();
+        let mut manifest = None;
+        match &config.output_dir {
+            Some(dir) => {
+                for (i, key) in output_keys.iter().enumerate() {
+                    let suffix = if i == 0 {
+                        String::new()
+                    } else {
+                        format!("_{i}")
+                    };
+                    let path = dir.join(format!("{}_out{suffix}.jsonl", config.job_name));
+                    aws.download_to(bucket, key, &path).await?;
+                    outputs.push(Stored::File(path));
+                }
+                if let Some(key) = &manifest_key {
+                    let path = dir.join(format!("{}_manifest.json", config.job_name));
+                    aws.download_to(bucket, key, &path).await?;
+                    manifest = Some(Stored::File(path));
+                }
+            }
+            None => {
+                for key in &output_keys {
+                    outputs.push(Stored::Memory(aws.get_bytes(bucket, key).await?));
+                }
+                if let Some(key) = &manifest_key {
+                    manifest = Some(Stored::Memory(aws.get_bytes(bucket, key).await?));
+                }
+            }
+        }
+        tracing::info!(job_arn = %job_arn, files = outputs.len(), "results downloaded");
+        Ok(Inferer {
+            config,
+            state: Downloaded {
+                job_arn,
+                details,
+                record_ids,
+                outputs,
+                manifest,
+            },
+            _mode: PhantomData,
+        })
+    }
+}
+
+fn read_stored(stored: &Stored) -> Result<Box<dyn BufRead + '_>, Error> {
+    Ok(match stored {
+        Stored::Memory(bytes) => Box::new(bytes.as_slice()),
+        Stored::File(path) => {
+            let file = std::fs::File::open(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Box::new(std::io::BufReader::new(file))
+        }
+    })
+}
+
+impl<O: OutputMode, S: CanLoad> Inferer<O, S> {
+    /// One result per input record, in input order, joined on `recordId` (Bedrock does not
+    /// keep the order). A record absent from the output is [`RecordError::Missing`]; error
+    /// records, malformed lines and outputs that do not parse are their own `RecordError`s.
+    pub fn load_results(self) -> Result<BatchResults<O::Value>, Error> {
+        let Downloaded {
+            record_ids,
+            outputs,
+            manifest,
+            details,
+            ..
+        } = self.state.into_downloaded();
+        let tool = O::tool();
+        let adapter = &self.config.adapter;
+        let mut found = HashMap::with_capacity(record_ids.len());
+        let (mut successes, mut errors) = (0u64, 0u64);
+        for stored in &outputs {
+            for (index, line) in read_stored(stored)?.lines().enumerate() {
+                let line = line.map_err(|source| Error::Io {
+                    path: "job output".into(),
+                    source,
+                })?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let (record_id, outcome) = match jsonl::parse_output_line(&line) {
+                    OutputLine::Output {
+                        record_id,
+                        model_output,
+                    } => {
+                        successes += 1;
+                        (
+                            record_id,
+                            O::parse(adapter.as_ref(), model_output, tool.as_ref()),
+                        )
+                    }
+                    OutputLine::Error { record_id, error } => {
+                        errors += 1;
+                        (record_id, Err(error))
+                    }
+                    OutputLine::Malformed { record_id, message } => {
+                        (record_id, Err(RecordError::MalformedOutput { message }))
+                    }
+                    OutputLine::Unreadable { message } => {
+                        tracing::warn!(line = index + 1, %message, "output line skipped");
+                        continue;
+                    }
+                };
+                found.insert(record_id, outcome);
+            }
+        }
+        let manifest = match &manifest {
+            Some(stored) => {
+                let mut text = String::new();
+                read_stored(stored)?
+                    .read_to_string(&mut text)
+                    .map_err(|source| Error::Io {
+                        path: "manifest.json.out".into(),
+                        source,
+                    })?;
+                serde_json::from_str(&text).map_err(|err| Error::Aws {
+                    operation: "manifest.json.out",
+                    code: "MalformedManifest".into(),
+                    message: err.to_string(),
+                })?
+            }
+            // No manifest (an expired job): count what there is.
+            None => Manifest {
+                total_record_count: details
+                    .total_record_count
+                    .unwrap_or(record_ids.len() as u64),
+                processed_record_count: successes + errors,
+                success_record_count: successes,
+                error_record_count: errors,
+                ..Manifest::default()
+            },
+        };
+        let records = jsonl::join(&record_ids, found);
+        Ok(BatchResults { manifest, records })
+    }
+}
+
+impl<O: OutputMode> Inferer<O, Ready> {
+    /// Runs every step: prepare, upload, create, poll every `poll_interval`, download, load.
+    pub async fn auto<I, K>(
+        self,
+        inputs: I,
+        poll_interval: Duration,
+    ) -> Result<BatchResults<O::Value>, Error>
+    where
+        I: IntoIterator<Item = (K, ModelInput)>,
+        K: Into<String>,
+    {
+        self.prepare_requests(inputs)?
+            .push_requests_to_s3()
+            .await?
+            .create()
+            .await?
+            .poll_progress(poll_interval)
+            .await?
+            .download_results()
+            .await?
+            .load_results()
+    }
+}
+
+async fn recover<O: OutputMode>(
+    job_arn: &str,
+    region: &str,
+    sdk_config: Option<SdkConfig>,
+) -> Result<Recovered<O>, Error> {
+    names::check_job_arn(job_arn)?;
+    let sdk = match sdk_config {
+        Some(config) => config,
+        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    };
+    let aws = Aws::new(&sdk, region, None, None);
+    let details = aws.describe_job(job_arn).await?;
+    let (bucket, _) = split_uri(&details.output_uri);
+    let adapter = if details.converse {
+        Arc::new(ConverseAdapter) as Arc<dyn crate::ModelProviderAdapter>
+    } else {
+        ModelAdapterRegistry::get_adapter(&details.model_id)
+    };
+    let config = Arc::new(JobConfig {
+        model_name: details.model_id.clone(),
+        bucket: bucket.to_owned(),
+        region: region.to_owned(),
+        job_name: details.job_name.clone(),
+        role_arn: details.role_arn.clone(),
+        timeout_hours: details
+            .timeout_hours
+            .and_then(|h| u32::try_from(h).ok())
+            .unwrap_or(24),
+        output_dir: None,
+        aws,
+        adapter,
+        invocation_type: if details.converse {
+            crate::InvocationType::Converse
+        } else {
+            crate::InvocationType::InvokeModel
+        },
+        min_records: names::DEFAULT_MIN_RECORDS,
+        tags: Vec::new(),
+        kms_key_id: None,
+        vpc: None,
+        progress: None,
+    });
+    let (input_uri, output_uri) = (details.input_uri.clone(), details.output_uri.clone());
+    Ok(if details.status.is_finished() {
+        Recovered::Finished(Inferer {
+            config,
+            state: Finished {
+                job_arn: details.job_arn.clone(),
+                input_uri,
+                output_uri,
+                record_ids: None,
+                details,
+            },
+            _mode: PhantomData,
+        })
+    } else {
+        Recovered::Running(Inferer {
+            config,
+            state: Submitted {
+                job_arn: details.job_arn.clone(),
+                input_uri,
+                output_uri,
+                record_ids: None,
+                last: Some(details),
+            },
+            _mode: PhantomData,
+        })
+    })
+}
+
+impl Inferer<Untyped, Ready> {
+    /// Rebuilds an untyped inferer from a job's ARN after the process that created it died.
+    /// Nothing local is needed: the job's settings come from Bedrock, its records from the
+    /// input in S3.
+    pub async fn recover_details_from_job_arn(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Recovered<Untyped>, Error> {
+        recover(job_arn, region, sdk_config).await
+    }
+
+    /// The job as Bedrock describes it.
+    pub async fn check_for_existing_job(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<JobDetails, Error> {
+        names::check_job_arn(job_arn)?;
+        let sdk = match sdk_config {
+            Some(config) => config,
+            None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+        };
+        Aws::new(&sdk, region, None, None)
+            .describe_job(job_arn)
+            .await
+    }
+}
+
+impl<T: BatchOutput + Send + 'static> Inferer<Structured<T>, Ready> {
+    /// Rebuilds a structured inferer from a job's ARN after the process that created it died;
+    /// results are parsed into `T`.
+    pub async fn recover_structured_job(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Recovered<Structured<T>>, Error> {
+        recover(job_arn, region, sdk_config).await
+    }
+}

@@ -1,0 +1,80 @@
+//! Untyped or structured: what one record's output becomes.
+
+use std::marker::PhantomData;
+
+use serde_json::Value;
+
+use crate::adapter::ModelProviderAdapter;
+use crate::error::RecordError;
+use crate::output::{BatchOutput, ToolDefinition};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What a job returns per record: the raw model output ([`Untyped`]) or a parsed `T`
+/// ([`Structured`]). Sealed: the two modes are all there is.
+pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
+    /// The value of one successful record.
+    type Value: Send + 'static;
+
+    /// The tool the model is forced to call, for structured jobs.
+    fn tool() -> Option<ToolDefinition>;
+
+    /// Turns one `modelOutput` into the record's value.
+    fn parse(
+        adapter: &dyn ModelProviderAdapter,
+        model_output: Value,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Self::Value, RecordError>;
+}
+
+/// Jobs whose records come back as the raw `modelOutput` JSON ([`BatchInferer`](crate::BatchInferer)).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Untyped;
+
+impl sealed::Sealed for Untyped {}
+
+impl OutputMode for Untyped {
+    type Value = Value;
+
+    fn tool() -> Option<ToolDefinition> {
+        None
+    }
+
+    fn parse(
+        _adapter: &dyn ModelProviderAdapter,
+        model_output: Value,
+        _tool: Option<&ToolDefinition>,
+    ) -> Result<Value, RecordError> {
+        Ok(model_output)
+    }
+}
+
+/// Jobs whose records come back parsed into `T`
+/// ([`StructuredBatchInferer`](crate::StructuredBatchInferer)).
+#[derive(Debug)]
+pub struct Structured<T>(PhantomData<fn() -> T>);
+
+impl<T> sealed::Sealed for Structured<T> {}
+
+impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
+    type Value = T;
+
+    fn tool() -> Option<ToolDefinition> {
+        Some(T::tool_definition())
+    }
+
+    fn parse(
+        adapter: &dyn ModelProviderAdapter,
+        model_output: Value,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<T, RecordError> {
+        let tool = match tool {
+            Some(tool) => tool.clone(),
+            None => T::tool_definition(),
+        };
+        let input = adapter.validate_result(&model_output, &tool)?;
+        T::from_tool_input(input)
+    }
+}

@@ -1,0 +1,156 @@
+//! What Bedrock says about a job.
+
+use std::fmt;
+
+/// A batch job's status: all ten of Bedrock's, plus any it adds later.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobStatus {
+    /// Queued for validation.
+    Submitted,
+    /// Bedrock is checking the input.
+    Validating,
+    /// Validated, waiting to start.
+    Scheduled,
+    /// Running; outputs appear as it goes.
+    InProgress,
+    /// Every record was processed.
+    Completed,
+    /// Ended before every record was processed; the processed ones have outputs.
+    PartiallyCompleted,
+    /// Failed; Bedrock's message says why.
+    Failed,
+    /// A stop was requested.
+    Stopping,
+    /// Stopped; the records processed before have outputs.
+    Stopped,
+    /// Did not start before its timeout.
+    Expired,
+    /// A status this version of llmbo does not know.
+    Unknown(String),
+}
+
+impl JobStatus {
+    /// Reads Bedrock's name for a status.
+    pub fn from_wire(name: &str) -> Self {
+        match name {
+            "Submitted" => JobStatus::Submitted,
+            "Validating" => JobStatus::Validating,
+            "Scheduled" => JobStatus::Scheduled,
+            "InProgress" => JobStatus::InProgress,
+            "Completed" => JobStatus::Completed,
+            "PartiallyCompleted" => JobStatus::PartiallyCompleted,
+            "Failed" => JobStatus::Failed,
+            "Stopping" => JobStatus::Stopping,
+            "Stopped" => JobStatus::Stopped,
+            "Expired" => JobStatus::Expired,
+            other => JobStatus::Unknown(other.to_owned()),
+        }
+    }
+
+    /// Bedrock's name for the status.
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobStatus::Submitted => "Submitted",
+            JobStatus::Validating => "Validating",
+            JobStatus::Scheduled => "Scheduled",
+            JobStatus::InProgress => "InProgress",
+            JobStatus::Completed => "Completed",
+            JobStatus::PartiallyCompleted => "PartiallyCompleted",
+            JobStatus::Failed => "Failed",
+            JobStatus::Stopping => "Stopping",
+            JobStatus::Stopped => "Stopped",
+            JobStatus::Expired => "Expired",
+            JobStatus::Unknown(name) => name,
+        }
+    }
+
+    /// Whether the job has ended and will not change again.
+    ///
+    /// ```
+    /// use llmbo::JobStatus;
+    /// assert!(JobStatus::PartiallyCompleted.is_finished());
+    /// assert!(!JobStatus::Stopping.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed
+                | JobStatus::PartiallyCompleted
+                | JobStatus::Failed
+                | JobStatus::Stopped
+                | JobStatus::Expired
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job as Bedrock describes it (`GetModelInvocationJob`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobDetails {
+    /// The job's ARN.
+    pub job_arn: String,
+    /// The job's name.
+    pub job_name: String,
+    /// The model id the job runs.
+    pub model_id: String,
+    /// The role Bedrock assumes.
+    pub role_arn: String,
+    /// The current status.
+    pub status: JobStatus,
+    /// Bedrock's message, e.g. why the job failed.
+    pub message: Option<String>,
+    /// `s3://…` of the input.
+    pub input_uri: String,
+    /// `s3://…` under which the output is written.
+    pub output_uri: String,
+    /// Whether the job uses the Converse invocation type.
+    pub converse: bool,
+    /// The timeout in hours.
+    pub timeout_hours: Option<i32>,
+    /// Records in the input, once validated.
+    pub total_record_count: Option<u64>,
+    /// Records processed so far.
+    pub processed_record_count: Option<u64>,
+    /// Records answered with a model output so far.
+    pub success_record_count: Option<u64>,
+    /// Records answered with an error so far.
+    pub error_record_count: Option<u64>,
+}
+
+/// One progress report while a job runs, for the builder's `on_progress` callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// The job's ARN.
+    pub job_arn: String,
+    /// Its status.
+    pub status: JobStatus,
+    /// Records in the input, once known.
+    pub total: Option<u64>,
+    /// Records processed.
+    pub processed: u64,
+    /// Records with a model output.
+    pub succeeded: u64,
+    /// Records with an error.
+    pub failed: u64,
+}
+
+impl Progress {
+    pub(crate) fn of(details: &JobDetails) -> Self {
+        Progress {
+            job_arn: details.job_arn.clone(),
+            status: details.status.clone(),
+            total: details.total_record_count,
+            processed: details.processed_record_count.unwrap_or(0),
+            succeeded: details.success_record_count.unwrap_or(0),
+            failed: details.error_record_count.unwrap_or(0),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The batch file formats: input records out, output records in. Pure functions over bytes
+//! and values, tested without a server.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::error::RecordError;
+use crate::output::RecordResult;
+
+/// Appends one input line: `{"recordId": …, "modelInput": …}` and a newline.
+pub(crate) fn encode_input_line(record_id: &str, model_input: &Value, out: &mut Vec<u8>) {
+    // Serializing a `Value` into a Vec cannot fail: every map key is a string.
+    let line = serde_json::json!({"recordId": record_id, "modelInput": model_input});
+    if serde_json::to_writer(&mut *out, &line).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+/// One line of a `.out` file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OutputLine {
+    /// The model answered.
+    Output {
+        record_id: String,
+        model_output: Value,
+    },
+    /// Bedrock answered with an error record.
+    Error {
+        record_id: String,
+        error: RecordError,
+    },
+    /// The line has a record id but neither an output nor an error.
+    Malformed { record_id: String, message: String },
+    /// The line cannot be attributed to a record.
+    Unreadable { message: String },
+}
+
+pub(crate) fn parse_output_line(line: &str) -> OutputLine {
+    let mut value: serde_json::Map<String, Value> = match serde_json::from_str(line) {
+        Ok(map) => map,
+        Err(err) => {
+            return OutputLine::Unreadable {
+                message: format!("not a JSON object: {err}"),
+            };
+        }
+    };
+    let record_id = match value.remove("recordId") {
+        Some(Value::String(id)) => id,
+        _ => {
+            return OutputLine::Unreadable {
+                message: "no recordId".into(),
+            };
+        }
+    };
+    if let Some(model_output) = value.remove("modelOutput") {
+        return OutputLine::Output {
+            record_id,
+            model_output,
+        };
+    }
+    if let Some(error) = value.remove("error") {
+        let code = match error.get("errorCode") {
+            Some(Value::String(code)) => code.clone(),
+            Some(Value::Number(code)) => code.to_string(),
+            _ => String::new(),
+        };
+        let message = error
+            .get("errorMessage")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        return OutputLine::Error {
+            record_id,
+            error: RecordError::Bedrock { code, message },
+        };
+    }
+    OutputLine::Malformed {
+        record_id,
+        message: "the output line has neither modelOutput nor error".into(),
+    }
+}
+
+/// The record ids of an input JSONL, in order (lines without one are skipped: Bedrock names
+/// them itself, so they cannot be joined).
+pub(crate) fn record_ids_of_input(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .filter_map(|line| {
+            let value: Value = serde_json::from_slice(line).ok()?;
+            value.get("recordId")?.as_str().map(str::to_owned)
+        })
+        .collect()
+}
+
+/// One result per input id, in input order; ids absent from `found` are [`RecordError::Missing`].
+pub(crate) fn join<V>(
+    ids: &[String],
+    mut found: HashMap<String, Result<V, RecordError>>,
+) -> Vec<RecordResult<V>> {
+    ids.iter()
+        .map(|id| RecordResult {
+            record_id: id.clone(),
+            outcome: found.remove(id).unwrap_or(Err(RecordError::Missing)),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn input_lines_round_trip_their_ids() {
+        let mut out = Vec::new();
+        encode_input_line("a", &json!({"x": 1}), &mut out);
+        encode_input_line("b\"quoted", &json!({}), &mut out);
+        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 2);
+        assert_eq!(record_ids_of_input(&out), ["a", "b\"quoted"]);
+    }
+
+    #[test]
+    fn output_lines_are_told_apart() {
+        assert_eq!(
+            parse_output_line(r#"{"recordId":"1","modelInput":{},"modelOutput":{"a":1}}"#),
+            OutputLine::Output {
+                record_id: "1".into(),
+                model_output: json!({"a": 1})
+            }
+        );
+        assert_eq!(
+            parse_output_line(r#"{"recordId":"2","error":{"errorCode":400,"errorMessage":"bad"}}"#),
+            OutputLine::Error {
+                record_id: "2".into(),
+                error: RecordError::Bedrock {
+                    code: "400".into(),
+                    message: "bad".into()
+                }
+            }
+        );
+        assert!(matches!(
+            parse_output_line(r#"{"recordId":"3"}"#),
+            OutputLine::Malformed { .. }
+        ));
+        assert!(matches!(
+            parse_output_line("{not json"),
+            OutputLine::Unreadable { .. }
+        ));
+        assert!(matches!(
+            parse_output_line(r#"{"modelOutput":{}}"#),
+            OutputLine::Unreadable { .. }
+        ));
+    }
+
+    #[test]
+    fn join_keeps_input_order_and_marks_missing_records() {
+        let ids: Vec<String> = ["c", "a", "b"].map(String::from).to_vec();
+        let found = HashMap::from([
+            ("a".to_owned(), Ok(1)),
+            ("c".to_owned(), Ok(3)),
+            ("zz".to_owned(), Ok(9)),
+        ]);
+        let joined = join(&ids, found);
+        let order: Vec<&str> = joined.iter().map(|r| r.record_id.as_str()).collect();
+        assert_eq!(order, ["c", "a", "b"]);
+        assert_eq!(joined[0].outcome, Ok(3));
+        assert_eq!(joined[2].outcome, Err(RecordError::Missing));
+    }
+}
