@@ -1,58 +1,97 @@
-//! The main job of llmbo, end to end: a typed extraction over many records.
+//! The main job of llmbo: a typed extraction over 500 records, end to end.
 //!
-//! Until the job lifecycle lands, this shows the typed core: the tool definition Bedrock
-//! receives for `Person`, and how a model's tool input is parsed back, or rejected with the
-//! JSON path of the bad value.
+//! With no AWS settings it runs on an embedded llmbo-local (an offline Bedrock on 127.0.0.1),
+//! so it works on a fresh clone. To run it on real AWS instead, set `LLMBO_BUCKET`,
+//! `LLMBO_ROLE_ARN`, `LLMBO_REGION` and `LLMBO_MODEL` (credentials come from the usual AWS
+//! chain: environment, profile, SSO).
 //!
-//! Run it with `cargo run --example quickstart`.
+//! `cargo run --example quickstart`
 
-use llmbo::{BatchOutput, ModelInput};
-use schemars::JsonSchema;
-use serde::Deserialize;
+use std::time::Duration;
 
-/// A person named in the text.
-#[derive(Debug, Deserialize, JsonSchema, BatchOutput)]
-struct Person {
-    /// Full name as written.
-    name: String,
-    /// Age in years, if the text gives it.
-    age: Option<u32>,
-    /// Every role the person has in the text.
-    roles: Vec<String>,
-}
+use llmbo::{BatchOutput, StructuredBatchInferer};
+use llmbo_workspace::{Person, person_inputs};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+const RECORDS: usize = 500;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tool = Person::tool_definition();
     println!(
-        "Tool sent to the model:\n{}",
+        "The tool the model is forced to call:\n{}\n",
         serde_json::to_string_pretty(&tool)?
     );
 
-    let input = ModelInput::new()
-        .system("Extract the person the text is about.")
-        .user(llmbo_workspace::sample_text(0))
-        .max_tokens(512)
-        .tool(tool.clone())
-        .tool_choice(llmbo::ToolChoice::Tool {
-            name: tool.name.clone(),
-        });
-    input.validate()?;
-    println!(
-        "\nA request, provider-neutral:\n{}",
-        serde_json::to_string_pretty(&input)?
-    );
+    let real_aws = [
+        "LLMBO_BUCKET",
+        "LLMBO_ROLE_ARN",
+        "LLMBO_REGION",
+        "LLMBO_MODEL",
+    ]
+    .map(|name| std::env::var(name).ok());
+    // Kept alive for the whole run when used: dropping it stops the server.
+    let local;
+    let (builder, poll) = match real_aws {
+        [Some(bucket), Some(role), Some(region), Some(model)] => {
+            println!("Running on AWS: model {model}, bucket {bucket}, region {region}.");
+            let builder = StructuredBatchInferer::<Person>::builder()
+                .model_name(model)
+                .bucket_name(bucket)
+                .region(region)
+                .role_arn(role);
+            (builder, Duration::from_secs(60))
+        }
+        _ => {
+            local = llmbo_local::LocalBedrock::start().await?;
+            println!(
+                "Running on an embedded llmbo-local at {} (set LLMBO_* to use AWS).",
+                local.endpoint_url()
+            );
+            let builder = StructuredBatchInferer::<Person>::builder()
+                .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+                .bucket_name(local.bucket())
+                .region(local.region())
+                .role_arn(local.role_arn())
+                .sdk_config(local.sdk_config());
+            (builder, Duration::from_millis(50))
+        }
+    };
+    let inferer = builder
+        .job_name(format!("quickstart-{}", std::process::id()))
+        .on_progress(|p| {
+            println!(
+                "  {:<12} {:>4}/{} processed, {} failed",
+                p.status.as_str(),
+                p.processed,
+                p.total.map_or("?".to_owned(), |t| t.to_string()),
+                p.failed
+            )
+        })
+        .build()
+        .await?;
 
-    let answer = serde_json::json!({"name": "Ada Lovelace", "age": 36, "roles": ["speaker"]});
-    let person = Person::from_tool_input(answer)?;
+    let results = inferer.auto(person_inputs(RECORDS), poll).await?;
+    let m = &results.manifest;
     println!(
-        "\nParsed: {} (age {:?}) as {:?}",
-        person.name, person.age, person.roles
+        "\n{} records: {} succeeded, {} failed; {} input and {} output tokens.",
+        m.total_record_count,
+        results.successes().count(),
+        results.failures().count(),
+        m.input_token_count.unwrap_or(0),
+        m.output_token_count.unwrap_or(0),
     );
-
-    let bad = serde_json::json!({"name": "Ada Lovelace", "age": 36, "roles": ["speaker", 7]});
-    match Person::from_tool_input(bad) {
-        Ok(person) => println!("unexpectedly parsed {}", person.name),
-        Err(err) => println!("Rejected: {err}"),
+    for (id, person) in results.successes().take(3) {
+        println!(
+            "  {id}: {} (age {:?}) as {:?}",
+            person.name, person.age, person.roles
+        );
     }
+    for failure in results.failures().take(3) {
+        if let Err(reason) = &failure.outcome {
+            println!("  {} failed: {reason}", failure.record_id);
+        }
+    }
+    let people: Vec<Person> = results.into_values();
+    println!("\n{} typed `Person` values, in input order.", people.len());
     Ok(())
 }

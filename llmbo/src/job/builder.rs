@@ -240,17 +240,17 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     }
 }
 
-impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A>
-where
-    M: ModelNameIsSet,
-    B: BucketNameIsSet,
-    R: RegionIsSet,
-    J: JobNameIsSet,
-    A: RoleArnIsSet,
-{
+impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// Checks the settings and the account, as the original did, done right: the job name
     /// and keys fit Bedrock's patterns, the bucket exists and is in `region`, the role exists.
-    pub async fn build(self) -> Result<Inferer<O, Ready>, Error> {
+    pub async fn build(self) -> Result<Inferer<O, Ready>, Error>
+    where
+        M: ModelNameIsSet,
+        B: BucketNameIsSet,
+        R: RegionIsSet,
+        J: JobNameIsSet,
+        A: RoleArnIsSet,
+    {
         let s = self.settings;
         names::check_job_name(&s.job_name)?;
         names::check_role_arn(&s.role_arn)?;

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use super::mode::{OutputMode, Structured, Untyped};
 use super::state::{
     CanCreate, CanDownload, CanLoad, CanPrepare, CanPush, Downloaded, Finished, IsRunning,
-    Prepared, PreparedRecord, Ready, Stored, Submitted, Uploaded,
+    Prepared, PreparedRecord, Ready, State, Stored, Submitted, Uploaded,
 };
 use super::status::{JobDetails, JobStatus, Progress};
 use super::{Inferer, JobConfig, Recovered, names};
@@ -43,12 +43,13 @@ pub(crate) fn client_request_token(job_name: &str, input_hash: &str) -> String {
     format!("llmbo-{}", &hex(&digest)[..40])
 }
 
-impl<O: OutputMode, S: CanPrepare> Inferer<O, S> {
+impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Turns each `(record id, input)` into the model's request body, with the output tool of
     /// a structured job. Record ids must be unique and there must be at least the minimum
     /// number of records (100 by default); nothing is uploaded yet.
     pub fn prepare_requests<I, K>(self, inputs: I) -> Result<Inferer<O, Prepared>, Error>
     where
+        S: CanPrepare,
         I: IntoIterator<Item = (K, ModelInput)>,
         K: Into<String>,
     {
@@ -88,10 +89,13 @@ impl<O: OutputMode, S: CanPrepare> Inferer<O, S> {
     }
 }
 
-impl<O: OutputMode, S: CanPush> Inferer<O, S> {
+impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Streams the requests as JSONL to `s3://<bucket>/input/<job name>.jsonl` (multipart when
     /// large; one part in memory at a time), and to `output_dir` when one is set.
-    pub async fn push_requests_to_s3(self) -> Result<Inferer<O, Uploaded>, Error> {
+    pub async fn push_requests_to_s3(self) -> Result<Inferer<O, Uploaded>, Error>
+    where
+        S: CanPush,
+    {
         let Prepared { records } = self.state.into_prepared();
         let config = Arc::clone(&self.config);
         let key = format!("input/{}.jsonl", config.job_name);
@@ -145,10 +149,13 @@ impl<O: OutputMode, S: CanPush> Inferer<O, S> {
     }
 }
 
-impl<O: OutputMode, S: CanCreate> Inferer<O, S> {
+impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Creates the Bedrock job. Idempotent: the token comes from the job name and the hash of
     /// the uploaded input, so calling it again (or after a crash) returns the same job.
-    pub async fn create(self) -> Result<Inferer<O, Submitted>, Error> {
+    pub async fn create(self) -> Result<Inferer<O, Submitted>, Error>
+    where
+        S: CanCreate,
+    {
         let Uploaded {
             input_uri,
             input_hash,
@@ -214,9 +221,12 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     }
 }
 
-impl<O: OutputMode, S: IsRunning> Inferer<O, S> {
+impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Asks Bedrock once: `Some(status)` when the job has ended, `None` while it runs.
-    pub async fn check_complete(&mut self) -> Result<Option<JobStatus>, Error> {
+    pub async fn check_complete(&mut self) -> Result<Option<JobStatus>, Error>
+    where
+        S: IsRunning,
+    {
         let arn = self.state.as_submitted().job_arn.clone();
         let details = self.config.aws.describe_job(&arn).await?;
         let status = details.status.clone();
@@ -228,7 +238,10 @@ impl<O: OutputMode, S: IsRunning> Inferer<O, S> {
     /// Polls every `interval` until the job ends, reporting progress through `tracing` and the
     /// `on_progress` callback. A `Failed` job is an error carrying Bedrock's message; a job
     /// that ended otherwise (even partially, stopped or expired) can be downloaded.
-    pub async fn poll_progress(self, interval: Duration) -> Result<Inferer<O, Finished>, Error> {
+    pub async fn poll_progress(self, interval: Duration) -> Result<Inferer<O, Finished>, Error>
+    where
+        S: IsRunning,
+    {
         let mut job: Inferer<O, Submitted> = Inferer {
             config: self.config,
             state: self.state.into_submitted(),
@@ -258,7 +271,10 @@ impl<O: OutputMode, S: IsRunning> Inferer<O, S> {
 
     /// Stops the job, waits until Bedrock says it stopped, and returns it finished: what it
     /// processed before stopping can still be downloaded.
-    pub async fn cancel_batch(self) -> Result<Inferer<O, Finished>, Error> {
+    pub async fn cancel_batch(self) -> Result<Inferer<O, Finished>, Error>
+    where
+        S: IsRunning,
+    {
         let job: Inferer<O, Submitted> = Inferer {
             config: self.config,
             state: self.state.into_submitted(),
@@ -318,11 +334,14 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     }
 }
 
-impl<O: OutputMode, S: CanDownload> Inferer<O, S> {
+impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Fetches `<output>/<job id>/*.out` and `manifest.json.out`: to `output_dir` when set
     /// (`<job name>_out.jsonl`, `<job name>_manifest.json`), else into memory. Works for every
     /// end status; what does not exist (an expired job's output) is simply absent.
-    pub async fn download_results(self) -> Result<Inferer<O, Downloaded>, Error> {
+    pub async fn download_results(self) -> Result<Inferer<O, Downloaded>, Error>
+    where
+        S: CanDownload,
+    {
         let Finished {
             job_arn,
             input_uri,
@@ -432,11 +451,14 @@ fn read_stored(stored: &Stored) -> Result<Box<dyn BufRead + '_>, Error> {
     })
 }
 
-impl<O: OutputMode, S: CanLoad> Inferer<O, S> {
+impl<O: OutputMode, S: State> Inferer<O, S> {
     /// One result per input record, in input order, joined on `recordId` (Bedrock does not
     /// keep the order). A record absent from the output is [`RecordError::Missing`]; error
     /// records, malformed lines and outputs that do not parse are their own `RecordError`s.
-    pub fn load_results(self) -> Result<BatchResults<O::Value>, Error> {
+    pub fn load_results(self) -> Result<BatchResults<O::Value>, Error>
+    where
+        S: CanLoad,
+    {
         let Downloaded {
             record_ids,
             outputs,

@@ -159,20 +159,29 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     }
 }
 
-impl<O: OutputMode, S: HasJob> Inferer<O, S> {
+impl<O: OutputMode, S: State> Inferer<O, S> {
     /// The Bedrock job's ARN.
-    pub fn job_arn(&self) -> &str {
+    pub fn job_arn(&self) -> &str
+    where
+        S: HasJob,
+    {
         self.state.arn()
     }
 
     /// The job id: the last part of the ARN, also the output folder's name.
-    pub fn unique_id_from_arn(&self) -> &str {
+    pub fn unique_id_from_arn(&self) -> &str
+    where
+        S: HasJob,
+    {
         let arn = self.state.arn();
         arn.rsplit('/').next().unwrap_or(arn)
     }
 
     /// The status last seen (none before the first check of a just-created job).
-    pub fn job_status(&self) -> Option<&JobStatus> {
+    pub fn job_status(&self) -> Option<&JobStatus>
+    where
+        S: HasJob,
+    {
         self.state.status()
     }
 }
