@@ -256,9 +256,7 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
             );
         }
     }
-    if crate::synth::family_of(model_id).is_none()
-        && !model_id.contains("application-inference-profile")
-    {
+    if shared.family_of(model_id).is_none() && !model_id.contains("application-inference-profile") {
         return validation(format!(
             "The provided model identifier {model_id} is invalid or does not support batch inference."
         ));

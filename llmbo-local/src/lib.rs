@@ -99,6 +99,7 @@ pub struct LocalBedrockBuilder {
     speed: Speed,
     quotas: Quotas,
     faults: FaultConfig,
+    custom_models: Vec<(String, synth::Family)>,
 }
 
 impl Default for LocalBedrockBuilder {
@@ -116,6 +117,7 @@ impl Default for LocalBedrockBuilder {
             speed: Speed::fast(),
             quotas: Quotas::default(),
             faults: FaultConfig::default(),
+            custom_models: Vec::new(),
         }
     }
 }
@@ -186,6 +188,13 @@ impl LocalBedrockBuilder {
         self
     }
 
+    /// Serves model ids starting with `prefix` (say, `my-model`) as `family`, for models the
+    /// emulator does not know, such as one a custom adapter is written for.
+    pub fn custom_model(mut self, prefix: impl Into<String>, family: synth::Family) -> Self {
+        self.custom_models.push((prefix.into(), family));
+        self
+    }
+
     /// Starts the server on the current Tokio runtime.
     pub async fn start(self) -> Result<LocalBedrock, StartError> {
         let (temp, data_dir) = match &self.data_dir {
@@ -232,6 +241,7 @@ impl LocalBedrockBuilder {
             secret_key: self.secret_key.clone(),
             quotas: self.quotas,
             speed: self.speed,
+            custom_models: self.custom_models.clone(),
         };
         let shared = Arc::new(state::Shared::new(
             settings,

@@ -297,6 +297,7 @@ fn process(
     let io_error = |e: std::io::Error| format!("The output could not be written: {e}");
     std::fs::create_dir_all(&out_dir).map_err(io_error)?;
     let seed = shared.faults.config.seed;
+    let family = shared.family_of(model_id);
     let per_record = shared.settings.speed.per_record;
     let mut counts = shared
         .with_job(id, |job| job.counts.unwrap_or_default())
@@ -333,7 +334,15 @@ fn process(
             };
             let model_input = record.remove("modelInput").unwrap_or(Value::Null);
             let fault = shared.faults.for_record(&record_id);
-            let answer = synth::answer(model_id, converse, &model_input, &record_id, seed, fault);
+            let answer = synth::answer(
+                model_id,
+                family,
+                converse,
+                &model_input,
+                &record_id,
+                seed,
+                fault,
+            );
             let mut out = Map::new();
             out.insert("recordId".into(), json!(record_id));
             out.insert("modelInput".into(), model_input);

@@ -12,6 +12,7 @@ use crate::faults::Faults;
 use crate::iam::Role;
 use crate::jobs::Job;
 use crate::s3::BucketRegions;
+use crate::synth::Family;
 
 /// Fixed settings of one server.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub(crate) struct Settings {
     pub(crate) secret_key: String,
     pub(crate) quotas: Quotas,
     pub(crate) speed: Speed,
+    /// Model-id prefixes served as a given family, beyond the built-in ones.
+    pub(crate) custom_models: Vec<(String, Family)>,
 }
 
 pub(crate) struct Shared {
@@ -62,6 +65,17 @@ impl Shared {
             tasks: Mutex::default(),
             counter: AtomicU64::new(1),
         }
+    }
+
+    /// The family a model id is answered as: a custom prefix first, then the built-in ones.
+    pub(crate) fn family_of(&self, model_id: &str) -> Option<Family> {
+        let id = model_id.rsplit('/').next().unwrap_or(model_id);
+        self.settings
+            .custom_models
+            .iter()
+            .find(|(prefix, _)| id.starts_with(prefix.as_str()))
+            .map(|(_, family)| *family)
+            .or_else(|| crate::synth::family_of(model_id))
     }
 
     /// A fresh number for ids.

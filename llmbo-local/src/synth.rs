@@ -130,9 +130,11 @@ impl Reply {
     }
 }
 
-/// Answers one record of a job on `model_id`.
+/// Answers one record of a job on `model_id`, whose family is `family` (see [`family_of`];
+/// `None` for a model the emulator does not serve).
 pub fn answer(
     model_id: &str,
+    family: Option<Family>,
     converse: bool,
     model_input: &Value,
     record_id: &str,
@@ -148,7 +150,6 @@ pub fn answer(
     let Some(body) = model_input.as_object() else {
         return malformed("modelInput must be a JSON object");
     };
-    let family = family_of(model_id);
     let parsed = if converse {
         read_converse(body)
     } else {
@@ -328,17 +329,16 @@ fn lorem(n: usize) -> String {
         .join(" ")
 }
 
-/// The JSON schema a prompt asks the answer to follow: the first JSON object after the words
-/// "JSON schema" that parses and describes an object.
+/// The JSON schema a prompt asks the answer to follow: the first JSON object in it that
+/// describes an object (`"type": "object"` or `"properties"`), whatever words surround it.
 fn embedded_schema(text: &str) -> Option<Value> {
-    let lower = text.to_ascii_lowercase();
-    let at = lower.find("json schema")?;
-    let mut rest = &text[at..];
+    let mut rest = text;
     while let Some(open) = rest.find('{') {
         let candidate = &rest[open..];
         let mut stream = serde_json::Deserializer::from_str(candidate).into_iter::<Value>();
         if let Some(Ok(value)) = stream.next()
-            && value.is_object()
+            && (value.get("type").and_then(Value::as_str) == Some("object")
+                || value.get("properties").is_some())
         {
             return Some(value);
         }
@@ -811,6 +811,7 @@ mod tests {
             "tool_choice": {"type": "tool", "name": "p"}});
         let out = output(answer(
             "anthropic.claude-3-haiku-20240307-v1:0",
+            Some(Family::Anthropic),
             false,
             &body,
             "r1",
@@ -837,7 +838,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    answer(model, false, &body, "r", 0, None),
+                    answer(model, family_of(model), false, &body, "r", 0, None),
                     Answer::Error { code: 400, .. }
                 ),
                 "{body}"
@@ -851,6 +852,7 @@ mod tests {
                       {\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"}},\"required\":[\"a\"]}\n\nText [/INST]";
         let out = output(answer(
             "mistral.mistral-7b-instruct-v0:2",
+            Some(Family::Mistral),
             false,
             &json!({"prompt": prompt}),
             "r",
@@ -865,7 +867,15 @@ mod tests {
     fn converse_jobs_refuse_tools() {
         let body = json!({"messages": [{"role": "user", "content": [{"text": "x"}]}], "toolConfig": {"tools": []}});
         assert!(matches!(
-            answer("amazon.nova-lite-v1:0", true, &body, "r", 0, None),
+            answer(
+                "amazon.nova-lite-v1:0",
+                Some(Family::Nova),
+                true,
+                &body,
+                "r",
+                0,
+                None
+            ),
             Answer::Error { code: 400, .. }
         ));
     }

@@ -1,0 +1,177 @@
+//! One `ModelInput` works for every model family: a structured job per family through
+//! llmbo-local returns typed values, each family answered in its own response format.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use llmbo::adapter::{AnthropicAdapter, MistralChatAdapter, ModelProviderAdapter, Usage};
+use llmbo::{
+    BatchInferer, Error, InvocationType, ModelAdapterRegistry, ModelInput, RecordError,
+    StructuredBatchInferer, ToolDefinition,
+};
+use llmbo_local::LocalBedrock;
+use llmbo_local::synth::Family;
+use llmbo_workspace::{Person, person_inputs};
+use serde_json::Value;
+
+const POLL: Duration = Duration::from_millis(20);
+
+async fn structured_job(
+    local: &LocalBedrock,
+    model: &str,
+    adapter: Option<Arc<dyn ModelProviderAdapter>>,
+) -> llmbo::BatchResults<Person> {
+    let mut builder = StructuredBatchInferer::<Person>::builder()
+        .model_name(model)
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name("family")
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config());
+    if let Some(adapter) = adapter {
+        builder = builder.adapter(adapter);
+    }
+    builder
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(120), POLL)
+        .await
+        .unwrap()
+}
+
+async fn assert_all_typed(model: &str, adapter: Option<Arc<dyn ModelProviderAdapter>>) {
+    let local = LocalBedrock::start().await.unwrap();
+    let results = structured_job(&local, model, adapter).await;
+    let failures: Vec<_> = results
+        .failures()
+        .map(|f| (f.record_id.clone(), f.outcome.as_ref().err().cloned()))
+        .collect();
+    assert!(failures.is_empty(), "{model}: {failures:?}");
+    assert_eq!(results.into_values().len(), 120, "{model}");
+}
+
+#[tokio::test]
+async fn claude_nova_llama_mistral_and_gpt_oss_return_typed_values() {
+    for model in [
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "amazon.nova-lite-v1:0",
+        "us.amazon.nova-2-lite-v1:0",
+        "meta.llama3-1-8b-instruct-v1:0",
+        "mistral.mistral-7b-instruct-v0:2",
+        "openai.gpt-oss-20b-1:0",
+    ] {
+        assert_all_typed(model, None).await;
+    }
+}
+
+#[tokio::test]
+async fn mistral_function_calling_is_selectable_per_inferer() {
+    assert_all_typed(
+        "mistral.mistral-large-2407-v1:0",
+        Some(Arc::new(MistralChatAdapter)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn untyped_converse_jobs_work_and_structured_ones_are_refused_before_upload() {
+    let local = LocalBedrock::start().await.unwrap();
+    let builder = || {
+        BatchInferer::builder()
+            .model_name("amazon.nova-lite-v1:0")
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name("converse")
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+            .invocation_type(InvocationType::Converse)
+    };
+    let inferer = builder().build().await.unwrap();
+    let adapter = Arc::clone(inferer.adapter());
+    assert_eq!(adapter.name(), "converse");
+    let results = inferer.auto(person_inputs(100), POLL).await.unwrap();
+    assert_eq!(results.successes().count(), 100);
+    let (_, first) = results.successes().next().unwrap();
+    assert!(
+        adapter
+            .output_text(first)
+            .unwrap()
+            .contains("Synthetic answer")
+    );
+    assert!(adapter.usage(first).is_some_and(|u| u.output_tokens > 0));
+
+    let structured = StructuredBatchInferer::<Person>::builder()
+        .model_name("amazon.nova-lite-v1:0")
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name("converse-structured")
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+        .invocation_type(InvocationType::Converse)
+        .build()
+        .await
+        .unwrap();
+    let err = structured.prepare_requests(person_inputs(100)).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidRecord { reason, .. } if reason.contains("InvokeModel")),
+        "{err:?}"
+    );
+}
+
+/// A user's adapter: Claude-shaped bodies, counting its calls.
+#[derive(Debug, Default)]
+struct CountingAdapter {
+    inner: AnthropicAdapter,
+    prepared: AtomicUsize,
+    validated: AtomicUsize,
+}
+
+impl ModelProviderAdapter for CountingAdapter {
+    fn name(&self) -> &str {
+        "my-adapter"
+    }
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        self.prepared.fetch_add(1, Ordering::Relaxed);
+        self.inner.prepare_model_input(input, tool)
+    }
+    fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        self.inner.build_tool(tool)
+    }
+    fn validate_result(&self, output: &Value, tool: &ToolDefinition) -> Result<Value, RecordError> {
+        self.validated.fetch_add(1, Ordering::Relaxed);
+        self.inner.validate_result(output, tool)
+    }
+    fn output_text(&self, output: &Value) -> Option<String> {
+        self.inner.output_text(output)
+    }
+    fn usage(&self, output: &Value) -> Option<Usage> {
+        self.inner.usage(output)
+    }
+}
+
+#[tokio::test]
+async fn a_registered_adapter_serves_its_model_pattern() {
+    let adapter = Arc::new(CountingAdapter::default());
+    ModelAdapterRegistry::register_arc(
+        "my-model.*",
+        Arc::clone(&adapter) as Arc<dyn ModelProviderAdapter>,
+    )
+    .unwrap();
+    let local = LocalBedrock::builder()
+        .custom_model("my-model", Family::Anthropic)
+        .start()
+        .await
+        .unwrap();
+    let results = structured_job(&local, "my-model-v1", None).await;
+    assert_eq!(results.into_values().len(), 120);
+    assert_eq!(adapter.prepared.load(Ordering::Relaxed), 120);
+    assert_eq!(adapter.validated.load(Ordering::Relaxed), 120);
+    assert!(ModelAdapterRegistry::register("my-model(", AnthropicAdapter::default()).is_err());
+}
