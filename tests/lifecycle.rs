@@ -625,3 +625,63 @@ async fn progress_is_reported_to_the_callback() {
         "processed never goes back"
     );
 }
+
+#[tokio::test]
+async fn throttling_and_upload_errors_are_retried() {
+    let local = faulty(FaultConfig {
+        seed: 8,
+        throttle_rate: 0.3,
+        s3_upload_error_rate: 0.2,
+        ..Default::default()
+    })
+    .await;
+    let results = inferer(&local, "throttled")
+        .await
+        .auto(person_inputs(120), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.into_values().len(), 120);
+}
+
+#[tokio::test]
+async fn a_large_input_is_uploaded_in_parts_and_read_back_whole() {
+    let local = LocalBedrock::start().await.unwrap();
+    // 100 records of ~100 KB: about 10 MB, more than one 8 MiB part.
+    let inputs = person_inputs(100).into_iter().map(|(id, input)| {
+        let long = format!(
+            "{}{}",
+            "background ".repeat(9_000),
+            llmbo_workspace::sample_text(1)
+        );
+        (id, input.user(long))
+    });
+    let uploaded = inferer(&local, "large")
+        .await
+        .prepare_requests(inputs)
+        .unwrap()
+        .push_requests_to_s3()
+        .await
+        .unwrap();
+    let size = std::fs::metadata(
+        local
+            .s3_root()
+            .join(local.bucket())
+            .join("input/large.jsonl"),
+    )
+    .unwrap()
+    .len();
+    assert!(size > 8 * 1024 * 1024, "{size} bytes");
+    let results = uploaded
+        .create()
+        .await
+        .unwrap()
+        .poll_progress(POLL)
+        .await
+        .unwrap()
+        .download_results()
+        .await
+        .unwrap()
+        .load_results()
+        .unwrap();
+    assert_eq!(results.into_values().len(), 100);
+}
