@@ -31,8 +31,11 @@ pub struct FaultConfig {
     /// Records answered with malformed output: a wrong stop reason, no tool call, a tool input
     /// that violates the schema, or truncated JSON (one of the four, chosen per record).
     pub malformed_output_rate: f64,
-    /// How every job ends, when set.
+    /// How jobs end, when set: every job, or only those whose name contains
+    /// `job_fault_name_contains`.
     pub job_fault: Option<JobFault>,
+    /// Limits `job_fault` to jobs whose name contains this text.
+    pub job_fault_name_contains: Option<String>,
     /// Control-plane calls (Bedrock and IAM) answered with `ThrottlingException`.
     pub throttle_rate: f64,
     /// S3 `PutObject` / `UploadPart` calls answered with a 500 `InternalError`.
@@ -100,6 +103,14 @@ impl Faults {
             return Some(RecordFault::Malformed(kinds[pick.min(3)]));
         }
         None
+    }
+
+    /// The job fault for a job with this name, if any.
+    pub(crate) fn job_fault_for(&self, job_name: &str) -> Option<JobFault> {
+        match &self.config.job_fault_name_contains {
+            Some(part) if !job_name.contains(part.as_str()) => None,
+            _ => self.config.job_fault.clone(),
+        }
     }
 
     /// Whether the next control-plane call is throttled.

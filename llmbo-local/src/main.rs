@@ -118,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             record_error_rate: args.record_error_rate,
             malformed_output_rate: args.malformed_output_rate,
             job_fault,
+            job_fault_name_contains: None,
             throttle_rate: args.throttle_rate,
             s3_upload_error_rate: args.s3_upload_error_rate,
         });

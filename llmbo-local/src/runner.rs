@@ -45,9 +45,10 @@ async fn step(shared: &Shared, id: &str, wait: Duration) -> bool {
 
 async fn run(shared: Arc<Shared>, id: String) {
     let speed = shared.settings.speed;
-    let Some((input_uri, output_uri, model_id, converse, timeout_hours)) =
+    let Some((name, input_uri, output_uri, model_id, converse, timeout_hours)) =
         shared.with_job(&id, |job| {
             (
+                job.name.clone(),
                 job.input_uri.clone(),
                 job.output_uri.clone(),
                 job.model_id.clone(),
@@ -65,7 +66,7 @@ async fn run(shared: Arc<Shared>, id: String) {
     if !step(&shared, &id, speed.step).await {
         return set(&shared, &id, JobStatus::Stopped, None);
     }
-    let job_fault = shared.faults.config.job_fault.clone();
+    let job_fault = shared.faults.job_fault_for(&name);
     if let Some(JobFault::Fail { message }) = &job_fault {
         return set(&shared, &id, JobStatus::Failed, Some(message.clone()));
     }

@@ -72,6 +72,14 @@ pub enum RecordError {
     /// completed) before it was processed.
     #[error("the record is missing from the job output")]
     Missing,
+    /// The job that held the record failed (in a run of several jobs, the others go on).
+    #[error("job {job_arn} failed: {message}")]
+    JobFailed {
+        /// The failed job.
+        job_arn: String,
+        /// Bedrock's message.
+        message: String,
+    },
 }
 
 /// Why a run could not go on. Each variant says what to do about it.

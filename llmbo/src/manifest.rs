@@ -39,6 +39,34 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Adds another job's counts to these, for a run of several jobs. Token counts stay
+    /// unknown only if neither side knows them; unknown fields of `other` are kept when these
+    /// lack them.
+    ///
+    /// ```
+    /// let mut a = llmbo::Manifest { total_record_count: 100, input_token_count: Some(5), ..Default::default() };
+    /// let b = llmbo::Manifest { total_record_count: 50, input_token_count: Some(7), ..Default::default() };
+    /// a.combine(&b);
+    /// assert_eq!((a.total_record_count, a.input_token_count), (150, Some(12)));
+    /// ```
+    pub fn combine(&mut self, other: &Manifest) {
+        self.total_record_count += other.total_record_count;
+        self.processed_record_count += other.processed_record_count;
+        self.success_record_count += other.success_record_count;
+        self.error_record_count += other.error_record_count;
+        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        self.input_token_count = add(self.input_token_count, other.input_token_count);
+        self.output_token_count = add(self.output_token_count, other.output_token_count);
+        for (key, value) in &other.extra {
+            self.extra
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+
     /// Records the job never got to (`total - processed`), as after an expired or stopped job.
     pub fn unprocessed_record_count(&self) -> u64 {
         self.total_record_count

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use super::mode::OutputMode;
 use super::state::Ready;
 use super::status::Progress;
-use super::{Inferer, JobConfig, names};
+use super::{Inferer, JobConfig, ShardLimits, names};
 use crate::adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter};
 use crate::aws::Aws;
 use crate::error::Error;
@@ -83,7 +83,8 @@ pub(crate) struct Settings {
     pub(crate) s3_force_path_style: Option<bool>,
     pub(crate) adapter: Option<Arc<dyn ModelProviderAdapter>>,
     pub(crate) invocation_type: InvocationType,
-    pub(crate) min_records: Option<usize>,
+    pub(crate) limits: ShardLimits,
+    pub(crate) max_concurrent_jobs: Option<usize>,
     pub(crate) tags: Vec<(String, String)>,
     pub(crate) kms_key_id: Option<String>,
     pub(crate) bucket_owner: Option<String>,
@@ -205,7 +206,27 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 
     /// The fewest records a job may have; default 100, Bedrock's usual quota.
     pub fn min_records(mut self, n: usize) -> Self {
-        self.settings.min_records = Some(n);
+        self.settings.limits.min_records = n;
+        self
+    }
+
+    /// The most records one Bedrock job may have; larger runs are split into several jobs
+    /// (`<job name>-1`, `-2`, …) by `auto`. Default 50,000, Bedrock's usual quota.
+    pub fn max_records_per_job(mut self, n: usize) -> Self {
+        self.settings.limits.max_records = n.max(1);
+        self
+    }
+
+    /// The largest input file one job may have, in bytes; default 1 GB.
+    pub fn max_input_bytes_per_job(mut self, bytes: u64) -> Self {
+        self.settings.limits.max_bytes = bytes.max(1);
+        self
+    }
+
+    /// How many jobs of a split run are in flight at once; default 10, Bedrock's usual
+    /// per-model quota of submitted and running jobs.
+    pub fn max_concurrent_jobs(mut self, k: usize) -> Self {
+        self.settings.max_concurrent_jobs = Some(k.max(1));
         self
     }
 
@@ -301,7 +322,8 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             aws,
             adapter,
             invocation_type: s.invocation_type,
-            min_records: s.min_records.unwrap_or(names::DEFAULT_MIN_RECORDS),
+            limits: s.limits,
+            max_concurrent_jobs: s.max_concurrent_jobs.unwrap_or(10),
             tags: s.tags,
             kms_key_id: s.kms_key_id,
             vpc: s.vpc,

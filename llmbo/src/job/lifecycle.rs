@@ -78,10 +78,10 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 model_input,
             });
         }
-        if records.len() < self.config.min_records {
+        if records.len() < self.config.limits.min_records {
             return Err(Error::TooFewRecords {
                 count: records.len(),
-                minimum: self.config.min_records,
+                minimum: self.config.limits.min_records,
             });
         }
         tracing::debug!(records = records.len(), job_name = %self.config.job_name, "requests prepared");
@@ -536,30 +536,6 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     }
 }
 
-impl<O: OutputMode> Inferer<O, Ready> {
-    /// Runs every step: prepare, upload, create, poll every `poll_interval`, download, load.
-    pub async fn auto<I, K>(
-        self,
-        inputs: I,
-        poll_interval: Duration,
-    ) -> Result<BatchResults<O::Value>, Error>
-    where
-        I: IntoIterator<Item = (K, ModelInput)>,
-        K: Into<String>,
-    {
-        self.prepare_requests(inputs)?
-            .push_requests_to_s3()
-            .await?
-            .create()
-            .await?
-            .poll_progress(poll_interval)
-            .await?
-            .download_results()
-            .await?
-            .load_results()
-    }
-}
-
 async fn recover<O: OutputMode>(
     job_arn: &str,
     region: &str,
@@ -596,7 +572,8 @@ async fn recover<O: OutputMode>(
         } else {
             crate::InvocationType::InvokeModel
         },
-        min_records: names::DEFAULT_MIN_RECORDS,
+        limits: super::ShardLimits::default(),
+        max_concurrent_jobs: 10,
         tags: Vec::new(),
         kms_key_id: None,
         vpc: None,

@@ -8,6 +8,8 @@ mod builder;
 mod lifecycle;
 mod mode;
 pub(crate) mod names;
+mod run;
+mod shards;
 pub mod state;
 mod status;
 
@@ -20,6 +22,7 @@ pub use builder::{
     RoleArnIsSet, Set, Unset,
 };
 pub use mode::{OutputMode, Structured, Untyped};
+pub use shards::{ShardLimits, plan_shards};
 pub use status::{JobDetails, JobStatus, Progress};
 
 use crate::adapter::{InvocationType, ModelProviderAdapter};
@@ -58,6 +61,7 @@ pub type BatchInferer<S = Ready> = Inferer<Untyped, S>;
 pub type StructuredBatchInferer<T, S = Ready> = Inferer<Structured<T>, S>;
 
 /// What a job needs from start to end; shared by every state.
+#[derive(Clone)]
 pub(crate) struct JobConfig {
     pub(crate) model_name: String,
     pub(crate) bucket: String,
@@ -69,7 +73,8 @@ pub(crate) struct JobConfig {
     pub(crate) aws: Aws,
     pub(crate) adapter: Arc<dyn ModelProviderAdapter>,
     pub(crate) invocation_type: InvocationType,
-    pub(crate) min_records: usize,
+    pub(crate) limits: ShardLimits,
+    pub(crate) max_concurrent_jobs: usize,
     pub(crate) tags: Vec<(String, String)>,
     pub(crate) kms_key_id: Option<String>,
     pub(crate) vpc: Option<(Vec<String>, Vec<String>)>,

@@ -6,9 +6,6 @@ use regex::Regex;
 
 use crate::error::Error;
 
-/// Bedrock's usual minimum of records per job.
-pub(crate) const DEFAULT_MIN_RECORDS: usize = 100;
-
 fn matches(cell: &'static OnceLock<Option<Regex>>, pattern: &str, value: &str) -> bool {
     cell.get_or_init(|| Regex::new(pattern).ok())
         .as_ref()

@@ -1,0 +1,125 @@
+//! Runs larger than one Bedrock job: split, run within the concurrency limit, merged back in
+//! input order.
+
+use std::time::Duration;
+
+use llmbo::{RecordError, StructuredBatchInferer};
+use llmbo_local::{FaultConfig, JobFault, LocalBedrock, Quotas};
+use llmbo_workspace::{Person, person_inputs};
+
+const POLL: Duration = Duration::from_millis(20);
+
+fn builder(
+    local: &LocalBedrock,
+    name: &str,
+) -> llmbo::InfererBuilder<
+    llmbo::Structured<Person>,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+> {
+    StructuredBatchInferer::<Person>::builder()
+        .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name(name)
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+}
+
+#[tokio::test]
+async fn a_run_over_the_job_limit_is_split_and_merged_in_order() {
+    // The account allows one running job per model, so the run must keep to one at a time.
+    let local = LocalBedrock::builder()
+        .quotas(Quotas {
+            max_records: 500,
+            max_concurrent_jobs_per_model: 1,
+            ..Quotas::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let results = builder(&local, "split")
+        .max_records_per_job(500)
+        .max_concurrent_jobs(1)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(1_201), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 1_201);
+    let ids: Vec<&str> = results
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    let expected: Vec<String> = (0..1_201).map(|i| format!("{i:05}")).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(results.failures().count(), 0);
+    assert_eq!(results.manifest.total_record_count, 1_201);
+    assert_eq!(results.manifest.success_record_count, 1_201);
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let jobs = bedrock
+        .list_model_invocation_jobs()
+        .sort_order(aws_sdk_bedrock::types::SortOrder::Ascending)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = jobs
+        .invocation_job_summaries()
+        .iter()
+        .map(|j| j.job_name())
+        .collect();
+    assert_eq!(names, ["split-1", "split-2", "split-3"]);
+    let totals: Vec<i64> = jobs
+        .invocation_job_summaries()
+        .iter()
+        .filter_map(|j| j.total_record_count())
+        .collect();
+    assert_eq!(
+        totals,
+        [401, 400, 400],
+        "the remainder is spread, not left as a small job"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_job_marks_only_its_records() {
+    let faults = FaultConfig {
+        job_fault: Some(JobFault::Fail {
+            message: "Shard input unreadable".into(),
+        }),
+        job_fault_name_contains: Some("-2".into()),
+        ..Default::default()
+    };
+    let local = LocalBedrock::builder()
+        .faults(faults)
+        .start()
+        .await
+        .unwrap();
+    let results = builder(&local, "shards")
+        .max_records_per_job(200)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(600), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 600);
+    for (i, record) in results.records.iter().enumerate() {
+        if (200..400).contains(&i) {
+            assert!(
+                matches!(&record.outcome, Err(RecordError::JobFailed { message, .. }) if message == "Shard input unreadable"),
+                "{i}: {:?}",
+                record.outcome
+            );
+        } else {
+            assert!(record.outcome.is_ok(), "{i}");
+        }
+    }
+    assert_eq!(results.manifest.total_record_count, 600);
+    assert_eq!(results.manifest.success_record_count, 400);
+}
