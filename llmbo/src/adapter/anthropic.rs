@@ -3,7 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, single_call, tools_and_choice, validate_input,
+    ModelProviderAdapter, Usage, as_object, count, put, single_call, tools_and_choice,
+    validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -59,18 +60,14 @@ impl ModelProviderAdapter for AnthropicAdapter {
         if let Some(system) = &input.system {
             body.insert("system".into(), json!(system));
         }
-        if let Some(t) = input.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = input.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
-        if let Some(k) = input.top_k {
-            body.insert("top_k".into(), json!(k));
-        }
-        if !input.stop_sequences.is_empty() {
-            body.insert("stop_sequences".into(), json!(input.stop_sequences));
-        }
+        put(&mut body, "temperature", input.temperature);
+        put(&mut body, "top_p", input.top_p);
+        put(&mut body, "top_k", input.top_k);
+        put(
+            &mut body,
+            "stop_sequences",
+            (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
+        );
         let (tools, choice) = tools_and_choice(input, tool);
         if !tools.is_empty() {
             let tools: Vec<Value> = tools.into_iter().map(|t| self.build_tool(t)).collect();

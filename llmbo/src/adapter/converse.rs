@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::nova::{converse_text, converse_tool_input, converse_usage, text_messages, tool_config};
-use super::{ModelProviderAdapter, Usage, tools_and_choice, validate_input};
+use super::{ModelProviderAdapter, Usage, put, tools_and_choice, validate_input};
 use crate::error::{Error, RecordError};
 use crate::input::ModelInput;
 use crate::output::ToolDefinition;
@@ -41,18 +41,14 @@ impl ModelProviderAdapter for ConverseAdapter {
             body.insert("system".into(), json!([{"text": system}]));
         }
         let mut config = Map::new();
-        if let Some(n) = input.max_tokens {
-            config.insert("maxTokens".into(), json!(n));
-        }
-        if let Some(t) = input.temperature {
-            config.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = input.top_p {
-            config.insert("topP".into(), json!(p));
-        }
-        if !input.stop_sequences.is_empty() {
-            config.insert("stopSequences".into(), json!(input.stop_sequences));
-        }
+        put(&mut config, "maxTokens", input.max_tokens);
+        put(&mut config, "temperature", input.temperature);
+        put(&mut config, "topP", input.top_p);
+        put(
+            &mut config,
+            "stopSequences",
+            (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
+        );
         if !config.is_empty() {
             body.insert("inferenceConfig".into(), Value::Object(config));
         }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, check_stop, count, extract_json_object,
+    ModelProviderAdapter, Usage, as_object, check_stop, count, extract_json_object, put,
     schema_instruction, validate_input,
 };
 use crate::error::{Error, RecordError};
@@ -80,15 +80,9 @@ impl ModelProviderAdapter for LlamaAdapter {
             "prompt".into(),
             json!(llama_prompt(input, system.as_deref())),
         );
-        if let Some(n) = input.max_tokens {
-            body.insert("max_gen_len".into(), json!(n));
-        }
-        if let Some(t) = input.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = input.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
+        put(&mut body, "max_gen_len", input.max_tokens);
+        put(&mut body, "temperature", input.temperature);
+        put(&mut body, "top_p", input.top_p);
         Ok(Value::Object(body))
     }
 

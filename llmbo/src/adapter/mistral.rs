@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::openai::{chat_messages, chat_text, chat_tool_input, chat_usage, function_tool};
 use super::{
-    ModelProviderAdapter, Usage, as_object, check_stop, extract_json_object, schema_instruction,
-    tools_and_choice, validate_input,
+    ModelProviderAdapter, Usage, as_object, check_stop, extract_json_object, put,
+    schema_instruction, tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -101,21 +101,15 @@ impl ModelProviderAdapter for MistralPromptAdapter {
             "prompt".into(),
             json!(mistral_prompt(input, preamble.as_deref())),
         );
-        if let Some(n) = input.max_tokens {
-            body.insert("max_tokens".into(), json!(n));
-        }
-        if !input.stop_sequences.is_empty() {
-            body.insert("stop".into(), json!(input.stop_sequences));
-        }
-        if let Some(t) = input.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = input.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
-        if let Some(k) = input.top_k {
-            body.insert("top_k".into(), json!(k));
-        }
+        put(&mut body, "max_tokens", input.max_tokens);
+        put(
+            &mut body,
+            "stop",
+            (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
+        );
+        put(&mut body, "temperature", input.temperature);
+        put(&mut body, "top_p", input.top_p);
+        put(&mut body, "top_k", input.top_k);
         Ok(Value::Object(body))
     }
 
@@ -181,15 +175,9 @@ impl ModelProviderAdapter for MistralChatAdapter {
             };
             body.insert("tool_choice".into(), json!(choice));
         }
-        if let Some(n) = input.max_tokens {
-            body.insert("max_tokens".into(), json!(n));
-        }
-        if let Some(t) = input.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = input.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
+        put(&mut body, "max_tokens", input.max_tokens);
+        put(&mut body, "temperature", input.temperature);
+        put(&mut body, "top_p", input.top_p);
         Ok(Value::Object(body))
     }
 

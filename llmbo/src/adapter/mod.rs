@@ -260,6 +260,15 @@ pub(crate) fn parse_arguments(arguments: Option<&Value>) -> Result<Value, Record
     }
 }
 
+/// Inserts `value` under `key` when it is set.
+pub(crate) fn put(body: &mut Map<String, Value>, key: &str, value: Option<impl Serialize>) {
+    if let Some(value) = value
+        && let Ok(value) = serde_json::to_value(value)
+    {
+        body.insert(key.to_owned(), value);
+    }
+}
+
 /// Reads a non-negative integer count.
 pub(crate) fn count(value: Option<&Value>) -> Option<u64> {
     value.and_then(Value::as_u64)

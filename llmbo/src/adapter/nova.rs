@@ -3,7 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, single_call, tools_and_choice, validate_input,
+    ModelProviderAdapter, Usage, as_object, count, put, single_call, tools_and_choice,
+    validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -171,21 +172,15 @@ impl ModelProviderAdapter for NovaAdapter {
             NovaParamStyle::CamelCase => ("maxTokens", "topP", "topK"),
         };
         let mut config = Map::new();
-        if let Some(n) = input.max_tokens {
-            config.insert(max_tokens.into(), json!(n));
-        }
-        if let Some(t) = input.temperature {
-            config.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = input.top_p {
-            config.insert(top_p.into(), json!(p));
-        }
-        if let Some(k) = input.top_k {
-            config.insert(top_k.into(), json!(k));
-        }
-        if !input.stop_sequences.is_empty() {
-            config.insert("stopSequences".into(), json!(input.stop_sequences));
-        }
+        put(&mut config, max_tokens, input.max_tokens);
+        put(&mut config, "temperature", input.temperature);
+        put(&mut config, top_p, input.top_p);
+        put(&mut config, top_k, input.top_k);
+        put(
+            &mut config,
+            "stopSequences",
+            (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
+        );
         if !config.is_empty() {
             body.insert("inferenceConfig".into(), Value::Object(config));
         }

@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, parse_arguments, single_call, tools_and_choice,
-    validate_input,
+    ModelProviderAdapter, Usage, as_object, count, parse_arguments, put, single_call,
+    tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -138,20 +138,16 @@ impl ModelProviderAdapter for OpenAiAdapter {
             "messages".into(),
             chat_messages(input, input.system.as_deref()),
         );
-        if let Some(n) = input.max_tokens {
-            body.insert("max_completion_tokens".into(), json!(n));
-        }
-        if let Some(t) = input.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = input.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
+        put(&mut body, "max_completion_tokens", input.max_tokens);
+        put(&mut body, "temperature", input.temperature);
+        put(&mut body, "top_p", input.top_p);
         // Chat completions have no top_k; it is left out rather than refused so one input
         // works for every family.
-        if !input.stop_sequences.is_empty() {
-            body.insert("stop".into(), json!(input.stop_sequences));
-        }
+        put(
+            &mut body,
+            "stop",
+            (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
+        );
         let (tools, choice) = tools_and_choice(input, tool);
         if !tools.is_empty() {
             let tools: Vec<Value> = tools.into_iter().map(function_tool).collect();
