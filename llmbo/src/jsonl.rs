@@ -1,5 +1,6 @@
 //! The batch file formats: input records out, output records in. Pure functions over bytes
-//! and values, tested without a server.
+//! and values, tested without a server; public for tools that write or read batch files
+//! themselves.
 
 use std::collections::HashMap;
 
@@ -9,43 +10,86 @@ use crate::error::RecordError;
 use crate::output::RecordResult;
 
 /// Appends one input line: `{"recordId": …, "modelInput": …}` and a newline.
-pub(crate) fn encode_input_line(record_id: &str, model_input: &Value, out: &mut Vec<u8>) {
-    // Serializing a `Value` into a Vec cannot fail: every map key is a string.
-    let line = serde_json::json!({"recordId": record_id, "modelInput": model_input});
-    if serde_json::to_writer(&mut *out, &line).is_ok() {
-        out.push(b'\n');
+///
+/// ```
+/// let mut out = Vec::new();
+/// llmbo::jsonl::encode_input_line("r1", &serde_json::json!({"prompt": "hi"}), &mut out);
+/// assert_eq!(out, b"{\"recordId\":\"r1\",\"modelInput\":{\"prompt\":\"hi\"}}\n");
+/// ```
+pub fn encode_input_line(record_id: &str, model_input: &Value, out: &mut Vec<u8>) {
+    // Written piece by piece so the body is serialized once, not copied into a new line value.
+    // Writing strings and `Value`s into a Vec cannot fail (every map key is a string).
+    let start = out.len();
+    out.extend_from_slice(b"{\"recordId\":");
+    let ok = serde_json::to_writer(&mut *out, record_id).is_ok() && {
+        out.extend_from_slice(b",\"modelInput\":");
+        serde_json::to_writer(&mut *out, model_input).is_ok()
+    };
+    if ok {
+        out.extend_from_slice(b"}\n");
+    } else {
+        out.truncate(start);
     }
 }
 
 /// One line of a `.out` file.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum OutputLine {
+pub enum OutputLine {
     /// The model answered.
     Output {
+        /// The record's id.
         record_id: String,
+        /// The model's response body.
         model_output: Value,
     },
     /// Bedrock answered with an error record.
     Error {
+        /// The record's id.
         record_id: String,
+        /// Bedrock's `errorCode` and `errorMessage`.
         error: RecordError,
     },
     /// The line has a record id but neither an output nor an error.
-    Malformed { record_id: String, message: String },
+    Malformed {
+        /// The record's id.
+        record_id: String,
+        /// What is missing.
+        message: String,
+    },
     /// The line cannot be attributed to a record.
-    Unreadable { message: String },
+    Unreadable {
+        /// Why.
+        message: String,
+    },
 }
 
-pub(crate) fn parse_output_line(line: &str) -> OutputLine {
-    let mut value: serde_json::Map<String, Value> = match serde_json::from_str(line) {
-        Ok(map) => map,
+/// The members of an output line llmbo reads; the echoed `modelInput` is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct RawOutputLine {
+    #[serde(rename = "recordId")]
+    record_id: Option<Value>,
+    #[serde(rename = "modelOutput")]
+    model_output: Option<Value>,
+    error: Option<Value>,
+}
+
+/// Reads one line of a `.out` file.
+///
+/// ```
+/// use llmbo::jsonl::{OutputLine, parse_output_line};
+/// let line = r#"{"recordId":"7","modelInput":{},"error":{"errorCode":400,"errorMessage":"bad"}}"#;
+/// assert!(matches!(parse_output_line(line), OutputLine::Error { record_id, .. } if record_id == "7"));
+/// ```
+pub fn parse_output_line(line: &str) -> OutputLine {
+    let raw: RawOutputLine = match serde_json::from_str(line) {
+        Ok(raw) => raw,
         Err(err) => {
             return OutputLine::Unreadable {
                 message: format!("not a JSON object: {err}"),
             };
         }
     };
-    let record_id = match value.remove("recordId") {
+    let record_id = match raw.record_id {
         Some(Value::String(id)) => id,
         _ => {
             return OutputLine::Unreadable {
@@ -53,13 +97,13 @@ pub(crate) fn parse_output_line(line: &str) -> OutputLine {
             };
         }
     };
-    if let Some(model_output) = value.remove("modelOutput") {
+    if let Some(model_output) = raw.model_output {
         return OutputLine::Output {
             record_id,
             model_output,
         };
     }
-    if let Some(error) = value.remove("error") {
+    if let Some(error) = raw.error {
         let code = match error.get("errorCode") {
             Some(Value::String(code)) => code.clone(),
             Some(Value::Number(code)) => code.to_string(),
@@ -83,7 +127,7 @@ pub(crate) fn parse_output_line(line: &str) -> OutputLine {
 
 /// The record ids of an input JSONL, in order (lines without one are skipped: Bedrock names
 /// them itself, so they cannot be joined).
-pub(crate) fn record_ids_of_input(bytes: &[u8]) -> Vec<String> {
+pub fn record_ids_of_input(bytes: &[u8]) -> Vec<String> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
@@ -95,7 +139,7 @@ pub(crate) fn record_ids_of_input(bytes: &[u8]) -> Vec<String> {
 }
 
 /// One result per input id, in input order; ids absent from `found` are [`RecordError::Missing`].
-pub(crate) fn join<V>(
+pub fn join<V>(
     ids: &[String],
     mut found: HashMap<String, Result<V, RecordError>>,
 ) -> Vec<RecordResult<V>> {

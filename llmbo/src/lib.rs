@@ -35,8 +35,7 @@ mod files;
 mod input;
 #[cfg(feature = "aws")]
 mod job;
-#[cfg(feature = "aws")]
-mod jsonl;
+pub mod jsonl;
 mod manifest;
 mod output;
 

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, put, single_call, tools_and_choice,
+    ModelProviderAdapter, Usage, as_object, count, obj, put, single_call, text, tools_and_choice,
     validate_input,
 };
 use crate::error::{Error, RecordError};
@@ -53,7 +53,16 @@ impl ModelProviderAdapter for AnthropicAdapter {
                     Role::User => "user",
                     Role::Assistant => "assistant",
                 };
-                json!({"role": role, "content": [{"type": "text", "text": m.content}]})
+                obj([
+                    ("role", text(role)),
+                    (
+                        "content",
+                        Value::Array(vec![obj([
+                            ("type", text("text")),
+                            ("text", text(&m.content)),
+                        ])]),
+                    ),
+                ])
             })
             .collect();
         body.insert("messages".into(), Value::Array(messages));
@@ -85,11 +94,11 @@ impl ModelProviderAdapter for AnthropicAdapter {
     }
 
     fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        json!({
-            "name": tool.name,
-            "description": tool.description,
-            "input_schema": tool.input_schema,
-        })
+        obj([
+            ("name", text(&tool.name)),
+            ("description", text(&tool.description)),
+            ("input_schema", tool.input_schema.clone()),
+        ])
     }
 
     fn validate_result(

@@ -260,6 +260,21 @@ pub(crate) fn parse_arguments(arguments: Option<&Value>) -> Result<Value, Record
     }
 }
 
+/// A JSON object from its members. Building values directly (not through `json!`, which
+/// serializes every embedded `Value` again) keeps preparing 50,000 bodies cheap.
+pub(crate) fn obj<const N: usize>(members: [(&str, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (key, value) in members {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
+}
+
+/// A JSON string.
+pub(crate) fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
 /// Inserts `value` under `key` when it is set.
 pub(crate) fn put(body: &mut Map<String, Value>, key: &str, value: Option<impl Serialize>) {
     if let Some(value) = value

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, put, single_call, tools_and_choice,
+    ModelProviderAdapter, Usage, as_object, count, obj, put, single_call, text, tools_and_choice,
     validate_input,
 };
 use crate::error::{Error, RecordError};
@@ -65,7 +65,13 @@ pub(crate) fn text_messages(input: &ModelInput) -> Value {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            json!({"role": role, "content": [{"text": m.content}]})
+            obj([
+                ("role", text(role)),
+                (
+                    "content",
+                    Value::Array(vec![obj([("text", text(&m.content))])]),
+                ),
+            ])
         })
         .collect()
 }
@@ -141,11 +147,14 @@ pub(crate) fn tool_config(tools: &[&ToolDefinition], choice: Option<ToolChoice>)
 }
 
 fn tool_spec(tool: &ToolDefinition) -> Value {
-    json!({"toolSpec": {
-        "name": tool.name,
-        "description": tool.description,
-        "inputSchema": {"json": tool.input_schema},
-    }})
+    obj([(
+        "toolSpec",
+        obj([
+            ("name", text(&tool.name)),
+            ("description", text(&tool.description)),
+            ("inputSchema", obj([("json", tool.input_schema.clone())])),
+        ]),
+    )])
 }
 
 impl ModelProviderAdapter for NovaAdapter {

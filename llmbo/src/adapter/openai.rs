@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, parse_arguments, put, single_call,
+    ModelProviderAdapter, Usage, as_object, count, obj, parse_arguments, put, single_call, text,
     tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
@@ -21,25 +21,31 @@ pub struct OpenAiAdapter;
 pub(crate) fn chat_messages(input: &ModelInput, system: Option<&str>) -> Value {
     let mut messages = Vec::with_capacity(input.messages.len() + 1);
     if let Some(system) = system {
-        messages.push(json!({"role": "system", "content": system}));
+        messages.push(obj([("role", text("system")), ("content", text(system))]));
     }
     for m in &input.messages {
         let role = match m.role {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        messages.push(json!({"role": role, "content": m.content}));
+        messages.push(obj([("role", text(role)), ("content", text(&m.content))]));
     }
     Value::Array(messages)
 }
 
 /// `{type: "function", function: {name, description, parameters}}`.
 pub(crate) fn function_tool(tool: &ToolDefinition) -> Value {
-    json!({"type": "function", "function": {
-        "name": tool.name,
-        "description": tool.description,
-        "parameters": tool.input_schema,
-    }})
+    obj([
+        ("type", text("function")),
+        (
+            "function",
+            obj([
+                ("name", text(&tool.name)),
+                ("description", text(&tool.description)),
+                ("parameters", tool.input_schema.clone()),
+            ]),
+        ),
+    ])
 }
 
 fn first_choice<'a>(model_output: &'a Value, family: &str) -> Result<&'a Value, RecordError> {

@@ -1,0 +1,142 @@
+//! Shared by the `throughput` bench and example: the data and the two ways to process it.
+#![allow(dead_code)]
+
+use llmbo::adapter::AnthropicAdapter;
+use llmbo::{BatchOutput, ModelInput, ModelProviderAdapter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Records per measurement, as in one full Bedrock job.
+pub const RECORDS: usize = 50_000;
+
+/// A person named in the text.
+#[derive(Debug, Deserialize, schemars::JsonSchema, BatchOutput)]
+pub struct Person {
+    /// Full name as written.
+    pub name: String,
+    /// Age in years.
+    pub age: Option<u32>,
+    /// Roles held.
+    pub roles: Vec<String>,
+}
+
+pub fn inputs(n: usize) -> Vec<(String, ModelInput)> {
+    (0..n)
+        .map(|i| {
+            let text = format!(
+                "Article {i}: Ada Lovelace, 36, wrote the first program for the Analytical Engine."
+            );
+            (
+                format!("{i:06}"),
+                ModelInput::new()
+                    .system("Extract the person.")
+                    .user(text)
+                    .max_tokens(512),
+            )
+        })
+        .collect()
+}
+
+/// llmbo's path: adapter body with the forced tool, then the JSONL line.
+pub fn llmbo_prepare(inputs: &[(String, ModelInput)]) -> usize {
+    let adapter = AnthropicAdapter::default();
+    let tool = Person::tool_definition();
+    let mut out = Vec::with_capacity(inputs.len() * 1200);
+    for (id, input) in inputs {
+        let Ok(body) = adapter.prepare_model_input(input, Some(&tool)) else {
+            continue;
+        };
+        let line = json!({"recordId": id, "modelInput": body});
+        if serde_json::to_writer(&mut out, &line).is_ok() {
+            out.push(b'\n');
+        }
+    }
+    out.len()
+}
+
+/// The finished lines as values, for the baseline.
+pub fn prepared_bodies(inputs: &[(String, ModelInput)]) -> Vec<Value> {
+    let adapter = AnthropicAdapter::default();
+    let tool = Person::tool_definition();
+    inputs
+        .iter()
+        .filter_map(|(id, input)| {
+            let body = adapter.prepare_model_input(input, Some(&tool)).ok()?;
+            Some(json!({"recordId": id, "modelInput": body}))
+        })
+        .collect()
+}
+
+/// Baseline: serializing the already-built lines with serde_json alone.
+pub fn serde_prepare(lines: &[Value]) -> usize {
+    let mut out = Vec::with_capacity(lines.len() * 1200);
+    for line in lines {
+        if serde_json::to_writer(&mut out, line).is_ok() {
+            out.push(b'\n');
+        }
+    }
+    out.len()
+}
+
+/// Output lines as Bedrock writes them for a forced Claude tool.
+pub fn output_lines(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            json!({"recordId": format!("{i:06}"),
+                   "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 512,
+                                  "messages": [{"role": "user", "content": [{"type": "text", "text": format!("Article {i}")}]}]},
+                   "modelOutput": {"id": "msg", "type": "message", "role": "assistant", "model": "claude",
+                       "content": [{"type": "tool_use", "id": "toolu", "name": "Person",
+                                    "input": {"name": "Ada Lovelace", "age": 36, "roles": ["programmer", "author"]}}],
+                       "stop_reason": "tool_use", "stop_sequence": null,
+                       "usage": {"input_tokens": 120, "output_tokens": 30}}})
+            .to_string()
+        })
+        .collect()
+}
+
+/// llmbo's path: line → `modelOutput` → the adapter's tool input → `Person`.
+pub fn llmbo_parse(lines: &[String]) -> usize {
+    let adapter = AnthropicAdapter::default();
+    let tool = Person::tool_definition();
+    let mut ok = 0;
+    for line in lines {
+        let Ok(mut value) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let output = value["modelOutput"].take();
+        if let Ok(input) = adapter.validate_result(&output, &tool)
+            && Person::from_tool_input(input).is_ok()
+        {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[derive(Deserialize)]
+struct TypedLine {
+    #[serde(rename = "recordId")]
+    _record_id: String,
+    #[serde(rename = "modelOutput")]
+    model_output: TypedOutput,
+}
+
+#[derive(Deserialize)]
+struct TypedOutput {
+    content: Vec<TypedBlock>,
+}
+
+#[derive(Deserialize)]
+struct TypedBlock {
+    input: Option<Person>,
+}
+
+/// Baseline: the same lines straight into a typed mirror with serde_json alone.
+pub fn serde_parse(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<TypedLine>(line).ok())
+        .filter(|line| line.model_output.content.iter().any(|b| b.input.is_some()))
+        .count()
+}
