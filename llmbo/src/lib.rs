@@ -51,7 +51,7 @@ pub use error::{Error, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
     BatchInferer, Inferer, InfererBuilder, JobDetails, JobStatus, OutputMode, Progress, Recovered,
-    Structured, StructuredBatchInferer, Untyped, state,
+    ShardLimits, Structured, StructuredBatchInferer, Untyped, plan_shards, state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]
