@@ -42,7 +42,12 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, s3: S3Serv
 async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Response<s3s::Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let service = sigv4::service_of(req.headers(), req.uri().query());
+    // Unsigned requests name no service; Bedrock's paths are still Bedrock's, so they get
+    // Bedrock's refusal rather than an S3 error.
+    let service = sigv4::service_of(req.headers(), req.uri().query()).or_else(|| {
+        let path = req.uri().path();
+        (path.starts_with("/model-invocation-job")).then(|| "bedrock".to_owned())
+    });
     let response = match service.as_deref() {
         Some("bedrock") | Some("iam") => {
             control_plane(req, &shared, service.as_deref() == Some("iam")).await

@@ -300,3 +300,41 @@ async fn requests_signed_with_the_wrong_secret_are_refused_by_every_service() {
     );
     assert_eq!(bedrock_err.raw_response().unwrap().status().as_u16(), 403);
 }
+
+/// Sends one raw HTTP/1.1 request and returns the response head and body.
+async fn raw_request(local: &LocalBedrock, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = local
+        .endpoint_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn unsigned_requests_are_refused_with_each_services_error() {
+    let local = LocalBedrock::start().await.unwrap();
+    let bedrock = raw_request(
+        &local,
+        "POST /model-invocation-job HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    .await;
+    assert!(bedrock.starts_with("HTTP/1.1 403"), "{bedrock}");
+    assert!(
+        bedrock
+            .to_ascii_lowercase()
+            .contains("x-amzn-errortype: missingauthenticationtokenexception"),
+        "{bedrock}"
+    );
+    let s3 = raw_request(
+        &local,
+        "GET /llmbo-local/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(s3.starts_with("HTTP/1.1 403"), "{s3}");
+    assert!(s3.contains("AccessDenied"), "{s3}");
+}
