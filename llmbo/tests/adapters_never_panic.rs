@@ -130,3 +130,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn output_lines_are_read_without_panicking(value in json_value(), junk in ".{0,40}") {
+        use llmbo::jsonl::{OutputLine, parse_output_line, record_ids_of_input};
+        let line = value.to_string();
+        let parsed = parse_output_line(&line);
+        // A line with a string recordId is always attributed to that record.
+        if let Some(id) = value.get("recordId").and_then(|v| v.as_str()) {
+            let attributed = match &parsed {
+                OutputLine::Output { record_id, .. }
+                | OutputLine::Error { record_id, .. }
+                | OutputLine::Malformed { record_id, .. } => Some(record_id.as_str()),
+                OutputLine::Unreadable { .. } => None,
+            };
+            prop_assert_eq!(attributed, Some(id));
+        }
+        let _ = parse_output_line(&junk);
+        let half: String = line.chars().take(line.chars().count() / 2).collect();
+        let _ = parse_output_line(&half);
+        let _ = record_ids_of_input(format!("{line}\n{junk}\n").as_bytes());
+    }
+}
