@@ -252,7 +252,7 @@ impl LocalBedrockBuilder {
         ));
         let fs = s3s_fs::FileSystem::new(&s3_root).map_err(|e| StartError::S3(format!("{e:?}")))?;
         let local_s3 = s3::LocalS3 {
-            fs,
+            fs: Arc::new(fs),
             regions,
             account_id: self.account_id.clone(),
             faults: Arc::clone(&shared.faults),

@@ -14,7 +14,7 @@ use crate::faults::Faults;
 pub(crate) type BucketRegions = Arc<RwLock<HashMap<String, String>>>;
 
 pub(crate) struct LocalS3 {
-    pub(crate) fs: s3s_fs::FileSystem,
+    pub(crate) fs: Arc<s3s_fs::FileSystem>,
     pub(crate) regions: BucketRegions,
     pub(crate) account_id: String,
     pub(crate) faults: Arc<Faults>,
@@ -52,6 +52,14 @@ impl LocalS3 {
     }
 }
 
+/// Waits for a write that runs on its own task.
+async fn complete<T>(task: tokio::task::JoinHandle<S3Result<T>>) -> S3Result<T> {
+    match task.await {
+        Ok(result) => result,
+        Err(_) => Err(s3_error!(InternalError, "the write was interrupted")),
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for LocalS3 {
     async fn head_bucket(
@@ -83,7 +91,10 @@ impl S3 for LocalS3 {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.maybe_fail_upload()?;
-        self.fs.put_object(req).await
+        // S3 writes an object whole or not at all: finish the write even if the client hangs
+        // up, so its data and its checksum never disagree.
+        let fs = Arc::clone(&self.fs);
+        complete(tokio::spawn(async move { fs.put_object(req).await })).await
     }
 
     async fn upload_part(
@@ -143,7 +154,11 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.fs.complete_multipart_upload(req).await
+        let fs = Arc::clone(&self.fs);
+        complete(tokio::spawn(async move {
+            fs.complete_multipart_upload(req).await
+        }))
+        .await
     }
 
     async fn abort_multipart_upload(

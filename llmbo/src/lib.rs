@@ -50,8 +50,9 @@ pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Us
 pub use error::{Error, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
-    BatchInferer, Inferer, InfererBuilder, JobDetails, JobStatus, OutputMode, Progress, Recovered,
-    ShardLimits, Structured, StructuredBatchInferer, Untyped, plan_shards, state,
+    BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, OutputMode, Progress,
+    Recovered, RunManifest, ShardEntry, ShardLimits, Structured, StructuredBatchInferer, Untyped,
+    plan_shards, state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]

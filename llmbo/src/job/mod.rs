@@ -22,6 +22,7 @@ pub use builder::{
     RoleArnIsSet, Set, Unset,
 };
 pub use mode::{OutputMode, Structured, Untyped};
+pub use run::{BatchRun, RunManifest, ShardEntry};
 pub use shards::{ShardLimits, plan_shards};
 pub use status::{JobDetails, JobStatus, Progress};
 
