@@ -338,3 +338,29 @@ async fn unsigned_requests_are_refused_with_each_services_error() {
     assert!(s3.starts_with("HTTP/1.1 403"), "{s3}");
     assert!(s3.contains("AccessDenied"), "{s3}");
 }
+
+#[tokio::test]
+async fn an_overwritten_object_reads_back_as_its_latest_version() {
+    let local = LocalBedrock::start().await.unwrap();
+    let client = s3(&local);
+    for i in 0..5 {
+        let body = format!("{{\"version\":{i},\"pad\":\"{}\"}}", "x".repeat(i * 50));
+        client
+            .put_object()
+            .bucket("llmbo-local")
+            .key("run.json")
+            .body(body.clone().into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+        let object = client
+            .get_object()
+            .bucket("llmbo-local")
+            .key("run.json")
+            .send()
+            .await
+            .unwrap();
+        let got = object.body.collect().await.expect("checksum").into_bytes();
+        assert_eq!(String::from_utf8(got.to_vec()).unwrap(), body, "round {i}");
+    }
+}
