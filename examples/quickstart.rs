@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use llmbo::{BatchOutput, StructuredBatchInferer};
+use llmbo::{BatchOutput, Stage, StructuredBatchInferer};
 use llmbo_workspace::{Person, person_inputs};
 
 const RECORDS: usize = 500;
@@ -59,9 +59,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inferer = builder
         .job_name(format!("quickstart-{}", std::process::id()))
         .on_progress(|p| {
+            let step = match (&p.stage, &p.status) {
+                (Stage::Uploading, _) => "Uploading",
+                (Stage::Downloading, _) => "Downloading",
+                (_, Some(status)) => status.as_str(),
+                (_, None) => "?",
+            };
             println!(
-                "  {:<12} {:>4}/{} processed, {} failed",
-                p.status.as_str(),
+                "  {:<12} {:>4}/{} records, {} failed",
+                step,
                 p.processed,
                 p.total.map_or("?".to_owned(), |t| t.to_string()),
                 p.failed

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use llmbo::{BatchInferer, Error, JobStatus, RecordError, Recovered, StructuredBatchInferer};
+use llmbo::{
+    BatchInferer, Error, JobStatus, RecordError, Recovered, Stage, StructuredBatchInferer,
+};
 use llmbo_local::{FaultConfig, JobFault, LocalBedrock, Speed};
 use llmbo_workspace::{Person, person_inputs};
 
@@ -606,7 +608,7 @@ async fn progress_is_reported_to_the_callback() {
         .job_name("progress")
         .role_arn(local.role_arn())
         .sdk_config(local.sdk_config())
-        .on_progress(move |p| sink.lock().unwrap().push((p.status.clone(), p.processed)))
+        .on_progress(move |p| sink.lock().unwrap().push(p.clone()))
         .build()
         .await
         .unwrap()
@@ -615,15 +617,32 @@ async fn progress_is_reported_to_the_callback() {
         .unwrap();
     assert_eq!(results.len(), 150);
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.last(), Some(&(JobStatus::Completed, 150)));
+    // Upload first: all records written, bytes counted, no job yet.
+    let upload = seen.first().unwrap();
+    assert_eq!(upload.stage, Stage::Uploading);
+    assert_eq!((upload.processed, upload.total), (150, Some(150)));
+    assert!(upload.bytes > 150 * 20 && upload.job_arn.is_empty() && upload.status.is_none());
+    // Then the polls, with Bedrock's counters never going back, ending Completed.
+    let running: Vec<(JobStatus, u64)> = seen
+        .iter()
+        .filter(|p| p.stage == Stage::Running)
+        .map(|p| (p.status.clone().unwrap(), p.processed))
+        .collect();
+    assert_eq!(running.last(), Some(&(JobStatus::Completed, 150)));
     assert!(
-        seen.iter().any(|(s, _)| *s == JobStatus::InProgress),
-        "{seen:?}"
+        running.iter().any(|(s, _)| *s == JobStatus::InProgress),
+        "{running:?}"
     );
     assert!(
-        seen.windows(2).all(|w| w[0].1 <= w[1].1),
+        running.windows(2).all(|w| w[0].1 <= w[1].1),
         "processed never goes back"
     );
+    // Then the download: every output line, and the bytes read.
+    let download = seen.last().unwrap();
+    assert_eq!(download.stage, Stage::Downloading);
+    assert_eq!(download.processed, 150);
+    assert!(download.bytes > upload.bytes, "outputs hold the inputs too");
+    assert!(!download.job_arn.is_empty());
 }
 
 #[tokio::test]

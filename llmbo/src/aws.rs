@@ -32,6 +32,44 @@ pub(crate) struct Aws {
     bucket_owner: Option<String>,
 }
 
+/// `JobDetails` from a `GetModelInvocationJob` answer or a `ListModelInvocationJobs` summary:
+/// the two SDK types have the same getters but no common trait.
+macro_rules! job_details {
+    ($job:expr) => {{
+        let job = $job;
+        let input_uri = match job.input_data_config() {
+            Some(ModelInvocationJobInputDataConfig::S3InputDataConfig(c)) => c.s3_uri().to_owned(),
+            _ => String::new(),
+        };
+        let output_uri = match job.output_data_config() {
+            Some(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(c)) => {
+                c.s3_uri().to_owned()
+            }
+            _ => String::new(),
+        };
+        let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+        JobDetails {
+            job_arn: job.job_arn().to_owned(),
+            // `            job_name: job.job_name().to_owned(),str` in summaries, `Option<&str>` in GetModelInvocationJob.
+            job_name: Option::<&str>::from(job.job_name()).unwrap_or_default().to_owned(),
+            model_id: job.model_id().to_owned(),
+            role_arn: job.role_arn().to_owned(),
+            status: job.status().map_or(JobStatus::Unknown(String::new()), |s| {
+                JobStatus::from_wire(s.as_str())
+            }),
+            message: job.message().map(str::to_owned),
+            input_uri,
+            output_uri,
+            converse: job.model_invocation_type() == Some(&ModelInvocationType::Converse),
+            timeout_hours: job.timeout_duration_in_hours(),
+            total_record_count: count(job.total_record_count()),
+            processed_record_count: count(job.processed_record_count()),
+            success_record_count: count(job.success_record_count()),
+            error_record_count: count(job.error_record_count()),
+        }
+    }};
+}
+
 /// Whether an endpoint URL is one of AWS's own (virtual-hosted S3 works there).
 fn is_aws_endpoint(url: &str) -> bool {
     let host = url
@@ -234,27 +272,32 @@ impl Aws {
         Ok(data.into_bytes().to_vec())
     }
 
-    /// Streams an object into a new private file (mode 0600).
+    /// Streams an object into a new private file (mode 0600); returns the bytes and lines
+    /// written.
     pub(crate) async fn download_to(
         &self,
         bucket: &str,
         key: &str,
         path: &Path,
-    ) -> Result<(), Error> {
+    ) -> Result<(u64, u64), Error> {
         let mut body = self.get(bucket, key).await?;
         let io = |source| Error::Io {
             path: path.to_owned(),
             source,
         };
         let mut file = crate::files::create_private(path).await.map_err(io)?;
+        let (mut bytes, mut lines) = (0u64, 0u64);
         while let Some(chunk) = body.try_next().await.map_err(|e| Error::Aws {
             operation: "GetObject",
             code: String::new(),
             message: e.to_string(),
         })? {
             file.write_all(&chunk).await.map_err(io)?;
+            bytes += chunk.len() as u64;
+            lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
         }
-        file.flush().await.map_err(io)
+        file.flush().await.map_err(io)?;
+        Ok((bytes, lines))
     }
 
     pub(crate) async fn create_job(&self, job: &CreateJob<'_>) -> Result<String, Error> {
@@ -337,35 +380,40 @@ impl Aws {
                     aws_error("GetModelInvocationJob", err)
                 }
             })?;
-        let input_uri = match job.input_data_config() {
-            Some(ModelInvocationJobInputDataConfig::S3InputDataConfig(c)) => c.s3_uri().to_owned(),
-            _ => String::new(),
-        };
-        let output_uri = match job.output_data_config() {
-            Some(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(c)) => {
-                c.s3_uri().to_owned()
+        Ok(job_details!(job))
+    }
+
+    /// Jobs in the account and region, newest first, optionally filtered by Bedrock's status
+    /// name and a part of the job name; all pages.
+    pub(crate) async fn list_jobs(
+        &self,
+        status: Option<&str>,
+        name_contains: Option<&str>,
+    ) -> Result<Vec<JobDetails>, Error> {
+        let mut jobs = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .bedrock
+                .list_model_invocation_jobs()
+                .set_status_equals(
+                    status.map(aws_sdk_bedrock::types::ModelInvocationJobStatus::from),
+                )
+                .set_name_contains(name_contains.map(str::to_owned))
+                .sort_by(aws_sdk_bedrock::types::SortJobsBy::CreationTime)
+                .sort_order(aws_sdk_bedrock::types::SortOrder::Descending)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| aws_error("ListModelInvocationJobs", e))?;
+            for job in page.invocation_job_summaries() {
+                jobs.push(job_details!(job));
             }
-            _ => String::new(),
-        };
-        let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
-        Ok(JobDetails {
-            job_arn: job.job_arn().to_owned(),
-            job_name: job.job_name().unwrap_or_default().to_owned(),
-            model_id: job.model_id().to_owned(),
-            role_arn: job.role_arn().to_owned(),
-            status: job.status().map_or(JobStatus::Unknown(String::new()), |s| {
-                JobStatus::from_wire(s.as_str())
-            }),
-            message: job.message().map(str::to_owned),
-            input_uri,
-            output_uri,
-            converse: job.model_invocation_type() == Some(&ModelInvocationType::Converse),
-            timeout_hours: job.timeout_duration_in_hours(),
-            total_record_count: count(job.total_record_count()),
-            processed_record_count: count(job.processed_record_count()),
-            success_record_count: count(job.success_record_count()),
-            error_record_count: count(job.error_record_count()),
-        })
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(jobs),
+            }
+        }
     }
 
     pub(crate) async fn stop_job(&self, job_arn: &str) -> Result<(), Error> {

@@ -82,6 +82,30 @@ pub enum RecordError {
     },
 }
 
+impl RecordError {
+    /// A short, stable name for the kind of failure (the `reason` field of its JSON form),
+    /// for counting failures by reason.
+    ///
+    /// ```
+    /// assert_eq!(llmbo::RecordError::Missing.reason(), "missing");
+    /// ```
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RecordError::Bedrock { .. } => "bedrock",
+            RecordError::NoToolCall { .. } => "no_tool_call",
+            RecordError::Truncated => "truncated",
+            RecordError::UnexpectedStopReason { .. } => "unexpected_stop_reason",
+            RecordError::MultipleToolCalls { .. } => "multiple_tool_calls",
+            RecordError::WrongTool { .. } => "wrong_tool",
+            RecordError::ToolInputNotJson { .. } => "tool_input_not_json",
+            RecordError::ToolInputInvalid { .. } => "tool_input_invalid",
+            RecordError::MalformedOutput { .. } => "malformed_output",
+            RecordError::Missing => "missing",
+            RecordError::JobFailed { .. } => "job_failed",
+        }
+    }
+}
+
 /// Why a run could not go on. Each variant says what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -185,6 +209,9 @@ pub enum Error {
         /// What is wrong with its input.
         reason: String,
     },
+    /// An input file has bad lines; each is named by file and line. Nothing was submitted.
+    #[error("{0}")]
+    BadInput(crate::input_file::InputProblems),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -193,4 +220,48 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_is_the_json_tag() {
+        let all = [
+            RecordError::Bedrock {
+                code: "400".into(),
+                message: "m".into(),
+            },
+            RecordError::NoToolCall { stop_reason: None },
+            RecordError::Truncated,
+            RecordError::UnexpectedStopReason {
+                stop_reason: "x".into(),
+            },
+            RecordError::MultipleToolCalls { count: 2 },
+            RecordError::WrongTool {
+                expected: "a".into(),
+                found: "b".into(),
+            },
+            RecordError::ToolInputNotJson {
+                message: "m".into(),
+            },
+            RecordError::ToolInputInvalid {
+                path: ".".into(),
+                message: "m".into(),
+            },
+            RecordError::MalformedOutput {
+                message: "m".into(),
+            },
+            RecordError::Missing,
+            RecordError::JobFailed {
+                job_arn: "a".into(),
+                message: "m".into(),
+            },
+        ];
+        for error in all {
+            let json = serde_json::to_value(&error).unwrap();
+            assert_eq!(json["reason"], error.reason(), "{error:?}");
+        }
+    }
 }

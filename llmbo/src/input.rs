@@ -114,12 +114,36 @@ pub struct ModelInput {
     /// Whether and which tool the model must call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
+    /// A body in the model family's own format, sent as it is: no adapter touches it, and
+    /// the fields above are ignored. See [`ModelInput::raw`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_body: Option<serde_json::Value>,
 }
 
 impl ModelInput {
     /// An empty request; add at least one user turn.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A request already in the model family's own format (a Bedrock `modelInput`), sent
+    /// as it is. Use it for bodies written by other tools or for provider features llmbo does
+    /// not model; a structured job does not add its tool to such a body.
+    ///
+    /// ```
+    /// use llmbo::ModelInput;
+    /// let body = serde_json::json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+    ///     "messages": [{"role": "user", "content": "hi"}]});
+    /// let input = ModelInput::raw(body.clone());
+    /// assert_eq!(input.raw_body, Some(body));
+    /// assert!(input.validate().is_ok());
+    /// assert!(ModelInput::raw(serde_json::json!([1])).validate().is_err());
+    /// ```
+    pub fn raw(body: serde_json::Value) -> Self {
+        ModelInput {
+            raw_body: Some(body),
+            ..Self::default()
+        }
     }
 
     /// Appends a user turn.
@@ -212,6 +236,12 @@ impl ModelInput {
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
         let invalid = |reason: String| Err(Error::InvalidInput { reason });
+        if let Some(body) = &self.raw_body {
+            return match body {
+                serde_json::Value::Object(_) => Ok(()),
+                _ => invalid("a raw model input must be a JSON object".into()),
+            };
+        }
         match self.messages.first() {
             None => return invalid("it has no messages; add one with .user(..)".into()),
             Some(first) if first.role != Role::User => {
@@ -241,4 +271,21 @@ impl ModelInput {
         }
         Ok(())
     }
+}
+
+/// A record id: 1 to 256 characters, none of them control characters.
+pub(crate) fn check_record_id(id: &str) -> Result<(), Error> {
+    let reason = if id.is_empty() {
+        "it is empty"
+    } else if id.chars().count() > 256 {
+        "it is longer than 256 characters"
+    } else if id.chars().any(char::is_control) {
+        "it contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidRecordId {
+        record_id: id.escape_debug().to_string(),
+        reason: reason.into(),
+    })
 }

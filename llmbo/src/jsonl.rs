@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+pub use crate::input_file::{InputProblems, LineProblem, read_input, read_input_file};
+
 use crate::error::RecordError;
 use crate::output::RecordResult;
 

@@ -33,6 +33,7 @@ mod error;
 #[cfg(feature = "aws")]
 mod files;
 mod input;
+mod input_file;
 #[cfg(feature = "aws")]
 mod job;
 pub mod jsonl;
@@ -50,9 +51,9 @@ pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Us
 pub use error::{Error, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
-    BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, OutputMode, Progress,
-    Recovered, RunManifest, ShardEntry, ShardLimits, Structured, StructuredBatchInferer, Untyped,
-    plan_shards, state,
+    BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, Jobs, OutputMode,
+    Progress, Recovered, RunManifest, ShardEntry, ShardLimits, Stage, Structured,
+    StructuredBatchInferer, Untyped, plan_shards, state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]

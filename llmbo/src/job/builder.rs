@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use super::mode::OutputMode;
+use super::mode::{OutputMode, Untyped};
 use super::state::Ready;
 use super::status::Progress;
 use super::{Inferer, JobConfig, ShardLimits, names};
 use crate::adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter};
 use crate::aws::Aws;
 use crate::error::Error;
+use crate::output::ToolDefinition;
 
 /// A required setting not given yet.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,6 +91,7 @@ pub(crate) struct Settings {
     pub(crate) bucket_owner: Option<String>,
     pub(crate) vpc: Option<(Vec<String>, Vec<String>)>,
     pub(crate) progress: Option<ProgressCallback>,
+    pub(crate) tool: Option<ToolDefinition>,
 }
 
 /// The type-level record of which required settings were given.
@@ -261,6 +263,17 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     }
 }
 
+impl<M, B, R, J, A> InfererBuilder<Untyped, M, B, R, J, A> {
+    /// Makes an untyped job structured by a schema known only at run time (a JSON schema read
+    /// from a file, say): the model is forced to call `tool`, and each record's value is the
+    /// tool input it wrote, as JSON. For a Rust type, use
+    /// [`StructuredBatchInferer`](crate::StructuredBatchInferer) instead.
+    pub fn output_tool(mut self, tool: ToolDefinition) -> Self {
+        self.settings.tool = Some(tool);
+        self
+    }
+}
+
 impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// Checks the settings and the account, as the original did, done right: the job name
     /// and keys fit Bedrock's patterns, the bucket exists and is in `region`, the role exists.
@@ -328,6 +341,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             kms_key_id: s.kms_key_id,
             vpc: s.vpc,
             progress: s.progress,
+            tool: s.tool,
         }))
     }
 }

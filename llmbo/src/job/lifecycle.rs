@@ -16,7 +16,7 @@ use super::state::{
     CanCreate, CanDownload, CanLoad, CanPrepare, CanPush, Downloaded, Finished, IsRunning,
     Prepared, PreparedRecord, Ready, State, Stored, Submitted, Uploaded,
 };
-use super::status::{JobDetails, JobStatus, Progress};
+use super::status::{JobDetails, JobStatus, Progress, Stage};
 use super::{Inferer, JobConfig, Recovered, names};
 use crate::adapter::{ConverseAdapter, ModelAdapterRegistry};
 use crate::aws::{Aws, CreateJob};
@@ -25,6 +25,9 @@ use crate::input::ModelInput;
 use crate::jsonl::{self, OutputLine};
 use crate::manifest::Manifest;
 use crate::output::{BatchOutput, BatchResults};
+
+/// Upload progress is reported every this many records, and once at the end.
+const UPLOAD_REPORT_EVERY: u64 = 1_000;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -53,7 +56,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         I: IntoIterator<Item = (K, ModelInput)>,
         K: Into<String>,
     {
-        let tool = O::tool();
+        let tool = self.config.output_tool::<O>();
         let adapter = Arc::clone(&self.config.adapter);
         let mut seen = HashSet::new();
         let mut records = Vec::new();
@@ -63,16 +66,17 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             if !seen.insert(record_id.clone()) {
                 return Err(Error::DuplicateRecordId { record_id });
             }
-            let model_input =
-                adapter
-                    .prepare_model_input(&input, tool.as_ref())
-                    .map_err(|err| match err {
-                        Error::InvalidInput { reason } => Error::InvalidRecord {
-                            record_id: record_id.clone(),
-                            reason,
-                        },
-                        other => other,
-                    })?;
+            let prepared = match &input.raw_body {
+                Some(body) => input.validate().map(|()| body.clone()),
+                None => adapter.prepare_model_input(&input, tool.as_ref()),
+            };
+            let model_input = prepared.map_err(|err| match err {
+                Error::InvalidInput { reason } => Error::InvalidRecord {
+                    record_id: record_id.clone(),
+                    reason,
+                },
+                other => other,
+            })?;
             records.push(PreparedRecord {
                 record_id,
                 model_input,
@@ -116,11 +120,18 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         let mut hasher = Sha256::new();
         let mut line = Vec::new();
         let mut record_ids = Vec::with_capacity(records.len());
+        let mut progress = Progress::transfer(Stage::Uploading, &config.job_name, "");
+        progress.total = Some(records.len() as u64);
         for record in records {
             line.clear();
             jsonl::encode_input_line(&record.record_id, &record.model_input, &mut line);
             hasher.update(&line);
             upload.write(&line).await?;
+            progress.processed += 1;
+            progress.bytes += line.len() as u64;
+            if progress.processed % UPLOAD_REPORT_EVERY == 0 {
+                config.report(&progress);
+            }
             if let Some((path, file)) = &mut local {
                 file.write_all(&line).await.map_err(|source| Error::Io {
                     path: path.clone(),
@@ -130,6 +141,9 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             record_ids.push(record.record_id);
         }
         upload.finish().await?;
+        if progress.processed % UPLOAD_REPORT_EVERY != 0 {
+            config.report(&progress);
+        }
         if let Some((path, mut file)) = local {
             file.flush()
                 .await
@@ -203,24 +217,6 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     }
 }
 
-impl<O: OutputMode> Inferer<O, Submitted> {
-    fn report(&self, details: &JobDetails) {
-        let progress = Progress::of(details);
-        tracing::info!(
-            job_arn = %progress.job_arn,
-            status = %progress.status,
-            total = progress.total,
-            processed = progress.processed,
-            succeeded = progress.succeeded,
-            failed = progress.failed,
-            "job progress"
-        );
-        if let Some(callback) = &self.config.progress {
-            callback(&progress);
-        }
-    }
-}
-
 impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Asks Bedrock once: `Some(status)` when the job has ended, `None` while it runs.
     pub async fn check_complete(&mut self) -> Result<Option<JobStatus>, Error>
@@ -251,7 +247,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         loop {
             match job.config.aws.describe_job(&job.state.job_arn).await {
                 Ok(details) => {
-                    job.report(&details);
+                    job.config.report(&Progress::of(&details));
                     wait = interval;
                     if details.status.is_finished() {
                         return job.finish(details);
@@ -396,6 +392,9 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         output_keys.sort();
         let mut outputs = Vec::new();
         let mut manifest = None;
+        let mut progress = Progress::transfer(Stage::Downloading, &config.job_name, &job_arn);
+        progress.status = Some(details.status.clone());
+        progress.total = details.total_record_count;
         match &config.output_dir {
             Some(dir) => {
                 for (i, key) in output_keys.iter().enumerate() {
@@ -405,7 +404,10 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                         format!("_{i}")
                     };
                     let path = dir.join(format!("{}_out{suffix}.jsonl", config.job_name));
-                    aws.download_to(bucket, key, &path).await?;
+                    let (bytes, lines) = aws.download_to(bucket, key, &path).await?;
+                    progress.bytes += bytes;
+                    progress.processed += lines;
+                    config.report(&progress);
                     outputs.push(Stored::File(path));
                 }
                 if let Some(key) = &manifest_key {
@@ -416,7 +418,11 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             }
             None => {
                 for key in &output_keys {
-                    outputs.push(Stored::Memory(aws.get_bytes(bucket, key).await?));
+                    let bytes = aws.get_bytes(bucket, key).await?;
+                    progress.bytes += bytes.len() as u64;
+                    progress.processed += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                    config.report(&progress);
+                    outputs.push(Stored::Memory(bytes));
                 }
                 if let Some(key) = &manifest_key {
                     manifest = Some(Stored::Memory(aws.get_bytes(bucket, key).await?));
@@ -466,7 +472,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             details,
             ..
         } = self.state.into_downloaded();
-        let tool = O::tool();
+        let tool = self.config.output_tool::<O>();
         let adapter = &self.config.adapter;
         let mut found = HashMap::with_capacity(record_ids.len());
         let (mut successes, mut errors) = (0u64, 0u64);
@@ -578,6 +584,7 @@ async fn recover<O: OutputMode>(
         kms_key_id: None,
         vpc: None,
         progress: None,
+        tool: None,
     });
     let (input_uri, output_uri) = (details.input_uri.clone(), details.output_uri.clone());
     Ok(if details.status.is_finished() {

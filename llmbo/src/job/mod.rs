@@ -5,6 +5,7 @@
 //! [`OutputMode`], so the lifecycle is written once.
 
 mod builder;
+mod jobs;
 mod lifecycle;
 mod mode;
 pub(crate) mod names;
@@ -21,13 +22,15 @@ pub use builder::{
     BucketNameIsSet, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet,
     RoleArnIsSet, Set, Unset,
 };
+pub use jobs::Jobs;
 pub use mode::{OutputMode, Structured, Untyped};
 pub use run::{BatchRun, RunManifest, ShardEntry};
 pub use shards::{ShardLimits, plan_shards};
-pub use status::{JobDetails, JobStatus, Progress};
+pub use status::{JobDetails, JobStatus, Progress, Stage};
 
 use crate::adapter::{InvocationType, ModelProviderAdapter};
 use crate::aws::Aws;
+use crate::output::ToolDefinition;
 use state::{HasJob, Ready, State};
 
 /// A batch inference job at one step of its lifecycle.
@@ -80,6 +83,38 @@ pub(crate) struct JobConfig {
     pub(crate) kms_key_id: Option<String>,
     pub(crate) vpc: Option<(Vec<String>, Vec<String>)>,
     pub(crate) progress: Option<ProgressCallback>,
+    /// The output tool of an untyped job structured at run time ([`InfererBuilder::output_tool`]).
+    pub(crate) tool: Option<ToolDefinition>,
+}
+
+impl JobConfig {
+    /// The tool the model is forced to call, if any: the run-time one, else the type's.
+    pub(crate) fn output_tool<O: OutputMode>(&self) -> Option<ToolDefinition> {
+        self.tool.clone().or_else(O::tool)
+    }
+
+    /// Sends one progress report to `tracing` and to the `on_progress` callback.
+    pub(crate) fn report(&self, progress: &Progress) {
+        let message = match progress.stage {
+            Stage::Uploading => "upload progress",
+            Stage::Running => "job progress",
+            Stage::Downloading => "download progress",
+        };
+        tracing::info!(
+            job_name = %progress.job_name,
+            job_arn = %progress.job_arn,
+            status = progress.status.as_ref().map(JobStatus::as_str),
+            total = progress.total,
+            processed = progress.processed,
+            succeeded = progress.succeeded,
+            failed = progress.failed,
+            bytes = progress.bytes,
+            "{message}"
+        );
+        if let Some(callback) = &self.progress {
+            callback(progress);
+        }
+    }
 }
 
 impl<O: OutputMode, S: State + std::fmt::Debug> std::fmt::Debug for Inferer<O, S> {

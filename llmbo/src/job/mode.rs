@@ -42,12 +42,16 @@ impl OutputMode for Untyped {
         None
     }
 
+    /// The raw `modelOutput`; with a run-time output tool, the tool input the model wrote.
     fn parse(
-        _adapter: &dyn ModelProviderAdapter,
+        adapter: &dyn ModelProviderAdapter,
         model_output: Value,
-        _tool: Option<&ToolDefinition>,
+        tool: Option<&ToolDefinition>,
     ) -> Result<Value, RecordError> {
-        Ok(model_output)
+        match tool {
+            Some(tool) => adapter.validate_result(&model_output, tool),
+            None => Ok(model_output),
+        }
     }
 }
 

@@ -70,22 +70,7 @@ pub(crate) fn check_job_arn(arn: &str) -> Result<(), Error> {
     }
 }
 
-/// A record id: 1 to 256 characters, none of them control characters.
-pub(crate) fn check_record_id(id: &str) -> Result<(), Error> {
-    let reason = if id.is_empty() {
-        "it is empty"
-    } else if id.chars().count() > 256 {
-        "it is longer than 256 characters"
-    } else if id.chars().any(char::is_control) {
-        "it contains control characters"
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidRecordId {
-        record_id: id.escape_debug().to_string(),
-        reason: reason.into(),
-    })
-}
+pub(crate) use crate::input::check_record_id;
 
 #[cfg(test)]
 mod tests {

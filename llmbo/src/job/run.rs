@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use super::mode::OutputMode;
 use super::state::{Prepared, PreparedRecord, Ready, Submitted, Uploaded};
+use super::status::{JobDetails, JobStatus};
 use super::{Inferer, JobConfig, ShardLimits, names, plan_shards};
 use crate::adapter::{InvocationType, ModelAdapterRegistry};
 use crate::aws::Aws;
@@ -47,6 +48,13 @@ pub struct RunManifest {
     pub kms_key_id: Option<String>,
     /// The jobs, in input order.
     pub shards: Vec<ShardEntry>,
+    /// The output tool of an untyped job structured at run time, so a resumed run parses the
+    /// same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<crate::output::ToolDefinition>,
+    /// Set by [`BatchRun::cancel`]: jobs not created by then never will be.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 /// One job of a run.
@@ -180,6 +188,8 @@ impl<O: OutputMode> Inferer<O, Ready> {
             max_concurrent_jobs: config.max_concurrent_jobs,
             kms_key_id: config.kms_key_id.clone(),
             shards,
+            tool: config.tool.clone(),
+            cancelled: false,
         };
         let run = BatchRun {
             config,
@@ -273,6 +283,7 @@ impl<O: OutputMode> BatchRun<O> {
             kms_key_id: manifest.kms_key_id.clone(),
             vpc: None,
             progress: None,
+            tool: manifest.tool.clone(),
         };
         let shards = manifest.shards.len();
         Ok(BatchRun {
@@ -281,6 +292,79 @@ impl<O: OutputMode> BatchRun<O> {
             record_ids: vec![None; shards],
             _mode: PhantomData,
         })
+    }
+
+    /// Sends each progress report of the run's jobs (uploads, polls, downloads) to `callback`,
+    /// as the builder's `on_progress` does; a resumed run has none until given one.
+    #[must_use]
+    pub fn on_progress(
+        mut self,
+        callback: impl Fn(&super::Progress) + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.config).progress = Some(Arc::new(callback));
+        self
+    }
+
+    /// Every job of the run with what Bedrock says about it now; `None` for a job not created
+    /// yet.
+    pub async fn jobs(&self) -> Result<Vec<(ShardEntry, Option<JobDetails>)>, Error> {
+        let mut out = Vec::new();
+        for entry in self.manifest().shards {
+            let details = match &entry.job_arn {
+                Some(arn) => Some(self.config.aws.describe_job(arn).await?),
+                None => None,
+            };
+            out.push((entry, details));
+        }
+        Ok(out)
+    }
+
+    /// Creates jobs not created yet, as long as fewer than `max_concurrent_jobs` of the run's
+    /// jobs are unfinished; returns the ARNs created. Call it again as jobs end (the command
+    /// line's `watch` does) or let [`BatchRun::finish`] do it. Does nothing once cancelled.
+    pub async fn submit(&self) -> Result<Vec<String>, Error> {
+        let manifest = self.manifest();
+        if manifest.cancelled {
+            return Ok(Vec::new());
+        }
+        let mut running = 0;
+        for (_, details) in self.jobs().await? {
+            if details.is_some_and(|d| !d.status.is_finished()) {
+                running += 1;
+            }
+        }
+        let mut created = Vec::new();
+        for (index, entry) in manifest.shards.into_iter().enumerate() {
+            if running >= self.config.max_concurrent_jobs {
+                break;
+            }
+            if entry.job_arn.is_none() {
+                created.push(self.create_shard(index, &entry).await?.job_arn().to_owned());
+                running += 1;
+            }
+        }
+        Ok(created)
+    }
+
+    /// Stops every running job of the run and marks the run cancelled, so that jobs not
+    /// created yet never are (their records end as [`RecordError::JobFailed`]). Returns the ARNs
+    /// of the jobs asked to stop; what they processed can still be downloaded.
+    pub async fn cancel(&self) -> Result<Vec<String>, Error> {
+        self.manifest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cancelled = true;
+        self.save().await?;
+        let jobs = super::Jobs::from_aws(self.config.aws.clone());
+        let mut stopped = Vec::new();
+        for entry in self.manifest().shards {
+            if let Some(arn) = entry.job_arn
+                && jobs.stop(&arn).await?
+            {
+                stopped.push(arn);
+            }
+        }
+        Ok(stopped)
     }
 
     /// Creates the jobs not created yet, follows them all (at most `max_concurrent_jobs` at a
@@ -363,6 +447,35 @@ impl<O: OutputMode> BatchRun<O> {
         Ok(Arc::new(jsonl::record_ids_of_input(&bytes)))
     }
 
+    /// Creates one job of the run (idempotently) and records its ARN in the run manifest.
+    async fn create_shard(
+        &self,
+        index: usize,
+        entry: &ShardEntry,
+    ) -> Result<Inferer<O, Submitted>, Error> {
+        let mut config = (*self.config).clone();
+        config.job_name = entry.job_name.clone();
+        let record_ids = self.shard_record_ids(index, entry).await?;
+        let uploaded: Inferer<O, Uploaded> = Inferer {
+            config: Arc::new(config),
+            state: Uploaded {
+                input_uri: entry.input_uri.clone(),
+                input_hash: entry.input_hash.clone(),
+                record_ids,
+            },
+            _mode: PhantomData,
+        };
+        let submitted = uploaded.create().await?;
+        {
+            let mut manifest = self.manifest.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(shard) = manifest.shards.get_mut(index) {
+                shard.job_arn = Some(submitted.job_arn().to_owned());
+            }
+        }
+        self.save().await?;
+        Ok(submitted)
+    }
+
     async fn run_shard(
         &self,
         index: usize,
@@ -384,27 +497,17 @@ impl<O: OutputMode> BatchRun<O> {
                 },
                 _mode: PhantomData,
             },
-            None => {
-                let record_ids = self.shard_record_ids(index, &entry).await?;
-                let uploaded: Inferer<O, Uploaded> = Inferer {
-                    config,
-                    state: Uploaded {
-                        input_uri: entry.input_uri.clone(),
-                        input_hash: entry.input_hash.clone(),
-                        record_ids,
-                    },
-                    _mode: PhantomData,
-                };
-                let submitted = uploaded.create().await?;
-                {
-                    let mut manifest = self.manifest.lock().unwrap_or_else(PoisonError::into_inner);
-                    if let Some(shard) = manifest.shards.get_mut(index) {
-                        shard.job_arn = Some(submitted.job_arn().to_owned());
-                    }
-                }
-                self.save().await?;
-                submitted
+            None if self.manifest().cancelled => {
+                return Err(Error::JobFailed {
+                    job_arn: String::new(),
+                    status: JobStatus::Stopped.to_string(),
+                    message: format!(
+                        "the run was cancelled before job {} was created",
+                        entry.job_name
+                    ),
+                });
             }
+            None => self.create_shard(index, &entry).await?,
         };
         submitted
             .poll_progress(poll)

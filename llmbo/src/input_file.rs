@@ -1,0 +1,248 @@
+//! Reading records from a JSONL file written by a person or another tool, with every bad line
+//! reported by file and line before anything is sent anywhere.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::input::{Message, ModelInput};
+
+/// At most this many problems are kept (and shown) per file.
+const MAX_PROBLEMS: usize = 50;
+
+/// One bad line of an input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineProblem {
+    /// The line number, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The bad lines of one input file, in file order (at most 50 are kept; `more` counts the
+/// others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputProblems {
+    /// The file's name as given.
+    pub file: String,
+    /// The first problems.
+    pub problems: Vec<LineProblem>,
+    /// How many more bad lines there are beyond `problems`.
+    pub more: usize,
+}
+
+impl fmt::Display for InputProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = self.problems.len() + self.more;
+        write!(
+            f,
+            "{} has {total} bad line{}; nothing was submitted",
+            self.file,
+            if total == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  {}:{}: {}", self.file, problem.line, problem.message)?;
+        }
+        if self.more > 0 {
+            write!(f, "\n  … and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+/// One line as a person writes it: a ready body, or the parts of a [`ModelInput`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputLine {
+    #[serde(rename = "recordId")]
+    record_id: Option<Value>,
+    #[serde(rename = "modelInput")]
+    model_input: Option<Value>,
+    prompt: Option<String>,
+    messages: Option<Vec<Message>>,
+    system: Option<String>,
+    max_tokens: Option<u32>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    top_k: Option<u32>,
+    stop_sequences: Option<Vec<String>>,
+}
+
+impl InputLine {
+    fn into_model_input(self) -> Result<ModelInput, String> {
+        let has_parts = self.prompt.is_some() || self.messages.is_some();
+        let mut input = match (self.model_input, has_parts) {
+            (Some(_), true) => {
+                return Err(
+                    "`modelInput` is a complete body; it cannot be combined with `prompt` or `messages`"
+                        .into(),
+                );
+            }
+            (Some(Value::Object(body)), false) => {
+                let sampling = self.system.is_some()
+                    || self.max_tokens.is_some()
+                    || self.temperature.is_some()
+                    || self.top_p.is_some()
+                    || self.top_k.is_some()
+                    || self.stop_sequences.is_some();
+                if sampling {
+                    return Err("with `modelInput`, put every setting inside the body".into());
+                }
+                return Ok(ModelInput::raw(Value::Object(body)));
+            }
+            (Some(_), false) => return Err("`modelInput` must be a JSON object".into()),
+            (None, false) => {
+                return Err("it needs `prompt`, `messages` or `modelInput`".into());
+            }
+            (None, true) => ModelInput::new(),
+        };
+        match (self.prompt, self.messages) {
+            (Some(_), Some(_)) => return Err("give either `prompt` or `messages`, not both".into()),
+            (Some(prompt), None) => input = input.user(prompt),
+            (None, Some(messages)) => input = input.messages(messages),
+            (None, None) => {}
+        }
+        input.system = self.system;
+        input.max_tokens = self.max_tokens;
+        input.temperature = self.temperature;
+        input.top_p = self.top_p;
+        input.top_k = self.top_k;
+        input.stop_sequences = self.stop_sequences.unwrap_or_default();
+        input.validate().map_err(|err| match err {
+            Error::InvalidInput { reason } => reason,
+            other => other.to_string(),
+        })?;
+        Ok(input)
+    }
+}
+
+/// Reads input records from JSONL. Each line is either a Bedrock record,
+/// `{"recordId": …, "modelInput": {…}}` (the body is sent as it is, see [`ModelInput::raw`]),
+/// or a record in llmbo's neutral form, turned into each model's body by its adapter:
+/// `{"recordId": …, "prompt": "…"}` or `{"recordId": …, "messages": [{"role": "user",
+/// "content": "…"}]}`, with optional `system`, `max_tokens`, `temperature`, `top_p`, `top_k`,
+/// `stop_sequences`. Blank lines are skipped.
+///
+/// Every line is checked — valid JSON, a record id that is a non-empty string and unique,
+/// no unknown field, a usable request — and any problem fails the whole file with
+/// [`Error::BadInput`], naming the file and line of each, so nothing is half-submitted.
+///
+/// ```
+/// let text = "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"a\", \"prompt\": \"Ho\"}\n{\"prompt\": 3}\n";
+/// let err = llmbo::jsonl::read_input(text.as_bytes(), "in.jsonl").unwrap_err();
+/// let message = err.to_string();
+/// assert!(message.contains("in.jsonl:2: duplicate recordId `a` (first on line 1)"), "{message}");
+/// assert!(message.contains("in.jsonl:3:"), "{message}");
+///
+/// let ok = llmbo::jsonl::read_input("{\"recordId\": \"a\", \"prompt\": \"Hi\"}".as_bytes(), "in.jsonl").unwrap();
+/// assert_eq!(ok[0].0, "a");
+/// ```
+pub fn read_input(
+    reader: impl BufRead,
+    file_name: &str,
+) -> Result<Vec<(String, ModelInput)>, Error> {
+    let mut records = Vec::new();
+    let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut problems = Vec::new();
+    let mut more = 0;
+    let mut report = |line: usize, message: String| {
+        if problems.len() < MAX_PROBLEMS {
+            problems.push(LineProblem { line, message });
+        } else {
+            more += 1;
+        }
+    };
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let number = index + 1;
+        let bytes = match line {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                report(number, format!("cannot be read: {err}"));
+                break;
+            }
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
+            Err(_) => {
+                report(number, "is not UTF-8 text".into());
+                continue;
+            }
+        };
+        let parsed: InputLine = match serde_json::from_str(text) {
+            Ok(parsed) => parsed,
+            Err(err) if err.is_data() => {
+                report(number, without_position(&err.to_string()));
+                continue;
+            }
+            Err(err) => {
+                report(
+                    number,
+                    format!("invalid JSON: {}", without_position(&err.to_string())),
+                );
+                continue;
+            }
+        };
+        let record_id = match &parsed.record_id {
+            None => {
+                report(number, "missing `recordId`".into());
+                continue;
+            }
+            Some(Value::String(id)) => id.clone(),
+            Some(_) => {
+                report(number, "`recordId` must be a string".into());
+                continue;
+            }
+        };
+        if let Err(err) = crate::input::check_record_id(&record_id) {
+            report(number, err.to_string());
+            continue;
+        }
+        if let Some(first) = first_line.get(&record_id) {
+            report(
+                number,
+                format!("duplicate recordId `{record_id}` (first on line {first})"),
+            );
+            continue;
+        }
+        first_line.insert(record_id.clone(), number);
+        match parsed.into_model_input() {
+            Ok(input) => records.push((record_id, input)),
+            Err(message) => report(number, format!("record `{record_id}`: {message}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(records)
+    } else {
+        Err(Error::BadInput(InputProblems {
+            file: file_name.to_owned(),
+            problems,
+            more,
+        }))
+    }
+}
+
+/// [`read_input`] on a file; the messages name it as `path` is written.
+pub fn read_input_file(path: impl AsRef<Path>) -> Result<Vec<(String, ModelInput)>, Error> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_input(std::io::BufReader::new(file), &path.display().to_string())
+}
+
+/// serde_json ends its messages with "at line 1 column 17"; the line is ours to give.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
