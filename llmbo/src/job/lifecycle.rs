@@ -129,7 +129,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             upload.write(&line).await?;
             progress.processed += 1;
             progress.bytes += line.len() as u64;
-            if progress.processed % UPLOAD_REPORT_EVERY == 0 {
+            if progress.processed.is_multiple_of(UPLOAD_REPORT_EVERY) {
                 config.report(&progress);
             }
             if let Some((path, file)) = &mut local {
@@ -141,7 +141,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             record_ids.push(record.record_id);
         }
         upload.finish().await?;
-        if progress.processed % UPLOAD_REPORT_EVERY != 0 {
+        if !progress.processed.is_multiple_of(UPLOAD_REPORT_EVERY) {
             config.report(&progress);
         }
         if let Some((path, mut file)) = local {

@@ -1,0 +1,119 @@
+//! What every command needs: the AWS configuration, the region, how to fail.
+
+use llmbo::{BatchRun, Error, Jobs, SdkConfig, Untyped};
+
+use crate::args::Global;
+
+/// Why the command failed, and so its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or input: exit 2.
+    Usage(String),
+    /// A job failed, too many records failed, or AWS refused: exit 1.
+    Failed(String),
+}
+
+impl Failure {
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Failed(_) => 1,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Usage(message) | Failure::Failed(message) => message,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        match err {
+            Error::InvalidConfig { .. }
+            | Error::InvalidInput { .. }
+            | Error::InvalidRecordId { .. }
+            | Error::TooFewRecords { .. }
+            | Error::DuplicateRecordId { .. }
+            | Error::InvalidRecord { .. }
+            | Error::BadInput(_)
+            | Error::Io { .. } => Failure::Usage(message),
+            _ => Failure::Failed(message),
+        }
+    }
+}
+
+/// A job ARN or a run manifest URI.
+pub enum Target<'a> {
+    Job(&'a str),
+    Run(&'a str),
+}
+
+impl<'a> Target<'a> {
+    pub fn parse(text: &'a str) -> Result<Self, Failure> {
+        if text.starts_with("arn:") {
+            Ok(Target::Job(text))
+        } else if text.starts_with("s3://") && text.ends_with(".run.json") {
+            Ok(Target::Run(text))
+        } else {
+            Err(Failure::Usage(format!(
+                "`{text}` is neither a job ARN (arn:aws:bedrock:…:model-invocation-job/…) nor a run URI (s3://…/input/<name>.run.json)"
+            )))
+        }
+    }
+
+    /// The region an ARN names (`arn:aws:bedrock:<region>:…`).
+    fn region(&self) -> Option<&'a str> {
+        match self {
+            Target::Job(arn) => arn.split(':').nth(3).filter(|r| !r.is_empty()),
+            Target::Run(_) => None,
+        }
+    }
+}
+
+pub struct Context {
+    global: Global,
+}
+
+impl Context {
+    pub fn new(global: Global) -> Self {
+        Context { global }
+    }
+
+    pub fn json(&self) -> bool {
+        self.global.json
+    }
+
+    /// The AWS configuration: the usual chain, with `--endpoint-url` and `--region`.
+    pub async fn sdk(&self, target: Option<&Target<'_>>) -> Result<(SdkConfig, String), Failure> {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(url) = &self.global.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let explicit = self
+            .global
+            .region
+            .clone()
+            .or_else(|| target.and_then(Target::region).map(str::to_owned));
+        if let Some(region) = &explicit {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        let region = explicit
+            .or_else(|| sdk.region().map(|r| r.as_ref().to_owned()))
+            .ok_or_else(|| Failure::Usage("no region: pass --region or set AWS_REGION".into()))?;
+        Ok((sdk, region))
+    }
+
+    pub async fn jobs(&self, target: Option<&Target<'_>>) -> Result<Jobs, Failure> {
+        let (sdk, region) = self.sdk(target).await?;
+        Ok(Jobs::connect(&region, Some(sdk)).await)
+    }
+
+    pub async fn run(&self, run_uri: &str) -> Result<BatchRun<Untyped>, Failure> {
+        let (sdk, region) = self.sdk(None).await?;
+        Ok(BatchRun::resume(run_uri, &region, Some(sdk)).await?)
+    }
+}

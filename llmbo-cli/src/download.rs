@@ -1,0 +1,103 @@
+//! `llmbo download`: one line per input record, in input order, with its output or its error.
+
+use std::io::Write;
+use std::time::Duration;
+
+use llmbo::{BatchInferer, BatchResults, RecordError, Recovered};
+use serde_json::{Value, json};
+
+use crate::args::Download;
+use crate::context::{Context, Failure, Target};
+use crate::report::{Summary, check_error_rate};
+
+pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
+    let target = Target::parse(&args.target.target)?;
+    let (results, schema) = match target {
+        Target::Job(arn) => {
+            let (sdk, region) = ctx.sdk(Some(&target)).await?;
+            match BatchInferer::recover_details_from_job_arn(arn, &region, Some(sdk)).await? {
+                Recovered::Running(_) => {
+                    return Err(Failure::Failed(format!(
+                        "job {arn} has not finished; follow it with `llmbo watch {arn}`"
+                    )));
+                }
+                Recovered::Finished(job) => (job.download_results().await?.load_results()?, None),
+            }
+        }
+        Target::Run(uri) => {
+            let run = ctx.run(uri).await?;
+            let cancelled = run.manifest().cancelled;
+            let unfinished = run
+                .jobs()
+                .await?
+                .iter()
+                .filter(|(_, details)| match details {
+                    Some(job) => !job.status.is_finished(),
+                    None => !cancelled,
+                })
+                .count();
+            if unfinished > 0 {
+                return Err(Failure::Failed(format!(
+                    "{unfinished} job(s) of the run have not finished; follow them with `llmbo watch {uri}`"
+                )));
+            }
+            let schema = run.manifest().tool.map(|tool| tool.input_schema);
+            (run.finish(Duration::from_millis(200)).await?, schema)
+        }
+    };
+    let summary = write_results(&args, results, schema.as_ref())?;
+    if ctx.json() {
+        let mut value = summary.to_json();
+        value["out"] = json!(args.out.display().to_string());
+        println!("{value}");
+    } else {
+        println!("{}", summary.to_text());
+        println!("results: {}", args.out.display());
+    }
+    check_error_rate(summary.failed(), summary.records, args.max_error_rate)
+}
+
+fn write_results(
+    args: &Download,
+    results: BatchResults<Value>,
+    schema: Option<&Value>,
+) -> Result<Summary, Failure> {
+    // The tool input was checked for shape by the adapter; the schema's constraints are
+    // checked here, so a structured job's outputs all fit the schema.
+    let validator = match schema {
+        Some(schema) => Some(jsonschema::validator_for(schema).map_err(|err| {
+            Failure::Failed(format!("the run's output schema does not compile: {err}"))
+        })?),
+        None => None,
+    };
+    let path = &args.out;
+    let io = |err: std::io::Error| Failure::Usage(format!("{}: {err}", path.display()));
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut summary = Summary::default();
+    summary.add_manifest(&results.manifest);
+    for mut record in results.records {
+        if let (Some(validator), Ok(value)) = (&validator, &record.outcome)
+            && let Err(err) = validator.validate(value)
+        {
+            let path = err.instance_path().to_string();
+            record.outcome = Err(RecordError::ToolInputInvalid {
+                path: if path.is_empty() { ".".into() } else { path },
+                message: err.to_string(),
+            });
+        }
+        summary.add_record(&record);
+        let line = match &record.outcome {
+            Ok(value) => json!({"recordId": record.record_id, "output": value}),
+            Err(err) => {
+                let mut error = serde_json::to_value(err).unwrap_or_else(|_| json!({}));
+                error["message"] = json!(err.to_string());
+                json!({"recordId": record.record_id, "error": error})
+            }
+        };
+        serde_json::to_writer(&mut out, &line).map_err(|err| io(err.into()))?;
+        out.write_all(b"\n").map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    Ok(summary)
+}

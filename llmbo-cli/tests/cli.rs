@@ -1,0 +1,470 @@
+//! The `llmbo` binary, run as a user runs it, against llmbo-local over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use llmbo_local::{FaultConfig, JobFault, LocalBedrock, Speed};
+use predicates::str::contains;
+use serde_json::{Value, json};
+
+const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+/// `llmbo` with only llmbo-local's endpoint and credentials in its environment.
+fn llmbo(local: &LocalBedrock) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmbo"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", local.endpoint_url())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", local.region())
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+fn submit(local: &LocalBedrock, name: &str, input: &Path) -> Command {
+    let mut cmd = llmbo(local);
+    cmd.args(["--json", "submit", "--model", CLAUDE, "--bucket"])
+        .arg(local.bucket())
+        .arg("--role")
+        .arg(local.role_arn())
+        .args(["--name", name])
+        .arg(input);
+    cmd
+}
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn write_lines(dir: &Path, name: &str, lines: impl IntoIterator<Item = String>) -> PathBuf {
+    let path = dir.join(name);
+    let text: String = lines.into_iter().map(|l| l + "\n").collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// 300 records in the three forms a line may take: a prompt, messages, a ready Claude body.
+fn mixed_input(dir: &Path) -> PathBuf {
+    write_lines(
+        dir,
+        "input.jsonl",
+        (0..300).map(|i| {
+            let id = format!("rec-{i:04}");
+            let line = match i % 3 {
+                0 => json!({"recordId": id, "prompt": format!("Ada Lovelace was {i}."), "max_tokens": 300}),
+                1 => json!({"recordId": id, "system": "Extract people.",
+                            "messages": [{"role": "user", "content": format!("Grace Hopper, {i}.")}]}),
+                _ => json!({"recordId": id, "modelInput": {
+                    "anthropic_version": "bedrock-2023-05-31", "max_tokens": 200,
+                    "messages": [{"role": "user", "content": format!("Alan Turing, {i}.")}]}}),
+            };
+            line.to_string()
+        }),
+    )
+}
+
+fn read_results(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_watch_and_download_300_records() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+
+    let submitted = submit(&local, "cli-300", &input).assert().success();
+    let submitted = stdout_json(submitted.get_output());
+    assert_eq!(submitted["records"], 300);
+    let run_uri = submitted["runUri"].as_str().unwrap().to_owned();
+    assert_eq!(
+        run_uri,
+        format!("s3://{}/input/cli-300.run.json", local.bucket())
+    );
+    let arn = submitted["jobs"][0]["jobArn"].as_str().unwrap().to_owned();
+    assert!(arn.contains(":model-invocation-job/"), "{arn}");
+
+    // Not a terminal: plain lines, then the manifest summary.
+    let watched = llmbo(&local)
+        .args(["watch", "--interval", "0.05", &run_uri])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&watched.get_output().stdout).into_owned();
+    assert!(
+        text.contains("cli-300 Completed 300/300 processed, 0 errors"),
+        "{text}"
+    );
+    assert!(
+        text.contains("300 records: 300 succeeded, 0 failed"),
+        "{text}"
+    );
+    assert!(text.contains("tokens: "), "{text}");
+
+    let out = dir.path().join("results.jsonl");
+    let downloaded = llmbo(&local)
+        .args(["--json", "download", &run_uri, "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let summary = stdout_json(downloaded.get_output());
+    assert_eq!(
+        (summary["records"].as_u64(), summary["succeeded"].as_u64()),
+        (Some(300), Some(300))
+    );
+    assert!(summary["inputTokens"].as_u64().unwrap() > 0);
+    let results = read_results(&out);
+    assert_eq!(results.len(), 300);
+    for (i, line) in results.iter().enumerate() {
+        assert_eq!(line["recordId"], format!("rec-{i:04}"), "input order");
+        let output = &line["output"];
+        assert_eq!(output["role"], "assistant", "{line}");
+        let text = output["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("rec-{i:04}")),
+            "the answer is the record's own: {text}"
+        );
+    }
+
+    // The same job through its ARN: status, and a download of the raw outputs.
+    let status = llmbo(&local)
+        .args(["--json", "status", &arn])
+        .assert()
+        .success();
+    let status = stdout_json(status.get_output());
+    assert_eq!(status["status"], "Completed");
+    assert_eq!(status["successRecordCount"], 300);
+    let by_arn = dir.path().join("by-arn.jsonl");
+    llmbo(&local)
+        .args(["download", &arn, "--out"])
+        .arg(&by_arn)
+        .assert()
+        .success();
+    assert_eq!(read_results(&by_arn), results);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_makes_a_structured_run_split_into_jobs() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 3,
+            record_error_rate: 0.05,
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+    let schema = dir.path().join("person.json");
+    std::fs::write(
+        &schema,
+        json!({"title": "person", "description": "A person named in the text.", "type": "object",
+               "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+               "required": ["name"]})
+        .to_string(),
+    )
+    .unwrap();
+    let submitted = submit(&local, "cli-people", &input)
+        .arg("--schema")
+        .arg(&schema)
+        .args(["--max-records-per-job", "120"])
+        .assert()
+        .success();
+    let submitted = stdout_json(submitted.get_output());
+    let names: Vec<&str> = submitted["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jobName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cli-people-1", "cli-people-2", "cli-people-3"]);
+    let run_uri = submitted["runUri"].as_str().unwrap().to_owned();
+
+    // JSON lines while watching; errors above the allowed rate exit 1.
+    let watched = llmbo(&local)
+        .args(["--json", "watch", "--interval", "0.05", &run_uri])
+        .assert()
+        .code(1);
+    let text = String::from_utf8_lossy(&watched.get_output().stdout).into_owned();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
+    assert_eq!(summary["records"], 300);
+    let bedrock_errors = summary["errorsByReason"]["bedrock"].as_u64().unwrap();
+    assert!(bedrock_errors > 0 && bedrock_errors < 60, "{summary}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "progress" && e["jobName"] == "cli-people-2")
+    );
+
+    let out = dir.path().join("people.jsonl");
+    llmbo(&local)
+        .args(["download", &run_uri, "--max-error-rate", "0.5", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let results = read_results(&out);
+    assert_eq!(results.len(), 300);
+    let mut errors = 0;
+    for (i, line) in results.iter().enumerate() {
+        assert_eq!(line["recordId"], format!("rec-{i:04}"));
+        match (line.get("output"), line.get("error")) {
+            // The tool input itself: fits the schema.
+            (Some(person), None) => {
+                assert!(person["name"].is_string(), "{line}");
+                assert!(
+                    person.get("age").is_none_or(|a| a.as_u64().is_some()),
+                    "{line}"
+                );
+            }
+            (None, Some(error)) => {
+                errors += 1;
+                assert!(
+                    error["reason"].is_string() && error["message"].is_string(),
+                    "{line}"
+                );
+            }
+            _ => panic!("one of output or error: {line}"),
+        }
+    }
+    assert!(
+        errors >= bedrock_errors as usize,
+        "{errors} < {bedrock_errors}"
+    );
+    // The strict default exits 1 on the same results.
+    llmbo(&local)
+        .args(["download", &run_uri, "--out"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(contains("above --max-error-rate"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_names_file_and_line_exits_2_and_uploads_nothing() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = |i: usize| json!({"recordId": format!("r{i}"), "prompt": "hi"}).to_string();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "invalid-json",
+            "{\"recordId\": \"x\", \"prompt\": ".into(),
+            ":101: invalid JSON",
+        ),
+        (
+            "no-id",
+            json!({"prompt": "hi"}).to_string(),
+            ":101: missing `recordId`",
+        ),
+        (
+            "duplicate",
+            good(7),
+            ":101: duplicate recordId `r7` (first on line 8)",
+        ),
+        (
+            "unknown-field",
+            json!({"recordId": "z", "prompt": "hi", "colour": 1}).to_string(),
+            ":101: unknown field `colour`",
+        ),
+        (
+            "no-prompt",
+            json!({"recordId": "z"}).to_string(),
+            ":101: record `z`: it needs `prompt`, `messages` or `modelInput`",
+        ),
+        (
+            "bad-body",
+            json!({"recordId": "z", "modelInput": [1]}).to_string(),
+            ":101: record `z`: `modelInput` must be a JSON object",
+        ),
+    ];
+    for (name, bad_line, expected) in cases {
+        let path = write_lines(
+            dir.path(),
+            &format!("{name}.jsonl"),
+            (0..100).map(good).chain([bad_line]),
+        );
+        let assert = submit(&local, name, &path).assert().code(2);
+        let output = assert.get_output();
+        // With --json the error is JSON on stdout.
+        let error = stdout_json(output);
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{}{expected}", path.display())),
+            "{name}: {message}"
+        );
+        assert!(message.contains("nothing was submitted"), "{message}");
+    }
+    // Without --json: the same message on stderr.
+    let path = dir.path().join("no-id.jsonl");
+    llmbo(&local)
+        .args([
+            "submit",
+            "--model",
+            CLAUDE,
+            "--bucket",
+            local.bucket(),
+            "--role",
+            local.role_arn(),
+            "--name",
+            "x",
+        ])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(contains("no-id.jsonl:101: missing `recordId`"));
+    // Nothing reached the bucket.
+    let uploaded = std::fs::read_dir(local.s3_root().join(local.bucket()))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(uploaded, 0, "no object was written");
+    assert!(local.job_status("x").is_none());
+
+    // Bad usage is 2 too: an unknown target, a bad schema, a missing file, no subcommand.
+    llmbo(&local).args(["status", "job-42"]).assert().code(2);
+    let schema = write_lines(
+        dir.path(),
+        "schema.json",
+        ["{\"type\": \"array\"}".to_owned()],
+    );
+    submit(&local, "s", &dir.path().join("input-none.jsonl"))
+        .arg("--schema")
+        .arg(&schema)
+        .assert()
+        .code(2);
+    submit(&local, "s", &dir.path().join("input-none.jsonl"))
+        .assert()
+        .code(2);
+    llmbo(&local).assert().code(2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_list_and_cancel_a_running_run() {
+    let local = LocalBedrock::builder()
+        .speed(Speed {
+            step: Duration::from_millis(200),
+            per_record: Duration::from_millis(40),
+            hour: Duration::from_secs(60),
+        })
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+    let submitted = submit(&local, "cli-cancel", &input).assert().success();
+    let run_uri = stdout_json(submitted.get_output())["runUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let listed = llmbo(&local)
+        .args(["--json", "list", "--name-contains", "cli-can"])
+        .assert()
+        .success();
+    let listed = stdout_json(listed.get_output());
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let status = listed[0]["status"].as_str().unwrap().to_owned();
+    assert!(
+        !["Completed", "Failed", "Stopped"].contains(&status.as_str()),
+        "{status}"
+    );
+    let none = llmbo(&local)
+        .args([
+            "--json",
+            "list",
+            "--status",
+            "Completed",
+            "--name-contains",
+            "cli-can",
+        ])
+        .assert()
+        .success();
+    assert_eq!(stdout_json(none.get_output()), json!([]));
+
+    let cancelled = llmbo(&local)
+        .args(["--json", "cancel", &run_uri])
+        .assert()
+        .success();
+    assert_eq!(
+        stdout_json(cancelled.get_output())["stopRequested"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The run ends Stopped: watching it reports the unprocessed records and exits 1.
+    let watched = llmbo(&local)
+        .args(["watch", "--interval", "0.1", &run_uri])
+        .assert()
+        .code(1);
+    let text = String::from_utf8_lossy(&watched.get_output().stdout).into_owned();
+    assert!(text.contains("cli-cancel Stopped"), "{text}");
+    let status = llmbo(&local)
+        .args(["--json", "status", &run_uri])
+        .assert()
+        .success();
+    let status = stdout_json(status.get_output());
+    assert_eq!(status["cancelled"], true);
+    assert_eq!(status["jobs"][0]["status"], "Stopped");
+
+    // What was processed before the stop is downloadable; the rest is `missing`.
+    let out = dir.path().join("partial.jsonl");
+    let downloaded = llmbo(&local)
+        .args([
+            "--json",
+            "download",
+            &run_uri,
+            "--max-error-rate",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let summary = stdout_json(downloaded.get_output());
+    assert_eq!(summary["records"], 300);
+    assert!(
+        summary["errorsByReason"]["missing"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    assert_eq!(read_results(&out).len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_exits_1_with_bedrocks_message() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            job_fault: Some(JobFault::Fail {
+                message: "Role cannot read bucket".into(),
+            }),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+    let submitted = submit(&local, "cli-fail", &input).assert().success();
+    let arn = stdout_json(submitted.get_output())["jobs"][0]["jobArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    llmbo(&local)
+        .args(["watch", "--interval", "0.05", &arn])
+        .assert()
+        .code(1)
+        .stderr(contains("Role cannot read bucket"));
+}
