@@ -23,6 +23,39 @@ mod sealed {
 pub trait State: sealed::Sealed + Send + Sync + 'static {}
 
 /// Configured and checked; nothing prepared yet.
+///
+/// `build()` reaches it after checking the bucket (exists, in the job's region) and the role.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let local = llmbo_local::LocalBedrock::start().await?;
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// use llmbo::{StructuredBatchInferer, state::Ready};
+/// let ready: StructuredBatchInferer<Person, Ready> = StructuredBatchInferer::builder()
+///     .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+///     .bucket_name(local.bucket())
+///     .region(local.region())
+///     .job_name("people")
+///     .role_arn(local.role_arn())
+///     .sdk_config(local.sdk_config()) // an offline Bedrock here; omit it on AWS
+///     .build()
+///     .await?;
+/// assert_eq!(ready.job_name(), "people");
+///
+/// // A bucket in another region is refused before anything is uploaded.
+/// let wrong = StructuredBatchInferer::<Person>::builder()
+///     .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+///     .bucket_name(local.bucket())
+///     .region("eu-west-2")
+///     .job_name("people")
+///     .role_arn(local.role_arn())
+///     .sdk_config(local.sdk_config())
+///     .build()
+///     .await;
+/// assert!(matches!(wrong, Err(llmbo::Error::BucketInWrongRegion { .. })));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 #[must_use = "a Ready job does nothing until `prepare_requests` (or `auto`) is called"]
 pub struct Ready;
@@ -35,6 +68,23 @@ pub(crate) struct PreparedRecord {
 }
 
 /// Requests turned into each model's body; nothing uploaded yet.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let local = llmbo_local::LocalBedrock::start().await?;
+/// # /// A person named in the text.
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// # let inputs = (0..100).map(|i| (format!("r{i:03}"), llmbo::ModelInput::new().user(format!("Ada Lovelace, {i}."))));
+/// # let ready = llmbo::StructuredBatchInferer::<Person>::builder()
+/// #     .model_name("anthropic.claude-3-haiku-20240307-v1:0").bucket_name(local.bucket())
+/// #     .region(local.region()).job_name("doc").role_arn(local.role_arn())
+/// #     .sdk_config(local.sdk_config()).build().await?;
+/// use llmbo::state::Prepared;
+/// let prepared: llmbo::StructuredBatchInferer<Person, Prepared> = ready.prepare_requests(inputs)?;
+/// # let _ = prepared;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "call `push_requests_to_s3().await` to upload the prepared requests"]
 pub struct Prepared {
@@ -42,6 +92,25 @@ pub struct Prepared {
 }
 
 /// The input JSONL is in S3; no job yet.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let local = llmbo_local::LocalBedrock::start().await?;
+/// # /// A person named in the text.
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// # let inputs = (0..100).map(|i| (format!("r{i:03}"), llmbo::ModelInput::new().user(format!("Ada Lovelace, {i}."))));
+/// # let ready = llmbo::StructuredBatchInferer::<Person>::builder()
+/// #     .model_name("anthropic.claude-3-haiku-20240307-v1:0").bucket_name(local.bucket())
+/// #     .region(local.region()).job_name("doc").role_arn(local.role_arn())
+/// #     .sdk_config(local.sdk_config()).build().await?;
+/// let uploaded = ready.prepare_requests(inputs)?.push_requests_to_s3().await?;
+/// // Streamed as `s3://<bucket>/input/<job name>.jsonl`, one record per line.
+/// let object = local.s3_root().join(local.bucket()).join("input/doc.jsonl");
+/// assert_eq!(std::fs::read_to_string(object)?.lines().count(), 100);
+/// # let _ = uploaded;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "call `create().await` to start the Bedrock job"]
 pub struct Uploaded {
@@ -51,6 +120,28 @@ pub struct Uploaded {
 }
 
 /// The Bedrock job exists and is running (and being billed).
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let local = llmbo_local::LocalBedrock::start().await?;
+/// # /// A person named in the text.
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// # let inputs = (0..100).map(|i| (format!("r{i:03}"), llmbo::ModelInput::new().user(format!("Ada Lovelace, {i}."))));
+/// # let ready = llmbo::StructuredBatchInferer::<Person>::builder()
+/// #     .model_name("anthropic.claude-3-haiku-20240307-v1:0").bucket_name(local.bucket())
+/// #     .region(local.region()).job_name("doc").role_arn(local.role_arn())
+/// #     .sdk_config(local.sdk_config()).build().await?;
+/// let mut submitted = ready.prepare_requests(inputs)?.push_requests_to_s3().await?.create().await?;
+/// assert!(submitted.job_arn().contains(":model-invocation-job/"));
+/// assert_eq!(submitted.unique_id_from_arn().len(), 12);
+/// // One look at the job: `None` while it runs, `Some(status)` once it has ended.
+/// while submitted.check_complete().await?.is_none() {
+///     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+/// }
+/// assert_eq!(submitted.job_status(), Some(&llmbo::JobStatus::Completed));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "a submitted job runs and is billed until it ends: call `poll_progress(..).await` or `cancel_batch().await`"]
 pub struct Submitted {
@@ -62,7 +153,26 @@ pub struct Submitted {
     pub(crate) last: Option<JobDetails>,
 }
 
-/// The job has ended.
+/// The job has ended: reached by `poll_progress` (which follows it to the end) or
+/// `cancel_batch` (which stops it).
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let local = llmbo_local::LocalBedrock::start().await?;
+/// # /// A person named in the text.
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// # let inputs = (0..100).map(|i| (format!("r{i:03}"), llmbo::ModelInput::new().user(format!("Ada Lovelace, {i}."))));
+/// # let ready = llmbo::StructuredBatchInferer::<Person>::builder()
+/// #     .model_name("anthropic.claude-3-haiku-20240307-v1:0").bucket_name(local.bucket())
+/// #     .region(local.region()).job_name("doc").role_arn(local.role_arn())
+/// #     .sdk_config(local.sdk_config()).build().await?;
+/// use std::time::Duration;
+/// let submitted = ready.prepare_requests(inputs)?.push_requests_to_s3().await?.create().await?;
+/// let finished = submitted.poll_progress(Duration::from_millis(20)).await?;
+/// assert!(finished.job_status().is_some_and(|s| s.is_finished()));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "call `download_results().await` to fetch what the job produced"]
 pub struct Finished {
@@ -81,6 +191,31 @@ pub(crate) enum Stored {
 }
 
 /// The output and manifest are downloaded.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let local = llmbo_local::LocalBedrock::start().await?;
+/// # /// A person named in the text.
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// # let inputs = (0..100).map(|i| (format!("r{i:03}"), llmbo::ModelInput::new().user(format!("Ada Lovelace, {i}."))));
+/// # let ready = llmbo::StructuredBatchInferer::<Person>::builder()
+/// #     .model_name("anthropic.claude-3-haiku-20240307-v1:0").bucket_name(local.bucket())
+/// #     .region(local.region()).job_name("doc").role_arn(local.role_arn())
+/// #     .sdk_config(local.sdk_config()).build().await?;
+/// use std::time::Duration;
+/// let downloaded = ready
+///     .prepare_requests(inputs)?
+///     .push_requests_to_s3().await?
+///     .create().await?
+///     .poll_progress(Duration::from_millis(20)).await?
+///     .download_results().await?;
+/// let results = downloaded.load_results()?;
+/// assert_eq!(results.len(), 100);
+/// assert_eq!(results.records[0].record_id, "r000"); // input order, whatever Bedrock's order
+/// assert_eq!(results.manifest.total_record_count, 100);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "call `load_results()` to get one result per record"]
 pub struct Downloaded {
