@@ -176,17 +176,21 @@ pub fn read_input(
                 continue;
             }
         };
-        let parsed: InputLine = match serde_json::from_str(text) {
-            Ok(parsed) => parsed,
-            Err(err) if err.is_data() => {
-                report(number, without_position(&err.to_string()));
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value @ Value::Object(_)) => value,
+            Ok(_) => {
+                report(number, "a line must be a JSON object".into());
                 continue;
             }
             Err(err) => {
-                report(
-                    number,
-                    format!("invalid JSON: {}", without_position(&err.to_string())),
-                );
+                report(number, format!("invalid JSON: {}", without_position(&err.to_string())));
+                continue;
+            }
+        };
+        let parsed: InputLine = match serde_json::from_value(value) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                report(number, without_position(&err.to_string()));
                 continue;
             }
         };
@@ -244,5 +248,87 @@ fn without_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(at) => message[..at].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn problems(text: &[u8]) -> Vec<(usize, String)> {
+        match read_input(text, "f.jsonl") {
+            Err(Error::BadInput(found)) => found
+                .problems
+                .into_iter()
+                .map(|p| (p.line, p.message))
+                .collect(),
+            other => panic!("expected bad input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_form_of_line_is_read() {
+        let text = [
+            json!({"recordId": "p", "prompt": "hi", "system": "be brief", "max_tokens": 9, "stop_sequences": ["x"]}),
+            json!({"recordId": "m", "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}),
+            json!({"recordId": "b", "modelInput": {"inputText": "raw"}}),
+        ]
+        .map(|v| v.to_string())
+        .join("\n\n  \n");
+        let records = read_input(text.as_bytes(), "f.jsonl").unwrap();
+        let ids: Vec<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["p", "m", "b"]);
+        let prompt = &records[0].1;
+        assert_eq!(prompt.messages[0].content, "hi");
+        assert_eq!(
+            (prompt.system.as_deref(), prompt.max_tokens),
+            (Some("be brief"), Some(9))
+        );
+        assert_eq!(prompt.stop_sequences, ["x"]);
+        assert_eq!(records[1].1.messages.len(), 3);
+        assert_eq!(records[2].1.raw_body, Some(json!({"inputText": "raw"})));
+    }
+
+    #[test]
+    fn each_bad_line_is_named_and_the_rest_still_checked() {
+        let mut text = Vec::new();
+        text.extend_from_slice(b"{\"recordId\": \"a\", \"prompt\": \"x\"}\n");
+        text.extend_from_slice(b"{\"recordId\": 7, \"prompt\": \"x\"}\n");
+        text.extend_from_slice(b"{\"recordId\": \"\", \"prompt\": \"x\"}\n");
+        text.extend_from_slice(b"{\"recordId\": \"c\", \"prompt\": \"x\", \"messages\": []}\n");
+        text.extend_from_slice(b"{\"recordId\": \"d\", \"modelInput\": {}, \"temperature\": 1}\n");
+        text.extend_from_slice(b"{\"recordId\": \"e\", \"prompt\": \"x\", \"top_p\": 2}\n");
+        text.extend_from_slice(b"\xff\xfe\n");
+        text.extend_from_slice(b"[1, 2]\n");
+        let found = problems(&text);
+        let lines: Vec<usize> = found.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8]);
+        assert!(found[0].1.contains("`recordId` must be a string"), "{found:?}");
+        assert!(found[1].1.contains("it is empty"), "{found:?}");
+        assert!(found[2].1.contains("not both"), "{found:?}");
+        assert!(found[3].1.contains("inside the body"), "{found:?}");
+        assert!(found[4].1.contains("top_p 2 is outside"), "{found:?}");
+        assert_eq!(found[5].1, "is not UTF-8 text");
+        assert_eq!(found[6].1, "a line must be a JSON object");
+    }
+
+    #[test]
+    fn many_bad_lines_are_counted_not_all_listed() {
+        let text = "nope\n".repeat(MAX_PROBLEMS + 7);
+        let Err(Error::BadInput(found)) = read_input(text.as_bytes(), "big.jsonl") else {
+            panic!("bad input expected");
+        };
+        assert_eq!((found.problems.len(), found.more), (MAX_PROBLEMS, 7));
+        let shown = found.to_string();
+        assert!(shown.starts_with("big.jsonl has 57 bad lines"), "{shown}");
+        assert!(shown.ends_with("… and 7 more"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_io_error_naming_it() {
+        let err = read_input_file("/nonexistent/in.jsonl").unwrap_err();
+        assert!(err.to_string().starts_with("/nonexistent/in.jsonl"), "{err}");
     }
 }
