@@ -183,7 +183,10 @@ pub fn read_input(
                 continue;
             }
             Err(err) => {
-                report(number, format!("invalid JSON: {}", without_position(&err.to_string())));
+                report(
+                    number,
+                    format!("invalid JSON: {}", without_position(&err.to_string())),
+                );
                 continue;
             }
         };
@@ -305,7 +308,10 @@ mod tests {
         let found = problems(&text);
         let lines: Vec<usize> = found.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8]);
-        assert!(found[0].1.contains("`recordId` must be a string"), "{found:?}");
+        assert!(
+            found[0].1.contains("`recordId` must be a string"),
+            "{found:?}"
+        );
         assert!(found[1].1.contains("it is empty"), "{found:?}");
         assert!(found[2].1.contains("not both"), "{found:?}");
         assert!(found[3].1.contains("inside the body"), "{found:?}");
@@ -329,6 +335,9 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_io_error_naming_it() {
         let err = read_input_file("/nonexistent/in.jsonl").unwrap_err();
-        assert!(err.to_string().starts_with("/nonexistent/in.jsonl"), "{err}");
+        assert!(
+            err.to_string().starts_with("/nonexistent/in.jsonl"),
+            "{err}"
+        );
     }
 }

@@ -86,8 +86,16 @@ pub fn parse_output_line(line: &str) -> OutputLine {
     let raw: RawOutputLine = match serde_json::from_str(line) {
         Ok(raw) => raw,
         Err(err) => {
-            return OutputLine::Unreadable {
-                message: format!("not a JSON object: {err}"),
+            // A line cut short (a truncated file) still names its record at the top level;
+            // attribute it, so the record is reported malformed rather than missing.
+            return match top_level_record_id(line) {
+                Some(record_id) => OutputLine::Malformed {
+                    record_id,
+                    message: format!("the output line is not valid JSON (cut short?): {err}"),
+                },
+                None => OutputLine::Unreadable {
+                    message: format!("not a JSON object: {err}"),
+                },
             };
         }
     };
@@ -125,6 +133,48 @@ pub fn parse_output_line(line: &str) -> OutputLine {
         record_id,
         message: "the output line has neither modelOutput nor error".into(),
     }
+}
+
+/// The `recordId` string member of the top-level object of a possibly broken line: keys inside
+/// nested values and text inside strings are skipped, so only the line's own id is found.
+fn top_level_record_id(line: &str) -> Option<String> {
+    let bytes = line.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Whether the string about to start, at depth 1, is in key position.
+    let mut expect_key = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                let end = i.min(bytes.len());
+                if depth == 1 && expect_key && &line[start + 1..end] == "recordId" {
+                    let rest = line.get(end + 1..)?.trim_start().strip_prefix(':')?;
+                    let mut values =
+                        serde_json::Deserializer::from_str(rest.trim_start()).into_iter::<Value>();
+                    return match values.next() {
+                        Some(Ok(Value::String(id))) => Some(id),
+                        _ => None,
+                    };
+                }
+                expect_key = false;
+            }
+            b'{' => {
+                depth += 1;
+                expect_key = depth == 1;
+            }
+            b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' => expect_key = depth == 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The record ids of an input JSONL, in order (lines without one are skipped: Bedrock names
@@ -197,6 +247,30 @@ mod tests {
         ));
         assert!(matches!(
             parse_output_line(r#"{"modelOutput":{}}"#),
+            OutputLine::Unreadable { .. }
+        ));
+    }
+
+    #[test]
+    fn a_cut_short_line_is_still_attributed() {
+        let full = r#"{"recordId":"r-9","modelInput":{"messages":[{"content":"{\"recordId\": \"fake\"}"}]},"modelOutput":{"content":[{"te"#;
+        assert!(matches!(
+            parse_output_line(full),
+            OutputLine::Malformed { record_id, .. } if record_id == "r-9"
+        ));
+        // The id after a nested object with its own recordId key.
+        let later = r#"{"modelInput":{"recordId":"inner"},"recordId":"outer","modelOutput":{"#;
+        assert!(matches!(
+            parse_output_line(later),
+            OutputLine::Malformed { record_id, .. } if record_id == "outer"
+        ));
+        // Cut inside the id itself: nothing to attribute.
+        assert!(matches!(
+            parse_output_line(r#"{"recordId":"r-1"#),
+            OutputLine::Unreadable { .. }
+        ));
+        assert!(matches!(
+            parse_output_line(r#"{"a":"recordId","#),
             OutputLine::Unreadable { .. }
         ));
     }
