@@ -30,6 +30,11 @@ fn status(shared: &Shared, id: &str) -> Option<JobStatus> {
 
 fn set(shared: &Shared, id: &str, status: JobStatus, message: Option<String>) {
     shared.with_job(id, |job| {
+        // A stop requested while the runner was busy wins over its next step: the job only
+        // leaves `Stopping` for an end status.
+        if job.status == JobStatus::Stopping && !status.is_terminal() {
+            return;
+        }
         job.set_status(status);
         if message.is_some() {
             job.message = message;

@@ -272,6 +272,35 @@ impl Aws {
         Ok(data.into_bytes().to_vec())
     }
 
+    /// The record ids of an input JSONL object, read line by line (the object is never held
+    /// whole).
+    pub(crate) async fn read_record_ids(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<String>, Error> {
+        use tokio::io::AsyncBufReadExt;
+        let body = self.get(bucket, key).await?;
+        let mut reader = tokio::io::BufReader::new(body.into_async_read());
+        let mut ids = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = reader
+                .read_until(b'\n', &mut line)
+                .await
+                .map_err(|e| Error::Aws {
+                    operation: "GetObject",
+                    code: String::new(),
+                    message: e.to_string(),
+                })?;
+            if read == 0 {
+                return Ok(ids);
+            }
+            ids.extend(crate::jsonl::record_id_of_input_line(&line));
+        }
+    }
+
     /// Streams an object into a new private file (mode 0600); returns the bytes and lines
     /// written.
     pub(crate) async fn download_to(

@@ -182,12 +182,21 @@ fn top_level_record_id(line: &str) -> Option<String> {
 pub fn record_ids_of_input(bytes: &[u8]) -> Vec<String> {
     bytes
         .split(|b| *b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .filter_map(|line| {
-            let value: Value = serde_json::from_slice(line).ok()?;
-            value.get("recordId")?.as_str().map(str::to_owned)
-        })
+        .filter_map(record_id_of_input_line)
         .collect()
+}
+
+/// The `recordId` of one input line, reading past the `modelInput` without building it.
+pub fn record_id_of_input_line(line: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(rename = "recordId")]
+        record_id: Option<String>,
+    }
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    serde_json::from_slice::<IdOnly>(line).ok()?.record_id
 }
 
 /// One result per input id, in input order; ids absent from `found` are [`RecordError::Missing`].

@@ -177,8 +177,8 @@ pub use error::{Error, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
     BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, Jobs, OutputMode,
-    Progress, Recovered, RunManifest, ShardEntry, ShardLimits, Stage, Structured,
-    StructuredBatchInferer, Untyped, plan_shards, state,
+    Progress, RecordStream, Recovered, RunManifest, RunSummary, ShardEntry, ShardLimits, Stage,
+    Structured, StructuredBatchInferer, Untyped, plan_shards, state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]

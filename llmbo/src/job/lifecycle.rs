@@ -29,7 +29,7 @@ use crate::output::{BatchOutput, BatchResults};
 /// Upload progress is reported every this many records, and once at the end.
 const UPLOAD_REPORT_EVERY: u64 = 1_000;
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -46,6 +46,27 @@ pub(crate) fn client_request_token(job_name: &str, input_hash: &str) -> String {
     format!("llmbo-{}", &hex(&digest)[..40])
 }
 
+/// One record's request body: a raw body as given, else the adapter's body (with the output
+/// tool of a structured job).
+pub(crate) fn prepare_one(
+    config: &JobConfig,
+    record_id: &str,
+    input: &ModelInput,
+    tool: Option<&crate::output::ToolDefinition>,
+) -> Result<serde_json::Value, Error> {
+    let prepared = match &input.raw_body {
+        Some(body) => input.validate().map(|()| body.clone()),
+        None => config.adapter.prepare_model_input(input, tool),
+    };
+    prepared.map_err(|err| match err {
+        Error::InvalidInput { reason } => Error::InvalidRecord {
+            record_id: record_id.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
 impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Turns each `(record id, input)` into the model's request body, with the output tool of
     /// a structured job. Record ids must be unique and there must be at least the minimum
@@ -57,7 +78,6 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         K: Into<String>,
     {
         let tool = self.config.output_tool::<O>();
-        let adapter = Arc::clone(&self.config.adapter);
         let mut seen = HashSet::new();
         let mut records = Vec::new();
         for (record_id, input) in inputs {
@@ -66,17 +86,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             if !seen.insert(record_id.clone()) {
                 return Err(Error::DuplicateRecordId { record_id });
             }
-            let prepared = match &input.raw_body {
-                Some(body) => input.validate().map(|()| body.clone()),
-                None => adapter.prepare_model_input(&input, tool.as_ref()),
-            };
-            let model_input = prepared.map_err(|err| match err {
-                Error::InvalidInput { reason } => Error::InvalidRecord {
-                    record_id: record_id.clone(),
-                    reason,
-                },
-                other => other,
-            })?;
+            let model_input = prepare_one(&self.config, &record_id, &input, tool.as_ref())?;
             records.push(PreparedRecord {
                 record_id,
                 model_input,
@@ -156,7 +166,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             state: Uploaded {
                 input_uri,
                 input_hash: hex(&hasher.finalize()),
-                record_ids: Arc::new(record_ids),
+                record_ids: Some(Arc::new(record_ids)),
             },
             _mode: PhantomData,
         })
@@ -209,7 +219,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 job_arn,
                 input_uri,
                 output_uri,
-                record_ids: Some(record_ids),
+                record_ids,
                 last: None,
             },
             _mode: PhantomData,
@@ -363,9 +373,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 };
                 let mut ids = Vec::new();
                 for key in keys {
-                    ids.extend(jsonl::record_ids_of_input(
-                        &aws.get_bytes(bucket, &key).await?,
-                    ));
+                    ids.extend(aws.read_record_ids(bucket, &key).await?);
                 }
                 Arc::new(ids)
             }
@@ -465,7 +473,25 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     where
         S: CanLoad,
     {
+        let loaded = self.load_parts()?;
+        let Loaded {
+            record_ids,
+            found,
+            manifest,
+            ..
+        } = loaded;
+        let records = jsonl::join(&record_ids, found);
+        Ok(BatchResults { manifest, records })
+    }
+
+    /// The parsed outputs by record id, the record ids in input order and the manifest, not
+    /// joined yet.
+    pub(crate) fn load_parts(self) -> Result<Loaded<O::Value>, Error>
+    where
+        S: CanLoad,
+    {
         let Downloaded {
+            job_arn,
             record_ids,
             outputs,
             manifest,
@@ -537,9 +563,48 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 ..Manifest::default()
             },
         };
-        let records = jsonl::join(&record_ids, found);
-        Ok(BatchResults { manifest, records })
+        // An output for a record that was never submitted is reported, not merged.
+        let unknown: Vec<String> = {
+            let known: HashSet<&str> = record_ids.iter().map(String::as_str).collect();
+            found
+                .keys()
+                .filter(|id| !known.contains(id.as_str()))
+                .cloned()
+                .collect()
+        };
+        if !unknown.is_empty() {
+            report_unknown(&job_arn, &unknown);
+            for id in &unknown {
+                found.remove(id);
+            }
+        }
+        Ok(Loaded {
+            record_ids,
+            found,
+            manifest,
+            unknown: unknown.len() as u64,
+        })
     }
+}
+
+/// A job's parsed output, before it is joined to the input.
+pub(crate) struct Loaded<V> {
+    pub(crate) record_ids: Arc<Vec<String>>,
+    /// Outcomes of the job's own records only; outputs for unknown ids are reported and dropped.
+    pub(crate) found: HashMap<String, Result<V, RecordError>>,
+    pub(crate) manifest: Manifest,
+    /// How many outputs named a record id that is not in the input.
+    pub(crate) unknown: u64,
+}
+
+/// Outputs whose record id is not in the input are reported, never merged into the results.
+fn report_unknown(job_arn: &str, ids: &[String]) {
+    tracing::warn!(
+        job_arn,
+        count = ids.len(),
+        first = ?ids.iter().take(5).collect::<Vec<_>>(),
+        "the job output has records that are not in its input; they are ignored"
+    );
 }
 
 async fn recover<O: OutputMode>(

@@ -24,7 +24,7 @@ pub use builder::{
 };
 pub use jobs::Jobs;
 pub use mode::{OutputMode, Structured, Untyped};
-pub use run::{BatchRun, RunManifest, ShardEntry};
+pub use run::{BatchRun, RecordStream, RunManifest, RunSummary, ShardEntry};
 pub use shards::{ShardLimits, plan_shards};
 pub use status::{JobDetails, JobStatus, Progress, Stage};
 

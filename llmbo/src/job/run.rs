@@ -1,18 +1,21 @@
 //! `auto` and [`BatchRun`]: every step, over as many Bedrock jobs as the run needs, with a run
 //! manifest in S3 so a run can be resumed from another process.
 
+use std::collections::HashSet;
+use std::io::{BufRead, Seek, Write};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
+use super::lifecycle::{hex, prepare_one};
 use super::mode::OutputMode;
-use super::state::{Prepared, PreparedRecord, Ready, Submitted, Uploaded};
-use super::status::{JobDetails, JobStatus};
+use super::state::{Ready, Submitted, Uploaded};
+use super::status::{JobDetails, JobStatus, Progress, Stage};
 use super::{Inferer, JobConfig, ShardLimits, names, plan_shards};
 use crate::adapter::{InvocationType, ModelAdapterRegistry};
 use crate::aws::Aws;
@@ -78,8 +81,6 @@ pub struct ShardEntry {
 pub struct BatchRun<O: OutputMode> {
     config: Arc<JobConfig>,
     manifest: Arc<Mutex<RunManifest>>,
-    /// Record ids per shard when this process uploaded them; read back from S3 otherwise.
-    record_ids: Vec<Option<Arc<Vec<String>>>>,
     _mode: PhantomData<fn() -> O>,
 }
 
@@ -117,16 +118,21 @@ impl<O: OutputMode> Inferer<O, Ready> {
     }
 
     /// Prepares and uploads every job of the run and records it in S3, without creating the
-    /// jobs yet; [`BatchRun::finish`] creates, follows and collects them.
+    /// jobs yet; [`BatchRun::finish`] or [`BatchRun::stream`] creates, follows and collects them.
+    ///
+    /// Memory stays flat in the number of records: `inputs` is read once, each request is
+    /// written to a private spool file as it is prepared (only its size and a 128-bit hash of
+    /// its id are kept, to plan the jobs and refuse duplicate ids), and each job's JSONL is then
+    /// streamed from the spool to S3 in 8 MiB parts.
     pub async fn start_run<I, K>(self, inputs: I) -> Result<BatchRun<O>, Error>
     where
         I: IntoIterator<Item = (K, ModelInput)>,
         K: Into<String>,
     {
-        let prepared = self.prepare_requests(inputs)?;
-        let sizes: Vec<u64> = prepared.state.records.iter().map(line_len).collect();
-        let ranges = plan_shards(&sizes, prepared.config.limits)?;
-        let base = prepared.config.job_name.clone();
+        let config = self.config;
+        let spool = spool_requests::<O, _, _>(&config, inputs)?;
+        let ranges = plan_shards(&spool.sizes, config.limits)?;
+        let base = config.job_name.clone();
         let shard_name = |index: usize| {
             if ranges.len() == 1 {
                 base.clone()
@@ -140,42 +146,45 @@ impl<O: OutputMode> Inferer<O, Ready> {
         if ranges.len() > 1 {
             tracing::info!(
                 jobs = ranges.len(),
-                records = sizes.len(),
+                records = spool.sizes.len(),
                 "splitting the run into several jobs"
             );
         }
-        let Inferer {
-            config,
-            state: Prepared { records },
-            ..
-        } = prepared;
-        let mut remaining = records.into_iter();
+        let mut reader = std::io::BufReader::new(spool.file);
+        let mut line = Vec::new();
         let mut shards = Vec::with_capacity(ranges.len());
-        let mut record_ids = Vec::with_capacity(ranges.len());
         for (index, range) in ranges.iter().enumerate() {
-            let mut shard_config = (*config).clone();
-            shard_config.job_name = shard_name(index);
-            let shard: Inferer<O, Prepared> = Inferer {
-                config: Arc::new(shard_config),
-                state: Prepared {
-                    records: remaining.by_ref().take(range.len()).collect(),
-                },
-                _mode: PhantomData,
-            };
-            let uploaded = shard.push_requests_to_s3().await?;
-            let Uploaded {
-                input_uri,
-                input_hash,
-                record_ids: ids,
-            } = uploaded.state;
+            let job_name = shard_name(index);
+            let key = format!("input/{job_name}.jsonl");
+            let mut upload = config.aws.upload(&config.bucket, &key);
+            let mut hasher = Sha256::new();
+            let mut progress = Progress::transfer(Stage::Uploading, &job_name, "");
+            progress.total = Some(range.len() as u64);
+            for _ in range.clone() {
+                line.clear();
+                reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|source| Error::Io {
+                        path: "spooled requests".into(),
+                        source,
+                    })?;
+                hasher.update(&line);
+                upload.write(&line).await?;
+                progress.processed += 1;
+                progress.bytes += line.len() as u64;
+                if progress.processed.is_multiple_of(10_000) {
+                    config.report(&progress);
+                }
+            }
+            upload.finish().await?;
+            config.report(&progress);
             shards.push(ShardEntry {
-                job_name: uploaded.config.job_name.clone(),
-                input_uri,
-                input_hash,
-                records: ids.len(),
+                job_name,
+                input_uri: format!("s3://{}/{key}", config.bucket),
+                input_hash: hex(&hasher.finalize()),
+                records: range.len(),
                 job_arn: None,
             });
-            record_ids.push(Some(ids));
         }
         let manifest = RunManifest {
             version: 1,
@@ -194,12 +203,68 @@ impl<O: OutputMode> Inferer<O, Ready> {
         let run = BatchRun {
             config,
             manifest: Arc::new(Mutex::new(manifest)),
-            record_ids,
             _mode: PhantomData,
         };
         run.save().await?;
         Ok(run)
     }
+}
+
+/// The prepared requests of a run, on disk.
+struct Spool {
+    file: std::fs::File,
+    /// Each line's length, in input order.
+    sizes: Vec<u64>,
+}
+
+/// Prepares every request and appends its JSONL line to an anonymous private temp file
+/// (deleted when closed).
+fn spool_requests<O: OutputMode, I, K>(config: &JobConfig, inputs: I) -> Result<Spool, Error>
+where
+    I: IntoIterator<Item = (K, ModelInput)>,
+    K: Into<String>,
+{
+    let io = |source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    };
+    let file = tempfile::tempfile().map_err(io)?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let tool = config.output_tool::<O>();
+    let mut seen: HashSet<u128> = HashSet::new();
+    let mut sizes = Vec::new();
+    let mut line = Vec::new();
+    for (record_id, input) in inputs {
+        let record_id = record_id.into();
+        names::check_record_id(&record_id)?;
+        if !seen.insert(id_hash(&record_id)) {
+            return Err(Error::DuplicateRecordId { record_id });
+        }
+        let body = prepare_one(config, &record_id, &input, tool.as_ref())?;
+        line.clear();
+        jsonl::encode_input_line(&record_id, &body, &mut line);
+        writer.write_all(&line).map_err(io)?;
+        sizes.push(line.len() as u64);
+    }
+    let mut file = writer.into_inner().map_err(|e| io(e.into_error()))?;
+    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+    Ok(Spool { file, sizes })
+}
+
+/// A 128-bit hash of a record id: two SipHash runs with different keys. Only used to refuse
+/// duplicates; a collision (odds about 1 in 10^29 for a million ids) would refuse a valid run,
+/// never merge two records.
+fn id_hash(id: &str) -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let half = |seed: u64| {
+        let mut hasher =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        hasher.write_u64(seed);
+        hasher.write(id.as_bytes());
+        hasher.finish()
+    };
+    (u128::from(half(0x6c6c_6d62_6f31)) << 64) | u128::from(half(0x6c6c_6d62_6f32))
 }
 
 impl<O: OutputMode> BatchRun<O> {
@@ -285,11 +350,9 @@ impl<O: OutputMode> BatchRun<O> {
             progress: None,
             tool: manifest.tool.clone(),
         };
-        let shards = manifest.shards.len();
         Ok(BatchRun {
             config: Arc::new(config),
             manifest: Arc::new(Mutex::new(manifest)),
-            record_ids: vec![None; shards],
             _mode: PhantomData,
         })
     }
@@ -369,82 +432,150 @@ impl<O: OutputMode> BatchRun<O> {
 
     /// Creates the jobs not created yet, follows them all (at most `max_concurrent_jobs` at a
     /// time), and merges their results in input order.
+    ///
+    /// The records of a job that failed are [`RecordError::JobFailed`] while the other jobs'
+    /// results are returned; when every job failed, the failure itself is the error. For runs
+    /// too large to hold in memory, use [`BatchRun::stream`].
     pub async fn finish(self, poll_interval: Duration) -> Result<BatchResults<O::Value>, Error> {
-        let run = Arc::new(self);
-        let entries = run.manifest().shards;
-        let permits = Arc::new(Semaphore::new(run.config.max_concurrent_jobs));
-        let mut tasks = JoinSet::new();
-        for (index, entry) in entries.iter().cloned().enumerate() {
-            let run = Arc::clone(&run);
-            let permits = Arc::clone(&permits);
-            tasks.spawn(async move {
-                // The semaphore is never closed, so acquiring only waits.
-                let _permit = permits.acquire_owned().await;
-                let outcome = run.run_shard(index, entry, poll_interval).await;
-                (index, outcome)
-            });
+        let mut stream = self.stream(poll_interval);
+        let mut records = Vec::new();
+        while let Some(record) = stream.next().await {
+            records.push(record?);
         }
-        let mut done: Vec<Option<Result<BatchResults<O::Value>, Error>>> =
-            (0..entries.len()).map(|_| None).collect();
-        while let Some(joined) = tasks.join_next().await {
-            let (index, outcome) = joined.map_err(|e| Error::Aws {
+        let summary = stream.summary().unwrap_or_default();
+        if summary.jobs > 0 && summary.failed_jobs.len() == summary.jobs {
+            if let Some(err) = summary.failed_jobs.into_iter().next() {
+                return Err(err);
+            }
+        }
+        Ok(BatchResults {
+            manifest: summary.manifest,
+            records,
+        })
+    }
+
+    /// The run's results as a stream of [`RecordResult`]s in input order, holding one job's
+    /// results at a time: jobs are created and followed together (at most
+    /// `max_concurrent_jobs` at once), and each finished job's output is downloaded to a
+    /// private temp file, joined to its input and handed out record by record before the next
+    /// job's is read. A million-record run never holds a million records.
+    ///
+    /// The stream ends after the last record, or with one `Err` if the run cannot go on (AWS
+    /// refused a call); [`RecordStream::summary`] then has the combined manifest.
+    pub fn stream(self, poll_interval: Duration) -> RecordStream<O::Value> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        let summary = Arc::new(Mutex::new(None));
+        let done = Arc::clone(&summary);
+        let task = tokio::spawn(async move {
+            let run = Arc::new(self);
+            let outcome = run.produce(poll_interval, &sender).await;
+            match outcome {
+                Ok(result) => {
+                    *done.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                }
+                Err(err) => {
+                    let _ = sender.send(Err(err)).await;
+                }
+            }
+        });
+        RecordStream {
+            receiver,
+            summary,
+            _task: AbortOnDrop(task),
+        }
+    }
+
+    /// Follows every job and sends every record, in input order.
+    async fn produce(
+        self: &Arc<Self>,
+        poll: Duration,
+        sender: &tokio::sync::mpsc::Sender<Result<RecordResult<O::Value>, Error>>,
+    ) -> Result<RunSummary, Error> {
+        let entries = self.manifest().shards;
+        let permits = Arc::new(Semaphore::new(self.config.max_concurrent_jobs));
+        let mut followers = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.iter().cloned().enumerate() {
+            let run = Arc::clone(self);
+            let permits = Arc::clone(&permits);
+            followers.push(tokio::spawn(async move {
+                // The semaphore is never closed, so acquiring only waits. The permit is held
+                // while the job runs, not while its output is read.
+                let _permit = permits.acquire_owned().await;
+                run.follow_shard(index, &entry, poll).await
+            }));
+        }
+        let spool = tempfile::tempdir().map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let mut summary = RunSummary {
+            jobs: entries.len(),
+            ..RunSummary::default()
+        };
+        for (entry, follower) in entries.iter().zip(followers) {
+            let finished = follower.await.map_err(|e| Error::Aws {
                 operation: "auto",
                 code: "TaskFailed".into(),
                 message: e.to_string(),
             })?;
-            done[index] = Some(outcome);
-        }
-        // When every job failed there is nothing to return but the failure itself.
-        let all_failed = done
-            .iter()
-            .all(|d| matches!(d, Some(Err(Error::JobFailed { .. }))));
-        if all_failed && let Some(Some(Err(err))) = done.first_mut().map(Option::take) {
-            return Err(err);
-        }
-        let mut manifest = Manifest::default();
-        let mut records = Vec::new();
-        for (index, (entry, outcome)) in entries.iter().zip(done).enumerate() {
-            match outcome {
-                Some(Ok(shard)) => {
-                    manifest.combine(&shard.manifest);
-                    records.extend(shard.records);
+            match finished {
+                Ok(mut job) => {
+                    // The output goes to a private temp file, not memory.
+                    Arc::make_mut(&mut job.config).output_dir = Some(spool.path().to_owned());
+                    let loaded = job.download_results().await?.load_parts()?;
+                    summary.manifest.combine(&loaded.manifest);
+                    summary.unknown_record_ids += loaded.unknown;
+                    let mut found = loaded.found;
+                    for record_id in loaded.record_ids.iter() {
+                        let outcome = found.remove(record_id).unwrap_or(Err(RecordError::Missing));
+                        let record = RecordResult {
+                            record_id: record_id.clone(),
+                            outcome,
+                        };
+                        if sender.send(Ok(record)).await.is_err() {
+                            return Ok(summary); // the stream was dropped
+                        }
+                    }
                 }
-                Some(Err(Error::JobFailed {
-                    job_arn, message, ..
-                })) => {
-                    let ids = run.shard_record_ids(index, entry).await?;
-                    manifest.total_record_count += ids.len() as u64;
-                    records.extend(ids.iter().map(|record_id| RecordResult {
-                        record_id: record_id.clone(),
-                        outcome: Err(RecordError::JobFailed {
-                            job_arn: job_arn.clone(),
-                            message: message.clone(),
-                        }),
-                    }));
+                Err(Error::JobFailed {
+                    job_arn,
+                    status,
+                    message,
+                }) => {
+                    let ids = self.shard_record_ids(entry).await?;
+                    summary.manifest.total_record_count += ids.len() as u64;
+                    for record_id in ids {
+                        let record = RecordResult {
+                            record_id,
+                            outcome: Err(RecordError::JobFailed {
+                                job_arn: job_arn.clone(),
+                                message: message.clone(),
+                            }),
+                        };
+                        if sender.send(Ok(record)).await.is_err() {
+                            return Ok(summary);
+                        }
+                    }
+                    summary.failed_jobs.push(Error::JobFailed {
+                        job_arn,
+                        status,
+                        message,
+                    });
                 }
-                Some(Err(other)) => return Err(other),
-                None => {}
+                Err(other) => return Err(other),
             }
         }
-        Ok(BatchResults { manifest, records })
+        Ok(summary)
     }
 
-    /// The record ids of one job: known if this process uploaded them, else read from S3.
-    async fn shard_record_ids(
-        &self,
-        index: usize,
-        entry: &ShardEntry,
-    ) -> Result<Arc<Vec<String>>, Error> {
-        if let Some(Some(ids)) = self.record_ids.get(index) {
-            return Ok(Arc::clone(ids));
-        }
+    /// The record ids of one job, streamed from its input in S3.
+    async fn shard_record_ids(&self, entry: &ShardEntry) -> Result<Vec<String>, Error> {
         let rest = entry
             .input_uri
             .strip_prefix("s3://")
             .unwrap_or(&entry.input_uri);
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        let bytes = self.config.aws.get_bytes(bucket, key).await?;
-        Ok(Arc::new(jsonl::record_ids_of_input(&bytes)))
+        self.config.aws.read_record_ids(bucket, key).await
     }
 
     /// Creates one job of the run (idempotently) and records its ARN in the run manifest.
@@ -455,13 +586,12 @@ impl<O: OutputMode> BatchRun<O> {
     ) -> Result<Inferer<O, Submitted>, Error> {
         let mut config = (*self.config).clone();
         config.job_name = entry.job_name.clone();
-        let record_ids = self.shard_record_ids(index, entry).await?;
         let uploaded: Inferer<O, Uploaded> = Inferer {
             config: Arc::new(config),
             state: Uploaded {
                 input_uri: entry.input_uri.clone(),
                 input_hash: entry.input_hash.clone(),
-                record_ids,
+                record_ids: None,
             },
             _mode: PhantomData,
         };
@@ -476,23 +606,23 @@ impl<O: OutputMode> BatchRun<O> {
         Ok(submitted)
     }
 
-    async fn run_shard(
+    /// Creates the job if need be and follows it to its end.
+    async fn follow_shard(
         &self,
         index: usize,
-        entry: ShardEntry,
+        entry: &ShardEntry,
         poll: Duration,
-    ) -> Result<BatchResults<O::Value>, Error> {
+    ) -> Result<Inferer<O, super::state::Finished>, Error> {
         let mut config = (*self.config).clone();
         config.job_name = entry.job_name.clone();
-        let config = Arc::new(config);
         let submitted: Inferer<O, Submitted> = match &entry.job_arn {
             Some(arn) => Inferer {
-                config,
+                config: Arc::new(config),
                 state: Submitted {
                     job_arn: arn.clone(),
                     input_uri: entry.input_uri.clone(),
                     output_uri: format!("s3://{}/output/", self.config.bucket),
-                    record_ids: self.record_ids.get(index).cloned().flatten(),
+                    record_ids: None,
                     last: None,
                 },
                 _mode: PhantomData,
@@ -507,20 +637,75 @@ impl<O: OutputMode> BatchRun<O> {
                     ),
                 });
             }
-            None => self.create_shard(index, &entry).await?,
+            None => self.create_shard(index, entry).await?,
         };
-        submitted
-            .poll_progress(poll)
-            .await?
-            .download_results()
-            .await?
-            .load_results()
+        submitted.poll_progress(poll).await
     }
 }
 
-/// The record's JSONL line length, as it will be uploaded.
-fn line_len(record: &PreparedRecord) -> u64 {
-    let mut line = Vec::new();
-    jsonl::encode_input_line(&record.record_id, &record.model_input, &mut line);
-    line.len() as u64
+/// How many records wait in the stream's buffer at most.
+const STREAM_BUFFER: usize = 1024;
+
+/// What a run added up to, once its stream has ended.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct RunSummary {
+    /// The jobs of the run.
+    pub jobs: usize,
+    /// The combined manifest of the jobs (a failed job adds its record count only).
+    pub manifest: Manifest,
+    /// The jobs that failed, as [`Error::JobFailed`].
+    pub failed_jobs: Vec<Error>,
+    /// Outputs that named a record id not in the job's input: reported, never merged.
+    pub unknown_record_ids: u64,
+}
+
+/// Aborts the producing task when the stream is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The results of a run, one [`RecordResult`] at a time in input order; see
+/// [`BatchRun::stream`]. Read it with [`RecordStream::next`], or as a
+/// [`futures_core::Stream`].
+pub struct RecordStream<V> {
+    receiver: tokio::sync::mpsc::Receiver<Result<RecordResult<V>, Error>>,
+    summary: Arc<Mutex<Option<RunSummary>>>,
+    _task: AbortOnDrop,
+}
+
+impl<V> std::fmt::Debug for RecordStream<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStream").finish_non_exhaustive()
+    }
+}
+
+impl<V> RecordStream<V> {
+    /// The next record, `None` after the last.
+    pub async fn next(&mut self) -> Option<Result<RecordResult<V>, Error>> {
+        self.receiver.recv().await
+    }
+
+    /// The run's summary (combined manifest, failed jobs), once the stream has ended well.
+    pub fn summary(&mut self) -> Option<RunSummary> {
+        self.summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl<V> futures_core::Stream for RecordStream<V> {
+    type Item = Result<RecordResult<V>, Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.receiver.poll_recv(cx)
+    }
 }

@@ -116,7 +116,7 @@ pub struct Prepared {
 pub struct Uploaded {
     pub(crate) input_uri: String,
     pub(crate) input_hash: String,
-    pub(crate) record_ids: Arc<Vec<String>>,
+    pub(crate) record_ids: Option<Arc<Vec<String>>>,
 }
 
 /// The Bedrock job exists and is running (and being billed).
