@@ -239,6 +239,26 @@ async fn bad_inputs_are_refused_before_anything_is_uploaded() {
         matches!(duplicate, Error::DuplicateRecordId { ref record_id } if record_id == "00003"),
         "{duplicate:?}"
     );
+    // The same through a run, which spools the requests: the repeated id is named and nothing
+    // reaches the bucket.
+    let mut inputs = person_inputs(300);
+    inputs[250].0 = "00011".into();
+    let duplicate = inferer(&local, "dup-run")
+        .await
+        .start_run(inputs)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, Error::DuplicateRecordId { ref record_id } if record_id == "00011"),
+        "{duplicate:?}"
+    );
+    assert!(
+        !local
+            .s3_root()
+            .join(local.bucket())
+            .join("input/dup-run.jsonl")
+            .exists()
+    );
     let mut empty = person_inputs(120);
     empty[5].1 = llmbo::ModelInput::new();
     let invalid = inferer(&local, "empty")

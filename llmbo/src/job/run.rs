@@ -121,7 +121,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
     /// jobs yet; [`BatchRun::finish`] or [`BatchRun::stream`] creates, follows and collects them.
     ///
     /// Memory stays flat in the number of records: `inputs` is read once, each request is
-    /// written to a private spool file as it is prepared (only its size and a 128-bit hash of
+    /// written to a private spool file as it is prepared (only its size and a 64-bit hash of
     /// its id are kept, to plan the jobs and refuse duplicate ids), and each job's JSONL is then
     /// streamed from the spool to S3 in 8 MiB parts.
     pub async fn start_run<I, K>(self, inputs: I) -> Result<BatchRun<O>, Error>
@@ -231,15 +231,13 @@ where
     let file = tempfile::tempfile().map_err(io)?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
     let tool = config.output_tool::<O>();
-    let mut seen: HashSet<u128> = HashSet::new();
+    let mut hashes: Vec<u64> = Vec::new();
     let mut sizes = Vec::new();
     let mut line = Vec::new();
     for (record_id, input) in inputs {
         let record_id = record_id.into();
         names::check_record_id(&record_id)?;
-        if !seen.insert(id_hash(&record_id)) {
-            return Err(Error::DuplicateRecordId { record_id });
-        }
+        hashes.push(id_hash(&record_id));
         let body = prepare_one(config, &record_id, &input, tool.as_ref())?;
         line.clear();
         jsonl::encode_input_line(&record_id, &body, &mut line);
@@ -247,24 +245,40 @@ where
         sizes.push(line.len() as u64);
     }
     let mut file = writer.into_inner().map_err(|e| io(e.into_error()))?;
+    // Duplicate ids, found with 8 bytes per record: equal hashes are checked against the ids
+    // themselves, so a hash collision never refuses a valid run.
+    hashes.sort_unstable();
+    let repeated: HashSet<u64> = hashes
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
+        .collect();
+    drop(hashes);
+    if !repeated.is_empty() {
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        let mut seen = HashSet::new();
+        for line in std::io::BufReader::new(&file).split(b'\n') {
+            let line = line.map_err(io)?;
+            if let Some(id) = jsonl::record_id_of_input_line(&line)
+                && repeated.contains(&id_hash(&id))
+                && !seen.insert(id.clone())
+            {
+                return Err(Error::DuplicateRecordId { record_id: id });
+            }
+        }
+    }
     file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
     Ok(Spool { file, sizes })
 }
 
-/// A 128-bit hash of a record id: two SipHash runs with different keys. Only used to refuse
-/// duplicates; a collision (odds about 1 in 10^29 for a million ids) would refuse a valid run,
-/// never merge two records.
-fn id_hash(id: &str) -> u128 {
+/// A 64-bit hash of a record id, to find candidate duplicates.
+fn id_hash(id: &str) -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    let half = |seed: u64| {
-        let mut hasher =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-                .build_hasher();
-        hasher.write_u64(seed);
-        hasher.write(id.as_bytes());
-        hasher.finish()
-    };
-    (u128::from(half(0x6c6c_6d62_6f31)) << 64) | u128::from(half(0x6c6c_6d62_6f32))
+    let mut hasher =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
+    hasher.write(id.as_bytes());
+    hasher.finish()
 }
 
 impl<O: OutputMode> BatchRun<O> {
@@ -443,10 +457,11 @@ impl<O: OutputMode> BatchRun<O> {
             records.push(record?);
         }
         let summary = stream.summary().unwrap_or_default();
-        if summary.jobs > 0 && summary.failed_jobs.len() == summary.jobs {
-            if let Some(err) = summary.failed_jobs.into_iter().next() {
-                return Err(err);
-            }
+        if summary.jobs > 0
+            && summary.failed_jobs.len() == summary.jobs
+            && let Some(err) = summary.failed_jobs.into_iter().next()
+        {
+            return Err(err);
         }
         Ok(BatchResults {
             manifest: summary.manifest,

@@ -1,0 +1,172 @@
+//! End to end through llmbo-local's fast profile: N records are generated lazily, prepared,
+//! spooled, uploaded, run as Bedrock jobs (50,000 records each at most), and read back as a
+//! stream of typed results in input order. Prints wall time and peak RSS.
+//!
+//! llmbo-local runs in a separate process (this program started with `--serve`), as Bedrock
+//! would, so the peak RSS is llmbo's alone.
+//!
+//! `cargo run --release -p llmbo --example e2e_run` runs 50,000 and then 500,000 records, each
+//! in its own process (peak RSS is per process), and prints the ratio of the two peaks;
+//! `cargo run --release -p llmbo --example e2e_run -- 120000` runs one size. `E2E_JOBS`
+//! sets how many jobs run at once (default 10).
+
+use std::time::{Duration, Instant};
+
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use llmbo::StructuredBatchInferer;
+use llmbo_local::LocalBedrock;
+use support::Person;
+
+/// Peak resident set size of this process, in KiB (Linux: `VmHWM`).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs llmbo-local in this process until stdin closes; prints its endpoint first.
+async fn serve(data_dir: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let local = LocalBedrock::builder().data_dir(data_dir).start().await?;
+    println!("{}", local.endpoint_url());
+    tokio::task::spawn_blocking(|| {
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest)
+    })
+    .await??;
+    eprintln!("llmbo-local peak_rss_kib={}", peak_rss_kib().unwrap_or(0));
+    Ok(())
+}
+
+async fn run(records: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead;
+    let data = tempfile::tempdir()?;
+    let mut server = std::process::Command::new(std::env::current_exe()?)
+        .arg("--serve")
+        .arg(data.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut endpoint = String::new();
+    if let Some(out) = server.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut endpoint)?;
+    }
+    let endpoint = endpoint.trim().to_owned();
+    if endpoint.is_empty() {
+        return Err("llmbo-local did not start".into());
+    }
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "e2e",
+        ))
+        .load()
+        .await;
+    // llmbo-local's defaults: bucket and role `llmbo-local` in account 000000000000.
+    let (bucket, role) = ("llmbo-local", "arn:aws:iam::000000000000:role/llmbo-local");
+    let started = Instant::now();
+    let inputs = (0..records).map(|i| {
+        let input = llmbo::ModelInput::new()
+            .system("Extract the person the text is about.")
+            .user(format!(
+                "Article {i}: Ada Lovelace gave a talk about programming to {} people.",
+                20 + i % 80
+            ))
+            .max_tokens(512);
+        (format!("{i:07}"), input)
+    });
+    let run = StructuredBatchInferer::<Person>::builder()
+        .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+        .bucket_name(bucket)
+        .region("us-east-1")
+        .job_name(format!("e2e-{records}"))
+        .role_arn(role)
+        .sdk_config(sdk)
+        .max_concurrent_jobs(
+            std::env::var("E2E_JOBS")
+                .ok()
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(10),
+        )
+        .build()
+        .await?
+        .start_run(inputs)
+        .await?;
+    let jobs = run.manifest().shards.len();
+    if std::env::var_os("E2E_DEBUG").is_some() {
+        eprintln!("after upload: peak_rss_kib={:?}", peak_rss_kib());
+    }
+    let mut stream = run.stream(Duration::from_millis(100));
+    let (mut seen, mut ok, mut in_order) = (0usize, 0usize, true);
+    while let Some(record) = stream.next().await {
+        let record = record?;
+        in_order &= record.record_id == format!("{seen:07}");
+        ok += usize::from(record.outcome.is_ok());
+        seen += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rss = peak_rss_kib().unwrap_or(0);
+    println!(
+        "records={records} jobs={jobs} results={seen} ok={ok} in_order={in_order} wall_s={elapsed:.1} peak_rss_kib={rss}"
+    );
+    drop(server.stdin.take());
+    server.wait()?;
+    if seen != records || !in_order {
+        return Err("not every record came back once, in order".into());
+    }
+    Ok(())
+}
+
+fn child(records: usize) -> Result<(f64, u64), Box<dyn std::error::Error>> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg(records.to_string());
+    // glibc gives each thread that allocates its own malloc arena and rarely returns freed
+    // memory; with a job's results parsed on whichever worker thread is free, RSS then grows
+    // with the number of jobs though live memory does not. Two arenas measure what is live;
+    // set MALLOC_ARENA_MAX yourself to see the default (the README gives both).
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        command.env("MALLOC_ARENA_MAX", "2");
+    }
+    let output = command.output()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{text}");
+    if !output.status.success() {
+        return Err(format!(
+            "the {records}-record run failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let wall = field("wall_s=").ok_or("no wall time")?;
+    let rss = field("peak_rss_kib=").ok_or("no peak RSS")? as u64;
+    Ok((wall, rss))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--serve") {
+        let dir = args.get(2).ok_or("--serve needs a data directory")?;
+        return tokio::runtime::Runtime::new()?.block_on(serve(dir));
+    }
+    if let Some(records) = args.get(1) {
+        let records: usize = records.parse()?;
+        return tokio::runtime::Runtime::new()?.block_on(run(records));
+    }
+    let (small_wall, small_rss) = child(50_000)?;
+    let (big_wall, big_rss) = child(500_000)?;
+    println!(
+        "10x the records: wall time x{:.1}, peak RSS x{:.2} ({} MiB -> {} MiB)",
+        big_wall / small_wall,
+        big_rss as f64 / small_rss as f64,
+        small_rss / 1024,
+        big_rss / 1024
+    );
+    Ok(())
+}
