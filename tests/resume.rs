@@ -189,3 +189,53 @@ async fn a_missing_or_foreign_manifest_is_a_clear_error() {
         "{not_s3:?}"
     );
 }
+
+#[tokio::test]
+async fn a_run_killed_while_its_results_stream_is_read_gives_them_all_on_resume() {
+    let local = LocalBedrock::builder()
+        .quotas(Quotas {
+            max_records: 400,
+            ..Quotas::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let run = inferer(&local, "resume-stream")
+        .await
+        .start_run(person_inputs(1_000))
+        .await
+        .unwrap();
+    let run_uri = run.run_uri();
+    // Read the first 450 records (all of job 1, part of job 2), then the process dies.
+    let mut stream = run.stream(POLL);
+    let mut first = Vec::new();
+    while first.len() < 450 {
+        let record = stream.next().await.expect("more records").unwrap();
+        first.push(record.record_id);
+    }
+    drop(stream);
+    let expected: Vec<String> = (0..450).map(|i| format!("{i:05}")).collect();
+    assert_eq!(first, expected, "streamed in input order");
+
+    let mut resumed =
+        BatchRun::<Structured<Person>>::resume(&run_uri, local.region(), Some(local.sdk_config()))
+            .await
+            .unwrap()
+            .stream(POLL);
+    let mut all = Vec::new();
+    while let Some(record) = resumed.next().await {
+        let record = record.unwrap();
+        assert!(record.outcome.is_ok(), "{record:?}");
+        all.push(record.record_id);
+    }
+    let summary = resumed.summary().expect("a summary once the stream ends");
+    assert_eq!(all.len(), 1_000);
+    assert_eq!(all[..450], expected[..]);
+    assert_eq!(summary.manifest.total_record_count, 1_000);
+    assert_eq!((summary.jobs, summary.failed_jobs.len()), (3, 0));
+    // Three jobs, each created once, whatever the first process had done.
+    assert_eq!(
+        job_names(&local).await,
+        ["resume-stream-1", "resume-stream-2", "resume-stream-3"]
+    );
+}

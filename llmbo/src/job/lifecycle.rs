@@ -502,6 +502,9 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         let adapter = &self.config.adapter;
         let mut found = HashMap::with_capacity(record_ids.len());
         let (mut successes, mut errors) = (0u64, 0u64);
+        // An output for a record that was never submitted is reported, not merged.
+        let known: HashSet<&str> = record_ids.iter().map(String::as_str).collect();
+        let mut unknown = Vec::new();
         for stored in &outputs {
             for (index, line) in read_stored(stored)?.lines().enumerate() {
                 let line = line.map_err(|source| Error::Io {
@@ -511,7 +514,16 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let (record_id, outcome) = match jsonl::parse_output_line(&line) {
+                let parsed = jsonl::parse_output_line(&line);
+                if let OutputLine::Output { record_id, .. }
+                | OutputLine::Error { record_id, .. }
+                | OutputLine::Malformed { record_id, .. } = &parsed
+                    && !known.contains(record_id.as_str())
+                {
+                    unknown.push(record_id.clone());
+                    continue;
+                }
+                let (record_id, outcome) = match parsed {
                     OutputLine::Output {
                         record_id,
                         model_output,
@@ -536,6 +548,10 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 };
                 found.insert(record_id, outcome);
             }
+        }
+        drop(known);
+        if !unknown.is_empty() {
+            report_unknown(&job_arn, &unknown);
         }
         let manifest = match &manifest {
             Some(stored) => {
@@ -563,21 +579,6 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 ..Manifest::default()
             },
         };
-        // An output for a record that was never submitted is reported, not merged.
-        let unknown: Vec<String> = {
-            let known: HashSet<&str> = record_ids.iter().map(String::as_str).collect();
-            found
-                .keys()
-                .filter(|id| !known.contains(id.as_str()))
-                .cloned()
-                .collect()
-        };
-        if !unknown.is_empty() {
-            report_unknown(&job_arn, &unknown);
-            for id in &unknown {
-                found.remove(id);
-            }
-        }
         Ok(Loaded {
             record_ids,
             found,

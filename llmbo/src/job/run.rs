@@ -512,12 +512,12 @@ impl<O: OutputMode> BatchRun<O> {
         for (index, entry) in entries.iter().cloned().enumerate() {
             let run = Arc::clone(self);
             let permits = Arc::clone(&permits);
-            followers.push(tokio::spawn(async move {
+            followers.push(AbortOnDrop(tokio::spawn(async move {
                 // The semaphore is never closed, so acquiring only waits. The permit is held
                 // while the job runs, not while its output is read.
                 let _permit = permits.acquire_owned().await;
                 run.follow_shard(index, &entry, poll).await
-            }));
+            })));
         }
         let spool = tempfile::tempdir().map_err(|source| Error::Io {
             path: std::env::temp_dir(),
@@ -527,8 +527,8 @@ impl<O: OutputMode> BatchRun<O> {
             jobs: entries.len(),
             ..RunSummary::default()
         };
-        for (entry, follower) in entries.iter().zip(followers) {
-            let finished = follower.await.map_err(|e| Error::Aws {
+        for (entry, mut follower) in entries.iter().zip(followers) {
+            let finished = (&mut follower.0).await.map_err(|e| Error::Aws {
                 operation: "auto",
                 code: "TaskFailed".into(),
                 message: e.to_string(),
@@ -675,10 +675,11 @@ pub struct RunSummary {
     pub unknown_record_ids: u64,
 }
 
-/// Aborts the producing task when the stream is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Aborts a task when its handle is dropped: the stream's producer when the stream is
+/// dropped, and with it the tasks following each job.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -690,7 +691,7 @@ impl Drop for AbortOnDrop {
 pub struct RecordStream<V> {
     receiver: tokio::sync::mpsc::Receiver<Result<RecordResult<V>, Error>>,
     summary: Arc<Mutex<Option<RunSummary>>>,
-    _task: AbortOnDrop,
+    _task: AbortOnDrop<()>,
 }
 
 impl<V> std::fmt::Debug for RecordStream<V> {
