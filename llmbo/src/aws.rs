@@ -279,26 +279,20 @@ impl Aws {
         bucket: &str,
         key: &str,
     ) -> Result<Vec<String>, Error> {
-        use tokio::io::AsyncBufReadExt;
-        let body = self.get(bucket, key).await?;
-        let mut reader = tokio::io::BufReader::new(body.into_async_read());
+        let mut lines = self.lines(bucket, key).await?;
         let mut ids = Vec::new();
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let read = reader
-                .read_until(b'\n', &mut line)
-                .await
-                .map_err(|e| Error::Aws {
-                    operation: "GetObject",
-                    code: String::new(),
-                    message: e.to_string(),
-                })?;
-            if read == 0 {
-                return Ok(ids);
-            }
+        while let Some(line) = lines.next_line().await? {
             ids.extend(crate::jsonl::record_id_of_input_line(&line));
         }
+        Ok(ids)
+    }
+
+    /// An object read line by line, one line in memory at a time.
+    pub(crate) async fn lines(&self, bucket: &str, key: &str) -> Result<Lines, Error> {
+        let body = self.get(bucket, key).await?;
+        Ok(Lines {
+            reader: Box::new(tokio::io::BufReader::new(body.into_async_read())),
+        })
     }
 
     /// Streams an object into a new private file (mode 0600); returns the bytes and lines
@@ -453,6 +447,29 @@ impl Aws {
             .await
             .map(|_| ())
             .map_err(|e| aws_error("StopModelInvocationJob", e))
+    }
+}
+
+/// The lines of an S3 object, read as they arrive.
+pub(crate) struct Lines {
+    reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send>,
+}
+
+impl Lines {
+    /// The next line with its newline (the last may have none); `None` at the end.
+    pub(crate) async fn next_line(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = Vec::new();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|e| Error::Aws {
+                operation: "GetObject",
+                code: String::new(),
+                message: e.to_string(),
+            })?;
+        Ok((read > 0).then_some(line))
     }
 }
 

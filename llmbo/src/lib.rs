@@ -177,8 +177,9 @@ pub use error::{Error, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
     BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, Jobs, OutputMode,
-    Progress, RecordStream, Recovered, RunManifest, RunSummary, ShardEntry, ShardLimits, Stage,
-    Structured, StructuredBatchInferer, Untyped, plan_shards, state,
+    Price, PriceTable, Progress, RecordInfo, RecordStream, Recovered, RetryOptions, RetryOutcome,
+    RunManifest, RunResults, RunSummary, ShardEntry, ShardLimits, Stage, Structured,
+    StructuredBatchInferer, Untyped, plan_shards, state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]

@@ -480,6 +480,10 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             manifest,
             ..
         } = loaded;
+        let found = found
+            .into_iter()
+            .map(|(id, (outcome, _usage))| (id, outcome))
+            .collect();
         let records = jsonl::join(&record_ids, found);
         Ok(BatchResults { manifest, records })
     }
@@ -529,18 +533,23 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                         model_output,
                     } => {
                         successes += 1;
+                        let usage = adapter.usage(&model_output);
                         (
                             record_id,
-                            O::parse(adapter.as_ref(), model_output, tool.as_ref()),
+                            (
+                                O::parse(adapter.as_ref(), model_output, tool.as_ref()),
+                                usage,
+                            ),
                         )
                     }
                     OutputLine::Error { record_id, error } => {
                         errors += 1;
-                        (record_id, Err(error))
+                        (record_id, (Err(error), None))
                     }
-                    OutputLine::Malformed { record_id, message } => {
-                        (record_id, Err(RecordError::MalformedOutput { message }))
-                    }
+                    OutputLine::Malformed { record_id, message } => (
+                        record_id,
+                        (Err(RecordError::MalformedOutput { message }), None),
+                    ),
                     OutputLine::Unreadable { message } => {
                         tracing::warn!(line = index + 1, %message, "output line skipped");
                         continue;
@@ -592,7 +601,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
 pub(crate) struct Loaded<V> {
     pub(crate) record_ids: Arc<Vec<String>>,
     /// Outcomes of the job's own records only; outputs for unknown ids are reported and dropped.
-    pub(crate) found: HashMap<String, Result<V, RecordError>>,
+    pub(crate) found: HashMap<String, (Result<V, RecordError>, Option<crate::Usage>)>,
     pub(crate) manifest: Manifest,
     /// How many outputs named a record id that is not in the input.
     pub(crate) unknown: u64,

@@ -24,7 +24,10 @@ pub use builder::{
 };
 pub use jobs::Jobs;
 pub use mode::{OutputMode, Structured, Untyped};
-pub use run::{BatchRun, RecordStream, RunManifest, RunSummary, ShardEntry};
+pub use run::{
+    BatchRun, Price, PriceTable, RecordInfo, RecordStream, RetryOptions, RetryOutcome, RunManifest,
+    RunResults, RunSummary, ShardEntry,
+};
 pub use shards::{ShardLimits, plan_shards};
 pub use status::{JobDetails, JobStatus, Progress, Stage};
 

@@ -17,7 +17,7 @@ use super::mode::OutputMode;
 use super::state::{Ready, Submitted, Uploaded};
 use super::status::{JobDetails, JobStatus, Progress, Stage};
 use super::{Inferer, JobConfig, ShardLimits, names, plan_shards};
-use crate::adapter::{InvocationType, ModelAdapterRegistry};
+use crate::adapter::{InvocationType, ModelAdapterRegistry, Usage};
 use crate::aws::Aws;
 use crate::error::{Error, RecordError};
 use crate::input::ModelInput;
@@ -82,6 +82,17 @@ pub struct BatchRun<O: OutputMode> {
     config: Arc<JobConfig>,
     manifest: Arc<Mutex<RunManifest>>,
     _mode: PhantomData<fn() -> O>,
+}
+
+impl<O: OutputMode> Clone for BatchRun<O> {
+    /// Another handle on the same run (the manifest is shared).
+    fn clone(&self) -> Self {
+        BatchRun {
+            config: Arc::clone(&self.config),
+            manifest: Arc::clone(&self.manifest),
+            _mode: PhantomData,
+        }
+    }
 }
 
 impl<O: OutputMode> std::fmt::Debug for BatchRun<O> {
@@ -451,21 +462,34 @@ impl<O: OutputMode> BatchRun<O> {
     /// results are returned; when every job failed, the failure itself is the error. For runs
     /// too large to hold in memory, use [`BatchRun::stream`].
     pub async fn finish(self, poll_interval: Duration) -> Result<BatchResults<O::Value>, Error> {
-        let mut stream = self.stream(poll_interval);
+        Ok(self.finish_detailed(poll_interval).await?.results)
+    }
+
+    /// As [`finish`](Self::finish), with each record's token usage and attempt count and the
+    /// run's summary: what [`retry_failed`](Self::retry_failed) and cost estimates work on.
+    pub async fn finish_detailed(
+        &self,
+        poll_interval: Duration,
+    ) -> Result<RunResults<O::Value>, Error> {
+        let mut stream = self.clone().stream(poll_interval);
         let mut records = Vec::new();
-        while let Some(record) = stream.next().await {
-            records.push(record?);
+        let mut info = Vec::new();
+        while let Some(item) = stream.next_detailed().await {
+            let (record, record_info) = item?;
+            records.push(record);
+            info.push(record_info);
         }
-        let summary = stream.summary().unwrap_or_default();
-        if summary.jobs > 0
-            && summary.failed_jobs.len() == summary.jobs
-            && let Some(err) = summary.failed_jobs.into_iter().next()
-        {
-            return Err(err);
+        let mut summary = stream.summary().unwrap_or_default();
+        if summary.jobs > 0 && summary.failed_jobs.len() == summary.jobs {
+            return Err(summary.failed_jobs.remove(0));
         }
-        Ok(BatchResults {
-            manifest: summary.manifest,
-            records,
+        Ok(RunResults {
+            results: BatchResults {
+                manifest: summary.manifest.clone(),
+                records,
+            },
+            info,
+            summary,
         })
     }
 
@@ -504,7 +528,7 @@ impl<O: OutputMode> BatchRun<O> {
     async fn produce(
         self: &Arc<Self>,
         poll: Duration,
-        sender: &tokio::sync::mpsc::Sender<Result<RecordResult<O::Value>, Error>>,
+        sender: &tokio::sync::mpsc::Sender<Result<Detailed<O::Value>, Error>>,
     ) -> Result<RunSummary, Error> {
         let entries = self.manifest().shards;
         let permits = Arc::new(Semaphore::new(self.config.max_concurrent_jobs));
@@ -542,12 +566,15 @@ impl<O: OutputMode> BatchRun<O> {
                     summary.unknown_record_ids += loaded.unknown;
                     let mut found = loaded.found;
                     for record_id in loaded.record_ids.iter() {
-                        let outcome = found.remove(record_id).unwrap_or(Err(RecordError::Missing));
+                        let (outcome, usage) = found
+                            .remove(record_id)
+                            .unwrap_or((Err(RecordError::Missing), None));
                         let record = RecordResult {
                             record_id: record_id.clone(),
                             outcome,
                         };
-                        if sender.send(Ok(record)).await.is_err() {
+                        let info = RecordInfo { usage, attempts: 1 };
+                        if sender.send(Ok((record, info))).await.is_err() {
                             return Ok(summary); // the stream was dropped
                         }
                     }
@@ -567,7 +594,11 @@ impl<O: OutputMode> BatchRun<O> {
                                 message: message.clone(),
                             }),
                         };
-                        if sender.send(Ok(record)).await.is_err() {
+                        let info = RecordInfo {
+                            usage: None,
+                            attempts: 1,
+                        };
+                        if sender.send(Ok((record, info))).await.is_err() {
                             return Ok(summary);
                         }
                     }
@@ -581,6 +612,152 @@ impl<O: OutputMode> BatchRun<O> {
             }
         }
         Ok(summary)
+    }
+
+    /// Sends the records that failed again, as one follow-up job, and merges the answers back
+    /// into `results` in place (each retried record's `attempts` goes up by one).
+    ///
+    /// Retried: records Bedrock answered with an error record, records a job never processed
+    /// (partially completed, expired, stopped: [`RecordError::Missing`]), records of a failed
+    /// job, and with `include_parse_failures` records whose answer did not parse. The requests
+    /// are read back from the run's input in S3, so nothing needs to be kept in memory.
+    ///
+    /// Fewer failed records than a job's minimum cannot make a job on their own: with
+    /// `pad_to_minimum` the job is filled up with copies of the first failed request (billed,
+    /// and their answers discarded), otherwise nothing is sent and
+    /// [`RetryOutcome::TooFew`] says so.
+    pub async fn retry_failed(
+        &self,
+        results: &mut RunResults<O::Value>,
+        options: &RetryOptions,
+    ) -> Result<RetryOutcome, Error> {
+        let retryable = |error: &RecordError| match error {
+            RecordError::Bedrock { .. } | RecordError::Missing | RecordError::JobFailed { .. } => {
+                true
+            }
+            _ => options.include_parse_failures,
+        };
+        let mut positions: std::collections::HashMap<String, usize> = results
+            .results
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.outcome.as_ref().err().is_some_and(retryable))
+            .map(|(index, r)| (r.record_id.clone(), index))
+            .collect();
+        if positions.is_empty() {
+            return Ok(RetryOutcome::NothingToRetry);
+        }
+        let count = positions.len();
+        let minimum = self.config.limits.min_records;
+        if count < minimum && !options.pad_to_minimum {
+            return Ok(RetryOutcome::TooFew {
+                records: count,
+                minimum,
+            });
+        }
+        let round = positions
+            .values()
+            .filter_map(|&i| results.info.get(i))
+            .map(|info| info.attempts)
+            .max()
+            .unwrap_or(1);
+        let job_name = format!("{}-retry{round}", self.config.job_name);
+        names::check_job_name(&job_name)?;
+        let key = format!("input/{job_name}.jsonl");
+        let mut upload = self.config.aws.upload(&self.config.bucket, &key);
+        let mut hasher = Sha256::new();
+        let mut first_body: Option<serde_json::Value> = None;
+        let mut written = 0usize;
+        for entry in self.manifest().shards {
+            let rest = entry
+                .input_uri
+                .strip_prefix("s3://")
+                .unwrap_or(&entry.input_uri);
+            let (bucket, input_key) = rest.split_once('/').unwrap_or((rest, ""));
+            let mut lines = self.config.aws.lines(bucket, input_key).await?;
+            while let Some(line) = lines.next_line().await? {
+                let Some(id) = jsonl::record_id_of_input_line(&line) else {
+                    continue;
+                };
+                if !positions.contains_key(&id) {
+                    continue;
+                }
+                if first_body.is_none() {
+                    first_body = serde_json::from_slice::<serde_json::Value>(&line)
+                        .ok()
+                        .and_then(|v| v.get("modelInput").cloned());
+                }
+                let mut line = line;
+                if !line.ends_with(b"\n") {
+                    line.push(b'\n');
+                }
+                hasher.update(&line);
+                upload.write(&line).await?;
+                written += 1;
+            }
+        }
+        // Padding, with the caller's consent: copies of one request under ids of our own.
+        let mut padding = 0;
+        if let Some(body) = &first_body {
+            let mut line = Vec::new();
+            while written + padding < minimum {
+                line.clear();
+                jsonl::encode_input_line(&format!("llmbo-pad-{padding}"), body, &mut line);
+                hasher.update(&line);
+                upload.write(&line).await?;
+                padding += 1;
+            }
+        }
+        upload.finish().await?;
+        let mut config = (*self.config).clone();
+        config.job_name = job_name.clone();
+        let spool = tempfile::tempdir().map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        config.output_dir = Some(spool.path().to_owned());
+        let uploaded: Inferer<O, Uploaded> = Inferer {
+            config: Arc::new(config),
+            state: Uploaded {
+                input_uri: format!("s3://{}/{key}", self.config.bucket),
+                input_hash: hex(&hasher.finalize()),
+                record_ids: None,
+            },
+            _mode: PhantomData,
+        };
+        tracing::info!(job_name = %job_name, records = written, padding, "retrying failed records");
+        let submitted = uploaded.create().await?;
+        let job_arn = submitted.job_arn().to_owned();
+        let loaded = submitted
+            .poll_progress(options.poll_interval)
+            .await?
+            .download_results()
+            .await?
+            .load_parts()?;
+        let mut found = loaded.found;
+        let mut recovered = 0;
+        for (id, index) in positions.drain() {
+            let (outcome, usage) = found
+                .remove(&id)
+                .unwrap_or((Err(RecordError::Missing), None));
+            recovered += usize::from(outcome.is_ok());
+            if let Some(record) = results.results.records.get_mut(index) {
+                record.outcome = outcome;
+            }
+            if let Some(info) = results.info.get_mut(index) {
+                info.attempts += 1;
+                if usage.is_some() {
+                    info.usage = usage;
+                }
+            }
+        }
+        Ok(RetryOutcome::Retried {
+            job_arn,
+            records: written,
+            padding,
+            recovered,
+        })
     }
 
     /// The record ids of one job, streamed from its input in S3.
@@ -658,6 +835,160 @@ impl<O: OutputMode> BatchRun<O> {
     }
 }
 
+/// One record with what llmbo knows about it beyond its outcome.
+type Detailed<V> = (RecordResult<V>, RecordInfo);
+
+/// A record's token usage and how many jobs it went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RecordInfo {
+    /// The tokens of its (last) answer, when the model family reports them.
+    pub usage: Option<Usage>,
+    /// How many jobs the record was in: 1, plus one per [`BatchRun::retry_failed`] that
+    /// included it.
+    pub attempts: u32,
+}
+
+/// A run's results with the details of each record: see [`BatchRun::finish_detailed`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RunResults<V> {
+    /// One result per input record, in input order, and the combined manifest.
+    pub results: BatchResults<V>,
+    /// Usage and attempts, one per record, in the same order as `results.records`.
+    pub info: Vec<RecordInfo>,
+    /// Jobs, failures and unknown ids of the run.
+    pub summary: RunSummary,
+}
+
+impl<V> RunResults<V> {
+    /// Tokens of every record, summed (from each answer, so retried records count their last
+    /// answer).
+    pub fn usage(&self) -> Usage {
+        self.info
+            .iter()
+            .filter_map(|info| info.usage)
+            .fold(Usage::default(), |sum, u| Usage {
+                input_tokens: sum.input_tokens + u.input_tokens,
+                output_tokens: sum.output_tokens + u.output_tokens,
+            })
+    }
+
+    /// The estimated cost of the run's tokens at `model`'s price in `prices`, if it has one.
+    pub fn estimated_cost(&self, prices: &PriceTable, model: &str) -> Option<f64> {
+        prices.cost(model, &self.usage())
+    }
+}
+
+/// What one model costs, per 1,000 tokens (batch prices, in any currency you like).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// Per 1,000 input tokens.
+    pub input_per_1k: f64,
+    /// Per 1,000 output tokens.
+    pub output_per_1k: f64,
+}
+
+/// Prices per model, supplied by you (llmbo ships none: they change and differ by region).
+///
+/// ```
+/// use llmbo::{Price, PriceTable, Usage};
+/// let prices = PriceTable::new()
+///     .with("anthropic.claude-3-haiku-20240307-v1:0", Price { input_per_1k: 0.000125, output_per_1k: 0.000625 });
+/// let usage = Usage { input_tokens: 2_000, output_tokens: 1_000 };
+/// // Any form of the model id finds its price: a cross-region profile, an ARN.
+/// let cost = prices.cost("us.anthropic.claude-3-haiku-20240307-v1:0", &usage).unwrap();
+/// assert!((cost - 0.000875).abs() < 1e-12);
+/// assert_eq!(prices.cost("amazon.nova-lite-v1:0", &usage), None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PriceTable {
+    prices: Vec<(String, Price)>,
+}
+
+impl PriceTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the price of a model id.
+    #[must_use]
+    pub fn with(mut self, model: &str, price: Price) -> Self {
+        let model = crate::adapter::normalize_model_id(model).to_owned();
+        self.prices.retain(|(m, _)| *m != model);
+        self.prices.push((model, price));
+        self
+    }
+
+    /// The price of a model, in any form Bedrock accepts its id.
+    pub fn price(&self, model: &str) -> Option<Price> {
+        let model = crate::adapter::normalize_model_id(model);
+        self.prices
+            .iter()
+            .find(|(m, _)| *m == model)
+            .map(|(_, price)| *price)
+    }
+
+    /// What `usage` costs with `model`.
+    pub fn cost(&self, model: &str, usage: &Usage) -> Option<f64> {
+        let price = self.price(model)?;
+        Some(
+            usage.input_tokens as f64 / 1000.0 * price.input_per_1k
+                + usage.output_tokens as f64 / 1000.0 * price.output_per_1k,
+        )
+    }
+}
+
+/// What [`BatchRun::retry_failed`] retries and how.
+#[derive(Debug, Clone)]
+pub struct RetryOptions {
+    /// Also retry records whose answer did not parse (no tool call, invalid tool input, …);
+    /// worth it with sampling, pointless at temperature 0.
+    pub include_parse_failures: bool,
+    /// Fill a follow-up job below Bedrock's minimum with copies of a failed request (billed,
+    /// answers discarded) instead of not sending it.
+    pub pad_to_minimum: bool,
+    /// How often the follow-up job is polled.
+    pub poll_interval: Duration,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        RetryOptions {
+            include_parse_failures: false,
+            pad_to_minimum: false,
+            poll_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What [`BatchRun::retry_failed`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryOutcome {
+    /// No record needed retrying.
+    NothingToRetry,
+    /// Too few records to make a job, and padding was not allowed: nothing was sent.
+    TooFew {
+        /// Records that would be retried.
+        records: usize,
+        /// The per-job minimum.
+        minimum: usize,
+    },
+    /// A follow-up job ran and its answers were merged.
+    Retried {
+        /// The follow-up job.
+        job_arn: String,
+        /// Records retried.
+        records: usize,
+        /// Padding records added to reach the minimum.
+        padding: usize,
+        /// Retried records that now have a value.
+        recovered: usize,
+    },
+}
+
 /// How many records wait in the stream's buffer at most.
 const STREAM_BUFFER: usize = 1024;
 
@@ -689,7 +1020,7 @@ impl<T> Drop for AbortOnDrop<T> {
 /// [`BatchRun::stream`]. Read it with [`RecordStream::next`], or as a
 /// [`futures_core::Stream`].
 pub struct RecordStream<V> {
-    receiver: tokio::sync::mpsc::Receiver<Result<RecordResult<V>, Error>>,
+    receiver: tokio::sync::mpsc::Receiver<Result<Detailed<V>, Error>>,
     summary: Arc<Mutex<Option<RunSummary>>>,
     _task: AbortOnDrop<()>,
 }
@@ -703,6 +1034,11 @@ impl<V> std::fmt::Debug for RecordStream<V> {
 impl<V> RecordStream<V> {
     /// The next record, `None` after the last.
     pub async fn next(&mut self) -> Option<Result<RecordResult<V>, Error>> {
+        Some(self.receiver.recv().await?.map(|(record, _)| record))
+    }
+
+    /// The next record with its token usage and attempt count, `None` after the last.
+    pub async fn next_detailed(&mut self) -> Option<Result<(RecordResult<V>, RecordInfo), Error>> {
         self.receiver.recv().await
     }
 
@@ -722,6 +1058,8 @@ impl<V> futures_core::Stream for RecordStream<V> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(cx)
+        self.receiver
+            .poll_recv(cx)
+            .map(|item| item.map(|result| result.map(|(record, _)| record)))
     }
 }
