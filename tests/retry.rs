@@ -117,7 +117,10 @@ async fn unprocessed_records_are_retried_and_merged_back_in_place() {
     let expected =
         usage.input_tokens as f64 * 0.125 / 1000.0 + usage.output_tokens as f64 * 0.625 / 1000.0;
     assert!((cost - expected).abs() < 1e-9, "{cost} vs {expected}");
-    assert_eq!(results.estimated_cost(&prices, "amazon.nova-lite-v1:0"), None);
+    assert_eq!(
+        results.estimated_cost(&prices, "amazon.nova-lite-v1:0"),
+        None
+    );
 
     // The same run, resumed elsewhere, reads the same first answers (the retry is not part of
     // the run's manifest: it is an operation on results).

@@ -123,3 +123,37 @@ async fn a_failed_job_marks_only_its_records() {
     assert_eq!(results.manifest.total_record_count, 600);
     assert_eq!(results.manifest.success_record_count, 400);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_of_120_001_records_is_three_jobs_at_bedrocks_default_quotas() {
+    // Bedrock's default quotas (50,000 records per job) and llmbo's defaults: three jobs of
+    // 40,001 / 40,000 / 40,000 records, all results back in input order.
+    let local = LocalBedrock::start().await.unwrap();
+    let inputs = (0..120_001).map(|i| {
+        let input = llmbo::ModelInput::new()
+            .user(format!("Ada Lovelace, {i}."))
+            .max_tokens(200);
+        (format!("{i:06}"), input)
+    });
+    let run = builder(&local, "full")
+        .build()
+        .await
+        .unwrap()
+        .start_run(inputs)
+        .await
+        .unwrap();
+    let sizes: Vec<usize> = run.manifest().shards.iter().map(|s| s.records).collect();
+    assert_eq!(sizes, [40_001, 40_000, 40_000]);
+    let mut stream = run.stream(POLL);
+    let mut next = 0usize;
+    while let Some(record) = stream.next().await {
+        let record = record.unwrap();
+        assert_eq!(record.record_id, format!("{next:06}"));
+        assert!(record.outcome.is_ok(), "{record:?}");
+        next += 1;
+    }
+    assert_eq!(next, 120_001);
+    let summary = stream.summary().unwrap();
+    assert_eq!(summary.manifest.total_record_count, 120_001);
+    assert_eq!(summary.manifest.success_record_count, 120_001);
+}

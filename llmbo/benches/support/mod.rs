@@ -46,10 +46,8 @@ pub fn llmbo_prepare(inputs: &[(String, ModelInput)]) -> usize {
         let Ok(body) = adapter.prepare_model_input(input, Some(&tool)) else {
             continue;
         };
-        let line = json!({"recordId": id, "modelInput": body});
-        if serde_json::to_writer(&mut out, &line).is_ok() {
-            out.push(b'\n');
-        }
+        // What a run writes to its spool and S3 for each record.
+        llmbo::jsonl::encode_input_line(id, &body, &mut out);
     }
     out.len()
 }
@@ -95,17 +93,19 @@ pub fn output_lines(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// llmbo's path: line → `modelOutput` → the adapter's tool input → `Person`.
+/// llmbo's path, as `load_results` runs it: the output line (the echoed `modelInput` skipped)
+/// → `modelOutput` → the adapter's tool input → `Person`.
 pub fn llmbo_parse(lines: &[String]) -> usize {
     let adapter = AnthropicAdapter::default();
     let tool = Person::tool_definition();
     let mut ok = 0;
     for line in lines {
-        let Ok(mut value) = serde_json::from_str::<Value>(line) else {
+        let llmbo::jsonl::OutputLine::Output { model_output, .. } =
+            llmbo::jsonl::parse_output_line(line)
+        else {
             continue;
         };
-        let output = value["modelOutput"].take();
-        if let Ok(input) = adapter.validate_result(&output, &tool)
+        if let Ok(input) = adapter.validate_result(&model_output, &tool)
             && Person::from_tool_input(input).is_ok()
         {
             ok += 1;
