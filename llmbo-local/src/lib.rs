@@ -256,6 +256,7 @@ impl LocalBedrockBuilder {
             regions,
             account_id: self.account_id.clone(),
             faults: Arc::clone(&shared.faults),
+            locks: Arc::default(),
         };
         let mut builder = s3s::service::S3ServiceBuilder::new(local_s3);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(

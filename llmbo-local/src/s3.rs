@@ -18,6 +18,29 @@ pub(crate) struct LocalS3 {
     pub(crate) regions: BucketRegions,
     pub(crate) account_id: String,
     pub(crate) faults: Arc<Faults>,
+    pub(crate) locks: Arc<KeyLocks>,
+}
+
+/// s3s-fs writes an object's body (a rename) and then its checksums (a side file) as two
+/// steps, so two writes of one key, or a read between the steps, could pair one body with
+/// another's checksum. S3 writes objects atomically; these locks make llmbo-local do the
+/// same: writes of a key take its lock exclusively until both steps are done, reads share
+/// it while they load the checksums and open the body.
+pub(crate) struct KeyLocks([tokio::sync::RwLock<()>; 64]);
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        KeyLocks(std::array::from_fn(|_| tokio::sync::RwLock::new(())))
+    }
+}
+
+impl KeyLocks {
+    fn of(&self, bucket: &str, key: &str) -> &tokio::sync::RwLock<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut hasher);
+        &self.0[(hasher.finish() % 64) as usize]
+    }
 }
 
 impl LocalS3 {
@@ -94,7 +117,12 @@ impl S3 for LocalS3 {
         // S3 writes an object whole or not at all: finish the write even if the client hangs
         // up, so its data and its checksum never disagree.
         let fs = Arc::clone(&self.fs);
-        complete(tokio::spawn(async move { fs.put_object(req).await })).await
+        let locks = Arc::clone(&self.locks);
+        complete(tokio::spawn(async move {
+            let _write = locks.of(&req.input.bucket, &req.input.key).write().await;
+            fs.put_object(req).await
+        }))
+        .await
     }
 
     async fn upload_part(
@@ -111,6 +139,11 @@ impl S3 for LocalS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        let _read = self
+            .locks
+            .of(&req.input.bucket, &req.input.key)
+            .read()
+            .await;
         self.fs.get_object(req).await
     }
 
@@ -119,6 +152,11 @@ impl S3 for LocalS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        let _read = self
+            .locks
+            .of(&req.input.bucket, &req.input.key)
+            .read()
+            .await;
         self.fs.head_object(req).await
     }
 
@@ -155,7 +193,9 @@ impl S3 for LocalS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let fs = Arc::clone(&self.fs);
+        let locks = Arc::clone(&self.locks);
         complete(tokio::spawn(async move {
+            let _write = locks.of(&req.input.bucket, &req.input.key).write().await;
             fs.complete_multipart_upload(req).await
         }))
         .await
@@ -200,6 +240,11 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let _write = self
+            .locks
+            .of(&req.input.bucket, &req.input.key)
+            .write()
+            .await;
         self.fs.delete_object(req).await
     }
 

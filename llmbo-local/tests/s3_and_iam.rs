@@ -364,3 +364,58 @@ async fn an_overwritten_object_reads_back_as_its_latest_version() {
         assert_eq!(String::from_utf8(got.to_vec()).unwrap(), body, "round {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_and_reads_of_one_key_never_mix_body_and_checksum() {
+    // S3 writes an object atomically: a reader sees one whole version, with its own checksum
+    // (the SDK checks it), never one body with another's checksum.
+    let local = LocalBedrock::start().await.unwrap();
+    let client = s3(&local);
+    let bodies: Vec<String> = (0..16)
+        .map(|i| {
+            format!(
+                "{{\"writer\":{i},\"pad\":\"{}\"}}",
+                "y".repeat(100 + i * 37)
+            )
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in bodies.clone() {
+        let writer = client.clone();
+        tasks.spawn(async move {
+            writer
+                .put_object()
+                .bucket("llmbo-local")
+                .key("contended.json")
+                .body(body.into_bytes().into())
+                .send()
+                .await
+                .map(|_| None)
+                .map_err(|e| format!("put: {e:?}"))
+        });
+        let reader = client.clone();
+        tasks.spawn(async move {
+            match reader
+                .get_object()
+                .bucket("llmbo-local")
+                .key("contended.json")
+                .send()
+                .await
+            {
+                // Not written yet: fine.
+                Err(_) => Ok(None),
+                Ok(object) => object
+                    .body
+                    .collect()
+                    .await
+                    .map(|b| Some(String::from_utf8_lossy(&b.into_bytes()).into_owned()))
+                    .map_err(|e| format!("read: {e:?}")),
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Some(seen) = done.unwrap().unwrap() {
+            assert!(bodies.contains(&seen), "a whole version: {seen}");
+        }
+    }
+}

@@ -264,11 +264,10 @@ impl Aws {
     /// Downloads an object into memory.
     pub(crate) async fn get_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
         let body = self.get(bucket, key).await?;
-        let data = body.collect().await.map_err(|e| Error::Aws {
-            operation: "GetObject",
-            code: String::new(),
-            message: e.to_string(),
-        })?;
+        let data = body
+            .collect()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?;
         Ok(data.into_bytes().to_vec())
     }
 
@@ -292,6 +291,7 @@ impl Aws {
         let body = self.get(bucket, key).await?;
         Ok(Lines {
             reader: Box::new(tokio::io::BufReader::new(body.into_async_read())),
+            object: (bucket.to_owned(), key.to_owned()),
         })
     }
 
@@ -310,11 +310,11 @@ impl Aws {
         };
         let mut file = crate::files::create_private(path).await.map_err(io)?;
         let (mut bytes, mut lines) = (0u64, 0u64);
-        while let Some(chunk) = body.try_next().await.map_err(|e| Error::Aws {
-            operation: "GetObject",
-            code: String::new(),
-            message: e.to_string(),
-        })? {
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?
+        {
             file.write_all(&chunk).await.map_err(io)?;
             bytes += chunk.len() as u64;
             lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -450,9 +450,27 @@ impl Aws {
     }
 }
 
+/// A failure while an object's body arrives, naming the object and every cause (the SDK's
+/// "streaming error" alone says nothing).
+fn read_error(bucket: &str, key: &str, err: &(dyn std::error::Error + 'static)) -> Error {
+    let mut message = format!("s3://{bucket}/{key}: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    Error::Aws {
+        operation: "GetObject",
+        code: String::new(),
+        message,
+    }
+}
+
 /// The lines of an S3 object, read as they arrive.
 pub(crate) struct Lines {
     reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send>,
+    /// Bucket and key, for errors.
+    object: (String, String),
 }
 
 impl Lines {
@@ -464,11 +482,7 @@ impl Lines {
             .reader
             .read_until(b'\n', &mut line)
             .await
-            .map_err(|e| Error::Aws {
-                operation: "GetObject",
-                code: String::new(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| read_error(&self.object.0, &self.object.1, &e))?;
         Ok((read > 0).then_some(line))
     }
 }

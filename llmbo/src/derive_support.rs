@@ -58,6 +58,11 @@ pub fn from_tool_input<T: DeserializeOwned>(
             ),
         });
     }
+    // Tracking the path costs an allocation per key; most inputs are fine, so the path is
+    // only followed again when the plain pass fails.
+    if let Ok(value) = T::deserialize(StrictValue(input.clone())) {
+        return Ok(value);
+    }
     serde_path_to_error::deserialize(StrictValue(input)).map_err(|err| {
         RecordError::ToolInputInvalid {
             path: err.path().to_string(),

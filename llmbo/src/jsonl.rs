@@ -2,9 +2,14 @@
 //! and values, tested without a server; public for tools that write or read batch files
 //! themselves.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::adapter::{ModelProviderAdapter, Usage};
+use crate::output::BatchOutput;
 
 pub use crate::input_file::{InputProblems, LineProblem, read_input, read_input_file};
 
@@ -132,6 +137,78 @@ pub fn parse_output_line(line: &str) -> OutputLine {
     OutputLine::Malformed {
         record_id,
         message: "the output line has neither modelOutput nor error".into(),
+    }
+}
+
+/// The record id and raw `modelOutput` of an ordinary output line (a JSON object with a string
+/// `recordId` and a `modelOutput`), borrowed from the line; `None` for anything else, which
+/// [`parse_output_line`] then reads.
+pub(crate) fn fast_output_line(line: &str) -> Option<(Cow<'_, str>, &RawValue)> {
+    #[derive(serde::Deserialize)]
+    struct FastLine<'a> {
+        #[serde(rename = "recordId", borrow)]
+        record_id: Option<Cow<'a, str>>,
+        #[serde(rename = "modelOutput", borrow)]
+        model_output: Option<&'a RawValue>,
+    }
+    if !line.trim_start().starts_with('{') {
+        return None;
+    }
+    let fast: FastLine<'_> = serde_json::from_str(line).ok()?;
+    Some((fast.record_id?, fast.model_output?))
+}
+
+/// Reads one output line of a structured job into `T`, as `load_results` does: the common
+/// answer through the adapter's fast path, anything else through
+/// [`parse_output_line`] and [`ModelProviderAdapter::validate_result`]. `tool` is the job's
+/// output tool (`T::tool_definition()`, fetched once for many lines). `None` for a line that
+/// names no record.
+///
+/// ```
+/// use llmbo::adapter::AnthropicAdapter;
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// let line = r#"{"recordId":"r1","modelOutput":{"content":[{"type":"tool_use","name":"Person","input":{"name":"Ada"}}],
+///               "stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":5}}}"#;
+/// use llmbo::BatchOutput;
+/// let tool = Person::tool_definition();
+/// let (id, person, usage) = llmbo::jsonl::parse_output_line_as::<Person>(line, &AnthropicAdapter::default(), &tool).unwrap();
+/// assert_eq!((id.as_str(), person.unwrap().name.as_str()), ("r1", "Ada"));
+/// assert_eq!(usage.map(|u| u.output_tokens), Some(5));
+/// ```
+pub fn parse_output_line_as<T: BatchOutput>(
+    line: &str,
+    adapter: &dyn ModelProviderAdapter,
+    tool: &crate::output::ToolDefinition,
+) -> Option<(String, Result<T, RecordError>, Option<Usage>)> {
+    if let Some((record_id, model_output)) = fast_output_line(line)
+        && let Some((input, usage)) = adapter.tool_input_fast(model_output, tool)
+    {
+        let value = serde_json::from_str(input.get())
+            .map_err(|err| RecordError::ToolInputNotJson {
+                message: err.to_string(),
+            })
+            .and_then(T::from_tool_input);
+        return Some((record_id.into_owned(), value, usage));
+    }
+    match parse_output_line(line) {
+        OutputLine::Output {
+            record_id,
+            model_output,
+        } => {
+            let usage = adapter.usage(&model_output);
+            let value = adapter
+                .validate_result(&model_output, tool)
+                .and_then(T::from_tool_input);
+            Some((record_id, value, usage))
+        }
+        OutputLine::Error { record_id, error } => Some((record_id, Err(error), None)),
+        OutputLine::Malformed { record_id, message } => Some((
+            record_id,
+            Err(RecordError::MalformedOutput { message }),
+            None,
+        )),
+        OutputLine::Unreadable { .. } => None,
     }
 }
 

@@ -43,11 +43,8 @@ pub fn llmbo_prepare(inputs: &[(String, ModelInput)]) -> usize {
     let tool = Person::tool_definition();
     let mut out = Vec::with_capacity(inputs.len() * 1200);
     for (id, input) in inputs {
-        let Ok(body) = adapter.prepare_model_input(input, Some(&tool)) else {
-            continue;
-        };
         // What a run writes to its spool and S3 for each record.
-        llmbo::jsonl::encode_input_line(id, &body, &mut out);
+        let _ = adapter.write_input_line(id, input, Some(&tool), &mut out);
     }
     out.len()
 }
@@ -94,24 +91,15 @@ pub fn output_lines(n: usize) -> Vec<String> {
 }
 
 /// llmbo's path, as `load_results` runs it: the output line (the echoed `modelInput` skipped)
-/// → `modelOutput` → the adapter's tool input → `Person`.
+/// → the tool input (Claude's fast path) → `Person`, with the record's usage.
 pub fn llmbo_parse(lines: &[String]) -> usize {
     let adapter = AnthropicAdapter::default();
     let tool = Person::tool_definition();
-    let mut ok = 0;
-    for line in lines {
-        let llmbo::jsonl::OutputLine::Output { model_output, .. } =
-            llmbo::jsonl::parse_output_line(line)
-        else {
-            continue;
-        };
-        if let Ok(input) = adapter.validate_result(&model_output, &tool)
-            && Person::from_tool_input(input).is_ok()
-        {
-            ok += 1;
-        }
-    }
-    ok
+    lines
+        .iter()
+        .filter_map(|line| llmbo::jsonl::parse_output_line_as::<Person>(line, &adapter, &tool))
+        .filter(|(_, person, _)| person.is_ok())
+        .count()
 }
 
 #[derive(Deserialize)]

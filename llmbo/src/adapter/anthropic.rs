@@ -1,16 +1,160 @@
 //! Anthropic Claude through the Messages API (`anthropic_version: bedrock-2023-05-31`).
 
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, obj, put, single_call, text, tools_and_choice,
-    validate_input,
+    ModelProviderAdapter, Usage, as_object, check_stop, count, obj, put, single_call, text,
+    tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
 
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// The input line written straight from borrowed parts: the same members, in the same order,
+/// as `prepare_model_input`'s body inside `encode_input_line`.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(rename = "recordId")]
+    record_id: &'a str,
+    #[serde(rename = "modelInput")]
+    model_input: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    anthropic_version: &'static str,
+    max_tokens: u32,
+    messages: Messages<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sequences: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<ToolRef<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Choice<'a>>,
+}
+
+/// The parts of a Claude answer the fast path reads, borrowed from the output line.
+#[derive(Deserialize)]
+struct FastOutput<'a> {
+    #[serde(borrow)]
+    content: Vec<Members<'a>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    usage: Option<Members<'a>>,
+}
+
+/// A JSON object's members, borrowed; only an object (a struct would also accept an array,
+/// which `validate_result` does not), and only keys without escapes (anything else fails
+/// the fast path, never the answer).
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    /// The last member named `key`, as a JSON object keeps it.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    members.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// A member that is a JSON string, as `Value::as_str` would see it.
+fn fast_str(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// A member that is a non-negative integer, as `Value::as_u64` would see it.
+fn fast_u64(raw: Option<&RawValue>) -> Option<u64> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// Each message as `{"role", "content": [{"type": "text", "text"}]}`.
+struct Messages<'a>(&'a [crate::input::Message]);
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        #[derive(Serialize)]
+        struct Block<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            text: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Message<'a> {
+            role: &'static str,
+            content: [Block<'a>; 1],
+        }
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for m in self.0 {
+            seq.serialize_element(&Message {
+                role: match m.role {
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                },
+                content: [Block {
+                    kind: "text",
+                    text: &m.content,
+                }],
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ToolRef<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
 
 /// Claude's Messages API body: `messages` with text blocks, forced tool through
 /// `tool_choice: {type: "tool", name}`, answer in a `tool_use` content block.
@@ -93,6 +237,69 @@ impl ModelProviderAdapter for AnthropicAdapter {
         Ok(Value::Object(body))
     }
 
+    fn write_input_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        validate_input(input, tool)?;
+        let (tools, choice) = tools_and_choice(input, tool);
+        // Floats go through `Value` as in `prepare_model_input`, so they print the same.
+        let line = Line {
+            record_id,
+            model_input: Body {
+                anthropic_version: ANTHROPIC_VERSION,
+                max_tokens: input.max_tokens.unwrap_or(self.default_max_tokens),
+                messages: Messages(&input.messages),
+                system: input.system.as_deref(),
+                temperature: input.temperature.and_then(|t| serde_json::to_value(t).ok()),
+                top_p: input.top_p.and_then(|p| serde_json::to_value(p).ok()),
+                top_k: input.top_k,
+                stop_sequences: (!input.stop_sequences.is_empty())
+                    .then_some(input.stop_sequences.as_slice()),
+                tools: (!tools.is_empty()).then(|| {
+                    tools
+                        .iter()
+                        .map(|t| ToolRef {
+                            name: &t.name,
+                            description: &t.description,
+                            input_schema: &t.input_schema,
+                        })
+                        .collect()
+                }),
+                tool_choice: choice.as_ref().map(|c| match c {
+                    ToolChoice::Auto => Choice {
+                        kind: "auto",
+                        name: None,
+                    },
+                    ToolChoice::Any => Choice {
+                        kind: "any",
+                        name: None,
+                    },
+                    ToolChoice::Tool { name } => Choice {
+                        kind: "tool",
+                        name: Some(name),
+                    },
+                }),
+            },
+        };
+        let start = out.len();
+        match serde_json::to_writer(&mut *out, &line) {
+            Ok(()) => {
+                out.push(b'\n');
+                Ok(())
+            }
+            Err(err) => {
+                out.truncate(start);
+                Err(Error::InvalidInput {
+                    reason: format!("the request cannot be written as JSON: {err}"),
+                })
+            }
+        }
+    }
+
     fn build_tool(&self, tool: &ToolDefinition) -> Value {
         obj([
             ("name", text(&tool.name)),
@@ -130,6 +337,46 @@ impl ModelProviderAdapter for AnthropicAdapter {
             })
             .collect();
         single_call(calls, tool, stop_reason)
+    }
+
+    fn tool_input_fast<'a>(
+        &self,
+        model_output: &'a RawValue,
+        tool: &ToolDefinition,
+    ) -> Option<(&'a RawValue, Option<Usage>)> {
+        // Anything unexpected (a member of another type, a duplicate key, …) fails this
+        // narrow parse and leaves the answer to `validate_result`.
+        if !model_output.get().trim_start().starts_with('{') {
+            return None;
+        }
+        let output: FastOutput<'a> = serde_json::from_str(model_output.get()).ok()?;
+        let mut calls = output
+            .content
+            .iter()
+            .filter(|block| fast_str(block.get("type")).as_deref() == Some("tool_use"));
+        let call = calls.next()?;
+        if calls.next().is_some() {
+            return None;
+        }
+        // A stop reason that is not a string is none at all to `validate_result`.
+        let stop_reason = fast_str(output.stop_reason);
+        if check_stop(stop_reason.as_deref()).is_err() {
+            return None;
+        }
+        if fast_str(call.get("name")).as_deref() != Some(tool.name.as_str()) {
+            return None;
+        }
+        let input = call.get("input")?;
+        if input.get().trim() == "null" {
+            return None;
+        }
+        let usage = output.usage.as_ref().and_then(|u| {
+            Some(Usage {
+                input_tokens: fast_u64(u.get("input_tokens"))?,
+                output_tokens: fast_u64(u.get("output_tokens"))?,
+            })
+        });
+        Some((input, usage))
     }
 
     fn output_text(&self, model_output: &Value) -> Option<String> {
@@ -324,5 +571,54 @@ mod tests {
             adapter.validate_result(&json!([1]), &tool),
             Err(RecordError::MalformedOutput { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    fn tool() -> ToolDefinition {
+        ToolDefinition {
+            name: "Person".into(),
+            description: String::new(),
+            input_schema: json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn the_fast_path_reads_a_plain_answer_as_validate_result_does() {
+        let adapter = AnthropicAdapter::default();
+        let output = json!({"id": "msg", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "tool_use", "id": "toolu", "name": "Person",
+                         "input": {"name": "Ada Lovelace", "age": 36}}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 120, "output_tokens": 30}});
+        let text = output.to_string();
+        let raw: &RawValue = serde_json::from_str(&text).unwrap();
+        let (input, usage) = adapter.tool_input_fast(raw, &tool()).expect("fast path");
+        let input: Value = serde_json::from_str(input.get()).unwrap();
+        assert_eq!(Ok(input), adapter.validate_result(&output, &tool()));
+        assert_eq!(usage, adapter.usage(&output));
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_validate_result() {
+        let adapter = AnthropicAdapter::default();
+        for output in [
+            json!([[{"type": "tool_use", "name": "Person", "input": {}}], "tool_use"]),
+            json!({"content": [["tool_use", "Person", {}]], "stop_reason": "tool_use"}),
+            json!({"content": [{"type": "tool_use", "name": "Other", "input": {}}]}),
+            json!({"content": [{"type": "tool_use", "name": "Person", "input": {}},
+                               {"type": "tool_use", "name": "Person", "input": {}}]}),
+            json!({"content": [{"type": "tool_use", "name": "Person", "input": {}}], "stop_reason": "max_tokens"}),
+            json!({"content": [{"type": "tool_use", "name": "Person", "input": null}]}),
+            json!({"content": [{"type": "tool_use", "name": "Person"}]}),
+            json!({"content": [{"type": "text", "text": "no"}]}),
+        ] {
+            let text = output.to_string();
+            let raw: &RawValue = serde_json::from_str(&text).unwrap();
+            assert!(adapter.tool_input_fast(raw, &tool()).is_none(), "{output}");
+        }
     }
 }

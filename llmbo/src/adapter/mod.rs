@@ -131,6 +131,38 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
 
     /// The record's token counts, when the family reports them.
     fn usage(&self, model_output: &Value) -> Option<Usage>;
+
+    /// A fast path for reading the common answer: when `model_output` (raw JSON text) is a
+    /// well-formed answer that calls `tool` once, the tool input's JSON text and the record's
+    /// usage, read without building a `Value` tree. `None` means "not sure": the answer is then
+    /// read with [`validate_result`](Self::validate_result), which also says what is wrong.
+    /// An override must agree with `validate_result` and `usage` wherever it answers. The
+    /// default always says `None`.
+    fn tool_input_fast<'a>(
+        &self,
+        model_output: &'a serde_json::value::RawValue,
+        tool: &ToolDefinition,
+    ) -> Option<(&'a serde_json::value::RawValue, Option<Usage>)> {
+        let _ = (model_output, tool);
+        None
+    }
+
+    /// Appends the record's JSONL input line, `{"recordId": …, "modelInput": …}` and a newline,
+    /// as a run writes it. The default builds the body with
+    /// [`prepare_model_input`](Self::prepare_model_input); an adapter may write the same bytes
+    /// without building a `Value` (Claude's does), which is what makes preparing large runs
+    /// cheap. On error nothing is appended.
+    fn write_input_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let body = self.prepare_model_input(input, tool)?;
+        crate::jsonl::encode_input_line(record_id, &body, out);
+        Ok(())
+    }
 }
 
 /// The tools to send and the choice to force: a structured job's one tool (forced), else the

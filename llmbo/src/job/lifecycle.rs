@@ -67,6 +67,30 @@ pub(crate) fn prepare_one(
     })
 }
 
+/// Appends one record's JSONL input line: a raw body as given, else written by the adapter
+/// (with the output tool of a structured job).
+pub(crate) fn write_one(
+    config: &JobConfig,
+    record_id: &str,
+    input: &ModelInput,
+    tool: Option<&crate::output::ToolDefinition>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let written = match &input.raw_body {
+        Some(body) => input.validate().map(|()| {
+            jsonl::encode_input_line(record_id, body, out);
+        }),
+        None => config.adapter.write_input_line(record_id, input, tool, out),
+    };
+    written.map_err(|err| match err {
+        Error::InvalidInput { reason } => Error::InvalidRecord {
+            record_id: record_id.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
 impl<O: OutputMode, S: State> Inferer<O, S> {
     /// Turns each `(record id, input)` into the model's request body, with the output tool of
     /// a structured job. Record ids must be unique and there must be at least the minimum
@@ -517,6 +541,20 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 })?;
                 if line.trim().is_empty() {
                     continue;
+                }
+                // The common line goes the fast way: no `Value` tree for the answer.
+                if let Some((record_id, model_output)) = jsonl::fast_output_line(&line) {
+                    if !known.contains(record_id.as_ref()) {
+                        unknown.push(record_id.into_owned());
+                        continue;
+                    }
+                    if let Some(answer) =
+                        O::parse_fast(adapter.as_ref(), model_output, tool.as_ref())
+                    {
+                        successes += 1;
+                        found.insert(record_id.into_owned(), answer);
+                        continue;
+                    }
                 }
                 let parsed = jsonl::parse_output_line(&line);
                 if let OutputLine::Output { record_id, .. }

@@ -3,10 +3,18 @@
 use std::marker::PhantomData;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::adapter::ModelProviderAdapter;
+use crate::adapter::{ModelProviderAdapter, Usage};
 use crate::error::RecordError;
 use crate::output::{BatchOutput, ToolDefinition};
+
+/// The tool input's text as a `Value` (it was valid JSON inside a valid line).
+fn tool_input_value(input: &RawValue) -> Result<Value, RecordError> {
+    serde_json::from_str(input.get()).map_err(|err| RecordError::ToolInputNotJson {
+        message: err.to_string(),
+    })
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -20,6 +28,15 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
 
     /// The tool the model is forced to call, for structured jobs.
     fn tool() -> Option<ToolDefinition>;
+
+    /// The fast path for the common answer, from the raw `modelOutput` text (see
+    /// [`ModelProviderAdapter::tool_input_fast`]): the record's outcome and usage, or `None` to
+    /// use [`parse`](Self::parse).
+    fn parse_fast(
+        adapter: &dyn ModelProviderAdapter,
+        model_output: &RawValue,
+        tool: Option<&ToolDefinition>,
+    ) -> Option<(Result<Self::Value, RecordError>, Option<Usage>)>;
 
     /// Turns one `modelOutput` into the record's value.
     fn parse(
@@ -40,6 +57,15 @@ impl OutputMode for Untyped {
 
     fn tool() -> Option<ToolDefinition> {
         None
+    }
+
+    fn parse_fast(
+        adapter: &dyn ModelProviderAdapter,
+        model_output: &RawValue,
+        tool: Option<&ToolDefinition>,
+    ) -> Option<(Result<Value, RecordError>, Option<Usage>)> {
+        let (input, usage) = adapter.tool_input_fast(model_output, tool?)?;
+        Some((tool_input_value(input), usage))
     }
 
     /// The raw `modelOutput`; with a run-time output tool, the tool input the model wrote.
@@ -67,6 +93,23 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
 
     fn tool() -> Option<ToolDefinition> {
         Some(T::tool_definition())
+    }
+
+    fn parse_fast(
+        adapter: &dyn ModelProviderAdapter,
+        model_output: &RawValue,
+        tool: Option<&ToolDefinition>,
+    ) -> Option<(Result<T, RecordError>, Option<Usage>)> {
+        let owned;
+        let tool = match tool {
+            Some(tool) => tool,
+            None => {
+                owned = T::tool_definition();
+                &owned
+            }
+        };
+        let (input, usage) = adapter.tool_input_fast(model_output, tool)?;
+        Some((tool_input_value(input).and_then(T::from_tool_input), usage))
     }
 
     fn parse(

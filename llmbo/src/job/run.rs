@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::lifecycle::{hex, prepare_one};
+use super::lifecycle::{hex, write_one};
 use super::mode::OutputMode;
 use super::state::{Ready, Submitted, Uploaded};
 use super::status::{JobDetails, JobStatus, Progress, Stage};
@@ -81,6 +81,9 @@ pub struct ShardEntry {
 pub struct BatchRun<O: OutputMode> {
     config: Arc<JobConfig>,
     manifest: Arc<Mutex<RunManifest>>,
+    /// Held from snapshot to upload, so the manifest in S3 is always the newest one (two jobs
+    /// created at once would otherwise race their saves).
+    saving: Arc<tokio::sync::Mutex<()>>,
     _mode: PhantomData<fn() -> O>,
 }
 
@@ -90,6 +93,7 @@ impl<O: OutputMode> Clone for BatchRun<O> {
         BatchRun {
             config: Arc::clone(&self.config),
             manifest: Arc::clone(&self.manifest),
+            saving: Arc::clone(&self.saving),
             _mode: PhantomData,
         }
     }
@@ -214,6 +218,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
         let run = BatchRun {
             config,
             manifest: Arc::new(Mutex::new(manifest)),
+            saving: Arc::default(),
             _mode: PhantomData,
         };
         run.save().await?;
@@ -249,9 +254,8 @@ where
         let record_id = record_id.into();
         names::check_record_id(&record_id)?;
         hashes.push(id_hash(&record_id));
-        let body = prepare_one(config, &record_id, &input, tool.as_ref())?;
         line.clear();
-        jsonl::encode_input_line(&record_id, &body, &mut line);
+        write_one(config, &record_id, &input, tool.as_ref(), &mut line)?;
         writer.write_all(&line).map_err(io)?;
         sizes.push(line.len() as u64);
     }
@@ -311,6 +315,7 @@ impl<O: OutputMode> BatchRun<O> {
     }
 
     async fn save(&self) -> Result<(), Error> {
+        let _saving = self.saving.lock().await;
         let json =
             serde_json::to_vec_pretty(&self.manifest()).map_err(|e| Error::InvalidConfig {
                 field: "run manifest",
@@ -378,6 +383,7 @@ impl<O: OutputMode> BatchRun<O> {
         Ok(BatchRun {
             config: Arc::new(config),
             manifest: Arc::new(Mutex::new(manifest)),
+            saving: Arc::default(),
             _mode: PhantomData,
         })
     }
