@@ -61,9 +61,9 @@ fn adapters() -> Vec<Box<dyn ModelProviderAdapter>> {
         Box::new(AnthropicAdapter::default()),
         Box::new(DefaultAdapter::default()),
         Box::new(NovaAdapter::default()),
-        Box::new(MistralChatAdapter::default()),
-        Box::new(LlamaAdapter::default()),
-        Box::new(OpenAiAdapter::default()),
+        Box::new(MistralChatAdapter),
+        Box::new(LlamaAdapter),
+        Box::new(OpenAiAdapter),
     ]
 }
 

@@ -32,6 +32,7 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     /// The fast path for the common answer, from the raw `modelOutput` text (see
     /// [`ModelProviderAdapter::tool_input_fast`]): the record's outcome and usage, or `None` to
     /// use [`parse`](Self::parse).
+    #[allow(clippy::type_complexity)] // an outcome and its usage; a named type would add API
     fn parse_fast(
         adapter: &dyn ModelProviderAdapter,
         model_output: &RawValue,
