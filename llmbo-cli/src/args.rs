@@ -125,4 +125,24 @@ pub struct Download {
     /// Exit 1 when more than this fraction of records failed (0 = any failure).
     #[arg(long, default_value_t = 0.0)]
     pub max_error_rate: f64,
+    /// Before writing, send the records that failed or were never processed again as one
+    /// follow-up job, wait for it and merge its answers (runs only).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// With --retry-failed: also retry records whose answer did not parse.
+    #[arg(long, requires = "retry_failed")]
+    pub include_parse_failures: bool,
+    /// With --retry-failed: fill a follow-up job below Bedrock's minimum with copies of a
+    /// failed request (billed; their answers are discarded).
+    #[arg(long, requires = "retry_failed")]
+    pub pad_to_minimum: bool,
+    /// Seconds between polls of the follow-up job.
+    #[arg(long, default_value_t = 30.0)]
+    pub interval: f64,
+    /// Price per 1,000 input tokens, to print an estimated cost (with --price-out).
+    #[arg(long, requires = "price_out")]
+    pub price_in: Option<f64>,
+    /// Price per 1,000 output tokens.
+    #[arg(long, requires = "price_in")]
+    pub price_out: Option<f64>,
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use llmbo::{BatchInferer, BatchResults, RecordError, Recovered};
+use llmbo::{BatchInferer, BatchResults, RecordError, Recovered, RetryOptions, RetryOutcome};
 use serde_json::{Value, json};
 
 use crate::args::Download;
@@ -12,6 +12,13 @@ use crate::report::{Summary, check_error_rate};
 
 pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
     let target = Target::parse(&args.target.target)?;
+    if args.retry_failed && matches!(target, Target::Job(_)) {
+        return Err(Failure::Usage(
+            "--retry-failed works on a run (its s3://…/input/<name>.run.json), not a job ARN"
+                .into(),
+        ));
+    }
+    let mut retry = None;
     let (results, schema) = match target {
         Target::Job(arn) => {
             let (sdk, region) = ctx.sdk(Some(&target)).await?;
@@ -42,16 +49,44 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
                 )));
             }
             let schema = run.manifest().tool.map(|tool| tool.input_schema);
-            (run.finish(Duration::from_millis(200)).await?, schema)
+            let mut detailed = run.finish_detailed(Duration::from_millis(200)).await?;
+            if args.retry_failed {
+                let options = RetryOptions {
+                    include_parse_failures: args.include_parse_failures,
+                    pad_to_minimum: args.pad_to_minimum,
+                    poll_interval: interval(args.interval)?,
+                };
+                retry = Some(run.retry_failed(&mut detailed, &options).await?);
+            }
+            (detailed.results, schema)
         }
     };
     let summary = write_results(&args, results, schema.as_ref())?;
+    let cost = match (args.price_in, args.price_out) {
+        (Some(input), Some(output)) => Some(
+            summary.input_tokens.unwrap_or(0) as f64 / 1000.0 * input
+                + summary.output_tokens.unwrap_or(0) as f64 / 1000.0 * output,
+        ),
+        _ => None,
+    };
     if ctx.json() {
         let mut value = summary.to_json();
         value["out"] = json!(args.out.display().to_string());
+        if let Some(cost) = cost {
+            value["estimatedCost"] = json!(cost);
+        }
+        if let Some(retry) = &retry {
+            value["retry"] = retry_json(retry);
+        }
         println!("{value}");
     } else {
+        if let Some(retry) = &retry {
+            println!("{}", retry_text(retry));
+        }
         println!("{}", summary.to_text());
+        if let Some(cost) = cost {
+            println!("estimated cost: {cost:.4}");
+        }
         println!("results: {}", args.out.display());
     }
     check_error_rate(summary.failed(), summary.records, args.max_error_rate)
@@ -100,4 +135,50 @@ fn write_results(
     }
     out.flush().map_err(io)?;
     Ok(summary)
+}
+
+fn interval(seconds: f64) -> Result<Duration, Failure> {
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(Failure::Usage(format!(
+            "--interval {seconds} must be a positive number of seconds"
+        )))
+    }
+}
+
+fn retry_json(retry: &RetryOutcome) -> Value {
+    match retry {
+        RetryOutcome::NothingToRetry => json!({"retried": 0}),
+        RetryOutcome::TooFew { records, minimum } => {
+            json!({"retried": 0, "tooFew": records, "minimum": minimum})
+        }
+        RetryOutcome::Retried {
+            job_arn,
+            records,
+            padding,
+            recovered,
+        } => {
+            json!({"retried": records, "padding": padding, "recovered": recovered, "jobArn": job_arn})
+        }
+        _ => json!({}),
+    }
+}
+
+fn retry_text(retry: &RetryOutcome) -> String {
+    match retry {
+        RetryOutcome::NothingToRetry => "retry: no record needed it".into(),
+        RetryOutcome::TooFew { records, minimum } => format!(
+            "retry: {records} failed records are fewer than a job's minimum of {minimum}; not sent (add --pad-to-minimum to pad the job)"
+        ),
+        RetryOutcome::Retried {
+            job_arn,
+            records,
+            padding,
+            recovered,
+        } => format!(
+            "retry: {records} records sent again in {job_arn} ({padding} padding), {recovered} now answered"
+        ),
+        _ => "retry: done".into(),
+    }
 }

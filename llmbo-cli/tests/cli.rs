@@ -42,6 +42,13 @@ fn stdout_json(output: &std::process::Output) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+fn json_lines(output: &std::process::Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 fn write_lines(dir: &Path, name: &str, lines: impl IntoIterator<Item = String>) -> PathBuf {
     let path = dir.join(name);
     let text: String = lines.into_iter().map(|l| l + "\n").collect();
@@ -467,4 +474,108 @@ async fn a_failed_job_exits_1_with_bedrocks_message() {
         .assert()
         .code(1)
         .stderr(contains("Role cannot read bucket"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn download_can_retry_what_failed_and_estimate_the_cost() {
+    // The second job of the run stops halfway; the follow-up job is not affected.
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            job_fault: Some(JobFault::PartiallyComplete {
+                processed_fraction: 0.5,
+            }),
+            job_fault_name_contains: Some("cli-retry-2".into()),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+    let submitted = submit(&local, "cli-retry", &input)
+        .args(["--max-records-per-job", "150"])
+        .assert()
+        .success();
+    let run_uri = stdout_json(submitted.get_output())["runUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    llmbo(&local)
+        .args([
+            "watch",
+            "--interval",
+            "0.05",
+            "--max-error-rate",
+            "1",
+            &run_uri,
+        ])
+        .assert()
+        .success();
+
+    // Without a retry, 75 records are missing.
+    let out = dir.path().join("first.jsonl");
+    let first = llmbo(&local)
+        .args(["--json", "download", &run_uri, "--out"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    // With --json and exit 1: the summary line, then the error line.
+    let lines = json_lines(first.get_output());
+    assert_eq!(lines[0]["errorsByReason"]["missing"], 75);
+    assert_eq!(lines[1]["exitCode"], 1);
+    // --retry-failed alone: too few for a job, said so, nothing sent.
+    let too_few = llmbo(&local)
+        .args(["--json", "download", &run_uri, "--retry-failed", "--out"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    assert_eq!(json_lines(too_few.get_output())[0]["retry"]["tooFew"], 75);
+
+    let retried = llmbo(&local)
+        .args([
+            "--json",
+            "download",
+            &run_uri,
+            "--retry-failed",
+            "--pad-to-minimum",
+        ])
+        .args([
+            "--interval",
+            "0.05",
+            "--price-in",
+            "0.25",
+            "--price-out",
+            "1.25",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let summary = stdout_json(retried.get_output());
+    assert_eq!(summary["retry"]["retried"], 75, "{summary}");
+    assert_eq!(summary["retry"]["padding"], 25, "{summary}");
+    assert_eq!(summary["retry"]["recovered"], 75, "{summary}");
+    assert_eq!(summary["succeeded"], 300, "{summary}");
+    let tokens_in = summary["inputTokens"].as_f64().unwrap();
+    let tokens_out = summary["outputTokens"].as_f64().unwrap();
+    let cost = summary["estimatedCost"].as_f64().unwrap();
+    assert!((cost - (tokens_in * 0.25 + tokens_out * 1.25) / 1000.0).abs() < 1e-9);
+    let results = read_results(&out);
+    assert_eq!(results.len(), 300);
+    assert!(results.iter().all(|line| line.get("output").is_some()));
+
+    // A job ARN cannot be retried: bad usage.
+    let arn = llmbo(&local)
+        .args(["--json", "status", &run_uri])
+        .assert()
+        .success();
+    let arn = stdout_json(arn.get_output())["jobs"][0]["jobArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    llmbo(&local)
+        .args(["download", &arn, "--retry-failed", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2);
 }
