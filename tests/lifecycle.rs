@@ -724,3 +724,87 @@ async fn a_large_input_is_uploaded_in_parts_and_read_back_whole() {
         .unwrap();
     assert_eq!(results.into_values().len(), 100);
 }
+
+#[tokio::test]
+async fn throttling_that_does_not_stop_ends_in_a_clear_error() {
+    let retry = llmbo::RetryConfig::standard()
+        .with_max_attempts(2)
+        .with_initial_backoff(Duration::from_millis(5));
+    let builder = |local: &LocalBedrock, name: &str| {
+        StructuredBatchInferer::<Person>::builder()
+            .model_name(CLAUDE)
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name(name)
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+            .retry_config(retry.clone())
+    };
+
+    // Every CreateModelInvocationJob is throttled: retried, then the error, and no job.
+    let local = faulty(FaultConfig {
+        throttle_rate: 1.0,
+        throttle_operations: vec!["CreateModelInvocationJob".into()],
+        ..Default::default()
+    })
+    .await;
+    let err = builder(&local, "throttled-create")
+        .build()
+        .await
+        .unwrap()
+        .prepare_requests(person_inputs(120))
+        .unwrap()
+        .push_requests_to_s3()
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Aws { operation: "CreateModelInvocationJob", code, .. } if code == "ThrottlingException"),
+        "{err:?}"
+    );
+    let jobs = aws_sdk_bedrock::Client::new(&local.sdk_config())
+        .list_model_invocation_jobs()
+        .send()
+        .await
+        .unwrap();
+    assert!(jobs.invocation_job_summaries().is_empty());
+
+    // Every GetModelInvocationJob is throttled: polling backs off, then gives up, naming the job.
+    let local = faulty(FaultConfig {
+        throttle_rate: 1.0,
+        throttle_operations: vec!["GetModelInvocationJob".into()],
+        ..Default::default()
+    })
+    .await;
+    let submitted = builder(&local, "throttled-poll")
+        .build()
+        .await
+        .unwrap()
+        .prepare_requests(person_inputs(120))
+        .unwrap()
+        .push_requests_to_s3()
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let arn = submitted.job_arn().to_owned();
+    let err = submitted
+        .poll_progress(Duration::from_millis(1))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Aws {
+            operation: "GetModelInvocationJob",
+            code,
+            message,
+        } => {
+            assert_eq!(code, "ThrottlingException");
+            assert!(message.contains("10 polls in a row throttled"), "{message}");
+            assert!(message.contains(&arn), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -64,14 +64,21 @@ pub(crate) fn handle(
     query: Option<&str>,
     body: &[u8],
 ) -> Reply {
-    if shared.faults.next_call_throttled() {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let operation = match (method, segments.as_slice()) {
+        ("POST", ["model-invocation-job"]) => "CreateModelInvocationJob",
+        ("GET", ["model-invocation-jobs"]) => "ListModelInvocationJobs",
+        ("GET", ["model-invocation-job", _]) => "GetModelInvocationJob",
+        ("POST", ["model-invocation-job", _, "stop"]) => "StopModelInvocationJob",
+        _ => "",
+    };
+    if shared.faults.next_call_throttled(operation) {
         return Reply::json_error(
             429,
             "ThrottlingException",
             "Too many requests, please wait before trying again.",
         );
     }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         ("POST", ["model-invocation-job"]) => create(shared, body),
         ("GET", ["model-invocation-jobs"]) => list(shared, query),

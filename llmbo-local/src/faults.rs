@@ -38,6 +38,10 @@ pub struct FaultConfig {
     pub job_fault_name_contains: Option<String>,
     /// Control-plane calls (Bedrock and IAM) answered with `ThrottlingException`.
     pub throttle_rate: f64,
+    /// Limits throttling to these operations (`CreateModelInvocationJob`,
+    /// `GetModelInvocationJob`, `ListModelInvocationJobs`, `StopModelInvocationJob`, `GetRole`);
+    /// empty: every control-plane call.
+    pub throttle_operations: Vec<String>,
     /// S3 `PutObject` / `UploadPart` calls answered with a 500 `InternalError`.
     pub s3_upload_error_rate: f64,
 }
@@ -113,8 +117,12 @@ impl Faults {
         }
     }
 
-    /// Whether the next control-plane call is throttled.
-    pub(crate) fn next_call_throttled(&self) -> bool {
+    /// Whether the next call of `operation` is throttled.
+    pub(crate) fn next_call_throttled(&self, operation: &str) -> bool {
+        let ops = &self.config.throttle_operations;
+        if !ops.is_empty() && !ops.iter().any(|op| op == operation) {
+            return false;
+        }
         let n = self.control_calls.fetch_add(1, Ordering::Relaxed);
         chance(self.config.seed, STREAM_THROTTLE, &n.to_le_bytes()) < self.config.throttle_rate
     }
@@ -211,6 +219,9 @@ mod tests {
     fn zero_rates_inject_nothing() {
         let faults = Faults::new(FaultConfig::default());
         assert!((0..1000).all(|i| faults.for_record(&i.to_string()).is_none()));
-        assert!((0..1000).all(|_| !faults.next_call_throttled() && !faults.next_s3_upload_fails()));
+        assert!(
+            (0..1000)
+                .all(|_| !faults.next_call_throttled("GetRole") && !faults.next_s3_upload_fails())
+        );
     }
 }

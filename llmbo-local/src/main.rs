@@ -68,6 +68,9 @@ struct Args {
     /// Fraction of Bedrock and IAM calls answered with ThrottlingException.
     #[arg(long, default_value_t = 0.0)]
     throttle_rate: f64,
+    /// Throttle only this operation (repeatable), e.g. CreateModelInvocationJob.
+    #[arg(long)]
+    throttle_operation: Vec<String>,
     /// Fraction of S3 uploads answered with a 500.
     #[arg(long, default_value_t = 0.0)]
     s3_upload_error_rate: f64,
@@ -120,6 +123,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             job_fault,
             job_fault_name_contains: None,
             throttle_rate: args.throttle_rate,
+            throttle_operations: args.throttle_operation,
             s3_upload_error_rate: args.s3_upload_error_rate,
         });
     if let Some(dir) = &args.data_dir {

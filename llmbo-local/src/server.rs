@@ -113,7 +113,7 @@ async fn control_plane(
                 "IAM query requests are POSTs",
                 &request_id,
             )
-        } else if shared.faults.next_call_throttled() {
+        } else if shared.faults.next_call_throttled("GetRole") {
             iam::error(400, "Sender", "Throttling", "Rate exceeded", &request_id)
         } else {
             let roles = shared

@@ -111,23 +111,50 @@ impl Aws {
         force_path_style: Option<bool>,
         bucket_owner: Option<String>,
     ) -> Self {
+        Self::with_retry(sdk, region, force_path_style, bucket_owner, None)
+    }
+
+    /// As [`Aws::new`], with the caller's retry policy for every client instead of llmbo's
+    /// (5 attempts for S3, 8 for Bedrock).
+    pub(crate) fn with_retry(
+        sdk: &SdkConfig,
+        region: &str,
+        force_path_style: Option<bool>,
+        bucket_owner: Option<String>,
+        retry: Option<&RetryConfig>,
+    ) -> Self {
         let region = aws_config::Region::new(region.to_owned());
         let path_style = force_path_style
             .unwrap_or_else(|| sdk.endpoint_url().is_some_and(|url| !is_aws_endpoint(url)));
         let s3_config = aws_sdk_s3::config::Builder::from(sdk)
             .region(region.clone())
             .force_path_style(path_style)
-            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .retry_config(
+                retry
+                    .cloned()
+                    .unwrap_or_else(|| RetryConfig::standard().with_max_attempts(5)),
+            )
             .build();
         // Throttling on the control plane is normal when many jobs are polled; the SDK's
         // standard mode backs off with jitter.
         let bedrock_config = aws_sdk_bedrock::config::Builder::from(sdk)
             .region(region)
-            .retry_config(RetryConfig::standard().with_max_attempts(8))
+            .retry_config(
+                retry
+                    .cloned()
+                    .unwrap_or_else(|| RetryConfig::standard().with_max_attempts(8)),
+            )
             .build();
         Aws {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            iam: aws_sdk_iam::Client::new(sdk),
+            iam: match retry {
+                Some(retry) => aws_sdk_iam::Client::from_conf(
+                    aws_sdk_iam::config::Builder::from(sdk)
+                        .retry_config(retry.clone())
+                        .build(),
+                ),
+                None => aws_sdk_iam::Client::new(sdk),
+            },
             bedrock: aws_sdk_bedrock::Client::from_conf(bedrock_config),
             bucket_owner,
         }

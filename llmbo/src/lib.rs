@@ -192,6 +192,9 @@ pub mod builder {
 /// The AWS SDK configuration type the builder takes.
 #[cfg(feature = "aws")]
 pub use aws_config::SdkConfig;
+/// The AWS SDK's retry policy, for the builder's `retry_config`.
+#[cfg(feature = "aws")]
+pub use aws_config::retry::RetryConfig;
 pub use input::{Message, ModelInput, Role, ToolChoice};
 /// Derives [`BatchOutput`](trait@BatchOutput); see the trait for the attributes.
 pub use llmbo_derive::BatchOutput;

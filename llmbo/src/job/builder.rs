@@ -92,6 +92,7 @@ pub(crate) struct Settings {
     pub(crate) vpc: Option<(Vec<String>, Vec<String>)>,
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) tool: Option<ToolDefinition>,
+    pub(crate) retry: Option<aws_config::retry::RetryConfig>,
 }
 
 /// The type-level record of which required settings were given.
@@ -256,6 +257,13 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// The retry policy of every AWS call (attempts, backoff), instead of llmbo's: 5 attempts for
+    /// S3 and 8 for Bedrock, the SDK's standard mode with jittered exponential backoff.
+    pub fn retry_config(mut self, retry: crate::RetryConfig) -> Self {
+        self.settings.retry = Some(retry);
+        self
+    }
+
     /// Called with each progress report while the job is polled.
     pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         self.settings.progress = Some(Arc::new(callback));
@@ -306,11 +314,12 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             Some(config) => config,
             None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
         };
-        let aws = Aws::new(
+        let aws = Aws::with_retry(
             &sdk,
             &s.region,
             s.s3_force_path_style,
             s.bucket_owner.clone(),
+            s.retry.as_ref(),
         );
         let bucket_region = aws.bucket_region(&s.bucket_name).await?;
         if bucket_region != s.region {

@@ -26,6 +26,10 @@ use crate::jsonl::{self, OutputLine};
 use crate::manifest::Manifest;
 use crate::output::{BatchOutput, BatchResults};
 
+/// Polls throttled this many times in a row (each after the SDK's own retries, with the wait
+/// doubling up to 5 minutes in between) end `poll_progress` with the throttling error.
+const MAX_THROTTLED_POLLS: u32 = 10;
+
 /// Upload progress is reported every this many records, and once at the end.
 const UPLOAD_REPORT_EVERY: u64 = 1_000;
 
@@ -278,20 +282,38 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             _mode: PhantomData,
         };
         let mut wait = interval;
+        let mut throttled = 0u32;
         loop {
             match job.config.aws.describe_job(&job.state.job_arn).await {
                 Ok(details) => {
                     job.config.report(&Progress::of(&details));
                     wait = interval;
+                    throttled = 0;
                     if details.status.is_finished() {
                         return job.finish(details);
                     }
                     job.state.last = Some(details);
                 }
-                // The SDK already retried; keep polling, slower, rather than lose the job.
-                Err(Error::Aws { code, .. }) if code == "ThrottlingException" => {
+                // The SDK already retried; keep polling, slower, rather than lose the job, but
+                // not forever: a poll throttled this many times in a row is an error.
+                Err(Error::Aws {
+                    operation,
+                    code,
+                    message,
+                }) if code == "ThrottlingException" => {
+                    throttled += 1;
+                    if throttled >= MAX_THROTTLED_POLLS {
+                        return Err(Error::Aws {
+                            operation,
+                            code,
+                            message: format!(
+                                "{message} ({throttled} polls in a row throttled; the job {} still runs: recover it from its ARN later)",
+                                job.state.job_arn
+                            ),
+                        });
+                    }
                     wait = (wait * 2).min(Duration::from_secs(300));
-                    tracing::warn!(job_arn = %job.state.job_arn, "throttled while polling; backing off");
+                    tracing::warn!(job_arn = %job.state.job_arn, throttled, "throttled while polling; backing off");
                 }
                 Err(err) => return Err(err),
             }
