@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use llmbo::{BatchInferer, BatchResults, RecordError, Recovered, RetryOptions, RetryOutcome};
+use llmbo::{BatchInferer, RecordError, RecordResult, Recovered, RetryOptions, RetryOutcome};
 use serde_json::{Value, json};
 
 use crate::args::Download;
@@ -19,7 +19,9 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
         ));
     }
     let mut retry = None;
-    let (results, schema) = match target {
+    // Failed jobs make the command fail whatever the error rate.
+    let mut failed_jobs: Vec<String> = Vec::new();
+    let summary = match target {
         Target::Job(arn) => {
             let (sdk, region) = ctx.sdk(Some(&target)).await?;
             match BatchInferer::recover_details_from_job_arn(arn, &region, Some(sdk)).await? {
@@ -28,7 +30,17 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
                         "job {arn} has not finished; follow it with `llmbo watch {arn}`"
                     )));
                 }
-                Recovered::Finished(job) => (job.download_results().await?.load_results()?, None),
+                Recovered::Finished(job) => {
+                    if job.job_status() == Some(&llmbo::JobStatus::Failed) {
+                        failed_jobs.push(format!("job {arn} failed"));
+                    }
+                    let results = job.download_results().await?.load_results()?;
+                    let mut writer = ResultWriter::create(&args.out, None)?;
+                    for record in results.records {
+                        writer.write(record)?;
+                    }
+                    writer.finish(&results.manifest)?
+                }
             }
         }
         Target::Run(uri) => {
@@ -49,19 +61,34 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
                 )));
             }
             let schema = run.manifest().tool.map(|tool| tool.input_schema);
-            let mut detailed = run.finish_detailed(Duration::from_millis(200)).await?;
+            let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
             if args.retry_failed {
+                // Retrying merges into the results in place, so they are held whole.
+                let mut detailed = run.finish_detailed(Duration::from_millis(200)).await?;
                 let options = RetryOptions {
                     include_parse_failures: args.include_parse_failures,
                     pad_to_minimum: args.pad_to_minimum,
                     poll_interval: interval(args.interval)?,
                 };
                 retry = Some(run.retry_failed(&mut detailed, &options).await?);
+                failed_jobs.extend(detailed.summary.failed_jobs.iter().map(ToString::to_string));
+                let manifest = detailed.results.manifest.clone();
+                for record in detailed.results.records {
+                    writer.write(record)?;
+                }
+                writer.finish(&manifest)?
+            } else {
+                // One job's results in memory at a time, written as they come.
+                let mut stream = run.stream(Duration::from_millis(200));
+                while let Some(record) = stream.next().await {
+                    writer.write(record?)?;
+                }
+                let run_summary = stream.summary().unwrap_or_default();
+                failed_jobs.extend(run_summary.failed_jobs.iter().map(ToString::to_string));
+                writer.finish(&run_summary.manifest)?
             }
-            (detailed.results, schema)
         }
     };
-    let summary = write_results(&args, results, schema.as_ref())?;
     let cost = match (args.price_in, args.price_out) {
         (Some(input), Some(output)) => Some(
             summary.input_tokens.unwrap_or(0) as f64 / 1000.0 * input
@@ -89,30 +116,46 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
         }
         println!("results: {}", args.out.display());
     }
+    if !failed_jobs.is_empty() {
+        return Err(Failure::Failed(failed_jobs.join("; ")));
+    }
     check_error_rate(summary.failed(), summary.records, args.max_error_rate)
 }
 
-fn write_results(
-    args: &Download,
-    results: BatchResults<Value>,
-    schema: Option<&Value>,
-) -> Result<Summary, Failure> {
-    // The tool input was checked for shape by the adapter; the schema's constraints are
-    // checked here, so a structured job's outputs all fit the schema.
-    let validator = match schema {
-        Some(schema) => Some(jsonschema::validator_for(schema).map_err(|err| {
-            Failure::Failed(format!("the run's output schema does not compile: {err}"))
-        })?),
-        None => None,
-    };
-    let path = &args.out;
-    let io = |err: std::io::Error| Failure::Usage(format!("{}: {err}", path.display()));
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut out = std::io::BufWriter::new(file);
-    let mut summary = Summary::default();
-    summary.add_manifest(&results.manifest);
-    for mut record in results.records {
-        if let (Some(validator), Ok(value)) = (&validator, &record.outcome)
+/// Writes one line per record as it comes, checking structured outputs against the schema.
+struct ResultWriter {
+    out: std::io::BufWriter<std::fs::File>,
+    path: std::path::PathBuf,
+    validator: Option<jsonschema::Validator>,
+    summary: Summary,
+}
+
+impl ResultWriter {
+    fn create(path: &std::path::Path, schema: Option<&Value>) -> Result<Self, Failure> {
+        // The tool input was checked for shape by the adapter; the schema's constraints are
+        // checked here, so a structured job's outputs all fit the schema.
+        let validator = match schema {
+            Some(schema) => Some(jsonschema::validator_for(schema).map_err(|err| {
+                Failure::Failed(format!("the run's output schema does not compile: {err}"))
+            })?),
+            None => None,
+        };
+        let file = std::fs::File::create(path)
+            .map_err(|err| Failure::Usage(format!("{}: {err}", path.display())))?;
+        Ok(ResultWriter {
+            out: std::io::BufWriter::new(file),
+            path: path.to_owned(),
+            validator,
+            summary: Summary::default(),
+        })
+    }
+
+    fn io(&self, err: std::io::Error) -> Failure {
+        Failure::Usage(format!("{}: {err}", self.path.display()))
+    }
+
+    fn write(&mut self, mut record: RecordResult<Value>) -> Result<(), Failure> {
+        if let (Some(validator), Ok(value)) = (&self.validator, &record.outcome)
             && let Err(err) = validator.validate(value)
         {
             let path = err.instance_path().to_string();
@@ -121,7 +164,7 @@ fn write_results(
                 message: err.to_string(),
             });
         }
-        summary.add_record(&record);
+        self.summary.add_record(&record);
         let line = match &record.outcome {
             Ok(value) => json!({"recordId": record.record_id, "output": value}),
             Err(err) => {
@@ -130,11 +173,19 @@ fn write_results(
                 json!({"recordId": record.record_id, "error": error})
             }
         };
-        serde_json::to_writer(&mut out, &line).map_err(|err| io(err.into()))?;
-        out.write_all(b"\n").map_err(io)?;
+        let written = serde_json::to_writer(&mut self.out, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        written.map_err(|err| self.io(err))
     }
-    out.flush().map_err(io)?;
-    Ok(summary)
+
+    fn finish(mut self, manifest: &llmbo::Manifest) -> Result<Summary, Failure> {
+        if let Err(err) = self.out.flush() {
+            return Err(self.io(err));
+        }
+        self.summary.add_manifest(manifest);
+        Ok(self.summary)
+    }
 }
 
 fn interval(seconds: f64) -> Result<Duration, Failure> {

@@ -474,6 +474,28 @@ async fn a_failed_job_exits_1_with_bedrocks_message() {
         .assert()
         .code(1)
         .stderr(contains("Role cannot read bucket"));
+    // Downloading the run still gives one line per record, each saying the job failed, and
+    // exits 1 whatever error rate is allowed.
+    let out = dir.path().join("failed.jsonl");
+    llmbo(&local)
+        .args([
+            "download",
+            "s3://llmbo-local/input/cli-fail.run.json",
+            "--max-error-rate",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(contains("Role cannot read bucket"));
+    let results = read_results(&out);
+    assert_eq!(results.len(), 300);
+    assert!(
+        results.iter().all(|l| l["error"]["reason"] == "job_failed"),
+        "{:?}",
+        results[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
