@@ -124,16 +124,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn role_names_and_paths_come_from_the_arn() {
-        let role = Role::from_arn("arn:aws:iam::000000000000:role/service/BatchRole").unwrap();
+    fn role_names_and_paths_come_from_the_arn() -> Result<(), Box<dyn std::error::Error>> {
+        let role = Role::from_arn("arn:aws:iam::000000000000:role/service/BatchRole")
+            .ok_or("expected value missing")?;
         assert_eq!(role.name, "BatchRole");
         assert_eq!(role.path, "/service/");
         assert!(Role::from_arn("arn:aws:iam::000000000000:user/x").is_none());
+        Ok(())
     }
 
     #[test]
-    fn get_role_finds_known_roles_only() {
-        let role = Role::from_arn("arn:aws:iam::000000000000:role/r1").unwrap();
+    fn get_role_finds_known_roles_only() -> Result<(), Box<dyn std::error::Error>> {
+        let role =
+            Role::from_arn("arn:aws:iam::000000000000:role/r1").ok_or("expected value missing")?;
         let roles = BTreeMap::from([(role.arn.clone(), role)]);
         let found = handle(
             &roles,
@@ -149,5 +152,6 @@ mod tests {
         );
         assert_eq!(missing.status, 404);
         assert!(String::from_utf8_lossy(&missing.body).contains("<Code>NoSuchEntity</Code>"));
+        Ok(())
     }
 }

@@ -803,7 +803,7 @@ mod tests {
     }
 
     #[test]
-    fn a_forced_claude_tool_gets_a_call() {
+    fn a_forced_claude_tool_gets_a_call() -> Result<(), Box<dyn std::error::Error>> {
         let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
             "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
             "tools": [{"name": "p", "description": "d", "input_schema": {"type": "object",
@@ -820,8 +820,11 @@ mod tests {
         ));
         assert_eq!(out["stop_reason"], "tool_use");
         assert_eq!(out["content"][0]["name"], "p");
-        let n = out["content"][0]["input"]["n"].as_i64().unwrap();
+        let n = out["content"][0]["input"]["n"]
+            .as_i64()
+            .ok_or("expected value missing")?;
         assert!((5..=6).contains(&n));
+        Ok(())
     }
 
     #[test]
@@ -847,7 +850,7 @@ mod tests {
     }
 
     #[test]
-    fn a_schema_in_the_prompt_is_answered_with_json() {
+    fn a_schema_in_the_prompt_is_answered_with_json() -> Result<(), Box<dyn std::error::Error>> {
         let prompt = "[INST] Answer with one JSON object that follows this JSON schema, and nothing else:\n\
                       {\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"}},\"required\":[\"a\"]}\n\nText [/INST]";
         let out = output(answer(
@@ -859,8 +862,11 @@ mod tests {
             3,
             None,
         ));
-        let text = out["outputs"][0]["text"].as_str().unwrap();
+        let text = out["outputs"][0]["text"]
+            .as_str()
+            .ok_or("expected value missing")?;
         assert!(text.contains("\"a\":"), "{text}");
+        Ok(())
     }
 
     #[test]

@@ -227,7 +227,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reason_is_the_json_tag() {
+    fn reason_is_the_json_tag() -> Result<(), Box<dyn std::error::Error>> {
         let all = [
             RecordError::Bedrock {
                 code: "400".into(),
@@ -260,8 +260,9 @@ mod tests {
             },
         ];
         for error in all {
-            let json = serde_json::to_value(&error).unwrap();
+            let json = serde_json::to_value(&error)?;
             assert_eq!(json["reason"], error.reason(), "{error:?}");
         }
+        Ok(())
     }
 }

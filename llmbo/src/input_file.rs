@@ -139,8 +139,9 @@ impl InputLine {
 /// assert!(message.contains("in.jsonl:2: duplicate recordId `a` (first on line 1)"), "{message}");
 /// assert!(message.contains("in.jsonl:3:"), "{message}");
 ///
-/// let ok = llmbo::jsonl::read_input("{\"recordId\": \"a\", \"prompt\": \"Hi\"}".as_bytes(), "in.jsonl").unwrap();
+/// let ok = llmbo::jsonl::read_input("{\"recordId\": \"a\", \"prompt\": \"Hi\"}".as_bytes(), "in.jsonl")?;
 /// assert_eq!(ok[0].0, "a");
+/// # Ok::<(), llmbo::Error>(())
 /// ```
 pub fn read_input(
     reader: impl BufRead,
@@ -272,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn every_form_of_line_is_read() {
+    fn every_form_of_line_is_read() -> Result<(), Box<dyn std::error::Error>> {
         let text = [
             json!({"recordId": "p", "prompt": "hi", "system": "be brief", "max_tokens": 9, "stop_sequences": ["x"]}),
             json!({"recordId": "m", "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}),
@@ -280,7 +281,7 @@ mod tests {
         ]
         .map(|v| v.to_string())
         .join("\n\n  \n");
-        let records = read_input(text.as_bytes(), "f.jsonl").unwrap();
+        let records = read_input(text.as_bytes(), "f.jsonl")?;
         let ids: Vec<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["p", "m", "b"]);
         let prompt = &records[0].1;
@@ -292,6 +293,7 @@ mod tests {
         assert_eq!(prompt.stop_sequences, ["x"]);
         assert_eq!(records[1].1.messages.len(), 3);
         assert_eq!(records[2].1.raw_body, Some(json!({"inputText": "raw"})));
+        Ok(())
     }
 
     #[test]

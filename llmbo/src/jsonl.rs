@@ -172,8 +172,9 @@ pub(crate) fn fast_output_line(line: &str) -> Option<(Cow<'_, str>, &RawValue)> 
 ///               "stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":5}}}"#;
 /// use llmbo::BatchOutput;
 /// let tool = Person::tool_definition();
-/// let (id, person, usage) = llmbo::jsonl::parse_output_line_as::<Person>(line, &AnthropicAdapter::default(), &tool).unwrap();
-/// assert_eq!((id.as_str(), person.unwrap().name.as_str()), ("r1", "Ada"));
+/// let parsed = llmbo::jsonl::parse_output_line_as::<Person>(line, &AnthropicAdapter::default(), &tool);
+/// let Some((id, Ok(person), usage)) = parsed else { panic!("{parsed:?}") };
+/// assert_eq!((id.as_str(), person.name.as_str()), ("r1", "Ada"));
 /// assert_eq!(usage.map(|u| u.output_tokens), Some(5));
 /// ```
 pub fn parse_output_line_as<T: BatchOutput>(

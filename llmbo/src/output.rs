@@ -220,14 +220,15 @@ mod tests {
     }
 
     #[test]
-    fn the_crate_override_is_used_for_every_path() {
+    fn the_crate_override_is_used_for_every_path() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(Renamed::tool_definition().description, "Renamed.");
-        let value = Renamed::from_tool_input(serde_json::json!({"word": "w"})).unwrap();
+        let value = Renamed::from_tool_input(serde_json::json!({"word": "w"}))?;
         assert_eq!(value.word, "w");
+        Ok(())
     }
 
     #[test]
-    fn a_tagged_enum_is_an_object_at_the_top() {
+    fn a_tagged_enum_is_an_object_at_the_top() -> Result<(), Box<dyn std::error::Error>> {
         #[derive(schemars::JsonSchema)]
         #[serde(tag = "kind")]
         #[allow(dead_code)]
@@ -236,9 +237,13 @@ mod tests {
             Nothing,
         }
         let tool = ToolDefinition::for_type::<Finding>("finding", None);
-        let schema = tool.input_schema.as_object().unwrap();
+        let schema = tool
+            .input_schema
+            .as_object()
+            .ok_or("expected value missing")?;
         assert_eq!(schema.keys().next().map(String::as_str), Some("type"));
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["oneOf"].as_array().map(Vec::len), Some(2));
+        Ok(())
     }
 }

@@ -274,17 +274,15 @@ mod tests {
     }
 
     #[test]
-    fn reads_what_value_reads() {
+    fn reads_what_value_reads() -> Result<(), Box<dyn std::error::Error>> {
         let value = json!({
             "title": "t", "date": {"year": 2026, "month": 11},
             "dates": [{"year": 1, "month": 2}], "kind": {"Span": {"from": {"year": 3, "month": 4}}}
         });
-        assert_eq!(
-            parse(value.clone()).unwrap(),
-            Doc::deserialize(value).unwrap()
-        );
+        assert_eq!(parse(value.clone())?, Doc::deserialize(value)?);
         let note = json!({"title": "t", "date": null, "dates": [], "kind": "Note"});
-        assert_eq!(parse(note).unwrap().kind, Kind::Note);
+        assert_eq!(parse(note)?.kind, Kind::Note);
+        Ok(())
     }
 
     #[test]

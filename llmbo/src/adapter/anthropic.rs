@@ -446,11 +446,9 @@ mod tests {
     use crate::adapter::test_support::{person_tool, sample_input};
 
     #[test]
-    fn builds_the_messages_body_field_by_field() {
+    fn builds_the_messages_body_field_by_field() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
-        let body = AnthropicAdapter::default()
-            .prepare_model_input(&sample_input(), Some(&tool))
-            .unwrap();
+        let body = AnthropicAdapter::default().prepare_model_input(&sample_input(), Some(&tool))?;
         assert_eq!(body["anthropic_version"], "bedrock-2023-05-31");
         assert_eq!(body["max_tokens"], 300);
         assert_eq!(body["system"], "Extract people.");
@@ -474,20 +472,25 @@ mod tests {
             body["tool_choice"],
             json!({"type": "tool", "name": "Person"})
         );
-        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        let keys: Vec<&String> = body
+            .as_object()
+            .ok_or("expected value missing")?
+            .keys()
+            .collect();
         assert_eq!(keys.len(), 10, "no extra keys: {keys:?}");
+        Ok(())
     }
 
     #[test]
-    fn defaults_max_tokens_and_omits_unset_fields() {
-        let body = AnthropicAdapter::default()
-            .prepare_model_input(&ModelInput::new().user("hi"), None)
-            .unwrap();
+    fn defaults_max_tokens_and_omits_unset_fields() -> Result<(), Box<dyn std::error::Error>> {
+        let body =
+            AnthropicAdapter::default().prepare_model_input(&ModelInput::new().user("hi"), None)?;
         assert_eq!(
             body,
             json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4096,
                    "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]})
         );
+        Ok(())
     }
 
     fn response(content: Value, stop_reason: &str) -> Value {
@@ -497,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_tool_input_of_a_documented_response() {
+    fn reads_the_tool_input_of_a_documented_response() -> Result<(), Box<dyn std::error::Error>> {
         let adapter = AnthropicAdapter::default();
         let ok = response(
             json!([{"type": "text", "text": "Here:"},
@@ -505,7 +508,7 @@ mod tests {
             "tool_use",
         );
         assert_eq!(
-            adapter.validate_result(&ok, &person_tool()).unwrap(),
+            adapter.validate_result(&ok, &person_tool())?,
             json!({"name": "Ada"})
         );
         assert_eq!(adapter.output_text(&ok).as_deref(), Some("Here:"));
@@ -516,6 +519,7 @@ mod tests {
                 output_tokens: 33
             })
         );
+        Ok(())
     }
 
     #[test]
@@ -587,7 +591,8 @@ mod fast_tests {
     }
 
     #[test]
-    fn the_fast_path_reads_a_plain_answer_as_validate_result_does() {
+    fn the_fast_path_reads_a_plain_answer_as_validate_result_does()
+    -> Result<(), Box<dyn std::error::Error>> {
         let adapter = AnthropicAdapter::default();
         let output = json!({"id": "msg", "type": "message", "role": "assistant", "model": "claude",
             "content": [{"type": "tool_use", "id": "toolu", "name": "Person",
@@ -595,15 +600,18 @@ mod fast_tests {
             "stop_reason": "tool_use", "stop_sequence": null,
             "usage": {"input_tokens": 120, "output_tokens": 30}});
         let text = output.to_string();
-        let raw: &RawValue = serde_json::from_str(&text).unwrap();
-        let (input, usage) = adapter.tool_input_fast(raw, &tool()).expect("fast path");
-        let input: Value = serde_json::from_str(input.get()).unwrap();
+        let raw: &RawValue = serde_json::from_str(&text)?;
+        let (input, usage) = adapter
+            .tool_input_fast(raw, &tool())
+            .ok_or("expected value missing")?;
+        let input: Value = serde_json::from_str(input.get())?;
         assert_eq!(Ok(input), adapter.validate_result(&output, &tool()));
         assert_eq!(usage, adapter.usage(&output));
+        Ok(())
     }
 
     #[test]
-    fn anything_unusual_is_left_to_validate_result() {
+    fn anything_unusual_is_left_to_validate_result() -> Result<(), Box<dyn std::error::Error>> {
         let adapter = AnthropicAdapter::default();
         for output in [
             json!([[{"type": "tool_use", "name": "Person", "input": {}}], "tool_use"]),
@@ -617,8 +625,9 @@ mod fast_tests {
             json!({"content": [{"type": "text", "text": "no"}]}),
         ] {
             let text = output.to_string();
-            let raw: &RawValue = serde_json::from_str(&text).unwrap();
+            let raw: &RawValue = serde_json::from_str(&text)?;
             assert!(adapter.tool_input_fast(raw, &tool()).is_none(), "{output}");
         }
+        Ok(())
     }
 }

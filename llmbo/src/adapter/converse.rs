@@ -86,10 +86,8 @@ mod tests {
     use crate::adapter::test_support::{person_tool, sample_input};
 
     #[test]
-    fn builds_the_converse_body() {
-        let body = ConverseAdapter
-            .prepare_model_input(&sample_input(), None)
-            .unwrap();
+    fn builds_the_converse_body() -> Result<(), Box<dyn std::error::Error>> {
+        let body = ConverseAdapter.prepare_model_input(&sample_input(), None)?;
         assert_eq!(
             body["messages"][2],
             json!({"role": "user", "content": [{"text": "Extract."}]})
@@ -100,7 +98,8 @@ mod tests {
             json!({"maxTokens": 300, "temperature": 0.0, "topP": 0.5, "stopSequences": ["END"]})
         );
         assert_eq!(body["additionalModelRequestFields"], json!({"top_k": 40}));
-        assert_eq!(body.as_object().unwrap().len(), 4);
+        assert_eq!(body.as_object().ok_or("expected value missing")?.len(), 4);
+        Ok(())
     }
 
     #[test]

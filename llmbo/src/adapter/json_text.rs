@@ -78,22 +78,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_first_object_among_prose_and_fences() {
-        assert_eq!(extract_json_object("{\"a\":1}").unwrap(), json!({"a": 1}));
+    fn finds_the_first_object_among_prose_and_fences() -> Result<(), Box<dyn std::error::Error>> {
+        assert_eq!(extract_json_object("{\"a\":1}")?, json!({"a": 1}));
         assert_eq!(
-            extract_json_object("x {\"a\":{\"b\":\"}\"}} then {\"c\":2}").unwrap(),
+            extract_json_object("x {\"a\":{\"b\":\"}\"}} then {\"c\":2}")?,
             json!({"a": {"b": "}"}})
         );
         assert_eq!(
-            extract_json_object("```json\n{\"q\": \"say \\\"hi\\\" {\"}\n```").unwrap(),
+            extract_json_object("```json\n{\"q\": \"say \\\"hi\\\" {\"}\n```")?,
             json!({"q": "say \"hi\" {"})
         );
+        Ok(())
     }
 
     #[test]
-    fn skips_braces_that_are_not_json() {
+    fn skips_braces_that_are_not_json() -> Result<(), Box<dyn std::error::Error>> {
         let text = "Using {name} as a placeholder: {\"name\": \"Ada\"}";
-        assert_eq!(extract_json_object(text).unwrap(), json!({"name": "Ada"}));
+        assert_eq!(extract_json_object(text)?, json!({"name": "Ada"}));
+        Ok(())
     }
 
     #[test]

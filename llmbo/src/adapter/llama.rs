@@ -124,16 +124,14 @@ mod tests {
     use crate::adapter::test_support::{person_tool, sample_input};
 
     #[test]
-    fn builds_the_llama_3_template() {
-        let body = LlamaAdapter
-            .prepare_model_input(
-                &ModelInput::new()
-                    .system("Be brief.")
-                    .user("Hi")
-                    .max_tokens(64),
-                None,
-            )
-            .unwrap();
+    fn builds_the_llama_3_template() -> Result<(), Box<dyn std::error::Error>> {
+        let body = LlamaAdapter.prepare_model_input(
+            &ModelInput::new()
+                .system("Be brief.")
+                .user("Hi")
+                .max_tokens(64),
+            None,
+        )?;
         assert_eq!(
             body,
             json!({"prompt": "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>\
@@ -141,15 +139,15 @@ mod tests {
                               <|start_header_id|>assistant<|end_header_id|>\n\n",
                    "max_gen_len": 64})
         );
+        Ok(())
     }
 
     #[test]
-    fn structured_body_carries_the_schema_and_supported_parameters() {
+    fn structured_body_carries_the_schema_and_supported_parameters()
+    -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
-        let body = LlamaAdapter
-            .prepare_model_input(&sample_input(), Some(&tool))
-            .unwrap();
-        let prompt = body["prompt"].as_str().unwrap();
+        let body = LlamaAdapter.prepare_model_input(&sample_input(), Some(&tool))?;
+        let prompt = body["prompt"].as_str().ok_or("expected value missing")?;
         assert!(prompt.contains("Extract people.\n\nA person.\nAnswer with one JSON object"));
         assert_eq!(prompt.matches("\"required\"").count(), 1);
         assert!(
@@ -158,16 +156,17 @@ mod tests {
         assert_eq!(body["max_gen_len"], 300);
         assert_eq!(body["temperature"], 0.0);
         assert_eq!(body["top_p"], 0.5);
-        assert_eq!(body.as_object().unwrap().len(), 4);
+        assert_eq!(body.as_object().ok_or("expected value missing")?.len(), 4);
+        Ok(())
     }
 
     #[test]
-    fn reads_the_generation() {
+    fn reads_the_generation() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
         let ok = json!({"generation": "Here you go: {\"name\": \"Ada\"}", "prompt_token_count": 80,
                         "generation_token_count": 10, "stop_reason": "stop"});
         assert_eq!(
-            LlamaAdapter.validate_result(&ok, &tool).unwrap(),
+            LlamaAdapter.validate_result(&ok, &tool)?,
             json!({"name": "Ada"})
         );
         assert_eq!(
@@ -186,5 +185,6 @@ mod tests {
             LlamaAdapter.validate_result(&json!({"outputs": []}), &tool),
             Err(RecordError::MalformedOutput { .. })
         ));
+        Ok(())
     }
 }

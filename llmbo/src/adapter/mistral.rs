@@ -208,12 +208,10 @@ mod tests {
     use crate::adapter::test_support::{person_tool, sample_input};
 
     #[test]
-    fn builds_the_inst_prompt_with_the_schema_once() {
+    fn builds_the_inst_prompt_with_the_schema_once() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
-        let body = MistralPromptAdapter
-            .prepare_model_input(&sample_input(), Some(&tool))
-            .unwrap();
-        let prompt = body["prompt"].as_str().unwrap();
+        let body = MistralPromptAdapter.prepare_model_input(&sample_input(), Some(&tool))?;
+        let prompt = body["prompt"].as_str().ok_or("expected value missing")?;
         assert!(
             prompt
                 .starts_with("<s>[INST] Extract people.\n\nA person.\nAnswer with one JSON object")
@@ -228,24 +226,21 @@ mod tests {
         assert_eq!(body["temperature"], 0.0);
         assert_eq!(body["top_p"], 0.5);
         assert_eq!(body["top_k"], 40);
-        assert_eq!(body.as_object().unwrap().len(), 6);
+        assert_eq!(body.as_object().ok_or("expected value missing")?.len(), 6);
+        Ok(())
     }
 
     #[test]
-    fn finds_the_json_in_either_response_shape() {
+    fn finds_the_json_in_either_response_shape() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
         let outputs = json!({"outputs": [{"text": "Sure:\n```json\n{\"name\": \"Ada\"}\n```", "stop_reason": "stop"}]});
         assert_eq!(
-            MistralPromptAdapter
-                .validate_result(&outputs, &tool)
-                .unwrap(),
+            MistralPromptAdapter.validate_result(&outputs, &tool)?,
             json!({"name": "Ada"})
         );
         let choices = json!({"choices": [{"message": {"content": "{\"name\": \"Bo\"}"}, "finish_reason": "stop"}]});
         assert_eq!(
-            MistralPromptAdapter
-                .validate_result(&choices, &tool)
-                .unwrap(),
+            MistralPromptAdapter.validate_result(&choices, &tool)?,
             json!({"name": "Bo"})
         );
         let cut = json!({"outputs": [{"text": "{\"name\": \"A", "stop_reason": "length"}]});
@@ -258,14 +253,13 @@ mod tests {
             MistralPromptAdapter.validate_result(&prose, &tool),
             Err(RecordError::ToolInputNotJson { .. })
         ));
+        Ok(())
     }
 
     #[test]
-    fn chat_form_uses_any_tool_and_reads_tool_calls() {
+    fn chat_form_uses_any_tool_and_reads_tool_calls() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
-        let body = MistralChatAdapter
-            .prepare_model_input(&sample_input(), Some(&tool))
-            .unwrap();
+        let body = MistralChatAdapter.prepare_model_input(&sample_input(), Some(&tool))?;
         assert_eq!(body["tool_choice"], "any");
         assert_eq!(body["tools"][0]["function"]["name"], "Person");
         assert_eq!(
@@ -277,8 +271,9 @@ mod tests {
             "tool_calls": [{"id": "a", "function": {"name": "Person", "arguments": "{\"name\":\"Ada\"}"}}]},
             "stop_reason": "tool_calls"}]});
         assert_eq!(
-            MistralChatAdapter.validate_result(&answer, &tool).unwrap(),
+            MistralChatAdapter.validate_result(&answer, &tool)?,
             json!({"name": "Ada"})
         );
+        Ok(())
     }
 }

@@ -227,11 +227,9 @@ mod tests {
     use crate::adapter::test_support::{person_tool, sample_input};
 
     #[test]
-    fn builds_the_messages_v1_body_field_by_field() {
+    fn builds_the_messages_v1_body_field_by_field() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
-        let body = NovaAdapter::default()
-            .prepare_model_input(&sample_input(), Some(&tool))
-            .unwrap();
+        let body = NovaAdapter::default().prepare_model_input(&sample_input(), Some(&tool))?;
         assert_eq!(body["schemaVersion"], "messages-v1");
         assert_eq!(body["system"], json!([{"text": "Extract people."}]));
         assert_eq!(
@@ -250,17 +248,18 @@ mod tests {
                                            "inputSchema": {"json": tool.input_schema}}}],
                    "toolChoice": {"tool": {"name": "Person"}}})
         );
-        assert_eq!(body.as_object().unwrap().len(), 5);
+        assert_eq!(body.as_object().ok_or("expected value missing")?.len(), 5);
+        Ok(())
     }
 
     #[test]
-    fn nova_2_uses_camel_case_inference_keys() {
+    fn nova_2_uses_camel_case_inference_keys() -> Result<(), Box<dyn std::error::Error>> {
         let body = NovaAdapter::for_model("amazon.nova-2-lite-v1:0")
-            .prepare_model_input(&sample_input(), None)
-            .unwrap();
+            .prepare_model_input(&sample_input(), None)?;
         assert_eq!(body["inferenceConfig"]["maxTokens"], 300);
         assert_eq!(body["inferenceConfig"]["topP"], 0.5);
         assert!(body.get("toolConfig").is_none());
+        Ok(())
     }
 
     fn response(content: Value, stop: &str) -> Value {
@@ -269,15 +268,12 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_tool_use_block_and_names_failures() {
+    fn reads_the_tool_use_block_and_names_failures() -> Result<(), Box<dyn std::error::Error>> {
         let adapter = NovaAdapter::default();
         let tool = person_tool();
         let call = |name: &str| json!({"toolUse": {"toolUseId": "t1", "name": name, "input": {"name": "Ada"}}});
         let ok = response(json!([{"text": "ok"}, call("Person")]), "tool_use");
-        assert_eq!(
-            adapter.validate_result(&ok, &tool).unwrap(),
-            json!({"name": "Ada"})
-        );
+        assert_eq!(adapter.validate_result(&ok, &tool)?, json!({"name": "Ada"}));
         assert_eq!(adapter.output_text(&ok).as_deref(), Some("ok"));
         assert_eq!(
             adapter.usage(&ok),
@@ -314,5 +310,6 @@ mod tests {
             adapter.validate_result(&json!({"output": {}}), &tool),
             Err(RecordError::MalformedOutput { .. })
         ));
+        Ok(())
     }
 }

@@ -199,11 +199,9 @@ mod tests {
     use crate::adapter::test_support::{person_tool, sample_input};
 
     #[test]
-    fn builds_the_chat_completion_body_field_by_field() {
+    fn builds_the_chat_completion_body_field_by_field() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
-        let body = OpenAiAdapter
-            .prepare_model_input(&sample_input(), Some(&tool))
-            .unwrap();
+        let body = OpenAiAdapter.prepare_model_input(&sample_input(), Some(&tool))?;
         assert_eq!(
             body["messages"],
             json!([{"role": "system", "content": "Extract people."},
@@ -224,7 +222,8 @@ mod tests {
             body["tool_choice"],
             json!({"type": "function", "function": {"name": "Person"}})
         );
-        assert_eq!(body.as_object().unwrap().len(), 7);
+        assert_eq!(body.as_object().ok_or("expected value missing")?.len(), 7);
+        Ok(())
     }
 
     fn response(message: Value, finish: &str) -> Value {
@@ -234,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_tool_calls_and_names_failures() {
+    fn reads_tool_calls_and_names_failures() -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
         let call = |name: &str, args: &str| {
             json!({"id": "call_1", "type": "function",
@@ -246,7 +245,7 @@ mod tests {
             "tool_calls",
         );
         assert_eq!(
-            OpenAiAdapter.validate_result(&ok, &tool).unwrap(),
+            OpenAiAdapter.validate_result(&ok, &tool)?,
             json!({"name": "Ada"})
         );
         assert_eq!(OpenAiAdapter.output_text(&ok).as_deref(), Some("Done."));
@@ -293,6 +292,7 @@ mod tests {
                 found: "X".into()
             })
         );
+        Ok(())
     }
 
     #[test]

@@ -228,16 +228,16 @@ mod tests {
     }
 
     #[test]
-    fn nova_2_gets_camel_case_keys() {
+    fn nova_2_gets_camel_case_keys() -> Result<(), Box<dyn std::error::Error>> {
         let adapter = ModelAdapterRegistry::get_adapter("us.amazon.nova-2-lite-v1:0");
-        let body = adapter
-            .prepare_model_input(&crate::ModelInput::new().user("x").max_tokens(5), None)
-            .unwrap();
+        let body =
+            adapter.prepare_model_input(&crate::ModelInput::new().user("x").max_tokens(5), None)?;
         assert_eq!(body["inferenceConfig"]["maxTokens"], 5);
+        Ok(())
     }
 
     #[test]
-    fn user_registrations_win_and_replace() {
+    fn user_registrations_win_and_replace() -> Result<(), Box<dyn std::error::Error>> {
         #[derive(Debug)]
         struct Named(&'static str);
         impl ModelProviderAdapter for Named {
@@ -268,18 +268,18 @@ mod tests {
                 None
             }
         }
-        ModelAdapterRegistry::register("registry-test-model.*", Named("first")).unwrap();
+        ModelAdapterRegistry::register("registry-test-model.*", Named("first"))?;
         assert_eq!(
             ModelAdapterRegistry::get_adapter("registry-test-model-v1").name(),
             "first"
         );
-        ModelAdapterRegistry::register("registry-test-model.*", Named("second")).unwrap();
+        ModelAdapterRegistry::register("registry-test-model.*", Named("second"))?;
         assert_eq!(
             ModelAdapterRegistry::get_adapter("registry-test-model-v1").name(),
             "second"
         );
         // A narrower, newer pattern wins over the older, wider one.
-        ModelAdapterRegistry::register("registry-test-model-v2", Named("narrow")).unwrap();
+        ModelAdapterRegistry::register("registry-test-model-v2", Named("narrow"))?;
         assert_eq!(
             ModelAdapterRegistry::get_adapter("registry-test-model-v2").name(),
             "narrow"
@@ -298,6 +298,7 @@ mod tests {
             err.to_string().contains("not a valid regular expression"),
             "{err}"
         );
+        Ok(())
     }
 
     #[test]

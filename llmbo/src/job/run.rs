@@ -903,8 +903,8 @@ pub struct Price {
 ///     .with("anthropic.claude-3-haiku-20240307-v1:0", Price { input_per_1k: 0.000125, output_per_1k: 0.000625 });
 /// let usage = Usage { input_tokens: 2_000, output_tokens: 1_000 };
 /// // Any form of the model id finds its price: a cross-region profile, an ARN.
-/// let cost = prices.cost("us.anthropic.claude-3-haiku-20240307-v1:0", &usage).unwrap();
-/// assert!((cost - 0.000875).abs() < 1e-12);
+/// let cost = prices.cost("us.anthropic.claude-3-haiku-20240307-v1:0", &usage);
+/// assert!(cost.is_some_and(|cost| (cost - 0.000875).abs() < 1e-12));
 /// assert_eq!(prices.cost("amazon.nova-lite-v1:0", &usage), None);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]

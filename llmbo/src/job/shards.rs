@@ -111,11 +111,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_job_when_it_fits() {
+    fn one_job_when_it_fits() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(
-            plan_shards(&[10; 150], ShardLimits::default()).unwrap(),
+            plan_shards(&[10; 150], ShardLimits::default())?,
             vec![0..150]
         );
+        Ok(())
     }
 
     #[test]
@@ -127,21 +128,22 @@ mod tests {
     }
 
     #[test]
-    fn a_small_remainder_is_balanced_not_dropped() {
+    fn a_small_remainder_is_balanced_not_dropped() -> Result<(), Box<dyn std::error::Error>> {
         let limits = ShardLimits {
             min_records: 100,
             max_records: 1000,
             max_bytes: u64::MAX,
         };
-        let shards = plan_shards(&[1; 1050], limits).unwrap();
+        let shards = plan_shards(&[1; 1050], limits)?;
         assert_eq!(
             shards.iter().map(Range::len).collect::<Vec<_>>(),
             [525, 525]
         );
+        Ok(())
     }
 
     #[test]
-    fn bytes_split_jobs_too() {
+    fn bytes_split_jobs_too() -> Result<(), Box<dyn std::error::Error>> {
         let limits = ShardLimits {
             min_records: 1,
             max_records: 1000,
@@ -149,10 +151,11 @@ mod tests {
         };
         let mut sizes = vec![10u64; 300];
         sizes[0] = 900; // skewed: the first records are large
-        let shards = plan_shards(&sizes, limits).unwrap();
+        let shards = plan_shards(&sizes, limits)?;
         for shard in &shards {
             assert!(sizes[shard.clone()].iter().sum::<u64>() <= 1000);
         }
+        Ok(())
     }
 
     proptest! {
