@@ -477,6 +477,33 @@ impl Aws {
     }
 }
 
+/// `s3://bucket/key` → (`bucket`, `key`); a bare `bucket/key` is read the same way.
+pub(crate) fn split_s3_uri(uri: &str) -> (&str, &str) {
+    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
+    rest.split_once('/').unwrap_or((rest, ""))
+}
+
+/// Where Bedrock writes a job's output: the bucket, and the folder `<output prefix>/<job id>/`.
+pub(crate) fn job_output_folder<'a>(output_uri: &'a str, job_arn: &str) -> (&'a str, String) {
+    let job_id = job_arn.rsplit('/').next().unwrap_or(job_arn);
+    let (bucket, prefix) = split_s3_uri(output_uri);
+    let separator = if prefix.is_empty() || prefix.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
+    (bucket, format!("{prefix}{separator}{job_id}/"))
+}
+
+/// The caller's AWS configuration, or the default chain (environment, profile, SSO, instance
+/// role) when there is none.
+pub(crate) async fn sdk_config_or_default(sdk_config: Option<SdkConfig>) -> SdkConfig {
+    match sdk_config {
+        Some(config) => config,
+        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    }
+}
+
 /// A failure while an object's body arrives, naming the object and every cause (the SDK's
 /// "streaming error" alone says nothing).
 fn read_error(bucket: &str, key: &str, err: &(dyn std::error::Error + 'static)) -> Error {

@@ -310,10 +310,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
                 reason: "it is empty".into(),
             });
         }
-        let sdk = match s.sdk_config {
-            Some(config) => config,
-            None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-        };
+        let sdk = crate::aws::sdk_config_or_default(s.sdk_config).await;
         let aws = Aws::with_retry(
             &sdk,
             &s.region,

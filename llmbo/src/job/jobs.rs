@@ -35,10 +35,7 @@ impl Jobs {
     /// A client for `region`, with `sdk_config` or the default AWS configuration (environment,
     /// profile, instance role).
     pub async fn connect(region: &str, sdk_config: Option<SdkConfig>) -> Self {
-        let sdk = match sdk_config {
-            Some(config) => config,
-            None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-        };
+        let sdk = crate::aws::sdk_config_or_default(sdk_config).await;
         Jobs {
             aws: Aws::new(&sdk, region, None, None),
         }
@@ -89,18 +86,7 @@ impl Jobs {
     /// The job's `manifest.json.out` (record and token counts), once Bedrock has written it;
     /// `None` before that or when the job ended without one.
     pub async fn output_manifest(&self, details: &JobDetails) -> Result<Option<Manifest>, Error> {
-        let job_id = details.job_arn.rsplit('/').next().unwrap_or_default();
-        let rest = details
-            .output_uri
-            .strip_prefix("s3://")
-            .unwrap_or(&details.output_uri);
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}/")
-        };
-        let folder = format!("{prefix}{job_id}/");
+        let (bucket, folder) = crate::aws::job_output_folder(&details.output_uri, &details.job_arn);
         let keys = self.aws.list_keys(bucket, &folder).await?;
         let Some(key) = keys.iter().find(|k| k.ends_with("manifest.json.out")) else {
             return Ok(None);

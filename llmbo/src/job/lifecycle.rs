@@ -19,7 +19,7 @@ use super::state::{
 use super::status::{JobDetails, JobStatus, Progress, Stage};
 use super::{Inferer, JobConfig, Recovered, names};
 use crate::adapter::{ConverseAdapter, ModelAdapterRegistry};
-use crate::aws::{Aws, CreateJob};
+use crate::aws::{Aws, CreateJob, job_output_folder, sdk_config_or_default, split_s3_uri};
 use crate::error::{Error, RecordError};
 use crate::input::ModelInput;
 use crate::jsonl::{self, OutputLine};
@@ -35,12 +35,6 @@ const UPLOAD_REPORT_EVERY: u64 = 1_000;
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `s3://bucket/key` → (`bucket`, `key`).
-fn split_uri(uri: &str) -> (&str, &str) {
-    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
-    rest.split_once('/').unwrap_or((rest, ""))
 }
 
 /// The idempotency token: the same job name and the same uploaded bytes give the same token,
@@ -407,7 +401,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             Some(ids) => ids,
             None => {
                 // Recovered from the ARN alone: the input in S3 says which records there were.
-                let (bucket, key) = split_uri(&input_uri);
+                let (bucket, key) = split_s3_uri(&input_uri);
                 let keys = if key.is_empty() || key.ends_with('/') {
                     aws.list_keys(bucket, key)
                         .await?
@@ -424,16 +418,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                 Arc::new(ids)
             }
         };
-        let job_id = job_arn.rsplit('/').next().unwrap_or(&job_arn);
-        let (bucket, prefix) = split_uri(&output_uri);
-        let folder = format!(
-            "{}{job_id}/",
-            if prefix.is_empty() || prefix.ends_with('/') {
-                prefix.to_owned()
-            } else {
-                format!("{prefix}/")
-            }
-        );
+        let (bucket, folder) = job_output_folder(&output_uri, &job_arn);
         let keys = aws.list_keys(bucket, &folder).await?;
         let manifest_key = keys
             .iter()
@@ -683,13 +668,10 @@ async fn recover<O: OutputMode>(
     sdk_config: Option<SdkConfig>,
 ) -> Result<Recovered<O>, Error> {
     names::check_job_arn(job_arn)?;
-    let sdk = match sdk_config {
-        Some(config) => config,
-        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-    };
+    let sdk = sdk_config_or_default(sdk_config).await;
     let aws = Aws::new(&sdk, region, None, None);
     let details = aws.describe_job(job_arn).await?;
-    let (bucket, _) = split_uri(&details.output_uri);
+    let (bucket, _) = split_s3_uri(&details.output_uri);
     let adapter = if details.converse {
         Arc::new(ConverseAdapter) as Arc<dyn crate::ModelProviderAdapter>
     } else {
@@ -768,10 +750,7 @@ impl Inferer<Untyped, Ready> {
         sdk_config: Option<SdkConfig>,
     ) -> Result<JobDetails, Error> {
         names::check_job_arn(job_arn)?;
-        let sdk = match sdk_config {
-            Some(config) => config,
-            None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-        };
+        let sdk = sdk_config_or_default(sdk_config).await;
         Aws::new(&sdk, region, None, None)
             .describe_job(job_arn)
             .await

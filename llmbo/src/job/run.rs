@@ -18,7 +18,7 @@ use super::state::{Ready, Submitted, Uploaded};
 use super::status::{JobDetails, JobStatus, Progress, Stage};
 use super::{Inferer, JobConfig, ShardLimits, names, plan_shards};
 use crate::adapter::{InvocationType, ModelAdapterRegistry, Usage};
-use crate::aws::Aws;
+use crate::aws::{Aws, sdk_config_or_default, split_s3_uri};
 use crate::error::{Error, RecordError};
 use crate::input::ModelInput;
 use crate::jsonl;
@@ -288,10 +288,8 @@ where
 
 /// A 64-bit hash of a record id, to find candidate duplicates.
 fn id_hash(id: &str) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .build_hasher();
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
     hasher.write(id.as_bytes());
     hasher.finish()
 }
@@ -345,10 +343,7 @@ impl<O: OutputMode> BatchRun<O> {
             field: "run_uri",
             reason: format!("`{run_uri}` names no object"),
         })?;
-        let sdk = match sdk_config {
-            Some(config) => config,
-            None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-        };
+        let sdk = sdk_config_or_default(sdk_config).await;
         let aws = Aws::new(&sdk, region, None, None);
         let bytes = aws.get_bytes(bucket, key).await?;
         let manifest: RunManifest =
@@ -676,11 +671,7 @@ impl<O: OutputMode> BatchRun<O> {
         let mut first_body: Option<serde_json::Value> = None;
         let mut written = 0usize;
         for entry in self.manifest().shards {
-            let rest = entry
-                .input_uri
-                .strip_prefix("s3://")
-                .unwrap_or(&entry.input_uri);
-            let (bucket, input_key) = rest.split_once('/').unwrap_or((rest, ""));
+            let (bucket, input_key) = split_s3_uri(&entry.input_uri);
             let mut lines = self.config.aws.lines(bucket, input_key).await?;
             while let Some(line) = lines.next_line().await? {
                 let Some(id) = jsonl::record_id_of_input_line(&line) else {
@@ -768,11 +759,7 @@ impl<O: OutputMode> BatchRun<O> {
 
     /// The record ids of one job, streamed from its input in S3.
     async fn shard_record_ids(&self, entry: &ShardEntry) -> Result<Vec<String>, Error> {
-        let rest = entry
-            .input_uri
-            .strip_prefix("s3://")
-            .unwrap_or(&entry.input_uri);
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let (bucket, key) = split_s3_uri(&entry.input_uri);
         self.config.aws.read_record_ids(bucket, key).await
     }
 
