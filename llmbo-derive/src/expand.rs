@@ -77,6 +77,12 @@ fn impl_batch_output(input: &Input, krate: &syn::Path) -> TokenStream {
             ) -> ::core::result::Result<Self, #krate::RecordError> {
                 #krate::__private::from_tool_input::<Self>(input, #tag)
             }
+
+            fn from_tool_input_str(
+                json: &::core::primitive::str,
+            ) -> ::core::result::Result<Self, #krate::RecordError> {
+                #krate::__private::from_tool_input_str::<Self>(json, #tag)
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ pub use schemars::JsonSchema;
 pub use serde::de::DeserializeOwned;
 pub use serde_json::Value;
 
-use crate::strict_json::StrictValue;
+use crate::strict_json::Strict;
 use crate::{RecordError, ToolDefinition};
 
 /// The tool of `T`, generated on first use and cached per type for the life of the process.
@@ -60,15 +60,32 @@ pub fn from_tool_input<T: DeserializeOwned>(
     }
     // Tracking the path costs an allocation per key; most inputs are fine, so the path is
     // only followed again when the plain pass fails.
-    if let Ok(value) = T::deserialize(StrictValue(input.clone())) {
+    if let Ok(value) = T::deserialize(Strict(&input)) {
         return Ok(value);
     }
-    serde_path_to_error::deserialize(StrictValue(input)).map_err(|err| {
-        RecordError::ToolInputInvalid {
-            path: err.path().to_string(),
-            message: err.into_inner().to_string(),
-        }
+    serde_path_to_error::deserialize(Strict(&input)).map_err(|err| RecordError::ToolInputInvalid {
+        path: err.path().to_string(),
+        message: err.into_inner().to_string(),
     })
+}
+
+/// Reads the tool input straight from its JSON text, with no `Value` in between. Accepts
+/// exactly what [`from_tool_input`] accepts; anything it refuses (or any text that is not
+/// one JSON value) goes through `from_tool_input`, which names the problem.
+pub fn from_tool_input_str<T: DeserializeOwned>(
+    json: &str,
+    tag: Option<&'static str>,
+) -> Result<T, RecordError> {
+    let mut stream = serde_json::Deserializer::from_str(json);
+    if let Ok(value) = T::deserialize(Strict(&mut stream))
+        && stream.end().is_ok()
+    {
+        return Ok(value);
+    }
+    let input = serde_json::from_str(json).map_err(|err| RecordError::ToolInputNotJson {
+        message: err.to_string(),
+    })?;
+    from_tool_input(input, tag)
 }
 
 fn json_type(value: &Value) -> &'static str {

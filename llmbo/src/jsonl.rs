@@ -185,12 +185,11 @@ pub fn parse_output_line_as<T: BatchOutput>(
     if let Some((record_id, model_output)) = fast_output_line(line)
         && let Some((input, usage)) = adapter.tool_input_fast(model_output, tool)
     {
-        let value = serde_json::from_str(input.get())
-            .map_err(|err| RecordError::ToolInputNotJson {
-                message: err.to_string(),
-            })
-            .and_then(T::from_tool_input);
-        return Some((record_id.into_owned(), value, usage));
+        return Some((
+            record_id.into_owned(),
+            T::from_tool_input_str(input.get()),
+            usage,
+        ));
     }
     match parse_output_line(line) {
         OutputLine::Output {

@@ -1,243 +1,265 @@
-//! A `serde_json::Value` deserializer that reads structs from JSON objects only.
+//! A deserializer wrapper that reads structs from JSON objects only.
 //!
 //! serde's derived structs also accept a JSON array of their fields in order, which a JSON
 //! schema of `"type": "object"` rejects. A model answer like `["Ada"]` for `{name}` would then
-//! parse although it breaks the schema the model was given. Reading through this deserializer
-//! makes the parser accept no more than the schema does. Everything else behaves exactly as
-//! `serde_json::Value`'s own deserializer.
+//! parse although it breaks the schema the model was given. Reading through [`Strict`] makes
+//! the parser accept no more than the schema does, at any depth: every map, sequence, option,
+//! newtype and enum reached through it is read through it as well. Everything else behaves
+//! exactly as the wrapped deserializer (`serde_json`'s streaming one, or a `&Value`).
+
+use std::fmt;
 
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
-    Unexpected, VariantAccess, Visitor,
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Unexpected,
+    VariantAccess, Visitor,
 };
-use serde_json::{Error, Map, Value};
 
-/// Deserializes `T` from `value`, refusing arrays where a struct is expected, at any depth
-/// reached through maps, sequences, options, newtypes and externally tagged enums.
-pub(crate) struct StrictValue(pub(crate) Value);
+/// Wraps a deserializer so that structs and struct variants are read from maps only.
+pub(crate) struct Strict<D>(pub(crate) D);
 
-impl StrictValue {
-    fn into_map_access(map: Map<String, Value>) -> StrictMap {
-        StrictMap {
-            entries: map.into_iter(),
-            value: None,
+/// Passes every call of the wrapped deserializer's visitor on, wrapping what it hands over.
+/// `struct_only` refuses a sequence where a struct is expected.
+struct StrictVisitor<V> {
+    inner: V,
+    struct_only: bool,
+}
+
+impl<V> StrictVisitor<V> {
+    fn any(inner: V) -> Self {
+        StrictVisitor {
+            inner,
+            struct_only: false,
+        }
+    }
+
+    fn struct_only(inner: V) -> Self {
+        StrictVisitor {
+            inner,
+            struct_only: true,
         }
     }
 }
 
-impl<'de> Deserializer<'de> for StrictValue {
-    type Error = Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Array(items) => {
-                let len = items.len();
-                let mut seq = StrictSeq(items.into_iter());
-                let value = visitor.visit_seq(&mut seq)?;
-                if seq.0.len() == 0 {
-                    Ok(value)
-                } else {
-                    Err(de::Error::invalid_length(len, &"fewer elements in array"))
-                }
+macro_rules! forward_deserialize {
+    ($($method:ident),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+                self.0.$method(StrictVisitor::any(visitor))
             }
-            Value::Object(map) => visitor.visit_map(Self::into_map_access(map)),
-            other => other.deserialize_any(visitor),
-        }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
+    type Error = D::Error;
+
+    forward_deserialize! {
+        deserialize_any, deserialize_bool, deserialize_i8, deserialize_i16, deserialize_i32,
+        deserialize_i64, deserialize_i128, deserialize_u8, deserialize_u16, deserialize_u32,
+        deserialize_u64, deserialize_u128, deserialize_f32, deserialize_f64, deserialize_char,
+        deserialize_str, deserialize_string, deserialize_bytes, deserialize_byte_buf,
+        deserialize_option, deserialize_unit, deserialize_seq, deserialize_map,
+        deserialize_identifier, deserialize_ignored_any,
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Null => visitor.visit_none(),
-            other => visitor.visit_some(StrictValue(other)),
-        }
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0
+            .deserialize_unit_struct(name, StrictVisitor::any(visitor))
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_newtype_struct(self)
+    ) -> Result<V::Value, D::Error> {
+        self.0
+            .deserialize_newtype_struct(name, StrictVisitor::any(visitor))
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_tuple(len, StrictVisitor::any(visitor))
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0
+            .deserialize_tuple_struct(name, len, StrictVisitor::any(visitor))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
+        name: &'static str,
+        fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Object(map) => visitor.visit_map(Self::into_map_access(map)),
-            Value::Array(_) => Err(de::Error::invalid_type(Unexpected::Seq, &visitor)),
-            other => other.deserialize_any(visitor),
-        }
+    ) -> Result<V::Value, D::Error> {
+        self.0
+            .deserialize_struct(name, fields, StrictVisitor::struct_only(visitor))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
+        name: &'static str,
+        variants: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::String(variant) => visitor.visit_enum(StrictEnum {
-                variant,
-                content: None,
-            }),
-            Value::Object(map) if map.len() == 1 => {
-                let Some((variant, content)) = map.into_iter().next() else {
-                    // Unreachable: the map has exactly one entry.
-                    return Err(de::Error::invalid_length(0, &"one variant"));
-                };
-                visitor.visit_enum(StrictEnum {
-                    variant,
-                    content: Some(content),
-                })
+    ) -> Result<V::Value, D::Error> {
+        self.0
+            .deserialize_enum(name, variants, StrictVisitor::any(visitor))
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+macro_rules! forward_visit {
+    ($($method:ident($ty:ty)),* $(,)?) => {
+        $(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+                self.inner.$method(v)
             }
-            Value::Object(map) => Err(de::Error::invalid_value(
-                Unexpected::Map,
-                &format!("a map with a single key, not {}", map.len()).as_str(),
-            )),
-            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+        )*
+    };
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for StrictVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+
+    forward_visit! {
+        visit_bool(bool), visit_i8(i8), visit_i16(i16), visit_i32(i32), visit_i64(i64),
+        visit_i128(i128), visit_u8(u8), visit_u16(u16), visit_u32(u32), visit_u64(u64),
+        visit_u128(u128), visit_f32(f32), visit_f64(f64), visit_char(char), visit_str(&str),
+        visit_borrowed_str(&'de str), visit_string(String), visit_bytes(&[u8]),
+        visit_borrowed_bytes(&'de [u8]), visit_byte_buf(Vec<u8>),
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.inner.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.inner.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
+        self.inner.visit_some(Strict(deserializer))
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<V::Value, D::Error> {
+        self.inner.visit_newtype_struct(Strict(deserializer))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        if self.struct_only {
+            return Err(de::Error::invalid_type(Unexpected::Seq, &self.inner));
         }
+        self.inner.visit_seq(Strict(seq))
     }
 
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier ignored_any
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_map(Strict(map))
     }
-}
 
-fn unexpected(value: &Value) -> Unexpected<'_> {
-    match value {
-        Value::Null => Unexpected::Unit,
-        Value::Bool(b) => Unexpected::Bool(*b),
-        Value::Number(_) => Unexpected::Other("number"),
-        Value::String(s) => Unexpected::Str(s),
-        Value::Array(_) => Unexpected::Seq,
-        Value::Object(_) => Unexpected::Map,
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_enum(Strict(data))
     }
 }
 
-struct StrictSeq(std::vec::IntoIter<Value>);
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Strict<S> {
+    type Value = S::Value;
 
-impl<'de> SeqAccess<'de> for StrictSeq {
-    type Error = Error;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
+        self.0.deserialize(Strict(deserializer))
+    }
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Strict<A> {
+    type Error = A::Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
-    ) -> Result<Option<T::Value>, Error> {
-        self.0
-            .next()
-            .map(|value| seed.deserialize(StrictValue(value)))
-            .transpose()
+    ) -> Result<Option<T::Value>, A::Error> {
+        self.0.next_element_seed(Strict(seed))
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
+        self.0.size_hint()
     }
 }
 
-struct StrictMap {
-    entries: serde_json::map::IntoIter,
-    value: Option<Value>,
-}
-
-impl<'de> MapAccess<'de> for StrictMap {
-    type Error = Error;
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Strict<A> {
+    type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
-    ) -> Result<Option<K::Value>, Error> {
-        match self.entries.next() {
-            Some((key, value)) => {
-                self.value = Some(value);
-                seed.deserialize(key.into_deserializer()).map(Some)
-            }
-            None => Ok(None),
-        }
+    ) -> Result<Option<K::Value>, A::Error> {
+        self.0.next_key_seed(Strict(seed))
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        match self.value.take() {
-            Some(value) => seed.deserialize(StrictValue(value)),
-            None => Err(de::Error::custom("value is missing")),
-        }
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.next_value_seed(Strict(seed))
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.entries.len())
+        self.0.size_hint()
     }
 }
 
-struct StrictEnum {
-    variant: String,
-    content: Option<Value>,
-}
+impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Strict<A> {
+    type Error = A::Error;
+    type Variant = Strict<A::Variant>;
 
-impl<'de> EnumAccess<'de> for StrictEnum {
-    type Error = Error;
-    type Variant = StrictVariant;
-
-    fn variant_seed<V: DeserializeSeed<'de>>(
+    fn variant_seed<T: DeserializeSeed<'de>>(
         self,
-        seed: V,
-    ) -> Result<(V::Value, StrictVariant), Error> {
-        let variant = seed.deserialize(self.variant.into_deserializer())?;
-        Ok((variant, StrictVariant(self.content)))
+        seed: T,
+    ) -> Result<(T::Value, Self::Variant), A::Error> {
+        let (value, variant) = self.0.variant_seed(Strict(seed))?;
+        Ok((value, Strict(variant)))
     }
 }
 
-struct StrictVariant(Option<Value>);
+impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Strict<A> {
+    type Error = A::Error;
 
-impl<'de> VariantAccess<'de> for StrictVariant {
-    type Error = Error;
-
-    fn unit_variant(self) -> Result<(), Error> {
-        match self.0 {
-            None | Some(Value::Null) => Ok(()),
-            Some(other) => Err(de::Error::invalid_type(unexpected(&other), &"unit variant")),
-        }
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.0.unit_variant()
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
-        match self.0 {
-            Some(value) => seed.deserialize(StrictValue(value)),
-            None => Err(de::Error::invalid_type(
-                Unexpected::UnitVariant,
-                &"newtype variant",
-            )),
-        }
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.newtype_variant_seed(Strict(seed))
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Some(value @ Value::Array(_)) => StrictValue(value).deserialize_any(visitor),
-            Some(other) => Err(de::Error::invalid_type(
-                unexpected(&other),
-                &"tuple variant",
-            )),
-            None => Err(de::Error::invalid_type(
-                Unexpected::UnitVariant,
-                &"tuple variant",
-            )),
-        }
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+        self.0.tuple_variant(len, StrictVisitor::any(visitor))
     }
 
     fn struct_variant<V: Visitor<'de>>(
         self,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, Error> {
-        match self.0 {
-            Some(value) => StrictValue(value).deserialize_struct("", fields, visitor),
-            None => Err(de::Error::invalid_type(
-                Unexpected::UnitVariant,
-                &"struct variant",
-            )),
-        }
+    ) -> Result<V::Value, A::Error> {
+        self.0
+            .struct_variant(fields, StrictVisitor::struct_only(visitor))
     }
 }
 
@@ -246,7 +268,7 @@ mod tests {
     use serde::Deserialize;
     use serde_json::json;
 
-    use super::StrictValue;
+    use super::Strict;
 
     #[derive(Debug, Deserialize, PartialEq)]
     struct Date {
@@ -269,8 +291,14 @@ mod tests {
         Span { from: Date },
     }
 
+    /// Through a `&Value` and through the streaming deserializer, which must agree.
     fn parse(value: serde_json::Value) -> Result<Doc, serde_json::Error> {
-        Doc::deserialize(StrictValue(value))
+        let text = value.to_string();
+        let mut stream = serde_json::Deserializer::from_str(&text);
+        let streamed = Doc::deserialize(Strict(&mut stream));
+        let from_value = Doc::deserialize(Strict(&value));
+        assert_eq!(streamed.is_ok(), from_value.is_ok(), "{text}");
+        from_value
     }
 
     #[test]

@@ -187,6 +187,14 @@ fn check_agreement<T: BatchOutput>(seeds: &[Value]) -> Tally {
         for candidate in candidates {
             tally.candidates += 1;
             let parsed = T::from_tool_input(candidate.clone());
+            // Jobs read the text straight into `T`; that path must decide the same.
+            let text = candidate.to_string();
+            assert_eq!(
+                T::from_tool_input_str(&text).is_ok(),
+                parsed.is_ok(),
+                "{}: the text and `Value` parsers disagree on {text}",
+                tool.name
+            );
             let valid = validator.is_valid(&candidate);
             if parsed.is_ok() {
                 tally.parser_accepts += 1;

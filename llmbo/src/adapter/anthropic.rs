@@ -13,6 +13,7 @@ use super::{
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
+use crate::strict_json::Strict;
 
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
@@ -47,64 +48,35 @@ struct Body<'a> {
     tool_choice: Option<Choice<'a>>,
 }
 
-/// The parts of a Claude answer the fast path reads, borrowed from the output line.
+/// The parts of a Claude answer the fast path reads, borrowed from the output line. Read
+/// through [`Strict`] (objects only, as `validate_result` reads them); anything unexpected —
+/// a member of another type, a duplicate key — fails this narrow parse and leaves the answer
+/// to `validate_result`, never changes it.
 #[derive(Deserialize)]
 struct FastOutput<'a> {
     #[serde(borrow)]
-    content: Vec<Members<'a>>,
+    content: Vec<FastBlock<'a>>,
     #[serde(borrow, default)]
-    stop_reason: Option<&'a RawValue>,
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<FastUsage>,
+}
+
+/// A content block: text blocks have no name or input.
+#[derive(Deserialize)]
+struct FastBlock<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
     #[serde(borrow, default)]
-    usage: Option<Members<'a>>,
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
 }
 
-/// A JSON object's members, borrowed; only an object (a struct would also accept an array,
-/// which `validate_result` does not), and only keys without escapes (anything else fails
-/// the fast path, never the answer).
-struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
-
-impl<'a> Members<'a> {
-    /// The last member named `key`, as a JSON object keeps it.
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
-            type Value = Members<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut map: M,
-            ) -> Result<Self::Value, M::Error> {
-                let mut members = Vec::new();
-                while let Some(key) = map.next_key::<&'de str>()? {
-                    members.push((key, map.next_value::<&'de RawValue>()?));
-                }
-                Ok(Members(members))
-            }
-        }
-        deserializer.deserialize_map(Visit(std::marker::PhantomData))
-    }
-}
-
-/// A member that is a JSON string, as `Value::as_str` would see it.
-fn fast_str(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    serde_json::from_str(raw?.get()).ok()
-}
-
-/// A member that is a non-negative integer, as `Value::as_u64` would see it.
-fn fast_u64(raw: Option<&RawValue>) -> Option<u64> {
-    serde_json::from_str(raw?.get()).ok()
+#[derive(Deserialize)]
+struct FastUsage {
+    input_tokens: u64,
+    output_tokens: u64,
 }
 
 /// Each message as `{"role", "content": [{"type": "text", "text"}]}`.
@@ -344,37 +316,28 @@ impl ModelProviderAdapter for AnthropicAdapter {
         model_output: &'a RawValue,
         tool: &ToolDefinition,
     ) -> Option<(&'a RawValue, Option<Usage>)> {
-        // Anything unexpected (a member of another type, a duplicate key, …) fails this
-        // narrow parse and leaves the answer to `validate_result`.
         if !model_output.get().trim_start().starts_with('{') {
             return None;
         }
-        let output: FastOutput<'a> = serde_json::from_str(model_output.get()).ok()?;
+        let mut stream = serde_json::Deserializer::from_str(model_output.get());
+        let output = FastOutput::deserialize(Strict(&mut stream)).ok()?;
+        stream.end().ok()?;
         let mut calls = output
             .content
-            .iter()
-            .filter(|block| fast_str(block.get("type")).as_deref() == Some("tool_use"));
+            .into_iter()
+            .filter(|block| block.kind == "tool_use");
         let call = calls.next()?;
         if calls.next().is_some() {
             return None;
         }
-        // A stop reason that is not a string is none at all to `validate_result`.
-        let stop_reason = fast_str(output.stop_reason);
-        if check_stop(stop_reason.as_deref()).is_err() {
+        check_stop(output.stop_reason.as_deref()).ok()?;
+        if call.name.as_deref() != Some(tool.name.as_str()) {
             return None;
         }
-        if fast_str(call.get("name")).as_deref() != Some(tool.name.as_str()) {
-            return None;
-        }
-        let input = call.get("input")?;
-        if input.get().trim() == "null" {
-            return None;
-        }
-        let usage = output.usage.as_ref().and_then(|u| {
-            Some(Usage {
-                input_tokens: fast_u64(u.get("input_tokens"))?,
-                output_tokens: fast_u64(u.get("output_tokens"))?,
-            })
+        let input = call.input?;
+        let usage = output.usage.map(|u| Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
         });
         Some((input, usage))
     }

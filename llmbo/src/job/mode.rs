@@ -110,7 +110,7 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
             }
         };
         let (input, usage) = adapter.tool_input_fast(model_output, tool)?;
-        Some((tool_input_value(input).and_then(T::from_tool_input), usage))
+        Some((T::from_tool_input_str(input.get()), usage))
     }
 
     fn parse(

@@ -1,0 +1,138 @@
+//! The fast path that reads a Claude output line straight from its text (no `Value`) must give
+//! every record the answer the general path gives: the same value, the same error, the same
+//! usage. Checked over systematic changes of one realistic output: every position replaced by
+//! values of other types, dropped, duplicated, plus unknown members.
+
+use llmbo::adapter::AnthropicAdapter;
+use llmbo::jsonl::OutputLine;
+use llmbo::{BatchOutput, ModelProviderAdapter, RecordError, Usage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// A person named in the text.
+#[derive(Debug, PartialEq, Deserialize, schemars::JsonSchema, BatchOutput)]
+struct Person {
+    name: String,
+    age: Option<u32>,
+    roles: Vec<String>,
+}
+
+fn output() -> Value {
+    json!({"id": "msg", "type": "message", "role": "assistant", "model": "claude",
+        "content": [{"type": "tool_use", "id": "toolu", "name": "Person",
+                     "input": {"name": "Ada", "age": 36, "roles": ["author"]}}],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 120, "output_tokens": 30}})
+}
+
+fn palette() -> Vec<Value> {
+    vec![
+        Value::Null,
+        json!(true),
+        json!(7),
+        json!(-1),
+        json!(1.5),
+        json!(""),
+        json!("tool_use"),
+        json!("Person"),
+        json!("max_tokens"),
+        json!([]),
+        json!([{"type": "tool_use", "name": "Person", "input": {"name": "Bo", "roles": []}}]),
+        json!(["Ada", 36, []]),
+        json!({}),
+    ]
+}
+
+/// Every change of one position of `value`.
+fn mutations(value: &Value) -> Vec<Value> {
+    let mut out = palette();
+    match value {
+        Value::Object(map) => {
+            let mut extra = map.clone();
+            extra.insert("extra".into(), json!({"x": [1]}));
+            out.push(Value::Object(extra));
+            for (key, child) in map {
+                let mut without = map.clone();
+                without.shift_remove(key);
+                out.push(Value::Object(without));
+                for changed in mutations(child) {
+                    let mut map = map.clone();
+                    map.insert(key.clone(), changed);
+                    out.push(Value::Object(map));
+                }
+            }
+        }
+        Value::Array(items) => {
+            let mut twice = items.clone();
+            twice.extend(items.iter().cloned());
+            out.push(Value::Array(twice));
+            for (i, child) in items.iter().enumerate() {
+                for changed in mutations(child) {
+                    let mut items = items.clone();
+                    items[i] = changed;
+                    out.push(Value::Array(items));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// What the general path answers: the line read as a `Value`, then `validate_result` and
+/// `from_tool_input`.
+fn general(adapter: &AnthropicAdapter, line: &str) -> (Result<Person, RecordError>, Option<Usage>) {
+    let tool = Person::tool_definition();
+    match llmbo::jsonl::parse_output_line(line) {
+        OutputLine::Output { model_output, .. } => {
+            let value = adapter
+                .validate_result(&model_output, &tool)
+                .and_then(Person::from_tool_input);
+            (value, adapter.usage(&model_output))
+        }
+        OutputLine::Error { error, .. } => (Err(error), None),
+        OutputLine::Malformed { message, .. } => {
+            (Err(RecordError::MalformedOutput { message }), None)
+        }
+        other => panic!("the test line is readable: {other:?}"),
+    }
+}
+
+#[test]
+fn the_fast_path_never_changes_an_answer() {
+    let adapter = AnthropicAdapter::default();
+    let tool = Person::tool_definition();
+    let mut candidates = mutations(&output());
+    candidates.push(output());
+    // A member written twice: JSON objects keep the last.
+    candidates.push(json!("dup"));
+    let (mut ok, mut failed) = (0, 0);
+    for candidate in &candidates {
+        let mut texts = vec![format!(r#"{{"recordId":"r1","modelOutput":{candidate}}}"#)];
+        if candidate == &json!("dup") {
+            texts = vec![
+                r#"{"recordId":"r1","modelOutput":{"content":[{"type":"tool_use","name":"Person","input":{"name":"A","roles":[]},"input":{"name":"B","roles":[]}}],"stop_reason":"tool_use"}}"#.to_owned(),
+                r#"{"recordId":"r1","modelOutput":{"content":[],"content":[{"type":"tool_use","name":"Person","input":{"name":"C","roles":[]}}],"stop_reason":"tool_use"}}"#.to_owned(),
+            ];
+        }
+        for text in texts {
+            let Some((id, fast, usage)) =
+                llmbo::jsonl::parse_output_line_as::<Person>(&text, &adapter, &tool)
+            else {
+                panic!("a line with a recordId names its record: {text}");
+            };
+            assert_eq!(id, "r1");
+            let (value, general_usage) = general(&adapter, &text);
+            assert_eq!(fast, value, "different answers for {text}");
+            assert_eq!(usage, general_usage, "different usage for {text}");
+            if fast.is_ok() {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    // Both outcomes occur, or the comparison proved little.
+    assert!(ok > 20, "only {ok} candidates parsed");
+    assert!(failed > 100, "only {failed} candidates failed");
+}
