@@ -157,3 +157,170 @@ async fn a_run_of_120_001_records_is_three_jobs_at_bedrocks_default_quotas() {
     assert_eq!(summary.manifest.total_record_count, 120_001);
     assert_eq!(summary.manifest.success_record_count, 120_001);
 }
+
+/// The keys under `prefix` in the local bucket.
+async fn keys(local: &LocalBedrock, prefix: &str) -> Vec<String> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&local.sdk_config())
+            .force_path_style(true)
+            .build(),
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_goes_through_the_states_of_a_job_step_by_step() {
+    use llmbo::state::{Downloaded, Finished, Prepared, Submitted, Uploaded};
+    let local = LocalBedrock::start().await.unwrap();
+    let prepared: llmbo::BatchRun<_, Prepared> = builder(&local, "steps")
+        .max_records_per_job(250)
+        .max_concurrent_jobs(1)
+        .build()
+        .await
+        .unwrap()
+        .prepare_run(person_inputs(650))
+        .unwrap();
+    // Planned, nothing uploaded.
+    let plan = prepared.manifest();
+    let sizes: Vec<usize> = plan.shards.iter().map(|s| s.records).collect();
+    assert_eq!(sizes, [217, 217, 216]);
+    assert!(plan.shards.iter().all(|s| s.job_arn.is_none()));
+    assert!(keys(&local, "input/").await.is_empty());
+
+    let uploaded: llmbo::BatchRun<_, Uploaded> = prepared.push_requests_to_s3().await.unwrap();
+    let mut stored = keys(&local, "input/").await;
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            "input/steps-1.jsonl",
+            "input/steps-2.jsonl",
+            "input/steps-3.jsonl",
+            "input/steps.run.json"
+        ]
+    );
+    assert!(
+        uploaded
+            .manifest()
+            .shards
+            .iter()
+            .all(|s| s.input_hash.len() == 64)
+    );
+
+    // One job at a time: the first is created, the others wait for its slot.
+    let mut submitted: llmbo::BatchRun<_, Submitted> = uploaded.create().await.unwrap();
+    let arns: Vec<bool> = submitted
+        .manifest()
+        .shards
+        .iter()
+        .map(|s| s.job_arn.is_some())
+        .collect();
+    assert_eq!(arns, [true, false, false]);
+    let mut checks = 0;
+    while submitted.check_complete().await.unwrap().is_none() {
+        checks += 1;
+        assert!(checks < 2_000, "the run never ended");
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(
+        submitted
+            .manifest()
+            .shards
+            .iter()
+            .all(|s| s.job_arn.is_some())
+    );
+
+    let finished: llmbo::BatchRun<_, Finished> = submitted.poll_progress(POLL).await.unwrap();
+    let statuses: Vec<_> = finished
+        .job_details()
+        .iter()
+        .map(|(_, d)| d.as_ref().map(|d| d.status.clone()))
+        .collect();
+    assert_eq!(statuses, vec![Some(llmbo::JobStatus::Completed); 3]);
+
+    let downloaded: llmbo::BatchRun<_, Downloaded> = finished.download_results().await.unwrap();
+    let detailed = downloaded.load_results_detailed().unwrap();
+    assert!(
+        detailed
+            .info
+            .iter()
+            .all(|i| i.usage.is_some() && i.attempts == 1)
+    );
+    let results = downloaded.load_results().unwrap();
+    let ids: Vec<String> = results
+        .records
+        .iter()
+        .map(|r| r.record_id.clone())
+        .collect();
+    let expected: Vec<String> = (0..650).map(|i| format!("{i:05}")).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(results.failures().count(), 0);
+    assert_eq!(results.manifest.total_record_count, 650);
+    assert_eq!(results.manifest.success_record_count, 650);
+}
+
+#[tokio::test]
+async fn cancel_batch_ends_a_run_and_keeps_every_record() {
+    let local = LocalBedrock::builder()
+        .speed(llmbo_local::Speed {
+            step: Duration::from_millis(10),
+            per_record: Duration::from_millis(20),
+            hour: Duration::from_secs(60),
+        })
+        .start()
+        .await
+        .unwrap();
+    let submitted = builder(&local, "stopped")
+        .max_records_per_job(250)
+        .max_concurrent_jobs(1)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(650))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let finished = submitted.cancel_batch().await.unwrap();
+    let details = finished.job_details();
+    assert!(
+        matches!(&details[0].1, Some(d) if d.status.is_finished()),
+        "{:?}",
+        details[0].1
+    );
+    assert!(details[1].1.is_none() && details[2].1.is_none());
+    assert!(finished.manifest().cancelled);
+    let results = finished
+        .download_results()
+        .await
+        .unwrap()
+        .load_results()
+        .unwrap();
+    assert_eq!(results.len(), 650);
+    for (i, record) in results.records.iter().enumerate() {
+        assert_eq!(record.record_id, format!("{i:05}"));
+        if i >= 217 {
+            assert!(
+                matches!(&record.outcome, Err(RecordError::JobFailed { message, .. }) if message.contains("cancelled")),
+                "{i}: {:?}",
+                record.outcome
+            );
+        }
+    }
+    // Never created, and never will be.
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let jobs = bedrock.list_model_invocation_jobs().send().await.unwrap();
+    assert_eq!(jobs.invocation_job_summaries().len(), 1);
+}

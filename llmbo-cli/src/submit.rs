@@ -31,8 +31,14 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         builder = builder.output_tool(tool);
     }
     let count = records.len();
-    let run = builder.build().await?.start_run(records).await?;
-    run.submit().await?;
+    let run = builder
+        .build()
+        .await?
+        .prepare_run(records)?
+        .push_requests_to_s3()
+        .await?
+        .create()
+        .await?;
     let manifest = run.manifest();
     if ctx.json() {
         let jobs: Vec<Value> = manifest

@@ -127,6 +127,41 @@
 //! [`BatchRun`] manifest is kept in S3, so [`BatchRun::resume`] finishes a run from another
 //! process without creating any job twice.
 //!
+//! Step by step, a run goes through the same states, with the same step names, as one job:
+//! `prepare_run(inputs)?` → `BatchRun<_, Prepared>`, then `push_requests_to_s3`, `create`,
+//! `poll_progress` (or `cancel_batch`), `download_results`, `load_results`.
+//! [`BatchRun::stream`] reads a run of any size record by record in constant memory.
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let local = llmbo_local::LocalBedrock::start().await?;
+//! # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+//! # struct Person { name: String }
+//! # let inputs = (0..300).map(|i| (format!("r{i:03}"), llmbo::ModelInput::new().user(format!("Ada Lovelace, {i}."))));
+//! use std::time::Duration;
+//! use llmbo::{BatchRun, Structured, StructuredBatchInferer, state::Prepared};
+//!
+//! let prepared: BatchRun<Structured<Person>, Prepared> = StructuredBatchInferer::<Person>::builder()
+//!     .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+//!     .bucket_name(local.bucket())
+//!     .region(local.region())
+//!     .job_name("people-run")
+//!     .role_arn(local.role_arn())
+//!     .sdk_config(local.sdk_config())
+//!     .max_records_per_job(100)
+//!     .build().await?
+//!     .prepare_run(inputs)?;
+//! assert_eq!(prepared.manifest().shards.len(), 3); // people-run-1, -2, -3
+//! let results = prepared
+//!     .push_requests_to_s3().await?
+//!     .create().await?
+//!     .poll_progress(Duration::from_millis(20)).await?
+//!     .download_results().await?
+//!     .load_results()?;
+//! assert_eq!(results.len(), 300);
+//! # Ok(()) }
+//! ```
+//!
 //! ## Progress
 //!
 //! The builder's `on_progress` callback gets a [`Progress`] report while requests upload

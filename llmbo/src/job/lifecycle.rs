@@ -28,7 +28,7 @@ use crate::output::{BatchOutput, BatchResults};
 
 /// Polls throttled this many times in a row (each after the SDK's own retries, with the wait
 /// doubling up to 5 minutes in between) end `poll_progress` with the throttling error.
-const MAX_THROTTLED_POLLS: u32 = 10;
+pub(crate) const MAX_THROTTLED_POLLS: u32 = 10;
 
 /// Upload progress is reported every this many records, and once at the end.
 const UPLOAD_REPORT_EVERY: u64 = 1_000;

@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use super::lifecycle::Loaded;
 use super::lifecycle::{hex, write_one};
 use super::mode::OutputMode;
-use super::state::{Ready, Submitted, Uploaded};
+use super::state::{
+    Downloaded, Finished, Prepared, Ready, RunFollowable, RunInS3, RunState, Submitted, Uploaded,
+};
 use super::status::{JobDetails, JobStatus, Progress, Stage};
 use super::{Inferer, JobConfig, ShardLimits, names, plan_shards};
 use crate::adapter::{InvocationType, ModelAdapterRegistry, Usage};
@@ -78,33 +81,83 @@ pub struct ShardEntry {
 }
 
 /// A run of one or more jobs, resumable from its manifest in S3.
-pub struct BatchRun<O: OutputMode> {
+///
+/// It goes through the states of a single job with the same step names, each step consuming
+/// the run and returning it in its next state (`S`, from [`crate::state`]):
+///
+/// | state | step | next |
+/// |---|---|---|
+/// | `Inferer<_, Ready>` | [`prepare_run(inputs)?`](Inferer::prepare_run) | `Prepared` |
+/// | `Prepared` | [`push_requests_to_s3().await?`](BatchRun::push_requests_to_s3) | `Uploaded` |
+/// | `Uploaded` | [`create().await?`](BatchRun::create) | `Submitted` |
+/// | `Submitted` | [`poll_progress(interval).await?`](BatchRun::poll_progress) or [`cancel_batch().await?`](BatchRun::cancel_batch) | `Finished` |
+/// | `Finished` | [`download_results().await?`](BatchRun::download_results) | `Downloaded` |
+/// | `Downloaded` | [`load_results()?`](BatchRun::load_results) | [`BatchResults`] |
+///
+/// From `Uploaded`, `Submitted` or `Finished`, [`stream`](BatchRun::stream) and
+/// [`finish`](BatchRun::finish) do the rest at once, downloading each job as it ends.
+/// [`BatchRun::resume`] picks a run up in another process as `Submitted`.
+pub struct BatchRun<O: OutputMode, S: RunState = Submitted> {
     config: Arc<JobConfig>,
     manifest: Arc<Mutex<RunManifest>>,
     /// Held from snapshot to upload, so the manifest in S3 is always the newest one (two jobs
     /// created at once would otherwise race their saves).
     saving: Arc<tokio::sync::Mutex<()>>,
+    data: S::Data,
     _mode: PhantomData<fn() -> O>,
 }
 
-impl<O: OutputMode> Clone for BatchRun<O> {
+impl<O: OutputMode, S: RunState> Clone for BatchRun<O, S>
+where
+    S::Data: Clone,
+{
     /// Another handle on the same run (the manifest is shared).
     fn clone(&self) -> Self {
         BatchRun {
             config: Arc::clone(&self.config),
             manifest: Arc::clone(&self.manifest),
             saving: Arc::clone(&self.saving),
+            data: self.data.clone(),
             _mode: PhantomData,
         }
     }
 }
 
-impl<O: OutputMode> std::fmt::Debug for BatchRun<O> {
+impl<O: OutputMode, S: RunState> std::fmt::Debug for BatchRun<O, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchRun")
             .field("run_uri", &self.run_uri())
+            .field("state", &std::any::type_name::<S>())
             .finish_non_exhaustive()
     }
+}
+
+/// A `Prepared` run's requests: spooled to a private temp file, planned into jobs.
+#[doc(hidden)]
+pub struct PlannedRun {
+    spool: Spool,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+/// A `Downloaded` run: each job's output on local disk, or why it has none.
+#[doc(hidden)]
+pub struct DownloadedRun {
+    shards: Vec<ShardOutput>,
+    /// Where the outputs are when the builder set no `output_dir`; deleted with the run.
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum ShardOutput {
+    Downloaded {
+        job_name: String,
+        state: Downloaded,
+    },
+    Failed {
+        record_ids: Vec<String>,
+        job_arn: String,
+        status: String,
+        message: String,
+    },
 }
 
 fn run_key(job_name: &str) -> String {
@@ -133,13 +186,26 @@ impl<O: OutputMode> Inferer<O, Ready> {
     }
 
     /// Prepares and uploads every job of the run and records it in S3, without creating the
-    /// jobs yet; [`BatchRun::finish`] or [`BatchRun::stream`] creates, follows and collects them.
+    /// jobs yet: [`prepare_run`](Self::prepare_run) then
+    /// [`push_requests_to_s3`](BatchRun::push_requests_to_s3).
+    pub async fn start_run<I, K>(self, inputs: I) -> Result<BatchRun<O, Uploaded>, Error>
+    where
+        I: IntoIterator<Item = (K, ModelInput)>,
+        K: Into<String>,
+    {
+        self.prepare_run(inputs)?.push_requests_to_s3().await
+    }
+
+    /// Prepares every request of a run and plans its jobs; nothing is uploaded. Every record
+    /// is checked first (ids, requests, the minimum and maximum sizes), so a run that cannot
+    /// be made fails here.
     ///
     /// Memory stays flat in the number of records: `inputs` is read once, each request is
     /// written to a private spool file as it is prepared (only its size and a 64-bit hash of
-    /// its id are kept, to plan the jobs and refuse duplicate ids), and each job's JSONL is then
-    /// streamed from the spool to S3 in 8 MiB parts.
-    pub async fn start_run<I, K>(self, inputs: I) -> Result<BatchRun<O>, Error>
+    /// its id are kept, to plan the jobs and refuse duplicate ids); each job's JSONL is then
+    /// streamed from the spool to S3 in 8 MiB parts by
+    /// [`push_requests_to_s3`](BatchRun::push_requests_to_s3).
+    pub fn prepare_run<I, K>(self, inputs: I) -> Result<BatchRun<O, Prepared>, Error>
     where
         I: IntoIterator<Item = (K, ModelInput)>,
         K: Into<String>,
@@ -165,15 +231,67 @@ impl<O: OutputMode> Inferer<O, Ready> {
                 "splitting the run into several jobs"
             );
         }
+        let shards = ranges
+            .iter()
+            .enumerate()
+            .map(|(index, range)| {
+                let job_name = shard_name(index);
+                ShardEntry {
+                    input_uri: format!("s3://{}/input/{job_name}.jsonl", config.bucket),
+                    job_name,
+                    input_hash: String::new(),
+                    records: range.len(),
+                    job_arn: None,
+                }
+            })
+            .collect();
+        let manifest = RunManifest {
+            version: 1,
+            job_name: base,
+            model_name: config.model_name.clone(),
+            bucket: config.bucket.clone(),
+            role_arn: config.role_arn.clone(),
+            timeout_hours: config.timeout_hours,
+            converse: config.invocation_type == InvocationType::Converse,
+            max_concurrent_jobs: config.max_concurrent_jobs,
+            kms_key_id: config.kms_key_id.clone(),
+            shards,
+            tool: config.tool.clone(),
+            cancelled: false,
+        };
+        Ok(BatchRun {
+            config,
+            manifest: Arc::new(Mutex::new(manifest)),
+            saving: Arc::default(),
+            data: PlannedRun { spool, ranges },
+            _mode: PhantomData,
+        })
+    }
+}
+
+impl<O: OutputMode> BatchRun<O, Prepared> {
+    /// Streams each job's requests from the spool to S3 (multipart, 8 MiB parts) and writes
+    /// the run manifest next to them. No job is created yet.
+    pub async fn push_requests_to_s3(self) -> Result<BatchRun<O, Uploaded>, Error> {
+        let BatchRun {
+            config,
+            manifest,
+            saving,
+            data: PlannedRun { spool, ranges },
+            ..
+        } = self;
+        let entries = manifest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .shards
+            .clone();
         let mut reader = std::io::BufReader::new(spool.file);
         let mut line = Vec::new();
-        let mut shards = Vec::with_capacity(ranges.len());
-        for (index, range) in ranges.iter().enumerate() {
-            let job_name = shard_name(index);
-            let key = format!("input/{job_name}.jsonl");
-            let mut upload = config.aws.upload(&config.bucket, &key);
+        for (index, (entry, range)) in entries.iter().zip(&ranges).enumerate() {
+            let (_, key) = split_s3_uri(&entry.input_uri);
+            let mut upload = config.aws.upload(&config.bucket, key);
             let mut hasher = Sha256::new();
-            let mut progress = Progress::transfer(Stage::Uploading, &job_name, "");
+            let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
             progress.total = Some(range.len() as u64);
             for _ in range.clone() {
                 line.clear();
@@ -193,32 +311,20 @@ impl<O: OutputMode> Inferer<O, Ready> {
             }
             upload.finish().await?;
             config.report(&progress);
-            shards.push(ShardEntry {
-                job_name,
-                input_uri: format!("s3://{}/{key}", config.bucket),
-                input_hash: hex(&hasher.finalize()),
-                records: range.len(),
-                job_arn: None,
-            });
+            if let Some(shard) = manifest
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .shards
+                .get_mut(index)
+            {
+                shard.input_hash = hex(&hasher.finalize());
+            }
         }
-        let manifest = RunManifest {
-            version: 1,
-            job_name: base,
-            model_name: config.model_name.clone(),
-            bucket: config.bucket.clone(),
-            role_arn: config.role_arn.clone(),
-            timeout_hours: config.timeout_hours,
-            converse: config.invocation_type == InvocationType::Converse,
-            max_concurrent_jobs: config.max_concurrent_jobs,
-            kms_key_id: config.kms_key_id.clone(),
-            shards,
-            tool: config.tool.clone(),
-            cancelled: false,
-        };
         let run = BatchRun {
             config,
-            manifest: Arc::new(Mutex::new(manifest)),
-            saving: Arc::default(),
+            manifest,
+            saving,
+            data: (),
             _mode: PhantomData,
         };
         run.save().await?;
@@ -294,7 +400,7 @@ fn id_hash(id: &str) -> u64 {
     hasher.finish()
 }
 
-impl<O: OutputMode> BatchRun<O> {
+impl<O: OutputMode, S: RunState> BatchRun<O, S> {
     /// Where the run's manifest is: `s3://<bucket>/input/<job name>.run.json`.
     pub fn run_uri(&self) -> String {
         format!(
@@ -324,10 +430,14 @@ impl<O: OutputMode> BatchRun<O> {
         upload.write(&json).await?;
         upload.finish().await
     }
+}
 
-    /// Picks up a run from its manifest, in a new process if need be: jobs never created are
-    /// created (idempotently: a job created just before a crash is found again, not
-    /// duplicated), running ones are followed, finished ones are collected.
+impl<O: OutputMode> BatchRun<O, Submitted> {
+    /// Picks up a run from its manifest, in a new process if need be, as `Submitted` whatever
+    /// it had reached: from there jobs never created are created (idempotently: a job created
+    /// just before a crash is found again, not duplicated), running ones are followed and
+    /// finished ones are collected, by [`poll_progress`](Self::poll_progress) or
+    /// [`stream`](BatchRun::stream).
     pub async fn resume(
         run_uri: &str,
         region: &str,
@@ -379,10 +489,13 @@ impl<O: OutputMode> BatchRun<O> {
             config: Arc::new(config),
             manifest: Arc::new(Mutex::new(manifest)),
             saving: Arc::default(),
+            data: (),
             _mode: PhantomData,
         })
     }
+}
 
+impl<O: OutputMode, S: RunState> BatchRun<O, S> {
     /// Sends each progress report of the run's jobs (uploads, polls, downloads) to `callback`,
     /// as the builder's `on_progress` does; a resumed run has none until given one.
     #[must_use]
@@ -392,6 +505,266 @@ impl<O: OutputMode> BatchRun<O> {
     ) -> Self {
         Arc::make_mut(&mut self.config).progress = Some(Arc::new(callback));
         self
+    }
+}
+
+impl<O: OutputMode> BatchRun<O, Uploaded> {
+    /// Creates the run's first jobs, as many as `max_concurrent_jobs` allows; the others are
+    /// created as those end, by [`poll_progress`](BatchRun::poll_progress),
+    /// [`check_complete`](BatchRun::check_complete) or [`submit`](BatchRun::submit).
+    /// Idempotent: a job created just before a crash is found again, not duplicated.
+    pub async fn create(self) -> Result<BatchRun<O, Submitted>, Error> {
+        let run = self.in_flight();
+        run.submit().await?;
+        Ok(run)
+    }
+}
+
+impl<O: OutputMode> BatchRun<O, Submitted> {
+    /// Asks Bedrock once about every job, creating jobs not created yet as slots free:
+    /// `Some(every job with its final details)` once all have ended (a job never created
+    /// because the run was cancelled has `None`), `None` while any still runs or waits.
+    pub async fn check_complete(
+        &mut self,
+    ) -> Result<Option<Vec<(ShardEntry, Option<JobDetails>)>>, Error> {
+        let jobs = self.jobs().await?;
+        for (_, details) in &jobs {
+            if let Some(details) = details {
+                self.config.report(&Progress::of(details));
+            }
+        }
+        if !self.fill_slots(&jobs).await?.is_empty() {
+            return Ok(None);
+        }
+        let cancelled = self.manifest().cancelled;
+        let ended = jobs.iter().all(|(_, details)| match details {
+            Some(details) => details.status.is_finished(),
+            None => cancelled,
+        });
+        Ok(ended.then_some(jobs))
+    }
+
+    /// Polls every `interval` until every job of the run has ended, creating jobs as slots
+    /// free and reporting each job's progress. A job that failed does not stop the run: its
+    /// records become [`RecordError::JobFailed`] when the results are loaded. Throttled polls
+    /// back off; ten in a row are an error (the jobs still run: resume the run later).
+    pub async fn poll_progress(
+        mut self,
+        interval: Duration,
+    ) -> Result<BatchRun<O, Finished>, Error> {
+        let mut wait = interval;
+        let mut throttled = 0u32;
+        loop {
+            match self.check_complete().await {
+                Ok(Some(jobs)) => return Ok(self.finished(jobs)),
+                Ok(None) => {
+                    wait = interval;
+                    throttled = 0;
+                }
+                Err(Error::Aws {
+                    operation,
+                    code,
+                    message,
+                }) if code == "ThrottlingException" => {
+                    throttled += 1;
+                    if throttled >= super::lifecycle::MAX_THROTTLED_POLLS {
+                        return Err(Error::Aws {
+                            operation,
+                            code,
+                            message: format!(
+                                "{message} ({throttled} polls in a row throttled; the run still runs: resume it from {} later)",
+                                self.run_uri()
+                            ),
+                        });
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(300));
+                    tracing::warn!(run = %self.run_uri(), throttled, "throttled while polling; backing off");
+                }
+                Err(err) => return Err(err),
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Cancels the run ([`cancel`](Self::cancel): running jobs are stopped, jobs not created
+    /// never will be), waits until Bedrock says every job ended, and returns the run finished:
+    /// what the jobs processed before stopping can still be downloaded.
+    pub async fn cancel_batch(self) -> Result<BatchRun<O, Finished>, Error> {
+        self.cancel().await?;
+        loop {
+            let jobs = self.jobs().await?;
+            if jobs
+                .iter()
+                .all(|(_, details)| details.as_ref().is_none_or(|d| d.status.is_finished()))
+            {
+                return Ok(self.finished(jobs));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn finished(self, jobs: Vec<(ShardEntry, Option<JobDetails>)>) -> BatchRun<O, Finished> {
+        tracing::info!(run = %self.run_uri(), jobs = jobs.len(), "run finished");
+        BatchRun {
+            config: self.config,
+            manifest: self.manifest,
+            saving: self.saving,
+            data: Arc::new(jobs),
+            _mode: PhantomData,
+        }
+    }
+}
+
+impl<O: OutputMode> BatchRun<O, Finished> {
+    /// Every job of the run with its final details (`None` for a job never created because
+    /// the run was cancelled).
+    pub fn job_details(&self) -> &[(ShardEntry, Option<JobDetails>)] {
+        &self.data
+    }
+
+    /// Downloads every job's output and manifest to local disk: to the builder's `output_dir`
+    /// when set, else to a private temp directory deleted with the run. Nothing is parsed
+    /// yet, so this holds no records in memory. A failed job (or one never created) has no
+    /// output; the ids of its records are read back from its input.
+    pub async fn download_results(self) -> Result<BatchRun<O, Downloaded>, Error> {
+        let (dir, temp) = match &self.config.output_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let temp = tempfile::tempdir().map_err(|source| Error::Io {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        let mut shards = Vec::with_capacity(self.data.len());
+        for (entry, details) in self.data.iter() {
+            let failed = match details {
+                None => Some((
+                    String::new(),
+                    JobStatus::Stopped.to_string(),
+                    format!(
+                        "the run was cancelled before job {} was created",
+                        entry.job_name
+                    ),
+                )),
+                Some(details) if details.status == JobStatus::Failed => Some((
+                    details.job_arn.clone(),
+                    details.status.to_string(),
+                    details
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| "Bedrock gave no reason".into()),
+                )),
+                Some(_) => None,
+            };
+            if let Some((job_arn, status, message)) = failed {
+                shards.push(ShardOutput::Failed {
+                    record_ids: self.shard_record_ids(entry).await?,
+                    job_arn,
+                    status,
+                    message,
+                });
+                continue;
+            }
+            let Some(details) = details else { continue };
+            let mut config = self.shard_config(entry);
+            config.output_dir = Some(dir.clone());
+            let finished: Inferer<O, Finished> = Inferer {
+                config: Arc::new(config),
+                state: Finished {
+                    job_arn: details.job_arn.clone(),
+                    input_uri: entry.input_uri.clone(),
+                    output_uri: format!("s3://{}/output/", self.config.bucket),
+                    record_ids: None,
+                    details: details.clone(),
+                },
+                _mode: PhantomData,
+            };
+            let downloaded = finished.download_results().await?;
+            shards.push(ShardOutput::Downloaded {
+                job_name: entry.job_name.clone(),
+                state: downloaded.state,
+            });
+        }
+        Ok(BatchRun {
+            config: self.config,
+            manifest: self.manifest,
+            saving: self.saving,
+            data: DownloadedRun { shards, _dir: temp },
+            _mode: PhantomData,
+        })
+    }
+}
+
+impl<O: OutputMode> BatchRun<O, Downloaded> {
+    /// One result per input record, in input order, and the combined manifest. The records
+    /// of a job that failed are [`RecordError::JobFailed`]; when every job failed, the failure
+    /// itself is the error.
+    pub fn load_results(self) -> Result<BatchResults<O::Value>, Error> {
+        Ok(self.load_results_detailed()?.results)
+    }
+
+    /// As [`load_results`](Self::load_results), with each record's usage and attempts and the
+    /// run's summary; the run stays usable, for [`retry_failed`](BatchRun::retry_failed).
+    pub fn load_results_detailed(&self) -> Result<RunResults<O::Value>, Error> {
+        let mut summary = RunSummary {
+            jobs: self.data.shards.len(),
+            ..RunSummary::default()
+        };
+        let mut records = Vec::new();
+        let mut info = Vec::new();
+        for shard in &self.data.shards {
+            let detailed: Box<dyn Iterator<Item = Detailed<O::Value>>> = match shard {
+                ShardOutput::Downloaded { job_name, state } => {
+                    let mut config = (*self.config).clone();
+                    config.job_name = job_name.clone();
+                    let job: Inferer<O, Downloaded> = Inferer {
+                        config: Arc::new(config),
+                        state: state.clone(),
+                        _mode: PhantomData,
+                    };
+                    Box::new(loaded_records(job.load_parts()?, &mut summary))
+                }
+                ShardOutput::Failed {
+                    record_ids,
+                    job_arn,
+                    status,
+                    message,
+                } => Box::new(failed_records(
+                    record_ids.clone(),
+                    job_arn.clone(),
+                    status.clone(),
+                    message.clone(),
+                    &mut summary,
+                )),
+            };
+            for (record, record_info) in detailed {
+                records.push(record);
+                info.push(record_info);
+            }
+        }
+        run_results(records, info, summary)
+    }
+}
+
+impl<O: OutputMode, S: RunInS3> BatchRun<O, S> {
+    /// Another handle on the same run, as a run in flight (what following it needs).
+    fn in_flight(&self) -> BatchRun<O, Submitted> {
+        BatchRun {
+            config: Arc::clone(&self.config),
+            manifest: Arc::clone(&self.manifest),
+            saving: Arc::clone(&self.saving),
+            data: (),
+            _mode: PhantomData,
+        }
+    }
+
+    /// The configuration of one of the run's jobs.
+    fn shard_config(&self, entry: &ShardEntry) -> JobConfig {
+        let mut config = (*self.config).clone();
+        config.job_name = entry.job_name.clone();
+        config
     }
 
     /// Every job of the run with what Bedrock says about it now; `None` for a job not created
@@ -407,28 +780,37 @@ impl<O: OutputMode> BatchRun<O> {
         }
         Ok(out)
     }
+}
 
+impl<O: OutputMode> BatchRun<O, Submitted> {
     /// Creates jobs not created yet, as long as fewer than `max_concurrent_jobs` of the run's
     /// jobs are unfinished; returns the ARNs created. Call it again as jobs end (the command
     /// line's `watch` does) or let [`BatchRun::finish`] do it. Does nothing once cancelled.
     pub async fn submit(&self) -> Result<Vec<String>, Error> {
-        let manifest = self.manifest();
-        if manifest.cancelled {
+        let jobs = self.jobs().await?;
+        self.fill_slots(&jobs).await
+    }
+
+    /// Creates jobs not created yet while fewer than `max_concurrent_jobs` of `jobs` (as
+    /// described just before) are unfinished, unless the run was cancelled.
+    async fn fill_slots(
+        &self,
+        jobs: &[(ShardEntry, Option<JobDetails>)],
+    ) -> Result<Vec<String>, Error> {
+        if self.manifest().cancelled {
             return Ok(Vec::new());
         }
-        let mut running = 0;
-        for (_, details) in self.jobs().await? {
-            if details.is_some_and(|d| !d.status.is_finished()) {
-                running += 1;
-            }
-        }
+        let mut running = jobs
+            .iter()
+            .filter(|(_, details)| details.as_ref().is_some_and(|d| !d.status.is_finished()))
+            .count();
         let mut created = Vec::new();
-        for (index, entry) in manifest.shards.into_iter().enumerate() {
+        for (index, (entry, _)) in jobs.iter().enumerate() {
             if running >= self.config.max_concurrent_jobs {
                 break;
             }
             if entry.job_arn.is_none() {
-                created.push(self.create_shard(index, &entry).await?.job_arn().to_owned());
+                created.push(self.create_shard(index, entry).await?.job_arn().to_owned());
                 running += 1;
             }
         }
@@ -455,14 +837,19 @@ impl<O: OutputMode> BatchRun<O> {
         }
         Ok(stopped)
     }
+}
 
+impl<O: OutputMode, S: RunState> BatchRun<O, S> {
     /// Creates the jobs not created yet, follows them all (at most `max_concurrent_jobs` at a
     /// time), and merges their results in input order.
     ///
     /// The records of a job that failed are [`RecordError::JobFailed`] while the other jobs'
     /// results are returned; when every job failed, the failure itself is the error. For runs
     /// too large to hold in memory, use [`BatchRun::stream`].
-    pub async fn finish(self, poll_interval: Duration) -> Result<BatchResults<O::Value>, Error> {
+    pub async fn finish(self, poll_interval: Duration) -> Result<BatchResults<O::Value>, Error>
+    where
+        S: RunFollowable,
+    {
         Ok(self.finish_detailed(poll_interval).await?.results)
     }
 
@@ -471,8 +858,11 @@ impl<O: OutputMode> BatchRun<O> {
     pub async fn finish_detailed(
         &self,
         poll_interval: Duration,
-    ) -> Result<RunResults<O::Value>, Error> {
-        let mut stream = self.clone().stream(poll_interval);
+    ) -> Result<RunResults<O::Value>, Error>
+    where
+        S: RunFollowable,
+    {
+        let mut stream = self.in_flight().stream(poll_interval);
         let mut records = Vec::new();
         let mut info = Vec::new();
         while let Some(item) = stream.next_detailed().await {
@@ -480,18 +870,7 @@ impl<O: OutputMode> BatchRun<O> {
             records.push(record);
             info.push(record_info);
         }
-        let mut summary = stream.summary().unwrap_or_default();
-        if summary.jobs > 0 && summary.failed_jobs.len() == summary.jobs {
-            return Err(summary.failed_jobs.remove(0));
-        }
-        Ok(RunResults {
-            results: BatchResults {
-                manifest: summary.manifest.clone(),
-                records,
-            },
-            info,
-            summary,
-        })
+        run_results(records, info, stream.summary().unwrap_or_default())
     }
 
     /// The run's results as a stream of [`RecordResult`]s in input order, holding one job's
@@ -502,12 +881,15 @@ impl<O: OutputMode> BatchRun<O> {
     ///
     /// The stream ends after the last record, or with one `Err` if the run cannot go on (AWS
     /// refused a call); [`RecordStream::summary`] then has the combined manifest.
-    pub fn stream(self, poll_interval: Duration) -> RecordStream<O::Value> {
+    pub fn stream(self, poll_interval: Duration) -> RecordStream<O::Value>
+    where
+        S: RunFollowable,
+    {
         let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         let summary = Arc::new(Mutex::new(None));
         let done = Arc::clone(&summary);
+        let run = Arc::new(self.in_flight());
         let task = tokio::spawn(async move {
-            let run = Arc::new(self);
             let outcome = run.produce(poll_interval, &sender).await;
             match outcome {
                 Ok(result) => {
@@ -524,7 +906,9 @@ impl<O: OutputMode> BatchRun<O> {
             _task: AbortOnDrop(task),
         }
     }
+}
 
+impl<O: OutputMode> BatchRun<O, Submitted> {
     /// Follows every job and sends every record, in input order.
     async fn produce(
         self: &Arc<Self>,
@@ -558,27 +942,12 @@ impl<O: OutputMode> BatchRun<O> {
                 code: "TaskFailed".into(),
                 message: e.to_string(),
             })?;
-            match finished {
+            let records: Box<dyn Iterator<Item = Detailed<O::Value>> + Send> = match finished {
                 Ok(mut job) => {
                     // The output goes to a private temp file, not memory.
                     Arc::make_mut(&mut job.config).output_dir = Some(spool.path().to_owned());
                     let loaded = job.download_results().await?.load_parts()?;
-                    summary.manifest.combine(&loaded.manifest);
-                    summary.unknown_record_ids += loaded.unknown;
-                    let mut found = loaded.found;
-                    for record_id in loaded.record_ids.iter() {
-                        let (outcome, usage) = found
-                            .remove(record_id)
-                            .unwrap_or((Err(RecordError::Missing), None));
-                        let record = RecordResult {
-                            record_id: record_id.clone(),
-                            outcome,
-                        };
-                        let info = RecordInfo { usage, attempts: 1 };
-                        if sender.send(Ok((record, info))).await.is_err() {
-                            return Ok(summary); // the stream was dropped
-                        }
-                    }
+                    Box::new(loaded_records(loaded, &mut summary))
                 }
                 Err(Error::JobFailed {
                     job_arn,
@@ -586,35 +955,21 @@ impl<O: OutputMode> BatchRun<O> {
                     message,
                 }) => {
                     let ids = self.shard_record_ids(entry).await?;
-                    summary.manifest.total_record_count += ids.len() as u64;
-                    for record_id in ids {
-                        let record = RecordResult {
-                            record_id,
-                            outcome: Err(RecordError::JobFailed {
-                                job_arn: job_arn.clone(),
-                                message: message.clone(),
-                            }),
-                        };
-                        let info = RecordInfo {
-                            usage: None,
-                            attempts: 1,
-                        };
-                        if sender.send(Ok((record, info))).await.is_err() {
-                            return Ok(summary);
-                        }
-                    }
-                    summary.failed_jobs.push(Error::JobFailed {
-                        job_arn,
-                        status,
-                        message,
-                    });
+                    Box::new(failed_records(ids, job_arn, status, message, &mut summary))
                 }
                 Err(other) => return Err(other),
+            };
+            for record in records {
+                if sender.send(Ok(record)).await.is_err() {
+                    return Ok(summary); // the stream was dropped
+                }
             }
         }
         Ok(summary)
     }
+}
 
+impl<O: OutputMode, S: RunInS3> BatchRun<O, S> {
     /// Sends the records that failed again, as one follow-up job, and merges the answers back
     /// into `results` in place (each retried record's `attempts` goes up by one).
     ///
@@ -769,10 +1124,8 @@ impl<O: OutputMode> BatchRun<O> {
         index: usize,
         entry: &ShardEntry,
     ) -> Result<Inferer<O, Submitted>, Error> {
-        let mut config = (*self.config).clone();
-        config.job_name = entry.job_name.clone();
         let uploaded: Inferer<O, Uploaded> = Inferer {
-            config: Arc::new(config),
+            config: Arc::new(self.shard_config(entry)),
             state: Uploaded {
                 input_uri: entry.input_uri.clone(),
                 input_hash: entry.input_hash.clone(),
@@ -797,12 +1150,10 @@ impl<O: OutputMode> BatchRun<O> {
         index: usize,
         entry: &ShardEntry,
         poll: Duration,
-    ) -> Result<Inferer<O, super::state::Finished>, Error> {
-        let mut config = (*self.config).clone();
-        config.job_name = entry.job_name.clone();
+    ) -> Result<Inferer<O, Finished>, Error> {
         let submitted: Inferer<O, Submitted> = match &entry.job_arn {
             Some(arn) => Inferer {
-                config: Arc::new(config),
+                config: Arc::new(self.shard_config(entry)),
                 state: Submitted {
                     job_arn: arn.clone(),
                     input_uri: entry.input_uri.clone(),
@@ -826,6 +1177,80 @@ impl<O: OutputMode> BatchRun<O> {
         };
         submitted.poll_progress(poll).await
     }
+}
+
+/// One job's records in input order (a record without output is [`RecordError::Missing`]);
+/// its manifest is added to `summary`.
+fn loaded_records<V>(
+    loaded: Loaded<V>,
+    summary: &mut RunSummary,
+) -> impl Iterator<Item = Detailed<V>> + use<V> {
+    summary.manifest.combine(&loaded.manifest);
+    summary.unknown_record_ids += loaded.unknown;
+    let mut found = loaded.found;
+    let ids = loaded.record_ids;
+    (0..ids.len()).filter_map(move |index| {
+        let record_id = ids.get(index)?.clone();
+        let (outcome, usage) = found
+            .remove(&record_id)
+            .unwrap_or((Err(RecordError::Missing), None));
+        Some((
+            RecordResult { record_id, outcome },
+            RecordInfo { usage, attempts: 1 },
+        ))
+    })
+}
+
+/// The records of a job that failed or was never created, each [`RecordError::JobFailed`];
+/// the failure is added to `summary`.
+fn failed_records<V>(
+    record_ids: Vec<String>,
+    job_arn: String,
+    status: String,
+    message: String,
+    summary: &mut RunSummary,
+) -> impl Iterator<Item = Detailed<V>> + use<V> {
+    summary.manifest.total_record_count += record_ids.len() as u64;
+    summary.failed_jobs.push(Error::JobFailed {
+        job_arn: job_arn.clone(),
+        status,
+        message: message.clone(),
+    });
+    record_ids.into_iter().map(move |record_id| {
+        let record = RecordResult {
+            record_id,
+            outcome: Err(RecordError::JobFailed {
+                job_arn: job_arn.clone(),
+                message: message.clone(),
+            }),
+        };
+        (
+            record,
+            RecordInfo {
+                usage: None,
+                attempts: 1,
+            },
+        )
+    })
+}
+
+/// The results of a run that was read to its end: an error when every job failed.
+fn run_results<V>(
+    records: Vec<RecordResult<V>>,
+    info: Vec<RecordInfo>,
+    mut summary: RunSummary,
+) -> Result<RunResults<V>, Error> {
+    if summary.jobs > 0 && summary.failed_jobs.len() == summary.jobs {
+        return Err(summary.failed_jobs.remove(0));
+    }
+    Ok(RunResults {
+        results: BatchResults {
+            manifest: summary.manifest.clone(),
+            records,
+        },
+        info,
+        summary,
+    })
 }
 
 /// One record with what llmbo knows about it beyond its outcome.

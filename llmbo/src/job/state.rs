@@ -365,3 +365,51 @@ impl HasJob for Downloaded {
         Some(&self.details.status)
     }
 }
+
+/// A state a [`BatchRun`](crate::BatchRun) — a run of one or more jobs — can be in. The run
+/// goes through the states of a single job, with the same step names: `Prepared` (requests
+/// written to a local spool, jobs planned), `Uploaded` (inputs and run manifest in S3),
+/// `Submitted` (jobs created, or created as slots free), `Finished` (every job ended),
+/// `Downloaded` (every output on local disk).
+pub trait RunState: State {
+    #[doc(hidden)]
+    type Data: Send + Sync;
+}
+impl RunState for Prepared {
+    type Data = super::run::PlannedRun;
+}
+impl RunState for Uploaded {
+    type Data = ();
+}
+impl RunState for Submitted {
+    type Data = ();
+}
+impl RunState for Finished {
+    type Data = Arc<Vec<(super::ShardEntry, Option<JobDetails>)>>;
+}
+impl RunState for Downloaded {
+    type Data = super::run::DownloadedRun;
+}
+
+/// A run state from `Uploaded` on: the run's input and manifest are in S3.
+#[diagnostic::on_unimplemented(
+    message = "a `BatchRun<_, {Self}>` has nothing in S3 yet",
+    label = "the run's requests are only prepared",
+    note = "call `push_requests_to_s3().await?` on the `Prepared` run first"
+)]
+pub trait RunInS3: RunState {}
+impl RunInS3 for Uploaded {}
+impl RunInS3 for Submitted {}
+impl RunInS3 for Finished {}
+impl RunInS3 for Downloaded {}
+
+/// A run state the run can be followed from to its results (`stream`, `finish`).
+#[diagnostic::on_unimplemented(
+    message = "a `BatchRun<_, {Self}>` cannot be followed to its results",
+    label = "followed from `Uploaded`, `Submitted` or `Finished` only",
+    note = "a `Prepared` run needs `push_requests_to_s3().await?`; a `Downloaded` run has `load_results()`"
+)]
+pub trait RunFollowable: RunInS3 {}
+impl RunFollowable for Uploaded {}
+impl RunFollowable for Submitted {}
+impl RunFollowable for Finished {}
