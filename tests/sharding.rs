@@ -324,3 +324,76 @@ async fn cancel_batch_ends_a_run_and_keeps_every_record() {
     let jobs = bedrock.list_model_invocation_jobs().send().await.unwrap();
     assert_eq!(jobs.invocation_job_summaries().len(), 1);
 }
+
+/// Inputs arriving on a channel, as an async stream.
+struct Incoming(tokio::sync::mpsc::Receiver<(String, llmbo::ModelInput)>);
+
+impl futures_core::Stream for Incoming {
+    type Item = (String, llmbo::ModelInput);
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_run_prepared_from_an_async_stream_keeps_its_order() {
+    let local = LocalBedrock::start().await.unwrap();
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    let producer = tokio::spawn(async move {
+        for input in person_inputs(450) {
+            if sender.send(input).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    let prepared = builder(&local, "streamed")
+        .max_records_per_job(200)
+        .build()
+        .await
+        .unwrap()
+        .prepare_run_stream(Incoming(receiver))
+        .await
+        .unwrap();
+    producer.await.unwrap();
+    assert_eq!(prepared.manifest().shards.len(), 3);
+    let results = prepared
+        .push_requests_to_s3()
+        .await
+        .unwrap()
+        .finish(POLL)
+        .await
+        .unwrap();
+    let ids: Vec<String> = results
+        .records
+        .iter()
+        .map(|r| r.record_id.clone())
+        .collect();
+    let expected: Vec<String> = (0..450).map(|i| format!("{i:05}")).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(results.failures().count(), 0);
+
+    // A stream with a repeated id is refused before anything is uploaded.
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        for input in person_inputs(150).into_iter().chain(person_inputs(1)) {
+            if sender.send(input).await.is_err() {
+                break;
+            }
+        }
+    });
+    let refused = builder(&local, "streamed-twice")
+        .build()
+        .await
+        .unwrap()
+        .prepare_run_stream(Incoming(receiver))
+        .await;
+    assert!(
+        matches!(&refused, Err(llmbo::Error::DuplicateRecordId { record_id }) if record_id == "00000"),
+        "{refused:?}"
+    );
+}

@@ -150,7 +150,7 @@ pub struct DownloadedRun {
 enum ShardOutput {
     Downloaded {
         job_name: String,
-        state: Downloaded,
+        state: Box<Downloaded>,
     },
     Failed {
         record_ids: Vec<String>,
@@ -210,8 +210,37 @@ impl<O: OutputMode> Inferer<O, Ready> {
         I: IntoIterator<Item = (K, ModelInput)>,
         K: Into<String>,
     {
+        let mut spooler = Spooler::new::<O>(&self.config)?;
+        for (record_id, input) in inputs {
+            spooler.push(record_id.into(), &input)?;
+        }
+        let spool = spooler.finish()?;
+        self.plan_run(spool)
+    }
+
+    /// As [`prepare_run`](Self::prepare_run), with the inputs from an async
+    /// [`Stream`](futures_core::Stream) (a database cursor, a channel, a file read line by
+    /// line): each record is prepared and spooled as it arrives, so the inputs are never all
+    /// in memory either.
+    pub async fn prepare_run_stream<St, K>(self, inputs: St) -> Result<BatchRun<O, Prepared>, Error>
+    where
+        St: futures_core::Stream<Item = (K, ModelInput)>,
+        K: Into<String>,
+    {
+        let mut inputs = std::pin::pin!(inputs);
+        let mut spooler = Spooler::new::<O>(&self.config)?;
+        while let Some((record_id, input)) =
+            std::future::poll_fn(|cx| inputs.as_mut().poll_next(cx)).await
+        {
+            spooler.push(record_id.into(), &input)?;
+        }
+        let spool = spooler.finish()?;
+        self.plan_run(spool)
+    }
+
+    /// Plans the jobs of the spooled requests; the run manifest exists from here on, in memory.
+    fn plan_run(self, spool: Spool) -> Result<BatchRun<O, Prepared>, Error> {
         let config = self.config;
-        let spool = spool_requests::<O, _, _>(&config, inputs)?;
         let ranges = plan_shards(&spool.sizes, config.limits)?;
         let base = config.job_name.clone();
         let shard_name = |index: usize| {
@@ -339,57 +368,88 @@ struct Spool {
     sizes: Vec<u64>,
 }
 
-/// Prepares every request and appends its JSONL line to an anonymous private temp file
-/// (deleted when closed).
-fn spool_requests<O: OutputMode, I, K>(config: &JobConfig, inputs: I) -> Result<Spool, Error>
-where
-    I: IntoIterator<Item = (K, ModelInput)>,
-    K: Into<String>,
-{
-    let io = |source| Error::Io {
+fn spool_io(source: std::io::Error) -> Error {
+    Error::Io {
         path: std::env::temp_dir(),
         source,
-    };
-    let file = tempfile::tempfile().map_err(io)?;
-    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
-    let tool = config.output_tool::<O>();
-    let mut hashes: Vec<u64> = Vec::new();
-    let mut sizes = Vec::new();
-    let mut line = Vec::new();
-    for (record_id, input) in inputs {
-        let record_id = record_id.into();
-        names::check_record_id(&record_id)?;
-        hashes.push(id_hash(&record_id));
-        line.clear();
-        write_one(config, &record_id, &input, tool.as_ref(), &mut line)?;
-        writer.write_all(&line).map_err(io)?;
-        sizes.push(line.len() as u64);
     }
-    let mut file = writer.into_inner().map_err(|e| io(e.into_error()))?;
-    // Duplicate ids, found with 8 bytes per record: equal hashes are checked against the ids
-    // themselves, so a hash collision never refuses a valid run.
-    hashes.sort_unstable();
-    let repeated: HashSet<u64> = hashes
-        .windows(2)
-        .filter(|pair| pair[0] == pair[1])
-        .map(|pair| pair[0])
-        .collect();
-    drop(hashes);
-    if !repeated.is_empty() {
-        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-        let mut seen = HashSet::new();
-        for line in std::io::BufReader::new(&file).split(b'\n') {
-            let line = line.map_err(io)?;
-            if let Some(id) = jsonl::record_id_of_input_line(&line)
-                && repeated.contains(&id_hash(&id))
-                && !seen.insert(id.clone())
-            {
-                return Err(Error::DuplicateRecordId { record_id: id });
+}
+
+/// Prepares each request and appends its JSONL line to an anonymous private temp file
+/// (deleted when closed), keeping only its size and a hash of its id.
+struct Spooler<'a> {
+    config: &'a JobConfig,
+    tool: Option<crate::output::ToolDefinition>,
+    writer: std::io::BufWriter<std::fs::File>,
+    hashes: Vec<u64>,
+    sizes: Vec<u64>,
+    line: Vec<u8>,
+}
+
+impl<'a> Spooler<'a> {
+    fn new<O: OutputMode>(config: &'a JobConfig) -> Result<Self, Error> {
+        let file = tempfile::tempfile().map_err(spool_io)?;
+        Ok(Spooler {
+            config,
+            tool: config.output_tool::<O>(),
+            writer: std::io::BufWriter::with_capacity(1 << 20, file),
+            hashes: Vec::new(),
+            sizes: Vec::new(),
+            line: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, record_id: String, input: &ModelInput) -> Result<(), Error> {
+        names::check_record_id(&record_id)?;
+        self.hashes.push(id_hash(&record_id));
+        self.line.clear();
+        write_one(
+            self.config,
+            &record_id,
+            input,
+            self.tool.as_ref(),
+            &mut self.line,
+        )?;
+        self.writer.write_all(&self.line).map_err(spool_io)?;
+        self.sizes.push(self.line.len() as u64);
+        Ok(())
+    }
+
+    /// The spool, once no two records share an id.
+    fn finish(self) -> Result<Spool, Error> {
+        let Spooler {
+            writer,
+            mut hashes,
+            sizes,
+            ..
+        } = self;
+        let io = spool_io;
+        let mut file = writer.into_inner().map_err(|e| io(e.into_error()))?;
+        // Duplicate ids, found with 8 bytes per record: equal hashes are checked against the ids
+        // themselves, so a hash collision never refuses a valid run.
+        hashes.sort_unstable();
+        let repeated: HashSet<u64> = hashes
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
+        drop(hashes);
+        if !repeated.is_empty() {
+            file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+            let mut seen = HashSet::new();
+            for line in std::io::BufReader::new(&file).split(b'\n') {
+                let line = line.map_err(io)?;
+                if let Some(id) = jsonl::record_id_of_input_line(&line)
+                    && repeated.contains(&id_hash(&id))
+                    && !seen.insert(id.clone())
+                {
+                    return Err(Error::DuplicateRecordId { record_id: id });
+                }
             }
         }
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        Ok(Spool { file, sizes })
     }
-    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-    Ok(Spool { file, sizes })
 }
 
 /// A 64-bit hash of a record id, to find candidate duplicates.
@@ -684,7 +744,7 @@ impl<O: OutputMode> BatchRun<O, Finished> {
             let downloaded = finished.download_results().await?;
             shards.push(ShardOutput::Downloaded {
                 job_name: entry.job_name.clone(),
-                state: downloaded.state,
+                state: Box::new(downloaded.state),
             });
         }
         Ok(BatchRun {
@@ -721,7 +781,7 @@ impl<O: OutputMode> BatchRun<O, Downloaded> {
                     config.job_name = job_name.clone();
                     let job: Inferer<O, Downloaded> = Inferer {
                         config: Arc::new(config),
-                        state: state.clone(),
+                        state: (**state).clone(),
                         _mode: PhantomData,
                     };
                     Box::new(loaded_records(job.load_parts()?, &mut summary))
