@@ -3,7 +3,7 @@
 //! usage. Checked over systematic changes of one realistic output: every position replaced by
 //! values of other types, dropped, duplicated, plus unknown members.
 
-use llmbo::adapter::AnthropicAdapter;
+use llmbo::adapter::{AnthropicAdapter, ConverseAdapter, NovaAdapter};
 use llmbo::jsonl::OutputLine;
 use llmbo::{BatchOutput, ModelProviderAdapter, RecordError, Usage};
 use serde::Deserialize;
@@ -81,7 +81,10 @@ fn mutations(value: &Value) -> Vec<Value> {
 
 /// What the general path answers: the line read as a `Value`, then `validate_result` and
 /// `from_tool_input`.
-fn general(adapter: &AnthropicAdapter, line: &str) -> (Result<Person, RecordError>, Option<Usage>) {
+fn general(
+    adapter: &dyn ModelProviderAdapter,
+    line: &str,
+) -> (Result<Person, RecordError>, Option<Usage>) {
     let tool = Person::tool_definition();
     match llmbo::jsonl::parse_output_line(line) {
         OutputLine::Output { model_output, .. } => {
@@ -98,41 +101,96 @@ fn general(adapter: &AnthropicAdapter, line: &str) -> (Result<Person, RecordErro
     }
 }
 
-#[test]
-fn the_fast_path_never_changes_an_answer() {
-    let adapter = AnthropicAdapter::default();
+/// Every change of one position of `output`, plus `extra` lines, through both paths.
+fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&str]) {
     let tool = Person::tool_definition();
-    let mut candidates = mutations(&output());
-    candidates.push(output());
-    // A member written twice: JSON objects keep the last.
-    candidates.push(json!("dup"));
+    // The plain answer does take the fast path, or there would be nothing to compare.
+    let text = output.to_string();
+    let raw: &serde_json::value::RawValue = match serde_json::from_str(&text) {
+        Ok(raw) => raw,
+        Err(err) => panic!("{err}"),
+    };
+    assert!(
+        adapter.tool_input_fast(raw, &tool).is_some(),
+        "{}: the plain answer missed the fast path",
+        adapter.name()
+    );
+    let mut lines: Vec<String> = mutations(&output)
+        .iter()
+        .chain(std::iter::once(&output))
+        .map(|candidate| format!(r#"{{"recordId":"r1","modelOutput":{candidate}}}"#))
+        .collect();
+    lines.extend(extra.iter().map(|line| (*line).to_owned()));
     let (mut ok, mut failed) = (0, 0);
-    for candidate in &candidates {
-        let mut texts = vec![format!(r#"{{"recordId":"r1","modelOutput":{candidate}}}"#)];
-        if candidate == &json!("dup") {
-            texts = vec![
-                r#"{"recordId":"r1","modelOutput":{"content":[{"type":"tool_use","name":"Person","input":{"name":"A","roles":[]},"input":{"name":"B","roles":[]}}],"stop_reason":"tool_use"}}"#.to_owned(),
-                r#"{"recordId":"r1","modelOutput":{"content":[],"content":[{"type":"tool_use","name":"Person","input":{"name":"C","roles":[]}}],"stop_reason":"tool_use"}}"#.to_owned(),
-            ];
-        }
-        for text in texts {
-            let Some((id, fast, usage)) =
-                llmbo::jsonl::parse_output_line_as::<Person>(&text, &adapter, &tool)
-            else {
-                panic!("a line with a recordId names its record: {text}");
-            };
-            assert_eq!(id, "r1");
-            let (value, general_usage) = general(&adapter, &text);
-            assert_eq!(fast, value, "different answers for {text}");
-            assert_eq!(usage, general_usage, "different usage for {text}");
-            if fast.is_ok() {
-                ok += 1;
-            } else {
-                failed += 1;
-            }
+    for text in &lines {
+        let Some((id, fast, usage)) =
+            llmbo::jsonl::parse_output_line_as::<Person>(text, adapter, &tool)
+        else {
+            panic!("a line with a recordId names its record: {text}");
+        };
+        assert_eq!(id, "r1");
+        let (value, general_usage) = general(adapter, text);
+        assert_eq!(
+            fast,
+            value,
+            "{}: different answers for {text}",
+            adapter.name()
+        );
+        assert_eq!(
+            usage,
+            general_usage,
+            "{}: different usage for {text}",
+            adapter.name()
+        );
+        if fast.is_ok() {
+            ok += 1;
+        } else {
+            failed += 1;
         }
     }
     // Both outcomes occur, or the comparison proved little.
-    assert!(ok > 20, "only {ok} candidates parsed");
-    assert!(failed > 100, "only {failed} candidates failed");
+    assert!(ok > 20, "{}: only {ok} candidates parsed", adapter.name());
+    assert!(
+        failed > 100,
+        "{}: only {failed} candidates failed",
+        adapter.name()
+    );
+}
+
+#[test]
+fn claudes_fast_path_never_changes_an_answer() {
+    check_agreement(
+        &AnthropicAdapter::default(),
+        output(),
+        // A member written twice: JSON objects keep the last.
+        &[
+            r#"{"recordId":"r1","modelOutput":{"content":[{"type":"tool_use","name":"Person","input":{"name":"A","roles":[]},"input":{"name":"B","roles":[]}}],"stop_reason":"tool_use"}}"#,
+            r#"{"recordId":"r1","modelOutput":{"content":[],"content":[{"type":"tool_use","name":"Person","input":{"name":"C","roles":[]}}],"stop_reason":"tool_use"}}"#,
+        ],
+    );
+}
+
+fn converse_output() -> Value {
+    json!({"output": {"message": {"role": "assistant", "content": [
+            {"text": "Here it is."},
+            {"toolUse": {"toolUseId": "t1", "name": "Person",
+                         "input": {"name": "Ada", "age": 36, "roles": ["author"]}}}]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 120, "outputTokens": 30, "totalTokens": 150}})
+}
+
+const CONVERSE_TWICE: &[&str] = &[
+    r#"{"recordId":"r1","modelOutput":{"output":{"message":{"content":[{"toolUse":{"name":"Person","input":{"name":"A","roles":[]},"input":{"name":"B","roles":[]}}}]}},"stopReason":"tool_use"}}"#,
+    r#"{"recordId":"r1","modelOutput":{"output":{"message":{"content":[{"toolUse":null,"toolUse":{"name":"Person","input":{"name":"C","roles":[]}}}]}},"stopReason":"tool_use"}}"#,
+    r#"{"recordId":"r1","modelOutput":{"output":{"message":{"content":[{"toolUse":null}]}},"stopReason":"tool_use"}}"#,
+];
+
+#[test]
+fn novas_fast_path_never_changes_an_answer() {
+    check_agreement(&NovaAdapter::default(), converse_output(), CONVERSE_TWICE);
+}
+
+#[test]
+fn converses_fast_path_never_changes_an_answer() {
+    check_agreement(&ConverseAdapter, converse_output(), CONVERSE_TWICE);
 }

@@ -78,6 +78,14 @@ impl ModelProviderAdapter for ConverseAdapter {
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         converse_usage(model_output)
     }
+
+    fn tool_input_fast<'a>(
+        &self,
+        model_output: &'a serde_json::value::RawValue,
+        tool: &ToolDefinition,
+    ) -> Option<(&'a serde_json::value::RawValue, Option<Usage>)> {
+        super::nova::converse_tool_input_fast(model_output, tool)
+    }
 }
 
 #[cfg(test)]

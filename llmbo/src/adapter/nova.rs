@@ -1,14 +1,19 @@
 //! Amazon Nova through its native InvokeModel body (`messages-v1`).
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, obj, put, single_call, text, tools_and_choice,
-    validate_input,
+    ModelProviderAdapter, Usage, as_object, check_stop, count, obj, put, single_call, text,
+    tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
+use crate::strict_json::Strict;
 
 /// How `inferenceConfig` spells its keys. AWS's own examples use both, and which one each
 /// Nova generation expects is not settled in the documentation, so it is a setting.
@@ -108,6 +113,93 @@ pub(crate) fn converse_tool_input(
         })
         .collect();
     single_call(calls, tool, stop_reason)
+}
+
+/// The parts of a Converse-shaped answer (Nova, Converse) the fast path reads, borrowed from
+/// the output line and read through [`Strict`]. Anything unexpected — a member of another
+/// type, a duplicate key — fails this narrow parse and leaves the answer to
+/// [`converse_tool_input`], never changes it.
+#[derive(Deserialize)]
+struct FastConverse<'a> {
+    #[serde(borrow)]
+    output: FastOutput<'a>,
+    #[serde(rename = "stopReason", borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<FastUsage>,
+}
+
+#[derive(Deserialize)]
+struct FastOutput<'a> {
+    #[serde(borrow)]
+    message: FastMessage<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastMessage<'a> {
+    #[serde(borrow)]
+    content: Vec<FastBlock<'a>>,
+}
+
+/// A content block; only `toolUse` matters (kept raw: a `null` one still counts as a call).
+#[derive(Deserialize)]
+struct FastBlock<'a> {
+    #[serde(rename = "toolUse", borrow, default)]
+    tool_use: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FastToolUse<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FastUsage {
+    #[serde(rename = "inputTokens")]
+    input_tokens: u64,
+    #[serde(rename = "outputTokens")]
+    output_tokens: u64,
+}
+
+/// Reads `T` from `text` through [`Strict`], all of it, or `None`.
+fn strict_from_str<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
+    let mut stream = serde_json::Deserializer::from_str(text);
+    let value = T::deserialize(Strict(&mut stream)).ok()?;
+    stream.end().ok()?;
+    Some(value)
+}
+
+/// The fast path of [`converse_tool_input`] and [`converse_usage`]: the tool input of the one
+/// `toolUse` block, straight from the text, when the answer is the plain, complete one.
+pub(crate) fn converse_tool_input_fast<'a>(
+    model_output: &'a RawValue,
+    tool: &ToolDefinition,
+) -> Option<(&'a RawValue, Option<Usage>)> {
+    let output: FastConverse<'a> = strict_from_str(model_output.get())?;
+    let mut calls = output
+        .output
+        .message
+        .content
+        .iter()
+        .filter_map(|block| block.tool_use);
+    let call = calls.next()?;
+    if calls.next().is_some() {
+        return None;
+    }
+    check_stop(output.stop_reason.as_deref()).ok()?;
+    let call: FastToolUse<'a> = strict_from_str(call.get())?;
+    if call.name.as_deref() != Some(tool.name.as_str()) {
+        return None;
+    }
+    let input = call.input?;
+    let usage = output.usage.map(|u| Usage {
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+    });
+    Some((input, usage))
 }
 
 pub(crate) fn converse_text(model_output: &Value) -> Option<String> {
@@ -218,6 +310,14 @@ impl ModelProviderAdapter for NovaAdapter {
 
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         converse_usage(model_output)
+    }
+
+    fn tool_input_fast<'a>(
+        &self,
+        model_output: &'a RawValue,
+        tool: &ToolDefinition,
+    ) -> Option<(&'a RawValue, Option<Usage>)> {
+        converse_tool_input_fast(model_output, tool)
     }
 }
 
