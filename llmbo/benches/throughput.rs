@@ -34,6 +34,14 @@ fn parse(c: &mut Criterion) {
     group.bench_function("llmbo", |b| b.iter(|| black_box(llmbo_parse(&lines))));
     group.bench_function("serde_json", |b| b.iter(|| black_box(serde_parse(&lines))));
     group.finish();
+    let lines = nova_output_lines(RECORDS);
+    let mut group = c.benchmark_group("parse+validate 50k Nova");
+    group.sample_size(10);
+    group.bench_function("llmbo", |b| b.iter(|| black_box(llmbo_parse_nova(&lines))));
+    group.bench_function("serde_json", |b| {
+        b.iter(|| black_box(serde_parse_nova(&lines)))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, prepare, parse);

@@ -33,6 +33,11 @@ fn main() {
     let lines = output_lines(RECORDS);
     let (prepare, prepare_base) = best_pair(|| llmbo_prepare(&inputs), || serde_prepare(&bodies));
     let (parse, parse_base) = best_pair(|| llmbo_parse(&lines), || serde_parse(&lines));
+    let nova_lines = nova_output_lines(RECORDS);
+    let (nova, nova_base) = best_pair(
+        || llmbo_parse_nova(&nova_lines),
+        || serde_parse_nova(&nova_lines),
+    );
     println!("{RECORDS} records, best of {RUNS} runs each, taken in turns");
     println!(
         "prepare+serialize: llmbo {prepare:.3}s, serde_json {prepare_base:.3}s, ratio {:.2}",
@@ -41,5 +46,9 @@ fn main() {
     println!(
         "parse+validate:    llmbo {parse:.3}s, serde_json {parse_base:.3}s, ratio {:.2}",
         parse_base / parse
+    );
+    println!(
+        "  the same, Nova:   llmbo {nova:.3}s, serde_json {nova_base:.3}s, ratio {:.2}",
+        nova_base / nova
     );
 }

@@ -128,3 +128,80 @@ pub fn serde_parse(lines: &[String]) -> usize {
         .filter(|line| line.model_output.content.iter().any(|b| b.input.is_some()))
         .count()
 }
+
+/// Output lines as Bedrock writes them for a forced Nova tool (Converse-shaped answer).
+pub fn nova_output_lines(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            json!({"recordId": format!("{i:06}"),
+                   "modelInput": {"schemaVersion": "messages-v1",
+                                  "messages": [{"role": "user", "content": [{"text": format!("Article {i}")}]}]},
+                   "modelOutput": {"output": {"message": {"role": "assistant", "content": [
+                           {"toolUse": {"toolUseId": "tooluse_1", "name": "Person",
+                                        "input": {"name": "Ada Lovelace", "age": 36, "roles": ["programmer", "author"]}}}]}},
+                       "stopReason": "tool_use",
+                       "usage": {"inputTokens": 120, "outputTokens": 30, "totalTokens": 150}}})
+            .to_string()
+        })
+        .collect()
+}
+
+/// llmbo's path for Nova lines, as `load_results` runs it.
+pub fn llmbo_parse_nova(lines: &[String]) -> usize {
+    let adapter = llmbo::adapter::NovaAdapter::default();
+    let tool = Person::tool_definition();
+    lines
+        .iter()
+        .filter_map(|line| llmbo::jsonl::parse_output_line_as::<Person>(line, &adapter, &tool))
+        .filter(|(_, person, _)| person.is_ok())
+        .count()
+}
+
+#[derive(Deserialize)]
+struct NovaLine {
+    #[serde(rename = "recordId")]
+    _record_id: String,
+    #[serde(rename = "modelOutput")]
+    model_output: NovaOutput,
+}
+
+#[derive(Deserialize)]
+struct NovaOutput {
+    output: NovaMessageHolder,
+}
+
+#[derive(Deserialize)]
+struct NovaMessageHolder {
+    message: NovaMessage,
+}
+
+#[derive(Deserialize)]
+struct NovaMessage {
+    content: Vec<NovaBlock>,
+}
+
+#[derive(Deserialize)]
+struct NovaBlock {
+    #[serde(rename = "toolUse")]
+    tool_use: Option<NovaToolUse>,
+}
+
+#[derive(Deserialize)]
+struct NovaToolUse {
+    input: Person,
+}
+
+/// Baseline for Nova lines: straight into a typed mirror with serde_json alone.
+pub fn serde_parse_nova(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<NovaLine>(line).ok())
+        .filter(|line| {
+            line.model_output.output.message.content.iter().any(|b| {
+                b.tool_use
+                    .as_ref()
+                    .is_some_and(|t| !t.input.name.is_empty())
+            })
+        })
+        .count()
+}

@@ -43,10 +43,11 @@ impl Default for ShardLimits {
 /// ```
 pub fn plan_shards(sizes: &[u64], limits: ShardLimits) -> Result<Vec<Range<usize>>, Error> {
     let n = sizes.len();
-    if n < limits.min_records {
+    // A job holds one record at least, whatever the configured minimum.
+    if n < limits.min_records.max(1) {
         return Err(Error::TooFewRecords {
             count: n,
-            minimum: limits.min_records,
+            minimum: limits.min_records.max(1),
         });
     }
     if let Some((index, size)) = sizes
@@ -124,6 +125,18 @@ mod tests {
         assert!(matches!(
             plan_shards(&[10; 99], ShardLimits::default()),
             Err(Error::TooFewRecords { count: 99, .. })
+        ));
+        // No records make no job, even with no minimum.
+        let no_minimum = ShardLimits {
+            min_records: 0,
+            ..ShardLimits::default()
+        };
+        assert!(matches!(
+            plan_shards(&[], no_minimum),
+            Err(Error::TooFewRecords {
+                count: 0,
+                minimum: 1
+            })
         ));
     }
 
