@@ -775,36 +775,58 @@ impl<O: OutputMode> BatchRun<O, Downloaded> {
         let mut records = Vec::new();
         let mut info = Vec::new();
         for shard in &self.data.shards {
-            let detailed: Box<dyn Iterator<Item = Detailed<O::Value>>> = match shard {
-                ShardOutput::Downloaded { job_name, state } => {
-                    let mut config = (*self.config).clone();
-                    config.job_name = job_name.clone();
-                    let job: Inferer<O, Downloaded> = Inferer {
-                        config: Arc::new(config),
-                        state: (**state).clone(),
-                        _mode: PhantomData,
-                    };
-                    Box::new(loaded_records(job.load_parts()?, &mut summary))
-                }
-                ShardOutput::Failed {
-                    record_ids,
-                    job_arn,
-                    status,
-                    message,
-                } => Box::new(failed_records(
-                    record_ids.clone(),
-                    job_arn.clone(),
-                    status.clone(),
-                    message.clone(),
-                    &mut summary,
-                )),
-            };
-            for (record, record_info) in detailed {
+            for (record, record_info) in self.shard_records(shard, &mut summary)? {
                 records.push(record);
                 info.push(record_info);
             }
         }
         run_results(records, info, summary)
+    }
+
+    /// Every record in input order, read from disk one job at a time, so memory holds one
+    /// job's results, not the run's: the step-by-step counterpart of
+    /// [`stream`](BatchRun::stream). An `Err` is a job whose output could not be read.
+    pub fn records(&self) -> impl Iterator<Item = Result<RecordResult<O::Value>, Error>> + '_ {
+        self.data.shards.iter().flat_map(move |shard| {
+            let records: Box<dyn Iterator<Item = Result<RecordResult<O::Value>, Error>>> =
+                match self.shard_records(shard, &mut RunSummary::default()) {
+                    Ok(records) => Box::new(records.map(|(record, _)| Ok(record))),
+                    Err(err) => Box::new(std::iter::once(Err(err))),
+                };
+            records
+        })
+    }
+
+    /// One job's records, parsed from its downloaded output.
+    fn shard_records(
+        &self,
+        shard: &ShardOutput,
+        summary: &mut RunSummary,
+    ) -> Result<Box<dyn Iterator<Item = Detailed<O::Value>>>, Error> {
+        Ok(match shard {
+            ShardOutput::Downloaded { job_name, state } => {
+                let mut config = (*self.config).clone();
+                config.job_name = job_name.clone();
+                let job: Inferer<O, Downloaded> = Inferer {
+                    config: Arc::new(config),
+                    state: (**state).clone(),
+                    _mode: PhantomData,
+                };
+                Box::new(loaded_records(job.load_parts()?, summary))
+            }
+            ShardOutput::Failed {
+                record_ids,
+                job_arn,
+                status,
+                message,
+            } => Box::new(failed_records(
+                record_ids.clone(),
+                job_arn.clone(),
+                status.clone(),
+                message.clone(),
+                summary,
+            )),
+        })
     }
 }
 
