@@ -182,9 +182,7 @@ pub fn parse_output_line_as<T: BatchOutput>(
     adapter: &dyn ModelProviderAdapter,
     tool: &crate::output::ToolDefinition,
 ) -> Option<(String, Result<T, RecordError>, Option<Usage>)> {
-    if let Some((record_id, model_output)) = fast_output_line(line)
-        && let Some((input, usage)) = adapter.tool_input_fast(model_output, tool)
-    {
+    if let Some((record_id, input, usage)) = adapter.output_line_fast(line, tool) {
         return Some((
             record_id.into_owned(),
             T::from_tool_input_str(input.get()),

@@ -84,19 +84,24 @@ fn mutations(value: &Value) -> Vec<Value> {
 fn general(
     adapter: &dyn ModelProviderAdapter,
     line: &str,
-) -> (Result<Person, RecordError>, Option<Usage>) {
+) -> (String, Result<Person, RecordError>, Option<Usage>) {
     let tool = Person::tool_definition();
     match llmbo::jsonl::parse_output_line(line) {
-        OutputLine::Output { model_output, .. } => {
+        OutputLine::Output {
+            record_id,
+            model_output,
+        } => {
             let value = adapter
                 .validate_result(&model_output, &tool)
                 .and_then(Person::from_tool_input);
-            (value, adapter.usage(&model_output))
+            (record_id, value, adapter.usage(&model_output))
         }
-        OutputLine::Error { error, .. } => (Err(error), None),
-        OutputLine::Malformed { message, .. } => {
-            (Err(RecordError::MalformedOutput { message }), None)
-        }
+        OutputLine::Error { record_id, error } => (record_id, Err(error), None),
+        OutputLine::Malformed { record_id, message } => (
+            record_id,
+            Err(RecordError::MalformedOutput { message }),
+            None,
+        ),
         other => panic!("the test line is readable: {other:?}"),
     }
 }
@@ -115,12 +120,30 @@ fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&
         "{}: the plain answer missed the fast path",
         adapter.name()
     );
+    let plain_line = format!(r#"{{"recordId":"r1","modelOutput":{text}}}"#);
+    assert!(
+        adapter.output_line_fast(&plain_line, &tool).is_some(),
+        "{}: the plain line missed the one-pass path",
+        adapter.name()
+    );
     let mut lines: Vec<String> = mutations(&output)
         .iter()
         .chain(std::iter::once(&output))
         .map(|candidate| format!(r#"{{"recordId":"r1","modelOutput":{candidate}}}"#))
         .collect();
     lines.extend(extra.iter().map(|line| (*line).to_owned()));
+    // Changes to the line around the answer.
+    let text = output.to_string();
+    lines.extend([
+        format!(r#"{{"modelInput":{{"messages":[]}},"recordId":"r1","modelOutput":{text}}}"#),
+        format!(r#"{{"recordId":"r1","modelOutput":{{}},"modelOutput":{text}}}"#),
+        format!(r#"{{"recordId":"r1","modelOutput":{text},"modelOutput":{{}}}}"#),
+        format!(r#"{{"recordId":"r0","recordId":"r1","modelOutput":{text}}}"#),
+        format!(r#"{{"recordId":"r1","modelOutput":{text},"error":{{"errorCode":400,"errorMessage":"x"}}}}"#),
+        format!(r#"{{"recordId":"r1","error":{{"errorCode":400,"errorMessage":"x"}},"modelOutput":{text}}}"#),
+        format!(r#"{{"recordId":"r\u0031","modelOutput":{text}}}"#),
+        format!(r#"  {{"recordId":"r1","modelOutput":{text}}}  "#),
+    ]);
     let (mut ok, mut failed) = (0, 0);
     for text in &lines {
         let Some((id, fast, usage)) =
@@ -128,8 +151,13 @@ fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&
         else {
             panic!("a line with a recordId names its record: {text}");
         };
-        assert_eq!(id, "r1");
-        let (value, general_usage) = general(adapter, text);
+        let (general_id, value, general_usage) = general(adapter, text);
+        assert_eq!(
+            id,
+            general_id,
+            "{}: different ids for {text}",
+            adapter.name()
+        );
         assert_eq!(
             fast,
             value,

@@ -7,13 +7,12 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, check_stop, count, obj, put, single_call, text,
-    tools_and_choice, validate_input,
+    ModelProviderAdapter, Usage, as_object, check_stop, count, fast_line, obj, put, single_call,
+    strict_from_str, text, tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
-use crate::strict_json::Strict;
 
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
@@ -49,7 +48,7 @@ struct Body<'a> {
 }
 
 /// The parts of a Claude answer the fast path reads, borrowed from the output line. Read
-/// through [`Strict`] (objects only, as `validate_result` reads them); anything unexpected —
+/// through [`Strict`](crate::strict_json::Strict) (objects only, as `validate_result` reads them); anything unexpected —
 /// a member of another type, a duplicate key — fails this narrow parse and leaves the answer
 /// to `validate_result`, never changes it.
 #[derive(Deserialize)]
@@ -77,6 +76,31 @@ struct FastBlock<'a> {
 struct FastUsage {
     input_tokens: u64,
     output_tokens: u64,
+}
+
+/// The tool input of the one call of `tool` in a plain, complete answer, and the usage.
+fn picked_input<'a>(
+    output: FastOutput<'a>,
+    tool: &ToolDefinition,
+) -> Option<(&'a RawValue, Option<Usage>)> {
+    let mut calls = output
+        .content
+        .into_iter()
+        .filter(|block| block.kind == "tool_use");
+    let call = calls.next()?;
+    if calls.next().is_some() {
+        return None;
+    }
+    check_stop(output.stop_reason.as_deref()).ok()?;
+    if call.name.as_deref() != Some(tool.name.as_str()) {
+        return None;
+    }
+    let input = call.input?;
+    let usage = output.usage.map(|u| Usage {
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+    });
+    Some((input, usage))
 }
 
 /// Each message as `{"role", "content": [{"type": "text", "text"}]}`.
@@ -316,30 +340,17 @@ impl ModelProviderAdapter for AnthropicAdapter {
         model_output: &'a RawValue,
         tool: &ToolDefinition,
     ) -> Option<(&'a RawValue, Option<Usage>)> {
-        if !model_output.get().trim_start().starts_with('{') {
-            return None;
-        }
-        let mut stream = serde_json::Deserializer::from_str(model_output.get());
-        let output = FastOutput::deserialize(Strict(&mut stream)).ok()?;
-        stream.end().ok()?;
-        let mut calls = output
-            .content
-            .into_iter()
-            .filter(|block| block.kind == "tool_use");
-        let call = calls.next()?;
-        if calls.next().is_some() {
-            return None;
-        }
-        check_stop(output.stop_reason.as_deref()).ok()?;
-        if call.name.as_deref() != Some(tool.name.as_str()) {
-            return None;
-        }
-        let input = call.input?;
-        let usage = output.usage.map(|u| Usage {
-            input_tokens: u.input_tokens,
-            output_tokens: u.output_tokens,
-        });
-        Some((input, usage))
+        picked_input(strict_from_str(model_output.get())?, tool)
+    }
+
+    fn output_line_fast<'a>(
+        &self,
+        line: &'a str,
+        tool: &ToolDefinition,
+    ) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+        let (record_id, output) = fast_line(line)?;
+        let (input, usage) = picked_input(output, tool)?;
+        Some((record_id, input, usage))
     }
 
     fn output_text(&self, model_output: &Value) -> Option<String> {

@@ -86,6 +86,18 @@ impl ModelProviderAdapter for ConverseAdapter {
     ) -> Option<(&'a serde_json::value::RawValue, Option<Usage>)> {
         super::nova::converse_tool_input_fast(model_output, tool)
     }
+
+    fn output_line_fast<'a>(
+        &self,
+        line: &'a str,
+        tool: &ToolDefinition,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        &'a serde_json::value::RawValue,
+        Option<Usage>,
+    )> {
+        super::nova::converse_output_line_fast(line, tool)
+    }
 }
 
 #[cfg(test)]

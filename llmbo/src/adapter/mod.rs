@@ -147,6 +147,26 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The fast path for a whole output line, `{"recordId": …, "modelOutput": …}`: the
+    /// record id, the tool input's JSON text and the usage, as
+    /// [`tool_input_fast`](Self::tool_input_fast) would read them from the line's
+    /// `modelOutput`. The default does just that; an adapter may read the line in one pass
+    /// (Claude's, Nova's and Converse's do). `None` means "not sure", as for `tool_input_fast`.
+    #[allow(clippy::type_complexity)] // an id, an input and a usage; a named type would add API
+    fn output_line_fast<'a>(
+        &self,
+        line: &'a str,
+        tool: &ToolDefinition,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        &'a serde_json::value::RawValue,
+        Option<Usage>,
+    )> {
+        let (record_id, model_output) = crate::jsonl::fast_output_line(line)?;
+        let (input, usage) = self.tool_input_fast(model_output, tool)?;
+        Some((record_id, input, usage))
+    }
+
     /// Appends the record's JSONL input line, `{"recordId": …, "modelInput": …}` and a newline,
     /// as a run writes it. The default builds the body with
     /// [`prepare_model_input`](Self::prepare_model_input); an adapter may write the same bytes
@@ -163,6 +183,30 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         crate::jsonl::encode_input_line(record_id, &body, out);
         Ok(())
     }
+}
+
+/// Reads `T` from all of `text` through [`Strict`](crate::strict_json::Strict), or `None`.
+pub(crate) fn strict_from_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Option<T> {
+    let mut stream = serde_json::Deserializer::from_str(text);
+    let value = T::deserialize(crate::strict_json::Strict(&mut stream)).ok()?;
+    stream.end().ok()?;
+    Some(value)
+}
+
+/// An output line with its `modelOutput` read as `F` in the same pass: the one-pass form of
+/// an adapter's fast path. Other members (the echoed `modelInput`, …) are skipped.
+pub(crate) fn fast_line<'a, F: serde::Deserialize<'a>>(
+    line: &'a str,
+) -> Option<(std::borrow::Cow<'a, str>, F)> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a, F> {
+        #[serde(rename = "recordId", borrow)]
+        record_id: std::borrow::Cow<'a, str>,
+        #[serde(rename = "modelOutput")]
+        model_output: F,
+    }
+    let line: Line<'a, F> = strict_from_str(line)?;
+    Some((line.record_id, line.model_output))
 }
 
 /// The tools to send and the choice to force: a structured job's one tool (forced), else the

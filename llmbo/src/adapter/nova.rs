@@ -7,13 +7,12 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, check_stop, count, obj, put, single_call, text,
-    tools_and_choice, validate_input,
+    ModelProviderAdapter, Usage, as_object, check_stop, count, fast_line, obj, put, single_call,
+    strict_from_str, text, tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
-use crate::strict_json::Strict;
 
 /// How `inferenceConfig` spells its keys. AWS's own examples use both, and which one each
 /// Nova generation expects is not settled in the documentation, so it is a setting.
@@ -116,7 +115,7 @@ pub(crate) fn converse_tool_input(
 }
 
 /// The parts of a Converse-shaped answer (Nova, Converse) the fast path reads, borrowed from
-/// the output line and read through [`Strict`]. Anything unexpected — a member of another
+/// the output line and read through [`Strict`](crate::strict_json::Strict). Anything unexpected — a member of another
 /// type, a duplicate key — fails this narrow parse and leaves the answer to
 /// [`converse_tool_input`], never changes it.
 #[derive(Deserialize)]
@@ -164,21 +163,29 @@ struct FastUsage {
     output_tokens: u64,
 }
 
-/// Reads `T` from `text` through [`Strict`], all of it, or `None`.
-fn strict_from_str<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
-    let mut stream = serde_json::Deserializer::from_str(text);
-    let value = T::deserialize(Strict(&mut stream)).ok()?;
-    stream.end().ok()?;
-    Some(value)
-}
-
 /// The fast path of [`converse_tool_input`] and [`converse_usage`]: the tool input of the one
 /// `toolUse` block, straight from the text, when the answer is the plain, complete one.
 pub(crate) fn converse_tool_input_fast<'a>(
     model_output: &'a RawValue,
     tool: &ToolDefinition,
 ) -> Option<(&'a RawValue, Option<Usage>)> {
-    let output: FastConverse<'a> = strict_from_str(model_output.get())?;
+    converse_picked_input(strict_from_str(model_output.get())?, tool)
+}
+
+/// The one-pass form of [`converse_tool_input_fast`], from a whole output line.
+pub(crate) fn converse_output_line_fast<'a>(
+    line: &'a str,
+    tool: &ToolDefinition,
+) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+    let (record_id, output) = fast_line(line)?;
+    let (input, usage) = converse_picked_input(output, tool)?;
+    Some((record_id, input, usage))
+}
+
+fn converse_picked_input<'a>(
+    output: FastConverse<'a>,
+    tool: &ToolDefinition,
+) -> Option<(&'a RawValue, Option<Usage>)> {
     let mut calls = output
         .output
         .message
@@ -318,6 +325,14 @@ impl ModelProviderAdapter for NovaAdapter {
         tool: &ToolDefinition,
     ) -> Option<(&'a RawValue, Option<Usage>)> {
         converse_tool_input_fast(model_output, tool)
+    }
+
+    fn output_line_fast<'a>(
+        &self,
+        line: &'a str,
+        tool: &ToolDefinition,
+    ) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+        converse_output_line_fast(line, tool)
     }
 }
 

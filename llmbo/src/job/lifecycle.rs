@@ -550,18 +550,16 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
                     continue;
                 }
                 // The common line goes the fast way: no `Value` tree for the answer.
-                if let Some((record_id, model_output)) = jsonl::fast_output_line(&line) {
+                if let Some((record_id, outcome, usage)) =
+                    O::parse_fast(adapter.as_ref(), &line, tool.as_ref())
+                {
                     if !known.contains(record_id.as_ref()) {
                         unknown.push(record_id.into_owned());
                         continue;
                     }
-                    if let Some(answer) =
-                        O::parse_fast(adapter.as_ref(), model_output, tool.as_ref())
-                    {
-                        successes += 1;
-                        found.insert(record_id.into_owned(), answer);
-                        continue;
-                    }
+                    successes += 1;
+                    found.insert(record_id.into_owned(), (outcome, usage));
+                    continue;
                 }
                 let parsed = jsonl::parse_output_line(&line);
                 if let OutputLine::Output { record_id, .. }

@@ -1,5 +1,6 @@
 //! Untyped or structured: what one record's output becomes.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use serde_json::Value;
@@ -29,15 +30,19 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     /// The tool the model is forced to call, for structured jobs.
     fn tool() -> Option<ToolDefinition>;
 
-    /// The fast path for the common answer, from the raw `modelOutput` text (see
-    /// [`ModelProviderAdapter::tool_input_fast`]): the record's outcome and usage, or `None` to
-    /// use [`parse`](Self::parse).
+    /// The fast path for the common answer, from a whole output line (see
+    /// [`ModelProviderAdapter::output_line_fast`]): the record id, its outcome and usage, or
+    /// `None` to read the line with [`parse`](Self::parse).
     #[allow(clippy::type_complexity)] // an outcome and its usage; a named type would add API
-    fn parse_fast(
+    fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
-        model_output: &RawValue,
+        line: &'a str,
         tool: Option<&ToolDefinition>,
-    ) -> Option<(Result<Self::Value, RecordError>, Option<Usage>)>;
+    ) -> Option<(
+        Cow<'a, str>,
+        Result<Self::Value, RecordError>,
+        Option<Usage>,
+    )>;
 
     /// Turns one `modelOutput` into the record's value.
     fn parse(
@@ -60,13 +65,13 @@ impl OutputMode for Untyped {
         None
     }
 
-    fn parse_fast(
+    fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
-        model_output: &RawValue,
+        line: &'a str,
         tool: Option<&ToolDefinition>,
-    ) -> Option<(Result<Value, RecordError>, Option<Usage>)> {
-        let (input, usage) = adapter.tool_input_fast(model_output, tool?)?;
-        Some((tool_input_value(input), usage))
+    ) -> Option<(Cow<'a, str>, Result<Value, RecordError>, Option<Usage>)> {
+        let (record_id, input, usage) = adapter.output_line_fast(line, tool?)?;
+        Some((record_id, tool_input_value(input), usage))
     }
 
     /// The raw `modelOutput`; with a run-time output tool, the tool input the model wrote.
@@ -96,11 +101,11 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
         Some(T::tool_definition())
     }
 
-    fn parse_fast(
+    fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
-        model_output: &RawValue,
+        line: &'a str,
         tool: Option<&ToolDefinition>,
-    ) -> Option<(Result<T, RecordError>, Option<Usage>)> {
+    ) -> Option<(Cow<'a, str>, Result<T, RecordError>, Option<Usage>)> {
         let owned;
         let tool = match tool {
             Some(tool) => tool,
@@ -109,8 +114,8 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
                 &owned
             }
         };
-        let (input, usage) = adapter.tool_input_fast(model_output, tool)?;
-        Some((T::from_tool_input_str(input.get()), usage))
+        let (record_id, input, usage) = adapter.output_line_fast(line, tool)?;
+        Some((record_id, T::from_tool_input_str(input.get()), usage))
     }
 
     fn parse(
