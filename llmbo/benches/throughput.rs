@@ -25,6 +25,16 @@ fn prepare(c: &mut Criterion) {
         b.iter(|| black_box(serde_prepare(&bodies)))
     });
     group.finish();
+    let bodies = prepared_bodies_nova(&inputs);
+    let mut group = c.benchmark_group("prepare+serialize 50k Nova");
+    group.sample_size(10);
+    group.bench_function("llmbo", |b| {
+        b.iter(|| black_box(llmbo_prepare_nova(&inputs)))
+    });
+    group.bench_function("serde_json", |b| {
+        b.iter(|| black_box(serde_prepare(&bodies)))
+    });
+    group.finish();
 }
 
 fn parse(c: &mut Criterion) {

@@ -32,6 +32,11 @@ fn main() {
     let bodies = prepared_bodies(&inputs);
     let lines = output_lines(RECORDS);
     let (prepare, prepare_base) = best_pair(|| llmbo_prepare(&inputs), || serde_prepare(&bodies));
+    let nova_bodies = prepared_bodies_nova(&inputs);
+    let (nova_prepare, nova_prepare_base) = best_pair(
+        || llmbo_prepare_nova(&inputs),
+        || serde_prepare(&nova_bodies),
+    );
     let (parse, parse_base) = best_pair(|| llmbo_parse(&lines), || serde_parse(&lines));
     let nova_lines = nova_output_lines(RECORDS);
     let (nova, nova_base) = best_pair(
@@ -42,6 +47,10 @@ fn main() {
     println!(
         "prepare+serialize: llmbo {prepare:.3}s, serde_json {prepare_base:.3}s, ratio {:.2}",
         prepare_base / prepare
+    );
+    println!(
+        "  the same, Nova:   llmbo {nova_prepare:.3}s, serde_json {nova_prepare_base:.3}s, ratio {:.2}",
+        nova_prepare_base / nova_prepare
     );
     println!(
         "parse+validate:    llmbo {parse:.3}s, serde_json {parse_base:.3}s, ratio {:.2}",

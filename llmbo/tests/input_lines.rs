@@ -1,9 +1,10 @@
 //! Every adapter's `write_input_line` writes exactly the bytes of `prepare_model_input` +
-//! `encode_input_line`, for any input: Claude's writes without building a `Value`, so this is
-//! what keeps the two paths the same.
+//! `encode_input_line`, for any input: Claude's and Nova's write without building a `Value`,
+//! so this is what keeps the two paths the same.
 
 use llmbo::adapter::{
-    AnthropicAdapter, DefaultAdapter, LlamaAdapter, MistralChatAdapter, NovaAdapter, OpenAiAdapter,
+    AnthropicAdapter, ConverseAdapter, DefaultAdapter, LlamaAdapter, MistralChatAdapter,
+    NovaAdapter, NovaParamStyle, OpenAiAdapter,
 };
 use llmbo::{Message, ModelInput, ModelProviderAdapter, Role, ToolChoice, ToolDefinition};
 use proptest::prelude::*;
@@ -61,6 +62,11 @@ fn adapters() -> Vec<Box<dyn ModelProviderAdapter>> {
         Box::new(AnthropicAdapter::default()),
         Box::new(DefaultAdapter::default()),
         Box::new(NovaAdapter::default()),
+        Box::new(NovaAdapter {
+            param_style: NovaParamStyle::CamelCase,
+            send_schema_version: false,
+        }),
+        Box::new(ConverseAdapter),
         Box::new(MistralChatAdapter),
         Box::new(LlamaAdapter),
         Box::new(OpenAiAdapter),

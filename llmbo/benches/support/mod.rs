@@ -205,3 +205,27 @@ pub fn serde_parse_nova(lines: &[String]) -> usize {
         })
         .count()
 }
+
+/// llmbo's path for Nova: the body with the forced tool, then the JSONL line.
+pub fn llmbo_prepare_nova(inputs: &[(String, ModelInput)]) -> usize {
+    let adapter = llmbo::adapter::NovaAdapter::default();
+    let tool = Person::tool_definition();
+    let mut out = Vec::with_capacity(inputs.len() * 1200);
+    for (id, input) in inputs {
+        let _ = adapter.write_input_line(id, input, Some(&tool), &mut out);
+    }
+    out.len()
+}
+
+/// The finished Nova lines as values, for the baseline.
+pub fn prepared_bodies_nova(inputs: &[(String, ModelInput)]) -> Vec<Value> {
+    let adapter = llmbo::adapter::NovaAdapter::default();
+    let tool = Person::tool_definition();
+    inputs
+        .iter()
+        .filter_map(|(id, input)| {
+            let body = adapter.prepare_model_input(input, Some(&tool)).ok()?;
+            Some(json!({"recordId": id, "modelInput": body}))
+        })
+        .collect()
+}

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
@@ -78,6 +78,165 @@ pub(crate) fn text_messages(input: &ModelInput) -> Value {
             ])
         })
         .collect()
+}
+
+/// A Nova request line, written from borrowed parts: the same bytes as
+/// `prepare_model_input` + `encode_input_line`, without building a `Value`.
+#[derive(Serialize)]
+struct NovaLine<'a> {
+    #[serde(rename = "recordId")]
+    record_id: &'a str,
+    #[serde(rename = "modelInput")]
+    model_input: NovaBody<'a>,
+}
+
+#[derive(Serialize)]
+struct NovaBody<'a> {
+    #[serde(rename = "schemaVersion", skip_serializing_if = "Option::is_none")]
+    schema_version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<[TextBlock<'a>; 1]>,
+    messages: NovaMessages<'a>,
+    #[serde(rename = "inferenceConfig", skip_serializing_if = "Option::is_none")]
+    inference_config: Option<InferenceConfig<'a>>,
+    #[serde(rename = "toolConfig", skip_serializing_if = "Option::is_none")]
+    tool_config: Option<ToolConfig<'a>>,
+}
+
+#[derive(Serialize)]
+struct TextBlock<'a> {
+    text: &'a str,
+}
+
+/// Each message as `{"role", "content": [{"text"}]}`.
+struct NovaMessages<'a>(&'a [crate::input::Message]);
+
+impl Serialize for NovaMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        #[derive(Serialize)]
+        struct Message<'a> {
+            role: &'static str,
+            content: [TextBlock<'a>; 1],
+        }
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for m in self.0 {
+            seq.serialize_element(&Message {
+                role: match m.role {
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                },
+                content: [TextBlock { text: &m.content }],
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// `inferenceConfig`, its keys spelled as the adapter's style says; `None` when empty.
+struct InferenceConfig<'a> {
+    style: NovaParamStyle,
+    input: &'a ModelInput,
+}
+
+impl<'a> InferenceConfig<'a> {
+    fn of(style: NovaParamStyle, input: &'a ModelInput) -> Option<Self> {
+        let any = input.max_tokens.is_some()
+            || input.temperature.is_some()
+            || input.top_p.is_some()
+            || input.top_k.is_some()
+            || !input.stop_sequences.is_empty();
+        any.then_some(InferenceConfig { style, input })
+    }
+}
+
+impl Serialize for InferenceConfig<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (max_tokens, top_p, top_k) = match self.style {
+            NovaParamStyle::Nova1 => ("max_new_tokens", "top_p", "top_k"),
+            NovaParamStyle::CamelCase => ("maxTokens", "topP", "topK"),
+        };
+        let input = self.input;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(n) = input.max_tokens {
+            map.serialize_entry(max_tokens, &n)?;
+        }
+        // Floats go through `Value` as in `prepare_model_input`, so they print the same.
+        if let Some(t) = input.temperature.and_then(|t| serde_json::to_value(t).ok()) {
+            map.serialize_entry("temperature", &t)?;
+        }
+        if let Some(p) = input.top_p.and_then(|p| serde_json::to_value(p).ok()) {
+            map.serialize_entry(top_p, &p)?;
+        }
+        if let Some(k) = input.top_k {
+            map.serialize_entry(top_k, &k)?;
+        }
+        if !input.stop_sequences.is_empty() {
+            map.serialize_entry("stopSequences", &input.stop_sequences)?;
+        }
+        map.end()
+    }
+}
+
+/// `toolConfig`: `tools: [{toolSpec}]` and `toolChoice`, as [`tool_config`] builds it.
+#[derive(Serialize)]
+struct ToolConfig<'a> {
+    tools: Vec<ToolEntry<'a>>,
+    #[serde(rename = "toolChoice", skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Choice<'a>>,
+}
+
+#[derive(Serialize)]
+struct ToolEntry<'a> {
+    #[serde(rename = "toolSpec")]
+    tool_spec: ToolSpec<'a>,
+}
+
+#[derive(Serialize)]
+struct ToolSpec<'a> {
+    name: &'a str,
+    description: &'a str,
+    #[serde(rename = "inputSchema")]
+    input_schema: JsonSchema<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSchema<'a> {
+    json: &'a Value,
+}
+
+/// `{"auto": {}}`, `{"any": {}}` or `{"tool": {"name"}}`.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Choice<'a> {
+    Auto {},
+    Any {},
+    Tool { name: &'a str },
+}
+
+impl<'a> ToolConfig<'a> {
+    fn of(tools: &[&'a ToolDefinition], choice: Option<&'a ToolChoice>) -> Option<Self> {
+        (!tools.is_empty()).then(|| ToolConfig {
+            tools: tools
+                .iter()
+                .map(|t| ToolEntry {
+                    tool_spec: ToolSpec {
+                        name: &t.name,
+                        description: &t.description,
+                        input_schema: JsonSchema {
+                            json: &t.input_schema,
+                        },
+                    },
+                })
+                .collect(),
+            tool_choice: choice.map(|c| match c {
+                ToolChoice::Auto => Choice::Auto {},
+                ToolChoice::Any => Choice::Any {},
+                ToolChoice::Tool { name } => Choice::Tool { name },
+            }),
+        })
+    }
 }
 
 /// Reads a Converse-shaped response (`output.message.content[].toolUse`), shared with
@@ -297,6 +456,40 @@ impl ModelProviderAdapter for NovaAdapter {
             body.insert("toolConfig".into(), tool_config(&tools, choice));
         }
         Ok(Value::Object(body))
+    }
+
+    fn write_input_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        validate_input(input, tool)?;
+        let (tools, choice) = tools_and_choice(input, tool);
+        let line = NovaLine {
+            record_id,
+            model_input: NovaBody {
+                schema_version: self.send_schema_version.then_some("messages-v1"),
+                system: input.system.as_deref().map(|text| [TextBlock { text }]),
+                messages: NovaMessages(&input.messages),
+                inference_config: InferenceConfig::of(self.param_style, input),
+                tool_config: ToolConfig::of(&tools, choice.as_ref()),
+            },
+        };
+        let start = out.len();
+        match serde_json::to_writer(&mut *out, &line) {
+            Ok(()) => {
+                out.push(b'\n');
+                Ok(())
+            }
+            Err(err) => {
+                out.truncate(start);
+                Err(Error::InvalidInput {
+                    reason: format!("the request cannot be written as JSON: {err}"),
+                })
+            }
+        }
     }
 
     fn build_tool(&self, tool: &ToolDefinition) -> Value {
