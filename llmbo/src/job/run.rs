@@ -71,7 +71,8 @@ pub struct ShardEntry {
     pub job_name: String,
     /// `s3://…` of its input.
     pub input_uri: String,
-    /// SHA-256 of its input, which with the name makes the idempotency token.
+    /// SHA-256 of its input, which with the name makes the idempotency token; empty while the
+    /// run is only `Prepared`.
     pub input_hash: String,
     /// How many records it holds.
     pub records: usize,
