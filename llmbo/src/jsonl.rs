@@ -88,21 +88,30 @@ struct RawOutputLine {
 /// assert!(matches!(parse_output_line(line), OutputLine::Error { record_id, .. } if record_id == "7"));
 /// ```
 pub fn parse_output_line(line: &str) -> OutputLine {
-    let raw: RawOutputLine = match serde_json::from_str(line) {
+    let raw = match serde_json::from_str::<RawOutputLine>(line) {
         Ok(raw) => raw,
-        Err(err) => {
+        Err(err) => match serde_json::from_str::<Value>(line) {
+            // Valid JSON that the typed read refuses because a key is written twice: read it
+            // as a JSON object keeps it, the last value of each key.
+            Ok(Value::Object(object)) => RawOutputLine {
+                record_id: object.get("recordId").cloned(),
+                model_output: object.get("modelOutput").cloned(),
+                error: object.get("error").cloned(),
+            },
             // A line cut short (a truncated file) still names its record at the top level;
             // attribute it, so the record is reported malformed rather than missing.
-            return match top_level_record_id(line) {
-                Some(record_id) => OutputLine::Malformed {
-                    record_id,
-                    message: format!("the output line is not valid JSON (cut short?): {err}"),
-                },
-                None => OutputLine::Unreadable {
-                    message: format!("not a JSON object: {err}"),
-                },
-            };
-        }
+            _ => {
+                return match top_level_record_id(line) {
+                    Some(record_id) => OutputLine::Malformed {
+                        record_id,
+                        message: format!("the output line is not valid JSON (cut short?): {err}"),
+                    },
+                    None => OutputLine::Unreadable {
+                        message: format!("not a JSON object: {err}"),
+                    },
+                };
+            }
+        },
     };
     let record_id = match raw.record_id {
         Some(Value::String(id)) => id,
@@ -300,6 +309,17 @@ mod tests {
         encode_input_line("b\"quoted", &json!({}), &mut out);
         assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 2);
         assert_eq!(record_ids_of_input(&out), ["a", "b\"quoted"]);
+    }
+
+    #[test]
+    fn a_key_written_twice_keeps_its_last_value_as_json_does() {
+        assert_eq!(
+            parse_output_line(r#"{"recordId":"0","recordId":"1","modelOutput":{"a":1}}"#),
+            OutputLine::Output {
+                record_id: "1".into(),
+                model_output: json!({"a": 1})
+            }
+        );
     }
 
     #[test]
