@@ -13,23 +13,26 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 mod support;
 
+use llmbo::adapter::{AnthropicAdapter, NovaAdapter};
 use support::*;
 
 fn prepare(c: &mut Criterion) {
     let inputs = inputs(RECORDS);
-    let bodies = prepared_bodies(&inputs);
+    let bodies = prepared_bodies(&AnthropicAdapter::default(), &inputs);
     let mut group = c.benchmark_group("prepare+serialize 50k");
     group.sample_size(10);
-    group.bench_function("llmbo", |b| b.iter(|| black_box(llmbo_prepare(&inputs))));
+    group.bench_function("llmbo", |b| {
+        b.iter(|| black_box(llmbo_prepare(&AnthropicAdapter::default(), &inputs)))
+    });
     group.bench_function("serde_json", |b| {
         b.iter(|| black_box(serde_prepare(&bodies)))
     });
     group.finish();
-    let bodies = prepared_bodies_nova(&inputs);
+    let bodies = prepared_bodies(&NovaAdapter::default(), &inputs);
     let mut group = c.benchmark_group("prepare+serialize 50k Nova");
     group.sample_size(10);
     group.bench_function("llmbo", |b| {
-        b.iter(|| black_box(llmbo_prepare_nova(&inputs)))
+        b.iter(|| black_box(llmbo_prepare(&NovaAdapter::default(), &inputs)))
     });
     group.bench_function("serde_json", |b| {
         b.iter(|| black_box(serde_prepare(&bodies)))
@@ -41,13 +44,17 @@ fn parse(c: &mut Criterion) {
     let lines = output_lines(RECORDS);
     let mut group = c.benchmark_group("parse+validate 50k");
     group.sample_size(10);
-    group.bench_function("llmbo", |b| b.iter(|| black_box(llmbo_parse(&lines))));
+    group.bench_function("llmbo", |b| {
+        b.iter(|| black_box(llmbo_parse(&AnthropicAdapter::default(), &lines)))
+    });
     group.bench_function("serde_json", |b| b.iter(|| black_box(serde_parse(&lines))));
     group.finish();
     let lines = nova_output_lines(RECORDS);
     let mut group = c.benchmark_group("parse+validate 50k Nova");
     group.sample_size(10);
-    group.bench_function("llmbo", |b| b.iter(|| black_box(llmbo_parse_nova(&lines))));
+    group.bench_function("llmbo", |b| {
+        b.iter(|| black_box(llmbo_parse(&NovaAdapter::default(), &lines)))
+    });
     group.bench_function("serde_json", |b| {
         b.iter(|| black_box(serde_parse_nova(&lines)))
     });

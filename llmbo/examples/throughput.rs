@@ -8,6 +8,7 @@ use std::time::Instant;
 #[path = "../benches/support/mod.rs"]
 mod support;
 
+use llmbo::adapter::{AnthropicAdapter, NovaAdapter};
 use support::*;
 
 /// Runs per measurement; the best of them is kept.
@@ -29,18 +30,24 @@ fn best_pair<A: FnMut() -> usize, B: FnMut() -> usize>(mut ours: A, mut baseline
 
 fn main() {
     let inputs = inputs(RECORDS);
-    let bodies = prepared_bodies(&inputs);
+    let bodies = prepared_bodies(&AnthropicAdapter::default(), &inputs);
     let lines = output_lines(RECORDS);
-    let (prepare, prepare_base) = best_pair(|| llmbo_prepare(&inputs), || serde_prepare(&bodies));
-    let nova_bodies = prepared_bodies_nova(&inputs);
+    let (prepare, prepare_base) = best_pair(
+        || llmbo_prepare(&AnthropicAdapter::default(), &inputs),
+        || serde_prepare(&bodies),
+    );
+    let nova_bodies = prepared_bodies(&NovaAdapter::default(), &inputs);
     let (nova_prepare, nova_prepare_base) = best_pair(
-        || llmbo_prepare_nova(&inputs),
+        || llmbo_prepare(&NovaAdapter::default(), &inputs),
         || serde_prepare(&nova_bodies),
     );
-    let (parse, parse_base) = best_pair(|| llmbo_parse(&lines), || serde_parse(&lines));
+    let (parse, parse_base) = best_pair(
+        || llmbo_parse(&AnthropicAdapter::default(), &lines),
+        || serde_parse(&lines),
+    );
     let nova_lines = nova_output_lines(RECORDS);
     let (nova, nova_base) = best_pair(
-        || llmbo_parse_nova(&nova_lines),
+        || llmbo_parse(&NovaAdapter::default(), &nova_lines),
         || serde_parse_nova(&nova_lines),
     );
     println!("{RECORDS} records, best of {RUNS} runs each, taken in turns");

@@ -1,7 +1,6 @@
 //! Shared by the `throughput` bench and example: the data and the two ways to process it.
 #![allow(dead_code)]
 
-use llmbo::adapter::AnthropicAdapter;
 use llmbo::{BatchOutput, ModelInput, ModelProviderAdapter};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,8 +37,7 @@ pub fn inputs(n: usize) -> Vec<(String, ModelInput)> {
 }
 
 /// llmbo's path: adapter body with the forced tool, then the JSONL line.
-pub fn llmbo_prepare(inputs: &[(String, ModelInput)]) -> usize {
-    let adapter = AnthropicAdapter::default();
+pub fn llmbo_prepare(adapter: &dyn ModelProviderAdapter, inputs: &[(String, ModelInput)]) -> usize {
     let tool = Person::tool_definition();
     let mut out = Vec::with_capacity(inputs.len() * 1200);
     for (id, input) in inputs {
@@ -50,8 +48,10 @@ pub fn llmbo_prepare(inputs: &[(String, ModelInput)]) -> usize {
 }
 
 /// The finished lines as values, for the baseline.
-pub fn prepared_bodies(inputs: &[(String, ModelInput)]) -> Vec<Value> {
-    let adapter = AnthropicAdapter::default();
+pub fn prepared_bodies(
+    adapter: &dyn ModelProviderAdapter,
+    inputs: &[(String, ModelInput)],
+) -> Vec<Value> {
     let tool = Person::tool_definition();
     inputs
         .iter()
@@ -91,13 +91,12 @@ pub fn output_lines(n: usize) -> Vec<String> {
 }
 
 /// llmbo's path, as `load_results` runs it: the output line (the echoed `modelInput` skipped)
-/// → the tool input (Claude's fast path) → `Person`, with the record's usage.
-pub fn llmbo_parse(lines: &[String]) -> usize {
-    let adapter = AnthropicAdapter::default();
+/// → the tool input (the adapter's one-pass fast path) → `Person`, with the record's usage.
+pub fn llmbo_parse(adapter: &dyn ModelProviderAdapter, lines: &[String]) -> usize {
     let tool = Person::tool_definition();
     lines
         .iter()
-        .filter_map(|line| llmbo::jsonl::parse_output_line_as::<Person>(line, &adapter, &tool))
+        .filter_map(|line| llmbo::jsonl::parse_output_line_as::<Person>(line, adapter, &tool))
         .filter(|(_, person, _)| person.is_ok())
         .count()
 }
@@ -144,17 +143,6 @@ pub fn nova_output_lines(n: usize) -> Vec<String> {
             .to_string()
         })
         .collect()
-}
-
-/// llmbo's path for Nova lines, as `load_results` runs it.
-pub fn llmbo_parse_nova(lines: &[String]) -> usize {
-    let adapter = llmbo::adapter::NovaAdapter::default();
-    let tool = Person::tool_definition();
-    lines
-        .iter()
-        .filter_map(|line| llmbo::jsonl::parse_output_line_as::<Person>(line, &adapter, &tool))
-        .filter(|(_, person, _)| person.is_ok())
-        .count()
 }
 
 #[derive(Deserialize)]
@@ -204,28 +192,4 @@ pub fn serde_parse_nova(lines: &[String]) -> usize {
             })
         })
         .count()
-}
-
-/// llmbo's path for Nova: the body with the forced tool, then the JSONL line.
-pub fn llmbo_prepare_nova(inputs: &[(String, ModelInput)]) -> usize {
-    let adapter = llmbo::adapter::NovaAdapter::default();
-    let tool = Person::tool_definition();
-    let mut out = Vec::with_capacity(inputs.len() * 1200);
-    for (id, input) in inputs {
-        let _ = adapter.write_input_line(id, input, Some(&tool), &mut out);
-    }
-    out.len()
-}
-
-/// The finished Nova lines as values, for the baseline.
-pub fn prepared_bodies_nova(inputs: &[(String, ModelInput)]) -> Vec<Value> {
-    let adapter = llmbo::adapter::NovaAdapter::default();
-    let tool = Person::tool_definition();
-    inputs
-        .iter()
-        .filter_map(|(id, input)| {
-            let body = adapter.prepare_model_input(input, Some(&tool)).ok()?;
-            Some(json!({"recordId": id, "modelInput": body}))
-        })
-        .collect()
 }

@@ -185,6 +185,24 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Appends `line` as one line of JSON and a newline, as a `write_input_line` that writes
+/// from borrowed parts does; on error nothing is appended.
+pub(crate) fn write_json_line(line: &impl Serialize, out: &mut Vec<u8>) -> Result<(), Error> {
+    let start = out.len();
+    match serde_json::to_writer(&mut *out, line) {
+        Ok(()) => {
+            out.push(b'\n');
+            Ok(())
+        }
+        Err(err) => {
+            out.truncate(start);
+            Err(Error::InvalidInput {
+                reason: format!("the request cannot be written as JSON: {err}"),
+            })
+        }
+    }
+}
+
 /// Reads `T` from all of `text` through [`Strict`](crate::strict_json::Strict), or `None`.
 pub(crate) fn strict_from_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Option<T> {
     let mut stream = serde_json::Deserializer::from_str(text);

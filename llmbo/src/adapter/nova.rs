@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ModelProviderAdapter, Usage, as_object, check_stop, count, fast_line, obj, put, single_call,
-    strict_from_str, text, tools_and_choice, validate_input,
+    strict_from_str, text, tools_and_choice, validate_input, write_json_line,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -477,19 +477,7 @@ impl ModelProviderAdapter for NovaAdapter {
                 tool_config: ToolConfig::of(&tools, choice.as_ref()),
             },
         };
-        let start = out.len();
-        match serde_json::to_writer(&mut *out, &line) {
-            Ok(()) => {
-                out.push(b'\n');
-                Ok(())
-            }
-            Err(err) => {
-                out.truncate(start);
-                Err(Error::InvalidInput {
-                    reason: format!("the request cannot be written as JSON: {err}"),
-                })
-            }
-        }
+        write_json_line(&line, out)
     }
 
     fn build_tool(&self, tool: &ToolDefinition) -> Value {

@@ -16,7 +16,7 @@ use super::state::{
     CanCreate, CanDownload, CanLoad, CanPrepare, CanPush, Downloaded, Finished, IsRunning,
     Prepared, PreparedRecord, Ready, State, Stored, Submitted, Uploaded,
 };
-use super::status::{JobDetails, JobStatus, Progress, Stage};
+use super::status::{JobDetails, JobFailure, JobStatus, Progress, Stage};
 use super::{Inferer, JobConfig, Recovered, names};
 use crate::adapter::{ConverseAdapter, ModelAdapterRegistry};
 use crate::aws::{Aws, CreateJob, job_output_folder, sdk_config_or_default, split_s3_uri};
@@ -28,7 +28,67 @@ use crate::output::{BatchOutput, BatchResults};
 
 /// Polls throttled this many times in a row (each after the SDK's own retries, with the wait
 /// doubling up to 5 minutes in between) end `poll_progress` with the throttling error.
-pub(crate) const MAX_THROTTLED_POLLS: u32 = 10;
+const MAX_THROTTLED_POLLS: u32 = 10;
+
+/// The pace of `poll_progress`, for a job or a run: every `interval`, twice as slow after each
+/// throttled poll (up to 5 minutes), and an error after [`MAX_THROTTLED_POLLS`] in a row.
+pub(crate) struct PollPace {
+    interval: Duration,
+    wait: Duration,
+    throttled: u32,
+}
+
+impl PollPace {
+    pub(crate) fn new(interval: Duration) -> Self {
+        PollPace {
+            interval,
+            wait: interval,
+            throttled: 0,
+        }
+    }
+
+    /// A poll was answered: back to the normal pace.
+    pub(crate) fn answered(&mut self) {
+        self.wait = self.interval;
+        self.throttled = 0;
+    }
+
+    /// A poll failed. The SDK already retried a throttled one; keep polling, slower, rather
+    /// than lose what runs, but not forever. Any other error, or one throttled poll too many,
+    /// is returned; `still_running` says what runs on and how to pick it up.
+    pub(crate) fn failed(&mut self, err: Error, still_running: &str) -> Result<(), Error> {
+        match err {
+            Error::Aws {
+                operation,
+                code,
+                message,
+            } if code == "ThrottlingException" => {
+                self.throttled += 1;
+                if self.throttled >= MAX_THROTTLED_POLLS {
+                    return Err(Error::Aws {
+                        operation,
+                        code,
+                        message: format!(
+                            "{message} ({} polls in a row throttled; {still_running})",
+                            self.throttled
+                        ),
+                    });
+                }
+                self.wait = (self.wait * 2).min(Duration::from_secs(300));
+                tracing::warn!(
+                    throttled = self.throttled,
+                    "throttled while polling; backing off ({still_running})"
+                );
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    pub(crate) async fn sleep(&self) {
+        tokio::time::sleep(self.wait).await;
+    }
+}
 
 /// Upload progress is reported every this many records, and once at the end.
 const UPLOAD_REPORT_EVERY: u64 = 1_000;
@@ -275,43 +335,26 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             state: self.state.into_submitted(),
             _mode: PhantomData,
         };
-        let mut wait = interval;
-        let mut throttled = 0u32;
+        let mut pace = PollPace::new(interval);
         loop {
             match job.config.aws.describe_job(&job.state.job_arn).await {
                 Ok(details) => {
                     job.config.report(&Progress::of(&details));
-                    wait = interval;
-                    throttled = 0;
+                    pace.answered();
                     if details.status.is_finished() {
                         return job.finish(details);
                     }
                     job.state.last = Some(details);
                 }
-                // The SDK already retried; keep polling, slower, rather than lose the job, but
-                // not forever: a poll throttled this many times in a row is an error.
-                Err(Error::Aws {
-                    operation,
-                    code,
-                    message,
-                }) if code == "ThrottlingException" => {
-                    throttled += 1;
-                    if throttled >= MAX_THROTTLED_POLLS {
-                        return Err(Error::Aws {
-                            operation,
-                            code,
-                            message: format!(
-                                "{message} ({throttled} polls in a row throttled; the job {} still runs: recover it from its ARN later)",
-                                job.state.job_arn
-                            ),
-                        });
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(300));
-                    tracing::warn!(job_arn = %job.state.job_arn, throttled, "throttled while polling; backing off");
-                }
-                Err(err) => return Err(err),
+                Err(err) => pace.failed(
+                    err,
+                    &format!(
+                        "the job {} still runs: recover it from its ARN later",
+                        job.state.job_arn
+                    ),
+                )?,
             }
-            tokio::time::sleep(wait).await;
+            pace.sleep().await;
         }
     }
 
@@ -345,14 +388,8 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
 
 impl<O: OutputMode> Inferer<O, Submitted> {
     fn finish(self, details: JobDetails) -> Result<Inferer<O, Finished>, Error> {
-        if details.status == JobStatus::Failed {
-            return Err(Error::JobFailed {
-                job_arn: details.job_arn,
-                status: details.status.to_string(),
-                message: details
-                    .message
-                    .unwrap_or_else(|| "Bedrock gave no reason".into()),
-            });
+        if let Some(failure) = JobFailure::of(&details) {
+            return Err(failure.into_error());
         }
         self.finish_any(details)
     }

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::lifecycle::Loaded;
+use super::lifecycle::{Loaded, PollPace};
 use super::lifecycle::{hex, write_one};
 use super::mode::OutputMode;
 use super::state::{
     Downloaded, Finished, Prepared, Ready, RunFollowable, RunInS3, RunState, Submitted, Uploaded,
 };
-use super::status::{JobDetails, JobStatus, Progress, Stage};
+use super::status::{JobDetails, JobFailure, Progress, Stage};
 use super::{Inferer, JobConfig, ShardLimits, names, plan_shards};
 use crate::adapter::{InvocationType, ModelAdapterRegistry, Usage};
 use crate::aws::{Aws, sdk_config_or_default, split_s3_uri};
@@ -155,9 +155,7 @@ enum ShardOutput {
     },
     Failed {
         record_ids: Vec<String>,
-        job_arn: String,
-        status: String,
-        message: String,
+        failure: JobFailure,
     },
 }
 
@@ -424,8 +422,7 @@ impl<'a> Spooler<'a> {
             sizes,
             ..
         } = self;
-        let io = spool_io;
-        let mut file = writer.into_inner().map_err(|e| io(e.into_error()))?;
+        let mut file = writer.into_inner().map_err(|e| spool_io(e.into_error()))?;
         // Duplicate ids, found with 8 bytes per record: equal hashes are checked against the ids
         // themselves, so a hash collision never refuses a valid run.
         hashes.sort_unstable();
@@ -436,10 +433,10 @@ impl<'a> Spooler<'a> {
             .collect();
         drop(hashes);
         if !repeated.is_empty() {
-            file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+            file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
             let mut seen = HashSet::new();
             for line in std::io::BufReader::new(&file).split(b'\n') {
-                let line = line.map_err(io)?;
+                let line = line.map_err(spool_io)?;
                 if let Some(id) = jsonl::record_id_of_input_line(&line)
                     && repeated.contains(&id_hash(&id))
                     && !seen.insert(id.clone())
@@ -448,7 +445,7 @@ impl<'a> Spooler<'a> {
                 }
             }
         }
-        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
         Ok(Spool { file, sizes })
     }
 }
@@ -613,37 +610,20 @@ impl<O: OutputMode> BatchRun<O, Submitted> {
         mut self,
         interval: Duration,
     ) -> Result<BatchRun<O, Finished>, Error> {
-        let mut wait = interval;
-        let mut throttled = 0u32;
+        let mut pace = PollPace::new(interval);
         loop {
             match self.check_complete().await {
                 Ok(Some(jobs)) => return Ok(self.finished(jobs)),
-                Ok(None) => {
-                    wait = interval;
-                    throttled = 0;
-                }
-                Err(Error::Aws {
-                    operation,
-                    code,
-                    message,
-                }) if code == "ThrottlingException" => {
-                    throttled += 1;
-                    if throttled >= super::lifecycle::MAX_THROTTLED_POLLS {
-                        return Err(Error::Aws {
-                            operation,
-                            code,
-                            message: format!(
-                                "{message} ({throttled} polls in a row throttled; the run still runs: resume it from {} later)",
-                                self.run_uri()
-                            ),
-                        });
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(300));
-                    tracing::warn!(run = %self.run_uri(), throttled, "throttled while polling; backing off");
-                }
-                Err(err) => return Err(err),
+                Ok(None) => pace.answered(),
+                Err(err) => pace.failed(
+                    err,
+                    &format!(
+                        "the run still runs: resume it from {} later",
+                        self.run_uri()
+                    ),
+                )?,
             }
-            tokio::time::sleep(wait).await;
+            pace.sleep().await;
         }
     }
 
@@ -700,52 +680,19 @@ impl<O: OutputMode> BatchRun<O, Finished> {
         };
         let mut shards = Vec::with_capacity(self.data.len());
         for (entry, details) in self.data.iter() {
-            let failed = match details {
-                None => Some((
-                    String::new(),
-                    JobStatus::Stopped.to_string(),
-                    format!(
-                        "the run was cancelled before job {} was created",
-                        entry.job_name
-                    ),
-                )),
-                Some(details) if details.status == JobStatus::Failed => Some((
-                    details.job_arn.clone(),
-                    details.status.to_string(),
-                    details
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| "Bedrock gave no reason".into()),
-                )),
-                Some(_) => None,
-            };
-            if let Some((job_arn, status, message)) = failed {
-                shards.push(ShardOutput::Failed {
-                    record_ids: self.shard_record_ids(entry).await?,
-                    job_arn,
-                    status,
-                    message,
-                });
-                continue;
-            }
-            let Some(details) = details else { continue };
-            let mut config = self.shard_config(entry);
-            config.output_dir = Some(dir.clone());
-            let finished: Inferer<O, Finished> = Inferer {
-                config: Arc::new(config),
-                state: Finished {
-                    job_arn: details.job_arn.clone(),
-                    input_uri: entry.input_uri.clone(),
-                    output_uri: format!("s3://{}/output/", self.config.bucket),
-                    record_ids: None,
-                    details: details.clone(),
+            let failure = match details {
+                None => JobFailure::never_created(&entry.job_name),
+                Some(details) => match JobFailure::of(details) {
+                    Some(failure) => failure,
+                    None => {
+                        shards.push(self.download_shard(entry, details, &dir).await?);
+                        continue;
+                    }
                 },
-                _mode: PhantomData,
             };
-            let downloaded = finished.download_results().await?;
-            shards.push(ShardOutput::Downloaded {
-                job_name: entry.job_name.clone(),
-                state: Box::new(downloaded.state),
+            shards.push(ShardOutput::Failed {
+                record_ids: self.shard_record_ids(entry).await?,
+                failure,
             });
         }
         Ok(BatchRun {
@@ -754,6 +701,33 @@ impl<O: OutputMode> BatchRun<O, Finished> {
             saving: self.saving,
             data: DownloadedRun { shards, _dir: temp },
             _mode: PhantomData,
+        })
+    }
+
+    /// Downloads one ended job's output and manifest into `dir`.
+    async fn download_shard(
+        &self,
+        entry: &ShardEntry,
+        details: &JobDetails,
+        dir: &std::path::Path,
+    ) -> Result<ShardOutput, Error> {
+        let mut config = self.shard_config(entry);
+        config.output_dir = Some(dir.to_owned());
+        let finished: Inferer<O, Finished> = Inferer {
+            config: Arc::new(config),
+            state: Finished {
+                job_arn: details.job_arn.clone(),
+                input_uri: entry.input_uri.clone(),
+                output_uri: format!("s3://{}/output/", self.config.bucket),
+                record_ids: None,
+                details: details.clone(),
+            },
+            _mode: PhantomData,
+        };
+        let downloaded = finished.download_results().await?;
+        Ok(ShardOutput::Downloaded {
+            job_name: entry.job_name.clone(),
+            state: Box::new(downloaded.state),
         })
     }
 }
@@ -817,16 +791,8 @@ impl<O: OutputMode> BatchRun<O, Downloaded> {
             }
             ShardOutput::Failed {
                 record_ids,
-                job_arn,
-                status,
-                message,
-            } => Box::new(failed_records(
-                record_ids.clone(),
-                job_arn.clone(),
-                status.clone(),
-                message.clone(),
-                summary,
-            )),
+                failure,
+            } => Box::new(failed_records(record_ids.clone(), failure.clone(), summary)),
         })
     }
 }
@@ -1038,7 +1004,12 @@ impl<O: OutputMode> BatchRun<O, Submitted> {
                     message,
                 }) => {
                     let ids = self.shard_record_ids(entry).await?;
-                    Box::new(failed_records(ids, job_arn, status, message, &mut summary))
+                    let failure = JobFailure {
+                        job_arn,
+                        status,
+                        message,
+                    };
+                    Box::new(failed_records(ids, failure, &mut summary))
                 }
                 Err(other) => return Err(other),
             };
@@ -1247,14 +1218,7 @@ impl<O: OutputMode, S: RunInS3> BatchRun<O, S> {
                 _mode: PhantomData,
             },
             None if self.manifest().cancelled => {
-                return Err(Error::JobFailed {
-                    job_arn: String::new(),
-                    status: JobStatus::Stopped.to_string(),
-                    message: format!(
-                        "the run was cancelled before job {} was created",
-                        entry.job_name
-                    ),
-                });
+                return Err(JobFailure::never_created(&entry.job_name).into_error());
             }
             None => self.create_shard(index, entry).await?,
         };
@@ -1288,23 +1252,17 @@ fn loaded_records<V>(
 /// the failure is added to `summary`.
 fn failed_records<V>(
     record_ids: Vec<String>,
-    job_arn: String,
-    status: String,
-    message: String,
+    failure: JobFailure,
     summary: &mut RunSummary,
 ) -> impl Iterator<Item = Detailed<V>> + use<V> {
     summary.manifest.total_record_count += record_ids.len() as u64;
-    summary.failed_jobs.push(Error::JobFailed {
-        job_arn: job_arn.clone(),
-        status,
-        message: message.clone(),
-    });
+    summary.failed_jobs.push(failure.clone().into_error());
     record_ids.into_iter().map(move |record_id| {
         let record = RecordResult {
             record_id,
             outcome: Err(RecordError::JobFailed {
-                job_arn: job_arn.clone(),
-                message: message.clone(),
+                job_arn: failure.job_arn.clone(),
+                message: failure.message.clone(),
             }),
         };
         (

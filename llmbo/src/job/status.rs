@@ -192,3 +192,43 @@ impl Progress {
         }
     }
 }
+
+/// Why a job has no output to download: it ended `Failed`, or its run was cancelled before it
+/// was created. Becomes [`Error::JobFailed`](crate::Error::JobFailed).
+#[derive(Debug, Clone)]
+pub(crate) struct JobFailure {
+    pub(crate) job_arn: String,
+    pub(crate) status: String,
+    pub(crate) message: String,
+}
+
+impl JobFailure {
+    /// The failure of a job that ended `Failed`, with Bedrock's message; `None` for any other.
+    pub(crate) fn of(details: &JobDetails) -> Option<Self> {
+        (details.status == JobStatus::Failed).then(|| JobFailure {
+            job_arn: details.job_arn.clone(),
+            status: details.status.to_string(),
+            message: details
+                .message
+                .clone()
+                .unwrap_or_else(|| "Bedrock gave no reason".into()),
+        })
+    }
+
+    /// A job of a cancelled run that was never created.
+    pub(crate) fn never_created(job_name: &str) -> Self {
+        JobFailure {
+            job_arn: String::new(),
+            status: JobStatus::Stopped.to_string(),
+            message: format!("the run was cancelled before job {job_name} was created"),
+        }
+    }
+
+    pub(crate) fn into_error(self) -> crate::Error {
+        crate::Error::JobFailed {
+            job_arn: self.job_arn,
+            status: self.status,
+            message: self.message,
+        }
+    }
+}
