@@ -491,7 +491,7 @@ async fn creating_twice_gives_one_job() {
         .push_requests_to_s3()
         .await
         .unwrap();
-    let again = uploaded.state().clone();
+    let again = uploaded.manifest();
     let first = uploaded.create().await.unwrap();
     let second = inferer(&local, "twice")
         .await
@@ -500,11 +500,7 @@ async fn creating_twice_gives_one_job() {
         .push_requests_to_s3()
         .await
         .unwrap();
-    assert_eq!(
-        format!("{again:?}"),
-        format!("{:?}", second.state()),
-        "same input, same upload"
-    );
+    assert_eq!(again, second.manifest(), "same input, same upload");
     let second = second.create().await.unwrap();
     assert_eq!(first.job_arn(), second.job_arn());
     let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
@@ -798,9 +794,13 @@ async fn throttling_that_does_not_stop_ends_in_a_clear_error() {
     match &err {
         Error::Aws {
             operation: "GetModelInvocationJob",
+            kind,
             code,
             message,
+            ..
         } => {
+            assert_eq!(*kind, llmbo::AwsErrorKind::Throttled);
+            assert!(err.is_retryable());
             assert_eq!(code, "ThrottlingException");
             assert!(message.contains("10 polls in a row throttled"), "{message}");
             assert!(message.contains(&arn), "{message}");

@@ -60,7 +60,7 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
                     "{unfinished} job(s) of the run have not finished; follow them with `llmbo watch {uri}`"
                 )));
             }
-            let schema = run.manifest().tool.map(|tool| tool.input_schema);
+            let schema = run.manifest().settings.tool.map(|tool| tool.input_schema);
             let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
             if args.retry_failed {
                 // Retrying merges into the results in place, so they are held whole.

@@ -91,7 +91,7 @@ pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
         Mode::Lines
     };
     let mut view = View::new(mode);
-    let mut wait = interval;
+    let mut pace = llmbo::PollConfig::default().pace(interval);
     let rows = loop {
         match source.poll().await {
             Ok(rows) => {
@@ -99,15 +99,15 @@ pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
                 if done(&rows, source.cancelled()) {
                     break rows;
                 }
-                wait = interval;
+                pace.answered();
             }
             // The SDK retried already; poll more slowly rather than give up on the jobs.
-            Err(Error::Aws { code, .. }) if code == "ThrottlingException" => {
-                wait = (wait * 2).min(Duration::from_secs(300));
-            }
-            Err(err) => return Err(err.into()),
+            Err(err) => pace.failed(
+                err,
+                "the jobs still run: watch them again later, or cancel them",
+            )?,
         }
-        tokio::time::sleep(wait).await;
+        pace.sleep().await;
     };
     view.finish();
     summarize(ctx, &jobs, &rows, args.max_error_rate).await

@@ -16,8 +16,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::Error;
-use crate::job::{JobDetails, JobStatus};
+use crate::error::{AwsErrorKind, Error};
+use crate::status::{JobDetails, JobStatus};
 
 /// S3 parts are at least 5 MiB except the last; 8 MiB keeps the part count low for 1 GB inputs.
 pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -84,21 +84,35 @@ fn is_aws_endpoint(url: &str) -> bool {
         || host.ends_with(".api.aws")
 }
 
-/// The error of a failed AWS call, keeping the service's code and message.
-fn aws_error<E, R>(operation: &'static str, err: aws_sdk_s3::error::SdkError<E, R>) -> Error
+/// The error of a failed AWS call: its kind (from the code, the HTTP status, or no answer at
+/// all), the service's code and message, and the SDK's error as the source.
+fn aws_error<E>(
+    operation: &'static str,
+    err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
+    use aws_sdk_s3::error::SdkError;
     let code = err.code().unwrap_or("").to_owned();
     let message = match err.message() {
         Some(message) => message.to_owned(),
         None => DisplayErrorContext(&err).to_string(),
     };
+    let kind = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsErrorKind::Network,
+        SdkError::ResponseError(_) => AwsErrorKind::Service,
+        SdkError::ServiceError(service) => {
+            AwsErrorKind::classify(&code, Some(service.raw().status().as_u16()))
+        }
+        _ => AwsErrorKind::classify(&code, None),
+    };
     Error::Aws {
         operation,
+        kind,
         code,
         message,
+        source: Some(Box::new(err)),
     }
 }
 
@@ -477,24 +491,6 @@ impl Aws {
     }
 }
 
-/// `s3://bucket/key` → (`bucket`, `key`); a bare `bucket/key` is read the same way.
-pub(crate) fn split_s3_uri(uri: &str) -> (&str, &str) {
-    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
-    rest.split_once('/').unwrap_or((rest, ""))
-}
-
-/// Where Bedrock writes a job's output: the bucket, and the folder `<output prefix>/<job id>/`.
-pub(crate) fn job_output_folder<'a>(output_uri: &'a str, job_arn: &str) -> (&'a str, String) {
-    let job_id = job_arn.rsplit('/').next().unwrap_or(job_arn);
-    let (bucket, prefix) = split_s3_uri(output_uri);
-    let separator = if prefix.is_empty() || prefix.ends_with('/') {
-        ""
-    } else {
-        "/"
-    };
-    (bucket, format!("{prefix}{separator}{job_id}/"))
-}
-
 /// The caller's AWS configuration, or the default chain (environment, profile, SSO, instance
 /// role) when there is none.
 pub(crate) async fn sdk_config_or_default(sdk_config: Option<SdkConfig>) -> SdkConfig {
@@ -515,8 +511,10 @@ fn read_error(bucket: &str, key: &str, err: &(dyn std::error::Error + 'static)) 
     }
     Error::Aws {
         operation: "GetObject",
+        kind: AwsErrorKind::Network,
         code: String::new(),
         message,
+        source: None,
     }
 }
 

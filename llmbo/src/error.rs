@@ -178,16 +178,40 @@ pub enum Error {
         /// Bedrock's explanation.
         message: String,
     },
-    /// A call to AWS failed for a reason not covered above.
-    #[error("{operation} failed: {code} {message}")]
+    /// A call to AWS failed for a reason not covered above. `kind` says what to do about it;
+    /// the SDK's own error is kept as the [`source`](std::error::Error::source).
+    #[error("{operation} failed ({kind}): {code} {message}")]
     Aws {
         /// The API operation, e.g. `CreateModelInvocationJob`.
         operation: &'static str,
+        /// What kind of failure it is, from the service's error code and HTTP status.
+        kind: AwsErrorKind,
         /// The service's error code, e.g. `ValidationException` (empty when the call never got
         /// an answer, as when the endpoint cannot be reached).
         code: String,
         /// The service's message, or why the call failed.
         message: String,
+        /// The SDK's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Something llmbo reads back (a job's `manifest.json.out`, the run record, an input) is not
+    /// what it should be.
+    #[error("{object} is corrupt: {reason}")]
+    Corrupt {
+        /// The object or file, as `s3://bucket/key` or a path.
+        object: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A task of llmbo's own ended abnormally (it panicked or was cancelled): a bug, please
+    /// report it.
+    #[error("internal error in {what}: {reason}")]
+    Internal {
+        /// What was running.
+        what: &'static str,
+        /// Why it ended.
+        reason: String,
     },
     /// No job has this ARN (in this region and account).
     #[error("no batch inference job {job_arn}; check the ARN and the region")]
@@ -220,6 +244,138 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+}
+
+/// What kind of failure an AWS call met: what a caller acts on, whatever the service's exact
+/// error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AwsErrorKind {
+    /// The service is throttling the caller (`ThrottlingException`, `SlowDown`, HTTP 429):
+    /// wait and try again.
+    Throttled,
+    /// The credentials may not do this (`AccessDeniedException`, HTTP 403), or are wrong or
+    /// expired.
+    AccessDenied,
+    /// What the call names does not exist (HTTP 404).
+    NotFound,
+    /// The resource is in a state that refuses the call (`ConflictException`, HTTP 409, 412).
+    Conflict,
+    /// An account quota is reached (`ServiceQuotaExceededException`): wait for a slot or ask
+    /// for more.
+    QuotaExceeded,
+    /// The request is invalid (`ValidationException`, HTTP 400): fix it, retrying will not help.
+    Validation,
+    /// The service failed (HTTP 5xx): try again later.
+    Service,
+    /// No answer: the connection failed or timed out.
+    Network,
+    /// Anything else.
+    Other,
+}
+
+impl AwsErrorKind {
+    /// The kind of a failure from the service's error code and the HTTP status (either may be
+    /// missing).
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub(crate) fn classify(code: &str, status: Option<u16>) -> Self {
+        match code {
+            "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "SlowDown"
+            | "RequestLimitExceeded"
+            | "ProvisionedThroughputExceededException" => {
+                return AwsErrorKind::Throttled;
+            }
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnrecognizedClientException"
+            | "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidClientTokenId" => {
+                return AwsErrorKind::AccessDenied;
+            }
+            "ResourceNotFoundException"
+            | "NoSuchBucket"
+            | "NoSuchKey"
+            | "NotFound"
+            | "NoSuchEntity"
+            | "NoSuchUpload" => return AwsErrorKind::NotFound,
+            "ConflictException" | "PreconditionFailed" | "ConditionalRequestConflict" => {
+                return AwsErrorKind::Conflict;
+            }
+            "ServiceQuotaExceededException" => return AwsErrorKind::QuotaExceeded,
+            "ValidationException" | "InvalidRequest" | "InvalidArgument" => {
+                return AwsErrorKind::Validation;
+            }
+            "InternalServerException"
+            | "InternalError"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException" => return AwsErrorKind::Service,
+            _ => {}
+        }
+        match status {
+            Some(429) => AwsErrorKind::Throttled,
+            Some(401 | 403) => AwsErrorKind::AccessDenied,
+            Some(404) => AwsErrorKind::NotFound,
+            Some(409 | 412) => AwsErrorKind::Conflict,
+            Some(400..=499) => AwsErrorKind::Validation,
+            Some(500..=599) => AwsErrorKind::Service,
+            _ => AwsErrorKind::Other,
+        }
+    }
+
+    /// Whether the same call may succeed later unchanged: throttling, service errors and
+    /// network failures.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            AwsErrorKind::Throttled | AwsErrorKind::Service | AwsErrorKind::Network
+        )
+    }
+}
+
+impl std::fmt::Display for AwsErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AwsErrorKind::Throttled => "throttled",
+            AwsErrorKind::AccessDenied => "access denied",
+            AwsErrorKind::NotFound => "not found",
+            AwsErrorKind::Conflict => "conflict",
+            AwsErrorKind::QuotaExceeded => "quota exceeded",
+            AwsErrorKind::Validation => "invalid request",
+            AwsErrorKind::Service => "service error",
+            AwsErrorKind::Network => "no answer",
+            AwsErrorKind::Other => "error",
+        })
+    }
+}
+
+impl Error {
+    /// Whether the same call may succeed if tried again later: an AWS call that was throttled,
+    /// met a service error or got no answer. Nothing else is.
+    ///
+    /// ```
+    /// let err = llmbo::Error::TooFewRecords { count: 3, minimum: 100 };
+    /// assert!(!err.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Aws { kind, .. } => kind.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The kind of AWS failure, when this is one.
+    pub fn aws_kind(&self) -> Option<AwsErrorKind> {
+        match self {
+            Error::Aws { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -197,6 +197,8 @@ mod input_file;
 #[cfg(feature = "aws")]
 mod job;
 pub mod jsonl;
+#[cfg(feature = "aws")]
+mod layout;
 mod manifest;
 mod output;
 
@@ -205,16 +207,19 @@ pub mod __private {
     pub use crate::derive_support::*;
 }
 mod derive_support;
+#[cfg(feature = "aws")]
+mod status;
 mod strict_json;
 
 pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Usage};
-pub use error::{Error, RecordError};
+pub use error::{AwsErrorKind, Error, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
     BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, Jobs, OutputMode,
-    Price, PriceTable, Progress, RecordInfo, RecordStream, Recovered, RetryOptions, RetryOutcome,
-    RunManifest, RunResults, RunSummary, ShardEntry, ShardLimits, Stage, Structured,
-    StructuredBatchInferer, Untyped, plan_shards, state,
+    PollConfig, PollPace, Price, PriceTable, Progress, RecordInfo, RecordStream, Recovered,
+    RetryOptions, RetryOutcome, RunManifest, RunResults, RunSettings, RunSummary, ShardEntry,
+    ShardLimits, Stage, Structured, StructuredBatchInferer, Untyped, VpcSettings, plan_shards,
+    state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]

@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
+use super::config::{JobConfig, RunSettings, VpcSettings};
 use super::mode::{OutputMode, Untyped};
 use super::state::Ready;
-use super::status::Progress;
-use super::{Inferer, JobConfig, ShardLimits, names};
-use crate::adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter};
+use super::{Inferer, PollConfig, ShardLimits, names};
+use crate::adapter::{InvocationType, ModelProviderAdapter};
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::output::ToolDefinition;
+use crate::status::Progress;
 
 /// A required setting not given yet.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,6 +94,7 @@ pub(crate) struct Settings {
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) tool: Option<ToolDefinition>,
     pub(crate) retry: Option<aws_config::retry::RetryConfig>,
+    pub(crate) poll: PollConfig,
 }
 
 /// The type-level record of which required settings were given.
@@ -264,6 +266,13 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// How polling backs off and how long it rides out throttling and outages; see
+    /// [`PollConfig`].
+    pub fn poll_config(mut self, poll: PollConfig) -> Self {
+        self.settings.poll = poll;
+        self
+    }
+
     /// Called with each progress report while the job is polled.
     pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         self.settings.progress = Some(Arc::new(callback));
@@ -327,27 +336,28 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             });
         }
         aws.check_role(&s.role_arn).await?;
-        let adapter = s
-            .adapter
-            .unwrap_or_else(|| ModelAdapterRegistry::adapter_for(&s.model_name, s.invocation_type));
-        Ok(Inferer::from_config(JobConfig {
+        let settings = RunSettings {
+            job_name: s.job_name,
             model_name: s.model_name,
             bucket: s.bucket_name,
-            region: s.region,
-            job_name: s.job_name,
             role_arn: s.role_arn,
             timeout_hours,
-            output_dir: s.output_dir,
-            aws,
-            adapter,
-            invocation_type: s.invocation_type,
-            limits: s.limits,
+            converse: s.invocation_type == InvocationType::Converse,
             max_concurrent_jobs: s.max_concurrent_jobs.unwrap_or(10),
-            tags: s.tags,
             kms_key_id: s.kms_key_id,
-            vpc: s.vpc,
-            progress: s.progress,
+            bucket_owner: s.bucket_owner,
+            vpc: s.vpc.map(|(subnet_ids, security_group_ids)| VpcSettings {
+                subnet_ids,
+                security_group_ids,
+            }),
+            tags: s.tags,
+            limits: s.limits,
             tool: s.tool,
-        }))
+        };
+        let mut config = JobConfig::assemble(settings, &s.region, aws, s.adapter);
+        config.output_dir = s.output_dir;
+        config.progress = s.progress;
+        config.poll = s.poll;
+        Ok(Inferer::from_config(config))
     }
 }

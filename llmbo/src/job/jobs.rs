@@ -4,10 +4,10 @@
 use aws_config::SdkConfig;
 
 use super::names;
-use super::status::{JobDetails, JobStatus};
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::manifest::Manifest;
+use crate::status::{JobDetails, JobStatus};
 
 /// A client for the batch jobs of one region: describe, list, stop, and read a finished job's
 /// `manifest.json.out`.
@@ -86,7 +86,8 @@ impl Jobs {
     /// The job's `manifest.json.out` (record and token counts), once Bedrock has written it;
     /// `None` before that or when the job ended without one.
     pub async fn output_manifest(&self, details: &JobDetails) -> Result<Option<Manifest>, Error> {
-        let (bucket, folder) = crate::aws::job_output_folder(&details.output_uri, &details.job_arn);
+        let (bucket, folder) =
+            crate::layout::job_output_folder(&details.output_uri, &details.job_arn);
         let keys = self.aws.list_keys(bucket, &folder).await?;
         let Some(key) = keys.iter().find(|k| k.ends_with("manifest.json.out")) else {
             return Ok(None);
@@ -94,10 +95,9 @@ impl Jobs {
         let bytes = self.aws.get_bytes(bucket, key).await?;
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|err| Error::Aws {
-                operation: "manifest.json.out",
-                code: "MalformedManifest".into(),
-                message: err.to_string(),
+            .map_err(|err| Error::Corrupt {
+                object: format!("s3://{bucket}/{key}"),
+                reason: err.to_string(),
             })
     }
 }

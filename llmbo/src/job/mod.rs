@@ -1,49 +1,74 @@
-//! The job lifecycle: one inferer type whose state parameter says where the job is.
+//! The lifecycle: one type whose state parameter says where the job or run is.
 //!
-//! [`BatchInferer`] returns each record's raw `modelOutput`; [`StructuredBatchInferer<T>`]
-//! forces the tool of `T` and returns parsed `T`s. Both are [`Inferer`] with a different
-//! [`OutputMode`], so the lifecycle is written once.
+//! A single job is a run of one. [`Inferer`] and [`BatchRun`] are one type: the single job's
+//! steps (`prepare_requests` …) and a run's (`prepare_run` …) reach the same states, and every
+//! step of every job goes through one per-job engine (`engine.rs`) and one scheduler
+//! (`schedule.rs`). [`BatchInferer`] returns each record's raw `modelOutput`;
+//! [`StructuredBatchInferer<T>`] forces the tool of `T` and returns parsed `T`s.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `config.rs` | the one configuration path, and the persisted settings |
+//! | `record.rs` | the run record in S3 |
+//! | `spool.rs` | preparing and planning |
+//! | `engine.rs` | one job: upload, create, download, read |
+//! | `schedule.rs` | polling, filling slots, cancelling |
+//! | `steps.rs` | the typestate front: every step, on the state it belongs to |
+//! | `stream.rs` | results handed out one job at a time |
+//! | `retry.rs` | retrying failed records |
+//! | `results.rs`, `cost.rs` | results with usage, prices |
 
 mod builder;
+mod config;
+mod cost;
+mod engine;
 mod jobs;
-mod lifecycle;
 mod mode;
 pub(crate) mod names;
-mod run;
+mod record;
+mod results;
+mod retry;
+mod schedule;
 mod shards;
+mod spool;
 pub mod state;
-mod status;
+mod steps;
+mod stream;
 
 use std::marker::PhantomData;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use builder::{
     BucketNameIsSet, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet,
     RoleArnIsSet, Set, Unset,
 };
+pub use config::{RunSettings, VpcSettings};
+pub use cost::{Price, PriceTable};
 pub use jobs::Jobs;
 pub use mode::{OutputMode, Structured, Untyped};
-pub use run::{
-    BatchRun, Price, PriceTable, RecordInfo, RecordStream, RetryOptions, RetryOutcome, RunManifest,
-    RunResults, RunSummary, ShardEntry,
-};
+pub use record::{RunManifest, ShardEntry};
+pub use results::{RecordInfo, RunResults, RunSummary};
+pub use retry::{RetryOptions, RetryOutcome};
+pub use schedule::{PollConfig, PollPace};
 pub use shards::{ShardLimits, plan_shards};
-pub use status::{JobDetails, JobStatus, Progress, Stage};
+pub use stream::RecordStream;
 
-use crate::adapter::{InvocationType, ModelProviderAdapter};
-use crate::aws::Aws;
-use crate::output::ToolDefinition;
-use state::{HasJob, Ready, State};
+pub use crate::status::{JobDetails, JobStatus, Progress, Stage};
 
-/// A batch inference job at one step of its lifecycle.
+use crate::adapter::ModelProviderAdapter;
+use config::JobConfig;
+use record::RunShared;
+use state::{Ready, State, Submitted};
+
+/// A batch inference job, or a run of several, at one step of its lifecycle.
 ///
-/// Use it through its two names: [`BatchInferer`] (untyped results) and
-/// [`StructuredBatchInferer<T>`] (results parsed into `T`). Each step consumes the value and
-/// returns the next state, so steps cannot be called out of order:
+/// Use it through its names: [`BatchInferer`] (untyped results),
+/// [`StructuredBatchInferer<T>`] (results parsed into `T`) and [`BatchRun`] (the same type,
+/// named for a run). Each step consumes the value and returns the next state, so steps cannot
+/// be called out of order:
 ///
 /// ```text
-/// Ready      .prepare_requests(inputs)?      -> Prepared
+/// Ready      .prepare_requests(inputs)?      -> Prepared   (one job; .prepare_run: any number)
 /// Prepared   .push_requests_to_s3().await?   -> Uploaded
 /// Uploaded   .create().await?                -> Submitted   (.job_arn())
 /// Submitted  .check_complete().await?        -> Option<JobStatus>   (&mut self)
@@ -53,11 +78,14 @@ use state::{HasJob, Ready, State};
 /// Downloaded .load_results()?                -> BatchResults
 /// ```
 ///
-/// `auto(inputs, interval)` runs every step.
-#[must_use = "an inferer does nothing until its next step is called"]
+/// `auto(inputs, interval)` runs every step. The run record
+/// (`s3://<bucket>/input/<job name>.run.json`) is written from `Uploaded` on, so any run,
+/// a single job included, can be resumed from another process.
+#[must_use = "a job does nothing until its next step is called, and a submitted one runs (and is billed) until it ends"]
 pub struct Inferer<O: OutputMode, S: State = Ready> {
     pub(crate) config: Arc<JobConfig>,
-    pub(crate) state: S,
+    pub(crate) run: Arc<RunShared>,
+    pub(crate) data: S::Data,
     pub(crate) _mode: PhantomData<fn() -> O>,
 }
 
@@ -67,69 +95,48 @@ pub type BatchInferer<S = Ready> = Inferer<Untyped, S>;
 /// An inferer whose results are parsed into `T`, through a tool the model is forced to call.
 pub type StructuredBatchInferer<T, S = Ready> = Inferer<Structured<T>, S>;
 
-/// What a job needs from start to end; shared by every state.
-#[derive(Clone)]
-pub(crate) struct JobConfig {
-    pub(crate) model_name: String,
-    pub(crate) bucket: String,
-    pub(crate) region: String,
-    pub(crate) job_name: String,
-    pub(crate) role_arn: String,
-    pub(crate) timeout_hours: u32,
-    pub(crate) output_dir: Option<PathBuf>,
-    pub(crate) aws: Aws,
-    pub(crate) adapter: Arc<dyn ModelProviderAdapter>,
-    pub(crate) invocation_type: InvocationType,
-    pub(crate) limits: ShardLimits,
-    pub(crate) max_concurrent_jobs: usize,
-    pub(crate) tags: Vec<(String, String)>,
-    pub(crate) kms_key_id: Option<String>,
-    pub(crate) vpc: Option<(Vec<String>, Vec<String>)>,
-    pub(crate) progress: Option<ProgressCallback>,
-    /// The output tool of an untyped job structured at run time ([`InfererBuilder::output_tool`]).
-    pub(crate) tool: Option<ToolDefinition>,
-}
+/// A run of one or more jobs, resumable from its record in S3: the same type as
+/// [`Inferer`], named for a run, by default `Submitted` (a run in flight).
+///
+/// | state | step | next |
+/// |---|---|---|
+/// | `Ready` | [`prepare_run(inputs)?`](Inferer::prepare_run) | `Prepared` |
+/// | `Prepared` | [`push_requests_to_s3().await?`](Inferer::push_requests_to_s3) | `Uploaded` |
+/// | `Uploaded` | [`create().await?`](Inferer::create) | `Submitted` |
+/// | `Submitted` | [`poll_progress(interval).await?`](Inferer::poll_progress) or [`cancel_batch().await?`](Inferer::cancel_batch) | `Finished` |
+/// | `Finished` | [`download_results().await?`](Inferer::download_results) | `Downloaded` |
+/// | `Downloaded` | [`load_results()?`](Inferer::load_results) | [`BatchResults`](crate::BatchResults) |
+///
+/// From `Uploaded`, `Submitted` or `Finished`, [`stream`](Inferer::stream) and
+/// [`finish`](Inferer::finish) do the rest at once, downloading each job as it ends.
+/// [`BatchRun::resume`](Inferer::resume) picks a run up in another process as `Submitted`.
+pub type BatchRun<O, S = Submitted> = Inferer<O, S>;
 
-impl JobConfig {
-    /// The tool the model is forced to call, if any: the run-time one, else the type's.
-    pub(crate) fn output_tool<O: OutputMode>(&self) -> Option<ToolDefinition> {
-        self.tool.clone().or_else(O::tool)
-    }
-
-    /// Sends one progress report to `tracing` and to the `on_progress` callback.
-    pub(crate) fn report(&self, progress: &Progress) {
-        let message = match progress.stage {
-            Stage::Uploading => "upload progress",
-            Stage::Running => "job progress",
-            Stage::Downloading => "download progress",
-        };
-        tracing::info!(
-            job_name = %progress.job_name,
-            job_arn = %progress.job_arn,
-            status = progress.status.as_ref().map(JobStatus::as_str),
-            total = progress.total,
-            processed = progress.processed,
-            succeeded = progress.succeeded,
-            failed = progress.failed,
-            bytes = progress.bytes,
-            "{message}"
-        );
-        if let Some(callback) = &self.progress {
-            callback(progress);
+impl<O: OutputMode, S: State> Clone for Inferer<O, S>
+where
+    S::Data: Clone,
+{
+    /// Another handle on the same job or run (the run record is shared).
+    fn clone(&self) -> Self {
+        Inferer {
+            config: Arc::clone(&self.config),
+            run: Arc::clone(&self.run),
+            data: self.data.clone(),
+            _mode: PhantomData,
         }
     }
 }
 
-impl<O: OutputMode, S: State + std::fmt::Debug> std::fmt::Debug for Inferer<O, S> {
+impl<O: OutputMode, S: State> std::fmt::Debug for Inferer<O, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = &self.config;
         f.debug_struct("Inferer")
-            .field("model_name", &c.model_name)
-            .field("bucket", &c.bucket)
+            .field("model_name", &c.settings.model_name)
+            .field("bucket", &c.settings.bucket)
             .field("region", &c.region)
-            .field("job_name", &c.job_name)
+            .field("job_name", &c.settings.job_name)
             .field("adapter", &c.adapter.name())
-            .field("state", &self.state)
+            .field("state", &std::any::type_name::<S>())
             .finish_non_exhaustive()
     }
 }
@@ -155,36 +162,50 @@ impl<O: OutputMode> Inferer<O, Ready> {
     }
 
     pub(crate) fn from_config(config: JobConfig) -> Self {
+        let run = Arc::new(RunShared::empty(&config));
         Inferer {
             config: Arc::new(config),
-            state: Ready,
+            run,
+            data: (),
             _mode: PhantomData,
         }
     }
 }
 
 impl<O: OutputMode, S: State> Inferer<O, S> {
-    pub(crate) fn with_state<S2: State>(self, state: S2) -> Inferer<O, S2> {
+    /// The same run in another state.
+    pub(crate) fn with_data<S2: State>(self, data: S2::Data) -> Inferer<O, S2> {
         Inferer {
             config: self.config,
-            state,
+            run: self.run,
+            data,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Another handle on the same run in another state.
+    pub(crate) fn handle<S2: State>(&self, data: S2::Data) -> Inferer<O, S2> {
+        Inferer {
+            config: Arc::clone(&self.config),
+            run: Arc::clone(&self.run),
+            data,
             _mode: PhantomData,
         }
     }
 
     /// The model id.
     pub fn model_name(&self) -> &str {
-        &self.config.model_name
+        &self.config.settings.model_name
     }
 
-    /// The job name.
+    /// The job name (a run's jobs are this, or this with `-1`, `-2`, … when split).
     pub fn job_name(&self) -> &str {
-        &self.config.job_name
+        &self.config.settings.job_name
     }
 
     /// The bucket.
     pub fn bucket_name(&self) -> &str {
-        &self.config.bucket
+        &self.config.settings.bucket
     }
 
     /// The region.
@@ -197,36 +218,21 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         &self.config.adapter
     }
 
-    /// The state itself, for code that stores inferers.
-    pub fn state(&self) -> &S {
-        &self.state
-    }
-}
-
-impl<O: OutputMode, S: State> Inferer<O, S> {
-    /// The Bedrock job's ARN.
-    pub fn job_arn(&self) -> &str
-    where
-        S: HasJob,
-    {
-        self.state.arn()
+    /// Where the run record is: `s3://<bucket>/input/<job name>.run.json`.
+    pub fn run_uri(&self) -> String {
+        crate::layout::s3_uri(self.bucket_name(), &crate::layout::run_key(self.job_name()))
     }
 
-    /// The job id: the last part of the ARN, also the output folder's name.
-    pub fn unique_id_from_arn(&self) -> &str
-    where
-        S: HasJob,
-    {
-        let arn = self.state.arn();
-        arn.rsplit('/').next().unwrap_or(arn)
+    /// The run record as this handle knows it (jobs planned from `Prepared` on).
+    pub fn manifest(&self) -> RunManifest {
+        self.run.snapshot()
     }
 
-    /// The status last seen (none before the first check of a just-created job).
-    pub fn job_status(&self) -> Option<&JobStatus>
-    where
-        S: HasJob,
-    {
-        self.state.status()
+    /// Sends each progress report of the run's jobs (uploads, polls, downloads) to `callback`,
+    /// as the builder's `on_progress` does; a resumed run has none until given one.
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        Arc::make_mut(&mut self.config).progress = Some(Arc::new(callback));
+        self
     }
 }
 

@@ -6,7 +6,8 @@ use crate::error::Error;
 
 /// Bedrock's per-job limits a run is split by. Defaults are Bedrock's usual quotas; yours may
 /// differ (Service Quotas, `bedrock`), so each is a builder setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ShardLimits {
     /// Fewest records a job may have (default 100).
     pub min_records: usize,

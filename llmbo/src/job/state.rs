@@ -1,26 +1,30 @@
-//! Where a job is: one type per step, so a step called out of order does not compile.
+//! Where a job or run is: one type per step, so a step called out of order does not compile.
 //!
 //! ```text
-//! Ready ──prepare_requests──▶ Prepared ──push_requests_to_s3──▶ Uploaded ──create──▶ Submitted
+//! Ready ──prepare_requests / prepare_run──▶ Prepared ──push_requests_to_s3──▶ Uploaded ──create──▶ Submitted
 //! Submitted ──poll_progress / cancel_batch──▶ Finished ──download_results──▶ Downloaded
 //! Downloaded ──load_results──▶ BatchResults
 //! ```
 //!
-//! The traits here are sealed; each names, when it is missing, the step to call first.
+//! A single job is a run of one: [`Inferer`](crate::Inferer) and [`BatchRun`](crate::BatchRun)
+//! are one type, and these markers are its state parameter. Each state's data is private
+//! ([`State::Data`]), so no state carries a field that is only sometimes set. Each step is a
+//! method of the one state it belongs to, so a step called in the wrong state is rustc's short
+//! "no method named … found for `Inferer<_, Prepared>`", naming the state that has it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use super::status::{JobDetails, JobStatus};
+use crate::status::{JobDetails, JobStatus};
 
 mod sealed {
     pub trait Sealed {}
 }
 
-/// A state of the job lifecycle.
-pub trait State: sealed::Sealed + Send + Sync + 'static {}
+/// A state of the lifecycle. Sealed: the six states are all there is.
+pub trait State: sealed::Sealed + Send + Sync + 'static {
+    #[doc(hidden)]
+    type Data: Send + Sync;
+}
 
 /// Configured and checked; nothing prepared yet.
 ///
@@ -56,16 +60,8 @@ pub trait State: sealed::Sealed + Send + Sync + 'static {}
 /// assert!(matches!(wrong, Err(llmbo::Error::BucketInWrongRegion { .. })));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
-#[must_use = "a Ready job does nothing until `prepare_requests` (or `auto`) is called"]
-pub struct Ready;
-
-/// One record of a prepared job: its id and the model's request body.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PreparedRecord {
-    pub(crate) record_id: String,
-    pub(crate) model_input: Value,
-}
+#[derive(Debug, Clone, Copy)]
+pub struct Ready(());
 
 /// Requests turned into each model's body; nothing uploaded yet.
 ///
@@ -85,11 +81,8 @@ pub(crate) struct PreparedRecord {
 /// # let _ = prepared;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-#[must_use = "call `push_requests_to_s3().await` to upload the prepared requests"]
-pub struct Prepared {
-    pub(crate) records: Vec<PreparedRecord>,
-}
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared(());
 
 /// The input JSONL is in S3; no job yet.
 ///
@@ -111,13 +104,8 @@ pub struct Prepared {
 /// # let _ = uploaded;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-#[must_use = "call `create().await` to start the Bedrock job"]
-pub struct Uploaded {
-    pub(crate) input_uri: String,
-    pub(crate) input_hash: String,
-    pub(crate) record_ids: Option<Arc<Vec<String>>>,
-}
+#[derive(Debug, Clone, Copy)]
+pub struct Uploaded(());
 
 /// The Bedrock job exists and is running (and being billed).
 ///
@@ -142,16 +130,8 @@ pub struct Uploaded {
 /// assert_eq!(submitted.job_status(), Some(&llmbo::JobStatus::Completed));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-#[must_use = "a submitted job runs and is billed until it ends: call `poll_progress(..).await` or `cancel_batch().await`"]
-pub struct Submitted {
-    pub(crate) job_arn: String,
-    pub(crate) input_uri: String,
-    pub(crate) output_uri: String,
-    /// Known when this process uploaded the input; read back from S3 after a recovery.
-    pub(crate) record_ids: Option<Arc<Vec<String>>>,
-    pub(crate) last: Option<JobDetails>,
-}
+#[derive(Debug, Clone, Copy)]
+pub struct Submitted(());
 
 /// The job has ended: reached by `poll_progress` (which follows it to the end) or
 /// `cancel_batch` (which stops it).
@@ -173,22 +153,8 @@ pub struct Submitted {
 /// assert!(finished.job_status().is_some_and(|s| s.is_finished()));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-#[must_use = "call `download_results().await` to fetch what the job produced"]
-pub struct Finished {
-    pub(crate) job_arn: String,
-    pub(crate) input_uri: String,
-    pub(crate) output_uri: String,
-    pub(crate) record_ids: Option<Arc<Vec<String>>>,
-    pub(crate) details: JobDetails,
-}
-
-/// Where downloaded output lives.
-#[derive(Debug, Clone)]
-pub(crate) enum Stored {
-    Memory(Vec<u8>),
-    File(PathBuf),
-}
+#[derive(Debug, Clone, Copy)]
+pub struct Finished(());
 
 /// The output and manifest are downloaded.
 ///
@@ -216,196 +182,90 @@ pub(crate) enum Stored {
 /// assert_eq!(results.manifest.total_record_count, 100);
 /// # Ok(()) }
 /// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Downloaded(());
+
+impl sealed::Sealed for Ready {}
+impl State for Ready {
+    type Data = ();
+}
+impl sealed::Sealed for Prepared {}
+impl State for Prepared {
+    type Data = super::spool::PlannedRun;
+}
+impl sealed::Sealed for Uploaded {}
+impl State for Uploaded {
+    type Data = ();
+}
+impl sealed::Sealed for Submitted {}
+impl State for Submitted {
+    type Data = Seen;
+}
+impl sealed::Sealed for Finished {}
+impl State for Finished {
+    type Data = Ended;
+}
+impl sealed::Sealed for Downloaded {}
+impl State for Downloaded {
+    type Data = super::engine::DownloadedRun;
+}
+
+/// A submitted run's jobs as last seen (the run record's entries, and Bedrock's details once
+/// asked), so `job_arn` and `job_status` answer without a call.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub(crate) jobs: Vec<(super::ShardEntry, Option<JobDetails>)>,
+    /// The run's status once every job has ended.
+    pub(crate) status: Option<JobStatus>,
+}
+
+/// A finished run's jobs with their final details.
+#[doc(hidden)]
 #[derive(Debug, Clone)]
-#[must_use = "call `load_results()` to get one result per record"]
-pub struct Downloaded {
-    pub(crate) job_arn: String,
-    pub(crate) details: JobDetails,
-    pub(crate) record_ids: Arc<Vec<String>>,
-    pub(crate) outputs: Vec<Stored>,
-    pub(crate) manifest: Option<Stored>,
+pub struct Ended {
+    pub(crate) jobs: Arc<Vec<(super::ShardEntry, Option<JobDetails>)>>,
+    pub(crate) status: JobStatus,
 }
 
-macro_rules! states {
-    ($($state:ident),*) => {$(
-        impl sealed::Sealed for $state {}
-        impl State for $state {}
-    )*};
+/// The status of a run from its jobs' statuses: the job's own for a run of one; for more, the
+/// status they share, else the one that asks most attention (`Failed`, `Stopped`, `Expired`,
+/// `PartiallyCompleted`, in that order). A job never created (cancelled run) counts as
+/// `Stopped`.
+pub(crate) fn run_status<'a>(statuses: impl Iterator<Item = Option<&'a JobStatus>>) -> JobStatus {
+    let statuses: Vec<JobStatus> = statuses
+        .map(|s| s.cloned().unwrap_or(JobStatus::Stopped))
+        .collect();
+    let first = statuses.first().cloned().unwrap_or(JobStatus::Completed);
+    if statuses.iter().all(|s| *s == first) {
+        return first;
+    }
+    [
+        JobStatus::Failed,
+        JobStatus::Stopped,
+        JobStatus::Expired,
+        JobStatus::PartiallyCompleted,
+    ]
+    .into_iter()
+    .find(|worst| statuses.contains(worst))
+    .unwrap_or(first)
 }
 
-states!(Ready, Prepared, Uploaded, Submitted, Finished, Downloaded);
-
-/// States that can prepare requests.
+/// A state from `Uploaded` on: the run's input and record are in S3.
 #[diagnostic::on_unimplemented(
-    message = "`prepare_requests` needs a `Ready` job, not `{Self}`",
-    label = "requests were already prepared for this job",
-    note = "build a new inferer with `builder()` to prepare another set of requests"
-)]
-pub trait CanPrepare: State {}
-impl CanPrepare for Ready {}
-
-/// States that can upload.
-#[diagnostic::on_unimplemented(
-    message = "`push_requests_to_s3` needs a `Prepared` job, not `{Self}`",
-    label = "this job has no prepared requests to upload",
-    note = "call `prepare_requests(inputs)?` on a `Ready` job first"
-)]
-pub trait CanPush: State {
-    #[doc(hidden)]
-    fn into_prepared(self) -> Prepared;
-}
-impl CanPush for Prepared {
-    fn into_prepared(self) -> Prepared {
-        self
-    }
-}
-
-/// States that can create the Bedrock job.
-#[diagnostic::on_unimplemented(
-    message = "`create` needs an `Uploaded` job, not `{Self}`",
-    label = "the requests of this job are not in S3 yet",
-    note = "call `push_requests_to_s3().await?` on a `Prepared` job first"
-)]
-pub trait CanCreate: State {
-    #[doc(hidden)]
-    fn into_uploaded(self) -> Uploaded;
-}
-impl CanCreate for Uploaded {
-    fn into_uploaded(self) -> Uploaded {
-        self
-    }
-}
-
-/// States whose job is running.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` has no running Bedrock job to check, poll or cancel",
-    label = "this job was not submitted",
-    note = "call `create().await?` on an `Uploaded` job first"
-)]
-pub trait IsRunning: State {
-    #[doc(hidden)]
-    fn as_submitted(&mut self) -> &mut Submitted;
-    #[doc(hidden)]
-    fn into_submitted(self) -> Submitted;
-}
-impl IsRunning for Submitted {
-    fn as_submitted(&mut self) -> &mut Submitted {
-        self
-    }
-    fn into_submitted(self) -> Submitted {
-        self
-    }
-}
-
-/// States whose job has ended.
-#[diagnostic::on_unimplemented(
-    message = "`download_results` needs a `Finished` job, not `{Self}`",
-    label = "this job has not finished",
-    note = "call `poll_progress(interval).await?` (or `cancel_batch().await?`) on a `Submitted` job first"
-)]
-pub trait CanDownload: State {
-    #[doc(hidden)]
-    fn into_finished(self) -> Finished;
-}
-impl CanDownload for Finished {
-    fn into_finished(self) -> Finished {
-        self
-    }
-}
-
-/// States whose output is downloaded.
-#[diagnostic::on_unimplemented(
-    message = "`load_results` needs a `Downloaded` job, not `{Self}`",
-    label = "the output of this job is not downloaded",
-    note = "finish the job with `poll_progress(interval).await?`, then call `download_results().await?`"
-)]
-pub trait CanLoad: State {
-    #[doc(hidden)]
-    fn into_downloaded(self) -> Downloaded;
-}
-impl CanLoad for Downloaded {
-    fn into_downloaded(self) -> Downloaded {
-        self
-    }
-}
-
-/// States that know their job's ARN.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` has no Bedrock job yet, so no ARN",
-    label = "no job was created",
-    note = "the ARN exists from `Submitted` on: call `create().await?` first"
-)]
-pub trait HasJob: State {
-    #[doc(hidden)]
-    fn arn(&self) -> &str;
-    #[doc(hidden)]
-    fn status(&self) -> Option<&JobStatus>;
-}
-impl HasJob for Submitted {
-    fn arn(&self) -> &str {
-        &self.job_arn
-    }
-    fn status(&self) -> Option<&JobStatus> {
-        self.last.as_ref().map(|d| &d.status)
-    }
-}
-impl HasJob for Finished {
-    fn arn(&self) -> &str {
-        &self.job_arn
-    }
-    fn status(&self) -> Option<&JobStatus> {
-        Some(&self.details.status)
-    }
-}
-impl HasJob for Downloaded {
-    fn arn(&self) -> &str {
-        &self.job_arn
-    }
-    fn status(&self) -> Option<&JobStatus> {
-        Some(&self.details.status)
-    }
-}
-
-/// A state a [`BatchRun`](crate::BatchRun) — a run of one or more jobs — can be in. The run
-/// goes through the states of a single job, with the same step names: `Prepared` (requests
-/// written to a local spool, jobs planned), `Uploaded` (inputs and run manifest in S3),
-/// `Submitted` (jobs created, or created as slots free), `Finished` (every job ended),
-/// `Downloaded` (every output on local disk).
-pub trait RunState: State {
-    #[doc(hidden)]
-    type Data: Send + Sync;
-}
-impl RunState for Prepared {
-    type Data = super::run::PlannedRun;
-}
-impl RunState for Uploaded {
-    type Data = ();
-}
-impl RunState for Submitted {
-    type Data = ();
-}
-impl RunState for Finished {
-    type Data = Arc<Vec<(super::ShardEntry, Option<JobDetails>)>>;
-}
-impl RunState for Downloaded {
-    type Data = super::run::DownloadedRun;
-}
-
-/// A run state from `Uploaded` on: the run's input and manifest are in S3.
-#[diagnostic::on_unimplemented(
-    message = "a `BatchRun<_, {Self}>` has nothing in S3 yet",
-    label = "the run's requests are only prepared",
+    message = "a `{Self}` run has nothing in S3 yet",
+    label = "the requests are only prepared",
     note = "call `push_requests_to_s3().await?` on the `Prepared` run first"
 )]
-pub trait RunInS3: RunState {}
+pub trait RunInS3: State {}
 impl RunInS3 for Uploaded {}
 impl RunInS3 for Submitted {}
 impl RunInS3 for Finished {}
 impl RunInS3 for Downloaded {}
 
-/// A run state the run can be followed from to its results (`stream`, `finish`).
+/// A state the run can be followed from to its results (`stream`, `finish`).
 #[diagnostic::on_unimplemented(
-    message = "a `BatchRun<_, {Self}>` cannot be followed to its results",
+    message = "a `{Self}` run cannot be followed to its results",
     label = "followed from `Uploaded`, `Submitted` or `Finished` only",
     note = "a `Prepared` run needs `push_requests_to_s3().await?`; a `Downloaded` run has `load_results()`"
 )]

@@ -1,0 +1,480 @@
+//! The per-job engine, with no typestate of its own: upload one job's requests, create it,
+//! download its output, read it. The typestate front (`steps.rs`) and the scheduler call these
+//! for every job of every run, a single job being a run of one.
+
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::OutputMode;
+use super::config::JobConfig;
+use super::record::ShardEntry;
+use super::spool::read_lines;
+use crate::aws::{CreateJob, PART_SIZE};
+use crate::error::{Error, RecordError};
+use crate::jsonl::{self, OutputLine};
+use crate::layout;
+use crate::manifest::Manifest;
+use crate::status::{JobDetails, JobFailure, JobStatus, Progress, Stage};
+
+/// Upload progress is reported every this many records, and once at the end.
+const UPLOAD_REPORT_EVERY: u64 = 10_000;
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// Streams `records` lines of the spool to the job's input in S3 (multipart, one part in
+/// memory), and to `<output_dir>/<job name>.jsonl` when the run keeps local copies; returns
+/// the SHA-256 of what was sent.
+pub(crate) async fn upload_job(
+    config: &JobConfig,
+    entry: &ShardEntry,
+    mut reader: std::io::BufReader<std::fs::File>,
+) -> Result<(std::io::BufReader<std::fs::File>, String), Error> {
+    let (_, key) = layout::split_s3_uri(&entry.input_uri);
+    let mut local = match &config.output_dir {
+        Some(dir) => {
+            let path = dir.join(layout::local_input(&entry.job_name));
+            let file = crate::files::create_private(&path)
+                .await
+                .map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            Some((path, file))
+        }
+        None => None,
+    };
+    let mut upload = config.aws.upload(config.bucket(), key);
+    let mut hasher = Sha256::new();
+    let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
+    progress.total = Some(entry.records as u64);
+    let mut left = entry.records;
+    while left > 0 {
+        let (back, chunk, lines) = read_lines(reader, left, PART_SIZE).await?;
+        reader = back;
+        if lines == 0 {
+            return Err(Error::Internal {
+                what: "uploading the spooled requests",
+                reason: format!("the spool ended {left} records early"),
+            });
+        }
+        left -= lines;
+        hasher.update(&chunk);
+        upload.write(&chunk).await?;
+        if let Some((path, file)) = &mut local {
+            file.write_all(&chunk).await.map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let before = progress.processed / UPLOAD_REPORT_EVERY;
+        progress.processed += lines as u64;
+        progress.bytes += chunk.len() as u64;
+        if progress.processed / UPLOAD_REPORT_EVERY != before && left > 0 {
+            config.report(&progress);
+        }
+    }
+    upload.finish().await?;
+    config.report(&progress);
+    if let Some((path, mut file)) = local {
+        file.flush()
+            .await
+            .map_err(|source| Error::Io { path, source })?;
+    }
+    tracing::info!(input = %entry.input_uri, records = entry.records, "requests uploaded");
+    Ok((reader, hex(&hasher.finalize())))
+}
+
+/// Everything a create request says, hashed into its idempotency token: the same request
+/// gives the same token, so a repeated or resumed create never starts a second job, and a
+/// request that differs in any setting never gets another request's job.
+#[derive(Serialize)]
+struct TokenParts<'a> {
+    job_name: &'a str,
+    model: &'a str,
+    role: &'a str,
+    input_uri: &'a str,
+    output_uri: &'a str,
+    input_hash: &'a str,
+    timeout_hours: u32,
+    kms_key_id: Option<&'a str>,
+    bucket_owner: Option<&'a str>,
+    vpc: Option<&'a super::config::VpcSettings>,
+    tags: &'a [(String, String)],
+    converse: bool,
+}
+
+/// The tags of every job: llmbo's `created-by`, then the user's.
+fn job_tags(config: &JobConfig) -> Vec<(String, String)> {
+    let mut tags = vec![(
+        "created-by".to_owned(),
+        format!("llmbo-{}", env!("CARGO_PKG_VERSION")),
+    )];
+    tags.extend(config.settings.tags.iter().cloned());
+    tags
+}
+
+/// The idempotency token of creating `entry` with `config`'s settings.
+pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> String {
+    let settings = &config.settings;
+    let output_uri = layout::output_uri(config.bucket());
+    let tags = job_tags(config);
+    let parts = TokenParts {
+        job_name: &entry.job_name,
+        model: &settings.model_name,
+        role: &settings.role_arn,
+        input_uri: &entry.input_uri,
+        output_uri: &output_uri,
+        input_hash: &entry.input_hash,
+        timeout_hours: settings.timeout_hours,
+        kms_key_id: settings.kms_key_id.as_deref(),
+        bucket_owner: settings.bucket_owner.as_deref(),
+        vpc: settings.vpc.as_ref(),
+        tags: &tags,
+        converse: settings.converse,
+    };
+    // Serializing plain strings and numbers cannot fail; an empty hash would still be stable.
+    let bytes = serde_json::to_vec(&parts).unwrap_or_default();
+    format!("llmbo-{}", &hex(&Sha256::digest(&bytes))[..40])
+}
+
+/// Creates one job (idempotently); returns its ARN.
+pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result<String, Error> {
+    let settings = &config.settings;
+    let token = client_request_token(config, entry);
+    let output_uri = layout::output_uri(config.bucket());
+    let tags = job_tags(config);
+    let job_arn = config
+        .aws
+        .create_job(&CreateJob {
+            job_name: &entry.job_name,
+            role_arn: &settings.role_arn,
+            model_id: &settings.model_name,
+            client_request_token: &token,
+            input_uri: &entry.input_uri,
+            output_uri: &output_uri,
+            timeout_hours: i32::try_from(settings.timeout_hours).unwrap_or(168),
+            kms_key_id: settings.kms_key_id.as_deref(),
+            tags: &tags,
+            vpc: settings
+                .vpc
+                .as_ref()
+                .map(|v| (v.subnet_ids.as_slice(), v.security_group_ids.as_slice())),
+            converse: settings.converse,
+        })
+        .await?;
+    tracing::info!(job_arn = %job_arn, job_name = %entry.job_name, "job created");
+    Ok(job_arn)
+}
+
+/// The record ids of one job, streamed from its input in S3.
+pub(crate) async fn record_ids(
+    config: &JobConfig,
+    entry: &ShardEntry,
+) -> Result<Vec<String>, Error> {
+    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
+    config.aws.read_record_ids(bucket, key).await
+}
+
+/// One ended job's output on local disk.
+#[derive(Debug, Clone)]
+pub(crate) struct JobOutput {
+    pub(crate) job_arn: String,
+    pub(crate) details: JobDetails,
+    pub(crate) record_ids: Arc<Vec<String>>,
+    pub(crate) outputs: Vec<PathBuf>,
+    pub(crate) manifest: Option<PathBuf>,
+}
+
+/// Fetches `<output>/<job id>/*.out` and `manifest.json.out` into `dir`
+/// (`<job name>_out.jsonl`, `<job name>_manifest.json`, mode 0600). Works for every end
+/// status; what does not exist (an expired job's output) is simply absent.
+pub(crate) async fn download_job(
+    config: &JobConfig,
+    entry: &ShardEntry,
+    details: &JobDetails,
+    dir: &Path,
+) -> Result<JobOutput, Error> {
+    let aws = &config.aws;
+    let record_ids = Arc::new(record_ids(config, entry).await?);
+    let (bucket, folder) = layout::job_output_folder(&details.output_uri, &details.job_arn);
+    let bucket = if bucket.is_empty() {
+        config.bucket()
+    } else {
+        bucket
+    };
+    let keys = aws.list_keys(bucket, &folder).await?;
+    let manifest_key = keys
+        .iter()
+        .find(|k| k.ends_with("manifest.json.out"))
+        .cloned();
+    let mut output_keys: Vec<String> = keys
+        .into_iter()
+        .filter(|k| k.ends_with(".out") && !k.ends_with("manifest.json.out"))
+        .collect();
+    output_keys.sort();
+    let mut progress = Progress::transfer(Stage::Downloading, &entry.job_name, &details.job_arn);
+    progress.status = Some(details.status.clone());
+    progress.total = details.total_record_count;
+    let mut outputs = Vec::with_capacity(output_keys.len());
+    for (index, key) in output_keys.iter().enumerate() {
+        let path = dir.join(layout::local_output(&entry.job_name, index));
+        let (bytes, lines) = aws.download_to(bucket, key, &path).await?;
+        progress.bytes += bytes;
+        progress.processed += lines;
+        config.report(&progress);
+        outputs.push(path);
+    }
+    let manifest = match &manifest_key {
+        Some(key) => {
+            let path = dir.join(layout::local_manifest(&entry.job_name));
+            aws.download_to(bucket, key, &path).await?;
+            Some(path)
+        }
+        None => None,
+    };
+    tracing::info!(job_arn = %details.job_arn, files = outputs.len(), "results downloaded");
+    Ok(JobOutput {
+        job_arn: details.job_arn.clone(),
+        details: details.clone(),
+        record_ids,
+        outputs,
+        manifest,
+    })
+}
+
+/// A job of a run once downloaded: its output on disk, or why it has none.
+#[derive(Debug, Clone)]
+pub(crate) enum ShardOutput {
+    Downloaded(Box<JobOutput>),
+    Failed {
+        record_ids: Vec<String>,
+        failure: JobFailure,
+    },
+}
+
+/// A `Downloaded` run: each job's output on local disk, or why it has none.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct DownloadedRun {
+    pub(crate) shards: Vec<ShardOutput>,
+    pub(crate) status: JobStatus,
+    /// Where the outputs are when the builder set no `output_dir`; deleted with the run.
+    pub(crate) _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+/// Downloads one ended job of a run, or reads back the ids of a job that has no output (it
+/// failed, or the run was cancelled before it was created).
+pub(crate) async fn download_shard(
+    config: &JobConfig,
+    entry: &ShardEntry,
+    details: Option<&JobDetails>,
+    dir: &Path,
+) -> Result<ShardOutput, Error> {
+    let failure = match details {
+        None => JobFailure::never_created(&entry.job_name),
+        Some(details) => match JobFailure::of(details) {
+            Some(failure) => failure,
+            None => {
+                return Ok(ShardOutput::Downloaded(Box::new(
+                    download_job(config, entry, details, dir).await?,
+                )));
+            }
+        },
+    };
+    // A job never created has no input only if the run was cancelled before its upload.
+    let record_ids = match record_ids(config, entry).await {
+        Ok(ids) => ids,
+        Err(_) if details.is_none() => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    Ok(ShardOutput::Failed {
+        record_ids,
+        failure,
+    })
+}
+
+/// A job's parsed output, before it is joined to the input.
+pub(crate) struct Loaded<V> {
+    pub(crate) record_ids: Arc<Vec<String>>,
+    /// Outcomes of the job's own records only; outputs for unknown ids are reported and dropped.
+    pub(crate) found: HashMap<String, (Result<V, RecordError>, Option<crate::Usage>)>,
+    pub(crate) manifest: Manifest,
+    /// How many outputs named a record id that is not in the input.
+    pub(crate) unknown: u64,
+}
+
+fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(std::io::BufReader::with_capacity(1 << 20, file))
+}
+
+/// Parses one job's downloaded output: each line by the adapter (the common answer in one
+/// pass), every outcome under its record id. Lines are read as bytes: a line that is not
+/// UTF-8 fails the record it names, never the job. Blocking: call it off the async workers.
+pub(crate) fn read_job<O: OutputMode>(
+    config: &JobConfig,
+    output: &JobOutput,
+) -> Result<Loaded<O::Value>, Error> {
+    let tool = config.output_tool::<O>();
+    let adapter = config.adapter.as_ref();
+    let record_ids = Arc::clone(&output.record_ids);
+    let mut found = HashMap::with_capacity(record_ids.len());
+    let (mut successes, mut errors) = (0u64, 0u64);
+    // An output for a record that was never submitted is reported, not merged.
+    let known: HashSet<&str> = record_ids.iter().map(String::as_str).collect();
+    let mut unknown = Vec::new();
+    let mut buffer = Vec::new();
+    for path in &output.outputs {
+        let mut reader = open(path)?;
+        let mut index = 0usize;
+        loop {
+            buffer.clear();
+            let read = reader
+                .read_until(b'\n', &mut buffer)
+                .map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            if read == 0 {
+                break;
+            }
+            index += 1;
+            let line = match std::str::from_utf8(&buffer) {
+                Ok(line) => std::borrow::Cow::Borrowed(line),
+                // Not UTF-8 (a cut multi-byte character, a bad byte): the line is read as far
+                // as it can be, so the record it names still gets its own error.
+                Err(_) => String::from_utf8_lossy(&buffer),
+            };
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.trim().is_empty() {
+                continue;
+            }
+            let lossy = std::str::from_utf8(&buffer).is_err();
+            // The common line goes the fast way: no `Value` tree for the answer.
+            if !lossy
+                && let Some((record_id, outcome, usage)) =
+                    O::parse_fast(adapter, line, tool.as_ref())
+            {
+                if !known.contains(record_id.as_ref()) {
+                    unknown.push(record_id.into_owned());
+                    continue;
+                }
+                successes += 1;
+                found.insert(record_id.into_owned(), (outcome, usage));
+                continue;
+            }
+            let parsed = jsonl::parse_output_line(line);
+            if let OutputLine::Output { record_id, .. }
+            | OutputLine::Error { record_id, .. }
+            | OutputLine::Malformed { record_id, .. } = &parsed
+                && !known.contains(record_id.as_str())
+            {
+                unknown.push(record_id.clone());
+                continue;
+            }
+            let (record_id, outcome) = match parsed {
+                OutputLine::Output { record_id, .. } if lossy => (
+                    record_id,
+                    (
+                        Err(RecordError::MalformedOutput {
+                            message: "the output line is not valid UTF-8".into(),
+                        }),
+                        None,
+                    ),
+                ),
+                OutputLine::Output {
+                    record_id,
+                    model_output,
+                } => {
+                    successes += 1;
+                    let usage = adapter.usage(&model_output);
+                    (
+                        record_id,
+                        (O::parse(adapter, model_output, tool.as_ref()), usage),
+                    )
+                }
+                OutputLine::Error { record_id, error } => {
+                    errors += 1;
+                    (record_id, (Err(error), None))
+                }
+                OutputLine::Malformed { record_id, message } => (
+                    record_id,
+                    (Err(RecordError::MalformedOutput { message }), None),
+                ),
+                OutputLine::Unreadable { message } => {
+                    tracing::warn!(file = %path.display(), line = index, %message, "output line skipped");
+                    continue;
+                }
+            };
+            found.insert(record_id, outcome);
+        }
+    }
+    drop(known);
+    if !unknown.is_empty() {
+        tracing::warn!(
+            job_arn = %output.job_arn,
+            count = unknown.len(),
+            first = ?unknown.iter().take(5).collect::<Vec<_>>(),
+            "the job output has records that are not in its input; they are ignored"
+        );
+    }
+    let manifest = match &output.manifest {
+        Some(path) => {
+            let text = std::fs::read(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            serde_json::from_slice(&text).map_err(|err| Error::Corrupt {
+                object: format!("manifest.json.out of {}", output.job_arn),
+                reason: err.to_string(),
+            })?
+        }
+        // No manifest (an expired job): count what there is.
+        None => Manifest {
+            total_record_count: output
+                .details
+                .total_record_count
+                .unwrap_or(record_ids.len() as u64),
+            processed_record_count: successes + errors,
+            success_record_count: successes,
+            error_record_count: errors,
+            ..Manifest::default()
+        },
+    };
+    Ok(Loaded {
+        record_ids,
+        found,
+        manifest,
+        unknown: unknown.len() as u64,
+    })
+}
+
+/// [`read_job`] off the async workers.
+pub(crate) async fn read_job_async<O: OutputMode>(
+    config: Arc<JobConfig>,
+    output: JobOutput,
+) -> Result<Loaded<O::Value>, Error> {
+    tokio::task::spawn_blocking(move || read_job::<O>(&config, &output))
+        .await
+        .map_err(|e| Error::Internal {
+            what: "reading a job's output",
+            reason: e.to_string(),
+        })?
+}

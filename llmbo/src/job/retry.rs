@@ -1,0 +1,232 @@
+//! Retrying the records that failed: one follow-up job, read back from the run's input in S3,
+//! merged in place.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::engine::{self, hex};
+use super::record::ShardEntry;
+use super::results::RunResults;
+use super::schedule::PollPace;
+use super::state::RunInS3;
+use super::steps::output_dir;
+use super::{Inferer, OutputMode, names};
+use crate::error::{Error, RecordError};
+use crate::status::JobFailure;
+use crate::{jsonl, layout};
+
+/// What [`BatchRun::retry_failed`] retries and how.
+#[derive(Debug, Clone)]
+pub struct RetryOptions {
+    /// Also retry records whose answer did not parse (no tool call, invalid tool input, …);
+    /// worth it with sampling, pointless at temperature 0.
+    pub include_parse_failures: bool,
+    /// Fill a follow-up job below Bedrock's minimum with copies of a failed request (billed,
+    /// answers discarded) instead of not sending it.
+    pub pad_to_minimum: bool,
+    /// How often the follow-up job is polled.
+    pub poll_interval: Duration,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        RetryOptions {
+            include_parse_failures: false,
+            pad_to_minimum: false,
+            poll_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What [`BatchRun::retry_failed`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryOutcome {
+    /// No record needed retrying.
+    NothingToRetry,
+    /// Too few records to make a job, and padding was not allowed: nothing was sent.
+    TooFew {
+        /// Records that would be retried.
+        records: usize,
+        /// The per-job minimum.
+        minimum: usize,
+    },
+    /// A follow-up job ran and its answers were merged.
+    Retried {
+        /// The follow-up job.
+        job_arn: String,
+        /// Records retried.
+        records: usize,
+        /// Padding records added to reach the minimum.
+        padding: usize,
+        /// Retried records that now have a value.
+        recovered: usize,
+    },
+}
+
+impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
+    /// Sends the records that failed again, as one follow-up job, and merges the answers back
+    /// into `results` in place (each retried record's `attempts` goes up by one).
+    ///
+    /// Retried: records Bedrock answered with an error record, records a job never processed
+    /// (partially completed, expired, stopped: [`RecordError::Missing`]), records of a failed
+    /// job, and with `include_parse_failures` records whose answer did not parse. The requests
+    /// are read back from the run's input in S3, so nothing needs to be kept in memory.
+    ///
+    /// Fewer failed records than a job's minimum cannot make a job on their own: with
+    /// `pad_to_minimum` the job is filled up with copies of the first failed request (billed,
+    /// and their answers discarded), otherwise nothing is sent and
+    /// [`RetryOutcome::TooFew`] says so.
+    pub async fn retry_failed(
+        &self,
+        results: &mut RunResults<O::Value>,
+        options: &RetryOptions,
+    ) -> Result<RetryOutcome, Error> {
+        let retryable = |error: &RecordError| match error {
+            RecordError::Bedrock { .. } | RecordError::Missing | RecordError::JobFailed { .. } => {
+                true
+            }
+            _ => options.include_parse_failures,
+        };
+        let mut positions: HashMap<String, usize> = results
+            .results
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.outcome.as_ref().err().is_some_and(retryable))
+            .map(|(index, r)| (r.record_id.clone(), index))
+            .collect();
+        if positions.is_empty() {
+            return Ok(RetryOutcome::NothingToRetry);
+        }
+        let count = positions.len();
+        let minimum = self.config.limits().min_records;
+        if count < minimum && !options.pad_to_minimum {
+            return Ok(RetryOutcome::TooFew {
+                records: count,
+                minimum,
+            });
+        }
+        let round = positions
+            .values()
+            .filter_map(|&i| results.info.get(i))
+            .map(|info| info.attempts)
+            .max()
+            .unwrap_or(1);
+        let job_name = format!("{}-retry{round}", self.job_name());
+        names::check_job_name(&job_name)?;
+        let key = layout::input_key(&job_name);
+        let bucket = self.config.bucket();
+        let mut upload = self.config.aws.upload(bucket, &key);
+        let mut hasher = Sha256::new();
+        let mut first_body: Option<serde_json::Value> = None;
+        let mut written = 0usize;
+        for entry in self.run.snapshot().shards {
+            let (bucket, input_key) = layout::split_s3_uri(&entry.input_uri);
+            let mut lines = self.config.aws.lines(bucket, input_key).await?;
+            while let Some(line) = lines.next_line().await? {
+                let Some(id) = jsonl::record_id_of_input_line(&line) else {
+                    continue;
+                };
+                if !positions.contains_key(&id) {
+                    continue;
+                }
+                if first_body.is_none() {
+                    first_body = serde_json::from_slice::<serde_json::Value>(&line)
+                        .ok()
+                        .and_then(|v| v.get("modelInput").cloned());
+                }
+                let mut line = line;
+                if !line.ends_with(b"\n") {
+                    line.push(b'\n');
+                }
+                hasher.update(&line);
+                upload.write(&line).await?;
+                written += 1;
+            }
+        }
+        // Padding, with the caller's consent: copies of one request under ids of our own.
+        let mut padding = 0;
+        if let Some(body) = &first_body {
+            let mut line = Vec::new();
+            while written + padding < minimum {
+                line.clear();
+                jsonl::encode_input_line(&format!("llmbo-pad-{padding}"), body, &mut line);
+                hasher.update(&line);
+                upload.write(&line).await?;
+                padding += 1;
+            }
+        }
+        upload.finish().await?;
+        let entry = ShardEntry {
+            input_uri: layout::s3_uri(bucket, &key),
+            job_name: job_name.clone(),
+            input_hash: hex(&hasher.finalize()),
+            records: written + padding,
+            job_arn: None,
+        };
+        tracing::info!(job_name = %job_name, records = written, padding, "retrying failed records");
+        let job_arn = engine::create_job(&self.config, &entry).await?;
+        let details = self.follow_job(&job_arn, options.poll_interval).await?;
+        if let Some(failure) = JobFailure::of(&details) {
+            return Err(failure.into_error());
+        }
+        let (dir, _temp) = output_dir(&super::config::JobConfig {
+            output_dir: None,
+            ..(*self.config).clone()
+        })?;
+        let output = engine::download_job(&self.config, &entry, &details, &dir).await?;
+        let loaded = engine::read_job_async::<O>(Arc::clone(&self.config), output).await?;
+        let mut found = loaded.found;
+        let mut recovered = 0;
+        for (id, index) in positions.drain() {
+            let (outcome, usage) = found
+                .remove(&id)
+                .unwrap_or((Err(RecordError::Missing), None));
+            recovered += usize::from(outcome.is_ok());
+            if let Some(record) = results.results.records.get_mut(index) {
+                record.outcome = outcome;
+            }
+            if let Some(info) = results.info.get_mut(index) {
+                info.attempts += 1;
+                if usage.is_some() {
+                    info.usage = usage;
+                }
+            }
+        }
+        Ok(RetryOutcome::Retried {
+            job_arn,
+            records: written,
+            padding,
+            recovered,
+        })
+    }
+
+    /// Polls one job until it ends.
+    async fn follow_job(
+        &self,
+        job_arn: &str,
+        interval: Duration,
+    ) -> Result<crate::JobDetails, Error> {
+        let mut pace = PollPace::new(interval, self.config.poll);
+        loop {
+            match self.config.aws.describe_job(job_arn).await {
+                Ok(details) => {
+                    self.config.report(&crate::Progress::of(&details));
+                    if details.status.is_finished() {
+                        return Ok(details);
+                    }
+                    pace.answered();
+                }
+                Err(err) => pace.failed(
+                    err,
+                    &format!("the retry job {job_arn} still runs: recover it from its ARN later"),
+                )?,
+            }
+            pace.sleep().await;
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The one scheduler: every poll of a run asks Bedrock about each created job, creates the
+//! jobs still waiting while slots are free (unless the run was cancelled), and says whether
+//! every job has ended. `poll_progress`, `check_complete` and `stream` all go through [`tick`].
+
+use std::time::Duration;
+
+use super::config::JobConfig;
+use super::engine;
+use super::record::{RunShared, ShardEntry};
+use crate::error::Error;
+use crate::status::{JobDetails, Progress};
+
+/// Every job of a run with what Bedrock said about it; `None` for a job not created yet.
+pub(crate) type JobsNow = Vec<(ShardEntry, Option<JobDetails>)>;
+
+/// How polling paces itself and how long it rides out failures.
+///
+/// Polls come every `interval` (the argument of `poll_progress`, `stream` or `finish`). A poll
+/// that fails for a reason worth retrying — throttled, a service error, no answer — doubles
+/// the wait (up to `max_interval`); `failure_tolerance` such polls in a row end the wait with
+/// the last error, saying that the jobs still run and how to pick them up. Any other error
+/// ends it at once.
+///
+/// ```
+/// use std::time::Duration;
+/// let poll = llmbo::PollConfig::default()
+///     .with_max_interval(Duration::from_secs(600))
+///     .with_failure_tolerance(30);
+/// assert_eq!(poll.failure_tolerance, 30);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct PollConfig {
+    /// The longest wait between two polls while backing off (default 5 minutes).
+    pub max_interval: Duration,
+    /// The random share of each wait, 0 to 1 (default 0.1), so that many followers of many
+    /// runs do not poll in step.
+    pub jitter: f64,
+    /// How many polls in a row may fail for a retryable reason before polling gives up
+    /// (default 10: with a minute's interval, about 40 minutes of outage).
+    pub failure_tolerance: u32,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            max_interval: Duration::from_secs(300),
+            jitter: 0.1,
+            failure_tolerance: 10,
+        }
+    }
+}
+
+impl PollConfig {
+    /// A pace that polls every `interval` by these settings.
+    pub fn pace(self, interval: Duration) -> PollPace {
+        PollPace::new(interval, self)
+    }
+
+    /// With another longest wait.
+    #[must_use]
+    pub fn with_max_interval(mut self, max: Duration) -> Self {
+        self.max_interval = max;
+        self
+    }
+
+    /// With another random share of each wait (clamped to 0..=1).
+    #[must_use]
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// With another number of failed polls in a row tolerated (at least 1).
+    #[must_use]
+    pub fn with_failure_tolerance(mut self, polls: u32) -> Self {
+        self.failure_tolerance = polls.max(1);
+        self
+    }
+}
+
+/// The pace of one follower of a job or run, by a [`PollConfig`]: every `interval`, slower
+/// after each failed poll. What `poll_progress` and `stream` use, public for programs (and the
+/// command line) that poll on their own.
+///
+/// ```
+/// # async fn demo(jobs: llmbo::Jobs, arn: &str) -> Result<(), llmbo::Error> {
+/// let mut pace = llmbo::PollConfig::default().pace(std::time::Duration::from_secs(60));
+/// loop {
+///     match jobs.describe(arn).await {
+///         Ok(job) if job.status.is_finished() => break,
+///         Ok(_) => pace.answered(),
+///         Err(err) => pace.failed(err, "the job still runs")?,
+///     }
+///     pace.sleep().await;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PollPace {
+    config: PollConfig,
+    interval: Duration,
+    wait: Duration,
+    failed: u32,
+}
+
+impl PollPace {
+    pub(crate) fn new(interval: Duration, config: PollConfig) -> Self {
+        PollPace {
+            config,
+            interval,
+            wait: interval,
+            failed: 0,
+        }
+    }
+
+    /// A poll was answered: back to the normal pace.
+    pub fn answered(&mut self) {
+        self.wait = self.interval;
+        self.failed = 0;
+    }
+
+    /// A poll failed. A retryable failure (the SDK already retried it) slows polling down
+    /// rather than lose what runs, but not forever; any other error, or one failed poll too
+    /// many, is returned. `still_running` says what runs on and how to pick it up.
+    pub fn failed(&mut self, err: Error, still_running: &str) -> Result<(), Error> {
+        if !err.is_retryable() {
+            return Err(err);
+        }
+        self.failed += 1;
+        if self.failed >= self.config.failure_tolerance {
+            return Err(match err {
+                Error::Aws {
+                    operation,
+                    kind,
+                    code,
+                    message,
+                    source,
+                } => Error::Aws {
+                    operation,
+                    kind,
+                    message: format!(
+                        "{message} ({} polls in a row {}; {still_running})",
+                        self.failed,
+                        if kind == crate::AwsErrorKind::Throttled {
+                            "throttled"
+                        } else {
+                            "failed"
+                        }
+                    ),
+                    code,
+                    source,
+                },
+                other => other,
+            });
+        }
+        self.wait = (self.wait * 2).min(self.config.max_interval.max(self.interval));
+        tracing::warn!(
+            failed = self.failed,
+            error = %err,
+            "a poll failed; backing off ({still_running})"
+        );
+        Ok(())
+    }
+
+    /// Waits until the next poll, with jitter.
+    pub async fn sleep(&self) {
+        let jitter = self.wait.mul_f64(self.config.jitter * unit_random());
+        tokio::time::sleep(self.wait.saturating_sub(jitter)).await;
+    }
+}
+
+/// A number in 0..1 that differs from call to call (for jitter only).
+fn unit_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Every job of the run with what Bedrock says about it now.
+pub(crate) async fn observe(config: &JobConfig, run: &RunShared) -> Result<JobsNow, Error> {
+    let mut out = Vec::new();
+    for entry in run.snapshot().shards {
+        let details = match &entry.job_arn {
+            Some(arn) => Some(config.aws.describe_job(arn).await?),
+            None => None,
+        };
+        out.push((entry, details));
+    }
+    Ok(out)
+}
+
+/// Creates one job of the run (idempotently) and records its ARN in the run record.
+pub(crate) async fn create_shard(
+    config: &JobConfig,
+    run: &RunShared,
+    index: usize,
+    entry: &ShardEntry,
+) -> Result<String, Error> {
+    let arn = engine::create_job(config, entry).await?;
+    run.update(|record| {
+        if let Some(shard) = record.shards.get_mut(index) {
+            shard.job_arn = Some(arn.clone());
+        }
+    });
+    run.save(config).await?;
+    Ok(arn)
+}
+
+/// Creates jobs not created yet while fewer than `max_concurrent_jobs` of `jobs` are
+/// unfinished, unless the run was cancelled; returns the ARNs created.
+pub(crate) async fn fill_slots(
+    config: &JobConfig,
+    run: &RunShared,
+    jobs: &JobsNow,
+) -> Result<Vec<String>, Error> {
+    if run.snapshot().cancelled {
+        return Ok(Vec::new());
+    }
+    let mut running = jobs
+        .iter()
+        .filter(|(_, details)| details.as_ref().is_some_and(|d| !d.status.is_finished()))
+        .count();
+    let mut created = Vec::new();
+    for (index, (entry, _)) in jobs.iter().enumerate() {
+        if running >= config.settings.max_concurrent_jobs.max(1) {
+            break;
+        }
+        if entry.job_arn.is_none() {
+            created.push(create_shard(config, run, index, entry).await?);
+            running += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// Whether every job has ended (a job never created counts as ended once the run is
+/// cancelled).
+pub(crate) fn all_ended(jobs: &JobsNow, cancelled: bool) -> bool {
+    jobs.iter().all(|(_, details)| match details {
+        Some(details) => details.status.is_finished(),
+        None => cancelled,
+    })
+}
+
+/// One poll of the run: describe every job, report progress, fill free slots. Returns the
+/// jobs as seen and whether all have ended.
+pub(crate) async fn tick(config: &JobConfig, run: &RunShared) -> Result<(JobsNow, bool), Error> {
+    let jobs = observe(config, run).await?;
+    for details in jobs.iter().filter_map(|(_, details)| details.as_ref()) {
+        config.report(&Progress::of(details));
+    }
+    if !fill_slots(config, run, &jobs).await?.is_empty() {
+        return Ok((observe(config, run).await?, false));
+    }
+    let ended = all_ended(&jobs, run.snapshot().cancelled);
+    Ok((jobs, ended))
+}
+
+/// Polls every `interval` until every job has ended.
+pub(crate) async fn follow(
+    config: &JobConfig,
+    run: &RunShared,
+    interval: Duration,
+    run_uri: &str,
+) -> Result<JobsNow, Error> {
+    let mut pace = PollPace::new(interval, config.poll);
+    loop {
+        match tick(config, run).await {
+            Ok((jobs, true)) => return Ok(jobs),
+            Ok((_, false)) => pace.answered(),
+            Err(err) => pace.failed(err, &still_running(run, run_uri))?,
+        }
+        pace.sleep().await;
+    }
+}
+
+/// What still runs after polling gave up, and how to pick it up.
+pub(crate) fn still_running(run: &RunShared, run_uri: &str) -> String {
+    let arns: Vec<String> = run
+        .snapshot()
+        .shards
+        .into_iter()
+        .filter_map(|s| s.job_arn)
+        .collect();
+    format!(
+        "the jobs still run ({}): resume the run from {run_uri} later",
+        arns.join(", ")
+    )
+}
+
+/// Marks the run cancelled (so no job is created from now on), then stops every job it
+/// names; returns the ARNs asked to stop. A job that ended meanwhile is not an error.
+pub(crate) async fn cancel(config: &JobConfig, run: &RunShared) -> Result<Vec<String>, Error> {
+    run.update(|record| record.cancelled = true);
+    run.save(config).await?;
+    let jobs = super::Jobs::from_aws(config.aws.clone());
+    let mut stopped = Vec::new();
+    for entry in run.snapshot().shards {
+        if let Some(arn) = entry.job_arn
+            && jobs.stop(&arn).await?
+        {
+            stopped.push(arn);
+        }
+    }
+    Ok(stopped)
+}
+
+/// Waits until every job has ended, after a cancel.
+pub(crate) async fn wait_ended(config: &JobConfig, run: &RunShared) -> Result<JobsNow, Error> {
+    loop {
+        let jobs = observe(config, run).await?;
+        if all_ended(&jobs, true) {
+            return Ok(jobs);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,249 @@
+//! Preparing a run: each request written once, by its adapter, to a private spool file, and
+//! the records planned into jobs. Memory holds a size and a 64-bit id hash per record.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Seek, Write};
+
+use super::config::JobConfig;
+use super::record::{RECORD_VERSION, RunManifest, ShardEntry};
+use super::{OutputMode, names, plan_shards};
+use crate::error::Error;
+use crate::input::ModelInput;
+use crate::output::ToolDefinition;
+use crate::{jsonl, layout};
+
+/// A `Prepared` run's requests: spooled to a private temp file, planned into jobs.
+#[doc(hidden)]
+pub struct PlannedRun {
+    pub(crate) spool: Spool,
+    pub(crate) ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl std::fmt::Debug for PlannedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedRun")
+            .field("records", &self.spool.sizes.len())
+            .field("jobs", &self.ranges.len())
+            .finish()
+    }
+}
+
+/// The prepared requests of a run, on disk.
+pub(crate) struct Spool {
+    pub(crate) file: std::fs::File,
+    /// Each line's length, in input order.
+    pub(crate) sizes: Vec<u64>,
+}
+
+fn spool_io(source: std::io::Error) -> Error {
+    Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    }
+}
+
+/// Appends one record's JSONL input line: a raw body as given, else written by the adapter
+/// (with the output tool of a structured job). A problem with the input names the record.
+pub(crate) fn write_one(
+    config: &JobConfig,
+    record_id: &str,
+    input: &ModelInput,
+    tool: Option<&ToolDefinition>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let written = match &input.raw_body {
+        Some(body) => input.validate().map(|()| {
+            jsonl::encode_input_line(record_id, body, out);
+        }),
+        None => config.adapter.write_input_line(record_id, input, tool, out),
+    };
+    written.map_err(|err| match err {
+        Error::InvalidInput { reason } => Error::InvalidRecord {
+            record_id: record_id.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
+/// Prepares each request and appends its JSONL line to an anonymous private temp file
+/// (deleted when closed), keeping only its size and a hash of its id.
+pub(crate) struct Spooler<'a> {
+    config: &'a JobConfig,
+    tool: Option<ToolDefinition>,
+    writer: std::io::BufWriter<std::fs::File>,
+    hashes: Vec<u64>,
+    sizes: Vec<u64>,
+    line: Vec<u8>,
+}
+
+impl<'a> Spooler<'a> {
+    pub(crate) fn new<O: OutputMode>(config: &'a JobConfig) -> Result<Self, Error> {
+        let file = tempfile::tempfile().map_err(spool_io)?;
+        Ok(Spooler {
+            config,
+            tool: config.output_tool::<O>(),
+            writer: std::io::BufWriter::with_capacity(1 << 20, file),
+            hashes: Vec::new(),
+            sizes: Vec::new(),
+            line: Vec::new(),
+        })
+    }
+
+    pub(crate) fn push(&mut self, record_id: String, input: &ModelInput) -> Result<(), Error> {
+        names::check_record_id(&record_id)?;
+        self.hashes.push(id_hash(&record_id));
+        self.line.clear();
+        write_one(
+            self.config,
+            &record_id,
+            input,
+            self.tool.as_ref(),
+            &mut self.line,
+        )?;
+        self.writer.write_all(&self.line).map_err(spool_io)?;
+        self.sizes.push(self.line.len() as u64);
+        Ok(())
+    }
+
+    /// The spool, once no two records share an id.
+    pub(crate) fn finish(self) -> Result<Spool, Error> {
+        let Spooler {
+            writer,
+            mut hashes,
+            sizes,
+            ..
+        } = self;
+        let mut file = writer.into_inner().map_err(|e| spool_io(e.into_error()))?;
+        // Duplicate ids, found with 8 bytes per record: equal hashes are checked against the ids
+        // themselves, so a hash collision never refuses a valid run.
+        hashes.sort_unstable();
+        let repeated: HashSet<u64> = hashes
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
+        drop(hashes);
+        if !repeated.is_empty() {
+            file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
+            let mut seen = HashSet::new();
+            for line in std::io::BufReader::new(&file).split(b'\n') {
+                let line = line.map_err(spool_io)?;
+                if let Some(id) = jsonl::record_id_of_input_line(&line)
+                    && repeated.contains(&id_hash(&id))
+                    && !seen.insert(id.clone())
+                {
+                    return Err(Error::DuplicateRecordId { record_id: id });
+                }
+            }
+        }
+        file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
+        Ok(Spool { file, sizes })
+    }
+}
+
+/// A 64-bit hash of a record id, to find candidate duplicates.
+fn id_hash(id: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(id.as_bytes());
+    hasher.finish()
+}
+
+/// How many jobs a plan may have: any number for a run, one for a single job's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobCount {
+    Any,
+    One,
+}
+
+/// Plans the jobs of the spooled requests: the run record, in memory, and each job's range of
+/// the spool. A single job over the per-job limits is refused here, before any upload.
+pub(crate) fn plan(
+    config: &JobConfig,
+    spool: Spool,
+    jobs: JobCount,
+) -> Result<(RunManifest, PlannedRun), Error> {
+    let limits = config.limits();
+    let ranges = plan_shards(&spool.sizes, limits)?;
+    if jobs == JobCount::One && ranges.len() > 1 {
+        let bytes: u64 = spool.sizes.iter().sum();
+        return Err(Error::InvalidConfig {
+            field: "max_records_per_job",
+            reason: format!(
+                "{} records ({bytes} bytes) do not fit one Bedrock job (at most {} records and {} bytes a job); \
+                 use `prepare_run` or `auto`, which split them into {} jobs",
+                spool.sizes.len(),
+                limits.max_records,
+                limits.max_bytes,
+                ranges.len()
+            ),
+        });
+    }
+    let base = config.job_name().to_owned();
+    let shard_name = |index: usize| {
+        if ranges.len() == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{}", index + 1)
+        }
+    };
+    for index in [0, ranges.len() - 1] {
+        names::check_job_name(&shard_name(index))?;
+    }
+    if ranges.len() > 1 {
+        tracing::info!(
+            jobs = ranges.len(),
+            records = spool.sizes.len(),
+            "splitting the run into several jobs"
+        );
+    }
+    let shards = ranges
+        .iter()
+        .enumerate()
+        .map(|(index, range)| {
+            let job_name = shard_name(index);
+            ShardEntry {
+                input_uri: layout::s3_uri(config.bucket(), &layout::input_key(&job_name)),
+                job_name,
+                input_hash: String::new(),
+                records: range.len(),
+                job_arn: None,
+            }
+        })
+        .collect();
+    let record = RunManifest {
+        version: RECORD_VERSION,
+        settings: config.settings.clone(),
+        shards,
+        cancelled: false,
+    };
+    Ok((record, PlannedRun { spool, ranges }))
+}
+
+/// Reads the next lines of the spool, up to `max_bytes` (at least one line) or `lines` lines,
+/// off the async workers.
+pub(crate) async fn read_lines(
+    reader: std::io::BufReader<std::fs::File>,
+    lines: usize,
+    max_bytes: usize,
+) -> Result<(std::io::BufReader<std::fs::File>, Vec<u8>, usize), Error> {
+    let task = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut chunk = Vec::with_capacity(max_bytes.min(1 << 24));
+        let mut read = 0;
+        while read < lines && (read == 0 || chunk.len() < max_bytes) {
+            let before = chunk.len();
+            reader.read_until(b'\n', &mut chunk).map_err(spool_io)?;
+            if chunk.len() == before {
+                break;
+            }
+            read += 1;
+        }
+        Ok::<_, Error>((reader, chunk, read))
+    });
+    task.await.map_err(|e| Error::Internal {
+        what: "reading the spooled requests",
+        reason: e.to_string(),
+    })?
+}
