@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Run AWS Bedrock batch inference jobs from the shell: submit a JSONL of prompts, watch the
 /// jobs, download one result per record.
@@ -95,9 +97,9 @@ pub struct Target {
 
 #[derive(Debug, Args)]
 pub struct List {
-    /// Only jobs with this status (Submitted, InProgress, Completed, Failed, ...).
-    #[arg(long)]
-    pub status: Option<String>,
+    /// Only jobs with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
     /// Only jobs whose name contains this.
     #[arg(long)]
     pub name_contains: Option<String>,
@@ -107,9 +109,9 @@ pub struct List {
 pub struct Watch {
     #[command(flatten)]
     pub target: Target,
-    /// Seconds between polls.
-    #[arg(long, default_value_t = 30.0)]
-    pub interval: f64,
+    /// Time between polls: `30s`, `5m`, `500ms`, `1h` (a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Exit 1 when more than this fraction of records failed (0 = any failure).
     #[arg(long, default_value_t = 0.0)]
     pub max_error_rate: f64,
@@ -136,13 +138,113 @@ pub struct Download {
     /// failed request (billed; their answers are discarded).
     #[arg(long, requires = "retry_failed")]
     pub pad_to_minimum: bool,
-    /// Seconds between polls of the follow-up job.
-    #[arg(long, default_value_t = 30.0)]
-    pub interval: f64,
+    /// Time between polls of the follow-up job: `30s`, `5m`, … (a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Price per 1,000 input tokens, to print an estimated cost (with --price-out).
     #[arg(long, requires = "price_out")]
     pub price_in: Option<f64>,
     /// Price per 1,000 output tokens.
     #[arg(long, requires = "price_in")]
     pub price_out: Option<f64>,
+}
+
+/// A job status, as `list --status` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "PascalCase")]
+pub enum StatusArg {
+    Submitted,
+    Validating,
+    Scheduled,
+    InProgress,
+    Completed,
+    PartiallyCompleted,
+    Failed,
+    Stopping,
+    Stopped,
+    Expired,
+}
+
+impl StatusArg {
+    /// The library's status.
+    pub fn status(self) -> llmbo::JobStatus {
+        use llmbo::JobStatus;
+        match self {
+            StatusArg::Submitted => JobStatus::Submitted,
+            StatusArg::Validating => JobStatus::Validating,
+            StatusArg::Scheduled => JobStatus::Scheduled,
+            StatusArg::InProgress => JobStatus::InProgress,
+            StatusArg::Completed => JobStatus::Completed,
+            StatusArg::PartiallyCompleted => JobStatus::PartiallyCompleted,
+            StatusArg::Failed => JobStatus::Failed,
+            StatusArg::Stopping => JobStatus::Stopping,
+            StatusArg::Stopped => JobStatus::Stopped,
+            StatusArg::Expired => JobStatus::Expired,
+        }
+    }
+}
+
+/// The longest interval between polls: a day (a job runs at most a week).
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// A poll interval: a number with an optional unit (`ms`, `s`, `m`, `h`; seconds without),
+/// above zero and at most a day.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds_per_unit = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" | "mins" => 60.0,
+        "h" | "hr" | "hrs" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; use ms, s, m or h (as in 30s, 5m)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write it as 30s, 5m, 500ms or 1h"))?;
+    let seconds = value * seconds_per_unit;
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("`{text}` must be more than zero"));
+    }
+    if seconds > MAX_INTERVAL.as_secs_f64() {
+        return Err(format!(
+            "`{text}` is longer than a day; poll at least daily"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_take_units_and_refuse_the_absurd() {
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_interval("0.05"), Ok(Duration::from_millis(50)));
+        for bad in [
+            "1e20",
+            "0",
+            "-1",
+            "NaN",
+            "inf",
+            "5 parsecs",
+            "",
+            "m",
+            "25h",
+            "1.2.3s",
+        ] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
 }

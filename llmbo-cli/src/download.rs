@@ -68,7 +68,7 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
                 let options = RetryOptions {
                     include_parse_failures: args.include_parse_failures,
                     pad_to_minimum: args.pad_to_minimum,
-                    poll_interval: interval(args.interval)?,
+                    poll_interval: args.interval,
                 };
                 retry = Some(run.retry_failed(&mut detailed, &options).await?);
                 failed_jobs.extend(detailed.summary.failed_jobs.iter().map(ToString::to_string));
@@ -185,16 +185,6 @@ impl ResultWriter {
         }
         self.summary.add_manifest(manifest);
         Ok(self.summary)
-    }
-}
-
-fn interval(seconds: f64) -> Result<Duration, Failure> {
-    if seconds.is_finite() && seconds > 0.0 {
-        Ok(Duration::from_secs_f64(seconds))
-    } else {
-        Err(Failure::Usage(format!(
-            "--interval {seconds} must be a positive number of seconds"
-        )))
     }
 }
 

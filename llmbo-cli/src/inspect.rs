@@ -1,6 +1,5 @@
 //! `llmbo status`, `list` and `cancel`.
 
-use llmbo::JobStatus;
 use serde_json::{Value, json};
 
 use crate::args::List;
@@ -51,17 +50,7 @@ pub async fn status(ctx: &Context, target: &str) -> Result<(), Failure> {
 }
 
 pub async fn list(ctx: &Context, args: List) -> Result<(), Failure> {
-    let status = match &args.status {
-        Some(name) => match JobStatus::from_wire(name) {
-            JobStatus::Unknown(_) => {
-                return Err(Failure::Usage(format!(
-                    "unknown status `{name}`; use one of Submitted, Validating, Scheduled, InProgress, Completed, PartiallyCompleted, Failed, Stopping, Stopped, Expired"
-                )));
-            }
-            known => Some(known),
-        },
-        None => None,
-    };
+    let status = args.status.map(crate::args::StatusArg::status);
     let jobs = ctx
         .jobs(None)
         .await?

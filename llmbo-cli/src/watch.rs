@@ -70,13 +70,7 @@ fn done(rows: &[Row], cancelled: bool) -> bool {
 }
 
 pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
-    if !(args.interval.is_finite() && args.interval > 0.0) {
-        return Err(Failure::Usage(format!(
-            "--interval {} must be a positive number of seconds",
-            args.interval
-        )));
-    }
-    let interval = Duration::from_secs_f64(args.interval);
+    let interval = args.interval;
     let target = Target::parse(&args.target.target)?;
     let jobs = ctx.jobs(Some(&target)).await?;
     let source = match target {

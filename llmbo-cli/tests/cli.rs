@@ -355,6 +355,23 @@ async fn bad_input_names_file_and_line_exits_2_and_uploads_nothing() {
         .assert()
         .code(2);
     llmbo(&local).assert().code(2);
+    // An absurd interval or an unknown status is a usage error, never a panic.
+    for interval in ["1e20", "0", "-5s", "NaN", "3 fortnights"] {
+        llmbo(&local)
+            .args([
+                "watch",
+                &format!("--interval={interval}"),
+                "s3://llmbo-local/input/x.run.json",
+            ])
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("--interval"));
+    }
+    llmbo(&local)
+        .args(["list", "--status", "Done"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("InProgress"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
