@@ -75,6 +75,69 @@ impl LocalS3 {
     }
 }
 
+/// The ETag of the object as it is now, or `None` when there is none: what `If-Match` and
+/// `If-None-Match` are checked against, under the key's write lock.
+async fn current_etag<T>(
+    fs: &s3s_fs::FileSystem,
+    template: &S3Request<T>,
+    bucket: &str,
+    key: &str,
+) -> S3Result<Option<String>> {
+    let mut input = HeadObjectInput::default();
+    input.bucket = bucket.to_owned();
+    input.key = key.to_owned();
+    let head = S3Request {
+        input,
+        method: http::Method::HEAD,
+        uri: template.uri.clone(),
+        headers: http::HeaderMap::new(),
+        extensions: http::Extensions::new(),
+        credentials: template.credentials.clone(),
+        region: template.region.clone(),
+        service: template.service.clone(),
+        trailing_headers: None,
+    };
+    match fs.head_object(head).await {
+        Ok(response) => Ok(response.output.e_tag.map(ETag::into_value)),
+        Err(err) if *err.code() == s3s::S3ErrorCode::NoSuchKey => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// S3's conditional writes: `If-Match` needs the object to exist with that ETag (404
+/// `NoSuchKey` when it does not exist, 412 `PreconditionFailed` when it differs);
+/// `If-None-Match: *` needs it not to exist (412).
+fn check_conditions(
+    current: Option<&str>,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    let failed = || {
+        s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        )
+    };
+    if let Some(condition) = if_match {
+        let Some(current) = current else {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        };
+        match condition {
+            ETagCondition::Any => {}
+            ETagCondition::ETag(tag) if tag.value() == current => {}
+            ETagCondition::ETag(_) => return Err(failed()),
+        }
+    }
+    if let (Some(condition), Some(current)) = (if_none_match, current) {
+        match condition {
+            ETagCondition::Any => return Err(failed()),
+            ETagCondition::ETag(tag) if tag.value() == current => return Err(failed()),
+            ETagCondition::ETag(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Waits for a write that runs on its own task.
 async fn complete<T>(task: tokio::task::JoinHandle<S3Result<T>>) -> S3Result<T> {
     match task.await {
@@ -120,6 +183,14 @@ impl S3 for LocalS3 {
         let locks = Arc::clone(&self.locks);
         complete(tokio::spawn(async move {
             let _write = locks.of(&req.input.bucket, &req.input.key).write().await;
+            if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
+                let current = current_etag(&fs, &req, &req.input.bucket, &req.input.key).await?;
+                check_conditions(
+                    current.as_deref(),
+                    req.input.if_match.as_ref(),
+                    req.input.if_none_match.as_ref(),
+                )?;
+            }
             fs.put_object(req).await
         }))
         .await
@@ -196,6 +267,14 @@ impl S3 for LocalS3 {
         let locks = Arc::clone(&self.locks);
         complete(tokio::spawn(async move {
             let _write = locks.of(&req.input.bucket, &req.input.key).write().await;
+            if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
+                let current = current_etag(&fs, &req, &req.input.bucket, &req.input.key).await?;
+                check_conditions(
+                    current.as_deref(),
+                    req.input.if_match.as_ref(),
+                    req.input.if_none_match.as_ref(),
+                )?;
+            }
             fs.complete_multipart_upload(req).await
         }))
         .await

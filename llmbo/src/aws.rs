@@ -17,6 +17,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{AwsErrorKind, Error};
+use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
 
 /// S3 parts are at least 5 MiB except the last; 8 MiB keeps the part count low for 1 GB inputs.
@@ -365,9 +366,10 @@ impl Aws {
     }
 
     pub(crate) async fn create_job(&self, job: &CreateJob<'_>) -> Result<String, Error> {
+        let settings = job.settings;
         let input = ModelInvocationJobS3InputDataConfig::builder()
             .s3_uri(job.input_uri)
-            .set_s3_bucket_owner(self.bucket_owner.clone())
+            .set_s3_bucket_owner(settings.bucket_owner.clone())
             .build()
             .map_err(|e| Error::InvalidConfig {
                 field: "input",
@@ -375,8 +377,8 @@ impl Aws {
             })?;
         let output = ModelInvocationJobS3OutputDataConfig::builder()
             .s3_uri(job.output_uri)
-            .set_s3_encryption_key_id(job.kms_key_id.map(str::to_owned))
-            .set_s3_bucket_owner(self.bucket_owner.clone())
+            .set_s3_encryption_key_id(settings.kms_key_id.clone())
+            .set_s3_bucket_owner(settings.bucket_owner.clone())
             .build()
             .map_err(|e| Error::InvalidConfig {
                 field: "output",
@@ -391,11 +393,11 @@ impl Aws {
                 field: "tags",
                 reason: e.to_string(),
             })?;
-        let vpc = match job.vpc {
-            Some((subnets, groups)) => Some(
+        let vpc = match &settings.vpc {
+            Some(vpc) => Some(
                 VpcConfig::builder()
-                    .set_subnet_ids(Some(subnets.to_vec()))
-                    .set_security_group_ids(Some(groups.to_vec()))
+                    .set_subnet_ids(Some(vpc.subnet_ids.clone()))
+                    .set_security_group_ids(Some(vpc.security_group_ids.clone()))
                     .build()
                     .map_err(|e| Error::InvalidConfig {
                         field: "vpc_config",
@@ -408,17 +410,17 @@ impl Aws {
             .bedrock
             .create_model_invocation_job()
             .job_name(job.job_name)
-            .role_arn(job.role_arn)
-            .model_id(job.model_id)
+            .role_arn(&settings.role_arn)
+            .model_id(&settings.model_name)
             .client_request_token(job.client_request_token)
             .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(input))
             .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
                 output,
             ))
-            .timeout_duration_in_hours(job.timeout_hours)
+            .timeout_duration_in_hours(i32::try_from(settings.timeout_hours).unwrap_or(168))
             .set_tags(Some(tags))
             .set_vpc_config(vpc)
-            .set_model_invocation_type(job.converse.then_some(ModelInvocationType::Converse))
+            .set_model_invocation_type(settings.converse.then_some(ModelInvocationType::Converse))
             .send()
             .await
             .map_err(|e| aws_error("CreateModelInvocationJob", e))?;
@@ -541,17 +543,14 @@ impl Lines {
 
 /// The settings of one CreateModelInvocationJob call.
 pub(crate) struct CreateJob<'a> {
+    /// The run's settings: model, role, timeout, KMS key, bucket owner, VPC, invocation type.
+    pub(crate) settings: &'a RunSettings,
     pub(crate) job_name: &'a str,
-    pub(crate) role_arn: &'a str,
-    pub(crate) model_id: &'a str,
     pub(crate) client_request_token: &'a str,
     pub(crate) input_uri: &'a str,
     pub(crate) output_uri: &'a str,
-    pub(crate) timeout_hours: i32,
-    pub(crate) kms_key_id: Option<&'a str>,
+    /// The user's tags with llmbo's own.
     pub(crate) tags: &'a [(String, String)],
-    pub(crate) vpc: Option<(&'a [String], &'a [String])>,
-    pub(crate) converse: bool,
 }
 
 /// An object written in pieces: one PutObject when it fits one part, a multipart upload when

@@ -208,6 +208,10 @@ pub mod __private {
 }
 mod derive_support;
 #[cfg(feature = "aws")]
+mod settings;
+#[cfg(feature = "aws")]
+mod shards;
+#[cfg(feature = "aws")]
 mod status;
 mod strict_json;
 

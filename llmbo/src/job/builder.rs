@@ -7,15 +7,21 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use super::config::{JobConfig, RunSettings, VpcSettings};
+use super::config::JobConfig;
 use super::mode::{OutputMode, Untyped};
 use super::state::Ready;
-use super::{Inferer, PollConfig, ShardLimits, names};
+use super::{Inferer, PollConfig, names};
 use crate::adapter::{InvocationType, ModelProviderAdapter};
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::output::ToolDefinition;
+use crate::settings::{RunSettings, VpcSettings};
 use crate::status::Progress;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Set {}
+}
 
 /// A required setting not given yet.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,7 +36,7 @@ pub struct Set;
     label = "`model_name` is not set",
     note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
 )]
-pub trait ModelNameIsSet {}
+pub trait ModelNameIsSet: sealed::Sealed {}
 impl ModelNameIsSet for Set {}
 
 /// Whether `bucket_name` was given.
@@ -39,7 +45,7 @@ impl ModelNameIsSet for Set {}
     label = "`bucket_name` is not set",
     note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
 )]
-pub trait BucketNameIsSet {}
+pub trait BucketNameIsSet: sealed::Sealed {}
 impl BucketNameIsSet for Set {}
 
 /// Whether `region` was given.
@@ -48,7 +54,7 @@ impl BucketNameIsSet for Set {}
     label = "`region` is not set",
     note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
 )]
-pub trait RegionIsSet {}
+pub trait RegionIsSet: sealed::Sealed {}
 impl RegionIsSet for Set {}
 
 /// Whether `job_name` was given.
@@ -57,7 +63,7 @@ impl RegionIsSet for Set {}
     label = "`job_name` is not set",
     note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
 )]
-pub trait JobNameIsSet {}
+pub trait JobNameIsSet: sealed::Sealed {}
 impl JobNameIsSet for Set {}
 
 /// Whether `role_arn` was given.
@@ -66,7 +72,7 @@ impl JobNameIsSet for Set {}
     label = "`role_arn` is not set",
     note = "the required settings are model_name, bucket_name, region, job_name and role_arn"
 )]
-pub trait RoleArnIsSet {}
+pub trait RoleArnIsSet: sealed::Sealed {}
 impl RoleArnIsSet for Set {}
 
 /// Progress reports while a job is polled.
@@ -74,25 +80,14 @@ pub type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 #[derive(Default, Clone)]
 pub(crate) struct Settings {
-    pub(crate) model_name: String,
-    pub(crate) bucket_name: String,
+    /// What the run record persists: every setting its jobs are created and read with.
+    pub(crate) run: RunSettings,
     pub(crate) region: String,
-    pub(crate) job_name: String,
-    pub(crate) role_arn: String,
     pub(crate) sdk_config: Option<SdkConfig>,
-    pub(crate) timeout_hours: Option<u32>,
     pub(crate) output_dir: Option<PathBuf>,
     pub(crate) s3_force_path_style: Option<bool>,
     pub(crate) adapter: Option<Arc<dyn ModelProviderAdapter>>,
-    pub(crate) invocation_type: InvocationType,
-    pub(crate) limits: ShardLimits,
-    pub(crate) max_concurrent_jobs: Option<usize>,
-    pub(crate) tags: Vec<(String, String)>,
-    pub(crate) kms_key_id: Option<String>,
-    pub(crate) bucket_owner: Option<String>,
-    pub(crate) vpc: Option<(Vec<String>, Vec<String>)>,
     pub(crate) progress: Option<ProgressCallback>,
-    pub(crate) tool: Option<ToolDefinition>,
     pub(crate) retry: Option<aws_config::retry::RetryConfig>,
     pub(crate) poll: PollConfig,
 }
@@ -114,12 +109,12 @@ impl<O, M, B, R, J, A> std::fmt::Debug for InfererBuilder<O, M, B, R, J, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.settings;
         f.debug_struct("InfererBuilder")
-            .field("model_name", &s.model_name)
-            .field("bucket_name", &s.bucket_name)
+            .field("model_name", &s.run.model_name)
+            .field("bucket_name", &s.run.bucket)
             .field("region", &s.region)
-            .field("job_name", &s.job_name)
-            .field("role_arn", &s.role_arn)
-            .field("timeout_hours", &s.timeout_hours)
+            .field("job_name", &s.run.job_name)
+            .field("role_arn", &s.run.role_arn)
+            .field("timeout_hours", &s.run.timeout_hours)
             .field("output_dir", &s.output_dir)
             .finish_non_exhaustive()
     }
@@ -134,42 +129,54 @@ impl<O> InfererBuilder<O> {
     }
 }
 
+// Each required setting is a method of the builder that lacks it, so giving one twice is a
+// compile error ("no method named `model_name` found for `InfererBuilder<_, Set, …>`").
+impl<O, B, R, J, A> InfererBuilder<O, Unset, B, R, J, A> {
+    /// The Bedrock model id: bare, a cross-region profile (`us.…`) or an ARN. Required.
+    pub fn model_name(mut self, model: impl Into<String>) -> InfererBuilder<O, Set, B, R, J, A> {
+        self.settings.run.model_name = model.into();
+        self.retype()
+    }
+}
+
+impl<O, M, R, J, A> InfererBuilder<O, M, Unset, R, J, A> {
+    /// The S3 bucket for input and output, in the job's region. Required.
+    pub fn bucket_name(mut self, bucket: impl Into<String>) -> InfererBuilder<O, M, Set, R, J, A> {
+        self.settings.run.bucket = bucket.into();
+        self.retype()
+    }
+}
+
+impl<O, M, B, J, A> InfererBuilder<O, M, B, Unset, J, A> {
+    /// The region the job runs in. Required.
+    pub fn region(mut self, region: impl Into<String>) -> InfererBuilder<O, M, B, Set, J, A> {
+        self.settings.region = region.into();
+        self.retype()
+    }
+}
+
+impl<O, M, B, R, A> InfererBuilder<O, M, B, R, Unset, A> {
+    /// The job's name, also the input file's name (`input/<job name>.jsonl`). Required.
+    pub fn job_name(mut self, name: impl Into<String>) -> InfererBuilder<O, M, B, R, Set, A> {
+        self.settings.run.job_name = name.into();
+        self.retype()
+    }
+}
+
+impl<O, M, B, R, J> InfererBuilder<O, M, B, R, J, Unset> {
+    /// The IAM role Bedrock assumes to read and write the bucket. Required.
+    pub fn role_arn(mut self, arn: impl Into<String>) -> InfererBuilder<O, M, B, R, J, Set> {
+        self.settings.run.role_arn = arn.into();
+        self.retype()
+    }
+}
+
 impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     fn retype<M2, B2, R2, J2, A2>(self) -> InfererBuilder<O, M2, B2, R2, J2, A2> {
         InfererBuilder {
             settings: self.settings,
             _types: PhantomData,
         }
-    }
-
-    /// The Bedrock model id: bare, a cross-region profile (`us.…`) or an ARN. Required.
-    pub fn model_name(mut self, model: impl Into<String>) -> InfererBuilder<O, Set, B, R, J, A> {
-        self.settings.model_name = model.into();
-        self.retype()
-    }
-
-    /// The S3 bucket for input and output, in the job's region. Required.
-    pub fn bucket_name(mut self, bucket: impl Into<String>) -> InfererBuilder<O, M, Set, R, J, A> {
-        self.settings.bucket_name = bucket.into();
-        self.retype()
-    }
-
-    /// The region the job runs in. Required.
-    pub fn region(mut self, region: impl Into<String>) -> InfererBuilder<O, M, B, Set, J, A> {
-        self.settings.region = region.into();
-        self.retype()
-    }
-
-    /// The job's name, also the input file's name (`input/<job name>.jsonl`). Required.
-    pub fn job_name(mut self, name: impl Into<String>) -> InfererBuilder<O, M, B, R, Set, A> {
-        self.settings.job_name = name.into();
-        self.retype()
-    }
-
-    /// The IAM role Bedrock assumes to read and write the bucket. Required.
-    pub fn role_arn(mut self, arn: impl Into<String>) -> InfererBuilder<O, M, B, R, J, Set> {
-        self.settings.role_arn = arn.into();
-        self.retype()
     }
 
     /// The AWS configuration (credentials, endpoint); default: `aws_config`'s defaults.
@@ -180,7 +187,7 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 
     /// Hours before Bedrock ends the job, 24 to 168; default 24.
     pub fn time_out_duration_hours(mut self, hours: u32) -> Self {
-        self.settings.timeout_hours = Some(hours);
+        self.settings.run.timeout_hours = hours;
         self
     }
 
@@ -205,57 +212,60 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 
     /// InvokeModel (default) or Converse request bodies.
     pub fn invocation_type(mut self, kind: InvocationType) -> Self {
-        self.settings.invocation_type = kind;
+        self.settings.run.converse = kind == InvocationType::Converse;
         self
     }
 
     /// The fewest records a job may have; default 100, Bedrock's usual quota.
     pub fn min_records(mut self, n: usize) -> Self {
-        self.settings.limits.min_records = n;
+        self.settings.run.limits.min_records = n;
         self
     }
 
     /// The most records one Bedrock job may have; larger runs are split into several jobs
     /// (`<job name>-1`, `-2`, …) by `auto`. Default 50,000, Bedrock's usual quota.
     pub fn max_records_per_job(mut self, n: usize) -> Self {
-        self.settings.limits.max_records = n.max(1);
+        self.settings.run.limits.max_records = n.max(1);
         self
     }
 
     /// The largest input file one job may have, in bytes; default 1 GB.
     pub fn max_input_bytes_per_job(mut self, bytes: u64) -> Self {
-        self.settings.limits.max_bytes = bytes.max(1);
+        self.settings.run.limits.max_bytes = bytes.max(1);
         self
     }
 
     /// How many jobs of a split run are in flight at once; default 10, Bedrock's usual
     /// per-model quota of submitted and running jobs.
     pub fn max_concurrent_jobs(mut self, k: usize) -> Self {
-        self.settings.max_concurrent_jobs = Some(k.max(1));
+        self.settings.run.max_concurrent_jobs = k.max(1);
         self
     }
 
     /// A tag for the job.
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings.tags.push((key.into(), value.into()));
+        self.settings.run.tags.push((key.into(), value.into()));
         self
     }
 
     /// The KMS key that encrypts the output (`s3EncryptionKeyId`).
     pub fn kms_key_id(mut self, key: impl Into<String>) -> Self {
-        self.settings.kms_key_id = Some(key.into());
+        self.settings.run.kms_key_id = Some(key.into());
         self
     }
 
     /// The account that must own the bucket (`s3BucketOwner`, `x-amz-expected-bucket-owner`).
     pub fn expected_bucket_owner(mut self, account_id: impl Into<String>) -> Self {
-        self.settings.bucket_owner = Some(account_id.into());
+        self.settings.run.bucket_owner = Some(account_id.into());
         self
     }
 
     /// Runs the job in a VPC.
     pub fn vpc_config(mut self, subnet_ids: Vec<String>, security_group_ids: Vec<String>) -> Self {
-        self.settings.vpc = Some((subnet_ids, security_group_ids));
+        self.settings.run.vpc = Some(VpcSettings {
+            subnet_ids,
+            security_group_ids,
+        });
         self
     }
 
@@ -286,7 +296,7 @@ impl<M, B, R, J, A> InfererBuilder<Untyped, M, B, R, J, A> {
     /// tool input it wrote, as JSON. For a Rust type, use
     /// [`StructuredBatchInferer`](crate::StructuredBatchInferer) instead.
     pub fn output_tool(mut self, tool: ToolDefinition) -> Self {
-        self.settings.tool = Some(tool);
+        self.settings.run.tool = Some(tool);
         self
     }
 }
@@ -303,14 +313,14 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         A: RoleArnIsSet,
     {
         let s = self.settings;
-        names::check_job_name(&s.job_name)?;
-        names::check_role_arn(&s.role_arn)?;
-        names::check_bucket(&s.bucket_name)?;
-        let timeout_hours = s.timeout_hours.unwrap_or(24);
-        if !(24..=168).contains(&timeout_hours) {
+        let run = s.run;
+        names::check_job_name(&run.job_name)?;
+        names::check_role_arn(&run.role_arn)?;
+        names::check_bucket(&run.bucket)?;
+        if !(24..=168).contains(&run.timeout_hours) {
             return Err(Error::InvalidConfig {
                 field: "time_out_duration_hours",
-                reason: format!("{timeout_hours} is outside Bedrock's 24 to 168 hours"),
+                reason: format!("{} is outside Bedrock's 24 to 168 hours", run.timeout_hours),
             });
         }
         if s.region.is_empty() {
@@ -324,37 +334,19 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             &sdk,
             &s.region,
             s.s3_force_path_style,
-            s.bucket_owner.clone(),
+            run.bucket_owner.clone(),
             s.retry.as_ref(),
         );
-        let bucket_region = aws.bucket_region(&s.bucket_name).await?;
+        let bucket_region = aws.bucket_region(&run.bucket).await?;
         if bucket_region != s.region {
             return Err(Error::BucketInWrongRegion {
-                bucket: s.bucket_name,
+                bucket: run.bucket,
                 bucket_region,
                 region: s.region,
             });
         }
-        aws.check_role(&s.role_arn).await?;
-        let settings = RunSettings {
-            job_name: s.job_name,
-            model_name: s.model_name,
-            bucket: s.bucket_name,
-            role_arn: s.role_arn,
-            timeout_hours,
-            converse: s.invocation_type == InvocationType::Converse,
-            max_concurrent_jobs: s.max_concurrent_jobs.unwrap_or(10),
-            kms_key_id: s.kms_key_id,
-            bucket_owner: s.bucket_owner,
-            vpc: s.vpc.map(|(subnet_ids, security_group_ids)| VpcSettings {
-                subnet_ids,
-                security_group_ids,
-            }),
-            tags: s.tags,
-            limits: s.limits,
-            tool: s.tool,
-        };
-        let mut config = JobConfig::assemble(settings, &s.region, aws, s.adapter);
+        aws.check_role(&run.role_arn).await?;
+        let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
         config.output_dir = s.output_dir;
         config.progress = s.progress;
         config.poll = s.poll;

@@ -100,21 +100,17 @@ pub(crate) async fn upload_job(
 
 /// Everything a create request says, hashed into its idempotency token: the same request
 /// gives the same token, so a repeated or resumed create never starts a second job, and a
-/// request that differs in any setting never gets another request's job.
+/// request that differs in any setting (model, role, timeout, KMS key, bucket owner, VPC, tags,
+/// invocation type, and any setting added later to [`RunSettings`](crate::RunSettings)) or in
+/// its input never gets another request's job.
 #[derive(Serialize)]
 struct TokenParts<'a> {
+    settings: &'a crate::settings::RunSettings,
     job_name: &'a str,
-    model: &'a str,
-    role: &'a str,
     input_uri: &'a str,
     output_uri: &'a str,
     input_hash: &'a str,
-    timeout_hours: u32,
-    kms_key_id: Option<&'a str>,
-    bucket_owner: Option<&'a str>,
-    vpc: Option<&'a super::config::VpcSettings>,
     tags: &'a [(String, String)],
-    converse: bool,
 }
 
 /// The tags of every job: llmbo's `created-by`, then the user's.
@@ -129,51 +125,36 @@ fn job_tags(config: &JobConfig) -> Vec<(String, String)> {
 
 /// The idempotency token of creating `entry` with `config`'s settings.
 pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> String {
-    let settings = &config.settings;
     let output_uri = layout::output_uri(config.bucket());
     let tags = job_tags(config);
     let parts = TokenParts {
+        settings: &config.settings,
         job_name: &entry.job_name,
-        model: &settings.model_name,
-        role: &settings.role_arn,
         input_uri: &entry.input_uri,
         output_uri: &output_uri,
         input_hash: &entry.input_hash,
-        timeout_hours: settings.timeout_hours,
-        kms_key_id: settings.kms_key_id.as_deref(),
-        bucket_owner: settings.bucket_owner.as_deref(),
-        vpc: settings.vpc.as_ref(),
         tags: &tags,
-        converse: settings.converse,
     };
-    // Serializing plain strings and numbers cannot fail; an empty hash would still be stable.
+    // Serializing strings, numbers and a tool schema cannot fail; an empty hash would still be
+    // stable.
     let bytes = serde_json::to_vec(&parts).unwrap_or_default();
     format!("llmbo-{}", &hex(&Sha256::digest(&bytes))[..40])
 }
 
 /// Creates one job (idempotently); returns its ARN.
 pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result<String, Error> {
-    let settings = &config.settings;
     let token = client_request_token(config, entry);
     let output_uri = layout::output_uri(config.bucket());
     let tags = job_tags(config);
     let job_arn = config
         .aws
         .create_job(&CreateJob {
+            settings: &config.settings,
             job_name: &entry.job_name,
-            role_arn: &settings.role_arn,
-            model_id: &settings.model_name,
             client_request_token: &token,
             input_uri: &entry.input_uri,
             output_uri: &output_uri,
-            timeout_hours: i32::try_from(settings.timeout_hours).unwrap_or(168),
-            kms_key_id: settings.kms_key_id.as_deref(),
             tags: &tags,
-            vpc: settings
-                .vpc
-                .as_ref()
-                .map(|v| (v.subnet_ids.as_slice(), v.security_group_ids.as_slice())),
-            converse: settings.converse,
         })
         .await?;
     tracing::info!(job_arn = %job_arn, job_name = %entry.job_name, "job created");

@@ -29,7 +29,6 @@ mod record;
 mod results;
 mod retry;
 mod schedule;
-mod shards;
 mod spool;
 pub mod state;
 mod steps;
@@ -38,11 +37,12 @@ mod stream;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+pub use crate::settings::{RunSettings, VpcSettings};
+pub use crate::shards::{ShardLimits, plan_shards};
 pub use builder::{
     BucketNameIsSet, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet,
     RoleArnIsSet, Set, Unset,
 };
-pub use config::{RunSettings, VpcSettings};
 pub use cost::{Price, PriceTable};
 pub use jobs::Jobs;
 pub use mode::{OutputMode, Structured, Untyped};
@@ -50,7 +50,6 @@ pub use record::{RunManifest, ShardEntry};
 pub use results::{RecordInfo, RunResults, RunSummary};
 pub use retry::{RetryOptions, RetryOutcome};
 pub use schedule::{PollConfig, PollPace};
-pub use shards::{ShardLimits, plan_shards};
 pub use stream::RecordStream;
 
 pub use crate::status::{JobDetails, JobStatus, Progress, Stage};
