@@ -83,9 +83,11 @@ async fn current_etag<T>(
     bucket: &str,
     key: &str,
 ) -> S3Result<Option<String>> {
-    let mut input = HeadObjectInput::default();
-    input.bucket = bucket.to_owned();
-    input.key = key.to_owned();
+    let input = HeadObjectInput {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        ..Default::default()
+    };
     let head = S3Request {
         input,
         method: http::Method::HEAD,
