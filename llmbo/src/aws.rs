@@ -303,6 +303,71 @@ impl Aws {
         Ok(object.body)
     }
 
+    /// A small object whole with its ETag, or `None` when there is no such object: what a
+    /// read-modify-write starts from.
+    pub(crate) async fn get_versioned(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, Error> {
+        let object = match self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(aws_error("GetObject", err)),
+        };
+        let etag = object.e_tag().unwrap_or_default().to_owned();
+        let data = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?;
+        Ok(Some((data.into_bytes().to_vec(), etag)))
+    }
+
+    /// Writes a small object only if it is as expected: new (`If-None-Match: *`), or unchanged
+    /// since it had `etag` (`If-Match`). Returns the new ETag; a lost race is an
+    /// [`AwsErrorKind::Conflict`] error (S3's 412 `PreconditionFailed` or 409
+    /// `ConditionalRequestConflict`).
+    pub(crate) async fn put_conditional(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        expected: Expected<'_>,
+    ) -> Result<String, Error> {
+        let request = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .set_expected_bucket_owner(self.bucket_owner.clone());
+        let request = match expected {
+            Expected::Absent => request.if_none_match("*"),
+            Expected::Unchanged(etag) => request.if_match(etag),
+        };
+        let put = request.send().await.map_err(|err| {
+            // If-Match on an object deleted meanwhile is S3's 404: a conflict here too.
+            let missing = err.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+            let mut err = aws_error("PutObject", err);
+            if missing && let Error::Aws { kind, .. } = &mut err {
+                *kind = AwsErrorKind::Conflict;
+            }
+            err
+        })?;
+        Ok(put.e_tag().unwrap_or_default().to_owned())
+    }
+
     /// Downloads an object into memory.
     pub(crate) async fn get_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
         let body = self.get(bucket, key).await?;
@@ -311,21 +376,6 @@ impl Aws {
             .await
             .map_err(|e| read_error(bucket, key, &e))?;
         Ok(data.into_bytes().to_vec())
-    }
-
-    /// The record ids of an input JSONL object, read line by line (the object is never held
-    /// whole).
-    pub(crate) async fn read_record_ids(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Vec<String>, Error> {
-        let mut lines = self.lines(bucket, key).await?;
-        let mut ids = Vec::new();
-        while let Some(line) = lines.next_line().await? {
-            ids.extend(crate::jsonl::record_id_of_input_line(&line));
-        }
-        Ok(ids)
     }
 
     /// An object read line by line, one line in memory at a time.
@@ -539,6 +589,15 @@ impl Lines {
             .map_err(|e| read_error(&self.object.0, &self.object.1, &e))?;
         Ok((read > 0).then_some(line))
     }
+}
+
+/// What a conditional write expects of the object it replaces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expected<'a> {
+    /// There is no such object yet.
+    Absent,
+    /// The object still has this ETag.
+    Unchanged(&'a str),
 }
 
 /// The settings of one CreateModelInvocationJob call.

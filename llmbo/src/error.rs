@@ -195,6 +195,19 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A run of this name exists with other inputs or settings; nothing was uploaded.
+    #[error(
+        "a run named `{job_name}` already exists ({run_uri}) with other {}; resume it with `BatchRun::resume(\"{run_uri}\", ..)` or choose another job name",
+        differs.join(", ")
+    )]
+    RunExists {
+        /// The run's job name.
+        job_name: String,
+        /// Its record.
+        run_uri: String,
+        /// What differs: the names of the settings, and `inputs` when the records differ.
+        differs: Vec<String>,
+    },
     /// Something llmbo reads back (a job's `manifest.json.out`, the run record, an input) is not
     /// what it should be.
     #[error("{object} is corrupt: {reason}")]

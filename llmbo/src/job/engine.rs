@@ -98,6 +98,41 @@ pub(crate) async fn upload_job(
     Ok((reader, hex(&hasher.finalize())))
 }
 
+/// The SHA-256 of each job's range of the spooled requests, read off the async workers; the
+/// spool comes back rewound.
+pub(crate) async fn hash_spool(
+    file: std::fs::File,
+    ranges: Vec<std::ops::Range<usize>>,
+) -> Result<(std::fs::File, Vec<String>), Error> {
+    let io = |source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    };
+    tokio::task::spawn_blocking(move || {
+        use std::io::Seek;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut line = Vec::new();
+        let mut hashes = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let mut hasher = Sha256::new();
+            for _ in range {
+                line.clear();
+                reader.read_until(b'\n', &mut line).map_err(io)?;
+                hasher.update(&line);
+            }
+            hashes.push(hex(&hasher.finalize()));
+        }
+        let mut file = reader.into_inner();
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        Ok((file, hashes))
+    })
+    .await
+    .map_err(|e| Error::Internal {
+        what: "hashing the spooled requests",
+        reason: e.to_string(),
+    })?
+}
+
 /// Everything a create request says, hashed into its idempotency token: the same request
 /// gives the same token, so a repeated or resumed create never starts a second job, and a
 /// request that differs in any setting (model, role, timeout, KMS key, bucket owner, VPC, tags,
@@ -161,13 +196,51 @@ pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result
     Ok(job_arn)
 }
 
-/// The record ids of one job, streamed from its input in S3.
-pub(crate) async fn record_ids(
-    config: &JobConfig,
-    entry: &ShardEntry,
-) -> Result<Vec<String>, Error> {
+/// The record ids of one job, streamed from its input in S3 (every `.jsonl` under it when the
+/// input is a folder), and checked against what the run record says of that input: the same
+/// number of records and, once known, the same SHA-256. A reused name that put other prompts
+/// there is a clear error naming the object, never a silent join of answers to other prompts.
+pub(crate) async fn record_ids(config: &JobConfig, entry: &ShardEntry) -> Result<Vec<String>, Error> {
     let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
-    config.aws.read_record_ids(bucket, key).await
+    let bucket = if bucket.is_empty() { config.bucket() } else { bucket };
+    let keys = if key.is_empty() || key.ends_with('/') {
+        config
+            .aws
+            .list_keys(bucket, key)
+            .await?
+            .into_iter()
+            .filter(|k| k.ends_with(".jsonl"))
+            .collect()
+    } else {
+        vec![key.to_owned()]
+    };
+    let mut ids = Vec::with_capacity(entry.records);
+    let mut hasher = Sha256::new();
+    for key in &keys {
+        let mut lines = config.aws.lines(bucket, key).await?;
+        while let Some(line) = lines.next_line().await? {
+            hasher.update(&line);
+            ids.extend(jsonl::record_id_of_input_line(&line));
+        }
+    }
+    let hash = hex(&hasher.finalize());
+    let count_differs = entry.records > 0 && ids.len() != entry.records;
+    let hash_differs = !entry.input_hash.is_empty() && hash != entry.input_hash;
+    if count_differs || hash_differs {
+        return Err(Error::Corrupt {
+            object: entry.input_uri.clone(),
+            reason: format!(
+                "it holds {} records (sha256 {}) but the run record says {} (sha256 {}): \
+                 another run may have reused the job name `{}`",
+                ids.len(),
+                &hash[..12],
+                entry.records,
+                entry.input_hash.get(..12).unwrap_or("unknown"),
+                entry.job_name
+            ),
+        });
+    }
+    Ok(ids)
 }
 
 /// One ended job's output on local disk.

@@ -6,6 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use super::config::{JobConfig, RunSettings};
+use crate::aws::Expected;
+use crate::error::AwsErrorKind;
 use crate::error::Error;
 use crate::layout;
 
@@ -30,6 +32,10 @@ pub struct RunManifest {
     /// will be.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
+    /// The follow-up jobs of [`retry_failed`](crate::BatchRun::retry_failed), recorded before
+    /// each is created so that a repeated or resumed retry never creates a second one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<ShardEntry>,
 }
 
 /// One job of a run.
@@ -50,12 +56,22 @@ pub struct ShardEntry {
     pub job_arn: Option<String>,
 }
 
+/// How many lost races a write of the run record re-reads and re-applies before giving up.
+const MAX_RACES: u32 = 50;
+
 /// The run record as this process holds it, shared by every handle on the run.
+///
+/// The record in S3 is the single source of truth. Every write is a read-modify-write with S3
+/// conditional writes: `If-None-Match: *` creates it, `If-Match: <ETag>` changes it, and a
+/// write that lost a race to another process re-reads the record and applies its change
+/// again, so both changes survive.
 #[derive(Debug)]
 pub(crate) struct RunShared {
     record: Mutex<RunManifest>,
-    /// Held from snapshot to upload, so the record in S3 is always the newest one this process
-    /// has (two jobs created at once would otherwise race their saves).
+    /// The ETag of the record in S3 as this handle last read or wrote it; `None` before it
+    /// exists.
+    etag: Mutex<Option<String>>,
+    /// Serializes this process's writes (they would only lose races to each other).
     saving: tokio::sync::Mutex<()>,
 }
 
@@ -63,6 +79,7 @@ impl RunShared {
     pub(crate) fn new(record: RunManifest) -> Self {
         RunShared {
             record: Mutex::new(record),
+            etag: Mutex::new(None),
             saving: tokio::sync::Mutex::new(()),
         }
     }
@@ -74,10 +91,11 @@ impl RunShared {
             settings: config.settings.clone(),
             shards: Vec::new(),
             cancelled: false,
+            retries: Vec::new(),
         })
     }
 
-    /// The record as it stands.
+    /// The record as this handle last saw it.
     pub(crate) fn snapshot(&self) -> RunManifest {
         self.record
             .lock()
@@ -85,23 +103,160 @@ impl RunShared {
             .clone()
     }
 
-    /// Changes the record in memory (save it with [`save`](Self::save)).
-    pub(crate) fn update<R>(&self, change: impl FnOnce(&mut RunManifest) -> R) -> R {
-        change(&mut self.record.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Holds `record` with the ETag it has in S3.
+    pub(crate) fn hold(&self, record: RunManifest, etag: Option<String>) {
+        *self.record.lock().unwrap_or_else(PoisonError::into_inner) = record;
+        *self.etag.lock().unwrap_or_else(PoisonError::into_inner) = etag;
     }
 
-    /// Writes the record to `s3://<bucket>/input/<job name>.run.json`.
-    pub(crate) async fn save(&self, config: &JobConfig) -> Result<(), Error> {
-        let _saving = self.saving.lock().await;
-        let json = serde_json::to_vec_pretty(&self.snapshot()).map_err(|e| Error::Internal {
-            what: "writing the run record",
-            reason: e.to_string(),
-        })?;
-        let key = layout::run_key(config.job_name());
-        let mut upload = config.aws.upload(config.bucket(), &key);
-        upload.write(&json).await?;
-        upload.finish().await
+    fn etag(&self) -> Option<String> {
+        self.etag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
+
+    /// The record in S3 with its ETag, `None` when there is none.
+    pub(crate) async fn read(
+        config: &JobConfig,
+        run_name: &str,
+    ) -> Result<Option<(RunManifest, String)>, Error> {
+        let key = layout::run_key(run_name);
+        let uri = layout::s3_uri(config.bucket(), &key);
+        match config.aws.get_versioned(config.bucket(), &key).await? {
+            Some((bytes, etag)) => Ok(Some((parse_record(&uri, &bytes)?, etag))),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the newest record from S3 (what another process may have written), keeping what
+    /// this handle has when there is none yet.
+    pub(crate) async fn refresh(&self, config: &JobConfig) -> Result<RunManifest, Error> {
+        if let Some((record, etag)) = Self::read(config, config.job_name()).await? {
+            self.hold(record, Some(etag));
+        }
+        Ok(self.snapshot())
+    }
+
+    /// Writes the record as a new object. When a record of that name exists already, writes
+    /// nothing and returns it with its ETag.
+    pub(crate) async fn create(
+        &self,
+        config: &JobConfig,
+    ) -> Result<Option<(RunManifest, String)>, Error> {
+        let _saving = self.saving.lock().await;
+        let key = layout::run_key(config.job_name());
+        for _ in 0..MAX_RACES {
+            let body = serialize(&self.snapshot())?;
+            match config
+                .aws
+                .put_conditional(config.bucket(), &key, body, Expected::Absent)
+                .await
+            {
+                Ok(etag) => {
+                    *self.etag.lock().unwrap_or_else(PoisonError::into_inner) = Some(etag);
+                    return Ok(None);
+                }
+                Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => {
+                    // Deleted again between the two calls: try the create again.
+                    if let Some(existing) = Self::read(config, config.job_name()).await? {
+                        return Ok(Some(existing));
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(lost_races(config))
+    }
+
+    /// Applies `change` to the newest record and writes it back, conditionally; a lost race
+    /// re-reads the record and applies `change` again. Returns the record as written.
+    pub(crate) async fn modify(
+        &self,
+        config: &JobConfig,
+        change: impl Fn(&mut RunManifest),
+    ) -> Result<RunManifest, Error> {
+        let _saving = self.saving.lock().await;
+        let key = layout::run_key(config.job_name());
+        for _ in 0..MAX_RACES {
+            let mut next = self.snapshot();
+            change(&mut next);
+            let body = serialize(&next)?;
+            let etag = self.etag();
+            let expected = match &etag {
+                Some(etag) => Expected::Unchanged(etag),
+                None => Expected::Absent,
+            };
+            match config
+                .aws
+                .put_conditional(config.bucket(), &key, body, expected)
+                .await
+            {
+                Ok(etag) => {
+                    self.hold(next.clone(), Some(etag));
+                    return Ok(next);
+                }
+                Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => {
+                    tracing::debug!(run = %key, "the run record changed meanwhile; applying the change again");
+                    match Self::read(config, config.job_name()).await? {
+                        Some((record, etag)) => self.hold(record, Some(etag)),
+                        None => *self.etag.lock().unwrap_or_else(PoisonError::into_inner) = None,
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(lost_races(config))
+    }
+}
+
+fn serialize(record: &RunManifest) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec_pretty(record).map_err(|e| Error::Internal {
+        what: "writing the run record",
+        reason: e.to_string(),
+    })
+}
+
+fn lost_races(config: &JobConfig) -> Error {
+    Error::Aws {
+        operation: "PutObject",
+        kind: AwsErrorKind::Conflict,
+        code: "PreconditionFailed".into(),
+        message: format!(
+            "the run record {} kept changing under {MAX_RACES} writes in a row; try again",
+            layout::s3_uri(config.bucket(), &layout::run_key(config.job_name()))
+        ),
+        source: None,
+    }
+}
+
+/// What differs between two records of one run name: the settings by name, and the jobs' input.
+pub(crate) fn differences(ours: &RunManifest, theirs: &RunManifest) -> Vec<String> {
+    let mut differs = Vec::new();
+    let (a, b) = (
+        serde_json::to_value(&ours.settings).unwrap_or_default(),
+        serde_json::to_value(&theirs.settings).unwrap_or_default(),
+    );
+    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        differs.extend(
+            keys.into_iter()
+                .filter(|key| a.get(*key) != b.get(*key))
+                .map(|key| (*key).clone()),
+        );
+    }
+    let shape = |r: &RunManifest| -> Vec<(String, String, usize)> {
+        r.shards
+            .iter()
+            .map(|s| (s.job_name.clone(), s.input_hash.clone(), s.records))
+            .collect()
+    };
+    if shape(ours) != shape(theirs) {
+        differs.push("inputs".into());
+    }
+    differs
 }
 
 /// Reads a run record from its bytes.

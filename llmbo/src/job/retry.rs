@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::io::{Seek, Write};
+
 use sha2::{Digest, Sha256};
 
 use super::engine::{self, hex};
@@ -12,6 +14,7 @@ use super::record::ShardEntry;
 use super::results::RunResults;
 use super::schedule::PollPace;
 use super::state::RunInS3;
+use super::spool::read_lines;
 use super::steps::output_dir;
 use super::{Inferer, OutputMode, names};
 use crate::error::{Error, RecordError};
@@ -67,6 +70,13 @@ pub enum RetryOutcome {
     },
 }
 
+fn spool_io(source: std::io::Error) -> Error {
+    Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    }
+}
+
 impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
     /// Sends the records that failed again, as one follow-up job, and merges the answers back
     /// into `results` in place (each retried record's `attempts` goes up by one).
@@ -116,11 +126,10 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             .map(|info| info.attempts)
             .max()
             .unwrap_or(1);
-        let job_name = format!("{}-retry{round}", self.job_name());
-        names::check_job_name(&job_name)?;
-        let key = layout::input_key(&job_name);
+        // The retry's requests, read back from the run's input, go to a private spool first:
+        // their hash names the retry in the run record before anything is uploaded or created.
         let bucket = self.config.bucket();
-        let mut upload = self.config.aws.upload(bucket, &key);
+        let mut spool = std::io::BufWriter::new(tempfile::tempfile().map_err(spool_io)?);
         let mut hasher = Sha256::new();
         let mut first_body: Option<serde_json::Value> = None;
         let mut written = 0usize;
@@ -144,7 +153,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                     line.push(b'\n');
                 }
                 hasher.update(&line);
-                upload.write(&line).await?;
+                spool.write_all(&line).map_err(spool_io)?;
                 written += 1;
             }
         }
@@ -156,20 +165,78 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 line.clear();
                 jsonl::encode_input_line(&format!("llmbo-pad-{padding}"), body, &mut line);
                 hasher.update(&line);
-                upload.write(&line).await?;
+                spool.write_all(&line).map_err(spool_io)?;
                 padding += 1;
             }
         }
-        upload.finish().await?;
-        let entry = ShardEntry {
-            input_uri: layout::s3_uri(bucket, &key),
-            job_name: job_name.clone(),
-            input_hash: hex(&hasher.finalize()),
-            records: written + padding,
-            job_arn: None,
+        let input_hash = hex(&hasher.finalize());
+        // The same retry (same requests) as one recorded before is that one: never a second job.
+        let record = self.run.refresh(&self.config).await?;
+        let entry = match record.retries.iter().find(|e| e.input_hash == input_hash) {
+            Some(existing) => existing.clone(),
+            None => {
+                let taken = |name: &str| record.retries.iter().any(|e| e.job_name == name);
+                let mut job_name = format!("{}-retry{round}", self.job_name());
+                let mut n = 1;
+                while taken(&job_name) {
+                    n += 1;
+                    job_name = format!("{}-retry{round}-{n}", self.job_name());
+                }
+                names::check_job_name(&job_name)?;
+                let key = layout::input_key(&job_name);
+                ShardEntry {
+                    input_uri: layout::s3_uri(bucket, &key),
+                    job_name,
+                    input_hash: input_hash.clone(),
+                    records: written + padding,
+                    job_arn: None,
+                }
+            }
         };
-        tracing::info!(job_name = %job_name, records = written, padding, "retrying failed records");
-        let job_arn = engine::create_job(&self.config, &entry).await?;
+        let job_arn = match &entry.job_arn {
+            Some(arn) => {
+                tracing::info!(job_arn = %arn, "this retry was sent before: following that job");
+                arn.clone()
+            }
+            None => {
+                let mut file = spool.into_inner().map_err(|e| spool_io(e.into_error()))?;
+                file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
+                let (_, key) = layout::split_s3_uri(&entry.input_uri);
+                let mut upload = self.config.aws.upload(bucket, key);
+                let mut reader = std::io::BufReader::new(file);
+                loop {
+                    let (back, chunk, lines) =
+                        read_lines(reader, usize::MAX, crate::aws::PART_SIZE).await?;
+                    reader = back;
+                    if lines == 0 {
+                        break;
+                    }
+                    upload.write(&chunk).await?;
+                }
+                upload.finish().await?;
+                let recorded = entry.clone();
+                self.run
+                    .modify(&self.config, |record| {
+                        if !record.retries.iter().any(|e| e.job_name == recorded.job_name) {
+                            record.retries.push(recorded.clone());
+                        }
+                    })
+                    .await?;
+                tracing::info!(job_name = %entry.job_name, records = written, padding, "retrying failed records");
+                let arn = engine::create_job(&self.config, &entry).await?;
+                self.run
+                    .modify(&self.config, |record| {
+                        if let Some(retry) =
+                            record.retries.iter_mut().find(|e| e.job_name == entry.job_name)
+                            && retry.job_arn.is_none()
+                        {
+                            retry.job_arn = Some(arn.clone());
+                        }
+                    })
+                    .await?;
+                arn
+            }
+        };
         let details = self.follow_job(&job_arn, options.poll_interval).await?;
         if let Some(failure) = JobFailure::of(&details) {
             return Err(failure.into_error());

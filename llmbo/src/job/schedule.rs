@@ -199,21 +199,42 @@ pub(crate) async fn observe(config: &JobConfig, run: &RunShared) -> Result<JobsN
     Ok(out)
 }
 
-/// Creates one job of the run (idempotently) and records its ARN in the run record.
+/// Creates one job of the run (idempotently) and records its ARN in the run record, unless
+/// the record, read again just before, says the run was cancelled or the job exists already
+/// (another process created it). A cancel that lands while the job is created is honoured
+/// too: the job is stopped at once. Returns the ARN created, if any.
 pub(crate) async fn create_shard(
     config: &JobConfig,
     run: &RunShared,
     index: usize,
     entry: &ShardEntry,
-) -> Result<String, Error> {
-    let arn = engine::create_job(config, entry).await?;
-    run.update(|record| {
-        if let Some(shard) = record.shards.get_mut(index) {
-            shard.job_arn = Some(arn.clone());
+) -> Result<Option<String>, Error> {
+    let record = run.refresh(config).await?;
+    if record.cancelled {
+        return Ok(None);
+    }
+    let mut entry = entry.clone();
+    if let Some(fresh) = record.shards.get(index) {
+        if fresh.job_arn.is_some() {
+            return Ok(None);
         }
-    });
-    run.save(config).await?;
-    Ok(arn)
+        entry.clone_from(fresh);
+    }
+    let arn = engine::create_job(config, &entry).await?;
+    let record = run
+        .modify(config, |record| {
+            if let Some(shard) = record.shards.get_mut(index)
+                && shard.job_arn.is_none()
+            {
+                shard.job_arn = Some(arn.clone());
+            }
+        })
+        .await?;
+    if record.cancelled {
+        tracing::warn!(job_arn = %arn, "the run was cancelled while this job was created: stopping it");
+        super::Jobs::from_aws(config.aws.clone()).stop(&arn).await?;
+    }
+    Ok(Some(arn))
 }
 
 /// Creates jobs not created yet while fewer than `max_concurrent_jobs` of `jobs` are
@@ -236,7 +257,11 @@ pub(crate) async fn fill_slots(
             break;
         }
         if entry.job_arn.is_none() {
-            created.push(create_shard(config, run, index, entry).await?);
+            match create_shard(config, run, index, entry).await? {
+                Some(arn) => created.push(arn),
+                // Cancelled, or created by another process: the next poll sees it.
+                None => return Ok(created),
+            }
             running += 1;
         }
     }
@@ -255,6 +280,8 @@ pub(crate) fn all_ended(jobs: &JobsNow, cancelled: bool) -> bool {
 /// One poll of the run: describe every job, report progress, fill free slots. Returns the
 /// jobs as seen and whether all have ended.
 pub(crate) async fn tick(config: &JobConfig, run: &RunShared) -> Result<(JobsNow, bool), Error> {
+    // What other processes did since: jobs they created, a cancel.
+    run.refresh(config).await?;
     let jobs = observe(config, run).await?;
     for details in jobs.iter().filter_map(|(_, details)| details.as_ref()) {
         config.report(&Progress::of(details));
@@ -298,17 +325,49 @@ pub(crate) fn still_running(run: &RunShared, run_uri: &str) -> String {
     )
 }
 
-/// Marks the run cancelled (so no job is created from now on), then stops every job it
-/// names; returns the ARNs asked to stop. A job that ended meanwhile is not an error.
+/// Marks the run cancelled in its record (so no process creates a job from now on), then
+/// stops every job the record names. Jobs that carry one of the run's job names but are not
+/// in the record (a process died between creating one and recording it) are recorded and
+/// stopped too. Returns the ARNs asked to stop; a job that ended meanwhile is not an error.
 pub(crate) async fn cancel(config: &JobConfig, run: &RunShared) -> Result<Vec<String>, Error> {
-    run.update(|record| record.cancelled = true);
-    run.save(config).await?;
+    let record = run.modify(config, |record| record.cancelled = true).await?;
     let jobs = super::Jobs::from_aws(config.aws.clone());
+    let names: Vec<String> = record
+        .shards
+        .iter()
+        .chain(&record.retries)
+        .map(|s| s.job_name.clone())
+        .collect();
+    let recorded: Vec<String> = record
+        .shards
+        .iter()
+        .chain(&record.retries)
+        .filter_map(|s| s.job_arn.clone())
+        .collect();
+    let strays: Vec<(String, String)> = jobs
+        .list(None, Some(config.job_name()))
+        .await?
+        .into_iter()
+        .filter(|job| names.contains(&job.job_name) && !recorded.contains(&job.job_arn))
+        .filter(|job| job.model_id == config.settings.model_name || job.model_id.ends_with(&config.settings.model_name))
+        .map(|job| (job.job_name, job.job_arn))
+        .collect();
+    if !strays.is_empty() {
+        tracing::warn!(count = strays.len(), "found jobs of this run that its record did not name; recording and stopping them");
+        run.modify(config, |record| {
+            for (name, arn) in &strays {
+                for shard in record.shards.iter_mut().chain(record.retries.iter_mut()) {
+                    if &shard.job_name == name && shard.job_arn.is_none() {
+                        shard.job_arn = Some(arn.clone());
+                    }
+                }
+            }
+        })
+        .await?;
+    }
     let mut stopped = Vec::new();
-    for entry in run.snapshot().shards {
-        if let Some(arn) = entry.job_arn
-            && jobs.stop(&arn).await?
-        {
+    for arn in recorded.into_iter().chain(strays.into_iter().map(|(_, arn)| arn)) {
+        if jobs.stop(&arn).await? {
             stopped.push(arn);
         }
     }

@@ -217,6 +217,7 @@ pub(crate) fn plan(
         settings: config.settings.clone(),
         shards,
         cancelled: false,
+        retries: Vec::new(),
     };
     Ok((record, PlannedRun { spool, ranges }))
 }

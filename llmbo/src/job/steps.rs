@@ -11,7 +11,7 @@ use aws_config::SdkConfig;
 
 use super::config::{JobConfig, RunSettings};
 use super::engine::{self, DownloadedRun, ShardOutput};
-use super::record::{RECORD_VERSION, RunManifest, RunShared, ShardEntry, parse_record};
+use super::record::{RECORD_VERSION, RunManifest, RunShared, ShardEntry, differences, parse_record};
 use super::results::{
     Detailed, RunResults, RunSummary, failed_records, loaded_records, run_results,
 };
@@ -143,25 +143,77 @@ impl<O: OutputMode> Inferer<O, Prepared> {
     /// `s3://<bucket>/input/<job name>.jsonl` (multipart, one 8 MiB part in memory at a time;
     /// also to `output_dir` when one is set), and writes the run record next to them. No job
     /// is created yet.
+    ///
+    /// A job name is a run's identity: when a run of this name exists already with the same
+    /// settings and the same inputs, this handle adopts it (nothing is uploaded, and `create`
+    /// creates no second job); with other settings or inputs it is
+    /// [`Error::RunExists`], before anything is uploaded, so the first run stays intact.
     pub async fn push_requests_to_s3(self) -> Result<Inferer<O, Uploaded>, Error> {
-        let entries = self.run.snapshot().shards;
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, self.data.spool.file);
-        for (index, entry) in entries.iter().enumerate() {
-            let (back, hash) = engine::upload_job(&self.config, entry, reader).await?;
-            reader = back;
-            self.run.update(|record| {
-                if let Some(shard) = record.shards.get_mut(index) {
-                    shard.input_hash = hash;
-                }
-            });
-        }
-        self.run.save(&self.config).await?;
-        Ok(Inferer {
-            config: self.config,
-            run: self.run,
+        let Inferer {
+            config, run, data, ..
+        } = self;
+        let this = Inferer::<O, Uploaded> {
+            config,
+            run,
             data: (),
             _mode: PhantomData,
-        })
+        };
+        let (file, hashes) = engine::hash_spool(data.spool.file, data.ranges).await?;
+        this.run.hold(
+            {
+                let mut record = this.run.snapshot();
+                for (shard, hash) in record.shards.iter_mut().zip(&hashes) {
+                    shard.input_hash.clone_from(hash);
+                }
+                record
+            },
+            None,
+        );
+        if this.adopt_existing().await? {
+            return Ok(this);
+        }
+        let entries = this.run.snapshot().shards;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        for entry in &entries {
+            let (back, hash) = engine::upload_job(&this.config, entry, reader).await?;
+            reader = back;
+            if hash != entry.input_hash {
+                return Err(Error::Internal {
+                    what: "uploading the spooled requests",
+                    reason: format!("{} changed while it was uploaded", entry.input_uri),
+                });
+            }
+        }
+        if let Some((existing, etag)) = this.run.create(&this.config).await? {
+            // Another process started the same run meanwhile.
+            this.adopt(existing, etag)?;
+        }
+        Ok(this)
+    }
+}
+
+impl<O: OutputMode, S: State> Inferer<O, S> {
+    /// Adopts the run record of this name if there is one with the same settings and inputs;
+    /// refuses one that differs.
+    async fn adopt_existing(&self) -> Result<bool, Error> {
+        match RunShared::read(&self.config, self.job_name()).await? {
+            Some((existing, etag)) => self.adopt(existing, etag).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    fn adopt(&self, existing: RunManifest, etag: String) -> Result<(), Error> {
+        let differs = differences(&self.run.snapshot(), &existing);
+        if !differs.is_empty() {
+            return Err(Error::RunExists {
+                job_name: self.job_name().to_owned(),
+                run_uri: self.run_uri(),
+                differs,
+            });
+        }
+        tracing::info!(run = %self.run_uri(), "a run with these inputs and settings exists: adopting it");
+        self.run.hold(existing, Some(etag));
+        Ok(())
     }
 }
 
@@ -279,13 +331,21 @@ impl<O: OutputMode> Inferer<O, Submitted> {
         })?;
         let sdk = sdk_config_or_default(sdk_config).await;
         let aws = Aws::new(&sdk, region, None, None);
-        let record = parse_record(run_uri, &aws.get_bytes(bucket, key).await?)?;
+        let Some((bytes, etag)) = aws.get_versioned(bucket, key).await? else {
+            return Err(Error::InvalidConfig {
+                field: "run_uri",
+                reason: format!("there is no run record at {run_uri} (GetObject: NoSuchKey)"),
+            });
+        };
+        let record = parse_record(run_uri, &bytes)?;
         let aws = Aws::new(&sdk, region, None, record.settings.bucket_owner.clone());
         let config = JobConfig::assemble(record.settings.clone(), region, aws, None);
         let jobs = record.shards.iter().cloned().map(|e| (e, None)).collect();
+        let run = RunShared::new(record);
+        run.hold(run.snapshot(), Some(etag));
         Ok(Inferer {
             config: Arc::new(config),
-            run: Arc::new(RunShared::new(record)),
+            run: Arc::new(run),
             data: Seen { jobs, status: None },
             _mode: PhantomData,
         })
@@ -540,6 +600,7 @@ async fn recover<O: OutputMode>(
         settings,
         shards: vec![entry.clone()],
         cancelled: false,
+        retries: Vec::new(),
     };
     let ready = Inferer::<O, Ready> {
         config: Arc::new(config),
