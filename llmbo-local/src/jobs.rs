@@ -110,6 +110,8 @@ pub(crate) struct Job {
     pub(crate) input_uri: String,
     pub(crate) output_uri: String,
     pub(crate) vpc_config: Option<Value>,
+    /// Tags given at create or with TagResource, in order, keys unique.
+    pub(crate) tags: Vec<(String, String)>,
     pub(crate) timeout_hours: u32,
     pub(crate) invocation_type: Option<String>,
     pub(crate) status: JobStatus,

@@ -358,7 +358,9 @@ impl Aws {
         };
         let put = request.send().await.map_err(|err| {
             // If-Match on an object deleted meanwhile is S3's 404: a conflict here too.
-            let missing = err.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+            let missing = err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 404);
             let mut err = aws_error("PutObject", err);
             if missing && let Error::Aws { kind, .. } = &mut err {
                 *kind = AwsErrorKind::Conflict;

@@ -200,9 +200,16 @@ pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result
 /// input is a folder), and checked against what the run record says of that input: the same
 /// number of records and, once known, the same SHA-256. A reused name that put other prompts
 /// there is a clear error naming the object, never a silent join of answers to other prompts.
-pub(crate) async fn record_ids(config: &JobConfig, entry: &ShardEntry) -> Result<Vec<String>, Error> {
+pub(crate) async fn record_ids(
+    config: &JobConfig,
+    entry: &ShardEntry,
+) -> Result<Vec<String>, Error> {
     let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
-    let bucket = if bucket.is_empty() { config.bucket() } else { bucket };
+    let bucket = if bucket.is_empty() {
+        config.bucket()
+    } else {
+        bucket
+    };
     let keys = if key.is_empty() || key.ends_with('/') {
         config
             .aws

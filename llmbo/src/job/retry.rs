@@ -13,8 +13,8 @@ use super::engine::{self, hex};
 use super::record::ShardEntry;
 use super::results::RunResults;
 use super::schedule::PollPace;
-use super::state::RunInS3;
 use super::spool::read_lines;
+use super::state::RunInS3;
 use super::steps::output_dir;
 use super::{Inferer, OutputMode, names};
 use crate::error::{Error, RecordError};
@@ -217,7 +217,11 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 let recorded = entry.clone();
                 self.run
                     .modify(&self.config, |record| {
-                        if !record.retries.iter().any(|e| e.job_name == recorded.job_name) {
+                        if !record
+                            .retries
+                            .iter()
+                            .any(|e| e.job_name == recorded.job_name)
+                        {
                             record.retries.push(recorded.clone());
                         }
                     })
@@ -226,8 +230,10 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 let arn = engine::create_job(&self.config, &entry).await?;
                 self.run
                     .modify(&self.config, |record| {
-                        if let Some(retry) =
-                            record.retries.iter_mut().find(|e| e.job_name == entry.job_name)
+                        if let Some(retry) = record
+                            .retries
+                            .iter_mut()
+                            .find(|e| e.job_name == entry.job_name)
                             && retry.job_arn.is_none()
                         {
                             retry.job_arn = Some(arn.clone());

@@ -349,11 +349,17 @@ pub(crate) async fn cancel(config: &JobConfig, run: &RunShared) -> Result<Vec<St
         .await?
         .into_iter()
         .filter(|job| names.contains(&job.job_name) && !recorded.contains(&job.job_arn))
-        .filter(|job| job.model_id == config.settings.model_name || job.model_id.ends_with(&config.settings.model_name))
+        .filter(|job| {
+            job.model_id == config.settings.model_name
+                || job.model_id.ends_with(&config.settings.model_name)
+        })
         .map(|job| (job.job_name, job.job_arn))
         .collect();
     if !strays.is_empty() {
-        tracing::warn!(count = strays.len(), "found jobs of this run that its record did not name; recording and stopping them");
+        tracing::warn!(
+            count = strays.len(),
+            "found jobs of this run that its record did not name; recording and stopping them"
+        );
         run.modify(config, |record| {
             for (name, arn) in &strays {
                 for shard in record.shards.iter_mut().chain(record.retries.iter_mut()) {
@@ -366,7 +372,10 @@ pub(crate) async fn cancel(config: &JobConfig, run: &RunShared) -> Result<Vec<St
         .await?;
     }
     let mut stopped = Vec::new();
-    for arn in recorded.into_iter().chain(strays.into_iter().map(|(_, arn)| arn)) {
+    for arn in recorded
+        .into_iter()
+        .chain(strays.into_iter().map(|(_, arn)| arn))
+    {
         if jobs.stop(&arn).await? {
             stopped.push(arn);
         }

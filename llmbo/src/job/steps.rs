@@ -11,7 +11,9 @@ use aws_config::SdkConfig;
 
 use super::config::{JobConfig, RunSettings};
 use super::engine::{self, DownloadedRun, ShardOutput};
-use super::record::{RECORD_VERSION, RunManifest, RunShared, ShardEntry, differences, parse_record};
+use super::record::{
+    RECORD_VERSION, RunManifest, RunShared, ShardEntry, differences, parse_record,
+};
 use super::results::{
     Detailed, RunResults, RunSummary, failed_records, loaded_records, run_results,
 };
