@@ -479,3 +479,48 @@ async fn a_bad_utf8_byte_fails_one_record_and_the_rest_stream_on() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_job_quota_waits_for_a_slot_instead_of_ending_the_run() {
+    let local = LocalBedrock::builder()
+        .speed(Speed {
+            step: Duration::from_millis(10),
+            per_record: Duration::from_millis(2),
+            hour: Duration::from_secs(60),
+        })
+        .quotas(llmbo_local::Quotas {
+            max_concurrent_jobs_per_model: 1,
+            ..llmbo_local::Quotas::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    // Another run holds the account's only slot for this model.
+    let other = builder(&local, "slot-holder")
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(200))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let waiting = builder(&local, "slot-waiter")
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(150), POLL);
+    let (waited, held) = tokio::join!(waiting, other.finish(POLL));
+    let (waited, held) = (waited.unwrap(), held.unwrap());
+    assert_eq!(held.len(), 200);
+    let ids: Vec<&str> = waited
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    assert_eq!(ids, expected_ids(150));
+    assert_eq!(waited.failures().count(), 0);
+    let names: Vec<String> = all_jobs(&local).await.into_iter().map(|j| j.0).collect();
+    assert_eq!(names, ["slot-holder", "slot-waiter"]);
+}

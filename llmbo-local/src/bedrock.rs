@@ -301,6 +301,12 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
     {
         return Reply::json(200, &json!({"jobArn": existing.arn}));
     }
+    // Any other request with a name an existing job has is refused, as Bedrock refuses it
+    // (the exception's type is not documented for batch jobs; Bedrock's other job kinds send
+    // a ValidationException with this message).
+    if jobs.iter().any(|j| j.name == name) {
+        return validation("The provided job name is currently in use.".into());
+    }
     let running = jobs
         .iter()
         .filter(|j| j.model_id == model_id && !j.status.is_terminal())

@@ -270,17 +270,23 @@ async fn the_same_token_and_name_never_creates_a_second_job() {
                 )
                 .send()
                 .await
-                .unwrap()
-                .job_arn()
-                .to_owned()
+                .map(|created| created.job_arn().to_owned())
         }
     };
-    let first = create("same", "token1").await;
-    let second = create("same", "token1").await;
+    let first = create("same", "token1").await.unwrap();
+    let second = create("same", "token1").await.unwrap();
     assert_eq!(first, second);
     // Older clients send one constant token for every job: the token alone must not merge jobs.
-    let other = create("other", "token1").await;
+    let other = create("other", "token1").await.unwrap();
     assert_ne!(first, other);
+    // The same name with another token is another request: Bedrock refuses a name in use.
+    let in_use = create("same", "token2").await.unwrap_err();
+    let in_use = in_use.into_service_error();
+    assert!(in_use.is_validation_exception(), "{in_use:?}");
+    assert_eq!(
+        in_use.meta().message(),
+        Some("The provided job name is currently in use.")
+    );
     let all = client.list_model_invocation_jobs().send().await.unwrap();
     assert_eq!(all.invocation_job_summaries().len(), 2);
 }

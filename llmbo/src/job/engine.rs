@@ -191,7 +191,22 @@ pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result
             output_uri: &output_uri,
             tags: &tags,
         })
-        .await?;
+        .await
+        .map_err(|err| match err {
+            // Bedrock refuses a name in use by a job created with another request (the token
+            // covers every setting and the input, so another run, or other settings).
+            Error::Aws { message, .. } if message.contains("job name is currently in use") => {
+                Error::InvalidConfig {
+                    field: "job_name",
+                    reason: format!(
+                        "Bedrock has a job named `{}` already, created with other settings or inputs; \
+                         choose another job name, or resume the run that created it",
+                        entry.job_name
+                    ),
+                }
+            }
+            other => other,
+        })?;
     tracing::info!(job_arn = %job_arn, job_name = %entry.job_name, "job created");
     Ok(job_arn)
 }

@@ -257,10 +257,17 @@ pub(crate) async fn fill_slots(
             break;
         }
         if entry.job_arn.is_none() {
-            match create_shard(config, run, index, entry).await? {
-                Some(arn) => created.push(arn),
+            match create_shard(config, run, index, entry).await {
+                Ok(Some(arn)) => created.push(arn),
                 // Cancelled, or created by another process: the next poll sees it.
-                None => return Ok(created),
+                Ok(None) => return Ok(created),
+                // The account's job quota is full (other runs, other processes): wait for a
+                // slot instead of ending the run; the next poll tries again.
+                Err(err) if err.aws_kind() == Some(crate::AwsErrorKind::QuotaExceeded) => {
+                    tracing::warn!(job_name = %entry.job_name, error = %err, "no free job slot in the account; waiting for one");
+                    return Ok(created);
+                }
+                Err(err) => return Err(err),
             }
             running += 1;
         }
