@@ -38,8 +38,9 @@ impl From<Error> for Failure {
             | Error::TooFewRecords { .. }
             | Error::DuplicateRecordId { .. }
             | Error::InvalidRecord { .. }
-            | Error::BadInput(_)
-            | Error::Io { .. } => Failure::Usage(message),
+            | Error::BadInput(_) => Failure::Usage(message),
+            // Everything else, local I/O of llmbo's own files included, is not the user's
+            // usage: exit 1.
             _ => Failure::Failed(message),
         }
     }

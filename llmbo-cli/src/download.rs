@@ -123,9 +123,15 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
 }
 
 /// Writes one line per record as it comes, checking structured outputs against the schema.
+///
+/// The lines go to a private temp file (mode 0600) beside `--out`, renamed over it only once
+/// every record is written: a download or retry that fails halfway leaves the previous file
+/// as it was.
 struct ResultWriter {
     out: std::io::BufWriter<std::fs::File>,
     path: std::path::PathBuf,
+    /// The temp file, removed if the writer is dropped before `finish`.
+    partial: Option<std::path::PathBuf>,
     validator: Option<jsonschema::Validator>,
     summary: Summary,
 }
@@ -140,11 +146,24 @@ impl ResultWriter {
             })?),
             None => None,
         };
-        let file = std::fs::File::create(path)
-            .map_err(|err| Failure::Usage(format!("{}: {err}", path.display())))?;
+        let usage = |err: std::io::Error| Failure::Usage(format!("{}: {err}", path.display()));
+        let name = path
+            .file_name()
+            .ok_or_else(|| Failure::Usage(format!("{} names no file", path.display())))?;
+        let partial = path.with_file_name(format!(
+            ".{}.partial-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&partial).map_err(usage)?;
         Ok(ResultWriter {
             out: std::io::BufWriter::new(file),
             path: path.to_owned(),
+            partial: Some(partial),
             validator,
             summary: Summary::default(),
         })
@@ -180,11 +199,29 @@ impl ResultWriter {
     }
 
     fn finish(mut self, manifest: &llmbo::Manifest) -> Result<Summary, Failure> {
-        if let Err(err) = self.out.flush() {
+        if let Err(err) = self
+            .out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+        {
+            return Err(self.io(err));
+        }
+        if let Some(partial) = self.partial.take()
+            && let Err(err) = std::fs::rename(&partial, &self.path)
+        {
+            let _ = std::fs::remove_file(&partial);
             return Err(self.io(err));
         }
         self.summary.add_manifest(manifest);
-        Ok(self.summary)
+        Ok(std::mem::take(&mut self.summary))
+    }
+}
+
+impl Drop for ResultWriter {
+    fn drop(&mut self) {
+        if let Some(partial) = self.partial.take() {
+            let _ = std::fs::remove_file(partial);
+        }
     }
 }
 
@@ -221,5 +258,58 @@ fn retry_text(retry: &RetryOutcome) -> String {
             "retry: {records} records sent again in {job_arn} ({padding} padding), {recovered} now answered"
         ),
         _ => "retry: done".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> RecordResult<Value> {
+        RecordResult {
+            record_id: id.to_owned(),
+            outcome: Ok(json!({"n": id})),
+        }
+    }
+
+    #[test]
+    fn the_previous_file_stays_until_every_record_is_written()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("llmbo-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let out = dir.join("results.jsonl");
+        std::fs::write(&out, "previous\n")?;
+        // A download that fails halfway (the writer is dropped): nothing changes, no leftovers.
+        {
+            let mut writer =
+                ResultWriter::create(&out, None).map_err(|f| f.message().to_owned())?;
+            writer
+                .write(record("a"))
+                .map_err(|f| f.message().to_owned())?;
+        }
+        assert_eq!(std::fs::read_to_string(&out)?, "previous\n");
+        assert_eq!(std::fs::read_dir(&dir)?.count(), 1, "no partial file left");
+        // One that ends replaces the file whole, readable by its owner only.
+        let mut writer = ResultWriter::create(&out, None).map_err(|f| f.message().to_owned())?;
+        writer
+            .write(record("a"))
+            .map_err(|f| f.message().to_owned())?;
+        writer
+            .write(record("b"))
+            .map_err(|f| f.message().to_owned())?;
+        writer
+            .finish(&llmbo::Manifest::default())
+            .map_err(|f| f.message().to_owned())?;
+        let text = std::fs::read_to_string(&out)?;
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.starts_with("{\"recordId\":\"a\""), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&out)?.permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(std::fs::read_dir(&dir)?.count(), 1);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }

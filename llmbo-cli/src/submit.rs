@@ -14,7 +14,11 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         Some(path) => Some(read_tool(path, args.tool_name.as_deref())?),
         None => None,
     };
-    let records = llmbo::jsonl::read_input_file(&args.input)?;
+    let records = llmbo::jsonl::read_input_file(&args.input).map_err(|err| match err {
+        // The input file could not be read: the user's file.
+        llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
+        other => other.into(),
+    })?;
     let (sdk, region) = ctx.sdk(None).await?;
     let mut builder = BatchInferer::builder()
         .model_name(&args.model)

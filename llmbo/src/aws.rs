@@ -711,13 +711,85 @@ impl Upload<'_> {
             .send()
             .await
             .map_err(|e| aws_error("CompleteMultipartUpload", e))?;
+        self.upload_id = None;
         Ok(())
+    }
+}
+
+impl Drop for Upload<'_> {
+    /// A multipart upload that did not complete (a part failed, the upload was dropped, the
+    /// task was cancelled) is aborted, so S3 does not keep, and bill, its parts.
+    fn drop(&mut self) {
+        let Some(upload_id) = self.upload_id.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(
+                key = self.key,
+                "a multipart upload was left incomplete; abort it or set a lifecycle rule"
+            );
+            return;
+        };
+        let request = self
+            .aws
+            .s3
+            .abort_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(upload_id)
+            .set_expected_bucket_owner(self.aws.bucket_owner.clone());
+        let key = self.key.to_owned();
+        runtime.spawn(async move {
+            match request.send().await {
+                Ok(_) => tracing::debug!(%key, "incomplete multipart upload aborted"),
+                Err(err) => tracing::warn!(%key, error = %DisplayErrorContext(&err), "could not abort an incomplete multipart upload"),
+            }
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_aws_endpoint;
+    use super::{Aws, PART_SIZE, is_aws_endpoint};
+
+    /// A multipart upload dropped halfway is aborted: its parts are gone.
+    #[tokio::test]
+    async fn a_dropped_multipart_upload_is_aborted() -> Result<(), Box<dyn std::error::Error>> {
+        let local = llmbo_local::LocalBedrock::start().await?;
+        let aws = Aws::new(&local.sdk_config(), local.region(), None, None);
+        let mut upload = aws.upload(local.bucket(), "input/dropped.jsonl");
+        upload.write(&vec![b'x'; PART_SIZE + 1]).await?;
+        let upload_id = upload.upload_id.clone().ok_or("a multipart upload")?;
+        let parts = aws
+            .s3
+            .list_parts()
+            .bucket(local.bucket())
+            .key("input/dropped.jsonl")
+            .upload_id(&upload_id)
+            .send()
+            .await?;
+        assert_eq!(parts.parts().len(), 1);
+        drop(upload);
+        let mut gone = false;
+        for _ in 0..200 {
+            let listed = aws
+                .s3
+                .list_parts()
+                .bucket(local.bucket())
+                .key("input/dropped.jsonl")
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            // S3 answers NoSuchUpload; llmbo-local's s3s-fs lists no parts.
+            if listed.map_or(true, |parts| parts.parts().is_empty()) {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(gone, "the upload was aborted");
+        Ok(())
+    }
 
     #[test]
     fn tells_aws_endpoints_from_local_ones() {
