@@ -11,13 +11,51 @@ use crate::faults::Rng;
 /// recursive schema still ends.
 const MAX_DEPTH: usize = 6;
 
-/// A value that validates against `schema` (resolving references against `schema` itself).
-pub fn generate(schema: &Value, rng: &mut Rng) -> Value {
-    Generator { root: schema }.value(schema, rng, 0)
+/// Past this depth (of references, items or properties) nothing more is generated: the schema
+/// is refused, as Bedrock refuses a schema it cannot compile.
+const HARD_DEPTH: usize = 48;
+
+/// At most this many values (nodes) per answer: a schema that asks for more (huge `minItems`,
+/// `minProperties`, `minLength`, references that branch) is refused, never allowed to take the
+/// server's memory or time.
+const MAX_NODES: usize = 100_000;
+
+/// The longest string made for `minLength`.
+const MAX_STRING: usize = 100_000;
+
+/// Why no value could be made for a schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooComplex;
+
+impl std::fmt::Display for TooComplex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the tool input schema is too large or too deeply nested (more than {MAX_NODES} values or {HARD_DEPTH} levels)"
+        )
+    }
+}
+
+/// A value that validates against `schema` (resolving references against `schema` itself), or
+/// [`TooComplex`] when it would take more than a bounded amount of time and memory.
+pub fn generate(schema: &Value, rng: &mut Rng) -> Result<Value, TooComplex> {
+    let generator = Generator {
+        root: schema,
+        budget: std::cell::Cell::new(MAX_NODES),
+        exhausted: std::cell::Cell::new(false),
+    };
+    let value = generator.value(schema, rng, 0);
+    if generator.exhausted.get() {
+        Err(TooComplex)
+    } else {
+        Ok(value)
+    }
 }
 
 struct Generator<'a> {
     root: &'a Value,
+    budget: std::cell::Cell<usize>,
+    exhausted: std::cell::Cell<bool>,
 }
 
 impl<'a> Generator<'a> {
@@ -30,7 +68,25 @@ impl<'a> Generator<'a> {
         self.root.pointer(&decoded)
     }
 
+    /// Takes `n` nodes from the budget; false (and the answer refused) once it is spent.
+    fn spend(&self, n: usize) -> bool {
+        match self.budget.get().checked_sub(n) {
+            Some(left) if !self.exhausted.get() => {
+                self.budget.set(left);
+                true
+            }
+            _ => {
+                self.exhausted.set(true);
+                false
+            }
+        }
+    }
+
     fn value(&self, schema: &Value, rng: &mut Rng, depth: usize) -> Value {
+        if depth > HARD_DEPTH || !self.spend(1) {
+            self.exhausted.set(true);
+            return Value::Null;
+        }
         let Some(schema) = schema.as_object() else {
             // `true` (or anything that is not an object) accepts any value.
             return json!("value");
@@ -104,7 +160,16 @@ impl<'a> Generator<'a> {
             "number" => number(schema, rng),
             "boolean" => Value::Bool(rng.chance(0.5)),
             "null" => Value::Null,
-            _ => string(schema, rng),
+            _ => {
+                let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+                if min > MAX_STRING as u64
+                    || !self.spend(usize::try_from(min / 64).unwrap_or(usize::MAX))
+                {
+                    self.exhausted.set(true);
+                    return Value::Null;
+                }
+                string(schema, rng)
+            }
         }
     }
 
@@ -132,6 +197,9 @@ impl<'a> Generator<'a> {
             .get("minProperties")
             .and_then(Value::as_u64)
             .unwrap_or(0);
+        if !self.spend(usize::try_from(min).unwrap_or(usize::MAX)) {
+            return Value::Object(out);
+        }
         let mut extra = 0;
         while (out.len() as u64) < min {
             out.insert(format!("extra{extra}"), json!("value"));
@@ -142,11 +210,15 @@ impl<'a> Generator<'a> {
 
     fn array(&self, schema: &Map<String, Value>, rng: &mut Rng, depth: usize) -> Value {
         let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+        if !self.spend(usize::try_from(min).unwrap_or(usize::MAX)) {
+            return Value::Array(Vec::new());
+        }
         let max = schema
             .get("maxItems")
             .and_then(Value::as_u64)
-            .unwrap_or(min + 3)
-            .max(min);
+            .unwrap_or(min.saturating_add(3))
+            .max(min)
+            .min(min.saturating_add(3));
         let len = if depth >= MAX_DEPTH {
             min
         } else {
@@ -156,8 +228,11 @@ impl<'a> Generator<'a> {
             .get("items")
             .cloned()
             .unwrap_or(json!({"type": "string"}));
-        let mut out: Vec<Value> = Vec::with_capacity(len as usize);
+        let mut out: Vec<Value> = Vec::with_capacity(len.min(1024) as usize);
         for i in 0..len {
+            if self.exhausted.get() {
+                break;
+            }
             let mut value = self.value(&items, rng, depth + 1);
             if schema.get("uniqueItems") == Some(&Value::Bool(true)) {
                 let mut tries = 0;

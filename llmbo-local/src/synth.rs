@@ -95,6 +95,16 @@ struct Request {
     forced_tool: Option<(String, Value)>,
 }
 
+/// The first half of `text`, cut at a character boundary (a schema's strings may hold any
+/// character, so a byte in the middle may fall inside one).
+fn first_half(text: &str) -> &str {
+    let mut cut = text.len() / 2;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
+
 fn malformed(message: impl Into<String>) -> Answer {
     Answer::Error {
         code: 400,
@@ -168,7 +178,12 @@ pub fn answer(
         Err(message) => return malformed(message),
     };
     let mut rng = Rng::new(seed, record_id.as_bytes());
-    let reply = decide(&request, record_id, &mut rng, fault);
+    // A body that cannot be answered (a schema no grammar compiler would take) gets the
+    // error record Bedrock gives.
+    let reply = match decide(&request, record_id, &mut rng, fault) {
+        Ok(reply) => reply,
+        Err(message) => return malformed(message),
+    };
     let input_tokens = tokens(&request.text);
     let output_tokens = tokens(&reply.output_text());
     let body = if converse {
@@ -242,7 +257,13 @@ fn reply_text(reply: &Reply) -> String {
 }
 
 /// Decides the reply: the tool call or embedded JSON the request asks for, bent by a fault.
-fn decide(request: &Request, record_id: &str, rng: &mut Rng, fault: Option<RecordFault>) -> Reply {
+/// The reply to one request, or why it is refused (a schema too large to answer).
+fn decide(
+    request: &Request,
+    record_id: &str,
+    rng: &mut Rng,
+    fault: Option<RecordFault>,
+) -> Result<Reply, String> {
     let malformed = match fault {
         Some(RecordFault::Malformed(kind)) => Some(kind),
         _ => None,
@@ -255,8 +276,11 @@ fn decide(request: &Request, record_id: &str, rng: &mut Rng, fault: Option<Recor
         complete: true,
     };
     if let Some((name, schema)) = &request.forced_tool {
-        let input = schema_gen::generate(schema, rng);
-        return match malformed {
+        let input = match schema_gen::generate(schema, rng) {
+            Ok(input) => input,
+            Err(err) => return Err(format!("tool input_schema: {err}")),
+        };
+        return Ok(match malformed {
             None => Reply::Tool {
                 name: name.clone(),
                 input,
@@ -276,23 +300,26 @@ fn decide(request: &Request, record_id: &str, rng: &mut Rng, fault: Option<Recor
             Some(Malformed::TruncatedJson) => {
                 let json = input.to_string();
                 Reply::Text {
-                    text: json[..json.len() / 2].to_owned(),
+                    text: first_half(&json).to_owned(),
                     complete: false,
                 }
             }
-        };
+        });
     }
     if let Some(schema) = embedded_schema(&request.text) {
-        let value = schema_gen::generate(&schema, rng);
+        let value = match schema_gen::generate(&schema, rng) {
+            Ok(value) => value,
+            Err(err) => return Err(format!("the JSON schema in the prompt: {err}")),
+        };
         let value = match malformed {
             Some(Malformed::SchemaViolation) => schema_gen::violate(&schema, &value),
             _ => value,
         };
         let json = value.to_string();
-        return match malformed {
+        return Ok(match malformed {
             Some(Malformed::NoToolCall) => plain_text(),
             Some(Malformed::TruncatedJson | Malformed::WrongStopReason) => Reply::Text {
-                text: json[..json.len() / 2].to_owned(),
+                text: first_half(&json).to_owned(),
                 complete: false,
             },
             // Models often wrap JSON in prose or a code fence; some records do too.
@@ -304,15 +331,15 @@ fn decide(request: &Request, record_id: &str, rng: &mut Rng, fault: Option<Recor
                 },
                 complete: true,
             },
-        };
+        });
     }
-    match malformed {
+    Ok(match malformed {
         Some(Malformed::TruncatedJson | Malformed::WrongStopReason) => Reply::Text {
             text: format!("Synthetic answer for record {record_id}, cut"),
             complete: false,
         },
         _ => plain_text(),
-    }
+    })
 }
 
 fn rng_word(record_id: &str) -> usize {
@@ -772,6 +799,23 @@ fn chat_body(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn halves_cut_at_character_boundaries() {
+        for text in [
+            "",
+            "a",
+            "é",
+            "éé",
+            "aé",
+            "日本語のテキスト",
+            "{\"k\":\"ü\"}",
+        ] {
+            let half = super::first_half(text);
+            assert!(text.starts_with(half));
+            assert!(half.len() <= text.len() / 2);
+        }
+    }
+
     use super::*;
 
     fn output(answer: Answer) -> Value {

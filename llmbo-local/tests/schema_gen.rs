@@ -56,7 +56,7 @@ fn generated_values_validate_against_their_schema() {
             jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{schema}: {e}"));
         for seed in 0..300u64 {
             let mut rng = Rng::new(seed, b"record");
-            let value = generate(&schema, &mut rng);
+            let value = generate(&schema, &mut rng).unwrap();
             assert!(
                 validator.is_valid(&value),
                 "seed {seed}: {value} breaks {schema}: {:?}",
@@ -72,9 +72,9 @@ fn generated_values_validate_against_their_schema() {
 #[test]
 fn generation_is_deterministic_and_varied() {
     let schema = &schemas()[1];
-    let a = generate(schema, &mut Rng::new(1, b"r1"));
-    let b = generate(schema, &mut Rng::new(1, b"r1"));
-    let c = generate(schema, &mut Rng::new(1, b"r2"));
+    let a = generate(schema, &mut Rng::new(1, b"r1")).unwrap();
+    let b = generate(schema, &mut Rng::new(1, b"r1")).unwrap();
+    let c = generate(schema, &mut Rng::new(1, b"r2")).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -83,11 +83,47 @@ fn generation_is_deterministic_and_varied() {
 fn violations_break_the_schema() {
     for schema in schemas().into_iter().take(4) {
         let validator = jsonschema::validator_for(&schema).unwrap();
-        let value = generate(&schema, &mut Rng::new(9, b"v"));
+        let value = generate(&schema, &mut Rng::new(9, b"v")).unwrap();
         let broken = violate(&schema, &value);
         assert!(
             !validator.is_valid(&broken),
             "{broken} should break {schema}"
         );
     }
+}
+
+/// Schemas that would hang or exhaust the server are refused in bounded time and memory, and
+/// strings of any characters are cut safely.
+#[test]
+fn hostile_schemas_are_refused_not_followed() {
+    let hostile = [
+        json!({"type": "object", "$ref": "#"}),
+        json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}),
+        json!({"type": "array", "items": {"type": "string"}, "minItems": 4_000_000_000u64}),
+        json!({"type": "string", "minLength": 9_000_000_000_000u64}),
+        json!({"type": "object", "minProperties": 1_000_000_000u64}),
+        json!({"type": "array", "items": {"type": "string"}, "minItems": 0, "maxItems": u64::MAX}),
+        // Each level asks for four copies of the level below: 4^48 values if followed.
+        json!({"$defs": {"n": {"type": "object", "properties": {
+            "a": {"$ref": "#/$defs/n"}, "b": {"$ref": "#/$defs/n"},
+            "c": {"$ref": "#/$defs/n"}, "d": {"$ref": "#/$defs/n"}},
+            "required": ["a", "b", "c", "d"]}}, "$ref": "#/$defs/n"}),
+    ];
+    for schema in hostile {
+        let started = std::time::Instant::now();
+        let outcome = generate(&schema, &mut Rng::new(3, b"h"));
+        assert!(
+            outcome.is_err() || schema["maxItems"] == json!(u64::MAX),
+            "{schema}: {outcome:?}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{schema}"
+        );
+    }
+    // Any string value, halved for a truncated answer, is cut at a character boundary.
+    let schema =
+        json!({"type": "object", "properties": {"é": {"const": "ééééé"}}, "required": ["é"]});
+    let value = generate(&schema, &mut Rng::new(1, b"x")).unwrap();
+    assert_eq!(value["é"], "ééééé");
 }
