@@ -190,6 +190,13 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         ("inputDataConfig.s3InputDataConfig.s3Uri", input_uri),
         ("outputDataConfig.s3OutputDataConfig.s3Uri", output_uri),
     ] {
+        // S3 takes `..` as part of a key's name; llmbo-local keeps objects as files, so such a
+        // key could reach outside its data folder: it is refused (a known difference).
+        if crate::runner::object_path(std::path::Path::new("/"), uri).is_none() {
+            return validation(format!(
+                "{field} {uri} has a `.` or `..` path segment, which llmbo-local does not serve"
+            ));
+        }
         if uri.len() > 1024 || !is_s3_uri(uri) {
             return constraint(
                 field,

@@ -163,6 +163,24 @@ struct InputFile {
     records: u64,
 }
 
+/// The file of `s3://bucket/key` under `root`, or `None` when a segment of the bucket or key
+/// (`.`, `..`, a root or a prefix) would lead anywhere but below `root`/bucket.
+pub(crate) fn object_path(root: &Path, uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut path = root.to_path_buf();
+    for part in std::iter::once(bucket).chain(key.split('/').filter(|s| !s.is_empty())) {
+        let mut components = Path::new(part).components();
+        match (components.next(), components.next()) {
+            (Some(std::path::Component::Normal(name)), None) if !part.contains('\\') => {
+                path.push(name);
+            }
+            _ => return None,
+        }
+    }
+    Some(path)
+}
+
 /// Finds the job's input files and checks them as Bedrock's Validating step does.
 fn validate(
     root: &Path,
@@ -171,7 +189,8 @@ fn validate(
 ) -> Result<Vec<InputFile>, String> {
     let rest = uri.strip_prefix("s3://").unwrap_or(uri);
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    let location = root.join(bucket).join(key);
+    let location =
+        object_path(root, uri).ok_or_else(|| format!("The input location {uri} is not valid."))?;
     let mut files: Vec<PathBuf> = if key.is_empty() || key.ends_with('/') || location.is_dir() {
         let entries = std::fs::read_dir(&location)
             .map_err(|_| format!("The input location {uri} does not exist."))?;
@@ -293,12 +312,8 @@ fn process(
     converse: bool,
     limit: Option<u64>,
 ) -> Result<JobStatus, String> {
-    let rest = output_uri.strip_prefix("s3://").unwrap_or(output_uri);
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let out_dir = shared
-        .s3_root
-        .join(bucket)
-        .join(prefix.trim_end_matches('/'))
+    let out_dir = object_path(&shared.s3_root, output_uri)
+        .ok_or_else(|| format!("The output location {output_uri} is not valid."))?
         .join(id);
     let io_error = |e: std::io::Error| format!("The output could not be written: {e}");
     std::fs::create_dir_all(&out_dir).map_err(io_error)?;
@@ -410,4 +425,32 @@ fn flush_chunk(writer: &mut impl Write, chunk: &mut Vec<String>) -> std::io::Res
         writer.write_all(b"\n")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::object_path;
+    use std::path::Path;
+
+    #[test]
+    fn keys_never_leave_the_data_folder() {
+        let root = Path::new("/data/s3");
+        assert_eq!(
+            object_path(root, "s3://b/input/x.jsonl"),
+            Some(root.join("b/input/x.jsonl"))
+        );
+        assert_eq!(
+            object_path(root, "s3://b/output/"),
+            Some(root.join("b/output"))
+        );
+        for bad in [
+            "s3://b/../../etc/passwd",
+            "s3://b/input/../../x.jsonl",
+            "s3://../x/y.jsonl",
+            "s3://b/./x.jsonl",
+            "s3://b/a\\..\\..\\x.jsonl",
+        ] {
+            assert_eq!(object_path(root, bad), None, "{bad}");
+        }
+    }
 }
