@@ -188,7 +188,7 @@ fn validate(
     quotas: crate::config::Quotas,
 ) -> Result<Vec<InputFile>, String> {
     let rest = uri.strip_prefix("s3://").unwrap_or(uri);
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let (_, key) = rest.split_once('/').unwrap_or((rest, ""));
     let location =
         object_path(root, uri).ok_or_else(|| format!("The input location {uri} is not valid."))?;
     let mut files: Vec<PathBuf> = if key.is_empty() || key.ends_with('/') || location.is_dir() {
