@@ -68,6 +68,47 @@ async fn claude_nova_llama_mistral_and_gpt_oss_return_typed_values() {
 }
 
 #[tokio::test]
+async fn deepseek_and_qwen_return_typed_values_and_their_reasoning_stays_out() {
+    for (model, adapter) in [
+        ("deepseek.v3-v1:0", "deepseek"),
+        ("deepseek.v3.2", "deepseek"),
+        ("qwen.qwen3-32b-v1:0", "qwen"),
+        ("qwen.qwen3-235b-a22b-2507-v1:0", "qwen"),
+    ] {
+        assert_eq!(
+            llmbo::ModelAdapterRegistry::get_adapter(model).name(),
+            adapter
+        );
+        assert_all_typed(model, None).await;
+    }
+    // Untyped text answers: DeepSeek's reasoning_content and Qwen's <think> are not the answer.
+    let local = LocalBedrock::start().await.unwrap();
+    for model in ["deepseek.v3-v1:0", "qwen.qwen3-32b-v1:0"] {
+        let inferer = BatchInferer::builder()
+            .model_name(model)
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name(format!("text-{}", &model[..4]))
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+            .build()
+            .await
+            .unwrap();
+        let adapter = Arc::clone(inferer.adapter());
+        let results = inferer.auto(person_inputs(100), POLL).await.unwrap();
+        for (i, record) in results.records.iter().enumerate() {
+            let output = record.outcome.as_ref().unwrap();
+            let text = adapter.output_text(output).unwrap();
+            assert!(
+                text.starts_with(&format!("Synthetic answer for record {i:05}:")),
+                "{model}: {text}"
+            );
+            assert!(!text.contains("asks about record"), "{model}: {text}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn mistral_function_calling_is_selectable_per_inferer() {
     assert_all_typed(
         "mistral.mistral-large-2407-v1:0",

@@ -24,6 +24,10 @@ pub enum Family {
     Llama,
     /// OpenAI gpt-oss, chat completions.
     OpenAi,
+    /// DeepSeek, chat completions (reasoning in `reasoning_content`).
+    DeepSeek,
+    /// Qwen3, chat completions (thinking in `<think>…</think>`).
+    Qwen,
     /// Amazon Titan text.
     TitanText,
     /// Amazon Titan embeddings.
@@ -61,6 +65,10 @@ pub fn family_of(model_id: &str) -> Option<Family> {
         Family::Llama
     } else if provider_and_model("openai.") {
         Family::OpenAi
+    } else if provider_and_model("deepseek.") {
+        Family::DeepSeek
+    } else if provider_and_model("qwen.") {
+        Family::Qwen
     } else {
         return None;
     })
@@ -167,7 +175,9 @@ pub fn answer(
             Some(Family::Anthropic) => read_anthropic(body),
             Some(Family::Nova) => read_nova(body),
             Some(Family::Mistral) if body.contains_key("prompt") => read_prompt(body, "prompt"),
-            Some(Family::Mistral | Family::OpenAi) => read_chat(body),
+            Some(Family::Mistral | Family::OpenAi | Family::DeepSeek | Family::Qwen) => {
+                read_chat(body)
+            }
             Some(Family::Llama) => read_prompt(body, "prompt"),
             Some(Family::TitanText | Family::TitanEmbed) => read_prompt(body, "inputText"),
             None => Err(format!("model {model_id} is not served by llmbo-local")),
@@ -204,7 +214,7 @@ pub fn answer(
                 input_tokens,
                 output_tokens,
                 "stop_reason",
-                false,
+                Thinking::None,
             ),
             Some(Family::OpenAi) => chat_body(
                 model_id,
@@ -213,7 +223,25 @@ pub fn answer(
                 input_tokens,
                 output_tokens,
                 "finish_reason",
-                true,
+                Thinking::ReasoningTag,
+            ),
+            Some(Family::DeepSeek) => chat_body(
+                model_id,
+                record_id,
+                &reply,
+                input_tokens,
+                output_tokens,
+                "finish_reason",
+                Thinking::ReasoningContent,
+            ),
+            Some(Family::Qwen) => chat_body(
+                model_id,
+                record_id,
+                &reply,
+                input_tokens,
+                output_tokens,
+                "finish_reason",
+                Thinking::ThinkTag,
             ),
             Some(Family::Llama) => json!({
                 "generation": reply_text(&reply),
@@ -755,6 +783,18 @@ fn converse_body(reply: &Reply, input_tokens: u64, output_tokens: u64) -> Value 
     })
 }
 
+/// Where a chat model puts its reasoning, if it shows any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Thinking {
+    None,
+    /// gpt-oss: `<reasoning>…</reasoning>` before the text.
+    ReasoningTag,
+    /// Qwen3: `<think>…</think>` before the text.
+    ThinkTag,
+    /// DeepSeek: a `reasoning_content` field beside the answer.
+    ReasoningContent,
+}
+
 fn chat_body(
     model_id: &str,
     record_id: &str,
@@ -762,7 +802,7 @@ fn chat_body(
     input_tokens: u64,
     output_tokens: u64,
     stop_key: &str,
-    reasoning: bool,
+    thinking: Thinking,
 ) -> Value {
     let (message, stop) = match reply {
         Reply::Tool {
@@ -775,10 +815,14 @@ fn chat_body(
             if *complete { "tool_calls" } else { "length" },
         ),
         Reply::Text { text, complete } => {
-            let content = if reasoning {
-                format!("<reasoning>The user asks about record {record_id}.</reasoning>{text}")
-            } else {
-                text.clone()
+            let content = match thinking {
+                Thinking::ReasoningTag => {
+                    format!("<reasoning>The user asks about record {record_id}.</reasoning>{text}")
+                }
+                Thinking::ThinkTag => {
+                    format!("<think>The user asks about record {record_id}.</think>\n\n{text}")
+                }
+                Thinking::None | Thinking::ReasoningContent => text.clone(),
             };
             (
                 json!({"role": "assistant", "content": content}),
@@ -786,6 +830,15 @@ fn chat_body(
             )
         }
     };
+    let mut message = message;
+    if thinking == Thinking::ReasoningContent
+        && let Some(message) = message.as_object_mut()
+    {
+        message.insert(
+            "reasoning_content".into(),
+            json!(format!("The user asks about record {record_id}.")),
+        );
+    }
     let mut choice = Map::new();
     choice.insert("index".into(), json!(0));
     choice.insert("message".into(), message);

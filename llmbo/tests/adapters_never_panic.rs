@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use llmbo::adapter::{
-    AnthropicAdapter, ConverseAdapter, DefaultAdapter, LlamaAdapter, MistralChatAdapter,
-    MistralPromptAdapter, NovaAdapter, OpenAiAdapter,
+    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, LlamaAdapter,
+    MistralChatAdapter, MistralPromptAdapter, NovaAdapter, OpenAiAdapter, QwenAdapter,
 };
 use llmbo::{ModelProviderAdapter, ToolDefinition};
 use proptest::prelude::*;
@@ -93,6 +93,8 @@ fn adapters() -> Vec<Arc<dyn ModelProviderAdapter>> {
         Arc::new(MistralChatAdapter),
         Arc::new(LlamaAdapter),
         Arc::new(OpenAiAdapter),
+        Arc::new(DeepSeekAdapter),
+        Arc::new(QwenAdapter),
         Arc::new(ConverseAdapter),
     ]
 }

@@ -3,8 +3,8 @@
 //! so this is what keeps the two paths the same.
 
 use llmbo::adapter::{
-    AnthropicAdapter, ConverseAdapter, DefaultAdapter, LlamaAdapter, MistralChatAdapter,
-    NovaAdapter, NovaParamStyle, OpenAiAdapter,
+    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, LlamaAdapter,
+    MistralChatAdapter, NovaAdapter, NovaParamStyle, OpenAiAdapter, QwenAdapter,
 };
 use llmbo::{Message, ModelInput, ModelProviderAdapter, Role, ToolChoice, ToolDefinition};
 use proptest::prelude::*;
@@ -70,6 +70,8 @@ fn adapters() -> Vec<Box<dyn ModelProviderAdapter>> {
         Box::new(MistralChatAdapter),
         Box::new(LlamaAdapter),
         Box::new(OpenAiAdapter),
+        Box::new(DeepSeekAdapter),
+        Box::new(QwenAdapter),
     ]
 }
 

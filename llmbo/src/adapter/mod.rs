@@ -21,6 +21,7 @@ mod json_text;
 mod llama;
 mod mistral;
 mod nova;
+mod open_weight;
 mod openai;
 mod registry;
 
@@ -37,6 +38,7 @@ pub use json_text::extract_json_object;
 pub use llama::LlamaAdapter;
 pub use mistral::{MistralChatAdapter, MistralPromptAdapter};
 pub use nova::{NovaAdapter, NovaParamStyle};
+pub use open_weight::{DeepSeekAdapter, QwenAdapter};
 pub use openai::OpenAiAdapter;
 pub use registry::{ModelAdapterRegistry, normalize_model_id};
 

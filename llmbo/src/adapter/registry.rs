@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use regex::Regex;
 
 use super::{
-    AnthropicAdapter, ConverseAdapter, DefaultAdapter, InvocationType, LlamaAdapter,
-    MistralPromptAdapter, ModelProviderAdapter, NovaAdapter, NovaParamStyle, OpenAiAdapter,
+    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, InvocationType,
+    LlamaAdapter, MistralPromptAdapter, ModelProviderAdapter, NovaAdapter, NovaParamStyle,
+    OpenAiAdapter, QwenAdapter,
 };
 use crate::error::Error;
 
@@ -59,13 +60,15 @@ impl ModelAdapterRegistry {
             param_style: NovaParamStyle::CamelCase,
             ..NovaAdapter::default()
         };
-        let builtins: [(&str, Arc<dyn ModelProviderAdapter>); 6] = [
+        let builtins: [(&str, Arc<dyn ModelProviderAdapter>); 8] = [
             (r"anthropic\.", Arc::new(AnthropicAdapter::default())),
             (r"amazon\.nova", Arc::new(NovaAdapter::default())),
             (r"amazon\.nova-2", Arc::new(nova_2)),
             (r"mistral\.", Arc::new(MistralPromptAdapter)),
             (r"meta\.llama", Arc::new(LlamaAdapter)),
             (r"openai\.", Arc::new(OpenAiAdapter)),
+            (r"deepseek\.", Arc::new(DeepSeekAdapter)),
+            (r"qwen\.", Arc::new(QwenAdapter)),
         ];
         for (pattern, adapter) in builtins {
             // The built-in patterns are literals that compile; a failure would be caught by
