@@ -213,7 +213,7 @@ pub fn answer(
                 &reply,
                 input_tokens,
                 output_tokens,
-                "stop_reason",
+                mistral_chat_stop_key(model_id),
                 Thinking::None,
             ),
             Some(Family::OpenAi) => chat_body(
@@ -781,6 +781,19 @@ fn converse_body(reply: &Reply, input_tokens: u64, output_tokens: u64) -> Value 
         "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens},
         "metrics": {"latencyMs": 100 + output_tokens},
     })
+}
+
+/// The member of a Mistral chat answer's `choices[0]` that holds the stop reason. The evidence
+/// disagrees: AWS's Mistral chat page shows `stop_reason` (written for Mistral Large 2402);
+/// Mistral's own API, and the Python original llmbo (whose authors ran its function-calling
+/// adapter against Bedrock's Mistral Large 2407), read `finish_reason`. So Mistral Large 2402
+/// answers with `stop_reason`, later chat models with `finish_reason` (see the README).
+fn mistral_chat_stop_key(model_id: &str) -> &'static str {
+    if model_id.contains("mistral-large-2402") {
+        "stop_reason"
+    } else {
+        "finish_reason"
+    }
 }
 
 /// Where a chat model puts its reasoning, if it shows any.

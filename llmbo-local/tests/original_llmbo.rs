@@ -1,0 +1,103 @@
+//! The Python original (PyPI `llmbo-bedrock` 0.2.4) as a conformance client: its
+//! `StructuredBatchInferer` runs a job for every family it registers (Claude, Nova, Mistral,
+//! Llama, gpt-oss, DeepSeek, Qwen) through boto3 against this llmbo-local, and at least 95% of
+//! the answers must validate into its pydantic model; `recover_structured_job` and
+//! `check_for_existing_job` must work. A second, independent reading of every family's wire
+//! format (`conformance/original_llmbo.py`).
+//!
+//! The interpreter is `$LLMBO_CONFORMANCE_PYTHON` (`.ci/run` makes a venv and sets it), else a
+//! venv this test makes once under `target/conformance-venv` from PyPI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use llmbo_local::LocalBedrock;
+
+const REQUIREMENT: &str = "llmbo-bedrock==0.2.4";
+
+fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("LLMBO_CONFORMANCE_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/conformance-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs (the machine ships CPython 3)");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(&python)
+            .args(["-m", "pip", "install", "-q", REQUIREMENT])
+            .status()
+            .expect("pip runs");
+        assert!(installed.success(), "pip install {REQUIREMENT} failed");
+    }
+    python
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_original_validates_every_family_it_registers() {
+    let python = python();
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // boto3 needs path-style S3 for a local endpoint; the original insists on AWS_PROFILE.
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[default]\ns3 =\n    addressing_style = path\n").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/original_llmbo.py");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("AWS_ENDPOINT_URL", local.endpoint_url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", local.region())
+            .env("AWS_DEFAULT_REGION", local.region())
+            .env("AWS_PROFILE", "default")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("LLMBO_BUCKET", local.bucket())
+            .env("LLMBO_ROLE_ARN", local.role_arn())
+            .output()
+            .map(|output| (output, local, dir))
+    })
+    .await
+    .unwrap()
+    .expect("the conformance script runs");
+    let (output, _local, _dir) = output;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let results: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let families: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["family"].as_str())
+        .collect();
+    assert_eq!(
+        families,
+        [
+            "anthropic",
+            "anthropic-cris",
+            "nova",
+            "nova-2",
+            "mistral",
+            "llama",
+            "gpt-oss",
+            "deepseek",
+            "qwen"
+        ],
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for result in &results {
+        assert_eq!(result["ok"], true, "{result}");
+        assert!(result["valid"].as_u64().unwrap_or(0) >= 105, "{result}");
+    }
+    assert!(output.status.success());
+}
