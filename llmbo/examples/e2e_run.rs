@@ -122,13 +122,7 @@ async fn run(records: usize) -> Result<(), Box<dyn std::error::Error>> {
 fn child(records: usize) -> Result<(f64, u64), Box<dyn std::error::Error>> {
     let mut command = std::process::Command::new(std::env::current_exe()?);
     command.arg(records.to_string());
-    // glibc gives each thread that allocates its own malloc arena and rarely returns freed
-    // memory; with a job's results parsed on whichever worker thread is free, RSS then grows
-    // with the number of jobs though live memory does not. Two arenas measure what is live;
-    // set MALLOC_ARENA_MAX yourself to see the default (the README gives both).
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        command.env("MALLOC_ARENA_MAX", "2");
-    }
+    // The allocator as a user has it: glibc's default arenas unless you set MALLOC_ARENA_MAX.
     let output = command.output()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     print!("{text}");
