@@ -157,7 +157,7 @@ async fn untyped_converse_jobs_work_and_structured_ones_are_refused_before_uploa
         .unwrap();
     let err = structured.prepare_requests(person_inputs(100)).unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidRecord { reason, .. } if reason.contains("InvokeModel")),
+        matches!(&err, Error::InvalidInput { problem: llmbo::InputProblem::Request(reason), .. } if reason.contains("InvokeModel")),
         "{err:?}"
     );
 }

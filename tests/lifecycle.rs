@@ -236,7 +236,7 @@ async fn bad_inputs_are_refused_before_anything_is_uploaded() {
         .prepare_requests(inputs)
         .unwrap_err();
     assert!(
-        matches!(duplicate, Error::DuplicateRecordId { ref record_id } if record_id == "00003"),
+        matches!(duplicate, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::InputProblem::DuplicateId } if record_id == "00003"),
         "{duplicate:?}"
     );
     // The same through a run, which spools the requests: the repeated id is named and nothing
@@ -249,7 +249,7 @@ async fn bad_inputs_are_refused_before_anything_is_uploaded() {
         .await
         .unwrap_err();
     assert!(
-        matches!(duplicate, Error::DuplicateRecordId { ref record_id } if record_id == "00011"),
+        matches!(duplicate, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::InputProblem::DuplicateId } if record_id == "00011"),
         "{duplicate:?}"
     );
     assert!(
@@ -266,7 +266,7 @@ async fn bad_inputs_are_refused_before_anything_is_uploaded() {
         .prepare_requests(empty)
         .unwrap_err();
     assert!(
-        matches!(invalid, Error::InvalidRecord { ref record_id, .. } if record_id == "00005"),
+        matches!(invalid, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::InputProblem::Request(_) } if record_id == "00005"),
         "{invalid:?}"
     );
     let listing = llmbo_local_keys(&local).await;

@@ -393,7 +393,7 @@ async fn a_run_prepared_from_an_async_stream_keeps_its_order() {
         .prepare_run_stream(Incoming(receiver))
         .await;
     assert!(
-        matches!(&refused, Err(llmbo::Error::DuplicateRecordId { record_id }) if record_id == "00000"),
+        matches!(&refused, Err(llmbo::Error::InvalidInput { record_id: Some(record_id), problem: llmbo::InputProblem::DuplicateId }) if record_id == "00000"),
         "{refused:?}"
     );
 }

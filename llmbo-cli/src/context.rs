@@ -34,11 +34,7 @@ impl From<Error> for Failure {
         match err {
             Error::InvalidConfig { .. }
             | Error::InvalidInput { .. }
-            | Error::InvalidRecordId { .. }
-            | Error::TooFewRecords { .. }
-            | Error::DuplicateRecordId { .. }
-            | Error::InvalidRecord { .. }
-            | Error::BadInput(_) => Failure::Usage(message),
+            | Error::TooFewRecords { .. } => Failure::Usage(message),
             // Everything else, local I/O of llmbo's own files included, is not the user's
             // usage: exit 1.
             _ => Failure::Failed(message),

@@ -118,19 +118,20 @@ pub enum Error {
         /// What is wrong and what is allowed.
         reason: String,
     },
-    /// A [`ModelInput`](crate::ModelInput) cannot be sent to any model.
-    #[error("invalid model input: {reason}")]
+    /// An input cannot be sent: a record's request, its id, an id used twice, or bad lines of
+    /// an input file. Nothing was uploaded. Match on `problem` for the kind.
+    ///
+    /// ```
+    /// use llmbo::{Error, InputProblem};
+    /// let err = Error::InvalidInput { record_id: Some("r7".into()), problem: InputProblem::DuplicateId };
+    /// assert_eq!(err.to_string(), "record `r7`: the id is used twice; every record needs its own id");
+    /// ```
+    #[error("{}{problem}", record_id.as_deref().map(|id| format!("record `{id}`: ")).unwrap_or_default())]
     InvalidInput {
+        /// The record concerned, when the problem is one record's.
+        record_id: Option<String>,
         /// What is wrong.
-        reason: String,
-    },
-    /// A record id is empty, repeated, or has characters Bedrock refuses.
-    #[error("invalid record id `{record_id}`: {reason}")]
-    InvalidRecordId {
-        /// The id.
-        record_id: String,
-        /// What is wrong.
-        reason: String,
+        problem: InputProblem,
     },
     /// Bedrock rejects jobs with fewer records than its per-model minimum.
     #[error(
@@ -232,23 +233,6 @@ pub enum Error {
         /// The ARN asked for.
         job_arn: String,
     },
-    /// Two input records have the same id; Bedrock fails such a job.
-    #[error("record id `{record_id}` is used twice; every record needs its own id")]
-    DuplicateRecordId {
-        /// The repeated id.
-        record_id: String,
-    },
-    /// One record's input cannot be sent to the model.
-    #[error("record `{record_id}`: {reason}")]
-    InvalidRecord {
-        /// The record's id.
-        record_id: String,
-        /// What is wrong with its input.
-        reason: String,
-    },
-    /// An input file has bad lines; each is named by file and line. Nothing was submitted.
-    #[error("{0}")]
-    BadInput(crate::input_file::InputProblems),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -257,6 +241,35 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+}
+
+/// What is wrong with an input ([`Error::InvalidInput`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputProblem {
+    /// The request cannot be written for the model (or, for a raw body, is not valid).
+    #[error("{0}")]
+    Request(String),
+    /// The record id is empty or has characters Bedrock refuses.
+    #[error("invalid record id: {0}")]
+    RecordId(String),
+    /// The record id is used twice; Bedrock fails such a job.
+    #[error("the id is used twice; every record needs its own id")]
+    DuplicateId,
+    /// Lines of an input file are bad; each is named by file and line.
+    #[error("{0}")]
+    File(crate::input_file::InputProblems),
+}
+
+impl Error {
+    /// A request that cannot be written for a model, for adapters to return (the record's id
+    /// is added by the caller).
+    pub fn invalid_request(reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            record_id: None,
+            problem: InputProblem::Request(reason.into()),
+        }
+    }
 }
 
 /// What kind of failure an AWS call met: what a caller acts on, whatever the service's exact

@@ -235,7 +235,7 @@ impl ModelInput {
     /// assert!(ModelInput::new().user("hi").top_p(1.5).validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
-        let invalid = |reason: String| Err(Error::InvalidInput { reason });
+        let invalid = |reason: String| Err(Error::invalid_request(reason));
         if let Some(body) = &self.raw_body {
             return match body {
                 serde_json::Value::Object(_) => Ok(()),
@@ -284,8 +284,8 @@ pub(crate) fn check_record_id(id: &str) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidRecordId {
-        record_id: id.escape_debug().to_string(),
-        reason: reason.into(),
+    Err(Error::InvalidInput {
+        record_id: Some(id.escape_debug().to_string()),
+        problem: crate::error::InputProblem::RecordId(reason.into()),
     })
 }

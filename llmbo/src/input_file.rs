@@ -114,7 +114,10 @@ impl InputLine {
         input.top_k = self.top_k;
         input.stop_sequences = self.stop_sequences.unwrap_or_default();
         input.validate().map_err(|err| match err {
-            Error::InvalidInput { reason } => reason,
+            Error::InvalidInput {
+                problem: crate::error::InputProblem::Request(reason),
+                ..
+            } => reason,
             other => other.to_string(),
         })?;
         Ok(input)
@@ -130,7 +133,7 @@ impl InputLine {
 ///
 /// Every line is checked — valid JSON, a record id that is a non-empty string and unique,
 /// no unknown field, a usable request — and any problem fails the whole file with
-/// [`Error::BadInput`], naming the file and line of each, so nothing is half-submitted.
+/// [`Error::InvalidInput`] with [`InputProblem::File`](crate::InputProblem::File), naming the file and line of each, so nothing is half-submitted.
 ///
 /// ```
 /// let text = "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"a\", \"prompt\": \"Ho\"}\n{\"prompt\": 3}\n";
@@ -229,11 +232,14 @@ pub fn read_input(
     if problems.is_empty() {
         Ok(records)
     } else {
-        Err(Error::BadInput(InputProblems {
-            file: file_name.to_owned(),
-            problems,
-            more,
-        }))
+        Err(Error::InvalidInput {
+            record_id: None,
+            problem: crate::error::InputProblem::File(InputProblems {
+                file: file_name.to_owned(),
+                problems,
+                more,
+            }),
+        })
     }
 }
 
@@ -263,7 +269,10 @@ mod tests {
 
     fn problems(text: &[u8]) -> Vec<(usize, String)> {
         match read_input(text, "f.jsonl") {
-            Err(Error::BadInput(found)) => found
+            Err(Error::InvalidInput {
+                problem: crate::error::InputProblem::File(found),
+                ..
+            }) => found
                 .problems
                 .into_iter()
                 .map(|p| (p.line, p.message))
@@ -325,7 +334,11 @@ mod tests {
     #[test]
     fn many_bad_lines_are_counted_not_all_listed() {
         let text = "nope\n".repeat(MAX_PROBLEMS + 7);
-        let Err(Error::BadInput(found)) = read_input(text.as_bytes(), "big.jsonl") else {
+        let Err(Error::InvalidInput {
+            problem: crate::error::InputProblem::File(found),
+            ..
+        }) = read_input(text.as_bytes(), "big.jsonl")
+        else {
             panic!("bad input expected");
         };
         assert_eq!((found.problems.len(), found.more), (MAX_PROBLEMS, 7));

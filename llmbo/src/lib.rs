@@ -216,7 +216,7 @@ mod status;
 mod strict_json;
 
 pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Usage};
-pub use error::{AwsErrorKind, Error, RecordError};
+pub use error::{AwsErrorKind, Error, InputProblem, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
     BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, Jobs, OutputMode,

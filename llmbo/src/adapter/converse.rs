@@ -29,11 +29,10 @@ impl ModelProviderAdapter for ConverseAdapter {
         validate_input(input, tool)?;
         let (tools, _) = tools_and_choice(input, tool);
         if !tools.is_empty() {
-            return Err(Error::InvalidInput {
-                reason: "Bedrock refuses tools in Converse batch jobs; use the InvokeModel \
-                         invocation type for structured or tool-using jobs"
-                    .into(),
-            });
+            return Err(Error::invalid_request(
+                "Bedrock refuses tools in Converse batch jobs; use the InvokeModel \
+                         invocation type for structured or tool-using jobs",
+            ));
         }
         let mut body = Map::new();
         body.insert("messages".into(), text_messages(input));

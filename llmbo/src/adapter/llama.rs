@@ -66,9 +66,9 @@ impl ModelProviderAdapter for LlamaAdapter {
     ) -> Result<Value, Error> {
         validate_input(input, tool)?;
         if tool.is_none() && !input.tools.is_empty() {
-            return Err(Error::InvalidInput {
-                reason: "the Llama prompt format has no tools; use a structured job instead".into(),
-            });
+            return Err(Error::invalid_request(
+                "the Llama prompt format has no tools; use a structured job instead",
+            ));
         }
         let system: Option<String> = match (&input.system, tool) {
             (Some(system), Some(tool)) => Some(format!("{system}\n\n{}", schema_instruction(tool))),

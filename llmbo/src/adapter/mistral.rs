@@ -89,11 +89,10 @@ impl ModelProviderAdapter for MistralPromptAdapter {
     ) -> Result<Value, Error> {
         validate_input(input, tool)?;
         if tool.is_none() && !input.tools.is_empty() {
-            return Err(Error::InvalidInput {
-                reason: "the Mistral prompt format has no tools; use MistralChatAdapter for \
-                         function calling"
-                    .into(),
-            });
+            return Err(Error::invalid_request(
+                "the Mistral prompt format has no tools; use MistralChatAdapter for \
+                         function calling",
+            ));
         }
         let mut body = Map::new();
         let preamble = preamble(input, tool);

@@ -198,9 +198,9 @@ pub(crate) fn write_json_line(line: &impl Serialize, out: &mut Vec<u8>) -> Resul
         }
         Err(err) => {
             out.truncate(start);
-            Err(Error::InvalidInput {
-                reason: format!("the request cannot be written as JSON: {err}"),
-            })
+            Err(Error::invalid_request(format!(
+                "the request cannot be written as JSON: {err}"
+            )))
         }
     }
 }
@@ -255,9 +255,7 @@ pub(crate) fn validate_input(
     if let Some(tool) = forced
         && tool.name.is_empty()
     {
-        return Err(Error::InvalidInput {
-            reason: "the output tool has an empty name".into(),
-        });
+        return Err(Error::invalid_request("the output tool has an empty name"));
     }
     Ok(())
 }

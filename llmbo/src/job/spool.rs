@@ -58,9 +58,12 @@ pub(crate) fn write_one(
         None => config.adapter.write_input_line(record_id, input, tool, out),
     };
     written.map_err(|err| match err {
-        Error::InvalidInput { reason } => Error::InvalidRecord {
-            record_id: record_id.to_owned(),
-            reason,
+        Error::InvalidInput {
+            record_id: None,
+            problem,
+        } => Error::InvalidInput {
+            record_id: Some(record_id.to_owned()),
+            problem,
         },
         other => other,
     })
@@ -133,7 +136,10 @@ impl<'a> Spooler<'a> {
                     && repeated.contains(&id_hash(&id))
                     && !seen.insert(id.clone())
                 {
-                    return Err(Error::DuplicateRecordId { record_id: id });
+                    return Err(Error::InvalidInput {
+                        record_id: Some(id),
+                        problem: crate::error::InputProblem::DuplicateId,
+                    });
                 }
             }
         }
