@@ -109,8 +109,12 @@ impl Context {
         Ok(Jobs::connect(&region, Some(sdk)).await)
     }
 
-    pub async fn run(&self, run_uri: &str) -> Result<BatchRun<Untyped>, Failure> {
-        let (sdk, region) = self.sdk(None).await?;
-        Ok(BatchRun::resume(run_uri, &region, Some(sdk)).await?)
+    /// The run a target names: a run record, or a bare job ARN as a run of one.
+    pub async fn run(&self, target: &Target<'_>) -> Result<BatchRun<Untyped>, Failure> {
+        let (sdk, region) = self.sdk(Some(target)).await?;
+        Ok(match target {
+            Target::Job(arn) => BatchRun::from_job_arn(arn, &region, Some(sdk)).await?,
+            Target::Run(uri) => BatchRun::resume(uri, &region, Some(sdk)).await?,
+        })
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use llmbo::{BatchInferer, RecordError, RecordResult, Recovered, RetryOptions, RetryOutcome};
+use llmbo::{RecordError, RecordResult, RetryOptions, RetryOutcome};
 use serde_json::{Value, json};
 
 use crate::args::Download;
@@ -12,82 +12,53 @@ use crate::report::{Summary, check_error_rate};
 
 pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
     let target = Target::parse(&args.target.target)?;
-    if args.retry_failed && matches!(target, Target::Job(_)) {
-        return Err(Failure::Usage(
-            "--retry-failed works on a run (its s3://…/input/<name>.run.json), not a job ARN"
-                .into(),
-        ));
-    }
     let mut retry = None;
     // Failed jobs make the command fail whatever the error rate.
     let mut failed_jobs: Vec<String> = Vec::new();
-    let summary = match target {
-        Target::Job(arn) => {
-            let (sdk, region) = ctx.sdk(Some(&target)).await?;
-            match BatchInferer::recover_details_from_job_arn(arn, &region, Some(sdk)).await? {
-                Recovered::Running(_) => {
-                    return Err(Failure::Failed(format!(
-                        "job {arn} has not finished; follow it with `llmbo watch {arn}`"
-                    )));
-                }
-                Recovered::Finished(job) => {
-                    if job.job_status() == Some(&llmbo::JobStatus::Failed) {
-                        failed_jobs.push(format!("job {arn} failed"));
-                    }
-                    let results = job.download_results().await?.load_results()?;
-                    let mut writer = ResultWriter::create(&args.out, None)?;
-                    for record in results.records {
-                        writer.write(record)?;
-                    }
-                    writer.finish(&results.manifest)?
-                }
-            }
+    // A bare job ARN is a run of one: the same path for both.
+    let run = ctx.run(&target).await?;
+    let cancelled = run.manifest().cancelled;
+    let unfinished = run
+        .jobs()
+        .await?
+        .iter()
+        .filter(|(_, details)| match details {
+            Some(job) => !job.status.is_finished(),
+            None => !cancelled,
+        })
+        .count();
+    if unfinished > 0 {
+        let what = &args.target.target;
+        return Err(Failure::Failed(format!(
+            "{unfinished} job(s) have not finished; follow them with `llmbo watch {what}`"
+        )));
+    }
+    let schema = run.manifest().settings.tool.map(|tool| tool.input_schema);
+    let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
+    let summary = if args.retry_failed {
+        // Retrying merges into the results in place, so they are held whole.
+        let mut detailed = run.finish_detailed(Duration::from_millis(200)).await?;
+        let options = RetryOptions {
+            include_parse_failures: args.include_parse_failures,
+            pad_to_minimum: args.pad_to_minimum,
+            poll_interval: args.interval,
+        };
+        retry = Some(run.retry_failed(&mut detailed, &options).await?);
+        failed_jobs.extend(detailed.summary.failed_jobs.iter().map(ToString::to_string));
+        let manifest = detailed.results.manifest.clone();
+        for record in detailed.results.records {
+            writer.write(record)?;
         }
-        Target::Run(uri) => {
-            let run = ctx.run(uri).await?;
-            let cancelled = run.manifest().cancelled;
-            let unfinished = run
-                .jobs()
-                .await?
-                .iter()
-                .filter(|(_, details)| match details {
-                    Some(job) => !job.status.is_finished(),
-                    None => !cancelled,
-                })
-                .count();
-            if unfinished > 0 {
-                return Err(Failure::Failed(format!(
-                    "{unfinished} job(s) of the run have not finished; follow them with `llmbo watch {uri}`"
-                )));
-            }
-            let schema = run.manifest().settings.tool.map(|tool| tool.input_schema);
-            let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
-            if args.retry_failed {
-                // Retrying merges into the results in place, so they are held whole.
-                let mut detailed = run.finish_detailed(Duration::from_millis(200)).await?;
-                let options = RetryOptions {
-                    include_parse_failures: args.include_parse_failures,
-                    pad_to_minimum: args.pad_to_minimum,
-                    poll_interval: args.interval,
-                };
-                retry = Some(run.retry_failed(&mut detailed, &options).await?);
-                failed_jobs.extend(detailed.summary.failed_jobs.iter().map(ToString::to_string));
-                let manifest = detailed.results.manifest.clone();
-                for record in detailed.results.records {
-                    writer.write(record)?;
-                }
-                writer.finish(&manifest)?
-            } else {
-                // One job's results in memory at a time, written as they come.
-                let mut stream = run.stream(Duration::from_millis(200));
-                while let Some(record) = stream.next().await {
-                    writer.write(record?)?;
-                }
-                let run_summary = stream.summary().unwrap_or_default();
-                failed_jobs.extend(run_summary.failed_jobs.iter().map(ToString::to_string));
-                writer.finish(&run_summary.manifest)?
-            }
+        writer.finish(&manifest)?
+    } else {
+        // One job's results in memory at a time, written as they come.
+        let mut stream = run.stream(Duration::from_millis(200));
+        while let Some(record) = stream.next().await {
+            writer.write(record?)?;
         }
+        let run_summary = stream.summary().unwrap_or_default();
+        failed_jobs.extend(run_summary.failed_jobs.iter().map(ToString::to_string));
+        writer.finish(&run_summary.manifest)?
     };
     let cost = match (args.price_in, args.price_out) {
         (Some(input), Some(output)) => Some(

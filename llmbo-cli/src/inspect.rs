@@ -8,41 +8,35 @@ use crate::report::{job_json, job_line};
 
 pub async fn status(ctx: &Context, target: &str) -> Result<(), Failure> {
     let target = Target::parse(target)?;
-    match target {
-        Target::Job(arn) => {
-            let job = ctx.jobs(Some(&target)).await?.describe(arn).await?;
-            if ctx.json() {
-                println!("{}", job_json(&job));
-            } else {
-                println!("{}", job_line(&job));
-            }
+    let run = ctx.run(&target).await?;
+    let jobs = run.jobs().await?;
+    if ctx.json() {
+        let list: Vec<Value> = jobs
+            .iter()
+            .map(|(entry, details)| match details {
+                Some(job) => job_json(job),
+                None => json!({"jobName": entry.job_name, "status": "NotCreated", "records": entry.records}),
+            })
+            .collect();
+        match target {
+            // A bare job ARN prints the job, as it always has.
+            Target::Job(_) if list.len() == 1 => println!("{}", list[0]),
+            _ => println!(
+                "{}",
+                json!({"runUri": run.run_uri(), "cancelled": run.manifest().cancelled, "jobs": list})
+            ),
         }
-        Target::Run(uri) => {
-            let run = ctx.run(uri).await?;
-            let jobs = run.jobs().await?;
-            if ctx.json() {
-                let list: Vec<Value> = jobs
-                    .iter()
-                    .map(|(entry, details)| match details {
-                        Some(job) => job_json(job),
-                        None => json!({"jobName": entry.job_name, "status": "NotCreated", "records": entry.records}),
-                    })
-                    .collect();
-                println!(
-                    "{}",
-                    json!({"runUri": uri, "cancelled": run.manifest().cancelled, "jobs": list})
-                );
-            } else {
-                println!("run {uri}");
-                for (entry, details) in &jobs {
-                    match details {
-                        Some(job) => println!("{}", job_line(job)),
-                        None => println!(
-                            "{:<32} {:<18} {:>7} records",
-                            entry.job_name, "NotCreated", entry.records
-                        ),
-                    }
-                }
+    } else {
+        if let Target::Run(uri) = target {
+            println!("run {uri}");
+        }
+        for (entry, details) in &jobs {
+            match details {
+                Some(job) => println!("{}", job_line(job)),
+                None => println!(
+                    "{:<32} {:<18} {:>7} records",
+                    entry.job_name, "NotCreated", entry.records
+                ),
             }
         }
     }
@@ -71,17 +65,7 @@ pub async fn list(ctx: &Context, args: List) -> Result<(), Failure> {
 
 pub async fn cancel(ctx: &Context, target: &str) -> Result<(), Failure> {
     let target = Target::parse(target)?;
-    let stopped = match target {
-        Target::Job(arn) => {
-            let stopped = ctx.jobs(Some(&target)).await?.stop(arn).await?;
-            if stopped {
-                vec![arn.to_owned()]
-            } else {
-                Vec::new()
-            }
-        }
-        Target::Run(uri) => ctx.run(uri).await?.cancel().await?,
-    };
+    let stopped = ctx.run(&target).await?.cancel().await?;
     if ctx.json() {
         println!("{}", json!({"stopRequested": stopped}));
     } else if stopped.is_empty() {

@@ -13,12 +13,6 @@ use crate::args::Watch;
 use crate::context::{Context, Failure, Target};
 use crate::report::{Summary, check_error_rate};
 
-/// Where the jobs come from.
-enum Source<'a> {
-    Job(Jobs, &'a str),
-    Run(BatchRun<Untyped>),
-}
-
 /// One job as watched: its name, the records it holds when known, and Bedrock's view of it.
 struct Row {
     name: String,
@@ -26,40 +20,19 @@ struct Row {
     details: Option<JobDetails>,
 }
 
-impl Source<'_> {
-    async fn poll(&self) -> Result<Vec<Row>, Error> {
-        match self {
-            Source::Job(jobs, arn) => {
-                let details = jobs.describe(arn).await?;
-                Ok(vec![Row {
-                    name: details.job_name.clone(),
-                    records: None,
-                    details: Some(details),
-                }])
-            }
-            Source::Run(run) => {
-                // Jobs waiting for a slot are created as others end.
-                run.submit().await?;
-                Ok(run
-                    .jobs()
-                    .await?
-                    .into_iter()
-                    .map(|(entry, details)| Row {
-                        name: entry.job_name,
-                        records: Some(entry.records as u64),
-                        details,
-                    })
-                    .collect())
-            }
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        match self {
-            Source::Job(..) => false,
-            Source::Run(run) => run.manifest().cancelled,
-        }
-    }
+/// The run's jobs as they are now, after creating those a free slot lets start.
+async fn poll(run: &BatchRun<Untyped>) -> Result<Vec<Row>, Error> {
+    run.submit().await?;
+    Ok(run
+        .jobs()
+        .await?
+        .into_iter()
+        .map(|(entry, details)| Row {
+            name: entry.job_name,
+            records: Some(entry.records as u64),
+            details,
+        })
+        .collect())
 }
 
 fn done(rows: &[Row], cancelled: bool) -> bool {
@@ -73,10 +46,7 @@ pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
     let interval = args.interval;
     let target = Target::parse(&args.target.target)?;
     let jobs = ctx.jobs(Some(&target)).await?;
-    let source = match target {
-        Target::Job(arn) => Source::Job(jobs.clone(), arn),
-        Target::Run(uri) => Source::Run(ctx.run(uri).await?),
-    };
+    let run = ctx.run(&target).await?;
     let mode = if ctx.json() {
         Mode::Json
     } else if std::io::stdout().is_terminal() {
@@ -87,10 +57,10 @@ pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
     let mut view = View::new(mode);
     let mut pace = llmbo::PollConfig::default().pace(interval);
     let rows = loop {
-        match source.poll().await {
+        match poll(&run).await {
             Ok(rows) => {
                 view.update(&rows);
-                if done(&rows, source.cancelled()) {
+                if done(&rows, run.manifest().cancelled) {
                     break rows;
                 }
                 pace.answered();

@@ -603,18 +603,23 @@ async fn download_can_retry_what_failed_and_estimate_the_cost() {
     assert_eq!(results.len(), 300);
     assert!(results.iter().all(|line| line.get("output").is_some()));
 
-    // A job ARN cannot be retried: bad usage.
-    let arn = llmbo(&local)
+    // A bare job ARN is a run of one: it downloads, and retries, the same way.
+    let status = llmbo(&local)
         .args(["--json", "status", &run_uri])
         .assert()
         .success();
-    let arn = stdout_json(arn.get_output())["jobs"][0]["jobArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    llmbo(&local)
-        .args(["download", &arn, "--retry-failed", "--out"])
+    let first_job = stdout_json(status.get_output())["jobs"][0].clone();
+    let arn = first_job["jobArn"].as_str().unwrap().to_owned();
+    let one = llmbo(&local)
+        .args(["--json", "download", &arn, "--retry-failed", "--out"])
         .arg(&out)
         .assert()
-        .code(2);
+        .success();
+    assert_eq!(json_lines(one.get_output())[0]["retry"]["retried"], 0);
+    let records = read_results(&out);
+    assert_eq!(
+        records.len() as u64,
+        first_job["totalRecordCount"].as_u64().unwrap()
+    );
+    assert!(records.iter().all(|r| r.get("output").is_some()));
 }

@@ -62,9 +62,13 @@ pub(crate) async fn upload_job(
     let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
     progress.total = Some(entry.records as u64);
     let mut left = entry.records;
+    // One buffer for every chunk: a fresh 8 MiB one per part, allocated on whichever blocking
+    // thread runs, made glibc's per-thread arenas hold on to memory.
+    let mut chunk = Vec::new();
     while left > 0 {
-        let (back, chunk, lines) = read_lines(reader, left, PART_SIZE).await?;
+        let (back, buffer, lines) = read_lines(reader, chunk, left, PART_SIZE).await?;
         reader = back;
+        chunk = buffer;
         if lines == 0 {
             return Err(Error::Internal {
                 what: "uploading the spooled requests",

@@ -73,6 +73,9 @@ pub(crate) struct RunShared {
     etag: Mutex<Option<String>>,
     /// Serializes this process's writes (they would only lose races to each other).
     saving: tokio::sync::Mutex<()>,
+    /// False for a run of one made from a job's ARN alone: its record lives in memory only,
+    /// so looking at or cancelling someone's job writes nothing into their bucket.
+    persisted: bool,
 }
 
 impl RunShared {
@@ -81,6 +84,15 @@ impl RunShared {
             record: Mutex::new(record),
             etag: Mutex::new(None),
             saving: tokio::sync::Mutex::new(()),
+            persisted: true,
+        }
+    }
+
+    /// A record kept in memory only (a job's ARN is all there is).
+    pub(crate) fn in_memory(record: RunManifest) -> Self {
+        RunShared {
+            persisted: false,
+            ..Self::new(record)
         }
     }
 
@@ -132,6 +144,9 @@ impl RunShared {
     /// Reads the newest record from S3 (what another process may have written), keeping what
     /// this handle has when there is none yet.
     pub(crate) async fn refresh(&self, config: &JobConfig) -> Result<RunManifest, Error> {
+        if !self.persisted {
+            return Ok(self.snapshot());
+        }
         if let Some((record, etag)) = Self::read(config, config.job_name()).await? {
             self.hold(record, Some(etag));
         }
@@ -177,6 +192,12 @@ impl RunShared {
         change: impl Fn(&mut RunManifest),
     ) -> Result<RunManifest, Error> {
         let _saving = self.saving.lock().await;
+        if !self.persisted {
+            let mut next = self.snapshot();
+            change(&mut next);
+            self.hold(next.clone(), None);
+            return Ok(next);
+        }
         let key = layout::run_key(config.job_name());
         for _ in 0..MAX_RACES {
             let mut next = self.snapshot();

@@ -204,10 +204,12 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 let (_, key) = layout::split_s3_uri(&entry.input_uri);
                 let mut upload = self.config.aws.upload(bucket, key);
                 let mut reader = std::io::BufReader::new(file);
+                let mut chunk = Vec::new();
                 loop {
-                    let (back, chunk, lines) =
-                        read_lines(reader, usize::MAX, crate::aws::PART_SIZE).await?;
+                    let (back, buffer, lines) =
+                        read_lines(reader, chunk, usize::MAX, crate::aws::PART_SIZE).await?;
                     reader = back;
+                    chunk = buffer;
                     if lines == 0 {
                         break;
                     }

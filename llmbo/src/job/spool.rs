@@ -228,16 +228,18 @@ pub(crate) fn plan(
     Ok((record, PlannedRun { spool, ranges }))
 }
 
-/// Reads the next lines of the spool, up to `max_bytes` (at least one line) or `lines` lines,
-/// off the async workers.
+/// Reads the next lines of the spool into `chunk` (cleared first, its allocation reused), up
+/// to `max_bytes` (at least one line) or `lines` lines, off the async workers. Returns how
+/// many lines were read.
 pub(crate) async fn read_lines(
     reader: std::io::BufReader<std::fs::File>,
+    mut chunk: Vec<u8>,
     lines: usize,
     max_bytes: usize,
 ) -> Result<(std::io::BufReader<std::fs::File>, Vec<u8>, usize), Error> {
     let task = tokio::task::spawn_blocking(move || {
         let mut reader = reader;
-        let mut chunk = Vec::with_capacity(max_bytes.min(1 << 24));
+        chunk.clear();
         let mut read = 0;
         while read < lines && (read == 0 || chunk.len() < max_bytes) {
             let before = chunk.len();

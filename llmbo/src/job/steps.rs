@@ -574,13 +574,13 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     }
 }
 
-/// Rebuilds a run of one from a job's ARN: its settings from what Bedrock keeps, through the
-/// one configuration path; its records from the input in S3.
-async fn recover<O: OutputMode>(
+/// A run of one from a job's ARN: its settings from what Bedrock keeps, through the one
+/// configuration path; its records from the input in S3. Its record is kept in memory only.
+async fn run_of_job<O: OutputMode>(
     job_arn: &str,
     region: &str,
     sdk_config: Option<SdkConfig>,
-) -> Result<Recovered<O>, Error> {
+) -> Result<(Inferer<O, Ready>, ShardEntry, JobDetails), Error> {
     names::check_job_arn(job_arn)?;
     let sdk = sdk_config_or_default(sdk_config).await;
     let aws = Aws::new(&sdk, region, None, None);
@@ -606,10 +606,20 @@ async fn recover<O: OutputMode>(
     };
     let ready = Inferer::<O, Ready> {
         config: Arc::new(config),
-        run: Arc::new(RunShared::new(record)),
+        run: Arc::new(RunShared::in_memory(record)),
         data: (),
         _mode: PhantomData,
     };
+    Ok((ready, entry, details))
+}
+
+/// Rebuilds a job from its ARN as a run of one, running or ended.
+async fn recover<O: OutputMode>(
+    job_arn: &str,
+    region: &str,
+    sdk_config: Option<SdkConfig>,
+) -> Result<Recovered<O>, Error> {
+    let (ready, entry, details) = run_of_job::<O>(job_arn, region, sdk_config).await?;
     Ok(if details.status.is_finished() {
         let status = details.status.clone();
         Recovered::Finished(ready.with_data(Ended {
@@ -622,6 +632,27 @@ async fn recover<O: OutputMode>(
             status: None,
         }))
     })
+}
+
+impl<O: OutputMode> Inferer<O, Submitted> {
+    /// Any job, by its ARN alone, as a submitted run of one (whatever its status: a finished
+    /// job's run ends at the first poll), so one code path follows, streams, cancels or
+    /// retries a job and a run alike. Its record is kept in memory only: nothing is written
+    /// next to a job llmbo may not have created. The contract's
+    /// [`recover_structured_job`](Inferer::recover_structured_job) and
+    /// [`recover_details_from_job_arn`](Inferer::recover_details_from_job_arn) give the same
+    /// run as `Running` or `Finished`.
+    pub async fn from_job_arn(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Self, Error> {
+        let (ready, entry, details) = run_of_job::<O>(job_arn, region, sdk_config).await?;
+        Ok(ready.with_data(Seen {
+            jobs: vec![(entry, Some(details))],
+            status: None,
+        }))
+    }
 }
 
 impl Inferer<Untyped, Ready> {
