@@ -112,7 +112,7 @@ pub(crate) async fn hash_spool(
         path: std::env::temp_dir(),
         source,
     };
-    tokio::task::spawn_blocking(move || {
+    crate::files::off_runtime("hashing the spooled requests", move || {
         use std::io::Seek;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         let mut line = Vec::new();
@@ -130,11 +130,7 @@ pub(crate) async fn hash_spool(
         file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
         Ok((file, hashes))
     })
-    .await
-    .map_err(|e| Error::Internal {
-        what: "hashing the spooled requests",
-        reason: e.to_string(),
-    })?
+    .await?
 }
 
 /// Everything a create request says, hashed into its idempotency token: the same request
@@ -551,10 +547,8 @@ pub(crate) async fn read_job_async<O: OutputMode>(
     config: Arc<JobConfig>,
     output: JobOutput,
 ) -> Result<Loaded<O::Value>, Error> {
-    tokio::task::spawn_blocking(move || read_job::<O>(&config, &output))
-        .await
-        .map_err(|e| Error::Internal {
-            what: "reading a job's output",
-            reason: e.to_string(),
-        })?
+    crate::files::off_runtime("reading a job's output", move || {
+        read_job::<O>(&config, &output)
+    })
+    .await?
 }

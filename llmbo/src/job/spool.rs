@@ -237,7 +237,7 @@ pub(crate) async fn read_lines(
     lines: usize,
     max_bytes: usize,
 ) -> Result<(std::io::BufReader<std::fs::File>, Vec<u8>, usize), Error> {
-    let task = tokio::task::spawn_blocking(move || {
+    crate::files::off_runtime("reading the spooled requests", move || {
         let mut reader = reader;
         chunk.clear();
         let mut read = 0;
@@ -250,9 +250,6 @@ pub(crate) async fn read_lines(
             read += 1;
         }
         Ok::<_, Error>((reader, chunk, read))
-    });
-    task.await.map_err(|e| Error::Internal {
-        what: "reading the spooled requests",
-        reason: e.to_string(),
-    })?
+    })
+    .await?
 }
