@@ -109,12 +109,16 @@ async fn a_cancel_from_another_handle_reaches_the_follower() {
 
     let jobs = all_jobs(&local).await;
     assert_eq!(jobs.len(), 1, "no job created after the cancel: {jobs:?}");
+    // The canceller asked it to stop, or the follower did on seeing the cancel: stopped either
+    // way, long before its 217 records could have been processed.
+    assert!(
+        stopped.is_empty() || stopped == [jobs[0].1.clone()],
+        "{stopped:?}"
+    );
     assert_eq!(
-        stopped,
-        [jobs[0].1.clone()],
+        jobs[0].2, "Stopped",
         "the follower's newest job was stopped"
     );
-    assert!(["Stopped", "Stopping"].contains(&jobs[0].2.as_str()) || jobs[0].2 == "Completed");
     let ids: Vec<&str> = results
         .records
         .iter()

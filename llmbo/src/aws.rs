@@ -370,6 +370,23 @@ impl Aws {
         Ok(put.e_tag().unwrap_or_default().to_owned())
     }
 
+    /// An object's ETag, `None` when there is no such object.
+    pub(crate) async fn etag(&self, bucket: &str, key: &str) -> Result<Option<String>, Error> {
+        match self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head.e_tag().unwrap_or_default().to_owned())),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(aws_error("HeadObject", err)),
+        }
+    }
+
     /// Downloads an object into memory.
     pub(crate) async fn get_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
         let body = self.get(bucket, key).await?;
@@ -677,13 +694,14 @@ impl Upload<'_> {
         Ok(())
     }
 
-    /// Sends what is left and completes the object.
-    pub(crate) async fn finish(mut self) -> Result<(), Error> {
+    /// Sends what is left and completes the object; returns its ETag.
+    pub(crate) async fn finish(mut self) -> Result<String, Error> {
         let s3 = &self.aws.s3;
         let owner = self.aws.bucket_owner.clone();
         if self.upload_id.is_none() {
             let body = std::mem::take(&mut self.buffer);
-            s3.put_object()
+            let put = s3
+                .put_object()
                 .bucket(self.bucket)
                 .key(self.key)
                 .content_type("application/jsonl")
@@ -692,13 +710,14 @@ impl Upload<'_> {
                 .send()
                 .await
                 .map_err(|e| aws_error("PutObject", e))?;
-            return Ok(());
+            return Ok(put.e_tag().unwrap_or_default().to_owned());
         }
         if !self.buffer.is_empty() {
             self.send_part().await?;
         }
         let upload_id = self.upload_id.clone().unwrap_or_default();
-        s3.complete_multipart_upload()
+        let completed = s3
+            .complete_multipart_upload()
             .bucket(self.bucket)
             .key(self.key)
             .upload_id(upload_id)
@@ -712,7 +731,7 @@ impl Upload<'_> {
             .await
             .map_err(|e| aws_error("CompleteMultipartUpload", e))?;
         self.upload_id = None;
-        Ok(())
+        Ok(completed.e_tag().unwrap_or_default().to_owned())
     }
 }
 

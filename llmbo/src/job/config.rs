@@ -24,7 +24,16 @@ pub(crate) struct JobConfig {
     pub(crate) adapter: Arc<dyn ModelProviderAdapter>,
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) poll: super::PollConfig,
+    /// The record ids of the jobs this process uploaded, in private temp files, so reading
+    /// results back needs no second download of the input.
+    pub(crate) local_ids: LocalIds,
 }
+
+/// Job name → (input SHA-256, the input object's ETag, a private temp file of its record ids,
+/// one a line).
+pub(crate) type LocalIds = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<String, (String, String, std::fs::File)>>,
+>;
 
 impl JobConfig {
     /// The one constructor: the settings, the clients, and the adapter (the caller's, else the
@@ -46,6 +55,7 @@ impl JobConfig {
             adapter,
             progress: None,
             poll: super::PollConfig::default(),
+            local_ids: LocalIds::default(),
         }
     }
 

@@ -65,6 +65,11 @@ pub(crate) async fn upload_job(
     // One buffer for every chunk: a fresh 8 MiB one per part, allocated on whichever blocking
     // thread runs, made glibc's per-thread arenas hold on to memory.
     let mut chunk = Vec::new();
+    let mut ids = std::io::BufWriter::new(tempfile::tempfile().map_err(|source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?);
+    let mut ids_ok = true;
     while left > 0 {
         let (back, buffer, lines) = read_lines(reader, chunk, left, PART_SIZE).await?;
         reader = back;
@@ -76,6 +81,18 @@ pub(crate) async fn upload_job(
             });
         }
         left -= lines;
+        for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            use std::io::Write;
+            match jsonl::record_id_of_input_line(line) {
+                Some(id) if !id.contains('\n') => {
+                    ids_ok &= ids
+                        .write_all(id.as_bytes())
+                        .and_then(|()| ids.write_all(b"\n"))
+                        .is_ok();
+                }
+                _ => ids_ok = false,
+            }
+        }
         hasher.update(&chunk);
         upload.write(&chunk).await?;
         if let Some((path, file)) = &mut local {
@@ -91,7 +108,7 @@ pub(crate) async fn upload_job(
             config.report(&progress);
         }
     }
-    upload.finish().await?;
+    let etag = upload.finish().await?;
     config.report(&progress);
     if let Some((path, mut file)) = local {
         file.flush()
@@ -99,7 +116,15 @@ pub(crate) async fn upload_job(
             .map_err(|source| Error::Io { path, source })?;
     }
     tracing::info!(input = %entry.input_uri, records = entry.records, "requests uploaded");
-    Ok((reader, hex(&hasher.finalize())))
+    let hash = hex(&hasher.finalize());
+    if ids_ok && let Ok(file) = ids.into_inner() {
+        config
+            .local_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(entry.job_name.clone(), (hash.clone(), etag, file));
+    }
+    Ok((reader, hash))
 }
 
 /// The SHA-256 of each job's range of the spooled requests, read off the async workers; the
@@ -219,6 +244,9 @@ pub(crate) async fn record_ids(
     config: &JobConfig,
     entry: &ShardEntry,
 ) -> Result<Vec<String>, Error> {
+    if let Some(ids) = local_record_ids(config, entry).await {
+        return Ok(ids);
+    }
     let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
     let bucket = if bucket.is_empty() {
         config.bucket()
@@ -263,6 +291,44 @@ pub(crate) async fn record_ids(
         });
     }
     Ok(ids)
+}
+
+/// The record ids of a job this process uploaded itself (the same bytes, so no check is
+/// needed), read from its private temp file off the async workers; `None` otherwise.
+async fn local_record_ids(config: &JobConfig, entry: &ShardEntry) -> Option<Vec<String>> {
+    let file = {
+        let ids = config
+            .local_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (hash, etag, file) = ids.get(&entry.job_name)?;
+        if *hash != entry.input_hash {
+            return None;
+        }
+        (etag.clone(), file.try_clone().ok()?)
+    };
+    let (etag, file) = file;
+    // The input must still be the object this process wrote (another run may have reused the
+    // name): one HEAD instead of a second download; anything else reads and checks S3.
+    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
+    match config.aws.etag(bucket, key).await {
+        Ok(Some(now)) if !etag.is_empty() && now == etag => {}
+        _ => return None,
+    }
+    let expected = entry.records;
+    crate::files::off_runtime("reading record ids", move || {
+        use std::io::{BufRead, Seek};
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(0)).ok()?;
+        let mut ids = Vec::with_capacity(expected);
+        for line in std::io::BufReader::new(file).lines() {
+            ids.push(line.ok()?);
+        }
+        (ids.len() == expected).then_some(ids)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// One ended job's output on local disk.
