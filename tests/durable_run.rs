@@ -64,6 +64,27 @@ async fn all_jobs(local: &LocalBedrock) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// A run of `records` records, created and followed to its end.
+async fn finished_run(
+    local: &LocalBedrock,
+    name: &str,
+    records: usize,
+) -> llmbo::BatchRun<Structured<Person>, llmbo::state::Finished> {
+    builder(local, name)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(records))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap()
+        .poll_progress(POLL)
+        .await
+        .unwrap()
+}
+
 fn slow() -> Speed {
     Speed {
         step: Duration::from_millis(10),
@@ -304,19 +325,7 @@ async fn the_same_name_with_other_inputs_is_refused_before_upload() {
 #[tokio::test]
 async fn another_runs_prompts_under_the_same_key_are_refused_not_joined() {
     let local = LocalBedrock::start().await.unwrap();
-    let finished = builder(&local, "overwritten")
-        .build()
-        .await
-        .unwrap()
-        .start_run(person_inputs(120))
-        .await
-        .unwrap()
-        .create()
-        .await
-        .unwrap()
-        .poll_progress(POLL)
-        .await
-        .unwrap();
+    let finished = finished_run(&local, "overwritten", 120).await;
     // Someone writes other prompts under the run's input key.
     let mut body = Vec::new();
     for i in 0..120 {
@@ -407,19 +416,7 @@ async fn a_resumed_run_creates_its_later_jobs_with_every_setting() {
 #[tokio::test]
 async fn a_bad_utf8_byte_fails_one_record_and_the_rest_stream_on() {
     let local = LocalBedrock::start().await.unwrap();
-    let finished = builder(&local, "bad-byte")
-        .build()
-        .await
-        .unwrap()
-        .start_run(person_inputs(150))
-        .await
-        .unwrap()
-        .create()
-        .await
-        .unwrap()
-        .poll_progress(POLL)
-        .await
-        .unwrap();
+    let finished = finished_run(&local, "bad-byte", 150).await;
     let key = format!(
         "output/{}/bad-byte.jsonl.out",
         finished.unique_id_from_arn()

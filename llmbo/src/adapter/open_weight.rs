@@ -14,45 +14,22 @@
 //! `anthropic_version`); llmbo sends it as the first message, the OpenAI convention the
 //! chat-completion bodies follow.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::openai::{chat_messages, chat_tool_input, chat_usage, function_tool};
-use super::{ModelProviderAdapter, Usage, put, tools_and_choice, validate_input};
+use super::openai::{chat_completion, chat_tool_input, chat_usage, function_tool};
+use super::{ModelProviderAdapter, Usage};
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;
 
 /// The chat-completion body of an open-weight model.
 fn chat_body(input: &ModelInput, tool: Option<&ToolDefinition>) -> Result<Value, Error> {
-    validate_input(input, tool)?;
-    let mut body = Map::new();
-    body.insert(
-        "messages".into(),
-        chat_messages(input, input.system.as_deref()),
-    );
-    put(&mut body, "max_tokens", input.max_tokens);
-    put(&mut body, "temperature", input.temperature);
-    put(&mut body, "top_p", input.top_p);
-    put(
-        &mut body,
-        "stop",
-        (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
-    );
-    let (tools, choice) = tools_and_choice(input, tool);
-    if !tools.is_empty() {
-        let tools: Vec<Value> = tools.into_iter().map(function_tool).collect();
-        body.insert("tools".into(), Value::Array(tools));
-    }
-    if let Some(choice) = choice {
-        let choice = match choice {
-            ToolChoice::Auto => json!("auto"),
-            // Forcing the one output tool: "required" (the original's choice for both); a
-            // named function choice is refused by some open-weight servers.
-            ToolChoice::Any | ToolChoice::Tool { .. } => json!("required"),
-        };
-        body.insert("tool_choice".into(), choice);
-    }
-    Ok(Value::Object(body))
+    chat_completion(input, tool, "max_tokens", |choice| match choice {
+        ToolChoice::Auto => json!("auto"),
+        // Forcing the one output tool: "required" (the original's choice for both); a named
+        // function choice is refused by some open-weight servers.
+        ToolChoice::Any | ToolChoice::Tool { .. } => json!("required"),
+    })
 }
 
 /// `choices[0].message.content` without a `<think>…</think>` (Qwen3) or

@@ -90,6 +90,41 @@ pub(crate) fn chat_tool_input(
     single_call(calls, tool, stop_reason)
 }
 
+/// An OpenAI-style chat-completion body: `messages` with the system prompt first, the token
+/// limit under `max_tokens_key`, `temperature`, `top_p`, `stop`, function `tools`, and the
+/// tool choice as `choice` writes it. Chat completions have no `top_k`; it is left out rather
+/// than refused, so one input works for every family.
+pub(crate) fn chat_completion(
+    input: &ModelInput,
+    tool: Option<&ToolDefinition>,
+    max_tokens_key: &str,
+    choice: impl Fn(&ToolChoice) -> Value,
+) -> Result<Value, Error> {
+    validate_input(input, tool)?;
+    let mut body = Map::new();
+    body.insert(
+        "messages".into(),
+        chat_messages(input, input.system.as_deref()),
+    );
+    put(&mut body, max_tokens_key, input.max_tokens);
+    put(&mut body, "temperature", input.temperature);
+    put(&mut body, "top_p", input.top_p);
+    put(
+        &mut body,
+        "stop",
+        (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
+    );
+    let (tools, tool_choice) = tools_and_choice(input, tool);
+    if !tools.is_empty() {
+        let tools: Vec<Value> = tools.into_iter().map(function_tool).collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(tool_choice) = tool_choice {
+        body.insert("tool_choice".into(), choice(&tool_choice));
+    }
+    Ok(Value::Object(body))
+}
+
 /// `choices[0].message.content` without any `<reasoning>…</reasoning>` part.
 pub(crate) fn chat_text(model_output: &Value) -> Option<String> {
     let content = model_output
@@ -138,38 +173,18 @@ impl ModelProviderAdapter for OpenAiAdapter {
         input: &ModelInput,
         tool: Option<&ToolDefinition>,
     ) -> Result<Value, Error> {
-        validate_input(input, tool)?;
-        let mut body = Map::new();
-        body.insert(
-            "messages".into(),
-            chat_messages(input, input.system.as_deref()),
-        );
-        put(&mut body, "max_completion_tokens", input.max_tokens);
-        put(&mut body, "temperature", input.temperature);
-        put(&mut body, "top_p", input.top_p);
-        // Chat completions have no top_k; it is left out rather than refused so one input
-        // works for every family.
-        put(
-            &mut body,
-            "stop",
-            (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
-        );
-        let (tools, choice) = tools_and_choice(input, tool);
-        if !tools.is_empty() {
-            let tools: Vec<Value> = tools.into_iter().map(function_tool).collect();
-            body.insert("tools".into(), Value::Array(tools));
-        }
-        if let Some(choice) = choice {
-            let choice = match choice {
+        chat_completion(
+            input,
+            tool,
+            "max_completion_tokens",
+            |choice| match choice {
                 ToolChoice::Auto => json!("auto"),
                 ToolChoice::Any => json!("required"),
                 ToolChoice::Tool { name } => {
                     json!({"type": "function", "function": {"name": name}})
                 }
-            };
-            body.insert("tool_choice".into(), choice);
-        }
-        Ok(Value::Object(body))
+            },
+        )
     }
 
     fn build_tool(&self, tool: &ToolDefinition) -> Value {
