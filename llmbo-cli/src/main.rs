@@ -39,7 +39,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if json {
-                println!(
+                // stdout holds only results; the error is JSON on stderr.
+                eprintln!(
                     "{}",
                     serde_json::json!({"error": failure.message(), "exitCode": failure.code()})
                 );

@@ -101,6 +101,33 @@ async fn submit_watch_and_download_300_records() {
     let arn = submitted["jobs"][0]["jobArn"].as_str().unwrap().to_owned();
     assert!(arn.contains(":model-invocation-job/"), "{arn}");
 
+    // Submitting again with the same name and inputs adopts the run: the same job, no second.
+    let again = submit(&local, "cli-300", &input).assert().success();
+    let again = stdout_json(again.get_output());
+    assert_eq!(again["runUri"], run_uri);
+    assert_eq!(again["jobs"][0]["jobArn"], arn.as_str());
+    let jobs = llmbo(&local)
+        .args(["--json", "list", "--name-contains", "cli-300"])
+        .assert()
+        .success();
+    assert_eq!(
+        stdout_json(jobs.get_output()).as_array().map(Vec::len),
+        Some(1)
+    );
+    // With other inputs, the same name is refused before anything is uploaded: exit 1 or 2,
+    // naming the run.
+    let other = write_lines(
+        dir.path(),
+        "other.jsonl",
+        (0..120).map(|i| format!("{{\"recordId\": \"o{i}\", \"prompt\": \"other {i}\"}}")),
+    );
+    let refused = submit(&local, "cli-300", &other).assert().failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("already exists") && stderr.contains("cli-300.run.json"),
+        "{stderr}"
+    );
+
     // Not a terminal: plain lines, then the manifest summary.
     let watched = llmbo(&local)
         .args(["watch", "--interval", "0.05", &run_uri])
@@ -305,8 +332,9 @@ async fn bad_input_names_file_and_line_exits_2_and_uploads_nothing() {
         );
         let assert = submit(&local, name, &path).assert().code(2);
         let output = assert.get_output();
-        // With --json the error is JSON on stdout.
-        let error = stdout_json(output);
+        // With --json the error is JSON on stderr; stdout holds only results (none here).
+        assert!(output.stdout.is_empty());
+        let error: Value = serde_json::from_slice(&output.stderr).unwrap();
         let message = error["error"].as_str().unwrap();
         assert!(
             message.contains(&format!("{}{expected}", path.display())),
@@ -558,10 +586,12 @@ async fn download_can_retry_what_failed_and_estimate_the_cost() {
         .arg(&out)
         .assert()
         .code(1);
-    // With --json and exit 1: the summary line, then the error line.
+    // With --json and exit 1: the summary on stdout, the error as JSON on stderr.
     let lines = json_lines(first.get_output());
+    assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["errorsByReason"]["missing"], 75);
-    assert_eq!(lines[1]["exitCode"], 1);
+    let error: Value = serde_json::from_slice(&first.get_output().stderr).unwrap();
+    assert_eq!(error["exitCode"], 1);
     // --retry-failed alone: too few for a job, said so, nothing sent.
     let too_few = llmbo(&local)
         .args(["--json", "download", &run_uri, "--retry-failed", "--out"])
