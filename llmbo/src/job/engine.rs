@@ -2,7 +2,6 @@
 //! download its output, read it. The typestate front (`steps.rs`) and the scheduler call these
 //! for every job of every run, a single job being a run of one.
 
-use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,15 +10,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::OutputMode;
 use super::config::JobConfig;
 use super::record::ShardEntry;
 use super::spool::read_lines;
 use crate::aws::{CreateJob, PART_SIZE};
-use crate::error::{Error, RecordError};
-use crate::jsonl::{self, OutputLine};
+use crate::error::Error;
+use crate::jsonl;
 use crate::layout;
-use crate::manifest::Manifest;
 use crate::status::{JobDetails, JobFailure, JobStatus, Progress, Stage};
 
 /// Upload progress is reported every this many records, and once at the end.
@@ -447,174 +444,4 @@ pub(crate) async fn download_shard(
         record_ids,
         failure,
     })
-}
-
-/// A job's parsed output, before it is joined to the input.
-pub(crate) struct Loaded<V> {
-    pub(crate) record_ids: Arc<Vec<String>>,
-    /// Outcomes of the job's own records only; outputs for unknown ids are reported and dropped.
-    pub(crate) found: HashMap<String, (Result<V, RecordError>, Option<crate::Usage>)>,
-    pub(crate) manifest: Manifest,
-    /// How many outputs named a record id that is not in the input.
-    pub(crate) unknown: u64,
-}
-
-fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(std::io::BufReader::with_capacity(1 << 20, file))
-}
-
-/// Parses one job's downloaded output: each line by the adapter (the common answer in one
-/// pass), every outcome under its record id. Lines are read as bytes: a line that is not
-/// UTF-8 fails the record it names, never the job. Blocking: call it off the async workers.
-pub(crate) fn read_job<O: OutputMode>(
-    config: &JobConfig,
-    output: &JobOutput,
-) -> Result<Loaded<O::Value>, Error> {
-    let tool = config.output_tool::<O>();
-    let adapter = config.adapter.as_ref();
-    let record_ids = Arc::clone(&output.record_ids);
-    let mut found = HashMap::with_capacity(record_ids.len());
-    let (mut successes, mut errors) = (0u64, 0u64);
-    // An output for a record that was never submitted is reported, not merged.
-    let known: HashSet<&str> = record_ids.iter().map(String::as_str).collect();
-    let mut unknown = Vec::new();
-    let mut buffer = Vec::new();
-    for path in &output.outputs {
-        let mut reader = open(path)?;
-        let mut index = 0usize;
-        loop {
-            buffer.clear();
-            let read = reader
-                .read_until(b'\n', &mut buffer)
-                .map_err(|source| Error::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-            if read == 0 {
-                break;
-            }
-            index += 1;
-            let line = match std::str::from_utf8(&buffer) {
-                Ok(line) => std::borrow::Cow::Borrowed(line),
-                // Not UTF-8 (a cut multi-byte character, a bad byte): the line is read as far
-                // as it can be, so the record it names still gets its own error.
-                Err(_) => String::from_utf8_lossy(&buffer),
-            };
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.trim().is_empty() {
-                continue;
-            }
-            let lossy = std::str::from_utf8(&buffer).is_err();
-            // The common line goes the fast way: no `Value` tree for the answer.
-            if !lossy
-                && let Some((record_id, outcome, usage)) =
-                    O::parse_fast(adapter, line, tool.as_ref())
-            {
-                if !known.contains(record_id.as_ref()) {
-                    unknown.push(record_id.into_owned());
-                    continue;
-                }
-                successes += 1;
-                found.insert(record_id.into_owned(), (outcome, usage));
-                continue;
-            }
-            let parsed = jsonl::parse_output_line(line);
-            if let OutputLine::Output { record_id, .. }
-            | OutputLine::Error { record_id, .. }
-            | OutputLine::Malformed { record_id, .. } = &parsed
-                && !known.contains(record_id.as_str())
-            {
-                unknown.push(record_id.clone());
-                continue;
-            }
-            let (record_id, outcome) = match parsed {
-                OutputLine::Output { record_id, .. } if lossy => (
-                    record_id,
-                    (
-                        Err(RecordError::MalformedOutput {
-                            message: "the output line is not valid UTF-8".into(),
-                        }),
-                        None,
-                    ),
-                ),
-                OutputLine::Output {
-                    record_id,
-                    model_output,
-                } => {
-                    successes += 1;
-                    let usage = adapter.usage(&model_output);
-                    (
-                        record_id,
-                        (O::parse(adapter, model_output, tool.as_ref()), usage),
-                    )
-                }
-                OutputLine::Error { record_id, error } => {
-                    errors += 1;
-                    (record_id, (Err(error), None))
-                }
-                OutputLine::Malformed { record_id, message } => (
-                    record_id,
-                    (Err(RecordError::MalformedOutput { message }), None),
-                ),
-                OutputLine::Unreadable { message } => {
-                    tracing::warn!(file = %path.display(), line = index, %message, "output line skipped");
-                    continue;
-                }
-            };
-            found.insert(record_id, outcome);
-        }
-    }
-    drop(known);
-    if !unknown.is_empty() {
-        tracing::warn!(
-            job_arn = %output.job_arn,
-            count = unknown.len(),
-            first = ?unknown.iter().take(5).collect::<Vec<_>>(),
-            "the job output has records that are not in its input; they are ignored"
-        );
-    }
-    let manifest = match &output.manifest {
-        Some(path) => {
-            let text = std::fs::read(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            serde_json::from_slice(&text).map_err(|err| Error::Corrupt {
-                object: format!("manifest.json.out of {}", output.job_arn),
-                reason: err.to_string(),
-            })?
-        }
-        // No manifest (an expired job): count what there is.
-        None => Manifest {
-            total_record_count: output
-                .details
-                .total_record_count
-                .unwrap_or(record_ids.len() as u64),
-            processed_record_count: successes + errors,
-            success_record_count: successes,
-            error_record_count: errors,
-            ..Manifest::default()
-        },
-    };
-    Ok(Loaded {
-        record_ids,
-        found,
-        manifest,
-        unknown: unknown.len() as u64,
-    })
-}
-
-/// [`read_job`] off the async workers.
-pub(crate) async fn read_job_async<O: OutputMode>(
-    config: Arc<JobConfig>,
-    output: JobOutput,
-) -> Result<Loaded<O::Value>, Error> {
-    crate::files::off_runtime("reading a job's output", move || {
-        read_job::<O>(&config, &output)
-    })
-    .await?
 }

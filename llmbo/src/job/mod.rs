@@ -11,21 +11,27 @@
 //! | `config.rs` | the one configuration path, and the persisted settings |
 //! | `record.rs` | the run record in S3 |
 //! | `spool.rs` | preparing and planning |
-//! | `engine.rs` | one job: upload, create, download, read |
+//! | `engine.rs` | one job: upload, create, download |
+//! | `download.rs` | `download_results`, `load_results`, `records` |
+//! | `read.rs` | one job's output parsed, as bytes, line by line |
 //! | `schedule.rs` | polling, filling slots, cancelling |
 //! | `steps.rs` | the typestate front: every step, on the state it belongs to |
-//! | `stream.rs` | results handed out one job at a time |
+//! | `stream.rs` | results handed out one job at a time (`stream`, `finish`) |
+//! | `recover.rs` | resume from the run record, or a job's ARN as a run of one |
 //! | `retry.rs` | retrying failed records |
 //! | `results.rs`, `cost.rs` | results with usage, prices |
 
 mod builder;
 mod config;
 mod cost;
+mod download;
 mod engine;
 mod jobs;
 mod mode;
 pub(crate) mod names;
+mod read;
 mod record;
+mod recover;
 mod results;
 mod retry;
 mod schedule;

@@ -1,7 +1,7 @@
 //! A run's results: each record with its usage and attempts, the run's summary, and the join
 //! of a job's parsed output to its input order.
 
-use super::engine::Loaded;
+use super::read::Loaded;
 use crate::adapter::Usage;
 use crate::error::{Error, RecordError};
 use crate::manifest::Manifest;

@@ -9,13 +9,14 @@ use std::io::{Seek, Write};
 
 use sha2::{Digest, Sha256};
 
+use super::download::output_dir;
 use super::engine::{self, hex};
+use super::read;
 use super::record::ShardEntry;
 use super::results::RunResults;
 use super::schedule::PollPace;
 use super::spool::read_lines;
 use super::state::RunInS3;
-use super::steps::output_dir;
 use super::{Inferer, OutputMode, names};
 use crate::error::{Error, RecordError};
 use crate::status::JobFailure;
@@ -254,7 +255,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             ..(*self.config).clone()
         })?;
         let output = engine::download_job(&self.config, &entry, &details, &dir).await?;
-        let loaded = engine::read_job_async::<O>(Arc::clone(&self.config), output).await?;
+        let loaded = read::read_job_async::<O>(Arc::clone(&self.config), output).await?;
         let mut found = loaded.found;
         let mut recovered = 0;
         for (id, index) in positions.drain() {

@@ -7,27 +7,18 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
-
-use super::config::{JobConfig, RunSettings};
-use super::engine::{self, DownloadedRun, ShardOutput};
-use super::record::{
-    RECORD_VERSION, RunManifest, RunShared, ShardEntry, differences, parse_record,
-};
-use super::results::{
-    Detailed, RunResults, RunSummary, failed_records, loaded_records, run_results,
-};
+use super::engine::{self, ShardOutput};
+use super::record::{RunManifest, RunShared, ShardEntry, differences};
 use super::schedule::{self, JobsNow};
 use super::spool::{JobCount, Spool, Spooler, plan};
 use super::state::{
-    Downloaded, Ended, Finished, Prepared, Ready, RunFollowable, RunInS3, Seen, State, Submitted,
-    Uploaded, run_status,
+    Downloaded, Ended, Finished, Prepared, Ready, RunInS3, Seen, State, Submitted, Uploaded,
+    run_status,
 };
-use super::{Inferer, OutputMode, Recovered, Structured, Untyped, names};
-use crate::aws::{Aws, sdk_config_or_default};
+use super::{Inferer, OutputMode};
 use crate::error::Error;
 use crate::input::ModelInput;
-use crate::output::{BatchOutput, BatchResults, RecordResult};
+use crate::output::BatchResults;
 use crate::status::{JobDetails, JobFailure, JobStatus};
 
 impl<O: OutputMode> Inferer<O, Ready> {
@@ -310,48 +301,6 @@ impl<O: OutputMode> Inferer<O, Submitted> {
             status,
         })
     }
-
-    /// Picks up a run from its record, in a new process if need be, as `Submitted` whatever
-    /// it had reached: from there jobs never created are created (idempotently: a job created
-    /// just before a crash is found again, not duplicated) with every setting the first
-    /// process had, running ones are followed and finished ones are collected, by
-    /// [`poll_progress`](Self::poll_progress) or [`stream`](Inferer::stream).
-    pub async fn resume(
-        run_uri: &str,
-        region: &str,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<Self, Error> {
-        let rest = run_uri
-            .strip_prefix("s3://")
-            .ok_or_else(|| Error::InvalidConfig {
-                field: "run_uri",
-                reason: format!("`{run_uri}` is not an s3:// URI"),
-            })?;
-        let (bucket, key) = rest.split_once('/').ok_or_else(|| Error::InvalidConfig {
-            field: "run_uri",
-            reason: format!("`{run_uri}` names no object"),
-        })?;
-        let sdk = sdk_config_or_default(sdk_config).await;
-        let aws = Aws::new(&sdk, region, None, None);
-        let Some((bytes, etag)) = aws.get_versioned(bucket, key).await? else {
-            return Err(Error::InvalidConfig {
-                field: "run_uri",
-                reason: format!("there is no run record at {run_uri} (GetObject: NoSuchKey)"),
-            });
-        };
-        let record = parse_record(run_uri, &bytes)?;
-        let aws = Aws::new(&sdk, region, None, record.settings.bucket_owner.clone());
-        let config = JobConfig::assemble(record.settings.clone(), region, aws, None);
-        let jobs = record.shards.iter().cloned().map(|e| (e, None)).collect();
-        let run = RunShared::new(record);
-        run.hold(run.snapshot(), Some(etag));
-        Ok(Inferer {
-            config: Arc::new(config),
-            run: Arc::new(run),
-            data: Seen { jobs, status: None },
-            _mode: PhantomData,
-        })
-    }
 }
 
 /// The status of a run from its jobs as seen.
@@ -419,144 +368,11 @@ impl<O: OutputMode> Inferer<O, Downloaded> {
     }
 }
 
-impl<O: OutputMode> Inferer<O, Finished> {
-    /// Every job with its final details (`None` for a job never created because the run was
-    /// cancelled).
-    pub fn job_details(&self) -> &[(ShardEntry, Option<JobDetails>)] {
-        &self.data.jobs
-    }
-
-    /// Downloads every job's output and manifest to local disk: to the builder's `output_dir`
-    /// when set (`<job name>_out.jsonl`, `<job name>_manifest.json`, mode 0600), else to a
-    /// private temp directory deleted with the run. Nothing is parsed yet. A failed job (or
-    /// one never created) has no output; the ids of its records are read back from its input.
-    pub async fn download_results(self) -> Result<Inferer<O, Downloaded>, Error> {
-        let (dir, temp) = output_dir(&self.config)?;
-        let mut shards = Vec::with_capacity(self.data.jobs.len());
-        for (entry, details) in self.data.jobs.iter() {
-            shards.push(engine::download_shard(&self.config, entry, details.as_ref(), &dir).await?);
-        }
-        let status = self.data.status.clone();
-        Ok(self.with_data(DownloadedRun {
-            shards,
-            status,
-            _dir: temp,
-        }))
-    }
-}
-
-/// Where downloads go: `output_dir`, else a private temp directory kept while the run is.
-pub(crate) fn output_dir(
-    config: &JobConfig,
-) -> Result<(std::path::PathBuf, Option<Arc<tempfile::TempDir>>), Error> {
-    Ok(match &config.output_dir {
-        Some(dir) => (dir.clone(), None),
-        None => {
-            let temp = tempfile::tempdir().map_err(|source| Error::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
-            (temp.path().to_owned(), Some(Arc::new(temp)))
-        }
-    })
-}
-
-impl<O: OutputMode> Inferer<O, Downloaded> {
-    /// One result per input record, in input order, joined on `recordId` (Bedrock does not
-    /// keep the order), and the combined manifest. A record absent from the output is
-    /// [`RecordError::Missing`](crate::RecordError::Missing); error records, malformed lines
-    /// and outputs that do not parse are their own `RecordError`s; the records of a job that
-    /// failed are [`RecordError::JobFailed`](crate::RecordError::JobFailed). When every job
-    /// failed, the failure itself is the error.
-    pub fn load_results(self) -> Result<BatchResults<O::Value>, Error> {
-        Ok(self.load_results_detailed()?.results)
-    }
-
-    /// As [`load_results`](Self::load_results), with each record's usage and attempts and the
-    /// run's summary; the run stays usable, for [`retry_failed`](Inferer::retry_failed).
-    pub fn load_results_detailed(&self) -> Result<RunResults<O::Value>, Error> {
-        let mut summary = RunSummary {
-            jobs: self.data.shards.len(),
-            ..RunSummary::default()
-        };
-        let mut records = Vec::new();
-        let mut info = Vec::new();
-        for shard in &self.data.shards {
-            for (record, record_info) in self.shard_records(shard, &mut summary)? {
-                records.push(record);
-                info.push(record_info);
-            }
-        }
-        run_results(records, info, summary)
-    }
-
-    /// Every record in input order, read from disk one job at a time, so memory holds one
-    /// job's results, not the run's: the step-by-step counterpart of
-    /// [`stream`](Inferer::stream). An `Err` is a job whose output could not be read.
-    pub fn records(&self) -> impl Iterator<Item = Result<RecordResult<O::Value>, Error>> + '_ {
-        self.data.shards.iter().flat_map(move |shard| {
-            let records: Box<dyn Iterator<Item = Result<RecordResult<O::Value>, Error>>> =
-                match self.shard_records(shard, &mut RunSummary::default()) {
-                    Ok(records) => Box::new(records.map(|(record, _)| Ok(record))),
-                    Err(err) => Box::new(std::iter::once(Err(err))),
-                };
-            records
-        })
-    }
-
-    /// One job's records, parsed from its downloaded output.
-    fn shard_records(
-        &self,
-        shard: &ShardOutput,
-        summary: &mut RunSummary,
-    ) -> Result<Box<dyn Iterator<Item = Detailed<O::Value>>>, Error> {
-        Ok(match shard {
-            ShardOutput::Downloaded(output) => Box::new(loaded_records(
-                engine::read_job::<O>(&self.config, output)?,
-                summary,
-            )),
-            ShardOutput::Failed {
-                record_ids,
-                failure,
-            } => Box::new(failed_records(record_ids.clone(), failure.clone(), summary)),
-        })
-    }
-}
-
 impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
     /// Every job of the run with what Bedrock says about it now; `None` for a job not created
     /// yet.
     pub async fn jobs(&self) -> Result<Vec<(ShardEntry, Option<JobDetails>)>, Error> {
         schedule::observe(&self.config, &self.run).await
-    }
-}
-
-impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
-    /// Creates the jobs not created yet, follows them all (at most `max_concurrent_jobs` at a
-    /// time), and merges their results in input order.
-    ///
-    /// The records of a job that failed are [`RecordError::JobFailed`](crate::RecordError::JobFailed)
-    /// while the other jobs' results are returned; when every job failed, the failure itself
-    /// is the error. For runs too large to hold in memory, use [`stream`](Inferer::stream).
-    pub async fn finish(self, poll_interval: Duration) -> Result<BatchResults<O::Value>, Error> {
-        Ok(self.finish_detailed(poll_interval).await?.results)
-    }
-
-    /// As [`finish`](Self::finish), with each record's token usage and attempt count and the
-    /// run's summary: what [`retry_failed`](Inferer::retry_failed) and cost estimates work on.
-    pub async fn finish_detailed(
-        &self,
-        poll_interval: Duration,
-    ) -> Result<RunResults<O::Value>, Error> {
-        let mut stream = self.in_flight().stream(poll_interval);
-        let mut records = Vec::new();
-        let mut info = Vec::new();
-        while let Some(item) = stream.next_detailed().await {
-            let (record, record_info) = item?;
-            records.push(record);
-            info.push(record_info);
-        }
-        run_results(records, info, stream.summary().unwrap_or_default())
     }
 }
 
@@ -571,124 +387,5 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             .map(|e| (e, None))
             .collect();
         self.handle(Seen { jobs, status: None })
-    }
-}
-
-/// A run of one from a job's ARN: its settings from what Bedrock keeps, through the one
-/// configuration path; its records from the input in S3. Its record is kept in memory only.
-async fn run_of_job<O: OutputMode>(
-    job_arn: &str,
-    region: &str,
-    sdk_config: Option<SdkConfig>,
-) -> Result<(Inferer<O, Ready>, ShardEntry, JobDetails), Error> {
-    names::check_job_arn(job_arn)?;
-    let sdk = sdk_config_or_default(sdk_config).await;
-    let aws = Aws::new(&sdk, region, None, None);
-    let details = aws.describe_job(job_arn).await?;
-    let settings = RunSettings::of_job(&details);
-    let config = JobConfig::assemble(settings.clone(), region, aws, None);
-    let entry = ShardEntry {
-        job_name: details.job_name.clone(),
-        input_uri: details.input_uri.clone(),
-        input_hash: String::new(),
-        records: details
-            .total_record_count
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(0),
-        job_arn: Some(details.job_arn.clone()),
-    };
-    let record = RunManifest {
-        version: RECORD_VERSION,
-        settings,
-        shards: vec![entry.clone()],
-        cancelled: false,
-        retries: Vec::new(),
-    };
-    let ready = Inferer::<O, Ready> {
-        config: Arc::new(config),
-        run: Arc::new(RunShared::in_memory(record)),
-        data: (),
-        _mode: PhantomData,
-    };
-    Ok((ready, entry, details))
-}
-
-/// Rebuilds a job from its ARN as a run of one, running or ended.
-async fn recover<O: OutputMode>(
-    job_arn: &str,
-    region: &str,
-    sdk_config: Option<SdkConfig>,
-) -> Result<Recovered<O>, Error> {
-    let (ready, entry, details) = run_of_job::<O>(job_arn, region, sdk_config).await?;
-    Ok(if details.status.is_finished() {
-        let status = details.status.clone();
-        Recovered::Finished(ready.with_data(Ended {
-            jobs: Arc::new(vec![(entry, Some(details))]),
-            status,
-        }))
-    } else {
-        Recovered::Running(ready.with_data(Seen {
-            jobs: vec![(entry, Some(details))],
-            status: None,
-        }))
-    })
-}
-
-impl<O: OutputMode> Inferer<O, Submitted> {
-    /// Any job, by its ARN alone, as a submitted run of one (whatever its status: a finished
-    /// job's run ends at the first poll), so one code path follows, streams, cancels or
-    /// retries a job and a run alike. Its record is kept in memory only: nothing is written
-    /// next to a job llmbo may not have created. The contract's
-    /// [`recover_structured_job`](Inferer::recover_structured_job) and
-    /// [`recover_details_from_job_arn`](Inferer::recover_details_from_job_arn) give the same
-    /// run as `Running` or `Finished`.
-    pub async fn from_job_arn(
-        job_arn: &str,
-        region: &str,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<Self, Error> {
-        let (ready, entry, details) = run_of_job::<O>(job_arn, region, sdk_config).await?;
-        Ok(ready.with_data(Seen {
-            jobs: vec![(entry, Some(details))],
-            status: None,
-        }))
-    }
-}
-
-impl Inferer<Untyped, Ready> {
-    /// Rebuilds an untyped inferer from a job's ARN after the process that created it died.
-    /// Nothing local is needed: the job's settings come from Bedrock, its records from the
-    /// input in S3.
-    pub async fn recover_details_from_job_arn(
-        job_arn: &str,
-        region: &str,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<Recovered<Untyped>, Error> {
-        recover(job_arn, region, sdk_config).await
-    }
-
-    /// The job as Bedrock describes it.
-    pub async fn check_for_existing_job(
-        job_arn: &str,
-        region: &str,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<JobDetails, Error> {
-        names::check_job_arn(job_arn)?;
-        let sdk = sdk_config_or_default(sdk_config).await;
-        Aws::new(&sdk, region, None, None)
-            .describe_job(job_arn)
-            .await
-    }
-}
-
-impl<T: BatchOutput + Send + 'static> Inferer<Structured<T>, Ready> {
-    /// Rebuilds a structured inferer from a job's ARN after the process that created it died;
-    /// results are parsed into `T`.
-    pub async fn recover_structured_job(
-        job_arn: &str,
-        region: &str,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<Recovered<Structured<T>>, Error> {
-        recover(job_arn, region, sdk_config).await
     }
 }

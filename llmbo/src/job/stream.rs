@@ -5,14 +5,17 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use super::download::output_dir;
 use super::engine::{self, ShardOutput};
-use super::results::{Detailed, RecordInfo, RunSummary, failed_records, loaded_records};
+use super::read;
+use super::results::{
+    Detailed, RecordInfo, RunResults, RunSummary, failed_records, loaded_records, run_results,
+};
 use super::schedule::{self, PollPace};
 use super::state::{RunFollowable, Submitted};
-use super::steps::output_dir;
 use super::{Inferer, OutputMode};
 use crate::error::Error;
-use crate::output::RecordResult;
+use crate::output::{BatchResults, RecordResult};
 
 /// How many records wait in the stream's buffer at most.
 const STREAM_BUFFER: usize = 1024;
@@ -46,6 +49,35 @@ impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
             summary,
             _task: AbortOnDrop(task),
         }
+    }
+}
+
+impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
+    /// Creates the jobs not created yet, follows them all (at most `max_concurrent_jobs` at a
+    /// time), and merges their results in input order.
+    ///
+    /// The records of a job that failed are [`RecordError::JobFailed`](crate::RecordError::JobFailed)
+    /// while the other jobs' results are returned; when every job failed, the failure itself
+    /// is the error. For runs too large to hold in memory, use [`stream`](Inferer::stream).
+    pub async fn finish(self, poll_interval: Duration) -> Result<BatchResults<O::Value>, Error> {
+        Ok(self.finish_detailed(poll_interval).await?.results)
+    }
+
+    /// As [`finish`](Self::finish), with each record's token usage and attempt count and the
+    /// run's summary: what [`retry_failed`](Inferer::retry_failed) and cost estimates work on.
+    pub async fn finish_detailed(
+        &self,
+        poll_interval: Duration,
+    ) -> Result<RunResults<O::Value>, Error> {
+        let mut stream = self.in_flight().stream(poll_interval);
+        let mut records = Vec::new();
+        let mut info = Vec::new();
+        while let Some(item) = stream.next_detailed().await {
+            let (record, record_info) = item?;
+            records.push(record);
+            info.push(record_info);
+        }
+        run_results(records, info, stream.summary().unwrap_or_default())
     }
 }
 
@@ -97,7 +129,7 @@ async fn produce<O: OutputMode>(
                         .chain(&output.manifest)
                         .cloned()
                         .collect();
-                    let loaded = engine::read_job_async::<O>(Arc::clone(config), *output).await?;
+                    let loaded = read::read_job_async::<O>(Arc::clone(config), *output).await?;
                     for file in files {
                         let _ = std::fs::remove_file(file);
                     }

@@ -1,0 +1,180 @@
+//! Picking a run up elsewhere: [`resume`](Inferer::resume) from its record, or a job's ARN
+//! alone as a run of one ([`from_job_arn`](Inferer::from_job_arn), and the contract's
+//! `recover_*`), all through the one configuration path.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use super::config::{JobConfig, RunSettings};
+use super::record::{RECORD_VERSION, RunManifest, RunShared, ShardEntry, parse_record};
+use super::state::{Ended, Ready, Seen, Submitted};
+use super::{Inferer, OutputMode, Recovered, Structured, Untyped, names};
+use crate::aws::{Aws, sdk_config_or_default};
+use crate::error::Error;
+use crate::output::BatchOutput;
+use crate::status::JobDetails;
+
+impl<O: OutputMode> Inferer<O, Submitted> {
+    /// Picks up a run from its record, in a new process if need be, as `Submitted` whatever
+    /// it had reached: from there jobs never created are created (idempotently: a job created
+    /// just before a crash is found again, not duplicated) with every setting the first
+    /// process had, running ones are followed and finished ones are collected, by
+    /// [`poll_progress`](Self::poll_progress) or [`stream`](Inferer::stream).
+    pub async fn resume(
+        run_uri: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Self, Error> {
+        let rest = run_uri
+            .strip_prefix("s3://")
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "run_uri",
+                reason: format!("`{run_uri}` is not an s3:// URI"),
+            })?;
+        let (bucket, key) = rest.split_once('/').ok_or_else(|| Error::InvalidConfig {
+            field: "run_uri",
+            reason: format!("`{run_uri}` names no object"),
+        })?;
+        let sdk = sdk_config_or_default(sdk_config).await;
+        let aws = Aws::new(&sdk, region, None, None);
+        let Some((bytes, etag)) = aws.get_versioned(bucket, key).await? else {
+            return Err(Error::InvalidConfig {
+                field: "run_uri",
+                reason: format!("there is no run record at {run_uri} (GetObject: NoSuchKey)"),
+            });
+        };
+        let record = parse_record(run_uri, &bytes)?;
+        let aws = Aws::new(&sdk, region, None, record.settings.bucket_owner.clone());
+        let config = JobConfig::assemble(record.settings.clone(), region, aws, None);
+        let jobs = record.shards.iter().cloned().map(|e| (e, None)).collect();
+        let run = RunShared::new(record);
+        run.hold(run.snapshot(), Some(etag));
+        Ok(Inferer {
+            config: Arc::new(config),
+            run: Arc::new(run),
+            data: Seen { jobs, status: None },
+            _mode: PhantomData,
+        })
+    }
+}
+
+/// A run of one from a job's ARN: its settings from what Bedrock keeps, through the one
+/// configuration path; its records from the input in S3. Its record is kept in memory only.
+async fn run_of_job<O: OutputMode>(
+    job_arn: &str,
+    region: &str,
+    sdk_config: Option<SdkConfig>,
+) -> Result<(Inferer<O, Ready>, ShardEntry, JobDetails), Error> {
+    names::check_job_arn(job_arn)?;
+    let sdk = sdk_config_or_default(sdk_config).await;
+    let aws = Aws::new(&sdk, region, None, None);
+    let details = aws.describe_job(job_arn).await?;
+    let settings = RunSettings::of_job(&details);
+    let config = JobConfig::assemble(settings.clone(), region, aws, None);
+    let entry = ShardEntry {
+        job_name: details.job_name.clone(),
+        input_uri: details.input_uri.clone(),
+        input_hash: String::new(),
+        records: details
+            .total_record_count
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0),
+        job_arn: Some(details.job_arn.clone()),
+    };
+    let record = RunManifest {
+        version: RECORD_VERSION,
+        settings,
+        shards: vec![entry.clone()],
+        cancelled: false,
+        retries: Vec::new(),
+    };
+    let ready = Inferer::<O, Ready> {
+        config: Arc::new(config),
+        run: Arc::new(RunShared::in_memory(record)),
+        data: (),
+        _mode: PhantomData,
+    };
+    Ok((ready, entry, details))
+}
+
+/// Rebuilds a job from its ARN as a run of one, running or ended.
+async fn recover<O: OutputMode>(
+    job_arn: &str,
+    region: &str,
+    sdk_config: Option<SdkConfig>,
+) -> Result<Recovered<O>, Error> {
+    let (ready, entry, details) = run_of_job::<O>(job_arn, region, sdk_config).await?;
+    Ok(if details.status.is_finished() {
+        let status = details.status.clone();
+        Recovered::Finished(ready.with_data(Ended {
+            jobs: Arc::new(vec![(entry, Some(details))]),
+            status,
+        }))
+    } else {
+        Recovered::Running(ready.with_data(Seen {
+            jobs: vec![(entry, Some(details))],
+            status: None,
+        }))
+    })
+}
+
+impl<O: OutputMode> Inferer<O, Submitted> {
+    /// Any job, by its ARN alone, as a submitted run of one (whatever its status: a finished
+    /// job's run ends at the first poll), so one code path follows, streams, cancels or
+    /// retries a job and a run alike. Its record is kept in memory only: nothing is written
+    /// next to a job llmbo may not have created. The contract's
+    /// [`recover_structured_job`](Inferer::recover_structured_job) and
+    /// [`recover_details_from_job_arn`](Inferer::recover_details_from_job_arn) give the same
+    /// run as `Running` or `Finished`.
+    pub async fn from_job_arn(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Self, Error> {
+        let (ready, entry, details) = run_of_job::<O>(job_arn, region, sdk_config).await?;
+        Ok(ready.with_data(Seen {
+            jobs: vec![(entry, Some(details))],
+            status: None,
+        }))
+    }
+}
+
+impl Inferer<Untyped, Ready> {
+    /// Rebuilds an untyped inferer from a job's ARN after the process that created it died.
+    /// Nothing local is needed: the job's settings come from Bedrock, its records from the
+    /// input in S3.
+    pub async fn recover_details_from_job_arn(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Recovered<Untyped>, Error> {
+        recover(job_arn, region, sdk_config).await
+    }
+
+    /// The job as Bedrock describes it.
+    pub async fn check_for_existing_job(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<JobDetails, Error> {
+        names::check_job_arn(job_arn)?;
+        let sdk = sdk_config_or_default(sdk_config).await;
+        Aws::new(&sdk, region, None, None)
+            .describe_job(job_arn)
+            .await
+    }
+}
+
+impl<T: BatchOutput + Send + 'static> Inferer<Structured<T>, Ready> {
+    /// Rebuilds a structured inferer from a job's ARN after the process that created it died;
+    /// results are parsed into `T`.
+    pub async fn recover_structured_job(
+        job_arn: &str,
+        region: &str,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Recovered<Structured<T>>, Error> {
+        recover(job_arn, region, sdk_config).await
+    }
+}
