@@ -41,6 +41,21 @@ impl Default for Speed {
     }
 }
 
+/// Which member of a Mistral chat answer's `choices[0]` holds the stop reason, where the
+/// evidence disagrees (see the README): by model version (the default: `stop_reason` for
+/// Mistral Large 2402, `finish_reason` for later chat models), or one of the two for every
+/// Mistral chat model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MistralStopKey {
+    /// `stop_reason` for `mistral-large-2402`, `finish_reason` for the others.
+    #[default]
+    ByVersion,
+    /// Always `stop_reason` (AWS's Mistral chat page).
+    StopReason,
+    /// Always `finish_reason` (Mistral's own API).
+    FinishReason,
+}
+
 /// Bedrock's batch quotas, per model. Defaults are the published defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotas {

@@ -47,7 +47,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use config::{Quotas, Speed};
+pub use config::{MistralStopKey, Quotas, Speed};
 pub use faults::{FaultConfig, JobFault, Malformed, RecordFault, Rng};
 pub use jobs::{Counts, JobStatus};
 
@@ -100,6 +100,7 @@ pub struct LocalBedrockBuilder {
     quotas: Quotas,
     faults: FaultConfig,
     custom_models: Vec<(String, synth::Family)>,
+    mistral_stop_key: MistralStopKey,
 }
 
 impl Default for LocalBedrockBuilder {
@@ -118,6 +119,7 @@ impl Default for LocalBedrockBuilder {
             quotas: Quotas::default(),
             faults: FaultConfig::default(),
             custom_models: Vec::new(),
+            mistral_stop_key: MistralStopKey::default(),
         }
     }
 }
@@ -182,6 +184,12 @@ impl LocalBedrockBuilder {
         self
     }
 
+    /// Where Mistral chat answers put their stop reason; see [`MistralStopKey`].
+    pub fn mistral_stop_key(mut self, key: MistralStopKey) -> Self {
+        self.mistral_stop_key = key;
+        self
+    }
+
     /// The faults to inject.
     pub fn faults(mut self, faults: FaultConfig) -> Self {
         self.faults = faults;
@@ -242,6 +250,7 @@ impl LocalBedrockBuilder {
             quotas: self.quotas,
             speed: self.speed,
             custom_models: self.custom_models.clone(),
+            mistral_stop_key: self.mistral_stop_key,
         };
         let shared = Arc::new(state::Shared::new(
             settings,

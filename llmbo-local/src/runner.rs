@@ -355,7 +355,7 @@ fn process(
             };
             let model_input = record.remove("modelInput").unwrap_or(Value::Null);
             let fault = shared.faults.for_record(&record_id);
-            let answer = synth::answer(
+            let answer = synth::answer_with(
                 model_id,
                 family,
                 converse,
@@ -363,6 +363,7 @@ fn process(
                 &record_id,
                 seed,
                 fault,
+                shared.settings.mistral_stop_key,
             );
             let mut out = Map::new();
             out.insert("recordId".into(), json!(record_id));

@@ -25,6 +25,8 @@ pub(crate) struct Settings {
     pub(crate) speed: Speed,
     /// Model-id prefixes served as a given family, beyond the built-in ones.
     pub(crate) custom_models: Vec<(String, Family)>,
+    /// Where Mistral chat answers put their stop reason.
+    pub(crate) mistral_stop_key: crate::config::MistralStopKey,
 }
 
 pub(crate) struct Shared {

@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::config::MistralStopKey;
 use crate::faults::{Malformed, RecordFault, Rng};
 use crate::schema_gen;
 
@@ -159,6 +160,31 @@ pub fn answer(
     seed: u64,
     fault: Option<RecordFault>,
 ) -> Answer {
+    answer_with(
+        model_id,
+        family,
+        converse,
+        model_input,
+        record_id,
+        seed,
+        fault,
+        MistralStopKey::default(),
+    )
+}
+
+/// As [`answer`], with the server's choice of where Mistral chat answers put their stop
+/// reason.
+#[allow(clippy::too_many_arguments)] // one record's answer needs each of them
+pub fn answer_with(
+    model_id: &str,
+    family: Option<Family>,
+    converse: bool,
+    model_input: &Value,
+    record_id: &str,
+    seed: u64,
+    fault: Option<RecordFault>,
+    mistral_stop_key: MistralStopKey,
+) -> Answer {
     if fault == Some(RecordFault::Error) {
         return Answer::Error {
             code: 500,
@@ -213,7 +239,7 @@ pub fn answer(
                 &reply,
                 input_tokens,
                 output_tokens,
-                mistral_chat_stop_key(model_id),
+                mistral_chat_stop_key(model_id, mistral_stop_key),
                 Thinking::None,
             ),
             Some(Family::OpenAi) => chat_body(
@@ -787,12 +813,14 @@ fn converse_body(reply: &Reply, input_tokens: u64, output_tokens: u64) -> Value 
 /// disagrees: AWS's Mistral chat page shows `stop_reason` (written for Mistral Large 2402);
 /// Mistral's own API, and the Python original llmbo (whose authors ran its function-calling
 /// adapter against Bedrock's Mistral Large 2407), read `finish_reason`. So Mistral Large 2402
-/// answers with `stop_reason`, later chat models with `finish_reason` (see the README).
-fn mistral_chat_stop_key(model_id: &str) -> &'static str {
-    if model_id.contains("mistral-large-2402") {
-        "stop_reason"
-    } else {
-        "finish_reason"
+/// answers with `stop_reason`, later chat models with `finish_reason` (see the README), unless
+/// the server was told otherwise.
+fn mistral_chat_stop_key(model_id: &str, key: MistralStopKey) -> &'static str {
+    match key {
+        MistralStopKey::StopReason => "stop_reason",
+        MistralStopKey::FinishReason => "finish_reason",
+        MistralStopKey::ByVersion if model_id.contains("mistral-large-2402") => "stop_reason",
+        MistralStopKey::ByVersion => "finish_reason",
     }
 }
 
@@ -865,6 +893,50 @@ fn chat_body(
 
 #[cfg(test)]
 mod tests {
+    use super::{Family, MistralStopKey, answer_with};
+    use serde_json::json;
+
+    #[test]
+    fn the_mistral_stop_key_follows_the_version_or_the_setting() {
+        let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 50});
+        let key_of = |model: &str, key| match answer_with(
+            model,
+            Some(Family::Mistral),
+            false,
+            &body,
+            "r1",
+            1,
+            None,
+            key,
+        ) {
+            super::Answer::Output { body, .. } => {
+                let choice = body["choices"][0].as_object().cloned().unwrap_or_default();
+                ["stop_reason", "finish_reason"]
+                    .into_iter()
+                    .find(|k| choice.contains_key(*k))
+            }
+            _ => None,
+        };
+        let large_2402 = "mistral.mistral-large-2402-v1:0";
+        let large_2407 = "mistral.mistral-large-2407-v1:0";
+        assert_eq!(
+            key_of(large_2402, MistralStopKey::ByVersion),
+            Some("stop_reason")
+        );
+        assert_eq!(
+            key_of(large_2407, MistralStopKey::ByVersion),
+            Some("finish_reason")
+        );
+        assert_eq!(
+            key_of(large_2407, MistralStopKey::StopReason),
+            Some("stop_reason")
+        );
+        assert_eq!(
+            key_of(large_2402, MistralStopKey::FinishReason),
+            Some("finish_reason")
+        );
+    }
+
     #[test]
     fn halves_cut_at_character_boundaries() {
         for text in [
