@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::config::JobConfig;
 use super::engine::{self, DownloadedRun, ShardOutput};
 use super::read;
 use super::record::ShardEntry;
@@ -28,7 +27,7 @@ impl<O: OutputMode> Inferer<O, Finished> {
     /// private temp directory deleted with the run. Nothing is parsed yet. A failed job (or
     /// one never created) has no output; the ids of its records are read back from its input.
     pub async fn download_results(self) -> Result<Inferer<O, Downloaded>, Error> {
-        let (dir, temp) = output_dir(&self.config)?;
+        let (dir, temp) = output_dir(self.config.output_dir.as_deref())?;
         let mut shards = Vec::with_capacity(self.data.jobs.len());
         for (entry, details) in self.data.jobs.iter() {
             shards.push(engine::download_shard(&self.config, entry, details.as_ref(), &dir).await?);
@@ -42,12 +41,13 @@ impl<O: OutputMode> Inferer<O, Finished> {
     }
 }
 
-/// Where downloads go: `output_dir`, else a private temp directory kept while the run is.
+/// Where downloads go: `dir` (the builder's `output_dir`), else a private temp directory kept
+/// as long as the returned handle.
 pub(crate) fn output_dir(
-    config: &JobConfig,
+    dir: Option<&std::path::Path>,
 ) -> Result<(std::path::PathBuf, Option<Arc<tempfile::TempDir>>), Error> {
-    Ok(match &config.output_dir {
-        Some(dir) => (dir.clone(), None),
+    Ok(match dir {
+        Some(dir) => (dir.to_owned(), None),
         None => {
             let temp = tempfile::tempdir().map_err(|source| Error::Io {
                 path: std::env::temp_dir(),

@@ -62,17 +62,16 @@ pub(crate) fn read_job<O: OutputMode>(
                 break;
             }
             index += 1;
-            let line = match std::str::from_utf8(&buffer) {
-                Ok(line) => std::borrow::Cow::Borrowed(line),
+            let (line, lossy) = match std::str::from_utf8(&buffer) {
+                Ok(line) => (std::borrow::Cow::Borrowed(line), false),
                 // Not UTF-8 (a cut multi-byte character, a bad byte): the line is read as far
                 // as it can be, so the record it names still gets its own error.
-                Err(_) => String::from_utf8_lossy(&buffer),
+                Err(_) => (String::from_utf8_lossy(&buffer), true),
             };
             let line = line.trim_end_matches(['\n', '\r']);
             if line.trim().is_empty() {
                 continue;
             }
-            let lossy = std::str::from_utf8(&buffer).is_err();
             // The common line goes the fast way: no `Value` tree for the answer.
             if !lossy
                 && let Some((record_id, outcome, usage)) =

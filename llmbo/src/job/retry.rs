@@ -250,10 +250,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         if let Some(failure) = JobFailure::of(&details) {
             return Err(failure.into_error());
         }
-        let (dir, _temp) = output_dir(&super::config::JobConfig {
-            output_dir: None,
-            ..(*self.config).clone()
-        })?;
+        let (dir, _temp) = output_dir(None)?;
         let output = engine::download_job(&self.config, &entry, &details, &dir).await?;
         let loaded = read::read_job_async::<O>(Arc::clone(&self.config), output).await?;
         let mut found = loaded.found;

@@ -88,10 +88,7 @@ async fn produce<O: OutputMode>(
     sender: &tokio::sync::mpsc::Sender<Result<Detailed<O::Value>, Error>>,
 ) -> Result<RunSummary, Error> {
     let (config, shared) = (&run.config, &run.run);
-    let (dir, _temp) = output_dir(&super::config::JobConfig {
-        output_dir: None,
-        ..(**config).clone()
-    })?;
+    let (dir, _temp) = output_dir(None)?;
     let total = shared.snapshot().shards.len();
     let mut summary = RunSummary {
         jobs: total,
