@@ -34,6 +34,7 @@ pub mod schema_gen;
 mod server;
 mod sigv4;
 mod state;
+pub mod strict;
 pub mod synth;
 
 use std::collections::HashMap;

@@ -102,6 +102,23 @@ struct Request {
     text: String,
     /// The forced tool: name and input schema.
     forced_tool: Option<(String, Value)>,
+    /// Native structured output: the schema the answer's text follows.
+    json_format: Option<Value>,
+}
+
+/// Checks a schema sent for constrained decoding; the error carries `at`, the field, as
+/// Bedrock's 400s do (`output_config.format.schema: For 'array' type, …`).
+fn strict_schema_at(schema: &Value, at: &str) -> Result<(), String> {
+    crate::strict::check(schema).map_err(|err| format!("{at}: {err}"))
+}
+
+/// A tool's `strict` flag: a boolean, and when true its schema must be in the subset.
+fn strict_flag(tool: &Map<String, Value>, schema: &Value, at: &str) -> Result<(), String> {
+    match tool.get("strict") {
+        None | Some(Value::Bool(false)) => Ok(()),
+        Some(Value::Bool(true)) => strict_schema_at(schema, at),
+        Some(_) => Err(format!("{at}: strict must be a boolean")),
+    }
 }
 
 /// The first half of `text`, cut at a character boundary (a schema's strings may hold any
@@ -360,6 +377,28 @@ fn decide(
             }
         });
     }
+    if let Some(schema) = &request.json_format {
+        // Constrained decoding: the text is the JSON and nothing else.
+        let value = match schema_gen::generate(schema, rng) {
+            Ok(value) => value,
+            Err(err) => return Err(format!("output schema: {err}")),
+        };
+        let json = match malformed {
+            Some(Malformed::SchemaViolation) => schema_gen::violate(schema, &value).to_string(),
+            _ => value.to_string(),
+        };
+        return Ok(match malformed {
+            Some(Malformed::NoToolCall) => plain_text(),
+            Some(Malformed::TruncatedJson | Malformed::WrongStopReason) => Reply::Text {
+                text: first_half(&json).to_owned(),
+                complete: false,
+            },
+            _ => Reply::Text {
+                text: json,
+                complete: true,
+            },
+        });
+    }
     if let Some(schema) = embedded_schema(&request.text) {
         let value = match schema_gen::generate(&schema, rng) {
             Ok(value) => value,
@@ -496,6 +535,7 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
             "tool_choice",
             "thinking",
             "metadata",
+            "output_config",
         ],
         "#",
     )?;
@@ -526,6 +566,7 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
                     "description",
                     "input_schema",
                     "cache_control",
+                    "strict",
                 ],
                 &format!("#/tools/{i}"),
             )?;
@@ -542,6 +583,7 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
             if schema.get("type").and_then(Value::as_str) != Some("object") {
                 return Err(format!("#/tools/{i}/input_schema: type must be object"));
             }
+            strict_flag(tool, schema, &format!("tools.{i}.input_schema"))?;
             tools.push((name.to_owned(), schema.clone()));
         }
     }
@@ -571,12 +613,56 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
             _ => return Err("#/tool_choice/type: must be one of auto, any, tool, none".into()),
         },
     };
+    let json_format = read_output_config(body.get("output_config"))?;
+    if json_format.is_some() && forced_tool.is_some() {
+        return Err("output_config.format: cannot be combined with a forced tool_choice".into());
+    }
     let mut text = String::new();
     collect_text(&Value::Array(messages.clone()), &mut text);
     if let Some(system) = body.get("system") {
         collect_text(system, &mut text);
     }
-    Ok(Request { text, forced_tool })
+    Ok(Request {
+        text,
+        forced_tool,
+        json_format,
+    })
+}
+
+/// Claude's `output_config`: `effort` and `format: {type: "json_schema", schema: {…}}`
+/// (`bedrock-facts-2026.md` §1a); the schema, if one is asked for.
+fn read_output_config(config: Option<&Value>) -> Result<Option<Value>, String> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let config = config
+        .as_object()
+        .ok_or("#/output_config: expected type: JSONObject")?;
+    extraneous(config, &["format", "effort"], "#/output_config")?;
+    if let Some(effort) = config.get("effort")
+        && !matches!(
+            effort.as_str(),
+            Some("low" | "medium" | "high" | "xhigh" | "max")
+        )
+    {
+        return Err("output_config.effort: must be one of low, medium, high, xhigh, max".into());
+    }
+    let Some(format) = config.get("format") else {
+        return Ok(None);
+    };
+    let format = format
+        .as_object()
+        .ok_or("output_config.format: expected type: JSONObject")?;
+    extraneous(format, &["type", "schema"], "output_config.format")?;
+    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return Err("output_config.format.type: Input should be 'json_schema'".into());
+    }
+    let schema = format
+        .get("schema")
+        .filter(|s| s.is_object())
+        .ok_or("output_config.format.schema: Field required (a JSON object)")?;
+    strict_schema_at(schema, "output_config.format.schema")?;
+    Ok(Some(schema.clone()))
 }
 
 fn read_tool_config(config: Option<&Value>) -> Result<Option<(String, Value)>, String> {
@@ -604,6 +690,13 @@ fn read_tool_config(config: Option<&Value>) -> Result<Option<(String, Value)>, S
             .ok_or(format!(
                 "#/toolConfig/tools/{i}/toolSpec: required key [inputSchema.json] not found"
             ))?;
+        if let Some(spec) = spec.as_object() {
+            strict_flag(
+                spec,
+                schema,
+                &format!("toolConfig.tools.{i}.toolSpec.inputSchema"),
+            )?;
+        }
         tools.push((name.to_owned(), schema.clone()));
     }
     Ok(match config.get("toolChoice") {
@@ -649,7 +742,51 @@ fn read_nova(body: &Map<String, Value>) -> Result<Request, String> {
     if let Some(system) = body.get("system") {
         collect_text(system, &mut text);
     }
-    Ok(Request { text, forced_tool })
+    Ok(Request {
+        text,
+        forced_tool,
+        json_format: None,
+    })
+}
+
+/// Converse's `outputConfig.textFormat` (SM-rt `OutputFormat`): `type` `json_schema` and
+/// `structure.jsonSchema.schema`, a *string* of JSON.
+fn read_converse_output(config: Option<&Value>) -> Result<Option<Value>, String> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let config = config
+        .as_object()
+        .ok_or("outputConfig: expected a structure")?;
+    extraneous(config, &["textFormat", "effort"], "outputConfig")?;
+    let Some(format) = config.get("textFormat") else {
+        return Ok(None);
+    };
+    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return Err("outputConfig.textFormat.type: Value at 'outputConfig.textFormat.type' failed to satisfy constraint: Member must satisfy enum value set: [json_schema]".into());
+    }
+    let definition = format
+        .get("structure")
+        .and_then(|s| s.get("jsonSchema"))
+        .and_then(Value::as_object)
+        .ok_or("outputConfig.textFormat.structure: required member jsonSchema not found")?;
+    extraneous(
+        definition,
+        &["schema", "name", "description"],
+        "outputConfig.textFormat.structure.jsonSchema",
+    )?;
+    let text = definition
+        .get("schema")
+        .and_then(Value::as_str)
+        .ok_or("outputConfig.textFormat.structure.jsonSchema.schema: expected a string")?;
+    let schema: Value = serde_json::from_str(text).map_err(|err| {
+        format!("outputConfig.textFormat.structure.jsonSchema.schema: not valid JSON: {err}")
+    })?;
+    strict_schema_at(
+        &schema,
+        "outputConfig.textFormat.structure.jsonSchema.schema",
+    )?;
+    Ok(Some(schema))
 }
 
 fn read_converse(body: &Map<String, Value>) -> Result<Request, String> {
@@ -674,13 +811,18 @@ fn read_converse(body: &Map<String, Value>) -> Result<Request, String> {
     if body.contains_key("toolConfig") {
         return Err("toolConfig is not supported for batch inference jobs that use the Converse invocation type".into());
     }
-    read_nova(
+    let json_format = read_converse_output(body.get("outputConfig"))?;
+    let request = read_nova(
         &body
             .iter()
             .filter(|(k, _)| matches!(k.as_str(), "messages" | "system" | "inferenceConfig"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-    )
+    )?;
+    Ok(Request {
+        json_format,
+        ..request
+    })
 }
 
 fn read_prompt(body: &Map<String, Value>, key: &str) -> Result<Request, String> {
@@ -695,6 +837,7 @@ fn read_prompt(body: &Map<String, Value>, key: &str) -> Result<Request, String> 
     Ok(Request {
         text: prompt.to_owned(),
         forced_tool: None,
+        json_format: None,
     })
 }
 
@@ -721,6 +864,9 @@ fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
                 .get("parameters")
                 .cloned()
                 .unwrap_or(json!({"type": "object"}));
+            if let Some(function) = function.as_object() {
+                strict_flag(function, &schema, &format!("tools.{i}.function.parameters"))?;
+            }
             tools.push((name.to_owned(), schema));
         }
     }
@@ -751,9 +897,38 @@ fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
             )
         }
     };
+    let json_format = read_response_format(body.get("response_format"))?;
     let mut text = String::new();
     collect_text(&Value::Array(messages.clone()), &mut text);
-    Ok(Request { text, forced_tool })
+    Ok(Request {
+        text,
+        forced_tool,
+        json_format,
+    })
+}
+
+/// The chat-completion `response_format`: `{type: "json_schema", json_schema: {name, schema,
+/// strict}}` (the OpenAI convention; `bedrock-facts-2026.md` §1c), or `text`.
+fn read_response_format(format: Option<&Value>) -> Result<Option<Value>, String> {
+    let Some(format) = format else {
+        return Ok(None);
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_schema") => {
+            let definition = format
+                .get("json_schema")
+                .and_then(Value::as_object)
+                .ok_or("response_format.json_schema: Field required")?;
+            let schema = definition
+                .get("schema")
+                .filter(|s| s.is_object())
+                .ok_or("response_format.json_schema.schema: Field required (a JSON object)")?;
+            strict_schema_at(schema, "response_format.json_schema.schema")?;
+            Ok(Some(schema.clone()))
+        }
+        _ => Err("response_format.type: Input should be 'text' or 'json_schema'".into()),
+    }
 }
 
 // ---- response bodies ----

@@ -214,8 +214,11 @@ mod shards;
 #[cfg(feature = "aws")]
 mod status;
 mod strict_json;
+mod strict_schema;
 
-pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Usage};
+pub use adapter::{
+    InvocationType, ModelAdapterRegistry, ModelProviderAdapter, OutputStrategy, Usage,
+};
 pub use error::{AwsErrorKind, Error, InputProblem, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
@@ -244,6 +247,7 @@ pub use input::{Message, ModelInput, Role, ToolChoice};
 pub use llmbo_derive::BatchOutput;
 pub use manifest::Manifest;
 pub use output::{BatchOutput, BatchResults, RecordResult, ToolDefinition};
+pub use strict_schema::{StrictLimits, StrictSchemaError, strict_schema, strict_schema_with};
 
 /// The `schemars` this crate generates schemas with; derive `JsonSchema` from it if you
 /// prefer not to depend on `schemars` yourself.

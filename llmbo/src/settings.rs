@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapter::InvocationType;
+use crate::adapter::{InvocationType, OutputStrategy};
 use crate::output::ToolDefinition;
 use crate::shards::ShardLimits;
 use crate::status::JobDetails;
@@ -63,6 +63,11 @@ pub struct RunSettings {
     /// same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<ToolDefinition>,
+    /// How a structured run asks for its answers; `None` in records written before there was
+    /// a choice, which used each adapter's one way (ForcedTool where the
+    /// adapter writes it, else the adapter's first strategy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_strategy: Option<OutputStrategy>,
 }
 
 impl Default for RunSettings {
@@ -83,6 +88,7 @@ impl Default for RunSettings {
             tags: Vec::new(),
             limits: ShardLimits::default(),
             tool: None,
+            output_strategy: None,
         }
     }
 }
@@ -118,6 +124,7 @@ impl RunSettings {
             tags: Vec::new(),
             limits: ShardLimits::default(),
             tool: None,
+            output_strategy: None,
         }
     }
 }

@@ -7,8 +7,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, check_stop, count, fast_line, obj, put, single_call,
-    strict_from_str, text, tools_and_choice, validate_input, write_json_line,
+    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop, count,
+    fast_line, mark_strict, obj, put, single_call, strict_from_str, text, tools_and_choice,
+    validate_input, with_schema_prompt, without_tools, write_json_line,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -359,6 +360,50 @@ impl ModelProviderAdapter for AnthropicAdapter {
             output_tokens: count(usage.get("output_tokens"))?,
         })
     }
+
+    /// Every strategy: the forced tool, `strict: true` on it, `output_config.format`
+    /// (`bedrock-facts-2026.md` §1a) and the schema in the system prompt.
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[
+            OutputStrategy::ForcedTool,
+            OutputStrategy::StrictTool,
+            OutputStrategy::JsonSchema,
+            OutputStrategy::JsonInPrompt,
+        ]
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        Some(model_output.get("stop_reason")?.as_str()?.to_owned())
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
+            OutputStrategy::StrictTool => {
+                let mut body = self.prepare_model_input(input, Some(output.sent))?;
+                mark_strict(body.get_mut("tools").and_then(|tools| tools.get_mut(0)));
+                Ok(body)
+            }
+            OutputStrategy::JsonSchema => {
+                let mut body =
+                    self.prepare_model_input(&without_tools(input, output.sent)?, None)?;
+                if let Some(body) = body.as_object_mut() {
+                    body.insert(
+                        "output_config".into(),
+                        json!({"format": {"type": "json_schema", "schema": output.sent.input_schema}}),
+                    );
+                }
+                Ok(body)
+            }
+            OutputStrategy::JsonInPrompt => {
+                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+            }
+        }
+    }
 }
 
 /// The adapter for models no registered pattern matches: it sends a Claude-shaped body, as
@@ -399,6 +444,10 @@ impl ModelProviderAdapter for DefaultAdapter {
 
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         self.inner.usage(model_output)
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        self.inner.stop_reason(model_output)
     }
 }
 

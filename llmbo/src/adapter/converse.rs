@@ -2,8 +2,14 @@
 
 use serde_json::{Map, Value, json};
 
-use super::nova::{converse_text, converse_tool_input, converse_usage, text_messages, tool_config};
-use super::{ModelProviderAdapter, Usage, put, tools_and_choice, validate_input};
+use super::nova::{
+    converse_stop_reason, converse_text, converse_tool_input, converse_usage, text_messages,
+    tool_config,
+};
+use super::{
+    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, put, tools_and_choice, unwritten,
+    validate_input, with_schema_prompt, without_tools,
+};
 use crate::error::{Error, RecordError};
 use crate::input::ModelInput;
 use crate::output::ToolDefinition;
@@ -76,6 +82,48 @@ impl ModelProviderAdapter for ConverseAdapter {
 
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         converse_usage(model_output)
+    }
+
+    /// Native structured output through `outputConfig.textFormat` (`bedrock-facts-2026.md`
+    /// §1b), or the schema in the system prompt. No tools: Converse batch jobs refuse them.
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[OutputStrategy::JsonSchema, OutputStrategy::JsonInPrompt]
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        converse_stop_reason(model_output)
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::JsonSchema => {
+                let mut body =
+                    self.prepare_model_input(&without_tools(input, output.sent)?, None)?;
+                // `JsonSchemaDefinition.schema` is a string of JSON, not an object (SM-rt).
+                let schema = serde_json::to_string(&output.sent.input_schema).map_err(|err| {
+                    Error::invalid_request(format!("the output schema cannot be written: {err}"))
+                })?;
+                if let Some(body) = body.as_object_mut() {
+                    body.insert(
+                        "outputConfig".into(),
+                        json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+                            "schema": schema,
+                            "name": output.sent.name,
+                            "description": output.sent.description,
+                        }}}}),
+                    );
+                }
+                Ok(body)
+            }
+            OutputStrategy::JsonInPrompt => {
+                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+            }
+            other => Err(unwritten(self.name(), other)),
+        }
     }
 
     fn tool_input_fast<'a>(

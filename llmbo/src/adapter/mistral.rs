@@ -3,10 +3,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::openai::{chat_messages, chat_text, chat_tool_input, chat_usage, function_tool};
+use super::openai::{
+    CHAT_STRATEGIES, chat_messages, chat_stop_reason, chat_text, chat_tool_input, chat_usage,
+    function_tool, prepare_chat_output,
+};
 use super::{
-    ModelProviderAdapter, Usage, as_object, check_stop, extract_json_object, put,
-    schema_instruction, tools_and_choice, validate_input,
+    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop,
+    extract_json_object, put, schema_instruction, tools_and_choice, unwritten, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -138,6 +141,49 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         // The text-completion response carries no token counts; the chat form does.
         chat_usage(model_output)
     }
+
+    /// The schema goes in the prompt: the family has no tools.
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[OutputStrategy::JsonInPrompt]
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        prompt_text(model_output).and_then(|(_, stop)| stop.map(str::to_owned))
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::JsonInPrompt => self.prepare_model_input(input, Some(output.sent)),
+            other => Err(unwritten(self.name(), other)),
+        }
+    }
+
+    fn write_output_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match output.strategy {
+            OutputStrategy::JsonInPrompt => {
+                self.write_input_line(record_id, input, Some(output.sent), out)
+            }
+            other => Err(unwritten(self.name(), other)),
+        }
+    }
+
+    fn read_output(
+        &self,
+        model_output: &Value,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, RecordError> {
+        self.validate_result(model_output, output.tool)
+    }
 }
 
 /// Mistral chat completion with function calling: `messages`, `tools` of type function and
@@ -198,6 +244,22 @@ impl ModelProviderAdapter for MistralChatAdapter {
 
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         chat_usage(model_output)
+    }
+
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        CHAT_STRATEGIES
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        chat_stop_reason(model_output)
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        prepare_chat_output(self, input, output)
     }
 }
 

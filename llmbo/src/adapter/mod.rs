@@ -24,6 +24,7 @@ mod nova;
 mod open_weight;
 mod openai;
 mod registry;
+mod strategy;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -41,6 +42,11 @@ pub use nova::{NovaAdapter, NovaParamStyle};
 pub use open_weight::{DeepSeekAdapter, QwenAdapter};
 pub use openai::OpenAiAdapter;
 pub use registry::{ModelAdapterRegistry, normalize_model_id};
+pub use strategy::{
+    NativeSupport, NativeSupportRow, OutputRequest, OutputStrategy, STRUCTURED_OUTPUT_MODELS,
+    default_strategy, native_support, strategies_for,
+};
+pub(crate) use strategy::{OutputSpec, legacy_strategy, resolve as resolve_output};
 
 /// Token counts of one record, as the model reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +191,153 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         crate::jsonl::encode_input_line(record_id, &body, out);
         Ok(())
     }
+
+    /// The [`OutputStrategy`]s this adapter writes. The default, for an adapter that only
+    /// implements the methods above: ForcedTool (its [`prepare_model_input`] with the tool)
+    /// and JsonInPrompt (the schema in the system prompt, the JSON read from
+    /// [`output_text`](Self::output_text)). Which of them a model takes is decided with the
+    /// table in [`STRUCTURED_OUTPUT_MODELS`].
+    ///
+    /// [`prepare_model_input`]: Self::prepare_model_input
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[OutputStrategy::ForcedTool, OutputStrategy::JsonInPrompt]
+    }
+
+    /// Why the model stopped, in the family's words (`end_turn`, `max_tokens`, `length`, …),
+    /// so an answer read from text can tell a cut one. The default knows none.
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        let _ = model_output;
+        None
+    }
+
+    /// The `modelInput` body for one record of a structured job, asking for the answer the
+    /// way `output.strategy` says. The default writes ForcedTool and JsonInPrompt (see
+    /// [`strategies`](Self::strategies)) and refuses the others.
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
+            OutputStrategy::JsonInPrompt => {
+                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+            }
+            other => Err(unwritten(self.name(), other)),
+        }
+    }
+
+    /// [`write_input_line`](Self::write_input_line) for a structured job: the record's line
+    /// with the body [`prepare_output`](Self::prepare_output) writes. The default takes the
+    /// fast writer for ForcedTool.
+    fn write_output_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        if output.strategy == OutputStrategy::ForcedTool {
+            return self.write_input_line(record_id, input, Some(output.sent), out);
+        }
+        let body = self.prepare_output(input, output)?;
+        crate::jsonl::encode_input_line(record_id, &body, out);
+        Ok(())
+    }
+
+    /// The JSON the output type is read from, out of one record's `modelOutput`: the tool
+    /// input for the tool strategies ([`validate_result`](Self::validate_result)), the
+    /// answer's text as JSON for JsonSchema, the first JSON object in the text for
+    /// JsonInPrompt. A cut answer is [`RecordError::Truncated`] under every strategy.
+    fn read_output(
+        &self,
+        model_output: &Value,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, RecordError> {
+        match output.strategy {
+            OutputStrategy::ForcedTool | OutputStrategy::StrictTool => {
+                self.validate_result(model_output, output.tool)
+            }
+            OutputStrategy::JsonSchema => {
+                let text = answer_text(self, model_output)?;
+                serde_json::from_str(text.trim()).map_err(|err| RecordError::ToolInputNotJson {
+                    message: err.to_string(),
+                })
+            }
+            OutputStrategy::JsonInPrompt => {
+                let text = answer_text(self, model_output)?;
+                extract_json_object(&text)
+            }
+        }
+    }
+}
+
+/// The answer's text for the text strategies, after its stop reason was checked.
+fn answer_text<A: ModelProviderAdapter + ?Sized>(
+    adapter: &A,
+    model_output: &Value,
+) -> Result<String, RecordError> {
+    check_stop(adapter.stop_reason(model_output).as_deref())?;
+    adapter
+        .output_text(model_output)
+        .ok_or_else(|| RecordError::MalformedOutput {
+            message: format!("the {} answer has no text", adapter.name()),
+        })
+}
+
+/// The error for a strategy an adapter does not write.
+pub(crate) fn unwritten(adapter: &str, strategy: OutputStrategy) -> Error {
+    Error::InvalidConfig {
+        field: "output_strategy",
+        reason: format!("the {adapter} adapter does not write output strategy {strategy}"),
+    }
+}
+
+/// `input`, checked, without tools: the input of a native structured-output request.
+pub(crate) fn without_tools(
+    input: &ModelInput,
+    tool: &ToolDefinition,
+) -> Result<ModelInput, Error> {
+    validate_input(input, Some(tool))?;
+    let mut input = input.clone();
+    input.tools.clear();
+    input.tool_choice = None;
+    Ok(input)
+}
+
+/// Sets `strict: true` on a tool object, or on its `function` or `toolSpec` (StrictTool).
+pub(crate) fn mark_strict(tool: Option<&mut Value>) {
+    let Some(Value::Object(tool)) = tool else {
+        return;
+    };
+    let target = if tool.contains_key("function") {
+        tool.get_mut("function")
+    } else if tool.contains_key("toolSpec") {
+        tool.get_mut("toolSpec")
+    } else {
+        None
+    };
+    match target {
+        Some(Value::Object(inner)) => inner.insert("strict".into(), Value::Bool(true)),
+        _ => tool.insert("strict".into(), Value::Bool(true)),
+    };
+}
+
+/// `input` with the schema instruction after its system prompt (JsonInPrompt), and no tools.
+pub(crate) fn with_schema_prompt(
+    input: &ModelInput,
+    tool: &ToolDefinition,
+) -> Result<ModelInput, Error> {
+    validate_input(input, Some(tool))?;
+    let mut input = input.clone();
+    let instruction = schema_instruction(tool);
+    input.system = Some(match input.system.take() {
+        Some(system) => format!("{system}\n\n{instruction}"),
+        None => instruction,
+    });
+    input.tools.clear();
+    input.tool_choice = None;
+    Ok(input)
 }
 
 /// Appends `line` as one line of JSON and a newline, as a `write_input_line` that writes

@@ -7,8 +7,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, check_stop, count, fast_line, obj, put, single_call,
-    strict_from_str, text, tools_and_choice, validate_input, write_json_line,
+    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop, count,
+    fast_line, mark_strict, obj, put, single_call, strict_from_str, text, tools_and_choice,
+    unwritten, validate_input, with_schema_prompt, write_json_line,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -515,6 +516,49 @@ impl ModelProviderAdapter for NovaAdapter {
     ) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
         converse_output_line_fast(line, tool)
     }
+
+    /// The forced tool, with `strict: true` on its `toolSpec` when asked, and the schema in
+    /// the system prompt. Nova's InvokeModel body has no native structured-output field of
+    /// its own (Converse jobs have `outputConfig`).
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[
+            OutputStrategy::ForcedTool,
+            OutputStrategy::StrictTool,
+            OutputStrategy::JsonInPrompt,
+        ]
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        converse_stop_reason(model_output)
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
+            OutputStrategy::StrictTool => {
+                let mut body = self.prepare_model_input(input, Some(output.sent))?;
+                mark_strict(
+                    body.get_mut("toolConfig")
+                        .and_then(|config| config.get_mut("tools"))
+                        .and_then(|tools| tools.get_mut(0)),
+                );
+                Ok(body)
+            }
+            OutputStrategy::JsonInPrompt => {
+                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+            }
+            other => Err(unwritten(self.name(), other)),
+        }
+    }
+}
+
+/// `stopReason` of a Converse-shaped response.
+pub(crate) fn converse_stop_reason(model_output: &Value) -> Option<String> {
+    Some(model_output.get("stopReason")?.as_str()?.to_owned())
 }
 
 #[cfg(test)]

@@ -16,8 +16,11 @@
 
 use serde_json::{Value, json};
 
-use super::openai::{chat_completion, chat_tool_input, chat_usage, function_tool};
-use super::{ModelProviderAdapter, Usage};
+use super::openai::{
+    CHAT_STRATEGIES, chat_completion, chat_stop_reason, chat_tool_input, chat_usage, function_tool,
+    prepare_chat_output,
+};
+use super::{ModelProviderAdapter, OutputRequest, OutputStrategy, Usage};
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;
@@ -104,6 +107,22 @@ macro_rules! open_weight_adapter {
 
             fn usage(&self, model_output: &Value) -> Option<Usage> {
                 chat_usage(model_output)
+            }
+
+            fn strategies(&self) -> &'static [OutputStrategy] {
+                CHAT_STRATEGIES
+            }
+
+            fn stop_reason(&self, model_output: &Value) -> Option<String> {
+                chat_stop_reason(model_output)
+            }
+
+            fn prepare_output(
+                &self,
+                input: &ModelInput,
+                output: OutputRequest<'_>,
+            ) -> Result<Value, Error> {
+                prepare_chat_output(self, input, output)
             }
         }
     };

@@ -4,8 +4,9 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ModelProviderAdapter, Usage, as_object, count, obj, parse_arguments, put, single_call, text,
-    tools_and_choice, validate_input,
+    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, count, mark_strict, obj,
+    parse_arguments, put, single_call, text, tools_and_choice, validate_input, with_schema_prompt,
+    without_tools,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -205,6 +206,77 @@ impl ModelProviderAdapter for OpenAiAdapter {
 
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         chat_usage(model_output)
+    }
+
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        CHAT_STRATEGIES
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        chat_stop_reason(model_output)
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        prepare_chat_output(self, input, output)
+    }
+}
+
+/// What a chat-completion adapter writes: the tool (plain or `strict`), `response_format`
+/// and the schema in the prompt.
+pub(crate) const CHAT_STRATEGIES: &[OutputStrategy] = &[
+    OutputStrategy::ForcedTool,
+    OutputStrategy::StrictTool,
+    OutputStrategy::JsonSchema,
+    OutputStrategy::JsonInPrompt,
+];
+
+/// `choices[0].finish_reason`, or `stop_reason` where a family puts it there.
+pub(crate) fn chat_stop_reason(model_output: &Value) -> Option<String> {
+    let choice = model_output.get("choices")?.get(0)?;
+    let reason = choice
+        .get("finish_reason")
+        .or_else(|| choice.get("stop_reason"))?;
+    Some(reason.as_str()?.to_owned())
+}
+
+/// A chat-completion adapter's structured body. JsonSchema writes the OpenAI convention,
+/// `response_format: {type: "json_schema", json_schema: {name, description, schema, strict}}`;
+/// Bedrock documents only the field name (`bedrock-facts-2026.md` §1c, UNCERTAIN).
+pub(crate) fn prepare_chat_output<A: ModelProviderAdapter + ?Sized>(
+    adapter: &A,
+    input: &ModelInput,
+    output: OutputRequest<'_>,
+) -> Result<Value, Error> {
+    match output.strategy {
+        OutputStrategy::ForcedTool => adapter.prepare_model_input(input, Some(output.sent)),
+        OutputStrategy::StrictTool => {
+            let mut body = adapter.prepare_model_input(input, Some(output.sent))?;
+            mark_strict(body.get_mut("tools").and_then(|tools| tools.get_mut(0)));
+            Ok(body)
+        }
+        OutputStrategy::JsonSchema => {
+            let mut body =
+                adapter.prepare_model_input(&without_tools(input, output.sent)?, None)?;
+            if let Some(body) = body.as_object_mut() {
+                body.insert(
+                    "response_format".into(),
+                    json!({"type": "json_schema", "json_schema": {
+                        "name": output.sent.name,
+                        "description": output.sent.description,
+                        "schema": output.sent.input_schema,
+                        "strict": true,
+                    }}),
+                );
+            }
+            Ok(body)
+        }
+        OutputStrategy::JsonInPrompt => {
+            adapter.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use super::config::JobConfig;
 use super::mode::{OutputMode, Untyped};
 use super::state::Ready;
 use super::{Inferer, PollConfig, names};
-use crate::adapter::{InvocationType, ModelProviderAdapter};
+use crate::adapter::{
+    InvocationType, ModelAdapterRegistry, ModelProviderAdapter, OutputStrategy, resolve_output,
+};
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::output::ToolDefinition;
@@ -210,6 +212,17 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// How a structured job asks for its answers: a forced tool, a `strict` tool, native
+    /// structured output (a JSON schema) or the schema in the prompt. Default: the model's
+    /// best, from the table in [`STRUCTURED_OUTPUT_MODELS`](crate::adapter::STRUCTURED_OUTPUT_MODELS)
+    /// (JsonSchema where the model is known to take it, else ForcedTool, else JsonInPrompt).
+    /// `build()` refuses a strategy the model cannot take, naming the ones it can, and a
+    /// strict strategy for a schema without a strict form (a recursive type), naming the field.
+    pub fn output_strategy(mut self, strategy: OutputStrategy) -> Self {
+        self.settings.run.output_strategy = Some(strategy);
+        self
+    }
+
     /// InvokeModel (default) or Converse request bodies.
     pub fn invocation_type(mut self, kind: InvocationType) -> Self {
         self.settings.run.converse = kind == InvocationType::Converse;
@@ -313,7 +326,24 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         A: RoleArnIsSet,
     {
         let s = self.settings;
-        let run = s.run;
+        let mut run = s.run;
+        // The output is settled before anything is asked of AWS: a strategy the model cannot
+        // take, or a schema with no strict form, is a setting to fix, not a job to pay for.
+        let tool = run.tool.clone().or_else(O::tool);
+        let chosen = run.output_strategy.take();
+        if let Some(tool) = &tool {
+            let adapter = s.adapter.clone().unwrap_or_else(|| {
+                ModelAdapterRegistry::adapter_for(&run.model_name, run.invocation_type())
+            });
+            let spec = resolve_output(
+                &run.model_name,
+                run.invocation_type(),
+                adapter.as_ref(),
+                tool,
+                chosen,
+            )?;
+            run.output_strategy = Some(spec.strategy);
+        }
         names::check_job_name(&run.job_name)?;
         names::check_role_arn(&run.role_arn)?;
         names::check_bucket(&run.bucket)?;

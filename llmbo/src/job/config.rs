@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::builder::ProgressCallback;
-use crate::adapter::{ModelAdapterRegistry, ModelProviderAdapter};
+use crate::adapter::{ModelAdapterRegistry, ModelProviderAdapter, OutputSpec, legacy_strategy};
 use crate::aws::Aws;
+use crate::error::Error;
 use crate::output::ToolDefinition;
 pub(crate) use crate::settings::RunSettings;
 use crate::shards::ShardLimits;
@@ -77,6 +78,20 @@ impl JobConfig {
     /// The tool the model is forced to call, if any: the run-time one, else the type's.
     pub(crate) fn output_tool<O: super::OutputMode>(&self) -> Option<ToolDefinition> {
         self.settings.tool.clone().or_else(O::tool)
+    }
+
+    /// What a structured job asks each record for: the output tool under the run's strategy
+    /// (a run recorded before strategies existed uses the adapter's old one). `None` for an
+    /// untyped job without an output tool.
+    pub(crate) fn output_spec<O: super::OutputMode>(&self) -> Result<Option<OutputSpec>, Error> {
+        let Some(tool) = self.output_tool::<O>() else {
+            return Ok(None);
+        };
+        let strategy = self
+            .settings
+            .output_strategy
+            .unwrap_or_else(|| legacy_strategy(self.adapter.as_ref()));
+        OutputSpec::new(&self.settings.model_name, strategy, tool).map(Some)
     }
 
     /// Sends one progress report to `tracing` and to the `on_progress` callback.

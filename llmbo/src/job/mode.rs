@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::adapter::{ModelProviderAdapter, Usage};
+use crate::adapter::{ModelProviderAdapter, OutputRequest, Usage};
 use crate::error::RecordError;
 use crate::output::{BatchOutput, ToolDefinition};
 
@@ -27,7 +27,7 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     /// The value of one successful record.
     type Value: Send + 'static;
 
-    /// The tool the model is forced to call, for structured jobs.
+    /// The tool the model is asked to answer through, for structured jobs.
     fn tool() -> Option<ToolDefinition>;
 
     /// The fast path for the common answer, from a whole output line (see
@@ -37,7 +37,7 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
-        tool: Option<&ToolDefinition>,
+        output: Option<OutputRequest<'_>>,
     ) -> Option<(
         Cow<'a, str>,
         Result<Self::Value, RecordError>,
@@ -48,8 +48,21 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     fn parse(
         adapter: &dyn ModelProviderAdapter,
         model_output: Value,
-        tool: Option<&ToolDefinition>,
+        output: Option<OutputRequest<'_>>,
     ) -> Result<Self::Value, RecordError>;
+}
+
+/// The tool input's text of the common answer, read in one pass; only the tool strategies
+/// answer in a tool call, whose input is JSON text inside the line.
+fn fast_input<'a>(
+    adapter: &dyn ModelProviderAdapter,
+    line: &'a str,
+    output: OutputRequest<'_>,
+) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+    if !output.strategy.uses_tools() {
+        return None;
+    }
+    adapter.output_line_fast(line, output.tool)
 }
 
 /// Jobs whose records come back as the raw `modelOutput` JSON ([`BatchInferer`](crate::BatchInferer)).
@@ -68,20 +81,20 @@ impl OutputMode for Untyped {
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
-        tool: Option<&ToolDefinition>,
+        output: Option<OutputRequest<'_>>,
     ) -> Option<(Cow<'a, str>, Result<Value, RecordError>, Option<Usage>)> {
-        let (record_id, input, usage) = adapter.output_line_fast(line, tool?)?;
+        let (record_id, input, usage) = fast_input(adapter, line, output?)?;
         Some((record_id, tool_input_value(input), usage))
     }
 
-    /// The raw `modelOutput`; with a run-time output tool, the tool input the model wrote.
+    /// The raw `modelOutput`; with a run-time output tool, the JSON the model answered with.
     fn parse(
         adapter: &dyn ModelProviderAdapter,
         model_output: Value,
-        tool: Option<&ToolDefinition>,
+        output: Option<OutputRequest<'_>>,
     ) -> Result<Value, RecordError> {
-        match tool {
-            Some(tool) => adapter.validate_result(&model_output, tool),
+        match output {
+            Some(output) => adapter.read_output(&model_output, output),
             None => Ok(model_output),
         }
     }
@@ -104,30 +117,22 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
-        tool: Option<&ToolDefinition>,
+        output: Option<OutputRequest<'_>>,
     ) -> Option<(Cow<'a, str>, Result<T, RecordError>, Option<Usage>)> {
-        let owned;
-        let tool = match tool {
-            Some(tool) => tool,
-            None => {
-                owned = T::tool_definition();
-                &owned
-            }
-        };
-        let (record_id, input, usage) = adapter.output_line_fast(line, tool)?;
+        let (record_id, input, usage) = fast_input(adapter, line, output?)?;
         Some((record_id, T::from_tool_input_str(input.get()), usage))
     }
 
     fn parse(
         adapter: &dyn ModelProviderAdapter,
         model_output: Value,
-        tool: Option<&ToolDefinition>,
+        output: Option<OutputRequest<'_>>,
     ) -> Result<T, RecordError> {
-        let tool = match tool {
-            Some(tool) => tool.clone(),
-            None => T::tool_definition(),
+        let Some(output) = output else {
+            return Err(RecordError::MalformedOutput {
+                message: "a structured job has no output tool".into(),
+            });
         };
-        let input = adapter.validate_result(&model_output, &tool)?;
-        T::from_tool_input(input)
+        T::from_tool_input(adapter.read_output(&model_output, output)?)
     }
 }

@@ -38,7 +38,8 @@ pub(crate) fn read_job<O: OutputMode>(
     config: &JobConfig,
     output: &JobOutput,
 ) -> Result<Loaded<O::Value>, Error> {
-    let tool = config.output_tool::<O>();
+    let spec = config.output_spec::<O>()?;
+    let request = spec.as_ref().map(|spec| spec.request());
     let adapter = config.adapter.as_ref();
     let record_ids = Arc::clone(&output.record_ids);
     let mut found = HashMap::with_capacity(record_ids.len());
@@ -74,8 +75,7 @@ pub(crate) fn read_job<O: OutputMode>(
             }
             // The common line goes the fast way: no `Value` tree for the answer.
             if !lossy
-                && let Some((record_id, outcome, usage)) =
-                    O::parse_fast(adapter, line, tool.as_ref())
+                && let Some((record_id, outcome, usage)) = O::parse_fast(adapter, line, request)
             {
                 if !known.contains(record_id.as_ref()) {
                     unknown.push(record_id.into_owned());
@@ -110,10 +110,7 @@ pub(crate) fn read_job<O: OutputMode>(
                 } => {
                     successes += 1;
                     let usage = adapter.usage(&model_output);
-                    (
-                        record_id,
-                        (O::parse(adapter, model_output, tool.as_ref()), usage),
-                    )
+                    (record_id, (O::parse(adapter, model_output, request), usage))
                 }
                 OutputLine::Error { record_id, error } => {
                     errors += 1;

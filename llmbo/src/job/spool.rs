@@ -7,9 +7,9 @@ use std::io::{BufRead, Seek, Write};
 use super::config::JobConfig;
 use super::record::{RECORD_VERSION, RunManifest, ShardEntry};
 use super::{OutputMode, names, plan_shards};
+use crate::adapter::OutputSpec;
 use crate::error::Error;
 use crate::input::ModelInput;
-use crate::output::ToolDefinition;
 use crate::{jsonl, layout};
 
 /// A `Prepared` run's requests: spooled to a private temp file, planned into jobs.
@@ -48,14 +48,19 @@ pub(crate) fn write_one(
     config: &JobConfig,
     record_id: &str,
     input: &ModelInput,
-    tool: Option<&ToolDefinition>,
+    output: Option<&OutputSpec>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let written = match &input.raw_body {
-        Some(body) => input.validate().map(|()| {
+    let written = match (&input.raw_body, output) {
+        (Some(body), _) => input.validate().map(|()| {
             jsonl::encode_input_line(record_id, body, out);
         }),
-        None => config.adapter.write_input_line(record_id, input, tool, out),
+        (None, Some(output)) => {
+            config
+                .adapter
+                .write_output_line(record_id, input, output.request(), out)
+        }
+        (None, None) => config.adapter.write_input_line(record_id, input, None, out),
     };
     written.map_err(|err| match err {
         Error::InvalidInput {
@@ -73,7 +78,7 @@ pub(crate) fn write_one(
 /// (deleted when closed), keeping only its size and a hash of its id.
 pub(crate) struct Spooler<'a> {
     config: &'a JobConfig,
-    tool: Option<ToolDefinition>,
+    output: Option<OutputSpec>,
     writer: std::io::BufWriter<std::fs::File>,
     hashes: Vec<u64>,
     sizes: Vec<u64>,
@@ -85,7 +90,7 @@ impl<'a> Spooler<'a> {
         let file = tempfile::tempfile().map_err(spool_io)?;
         Ok(Spooler {
             config,
-            tool: config.output_tool::<O>(),
+            output: config.output_spec::<O>()?,
             writer: std::io::BufWriter::with_capacity(1 << 20, file),
             hashes: Vec::new(),
             sizes: Vec::new(),
@@ -101,7 +106,7 @@ impl<'a> Spooler<'a> {
             self.config,
             &record_id,
             input,
-            self.tool.as_ref(),
+            self.output.as_ref(),
             &mut self.line,
         )?;
         self.writer.write_all(&self.line).map_err(spool_io)?;
