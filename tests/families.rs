@@ -118,7 +118,7 @@ async fn mistral_function_calling_is_selectable_per_inferer() {
 }
 
 #[tokio::test]
-async fn untyped_converse_jobs_work_and_structured_ones_are_refused_before_upload() {
+async fn converse_jobs_work_untyped_and_structured_without_tools() {
     let local = LocalBedrock::start().await.unwrap();
     let builder = || {
         BatchInferer::builder()
@@ -144,20 +144,32 @@ async fn untyped_converse_jobs_work_and_structured_ones_are_refused_before_uploa
     );
     assert!(adapter.usage(first).is_some_and(|u| u.output_tokens > 0));
 
-    let structured = StructuredBatchInferer::<Person>::builder()
-        .model_name("amazon.nova-lite-v1:0")
-        .bucket_name(local.bucket())
-        .region(local.region())
-        .job_name("converse-structured")
-        .role_arn(local.role_arn())
-        .sdk_config(local.sdk_config())
-        .invocation_type(InvocationType::Converse)
+    // A structured Converse job takes no tools: Nova's default there is the schema in the
+    // prompt (tests/output_strategies.rs has the rest), and a forced tool is refused at build.
+    let structured = || {
+        StructuredBatchInferer::<Person>::builder()
+            .model_name("amazon.nova-lite-v1:0")
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name("converse-structured")
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+            .invocation_type(InvocationType::Converse)
+    };
+    let inferer = structured().build().await.unwrap();
+    assert_eq!(
+        inferer.output_strategy(),
+        Some(llmbo::OutputStrategy::JsonInPrompt)
+    );
+    let results = inferer.auto(person_inputs(100), POLL).await.unwrap();
+    assert_eq!(results.into_values().len(), 100);
+    let err = structured()
+        .output_strategy(llmbo::OutputStrategy::ForcedTool)
         .build()
         .await
-        .unwrap();
-    let err = structured.prepare_requests(person_inputs(100)).unwrap_err();
+        .unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidInput { problem: llmbo::InputProblem::Request(reason), .. } if reason.contains("InvokeModel")),
+        matches!(&err, Error::InvalidConfig { field: "output_strategy", reason } if reason.contains("Converse")),
         "{err:?}"
     );
 }

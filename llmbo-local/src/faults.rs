@@ -46,6 +46,14 @@ pub struct FaultConfig {
     pub s3_upload_error_rate: f64,
 }
 
+impl FaultConfig {
+    /// The fault a record with this id gets under this configuration (the same answer the
+    /// server gives it), so a test can say what each record's outcome must be.
+    pub fn record_fault(&self, record_id: &str) -> Option<RecordFault> {
+        Faults::new(self.clone()).for_record(record_id)
+    }
+}
+
 /// The kinds of malformed output a synthetic model can give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Malformed {

@@ -46,6 +46,7 @@ pub use strategy::{
     NativeSupport, NativeSupportRow, OutputRequest, OutputStrategy, STRUCTURED_OUTPUT_MODELS,
     default_strategy, native_support, strategies_for,
 };
+#[cfg(feature = "aws")]
 pub(crate) use strategy::{OutputSpec, legacy_strategy, resolve as resolve_output};
 
 /// Token counts of one record, as the model reported them.

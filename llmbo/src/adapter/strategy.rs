@@ -305,6 +305,7 @@ pub fn default_strategy(
 
 /// Checks a strategy chosen by the user; `Ok(true)` means allowed with a warning (the table is
 /// uncertain). The error names the model, the strategy and the ones it can take.
+#[cfg(feature = "aws")]
 pub(crate) fn check_strategy(
     model_id: &str,
     invocation: InvocationType,
@@ -312,17 +313,22 @@ pub(crate) fn check_strategy(
     strategy: OutputStrategy,
 ) -> Result<bool, String> {
     let (support, row) = native_support(model_id);
-    let reason = if !adapter.strategies().contains(&strategy) {
-        Some(format!("the {} adapter does not write it", adapter.name()))
-    } else {
-        allowed(strategy, support, invocation).err()
+    let reason = match allowed(strategy, support, invocation) {
+        Err(reason) if strategy.is_strict() && support == NativeSupport::No => Some(format!(
+            "{reason}{}",
+            row.map(|r| format!("; source: {}", r.source))
+                .unwrap_or_default()
+        )),
+        Err(reason) => Some(reason),
+        Ok(()) if !adapter.strategies().contains(&strategy) => {
+            Some(format!("the {} adapter does not write it", adapter.name()))
+        }
+        Ok(()) => None,
     };
     match reason {
         None => Ok(strategy.is_strict() && support == NativeSupport::Uncertain),
         Some(reason) => Err(format!(
-            "model `{model_id}` cannot take output strategy {strategy} ({reason}{}); it can take {}",
-            row.map(|r| format!("; source: {}", r.source))
-                .unwrap_or_default(),
+            "model `{model_id}` cannot take output strategy {strategy} ({reason}); it can take {}",
             list(&strategies_for(model_id, invocation, adapter))
         )),
     }
@@ -342,6 +348,7 @@ pub struct OutputRequest<'a> {
     pub sent: &'a ToolDefinition,
 }
 
+#[cfg(feature = "aws")]
 /// The strategy of a run recorded before there was a choice: what each adapter then wrote
 /// for a tool (ForcedTool, or the schema in the prompt for families without tools).
 pub(crate) fn legacy_strategy(adapter: &dyn ModelProviderAdapter) -> OutputStrategy {
@@ -356,6 +363,7 @@ pub(crate) fn legacy_strategy(adapter: &dyn ModelProviderAdapter) -> OutputStrat
     }
 }
 
+#[cfg(feature = "aws")]
 /// A structured job's output, owned: the strategy, the tool and the form it is sent in.
 #[derive(Debug, Clone)]
 pub(crate) struct OutputSpec {
@@ -364,6 +372,7 @@ pub(crate) struct OutputSpec {
     pub(crate) sent: ToolDefinition,
 }
 
+#[cfg(feature = "aws")]
 impl OutputSpec {
     /// The spec of `tool` under `strategy`; the strict form is made here, or the error says
     /// why it cannot be, naming the tool and the field path.
@@ -400,6 +409,7 @@ impl OutputSpec {
     }
 }
 
+#[cfg(feature = "aws")]
 /// The strategy of a new structured job on `model_id`: the user's `chosen` one, checked, else
 /// the default, passing over a strict strategy the schema has no strict form for (with a
 /// warning). The error names the model, the strategy, the ones it can take or the field path.
@@ -525,6 +535,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "aws")]
     fn a_strategy_the_model_cannot_take_names_the_ones_it_can() {
         let model = "anthropic.claude-3-haiku-20240307-v1:0";
         let adapter = ModelAdapterRegistry::adapter_for(model, InvocationType::InvokeModel);

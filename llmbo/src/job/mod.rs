@@ -223,6 +223,18 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         &self.config.adapter
     }
 
+    /// How a structured job asks for its answers (chosen at `build()`, or read back from the
+    /// run record); `None` for an untyped job without an output tool.
+    pub fn output_strategy(&self) -> Option<crate::adapter::OutputStrategy> {
+        let structured = self.config.settings.tool.is_some() || O::tool().is_some();
+        structured.then(|| {
+            self.config
+                .settings
+                .output_strategy
+                .unwrap_or_else(|| crate::adapter::legacy_strategy(self.config.adapter.as_ref()))
+        })
+    }
+
     /// Where the run record is: `s3://<bucket>/input/<job name>.run.json`.
     pub fn run_uri(&self) -> String {
         crate::layout::s3_uri(self.bucket_name(), &crate::layout::run_key(self.job_name()))
