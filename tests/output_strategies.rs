@@ -411,3 +411,38 @@ async fn a_schema_outside_bedrocks_subset_gets_bedrocks_400_record() {
         }
     }
 }
+
+/// One finding, of one kind or another: a tagged enum, an `anyOf` of closed objects in the
+/// strict form.
+#[allow(dead_code)] // read for their shape only
+#[derive(Debug, Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Finding {
+    Person { name: String, age: Option<u8> },
+    Place { name: String, country: String },
+}
+
+#[tokio::test]
+async fn a_tagged_enum_goes_through_every_strict_strategy() {
+    let local = LocalBedrock::start().await.unwrap();
+    for (n, strategy) in [JsonSchema, StrictTool].into_iter().enumerate() {
+        let results = StructuredBatchInferer::<Finding>::builder()
+            .model_name("anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name(format!("finding-{n}"))
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+            .output_strategy(strategy)
+            .build()
+            .await
+            .unwrap()
+            .auto(person_inputs(100), POLL)
+            .await
+            .unwrap();
+        let values = results.into_values();
+        assert_eq!(values.len(), 100, "{strategy}");
+        assert!(values.iter().any(|f| matches!(f, Finding::Person { .. })), "{strategy}");
+        assert!(values.iter().any(|f| matches!(f, Finding::Place { .. })), "{strategy}");
+    }
+}

@@ -124,7 +124,12 @@ impl Check<'_> {
             self.unions += 1;
         }
         let is_object = types.contains(&"object") || map.contains_key("properties");
-        if is_object {
+        // An object said by its options (an `anyOf` of closed objects) is checked there.
+        let by_options = !map.contains_key("properties")
+            && ["anyOf", "oneOf", "allOf"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+        if is_object && !by_options {
             if map.get("additionalProperties") != Some(&Value::Bool(false)) {
                 return Err(
                     "For 'object' type, 'additionalProperties' must be explicitly set to false"

@@ -315,7 +315,11 @@ impl Walk {
                 Some(Value::Array(types)) => types.iter().any(|t| t == "object"),
                 _ => false,
             };
-        if is_object {
+        // An object said by its options (`anyOf` of closed objects: a tagged enum) is closed
+        // there; closing it here too would refuse every key.
+        let by_options = !out.contains_key("properties")
+            && (out.contains_key("anyOf") || out.contains_key("allOf"));
+        if is_object && !by_options {
             let properties = out
                 .entry("properties")
                 .or_insert_with(|| Value::Object(Map::new()));

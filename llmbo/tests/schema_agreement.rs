@@ -348,3 +348,131 @@ fn tool_definitions_match_their_golden_snapshots() {
         assert_snapshot(tool);
     }
 }
+
+/// `/authorList/0/age` as serde_path_to_error writes it: `authorList[0].age` (`.` at the top).
+fn serde_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.split('/').skip(1) {
+        if part.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    if out.is_empty() { ".".into() } else { out }
+}
+
+/// The strict form (what JsonSchema and StrictTool send) drops constraints into words, so it
+/// accepts values the full schema does not. Each such value must be refused by the parser,
+/// and for the reason the full schema gives: at the same path. Also, llmbo-local (the oracle,
+/// written apart) takes every strict form as Bedrock's grammar compiler would.
+fn check_strict_agreement<T: BatchOutput>(seeds: &[Value]) -> usize {
+    check_strict_agreement_at::<T>(seeds, false)
+}
+
+/// As above; `flattened`: serde reads `#[serde(flatten)]` fields from a buffer and names no
+/// path inside them, so the parser's path there is the top (`.`).
+fn check_strict_agreement_at<T: BatchOutput>(seeds: &[Value], flattened: bool) -> usize {
+    let tool = T::tool_definition();
+    let strict = tool
+        .strict()
+        .unwrap_or_else(|e| panic!("{}: {e}", tool.name));
+    assert_eq!(
+        llmbo_local::strict::check(&strict.input_schema),
+        Ok(()),
+        "{}: llmbo-local refuses the strict form",
+        tool.name
+    );
+    let full = jsonschema::draft7::new(&tool.input_schema).expect("full schema compiles");
+    let loose = jsonschema::draft7::new(&strict.input_schema).expect("strict schema compiles");
+    let mut only_strict = 0;
+    for seed in seeds {
+        // What the model must be able to write: a strict form that refused it would make
+        // constrained decoding produce something else.
+        assert!(
+            loose.is_valid(seed),
+            "{}: the strict form refuses the valid {seed}: {:?}",
+            tool.name,
+            loose
+                .iter_errors(seed)
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+        );
+        let mut candidates = mutations(seed);
+        candidates.push(seed.clone());
+        for candidate in candidates {
+            if !loose.is_valid(&candidate) || full.is_valid(&candidate) {
+                continue;
+            }
+            only_strict += 1;
+            let paths: Vec<String> = full
+                .iter_errors(&candidate)
+                .map(|e| serde_path(&e.instance_path().to_string()))
+                .collect();
+            match T::from_tool_input(candidate.clone()) {
+                Ok(_) => panic!(
+                    "{}: the strict schema accepts {candidate}, the full one does not, and the parser accepts it",
+                    tool.name
+                ),
+                Err(llmbo::RecordError::ToolInputInvalid { path, .. }) => assert!(
+                    (flattened && path == ".")
+                        || paths.iter().any(|p| *p == path
+                            || p == "."
+                            || p.starts_with(&path)
+                            || path.starts_with(p.as_str())),
+                    "{}: {candidate}: the parser refuses at `{path}`, the schema at {paths:?}",
+                    tool.name
+                ),
+                Err(other) => panic!("{}: {candidate}: {other:?}", tool.name),
+            }
+        }
+    }
+    only_strict
+}
+
+#[test]
+fn strict_forms_refuse_through_the_parser_what_they_drop() {
+    let person = [json!({"name": "Ada", "age": 36, "aliases": ["Countess"]})];
+    let article = [json!({
+        "headline": "Compilers",
+        "authorList": [{"name": "Grace", "age": 80, "aliases": []}],
+        "publishedOn": {"year": 1952, "month": 5, "day": 1},
+        "wordCount": 1200, "tone": "Positive", "confidence": 0.9
+    })];
+    // Negative ages, months over 255: the full schema's minimum/maximum, said only in words.
+    assert!(check_strict_agreement::<Person>(&person) > 0);
+    assert!(check_strict_agreement::<Article>(&article) > 0);
+    check_strict_agreement::<Finding>(&[
+        json!({"kind": "person", "name": "Ada", "age": 36}),
+        json!({"kind": "place", "name": "Paris", "country": "France"}),
+    ]);
+    check_strict_agreement::<Event>(&[json!({"type": "Call", "data": {"minutes": 15}})]);
+    check_strict_agreement::<Strict>(&[json!({"id": "a", "flags": [true]})]);
+    assert!(
+        check_strict_agreement_at::<WithMeta>(
+            &[json!({"label": "a", "source": "s", "page": 3})],
+            true
+        ) > 0
+    );
+}
+
+#[test]
+fn strict_forms_match_their_golden_snapshots() {
+    for tool in [
+        Person::tool_definition(),
+        Article::tool_definition(),
+        Finding::tool_definition(),
+        Event::tool_definition(),
+        Strict::tool_definition(),
+        WithMeta::tool_definition(),
+    ] {
+        let mut strict = tool
+            .strict()
+            .unwrap_or_else(|e| panic!("{}: {e}", tool.name));
+        strict.name = format!("strict/{}", tool.name);
+        assert_snapshot(&strict);
+    }
+}
