@@ -442,7 +442,65 @@ async fn a_tagged_enum_goes_through_every_strict_strategy() {
             .unwrap();
         let values = results.into_values();
         assert_eq!(values.len(), 100, "{strategy}");
-        assert!(values.iter().any(|f| matches!(f, Finding::Person { .. })), "{strategy}");
-        assert!(values.iter().any(|f| matches!(f, Finding::Place { .. })), "{strategy}");
+        assert!(
+            values.iter().any(|f| matches!(f, Finding::Person { .. })),
+            "{strategy}"
+        );
+        assert!(
+            values.iter().any(|f| matches!(f, Finding::Place { .. })),
+            "{strategy}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_job_recovered_from_its_arn_reads_answers_the_way_they_were_asked_for() {
+    let local = LocalBedrock::start().await.unwrap();
+    let model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    for (n, strategy) in [JsonSchema, StrictTool, JsonInPrompt]
+        .into_iter()
+        .enumerate()
+    {
+        let arn = builder(&local, model, &format!("recovered-{n}"))
+            .output_strategy(strategy)
+            .build()
+            .await
+            .unwrap()
+            .prepare_requests(person_inputs(100))
+            .unwrap()
+            .push_requests_to_s3()
+            .await
+            .unwrap()
+            .create()
+            .await
+            .unwrap()
+            .job_arn()
+            .to_owned();
+        // Nothing local: the job's ARN alone.
+        let recovered = StructuredBatchInferer::<Person>::recover_structured_job(
+            &arn,
+            local.region(),
+            Some(local.sdk_config()),
+        )
+        .await
+        .unwrap();
+        let finished = match recovered {
+            llmbo::Recovered::Running(running) => {
+                assert_eq!(running.output_strategy(), Some(strategy));
+                running.poll_progress(POLL).await.unwrap()
+            }
+            llmbo::Recovered::Finished(finished) => finished,
+        };
+        let results = finished
+            .download_results()
+            .await
+            .unwrap()
+            .load_results()
+            .unwrap();
+        assert_eq!(results.records.len(), 100, "{strategy}");
+        for (i, record) in results.records.iter().enumerate() {
+            assert_eq!(record.record_id, format!("{i:05}"));
+            assert!(record.is_ok(), "{strategy}: {:?}", record.outcome);
+        }
     }
 }

@@ -47,7 +47,9 @@ pub use strategy::{
     default_strategy, native_support, strategies_for,
 };
 #[cfg(feature = "aws")]
-pub(crate) use strategy::{OutputSpec, legacy_strategy, resolve as resolve_output};
+pub(crate) use strategy::{
+    OutputSpec, detect_strategy, legacy_strategy, resolve as resolve_output,
+};
 
 /// Token counts of one record, as the model reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

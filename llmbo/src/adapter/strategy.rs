@@ -464,6 +464,39 @@ pub(crate) fn resolve(
     }))
 }
 
+/// The strategy a request body was written with, read from its fields: native structured
+/// output (`output_config.format`, `outputConfig.textFormat`, `response_format` of type
+/// `json_schema`), a tool marked `strict`, any tool, else the schema in the prompt. For a job
+/// recovered from its ARN, whose settings Bedrock does not keep.
+#[cfg(feature = "aws")]
+pub(crate) fn detect_strategy(body: &serde_json::Value) -> OutputStrategy {
+    let native = body.pointer("/output_config/format").is_some()
+        || body.pointer("/outputConfig/textFormat").is_some()
+        || body
+            .pointer("/response_format/type")
+            .and_then(|t| t.as_str())
+            == Some("json_schema");
+    if native {
+        return OutputStrategy::JsonSchema;
+    }
+    let first_tool = body
+        .pointer("/tools/0")
+        .or_else(|| body.pointer("/toolConfig/tools/0"));
+    match first_tool {
+        Some(tool) => {
+            let strict = ["/strict", "/function/strict", "/toolSpec/strict"]
+                .iter()
+                .any(|at| tool.pointer(at) == Some(&serde_json::Value::Bool(true)));
+            if strict {
+                OutputStrategy::StrictTool
+            } else {
+                OutputStrategy::ForcedTool
+            }
+        }
+        None => OutputStrategy::JsonInPrompt,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,6 +565,39 @@ mod tests {
             for_model("anthropic.claude-3-haiku-20240307-v1:0", converse),
             (vec![JsonInPrompt], Some(JsonInPrompt))
         );
+    }
+
+    #[test]
+    #[cfg(feature = "aws")]
+    fn every_body_tells_the_strategy_it_was_written_with() -> Result<(), crate::Error> {
+        use crate::{ModelInput, ToolDefinition};
+        let tool = ToolDefinition {
+            name: "Person".into(),
+            description: "A person.".into(),
+            input_schema: serde_json::json!({"type": "object", "properties": {"name": {"type": "string"}}}),
+        };
+        let input = ModelInput::new().user("Ada.");
+        for (model, converse) in [
+            ("anthropic.claude-sonnet-4-5-20250929-v1:0", false),
+            ("amazon.nova-lite-v1:0", false),
+            ("openai.gpt-oss-20b-1:0", false),
+            ("qwen.qwen3-32b-v1:0", false),
+            ("meta.llama3-1-8b-instruct-v1:0", false),
+            ("anthropic.claude-sonnet-4-5-20250929-v1:0", true),
+        ] {
+            let invocation = if converse {
+                InvocationType::Converse
+            } else {
+                InvocationType::InvokeModel
+            };
+            let adapter = ModelAdapterRegistry::adapter_for(model, invocation);
+            for strategy in adapter.strategies() {
+                let spec = OutputSpec::new(model, *strategy, tool.clone())?;
+                let body = adapter.prepare_output(&input, spec.request())?;
+                assert_eq!(detect_strategy(&body), *strategy, "{model} {body}");
+            }
+        }
+        Ok(())
     }
 
     #[test]

@@ -244,27 +244,11 @@ pub(crate) async fn record_ids(
     if let Some(ids) = local_record_ids(config, entry).await {
         return Ok(ids);
     }
-    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
-    let bucket = if bucket.is_empty() {
-        config.bucket()
-    } else {
-        bucket
-    };
-    let keys = if key.is_empty() || key.ends_with('/') {
-        config
-            .aws
-            .list_keys(bucket, key)
-            .await?
-            .into_iter()
-            .filter(|k| k.ends_with(".jsonl"))
-            .collect()
-    } else {
-        vec![key.to_owned()]
-    };
+    let (bucket, keys) = input_objects(config, entry).await?;
     let mut ids = Vec::with_capacity(entry.records);
     let mut hasher = Sha256::new();
     for key in &keys {
-        let mut lines = config.aws.lines(bucket, key).await?;
+        let mut lines = config.aws.lines(&bucket, key).await?;
         while let Some(line) = lines.next_line().await? {
             hasher.update(&line);
             ids.extend(jsonl::record_id_of_input_line(&line));
@@ -288,6 +272,55 @@ pub(crate) async fn record_ids(
         });
     }
     Ok(ids)
+}
+
+/// The bucket and the `.jsonl` objects of a job's input (one object, or every one under a
+/// folder).
+async fn input_objects(
+    config: &JobConfig,
+    entry: &ShardEntry,
+) -> Result<(String, Vec<String>), Error> {
+    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
+    let bucket = if bucket.is_empty() {
+        config.bucket()
+    } else {
+        bucket
+    };
+    let keys = if key.is_empty() || key.ends_with('/') {
+        config
+            .aws
+            .list_keys(bucket, key)
+            .await?
+            .into_iter()
+            .filter(|k| k.ends_with(".jsonl"))
+            .collect()
+    } else {
+        vec![key.to_owned()]
+    };
+    Ok((bucket.to_owned(), keys))
+}
+
+/// The `modelInput` of a job's first input record, if it has one that reads as JSON: what a
+/// job recovered from its ARN alone learns its output strategy from.
+pub(crate) async fn first_model_input(
+    config: &JobConfig,
+    entry: &ShardEntry,
+) -> Result<Option<serde_json::Value>, Error> {
+    let (bucket, keys) = input_objects(config, entry).await?;
+    let Some(key) = keys.first() else {
+        return Ok(None);
+    };
+    let mut lines = config.aws.lines(&bucket, key).await?;
+    while let Some(line) = lines.next_line().await? {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let body = serde_json::from_slice::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|mut line| line.get_mut("modelInput").map(serde_json::Value::take));
+        return Ok(body);
+    }
+    Ok(None)
 }
 
 /// The record ids of a job this process uploaded itself (the same bytes, so no check is

@@ -11,6 +11,7 @@ use super::config::{JobConfig, RunSettings};
 use super::record::{RECORD_VERSION, RunManifest, RunShared, ShardEntry, parse_record};
 use super::state::{Ended, Ready, Seen, Submitted};
 use super::{Inferer, OutputMode, Recovered, Structured, Untyped, names};
+use crate::adapter::detect_strategy;
 use crate::aws::{Aws, sdk_config_or_default};
 use crate::error::Error;
 use crate::output::BatchOutput;
@@ -71,8 +72,8 @@ async fn run_of_job<O: OutputMode>(
     let sdk = sdk_config_or_default(sdk_config).await;
     let aws = Aws::new(&sdk, region, None, None);
     let details = aws.describe_job(job_arn).await?;
-    let settings = RunSettings::of_job(&details);
-    let config = JobConfig::assemble(settings.clone(), region, aws, None);
+    let mut settings = RunSettings::of_job(&details);
+    let mut config = JobConfig::assemble(settings.clone(), region, aws, None);
     let entry = ShardEntry {
         job_name: details.job_name.clone(),
         input_uri: details.input_uri.clone(),
@@ -83,6 +84,13 @@ async fn run_of_job<O: OutputMode>(
             .unwrap_or(0),
         job_arn: Some(details.job_arn.clone()),
     };
+    // Bedrock keeps no word of how the answers were asked for; the first request says it.
+    if O::tool().is_some()
+        && let Some(body) = super::engine::first_model_input(&config, &entry).await?
+    {
+        settings.output_strategy = Some(detect_strategy(&body));
+        config.settings.output_strategy = settings.output_strategy;
+    }
     let record = RunManifest {
         version: RECORD_VERSION,
         settings,
