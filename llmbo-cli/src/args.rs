@@ -71,6 +71,11 @@ pub struct Submit {
     /// The tool's name for --schema (default: the schema's `title`, else `output`).
     #[arg(long)]
     pub tool_name: Option<String>,
+    /// How --schema answers are asked for: forced-tool, strict-tool, json-schema (native
+    /// structured output) or json-in-prompt. Default: the model's best; with raw
+    /// `modelInput` lines, the way the first one asks.
+    #[arg(long, value_parser = parse_strategy)]
+    pub output_strategy: Option<llmbo::OutputStrategy>,
     /// Hours before Bedrock gives up on a job (24 to 168).
     #[arg(long, default_value_t = 24)]
     pub timeout_hours: u32,
@@ -219,6 +224,10 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_strategy(text: &str) -> Result<llmbo::OutputStrategy, String> {
+    text.parse()
 }
 
 #[cfg(test)]

@@ -31,13 +31,30 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         .min_records(args.min_records)
         .max_records_per_job(args.max_records_per_job)
         .max_concurrent_jobs(args.max_concurrent_jobs);
+    let structured = tool.is_some();
     if let Some(tool) = tool {
         builder = builder.output_tool(tool);
+        // Raw bodies that ask for structure (a tool, a native format) say how; typed lines
+        // take the model's best.
+        let strategy = args.output_strategy.or_else(|| {
+            records
+                .iter()
+                .filter_map(|(_, input)| input.raw_body.as_ref())
+                .map(llmbo::adapter::detect_strategy)
+                .find(|s| *s != llmbo::OutputStrategy::JsonInPrompt)
+        });
+        if let Some(strategy) = strategy {
+            builder = builder.output_strategy(strategy);
+        }
+    } else if args.output_strategy.is_some() {
+        return Err(Failure::Usage(
+            "--output-strategy says how --schema answers are asked for; give --schema too".into(),
+        ));
     }
     let count = records.len();
-    let run = builder
-        .build()
-        .await?
+    let inferer = builder.build().await?;
+    let strategy = inferer.output_strategy().filter(|_| structured);
+    let run = inferer
         .prepare_run(records)?
         .push_requests_to_s3()
         .await?
@@ -52,13 +69,17 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
             .collect();
         println!(
             "{}",
-            json!({"runUri": run.run_uri(), "records": count, "jobs": jobs})
+            json!({"runUri": run.run_uri(), "records": count, "jobs": jobs,
+                   "outputStrategy": strategy.map(|s| s.as_str())})
         );
     } else {
         println!(
             "submitted {count} records in {} job(s)",
             manifest.shards.len()
         );
+        if let Some(strategy) = strategy {
+            println!("output strategy: {strategy}");
+        }
         for shard in &manifest.shards {
             match &shard.job_arn {
                 Some(arn) => println!("  {arn}  {} ({} records)", shard.job_name, shard.records),

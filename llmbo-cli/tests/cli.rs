@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use llmbo_local::{FaultConfig, JobFault, LocalBedrock, Speed};
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use serde_json::{Value, json};
 
@@ -652,4 +653,104 @@ async fn download_can_retry_what_failed_and_estimate_the_cost() {
         first_job["totalRecordCount"].as_u64().unwrap()
     );
     assert!(records.iter().all(|r| r.get("output").is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_strategy_is_chosen_checked_and_printed() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = write_lines(
+        dir.path(),
+        "person.json",
+        [json!({"title": "person", "type": "object",
+                "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+                "required": ["name", "tags"]})
+        .to_string()],
+    );
+    let typed = write_lines(
+        dir.path(),
+        "typed.jsonl",
+        (0..100).map(|i| {
+            json!({"recordId": format!("r{i:03}"), "prompt": format!("Ada {i}.")}).to_string()
+        }),
+    );
+    let sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let submit_on = |model: &str, name: &str, input: &Path| {
+        let mut cmd = llmbo(&local);
+        cmd.args(["--json", "submit", "--model", model, "--bucket"])
+            .arg(local.bucket())
+            .arg("--role")
+            .arg(local.role_arn())
+            .args(["--name", name, "--schema"])
+            .arg(&schema)
+            .arg(input);
+        cmd
+    };
+    // The model's best by default, printed; native structured output answers in text.
+    let submitted = submit_on(sonnet, "native", &typed).assert().success();
+    let submitted = stdout_json(submitted.get_output());
+    assert_eq!(submitted["outputStrategy"], "json-schema");
+    let out = dir.path().join("native.jsonl");
+    llmbo(&local)
+        .args(["download", submitted["runUri"].as_str().unwrap(), "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let results = read_results(&out);
+    assert_eq!(results.len(), 100);
+    for (i, line) in results.iter().enumerate() {
+        assert_eq!(line["recordId"], format!("r{i:03}"));
+        assert!(line["output"]["name"].is_string(), "{line}");
+        // maxItems went into the words of the strict form; the CLI still holds answers to it.
+        assert!(
+            line["output"]["tags"].as_array().unwrap().len() <= 3,
+            "{line}"
+        );
+    }
+    // Asked for by name.
+    let submitted = submit_on(sonnet, "strict", &typed)
+        .args(["--output-strategy", "strict-tool"])
+        .assert()
+        .success();
+    assert_eq!(
+        stdout_json(submitted.get_output())["outputStrategy"],
+        "strict-tool"
+    );
+    // A strategy the model cannot take, or no such strategy: usage errors, nothing sent.
+    submit_on(CLAUDE, "refused", &typed)
+        .args(["--output-strategy", "json-schema"])
+        .assert()
+        .code(2)
+        .stderr(contains("it can take forced-tool or json-in-prompt"));
+    submit_on(CLAUDE, "bogus", &typed)
+        .args(["--output-strategy", "tool"])
+        .assert()
+        .code(2)
+        .stderr(contains("expected one of json-schema"));
+    // A raw body with a forced tool says how it asks, and the run reads it that way.
+    let raw = write_lines(
+        dir.path(),
+        "raw.jsonl",
+        (0..100).map(|i| {
+            json!({"recordId": format!("w{i:03}"), "modelInput": {
+                "anthropic_version": "bedrock-2023-05-31", "max_tokens": 200,
+                "messages": [{"role": "user", "content": format!("Alan {i}.")}],
+                "tools": [{"name": "person", "description": "A person.", "input_schema": {"type": "object",
+                           "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}},
+                           "required": ["name", "tags"]}}],
+                "tool_choice": {"type": "tool", "name": "person"}}})
+            .to_string()
+        }),
+    );
+    let submitted = submit_on(sonnet, "raw", &raw).assert().success();
+    assert_eq!(
+        stdout_json(submitted.get_output())["outputStrategy"],
+        "forced-tool"
+    );
+    // Told otherwise, the mismatch is refused before upload, naming the record.
+    submit_on(sonnet, "raw-mismatch", &raw)
+        .args(["--output-strategy", "json-schema"])
+        .assert()
+        .code(2)
+        .stderr(contains("w000").and(contains("--output-strategy forced-tool")));
 }

@@ -44,12 +44,10 @@ pub use openai::OpenAiAdapter;
 pub use registry::{ModelAdapterRegistry, normalize_model_id};
 pub use strategy::{
     NativeSupport, NativeSupportRow, OutputRequest, OutputStrategy, STRUCTURED_OUTPUT_MODELS,
-    default_strategy, native_support, strategies_for,
+    default_strategy, detect_strategy, native_support, strategies_for,
 };
 #[cfg(feature = "aws")]
-pub(crate) use strategy::{
-    OutputSpec, detect_strategy, legacy_strategy, resolve as resolve_output,
-};
+pub(crate) use strategy::{OutputSpec, legacy_strategy, resolve as resolve_output};
 
 /// Token counts of one record, as the model reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -468,8 +468,13 @@ pub(crate) fn resolve(
 /// output (`output_config.format`, `outputConfig.textFormat`, `response_format` of type
 /// `json_schema`), a tool marked `strict`, any tool, else the schema in the prompt. For a job
 /// recovered from its ARN, whose settings Bedrock does not keep.
-#[cfg(feature = "aws")]
-pub(crate) fn detect_strategy(body: &serde_json::Value) -> OutputStrategy {
+///
+/// ```
+/// use llmbo::{OutputStrategy, adapter::detect_strategy};
+/// let body = serde_json::json!({"tools": [{"name": "t", "input_schema": {}, "strict": true}]});
+/// assert_eq!(detect_strategy(&body), OutputStrategy::StrictTool);
+/// ```
+pub fn detect_strategy(body: &serde_json::Value) -> OutputStrategy {
     let native = body.pointer("/output_config/format").is_some()
         || body.pointer("/outputConfig/textFormat").is_some()
         || body

@@ -7,7 +7,7 @@ use std::io::{BufRead, Seek, Write};
 use super::config::JobConfig;
 use super::record::{RECORD_VERSION, RunManifest, ShardEntry};
 use super::{OutputMode, names, plan_shards};
-use crate::adapter::OutputSpec;
+use crate::adapter::{OutputSpec, OutputStrategy, detect_strategy};
 use crate::error::Error;
 use crate::input::ModelInput;
 use crate::{jsonl, layout};
@@ -52,6 +52,21 @@ pub(crate) fn write_one(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let written = match (&input.raw_body, output) {
+        // A raw body that asks for a structured answer its own way (a tool, a native format)
+        // must ask the way the run reads; one without either is sent as written.
+        (Some(body), Some(output))
+            if !matches!(detect_strategy(body), OutputStrategy::JsonInPrompt)
+                && detect_strategy(body) != output.strategy =>
+        {
+            Err(Error::invalid_request(format!(
+                "the raw body asks for its answer by {}, but the run reads answers given by {}; \
+                 build the run with output_strategy({:?}) (CLI: --output-strategy {})",
+                detect_strategy(body),
+                output.strategy,
+                detect_strategy(body),
+                detect_strategy(body)
+            )))
+        }
         (Some(body), _) => input.validate().map(|()| {
             jsonl::encode_input_line(record_id, body, out);
         }),
