@@ -18,7 +18,7 @@ const RECORDS: usize = 500;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tool = Person::tool_definition();
     println!(
-        "The tool the model is forced to call:\n{}\n",
+        "The output type, as a tool definition:\n{}\n",
         serde_json::to_string_pretty(&tool)?
     );
 
@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 local.endpoint_url()
             );
             let builder = StructuredBatchInferer::<Person>::builder()
-                .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+                .model_name("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
                 .bucket_name(local.bucket())
                 .region(local.region())
                 .role_arn(local.role_arn())
@@ -75,6 +75,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()
         .await?;
+    if let Some(strategy) = inferer.output_strategy() {
+        println!(
+            "Output strategy: {strategy} (the model's default; choose with .output_strategy(..)).\n"
+        );
+    }
 
     let results = inferer.auto(person_inputs(RECORDS), poll).await?;
     let m = &results.manifest;
