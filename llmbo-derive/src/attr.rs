@@ -8,7 +8,7 @@ use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Token};
 
 use crate::ctxt::Ctxt;
 
-const KEYS: &str = "`name`, `description` or `crate`";
+const KEYS: &str = "`name`, `description`, `crate` or `tool_per_variant`";
 
 /// The `#[batch_output(...)]` settings of the deriving type.
 #[derive(Default)]
@@ -19,6 +19,71 @@ pub(crate) struct Container {
     pub description: Option<LitStr>,
     /// `crate = "..."`: the path of the `llmbo` crate when it was renamed.
     pub krate: Option<syn::Path>,
+    /// `tool_per_variant`: an enum whose variants each wrap one output type, one tool each.
+    pub tool_per_variant: Option<syn::Path>,
+}
+
+/// The `#[batch_output(...)]` settings of one variant of a `tool_per_variant` enum.
+#[derive(Default)]
+pub(crate) struct VariantAttrs {
+    /// `name = "..."`: the variant's tool name, overriding the variant name.
+    pub name: Option<LitStr>,
+    /// `description = "..."`: the tool description, overriding the doc comment.
+    pub description: Option<LitStr>,
+    /// The first `#[batch_output]` attribute, for errors on enums without `tool_per_variant`.
+    pub first: Option<Attribute>,
+}
+
+impl VariantAttrs {
+    pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+        let mut out = VariantAttrs::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("batch_output")) {
+            out.first.get_or_insert_with(|| attr.clone());
+            let parsed = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("name") {
+                    if let Some(lit) = string_value(cx, &meta, "name = \"invoice\"")? {
+                        set_once(cx, &meta, &mut out.name, lit);
+                    }
+                } else if meta.path.is_ident("description") {
+                    if let Some(lit) = string_value(cx, &meta, "description = \"An invoice.\"")? {
+                        set_once(cx, &meta, &mut out.description, lit);
+                    }
+                } else {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "a variant takes `name` or `description` in #[batch_output(...)]",
+                    );
+                    skip_value(&meta)?;
+                }
+                Ok(())
+            });
+            if let Err(err) = parsed {
+                cx.syn_error(err);
+            }
+        }
+        out
+    }
+}
+
+/// The doc comment on an item, its lines joined and trimmed; `None` when there is none.
+pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            Meta::NameValue(syn::MetaNameValue {
+                value:
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value().trim().to_owned()),
+            _ => None,
+        })
+        .collect();
+    let text = lines.join(" ").trim().to_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 impl Container {
@@ -33,6 +98,18 @@ impl Container {
                 } else if meta.path.is_ident("description") {
                     if let Some(lit) = string_value(cx, &meta, "description = \"A person.\"")? {
                         set_once(cx, &meta, &mut out.description, lit);
+                    }
+                } else if meta.path.is_ident("tool_per_variant") {
+                    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                        cx.error_spanned_by(&meta.path, "`tool_per_variant` takes no value");
+                        skip_value(&meta)?;
+                    } else if out.tool_per_variant.is_some() {
+                        cx.error_spanned_by(
+                            &meta.path,
+                            "duplicate batch_output attribute `tool_per_variant`",
+                        );
+                    } else {
+                        out.tool_per_variant = Some(meta.path.clone());
                     }
                 } else if meta.path.is_ident("crate") {
                     if let Some(lit) = string_value(cx, &meta, "crate = \"my_llmbo\"")? {

@@ -1,10 +1,11 @@
 //! Writes the `BatchOutput` impl.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{DeriveInput, parse_quote};
 
-use crate::ast::Input;
+use crate::ast::{Input, Shape};
 use crate::ctxt::Ctxt;
 use crate::{fallback, valid};
 
@@ -14,6 +15,9 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     valid::check(&cx, &parsed);
     let krate = krate_path(&parsed);
     match cx.check() {
+        Ok(()) if parsed.attrs.tool_per_variant.is_some() => {
+            wrap(impl_tool_per_variant(&parsed, &krate))
+        }
         Ok(()) => wrap(impl_batch_output(&parsed, &krate)),
         Err(errors) => {
             let errors = errors.into_compile_error();
@@ -82,6 +86,86 @@ fn impl_batch_output(input: &Input, krate: &syn::Path) -> TokenStream {
                 json: &::core::primitive::str,
             ) -> ::core::result::Result<Self, #krate::RecordError> {
                 #krate::__private::from_tool_input_str::<Self>(json, #tag)
+            }
+        }
+    }
+}
+
+/// A `tool_per_variant` enum: one tool per variant, from the wrapped types' own tools.
+fn impl_tool_per_variant(input: &Input, krate: &syn::Path) -> TokenStream {
+    let ident = input.ident;
+    let Shape::Enum(_, variants) = &input.shape else {
+        return TokenStream::new();
+    };
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let mut where_clause = where_clause.cloned().unwrap_or_else(|| parse_quote!(where));
+    where_clause
+        .predicates
+        .push(parse_quote!(#ident #ty_generics: 'static));
+    let name = input.tool_name();
+    let description = match &input.attrs.description {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let mut checks = Vec::new();
+    let mut tools = Vec::new();
+    let mut arms = Vec::new();
+    let mut names = Vec::new();
+    for variant in variants {
+        let Some(ty) = variant.inner else {
+            continue;
+        };
+        let tool = variant.tool_name();
+        let v = variant.ident;
+        let doc = match (&variant.attrs.description, &variant.doc) {
+            (Some(lit), _) => quote!(::core::option::Option::Some(#lit)),
+            (None, Some(doc)) => quote!(::core::option::Option::Some(#doc)),
+            (None, None) => quote!(::core::option::Option::None),
+        };
+        // The check sits at the wrapped type, so a type that is no output type is an error there.
+        checks.push(quote_spanned! {ty.span()=>
+            const _: fn() = || {
+                fn is_an_output_type<T: #krate::BatchOutput>() {}
+                is_an_output_type::<#ty>();
+            };
+        });
+        tools.push(quote! {
+            (#tool, #doc, <#ty as #krate::BatchOutput>::tool_definition())
+        });
+        arms.push(quote! {
+            #tool => <#ty as #krate::BatchOutput>::from_tool_input(input).map(Self::#v),
+        });
+        names.push(tool);
+    }
+    quote! {
+        #(#checks)*
+
+        #[automatically_derived]
+        impl #impl_generics #krate::BatchOutput for #ident #ty_generics #where_clause {
+            fn tool_definition() -> #krate::ToolDefinition {
+                #krate::__private::variant_union::<Self>(#name, #description, Self::tool_definitions)
+            }
+
+            fn tool_definitions() -> ::std::vec::Vec<#krate::ToolDefinition> {
+                #krate::__private::variant_tools::<Self>(|| ::std::vec![#(#tools),*])
+            }
+
+            fn from_tool_call(
+                name: &::core::primitive::str,
+                input: #krate::__private::Value,
+            ) -> ::core::result::Result<Self, #krate::RecordError> {
+                match name {
+                    #(#arms)*
+                    other => ::core::result::Result::Err(
+                        #krate::__private::unknown_tool(other, &[#(#names),*]),
+                    ),
+                }
+            }
+
+            fn from_tool_input(
+                input: #krate::__private::Value,
+            ) -> ::core::result::Result<Self, #krate::RecordError> {
+                #krate::__private::from_variant_object(input, &[#(#names),*], Self::from_tool_call)
             }
         }
     }

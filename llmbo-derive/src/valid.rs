@@ -16,8 +16,81 @@ pub(crate) fn is_valid_tool_name(name: &str) -> bool {
 }
 
 pub(crate) fn check(cx: &Ctxt, input: &Input) {
-    check_shape(cx, input);
+    if input.attrs.tool_per_variant.is_some() {
+        check_variants(cx, input);
+    } else {
+        check_shape(cx, input);
+    }
     check_name(cx, input);
+}
+
+const RULE: &str = "a tool name starts with an ASCII letter and has at most 64 ASCII \
+                    letters, digits, `_` or `-`";
+
+/// A `tool_per_variant` enum: every variant wraps one output type, and the variants' tool
+/// names are valid and distinct.
+fn check_variants(cx: &Ctxt, input: &Input) {
+    let ident = input.ident;
+    let Shape::Enum(_, variants) = &input.shape else {
+        if let Some(path) = &input.attrs.tool_per_variant {
+            cx.error_spanned_by(
+                path,
+                format!(
+                    "`tool_per_variant` is for an enum whose variants each wrap one output type; \
+                     `{ident}` is not an enum"
+                ),
+            );
+        }
+        return;
+    };
+    if variants.is_empty()
+        && let Some(path) = &input.attrs.tool_per_variant
+    {
+        cx.error_spanned_by(path, format!("enum `{ident}` has no variants, so no tools"));
+    }
+    let mut seen: Vec<(String, &syn::Ident)> = Vec::new();
+    for variant in variants {
+        if variant.inner.is_none() {
+            let v = variant.ident;
+            let message = format!(
+                "variant `{v}` must wrap one output type, as in `{v}({v}Data)` where \
+                 `{v}Data` derives BatchOutput"
+            );
+            // A unit variant has no field tokens to point at; its name is the place.
+            if matches!(variant.syn.fields, syn::Fields::Unit) {
+                cx.error_spanned_by(variant.ident, message);
+            } else {
+                cx.error_spanned_by(&variant.syn.fields, message);
+            }
+        }
+        let name = variant.tool_name();
+        if !is_valid_tool_name(&name) {
+            match &variant.attrs.name {
+                Some(lit) => {
+                    cx.error_spanned_by(lit, format!("invalid tool name \"{name}\": {RULE}"))
+                }
+                None => cx.error_spanned_by(
+                    variant.ident,
+                    format!(
+                        "the variant name `{name}` is not a valid tool name: {RULE}; set one \
+                         with #[batch_output(name = \"...\")]"
+                    ),
+                ),
+            }
+        }
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            let at: &dyn quote::ToTokens = match &variant.attrs.name {
+                Some(lit) => lit,
+                None => variant.ident,
+            };
+            cx.error_spanned_by(
+                at,
+                format!("tool name \"{name}\" is already used by variant `{first}`; every variant needs its own"),
+            );
+        } else {
+            seen.push((name, variant.ident));
+        }
+    }
 }
 
 fn check_shape(cx: &Ctxt, input: &Input) {
@@ -37,7 +110,7 @@ fn check_shape(cx: &Ctxt, input: &Input) {
             token,
             format!("union `{ident}` cannot be deserialized by serde; {FIX}"),
         ),
-        Shape::Enum(token) => {
+        Shape::Enum(token, _) => {
             if let Some(untagged) = &input.serde.untagged {
                 cx.error_spanned_by(
                     untagged,
@@ -73,8 +146,6 @@ fn check_name(cx: &Ctxt, input: &Input) {
     if is_valid_tool_name(&name) {
         return;
     }
-    const RULE: &str = "a tool name starts with an ASCII letter and has at most 64 ASCII \
-                        letters, digits, `_` or `-`";
     match &input.attrs.name {
         Some(lit) => cx.error_spanned_by(lit, format!("invalid tool name \"{name}\": {RULE}")),
         None => cx.error_spanned_by(

@@ -102,6 +102,8 @@ struct Request {
     text: String,
     /// The forced tool: name and input schema.
     forced_tool: Option<(String, Value)>,
+    /// With `tool_choice: any` over several tools, each of them: the model picks one.
+    any_of: Vec<(String, Value)>,
     /// Native structured output: the schema the answer's text follows.
     json_format: Option<Value>,
 }
@@ -346,7 +348,12 @@ fn decide(
         ),
         complete: true,
     };
-    if let Some((name, schema)) = &request.forced_tool {
+    // `any` over several tools: the model picks one.
+    let picked = match request.any_of.len() {
+        0 | 1 => request.forced_tool.as_ref(),
+        n => request.any_of.get(rng.below(n as u64) as usize),
+    };
+    if let Some((name, schema)) = picked {
         let input = match schema_gen::generate(schema, rng) {
             Ok(input) => input,
             Err(err) => return Err(format!("tool input_schema: {err}")),
@@ -613,6 +620,14 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
             _ => return Err("#/tool_choice/type: must be one of auto, any, tool, none".into()),
         },
     };
+    let any_of = match body
+        .get("tool_choice")
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some("any") if tools.len() > 1 => tools.clone(),
+        _ => Vec::new(),
+    };
     let json_format = read_output_config(body.get("output_config"))?;
     if json_format.is_some() && forced_tool.is_some() {
         return Err("output_config.format: cannot be combined with a forced tool_choice".into());
@@ -625,6 +640,7 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
     Ok(Request {
         text,
         forced_tool,
+        any_of,
         json_format,
     })
 }
@@ -665,9 +681,13 @@ fn read_output_config(config: Option<&Value>) -> Result<Option<Value>, String> {
     Ok(Some(schema.clone()))
 }
 
-fn read_tool_config(config: Option<&Value>) -> Result<Option<(String, Value)>, String> {
+/// The forced tool of a `toolConfig`, and every tool when the choice is `any` over several.
+#[allow(clippy::type_complexity)] // a tool, or the tools to pick from
+fn read_tool_config(
+    config: Option<&Value>,
+) -> Result<(Option<(String, Value)>, Vec<(String, Value)>), String> {
     let Some(config) = config else {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     };
     let mut tools = Vec::new();
     for (i, tool) in config
@@ -699,7 +719,7 @@ fn read_tool_config(config: Option<&Value>) -> Result<Option<(String, Value)>, S
         }
         tools.push((name.to_owned(), schema.clone()));
     }
-    Ok(match config.get("toolChoice") {
+    let forced = match config.get("toolChoice") {
         Some(choice) if choice.get("tool").is_some() => {
             let name = choice["tool"]
                 .get("name")
@@ -715,7 +735,12 @@ fn read_tool_config(config: Option<&Value>) -> Result<Option<(String, Value)>, S
         }
         Some(choice) if choice.get("any").is_some() => tools.first().cloned(),
         _ => None,
-    })
+    };
+    let any_of = match config.get("toolChoice") {
+        Some(choice) if choice.get("any").is_some() && tools.len() > 1 => tools.clone(),
+        _ => Vec::new(),
+    };
+    Ok((forced, any_of))
 }
 
 fn read_nova(body: &Map<String, Value>) -> Result<Request, String> {
@@ -736,7 +761,7 @@ fn read_nova(body: &Map<String, Value>) -> Result<Request, String> {
             return Err(format!("#/messages/{i}/content: expected type: JSONArray"));
         }
     }
-    let forced_tool = read_tool_config(body.get("toolConfig"))?;
+    let (forced_tool, any_of) = read_tool_config(body.get("toolConfig"))?;
     let mut text = String::new();
     collect_text(&Value::Array(messages.clone()), &mut text);
     if let Some(system) = body.get("system") {
@@ -745,6 +770,7 @@ fn read_nova(body: &Map<String, Value>) -> Result<Request, String> {
     Ok(Request {
         text,
         forced_tool,
+        any_of,
         json_format: None,
     })
 }
@@ -837,6 +863,7 @@ fn read_prompt(body: &Map<String, Value>, key: &str) -> Result<Request, String> 
     Ok(Request {
         text: prompt.to_owned(),
         forced_tool: None,
+        any_of: Vec::new(),
         json_format: None,
     })
 }
@@ -897,12 +924,17 @@ fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
             )
         }
     };
+    let any_of = match body.get("tool_choice").and_then(Value::as_str) {
+        Some("any" | "required") if tools.len() > 1 => tools.clone(),
+        _ => Vec::new(),
+    };
     let json_format = read_response_format(body.get("response_format"))?;
     let mut text = String::new();
     collect_text(&Value::Array(messages.clone()), &mut text);
     Ok(Request {
         text,
         forced_tool,
+        any_of,
         json_format,
     })
 }

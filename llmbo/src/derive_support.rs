@@ -39,6 +39,145 @@ pub fn tool_definition<T: JsonSchema + 'static>(
         .clone()
 }
 
+/// `make()`, once per type `T` for the life of the process.
+fn cached<T: 'static, V: Clone + Send + 'static>(
+    cache: &'static OnceLock<Mutex<HashMap<TypeId, V>>>,
+    make: impl FnOnce() -> V,
+) -> V {
+    let cache = cache.get_or_init(Mutex::default);
+    if let Some(value) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&TypeId::of::<T>())
+    {
+        return value.clone();
+    }
+    // Made outside the lock: it calls user code (JsonSchema impls).
+    let value = make();
+    cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(TypeId::of::<T>())
+        .or_insert(value)
+        .clone()
+}
+
+/// The tools of a `tool_per_variant` enum `E`, one per `(tool name, description, tool of the
+/// wrapped type)`, made once.
+pub fn variant_tools<E: 'static>(
+    make: impl FnOnce() -> Vec<(&'static str, Option<&'static str>, ToolDefinition)>,
+) -> Vec<ToolDefinition> {
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, Vec<ToolDefinition>>>> = OnceLock::new();
+    cached::<E, _>(&CACHE, || {
+        make()
+            .into_iter()
+            .map(|(name, description, inner)| ToolDefinition {
+                name: name.to_owned(),
+                description: description.map_or(inner.description, str::to_owned),
+                input_schema: inner.input_schema,
+            })
+            .collect()
+    })
+}
+
+/// The one-schema form of a `tool_per_variant` enum `E`: an `anyOf` of `{"<tool>": <input>}`,
+/// one option per tool, made once.
+pub fn variant_union<E: 'static>(
+    name: &'static str,
+    description: Option<&'static str>,
+    tools: impl FnOnce() -> Vec<ToolDefinition>,
+) -> ToolDefinition {
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, ToolDefinition>>> = OnceLock::new();
+    cached::<E, _>(&CACHE, || {
+        let tools = tools();
+        let options: Vec<Value> = tools
+            .iter()
+            .map(|tool| {
+                let mut input = tool.input_schema.clone();
+                if let Value::Object(map) = &mut input {
+                    map.insert(
+                        "description".into(),
+                        Value::String(tool.description.clone()),
+                    );
+                }
+                let mut properties = serde_json::Map::new();
+                properties.insert(tool.name.clone(), input);
+                serde_json::json!({
+                    "type": "object",
+                    "properties": properties,
+                    "required": [tool.name],
+                    "additionalProperties": false,
+                })
+            })
+            .collect();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        ToolDefinition {
+            name: name.to_owned(),
+            description: description.map_or_else(
+                || {
+                    format!(
+                        "Record what the input holds, as one of: {}.",
+                        names.join(", ")
+                    )
+                },
+                str::to_owned,
+            ),
+            input_schema: serde_json::json!({"type": "object", "anyOf": options}),
+        }
+    })
+}
+
+/// Reads the one-schema form of a `tool_per_variant` enum: an object with one key, the tool
+/// name, whose value is that tool's input. A bad value's path starts with the tool name.
+pub fn from_variant_object<E>(
+    input: Value,
+    tools: &[&str],
+    call: impl FnOnce(&str, Value) -> Result<E, RecordError>,
+) -> Result<E, RecordError> {
+    let one_key = |message: String| RecordError::ToolInputInvalid {
+        path: ".".into(),
+        message,
+    };
+    let Value::Object(map) = input else {
+        return Err(one_key(format!(
+            "invalid type: {}, expected an object with one key, one of {}",
+            json_type(&input),
+            tools.join(", ")
+        )));
+    };
+    if map.len() != 1 {
+        return Err(one_key(format!(
+            "expected an object with one key, one of {}; found {} keys",
+            tools.join(", "),
+            map.len()
+        )));
+    }
+    let Some((name, value)) = map.into_iter().next() else {
+        return Err(one_key("expected an object with one key".into()));
+    };
+    call(&name, value).map_err(|err| match err {
+        RecordError::ToolInputInvalid { path, message } => RecordError::ToolInputInvalid {
+            path: if path == "." {
+                name
+            } else if path.starts_with('[') {
+                format!("{name}{path}")
+            } else {
+                format!("{name}.{path}")
+            },
+            message,
+        },
+        other => other,
+    })
+}
+
+/// The error for a call of a tool that is not one of `tools`.
+pub fn unknown_tool(found: &str, tools: &[&str]) -> RecordError {
+    RecordError::UnknownTool {
+        found: found.to_owned(),
+        tools: tools.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}
+
 /// Deserializes the tool input, naming the path of the first bad value on failure. Structs
 /// are read from JSON objects only, and the tag of a tagged enum (`tag`) from a string only,
 /// as their schema says.

@@ -48,6 +48,14 @@ pub enum RecordError {
         /// The tool the model called.
         found: String,
     },
+    /// The model called a tool that is not one of the output's tools.
+    #[error("the model called tool `{found}`, which is none of {}", tools.join(", "))]
+    UnknownTool {
+        /// The tool the model called.
+        found: String,
+        /// The tools it was given.
+        tools: Vec<String>,
+    },
     /// The tool arguments, or the JSON the model wrote in its text, are not valid JSON.
     #[error("the tool input is not valid JSON: {message}")]
     ToolInputNotJson {
@@ -97,6 +105,7 @@ impl RecordError {
             RecordError::UnexpectedStopReason { .. } => "unexpected_stop_reason",
             RecordError::MultipleToolCalls { .. } => "multiple_tool_calls",
             RecordError::WrongTool { .. } => "wrong_tool",
+            RecordError::UnknownTool { .. } => "unknown_tool",
             RecordError::ToolInputNotJson { .. } => "tool_input_not_json",
             RecordError::ToolInputInvalid { .. } => "tool_input_invalid",
             RecordError::MalformedOutput { .. } => "malformed_output",

@@ -48,6 +48,50 @@ use crate::manifest::Manifest;
 /// Container attributes: `#[batch_output(name = "...")]` sets the tool name (default: the type
 /// name), `#[batch_output(description = "...")]` the description (default: the doc comment),
 /// and `#[batch_output(crate = "...")]` the path of this crate if you renamed it.
+///
+/// **Several output types in one batch**: `#[batch_output(tool_per_variant)]` on an enum whose
+/// variants each wrap one output type gives one tool per variant (named after the variant, or
+/// `#[batch_output(name = "...")]` on it; described by its doc comment, else by the wrapped
+/// type's). The model may call any of them; a record can name one with
+/// [`ModelInput::tool_choice`](crate::ModelInput::tool_choice). Where one schema is sent
+/// (native structured output, the prompt), it is an `anyOf` of `{"<variant tool>": {…}}`.
+///
+/// ```
+/// use llmbo::BatchOutput;
+///
+/// /// A person.
+/// #[derive(Debug, serde::Deserialize, schemars::JsonSchema, BatchOutput)]
+/// struct Person { name: String }
+/// /// An invoice.
+/// #[derive(Debug, serde::Deserialize, schemars::JsonSchema, BatchOutput)]
+/// struct Invoice { total: f64 }
+///
+/// /// What the text holds.
+/// #[derive(Debug, BatchOutput)]
+/// #[batch_output(tool_per_variant)]
+/// enum Extraction {
+///     Person(Person),
+///     /// A bill to pay.
+///     #[batch_output(name = "bill")]
+///     Invoice(Invoice),
+/// }
+///
+/// let tools = Extraction::tool_definitions();
+/// assert_eq!(tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Person", "bill"]);
+/// assert_eq!(tools[1].description, "A bill to pay.");
+/// let bill = Extraction::from_tool_call("bill", serde_json::json!({"total": 9.5}))?;
+/// assert!(matches!(bill, Extraction::Invoice(Invoice { total: 9.5 })));
+/// let unknown = Extraction::from_tool_call("Receipt", serde_json::json!({})).unwrap_err();
+/// assert_eq!(unknown.reason(), "unknown_tool");
+/// // The one-schema form: the variant's tool name as the only key.
+/// let person = Extraction::from_tool_input(serde_json::json!({"Person": {"name": "Ada"}}))?;
+/// assert!(matches!(person, Extraction::Person(_)));
+/// # Ok::<(), llmbo::RecordError>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an output type",
+    note = "derive BatchOutput (with serde's Deserialize and schemars' JsonSchema) on a struct with named fields or a tagged enum"
+)]
 pub trait BatchOutput: Sized {
     /// The tool the model is forced to call; its input schema is this type's JSON schema.
     fn tool_definition() -> ToolDefinition;
@@ -65,6 +109,25 @@ pub trait BatchOutput: Sized {
             message: err.to_string(),
         })?;
         Self::from_tool_input(input)
+    }
+
+    /// The tools the model may answer through: one per output type. The default is the one
+    /// [`tool_definition`](Self::tool_definition); a `tool_per_variant` enum has one per variant.
+    fn tool_definitions() -> Vec<ToolDefinition> {
+        vec![Self::tool_definition()]
+    }
+
+    /// Parses the input the model gave the tool called `name`: one of
+    /// [`tool_definitions`](Self::tool_definitions), else [`RecordError::UnknownTool`].
+    fn from_tool_call(name: &str, input: Value) -> Result<Self, RecordError> {
+        let tools = Self::tool_definitions();
+        if tools.iter().any(|tool| tool.name == name) {
+            return Self::from_tool_input(input);
+        }
+        Err(RecordError::UnknownTool {
+            found: name.to_owned(),
+            tools: tools.into_iter().map(|tool| tool.name).collect(),
+        })
     }
 }
 

@@ -23,6 +23,8 @@ mod mistral;
 mod nova;
 mod open_weight;
 mod openai;
+#[cfg(feature = "aws")]
+mod output_spec;
 mod registry;
 mod strategy;
 
@@ -41,13 +43,15 @@ pub use mistral::{MistralChatAdapter, MistralPromptAdapter};
 pub use nova::{NovaAdapter, NovaParamStyle};
 pub use open_weight::{DeepSeekAdapter, QwenAdapter};
 pub use openai::OpenAiAdapter;
+#[cfg(feature = "aws")]
+pub(crate) use output_spec::{OutputSpec, call_of, check_expected};
 pub use registry::{ModelAdapterRegistry, normalize_model_id};
 pub use strategy::{
     NativeSupport, NativeSupportRow, OutputRequest, OutputStrategy, STRUCTURED_OUTPUT_MODELS,
     default_strategy, detect_strategy, native_support, strategies_for,
 };
 #[cfg(feature = "aws")]
-pub(crate) use strategy::{OutputSpec, legacy_strategy, resolve as resolve_output};
+pub(crate) use strategy::{legacy_strategy, resolve as resolve_output};
 
 /// Token counts of one record, as the model reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

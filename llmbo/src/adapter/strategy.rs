@@ -18,6 +18,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "aws")]
+use super::output_spec::OutputSpec;
 use super::{InvocationType, ModelProviderAdapter, normalize_model_id};
 use crate::output::ToolDefinition;
 
@@ -338,6 +340,7 @@ pub(crate) fn check_strategy(
 /// answers to it and as it is sent (the strict form for [`OutputStrategy::is_strict`]
 /// strategies).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct OutputRequest<'a> {
     /// How the answer is asked for.
     pub strategy: OutputStrategy,
@@ -346,6 +349,13 @@ pub struct OutputRequest<'a> {
     /// The tool as sent: [`ToolDefinition::strict`] of `tool` for strict strategies, else
     /// `tool` itself.
     pub sent: &'a ToolDefinition,
+    /// Every output type's tool, for a job of several types
+    /// ([`BatchOutput::tool_definitions`](crate::BatchOutput::tool_definitions)); the one
+    /// `tool` otherwise. Adapters are only ever asked to write one tool: a record that may
+    /// answer through any of several gets them as its input's own tools.
+    pub tools: &'a [ToolDefinition],
+    /// When reading: the one output type this record was asked for, if it was.
+    pub expected: Option<&'a str>,
 }
 
 #[cfg(feature = "aws")]
@@ -364,52 +374,6 @@ pub(crate) fn legacy_strategy(adapter: &dyn ModelProviderAdapter) -> OutputStrat
 }
 
 #[cfg(feature = "aws")]
-/// A structured job's output, owned: the strategy, the tool and the form it is sent in.
-#[derive(Debug, Clone)]
-pub(crate) struct OutputSpec {
-    pub(crate) strategy: OutputStrategy,
-    pub(crate) tool: ToolDefinition,
-    pub(crate) sent: ToolDefinition,
-}
-
-#[cfg(feature = "aws")]
-impl OutputSpec {
-    /// The spec of `tool` under `strategy`; the strict form is made here, or the error says
-    /// why it cannot be, naming the tool and the field path.
-    pub(crate) fn new(
-        model_id: &str,
-        strategy: OutputStrategy,
-        tool: ToolDefinition,
-    ) -> Result<Self, crate::Error> {
-        let sent = if strategy.is_strict() {
-            tool.strict().map_err(|err| crate::Error::InvalidConfig {
-                field: "output_strategy",
-                reason: format!(
-                    "model `{model_id}`, output strategy {strategy}: the schema of `{}` has no strict form at `{}`: {}; choose forced-tool or json-in-prompt",
-                    tool.name, err.path, err.problem
-                ),
-            })?
-        } else {
-            tool.clone()
-        };
-        Ok(OutputSpec {
-            strategy,
-            tool,
-            sent,
-        })
-    }
-
-    /// The borrowed form adapters take.
-    pub(crate) fn request(&self) -> OutputRequest<'_> {
-        OutputRequest {
-            strategy: self.strategy,
-            tool: &self.tool,
-            sent: &self.sent,
-        }
-    }
-}
-
-#[cfg(feature = "aws")]
 /// The strategy of a new structured job on `model_id`: the user's `chosen` one, checked, else
 /// the default, passing over a strict strategy the schema has no strict form for (with a
 /// warning). The error names the model, the strategy, the ones it can take or the field path.
@@ -418,6 +382,7 @@ pub(crate) fn resolve(
     invocation: InvocationType,
     adapter: &dyn ModelProviderAdapter,
     tool: &ToolDefinition,
+    tools: &[ToolDefinition],
     chosen: Option<OutputStrategy>,
 ) -> Result<OutputSpec, crate::Error> {
     if let Some(strategy) = chosen {
@@ -436,7 +401,7 @@ pub(crate) fn resolve(
             ),
             Ok(false) => {}
         }
-        return OutputSpec::new(model_id, strategy, tool.clone());
+        return OutputSpec::new(model_id, strategy, tool.clone(), tools.to_vec());
     }
     let (support, _) = native_support(model_id);
     let candidates = strategies_for(model_id, invocation, adapter)
@@ -444,7 +409,7 @@ pub(crate) fn resolve(
         .filter(|s| !s.is_strict() || support == NativeSupport::Yes);
     let mut passed = None;
     for strategy in candidates {
-        match OutputSpec::new(model_id, strategy, tool.clone()) {
+        match OutputSpec::new(model_id, strategy, tool.clone(), tools.to_vec()) {
             Ok(spec) => {
                 if let Some(err) = passed {
                     tracing::warn!(model = model_id, %strategy, "{err}; using {strategy} instead");
@@ -597,7 +562,7 @@ mod tests {
             };
             let adapter = ModelAdapterRegistry::adapter_for(model, invocation);
             for strategy in adapter.strategies() {
-                let spec = OutputSpec::new(model, *strategy, tool.clone())?;
+                let spec = OutputSpec::new(model, *strategy, tool.clone(), Vec::new())?;
                 let body = adapter.prepare_output(&input, spec.request())?;
                 assert_eq!(detect_strategy(&body), *strategy, "{model} {body}");
             }

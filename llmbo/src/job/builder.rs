@@ -335,11 +335,17 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             let adapter = s.adapter.clone().unwrap_or_else(|| {
                 ModelAdapterRegistry::adapter_for(&run.model_name, run.invocation_type())
             });
+            let tools = if run.tool.is_some() {
+                Vec::new()
+            } else {
+                O::tools()
+            };
             let spec = resolve_output(
                 &run.model_name,
                 run.invocation_type(),
                 adapter.as_ref(),
                 tool,
+                &tools,
                 chosen,
             )?;
             run.output_strategy = Some(spec.strategy);

@@ -91,7 +91,11 @@ impl JobConfig {
             .settings
             .output_strategy
             .unwrap_or_else(|| legacy_strategy(self.adapter.as_ref()));
-        OutputSpec::new(&self.settings.model_name, strategy, tool).map(Some)
+        let tools = match &self.settings.tool {
+            Some(_) => Vec::new(),
+            None => O::tools(),
+        };
+        OutputSpec::new(&self.settings.model_name, strategy, tool, tools).map(Some)
     }
 
     /// Sends one progress report to `tracing` and to the `on_progress` callback.

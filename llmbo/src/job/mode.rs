@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::adapter::{ModelProviderAdapter, OutputRequest, Usage};
+use crate::adapter::{ModelProviderAdapter, OutputRequest, Usage, call_of, check_expected};
 use crate::error::RecordError;
 use crate::output::{BatchOutput, ToolDefinition};
 
@@ -29,6 +29,9 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
 
     /// The tool the model is asked to answer through, for structured jobs.
     fn tool() -> Option<ToolDefinition>;
+
+    /// Every output type's tool (see [`BatchOutput::tool_definitions`]); empty for untyped jobs.
+    fn tools() -> Vec<ToolDefinition>;
 
     /// The fast path for the common answer, from a whole output line (see
     /// [`ModelProviderAdapter::output_line_fast`]): the record id, its outcome and usage, or
@@ -59,7 +62,8 @@ fn fast_input<'a>(
     line: &'a str,
     output: OutputRequest<'_>,
 ) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
-    if !output.strategy.uses_tools() {
+    // A job of several types reads each call by its name, the slow way.
+    if !output.strategy.uses_tools() || output.tools.len() > 1 {
         return None;
     }
     adapter.output_line_fast(line, output.tool)
@@ -76,6 +80,10 @@ impl OutputMode for Untyped {
 
     fn tool() -> Option<ToolDefinition> {
         None
+    }
+
+    fn tools() -> Vec<ToolDefinition> {
+        Vec::new()
     }
 
     fn parse_fast<'a>(
@@ -114,6 +122,10 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
         Some(T::tool_definition())
     }
 
+    fn tools() -> Vec<ToolDefinition> {
+        T::tool_definitions()
+    }
+
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
@@ -133,6 +145,21 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
                 message: "a structured job has no output tool".into(),
             });
         };
+        if output.tools.len() > 1 {
+            if output.strategy.uses_tools() {
+                let (name, input) = call_of(adapter, &model_output, output)?;
+                return T::from_tool_call(&name, input);
+            }
+            // One schema of all the types: `{"<type>": {…}}`.
+            let value = adapter.read_output(&model_output, output)?;
+            if let Some(map) = value.as_object()
+                && map.len() == 1
+                && let Some(name) = map.keys().next()
+            {
+                check_expected(output.expected, name)?;
+            }
+            return T::from_tool_input(value);
+        }
         T::from_tool_input(adapter.read_output(&model_output, output)?)
     }
 }

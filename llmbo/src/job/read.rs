@@ -110,6 +110,18 @@ pub(crate) fn read_job<O: OutputMode>(
                 } => {
                     successes += 1;
                     let usage = adapter.usage(&model_output);
+                    // With several output types, the echoed request says which one, if any,
+                    // the record was asked for.
+                    let expected = match &spec {
+                        Some(spec) if spec.is_multi() => {
+                            echoed_input(line).and_then(|input| spec.expected_of(&input))
+                        }
+                        _ => None,
+                    };
+                    let request = request.map(|r| crate::adapter::OutputRequest {
+                        expected: expected.as_deref(),
+                        ..r
+                    });
                     (record_id, (O::parse(adapter, model_output, request), usage))
                 }
                 OutputLine::Error { record_id, error } => {
@@ -166,6 +178,12 @@ pub(crate) fn read_job<O: OutputMode>(
         manifest,
         unknown: unknown.len() as u64,
     })
+}
+
+/// The `modelInput` Bedrock echoes in an output line.
+fn echoed_input(line: &str) -> Option<serde_json::Value> {
+    let mut line: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some(line.get_mut("modelInput")?.take())
 }
 
 /// [`read_job`] off the async workers.

@@ -70,11 +70,7 @@ pub(crate) fn write_one(
         (Some(body), _) => input.validate().map(|()| {
             jsonl::encode_input_line(record_id, body, out);
         }),
-        (None, Some(output)) => {
-            config
-                .adapter
-                .write_output_line(record_id, input, output.request(), out)
-        }
+        (None, Some(output)) => output.write_line(config.adapter.as_ref(), record_id, input, out),
         (None, None) => config.adapter.write_input_line(record_id, input, None, out),
     };
     written.map_err(|err| match err {

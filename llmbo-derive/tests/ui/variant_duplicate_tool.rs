@@ -1,0 +1,17 @@
+use llmbo::BatchOutput;
+
+/// A person.
+#[derive(serde::Deserialize, schemars::JsonSchema, BatchOutput)]
+struct Person {
+    name: String,
+}
+
+#[derive(BatchOutput)]
+#[batch_output(tool_per_variant)]
+enum Extraction {
+    Person(Person),
+    #[batch_output(name = "Person")]
+    Author(Person),
+}
+
+fn main() {}
