@@ -143,6 +143,10 @@ pub struct Download {
     /// failed request (billed; their answers are discarded).
     #[arg(long, requires = "retry_failed")]
     pub pad_to_minimum: bool,
+    /// With --retry-failed: re-ask the records whose answer did not fit the schema, showing
+    /// the model its answer and the error, up to N rounds.
+    #[arg(long, requires = "retry_failed", default_value_t = 0, value_name = "N")]
+    pub reask: u32,
     /// Time between polls of the follow-up job: `30s`, `5m`, … (a bare number is seconds).
     #[arg(long, default_value = "30s", value_parser = parse_interval)]
     pub interval: Duration,

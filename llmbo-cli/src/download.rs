@@ -42,6 +42,7 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
             include_parse_failures: args.include_parse_failures,
             pad_to_minimum: args.pad_to_minimum,
             poll_interval: args.interval,
+            reask: args.reask,
         };
         retry = Some(run.retry_failed(&mut detailed, &options).await?);
         failed_jobs.extend(detailed.summary.failed_jobs.iter().map(ToString::to_string));
@@ -210,6 +211,20 @@ fn retry_json(retry: &RetryOutcome) -> Value {
         } => {
             json!({"retried": records, "padding": padding, "recovered": recovered, "jobArn": job_arn})
         }
+        RetryOutcome::Reasked {
+            retry,
+            rounds,
+            left,
+            too_few,
+        } => {
+            let mut out = retry_json(retry);
+            let rounds: Vec<Value> = rounds
+                .iter()
+                .map(|r| json!({"jobArn": r.job_arn, "records": r.records, "padding": r.padding, "recovered": r.recovered}))
+                .collect();
+            out["reask"] = json!({"rounds": rounds, "left": left, "tooFew": too_few});
+            out
+        }
         _ => json!({}),
     }
 }
@@ -228,6 +243,31 @@ fn retry_text(retry: &RetryOutcome) -> String {
         } => format!(
             "retry: {records} records sent again in {job_arn} ({padding} padding), {recovered} now answered"
         ),
+        RetryOutcome::Reasked {
+            retry,
+            rounds,
+            left,
+            too_few,
+        } => {
+            let mut text = retry_text(retry);
+            for (n, round) in rounds.iter().enumerate() {
+                text.push_str(&format!(
+                    "\nre-ask {}: {} records asked again in {} ({} padding), {} now answered",
+                    n + 1,
+                    round.records,
+                    round.job_arn,
+                    round.padding,
+                    round.recovered
+                ));
+            }
+            if *too_few > 0 {
+                text.push_str(&format!(
+                    "\nre-ask: {too_few} records are fewer than a job's minimum; not sent (add --pad-to-minimum)"
+                ));
+            }
+            text.push_str(&format!("\nre-ask: {left} answers still do not fit"));
+            text
+        }
         _ => "retry: done".into(),
     }
 }

@@ -44,6 +44,8 @@ pub struct FaultConfig {
     pub throttle_operations: Vec<String>,
     /// S3 `PutObject` / `UploadPart` calls answered with a 500 `InternalError`.
     pub s3_upload_error_rate: f64,
+    /// The kinds of malformed output to choose from; empty: all four.
+    pub malformed_kinds: Vec<Malformed>,
 }
 
 impl FaultConfig {
@@ -105,14 +107,20 @@ impl Faults {
             return Some(RecordFault::Error);
         }
         if chance(c.seed, STREAM_MALFORMED, record_id.as_bytes()) < c.malformed_output_rate {
-            let kinds = [
+            const ALL: [Malformed; 4] = [
                 Malformed::WrongStopReason,
                 Malformed::NoToolCall,
                 Malformed::SchemaViolation,
                 Malformed::TruncatedJson,
             ];
-            let pick = (chance(c.seed, STREAM_MALFORMED_KIND, record_id.as_bytes()) * 4.0) as usize;
-            return Some(RecordFault::Malformed(kinds[pick.min(3)]));
+            let kinds: &[Malformed] = if c.malformed_kinds.is_empty() {
+                &ALL
+            } else {
+                &c.malformed_kinds
+            };
+            let draw = chance(c.seed, STREAM_MALFORMED_KIND, record_id.as_bytes());
+            let pick = ((draw * kinds.len() as f64) as usize).min(kinds.len() - 1);
+            return kinds.get(pick).copied().map(RecordFault::Malformed);
         }
         None
     }

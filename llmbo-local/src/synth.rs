@@ -104,6 +104,10 @@ struct Request {
     forced_tool: Option<(String, Value)>,
     /// With `tool_choice: any` over several tools, each of them: the model picks one.
     any_of: Vec<(String, Value)>,
+    /// A follow-up: the conversation holds an answer of the model's and a turn after it (a
+    /// re-ask that tells the model what was wrong). The synthetic model then answers right:
+    /// no malformed output, as a model that reads the error would.
+    follow_up: bool,
     /// Native structured output: the schema the answer's text follows.
     json_format: Option<Value>,
 }
@@ -233,6 +237,8 @@ pub fn answer_with(
         Err(message) => return malformed(message),
     };
     let mut rng = Rng::new(seed, record_id.as_bytes());
+    // Told what was wrong, the model answers right.
+    let fault = fault.filter(|_| !request.follow_up);
     // A body that cannot be answered (a schema no grammar compiler would take) gets the
     // error record Bedrock gives.
     let reply = match decide(&request, record_id, &mut rng, fault) {
@@ -525,6 +531,104 @@ fn messages_of(body: &Map<String, Value>) -> Result<&Vec<Value>, String> {
     Ok(messages)
 }
 
+/// How a family links a tool call to its result, for [`check_tool_turns`].
+#[derive(Clone, Copy)]
+enum ToolTurns {
+    /// Claude: `tool_use` blocks, answered by `tool_result` blocks in the next user message.
+    Anthropic,
+    /// Nova and Converse: `toolUse` blocks, answered by `toolResult` blocks.
+    Converse,
+    /// Chat completions: `tool_calls`, answered by the `tool` messages that follow.
+    Chat,
+}
+
+/// A tool call of the model's must be answered in the next turn, as every family's API
+/// requires (Claude: "`tool_use` ids were found without `tool_result` blocks immediately
+/// after"), and a result must answer a call.
+fn check_tool_turns(messages: &[Value], turns: ToolTurns) -> Result<(), String> {
+    let strings = |value: Option<&Value>, path: &[&str]| -> Vec<String> {
+        let mut out = Vec::new();
+        for item in value.and_then(Value::as_array).into_iter().flatten() {
+            let mut at = Some(item);
+            for key in path {
+                at = at.and_then(|v| v.get(*key));
+            }
+            if let Some(id) = at.and_then(Value::as_str) {
+                out.push(id.to_owned());
+            }
+        }
+        out
+    };
+    let calls_of = |m: &Value| match turns {
+        ToolTurns::Anthropic => m
+            .get("content")
+            .and_then(Value::as_array)
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+                    .filter_map(|b| b.get("id").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ToolTurns::Converse => strings(m.get("content"), &["toolUse", "toolUseId"]),
+        ToolTurns::Chat => strings(m.get("tool_calls"), &["id"]),
+    };
+    let results_after = |i: usize| -> Vec<String> {
+        match turns {
+            ToolTurns::Anthropic => messages
+                .get(i + 1)
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_array)
+                .map(|blocks| {
+                    blocks
+                        .iter()
+                        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+                        .filter_map(|b| {
+                            b.get("tool_use_id").and_then(Value::as_str).map(str::to_owned)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ToolTurns::Converse => messages
+                .get(i + 1)
+                .map(|m| strings(m.get("content"), &["toolResult", "toolUseId"]))
+                .unwrap_or_default(),
+            ToolTurns::Chat => messages[i + 1..]
+                .iter()
+                .take_while(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
+                .filter_map(|m| m.get("tool_call_id").and_then(Value::as_str).map(str::to_owned))
+                .collect(),
+        }
+    };
+    for (i, message) in messages.iter().enumerate() {
+        if message.get("role").and_then(Value::as_str) != Some("assistant") || i + 1 == messages.len() {
+            continue;
+        }
+        let calls = calls_of(message);
+        let results = results_after(i);
+        let missing: Vec<&str> = calls
+            .iter()
+            .filter(|id| !results.contains(id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "messages.{}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                i + 1,
+                missing.join(", ")
+            ));
+        }
+        if let Some(stray) = results.iter().find(|id| !calls.contains(id)) {
+            return Err(format!(
+                "messages.{}: unexpected `tool_use_id` found in `tool_result` blocks: {stray}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
     extraneous(
         body,
@@ -551,6 +655,7 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
     }
     positive_int(body, "max_tokens", true)?;
     let messages = messages_of(body)?;
+    check_tool_turns(messages, ToolTurns::Anthropic)?;
     if messages[0].get("role").and_then(Value::as_str) != Some("user") {
         return Err("#/messages/0: the first message must use the user role".into());
     }
@@ -641,8 +746,17 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
         text,
         forced_tool,
         any_of,
+        follow_up: is_follow_up(messages),
         json_format,
     })
+}
+
+/// Whether a conversation is a follow-up: a turn of the model's with a turn after it.
+fn is_follow_up(messages: &[Value]) -> bool {
+    messages
+        .iter()
+        .position(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .is_some_and(|at| at + 1 < messages.len())
 }
 
 /// Claude's `output_config`: `effort` and `format: {type: "json_schema", schema: {…}}`
@@ -756,6 +870,7 @@ fn read_nova(body: &Map<String, Value>) -> Result<Request, String> {
         "#",
     )?;
     let messages = messages_of(body)?;
+    check_tool_turns(messages, ToolTurns::Converse)?;
     for (i, m) in messages.iter().enumerate() {
         if !m.get("content").is_some_and(Value::is_array) {
             return Err(format!("#/messages/{i}/content: expected type: JSONArray"));
@@ -771,6 +886,7 @@ fn read_nova(body: &Map<String, Value>) -> Result<Request, String> {
         text,
         forced_tool,
         any_of,
+        follow_up: is_follow_up(messages),
         json_format: None,
     })
 }
@@ -864,12 +980,16 @@ fn read_prompt(body: &Map<String, Value>, key: &str) -> Result<Request, String> 
         text: prompt.to_owned(),
         forced_tool: None,
         any_of: Vec::new(),
+        // Llama: a second assistant header; Mistral: a second instruction.
+        follow_up: prompt.matches("<|start_header_id|>assistant").count() > 1
+            || prompt.matches("[INST]").count() > 1,
         json_format: None,
     })
 }
 
 fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
     let messages = messages_of(body)?;
+    check_tool_turns(messages, ToolTurns::Chat)?;
     let mut tools: Vec<(String, Value)> = Vec::new();
     if let Some(list) = body.get("tools") {
         for (i, tool) in list
@@ -935,6 +1055,7 @@ fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
         text,
         forced_tool,
         any_of,
+        follow_up: is_follow_up(messages),
         json_format,
     })
 }

@@ -376,6 +376,31 @@ impl ModelProviderAdapter for AnthropicAdapter {
         Some(model_output.get("stop_reason")?.as_str()?.to_owned())
     }
 
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let mut body = request.clone();
+        let messages = body.get_mut("messages")?.as_array_mut()?;
+        let content = match answer.get("content") {
+            Some(Value::Array(blocks)) if !blocks.is_empty() => Value::Array(blocks.clone()),
+            // An empty turn is refused; say there was none.
+            _ => json!([{"type": "text", "text": "(no answer)"}]),
+        };
+        let calls: Vec<Value> = content
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
+            .filter_map(|block| block.get("id").cloned())
+            .map(|id| json!({"type": "tool_result", "tool_use_id": id, "is_error": true, "content": problem}))
+            .collect();
+        messages.push(json!({"role": "assistant", "content": content}));
+        messages.push(if calls.is_empty() {
+            json!({"role": "user", "content": problem})
+        } else {
+            json!({"role": "user", "content": calls})
+        });
+        Some(body)
+    }
+
     fn prepare_output(
         &self,
         input: &ModelInput,
@@ -448,6 +473,10 @@ impl ModelProviderAdapter for DefaultAdapter {
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         self.inner.stop_reason(model_output)
+    }
+
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        self.inner.reask_body(request, answer, problem)
     }
 }
 

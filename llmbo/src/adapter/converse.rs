@@ -3,8 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::nova::{
-    converse_stop_reason, converse_text, converse_tool_input, converse_usage, text_messages,
-    tool_config,
+    converse_reask, converse_stop_reason, converse_text, converse_tool_input, converse_usage,
+    text_messages, tool_config,
 };
 use super::{
     ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, put, tools_and_choice, unwritten,
@@ -92,6 +92,10 @@ impl ModelProviderAdapter for ConverseAdapter {
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         converse_stop_reason(model_output)
+    }
+
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        converse_reask(request, answer, problem)
     }
 
     fn prepare_output(

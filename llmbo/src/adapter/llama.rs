@@ -159,6 +159,25 @@ impl ModelProviderAdapter for LlamaAdapter {
     ) -> Result<Value, RecordError> {
         self.validate_result(model_output, output.tool)
     }
+
+    /// The prompt, the generation and its end, a user turn with the problem, an open
+    /// assistant turn.
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let mut body = request.clone();
+        let prompt = body.get("prompt")?.as_str()?;
+        let generation = answer
+            .get("generation")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut next = format!("{prompt}{generation}<|eot_id|>");
+        header(&mut next, "user");
+        next.push_str(problem);
+        next.push_str("<|eot_id|>");
+        header(&mut next, "assistant");
+        body.as_object_mut()?
+            .insert("prompt".into(), Value::String(next));
+        Some(body)
+    }
 }
 
 #[cfg(test)]

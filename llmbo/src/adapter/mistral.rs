@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::openai::{
-    CHAT_STRATEGIES, chat_messages, chat_stop_reason, chat_text, chat_tool_input, chat_usage,
-    function_tool, prepare_chat_output,
+    CHAT_STRATEGIES, chat_messages, chat_reask, chat_stop_reason, chat_text, chat_tool_input,
+    chat_usage, function_tool, prepare_chat_output,
 };
 use super::{
     ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop,
@@ -184,6 +184,17 @@ impl ModelProviderAdapter for MistralPromptAdapter {
     ) -> Result<Value, RecordError> {
         self.validate_result(model_output, output.tool)
     }
+
+    /// `…[/INST] answer</s>[INST] problem [/INST]`.
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let mut body = request.clone();
+        let prompt = body.get("prompt")?.as_str()?;
+        let (text, _) = prompt_text(answer).unwrap_or(("", None));
+        let next = format!("{prompt} {text}</s>[INST] {problem} [/INST]");
+        body.as_object_mut()?
+            .insert("prompt".into(), Value::String(next));
+        Some(body)
+    }
 }
 
 /// Mistral chat completion with function calling: `messages`, `tools` of type function and
@@ -260,6 +271,10 @@ impl ModelProviderAdapter for MistralChatAdapter {
         output: OutputRequest<'_>,
     ) -> Result<Value, Error> {
         prepare_chat_output(self, input, output)
+    }
+
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        chat_reask(request, answer, problem)
     }
 }
 

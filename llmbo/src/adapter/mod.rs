@@ -250,6 +250,17 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// The body of a follow-up request (re-ask): `request`, then the model's own `answer` as
+    /// its turn, then a turn that tells it `problem` (why the answer could not be used), in
+    /// the family's own form (Claude: a `tool_result` with `is_error: true`; Converse: a
+    /// `toolResult` with status `error`; chat completions: a `tool` message; otherwise a
+    /// user turn). `None` where the family's request cannot carry a conversation (the
+    /// default): such records are not re-asked.
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let _ = (request, answer, problem);
+        None
+    }
+
     /// The JSON the output type is read from, out of one record's `modelOutput`: the tool
     /// input for the tool strategies ([`validate_result`](Self::validate_result)), the
     /// answer's text as JSON for JsonSchema, the first JSON object in the text for

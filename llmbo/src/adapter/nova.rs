@@ -532,6 +532,10 @@ impl ModelProviderAdapter for NovaAdapter {
         converse_stop_reason(model_output)
     }
 
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        converse_reask(request, answer, problem)
+    }
+
     fn prepare_output(
         &self,
         input: &ModelInput,
@@ -554,6 +558,31 @@ impl ModelProviderAdapter for NovaAdapter {
             other => Err(unwritten(self.name(), other)),
         }
     }
+}
+
+/// A Converse-shaped follow-up: the answer's message, then a user turn with a `toolResult`
+/// of status `error` for each tool call (or the problem as text).
+pub(crate) fn converse_reask(request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+    let mut body = request.clone();
+    let messages = body.get_mut("messages")?.as_array_mut()?;
+    let content = match answer.pointer("/output/message/content") {
+        Some(Value::Array(blocks)) if !blocks.is_empty() => Value::Array(blocks.clone()),
+        _ => json!([{"text": "(no answer)"}]),
+    };
+    let results: Vec<Value> = content
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block.pointer("/toolUse/toolUseId").cloned())
+        .map(|id| json!({"toolResult": {"toolUseId": id, "content": [{"text": problem}], "status": "error"}}))
+        .collect();
+    messages.push(json!({"role": "assistant", "content": content}));
+    messages.push(if results.is_empty() {
+        json!({"role": "user", "content": [{"text": problem}]})
+    } else {
+        json!({"role": "user", "content": results})
+    });
+    Some(body)
 }
 
 /// `stopReason` of a Converse-shaped response.

@@ -17,8 +17,8 @@
 use serde_json::{Value, json};
 
 use super::openai::{
-    CHAT_STRATEGIES, chat_completion, chat_stop_reason, chat_tool_input, chat_usage, function_tool,
-    prepare_chat_output,
+    CHAT_STRATEGIES, chat_completion, chat_reask, chat_stop_reason, chat_tool_input, chat_usage,
+    function_tool, prepare_chat_output,
 };
 use super::{ModelProviderAdapter, OutputRequest, OutputStrategy, Usage};
 use crate::error::{Error, RecordError};
@@ -123,6 +123,10 @@ macro_rules! open_weight_adapter {
                 output: OutputRequest<'_>,
             ) -> Result<Value, Error> {
                 prepare_chat_output(self, input, output)
+            }
+
+            fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+                chat_reask(request, answer, problem)
             }
         }
     };

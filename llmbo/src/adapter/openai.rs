@@ -223,6 +223,10 @@ impl ModelProviderAdapter for OpenAiAdapter {
     ) -> Result<Value, Error> {
         prepare_chat_output(self, input, output)
     }
+
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        chat_reask(request, answer, problem)
+    }
 }
 
 /// What a chat-completion adapter writes: the tool (plain or `strict`), `response_format`
@@ -233,6 +237,36 @@ pub(crate) const CHAT_STRATEGIES: &[OutputStrategy] = &[
     OutputStrategy::JsonSchema,
     OutputStrategy::JsonInPrompt,
 ];
+
+/// A chat-completion follow-up: the answer's message (without reasoning, which chat servers
+/// refuse as input), then a `tool` message per tool call (or the problem as a user turn).
+pub(crate) fn chat_reask(request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+    let mut body = request.clone();
+    let messages = body.get_mut("messages")?.as_array_mut()?;
+    let mut message = answer
+        .pointer("/choices/0/message")
+        .cloned()
+        .unwrap_or_else(|| json!({"role": "assistant", "content": "(no answer)"}));
+    if let Some(message) = message.as_object_mut() {
+        message.remove("reasoning_content");
+        message.insert("role".into(), json!("assistant"));
+    }
+    let calls: Vec<Value> = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|call| call.get("id").cloned())
+        .map(|id| json!({"role": "tool", "tool_call_id": id, "content": problem}))
+        .collect();
+    messages.push(message);
+    if calls.is_empty() {
+        messages.push(json!({"role": "user", "content": problem}));
+    } else {
+        messages.extend(calls);
+    }
+    Some(body)
+}
 
 /// `choices[0].finish_reason`, or `stop_reason` where a family puts it there.
 pub(crate) fn chat_stop_reason(model_output: &Value) -> Option<String> {

@@ -30,6 +30,7 @@ mod jobs;
 mod mode;
 pub(crate) mod names;
 mod read;
+mod reask;
 mod record;
 mod recover;
 mod results;
@@ -52,6 +53,7 @@ pub use builder::{
 pub use cost::{Price, PriceTable};
 pub use jobs::Jobs;
 pub use mode::{OutputMode, Structured, Untyped};
+pub use reask::ReaskRound;
 pub use record::{RunManifest, ShardEntry};
 pub use results::{RecordInfo, RunResults, RunSummary};
 pub use retry::{RetryOptions, RetryOutcome};

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::download::output_dir;
 use super::engine::{self, hex};
 use super::read;
+use super::reask::{ReaskRound, is_reaskable};
 use super::record::ShardEntry;
 use super::results::RunResults;
 use super::schedule::PollPace;
@@ -33,6 +34,11 @@ pub struct RetryOptions {
     pub pad_to_minimum: bool,
     /// How often the follow-up job is polled.
     pub poll_interval: Duration,
+    /// Re-ask rounds, at most: records whose answer did not fit the output type (no tool
+    /// call, an invalid tool input, invalid JSON, a wrong type) are sent again as a
+    /// conversation of the request, the model's own answer and the exact error, up to this
+    /// many times. 0 (the default): no re-ask.
+    pub reask: u32,
 }
 
 impl Default for RetryOptions {
@@ -41,6 +47,7 @@ impl Default for RetryOptions {
             include_parse_failures: false,
             pad_to_minimum: false,
             poll_interval: Duration::from_secs(60),
+            reask: 0,
         }
     }
 }
@@ -58,6 +65,17 @@ pub enum RetryOutcome {
         /// The per-job minimum.
         minimum: usize,
     },
+    /// With [`RetryOptions::reask`]: the plain retry, then the re-ask rounds that ran.
+    Reasked {
+        /// What the plain retry of error records and unprocessed records did.
+        retry: Box<RetryOutcome>,
+        /// Each re-ask round sent, in order.
+        rounds: Vec<ReaskRound>,
+        /// Records whose answer still does not fit after the rounds.
+        left: usize,
+        /// Records not re-asked for being too few for a job (without padding).
+        too_few: usize,
+    },
     /// A follow-up job ran and its answers were merged.
     Retried {
         /// The follow-up job.
@@ -71,7 +89,23 @@ pub enum RetryOutcome {
     },
 }
 
-fn spool_io(source: std::io::Error) -> Error {
+/// The requests of a follow-up job, spooled.
+pub(super) struct FollowUp {
+    pub(super) spool: std::io::BufWriter<std::fs::File>,
+    pub(super) hasher: Sha256,
+    pub(super) written: usize,
+    pub(super) first_body: Option<serde_json::Value>,
+}
+
+/// What a follow-up job did.
+pub(super) struct Sent {
+    pub(super) job_arn: String,
+    pub(super) records: usize,
+    pub(super) padding: usize,
+    pub(super) recovered: usize,
+}
+
+pub(super) fn spool_io(source: std::io::Error) -> Error {
     Error::Io {
         path: std::env::temp_dir(),
         source,
@@ -91,7 +125,46 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
     /// `pad_to_minimum` the job is filled up with copies of the first failed request (billed,
     /// and their answers discarded), otherwise nothing is sent and
     /// [`RetryOutcome::TooFew`] says so.
+    ///
+    /// With [`RetryOptions::reask`], the records whose answer did not fit are then re-asked
+    /// (and not resent plainly): see [`RetryOutcome::Reasked`].
     pub async fn retry_failed(
+        &self,
+        results: &mut RunResults<O::Value>,
+        options: &RetryOptions,
+    ) -> Result<RetryOutcome, Error> {
+        let retry = self.retry_plain(results, options).await?;
+        if options.reask == 0 {
+            return Ok(retry);
+        }
+        let mut rounds = Vec::new();
+        let mut too_few = 0;
+        for round in 1..=options.reask {
+            match self.reask_round(results, round, options).await? {
+                Ok(Some(sent)) => rounds.push(sent),
+                Ok(None) => break,
+                Err(count) => {
+                    too_few = count;
+                    break;
+                }
+            }
+        }
+        let left = results
+            .results
+            .records
+            .iter()
+            .filter(|r| r.outcome.as_ref().err().is_some_and(is_reaskable))
+            .count();
+        Ok(RetryOutcome::Reasked {
+            retry: Box::new(retry),
+            rounds,
+            left,
+            too_few,
+        })
+    }
+
+    /// The plain retry: the same requests again.
+    async fn retry_plain(
         &self,
         results: &mut RunResults<O::Value>,
         options: &RetryOptions,
@@ -100,9 +173,11 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             RecordError::Bedrock { .. } | RecordError::Missing | RecordError::JobFailed { .. } => {
                 true
             }
+            // Re-asked instead, when re-ask is on.
+            error if options.reask > 0 && is_reaskable(error) => false,
             _ => options.include_parse_failures,
         };
-        let mut positions: HashMap<String, usize> = results
+        let positions: HashMap<String, usize> = results
             .results
             .records
             .iter()
@@ -129,7 +204,6 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             .unwrap_or(1);
         // The retry's requests, read back from the run's input, go to a private spool first:
         // their hash names the retry in the run record before anything is uploaded or created.
-        let bucket = self.config.bucket();
         let mut spool = std::io::BufWriter::new(tempfile::tempfile().map_err(spool_io)?);
         let mut hasher = Sha256::new();
         let mut first_body: Option<serde_json::Value> = None;
@@ -158,6 +232,51 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 written += 1;
             }
         }
+        let sent = self
+            .send_follow_up(
+                FollowUp {
+                    spool,
+                    hasher,
+                    written,
+                    first_body,
+                },
+                &format!("retry{round}"),
+                if options.pad_to_minimum { minimum } else { 0 },
+                positions,
+                results,
+                options.poll_interval,
+            )
+            .await?;
+        Ok(RetryOutcome::Retried {
+            job_arn: sent.job_arn,
+            records: sent.records,
+            padding: sent.padding,
+            recovered: sent.recovered,
+        })
+    }
+
+    /// Sends a follow-up job of the run (a retry, a re-ask round): its requests are in
+    /// `follow.spool`, under the ids at `positions` of `results`. Filled up to `minimum` with
+    /// copies of the first request (ids of llmbo's own, answers dropped) when it has fewer. The
+    /// job is named `<run>-<stem>`, recorded in the run before it is created (the same requests
+    /// again are the same job, never a second), followed, read, and its answers merged in place
+    /// with each record's attempts counted.
+    pub(super) async fn send_follow_up(
+        &self,
+        follow: FollowUp,
+        stem: &str,
+        minimum: usize,
+        mut positions: HashMap<String, usize>,
+        results: &mut RunResults<O::Value>,
+        poll_interval: Duration,
+    ) -> Result<Sent, Error> {
+        let FollowUp {
+            mut spool,
+            mut hasher,
+            written,
+            first_body,
+        } = follow;
+        let bucket = self.config.bucket();
         // Padding, with the caller's consent: copies of one request under ids of our own.
         let mut padding = 0;
         if let Some(body) = &first_body {
@@ -177,11 +296,11 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             Some(existing) => existing.clone(),
             None => {
                 let taken = |name: &str| record.retries.iter().any(|e| e.job_name == name);
-                let mut job_name = format!("{}-retry{round}", self.job_name());
+                let mut job_name = format!("{}-{stem}", self.job_name());
                 let mut n = 1;
                 while taken(&job_name) {
                     n += 1;
-                    job_name = format!("{}-retry{round}-{n}", self.job_name());
+                    job_name = format!("{}-{stem}-{n}", self.job_name());
                 }
                 names::check_job_name(&job_name)?;
                 let key = layout::input_key(&job_name);
@@ -246,7 +365,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 arn
             }
         };
-        let details = self.follow_job(&job_arn, options.poll_interval).await?;
+        let details = self.follow_job(&job_arn, poll_interval).await?;
         if let Some(failure) = JobFailure::of(&details) {
             return Err(failure.into_error());
         }
@@ -270,7 +389,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 }
             }
         }
-        Ok(RetryOutcome::Retried {
+        Ok(Sent {
             job_arn,
             records: written,
             padding,
