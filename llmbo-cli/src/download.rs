@@ -35,6 +35,16 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
     }
     let schema = run.manifest().settings.tool.map(|tool| tool.input_schema);
     let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
+    // The schema's constraints are held in the run too, so a retry can re-ask what breaks them.
+    let run = match &schema {
+        Some(schema) => {
+            let validator = jsonschema::validator_for(schema).map_err(|err| {
+                Failure::Failed(format!("the run's output schema does not compile: {err}"))
+            })?;
+            run.check_outputs(move |value| schema_check(&validator, value))
+        }
+        None => run,
+    };
     let summary = if args.retry_failed {
         // Retrying merges into the results in place, so they are held whole.
         let mut detailed = run.finish_detailed(Duration::from_millis(200)).await?;
@@ -147,13 +157,9 @@ impl ResultWriter {
 
     fn write(&mut self, mut record: RecordResult<Value>) -> Result<(), Failure> {
         if let (Some(validator), Ok(value)) = (&self.validator, &record.outcome)
-            && let Err(err) = validator.validate(value)
+            && let Err(err) = schema_check(validator, value)
         {
-            let path = err.instance_path().to_string();
-            record.outcome = Err(RecordError::ToolInputInvalid {
-                path: if path.is_empty() { ".".into() } else { path },
-                message: err.to_string(),
-            });
+            record.outcome = Err(err);
         }
         self.summary.add_record(&record);
         let line = match &record.outcome {
@@ -193,6 +199,20 @@ impl Drop for ResultWriter {
     fn drop(&mut self) {
         if let Some(partial) = self.partial.take() {
             let _ = std::fs::remove_file(partial);
+        }
+    }
+}
+
+/// A value against the run's schema: the first error with its path (`.` for the top).
+fn schema_check(validator: &jsonschema::Validator, value: &Value) -> Result<(), RecordError> {
+    match validator.validate(value) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let path = err.instance_path().to_string();
+            Err(RecordError::ToolInputInvalid {
+                path: if path.is_empty() { ".".into() } else { path },
+                message: err.to_string(),
+            })
         }
     }
 }

@@ -754,3 +754,99 @@ async fn output_strategy_is_chosen_checked_and_printed() {
         .code(2)
         .stderr(contains("w000").and(contains("--output-strategy forced-tool")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn download_reasks_the_answers_that_did_not_fit() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 8,
+            malformed_output_rate: 0.2,
+            malformed_kinds: vec![llmbo_local::Malformed::SchemaViolation],
+            ..Default::default()
+        })
+        .quotas(llmbo_local::Quotas {
+            min_records: 10,
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = write_lines(
+        dir.path(),
+        "person.json",
+        [json!({"title": "person", "type": "object",
+                "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                "required": ["name", "age"]})
+        .to_string()],
+    );
+    let input = write_lines(
+        dir.path(),
+        "people.jsonl",
+        (0..200).map(|i| {
+            json!({"recordId": format!("p{i:03}"), "prompt": format!("Ada {i}.")}).to_string()
+        }),
+    );
+    let submitted = submit(&local, "cli-reask", &input)
+        .arg("--schema")
+        .arg(&schema)
+        .args(["--min-records", "10"])
+        .assert()
+        .success();
+    let run_uri = stdout_json(submitted.get_output())["runUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = dir.path().join("people-out.jsonl");
+    // Plain: the violations stay.
+    let plain = llmbo(&local)
+        .args([
+            "--json",
+            "download",
+            &run_uri,
+            "--max-error-rate",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let invalid = json_lines(plain.get_output())[0]["errorsByReason"]["tool_input_invalid"]
+        .as_u64()
+        .unwrap();
+    assert!(invalid > 20, "{invalid}");
+    // Re-asked: none left, every line in order.
+    let reasked = llmbo(&local)
+        .args([
+            "--json",
+            "download",
+            &run_uri,
+            "--retry-failed",
+            "--reask",
+            "2",
+            "--interval",
+            "0.05",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let summary = &json_lines(reasked.get_output())[0];
+    assert_eq!(
+        summary["retry"]["reask"]["rounds"][0]["records"], invalid,
+        "{summary}"
+    );
+    assert_eq!(summary["retry"]["reask"]["left"], 0, "{summary}");
+    assert_eq!(summary["succeeded"], 200, "{summary}");
+    let results = read_results(&out);
+    for (i, line) in results.iter().enumerate() {
+        assert_eq!(line["recordId"], format!("p{i:03}"));
+        assert!(line["output"]["age"].is_i64(), "{line}");
+    }
+    // --reask needs --retry-failed.
+    llmbo(&local)
+        .args(["download", &run_uri, "--reask", "1", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2);
+}

@@ -585,7 +585,9 @@ fn check_tool_turns(messages: &[Value], turns: ToolTurns) -> Result<(), String> 
                         .iter()
                         .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
                         .filter_map(|b| {
-                            b.get("tool_use_id").and_then(Value::as_str).map(str::to_owned)
+                            b.get("tool_use_id")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
                         })
                         .collect()
                 })
@@ -597,12 +599,18 @@ fn check_tool_turns(messages: &[Value], turns: ToolTurns) -> Result<(), String> 
             ToolTurns::Chat => messages[i + 1..]
                 .iter()
                 .take_while(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
-                .filter_map(|m| m.get("tool_call_id").and_then(Value::as_str).map(str::to_owned))
+                .filter_map(|m| {
+                    m.get("tool_call_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
                 .collect(),
         }
     };
     for (i, message) in messages.iter().enumerate() {
-        if message.get("role").and_then(Value::as_str) != Some("assistant") || i + 1 == messages.len() {
+        if message.get("role").and_then(Value::as_str) != Some("assistant")
+            || i + 1 == messages.len()
+        {
             continue;
         }
         let calls = calls_of(message);

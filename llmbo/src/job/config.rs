@@ -28,6 +28,9 @@ pub(crate) struct JobConfig {
     /// The record ids of the jobs this process uploaded, in private temp files, so reading
     /// results back needs no second download of the input.
     pub(crate) local_ids: LocalIds,
+    /// The check each answer of a run-time output tool is held to (see
+    /// [`Inferer::check_outputs`](super::Inferer::check_outputs)).
+    pub(crate) output_check: Option<super::mode::OutputCheck>,
 }
 
 /// Job name → (input SHA-256, the input object's ETag, a private temp file of its record ids,
@@ -57,6 +60,7 @@ impl JobConfig {
             progress: None,
             poll: super::PollConfig::default(),
             local_ids: LocalIds::default(),
+            output_check: None,
         }
     }
 

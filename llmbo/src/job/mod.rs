@@ -52,7 +52,7 @@ pub use builder::{
 };
 pub use cost::{Price, PriceTable};
 pub use jobs::Jobs;
-pub use mode::{OutputMode, Structured, Untyped};
+pub use mode::{OutputCheck, OutputMode, Structured, Untyped};
 pub use reask::ReaskRound;
 pub use record::{RunManifest, ShardEntry};
 pub use results::{RecordInfo, RunResults, RunSummary};
@@ -251,6 +251,21 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     /// as the builder's `on_progress` does; a resumed run has none until given one.
     pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         Arc::make_mut(&mut self.config).progress = Some(Arc::new(callback));
+        self
+    }
+}
+
+impl<S: State> Inferer<Untyped, S> {
+    /// Holds each answer of a run-time output tool ([`output_tool`](InfererBuilder::output_tool))
+    /// to `check`, a JSON-schema validator say: an answer it refuses becomes that record's
+    /// error (`RecordError::ToolInputInvalid` with the path is the usual one), which
+    /// [`retry_failed`](Inferer::retry_failed) can re-ask. Not persisted: a resumed run has
+    /// none until given one.
+    pub fn check_outputs(
+        mut self,
+        check: impl Fn(&serde_json::Value) -> Result<(), crate::RecordError> + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.config).output_check = Some(Arc::new(check));
         self
     }
 }

@@ -21,6 +21,10 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// A check of a run-time output tool's answers (a JSON-schema validator, say); see
+/// [`Inferer::check_outputs`](crate::Inferer::check_outputs).
+pub type OutputCheck = std::sync::Arc<dyn Fn(&Value) -> Result<(), RecordError> + Send + Sync>;
+
 /// What a job returns per record: the raw model output ([`Untyped`]) or a parsed `T`
 /// ([`Structured`]). Sealed: the two modes are all there is.
 pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
@@ -52,6 +56,12 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
         adapter: &dyn ModelProviderAdapter,
         model_output: Value,
         output: Option<OutputRequest<'_>>,
+    ) -> Result<Self::Value, RecordError>;
+
+    /// Holds a parsed value to the run's [`OutputCheck`], if it has one.
+    fn checked(
+        outcome: Result<Self::Value, RecordError>,
+        check: Option<&OutputCheck>,
     ) -> Result<Self::Value, RecordError>;
 }
 
@@ -95,6 +105,16 @@ impl OutputMode for Untyped {
         Some((record_id, tool_input_value(input), usage))
     }
 
+    fn checked(
+        outcome: Result<Value, RecordError>,
+        check: Option<&OutputCheck>,
+    ) -> Result<Value, RecordError> {
+        match (outcome, check) {
+            (Ok(value), Some(check)) => check(&value).map(|()| value),
+            (outcome, _) => outcome,
+        }
+    }
+
     /// The raw `modelOutput`; with a run-time output tool, the JSON the model answered with.
     fn parse(
         adapter: &dyn ModelProviderAdapter,
@@ -133,6 +153,14 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
     ) -> Option<(Cow<'a, str>, Result<T, RecordError>, Option<Usage>)> {
         let (record_id, input, usage) = fast_input(adapter, line, output?)?;
         Some((record_id, T::from_tool_input_str(input.get()), usage))
+    }
+
+    /// A typed value is as strict as its type; there is nothing more to check.
+    fn checked(
+        outcome: Result<T, RecordError>,
+        _check: Option<&OutputCheck>,
+    ) -> Result<T, RecordError> {
+        outcome
     }
 
     fn parse(

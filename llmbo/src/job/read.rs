@@ -82,6 +82,7 @@ pub(crate) fn read_job<O: OutputMode>(
                     continue;
                 }
                 successes += 1;
+                let outcome = O::checked(outcome, config.output_check.as_ref());
                 found.insert(record_id.into_owned(), (outcome, usage));
                 continue;
             }
@@ -137,7 +138,9 @@ pub(crate) fn read_job<O: OutputMode>(
                     continue;
                 }
             };
-            found.insert(record_id, outcome);
+            let (outcome, usage) = outcome;
+            let outcome = O::checked(outcome, config.output_check.as_ref());
+            found.insert(record_id, (outcome, usage));
         }
     }
     drop(known);
