@@ -504,3 +504,53 @@ async fn a_job_recovered_from_its_arn_reads_answers_the_way_they_were_asked_for(
         }
     }
 }
+
+/// A person, asked for through a strict tool whatever the model's default.
+#[allow(dead_code)] // read for its shape only
+#[derive(Debug, Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+#[batch_output(strategy = "strict-tool")]
+struct StrictPerson {
+    name: String,
+}
+
+#[tokio::test]
+async fn a_type_can_ask_for_its_strategy_and_the_builder_still_wins() {
+    let local = LocalBedrock::start().await.unwrap();
+    let build = |model: &'static str, strategy: Option<OutputStrategy>| {
+        let mut b = StructuredBatchInferer::<StrictPerson>::builder()
+            .model_name(model)
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name("typed-strategy")
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config());
+        if let Some(strategy) = strategy {
+            b = b.output_strategy(strategy);
+        }
+        b.build()
+    };
+    let sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    assert_eq!(
+        build(sonnet, None).await.unwrap().output_strategy(),
+        Some(StrictTool)
+    );
+    assert_eq!(
+        build(sonnet, Some(JsonSchema))
+            .await
+            .unwrap()
+            .output_strategy(),
+        Some(JsonSchema)
+    );
+    // The type's choice is a choice: a model that cannot take it refuses it.
+    let err = build("anthropic.claude-3-haiku-20240307-v1:0", None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("strict-tool"), "{err}");
+    let results = build(sonnet, None)
+        .await
+        .unwrap()
+        .auto(person_inputs(100), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.successes().count(), 100);
+}

@@ -7,6 +7,8 @@ use crate::ctxt::Ctxt;
 
 pub(crate) struct Input<'a> {
     pub ident: &'a Ident,
+    /// The item's fields and variants, for the checks of a strict strategy.
+    pub data: &'a Data,
     pub generics: &'a Generics,
     pub attrs: Container,
     pub serde: SerdeShape,
@@ -88,6 +90,7 @@ impl<'a> Input<'a> {
         };
         Input {
             ident: &input.ident,
+            data: &input.data,
             generics: &input.generics,
             attrs,
             serde: SerdeShape::from_attrs(&input.attrs),

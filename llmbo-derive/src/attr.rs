@@ -8,7 +8,15 @@ use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Token};
 
 use crate::ctxt::Ctxt;
 
-const KEYS: &str = "`name`, `description`, `crate` or `tool_per_variant`";
+const KEYS: &str = "`name`, `description`, `strategy`, `crate` or `tool_per_variant`";
+
+/// The output strategies a type may name, as the CLI spells them.
+pub(crate) const STRATEGIES: [&str; 4] = [
+    "forced-tool",
+    "strict-tool",
+    "json-schema",
+    "json-in-prompt",
+];
 
 /// The `#[batch_output(...)]` settings of the deriving type.
 #[derive(Default)]
@@ -21,6 +29,8 @@ pub(crate) struct Container {
     pub krate: Option<syn::Path>,
     /// `tool_per_variant`: an enum whose variants each wrap one output type, one tool each.
     pub tool_per_variant: Option<syn::Path>,
+    /// `strategy = "json-schema"`: the output strategy the type asks for.
+    pub strategy: Option<LitStr>,
 }
 
 /// The `#[batch_output(...)]` settings of one variant of a `tool_per_variant` enum.
@@ -98,6 +108,21 @@ impl Container {
                 } else if meta.path.is_ident("description") {
                     if let Some(lit) = string_value(cx, &meta, "description = \"A person.\"")? {
                         set_once(cx, &meta, &mut out.description, lit);
+                    }
+                } else if meta.path.is_ident("strategy") {
+                    if let Some(lit) = string_value(cx, &meta, "strategy = \"json-schema\"")? {
+                        if STRATEGIES.contains(&lit.value().as_str()) {
+                            set_once(cx, &meta, &mut out.strategy, lit);
+                        } else {
+                            cx.error_spanned_by(
+                                &lit,
+                                format!(
+                                    "unknown output strategy \"{}\"; expected one of {}",
+                                    lit.value(),
+                                    STRATEGIES.join(", ")
+                                ),
+                            );
+                        }
                     }
                 } else if meta.path.is_ident("tool_per_variant") {
                     if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {

@@ -64,6 +64,7 @@ fn impl_batch_output(input: &Input, krate: &syn::Path) -> TokenStream {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    let strategy = strategy_tokens(input, krate);
     // serde reads a tagged enum's tag as a variant name *or index*; the schema allows names only.
     let tag = match &input.serde.tag {
         Some(tag) => quote!(::core::option::Option::Some(#tag)),
@@ -74,6 +75,10 @@ fn impl_batch_output(input: &Input, krate: &syn::Path) -> TokenStream {
         impl #impl_generics #krate::BatchOutput for #ident #ty_generics #where_clause {
             fn tool_definition() -> #krate::ToolDefinition {
                 #krate::__private::tool_definition::<Self>(#name, #description)
+            }
+
+            fn output_strategy() -> ::core::option::Option<#krate::OutputStrategy> {
+                #strategy
             }
 
             fn from_tool_input(
@@ -107,6 +112,7 @@ fn impl_tool_per_variant(input: &Input, krate: &syn::Path) -> TokenStream {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    let strategy = strategy_tokens(input, krate);
     let mut checks = Vec::new();
     let mut tools = Vec::new();
     let mut arms = Vec::new();
@@ -146,6 +152,10 @@ fn impl_tool_per_variant(input: &Input, krate: &syn::Path) -> TokenStream {
                 #krate::__private::variant_union::<Self>(#name, #description, Self::tool_definitions)
             }
 
+            fn output_strategy() -> ::core::option::Option<#krate::OutputStrategy> {
+                #strategy
+            }
+
             fn tool_definitions() -> ::std::vec::Vec<#krate::ToolDefinition> {
                 #krate::__private::variant_tools::<Self>(|| ::std::vec![#(#tools),*])
             }
@@ -169,4 +179,22 @@ fn impl_tool_per_variant(input: &Input, krate: &syn::Path) -> TokenStream {
             }
         }
     }
+}
+
+/// `Some(OutputStrategy::…)` for `#[batch_output(strategy = "...")]`, else `None`.
+fn strategy_tokens(input: &Input, krate: &syn::Path) -> TokenStream {
+    let variant = match input
+        .attrs
+        .strategy
+        .as_ref()
+        .map(syn::LitStr::value)
+        .as_deref()
+    {
+        Some("forced-tool") => quote!(ForcedTool),
+        Some("strict-tool") => quote!(StrictTool),
+        Some("json-schema") => quote!(JsonSchema),
+        Some("json-in-prompt") => quote!(JsonInPrompt),
+        _ => return quote!(::core::option::Option::None),
+    };
+    quote!(::core::option::Option::Some(#krate::OutputStrategy::#variant))
 }

@@ -22,6 +22,90 @@ pub(crate) fn check(cx: &Ctxt, input: &Input) {
         check_shape(cx, input);
     }
     check_name(cx, input);
+    check_strict(cx, input);
+}
+
+/// A type that asks for a strict strategy (`json-schema`, `strict-tool`) must have a strict
+/// form. What the derive can see is checked here, at the field: a field whose type names the
+/// type itself (recursion) or a map with free keys. What it cannot see (recursion through
+/// another type) is refused at `build()`, with the field path.
+fn check_strict(cx: &Ctxt, input: &Input) {
+    let Some(strategy) = &input.attrs.strategy else {
+        return;
+    };
+    let strategy = strategy.value();
+    if !matches!(strategy.as_str(), "json-schema" | "strict-tool") {
+        return;
+    }
+    let ident = input.ident;
+    let fields: Vec<&syn::Field> = match input.data {
+        syn::Data::Struct(data) => data.fields.iter().collect(),
+        syn::Data::Enum(data) if input.attrs.tool_per_variant.is_none() => {
+            data.variants.iter().flat_map(|v| v.fields.iter()).collect()
+        }
+        _ => Vec::new(),
+    };
+    for field in fields {
+        let name = field
+            .ident
+            .as_ref()
+            .map_or_else(|| "a field".to_owned(), |i| format!("`{i}`"));
+        let mut mentions_self = false;
+        let mut free_map = None;
+        visit_type_paths(&field.ty, &mut |segment| {
+            if segment == ident {
+                mentions_self = true;
+            }
+            if ["HashMap", "BTreeMap", "IndexMap"]
+                .iter()
+                .any(|m| segment == m)
+            {
+                free_map.get_or_insert_with(|| segment.to_string());
+            }
+        });
+        if mentions_self {
+            cx.error_spanned_by(
+                &field.ty,
+                format!(
+                    "`{ident}` contains itself at {name}: a recursive type has no strict form, so \
+                     it cannot use strategy {strategy}; choose forced-tool or json-in-prompt"
+                ),
+            );
+        } else if let Some(map) = free_map {
+            cx.error_spanned_by(
+                &field.ty,
+                format!(
+                    "{name} is a `{map}`, whose keys are free: strategy {strategy} needs every key \
+                     named; use a struct, or choose forced-tool or json-in-prompt"
+                ),
+            );
+        }
+    }
+}
+
+/// Calls `f` with every path segment's name in `ty` (`Vec<Box<Node>>`: `Vec`, `Box`, `Node`).
+fn visit_type_paths(ty: &syn::Type, f: &mut impl FnMut(&syn::Ident)) {
+    match ty {
+        syn::Type::Path(path) => {
+            for segment in &path.path.segments {
+                f(&segment.ident);
+                if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let syn::GenericArgument::Type(inner) = arg {
+                            visit_type_paths(inner, f);
+                        }
+                    }
+                }
+            }
+        }
+        syn::Type::Reference(r) => visit_type_paths(&r.elem, f),
+        syn::Type::Array(a) => visit_type_paths(&a.elem, f),
+        syn::Type::Slice(s) => visit_type_paths(&s.elem, f),
+        syn::Type::Tuple(t) => t.elems.iter().for_each(|e| visit_type_paths(e, f)),
+        syn::Type::Paren(p) => visit_type_paths(&p.elem, f),
+        syn::Type::Group(g) => visit_type_paths(&g.elem, f),
+        _ => {}
+    }
 }
 
 const RULE: &str = "a tool name starts with an ASCII letter and has at most 64 ASCII \

@@ -47,7 +47,10 @@ use crate::manifest::Manifest;
 ///
 /// Container attributes: `#[batch_output(name = "...")]` sets the tool name (default: the type
 /// name), `#[batch_output(description = "...")]` the description (default: the doc comment),
-/// and `#[batch_output(crate = "...")]` the path of this crate if you renamed it.
+/// `#[batch_output(strategy = "json-schema")]` the output strategy the type asks for (one of
+/// `forced-tool`, `strict-tool`, `json-schema`, `json-in-prompt`; for the strict two, a field
+/// whose type names the type itself, or a `HashMap`, is a compile error at the field), and
+/// `#[batch_output(crate = "...")]` the path of this crate if you renamed it.
 ///
 /// **Several output types in one batch**: `#[batch_output(tool_per_variant)]` on an enum whose
 /// variants each wrap one output type gives one tool per variant (named after the variant, or
@@ -109,6 +112,13 @@ pub trait BatchOutput: Sized {
             message: err.to_string(),
         })?;
         Self::from_tool_input(input)
+    }
+
+    /// The output strategy the type asks for (`#[batch_output(strategy = "json-schema")]`), as
+    /// if given to [`InfererBuilder::output_strategy`](crate::InfererBuilder::output_strategy),
+    /// which still overrides it. `None` (the default): the model's best.
+    fn output_strategy() -> Option<crate::OutputStrategy> {
+        None
     }
 
     /// The tools the model may answer through: one per output type. The default is the one

@@ -330,7 +330,8 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         // The output is settled before anything is asked of AWS: a strategy the model cannot
         // take, or a schema with no strict form, is a setting to fix, not a job to pay for.
         let tool = run.tool.clone().or_else(O::tool);
-        let chosen = run.output_strategy.take();
+        // The builder's choice, else the type's own (`#[batch_output(strategy = "...")]`).
+        let chosen = run.output_strategy.take().or_else(O::strategy);
         if let Some(tool) = &tool {
             let adapter = s.adapter.clone().unwrap_or_else(|| {
                 ModelAdapterRegistry::adapter_for(&run.model_name, run.invocation_type())

@@ -37,6 +37,9 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     /// Every output type's tool (see [`BatchOutput::tool_definitions`]); empty for untyped jobs.
     fn tools() -> Vec<ToolDefinition>;
 
+    /// The strategy the output type asks for (see [`BatchOutput::output_strategy`]).
+    fn strategy() -> Option<crate::OutputStrategy>;
+
     /// The fast path for the common answer, from a whole output line (see
     /// [`ModelProviderAdapter::output_line_fast`]): the record id, its outcome and usage, or
     /// `None` to read the line with [`parse`](Self::parse).
@@ -96,6 +99,10 @@ impl OutputMode for Untyped {
         Vec::new()
     }
 
+    fn strategy() -> Option<crate::OutputStrategy> {
+        None
+    }
+
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
@@ -144,6 +151,10 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
 
     fn tools() -> Vec<ToolDefinition> {
         T::tool_definitions()
+    }
+
+    fn strategy() -> Option<crate::OutputStrategy> {
+        T::output_strategy()
     }
 
     fn parse_fast<'a>(
