@@ -23,6 +23,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// - `#[batch_output(name = "...")]`: the tool name (default: the type name);
 ///   must match `^[a-zA-Z][a-zA-Z0-9_-]{0,63}$`.
 /// - `#[batch_output(description = "...")]`: the tool description (default: the doc comment).
+/// - `#[batch_output(strategy = "json-schema")]`: the output strategy the type asks for
+///   (`forced-tool`, `strict-tool`, `json-schema`, `json-in-prompt`).
+/// - `#[batch_output(tool_per_variant)]` on an enum whose variants each wrap one output type:
+///   one tool per variant; `#[batch_output(name = "...", description = "...")]` on a variant.
 /// - `#[batch_output(crate = "path")]`: where the `llmbo` crate is, when it was renamed.
 #[proc_macro_derive(BatchOutput, attributes(batch_output))]
 pub fn derive_batch_output(input: TokenStream) -> TokenStream {
