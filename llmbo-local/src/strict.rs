@@ -23,10 +23,15 @@ const NUMERIC_BOUNDS: [&str; 5] = [
     "multipleOf",
 ];
 
+/// The most schema nodes one check visits (a `$ref` used twice at each of many levels would
+/// otherwise be walked exponentially often).
+const MAX_VISITS: usize = 100_000;
+
 struct Check<'a> {
     root: &'a Value,
     unions: usize,
     optional: usize,
+    visits: usize,
     /// The `$ref`s being followed, to find recursion.
     following: Vec<String>,
 }
@@ -38,6 +43,7 @@ pub fn check(schema: &Value) -> Result<(), String> {
         root: schema,
         unions: 0,
         optional: 0,
+        visits: 0,
         following: Vec::new(),
     };
     check.node(schema, 0)?;
@@ -69,6 +75,10 @@ impl Check<'_> {
         // Deep schemas are refused long before the stack is at risk.
         if depth > 64 {
             return Err("Schema is too deeply nested".into());
+        }
+        self.visits += 1;
+        if self.visits > MAX_VISITS {
+            return Err("Schema is too complex to compile into a grammar".into());
         }
         let map = match schema {
             Value::Object(map) => map,
@@ -227,6 +237,19 @@ mod tests {
             let err = check(&schema).unwrap_err();
             assert!(err.starts_with(message), "{schema}: {err}");
         }
+        // `$ref`s that fan out at every level: refused, not walked 2^60 times.
+        let mut defs = serde_json::Map::new();
+        for i in 0..30 {
+            let next = format!("#/$defs/d{}", i + 1);
+            defs.insert(
+                format!("d{i}"),
+                object(json!({"a": {"$ref": next}, "b": {"$ref": next}})),
+            );
+        }
+        defs.insert("d30".into(), json!({"type": "string"}));
+        let mut fan = object(json!({"root": {"$ref": "#/$defs/d0"}}));
+        fan["$defs"] = serde_json::Value::Object(defs);
+        assert!(check(&fan).unwrap_err().contains("too complex"));
         let many: serde_json::Map<String, serde_json::Value> = (0..17)
             .map(|i| (format!("p{i}"), json!({"type": ["string", "null"]})))
             .collect();

@@ -196,6 +196,9 @@ struct Walk {
     optional: usize,
 }
 
+/// Deeper schemas are refused rather than walked (the walk recurses).
+const MAX_DEPTH: usize = 128;
+
 fn shown(value: &Value) -> String {
     match value {
         Value::String(s) => format!("`{s}`"),
@@ -205,6 +208,9 @@ fn shown(value: &Value) -> String {
 
 impl Walk {
     fn node(&mut self, schema: &Value, path: &mut Path) -> Result<Value, StrictSchemaError> {
+        if path.0.len() > MAX_DEPTH {
+            return Err(path.error(format!("is nested more than {MAX_DEPTH} levels deep")));
+        }
         let map = match schema {
             Value::Object(map) => map,
             Value::Bool(true) => {
@@ -400,6 +406,27 @@ mod tests {
             refused(json!({"type": "object", "properties": {"x": {"not": {"type": "string"}}}})),
             Err("x".into())
         );
+    }
+
+    #[test]
+    fn a_deep_schema_is_refused_not_overflowed() {
+        // Built by moving (`json!` would copy the value recursively).
+        let mut schema = json!({"type": "string"});
+        for _ in 0..2_000 {
+            let mut level = serde_json::Map::new();
+            level.insert("type".into(), json!("array"));
+            level.insert("items".into(), schema);
+            schema = serde_json::Value::Object(level);
+        }
+        let mut top = serde_json::Map::new();
+        top.insert("type".into(), json!("object"));
+        top.insert(
+            "properties".into(),
+            serde_json::Value::Object(std::iter::once(("deep".to_owned(), schema)).collect()),
+        );
+        let schema = serde_json::Value::Object(top);
+        let err = strict_schema(&schema).unwrap_err();
+        assert!(err.problem.contains("nested more than"), "{err}");
     }
 
     #[test]
