@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use llmbo::adapter::OutputRequest;
 use llmbo::adapter::{
     AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, LlamaAdapter,
     MistralChatAdapter, MistralPromptAdapter, NovaAdapter, OpenAiAdapter, QwenAdapter,
 };
-use llmbo::{ModelProviderAdapter, ToolDefinition};
+use llmbo::{ModelProviderAdapter, OutputStrategy, ToolDefinition};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -118,6 +119,13 @@ proptest! {
             let _ = adapter.validate_result(&output, &tool);
             let _ = adapter.output_text(&output);
             let _ = adapter.usage(&output);
+            let _ = adapter.stop_reason(&output);
+            // A broken answer shown back, to a broken request: a body or `None`.
+            let _ = adapter.reask_body(&output, &output, "the answer did not fit");
+            for strategy in OutputStrategy::ALL {
+                let request = OutputRequest::new(strategy, &tool, &tool);
+                let _ = adapter.read_output(&output, request);
+            }
         }
     }
 
@@ -155,5 +163,68 @@ proptest! {
         let half: String = line.chars().take(line.chars().count() / 2).collect();
         let _ = parse_output_line(&half);
         let _ = record_ids_of_input(format!("{line}\n{junk}\n").as_bytes());
+    }
+}
+
+/// Arbitrary schemas, with keys drawn mostly from the ones the strict transform reads.
+fn schema_value() -> impl Strategy<Value = Value> {
+    const SCHEMA_KEYS: &[&str] = &[
+        "type",
+        "properties",
+        "items",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "required",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "format",
+        "additionalProperties",
+        "description",
+        "enum",
+        "const",
+        "default",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            "object", "array", "string", "integer", "null", "date", "uint8", "#"
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
+    ];
+    leaf.prop_recursive(6, 96, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        prop::sample::select(SCHEMA_KEYS).prop_map(str::to_owned),
+                        "[a-z]{1,3}"
+                    ],
+                    inner
+                ),
+                0..5
+            )
+            .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_strict_transform_never_panics_and_its_output_is_in_the_subset(field in schema_value()) {
+        // Under an object's property, so that many are tool inputs the transform can take.
+        let schema = json!({"type": "object", "properties": {"p": field}, "required": ["p"]});
+        let _ = llmbo::strict_schema(&field);
+        if let Ok(strict) = llmbo::strict_schema(&schema) {
+            // What llmbo sends, the oracle (written apart) takes.
+            prop_assert_eq!(llmbo_local::strict::check(&strict), Ok(()), "{}", strict);
+        }
     }
 }

@@ -358,6 +358,25 @@ pub struct OutputRequest<'a> {
     pub expected: Option<&'a str>,
 }
 
+impl<'a> OutputRequest<'a> {
+    /// The request of a job of one output type, for testing an adapter: `tool` as the parser
+    /// holds answers to it, `sent` as it is sent (its [`ToolDefinition::strict`] form for the
+    /// strict strategies).
+    pub fn new(
+        strategy: OutputStrategy,
+        tool: &'a ToolDefinition,
+        sent: &'a ToolDefinition,
+    ) -> Self {
+        OutputRequest {
+            strategy,
+            tool,
+            sent,
+            tools: std::slice::from_ref(tool),
+            expected: None,
+        }
+    }
+}
+
 #[cfg(feature = "aws")]
 /// The strategy of a run recorded before there was a choice: what each adapter then wrote
 /// for a tool (ForcedTool, or the schema in the prompt for families without tools).
