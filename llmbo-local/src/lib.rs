@@ -24,6 +24,7 @@
 
 mod bedrock;
 mod config;
+pub mod embed;
 mod faults;
 mod http_util;
 mod iam;

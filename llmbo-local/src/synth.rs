@@ -33,6 +33,8 @@ pub enum Family {
     TitanText,
     /// Amazon Titan embeddings.
     TitanEmbed,
+    /// Amazon Nova 2 multimodal embeddings.
+    NovaEmbed,
 }
 
 /// The family of a model id in any form Bedrock accepts (bare, cross-region profile, ARN).
@@ -54,6 +56,8 @@ pub fn family_of(model_id: &str) -> Option<Family> {
     let provider_and_model = |p: &str| id.starts_with(p);
     Some(if provider_and_model("anthropic.") {
         Family::Anthropic
+    } else if provider_and_model("amazon.nova-2-multimodal-embeddings") {
+        Family::NovaEmbed
     } else if provider_and_model("amazon.nova") {
         Family::Nova
     } else if provider_and_model("amazon.titan-embed") {
@@ -217,6 +221,17 @@ pub fn answer_with(
     let Some(body) = model_input.as_object() else {
         return malformed("modelInput must be a JSON object");
     };
+    // Embedding models answer vectors, the same for the same text (no malformed faults).
+    if !converse {
+        match family {
+            Some(Family::TitanEmbed) => {
+                let id = model_id.rsplit('/').next().unwrap_or(model_id);
+                return crate::embed::titan(body, id.contains("titan-embed-text-v2"));
+            }
+            Some(Family::NovaEmbed) => return crate::embed::nova(body),
+            _ => {}
+        }
+    }
     let parsed = if converse {
         read_converse(body)
     } else {
@@ -228,7 +243,9 @@ pub fn answer_with(
                 read_chat(body)
             }
             Some(Family::Llama) => read_prompt(body, "prompt"),
-            Some(Family::TitanText | Family::TitanEmbed) => read_prompt(body, "inputText"),
+            Some(Family::TitanText | Family::TitanEmbed | Family::NovaEmbed) => {
+                read_prompt(body, "inputText")
+            }
             None => Err(format!("model {model_id} is not served by llmbo-local")),
         }
     };
@@ -305,11 +322,8 @@ pub fn answer_with(
                 "results": [{"tokenCount": output_tokens, "outputText": reply_text(&reply),
                              "completionReason": if complete(&reply) { "FINISH" } else { "LENGTH" }}],
             }),
-            Some(Family::TitanEmbed) => {
-                let embedding: Vec<f64> = (0..16)
-                    .map(|_| (rng.below(2000) as f64 - 1000.0) / 1000.0)
-                    .collect();
-                json!({"embedding": embedding, "inputTextTokenCount": input_tokens})
+            Some(Family::TitanEmbed | Family::NovaEmbed) => {
+                return malformed("an embedding model answers embedding requests");
             }
             None => return malformed("unknown model"),
         }

@@ -189,6 +189,7 @@
 pub mod adapter;
 #[cfg(feature = "aws")]
 mod aws;
+mod embedding;
 mod error;
 #[cfg(feature = "aws")]
 mod files;
@@ -219,14 +220,15 @@ mod strict_schema;
 pub use adapter::{
     InvocationType, ModelAdapterRegistry, ModelProviderAdapter, OutputStrategy, Usage,
 };
+pub use embedding::{Embedding, EmbeddingPurpose, EmbeddingSettings, Truncation};
 pub use error::{AwsErrorKind, Error, InputProblem, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
-    BatchInferer, BatchRun, Inferer, InfererBuilder, JobDetails, JobStatus, Jobs, OutputCheck,
-    OutputMode, PollConfig, PollPace, Price, PriceTable, Progress, ReaskRound, RecordInfo,
-    RecordStream, Recovered, RetryOptions, RetryOutcome, RunManifest, RunResults, RunSettings,
-    RunSummary, ShardEntry, ShardLimits, Stage, Structured, StructuredBatchInferer, Untyped,
-    VpcSettings, plan_shards, state,
+    BatchInferer, BatchRun, EmbeddingBatchInferer, Embeddings, Inferer, InfererBuilder, JobDetails,
+    JobStatus, Jobs, OutputCheck, OutputMode, PollConfig, PollPace, Price, PriceTable, Progress,
+    ReaskRound, RecordInfo, RecordStream, Recovered, RetryOptions, RetryOutcome, RunManifest,
+    RunResults, RunSettings, RunSummary, ShardEntry, ShardLimits, Stage, Structured,
+    StructuredBatchInferer, Untyped, VpcSettings, plan_shards, state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]

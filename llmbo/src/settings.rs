@@ -68,6 +68,9 @@ pub struct RunSettings {
     /// adapter writes it, else the adapter's first strategy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_strategy: Option<OutputStrategy>,
+    /// The settings of an embedding run; `None` for any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<crate::EmbeddingSettings>,
 }
 
 impl Default for RunSettings {
@@ -89,6 +92,7 @@ impl Default for RunSettings {
             limits: ShardLimits::default(),
             tool: None,
             output_strategy: None,
+            embedding: None,
         }
     }
 }
@@ -125,6 +129,7 @@ impl RunSettings {
             limits: ShardLimits::default(),
             tool: None,
             output_strategy: None,
+            embedding: None,
         }
     }
 }

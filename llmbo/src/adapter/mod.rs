@@ -10,6 +10,8 @@
 //! | Meta Llama 3.x / 4 (prompt template) | `meta.llama*` | [`LlamaAdapter`] |
 //! | OpenAI gpt-oss (chat completions) | `openai.*` | [`OpenAiAdapter`] |
 //! | any model, Converse invocation type | [`InvocationType::Converse`] | [`ConverseAdapter`] |
+//! | Titan Text Embeddings V2 | `amazon.titan-embed-text-v2*` | [`TitanEmbedAdapter`] |
+//! | Nova 2 multimodal embeddings | `amazon.nova-2-multimodal-embeddings*` | [`NovaEmbedAdapter`] |
 //! | anything else | | [`DefaultAdapter`] (Claude-shaped, with a warning) |
 //!
 //! Model ids are matched in every form Bedrock accepts: bare ids, cross-region inference
@@ -17,6 +19,7 @@
 
 mod anthropic;
 mod converse;
+mod embed;
 mod json_text;
 mod llama;
 mod mistral;
@@ -37,6 +40,9 @@ use crate::output::ToolDefinition;
 
 pub use anthropic::{AnthropicAdapter, DefaultAdapter};
 pub use converse::ConverseAdapter;
+#[cfg(feature = "aws")]
+pub(crate) use embed::embedding_adapter;
+pub use embed::{NovaEmbedAdapter, TitanEmbedAdapter};
 pub use json_text::extract_json_object;
 pub use llama::LlamaAdapter;
 pub use mistral::{MistralChatAdapter, MistralPromptAdapter};
@@ -248,6 +254,14 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         let body = self.prepare_output(input, output)?;
         crate::jsonl::encode_input_line(record_id, &body, out);
         Ok(())
+    }
+
+    /// The embedding in an embedding model's answer. The default: not an embedding model.
+    fn embedding(&self, model_output: &Value) -> Result<crate::Embedding, RecordError> {
+        let _ = model_output;
+        Err(RecordError::MalformedOutput {
+            message: format!("the {} adapter reads no embeddings", self.name()),
+        })
     }
 
     /// The body of a follow-up request (re-ask): `request`, then the model's own `answer` as

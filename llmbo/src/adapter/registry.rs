@@ -7,8 +7,8 @@ use regex::Regex;
 
 use super::{
     AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, InvocationType,
-    LlamaAdapter, MistralPromptAdapter, ModelProviderAdapter, NovaAdapter, NovaParamStyle,
-    OpenAiAdapter, QwenAdapter,
+    LlamaAdapter, MistralPromptAdapter, ModelProviderAdapter, NovaAdapter, NovaEmbedAdapter,
+    NovaParamStyle, OpenAiAdapter, QwenAdapter, TitanEmbedAdapter,
 };
 use crate::error::Error;
 
@@ -60,7 +60,7 @@ impl ModelAdapterRegistry {
             param_style: NovaParamStyle::CamelCase,
             ..NovaAdapter::default()
         };
-        let builtins: [(&str, Arc<dyn ModelProviderAdapter>); 8] = [
+        let builtins: [(&str, Arc<dyn ModelProviderAdapter>); 10] = [
             (r"anthropic\.", Arc::new(AnthropicAdapter::default())),
             (r"amazon\.nova", Arc::new(NovaAdapter::default())),
             (r"amazon\.nova-2", Arc::new(nova_2)),
@@ -69,6 +69,14 @@ impl ModelAdapterRegistry {
             (r"openai\.", Arc::new(OpenAiAdapter)),
             (r"deepseek\.", Arc::new(DeepSeekAdapter)),
             (r"qwen\.", Arc::new(QwenAdapter)),
+            (
+                r"amazon\.titan-embed-text-v2",
+                Arc::new(TitanEmbedAdapter::default()),
+            ),
+            (
+                r"amazon\.nova-2-multimodal-embeddings",
+                Arc::new(NovaEmbedAdapter::default()),
+            ),
         ];
         for (pattern, adapter) in builtins {
             // The built-in patterns are literals that compile; a failure would be caught by

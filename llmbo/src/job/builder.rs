@@ -8,13 +8,14 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use super::config::JobConfig;
-use super::mode::{OutputMode, Untyped};
+use super::mode::{Embeddings, OutputMode, Untyped};
 use super::state::Ready;
 use super::{Inferer, PollConfig, names};
 use crate::adapter::{
     InvocationType, ModelAdapterRegistry, ModelProviderAdapter, OutputStrategy, resolve_output,
 };
 use crate::aws::Aws;
+use crate::embedding::{EmbeddingPurpose, EmbeddingSettings, Truncation};
 use crate::error::Error;
 use crate::output::ToolDefinition;
 use crate::settings::{RunSettings, VpcSettings};
@@ -314,6 +315,46 @@ impl<M, B, R, J, A> InfererBuilder<Untyped, M, B, R, J, A> {
     }
 }
 
+impl<M, B, R, J, A> InfererBuilder<Embeddings, M, B, R, J, A> {
+    fn embedding(&mut self) -> &mut EmbeddingSettings {
+        self.settings
+            .run
+            .embedding
+            .get_or_insert_with(EmbeddingSettings::default)
+    }
+
+    /// The vectors' length: Titan V2 takes 256, 512 or 1024 (its default); Nova 256, 384,
+    /// 1024 or 3072. Another value is refused at `build()`, naming the allowed ones.
+    pub fn dimensions(mut self, n: u32) -> Self {
+        self.embedding().dimensions = Some(n);
+        self
+    }
+
+    /// Unit-length vectors (Titan V2; its default is true).
+    pub fn normalize(mut self, on: bool) -> Self {
+        self.embedding().normalize = Some(on);
+        self
+    }
+
+    /// Also the binary form of each vector (Titan V2).
+    pub fn binary_embeddings(mut self, on: bool) -> Self {
+        self.embedding().binary = on;
+        self
+    }
+
+    /// What the vectors are for (Nova; default `GENERIC_INDEX`).
+    pub fn embedding_purpose(mut self, purpose: EmbeddingPurpose) -> Self {
+        self.embedding().purpose = Some(purpose);
+        self
+    }
+
+    /// How a text over the limit is cut (Nova; default `END`).
+    pub fn truncation(mut self, truncation: Truncation) -> Self {
+        self.embedding().truncation = Some(truncation);
+        self
+    }
+}
+
 impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// Checks the settings and the account, as the original did, done right: the job name
     /// and keys fit Bedrock's patterns, the bucket exists and is in `region`, the role exists.
@@ -350,6 +391,17 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
                 chosen,
             )?;
             run.output_strategy = Some(spec.strategy);
+        }
+        if O::embeddings() {
+            let settings = run.embedding.get_or_insert_with(EmbeddingSettings::default);
+            crate::embedding::check_settings(&run.model_name, settings).map_err(|reason| {
+                Error::InvalidConfig {
+                    field: "embedding",
+                    reason,
+                }
+            })?;
+        } else if run.embedding.is_some() {
+            run.embedding = None;
         }
         names::check_job_name(&run.job_name)?;
         names::check_role_arn(&run.role_arn)?;

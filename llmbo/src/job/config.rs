@@ -48,9 +48,14 @@ impl JobConfig {
         aws: Aws,
         adapter: Option<Arc<dyn ModelProviderAdapter>>,
     ) -> Self {
-        let adapter = adapter.unwrap_or_else(|| {
-            ModelAdapterRegistry::adapter_for(&settings.model_name, settings.invocation_type())
-        });
+        let adapter = adapter
+            .or_else(|| {
+                let embedding = settings.embedding.as_ref()?;
+                crate::adapter::embedding_adapter(&settings.model_name, embedding)
+            })
+            .unwrap_or_else(|| {
+                ModelAdapterRegistry::adapter_for(&settings.model_name, settings.invocation_type())
+            });
         JobConfig {
             settings,
             region: region.to_owned(),

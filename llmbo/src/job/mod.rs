@@ -52,7 +52,7 @@ pub use builder::{
 };
 pub use cost::{Price, PriceTable};
 pub use jobs::Jobs;
-pub use mode::{OutputCheck, OutputMode, Structured, Untyped};
+pub use mode::{Embeddings, OutputCheck, OutputMode, Structured, Untyped};
 pub use reask::ReaskRound;
 pub use record::{RunManifest, ShardEntry};
 pub use results::{RecordInfo, RunResults, RunSummary};
@@ -101,6 +101,10 @@ pub type BatchInferer<S = Ready> = Inferer<Untyped, S>;
 
 /// An inferer whose results are parsed into `T`, through a tool the model is forced to call.
 pub type StructuredBatchInferer<T, S = Ready> = Inferer<Structured<T>, S>;
+
+/// An inferer whose records are texts and whose results are their [`Embedding`](crate::Embedding)s,
+/// in input order (Titan Text Embeddings V2, Nova 2 multimodal embeddings).
+pub type EmbeddingBatchInferer<S = Ready> = Inferer<Embeddings, S>;
 
 /// A run of one or more jobs, resumable from its record in S3: the same type as
 /// [`Inferer`], named for a run, by default `Submitted` (a run in flight).

@@ -40,6 +40,9 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     /// The strategy the output type asks for (see [`BatchOutput::output_strategy`]).
     fn strategy() -> Option<crate::OutputStrategy>;
 
+    /// Whether the records are embeddings ([`Embeddings`]).
+    fn embeddings() -> bool;
+
     /// The fast path for the common answer, from a whole output line (see
     /// [`ModelProviderAdapter::output_line_fast`]): the record id, its outcome and usage, or
     /// `None` to read the line with [`parse`](Self::parse).
@@ -103,6 +106,10 @@ impl OutputMode for Untyped {
         None
     }
 
+    fn embeddings() -> bool {
+        false
+    }
+
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
@@ -157,6 +164,10 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
         T::output_strategy()
     }
 
+    fn embeddings() -> bool {
+        false
+    }
+
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
@@ -200,5 +211,60 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
             return T::from_tool_input(value);
         }
         T::from_tool_input(adapter.read_output(&model_output, output)?)
+    }
+}
+
+/// Jobs whose records are embeddings
+/// ([`EmbeddingBatchInferer`](crate::EmbeddingBatchInferer)): one [`Embedding`](crate::Embedding)
+/// per input text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Embeddings;
+
+impl sealed::Sealed for Embeddings {}
+
+impl OutputMode for Embeddings {
+    type Value = crate::Embedding;
+
+    fn tool() -> Option<ToolDefinition> {
+        None
+    }
+
+    fn tools() -> Vec<ToolDefinition> {
+        Vec::new()
+    }
+
+    fn strategy() -> Option<crate::OutputStrategy> {
+        None
+    }
+
+    fn embeddings() -> bool {
+        true
+    }
+
+    fn parse_fast<'a>(
+        adapter: &dyn ModelProviderAdapter,
+        line: &'a str,
+        _output: Option<OutputRequest<'_>>,
+    ) -> Option<(
+        Cow<'a, str>,
+        Result<crate::Embedding, RecordError>,
+        Option<Usage>,
+    )> {
+        crate::embedding::fast_line(adapter.name(), line)
+    }
+
+    fn parse(
+        adapter: &dyn ModelProviderAdapter,
+        model_output: Value,
+        _output: Option<OutputRequest<'_>>,
+    ) -> Result<crate::Embedding, RecordError> {
+        adapter.embedding(&model_output)
+    }
+
+    fn checked(
+        outcome: Result<crate::Embedding, RecordError>,
+        _check: Option<&OutputCheck>,
+    ) -> Result<crate::Embedding, RecordError> {
+        outcome
     }
 }

@@ -1,0 +1,281 @@
+//! Embedding models: Titan Text Embeddings V2 and Nova 2 multimodal embeddings
+//! (`bedrock-facts-2026.md` §3). The text to embed is the record's user turns.
+
+use serde_json::{Map, Value, json};
+
+use super::{ModelProviderAdapter, OutputStrategy, Usage, count};
+use crate::embedding::{Embedding, EmbeddingPurpose, EmbeddingSettings, Truncation};
+use crate::error::{Error, RecordError};
+use crate::input::{ModelInput, Role};
+use crate::output::ToolDefinition;
+
+/// The text of an embedding record: its user turns, joined by blank lines.
+fn text_of(input: &ModelInput) -> Result<String, Error> {
+    input.validate()?;
+    if !input.tools.is_empty() {
+        return Err(Error::invalid_request("an embedding model takes no tools"));
+    }
+    let parts: Vec<&str> = input
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .collect();
+    let text = parts.join("\n\n");
+    if text.trim().is_empty() {
+        return Err(Error::invalid_request("the text to embed is empty"));
+    }
+    Ok(text)
+}
+
+fn no_tools() -> RecordError {
+    RecordError::MalformedOutput {
+        message: "an embedding model answers with vectors, not tool calls".into(),
+    }
+}
+
+/// A list of numbers as `f32`s, or why it is not one.
+fn floats(value: Option<&Value>, at: &str) -> Result<Vec<f32>, RecordError> {
+    let Some(Value::Array(items)) = value else {
+        return Err(RecordError::MalformedOutput {
+            message: format!("an embedding answer has a `{at}` list of numbers, this has none"),
+        });
+    };
+    items
+        .iter()
+        .map(|v| v.as_f64().map(|f| f as f32))
+        .collect::<Option<Vec<f32>>>()
+        .ok_or_else(|| RecordError::MalformedOutput {
+            message: format!("`{at}` holds a value that is not a number"),
+        })
+}
+
+/// Titan Text Embeddings V2: `{"inputText", "dimensions", "normalize", "embeddingTypes"}`,
+/// answered by `{"embedding", "inputTextTokenCount", "embeddingsByType"}`.
+#[derive(Debug, Clone, Default)]
+pub struct TitanEmbedAdapter {
+    /// The run's settings.
+    pub settings: EmbeddingSettings,
+}
+
+impl ModelProviderAdapter for TitanEmbedAdapter {
+    fn name(&self) -> &str {
+        "titan-embed-v2"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        _tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        let mut body = Map::new();
+        body.insert("inputText".into(), Value::String(text_of(input)?));
+        if let Some(d) = self.settings.dimensions {
+            body.insert("dimensions".into(), json!(d));
+        }
+        if let Some(n) = self.settings.normalize {
+            body.insert("normalize".into(), json!(n));
+        }
+        if self.settings.binary {
+            body.insert("embeddingTypes".into(), json!(["float", "binary"]));
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn build_tool(&self, _tool: &ToolDefinition) -> Value {
+        Value::Null
+    }
+
+    fn validate_result(&self, _: &Value, _: &ToolDefinition) -> Result<Value, RecordError> {
+        Err(no_tools())
+    }
+
+    fn output_text(&self, _: &Value) -> Option<String> {
+        None
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        Some(Usage {
+            input_tokens: count(model_output.get("inputTextTokenCount"))?,
+            output_tokens: 0,
+        })
+    }
+
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[]
+    }
+
+    fn embedding(&self, model_output: &Value) -> Result<Embedding, RecordError> {
+        let by_type = model_output.get("embeddingsByType");
+        let vector = match model_output.get("embedding") {
+            Some(value) => floats(Some(value), "embedding")?,
+            None => floats(
+                by_type.and_then(|t| t.get("float")),
+                "embeddingsByType.float",
+            )?,
+        };
+        let binary = match by_type.and_then(|t| t.get("binary")) {
+            Some(Value::Array(bits)) => Some(
+                bits.iter()
+                    .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect::<Option<Vec<u8>>>()
+                    .ok_or_else(|| RecordError::MalformedOutput {
+                        message: "`embeddingsByType.binary` holds a value that is not a bit".into(),
+                    })?,
+            ),
+            _ => None,
+        };
+        Ok(Embedding {
+            vector,
+            binary,
+            input_tokens: count(model_output.get("inputTextTokenCount")),
+        })
+    }
+}
+
+/// Nova 2 multimodal embeddings, text: `{"taskType": "SINGLE_EMBEDDING",
+/// "singleEmbeddingParams": {"embeddingPurpose", "embeddingDimension", "text": {…}}}`,
+/// answered by `{"embeddings": [{"embeddingType", "embedding"}]}`.
+#[derive(Debug, Clone, Default)]
+pub struct NovaEmbedAdapter {
+    /// The run's settings.
+    pub settings: EmbeddingSettings,
+}
+
+impl ModelProviderAdapter for NovaEmbedAdapter {
+    fn name(&self) -> &str {
+        "nova-embed"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        _tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        let purpose = self
+            .settings
+            .purpose
+            .unwrap_or(EmbeddingPurpose::GenericIndex);
+        let truncation = self.settings.truncation.unwrap_or(Truncation::End);
+        let mut params = Map::new();
+        params.insert("embeddingPurpose".into(), json!(purpose.as_str()));
+        if let Some(d) = self.settings.dimensions {
+            params.insert("embeddingDimension".into(), json!(d));
+        }
+        params.insert(
+            "text".into(),
+            json!({"truncationMode": truncation.as_str(), "value": text_of(input)?}),
+        );
+        Ok(json!({
+            "schemaVersion": "nova-multimodal-embed-v1",
+            "taskType": "SINGLE_EMBEDDING",
+            "singleEmbeddingParams": params,
+        }))
+    }
+
+    fn build_tool(&self, _tool: &ToolDefinition) -> Value {
+        Value::Null
+    }
+
+    fn validate_result(&self, _: &Value, _: &ToolDefinition) -> Result<Value, RecordError> {
+        Err(no_tools())
+    }
+
+    fn output_text(&self, _: &Value) -> Option<String> {
+        None
+    }
+
+    /// Nova reports no token count in the body (on demand it is a header): none.
+    fn usage(&self, _: &Value) -> Option<Usage> {
+        None
+    }
+
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[]
+    }
+
+    fn embedding(&self, model_output: &Value) -> Result<Embedding, RecordError> {
+        let first = model_output.get("embeddings").and_then(|e| e.get(0));
+        Ok(Embedding {
+            vector: floats(
+                first.and_then(|e| e.get("embedding")),
+                "embeddings[0].embedding",
+            )?,
+            binary: None,
+            input_tokens: None,
+        })
+    }
+}
+
+/// The adapter of an embedding run on `model_id`, with its settings.
+#[cfg(feature = "aws")]
+pub(crate) fn embedding_adapter(
+    model_id: &str,
+    settings: &EmbeddingSettings,
+) -> Option<std::sync::Arc<dyn ModelProviderAdapter>> {
+    use crate::embedding::EmbeddingFamily;
+    Some(match EmbeddingFamily::of(model_id)? {
+        EmbeddingFamily::TitanV2 => std::sync::Arc::new(TitanEmbedAdapter {
+            settings: settings.clone(),
+        }),
+        EmbeddingFamily::Nova => std::sync::Arc::new(NovaEmbedAdapter {
+            settings: settings.clone(),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titan_writes_its_settings_and_reads_both_forms() -> Result<(), Box<dyn std::error::Error>> {
+        let adapter = TitanEmbedAdapter {
+            settings: EmbeddingSettings {
+                dimensions: Some(256),
+                normalize: Some(true),
+                binary: true,
+                ..EmbeddingSettings::default()
+            },
+        };
+        let body = adapter.prepare_model_input(&ModelInput::new().user("Ada"), None)?;
+        assert_eq!(
+            body,
+            json!({"inputText": "Ada", "dimensions": 256, "normalize": true, "embeddingTypes": ["float", "binary"]})
+        );
+        let out = json!({"embedding": [0.5, -0.25], "inputTextTokenCount": 2,
+                         "embeddingsByType": {"float": [0.5, -0.25], "binary": [1, 0]}});
+        let e = adapter.embedding(&out)?;
+        assert_eq!(
+            (e.vector, e.binary, e.input_tokens),
+            (vec![0.5, -0.25], Some(vec![1, 0]), Some(2))
+        );
+        assert!(adapter.embedding(&json!({"embedding": ["x"]})).is_err());
+        assert!(
+            adapter
+                .prepare_model_input(&ModelInput::new().user(" "), None)
+                .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn nova_writes_its_purpose_and_reads_the_first_embedding()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let adapter = NovaEmbedAdapter::default();
+        let body = adapter.prepare_model_input(&ModelInput::new().user("Ada"), None)?;
+        assert_eq!(
+            body["singleEmbeddingParams"]["embeddingPurpose"],
+            "GENERIC_INDEX"
+        );
+        assert_eq!(
+            body["singleEmbeddingParams"]["text"],
+            json!({"truncationMode": "END", "value": "Ada"})
+        );
+        let e = adapter
+            .embedding(&json!({"embeddings": [{"embeddingType": "TEXT", "embedding": [1.0]}]}))?;
+        assert_eq!(e.vector, vec![1.0]);
+        assert!(adapter.embedding(&json!({"embeddings": []})).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! Embeddings: what an embedding record returns, and the settings of an embedding run.
+//!
+//! | model | id | dimensions | other settings |
+//! |---|---|---|---|
+//! | Titan Text Embeddings V2 | `amazon.titan-embed-text-v2:0` | 256, 512, 1024 (default) | `normalize` (default true), binary form |
+//! | Nova 2 multimodal embeddings | `amazon.nova-2-multimodal-embeddings-v1:0` (us-east-1) | 256, 384, 1024, 3072 (default) | `purpose` (required; default `GENERIC_INDEX`), `truncation` |
+//!
+//! From `bedrock-facts-2026.md` §3. Titan Multimodal G1 and Cohere Embed are left out: there
+//! is no firm evidence that batch jobs take them.
+
+use serde::{Deserialize, Serialize};
+
+/// One record's embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// The vector.
+    pub vector: Vec<f32>,
+    /// The binary form (Titan V2 with [`EmbeddingSettings::binary`]): one 0/1 value per
+    /// dimension.
+    pub binary: Option<Vec<u8>>,
+    /// The input's tokens, when the model reports them.
+    pub input_tokens: Option<u64>,
+}
+
+/// What a Nova embedding is for (`embeddingPurpose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EmbeddingPurpose {
+    /// Documents to be searched (the default).
+    GenericIndex,
+    /// Queries against generic documents.
+    GenericRetrieval,
+    /// Queries against text.
+    TextRetrieval,
+    /// Queries against images.
+    ImageRetrieval,
+    /// Queries against video.
+    VideoRetrieval,
+    /// Queries against documents.
+    DocumentRetrieval,
+    /// Queries against audio.
+    AudioRetrieval,
+    /// Classification.
+    Classification,
+    /// Clustering.
+    Clustering,
+}
+
+impl EmbeddingPurpose {
+    /// The wire name, as in `GENERIC_INDEX`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbeddingPurpose::GenericIndex => "GENERIC_INDEX",
+            EmbeddingPurpose::GenericRetrieval => "GENERIC_RETRIEVAL",
+            EmbeddingPurpose::TextRetrieval => "TEXT_RETRIEVAL",
+            EmbeddingPurpose::ImageRetrieval => "IMAGE_RETRIEVAL",
+            EmbeddingPurpose::VideoRetrieval => "VIDEO_RETRIEVAL",
+            EmbeddingPurpose::DocumentRetrieval => "DOCUMENT_RETRIEVAL",
+            EmbeddingPurpose::AudioRetrieval => "AUDIO_RETRIEVAL",
+            EmbeddingPurpose::Classification => "CLASSIFICATION",
+            EmbeddingPurpose::Clustering => "CLUSTERING",
+        }
+    }
+}
+
+/// How Nova cuts a text over its limit (`truncationMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Truncation {
+    /// Drops the start.
+    Start,
+    /// Drops the end (the default).
+    End,
+    /// Refuses the record.
+    None,
+}
+
+impl Truncation {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Truncation::Start => "START",
+            Truncation::End => "END",
+            Truncation::None => "NONE",
+        }
+    }
+}
+
+/// The settings of an embedding run, persisted with it. Unset values take the model's
+/// defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct EmbeddingSettings {
+    /// The vector's length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// Unit-length vectors (Titan V2; default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
+    /// What the embedding is for (Nova).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<EmbeddingPurpose>,
+    /// How a long text is cut (Nova).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncation: Option<Truncation>,
+    /// Also the binary form (Titan V2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
+}
+
+/// The embedding model families llmbo knows.
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmbeddingFamily {
+    TitanV2,
+    Nova,
+}
+
+#[cfg(feature = "aws")]
+impl EmbeddingFamily {
+    /// The family of `model_id`, in any form Bedrock accepts.
+    pub(crate) fn of(model_id: &str) -> Option<Self> {
+        let id = crate::adapter::normalize_model_id(model_id);
+        if id.starts_with("amazon.titan-embed-text-v2") {
+            Some(EmbeddingFamily::TitanV2)
+        } else if id.starts_with("amazon.nova-2-multimodal-embeddings") {
+            Some(EmbeddingFamily::Nova)
+        } else {
+            None
+        }
+    }
+
+    fn dimensions(self) -> &'static [u32] {
+        match self {
+            EmbeddingFamily::TitanV2 => &[256, 512, 1024],
+            EmbeddingFamily::Nova => &[256, 384, 1024, 3072],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            EmbeddingFamily::TitanV2 => "Titan Text Embeddings V2",
+            EmbeddingFamily::Nova => "Nova 2 multimodal embeddings",
+        }
+    }
+}
+
+/// Checks `settings` against what `model_id` takes; the error names the allowed values.
+#[cfg(feature = "aws")]
+pub(crate) fn check_settings(model_id: &str, settings: &EmbeddingSettings) -> Result<(), String> {
+    let Some(family) = EmbeddingFamily::of(model_id) else {
+        return Err(format!(
+            "model `{model_id}` is not an embedding model llmbo knows: use amazon.titan-embed-text-v2:0 or amazon.nova-2-multimodal-embeddings-v1:0"
+        ));
+    };
+    if let Some(d) = settings.dimensions
+        && !family.dimensions().contains(&d)
+    {
+        let allowed: Vec<String> = family.dimensions().iter().map(u32::to_string).collect();
+        return Err(format!(
+            "{} takes dimensions {}, not {d}",
+            family.name(),
+            allowed.join(", ")
+        ));
+    }
+    match family {
+        EmbeddingFamily::TitanV2 => {
+            if settings.purpose.is_some() || settings.truncation.is_some() {
+                return Err(format!(
+                    "{} has no embedding purpose or truncation mode; those are Nova's",
+                    family.name()
+                ));
+            }
+        }
+        EmbeddingFamily::Nova => {
+            if settings.normalize.is_some() || settings.binary {
+                return Err(format!(
+                    "{} has no normalize or binary setting; those are Titan V2's",
+                    family.name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The fast path of an embedding output line: the record id, its embedding and usage read
+/// in one pass, the vector straight into `f32`s. `None` means "read it the slow way".
+#[cfg(feature = "aws")]
+#[allow(clippy::type_complexity)] // an id, an outcome and a usage, as every fast path
+pub(crate) fn fast_line<'a>(
+    adapter: &str,
+    line: &'a str,
+) -> Option<(
+    std::borrow::Cow<'a, str>,
+    Result<Embedding, crate::RecordError>,
+    Option<crate::Usage>,
+)> {
+    #[derive(Deserialize)]
+    struct Titan {
+        embedding: Vec<f32>,
+        #[serde(rename = "inputTextTokenCount")]
+        tokens: Option<u64>,
+        #[serde(rename = "embeddingsByType")]
+        by_type: Option<ByType>,
+    }
+    #[derive(Deserialize)]
+    struct ByType {
+        binary: Option<Vec<u8>>,
+    }
+    #[derive(Deserialize)]
+    struct Nova {
+        embeddings: Vec<NovaOne>,
+    }
+    #[derive(Deserialize)]
+    struct NovaOne {
+        embedding: Vec<f32>,
+    }
+    match adapter {
+        "titan-embed-v2" => {
+            let (id, out) = crate::adapter::fast_line::<Titan>(line)?;
+            let usage = out.tokens.map(|input_tokens| crate::Usage {
+                input_tokens,
+                output_tokens: 0,
+            });
+            let embedding = Embedding {
+                vector: out.embedding,
+                binary: out.by_type.and_then(|b| b.binary),
+                input_tokens: out.tokens,
+            };
+            Some((id, Ok(embedding), usage))
+        }
+        "nova-embed" => {
+            let (id, out) = crate::adapter::fast_line::<Nova>(line)?;
+            let first = out.embeddings.into_iter().next()?;
+            let embedding = Embedding {
+                vector: first.embedding,
+                binary: None,
+                input_tokens: None,
+            };
+            Some((id, Ok(embedding), None))
+        }
+        _ => None,
+    }
+}
