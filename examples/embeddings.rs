@@ -17,7 +17,10 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = llmbo_local::LocalBedrock::start().await?;
-    println!("Embedding {TEXTS} texts on an embedded llmbo-local at {}.", local.endpoint_url());
+    println!(
+        "Embedding {TEXTS} texts on an embedded llmbo-local at {}.",
+        local.endpoint_url()
+    );
     let texts: Vec<String> = (0..TEXTS).map(sample_text).collect();
     let inputs = texts
         .iter()

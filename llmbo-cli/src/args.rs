@@ -79,6 +79,13 @@ pub struct Submit {
     /// Hours before Bedrock gives up on a job (24 to 168).
     #[arg(long, default_value_t = 24)]
     pub timeout_hours: u32,
+    /// An embedding run: each record's text is embedded (Titan Text Embeddings V2, Nova 2
+    /// multimodal embeddings); `download` writes the vectors.
+    #[arg(long, conflicts_with_all = ["schema", "output_strategy"])]
+    pub embed: bool,
+    /// With --embed: the vectors' length (Titan V2: 256, 512, 1024; Nova: 256, 384, 1024, 3072).
+    #[arg(long, requires = "embed")]
+    pub dimensions: Option<u32>,
     /// Records per job at most (Bedrock's quota).
     #[arg(long, default_value_t = 50_000)]
     pub max_records_per_job: usize,
@@ -129,6 +136,11 @@ pub struct Download {
     /// Where to write the results (one JSON line per input record).
     #[arg(long)]
     pub out: PathBuf,
+    /// For an embedding run: `jsonl` (one `{"recordId", "embedding"}` line per record) or
+    /// `npy` (one float32 matrix, a row per record, NaN where a record has no vector, and
+    /// the record ids in `<out>.ids`).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: VectorFormat,
     /// Exit 1 when more than this fraction of records failed (0 = any failure).
     #[arg(long, default_value_t = 0.0)]
     pub max_error_rate: f64,
@@ -228,6 +240,15 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// How `download` writes an embedding run's vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VectorFormat {
+    /// One JSON line per record.
+    Jsonl,
+    /// One `.npy` float32 matrix and an ids file.
+    Npy,
 }
 
 fn parse_strategy(text: &str) -> Result<llmbo::OutputStrategy, String> {

@@ -111,6 +111,14 @@ impl Context {
 
     /// The run a target names: a run record, or a bare job ARN as a run of one.
     pub async fn run(&self, target: &Target<'_>) -> Result<BatchRun<Untyped>, Failure> {
+        self.run_as::<Untyped>(target).await
+    }
+
+    /// The run (or the run of one job) with its results read as `O`.
+    pub async fn run_as<O: llmbo::OutputMode>(
+        &self,
+        target: &Target<'_>,
+    ) -> Result<BatchRun<O>, Failure> {
         let (sdk, region) = self.sdk(Some(target)).await?;
         Ok(match target {
             Target::Job(arn) => BatchRun::from_job_arn(arn, &region, Some(sdk)).await?,

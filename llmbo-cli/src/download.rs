@@ -33,6 +33,35 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
             "{unfinished} job(s) have not finished; follow them with `llmbo watch {what}`"
         )));
     }
+    // An embedding run (or a job on an embedding model) is written as vectors.
+    let embedding = run.manifest().settings.embedding.is_some()
+        || matches!(run.adapter().name(), "titan-embed-v2" | "nova-embed");
+    if embedding {
+        if args.retry_failed {
+            return Err(Failure::Usage(
+                "--retry-failed is not yet available for embedding runs".into(),
+            ));
+        }
+        let run = ctx.run_as::<llmbo::Embeddings>(&target).await?;
+        let (summary, failed_jobs) = crate::vectors::download(run, &args.out, args.format).await?;
+        if ctx.json() {
+            let mut value = summary.to_json();
+            value["out"] = json!(args.out.display().to_string());
+            println!("{value}");
+        } else {
+            println!("{}", summary.to_text());
+            println!("vectors: {}", args.out.display());
+        }
+        if !failed_jobs.is_empty() {
+            return Err(Failure::Failed(failed_jobs.join("; ")));
+        }
+        return check_error_rate(summary.failed(), summary.records, args.max_error_rate);
+    }
+    if args.format == crate::args::VectorFormat::Npy {
+        return Err(Failure::Usage(
+            "--format npy is for embedding runs; this run's results are JSON".into(),
+        ));
+    }
     let schema = run.manifest().settings.tool.map(|tool| tool.input_schema);
     let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
     // The schema's constraints are held in the run too, so a retry can re-ask what breaks them.

@@ -6,6 +6,7 @@ mod download;
 mod inspect;
 mod report;
 mod submit;
+mod vectors;
 mod watch;
 
 use std::process::ExitCode;

@@ -20,6 +20,32 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         other => other.into(),
     })?;
     let (sdk, region) = ctx.sdk(None).await?;
+    if args.embed {
+        let mut builder = llmbo::EmbeddingBatchInferer::builder()
+            .model_name(&args.model)
+            .bucket_name(&args.bucket)
+            .region(&region)
+            .job_name(&args.name)
+            .role_arn(&args.role)
+            .sdk_config(sdk)
+            .time_out_duration_hours(args.timeout_hours)
+            .min_records(args.min_records)
+            .max_records_per_job(args.max_records_per_job)
+            .max_concurrent_jobs(args.max_concurrent_jobs);
+        if let Some(d) = args.dimensions {
+            builder = builder.dimensions(d);
+        }
+        let count = records.len();
+        let run = builder
+            .build()
+            .await?
+            .prepare_run(records)?
+            .push_requests_to_s3()
+            .await?
+            .create()
+            .await?;
+        return report(ctx, &run.manifest(), &run.run_uri(), count, None);
+    }
     let mut builder = BatchInferer::builder()
         .model_name(&args.model)
         .bucket_name(&args.bucket)
@@ -60,7 +86,17 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         .await?
         .create()
         .await?;
-    let manifest = run.manifest();
+    report(ctx, &run.manifest(), &run.run_uri(), count, strategy)
+}
+
+/// Prints what was submitted: the jobs, the strategy of a structured run, the run's URI.
+fn report(
+    ctx: &Context,
+    manifest: &llmbo::RunManifest,
+    run_uri: &str,
+    count: usize,
+    strategy: Option<llmbo::OutputStrategy>,
+) -> Result<(), Failure> {
     if ctx.json() {
         let jobs: Vec<Value> = manifest
             .shards
@@ -69,7 +105,7 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
             .collect();
         println!(
             "{}",
-            json!({"runUri": run.run_uri(), "records": count, "jobs": jobs,
+            json!({"runUri": run_uri, "records": count, "jobs": jobs,
                    "outputStrategy": strategy.map(|s| s.as_str())})
         );
     } else {
@@ -89,8 +125,8 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
                 ),
             }
         }
-        println!("run manifest: {}", run.run_uri());
-        println!("follow it with: llmbo watch {}", run.run_uri());
+        println!("run manifest: {}", run_uri);
+        println!("follow it with: llmbo watch {}", run_uri);
     }
     Ok(())
 }

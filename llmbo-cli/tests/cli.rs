@@ -850,3 +850,103 @@ async fn download_reasks_the_answers_that_did_not_fit() {
         .assert()
         .code(2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_embedding_run_downloads_as_an_npy_matrix_or_json_lines() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(
+        dir.path(),
+        "texts.jsonl",
+        (0..150).map(|i| json!({"recordId": format!("e{i:03}"), "prompt": format!("text number {i} about ada")}).to_string()),
+    );
+    let mut cmd = llmbo(&local);
+    cmd.args([
+        "--json",
+        "submit",
+        "--model",
+        "amazon.titan-embed-text-v2:0",
+        "--bucket",
+    ])
+    .arg(local.bucket())
+    .arg("--role")
+    .arg(local.role_arn())
+    .args(["--name", "cli-embed", "--embed", "--dimensions", "256"])
+    .arg(&input);
+    let submitted = stdout_json(cmd.assert().success().get_output());
+    let run_uri = submitted["runUri"].as_str().unwrap().to_owned();
+    llmbo(&local)
+        .args(["watch", "--interval", "0.05", &run_uri])
+        .assert()
+        .success();
+    let npy = dir.path().join("vectors.npy");
+    let downloaded = llmbo(&local)
+        .args(["--json", "download", &run_uri, "--format", "npy", "--out"])
+        .arg(&npy)
+        .assert()
+        .success();
+    assert_eq!(json_lines(downloaded.get_output())[0]["succeeded"], 150);
+    let bytes = std::fs::read(&npy).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header = String::from_utf8_lossy(&bytes[10..128]).into_owned();
+    assert!(header.contains("'shape': (150, 256)"), "{header}");
+    assert_eq!(bytes.len(), 128 + 150 * 256 * 4);
+    let ids = std::fs::read_to_string(format!("{}.ids", npy.display())).unwrap();
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 150);
+    let rows: Vec<Vec<f32>> = bytes[128..]
+        .chunks(256 * 4)
+        .map(|row| {
+            row.chunks(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(ids[i], format!("e{i:03}"));
+        let norm: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "row {i}: {norm}");
+    }
+    // The same vectors as JSON lines, row for row.
+    let jsonl = dir.path().join("vectors.jsonl");
+    llmbo(&local)
+        .args(["download", &run_uri, "--out"])
+        .arg(&jsonl)
+        .assert()
+        .success();
+    let lines = read_results(&jsonl);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["recordId"], format!("e{i:03}"));
+        let v: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
+        assert_eq!(v, rows[i]);
+    }
+    // npy is for vectors only.
+    let text_input = mixed_input(dir.path());
+    let text_run = stdout_json(
+        submit(&local, "cli-not-embed", &text_input)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    llmbo(&local)
+        .args([
+            "watch",
+            "--interval",
+            "0.05",
+            text_run["runUri"].as_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    llmbo(&local)
+        .args([
+            "download",
+            text_run["runUri"].as_str().unwrap(),
+            "--format",
+            "npy",
+            "--out",
+        ])
+        .arg(dir.path().join("x.npy"))
+        .assert()
+        .code(2)
+        .stderr(contains("embedding runs"));
+}
