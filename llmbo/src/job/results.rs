@@ -1,6 +1,8 @@
 //! A run's results: each record with its usage and attempts, the run's summary, and the join
 //! of a job's parsed output to its input order.
 
+use std::sync::Arc;
+
 use super::read::Loaded;
 use crate::adapter::Usage;
 use crate::error::{Error, RecordError};
@@ -16,12 +18,12 @@ pub(crate) fn loaded_records<V>(
 ) -> impl Iterator<Item = Detailed<V>> + use<V> {
     summary.manifest.combine(&loaded.manifest);
     summary.unknown_record_ids += loaded.unknown;
-    let mut found = loaded.found;
-    let ids = loaded.record_ids;
+    let ids = Arc::clone(&loaded.record_ids);
+    let mut loaded = loaded;
     (0..ids.len()).filter_map(move |index| {
         let record_id = ids.get(index)?.clone();
-        let (outcome, usage) = found
-            .remove(&record_id)
+        let (outcome, usage) = loaded
+            .take(&record_id)
             .unwrap_or((Err(RecordError::Missing), None));
         Some((
             RecordResult { record_id, outcome },

@@ -371,12 +371,11 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         }
         let (dir, _temp) = output_dir(None)?;
         let output = engine::download_job(&self.config, &entry, &details, &dir).await?;
-        let loaded = read::read_job_async::<O>(Arc::clone(&self.config), output).await?;
-        let mut found = loaded.found;
+        let mut loaded = read::read_job_async::<O>(Arc::clone(&self.config), output).await?;
         let mut recovered = 0;
         for (id, index) in positions.drain() {
-            let (outcome, usage) = found
-                .remove(&id)
+            let (outcome, usage) = loaded
+                .take(&id)
                 .unwrap_or((Err(RecordError::Missing), None));
             recovered += usize::from(outcome.is_ok());
             if let Some(record) = results.results.records.get_mut(index) {

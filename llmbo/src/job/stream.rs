@@ -20,6 +20,9 @@ use crate::output::{BatchResults, RecordResult};
 /// How many records wait in the stream's buffer at most.
 const STREAM_BUFFER: usize = 1024;
 
+/// How many records are joined at a time, off the async workers.
+const JOIN_CHUNK: usize = 1024;
+
 impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
     /// The run's results as a stream of [`RecordResult`]s in input order, holding one job's
     /// results at a time: jobs are created and followed together (at most
@@ -118,7 +121,7 @@ async fn produce<O: OutputMode>(
                 break;
             }
             let shard = engine::download_shard(config, entry, details.as_ref(), &dir).await?;
-            let records: Box<dyn Iterator<Item = Detailed<O::Value>> + Send> = match shard {
+            let mut records: Box<dyn Iterator<Item = Detailed<O::Value>> + Send> = match shard {
                 ShardOutput::Downloaded(output) => {
                     let files: Vec<_> = output
                         .outputs
@@ -127,6 +130,8 @@ async fn produce<O: OutputMode>(
                         .cloned()
                         .collect();
                     let loaded = read::read_job_async::<O>(Arc::clone(config), *output).await?;
+                    // A large output is read line by line as it is joined (its files stay
+                    // open), so the files go as soon as they are open.
                     for file in files {
                         let _ = std::fs::remove_file(file);
                     }
@@ -137,9 +142,22 @@ async fn produce<O: OutputMode>(
                     failure,
                 } => Box::new(failed_records(record_ids, failure, &mut summary)),
             };
-            for record in records {
-                if sender.send(Ok(record)).await.is_err() {
-                    return Ok(summary); // the stream was dropped
+            // Joined in chunks off the async workers: the join may read and parse lines.
+            loop {
+                let (back, chunk) =
+                    crate::files::off_runtime("joining a job's output", move || {
+                        let chunk: Vec<_> = records.by_ref().take(JOIN_CHUNK).collect();
+                        (records, chunk)
+                    })
+                    .await?;
+                records = back;
+                if chunk.is_empty() {
+                    break;
+                }
+                for record in chunk {
+                    if sender.send(Ok(record)).await.is_err() {
+                        return Ok(summary); // the stream was dropped
+                    }
                 }
             }
             next += 1;
