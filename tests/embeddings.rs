@@ -59,16 +59,20 @@ async fn builder(
 #[tokio::test]
 async fn titan_vectors_come_back_in_order_normalized_and_searchable() {
     let local = LocalBedrock::start().await.unwrap();
-    const N: usize = 12_000;
-    let results = builder(&local, TITAN, "titan")
+    const N: usize = 120_000;
+    let run = builder(&local, TITAN, "titan")
         .await
         .dimensions(256)
         .build()
         .await
         .unwrap()
-        .auto(texts(N), POLL)
+        .start_run(texts(N))
         .await
         .unwrap();
+    // Titan V2's own quota (100,000 records a job): two jobs, not three.
+    assert_eq!(run.manifest().shards.len(), 2);
+    assert_eq!(run.manifest().settings.limits.max_records, 100_000);
+    let results = run.create().await.unwrap().finish(POLL).await.unwrap();
     assert_eq!(results.records.len(), N);
     let mut vectors = Vec::with_capacity(N);
     for (i, record) in results.records.iter().enumerate() {

@@ -67,6 +67,20 @@ pub struct Quotas {
     pub max_input_file_bytes: u64,
     /// Submitted and in-progress jobs per model; one more is refused at create.
     pub max_concurrent_jobs_per_model: usize,
+    /// `max_records` for Titan Text Embeddings V2, whose quota is larger (100,000 measured by
+    /// a fork of AWS's batch orchestrator sample; UNCERTAIN).
+    pub max_records_titan_embed_v2: usize,
+}
+
+impl Quotas {
+    /// The most records a job on `model_id` may have.
+    pub fn max_records_for(&self, model_id: &str) -> usize {
+        if model_id.contains("amazon.titan-embed-text-v2") {
+            self.max_records_titan_embed_v2
+        } else {
+            self.max_records
+        }
+    }
 }
 
 impl Default for Quotas {
@@ -76,6 +90,7 @@ impl Default for Quotas {
             max_records: 50_000,
             max_input_file_bytes: 1_000_000_000,
             max_concurrent_jobs_per_model: 10,
+            max_records_titan_embed_v2: 100_000,
         }
     }
 }

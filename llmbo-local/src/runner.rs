@@ -76,8 +76,10 @@ async fn run(shared: Arc<Shared>, id: String) {
         return set(&shared, &id, JobStatus::Failed, Some(message.clone()));
     }
     let quotas = shared.settings.quotas;
+    let max_records = quotas.max_records_for(&model_id);
     let root = shared.s3_root.clone();
-    let validated = tokio::task::spawn_blocking(move || validate(&root, &input_uri, quotas)).await;
+    let validated =
+        tokio::task::spawn_blocking(move || validate(&root, &input_uri, quotas, max_records)).await;
     let inputs = match validated {
         Ok(Ok(inputs)) => inputs,
         Ok(Err(message)) => return set(&shared, &id, JobStatus::Failed, Some(message)),
@@ -186,6 +188,7 @@ fn validate(
     root: &Path,
     uri: &str,
     quotas: crate::config::Quotas,
+    max_records: usize,
 ) -> Result<Vec<InputFile>, String> {
     let rest = uri.strip_prefix("s3://").unwrap_or(uri);
     let (_, key) = rest.split_once('/').unwrap_or((rest, ""));
@@ -278,10 +281,9 @@ fn validate(
             quotas.min_records
         ));
     }
-    if total > quotas.max_records as u64 {
+    if total > max_records as u64 {
         return Err(format!(
-            "The job has {total} records, above the maximum of {} records per batch inference job.",
-            quotas.max_records
+            "The job has {total} records, above the maximum of {max_records} records per batch inference job."
         ));
     }
     Ok(inputs)

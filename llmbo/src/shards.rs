@@ -27,6 +27,36 @@ impl Default for ShardLimits {
     }
 }
 
+/// Models whose most records per job differ from Bedrock's usual 50,000: `(model id prefix,
+/// max records, source)`. Data, so a row can be corrected when AWS changes.
+pub const MODEL_MAX_RECORDS: &[(&str, usize, &str)] = &[(
+    "amazon.titan-embed-text-v2",
+    100_000,
+    "measured by a fork of AWS's batch orchestrator sample (UNCERTAIN)",
+)];
+
+impl ShardLimits {
+    /// The usual limits, with `max_records` from [`MODEL_MAX_RECORDS`] where the model has its
+    /// own.
+    ///
+    /// ```
+    /// use llmbo::ShardLimits;
+    /// assert_eq!(ShardLimits::for_model("amazon.titan-embed-text-v2:0").max_records, 100_000);
+    /// assert_eq!(ShardLimits::for_model("us.anthropic.claude-3-haiku-20240307-v1:0").max_records, 50_000);
+    /// ```
+    pub fn for_model(model_id: &str) -> Self {
+        let id = crate::adapter::normalize_model_id(model_id);
+        let max_records = MODEL_MAX_RECORDS
+            .iter()
+            .find(|(prefix, _, _)| id.starts_with(prefix))
+            .map_or(ShardLimits::default().max_records, |(_, n, _)| *n);
+        ShardLimits {
+            max_records,
+            ..ShardLimits::default()
+        }
+    }
+}
+
 /// Contiguous ranges of record indices, one per job, in input order.
 ///
 /// Uses the fewest jobs that fit both limits and spreads the records evenly between them, so a

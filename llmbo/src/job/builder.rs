@@ -93,6 +93,8 @@ pub(crate) struct Settings {
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) retry: Option<aws_config::retry::RetryConfig>,
     pub(crate) poll: PollConfig,
+    /// Whether `max_records_per_job` was given; if not, the model's own quota is used.
+    pub(crate) max_records_given: bool,
 }
 
 /// The type-level record of which required settings were given.
@@ -237,9 +239,12 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     }
 
     /// The most records one Bedrock job may have; larger runs are split into several jobs
-    /// (`<job name>-1`, `-2`, …) by `auto`. Default 50,000, Bedrock's usual quota.
+    /// (`<job name>-1`, `-2`, …) by `auto`. Default: the model's quota,
+    /// [`ShardLimits::for_model`](crate::ShardLimits::for_model) (50,000, Bedrock's usual one;
+    /// 100,000 for Titan Text Embeddings V2).
     pub fn max_records_per_job(mut self, n: usize) -> Self {
         self.settings.run.limits.max_records = n.max(1);
+        self.settings.max_records_given = true;
         self
     }
 
@@ -368,6 +373,10 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     {
         let s = self.settings;
         let mut run = s.run;
+        if !s.max_records_given {
+            run.limits.max_records =
+                crate::shards::ShardLimits::for_model(&run.model_name).max_records;
+        }
         // The output is settled before anything is asked of AWS: a strategy the model cannot
         // take, or a schema with no strict form, is a setting to fix, not a job to pay for.
         let tool = run.tool.clone().or_else(O::tool);

@@ -45,7 +45,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 pub use crate::settings::{RunSettings, VpcSettings};
-pub use crate::shards::{ShardLimits, plan_shards};
+pub use crate::shards::{MODEL_MAX_RECORDS, ShardLimits, plan_shards};
 pub use builder::{
     BucketNameIsSet, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet,
     RoleArnIsSet, Set, Unset,
