@@ -10,6 +10,8 @@ pub(crate) struct Reply {
     /// `x-amzn-errortype`, for REST-JSON errors.
     pub(crate) error_type: Option<&'static str>,
     pub(crate) body: Bytes,
+    /// More response headers (the runtime's token counts, its service tier).
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -19,6 +21,7 @@ impl Reply {
             content_type: "text/xml",
             error_type: None,
             body: Bytes::from(body),
+            headers: Vec::new(),
         }
     }
 
@@ -28,6 +31,7 @@ impl Reply {
             content_type: "application/json",
             error_type: None,
             body: Bytes::from(body.to_string()),
+            headers: Vec::new(),
         }
     }
 
@@ -38,6 +42,7 @@ impl Reply {
             content_type: "application/json",
             error_type: Some(error_type),
             body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
+            headers: Vec::new(),
         }
     }
 }

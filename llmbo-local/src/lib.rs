@@ -30,6 +30,7 @@ mod http_util;
 mod iam;
 mod jobs;
 mod runner;
+mod runtime;
 mod s3;
 pub mod schema_gen;
 mod server;

@@ -80,10 +80,13 @@ async fn control_plane(
 ) -> Response<s3s::Body> {
     let request_id = shared.request_id();
     let (parts, body) = req.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_CONTROL_BODY)
-        .collect()
-        .await
-    {
+    // An on-demand call's body may be up to 25 MB; the runtime refuses larger ones itself.
+    let limit = if parts.uri.path().starts_with("/model/") {
+        crate::runtime::MAX_BODY + 1024
+    } else {
+        MAX_CONTROL_BODY
+    };
+    let body = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             return render(
@@ -122,6 +125,16 @@ async fn control_plane(
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             iam::handle(&roles, &body, &request_id)
         }
+    } else if let Some(reply) = crate::runtime::handle(
+        shared,
+        parts.method.as_str(),
+        parts.uri.path(),
+        &parts.headers,
+        &body,
+    )
+    .await
+    {
+        reply
     } else {
         bedrock::handle(
             shared,
@@ -160,6 +173,9 @@ fn render(reply: Reply, request_id: &str) -> Response<s3s::Body> {
         .header("x-amzn-requestid", request_id);
     if let Some(kind) = reply.error_type {
         builder = builder.header("x-amzn-errortype", kind);
+    }
+    for (name, value) in &reply.headers {
+        builder = builder.header(*name, value.as_str());
     }
     builder
         .body(s3s::Body::from(reply.body))

@@ -212,6 +212,56 @@ pub fn answer_with(
     fault: Option<RecordFault>,
     mistral_stop_key: MistralStopKey,
 ) -> Answer {
+    answer_in(
+        false,
+        model_id,
+        family,
+        converse,
+        model_input,
+        record_id,
+        seed,
+        fault,
+        mistral_stop_key,
+    )
+}
+
+/// As [`answer_with`], for an on-demand call (`bedrock-runtime`), where Converse takes tools.
+#[allow(clippy::too_many_arguments)] // one call's answer needs each of them
+pub fn answer_runtime(
+    model_id: &str,
+    family: Option<Family>,
+    converse: bool,
+    model_input: &Value,
+    key: &str,
+    seed: u64,
+    fault: Option<RecordFault>,
+    mistral_stop_key: MistralStopKey,
+) -> Answer {
+    answer_in(
+        true,
+        model_id,
+        family,
+        converse,
+        model_input,
+        key,
+        seed,
+        fault,
+        mistral_stop_key,
+    )
+}
+
+#[allow(clippy::too_many_arguments)] // one record's answer needs each of them
+fn answer_in(
+    runtime: bool,
+    model_id: &str,
+    family: Option<Family>,
+    converse: bool,
+    model_input: &Value,
+    record_id: &str,
+    seed: u64,
+    fault: Option<RecordFault>,
+    mistral_stop_key: MistralStopKey,
+) -> Answer {
     if fault == Some(RecordFault::Error) {
         return Answer::Error {
             code: 500,
@@ -233,7 +283,7 @@ pub fn answer_with(
         }
     }
     let parsed = if converse {
-        read_converse(body)
+        read_converse(body, runtime)
     } else {
         match family {
             Some(Family::Anthropic) => read_anthropic(body),
@@ -953,7 +1003,7 @@ fn read_converse_output(config: Option<&Value>) -> Result<Option<Value>, String>
     Ok(Some(schema))
 }
 
-fn read_converse(body: &Map<String, Value>) -> Result<Request, String> {
+fn read_converse(body: &Map<String, Value>, runtime: bool) -> Result<Request, String> {
     extraneous(
         body,
         &[
@@ -972,14 +1022,18 @@ fn read_converse(body: &Map<String, Value>) -> Result<Request, String> {
         ],
         "#",
     )?;
-    if body.contains_key("toolConfig") {
+    if !runtime && body.contains_key("toolConfig") {
         return Err("toolConfig is not supported for batch inference jobs that use the Converse invocation type".into());
     }
     let json_format = read_converse_output(body.get("outputConfig"))?;
+    // On demand, Converse takes tools (`toolConfig`, the Nova shape).
     let request = read_nova(
         &body
             .iter()
-            .filter(|(k, _)| matches!(k.as_str(), "messages" | "system" | "inferenceConfig"))
+            .filter(|(k, _)| {
+                matches!(k.as_str(), "messages" | "system" | "inferenceConfig")
+                    || (runtime && k.as_str() == "toolConfig")
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )?;

@@ -1,4 +1,4 @@
-//! The Python original (PyPI `llmbo-bedrock` 0.2.4) as a conformance client: its
+//! Python clients against llmbo-local. The Python original (PyPI `llmbo-bedrock` 0.2.4) as a conformance client: its
 //! `StructuredBatchInferer` runs a job for every family it registers (Claude, Nova, Mistral,
 //! Llama, gpt-oss, DeepSeek, Qwen) through boto3 against this llmbo-local, and at least 95% of
 //! the answers must validate into its pydantic model; `recover_structured_job` and
@@ -100,4 +100,93 @@ async fn the_python_original_validates_every_family_it_registers() {
         assert!(result["valid"].as_u64().unwrap_or(0) >= 105, "{result}");
     }
     assert!(output.status.success());
+}
+
+/// Runs `conformance/runtime_boto3.py` in `mode` against `local`; its one JSON object.
+async fn runtime_observations(local: LocalBedrock, mode: &'static str) -> serde_json::Value {
+    let python = python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/runtime_boto3.py");
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(mode)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("AWS_ENDPOINT_URL", local.endpoint_url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", local.region())
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .map(|output| (output, local, dir))
+    })
+    .await
+    .unwrap()
+    .expect("the runtime script runs");
+    let (output, _local, _dir) = output;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// boto3's `bedrock-runtime` client works against llmbo-local unchanged: InvokeModel and
+/// Converse answered by the synthetic models, the runtime's errors, the service tier.
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_bedrock_runtime_works_unchanged() {
+    use serde_json::json;
+    let seen = runtime_observations(LocalBedrock::start().await.unwrap(), "normal").await;
+    assert_eq!(
+        seen["invoke_tool"],
+        json!(["tool_use", "person", true]),
+        "{seen}"
+    );
+    assert_eq!(seen["token_headers"], json!([true, true]), "{seen}");
+    assert_eq!(seen["same_body_same_answer"], true, "{seen}");
+    assert_eq!(seen["arn_model"], "tool_use", "{seen}");
+    assert_eq!(
+        seen["converse_tool"],
+        json!(["tool_use", true, true]),
+        "{seen}"
+    );
+    assert_eq!(seen["converse_json"], true, "{seen}");
+    assert_eq!(seen["converse_tier"], json!({"type": "flex"}), "{seen}");
+    assert_eq!(seen["invoke_tier"], "flex", "{seen}");
+    assert_eq!(seen["tier_refused"][0], "ValidationException", "{seen}");
+    assert_eq!(seen["reserved"][2], "Reservation not found.", "{seen}");
+    assert_eq!(seen["invalid_body"][0], "ValidationException", "{seen}");
+    assert_eq!(seen["invalid_body"][1], 400, "{seen}");
+    assert!(
+        seen["invalid_body"][2]
+            .as_str()
+            .is_some_and(|m| m.contains("anthropic_version")),
+        "{seen}"
+    );
+    assert_eq!(seen["unknown_model"][0], "ValidationException", "{seen}");
+
+    let faulty = LocalBedrock::builder()
+        .faults(llmbo_local::FaultConfig {
+            seed: 4,
+            record_error_rate: 1.0,
+            throttle_rate: 0.34,
+            throttle_operations: vec!["InvokeModel".into()],
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let seen = runtime_observations(faulty, "faulty").await;
+    assert_eq!(
+        seen["codes"],
+        json!(["ModelErrorException", "ThrottlingException"]),
+        "{seen}"
+    );
+    assert_eq!(seen["model_error_status"], json!([424]), "{seen}");
 }
