@@ -29,6 +29,8 @@ pub(crate) struct Aws {
     s3: aws_sdk_s3::Client,
     iam: aws_sdk_iam::Client,
     bedrock: aws_sdk_bedrock::Client,
+    /// On-demand calls (`bedrock-runtime`), for records under a job's minimum.
+    runtime: aws_sdk_bedrockruntime::Client,
     /// Sent as `x-amz-expected-bucket-owner` on S3 calls.
     bucket_owner: Option<String>,
 }
@@ -152,6 +154,16 @@ impl Aws {
             .build();
         // Throttling on the control plane is normal when many jobs are polled; the SDK's
         // standard mode backs off with jitter.
+        // On demand, llmbo backs off on throttling itself (per record, with the polling
+        // outage window); the SDK makes a few quick attempts first.
+        let runtime_config = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+            .region(region.clone())
+            .retry_config(
+                retry
+                    .cloned()
+                    .unwrap_or_else(|| RetryConfig::standard().with_max_attempts(3)),
+            )
+            .build();
         let bedrock_config = aws_sdk_bedrock::config::Builder::from(sdk)
             .region(region)
             .retry_config(
@@ -171,6 +183,7 @@ impl Aws {
                 None => aws_sdk_iam::Client::new(sdk),
             },
             bedrock: aws_sdk_bedrock::Client::from_conf(bedrock_config),
+            runtime: aws_sdk_bedrockruntime::Client::from_conf(runtime_config),
             bucket_owner,
         }
     }
@@ -494,6 +507,28 @@ impl Aws {
             .await
             .map_err(|e| aws_error("CreateModelInvocationJob", e))?;
         Ok(created.job_arn().to_owned())
+    }
+
+    /// One on-demand `InvokeModel` call with `body` (a batch record's `modelInput`): the
+    /// response body. `service_tier` goes in `X-Amzn-Bedrock-Service-Tier`.
+    pub(crate) async fn invoke(
+        &self,
+        model_id: &str,
+        body: Vec<u8>,
+        service_tier: Option<&str>,
+    ) -> Result<Vec<u8>, Error> {
+        let mut call = self
+            .runtime
+            .invoke_model()
+            .model_id(model_id)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(aws_sdk_bedrockruntime::primitives::Blob::new(body));
+        if let Some(tier) = service_tier {
+            call = call.service_tier(aws_sdk_bedrockruntime::types::ServiceTierType::from(tier));
+        }
+        let answer = call.send().await.map_err(|e| aws_error("InvokeModel", e))?;
+        Ok(answer.body.into_inner())
     }
 
     pub(crate) async fn describe_job(&self, job_arn: &str) -> Result<JobDetails, Error> {

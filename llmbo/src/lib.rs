@@ -249,6 +249,8 @@ pub use input::{Message, ModelInput, Role, ToolChoice};
 pub use llmbo_derive::BatchOutput;
 pub use manifest::Manifest;
 pub use output::{BatchOutput, BatchResults, RecordResult, ToolDefinition};
+#[cfg(feature = "aws")]
+pub use settings::SERVICE_TIERS;
 pub use strict_schema::{StrictLimits, StrictSchemaError, strict_schema, strict_schema_with};
 
 /// The `schemars` this crate generates schemas with; derive `JsonSchema` from it if you

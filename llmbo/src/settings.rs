@@ -71,6 +71,16 @@ pub struct RunSettings {
     /// The settings of an embedding run; `None` for any other.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<crate::EmbeddingSettings>,
+    /// A run of fewer records than this goes on demand (`bedrock-runtime`), not in a batch
+    /// job; `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_below: Option<usize>,
+    /// On-demand calls in flight at once (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_concurrency: Option<usize>,
+    /// The on-demand service tier (`flex`, `priority`, `default`); `None`: the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 impl Default for RunSettings {
@@ -93,6 +103,9 @@ impl Default for RunSettings {
             tool: None,
             output_strategy: None,
             embedding: None,
+            on_demand_below: None,
+            on_demand_concurrency: None,
+            service_tier: None,
         }
     }
 }
@@ -130,6 +143,37 @@ impl RunSettings {
             tool: None,
             output_strategy: None,
             embedding: None,
+            on_demand_below: None,
+            on_demand_concurrency: None,
+            service_tier: None,
         }
+    }
+}
+
+/// Models with the `flex` and `priority` service tiers on demand (AWS's launch list,
+/// 2025-11-18, `bedrock-facts-2026.md` §2): model id prefixes. Data: correct it when AWS
+/// changes. Every model has `default`.
+pub const SERVICE_TIERS: &[&str] = &[
+    "openai.gpt-oss",
+    "deepseek.v3",
+    "qwen.qwen3",
+    "amazon.nova-pro",
+    "amazon.nova-premier",
+    "amazon.nova-2-lite",
+];
+
+/// Checks a service tier against [`SERVICE_TIERS`]; the error names what the model takes.
+pub(crate) fn check_service_tier(model_id: &str, tier: &str) -> Result<(), String> {
+    let id = crate::adapter::normalize_model_id(model_id);
+    let tiered = SERVICE_TIERS.iter().any(|prefix| id.starts_with(prefix));
+    match tier {
+        "default" => Ok(()),
+        "flex" | "priority" if tiered => Ok(()),
+        "flex" | "priority" => Err(format!(
+            "model `{model_id}` has no `{tier}` tier on demand (only `default`); the models with `flex` and `priority` are {}",
+            SERVICE_TIERS.join(", ")
+        )),
+        "reserved" => Err("the `reserved` tier needs a reservation llmbo cannot check; use `default`, `priority` or `flex`".into()),
+        other => Err(format!("`{other}` is not a service tier: use `default`, `priority` or `flex`")),
     }
 }

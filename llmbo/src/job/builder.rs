@@ -226,6 +226,29 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// Lets a run of fewer than `n` records go on demand (`bedrock-runtime` InvokeModel, at
+    /// the on-demand price) instead of a batch job, which Bedrock refuses under its minimum.
+    /// Off by default, so nothing is billed at on-demand prices unless asked for. Through
+    /// [`auto`](crate::Inferer::auto).
+    pub fn on_demand_below(mut self, n: usize) -> Self {
+        self.settings.run.on_demand_below = Some(n);
+        self
+    }
+
+    /// On-demand calls in flight at once (default 8).
+    pub fn on_demand_concurrency(mut self, n: usize) -> Self {
+        self.settings.run.on_demand_concurrency = Some(n.max(1));
+        self
+    }
+
+    /// The service tier of on-demand calls: `default`, `priority` or `flex` (cheaper,
+    /// slower). `build()` refuses a tier the model does not have, from the table
+    /// [`SERVICE_TIERS`](crate::SERVICE_TIERS).
+    pub fn service_tier(mut self, tier: impl Into<String>) -> Self {
+        self.settings.run.service_tier = Some(tier.into());
+        self
+    }
+
     /// InvokeModel (default) or Converse request bodies.
     pub fn invocation_type(mut self, kind: InvocationType) -> Self {
         self.settings.run.converse = kind == InvocationType::Converse;
@@ -411,6 +434,14 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             })?;
         } else if run.embedding.is_some() {
             run.embedding = None;
+        }
+        if let Some(tier) = &run.service_tier {
+            crate::settings::check_service_tier(&run.model_name, tier).map_err(|reason| {
+                Error::InvalidConfig {
+                    field: "service_tier",
+                    reason,
+                }
+            })?;
         }
         names::check_job_name(&run.job_name)?;
         names::check_role_arn(&run.role_arn)?;

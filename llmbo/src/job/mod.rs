@@ -29,6 +29,7 @@ mod engine;
 mod jobs;
 mod mode;
 pub(crate) mod names;
+mod on_demand;
 mod read;
 mod reask;
 mod record;

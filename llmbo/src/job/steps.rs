@@ -104,7 +104,55 @@ impl<O: OutputMode> Inferer<O, Ready> {
         I: IntoIterator<Item = (K, ModelInput)>,
         K: Into<String>,
     {
+        if let Some(below) = self.config.settings.on_demand_below {
+            let spool = self.spool(inputs)?;
+            if spool.sizes.len() < below {
+                return self.on_demand(spool).await;
+            }
+            return self
+                .planned(spool, JobCount::Any)?
+                .push_requests_to_s3()
+                .await?
+                .create()
+                .await?
+                .finish(poll_interval)
+                .await;
+        }
         self.start_run(inputs).await?.finish(poll_interval).await
+    }
+
+    /// A run under `on_demand_below`: every record through `bedrock-runtime`, in input order.
+    async fn on_demand(self, spool: Spool) -> Result<BatchResults<O::Value>, Error> {
+        let records =
+            crate::files::off_runtime("reading the spooled requests", move || read_spooled(spool))
+                .await??;
+        let count = records.len();
+        tracing::info!(records = count, job_name = %self.job_name(), "answering on demand");
+        let concurrency = self.config.settings.on_demand_concurrency.unwrap_or(8);
+        let answered = super::on_demand::answer::<O>(&self.config, records, concurrency).await?;
+        let mut manifest = crate::Manifest {
+            total_record_count: count as u64,
+            processed_record_count: count as u64,
+            ..crate::Manifest::default()
+        };
+        let (mut input_tokens, mut output_tokens) = (0, 0);
+        let records = answered
+            .into_iter()
+            .map(|(record_id, (outcome, usage))| {
+                if let Some(usage) = usage {
+                    input_tokens += usage.input_tokens;
+                    output_tokens += usage.output_tokens;
+                }
+                match &outcome {
+                    Err(crate::RecordError::Bedrock { .. }) => manifest.error_record_count += 1,
+                    _ => manifest.success_record_count += 1,
+                }
+                crate::RecordResult { record_id, outcome }
+            })
+            .collect();
+        manifest.input_token_count = Some(input_tokens);
+        manifest.output_token_count = Some(output_tokens);
+        Ok(BatchResults { manifest, records })
     }
 
     fn spool<I, K>(&self, inputs: I) -> Result<Spool, Error>
@@ -388,4 +436,38 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
             .collect();
         self.handle(Seen { jobs, status: None })
     }
+}
+
+/// The spooled requests as `(record id, modelInput)`, in input order.
+fn read_spooled(spool: Spool) -> Result<Vec<(String, serde_json::Value)>, Error> {
+    use std::io::{BufRead, Seek};
+    let mut file = spool.file;
+    let io = |source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    };
+    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+    let mut records = Vec::with_capacity(spool.sizes.len());
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line.map_err(io)?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&line).map_err(|err| Error::Internal {
+                what: "reading the spooled requests",
+                reason: err.to_string(),
+            })?;
+        let record_id = value
+            .get("recordId")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let body = value
+            .get_mut("modelInput")
+            .map(serde_json::Value::take)
+            .unwrap_or_default();
+        records.push((record_id, body));
+    }
+    Ok(records)
 }

@@ -1,0 +1,168 @@
+//! Records under the job minimum go on demand (`bedrock-runtime` InvokeModel) through the same
+//! typed API: a 40-record run, a retry set, throttling on the way; through llmbo-local.
+
+use std::time::Duration;
+
+use llmbo::{Error, StructuredBatchInferer};
+use llmbo_local::{FaultConfig, LocalBedrock};
+use llmbo_workspace::{Person, person_inputs};
+
+const POLL: Duration = Duration::from_millis(20);
+const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+fn builder(
+    local: &LocalBedrock,
+    model: &str,
+    job: &str,
+) -> llmbo::InfererBuilder<
+    llmbo::Structured<Person>,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+> {
+    StructuredBatchInferer::<Person>::builder()
+        .model_name(model)
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name(job)
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+}
+
+async fn bedrock_jobs(local: &LocalBedrock) -> usize {
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    bedrock
+        .list_model_invocation_jobs()
+        .send()
+        .await
+        .unwrap()
+        .invocation_job_summaries()
+        .len()
+}
+
+#[tokio::test]
+async fn a_run_under_the_minimum_is_answered_on_demand_typed_and_in_order() {
+    let local = LocalBedrock::start().await.unwrap();
+    for (model, job) in [
+        (CLAUDE, "small"),
+        ("amazon.nova-lite-v1:0", "small-nova"),
+        ("openai.gpt-oss-20b-1:0", "small-oss"),
+    ] {
+        let results = builder(&local, model, job)
+            .on_demand_below(100)
+            .build()
+            .await
+            .unwrap()
+            .auto(person_inputs(40), POLL)
+            .await
+            .unwrap();
+        assert_eq!(results.records.len(), 40, "{model}");
+        for (i, record) in results.records.iter().enumerate() {
+            assert_eq!(record.record_id, format!("{i:05}"), "{model}");
+            assert!(
+                record.outcome.as_ref().is_ok_and(|p| !p.name.is_empty()),
+                "{model} {i}: {:?}",
+                record.outcome
+            );
+        }
+        assert_eq!(results.manifest.success_record_count, 40);
+        assert!(results.manifest.input_token_count.is_some_and(|t| t > 0));
+    }
+    // Nothing went through a batch job.
+    assert_eq!(bedrock_jobs(&local).await, 0);
+    // At or over the threshold it is a batch job as ever.
+    let results = builder(&local, CLAUDE, "big")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(100), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.successes().count(), 100);
+    assert_eq!(bedrock_jobs(&local).await, 1);
+}
+
+#[tokio::test]
+async fn throttling_at_thirty_percent_backs_off_and_every_record_is_answered_once() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 9,
+            throttle_rate: 0.3,
+            throttle_operations: vec!["InvokeModel".into()],
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let results = builder(&local, CLAUDE, "throttled")
+        .on_demand_below(100)
+        .on_demand_concurrency(4)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(60), POLL)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = results
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    let expected: Vec<String> = (0..60).map(|i| format!("{i:05}")).collect();
+    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(results.successes().count(), 60);
+}
+
+#[tokio::test]
+async fn model_errors_are_record_errors_and_bad_tiers_are_refused_before_sending() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 2,
+            record_error_rate: 0.25,
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let results = builder(&local, CLAUDE, "errors")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(80), POLL)
+        .await
+        .unwrap();
+    let errors: Vec<_> = results.failures().collect();
+    assert!((8..35).contains(&errors.len()), "{}", errors.len());
+    for failure in &errors {
+        match failure.outcome.as_ref().unwrap_err() {
+            llmbo::RecordError::Bedrock { code, .. } => assert_eq!(code, "ModelErrorException"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(results.manifest.error_record_count, errors.len() as u64);
+    // Claude has no flex tier: refused at build, nothing sent.
+    let err = builder(&local, CLAUDE, "flex")
+        .service_tier("flex")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { field: "service_tier", reason } if reason.contains("only `default`")),
+        "{err:?}"
+    );
+    // gpt-oss has it, and llmbo-local checks and echoes it.
+    let results = builder(&local, "openai.gpt-oss-20b-1:0", "flex-oss")
+        .service_tier("flex")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(10), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.records.len(), 10);
+}
