@@ -166,3 +166,74 @@ async fn model_errors_are_record_errors_and_bad_tiers_are_refused_before_sending
         .unwrap();
     assert_eq!(results.records.len(), 10);
 }
+
+#[tokio::test]
+async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 17,
+            record_error_rate: 0.12,
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let run = builder(&local, CLAUDE, "retry-od")
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(250))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let failed: Vec<usize> = results
+        .results
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.outcome.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert!((15..50).contains(&failed.len()), "{}", failed.len());
+    let before: Vec<_> = results.results.records.clone();
+    // Too few for a job: without on demand nothing is sent.
+    let mut options = llmbo::RetryOptions {
+        poll_interval: POLL,
+        ..llmbo::RetryOptions::default()
+    };
+    assert!(matches!(
+        run.retry_failed(&mut results, &options).await.unwrap(),
+        llmbo::RetryOutcome::TooFew { .. }
+    ));
+    options.on_demand = true;
+    let outcome = run.retry_failed(&mut results, &options).await.unwrap();
+    let llmbo::RetryOutcome::OnDemand { records, recovered } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(records, failed.len());
+    assert!(recovered > records / 2, "{recovered} of {records}");
+    for (i, (record, info)) in results
+        .results
+        .records
+        .iter()
+        .zip(&results.info)
+        .enumerate()
+    {
+        assert_eq!(record.record_id, format!("{i:05}"));
+        if failed.contains(&i) {
+            assert_eq!(info.attempts, 2, "record {i}");
+        } else {
+            assert_eq!(info.attempts, 1, "record {i}");
+            assert_eq!(record, &before[i], "record {i} is untouched");
+        }
+    }
+    assert_eq!(
+        results.results.successes().count(),
+        250 - failed.len() + recovered
+    );
+    // Still one batch job: the retry went on demand.
+    assert_eq!(bedrock_jobs(&local).await, 1);
+}

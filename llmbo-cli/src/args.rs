@@ -155,6 +155,10 @@ pub struct Download {
     /// failed request (billed; their answers are discarded).
     #[arg(long, requires = "retry_failed")]
     pub pad_to_minimum: bool,
+    /// With --retry-failed: send a retry (or re-ask) under a job's minimum on demand
+    /// (bedrock-runtime, at the on-demand price) instead of padding it.
+    #[arg(long, requires = "retry_failed")]
+    pub on_demand: bool,
     /// With --retry-failed: re-ask the records whose answer did not fit the schema, showing
     /// the model its answer and the error, up to N rounds.
     #[arg(long, requires = "retry_failed", default_value_t = 0, value_name = "N")]

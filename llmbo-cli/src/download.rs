@@ -82,6 +82,7 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
             pad_to_minimum: args.pad_to_minimum,
             poll_interval: args.interval,
             reask: args.reask,
+            on_demand: args.on_demand,
         };
         retry = Some(run.retry_failed(&mut detailed, &options).await?);
         failed_jobs.extend(detailed.summary.failed_jobs.iter().map(ToString::to_string));
@@ -260,6 +261,9 @@ fn retry_json(retry: &RetryOutcome) -> Value {
         } => {
             json!({"retried": records, "padding": padding, "recovered": recovered, "jobArn": job_arn})
         }
+        RetryOutcome::OnDemand { records, recovered } => {
+            json!({"retried": records, "onDemand": true, "recovered": recovered})
+        }
         RetryOutcome::Reasked {
             retry,
             rounds,
@@ -269,7 +273,7 @@ fn retry_json(retry: &RetryOutcome) -> Value {
             let mut out = retry_json(retry);
             let rounds: Vec<Value> = rounds
                 .iter()
-                .map(|r| json!({"jobArn": r.job_arn, "records": r.records, "padding": r.padding, "recovered": r.recovered}))
+                .map(|r| json!({"jobArn": r.job_arn, "records": r.records, "padding": r.padding, "recovered": r.recovered, "onDemand": r.on_demand}))
                 .collect();
             out["reask"] = json!({"rounds": rounds, "left": left, "tooFew": too_few});
             out
@@ -292,6 +296,9 @@ fn retry_text(retry: &RetryOutcome) -> String {
         } => format!(
             "retry: {records} records sent again in {job_arn} ({padding} padding), {recovered} now answered"
         ),
+        RetryOutcome::OnDemand { records, recovered } => format!(
+            "retry: {records} records sent again on demand (fewer than a job's minimum), {recovered} now answered"
+        ),
         RetryOutcome::Reasked {
             retry,
             rounds,
@@ -300,11 +307,15 @@ fn retry_text(retry: &RetryOutcome) -> String {
         } => {
             let mut text = retry_text(retry);
             for (n, round) in rounds.iter().enumerate() {
+                let place = if round.on_demand {
+                    "on demand".to_owned()
+                } else {
+                    format!("in {}", round.job_arn)
+                };
                 text.push_str(&format!(
-                    "\nre-ask {}: {} records asked again in {} ({} padding), {} now answered",
+                    "\nre-ask {}: {} records asked again {place} ({} padding), {} now answered",
                     n + 1,
                     round.records,
-                    round.job_arn,
                     round.padding,
                     round.recovered
                 ));

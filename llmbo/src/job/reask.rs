@@ -29,6 +29,9 @@ pub struct ReaskRound {
     pub padding: usize,
     /// Re-asked records that now have a value.
     pub recovered: usize,
+    /// Whether the round went on demand (too few for a job, `RetryOptions::on_demand`); then
+    /// `job_arn` is empty.
+    pub on_demand: bool,
 }
 
 /// Whether a record's error is an answer that did not fit, which the model can fix when told.
@@ -85,6 +88,9 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         let mut first_body = None;
         let mut written = 0usize;
         let mut line = Vec::new();
+        // Kept while the round may be too small for a job, in case it goes on demand.
+        let minimum = self.config.limits().min_records;
+        let mut small: Vec<(String, Value)> = Vec::new();
         // In input order, so the same round of the same run writes the same bytes.
         let mut order: Vec<(usize, String)> =
             positions.iter().map(|(id, i)| (*i, id.clone())).collect();
@@ -106,6 +112,11 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 positions.remove(&id);
                 continue;
             };
+            if options.on_demand && written < minimum {
+                small.push((id.clone(), body.clone()));
+            } else {
+                small.clear();
+            }
             line.clear();
             jsonl::encode_input_line(&id, &body, &mut line);
             hasher.update(&line);
@@ -116,7 +127,17 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         if written == 0 {
             return Ok(Ok(None));
         }
-        let minimum = self.config.limits().min_records;
+        if written < minimum && options.on_demand {
+            let records = small.len();
+            let recovered = self.merge_on_demand(small, &positions, results).await?;
+            return Ok(Ok(Some(ReaskRound {
+                job_arn: String::new(),
+                records,
+                padding: 0,
+                recovered,
+                on_demand: true,
+            })));
+        }
         if written < minimum && !options.pad_to_minimum {
             return Ok(Err(written));
         }
@@ -140,6 +161,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             records: sent.records,
             padding: sent.padding,
             recovered: sent.recovered,
+            on_demand: false,
         })))
     }
 

@@ -34,6 +34,9 @@ pub struct RetryOptions {
     pub pad_to_minimum: bool,
     /// How often the follow-up job is polled.
     pub poll_interval: Duration,
+    /// Send a set under the job minimum on demand (`bedrock-runtime`, at the on-demand
+    /// price) instead of padding it or not sending it; re-ask rounds too.
+    pub on_demand: bool,
     /// Re-ask rounds, at most: records whose answer did not fit the output type (no tool
     /// call, an invalid tool input, invalid JSON, a wrong type) are sent again as a
     /// conversation of the request, the model's own answer and the exact error, up to this
@@ -47,6 +50,7 @@ impl Default for RetryOptions {
             include_parse_failures: false,
             pad_to_minimum: false,
             poll_interval: Duration::from_secs(60),
+            on_demand: false,
             reask: 0,
         }
     }
@@ -75,6 +79,14 @@ pub enum RetryOutcome {
         left: usize,
         /// Records not re-asked for being too few for a job (without padding).
         too_few: usize,
+    },
+    /// Too few for a job, the records went on demand (`RetryOptions::on_demand`) and their
+    /// answers were merged.
+    OnDemand {
+        /// Records sent on demand.
+        records: usize,
+        /// Of them, records that now have a value.
+        recovered: usize,
     },
     /// A follow-up job ran and its answers were merged.
     Retried {
@@ -190,7 +202,8 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         }
         let count = positions.len();
         let minimum = self.config.limits().min_records;
-        if count < minimum && !options.pad_to_minimum {
+        let on_demand = count < minimum && options.on_demand;
+        if count < minimum && !options.pad_to_minimum && !on_demand {
             return Ok(RetryOutcome::TooFew {
                 records: count,
                 minimum,
@@ -208,6 +221,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         let mut hasher = Sha256::new();
         let mut first_body: Option<serde_json::Value> = None;
         let mut written = 0usize;
+        let mut bodies: Vec<(String, serde_json::Value)> = Vec::new();
         for entry in self.run.snapshot().shards {
             let (bucket, input_key) = layout::split_s3_uri(&entry.input_uri);
             let mut lines = self.config.aws.lines(bucket, input_key).await?;
@@ -216,6 +230,14 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                     continue;
                 };
                 if !positions.contains_key(&id) {
+                    continue;
+                }
+                if on_demand {
+                    let body = serde_json::from_slice::<serde_json::Value>(&line)
+                        .ok()
+                        .and_then(|mut v| v.get_mut("modelInput").map(serde_json::Value::take))
+                        .unwrap_or_default();
+                    bodies.push((id, body));
                     continue;
                 }
                 if first_body.is_none() {
@@ -231,6 +253,11 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 spool.write_all(&line).map_err(spool_io)?;
                 written += 1;
             }
+        }
+        if on_demand {
+            let records = bodies.len();
+            let recovered = self.merge_on_demand(bodies, &positions, results).await?;
+            return Ok(RetryOutcome::OnDemand { records, recovered });
         }
         let sent = self
             .send_follow_up(
@@ -394,6 +421,36 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             padding,
             recovered,
         })
+    }
+
+    /// Answers `bodies` on demand and merges the answers at `positions` of `results`, each
+    /// record's attempts counted; how many now have a value.
+    pub(super) async fn merge_on_demand(
+        &self,
+        bodies: Vec<(String, serde_json::Value)>,
+        positions: &HashMap<String, usize>,
+        results: &mut RunResults<O::Value>,
+    ) -> Result<usize, Error> {
+        let concurrency = self.config.settings.on_demand_concurrency.unwrap_or(8);
+        tracing::info!(records = bodies.len(), job_name = %self.job_name(), "answering on demand");
+        let answered = super::on_demand::answer::<O>(&self.config, bodies, concurrency).await?;
+        let mut recovered = 0;
+        for (id, (outcome, usage)) in answered {
+            let Some(&index) = positions.get(&id) else {
+                continue;
+            };
+            recovered += usize::from(outcome.is_ok());
+            if let Some(record) = results.results.records.get_mut(index) {
+                record.outcome = outcome;
+            }
+            if let Some(info) = results.info.get_mut(index) {
+                info.attempts += 1;
+                if usage.is_some() {
+                    info.usage = usage;
+                }
+            }
+        }
+        Ok(recovered)
     }
 
     /// Polls one job until it ends.
