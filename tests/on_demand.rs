@@ -237,3 +237,97 @@ async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place(
     // Still one batch job: the retry went on demand.
     assert_eq!(bedrock_jobs(&local).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 17,
+            record_error_rate: 0.12,
+            ..Default::default()
+        })
+        .speed(llmbo_local::Speed {
+            per_record: Duration::from_millis(15),
+            ..llmbo_local::Speed::fast()
+        })
+        .start()
+        .await
+        .unwrap();
+    let run = builder(&local, CLAUDE, "killed")
+        .on_demand_concurrency(2)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(250))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let run_uri = run.run_uri();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let failed: Vec<usize> = results
+        .results
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.outcome.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert!(failed.len() > 15, "{}", failed.len());
+    let options = llmbo::RetryOptions {
+        poll_interval: POLL,
+        on_demand: true,
+        ..llmbo::RetryOptions::default()
+    };
+    // The first process dies a third of the way through its on-demand retry.
+    let first = tokio::spawn({
+        let options = options.clone();
+        async move { run.retry_failed(&mut results, &options).await }
+    });
+    while local.runtime_calls() < failed.len() as u64 / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.abort();
+    let _ = first.await;
+    let asked_before = local.runtime_calls();
+    assert!(
+        asked_before < failed.len() as u64,
+        "the kill came too late to test anything"
+    );
+
+    // Another process, with the run's URI only.
+    let resumed = llmbo::BatchRun::<llmbo::Structured<Person>>::resume(
+        &run_uri,
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let mut results = resumed.finish_detailed(POLL).await.unwrap();
+    let outcome = resumed.retry_failed(&mut results, &options).await.unwrap();
+    let llmbo::RetryOutcome::OnDemand { records, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(records, failed.len());
+    // No record answered before the kill was asked again; those in flight (2 at most) may be.
+    let asked = local.runtime_calls();
+    assert!(
+        asked >= failed.len() as u64 && asked <= failed.len() as u64 + 2,
+        "{asked} calls for {} records",
+        failed.len()
+    );
+    for (i, (record, info)) in results
+        .results
+        .records
+        .iter()
+        .zip(&results.info)
+        .enumerate()
+    {
+        assert_eq!(record.record_id, format!("{i:05}"));
+        let expected = if failed.contains(&i) { 2 } else { 1 };
+        assert_eq!(info.attempts, expected, "record {i}");
+    }
+    // The run record names the one on-demand set, whichever process asked.
+    assert_eq!(resumed.manifest().on_demand.len(), 1);
+}

@@ -425,6 +425,14 @@ impl LocalBedrock {
         Ok(())
     }
 
+    /// How many on-demand calls (InvokeModel, Converse) reached a model so far: for tests
+    /// that check nothing is asked twice.
+    pub fn runtime_calls(&self) -> u64 {
+        self.shared
+            .runtime_calls
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The status and counts of a job, by ARN or id (for tests that watch the server side).
     pub fn job_status(&self, job: &str) -> Option<(JobStatus, Option<Counts>)> {
         let id = job.rsplit('/').next().unwrap_or(job);

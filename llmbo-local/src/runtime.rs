@@ -155,6 +155,9 @@ async fn call(
         tokio::time::sleep(per_call).await;
     }
     let key = key_of(body);
+    shared
+        .runtime_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let fault = shared.faults.for_record(&key);
     let answer = synth::answer_runtime(
         &model_id,

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) jobs: Mutex<Vec<Job>>,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
     counter: AtomicU64,
+    /// On-demand calls answered (InvokeModel and Converse that reached a model).
+    pub(crate) runtime_calls: AtomicU64,
 }
 
 /// Locks a mutex whose data stays valid even if a holder panicked.
@@ -66,6 +68,7 @@ impl Shared {
             jobs: Mutex::default(),
             tasks: Mutex::default(),
             counter: AtomicU64::new(1),
+            runtime_calls: AtomicU64::new(0),
         }
     }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::OutputMode;
 use super::config::JobConfig;
@@ -33,6 +33,7 @@ pub(crate) async fn answer<O: OutputMode>(
     config: &Arc<JobConfig>,
     records: Vec<(String, Value)>,
     concurrency: usize,
+    record_to: Option<(String, String)>,
 ) -> Result<Vec<(String, Outcome<O::Value>)>, Error> {
     if config.settings.converse {
         return Err(Error::InvalidConfig {
@@ -48,9 +49,10 @@ pub(crate) async fn answer<O: OutputMode>(
     for (index, (record_id, body)) in records.into_iter().enumerate() {
         let config = Arc::clone(config);
         let semaphore = Arc::clone(&semaphore);
+        let record_to = record_to.clone();
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            let outcome = answer_one::<O>(&config, &body).await;
+            let outcome = answer_one::<O>(&config, &record_id, &body, record_to.as_ref()).await;
             (index, record_id, outcome)
         });
     }
@@ -101,12 +103,20 @@ pub(crate) async fn answer<O: OutputMode>(
     Ok(answered.into_iter().flatten().collect())
 }
 
-/// One record on demand: the call, backed off while the service is busy, then parsed as a
-/// batch record's `modelOutput` is.
+/// One record on demand: the call, backed off while the service is busy, then its answer as
+/// a batch output line (`{"recordId", "modelInput", "modelOutput" | "error"}`), written to
+/// `record_to` (bucket, prefix) first when the run keeps on-demand answers, and read as a
+/// batch line is.
 async fn answer_one<O: OutputMode>(
     config: &JobConfig,
+    record_id: &str,
     body: &Value,
+    record_to: Option<&(String, String)>,
 ) -> Result<Outcome<O::Value>, Error> {
+    let error_line = |code: &str, message: String| {
+        json!({"recordId": record_id, "modelInput": body,
+               "error": {"errorCode": code, "errorMessage": message}})
+    };
     let bytes = match serde_json::to_vec(body) {
         Ok(bytes) => bytes,
         Err(err) => {
@@ -118,29 +128,67 @@ async fn answer_one<O: OutputMode>(
             ));
         }
     };
-    if bytes.len() > MAX_BODY {
-        return Ok((
-            Err(RecordError::Bedrock {
-                code: "ValidationException".into(),
-                message: format!(
-                    "the request body is {} bytes, above the runtime's limit of {MAX_BODY}; not sent",
-                    bytes.len()
-                ),
-            }),
-            None,
-        ));
+    let line = if bytes.len() > MAX_BODY {
+        // Not sent: the runtime would refuse it.
+        error_line(
+            "ValidationException",
+            format!(
+                "the request body is {} bytes, above the runtime's limit of {MAX_BODY}; not sent",
+                bytes.len()
+            ),
+        )
+    } else {
+        call(config, record_id, body, bytes).await?
+    };
+    let text = line.to_string();
+    if let Some((bucket, prefix)) = record_to {
+        let key = format!("{prefix}{}.json", super::engine::hex(record_id.as_bytes()));
+        match config
+            .aws
+            .put_conditional(
+                bucket,
+                &key,
+                text.clone().into_bytes(),
+                crate::aws::Expected::Absent,
+            )
+            .await
+        {
+            Ok(_) => {}
+            // Another process answered it first: its answer stands, read from there later.
+            Err(Error::Aws {
+                kind: crate::AwsErrorKind::Conflict,
+                ..
+            }) => {}
+            Err(err) => return Err(err),
+        }
     }
+    Ok(parse_line::<O>(config, &text, record_id))
+}
+
+/// The call itself: the answer line, or the record's error line; `Err` past the outage window.
+async fn call(
+    config: &JobConfig,
+    record_id: &str,
+    body: &Value,
+    bytes: Vec<u8>,
+) -> Result<Value, Error> {
     let tier = config.settings.service_tier.as_deref();
     let mut pace = PollPace::new(FIRST_BACKOFF, config.poll);
-    let answer = loop {
+    loop {
         match config
             .aws
             .invoke(&config.settings.model_name, bytes.clone(), tier)
             .await
         {
             Ok(answer) => {
-                pace.answered();
-                break answer;
+                return Ok(match serde_json::from_slice::<Value>(&answer) {
+                    Ok(output) => {
+                        json!({"recordId": record_id, "modelInput": body, "modelOutput": output})
+                    }
+                    Err(err) => json!({"recordId": record_id, "modelInput": body,
+                        "error": {"errorCode": "MalformedOutput",
+                                  "errorMessage": format!("the on-demand answer is not JSON: {err}")}}),
+                });
             }
             Err(Error::Aws { code, message, .. })
                 if matches!(
@@ -153,13 +201,9 @@ async fn answer_one<O: OutputMode>(
                         | "ServiceQuotaExceededException"
                 ) =>
             {
-                return Ok((
-                    Err(RecordError::Bedrock {
-                        code,
-                        message: with_profile_hint(&config.settings.model_name, message),
-                    }),
-                    None,
-                ));
+                let message = with_profile_hint(&config.settings.model_name, message);
+                return Ok(json!({"recordId": record_id, "modelInput": body,
+                                 "error": {"errorCode": code, "errorMessage": message}}));
             }
             Err(err) => {
                 let retryable = err.is_retryable()
@@ -171,31 +215,114 @@ async fn answer_one<O: OutputMode>(
                 pace.sleep().await;
             }
         }
-    };
-    let output: Value = match serde_json::from_slice(&answer) {
-        Ok(output) => output,
+    }
+}
+
+/// An on-demand answer line, read as a batch output line is.
+fn parse_line<O: OutputMode>(config: &JobConfig, line: &str, record_id: &str) -> Outcome<O::Value> {
+    let spec = match config.output_spec::<O>() {
+        Ok(spec) => spec,
         Err(err) => {
-            return Ok((
+            return (
                 Err(RecordError::MalformedOutput {
-                    message: format!("the on-demand answer is not JSON: {err}"),
+                    message: err.to_string(),
                 }),
                 None,
-            ));
+            );
         }
     };
-    let adapter = config.adapter.as_ref();
-    let usage = adapter.usage(&output);
-    let spec = config.output_spec::<O>()?;
-    let expected = spec.as_ref().and_then(|spec| spec.expected_of(body));
-    let request = spec.as_ref().map(|spec| crate::adapter::OutputRequest {
-        expected: expected.as_deref(),
-        ..spec.request()
-    });
-    let outcome = O::checked(
-        O::parse(adapter, output, request),
+    match super::read::read_line::<O>(
+        config.adapter.as_ref(),
+        spec.as_ref(),
         config.output_check.as_ref(),
-    );
-    Ok((outcome, usage))
+        line,
+        false,
+    ) {
+        super::read::LineRead::Record { outcome, .. } => outcome,
+        super::read::LineRead::Unreadable(message) => (
+            Err(RecordError::MalformedOutput {
+                message: format!("the on-demand answer of {record_id}: {message}"),
+            }),
+            None,
+        ),
+    }
+}
+
+/// Answers `records` on demand and keeps each answer in S3 as it arrives, under a set named by
+/// the hash of its requests and noted in the run record (`RunManifest::on_demand`) before the
+/// first call. Answers already there, from this or an earlier process, are read, not asked
+/// again: after a crash only the records in flight when it died are sent once more.
+pub(crate) async fn answer_recorded<O: OutputMode>(
+    config: &Arc<JobConfig>,
+    run: &super::record::RunShared,
+    stem: &str,
+    records: Vec<(String, Value)>,
+    concurrency: usize,
+) -> Result<Vec<(String, Outcome<O::Value>)>, Error> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut line = Vec::new();
+    for (id, body) in &records {
+        line.clear();
+        crate::jsonl::encode_input_line(id, body, &mut line);
+        hasher.update(&line);
+    }
+    let hash = super::engine::hex(&hasher.finalize());
+    let name = format!("{}-{stem}-{}", config.job_name(), &hash[..12]);
+    let bucket = config.bucket().to_owned();
+    let prefix = format!("on-demand/{name}/");
+    let entry = super::record::ShardEntry {
+        job_name: name,
+        input_uri: crate::layout::s3_uri(&bucket, &prefix),
+        input_hash: hash,
+        records: records.len(),
+        job_arn: None,
+    };
+    run.modify(config, |record| {
+        if !record
+            .on_demand
+            .iter()
+            .any(|e| e.job_name == entry.job_name)
+        {
+            record.on_demand.push(entry.clone());
+        }
+    })
+    .await?;
+    let mut done: std::collections::HashMap<String, Outcome<O::Value>> = Default::default();
+    let wanted: std::collections::HashSet<&str> =
+        records.iter().map(|(id, _)| id.as_str()).collect();
+    for key in config.aws.list_keys(&bucket, &prefix).await? {
+        let bytes = config.aws.get_bytes(&bucket, &key).await?;
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        let Some(id) = crate::jsonl::record_id_of_input_line(text.as_bytes()) else {
+            continue;
+        };
+        if wanted.contains(id.as_str()) {
+            let outcome = parse_line::<O>(config, text, &id);
+            done.insert(id, outcome);
+        }
+    }
+    let kept = done.len();
+    let todo: Vec<(String, Value)> = records
+        .iter()
+        .filter(|(id, _)| !done.contains_key(id))
+        .cloned()
+        .collect();
+    if kept > 0 {
+        tracing::info!(
+            kept,
+            asking = todo.len(),
+            "on-demand answers kept from before are read, not asked again"
+        );
+    }
+    let answered = answer::<O>(config, todo, concurrency, Some((bucket, prefix))).await?;
+    done.extend(answered);
+    Ok(records
+        .into_iter()
+        .filter_map(|(id, _)| done.remove(&id).map(|outcome| (id, outcome)))
+        .collect())
 }
 
 /// The runtime's "use an inference profile" refusal, with the profile to use where one is

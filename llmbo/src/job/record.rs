@@ -36,6 +36,11 @@ pub struct RunManifest {
     /// each is created so that a repeated or resumed retry never creates a second one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<ShardEntry>,
+    /// The sets of records answered on demand: each named by the hash of its requests, its
+    /// answers kept in S3 under `input_uri` as they arrive; noted before the first call, so a
+    /// resumed run reads them instead of asking again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_demand: Vec<ShardEntry>,
 }
 
 /// One job of a run.
@@ -104,6 +109,7 @@ impl RunShared {
             shards: Vec::new(),
             cancelled: false,
             retries: Vec::new(),
+            on_demand: Vec::new(),
         })
     }
 

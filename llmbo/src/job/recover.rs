@@ -97,6 +97,7 @@ async fn run_of_job<O: OutputMode>(
         shards: vec![entry.clone()],
         cancelled: false,
         retries: Vec::new(),
+        on_demand: Vec::new(),
     };
     let ready = Inferer::<O, Ready> {
         config: Arc::new(config),

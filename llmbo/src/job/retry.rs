@@ -433,7 +433,14 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
     ) -> Result<usize, Error> {
         let concurrency = self.config.settings.on_demand_concurrency.unwrap_or(8);
         tracing::info!(records = bodies.len(), job_name = %self.job_name(), "answering on demand");
-        let answered = super::on_demand::answer::<O>(&self.config, bodies, concurrency).await?;
+        let answered = super::on_demand::answer_recorded::<O>(
+            &self.config,
+            &self.run,
+            "ondemand",
+            bodies,
+            concurrency,
+        )
+        .await?;
         let mut recovered = 0;
         for (id, (outcome, usage)) in answered {
             let Some(&index) = positions.get(&id) else {

@@ -240,6 +240,7 @@ pub(crate) fn plan(
         shards,
         cancelled: false,
         retries: Vec::new(),
+        on_demand: Vec::new(),
     };
     Ok((record, PlannedRun { spool, ranges }))
 }

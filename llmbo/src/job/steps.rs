@@ -129,7 +129,14 @@ impl<O: OutputMode> Inferer<O, Ready> {
         let count = records.len();
         tracing::info!(records = count, job_name = %self.job_name(), "answering on demand");
         let concurrency = self.config.settings.on_demand_concurrency.unwrap_or(8);
-        let answered = super::on_demand::answer::<O>(&self.config, records, concurrency).await?;
+        let answered = super::on_demand::answer_recorded::<O>(
+            &self.config,
+            &self.run,
+            "ondemand",
+            records,
+            concurrency,
+        )
+        .await?;
         let mut manifest = crate::Manifest {
             total_record_count: count as u64,
             processed_record_count: count as u64,
