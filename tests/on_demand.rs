@@ -331,3 +331,38 @@ async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice
     // The run record names the one on-demand set, whichever process asked.
     assert_eq!(resumed.manifest().on_demand.len(), 1);
 }
+
+#[tokio::test]
+async fn a_model_served_through_profiles_only_names_the_profile_to_use() {
+    let local = LocalBedrock::start().await.unwrap();
+    let bare = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let results = builder(&local, bare, "profile")
+        .on_demand_below(100)
+        .output_strategy(llmbo::OutputStrategy::ForcedTool)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(3), POLL)
+        .await
+        .unwrap();
+    for record in &results.records {
+        match record.outcome.as_ref().unwrap_err() {
+            llmbo::RecordError::Bedrock { code, message } => {
+                assert_eq!(code, "ValidationException");
+                assert!(message.contains("on-demand throughput"), "{message}");
+                assert!(message.contains(&format!("`us.{bare}`")), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Through the profile it is answered.
+    let results = builder(&local, &format!("us.{bare}"), "profile-us")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(3), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.successes().count(), 3);
+}

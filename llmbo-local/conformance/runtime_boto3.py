@@ -78,7 +78,7 @@ out["converse_tool"] = [c["stopReason"], "toolUse" in c["output"]["message"]["co
 # Native structured output through Converse.
 schema = dict(PERSON, additionalProperties=False)
 c = rt.converse(
-    modelId="anthropic.claude-sonnet-4-5-20250929-v1:0",
+    modelId="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
     messages=[{"role": "user", "content": [{"text": "Alan."}]}],
     outputConfig={"textFormat": {"type": "json_schema",
                                  "structure": {"jsonSchema": {"schema": json.dumps(schema), "name": "person"}}}},
@@ -101,4 +101,5 @@ out["reserved"] = error_of(lambda: rt.converse(
 # Bad requests are the runtime's ValidationException.
 out["invalid_body"] = error_of(lambda: rt.invoke_model(modelId=CLAUDE, body=json.dumps({"max_tokens": 10})))
 out["unknown_model"] = error_of(lambda: rt.invoke_model(modelId="acme.unknown-v1", body=claude_body))
+out["profile_only"] = error_of(lambda: rt.invoke_model(modelId="anthropic.claude-sonnet-4-5-20250929-v1:0", body=claude_body))
 print(json.dumps(out))

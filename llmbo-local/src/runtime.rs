@@ -32,6 +32,21 @@ const TIERED: &[&str] = &[
     "amazon.nova-2-lite",
 ];
 
+/// Models that on demand take only an inference profile (`us.…`, `global.…`), not their bare
+/// id (`bedrock-facts-2026.md` §6; Claude 4.5 and later generally).
+const PROFILE_ONLY: &[&str] = &[
+    "anthropic.claude-haiku-4-5",
+    "anthropic.claude-sonnet-4-5",
+    "anthropic.claude-sonnet-4-6",
+    "anthropic.claude-opus-4-5",
+    "anthropic.claude-opus-4-6",
+    "anthropic.claude-opus-5",
+    "amazon.nova-micro",
+    "amazon.nova-2-lite",
+    "meta.llama4-scout",
+    "meta.llama4-maverick",
+];
+
 fn validation(message: &str) -> Reply {
     Reply::json_error(400, "ValidationException", message)
 }
@@ -113,6 +128,15 @@ async fn call(
     let Some(family) = shared.family_of(&model_id) else {
         return validation("The provided model identifier is invalid.");
     };
+    // A bare id (not a profile, not an ARN) of a model served through profiles only.
+    if !model_id.starts_with("arn:")
+        && bare(&model_id) == model_id
+        && PROFILE_ONLY.iter().any(|p| model_id.starts_with(p))
+    {
+        return validation(&format!(
+            "Invocation of model ID {model_id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+        ));
+    }
     if body.len() > MAX_BODY {
         return validation(&format!(
             "The request body is {} bytes, above the limit of {MAX_BODY}.",

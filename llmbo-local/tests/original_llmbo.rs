@@ -170,6 +170,12 @@ async fn boto3_bedrock_runtime_works_unchanged() {
         "{seen}"
     );
     assert_eq!(seen["unknown_model"][0], "ValidationException", "{seen}");
+    assert!(
+        seen["profile_only"][2]
+            .as_str()
+            .is_some_and(|m| m.contains("inference profile")),
+        "{seen}"
+    );
 
     let faulty = LocalBedrock::builder()
         .faults(llmbo_local::FaultConfig {
