@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ]
     .map(|name| std::env::var(name).ok());
     // Kept alive for the whole run when used: dropping it stops the server.
-    let local;
+    let mut local = None;
     let (builder, poll) = match real_aws {
         [Some(bucket), Some(role), Some(region), Some(model)] => {
             println!("Running on AWS: model {model}, bucket {bucket}, region {region}.");
@@ -42,17 +42,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (builder, Duration::from_secs(60))
         }
         _ => {
-            local = llmbo_local::LocalBedrock::start().await?;
+            let started = llmbo_local::LocalBedrock::start().await?;
             println!(
                 "Running on an embedded llmbo-local at {} (set LLMBO_* to use AWS).",
-                local.endpoint_url()
+                started.endpoint_url()
             );
             let builder = StructuredBatchInferer::<Person>::builder()
                 .model_name("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
-                .bucket_name(local.bucket())
-                .region(local.region())
-                .role_arn(local.role_arn())
-                .sdk_config(local.sdk_config());
+                .bucket_name(started.bucket())
+                .region(started.region())
+                .role_arn(started.role_arn())
+                .sdk_config(started.sdk_config());
+            local = Some(started);
             (builder, Duration::from_millis(50))
         }
     };
@@ -104,5 +105,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let people: Vec<Person> = results.into_values();
     println!("\n{} typed `Person` values, in input order.", people.len());
+
+    // Under Bedrock's 100-record minimum a batch job is refused; with `on_demand_below` the
+    // same typed call goes through bedrock-runtime instead (on-demand prices: about twice the
+    // batch price), so it is only shown on llmbo-local.
+    if let Some(local) = &local {
+        let small = StructuredBatchInferer::<Person>::builder()
+            .model_name("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+            .job_name(format!("quickstart-small-{}", std::process::id()))
+            .on_demand_below(100)
+            .build()
+            .await?
+            .auto(person_inputs(20), poll)
+            .await?;
+        println!(
+            "20 records, under the job minimum, went on demand: {} typed values, in input order.",
+            small.successes().count()
+        );
+    }
     Ok(())
 }
