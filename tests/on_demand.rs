@@ -236,6 +236,39 @@ async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place(
     );
     // Still one batch job: the retry went on demand.
     assert_eq!(bedrock_jobs(&local).await, 1);
+    // Usage and cost name the on-demand part apart, at its own price.
+    assert!(
+        results
+            .info
+            .iter()
+            .enumerate()
+            .all(|(i, info)| info.on_demand == failed.contains(&i))
+    );
+    let (batch, on_demand) = results.usage_by_kind();
+    assert!(batch.input_tokens > 0 && on_demand.input_tokens > 0);
+    let price = llmbo::Price {
+        input_per_1k: 1.0,
+        output_per_1k: 2.0,
+    };
+    let batch_only = llmbo::PriceTable::new().with(CLAUDE, price);
+    assert_eq!(
+        results.estimated_cost(&batch_only, CLAUDE),
+        None,
+        "no on-demand price: no total"
+    );
+    let both = batch_only.with_on_demand(
+        CLAUDE,
+        llmbo::Price {
+            input_per_1k: 2.0,
+            output_per_1k: 4.0,
+        },
+    );
+    let costs = results.estimated_costs(&both, CLAUDE);
+    let expected = on_demand.input_tokens as f64 / 1000.0 * 2.0
+        + on_demand.output_tokens as f64 / 1000.0 * 4.0;
+    assert!((costs.on_demand.unwrap_or_default() - expected).abs() < 1e-9);
+    assert!(costs.batch.is_some_and(|c| c > 0.0));
+    assert_eq!(results.estimated_cost(&both, CLAUDE), costs.total());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -224,11 +224,12 @@ pub use embedding::{Embedding, EmbeddingPurpose, EmbeddingSettings, Truncation};
 pub use error::{AwsErrorKind, Error, InputProblem, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
-    BatchInferer, BatchRun, EmbeddingBatchInferer, Embeddings, Inferer, InfererBuilder, JobDetails,
-    JobStatus, Jobs, MODEL_MAX_RECORDS, OutputCheck, OutputMode, PollConfig, PollPace, Price,
-    PriceTable, Progress, ReaskRound, RecordInfo, RecordStream, Recovered, RetryOptions,
-    RetryOutcome, RunManifest, RunResults, RunSettings, RunSummary, ShardEntry, ShardLimits, Stage,
-    Structured, StructuredBatchInferer, Untyped, VpcSettings, plan_shards, state,
+    BatchInferer, BatchRun, CostEstimate, EmbeddingBatchInferer, Embeddings, Inferer,
+    InfererBuilder, JobDetails, JobStatus, Jobs, MODEL_MAX_RECORDS, OutputCheck, OutputMode,
+    PollConfig, PollPace, Price, PriceTable, Progress, ReaskRound, RecordInfo, RecordStream,
+    Recovered, RetryOptions, RetryOutcome, RunManifest, RunResults, RunSettings, RunSummary,
+    ShardEntry, ShardLimits, Stage, Structured, StructuredBatchInferer, Untyped, VpcSettings,
+    plan_shards, state,
 };
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]

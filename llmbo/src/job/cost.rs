@@ -27,6 +27,7 @@ pub struct Price {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriceTable {
     prices: Vec<(String, Price)>,
+    on_demand: Vec<(String, Price)>,
 }
 
 impl PriceTable {
@@ -42,6 +43,24 @@ impl PriceTable {
         self.prices.retain(|(m, _)| *m != model);
         self.prices.push((model, price));
         self
+    }
+
+    /// Adds (or replaces) the on-demand price of a model id, for the records that go on demand.
+    #[must_use]
+    pub fn with_on_demand(mut self, model: &str, price: Price) -> Self {
+        let model = crate::adapter::normalize_model_id(model).to_owned();
+        self.on_demand.retain(|(m, _)| *m != model);
+        self.on_demand.push((model, price));
+        self
+    }
+
+    /// The on-demand price of a model.
+    pub fn on_demand_price(&self, model: &str) -> Option<Price> {
+        let model = crate::adapter::normalize_model_id(model);
+        self.on_demand
+            .iter()
+            .find(|(m, _)| *m == model)
+            .map(|(_, price)| *price)
     }
 
     /// The price of a model, in any form Bedrock accepts its id.
@@ -63,9 +82,44 @@ impl PriceTable {
     }
 }
 
+/// What a run's tokens cost, batch and on demand apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct CostEstimate {
+    /// The tokens answered in batch jobs, at the batch price.
+    pub batch: Option<f64>,
+    /// The tokens answered on demand, at the on-demand price (`Some(0.0)` when none were).
+    pub on_demand: Option<f64>,
+}
+
+impl CostEstimate {
+    /// Both parts, when both have a price.
+    pub fn total(&self) -> Option<f64> {
+        Some(self.batch? + self.on_demand?)
+    }
+}
+
 impl<V> RunResults<V> {
-    /// The estimated cost of the run's tokens at `model`'s price in `prices`, if it has one.
+    /// The estimated cost of the run's tokens at `model`'s prices in `prices`: the whole run
+    /// when every part has a price (records answered on demand at the on-demand price).
     pub fn estimated_cost(&self, prices: &PriceTable, model: &str) -> Option<f64> {
-        prices.cost(model, &self.usage())
+        self.estimated_costs(prices, model).total()
+    }
+
+    /// The estimate, batch and on-demand parts apart.
+    pub fn estimated_costs(&self, prices: &PriceTable, model: &str) -> CostEstimate {
+        let (batch, on_demand) = self.usage_by_kind();
+        let on_demand_cost = if on_demand == Usage::default() {
+            Some(0.0)
+        } else {
+            prices.on_demand_price(model).map(|price| {
+                on_demand.input_tokens as f64 / 1000.0 * price.input_per_1k
+                    + on_demand.output_tokens as f64 / 1000.0 * price.output_per_1k
+            })
+        };
+        CostEstimate {
+            batch: prices.cost(model, &batch),
+            on_demand: on_demand_cost,
+        }
     }
 }

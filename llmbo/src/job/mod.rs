@@ -51,7 +51,7 @@ pub use builder::{
     BucketNameIsSet, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet,
     RoleArnIsSet, Set, Unset,
 };
-pub use cost::{Price, PriceTable};
+pub use cost::{CostEstimate, Price, PriceTable};
 pub use jobs::Jobs;
 pub use mode::{Embeddings, OutputCheck, OutputMode, Structured, Untyped};
 pub use reask::ReaskRound;

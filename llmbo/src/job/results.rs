@@ -27,7 +27,11 @@ pub(crate) fn loaded_records<V>(
             .unwrap_or((Err(RecordError::Missing), None));
         Some((
             RecordResult { record_id, outcome },
-            RecordInfo { usage, attempts: 1 },
+            RecordInfo {
+                usage,
+                attempts: 1,
+                on_demand: false,
+            },
         ))
     })
 }
@@ -54,6 +58,7 @@ pub(crate) fn failed_records<V>(
             RecordInfo {
                 usage: None,
                 attempts: 1,
+                on_demand: false,
             },
         )
     })
@@ -90,6 +95,8 @@ pub struct RecordInfo {
     /// How many jobs the record was in: 1, plus one per [`BatchRun::retry_failed`] that
     /// included it.
     pub attempts: u32,
+    /// Whether its last answer came on demand (`bedrock-runtime`), at the on-demand price.
+    pub on_demand: bool,
 }
 
 /// A run's results with the details of each record: see [`BatchRun::finish_detailed`].
@@ -105,6 +112,22 @@ pub struct RunResults<V> {
 }
 
 impl<V> RunResults<V> {
+    /// Tokens of the records last answered in batch jobs, and of those answered on demand.
+    pub fn usage_by_kind(&self) -> (Usage, Usage) {
+        let (mut batch, mut on_demand) = (Usage::default(), Usage::default());
+        for info in &self.info {
+            let Some(usage) = info.usage else { continue };
+            let sum = if info.on_demand {
+                &mut on_demand
+            } else {
+                &mut batch
+            };
+            sum.input_tokens += usage.input_tokens;
+            sum.output_tokens += usage.output_tokens;
+        }
+        (batch, on_demand)
+    }
+
     /// Tokens of every record, summed (from each answer, so retried records count their last
     /// answer).
     pub fn usage(&self) -> Usage {

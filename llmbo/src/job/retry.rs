@@ -452,6 +452,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             }
             if let Some(info) = results.info.get_mut(index) {
                 info.attempts += 1;
+                info.on_demand = true;
                 if usage.is_some() {
                     info.usage = usage;
                 }
