@@ -399,3 +399,29 @@ async fn a_model_served_through_profiles_only_names_the_profile_to_use() {
         .unwrap();
     assert_eq!(results.successes().count(), 3);
 }
+
+#[tokio::test]
+async fn a_body_over_the_runtime_limit_is_that_records_error_before_any_call() {
+    let local = LocalBedrock::start().await.unwrap();
+    let mut inputs = person_inputs(3);
+    inputs[1].1 = llmbo::ModelInput::new()
+        .user("x".repeat(25_000_001))
+        .max_tokens(10);
+    let results = builder(&local, CLAUDE, "too-big")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(inputs, POLL)
+        .await
+        .unwrap();
+    assert!(results.records[0].is_ok() && results.records[2].is_ok());
+    match results.records[1].outcome.as_ref().unwrap_err() {
+        llmbo::RecordError::Bedrock { code, message } => {
+            assert_eq!(code, "ValidationException");
+            assert!(message.contains("not sent"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(local.runtime_calls(), 2, "the big one was never sent");
+}
