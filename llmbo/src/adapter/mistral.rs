@@ -9,7 +9,7 @@ use super::openai::{
 };
 use super::{
     ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop,
-    extract_json_object, put, schema_instruction, tools_and_choice, unwritten, validate_input,
+    extract_json_object, put, schema_instruction, tools_and_choice, validate_input,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -142,47 +142,10 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         chat_usage(model_output)
     }
 
-    /// The schema goes in the prompt: the family has no tools.
-    fn strategies(&self) -> &'static [OutputStrategy] {
-        &[OutputStrategy::JsonInPrompt]
-    }
+    prompt_only_output!();
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         prompt_text(model_output).and_then(|(_, stop)| stop.map(str::to_owned))
-    }
-
-    fn prepare_output(
-        &self,
-        input: &ModelInput,
-        output: OutputRequest<'_>,
-    ) -> Result<Value, Error> {
-        match output.strategy {
-            OutputStrategy::JsonInPrompt => self.prepare_model_input(input, Some(output.sent)),
-            other => Err(unwritten(self.name(), other)),
-        }
-    }
-
-    fn write_output_line(
-        &self,
-        record_id: &str,
-        input: &ModelInput,
-        output: OutputRequest<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        match output.strategy {
-            OutputStrategy::JsonInPrompt => {
-                self.write_input_line(record_id, input, Some(output.sent), out)
-            }
-            other => Err(unwritten(self.name(), other)),
-        }
-    }
-
-    fn read_output(
-        &self,
-        model_output: &Value,
-        output: OutputRequest<'_>,
-    ) -> Result<Value, RecordError> {
-        self.validate_result(model_output, output.tool)
     }
 
     /// `…[/INST] answer</s>[INST] problem [/INST]`.

@@ -17,6 +17,52 @@
 //! Model ids are matched in every form Bedrock accepts: bare ids, cross-region inference
 //! profiles (`us.`, `eu.`, `apac.`, `global.` …) and foundation-model or inference-profile ARNs.
 
+/// The output methods of a family without tools (Llama, Mistral's prompt format): JsonInPrompt
+/// only, through the adapter's own `prepare_model_input`/`write_input_line` with the tool (which
+/// put the schema in the prompt) and `validate_result` (which finds the JSON in the text).
+macro_rules! prompt_only_output {
+    () => {
+        /// The schema goes in the prompt: the family has no tools.
+        fn strategies(&self) -> &'static [OutputStrategy] {
+            &[OutputStrategy::JsonInPrompt]
+        }
+
+        fn prepare_output(
+            &self,
+            input: &ModelInput,
+            output: OutputRequest<'_>,
+        ) -> Result<Value, Error> {
+            match output.strategy {
+                OutputStrategy::JsonInPrompt => self.prepare_model_input(input, Some(output.sent)),
+                other => Err(super::unwritten(self.name(), other)),
+            }
+        }
+
+        fn write_output_line(
+            &self,
+            record_id: &str,
+            input: &ModelInput,
+            output: OutputRequest<'_>,
+            out: &mut Vec<u8>,
+        ) -> Result<(), Error> {
+            match output.strategy {
+                OutputStrategy::JsonInPrompt => {
+                    self.write_input_line(record_id, input, Some(output.sent), out)
+                }
+                other => Err(super::unwritten(self.name(), other)),
+            }
+        }
+
+        fn read_output(
+            &self,
+            model_output: &Value,
+            output: OutputRequest<'_>,
+        ) -> Result<Value, RecordError> {
+            self.validate_result(model_output, output.tool)
+        }
+    };
+}
+
 mod anthropic;
 mod converse;
 mod embed;
