@@ -34,8 +34,8 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
         )));
     }
     // An embedding run (or a job on an embedding model) is written as vectors.
-    let embedding = run.manifest().settings.embedding.is_some()
-        || matches!(run.adapter().name(), "titan-embed-v2" | "nova-embed");
+    let embedding =
+        run.manifest().settings.embedding.is_some() || llmbo::is_embedding_model(run.model_name());
     if embedding {
         if args.retry_failed {
             return Err(Failure::Usage(

@@ -109,6 +109,18 @@ pub struct EmbeddingSettings {
     pub binary: bool,
 }
 
+/// Whether `model_id` is an embedding model llmbo knows (Titan Text Embeddings V2, Nova 2
+/// multimodal embeddings), in any form Bedrock accepts its id.
+///
+/// ```
+/// assert!(llmbo::is_embedding_model("amazon.titan-embed-text-v2:0"));
+/// assert!(!llmbo::is_embedding_model("anthropic.claude-3-haiku-20240307-v1:0"));
+/// ```
+#[cfg(feature = "aws")]
+pub fn is_embedding_model(model_id: &str) -> bool {
+    EmbeddingFamily::of(model_id).is_some()
+}
+
 /// The embedding model families llmbo knows.
 #[cfg(feature = "aws")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,64 +195,4 @@ pub(crate) fn check_settings(model_id: &str, settings: &EmbeddingSettings) -> Re
         }
     }
     Ok(())
-}
-
-/// The fast path of an embedding output line: the record id, its embedding and usage read
-/// in one pass, the vector straight into `f32`s. `None` means "read it the slow way".
-#[cfg(feature = "aws")]
-#[allow(clippy::type_complexity)] // an id, an outcome and a usage, as every fast path
-pub(crate) fn fast_line<'a>(
-    adapter: &str,
-    line: &'a str,
-) -> Option<(
-    std::borrow::Cow<'a, str>,
-    Result<Embedding, crate::RecordError>,
-    Option<crate::Usage>,
-)> {
-    #[derive(Deserialize)]
-    struct Titan {
-        embedding: Vec<f32>,
-        #[serde(rename = "inputTextTokenCount")]
-        tokens: Option<u64>,
-        #[serde(rename = "embeddingsByType")]
-        by_type: Option<ByType>,
-    }
-    #[derive(Deserialize)]
-    struct ByType {
-        binary: Option<Vec<u8>>,
-    }
-    #[derive(Deserialize)]
-    struct Nova {
-        embeddings: Vec<NovaOne>,
-    }
-    #[derive(Deserialize)]
-    struct NovaOne {
-        embedding: Vec<f32>,
-    }
-    match adapter {
-        "titan-embed-v2" => {
-            let (id, out) = crate::adapter::fast_line::<Titan>(line)?;
-            let usage = out.tokens.map(|input_tokens| crate::Usage {
-                input_tokens,
-                output_tokens: 0,
-            });
-            let embedding = Embedding {
-                vector: out.embedding,
-                binary: out.by_type.and_then(|b| b.binary),
-                input_tokens: out.tokens,
-            };
-            Some((id, Ok(embedding), usage))
-        }
-        "nova-embed" => {
-            let (id, out) = crate::adapter::fast_line::<Nova>(line)?;
-            let first = out.embeddings.into_iter().next()?;
-            let embedding = Embedding {
-                vector: first.embedding,
-                binary: None,
-                input_tokens: None,
-            };
-            Some((id, Ok(embedding), None))
-        }
-        _ => None,
-    }
 }

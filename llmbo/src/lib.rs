@@ -220,6 +220,8 @@ mod strict_schema;
 pub use adapter::{
     InvocationType, ModelAdapterRegistry, ModelProviderAdapter, OutputStrategy, Usage,
 };
+#[cfg(feature = "aws")]
+pub use embedding::is_embedding_model;
 pub use embedding::{Embedding, EmbeddingPurpose, EmbeddingSettings, Truncation};
 pub use error::{AwsErrorKind, Error, InputProblem, RecordError};
 #[cfg(feature = "aws")]

@@ -1,6 +1,8 @@
 //! Embedding models: Titan Text Embeddings V2 and Nova 2 multimodal embeddings
 //! (`bedrock-facts-2026.md` §3). The text to embed is the record's user turns.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::{ModelProviderAdapter, OutputStrategy, Usage, count};
@@ -105,6 +107,35 @@ impl ModelProviderAdapter for TitanEmbedAdapter {
         &[]
     }
 
+    fn embedding_line_fast<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(Cow<'a, str>, Embedding, Option<Usage>)> {
+        #[derive(serde::Deserialize)]
+        struct Titan {
+            embedding: Vec<f32>,
+            #[serde(rename = "inputTextTokenCount")]
+            tokens: Option<u64>,
+            #[serde(rename = "embeddingsByType")]
+            by_type: Option<ByType>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ByType {
+            binary: Option<Vec<u8>>,
+        }
+        let (id, out) = super::fast_line::<Titan>(line)?;
+        let usage = out.tokens.map(|input_tokens| Usage {
+            input_tokens,
+            output_tokens: 0,
+        });
+        let embedding = Embedding {
+            vector: out.embedding,
+            binary: out.by_type.and_then(|b| b.binary),
+            input_tokens: out.tokens,
+        };
+        Some((id, embedding, usage))
+    }
+
     fn embedding(&self, model_output: &Value) -> Result<Embedding, RecordError> {
         let by_type = model_output.get("embeddingsByType");
         let vector = match model_output.get("embedding") {
@@ -194,6 +225,28 @@ impl ModelProviderAdapter for NovaEmbedAdapter {
         &[]
     }
 
+    fn embedding_line_fast<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(Cow<'a, str>, Embedding, Option<Usage>)> {
+        #[derive(serde::Deserialize)]
+        struct Nova {
+            embeddings: Vec<NovaOne>,
+        }
+        #[derive(serde::Deserialize)]
+        struct NovaOne {
+            embedding: Vec<f32>,
+        }
+        let (id, out) = super::fast_line::<Nova>(line)?;
+        let first = out.embeddings.into_iter().next()?;
+        let embedding = Embedding {
+            vector: first.embedding,
+            binary: None,
+            input_tokens: None,
+        };
+        Some((id, embedding, None))
+    }
+
     fn embedding(&self, model_output: &Value) -> Result<Embedding, RecordError> {
         let first = model_output.get("embeddings").and_then(|e| e.get(0));
         Ok(Embedding {
@@ -255,6 +308,40 @@ mod tests {
             adapter
                 .prepare_model_input(&ModelInput::new().user(" "), None)
                 .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_one_pass_readers_agree_with_the_general_ones() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let titan = TitanEmbedAdapter::default();
+        let line = r#"{"recordId":"r1","modelInput":{"inputText":"x"},"modelOutput":{"embedding":[0.5,-0.25],"inputTextTokenCount":2,"embeddingsByType":{"float":[0.5,-0.25],"binary":[1,0]}}}"#;
+        let (id, fast, usage) = titan.embedding_line_fast(line).ok_or("no fast answer")?;
+        let output: Value = serde_json::from_str(line)?;
+        assert_eq!(
+            (id.as_ref(), &fast),
+            ("r1", &titan.embedding(&output["modelOutput"])?)
+        );
+        assert_eq!(usage, titan.usage(&output["modelOutput"]));
+        let nova = NovaEmbedAdapter::default();
+        let line = r#"{"recordId":"r2","modelOutput":{"embeddings":[{"embeddingType":"TEXT","embedding":[1.0,0.0]}]}}"#;
+        let (id, fast, _) = nova.embedding_line_fast(line).ok_or("no fast answer")?;
+        let output: Value = serde_json::from_str(line)?;
+        assert_eq!(
+            (id.as_ref(), &fast),
+            ("r2", &nova.embedding(&output["modelOutput"])?)
+        );
+        // Not sure (an error line, a vector that is not numbers): the general reader decides.
+        assert!(
+            titan
+                .embedding_line_fast(r#"{"recordId":"r3","error":{"errorCode":400}}"#)
+                .is_none()
+        );
+        assert!(
+            titan
+                .embedding_line_fast(r#"{"recordId":"r4","modelOutput":{"embedding":["a"]}}"#)
+                .is_none()
         );
         Ok(())
     }

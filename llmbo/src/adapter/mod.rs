@@ -310,6 +310,18 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// A fast path for an embedding output line, `{"recordId": …, "modelOutput": …}`: the
+    /// record id, its embedding and usage, read in one pass with the vector straight into
+    /// `f32`s. `None` means "read it the slow way" ([`embedding`](Self::embedding)); the default.
+    #[allow(clippy::type_complexity)] // an id, a value and a usage, as every fast path
+    fn embedding_line_fast<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(std::borrow::Cow<'a, str>, crate::Embedding, Option<Usage>)> {
+        let _ = line;
+        None
+    }
+
     /// The body of a follow-up request (re-ask): `request`, then the model's own `answer` as
     /// its turn, then a turn that tells it `problem` (why the answer could not be used), in
     /// the family's own form (Claude: a `tool_result` with `is_error: true`; Converse: a

@@ -250,7 +250,8 @@ impl OutputMode for Embeddings {
         Result<crate::Embedding, RecordError>,
         Option<Usage>,
     )> {
-        crate::embedding::fast_line(adapter.name(), line)
+        let (record_id, embedding, usage) = adapter.embedding_line_fast(line)?;
+        Some((record_id, Ok(embedding), usage))
     }
 
     fn parse(
