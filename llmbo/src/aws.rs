@@ -531,6 +531,33 @@ impl Aws {
         Ok(answer.body.into_inner())
     }
 
+    /// The input tokens of one InvokeModel body, by the runtime's `CountTokens`.
+    pub(crate) async fn count_tokens(
+        &self,
+        model_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<u64, Error> {
+        use aws_sdk_bedrockruntime::types::{CountTokensInput, InvokeModelTokensRequest};
+        let request = InvokeModelTokensRequest::builder()
+            .body(aws_sdk_bedrockruntime::primitives::Blob::new(
+                serde_json::to_vec(body).unwrap_or_default(),
+            ))
+            .build()
+            .map_err(|err| Error::Internal {
+                what: "building a CountTokens request",
+                reason: err.to_string(),
+            })?;
+        let answer = self
+            .runtime
+            .count_tokens()
+            .model_id(model_id)
+            .input(CountTokensInput::InvokeModel(request))
+            .send()
+            .await
+            .map_err(|e| aws_error("CountTokens", e))?;
+        Ok(u64::try_from(answer.input_tokens()).unwrap_or(0))
+    }
+
     pub(crate) async fn describe_job(&self, job_arn: &str) -> Result<JobDetails, Error> {
         let job = self
             .bedrock
@@ -586,6 +613,72 @@ impl Aws {
         }
     }
 
+    /// The catalog entry of a bare model id: its name, if the catalog has one.
+    pub(crate) async fn foundation_model(&self, model_id: &str) -> CatalogAnswer<Option<String>> {
+        match self
+            .bedrock
+            .get_foundation_model()
+            .model_identifier(model_id)
+            .send()
+            .await
+        {
+            Ok(answer) => CatalogAnswer::Found(
+                answer
+                    .model_details()
+                    .and_then(|d| d.model_name())
+                    .map(str::to_owned),
+            ),
+            Err(err) => CatalogAnswer::from_error("GetFoundationModel", err),
+        }
+    }
+
+    /// Whether an inference profile exists here.
+    pub(crate) async fn inference_profile(&self, profile_id: &str) -> CatalogAnswer<()> {
+        match self
+            .bedrock
+            .get_inference_profile()
+            .inference_profile_identifier(profile_id)
+            .send()
+            .await
+        {
+            Ok(_) => CatalogAnswer::Found(()),
+            Err(err) => CatalogAnswer::from_error("GetInferenceProfile", err),
+        }
+    }
+
+    /// The system-defined inference profiles that route to a bare model id (empty when they
+    /// cannot be listed).
+    pub(crate) async fn profiles_of(&self, model_id: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut token = None;
+        for _ in 0..20 {
+            let Ok(page) = self
+                .bedrock
+                .list_inference_profiles()
+                .type_equals(aws_sdk_bedrock::types::InferenceProfileType::SystemDefined)
+                .set_next_token(token)
+                .send()
+                .await
+            else {
+                break;
+            };
+            for profile in page.inference_profile_summaries() {
+                let routes_here = profile.models().iter().any(|m| {
+                    m.model_arn()
+                        .is_some_and(|arn| arn.ends_with(&format!("/{model_id}")))
+                });
+                if routes_here {
+                    found.push(profile.inference_profile_id().to_owned());
+                }
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        found
+    }
+
     pub(crate) async fn stop_job(&self, job_arn: &str) -> Result<(), Error> {
         self.bedrock
             .stop_model_invocation_job()
@@ -594,6 +687,39 @@ impl Aws {
             .await
             .map(|_| ())
             .map_err(|e| aws_error("StopModelInvocationJob", e))
+    }
+}
+
+/// What a catalog read found: the entry, that there is none, or that it could not be read
+/// (permissions, the network), which a preflight reports as a warning.
+#[derive(Debug)]
+pub(crate) enum CatalogAnswer<T> {
+    Found(T),
+    Missing,
+    Unknown(String),
+}
+
+impl<T> CatalogAnswer<T> {
+    fn from_error<E>(
+        operation: &'static str,
+        err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match aws_error(operation, err) {
+            Error::Aws {
+                kind: AwsErrorKind::NotFound,
+                ..
+            } => CatalogAnswer::Missing,
+            Error::Aws {
+                operation,
+                code,
+                message,
+                ..
+            } => CatalogAnswer::Unknown(format!("{operation}: {code} {message}")),
+            other => CatalogAnswer::Unknown(other.to_string()),
+        }
     }
 }
 

@@ -188,6 +188,30 @@ pub enum Error {
         /// Bedrock's explanation.
         message: String,
     },
+    /// Records break their family's request rules (or, in strict mode, its warnings): the
+    /// run is refused before anything is uploaded. The findings are grouped by rule, with a
+    /// count and the first record ids and paths of each.
+    #[error(
+        "{} finding{} in the records refuse the run; nothing was uploaded:\n{findings}",
+        findings.count(crate::preflight::Severity::Error),
+        if findings.count(crate::preflight::Severity::Error) == 1 { "" } else { "s" }
+    )]
+    Refused {
+        /// What was found.
+        findings: Box<crate::preflight::Findings>,
+    },
+    /// The run's upper cost estimate is over `max_estimated_cost`; nothing was uploaded.
+    #[error(
+        "the run could cost up to {high:.4} (estimated {low:.4} to {high:.4}), over the budget of {budget:.4}; nothing was uploaded"
+    )]
+    OverBudget {
+        /// The low end of the estimate.
+        low: f64,
+        /// The high end of the estimate.
+        high: f64,
+        /// `max_estimated_cost`.
+        budget: f64,
+    },
     /// A call to AWS failed for a reason not covered above. `kind` says what to do about it;
     /// the SDK's own error is kept as the [`source`](std::error::Error::source).
     #[error("{operation} failed ({kind}): {code} {message}")]

@@ -270,6 +270,18 @@ pub fn record_ids_of_input(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The `modelInput` of one input line, as a value.
+pub(crate) fn model_input_of_line(line: &[u8]) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        #[serde(rename = "modelInput")]
+        model_input: Value,
+    }
+    serde_json::from_slice::<Line>(line)
+        .ok()
+        .map(|l| l.model_input)
+}
+
 /// The `recordId` of one input line, reading past the `modelInput` without building it.
 pub fn record_id_of_input_line(line: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]

@@ -202,6 +202,7 @@ pub mod jsonl;
 mod layout;
 mod manifest;
 mod output;
+pub mod preflight;
 
 #[doc(hidden)]
 pub mod __private {

@@ -170,6 +170,10 @@ impl Default for AnthropicAdapter {
 }
 
 impl ModelProviderAdapter for AnthropicAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::Claude
+    }
+
     fn name(&self) -> &str {
         "anthropic"
     }
@@ -439,6 +443,10 @@ pub struct DefaultAdapter {
 }
 
 impl ModelProviderAdapter for DefaultAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::Claude
+    }
+
     fn name(&self) -> &str {
         "default (Claude-shaped)"
     }

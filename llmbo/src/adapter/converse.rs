@@ -23,6 +23,10 @@ use crate::output::ToolDefinition;
 pub struct ConverseAdapter;
 
 impl ModelProviderAdapter for ConverseAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::Converse
+    }
+
     fn name(&self) -> &str {
         "converse"
     }

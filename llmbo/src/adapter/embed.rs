@@ -61,6 +61,10 @@ pub struct TitanEmbedAdapter {
 }
 
 impl ModelProviderAdapter for TitanEmbedAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::TitanEmbed
+    }
+
     fn name(&self) -> &str {
         "titan-embed-v2"
     }
@@ -174,6 +178,10 @@ pub struct NovaEmbedAdapter {
 }
 
 impl ModelProviderAdapter for NovaEmbedAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::NovaEmbed
+    }
+
     fn name(&self) -> &str {
         "nova-embed"
     }

@@ -55,6 +55,10 @@ fn llama_prompt(input: &ModelInput, system: Option<&str>) -> String {
 }
 
 impl ModelProviderAdapter for LlamaAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::LlamaPrompt
+    }
+
     fn name(&self) -> &str {
         "meta-llama"
     }

@@ -81,6 +81,10 @@ fn prompt_text(model_output: &Value) -> Option<(&str, Option<&str>)> {
 }
 
 impl ModelProviderAdapter for MistralPromptAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::MistralPrompt
+    }
+
     fn name(&self) -> &str {
         "mistral-prompt"
     }
@@ -167,6 +171,10 @@ impl ModelProviderAdapter for MistralPromptAdapter {
 pub struct MistralChatAdapter;
 
 impl ModelProviderAdapter for MistralChatAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::ChatCompletions
+    }
+
     fn name(&self) -> &str {
         "mistral-chat"
     }

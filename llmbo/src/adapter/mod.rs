@@ -302,6 +302,13 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Which family's request rules the bodies this adapter writes are held to before upload
+    /// (see [`crate::preflight`]). The default, for an adapter llmbo does not know: none, so
+    /// only each body's size and JSON shape are checked.
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::Unknown
+    }
+
     /// The embedding in an embedding model's answer. The default: not an embedding model.
     fn embedding(&self, model_output: &Value) -> Result<crate::Embedding, RecordError> {
         let _ = model_output;

@@ -417,6 +417,10 @@ fn tool_spec(tool: &ToolDefinition) -> Value {
 }
 
 impl ModelProviderAdapter for NovaAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::Nova
+    }
+
     fn name(&self) -> &str {
         "amazon-nova"
     }

@@ -81,6 +81,10 @@ macro_rules! open_weight_adapter {
                 $id
             }
 
+            fn request_family(&self) -> crate::preflight::RequestFamily {
+                crate::preflight::RequestFamily::ChatCompletions
+            }
+
             fn prepare_model_input(
                 &self,
                 input: &ModelInput,

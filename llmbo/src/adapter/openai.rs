@@ -165,6 +165,10 @@ pub(crate) fn strip_reasoning(text: &str) -> String {
 }
 
 impl ModelProviderAdapter for OpenAiAdapter {
+    fn request_family(&self) -> crate::preflight::RequestFamily {
+        crate::preflight::RequestFamily::ChatCompletions
+    }
+
     fn name(&self) -> &str {
         "openai"
     }

@@ -93,8 +93,26 @@ pub(crate) struct Settings {
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) retry: Option<aws_config::retry::RetryConfig>,
     pub(crate) poll: PollConfig,
-    /// Whether `max_records_per_job` was given; if not, the model's own quota is used.
-    pub(crate) max_records_given: bool,
+    /// Which per-job limits were given; the others come from the model's quotas.
+    pub(crate) given: LimitsGiven,
+    pub(crate) strict: bool,
+    pub(crate) prices: Option<super::PriceTable>,
+    pub(crate) max_estimated_cost: Option<f64>,
+}
+
+/// Which per-job limits the caller set (each wins over a quota read from Service Quotas).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LimitsGiven {
+    pub(crate) min_records: bool,
+    pub(crate) max_records: bool,
+    pub(crate) max_bytes: bool,
+    pub(crate) concurrent: bool,
+}
+
+impl LimitsGiven {
+    fn any(self) -> bool {
+        self.min_records || self.max_records || self.max_bytes || self.concurrent
+    }
 }
 
 /// The type-level record of which required settings were given.
@@ -258,6 +276,7 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// The fewest records a job may have; default 100, Bedrock's usual quota.
     pub fn min_records(mut self, n: usize) -> Self {
         self.settings.run.limits.min_records = n;
+        self.settings.given.min_records = true;
         self
     }
 
@@ -267,13 +286,14 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// 100,000 for Titan Text Embeddings V2).
     pub fn max_records_per_job(mut self, n: usize) -> Self {
         self.settings.run.limits.max_records = n.max(1);
-        self.settings.max_records_given = true;
+        self.settings.given.max_records = true;
         self
     }
 
     /// The largest input file one job may have, in bytes; default 1 GB.
     pub fn max_input_bytes_per_job(mut self, bytes: u64) -> Self {
         self.settings.run.limits.max_bytes = bytes.max(1);
+        self.settings.given.max_bytes = true;
         self
     }
 
@@ -281,6 +301,7 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// per-model quota of submitted and running jobs.
     pub fn max_concurrent_jobs(mut self, k: usize) -> Self {
         self.settings.run.max_concurrent_jobs = k.max(1);
+        self.settings.given.concurrent = true;
         self
     }
 
@@ -322,6 +343,28 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// [`PollConfig`].
     pub fn poll_config(mut self, poll: PollConfig) -> Self {
         self.settings.poll = poll;
+        self
+    }
+
+    /// Strict checks: a request-rule warning (an unknown extra field, an uncertain parameter
+    /// combination) refuses the run as an error does. Default off.
+    pub fn strict(mut self, on: bool) -> Self {
+        self.settings.strict = on;
+        self
+    }
+
+    /// Your prices, for the cost range of [`Inferer::preflight`] and the budget of
+    /// [`max_estimated_cost`](Self::max_estimated_cost). llmbo ships none.
+    pub fn prices(mut self, prices: super::PriceTable) -> Self {
+        self.settings.prices = Some(prices);
+        self
+    }
+
+    /// Refuses a run whose upper cost estimate (every input token at the high end of the
+    /// estimate, every record's `max_tokens` of output) exceeds `max`, before anything is
+    /// uploaded ([`Error::OverBudget`]). Needs [`prices`](Self::prices) with the model's price.
+    pub fn max_estimated_cost(mut self, max: f64) -> Self {
+        self.settings.max_estimated_cost = Some(max);
         self
     }
 
@@ -396,7 +439,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     {
         let s = self.settings;
         let mut run = s.run;
-        if !s.max_records_given {
+        if !s.given.max_records {
             run.limits.max_records =
                 crate::shards::ShardLimits::for_model(&run.model_name).max_records;
         }
@@ -443,6 +486,25 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
                 }
             })?;
         }
+        if let Some(max) = s.max_estimated_cost {
+            let priced = s
+                .prices
+                .as_ref()
+                .is_some_and(|p| p.price(&run.model_name).is_some());
+            if !priced || !max.is_finite() || max < 0.0 {
+                return Err(Error::InvalidConfig {
+                    field: "max_estimated_cost",
+                    reason: if priced {
+                        format!("{max} is not a cost of 0 or more")
+                    } else {
+                        format!(
+                            "a budget needs the price of {}: give `prices` a PriceTable with it",
+                            run.model_name
+                        )
+                    },
+                });
+            }
+        }
         names::check_job_name(&run.job_name)?;
         names::check_role_arn(&run.role_arn)?;
         names::check_bucket(&run.bucket)?;
@@ -477,6 +539,12 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         aws.check_role(&run.role_arn).await?;
         let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
         config.output_dir = s.output_dir;
+        config.strict = s.strict;
+        config.prices = s.prices;
+        config.max_estimated_cost = s.max_estimated_cost;
+        if s.given.any() {
+            config.quota_source.0 = crate::preflight::QuotaSource::Builder;
+        }
         config.progress = s.progress;
         config.poll = s.poll;
         Ok(Inferer::from_config(config))

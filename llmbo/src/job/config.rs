@@ -31,6 +31,14 @@ pub(crate) struct JobConfig {
     /// The check each answer of a run-time output tool is held to (see
     /// [`Inferer::check_outputs`](super::Inferer::check_outputs)).
     pub(crate) output_check: Option<super::mode::OutputCheck>,
+    /// Whether a request-rule warning refuses the run too.
+    pub(crate) strict: bool,
+    /// The user's prices, for the cost estimate and the budget.
+    pub(crate) prices: Option<super::PriceTable>,
+    /// The most the run may cost by its upper estimate.
+    pub(crate) max_estimated_cost: Option<f64>,
+    /// Where the per-job limits came from, and why not Service Quotas.
+    pub(crate) quota_source: (crate::preflight::QuotaSource, Option<String>),
 }
 
 /// Job name → (input SHA-256, the input object's ETag, a private temp file of its record ids,
@@ -66,7 +74,16 @@ impl JobConfig {
             poll: super::PollConfig::default(),
             local_ids: LocalIds::default(),
             output_check: None,
+            strict: false,
+            prices: None,
+            max_estimated_cost: None,
+            quota_source: (crate::preflight::QuotaSource::Defaults, None),
         }
+    }
+
+    /// Whether preparing the run counts its tokens (to hold it to a budget).
+    pub(crate) fn wants_estimate(&self) -> bool {
+        self.max_estimated_cost.is_some()
     }
 
     /// The run's (base) job name.

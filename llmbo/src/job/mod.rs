@@ -19,6 +19,7 @@
 //! | `stream.rs` | results handed out one job at a time (`stream`, `finish`) |
 //! | `recover.rs` | resume from the run record, or a job's ARN as a run of one |
 //! | `retry.rs` | retrying failed records |
+//! | `preflight.rs` | the preflight report, the budget |
 //! | `results.rs`, `cost.rs` | results with usage, prices |
 
 mod builder;
@@ -30,6 +31,7 @@ mod jobs;
 mod mode;
 pub(crate) mod names;
 mod on_demand;
+mod preflight;
 mod read;
 mod reask;
 mod record;

@@ -10,6 +10,7 @@ use super::{OutputMode, names, plan_shards};
 use crate::adapter::{OutputSpec, OutputStrategy, detect_strategy};
 use crate::error::Error;
 use crate::input::ModelInput;
+use crate::preflight::{Finding, Findings, RequestFamily, Severity, TokenEstimator, rules};
 use crate::{jsonl, layout};
 
 /// A `Prepared` run's requests: spooled to a private temp file, planned into jobs.
@@ -33,6 +34,33 @@ pub(crate) struct Spool {
     pub(crate) file: std::fs::File,
     /// Each line's length, in input order.
     pub(crate) sizes: Vec<u64>,
+    /// What the records break of their family's request rules.
+    pub(crate) findings: Findings,
+    /// The tokens of the records, when an estimate was asked for.
+    pub(crate) tokens: Option<TokenEstimator>,
+}
+
+impl Spool {
+    /// The spool, unless a record breaks a rule that refuses the run; warnings are logged.
+    pub(crate) fn checked(self) -> Result<Spool, Error> {
+        for group in &self.findings.groups {
+            if group.severity == Severity::Warning {
+                tracing::warn!(
+                    rule = group.rule,
+                    records = group.count,
+                    first = %group.first.first().map_or("", |at| at.record_id.as_str()),
+                    "{}",
+                    group.message
+                );
+            }
+        }
+        if self.findings.has_errors() {
+            return Err(Error::Refused {
+                findings: Box::new(self.findings),
+            });
+        }
+        Ok(self)
+    }
 }
 
 fn spool_io(source: std::io::Error) -> Error {
@@ -94,6 +122,10 @@ pub(crate) struct Spooler<'a> {
     hashes: Vec<u64>,
     sizes: Vec<u64>,
     line: Vec<u8>,
+    family: RequestFamily,
+    findings: Findings,
+    found: Vec<Finding>,
+    tokens: Option<TokenEstimator>,
 }
 
 impl<'a> Spooler<'a> {
@@ -106,7 +138,27 @@ impl<'a> Spooler<'a> {
             hashes: Vec::new(),
             sizes: Vec::new(),
             line: Vec::new(),
+            family: config.adapter.request_family(),
+            findings: Findings::new(config.strict),
+            found: Vec::new(),
+            tokens: config
+                .wants_estimate()
+                .then(|| TokenEstimator::new(&config.settings.model_name)),
         })
+    }
+
+    /// The body of the record pushed last, and its size, as written.
+    pub(crate) fn last_body(&self) -> Option<(serde_json::Value, u64)> {
+        let body = jsonl::model_input_of_line(&self.line)?;
+        let size = self.line.len() as u64;
+        Some((body, size))
+    }
+
+    /// Asks for a token estimate of every record (a preflight).
+    pub(crate) fn estimate_tokens(&mut self) {
+        if self.tokens.is_none() {
+            self.tokens = Some(TokenEstimator::new(&self.config.settings.model_name));
+        }
     }
 
     pub(crate) fn push(&mut self, record_id: String, input: &ModelInput) -> Result<(), Error> {
@@ -120,9 +172,41 @@ impl<'a> Spooler<'a> {
             self.output.as_ref(),
             &mut self.line,
         )?;
+        self.check(&record_id, input);
         self.writer.write_all(&self.line).map_err(spool_io)?;
         self.sizes.push(self.line.len() as u64);
         Ok(())
+    }
+
+    /// Holds the record to its family's request rules, and counts its tokens if asked.
+    fn check(&mut self, record_id: &str, input: &ModelInput) {
+        let model = &self.config.settings.model_name;
+        self.found.clear();
+        match &input.raw_body {
+            Some(body) => rules::check_body(self.family, model, body, &mut self.found),
+            None => rules::check_input(
+                self.family,
+                model,
+                input,
+                self.output.is_some(),
+                &mut self.found,
+            ),
+        }
+        let envelope = record_id.len() as u64 + 30;
+        let body_bytes = (self.line.len() as u64).saturating_sub(envelope);
+        rules::check_size(body_bytes, &mut self.found);
+        if !self.found.is_empty() {
+            self.findings.add(record_id, self.found.drain(..));
+        }
+        if let Some(tokens) = &mut self.tokens {
+            match &input.raw_body {
+                Some(body) => tokens.add(body, body_bytes),
+                None => {
+                    let body = jsonl::model_input_of_line(&self.line).unwrap_or_default();
+                    tokens.add(&body, body_bytes);
+                }
+            }
+        }
     }
 
     /// The spool, once no two records share an id.
@@ -131,8 +215,11 @@ impl<'a> Spooler<'a> {
             writer,
             mut hashes,
             sizes,
+            mut findings,
+            tokens,
             ..
         } = self;
+        findings.sort();
         let mut file = writer.into_inner().map_err(|e| spool_io(e.into_error()))?;
         // Duplicate ids, found with 8 bytes per record: equal hashes are checked against the ids
         // themselves, so a hash collision never refuses a valid run.
@@ -160,7 +247,12 @@ impl<'a> Spooler<'a> {
             }
         }
         file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
-        Ok(Spool { file, sizes })
+        Ok(Spool {
+            file,
+            sizes,
+            findings,
+            tokens,
+        })
     }
 }
 

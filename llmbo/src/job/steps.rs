@@ -70,7 +70,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
         {
             spooler.push(record_id.into(), &input)?;
         }
-        let spool = spooler.finish()?;
+        let spool = spooler.finish()?.checked()?;
         self.planned(spool, JobCount::Any)
     }
 
@@ -107,6 +107,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
         if let Some(below) = self.config.settings.on_demand_below {
             let spool = self.spool(inputs)?;
             if spool.sizes.len() < below {
+                super::preflight::check_budget(&self.config, &spool)?;
                 return self.on_demand(spool).await;
             }
             return self
@@ -171,10 +172,11 @@ impl<O: OutputMode> Inferer<O, Ready> {
         for (record_id, input) in inputs {
             spooler.push(record_id.into(), &input)?;
         }
-        spooler.finish()
+        spooler.finish()?.checked()
     }
 
     fn planned(self, spool: Spool, jobs: JobCount) -> Result<Inferer<O, Prepared>, Error> {
+        super::preflight::check_budget(&self.config, &spool)?;
         let (record, planned) = plan(&self.config, spool, jobs)?;
         tracing::debug!(records = planned.spool.sizes.len(), jobs = record.shards.len(), job_name = %self.job_name(), "requests prepared");
         Ok(Inferer {
