@@ -674,7 +674,7 @@ async fn output_strategy_is_chosen_checked_and_printed() {
             json!({"recordId": format!("r{i:03}"), "prompt": format!("Ada {i}.")}).to_string()
         }),
     );
-    let sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
     let submit_on = |model: &str, name: &str, input: &Path| {
         let mut cmd = llmbo(&local);
         cmd.args(["--json", "submit", "--model", model, "--bucket"])

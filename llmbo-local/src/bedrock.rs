@@ -73,6 +73,10 @@ pub(crate) fn handle(
         ("POST", ["listTagsForResource"]) => "ListTagsForResource",
         ("POST", ["tagResource"]) => "TagResource",
         ("POST", ["untagResource"]) => "UntagResource",
+        ("GET", ["foundation-models"]) => "ListFoundationModels",
+        ("GET", ["foundation-models", _]) => "GetFoundationModel",
+        ("GET", ["inference-profiles"]) => "ListInferenceProfiles",
+        ("GET", ["inference-profiles", _]) => "GetInferenceProfile",
         _ => "",
     };
     if shared.faults.next_call_throttled(operation) {
@@ -92,6 +96,10 @@ pub(crate) fn handle(
         ("POST", ["listTagsForResource" | "tagResource" | "untagResource"]) => {
             tag_operation(shared, operation, body)
         }
+        ("GET", ["foundation-models"]) => crate::catalog::list_models(shared, query),
+        ("GET", ["foundation-models", id]) => crate::catalog::get_model(shared, id),
+        ("GET", ["inference-profiles"]) => crate::catalog::list_profiles(shared, query),
+        ("GET", ["inference-profiles", id]) => crate::catalog::get_profile(shared, id),
         _ => Reply::json_error(
             404,
             "UnknownOperationException",
@@ -275,6 +283,9 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
                 "vpcConfig needs 1 to 16 subnetIds and 1 to 5 securityGroupIds".into(),
             );
         }
+    }
+    if let Some(refusal) = crate::catalog::batch_refusal(model_id) {
+        return validation(refusal);
     }
     if shared.family_of(model_id).is_none() && !model_id.contains("application-inference-profile") {
         return validation(format!(

@@ -23,12 +23,14 @@
 #![warn(missing_docs)]
 
 mod bedrock;
+mod catalog;
 mod config;
 pub mod embed;
 mod faults;
 mod http_util;
 mod iam;
 mod jobs;
+mod quotas;
 mod runner;
 mod runtime;
 mod s3;

@@ -32,21 +32,6 @@ const TIERED: &[&str] = &[
     "amazon.nova-2-lite",
 ];
 
-/// Models that on demand take only an inference profile (`us.…`, `global.…`), not their bare
-/// id (`bedrock-facts-2026.md` §6; Claude 4.5 and later generally).
-const PROFILE_ONLY: &[&str] = &[
-    "anthropic.claude-haiku-4-5",
-    "anthropic.claude-sonnet-4-5",
-    "anthropic.claude-sonnet-4-6",
-    "anthropic.claude-opus-4-5",
-    "anthropic.claude-opus-4-6",
-    "anthropic.claude-opus-5",
-    "amazon.nova-micro",
-    "amazon.nova-2-lite",
-    "meta.llama4-scout",
-    "meta.llama4-maverick",
-];
-
 fn validation(message: &str) -> Reply {
     Reply::json_error(400, "ValidationException", message)
 }
@@ -103,9 +88,80 @@ pub(crate) async fn handle(
     let (model_raw, operation) = match (method, segments.as_slice()) {
         ("POST", ["model", model, "invoke"]) => (*model, "InvokeModel"),
         ("POST", ["model", model, "converse"]) => (*model, "Converse"),
+        ("POST", ["model", model, "count-tokens"]) => {
+            return Some(count_tokens(shared, model, body));
+        }
         _ => return None,
     };
     Some(call(shared, model_raw, operation, headers, body).await)
+}
+
+/// `CountTokens`: `{"input": {"invokeModel": {"body": <base64>}}}` or `{"input": {"converse":
+/// {messages, system, …}}}` → `{"inputTokens": n}`, counted as the synthetic models count.
+fn count_tokens(shared: &Arc<Shared>, model_raw: &str, body: &[u8]) -> Reply {
+    let Ok(model_id) = urlencoding::decode(model_raw).map(|m| m.into_owned()) else {
+        return validation("The provided model identifier is invalid.");
+    };
+    if shared.faults.next_call_throttled("CountTokens") {
+        return Reply::json_error(
+            429,
+            "ThrottlingException",
+            "Too many requests, please wait before trying again.",
+        );
+    }
+    let Some(family) = shared.family_of(&model_id) else {
+        return validation("The provided model identifier is invalid.");
+    };
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return validation("The request body is not valid JSON.");
+    };
+    let input = request.get("input");
+    let counted = if let Some(invoke) = input.and_then(|i| i.get("invokeModel")) {
+        let Some(decoded) = invoke
+            .get("body")
+            .and_then(serde_json::Value::as_str)
+            .and_then(base64_decode)
+        else {
+            return validation("input.invokeModel.body must be a base64-encoded blob.");
+        };
+        let Ok(model_input) = serde_json::from_slice::<serde_json::Value>(&decoded) else {
+            return validation("input.invokeModel.body is not valid JSON.");
+        };
+        crate::synth::count_tokens(&model_id, Some(family), false, &model_input)
+    } else if let Some(converse) = input.and_then(|i| i.get("converse")) {
+        crate::synth::count_tokens(&model_id, Some(family), true, converse)
+    } else {
+        return validation("input must have exactly one of invokeModel or converse.");
+    };
+    match counted {
+        Ok(n) => Reply::json(200, &serde_json::json!({"inputTokens": n})),
+        Err(message) => validation(&message),
+    }
+}
+
+/// Standard base64 (with or without padding); `None` for anything else.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in digits {
+        acc = (acc << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 async fn call(
@@ -131,7 +187,9 @@ async fn call(
     // A bare id (not a profile, not an ARN) of a model served through profiles only.
     if !model_id.starts_with("arn:")
         && bare(&model_id) == model_id
-        && PROFILE_ONLY.iter().any(|p| model_id.starts_with(p))
+        && crate::catalog::PROFILE_ONLY
+            .iter()
+            .any(|p| model_id.starts_with(p))
     {
         return validation(&format!(
             "Invocation of model ID {model_id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
@@ -231,5 +289,24 @@ async fn call(
             .into();
             reply
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64_decode;
+
+    #[test]
+    fn base64_decodes_what_the_sdks_send() {
+        assert_eq!(
+            base64_decode("eyJhIjoxfQ==").as_deref(),
+            Some(&b"{\"a\":1}"[..])
+        );
+        assert_eq!(
+            base64_decode("eyJhIjoxfQ").as_deref(),
+            Some(&b"{\"a\":1}"[..])
+        );
+        assert_eq!(base64_decode("").as_deref(), Some(&b""[..]));
+        assert_eq!(base64_decode("e$"), None);
     }
 }

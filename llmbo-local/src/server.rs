@@ -49,13 +49,14 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
         (path.starts_with("/model-invocation-job")).then(|| "bedrock".to_owned())
     });
     let response = match service.as_deref() {
-        Some("bedrock") | Some("iam") => {
-            control_plane(req, &shared, service.as_deref() == Some("iam")).await
-        }
-        _ => match s3.call(req.map(s3s::Body::from)).await {
+        None | Some("s3") => match s3.call(req.map(s3s::Body::from)).await {
             Ok(response) => response,
             Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         },
+        Some(other) => {
+            let other = other.to_owned();
+            control_plane(req, &shared, &other).await
+        }
     };
     tracing::info!(
         service = service.as_deref().unwrap_or("s3"),
@@ -73,11 +74,15 @@ fn plain(status: StatusCode, text: &'static str) -> Response<s3s::Body> {
     response
 }
 
+/// Every service but S3: Bedrock (control plane and runtime), IAM, STS and Service Quotas;
+/// any other gets an unknown-operation error in its protocol.
 async fn control_plane(
     req: Request<Incoming>,
     shared: &Arc<Shared>,
-    is_iam: bool,
+    service: &str,
 ) -> Response<s3s::Body> {
+    let is_iam = service == "iam";
+    let is_query = matches!(service, "iam" | "sts");
     let request_id = shared.request_id();
     let (parts, body) = req.into_parts();
     // An on-demand call's body may be up to 25 MB; the runtime refuses larger ones itself.
@@ -106,7 +111,21 @@ async fn control_plane(
         &settings.secret_key,
     );
     let reply = if let Err(err) = verified {
-        auth_error(&err, is_iam, &request_id)
+        auth_error(&err, is_query, &request_id)
+    } else if service == "sts" {
+        crate::quotas::sts(shared, &body, &request_id)
+    } else if service == "servicequotas" {
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        crate::quotas::handle(shared, target, &body)
+    } else if !matches!(service, "bedrock" | "iam") {
+        Reply::json_error(
+            400,
+            "UnknownOperationException",
+            &format!("llmbo-local does not serve the {service} service"),
+        )
     } else if is_iam {
         if parts.method != http::Method::POST {
             iam::error(

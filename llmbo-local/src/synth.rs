@@ -282,23 +282,7 @@ fn answer_in(
             _ => {}
         }
     }
-    let parsed = if converse {
-        read_converse(body, runtime)
-    } else {
-        match family {
-            Some(Family::Anthropic) => read_anthropic(body),
-            Some(Family::Nova) => read_nova(body),
-            Some(Family::Mistral) if body.contains_key("prompt") => read_prompt(body, "prompt"),
-            Some(Family::Mistral | Family::OpenAi | Family::DeepSeek | Family::Qwen) => {
-                read_chat(body)
-            }
-            Some(Family::Llama) => read_prompt(body, "prompt"),
-            Some(Family::TitanText | Family::TitanEmbed | Family::NovaEmbed) => {
-                read_prompt(body, "inputText")
-            }
-            None => Err(format!("model {model_id} is not served by llmbo-local")),
-        }
-    };
+    let parsed = read_request(runtime, model_id, family, converse, body);
     let request = match parsed {
         Ok(request) => request,
         Err(message) => return malformed(message),
@@ -727,6 +711,14 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
     }
     positive_int(body, "max_tokens", true)?;
     let messages = messages_of(body)?;
+    if let Some(i) = messages
+        .iter()
+        .position(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+    {
+        return Err(format!(
+            "messages.{i}.role: Input should be 'user' or 'assistant'"
+        ));
+    }
     check_tool_turns(messages, ToolTurns::Anthropic)?;
     if messages[0].get("role").and_then(Value::as_str) != Some("user") {
         return Err("#/messages/0: the first message must use the user role".into());
@@ -821,6 +813,65 @@ fn read_anthropic(body: &Map<String, Value>) -> Result<Request, String> {
         follow_up: is_follow_up(messages),
         json_format,
     })
+}
+
+/// Claude models that refuse `temperature` and `top_p` in one request (Anthropic: Opus 4.1,
+/// the 4.5 models and later).
+const ONE_SAMPLING_PARAMETER: &[&str] = &[
+    "claude-opus-4-1",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "claude-opus-4-5",
+    "claude-sonnet-4-6",
+    "claude-opus-4-6",
+    "claude-opus-5",
+];
+
+/// Reads a body as its family's request (the text the model reads, and what it is asked).
+fn read_request(
+    runtime: bool,
+    model_id: &str,
+    family: Option<Family>,
+    converse: bool,
+    body: &Map<String, Value>,
+) -> Result<Request, String> {
+    if converse {
+        return read_converse(body, runtime);
+    }
+    match family {
+        Some(Family::Anthropic) => {
+            if body.contains_key("temperature")
+                && body.contains_key("top_p")
+                && ONE_SAMPLING_PARAMETER.iter().any(|m| model_id.contains(m))
+            {
+                return Err("`temperature` and `top_p` cannot both be specified for this model. Please use only one.".into());
+            }
+            read_anthropic(body)
+        }
+        Some(Family::Nova) => read_nova(body),
+        Some(Family::Mistral) if body.contains_key("prompt") => read_prompt(body, "prompt"),
+        Some(Family::Mistral | Family::OpenAi | Family::DeepSeek | Family::Qwen) => read_chat(body),
+        Some(Family::Llama) => read_prompt(body, "prompt"),
+        Some(Family::TitanText | Family::TitanEmbed | Family::NovaEmbed) => {
+            read_prompt(body, "inputText")
+        }
+        None => Err(format!("model {model_id} is not served by llmbo-local")),
+    }
+}
+
+/// The input tokens of one InvokeModel (or, with `converse`, Converse) body, as the
+/// synthetic models count them: what the runtime's `CountTokens` answers. `Err` is the
+/// validation message of a body the model would refuse.
+pub fn count_tokens(
+    model_id: &str,
+    family: Option<Family>,
+    converse: bool,
+    body: &Value,
+) -> Result<u64, String> {
+    let body = body.as_object().ok_or("The body must be a JSON object")?;
+    Ok(tokens(
+        &read_request(true, model_id, family, converse, body)?.text,
+    ))
 }
 
 /// Whether a conversation is a follow-up: a turn of the model's with a turn after it.

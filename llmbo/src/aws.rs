@@ -31,6 +31,9 @@ pub(crate) struct Aws {
     bedrock: aws_sdk_bedrock::Client,
     /// On-demand calls (`bedrock-runtime`), for records under a job's minimum.
     runtime: aws_sdk_bedrockruntime::Client,
+    /// The per-model batch quotas.
+    #[cfg(feature = "service-quotas")]
+    quotas: aws_sdk_servicequotas::Client,
     /// Sent as `x-amz-expected-bucket-owner` on S3 calls.
     bucket_owner: Option<String>,
 }
@@ -140,6 +143,7 @@ impl Aws {
         bucket_owner: Option<String>,
         retry: Option<&RetryConfig>,
     ) -> Self {
+        let region_name = region.to_owned();
         let region = aws_config::Region::new(region.to_owned());
         let path_style = force_path_style
             .unwrap_or_else(|| sdk.endpoint_url().is_some_and(|url| !is_aws_endpoint(url)));
@@ -184,6 +188,17 @@ impl Aws {
             },
             bedrock: aws_sdk_bedrock::Client::from_conf(bedrock_config),
             runtime: aws_sdk_bedrockruntime::Client::from_conf(runtime_config),
+            #[cfg(feature = "service-quotas")]
+            quotas: aws_sdk_servicequotas::Client::from_conf(
+                aws_sdk_servicequotas::config::Builder::from(sdk)
+                    .region(aws_config::Region::new(region_name.clone()))
+                    .retry_config(
+                        retry
+                            .cloned()
+                            .unwrap_or_else(|| RetryConfig::standard().with_max_attempts(3)),
+                    )
+                    .build(),
+            ),
             bucket_owner,
         }
     }
@@ -556,6 +571,39 @@ impl Aws {
             .await
             .map_err(|e| aws_error("CountTokens", e))?;
         Ok(u64::try_from(answer.input_tokens()).unwrap_or(0))
+    }
+
+    /// Bedrock's batch quotas for the model named `model_name` in the catalog: `(quota name,
+    /// value)` for each quota whose name ends with `for <model name>`.
+    #[cfg(feature = "service-quotas")]
+    pub(crate) async fn batch_quotas(&self, model_name: &str) -> Result<Vec<(String, f64)>, Error> {
+        let suffix = format!(" for {model_name}");
+        let mut found = Vec::new();
+        let mut token = None;
+        // Bedrock has a few thousand quotas; 100 a page.
+        for _ in 0..60 {
+            let page = self
+                .quotas
+                .list_service_quotas()
+                .service_code("bedrock")
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| aws_error("ListServiceQuotas", e))?;
+            for quota in page.quotas() {
+                if let (Some(name), Some(value)) = (quota.quota_name(), quota.value())
+                    && name.ends_with(&suffix)
+                {
+                    found.push((name.to_owned(), value));
+                }
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 
     pub(crate) async fn describe_job(&self, job_arn: &str) -> Result<JobDetails, Error> {

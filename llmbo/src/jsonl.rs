@@ -271,6 +271,7 @@ pub fn record_ids_of_input(bytes: &[u8]) -> Vec<String> {
 }
 
 /// The `modelInput` of one input line, as a value.
+#[cfg(feature = "aws")]
 pub(crate) fn model_input_of_line(line: &[u8]) -> Option<Value> {
     #[derive(serde::Deserialize)]
     struct Line {

@@ -520,6 +520,8 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
                 reason: "it is empty".into(),
             });
         }
+        // The model must take batch jobs as named: the table says what the catalog cannot.
+        crate::preflight::refuse_unbatchable(&run.model_name, &s.region)?;
         let sdk = crate::aws::sdk_config_or_default(s.sdk_config).await;
         let aws = Aws::with_retry(
             &sdk,
@@ -537,6 +539,18 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             });
         }
         aws.check_role(&run.role_arn).await?;
+        #[cfg(feature = "service-quotas")]
+        let quota_source = crate::preflight::quotas::apply(
+            &aws,
+            &mut run,
+            crate::preflight::quotas::Kept {
+                min_records: s.given.min_records,
+                max_records: s.given.max_records,
+                max_bytes: s.given.max_bytes,
+                concurrent: s.given.concurrent,
+            },
+        )
+        .await;
         let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
         config.output_dir = s.output_dir;
         config.strict = s.strict;
@@ -544,6 +558,10 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         config.max_estimated_cost = s.max_estimated_cost;
         if s.given.any() {
             config.quota_source.0 = crate::preflight::QuotaSource::Builder;
+        }
+        #[cfg(feature = "service-quotas")]
+        {
+            config.quota_source = quota_source;
         }
         config.progress = s.progress;
         config.poll = s.poll;

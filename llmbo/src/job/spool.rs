@@ -126,6 +126,8 @@ pub(crate) struct Spooler<'a> {
     findings: Findings,
     found: Vec<Finding>,
     tokens: Option<TokenEstimator>,
+    /// The size of the last record's body (its line without the envelope).
+    body_bytes: u64,
 }
 
 impl<'a> Spooler<'a> {
@@ -141,6 +143,7 @@ impl<'a> Spooler<'a> {
             family: config.adapter.request_family(),
             findings: Findings::new(config.strict),
             found: Vec::new(),
+            body_bytes: 0,
             tokens: config
                 .wants_estimate()
                 .then(|| TokenEstimator::new(&config.settings.model_name)),
@@ -150,8 +153,7 @@ impl<'a> Spooler<'a> {
     /// The body of the record pushed last, and its size, as written.
     pub(crate) fn last_body(&self) -> Option<(serde_json::Value, u64)> {
         let body = jsonl::model_input_of_line(&self.line)?;
-        let size = self.line.len() as u64;
-        Some((body, size))
+        Some((body, self.body_bytes))
     }
 
     /// Asks for a token estimate of every record (a preflight).
@@ -194,6 +196,7 @@ impl<'a> Spooler<'a> {
         }
         let envelope = record_id.len() as u64 + 30;
         let body_bytes = (self.line.len() as u64).saturating_sub(envelope);
+        self.body_bytes = body_bytes;
         rules::check_size(body_bytes, &mut self.found);
         if !self.found.is_empty() {
             self.findings.add(record_id, self.found.drain(..));

@@ -15,6 +15,8 @@
 mod estimate;
 #[cfg(feature = "aws")]
 mod model;
+#[cfg(feature = "service-quotas")]
+pub(crate) mod quotas;
 #[cfg(feature = "aws")]
 mod report;
 pub mod rules;
@@ -30,9 +32,9 @@ pub use estimate::{
     chars_per_token,
 };
 #[cfg(feature = "aws")]
-pub(crate) use model::check_model;
-#[cfg(feature = "aws")]
 pub use model::{BATCH_SUPPORT, BatchSupport, BatchSupportRow, ModelCheck, batch_support};
+#[cfg(feature = "aws")]
+pub(crate) use model::{check_model, refuse_unbatchable};
 #[cfg(feature = "aws")]
 pub use report::{PlannedJob, PreflightReport, QuotaSource, Quotas};
 pub use rules::RequestFamily;
@@ -163,6 +165,7 @@ impl Findings {
     }
 
     /// Sorts the groups: errors first, then the most frequent.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub(crate) fn sort(&mut self) {
         self.groups
             .sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));

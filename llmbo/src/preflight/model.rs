@@ -300,6 +300,42 @@ fn is_profile_id(model: &str) -> bool {
         || model.contains(":inference-profile/")
 }
 
+/// Refuses, before anything is asked of AWS, a model the table says takes no batch jobs, or
+/// takes them only through an inference profile when named by its bare id (naming the
+/// profile to use).
+pub(crate) fn refuse_unbatchable(model: &str, region: &str) -> Result<(), crate::Error> {
+    let id = crate::adapter::normalize_model_id(model);
+    let reason = match batch_support(model) {
+        Some(row) if row.support == BatchSupport::NotBatchable => format!(
+            "Bedrock does not run batch jobs on `{id}` ({}); choose another model",
+            row.source
+        ),
+        Some(row) if row.support == BatchSupport::ProfileOnly && !is_profile_id(model) => {
+            format!(
+                "`{id}` runs in batch only through an inference profile: use `{}` ({})",
+                table_profile(id, region, row),
+                row.source
+            )
+        }
+        _ => return Ok(()),
+    };
+    Err(crate::Error::InvalidConfig {
+        field: "model_name",
+        reason,
+    })
+}
+
+/// The table's profile for a model in a region's geography (else its most general one).
+fn table_profile(id: &str, region: &str, row: &BatchSupportRow) -> String {
+    let geo = geography(region);
+    let prefix = if row.profiles.contains(&geo) {
+        geo
+    } else {
+        row.profiles.last().copied().unwrap_or("us")
+    };
+    format!("{prefix}.{id}")
+}
+
 /// Checks the model against the catalog and the table.
 pub(crate) async fn check_model(aws: &Aws, model: &str, region: &str) -> ModelCheck {
     let id = crate::adapter::normalize_model_id(model);
@@ -388,15 +424,10 @@ async fn pick_profile(aws: &Aws, id: &str, region: &str, row: &BatchSupportRow) 
             2
         }
     };
-    if let Some(best) = listed.iter().min_by_key(|p| ranked(p)) {
-        return best.clone();
+    match listed.iter().min_by_key(|p| ranked(p)) {
+        Some(best) => best.clone(),
+        None => table_profile(id, region, row),
     }
-    let prefix = if row.profiles.contains(&geo) {
-        geo
-    } else {
-        row.profiles.last().copied().unwrap_or("us")
-    };
-    format!("{prefix}.{id}")
 }
 
 #[cfg(test)]
