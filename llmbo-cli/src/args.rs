@@ -39,6 +39,9 @@ pub struct Global {
 pub enum Command {
     /// Upload a JSONL of records and create the batch job(s).
     Submit(Submit),
+    /// Check a JSONL of records against the model's request rules, the model, its quotas and
+    /// the cost, without a bucket and without sending anything; exit 2 on errors.
+    Lint(Lint),
     /// Show a job or every job of a run.
     Status(Target),
     /// List the region's batch jobs, newest first.
@@ -51,20 +54,13 @@ pub enum Command {
     Download(Download),
 }
 
+/// What a run asks for: the model, the input and how it is checked; shared by `submit` and
+/// `lint`.
 #[derive(Debug, Args)]
-pub struct Submit {
+pub struct Request {
     /// The Bedrock model id (or inference profile / ARN).
     #[arg(long)]
     pub model: String,
-    /// The S3 bucket for input and output (in the job's region).
-    #[arg(long)]
-    pub bucket: String,
-    /// The ARN of the IAM role Bedrock assumes.
-    #[arg(long)]
-    pub role: String,
-    /// The job name (jobs of a split run are NAME-1, NAME-2, ...).
-    #[arg(long)]
-    pub name: String,
     /// A JSON schema: every record must answer by calling a tool with this input schema.
     #[arg(long)]
     pub schema: Option<PathBuf>,
@@ -76,9 +72,6 @@ pub struct Submit {
     /// `modelInput` lines, the way the first one asks.
     #[arg(long, value_parser = parse_strategy)]
     pub output_strategy: Option<llmbo::OutputStrategy>,
-    /// Hours before Bedrock gives up on a job (24 to 168).
-    #[arg(long, default_value_t = 24)]
-    pub timeout_hours: u32,
     /// An embedding run: each record's text is embedded (Titan Text Embeddings V2, Nova 2
     /// multimodal embeddings); `download` writes the vectors.
     #[arg(long, conflicts_with_all = ["schema", "output_strategy"])]
@@ -86,18 +79,61 @@ pub struct Submit {
     /// With --embed: the vectors' length (Titan V2: 256, 512, 1024; Nova: 256, 384, 1024, 3072).
     #[arg(long, requires = "embed")]
     pub dimensions: Option<u32>,
-    /// Records per job at most (Bedrock's quota).
-    #[arg(long, default_value_t = 50_000)]
-    pub max_records_per_job: usize,
-    /// Records per job at least (Bedrock's quota).
-    #[arg(long, default_value_t = 100)]
-    pub min_records: usize,
-    /// Jobs of the run in flight at once.
-    #[arg(long, default_value_t = 10)]
-    pub max_concurrent_jobs: usize,
+    /// Records per job at most (default: the model's quota from Service Quotas, else 50,000).
+    #[arg(long)]
+    pub max_records_per_job: Option<usize>,
+    /// Records per job at least (default: the model's quota, else 100).
+    #[arg(long)]
+    pub min_records: Option<usize>,
+    /// Jobs of the run in flight at once (default: the model's quota, else 10).
+    #[arg(long)]
+    pub max_concurrent_jobs: Option<usize>,
+    /// Request-rule warnings (an extra field, an uncertain parameter combination) refuse the
+    /// run as errors do.
+    #[arg(long)]
+    pub strict: bool,
+    /// A JSON price table, for the cost range: `{"<model id>": {"input_per_1k": ..,
+    /// "output_per_1k": .., "on_demand": {"input_per_1k": .., "output_per_1k": ..}}}`.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Refuse the run when its upper cost estimate is over this (needs --prices).
+    #[arg(long, requires = "prices", value_name = "COST")]
+    pub max_cost: Option<f64>,
     /// The input: one record per line, `{"recordId", "modelInput"}` or
     /// `{"recordId", "prompt"|"messages", "system"?, "max_tokens"?, ...}`.
     pub input: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Submit {
+    #[command(flatten)]
+    pub request: Request,
+    /// The S3 bucket for input and output (in the job's region).
+    #[arg(long)]
+    pub bucket: String,
+    /// The ARN of the IAM role Bedrock assumes.
+    #[arg(long)]
+    pub role: String,
+    /// The job name (jobs of a split run are NAME-1, NAME-2, ...).
+    #[arg(long)]
+    pub name: String,
+    /// Hours before Bedrock gives up on a job (24 to 168).
+    #[arg(long, default_value_t = 24)]
+    pub timeout_hours: u32,
+    /// Check everything and print the preflight report (the jobs planned, the findings by
+    /// rule, the model and quota checks, the cost range); upload and create nothing. Exit 2
+    /// on errors.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Lint {
+    #[command(flatten)]
+    pub request: Request,
+    /// The job name the plan shows (default `lint`).
+    #[arg(long, default_value = "lint")]
+    pub name: String,
 }
 
 /// A job ARN or a run's `s3://…/input/<name>.run.json`.

@@ -34,6 +34,8 @@ impl From<Error> for Failure {
         match err {
             Error::InvalidConfig { .. }
             | Error::InvalidInput { .. }
+            | Error::Refused { .. }
+            | Error::OverBudget { .. }
             | Error::TooFewRecords { .. } => Failure::Usage(message),
             // Everything else, local I/O of llmbo's own files included, is not the user's
             // usage: exit 1.

@@ -57,6 +57,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let ctx = Context::new(cli.global);
     match cli.command {
         Command::Submit(args) => submit::run(&ctx, args).await,
+        Command::Lint(args) => submit::lint(&ctx, args).await,
         Command::Status(target) => inspect::status(&ctx, &target.target).await,
         Command::List(args) => inspect::list(&ctx, args).await,
         Command::Cancel(target) => inspect::cancel(&ctx, &target.target).await,

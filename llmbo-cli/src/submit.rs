@@ -2,91 +2,248 @@
 
 use std::path::Path;
 
+use llmbo::builder::Set;
 use llmbo::{BatchInferer, ToolDefinition};
 use serde_json::{Value, json};
 
-use crate::args::Submit;
+use crate::args::{Lint, Request, Submit};
 use crate::context::{Context, Failure};
+
+/// The inputs of a run, read and checked before anything is sent.
+struct Inputs {
+    tool: Option<ToolDefinition>,
+    records: Vec<(String, llmbo::ModelInput)>,
+    prices: Option<llmbo::PriceTable>,
+}
+
+impl Inputs {
+    fn read(request: &Request) -> Result<Inputs, Failure> {
+        let tool = match &request.schema {
+            Some(path) => Some(read_tool(path, request.tool_name.as_deref())?),
+            None => None,
+        };
+        if tool.is_none() && request.output_strategy.is_some() {
+            return Err(Failure::Usage(
+                "--output-strategy says how --schema answers are asked for; give --schema too"
+                    .into(),
+            ));
+        }
+        let prices = match &request.prices {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|err| {
+                    Failure::Usage(format!("{}: cannot read the prices: {err}", path.display()))
+                })?;
+                Some(
+                    llmbo::PriceTable::from_json(&text)
+                        .map_err(|err| Failure::Usage(format!("{}: {err}", path.display())))?,
+                )
+            }
+            None => None,
+        };
+        let records = llmbo::jsonl::read_input_file(&request.input).map_err(|err| match err {
+            // The input file could not be read: the user's file.
+            llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
+            other => other.into(),
+        })?;
+        Ok(Inputs {
+            tool,
+            records,
+            prices,
+        })
+    }
+
+    /// Raw bodies that ask for structure (a tool, a native format) say how; typed lines take
+    /// the model's best.
+    fn strategy(&self, request: &Request) -> Option<llmbo::OutputStrategy> {
+        request.output_strategy.or_else(|| {
+            self.records
+                .iter()
+                .filter_map(|(_, input)| input.raw_body.as_ref())
+                .map(llmbo::adapter::detect_strategy)
+                .find(|s| *s != llmbo::OutputStrategy::JsonInPrompt)
+        })
+    }
+}
+
+/// Where a run goes: `submit`'s bucket, role and name, or `lint`'s placeholders.
+struct Place<'a> {
+    bucket: &'a str,
+    role: &'a str,
+    name: &'a str,
+    timeout_hours: u32,
+    preflight_only: bool,
+}
+
+type Ready<O> = llmbo::InfererBuilder<O, Set, Set, Set, Set, Set>;
+
+/// Every setting `submit` and `lint` share.
+fn configure<O>(
+    builder: llmbo::InfererBuilder<O>,
+    request: &Request,
+    inputs: &Inputs,
+    place: &Place<'_>,
+    sdk: llmbo::SdkConfig,
+    region: &str,
+) -> Ready<O> {
+    let mut builder = builder
+        .model_name(&request.model)
+        .bucket_name(place.bucket)
+        .region(region)
+        .job_name(place.name)
+        .role_arn(place.role)
+        .sdk_config(sdk)
+        .time_out_duration_hours(place.timeout_hours)
+        .strict(request.strict);
+    if let Some(n) = request.min_records {
+        builder = builder.min_records(n);
+    }
+    if let Some(n) = request.max_records_per_job {
+        builder = builder.max_records_per_job(n);
+    }
+    if let Some(n) = request.max_concurrent_jobs {
+        builder = builder.max_concurrent_jobs(n);
+    }
+    if let Some(prices) = &inputs.prices {
+        builder = builder.prices(prices.clone());
+    }
+    if let Some(max) = request.max_cost {
+        builder = builder.max_estimated_cost(max);
+    }
+    if place.preflight_only {
+        builder = builder.preflight_only();
+    }
+    builder
+}
 
 pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
     // Everything local is checked before anything is sent.
-    let tool = match &args.schema {
-        Some(path) => Some(read_tool(path, args.tool_name.as_deref())?),
-        None => None,
-    };
-    let records = llmbo::jsonl::read_input_file(&args.input).map_err(|err| match err {
-        // The input file could not be read: the user's file.
-        llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
-        other => other.into(),
-    })?;
+    let request = &args.request;
+    let inputs = Inputs::read(request)?;
     let (sdk, region) = ctx.sdk(None).await?;
-    if args.embed {
-        let mut builder = llmbo::EmbeddingBatchInferer::builder()
-            .model_name(&args.model)
-            .bucket_name(&args.bucket)
-            .region(&region)
-            .job_name(&args.name)
-            .role_arn(&args.role)
-            .sdk_config(sdk)
-            .time_out_duration_hours(args.timeout_hours)
-            .min_records(args.min_records)
-            .max_records_per_job(args.max_records_per_job)
-            .max_concurrent_jobs(args.max_concurrent_jobs);
-        if let Some(d) = args.dimensions {
+    let place = Place {
+        bucket: &args.bucket,
+        role: &args.role,
+        name: &args.name,
+        timeout_hours: args.timeout_hours,
+        preflight_only: false,
+    };
+    if request.embed {
+        let mut builder = configure(
+            llmbo::EmbeddingBatchInferer::builder(),
+            request,
+            &inputs,
+            &place,
+            sdk,
+            &region,
+        );
+        if let Some(d) = request.dimensions {
             builder = builder.dimensions(d);
         }
-        let count = records.len();
-        let run = builder
-            .build()
-            .await?
-            .prepare_run(records)?
+        let inferer = builder.build().await?;
+        if args.dry_run {
+            return print_preflight(ctx, &inferer.preflight(inputs.records).await?);
+        }
+        let count = inputs.records.len();
+        let run = inferer
+            .prepare_run(inputs.records)?
             .push_requests_to_s3()
             .await?
             .create()
             .await?;
         return report(ctx, &run.manifest(), &run.run_uri(), count, None);
     }
-    let mut builder = BatchInferer::builder()
-        .model_name(&args.model)
-        .bucket_name(&args.bucket)
-        .region(&region)
-        .job_name(&args.name)
-        .role_arn(&args.role)
-        .sdk_config(sdk)
-        .time_out_duration_hours(args.timeout_hours)
-        .min_records(args.min_records)
-        .max_records_per_job(args.max_records_per_job)
-        .max_concurrent_jobs(args.max_concurrent_jobs);
-    let structured = tool.is_some();
-    if let Some(tool) = tool {
+    let mut builder = configure(
+        BatchInferer::builder(),
+        request,
+        &inputs,
+        &place,
+        sdk,
+        &region,
+    );
+    let structured = inputs.tool.is_some();
+    if let Some(tool) = inputs.tool.clone() {
         builder = builder.output_tool(tool);
-        // Raw bodies that ask for structure (a tool, a native format) say how; typed lines
-        // take the model's best.
-        let strategy = args.output_strategy.or_else(|| {
-            records
-                .iter()
-                .filter_map(|(_, input)| input.raw_body.as_ref())
-                .map(llmbo::adapter::detect_strategy)
-                .find(|s| *s != llmbo::OutputStrategy::JsonInPrompt)
-        });
-        if let Some(strategy) = strategy {
+        if let Some(strategy) = inputs.strategy(request) {
             builder = builder.output_strategy(strategy);
         }
-    } else if args.output_strategy.is_some() {
-        return Err(Failure::Usage(
-            "--output-strategy says how --schema answers are asked for; give --schema too".into(),
-        ));
     }
-    let count = records.len();
+    let count = inputs.records.len();
     let inferer = builder.build().await?;
+    if args.dry_run {
+        return print_preflight(ctx, &inferer.preflight(inputs.records).await?);
+    }
     let strategy = inferer.output_strategy().filter(|_| structured);
     let run = inferer
-        .prepare_run(records)?
+        .prepare_run(inputs.records)?
         .push_requests_to_s3()
         .await?
         .create()
         .await?;
     report(ctx, &run.manifest(), &run.run_uri(), count, strategy)
+}
+
+/// `llmbo lint`: the preflight with placeholders for the bucket and role, which are not
+/// checked; nothing is uploaded or sent but the catalog, quota and `CountTokens` reads.
+pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
+    let request = &args.request;
+    let inputs = Inputs::read(request)?;
+    let (sdk, region) = ctx.sdk(None).await?;
+    let place = Place {
+        bucket: "llmbo-lint",
+        role: "arn:aws:iam::000000000000:role/llmbo-lint",
+        name: &args.name,
+        timeout_hours: 24,
+        preflight_only: true,
+    };
+    let report = if request.embed {
+        let mut builder = configure(
+            llmbo::EmbeddingBatchInferer::builder(),
+            request,
+            &inputs,
+            &place,
+            sdk,
+            &region,
+        );
+        if let Some(d) = request.dimensions {
+            builder = builder.dimensions(d);
+        }
+        builder.build().await?.preflight(inputs.records).await?
+    } else {
+        let mut builder = configure(
+            BatchInferer::builder(),
+            request,
+            &inputs,
+            &place,
+            sdk,
+            &region,
+        );
+        if let Some(tool) = inputs.tool.clone() {
+            builder = builder.output_tool(tool);
+            if let Some(strategy) = inputs.strategy(request) {
+                builder = builder.output_strategy(strategy);
+            }
+        }
+        builder.build().await?.preflight(inputs.records).await?
+    };
+    print_preflight(ctx, &report)
+}
+
+/// Prints a preflight report (JSON with `--json`); errors in it are exit 2.
+fn print_preflight(
+    ctx: &Context,
+    report: &llmbo::preflight::PreflightReport,
+) -> Result<(), Failure> {
+    if ctx.json() {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
+    if report.has_errors() {
+        return Err(Failure::Usage(
+            "the preflight found errors (above); nothing was uploaded".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Prints what was submitted: the jobs, the strategy of a structured run, the run's URI.

@@ -950,3 +950,140 @@ async fn an_embedding_run_downloads_as_an_npy_matrix_or_json_lines() {
         .code(2)
         .stderr(contains("embedding runs"));
 }
+
+/// Files under the bucket's folder: what S3 holds.
+fn files_in_bucket(local: &LocalBedrock) -> usize {
+    fn count(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() { count(&path) } else { 1 }
+                })
+                .sum()
+        })
+    }
+    count(&local.s3_root().join(local.bucket()))
+}
+
+/// `llmbo lint`: 10,000 raw Claude lines with `temperature` and `top_p` on a model that
+/// refuses both read as one grouped finding with a count (text and JSON), exit 2; fixed, 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn lint_groups_ten_thousand_identical_mistakes_into_one_finding() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let line = |i: usize, both: bool| {
+        let mut body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "temperature": 0.2,
+            "messages": [{"role": "user", "content": format!("Article {i}.")}]});
+        if both {
+            body["top_p"] = json!(0.9);
+        }
+        json!({"recordId": format!("r{i:05}"), "modelInput": body}).to_string()
+    };
+    let bad = write_lines(dir.path(), "bad.jsonl", (0..10_000).map(|i| line(i, true)));
+    let model = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+    let out = llmbo(&local)
+        .args(["lint", "--model", model])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let findings: Vec<&str> = text.lines().filter(|l| l.starts_with("error[")).collect();
+    assert_eq!(findings.len(), 1, "{text}");
+    assert!(
+        findings[0].starts_with("error[sampling-combination] 10000 records")
+            && findings[0].contains("r00000 at modelInput.top_p")
+            && findings[0].contains("and 9995 more"),
+        "{text}"
+    );
+    let out = llmbo(&local)
+        .args(["--json", "lint", "--model", model])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let report = stdout_json(&out);
+    assert_eq!(report["findings"]["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(report["findings"]["groups"][0]["count"], 10_000);
+    assert_eq!(report["records"], 10_000);
+    let fixed = write_lines(
+        dir.path(),
+        "fixed.jsonl",
+        (0..10_000).map(|i| line(i, false)),
+    );
+    let out = llmbo(&local)
+        .args(["--json", "lint", "--model", model])
+        .arg(&fixed)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let report = stdout_json(&out);
+    assert_eq!(report["findings"]["groups"], json!([]));
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(files_in_bucket(&local), 0, "lint uploads nothing");
+}
+
+/// `submit --dry-run` prints the cost range from `--prices`; `--max-cost` under the upper
+/// estimate refuses the run before anything is in S3.
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_dry_run_shows_the_cost_and_a_budget_refuses_before_upload() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+    let prices = dir.path().join("prices.json");
+    std::fs::write(
+        &prices,
+        json!({CLAUDE: {"input_per_1k": 0.000125, "output_per_1k": 0.000625}}).to_string(),
+    )
+    .unwrap();
+    let out = submit(&local, "dry", &input)
+        .arg("--dry-run")
+        .arg("--prices")
+        .arg(&prices)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let report = stdout_json(&out);
+    let (low, high) = (
+        report["cost"]["low"].as_f64().unwrap(),
+        report["cost"]["high"].as_f64().unwrap(),
+    );
+    assert!(0.0 < low && low < high, "{report}");
+    assert_eq!(report["records"], 300);
+    assert_eq!(report["model_check"]["severity"], Value::Null, "{report}");
+    assert_eq!(files_in_bucket(&local), 0, "a dry run uploads nothing");
+    // Text: the range is printed.
+    llmbo(&local)
+        .args(["submit", "--model", CLAUDE, "--bucket"])
+        .arg(local.bucket())
+        .arg("--role")
+        .arg(local.role_arn())
+        .args(["--name", "dry", "--dry-run", "--prices"])
+        .arg(&prices)
+        .arg(&input)
+        .assert()
+        .success()
+        .stdout(contains(format!("cost: {low:.4} to {high:.4}")).and(contains("findings: none")));
+    let budget = format!("{}", high / 2.0);
+    submit(&local, "budget", &input)
+        .arg("--prices")
+        .arg(&prices)
+        .args(["--max-cost", &budget])
+        .assert()
+        .code(2)
+        .stderr(contains("over the budget"));
+    assert_eq!(files_in_bucket(&local), 0, "refused before upload");
+    submit(&local, "budget", &input)
+        .arg("--prices")
+        .arg(&prices)
+        .args(["--max-cost", &format!("{}", high * 2.0)])
+        .assert()
+        .success();
+    assert!(files_in_bucket(&local) > 0);
+}

@@ -96,6 +96,7 @@ pub(crate) struct Settings {
     /// Which per-job limits were given; the others come from the model's quotas.
     pub(crate) given: LimitsGiven,
     pub(crate) strict: bool,
+    pub(crate) preflight_only: bool,
     pub(crate) prices: Option<super::PriceTable>,
     pub(crate) max_estimated_cost: Option<f64>,
 }
@@ -353,6 +354,14 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// An inferer for [`Inferer::preflight`] only: `build()` does not check the bucket and
+    /// the role (they may be placeholders, as for `llmbo lint`), and every step that would
+    /// upload or send records refuses.
+    pub fn preflight_only(mut self) -> Self {
+        self.settings.preflight_only = true;
+        self
+    }
+
     /// Your prices, for the cost range of [`Inferer::preflight`] and the budget of
     /// [`max_estimated_cost`](Self::max_estimated_cost). llmbo ships none.
     pub fn prices(mut self, prices: super::PriceTable) -> Self {
@@ -530,15 +539,17 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             run.bucket_owner.clone(),
             s.retry.as_ref(),
         );
-        let bucket_region = aws.bucket_region(&run.bucket).await?;
-        if bucket_region != s.region {
-            return Err(Error::BucketInWrongRegion {
-                bucket: run.bucket,
-                bucket_region,
-                region: s.region,
-            });
+        if !s.preflight_only {
+            let bucket_region = aws.bucket_region(&run.bucket).await?;
+            if bucket_region != s.region {
+                return Err(Error::BucketInWrongRegion {
+                    bucket: run.bucket,
+                    bucket_region,
+                    region: s.region,
+                });
+            }
+            aws.check_role(&run.role_arn).await?;
         }
-        aws.check_role(&run.role_arn).await?;
         #[cfg(feature = "service-quotas")]
         let quota_source = crate::preflight::quotas::apply(
             &aws,
@@ -554,6 +565,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
         config.output_dir = s.output_dir;
         config.strict = s.strict;
+        config.preflight_only = s.preflight_only;
         config.prices = s.prices;
         config.max_estimated_cost = s.max_estimated_cost;
         if s.given.any() {

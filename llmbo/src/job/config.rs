@@ -33,6 +33,8 @@ pub(crate) struct JobConfig {
     pub(crate) output_check: Option<super::mode::OutputCheck>,
     /// Whether a request-rule warning refuses the run too.
     pub(crate) strict: bool,
+    /// Built for a preflight only: nothing may be uploaded or sent.
+    pub(crate) preflight_only: bool,
     /// The user's prices, for the cost estimate and the budget.
     pub(crate) prices: Option<super::PriceTable>,
     /// The most the run may cost by its upper estimate.
@@ -75,6 +77,7 @@ impl JobConfig {
             local_ids: LocalIds::default(),
             output_check: None,
             strict: false,
+            preflight_only: false,
             prices: None,
             max_estimated_cost: None,
             quota_source: (crate::preflight::QuotaSource::Defaults, None),

@@ -54,6 +54,63 @@ impl PriceTable {
         self
     }
 
+    /// A table from JSON text: an object of model ids, each with its batch prices per 1,000
+    /// tokens and, optionally, its on-demand ones (the file `llmbo --prices FILE` reads).
+    ///
+    /// ```
+    /// let prices = llmbo::PriceTable::from_json(r#"{
+    ///   "anthropic.claude-3-haiku-20240307-v1:0": {
+    ///     "input_per_1k": 0.000125, "output_per_1k": 0.000625,
+    ///     "on_demand": {"input_per_1k": 0.00025, "output_per_1k": 0.00125}}}"#)?;
+    /// assert_eq!(prices.price("anthropic.claude-3-haiku-20240307-v1:0").map(|p| p.output_per_1k), Some(0.000625));
+    /// assert!(llmbo::PriceTable::from_json(r#"{"m": {"input_per_1k": -1, "output_per_1k": 0}}"#).is_err());
+    /// # Ok::<(), llmbo::Error>(())
+    /// ```
+    pub fn from_json(text: &str) -> Result<PriceTable, crate::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Row {
+            input_per_1k: f64,
+            output_per_1k: f64,
+            on_demand: Option<Pair>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Pair {
+            input_per_1k: f64,
+            output_per_1k: f64,
+        }
+        let invalid = |reason: String| crate::Error::InvalidConfig {
+            field: "prices",
+            reason,
+        };
+        let rows: std::collections::BTreeMap<String, Row> = serde_json::from_str(text)
+            .map_err(|err| invalid(format!("not a price table: {err}")))?;
+        let check = |model: &str, input: f64, output: f64| {
+            if input.is_finite() && output.is_finite() && input >= 0.0 && output >= 0.0 {
+                Ok(Price {
+                    input_per_1k: input,
+                    output_per_1k: output,
+                })
+            } else {
+                Err(invalid(format!(
+                    "{model}: prices must be numbers of 0 or more"
+                )))
+            }
+        };
+        let mut table = PriceTable::new();
+        for (model, row) in rows {
+            table = table.with(&model, check(&model, row.input_per_1k, row.output_per_1k)?);
+            if let Some(pair) = row.on_demand {
+                table = table.with_on_demand(
+                    &model,
+                    check(&model, pair.input_per_1k, pair.output_per_1k)?,
+                );
+            }
+        }
+        Ok(table)
+    }
+
     /// The on-demand price of a model.
     pub fn on_demand_price(&self, model: &str) -> Option<Price> {
         let model = crate::adapter::normalize_model_id(model);

@@ -158,8 +158,15 @@ fn cost_range(config: &JobConfig, tokens: &TokenEstimate, on_demand: bool) -> Op
     Some(tokens.cost(price))
 }
 
-/// Refuses a spooled run whose upper estimate is over the budget.
+/// Refuses a spooled run whose upper estimate is over the budget, and any run of an inferer
+/// built for a preflight only.
 pub(crate) fn check_budget(config: &JobConfig, spool: &Spool) -> Result<(), Error> {
+    if config.preflight_only {
+        return Err(Error::InvalidConfig {
+            field: "preflight_only",
+            reason: "this inferer was built for a preflight only; build another to run".into(),
+        });
+    }
     let (Some(budget), Some(tokens)) = (config.max_estimated_cost, &spool.tokens) else {
         return Ok(());
     };
