@@ -1087,3 +1087,42 @@ async fn submit_dry_run_shows_the_cost_and_a_budget_refuses_before_upload() {
         .success();
     assert!(files_in_bucket(&local) > 0);
 }
+
+/// With `AWS_BEARER_TOKEN_BEDROCK` set, every Bedrock call (control plane and runtime) carries
+/// the API key instead of a signature, as the SDKs do; a wrong key is refused, so the key is
+/// what was sent. S3 is still signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bedrock_api_key_from_the_environment_is_used() {
+    let local = LocalBedrock::builder()
+        .api_key("bedrock-api-key-cli")
+        .start()
+        .await
+        .unwrap();
+    llmbo(&local)
+        .env("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-cli")
+        .args(["--json", "list"])
+        .assert()
+        .success();
+    llmbo(&local)
+        .env("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-wrong")
+        .args(["list"])
+        .assert()
+        .code(1)
+        .stderr(contains("API Key"));
+    // A whole run: upload signed, create and poll with the key.
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+    let submitted = submit(&local, "keyed", &input)
+        .env("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-cli")
+        .assert()
+        .success();
+    let run_uri = stdout_json(submitted.get_output())["runUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    llmbo(&local)
+        .env("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-wrong")
+        .args(["status", &run_uri])
+        .assert()
+        .code(1);
+}

@@ -40,6 +40,41 @@ claude_body = json.dumps({
     "tool_choice": {"type": "tool", "name": "person"},
 })
 
+if mode == "catalog":
+    # The read-only catalog, Service Quotas, STS and CountTokens, through boto3 unchanged.
+    br = boto3.client("bedrock", region_name=os.environ["AWS_REGION"])
+    models = br.list_foundation_models()["modelSummaries"]
+    out["models"] = len(models)
+    out["claude_listed"] = any(m["modelId"] == CLAUDE for m in models)
+    out["by_provider"] = sorted({m["providerName"] for m in br.list_foundation_models(byProvider="Anthropic")["modelSummaries"]})
+    details = br.get_foundation_model(modelIdentifier=CLAUDE)["modelDetails"]
+    out["model_name"] = details["modelName"]
+    out["unknown_model"] = error_of(lambda: br.get_foundation_model(modelIdentifier="anthropic.claude-nope"))
+    pages = br.get_paginator("list_inference_profiles").paginate(PaginationConfig={"PageSize": 5})
+    ids = [p["inferenceProfileId"] for page in pages for p in page["inferenceProfileSummaries"]]
+    out["profiles_once"] = len(ids) == len(set(ids)) and len(ids) > 5
+    out["haiku_45_profile"] = "us.anthropic.claude-haiku-4-5-20251001-v1:0" in ids
+    profile = br.get_inference_profile(inferenceProfileIdentifier="us.anthropic.claude-haiku-4-5-20251001-v1:0")
+    out["profile_routes"] = len(profile["models"])
+    out["missing_profile"] = error_of(lambda: br.get_inference_profile(inferenceProfileIdentifier="eu.anthropic.claude-3-haiku-20240307-v1:0"))
+    sq = boto3.client("service-quotas", region_name=os.environ["AWS_REGION"])
+    quotas = [q for page in sq.get_paginator("list_service_quotas").paginate(ServiceCode="bedrock") for q in page["Quotas"]]
+    haiku = {q["QuotaName"]: q for q in quotas if q["QuotaName"].endswith(" for Claude 3 Haiku")}
+    out["haiku_quotas"] = sorted(int(q["Value"]) for q in haiku.values())
+    one = next(iter(haiku.values()))
+    out["get_quota"] = sq.get_service_quota(ServiceCode="bedrock", QuotaCode=one["QuotaCode"])["Quota"]["QuotaName"] == one["QuotaName"]
+    out["other_service"] = error_of(lambda: sq.list_service_quotas(ServiceCode="ec2"))
+    sts = boto3.client("sts", region_name=os.environ["AWS_REGION"])
+    out["account"] = sts.get_caller_identity()["Account"]
+    counted = rt.count_tokens(modelId=CLAUDE, input={"invokeModel": {"body": json.dumps({
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "x" * 400}]})}})
+    out["count_tokens"] = counted["inputTokens"]
+    lam = boto3.client("lambda", region_name=os.environ["AWS_REGION"])
+    out["unknown_service"] = error_of(lambda: lam.list_functions())
+    print(json.dumps(out))
+    sys.exit(0)
+
 if mode == "faulty":
     seen = []
     for i in range(12):

@@ -89,8 +89,8 @@ pub enum StartError {
     S3(String),
 }
 
-/// Settings for [`LocalBedrock`]; every one has a default.
-#[derive(Debug, Clone)]
+/// Settings for [`LocalBedrock`]; every one has a default. Its `Debug` shows no secret.
+#[derive(Clone)]
 pub struct LocalBedrockBuilder {
     bind: IpAddr,
     port: u16,
@@ -98,6 +98,7 @@ pub struct LocalBedrockBuilder {
     account_id: String,
     access_key: String,
     secret_key: String,
+    api_key: String,
     bucket: String,
     role_name: String,
     data_dir: Option<PathBuf>,
@@ -117,6 +118,7 @@ impl Default for LocalBedrockBuilder {
             account_id: "000000000000".into(),
             access_key: "test".into(),
             secret_key: "test".into(),
+            api_key: "test".into(),
             bucket: "llmbo-local".into(),
             role_name: "llmbo-local".into(),
             data_dir: None,
@@ -129,7 +131,34 @@ impl Default for LocalBedrockBuilder {
     }
 }
 
+impl std::fmt::Debug for LocalBedrockBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBedrockBuilder")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("region", &self.region)
+            .field("account_id", &self.account_id)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("api_key", &"<redacted>")
+            .field("bucket", &self.bucket)
+            .field("role_name", &self.role_name)
+            .field("data_dir", &self.data_dir)
+            .field("speed", &self.speed)
+            .field("quotas", &self.quotas)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LocalBedrockBuilder {
+    /// The Bedrock API key (`Authorization: Bearer …`, what SDKs send when
+    /// `AWS_BEARER_TOKEN_BEDROCK` is set) Bedrock calls may carry instead of a signature;
+    /// default `test`. Any other token is refused.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
     /// The address to listen on (default `127.0.0.1`: nothing outside this machine reaches it).
     pub fn bind(mut self, address: IpAddr) -> Self {
         self.bind = address;
@@ -252,6 +281,7 @@ impl LocalBedrockBuilder {
             account_id: self.account_id.clone(),
             access_key: self.access_key.clone(),
             secret_key: self.secret_key.clone(),
+            api_key: self.api_key.clone(),
             quotas: self.quotas,
             speed: self.speed,
             custom_models: self.custom_models.clone(),

@@ -44,6 +44,25 @@ struct Args {
     /// Bucket created at start-up.
     #[arg(long, default_value = "llmbo-local")]
     bucket: String,
+    /// The access key every request is signed with.
+    #[arg(long, env = "LLMBO_LOCAL_ACCESS_KEY", default_value = "test")]
+    access_key: String,
+    /// The secret key every request is signed with.
+    #[arg(
+        long,
+        env = "LLMBO_LOCAL_SECRET_KEY",
+        default_value = "test",
+        hide_default_value = true
+    )]
+    secret_key: String,
+    /// The Bedrock API key (bearer token) Bedrock calls may carry instead of a signature.
+    #[arg(
+        long,
+        env = "LLMBO_LOCAL_API_KEY",
+        default_value = "test",
+        hide_default_value = true
+    )]
+    api_key: String,
     /// How fast jobs run.
     #[arg(long, value_enum, default_value = "fast")]
     speed: SpeedArg,
@@ -106,6 +125,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .port(args.port)
         .region(args.region.clone())
         .bucket(args.bucket.clone())
+        .credentials(args.access_key.clone(), args.secret_key.clone())
+        .api_key(args.api_key.clone())
         .speed(match args.speed {
             SpeedArg::Fast => Speed::fast(),
             SpeedArg::Realistic => Speed::realistic(),
@@ -133,7 +154,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = builder.start().await?;
     println!("# llmbo-local is listening. Point an AWS SDK or the AWS CLI at it with:");
     println!("export AWS_ENDPOINT_URL={}", local.endpoint_url());
-    println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
+    println!(
+        "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}",
+        args.access_key, args.secret_key
+    );
+    println!(
+        "# or, for Bedrock only, an API key: export AWS_BEARER_TOKEN_BEDROCK={}",
+        args.api_key
+    );
     println!(
         "export AWS_REGION={} AWS_DEFAULT_REGION={}",
         local.region(),

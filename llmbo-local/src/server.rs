@@ -44,9 +44,16 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
     let path = req.uri().path().to_owned();
     // Unsigned requests name no service; Bedrock's paths are still Bedrock's, so they get
     // Bedrock's refusal rather than an S3 error.
+    // A Bedrock API key (`Authorization: Bearer …`) names no service either: only Bedrock
+    // takes them.
     let service = sigv4::service_of(req.headers(), req.uri().query()).or_else(|| {
         let path = req.uri().path();
-        (path.starts_with("/model-invocation-job")).then(|| "bedrock".to_owned())
+        let bearer = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer "));
+        (bearer || is_bedrock_path(path)).then(|| "bedrock".to_owned())
     });
     let response = match service.as_deref() {
         None | Some("s3") => match s3.call(req.map(s3s::Body::from)).await {
@@ -66,6 +73,21 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
         "request"
     );
     response
+}
+
+/// The paths of Bedrock's operations (control plane and runtime), never S3's.
+fn is_bedrock_path(path: &str) -> bool {
+    [
+        "/model-invocation-job",
+        "/model/",
+        "/foundation-models",
+        "/inference-profiles",
+        "/listTagsForResource",
+        "/tagResource",
+        "/untagResource",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<s3s::Body> {
@@ -101,15 +123,28 @@ async fn control_plane(
         }
     };
     let settings = &shared.settings;
-    let verified = sigv4::verify(
-        parts.method.as_str(),
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        &body,
-        &settings.access_key,
-        &settings.secret_key,
-    );
+    // IAM is global (scoped to us-east-1); STS answers there and in the server's region.
+    let regions = [settings.region.as_str(), "us-east-1"];
+    let expect = sigv4::Expect {
+        regions: if is_query { &regions } else { &regions[..1] },
+        now: chrono::Utc::now(),
+    };
+    let verified = match sigv4::verify_bearer(&parts.headers, &settings.api_key) {
+        Ok(true) if service == "bedrock" => Ok(()),
+        Ok(true) => Err(SignatureError::Malformed),
+        Ok(false) => sigv4::verify(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+            &body,
+            &settings.access_key,
+            &settings.secret_key,
+            &expect,
+        )
+        .map(|_| ()),
+        Err(err) => Err(err),
+    };
     let reply = if let Err(err) = verified {
         auth_error(&err, is_query, &request_id)
     } else if service == "sts" {
@@ -170,17 +205,24 @@ fn auth_error(err: &SignatureError, is_iam: bool, request_id: &str) -> Reply {
     let message = err.to_string();
     if is_iam {
         let code = match err {
-            SignatureError::UnknownAccessKey => "InvalidClientTokenId",
-            SignatureError::Mismatch => "SignatureDoesNotMatch",
+            SignatureError::UnknownAccessKey | SignatureError::BadApiKey => "InvalidClientTokenId",
+            SignatureError::Mismatch
+            | SignatureError::Skewed(_)
+            | SignatureError::WrongRegion
+            | SignatureError::ScopeDate { .. } => "SignatureDoesNotMatch",
             SignatureError::Missing | SignatureError::Malformed => "IncompleteSignature",
         };
         return iam::error(403, "Sender", code, &message, request_id);
     }
     let code = match err {
         SignatureError::UnknownAccessKey => "UnrecognizedClientException",
-        SignatureError::Mismatch => "InvalidSignatureException",
+        SignatureError::Mismatch
+        | SignatureError::Skewed(_)
+        | SignatureError::WrongRegion
+        | SignatureError::ScopeDate { .. } => "InvalidSignatureException",
         SignatureError::Missing => "MissingAuthenticationTokenException",
         SignatureError::Malformed => "IncompleteSignatureException",
+        SignatureError::BadApiKey => "AccessDeniedException",
     };
     Reply::json_error(403, code, &message)
 }

@@ -100,9 +100,69 @@ pub enum SignatureError {
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
     )]
     Mismatch,
+    /// `x-amz-date` is more than 15 minutes from the server's clock.
+    #[error("{0}")]
+    Skewed(String),
+    /// The credential scope names another region than the server's.
+    #[error("Credential should be scoped to a valid region.")]
+    WrongRegion,
+    /// The credential scope's date is not the date of `x-amz-date`.
+    #[error(
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope}' != '{date}', from '{amz_date}'."
+    )]
+    ScopeDate {
+        /// The scope's date.
+        scope: String,
+        /// `x-amz-date`'s date.
+        date: String,
+        /// `x-amz-date`.
+        amz_date: String,
+    },
+    /// A bearer token (a Bedrock API key) the server does not know.
+    #[error("Authentication failed: Please make sure your API Key is valid.")]
+    BadApiKey,
 }
 
-/// Checks a header-signed request against the one known key pair.
+/// What the server expects of every signature: its region(s) and its clock.
+#[derive(Debug, Clone)]
+pub struct Expect<'a> {
+    /// Regions a credential scope may name (the server's; `us-east-1` too for IAM and STS).
+    pub regions: &'a [&'a str],
+    /// The server's time.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// The most a request's `x-amz-date` may differ from the server's clock, as AWS allows.
+pub const MAX_SKEW_MINUTES: i64 = 15;
+
+fn check_time(amz_date: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), SignatureError> {
+    let signed = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
+        .map_err(|_| SignatureError::Malformed)?
+        .and_utc();
+    let format = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let window = chrono::Duration::minutes(MAX_SKEW_MINUTES);
+    if signed < now - window {
+        return Err(SignatureError::Skewed(format!(
+            "Signature expired: {} is now earlier than {} ({} - {MAX_SKEW_MINUTES} min.)",
+            format(signed),
+            format(now - window),
+            format(now)
+        )));
+    }
+    if signed > now + window {
+        return Err(SignatureError::Skewed(format!(
+            "Signature not yet current: {} is still later than {} ({} + {MAX_SKEW_MINUTES} min.)",
+            format(signed),
+            format(now + window),
+            format(now)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a header-signed request against the one known key pair: the signature, the body's
+/// hash, the scope's region and date, and the clock.
+#[allow(clippy::too_many_arguments)] // a request, a key pair and what is expected of it
 pub fn verify(
     method: &str,
     raw_path: &str,
@@ -111,6 +171,7 @@ pub fn verify(
     body: &[u8],
     access_key: &str,
     secret_key: &str,
+    expect: &Expect<'_>,
 ) -> Result<Authorization, SignatureError> {
     let header = headers
         .get(http::header::AUTHORIZATION)
@@ -125,12 +186,17 @@ pub fn verify(
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())
         .ok_or(SignatureError::Malformed)?;
+    let actual_hash = hex(&Sha256::digest(body));
     let payload_hash = match headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok())
     {
+        // A hash that is not the body's is a body changed after signing.
+        Some(hash) if hash != "UNSIGNED-PAYLOAD" && hash != actual_hash => {
+            return Err(SignatureError::Mismatch);
+        }
         Some(hash) => hash.to_owned(),
-        None => hex(&Sha256::digest(body)),
+        None => actual_hash,
     };
     let canonical = canonical_request(method, raw_path, raw_query, headers, &auth, &payload_hash)
         .ok_or(SignatureError::Malformed)?;
@@ -144,10 +210,39 @@ pub fn verify(
     );
     let key = signing_key(secret_key, &auth.date, &auth.region, &auth.service);
     let expected = hex(&hmac(&key, string_to_sign.as_bytes()));
-    if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
-        Ok(auth)
+    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+        return Err(SignatureError::Mismatch);
+    }
+    // Signed right, with the right key: now the scope and the clock.
+    let date = amz_date.get(..8).unwrap_or(amz_date);
+    if auth.date != date {
+        return Err(SignatureError::ScopeDate {
+            scope: auth.date.clone(),
+            date: date.to_owned(),
+            amz_date: amz_date.to_owned(),
+        });
+    }
+    if !expect.regions.contains(&auth.region.as_str()) {
+        return Err(SignatureError::WrongRegion);
+    }
+    check_time(amz_date, expect.now)?;
+    Ok(auth)
+}
+
+/// Checks `Authorization: Bearer <key>` (a Bedrock API key, `AWS_BEARER_TOKEN_BEDROCK`):
+/// `Ok(true)` for the server's key, `Ok(false)` when the request carries no bearer token.
+pub fn verify_bearer(headers: &HeaderMap, api_key: &str) -> Result<bool, SignatureError> {
+    let Some(token) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Ok(false);
+    };
+    if constant_time_eq(token.trim().as_bytes(), api_key.as_bytes()) {
+        Ok(true)
     } else {
-        Err(SignatureError::Mismatch)
+        Err(SignatureError::BadApiKey)
     }
 }
 
@@ -159,8 +254,9 @@ fn canonical_request(
     auth: &Authorization,
     payload_hash: &str,
 ) -> Option<String> {
-    let path = if raw_path.is_empty() { "/" } else { raw_path };
-    // The path as sent is encoded once; non-S3 services sign it encoded again.
+    // Non-S3 services sign the path normalised (RFC 3986: no `.` or `..` segments, no empty
+    // ones), as the SDKs do, and encoded again (the path as sent is encoded once).
+    let path = normalize_path(raw_path);
     let canonical_path = path
         .split('/')
         .map(|segment| uri_encode(segment, true))
@@ -206,6 +302,27 @@ fn canonical_request(
         "{method}\n{canonical_path}\n{query}\n{canonical_headers}\n{}\n{payload_hash}",
         auth.signed_headers.join(";")
     ))
+}
+
+/// The path without dot segments or empty segments; a trailing slash (or a trailing `.` or
+/// `..` segment, which name a folder) is kept.
+fn normalize_path(raw: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in raw.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            name => kept.push(name),
+        }
+    }
+    let mut path = format!("/{}", kept.join("/"));
+    let names_folder = raw.ends_with('/') || raw.ends_with("/.") || raw.ends_with("/..");
+    if names_folder && !path.ends_with('/') {
+        path.push('/');
+    }
+    path
 }
 
 fn collapse_spaces(value: &str) -> String {
@@ -270,19 +387,65 @@ mod tests {
                 .parse()?,
         );
         let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        let auth = verify("GET", "/", None, &headers, b"", "AKIDEXAMPLE", secret)?;
+        let signed_at =
+            chrono::NaiveDateTime::parse_from_str("20150830T123600Z", "%Y%m%dT%H%M%SZ")?.and_utc();
+        let at = |minutes: i64| Expect {
+            regions: &["us-east-1"],
+            now: signed_at + chrono::Duration::minutes(minutes),
+        };
+        let check = |method: &str, key: &str, secret: &str, expect: &Expect<'_>| {
+            verify(method, "/", None, &headers, b"", key, secret, expect)
+        };
+        let auth = check("GET", "AKIDEXAMPLE", secret, &at(0))?;
         assert_eq!(auth.service, "service");
         assert_eq!(
-            verify("GET", "/", None, &headers, b"", "AKIDEXAMPLE", "wrong"),
+            check("GET", "AKIDEXAMPLE", "wrong", &at(0)),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify("POST", "/", None, &headers, b"", "AKIDEXAMPLE", secret),
+            check("POST", "AKIDEXAMPLE", secret, &at(0)),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify("GET", "/", None, &headers, b"", "OTHER", secret),
+            check("GET", "OTHER", secret, &at(0)),
             Err(SignatureError::UnknownAccessKey)
+        );
+        // Within 15 minutes either way: fine; past them, refused with AWS's sentences.
+        assert!(check("GET", "AKIDEXAMPLE", secret, &at(14)).is_ok());
+        assert!(check("GET", "AKIDEXAMPLE", secret, &at(-14)).is_ok());
+        match check("GET", "AKIDEXAMPLE", secret, &at(20)) {
+            Err(SignatureError::Skewed(message)) => assert_eq!(
+                message,
+                "Signature expired: 20150830T123600Z is now earlier than 20150830T124100Z (20150830T125600Z - 15 min.)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(check("GET", "AKIDEXAMPLE", secret, &at(-20)), Err(SignatureError::Skewed(m)) if m.starts_with("Signature not yet current"))
+        );
+        let elsewhere = Expect {
+            regions: &["eu-west-1"],
+            now: signed_at,
+        };
+        assert_eq!(
+            check("GET", "AKIDEXAMPLE", secret, &elsewhere),
+            Err(SignatureError::WrongRegion)
+        );
+        // A body whose hash header is not its own was changed after signing.
+        let mut hashed = headers.clone();
+        hashed.insert("x-amz-content-sha256", "00".repeat(32).parse()?);
+        assert_eq!(
+            verify(
+                "GET",
+                "/",
+                None,
+                &hashed,
+                b"",
+                "AKIDEXAMPLE",
+                secret,
+                &at(0)
+            ),
+            Err(SignatureError::Mismatch)
         );
         Ok(())
     }
@@ -304,5 +467,129 @@ mod tests {
         );
         assert_eq!(service_of(&HeaderMap::new(), None), None);
         Ok(())
+    }
+
+    /// aws-sigv4 (the Rust SDK's signer) as the oracle: every request it signs is accepted,
+    /// whatever the method, path (reserved characters, spaces, unicode), query, headers and
+    /// body; and the same request changed anywhere after signing is refused.
+    mod oracle {
+        use super::super::*;
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use proptest::prelude::*;
+
+        const KEY: &str = "AKIDLOCAL";
+        const SECRET: &str = "local/secret+key";
+
+        /// Signs a request as the SDKs do: the path percent-encoded once on the wire.
+        fn signed(
+            method: &str,
+            path: &str,
+            query: &[(String, String)],
+            headers: &[(String, String)],
+            body: &[u8],
+            time: std::time::SystemTime,
+        ) -> (String, Option<String>, HeaderMap) {
+            let wire_path: String = path
+                .split('/')
+                .map(|s| urlencoding::encode(s).into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let wire_query = (!query.is_empty()).then(|| {
+                query
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            });
+            let uri = match &wire_query {
+                Some(q) => format!("https://bedrock.us-east-1.amazonaws.com{wire_path}?{q}"),
+                None => format!("https://bedrock.us-east-1.amazonaws.com{wire_path}"),
+            };
+            let mut all: Vec<(&str, &str)> = vec![("host", "bedrock.us-east-1.amazonaws.com")];
+            all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let identity = aws_credential_types::Credentials::from_keys(KEY, SECRET, None).into();
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name("bedrock")
+                .time(time)
+                .settings(SigningSettings::default())
+                .build()
+                .expect("params")
+                .into();
+            let request = SignableRequest::new(
+                method,
+                uri,
+                all.clone().into_iter(),
+                SignableBody::Bytes(body),
+            )
+            .expect("signable");
+            let (instructions, _) = sign(request, &params).expect("signs").into_parts();
+            let mut map = HeaderMap::new();
+            for (k, v) in all {
+                map.append(
+                    http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                    v.parse().expect("value"),
+                );
+            }
+            for (k, v) in instructions.headers() {
+                map.insert(
+                    http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                    v.parse().expect("value"),
+                );
+            }
+            (wire_path, wire_query, map)
+        }
+
+        fn segment() -> impl Strategy<Value = String> {
+            proptest::string::string_regex("[a-zA-Z0-9 :+=@!*'(),$&;~._%é-]{1,12}").expect("regex")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            #[test]
+            fn every_signed_request_is_accepted_and_every_change_refused(
+                method in prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "HEAD"]),
+                segments in prop::collection::vec(segment(), 1..4),
+                query in prop::collection::vec((segment(), segment()), 0..4),
+                headers in prop::collection::vec(
+                    ("x-amz-[a-z]{1,8}|content-type|x-custom-[a-z]{1,6}", "[ -~]{0,20}"), 0..3),
+                body in prop::collection::vec(any::<u8>(), 0..64),
+                skew in -14i64..14,
+                change in 0usize..5,
+            ) {
+                let path = format!("/{}", segments.join("/"));
+                let headers: Vec<(String, String)> = headers
+                    .into_iter()
+                    .filter(|(k, _)| k != "x-amz-date" && k != "x-amz-content-sha256" && k != "x-amz-security-token")
+                    .map(|(k, v)| (k, v.trim().to_owned()))
+                    .collect();
+                let now = chrono::Utc::now();
+                let time = std::time::SystemTime::from(now - chrono::Duration::minutes(skew));
+                let (wire_path, wire_query, map) = signed(method, &path, &query, &headers, &body, time);
+                let expect = Expect { regions: &["us-east-1"], now };
+                let accepted = verify(method, &wire_path, wire_query.as_deref(), &map, &body, KEY, SECRET, &expect);
+                prop_assert!(accepted.is_ok(), "{method} {wire_path}?{wire_query:?}: {accepted:?}");
+                // One change after signing, each refused.
+                let mut body2 = body.clone();
+                let mut map2 = map.clone();
+                let (mut path2, mut query2, mut method2) = (wire_path.clone(), wire_query.clone(), method);
+                match change {
+                    0 => body2.push(b'x'),
+                    1 => path2.push('x'),
+                    2 => query2 = Some(format!("{}&zz=1", query2.unwrap_or_default()).trim_start_matches('&').to_owned()),
+                    3 => method2 = if method == "GET" { "POST" } else { "GET" },
+                    _ => {
+                        map2.insert("x-amz-date", "20200101T000000Z".parse().expect("value"));
+                    }
+                }
+                let refused = verify(method2, &path2, query2.as_deref(), &map2, &body2, KEY, SECRET, &expect);
+                prop_assert!(refused.is_err(), "change {change} accepted");
+                // And the same request 20 minutes later is too old.
+                let late = Expect { regions: &["us-east-1"], now: now + chrono::Duration::minutes(20 + skew.abs()) };
+                let expired = verify(method, &wire_path, wire_query.as_deref(), &map, &body, KEY, SECRET, &late);
+                prop_assert!(matches!(expired, Err(SignatureError::Skewed(_))), "{expired:?}");
+            }
+        }
     }
 }

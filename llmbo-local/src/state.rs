@@ -21,6 +21,8 @@ pub(crate) struct Settings {
     pub(crate) account_id: String,
     pub(crate) access_key: String,
     pub(crate) secret_key: String,
+    /// The Bedrock API key bearer tokens must carry.
+    pub(crate) api_key: String,
     pub(crate) quotas: Quotas,
     pub(crate) speed: Speed,
     /// Model-id prefixes served as a given family, beyond the built-in ones.

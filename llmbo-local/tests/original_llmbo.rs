@@ -19,9 +19,16 @@ fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("LLMBO_CONFORMANCE_PYTHON") {
         return PathBuf::from(python);
     }
+    // The tests of this file run at once: one makes the venv, the others wait for it, and a
+    // venv counts as made only once pip has finished (a marker file).
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/conformance-venv");
     let python = venv.join("bin/python");
-    if !python.exists() {
+    let installed_marker = venv.join(".llmbo-installed");
+    if !installed_marker.exists() {
         let made = Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
@@ -33,6 +40,7 @@ fn python() -> PathBuf {
             .status()
             .expect("pip runs");
         assert!(installed.success(), "pip install {REQUIREMENT} failed");
+        std::fs::write(&installed_marker, REQUIREMENT).expect("the venv is writable");
     }
     python
 }
@@ -195,4 +203,37 @@ async fn boto3_bedrock_runtime_works_unchanged() {
         "{seen}"
     );
     assert_eq!(seen["model_error_status"], json!([424]), "{seen}");
+}
+
+/// boto3's `bedrock`, `service-quotas`, `sts` and `bedrock-runtime` clients read llmbo-local's
+/// catalog, quotas, identity and token counts unchanged; another service gets a clean error.
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_reads_the_catalog_quotas_and_identity() {
+    use serde_json::json;
+    let seen = runtime_observations(LocalBedrock::start().await.unwrap(), "catalog").await;
+    assert!(seen["models"].as_u64().unwrap() > 20, "{seen}");
+    assert_eq!(seen["claude_listed"], true);
+    assert_eq!(seen["by_provider"], json!(["Anthropic"]));
+    assert_eq!(seen["model_name"], "Claude 3 Haiku");
+    assert_eq!(seen["unknown_model"][0], "ResourceNotFoundException");
+    assert_eq!(seen["profiles_once"], true, "{seen}");
+    assert_eq!(seen["haiku_45_profile"], true);
+    assert_eq!(seen["profile_routes"], 3);
+    assert_eq!(seen["missing_profile"][0], "ResourceNotFoundException");
+    // min 100, max records 50,000 (job and file), 1 GB, 10 jobs.
+    assert_eq!(
+        seen["haiku_quotas"],
+        json!([1, 10, 100, 50_000, 50_000]),
+        "{seen}"
+    );
+    assert_eq!(seen["get_quota"], true);
+    assert_eq!(seen["other_service"][0], "NoSuchResourceException");
+    assert_eq!(seen["account"], "000000000000");
+    // 400 characters of text at 4 a token, and the few of the turn's frame.
+    let counted = seen["count_tokens"].as_u64().unwrap();
+    assert!((100..=110).contains(&counted), "{seen}");
+    assert_eq!(
+        seen["unknown_service"][0], "UnknownOperationException",
+        "{seen}"
+    );
 }
