@@ -199,13 +199,32 @@ async fn llmbo_local_refuses_an_invalid_dimension_as_bedrock_does() {
             )
         })
         .collect();
-    let results = llmbo::BatchInferer::builder()
-        .model_name(TITAN)
-        .bucket_name(local.bucket())
-        .region(local.region())
-        .job_name("raw-embed")
-        .role_arn(local.role_arn())
-        .sdk_config(local.sdk_config())
+    let inferer = || {
+        llmbo::BatchInferer::builder()
+            .model_name(TITAN)
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name("raw-embed")
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+    };
+    // The preflight finds the 50 bad dimensions before upload.
+    let refused = inferer()
+        .build()
+        .await
+        .unwrap()
+        .auto(inputs.clone(), POLL)
+        .await;
+    match refused {
+        Err(llmbo::Error::Refused { findings }) => {
+            assert_eq!(findings.groups[0].count, 50);
+            assert_eq!(findings.groups[0].first[0].record_id, "r001");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // Sent anyway, llmbo-local refuses each as Bedrock does.
+    let results = inferer()
+        .skip_preflight_checks()
         .build()
         .await
         .unwrap()

@@ -369,9 +369,18 @@ async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice
 async fn a_model_served_through_profiles_only_names_the_profile_to_use() {
     let local = LocalBedrock::start().await.unwrap();
     let bare = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    // llmbo's table knows: refused at build, the profile named.
+    match builder(&local, bare, "profile").build().await {
+        Err(llmbo::Error::InvalidConfig { reason, .. }) => {
+            assert!(reason.contains(&format!("`us.{bare}`")), "{reason}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // Past the checks, the runtime refuses it, and each record's error names the profile.
     let results = builder(&local, bare, "profile")
         .on_demand_below(100)
         .output_strategy(llmbo::OutputStrategy::ForcedTool)
+        .skip_preflight_checks()
         .build()
         .await
         .unwrap()

@@ -141,8 +141,8 @@ async fn every_strategy_of_every_family_returns_typed_values() {
     }
     // Converse jobs: native structured output or the prompt, never tools.
     for (model, strategy) in [
-        ("anthropic.claude-sonnet-4-5-20250929-v1:0", JsonSchema),
-        ("anthropic.claude-sonnet-4-5-20250929-v1:0", JsonInPrompt),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", JsonSchema),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", JsonInPrompt),
         ("amazon.nova-lite-v1:0", JsonInPrompt),
     ] {
         n += 1;
@@ -162,7 +162,7 @@ async fn each_model_gets_its_default_and_converse_structured_jobs_now_work() {
         ("anthropic.claude-3-haiku-20240307-v1:0", false, ForcedTool),
         ("meta.llama3-1-8b-instruct-v1:0", false, JsonInPrompt),
         (
-            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
             true,
             JsonSchema,
         ),
@@ -212,7 +212,7 @@ async fn a_strategy_the_model_cannot_take_is_refused_before_anything_is_sent() {
         "{reason}"
     );
     let reason = refused(
-        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
         ForcedTool,
         true,
     )
@@ -259,7 +259,7 @@ async fn a_recursive_type_is_refused_for_strict_strategies_and_falls_back_by_def
     let local = LocalBedrock::start().await.unwrap();
     let outline = |strategy: Option<OutputStrategy>| {
         let mut b = StructuredBatchInferer::<Outline>::builder()
-            .model_name("anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .model_name("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
             .bucket_name(local.bucket())
             .region(local.region())
             .job_name("outline")
@@ -302,7 +302,7 @@ async fn a_cut_answer_is_truncated_under_every_strategy() {
         .start()
         .await
         .unwrap();
-    let model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
     for (n, strategy) in [ForcedTool, StrictTool, JsonSchema, JsonInPrompt]
         .into_iter()
         .enumerate()
@@ -373,7 +373,7 @@ async fn a_schema_outside_bedrocks_subset_gets_bedrocks_400_record() {
         })
         .collect();
     let results = BatchInferer::builder()
-        .model_name("anthropic.claude-sonnet-4-5-20250929-v1:0")
+        .model_name("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
         .bucket_name(local.bucket())
         .region(local.region())
         .job_name("subset")
@@ -427,7 +427,7 @@ async fn a_tagged_enum_goes_through_every_strict_strategy() {
     let local = LocalBedrock::start().await.unwrap();
     for (n, strategy) in [JsonSchema, StrictTool].into_iter().enumerate() {
         let results = StructuredBatchInferer::<Finding>::builder()
-            .model_name("anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .model_name("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
             .bucket_name(local.bucket())
             .region(local.region())
             .job_name(format!("finding-{n}"))
@@ -456,7 +456,7 @@ async fn a_tagged_enum_goes_through_every_strict_strategy() {
 #[tokio::test]
 async fn a_job_recovered_from_its_arn_reads_answers_the_way_they_were_asked_for() {
     let local = LocalBedrock::start().await.unwrap();
-    let model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
     for (n, strategy) in [JsonSchema, StrictTool, JsonInPrompt]
         .into_iter()
         .enumerate()
@@ -529,7 +529,7 @@ async fn a_type_can_ask_for_its_strategy_and_the_builder_still_wins() {
         }
         b.build()
     };
-    let sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
     assert_eq!(
         build(sonnet, None).await.unwrap().output_strategy(),
         Some(StrictTool)

@@ -14,7 +14,7 @@ use llmbo_workspace::{Person, sample_text};
 use serde::Deserialize;
 
 const POLL: Duration = Duration::from_millis(20);
-const SONNET: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+const SONNET: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 /// A bill.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema, BatchOutput)]

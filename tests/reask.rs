@@ -64,11 +64,11 @@ async fn ten_percent_schema_violations_converge_to_none_after_one_round() {
     let (local, faults) = local_with_violations(vec![Malformed::SchemaViolation]).await;
     let cases = [
         (
-            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
             OutputStrategy::ForcedTool,
         ),
         (
-            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
             OutputStrategy::JsonSchema,
         ),
         ("amazon.nova-lite-v1:0", OutputStrategy::ForcedTool),

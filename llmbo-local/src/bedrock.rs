@@ -86,6 +86,9 @@ pub(crate) fn handle(
             "Too many requests, please wait before trying again.",
         );
     }
+    if let Some(kind) = shared.faults.next_control_fault(operation) {
+        return control_fault(shared, kind, operation, body);
+    }
     match (method, segments.as_slice()) {
         ("POST", ["model-invocation-job"]) => create(shared, body),
         ("GET", ["model-invocation-jobs"]) => list(shared, query),
@@ -104,6 +107,46 @@ pub(crate) fn handle(
             404,
             "UnknownOperationException",
             "The requested operation is not supported by llmbo-local",
+        ),
+    }
+}
+
+/// The reply of an injected control-plane failure, in Bedrock's words.
+fn control_fault(
+    shared: &Arc<Shared>,
+    kind: crate::faults::ControlFaultKind,
+    operation: &str,
+    body: &[u8],
+) -> Reply {
+    use crate::faults::ControlFaultKind;
+    match kind {
+        ControlFaultKind::AccessDenied => {
+            let caller = format!(
+                "arn:aws:iam::{}:user/llmbo-local",
+                shared.settings.account_id
+            );
+            let role = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|b| b.get("roleArn").and_then(Value::as_str).map(str::to_owned));
+            let message = match (operation, role) {
+                ("CreateModelInvocationJob", Some(role)) => format!(
+                    "User: {caller} is not authorized to perform: iam:PassRole on resource: {role} because no identity-based policy allows the iam:PassRole action"
+                ),
+                _ => format!(
+                    "User: {caller} is not authorized to perform: bedrock:{operation} because no identity-based policy allows the bedrock:{operation} action"
+                ),
+            };
+            Reply::json_error(403, "AccessDeniedException", &message)
+        }
+        ControlFaultKind::ServiceQuotaExceeded => Reply::json_error(
+            400,
+            "ServiceQuotaExceededException",
+            "The number of submitted and in-progress batch inference jobs for this model has reached the quota.",
+        ),
+        ControlFaultKind::InternalServer => Reply::json_error(
+            500,
+            "InternalServerException",
+            "An internal server error occurred. Retry your request.",
         ),
     }
 }
@@ -523,7 +566,7 @@ fn stop(shared: &Arc<Shared>, id: &str) -> Reply {
             400,
             "ValidationException",
             &format!(
-                "The job cannot be stopped because it is {}.",
+                "The model invocation job {id} cannot be stopped. State was: {}",
                 status.as_str()
             ),
         ),

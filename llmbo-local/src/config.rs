@@ -10,7 +10,9 @@ pub struct Speed {
     pub step: Duration,
     /// The wait per record while `InProgress`.
     pub per_record: Duration,
-    /// The length of one timeout hour.
+    /// The length of one timeout hour: a job still running after `timeoutDurationInHours` of
+    /// them (counted from submission: the steps, then `per_record` a record) ends
+    /// `PartiallyCompleted`, and one whose scheduling step is longer ends `Expired`.
     pub hour: Duration,
 }
 
@@ -20,7 +22,8 @@ impl Speed {
         Speed {
             step: Duration::from_millis(10),
             per_record: Duration::ZERO,
-            hour: Duration::from_millis(20),
+            // Long enough that no test's job overruns a 24-hour timeout by accident.
+            hour: Duration::from_secs(60),
         }
     }
 

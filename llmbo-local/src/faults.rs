@@ -11,7 +11,8 @@ pub enum JobFault {
         /// Bedrock's `message` for the failure.
         message: String,
     },
-    /// The job stays `Scheduled` until its timeout passes, then ends `Expired`.
+    /// The job stays `Scheduled` (for one step, standing for its whole timeout), then ends
+    /// `Expired`.
     Expire,
     /// The job stops after this fraction of its records (`0.0..=1.0`) and ends
     /// `PartiallyCompleted`; the rest are never processed.
@@ -19,6 +20,9 @@ pub enum JobFault {
         /// The fraction of records processed.
         processed_fraction: f64,
     },
+    /// The job ends `Completed`, but every record is an error record (400, as for a body
+    /// missing a required field): what a job of bad bodies looks like on AWS.
+    AllRecordsFail,
 }
 
 /// What goes wrong, and how often. Rates are fractions in `0.0..=1.0`.
@@ -32,7 +36,7 @@ pub struct FaultConfig {
     /// that violates the schema, or truncated JSON (one of the four, chosen per record).
     pub malformed_output_rate: f64,
     /// How jobs end, when set: every job, or only those whose name contains
-    /// `job_fault_name_contains`.
+    /// `job_fault_name_contains`. See also [`JobFault::AllRecordsFail`].
     pub job_fault: Option<JobFault>,
     /// Limits `job_fault` to jobs whose name contains this text.
     pub job_fault_name_contains: Option<String>,
@@ -46,6 +50,33 @@ pub struct FaultConfig {
     pub s3_upload_error_rate: f64,
     /// The kinds of malformed output to choose from; empty: all four.
     pub malformed_kinds: Vec<Malformed>,
+    /// Control-plane failures users really hit, each on the first `times` calls of one
+    /// operation (after throttling is decided).
+    pub control_faults: Vec<ControlFault>,
+}
+
+/// A control-plane failure on one operation: the first `times` calls of `operation`
+/// (`CreateModelInvocationJob`, `GetModelInvocationJob`, …) get it, the rest succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlFault {
+    /// The operation, as Bedrock names it.
+    pub operation: String,
+    /// What the calls get.
+    pub kind: ControlFaultKind,
+    /// How many calls get it (`u64::MAX`: every one).
+    pub times: u64,
+}
+
+/// The failures of [`ControlFault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlFaultKind {
+    /// `AccessDeniedException` (403): on create, the caller may not pass the role
+    /// (`iam:PassRole`), the most common failure of a first job.
+    AccessDenied,
+    /// `ServiceQuotaExceededException` (400): too many jobs in flight for the model.
+    ServiceQuotaExceeded,
+    /// `InternalServerException` (500), which the SDKs retry.
+    InternalServer,
 }
 
 impl FaultConfig {
@@ -84,6 +115,8 @@ pub struct Faults {
     pub(crate) config: FaultConfig,
     control_calls: AtomicU64,
     upload_calls: AtomicU64,
+    /// Calls seen per entry of `config.control_faults`.
+    fault_calls: Vec<AtomicU64>,
 }
 
 const STREAM_RECORD_ERROR: u64 = 1;
@@ -94,10 +127,28 @@ const STREAM_UPLOAD: u64 = 5;
 
 impl Faults {
     pub(crate) fn new(config: FaultConfig) -> Self {
+        let fault_calls = config
+            .control_faults
+            .iter()
+            .map(|_| AtomicU64::new(0))
+            .collect();
         Faults {
             config,
+            fault_calls,
             ..Default::default()
         }
+    }
+
+    /// The control-plane failure this call of `operation` gets, if any.
+    pub(crate) fn next_control_fault(&self, operation: &str) -> Option<ControlFaultKind> {
+        self.config
+            .control_faults
+            .iter()
+            .zip(&self.fault_calls)
+            .filter(|(fault, _)| fault.operation == operation)
+            .find_map(|(fault, calls)| {
+                (calls.fetch_add(1, Ordering::Relaxed) < fault.times).then_some(fault.kind)
+            })
     }
 
     /// The fault, if any, for the record with this id.

@@ -53,7 +53,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use config::{MistralStopKey, Quotas, Speed};
-pub use faults::{FaultConfig, JobFault, Malformed, RecordFault, Rng};
+pub use faults::{
+    ControlFault, ControlFaultKind, FaultConfig, JobFault, Malformed, RecordFault, Rng,
+};
 pub use jobs::{Counts, JobStatus};
 
 /// Why the server could not start, or a bucket or role could not be added.

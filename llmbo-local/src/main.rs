@@ -147,6 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             throttle_operations: args.throttle_operation,
             s3_upload_error_rate: args.s3_upload_error_rate,
             malformed_kinds: Vec::new(),
+            control_faults: Vec::new(),
         });
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);

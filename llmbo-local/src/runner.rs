@@ -100,10 +100,15 @@ async fn run(shared: Arc<Shared>, id: String) {
         });
     });
     set(&shared, &id, JobStatus::Scheduled, None);
-    if job_fault == Some(JobFault::Expire) {
-        // The job never starts; it expires when its timeout passes.
-        let timeout = speed.hour * timeout_hours;
-        if !step(&shared, &id, timeout).await {
+    let timeout = speed.hour * timeout_hours;
+    // A job that would not start before its timeout expires when the timeout passes; the
+    // injected fault stands for that wait with one step.
+    let expires = match job_fault {
+        Some(JobFault::Expire) => Some(speed.step),
+        _ => (speed.step >= timeout).then_some(timeout),
+    };
+    if let Some(wait) = expires {
+        if !step(&shared, &id, wait).await {
             return set(&shared, &id, JobStatus::Stopped, None);
         }
         return set(
@@ -117,12 +122,24 @@ async fn run(shared: Arc<Shared>, id: String) {
         return set(&shared, &id, JobStatus::Stopped, None);
     }
     set(&shared, &id, JobStatus::InProgress, None);
-    let limit = match job_fault {
+    let fraction = match job_fault {
         Some(JobFault::PartiallyComplete { processed_fraction }) => {
             Some((total as f64 * processed_fraction.clamp(0.0, 1.0)).floor() as u64)
         }
         _ => None,
     };
+    // The timeout counts from submission, in the server's time (three steps so far, then
+    // `per_record` a record): the records that fit before it.
+    let in_time = (!speed.per_record.is_zero()).then(|| {
+        let left = timeout.saturating_sub(speed.step * 3);
+        (left.as_nanos() / speed.per_record.as_nanos()) as u64
+    });
+    let timed_out = in_time.is_some_and(|n| n < total && fraction.is_none_or(|f| n < f));
+    let limit = match (fraction, in_time) {
+        (Some(f), Some(n)) => Some(f.min(n)),
+        (f, n) => f.or(n.filter(|n| *n < total)),
+    };
+    let all_fail = job_fault == Some(JobFault::AllRecordsFail);
     let worker_shared = Arc::clone(&shared);
     let worker_id = id.clone();
     let processed = tokio::task::spawn_blocking(move || {
@@ -134,12 +151,16 @@ async fn run(shared: Arc<Shared>, id: String) {
             &model_id,
             converse,
             limit,
+            all_fail,
         )
     })
     .await;
     match processed {
         Ok(Ok(end)) => {
             let message = match end {
+                JobStatus::PartiallyCompleted if timed_out => Some(format!(
+                    "The job timed out after {timeout_hours} hours before all records were processed."
+                )),
                 JobStatus::PartiallyCompleted => {
                     Some("Not all records could be processed before the job ended.".into())
                 }
@@ -305,6 +326,7 @@ fn assigned_id(job_id: &str, file: &str, line: usize) -> String {
 /// order (Bedrock does not promise it), while memory stays bounded.
 const SHUFFLE_CHUNK: usize = 16;
 
+#[allow(clippy::too_many_arguments)] // one job's inputs, where its output goes, and how it ends
 fn process(
     shared: &Shared,
     id: &str,
@@ -313,6 +335,7 @@ fn process(
     model_id: &str,
     converse: bool,
     limit: Option<u64>,
+    all_fail: bool,
 ) -> Result<JobStatus, String> {
     let out_dir = object_path(&shared.s3_root, output_uri)
         .ok_or_else(|| format!("The output location {output_uri} is not valid."))?
@@ -357,16 +380,23 @@ fn process(
             };
             let model_input = record.remove("modelInput").unwrap_or(Value::Null);
             let fault = shared.faults.for_record(&record_id);
-            let answer = synth::answer_with(
-                model_id,
-                family,
-                converse,
-                &model_input,
-                &record_id,
-                seed,
-                fault,
-                shared.settings.mistral_stop_key,
-            );
+            let answer = if all_fail {
+                Answer::Error {
+                    code: 400,
+                    message: "Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.".into(),
+                }
+            } else {
+                synth::answer_with(
+                    model_id,
+                    family,
+                    converse,
+                    &model_input,
+                    &record_id,
+                    seed,
+                    fault,
+                    shared.settings.mistral_stop_key,
+                )
+            };
             let mut out = Map::new();
             out.insert("recordId".into(), json!(record_id));
             out.insert("modelInput".into(), model_input);

@@ -69,7 +69,13 @@ impl Shared {
             tmp_dir,
             jobs: Mutex::default(),
             tasks: Mutex::default(),
-            counter: AtomicU64::new(1),
+            // From the clock, so a server restarted on a kept data folder never mints an
+            // id (and an output folder) an earlier one used.
+            counter: AtomicU64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64),
+            ),
             runtime_calls: AtomicU64::new(0),
         }
     }

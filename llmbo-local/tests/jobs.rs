@@ -484,3 +484,45 @@ async fn records_without_an_id_get_one() {
             .all(|id| id.len() == 11 && id.chars().all(|c| c.is_ascii_alphanumeric()))
     );
 }
+
+/// Stopping a finished job says its state, as AWS does; a server restarted on a kept data
+/// folder mints new job ids, so a new job never writes into an old job's output folder.
+#[tokio::test]
+async fn stop_says_the_state_and_ids_stay_unique_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = HashSet::new();
+    for _ in 0..2 {
+        let local = LocalBedrock::builder()
+            .data_dir(dir.path())
+            .start()
+            .await
+            .unwrap();
+        put(
+            &local,
+            "input/same.jsonl",
+            jsonl((0..100).map(claude_record)),
+        )
+        .await;
+        let arn = create_job(
+            &local,
+            "same",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "input/same.jsonl",
+        )
+        .await
+        .unwrap();
+        wait(&local, &arn).await;
+        assert!(ids.insert(job_id(&arn).to_owned()), "{arn} minted twice");
+        let err = bedrock(&local)
+            .stop_model_invocation_job()
+            .job_identifier(&arn)
+            .send()
+            .await
+            .expect_err("a completed job cannot be stopped")
+            .into_service_error();
+        assert!(
+            format!("{err:?}").contains("State was: Completed"),
+            "{err:?}"
+        );
+    }
+}

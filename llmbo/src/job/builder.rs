@@ -96,6 +96,7 @@ pub(crate) struct Settings {
     /// Which per-job limits were given; the others come from the model's quotas.
     pub(crate) given: LimitsGiven,
     pub(crate) strict: bool,
+    pub(crate) skip_checks: bool,
     pub(crate) preflight_only: bool,
     pub(crate) prices: Option<super::PriceTable>,
     pub(crate) max_estimated_cost: Option<f64>,
@@ -354,6 +355,15 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// Sends what the preflight would refuse: the request rules' errors are logged as
+    /// warnings, and a model llmbo's batch table says takes no batch jobs (or only through a
+    /// profile) is sent as named. For a model or body llmbo's data is wrong about; Bedrock
+    /// still refuses what it refuses. [`Inferer::preflight`] reports the same findings.
+    pub fn skip_preflight_checks(mut self) -> Self {
+        self.settings.skip_checks = true;
+        self
+    }
+
     /// An inferer for [`Inferer::preflight`] only: `build()` does not check the bucket and
     /// the role (they may be placeholders, as for `llmbo lint`), and every step that would
     /// upload or send records refuses.
@@ -530,7 +540,9 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             });
         }
         // The model must take batch jobs as named: the table says what the catalog cannot.
-        crate::preflight::refuse_unbatchable(&run.model_name, &s.region)?;
+        if !s.skip_checks {
+            crate::preflight::refuse_unbatchable(&run.model_name, &s.region)?;
+        }
         let sdk = crate::aws::sdk_config_or_default(s.sdk_config).await;
         let aws = Aws::with_retry(
             &sdk,
@@ -565,6 +577,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
         config.output_dir = s.output_dir;
         config.strict = s.strict;
+        config.skip_checks = s.skip_checks;
         config.preflight_only = s.preflight_only;
         config.prices = s.prices;
         config.max_estimated_cost = s.max_estimated_cost;

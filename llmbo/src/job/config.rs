@@ -33,6 +33,8 @@ pub(crate) struct JobConfig {
     pub(crate) output_check: Option<super::mode::OutputCheck>,
     /// Whether a request-rule warning refuses the run too.
     pub(crate) strict: bool,
+    /// Whether the request rules only warn (`skip_preflight_checks`).
+    pub(crate) skip_checks: bool,
     /// Built for a preflight only: nothing may be uploaded or sent.
     pub(crate) preflight_only: bool,
     /// The user's prices, for the cost estimate and the budget.
@@ -77,6 +79,7 @@ impl JobConfig {
             local_ids: LocalIds::default(),
             output_check: None,
             strict: false,
+            skip_checks: false,
             preflight_only: false,
             prices: None,
             max_estimated_cost: None,

@@ -41,10 +41,11 @@ pub(crate) struct Spool {
 }
 
 impl Spool {
-    /// The spool, unless a record breaks a rule that refuses the run; warnings are logged.
-    pub(crate) fn checked(self) -> Result<Spool, Error> {
+    /// The spool, unless a record breaks a rule that refuses the run (with `skip`, nothing
+    /// refuses it); what does not refuse it is logged.
+    pub(crate) fn checked(self, skip: bool) -> Result<Spool, Error> {
         for group in &self.findings.groups {
-            if group.severity == Severity::Warning {
+            if group.severity == Severity::Warning || skip {
                 tracing::warn!(
                     rule = group.rule,
                     records = group.count,
@@ -54,7 +55,7 @@ impl Spool {
                 );
             }
         }
-        if self.findings.has_errors() {
+        if self.findings.has_errors() && !skip {
             return Err(Error::Refused {
                 findings: Box::new(self.findings),
             });

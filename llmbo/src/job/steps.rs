@@ -70,7 +70,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
         {
             spooler.push(record_id.into(), &input)?;
         }
-        let spool = spooler.finish()?.checked()?;
+        let spool = spooler.finish()?.checked(self.config.skip_checks)?;
         self.planned(spool, JobCount::Any)
     }
 
@@ -172,7 +172,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
         for (record_id, input) in inputs {
             spooler.push(record_id.into(), &input)?;
         }
-        spooler.finish()?.checked()
+        spooler.finish()?.checked(self.config.skip_checks)
     }
 
     fn planned(self, spool: Spool, jobs: JobCount) -> Result<Inferer<O, Prepared>, Error> {
