@@ -62,6 +62,7 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
             "--format npy is for embedding runs; this run's results are JSON".into(),
         ));
     }
+    let estimate = run.manifest().estimate;
     let schema = run.manifest().settings.tool.map(|tool| tool.input_schema);
     let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
     // The schema's constraints are held in the run too, so a retry can re-ask what breaks them.
@@ -117,12 +118,25 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
         if let Some(retry) = &retry {
             value["retry"] = retry_json(retry);
         }
+        if let Some(estimate) = &estimate {
+            value["estimated"] = json!({
+                "inputTokens": [estimate.input_low, estimate.input_high],
+                "outputTokensAtMost": estimate.output_max,
+            });
+        }
         println!("{value}");
     } else {
         if let Some(retry) = &retry {
             println!("{}", retry_text(retry));
         }
         println!("{}", summary.to_text());
+        // The preflight's estimate beside what the jobs counted.
+        if let Some(estimate) = &estimate {
+            println!(
+                "estimated before the run: {} to {} in, at most {} out",
+                estimate.input_low, estimate.input_high, estimate.output_max
+            );
+        }
         if let Some(cost) = cost {
             println!("estimated cost: {cost:.4}");
         }

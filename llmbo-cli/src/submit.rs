@@ -12,7 +12,9 @@ use crate::context::{Context, Failure};
 /// The inputs of a run, read and checked before anything is sent.
 struct Inputs {
     tool: Option<ToolDefinition>,
-    records: Vec<(String, llmbo::ModelInput)>,
+    /// The input file, checked whole; its records are read again as they are prepared, so a
+    /// file of any size goes through in flat memory.
+    file: llmbo::jsonl::InputFile,
     prices: Option<llmbo::PriceTable>,
 }
 
@@ -40,28 +42,28 @@ impl Inputs {
             }
             None => None,
         };
-        let records = llmbo::jsonl::read_input_file(&request.input).map_err(|err| match err {
+        let file = llmbo::jsonl::InputFile::check(&request.input).map_err(|err| match err {
             // The input file could not be read: the user's file.
             llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
             other => other.into(),
         })?;
-        Ok(Inputs {
-            tool,
-            records,
-            prices,
-        })
+        Ok(Inputs { tool, file, prices })
     }
 
-    /// Raw bodies that ask for structure (a tool, a native format) say how; typed lines take
-    /// the model's best.
+    /// Raw bodies that ask for structure (a tool, a native format) say how (the first that
+    /// does; one that asks another way is refused by name when prepared); typed lines take the
+    /// model's best.
     fn strategy(&self, request: &Request) -> Option<llmbo::OutputStrategy> {
-        request.output_strategy.or_else(|| {
-            self.records
-                .iter()
-                .filter_map(|(_, input)| input.raw_body.as_ref())
-                .map(llmbo::adapter::detect_strategy)
-                .find(|s| *s != llmbo::OutputStrategy::JsonInPrompt)
-        })
+        request
+            .output_strategy
+            .or_else(|| self.file.raw_output_strategy())
+    }
+
+    /// The records, read again from the file.
+    fn records(
+        &self,
+    ) -> Result<impl Iterator<Item = (String, llmbo::ModelInput)> + use<>, Failure> {
+        Ok(self.file.read()?)
     }
 }
 
@@ -141,11 +143,11 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         }
         let inferer = builder.build().await?;
         if args.dry_run {
-            return print_preflight(ctx, &inferer.preflight(inputs.records).await?);
+            return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
         }
-        let count = inputs.records.len();
+        let count = inputs.file.records();
         let run = inferer
-            .prepare_run(inputs.records)?
+            .prepare_run(inputs.records()?)?
             .push_requests_to_s3()
             .await?
             .create()
@@ -167,14 +169,14 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
             builder = builder.output_strategy(strategy);
         }
     }
-    let count = inputs.records.len();
+    let count = inputs.file.records();
     let inferer = builder.build().await?;
     if args.dry_run {
-        return print_preflight(ctx, &inferer.preflight(inputs.records).await?);
+        return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
     }
     let strategy = inferer.output_strategy().filter(|_| structured);
     let run = inferer
-        .prepare_run(inputs.records)?
+        .prepare_run(inputs.records()?)?
         .push_requests_to_s3()
         .await?
         .create()
@@ -207,7 +209,7 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
         if let Some(d) = request.dimensions {
             builder = builder.dimensions(d);
         }
-        builder.build().await?.preflight(inputs.records).await?
+        builder.build().await?.preflight(inputs.records()?).await?
     } else {
         let mut builder = configure(
             BatchInferer::builder(),
@@ -223,7 +225,7 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
                 builder = builder.output_strategy(strategy);
             }
         }
-        builder.build().await?.preflight(inputs.records).await?
+        builder.build().await?.preflight(inputs.records()?).await?
     };
     print_preflight(ctx, &report)
 }

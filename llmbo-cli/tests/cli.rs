@@ -156,7 +156,17 @@ async fn submit_watch_and_download_300_records() {
         (summary["records"].as_u64(), summary["succeeded"].as_u64()),
         (Some(300), Some(300))
     );
-    assert!(summary["inputTokens"].as_u64().unwrap() > 0);
+    let used = summary["inputTokens"].as_u64().unwrap();
+    assert!(used > 0);
+    // The estimate made when the run was prepared, beside what the job counted: its upper end
+    // (what a budget is held to) holds it. (Uncalibrated, it counts the JSON of each body,
+    // where llmbo-local counts only the text.)
+    let (low, high) = (
+        summary["estimated"]["inputTokens"][0].as_u64().unwrap(),
+        summary["estimated"]["inputTokens"][1].as_u64().unwrap(),
+    );
+    assert!(low <= high && used <= high, "{used} over {low}..{high}");
+    assert!(summary["estimated"]["outputTokensAtMost"].as_u64().unwrap() > 0);
     let results = read_results(&out);
     assert_eq!(results.len(), 300);
     for (i, line) in results.iter().enumerate() {

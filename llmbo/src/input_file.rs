@@ -170,52 +170,14 @@ pub fn read_input(
                 break;
             }
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(text) => text,
-            Err(_) => {
-                report(number, "is not UTF-8 text".into());
+        let (record_id, input) = match parse_line(&bytes) {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(message) => {
+                report(number, message);
                 continue;
             }
         };
-        let value: Value = match serde_json::from_str(text) {
-            Ok(value @ Value::Object(_)) => value,
-            Ok(_) => {
-                report(number, "a line must be a JSON object".into());
-                continue;
-            }
-            Err(err) => {
-                report(
-                    number,
-                    format!("invalid JSON: {}", without_position(&err.to_string())),
-                );
-                continue;
-            }
-        };
-        let parsed: InputLine = match serde_json::from_value(value) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                report(number, without_position(&err.to_string()));
-                continue;
-            }
-        };
-        let record_id = match &parsed.record_id {
-            None => {
-                report(number, "missing `recordId`".into());
-                continue;
-            }
-            Some(Value::String(id)) => id.clone(),
-            Some(_) => {
-                report(number, "`recordId` must be a string".into());
-                continue;
-            }
-        };
-        if let Err(err) = crate::input::check_record_id(&record_id) {
-            report(number, err.to_string());
-            continue;
-        }
         if let Some(first) = first_line.get(&record_id) {
             report(
                 number,
@@ -224,10 +186,7 @@ pub fn read_input(
             continue;
         }
         first_line.insert(record_id.clone(), number);
-        match parsed.into_model_input() {
-            Ok(input) => records.push((record_id, input)),
-            Err(message) => report(number, format!("record `{record_id}`: {message}")),
-        }
+        records.push((record_id, input));
     }
     if problems.is_empty() {
         Ok(records)
@@ -240,6 +199,205 @@ pub fn read_input(
                 more,
             }),
         })
+    }
+}
+
+/// One line: `None` when blank, else the record, or what is wrong with it (all but a
+/// duplicate id, which needs the other lines).
+fn parse_line(bytes: &[u8]) -> Result<Option<(String, ModelInput)>, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_owned())?;
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value @ Value::Object(_)) => value,
+        Ok(_) => return Err("a line must be a JSON object".into()),
+        Err(err) => {
+            return Err(format!(
+                "invalid JSON: {}",
+                without_position(&err.to_string())
+            ));
+        }
+    };
+    let parsed: InputLine =
+        serde_json::from_value(value).map_err(|err| without_position(&err.to_string()))?;
+    let record_id = match &parsed.record_id {
+        None => return Err("missing `recordId`".into()),
+        Some(Value::String(id)) => id.clone(),
+        Some(_) => return Err("`recordId` must be a string".into()),
+    };
+    crate::input::check_record_id(&record_id).map_err(|err| err.to_string())?;
+    let input = parsed
+        .into_model_input()
+        .map_err(|message| format!("record `{record_id}`: {message}"))?;
+    Ok(Some((record_id, input)))
+}
+
+/// An input file checked whole (every line, as [`read_input`] checks it) and then read again
+/// record by record: memory holds a 64-bit hash per record id, not the records, so a file of
+/// any size is prepared in flat memory.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("in.jsonl");
+/// std::fs::write(&path, "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n\n{\"recordId\": \"b\", \"modelInput\": {\"inputText\": \"x\"}}\n")?;
+/// let file = llmbo::jsonl::InputFile::check(&path)?;
+/// assert_eq!(file.records(), 2);
+/// let ids: Vec<String> = file.read()?.map(|(id, _)| id).collect();
+/// assert_eq!(ids, ["a", "b"]);
+/// std::fs::write(&path, "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"a\", \"prompt\": \"Ho\"}\n")?;
+/// let err = llmbo::jsonl::InputFile::check(&path).unwrap_err().to_string();
+/// assert!(err.contains(":2: duplicate recordId `a` (first on line 1)"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct InputFile {
+    path: std::path::PathBuf,
+    records: usize,
+    raw_strategy: Option<crate::adapter::OutputStrategy>,
+}
+
+impl InputFile {
+    /// Reads the whole file once and checks every line; every problem is named by file and
+    /// line, as [`read_input`] names them.
+    pub fn check(path: impl AsRef<Path>) -> Result<InputFile, Error> {
+        use std::hash::Hasher;
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let open = || {
+            std::fs::File::open(path)
+                .map(std::io::BufReader::new)
+                .map_err(|source| Error::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+        };
+        let hash = |id: &str| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            hasher.write(id.as_bytes());
+            hasher.finish()
+        };
+        let mut first_line: HashMap<u64, usize> = HashMap::new();
+        // Lines whose id hash was seen before: duplicates, or (rarely) two ids of one hash.
+        let mut suspects: Vec<(usize, usize, String)> = Vec::new();
+        let mut problems = Vec::new();
+        let mut more = 0;
+        let mut report = |line: usize, message: String| {
+            if problems.len() < MAX_PROBLEMS {
+                problems.push(LineProblem { line, message });
+            } else {
+                more += 1;
+            }
+        };
+        let mut records = 0;
+        let mut raw_strategy = None;
+        for (index, line) in open()?.split(b'\n').enumerate() {
+            let number = index + 1;
+            let bytes = match line {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    report(number, format!("cannot be read: {err}"));
+                    break;
+                }
+            };
+            match parse_line(&bytes) {
+                Ok(Some((record_id, input))) => {
+                    match first_line.entry(hash(&record_id)) {
+                        std::collections::hash_map::Entry::Occupied(first) => {
+                            suspects.push((*first.get(), number, record_id));
+                        }
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(number);
+                        }
+                    }
+                    if raw_strategy.is_none()
+                        && let Some(body) = &input.raw_body
+                    {
+                        raw_strategy = Some(crate::adapter::detect_strategy(body))
+                            .filter(|s| *s != crate::adapter::OutputStrategy::JsonInPrompt);
+                    }
+                    records += 1;
+                }
+                Ok(None) => {}
+                Err(message) => report(number, message),
+            }
+        }
+        drop(first_line);
+        if !suspects.is_empty() {
+            // One more pass for the first lines of the suspects: same id, a duplicate.
+            let wanted: HashMap<usize, ()> =
+                suspects.iter().map(|(first, ..)| (*first, ())).collect();
+            let mut ids: HashMap<usize, String> = HashMap::new();
+            for (index, line) in open()?.split(b'\n').enumerate() {
+                if wanted.contains_key(&(index + 1))
+                    && let Ok(bytes) = line
+                    && let Ok(Some((id, _))) = parse_line(&bytes)
+                {
+                    ids.insert(index + 1, id);
+                }
+            }
+            for (first, number, record_id) in suspects {
+                if ids.get(&first) == Some(&record_id) {
+                    report(
+                        number,
+                        format!("duplicate recordId `{record_id}` (first on line {first})"),
+                    );
+                }
+            }
+            problems.sort_by_key(|p| p.line);
+        }
+        if !problems.is_empty() {
+            return Err(Error::InvalidInput {
+                record_id: None,
+                problem: crate::error::InputProblem::File(InputProblems {
+                    file: shown,
+                    problems,
+                    more,
+                }),
+            });
+        }
+        Ok(InputFile {
+            path: path.to_owned(),
+            records,
+            raw_strategy,
+        })
+    }
+
+    /// How many records the file holds.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// How the file's first raw body (`modelInput`) that asks for a structured answer asks
+    /// for it (a tool, a native format), if one does.
+    pub fn raw_output_strategy(&self) -> Option<crate::adapter::OutputStrategy> {
+        self.raw_strategy
+    }
+
+    /// The records, read again from the file one line at a time. A line that no longer reads
+    /// (the file changed since it was checked) comes back as a raw body that is not an object,
+    /// which preparing refuses by its record id (or its line): nothing is dropped silently.
+    pub fn read(&self) -> Result<impl Iterator<Item = (String, ModelInput)> + use<>, Error> {
+        let file = std::fs::File::open(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(std::io::BufReader::new(file)
+            .split(b'\n')
+            .enumerate()
+            .filter_map(|(index, line)| {
+                let changed = || {
+                    (
+                        format!("line-{}", index + 1),
+                        ModelInput::raw(Value::String("the file changed while it was read".into())),
+                    )
+                };
+                match line.map(|bytes| parse_line(&bytes)) {
+                    Ok(Ok(Some(record))) => Some(record),
+                    Ok(Ok(None)) => None,
+                    _ => Some(changed()),
+                }
+            }))
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use crate::adapter::{ModelProviderAdapter, Usage};
 use crate::output::BatchOutput;
 
-pub use crate::input_file::{InputProblems, LineProblem, read_input, read_input_file};
+pub use crate::input_file::{InputFile, InputProblems, LineProblem, read_input, read_input_file};
 
 use crate::error::RecordError;
 use crate::output::RecordResult;

@@ -87,11 +87,6 @@ impl JobConfig {
         }
     }
 
-    /// Whether preparing the run counts its tokens (to hold it to a budget).
-    pub(crate) fn wants_estimate(&self) -> bool {
-        self.max_estimated_cost.is_some()
-    }
-
     /// The run's (base) job name.
     pub(crate) fn job_name(&self) -> &str {
         &self.settings.job_name

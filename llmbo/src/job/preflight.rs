@@ -31,7 +31,6 @@ impl<O: OutputMode> Inferer<O, Ready> {
     {
         let config = &self.config;
         let mut spooler = Spooler::new::<O>(config)?;
-        spooler.estimate_tokens();
         let mut sample: Vec<(serde_json::Value, u64)> = Vec::new();
         for (record_id, input) in inputs {
             spooler.push(record_id.into(), &input)?;

@@ -41,6 +41,10 @@ pub struct RunManifest {
     /// resumed run reads them instead of asking again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_demand: Vec<ShardEntry>,
+    /// The tokens estimated when the run was prepared (the preflight's estimate), to set
+    /// beside what the jobs report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<crate::preflight::TokenEstimate>,
 }
 
 /// One job of a run.
@@ -110,6 +114,7 @@ impl RunShared {
             cancelled: false,
             retries: Vec::new(),
             on_demand: Vec::new(),
+            estimate: None,
         })
     }
 

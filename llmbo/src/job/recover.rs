@@ -98,6 +98,7 @@ async fn run_of_job<O: OutputMode>(
         cancelled: false,
         retries: Vec::new(),
         on_demand: Vec::new(),
+        estimate: None,
     };
     let ready = Inferer::<O, Ready> {
         config: Arc::new(config),

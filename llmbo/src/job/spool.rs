@@ -145,9 +145,7 @@ impl<'a> Spooler<'a> {
             findings: Findings::new(config.strict),
             found: Vec::new(),
             body_bytes: 0,
-            tokens: config
-                .wants_estimate()
-                .then(|| TokenEstimator::new(&config.settings.model_name)),
+            tokens: Some(TokenEstimator::new(&config.settings.model_name)),
         })
     }
 
@@ -155,13 +153,6 @@ impl<'a> Spooler<'a> {
     pub(crate) fn last_body(&self) -> Option<(serde_json::Value, u64)> {
         let body = jsonl::model_input_of_line(&self.line)?;
         Some((body, self.body_bytes))
-    }
-
-    /// Asks for a token estimate of every record (a preflight).
-    pub(crate) fn estimate_tokens(&mut self) {
-        if self.tokens.is_none() {
-            self.tokens = Some(TokenEstimator::new(&self.config.settings.model_name));
-        }
     }
 
     pub(crate) fn push(&mut self, record_id: String, input: &ModelInput) -> Result<(), Error> {
@@ -202,13 +193,12 @@ impl<'a> Spooler<'a> {
         if !self.found.is_empty() {
             self.findings.add(record_id, self.found.drain(..));
         }
+        // Counted without reading the written body again: a raw body's own limit, else the
+        // input's `max_tokens`.
         if let Some(tokens) = &mut self.tokens {
             match &input.raw_body {
                 Some(body) => tokens.add(body, body_bytes),
-                None => {
-                    let body = jsonl::model_input_of_line(&self.line).unwrap_or_default();
-                    tokens.add(&body, body_bytes);
-                }
+                None => tokens.add_bounded(input.max_tokens.map(u64::from), body_bytes),
             }
         }
     }
@@ -337,6 +327,7 @@ pub(crate) fn plan(
         cancelled: false,
         retries: Vec::new(),
         on_demand: Vec::new(),
+        estimate: spool.tokens.as_ref().map(TokenEstimator::estimate),
     };
     Ok((record, PlannedRun { spool, ranges }))
 }

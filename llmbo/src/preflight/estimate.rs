@@ -2,7 +2,7 @@
 //! family's characters per token, calibrated with the runtime's `CountTokens` on a sample where
 //! it answers), output tokens bounded by each record's `max_tokens`, and the user's prices.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::job::Price;
@@ -83,8 +83,9 @@ fn output_bound(body: &Value) -> Option<u64> {
         .or_else(|| field(body.get("textGenerationConfig")?, "maxTokenCount"))
 }
 
-/// Estimated tokens of a set of records.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Estimated tokens of a set of records (kept in the run record, to set beside the counts
+/// the jobs report).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TokenEstimate {
     /// Records counted.
@@ -198,9 +199,15 @@ impl TokenEstimator {
 
     /// Counts one record's body.
     pub fn add(&mut self, body: &Value, body_bytes: u64) {
+        self.add_bounded(output_bound(body), body_bytes);
+    }
+
+    /// Counts one record by its size and its output limit (`None`: not set, so
+    /// [`DEFAULT_OUTPUT_BOUND`] is assumed), without reading its body.
+    pub fn add_bounded(&mut self, max_output: Option<u64>, body_bytes: u64) {
         self.records += 1;
         self.bytes += body_bytes;
-        match output_bound(body) {
+        match max_output {
             Some(n) => self.output += n,
             None => {
                 self.output += DEFAULT_OUTPUT_BOUND;
