@@ -143,6 +143,23 @@ async fn the_model_is_checked_against_the_table_and_the_catalog() {
         }
         other => panic!("not refused: {other:?}"),
     }
+    // Past the table, the preflight finds the profile in llmbo-local's catalog.
+    let report = untyped(&local, bare, "bare")
+        .skip_preflight_checks()
+        .build()
+        .await
+        .unwrap()
+        .preflight((0..120).map(|i| (format!("r{i}"), ModelInput::raw(claude_body(i)))))
+        .await
+        .unwrap();
+    let check = report.model_check.as_ref().unwrap();
+    assert_eq!(check.severity, Some(Severity::Error), "{check:?}");
+    assert_eq!(
+        check.profile.as_deref(),
+        Some(&*format!("us.{bare}")),
+        "{check:?}"
+    );
+    assert_eq!(check.model_name.as_deref(), Some("Claude Haiku 4.5"));
     match untyped(&local, "anthropic.claude-opus-4-7", "never")
         .build()
         .await
