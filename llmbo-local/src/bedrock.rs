@@ -345,11 +345,36 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
             "The provided role {role_arn} could not be assumed by Amazon Bedrock; check that it exists and trusts bedrock.amazonaws.com."
         ));
     }
-    for uri in [input_uri, output_uri] {
+    // What real create checks of S3 (with the service role's permissions): the buckets exist
+    // and belong to the owner named, and the input is there. It refuses otherwise with a
+    // validation error, not a 404 (the exact sentences are UNCERTAIN).
+    for (config, uri, access) in [
+        ("inputDataConfig", input_uri, "GetObject"),
+        ("outputDataConfig", output_uri, "PutObject"),
+    ] {
         let bucket = bucket_of(uri);
         if !shared.bucket_exists(bucket) {
-            return not_found(format!("The S3 bucket {bucket} does not exist."));
+            return validation(format!(
+                "Unable to validate {access} permissions for {uri}: the S3 bucket {bucket} does not exist."
+            ));
         }
+        let member = if config == "inputDataConfig" {
+            "s3InputDataConfig"
+        } else {
+            "s3OutputDataConfig"
+        };
+        if let Some(owner) = str_at(&request, &[config, member, "s3BucketOwner"])
+            && owner != shared.settings.account_id
+        {
+            return validation(format!(
+                "Unable to validate {access} permissions for {uri}: the bucket is not owned by account {owner}."
+            ));
+        }
+    }
+    if !crate::runner::input_exists(&shared.s3_root, input_uri) {
+        return validation(format!(
+            "Unable to validate GetObject permissions for {input_uri}: no object or prefix exists at that location."
+        ));
     }
 
     let now = Utc::now();

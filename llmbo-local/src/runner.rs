@@ -204,6 +204,13 @@ pub(crate) fn object_path(root: &Path, uri: &str) -> Option<PathBuf> {
     Some(path)
 }
 
+/// Whether an input location names an object, or a prefix with objects under it.
+pub(crate) fn input_exists(root: &Path, uri: &str) -> bool {
+    object_path(root, uri).is_some_and(|path| {
+        path.is_file() || std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_some())
+    })
+}
+
 /// Finds the job's input files and checks them as Bedrock's Validating step does.
 fn validate(
     root: &Path,

@@ -382,7 +382,8 @@ async fn create_validates_like_bedrock() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert!(err.is_resource_not_found_exception(), "{err:?}");
+    // As real create: a validation error (it cannot validate the permissions), not a 404.
+    assert!(err.is_validation_exception(), "{err:?}");
 
     base("first").send().await.unwrap();
     let err = base("second")
@@ -525,4 +526,67 @@ async fn stop_says_the_state_and_ids_stay_unique_across_restarts() {
             "{err:?}"
         );
     }
+}
+
+/// Create checks S3 as real create does: a missing bucket, a missing input and a bucket owner
+/// that is not the bucket's are validation errors at create, not a 404 or a job failure later.
+#[tokio::test]
+async fn create_checks_the_buckets_the_owner_and_the_input() {
+    use aws_sdk_bedrock::types::{
+        ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
+        ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
+    };
+    let local = LocalBedrock::start().await.unwrap();
+    put(
+        &local,
+        "input/there.jsonl",
+        jsonl((0..100).map(claude_record)),
+    )
+    .await;
+    let create = |input: String, owner: Option<&str>| {
+        let input = ModelInvocationJobInputDataConfig::S3InputDataConfig(
+            ModelInvocationJobS3InputDataConfig::builder()
+                .s3_uri(input)
+                .set_s3_bucket_owner(owner.map(str::to_owned))
+                .build()
+                .unwrap(),
+        );
+        let output = ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+            ModelInvocationJobS3OutputDataConfig::builder()
+                .s3_uri(format!("s3://{}/output/", local.bucket()))
+                .build()
+                .unwrap(),
+        );
+        bedrock(&local)
+            .create_model_invocation_job()
+            .job_name(format!("s3check{}", owner.unwrap_or("x").len()))
+            .role_arn(local.role_arn())
+            .model_id("anthropic.claude-3-haiku-20240307-v1:0")
+            .input_data_config(input)
+            .output_data_config(output)
+            .send()
+    };
+    let refused = |result: Result<_, aws_sdk_bedrock::error::SdkError<_, _>>| {
+        let err = result.expect_err("refused");
+        let err: aws_sdk_bedrock::operation::create_model_invocation_job::CreateModelInvocationJobError =
+            err.into_service_error();
+        assert!(err.is_validation_exception(), "{err:?}");
+        format!("{err:?}")
+    };
+    let message = refused(create("s3://no-such-bucket/input/a.jsonl".into(), None).await);
+    assert!(
+        message.contains("no-such-bucket does not exist"),
+        "{message}"
+    );
+    let message =
+        refused(create(format!("s3://{}/input/absent.jsonl", local.bucket()), None).await);
+    assert!(message.contains("GetObject"), "{message}");
+    let there = format!("s3://{}/input/there.jsonl", local.bucket());
+    let message = refused(create(there.clone(), Some("111122223333")).await);
+    assert!(
+        message.contains("not owned by account 111122223333"),
+        "{message}"
+    );
+    let created = create(there, Some(local.account_id())).await;
+    assert!(created.is_ok(), "{created:?}");
 }
