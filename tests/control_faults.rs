@@ -85,6 +85,9 @@ async fn a_pass_role_refusal_is_a_clear_error_and_the_run_resumes_once_fixed() {
     )
     .await
     .unwrap();
+    // The second handle reads the whole record from S3, the estimate made by the first too.
+    let estimate = run.manifest().estimate.expect("kept in the run record");
+    assert_eq!(estimate.records, 150);
     let results = run.finish(POLL).await.unwrap();
     assert_every_person(&results, 150);
     assert_eq!(jobs_created(&local).await, ["passrole"]);

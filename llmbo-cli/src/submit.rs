@@ -130,18 +130,9 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         preflight_only: false,
     };
     if request.embed {
-        let mut builder = configure(
-            llmbo::EmbeddingBatchInferer::builder(),
-            request,
-            &inputs,
-            &place,
-            sdk,
-            &region,
-        );
-        if let Some(d) = request.dimensions {
-            builder = builder.dimensions(d);
-        }
-        let inferer = builder.build().await?;
+        let inferer = embedding_builder(request, &inputs, &place, sdk, &region)
+            .build()
+            .await?;
         if args.dry_run {
             return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
         }
@@ -154,23 +145,11 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
             .await?;
         return report(ctx, &run.manifest(), &run.run_uri(), count, None);
     }
-    let mut builder = configure(
-        BatchInferer::builder(),
-        request,
-        &inputs,
-        &place,
-        sdk,
-        &region,
-    );
     let structured = inputs.tool.is_some();
-    if let Some(tool) = inputs.tool.clone() {
-        builder = builder.output_tool(tool);
-        if let Some(strategy) = inputs.strategy(request) {
-            builder = builder.output_strategy(strategy);
-        }
-    }
     let count = inputs.file.records();
-    let inferer = builder.build().await?;
+    let inferer = text_builder(request, &inputs, &place, sdk, &region)
+        .build()
+        .await?;
     if args.dry_run {
         return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
     }
@@ -182,6 +161,46 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         .create()
         .await?;
     report(ctx, &run.manifest(), &run.run_uri(), count, strategy)
+}
+
+/// An embedding run's builder (`--embed`).
+fn embedding_builder(
+    request: &Request,
+    inputs: &Inputs,
+    place: &Place<'_>,
+    sdk: llmbo::SdkConfig,
+    region: &str,
+) -> Ready<llmbo::Embeddings> {
+    let builder = configure(
+        llmbo::EmbeddingBatchInferer::builder(),
+        request,
+        inputs,
+        place,
+        sdk,
+        region,
+    );
+    match request.dimensions {
+        Some(d) => builder.dimensions(d),
+        None => builder,
+    }
+}
+
+/// A text run's builder: untyped, or structured by `--schema`.
+fn text_builder(
+    request: &Request,
+    inputs: &Inputs,
+    place: &Place<'_>,
+    sdk: llmbo::SdkConfig,
+    region: &str,
+) -> Ready<llmbo::Untyped> {
+    let mut builder = configure(BatchInferer::builder(), request, inputs, place, sdk, region);
+    if let Some(tool) = inputs.tool.clone() {
+        builder = builder.output_tool(tool);
+        if let Some(strategy) = inputs.strategy(request) {
+            builder = builder.output_strategy(strategy);
+        }
+    }
+    builder
 }
 
 /// `llmbo lint`: the preflight with placeholders for the bucket and role, which are not
@@ -198,34 +217,17 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
         preflight_only: true,
     };
     let report = if request.embed {
-        let mut builder = configure(
-            llmbo::EmbeddingBatchInferer::builder(),
-            request,
-            &inputs,
-            &place,
-            sdk,
-            &region,
-        );
-        if let Some(d) = request.dimensions {
-            builder = builder.dimensions(d);
-        }
-        builder.build().await?.preflight(inputs.records()?).await?
+        embedding_builder(request, &inputs, &place, sdk, &region)
+            .build()
+            .await?
+            .preflight(inputs.records()?)
+            .await?
     } else {
-        let mut builder = configure(
-            BatchInferer::builder(),
-            request,
-            &inputs,
-            &place,
-            sdk,
-            &region,
-        );
-        if let Some(tool) = inputs.tool.clone() {
-            builder = builder.output_tool(tool);
-            if let Some(strategy) = inputs.strategy(request) {
-                builder = builder.output_strategy(strategy);
-            }
-        }
-        builder.build().await?.preflight(inputs.records()?).await?
+        text_builder(request, &inputs, &place, sdk, &region)
+            .build()
+            .await?
+            .preflight(inputs.records()?)
+            .await?
     };
     print_preflight(ctx, &report)
 }

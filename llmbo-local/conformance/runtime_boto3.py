@@ -72,6 +72,8 @@ if mode == "catalog":
     out["count_tokens"] = counted["inputTokens"]
     lam = boto3.client("lambda", region_name=os.environ["AWS_REGION"])
     out["unknown_service"] = error_of(lambda: lam.list_functions())
+    sns = boto3.client("sns", region_name=os.environ["AWS_REGION"])
+    out["unknown_query_service"] = error_of(lambda: sns.list_topics())
     print(json.dumps(out))
     sys.exit(0)
 

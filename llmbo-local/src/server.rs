@@ -75,6 +75,23 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
     response
 }
 
+/// Signing names of services that speak the query protocol (form posts, XML answers), so an
+/// unserved one gets an error its client can read; the rest speak JSON.
+const QUERY_SERVICES: &[&str] = &[
+    "ec2",
+    "sns",
+    "cloudformation",
+    "rds",
+    "elasticache",
+    "autoscaling",
+    "elasticloadbalancing",
+    "monitoring",
+    "ses",
+    "redshift",
+    "elasticbeanstalk",
+    "sdb",
+];
+
 /// The paths of Bedrock's operations (control plane and runtime), never S3's.
 fn is_bedrock_path(path: &str) -> bool {
     [
@@ -155,6 +172,15 @@ async fn control_plane(
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok());
         crate::quotas::handle(shared, target, &body)
+    } else if QUERY_SERVICES.contains(&service) {
+        // Answered in the protocol its clients parse: the query protocol's XML error.
+        iam::error(
+            400,
+            "Sender",
+            "InvalidAction",
+            &format!("llmbo-local does not serve the {service} service"),
+            &request_id,
+        )
     } else if !matches!(service, "bedrock" | "iam") {
         Reply::json_error(
             400,

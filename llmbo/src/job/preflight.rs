@@ -44,9 +44,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
         let model_check =
             crate::preflight::check_model(&config.aws, &config.settings.model_name, &config.region)
                 .await;
-        if let Some(tokens) = &mut spool.tokens {
-            calibrate(config, tokens, &sample).await;
-        }
+        calibrate(config, &mut spool.tokens, &sample).await;
         Ok(report(config, spool, Some(model_check)))
     }
 }
@@ -86,10 +84,7 @@ fn report(
     let records = spool.sizes.len();
     let bytes: u64 = spool.sizes.iter().sum();
     let findings = spool.findings.clone();
-    let tokens = spool.tokens.as_ref().map_or_else(
-        || TokenEstimator::new(&settings.model_name).estimate(),
-        TokenEstimator::estimate,
-    );
+    let tokens = spool.tokens.estimate();
     let on_demand = settings
         .on_demand_below
         .is_some_and(|below| records < below);
@@ -166,9 +161,10 @@ pub(crate) fn check_budget(config: &JobConfig, spool: &Spool) -> Result<(), Erro
             reason: "this inferer was built for a preflight only; build another to run".into(),
         });
     }
-    let (Some(budget), Some(tokens)) = (config.max_estimated_cost, &spool.tokens) else {
+    let Some(budget) = config.max_estimated_cost else {
         return Ok(());
     };
+    let tokens = &spool.tokens;
     let records = spool.sizes.len();
     let on_demand = config
         .settings

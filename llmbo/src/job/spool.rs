@@ -36,8 +36,8 @@ pub(crate) struct Spool {
     pub(crate) sizes: Vec<u64>,
     /// What the records break of their family's request rules.
     pub(crate) findings: Findings,
-    /// The tokens of the records, when an estimate was asked for.
-    pub(crate) tokens: Option<TokenEstimator>,
+    /// The records' estimated tokens.
+    pub(crate) tokens: TokenEstimator,
 }
 
 impl Spool {
@@ -126,7 +126,7 @@ pub(crate) struct Spooler<'a> {
     family: RequestFamily,
     findings: Findings,
     found: Vec<Finding>,
-    tokens: Option<TokenEstimator>,
+    tokens: TokenEstimator,
     /// The size of the last record's body (its line without the envelope).
     body_bytes: u64,
 }
@@ -145,7 +145,7 @@ impl<'a> Spooler<'a> {
             findings: Findings::new(config.strict),
             found: Vec::new(),
             body_bytes: 0,
-            tokens: Some(TokenEstimator::new(&config.settings.model_name)),
+            tokens: TokenEstimator::new(&config.settings.model_name),
         })
     }
 
@@ -172,7 +172,7 @@ impl<'a> Spooler<'a> {
         Ok(())
     }
 
-    /// Holds the record to its family's request rules, and counts its tokens if asked.
+    /// Holds the record to its family's request rules, and counts its tokens.
     fn check(&mut self, record_id: &str, input: &ModelInput) {
         let model = &self.config.settings.model_name;
         self.found.clear();
@@ -195,11 +195,11 @@ impl<'a> Spooler<'a> {
         }
         // Counted without reading the written body again: a raw body's own limit, else the
         // input's `max_tokens`.
-        if let Some(tokens) = &mut self.tokens {
-            match &input.raw_body {
-                Some(body) => tokens.add(body, body_bytes),
-                None => tokens.add_bounded(input.max_tokens.map(u64::from), body_bytes),
-            }
+        match &input.raw_body {
+            Some(body) => self.tokens.add(body, body_bytes),
+            None => self
+                .tokens
+                .add_bounded(input.max_tokens.map(u64::from), body_bytes),
         }
     }
 
@@ -327,7 +327,7 @@ pub(crate) fn plan(
         cancelled: false,
         retries: Vec::new(),
         on_demand: Vec::new(),
-        estimate: spool.tokens.as_ref().map(TokenEstimator::estimate),
+        estimate: Some(spool.tokens.estimate()),
     };
     Ok((record, PlannedRun { spool, ranges }))
 }

@@ -229,7 +229,8 @@ pub fn check_input(
     out: &mut Vec<Finding>,
 ) {
     let mut sink = Sink { out };
-    let messages = path(ROOT, "messages");
+    // Paths are written only for a finding: this runs for every typed record.
+    let message_at = |i: usize| format!("{ROOT}.messages[{i}]");
     let conversational = matches!(
         family,
         RequestFamily::Claude
@@ -239,12 +240,12 @@ pub fn check_input(
     );
     for (i, message) in input.messages.iter().enumerate() {
         if message.content.is_empty() {
-            sink.add(EMPTY_CONTENT, index(&messages, i), "a message has no text");
+            sink.add(EMPTY_CONTENT, message_at(i), "a message has no text");
         }
         if conversational && i > 0 && input.messages[i - 1].role == message.role {
             sink.add(
                 ROLE_ORDER,
-                index(&messages, i),
+                message_at(i),
                 format!("two {:?} turns in a row", message.role).to_lowercase(),
             );
         }
@@ -256,7 +257,7 @@ pub fn check_input(
         {
             sink.add(
                 TRAILING_WHITESPACE,
-                index(&messages, input.messages.len() - 1),
+                message_at(input.messages.len() - 1),
                 "final assistant content cannot end with trailing whitespace",
             );
         }

@@ -17,8 +17,12 @@ fn claude() -> Value {
            "messages": [{"role": "user", "content": "Extract the people."}]})
 }
 
+/// `body` with the value at `path` set (or, for `Null`, removed); a path that leads nowhere
+/// leaves it as it is.
 fn with(mut body: Value, path: &[&str], value: Value) -> Value {
-    let (last, parents) = path.split_last().unwrap();
+    let Some((last, parents)) = path.split_last() else {
+        return body;
+    };
     let mut at = &mut body;
     for key in parents {
         at = match key.parse::<usize>() {
@@ -26,11 +30,12 @@ fn with(mut body: Value, path: &[&str], value: Value) -> Value {
             Err(_) => &mut at[*key],
         };
     }
-    match value {
-        Value::Null => {
-            at.as_object_mut().unwrap().remove(*last);
+    match (value, at.as_object_mut()) {
+        (Value::Null, Some(map)) => {
+            map.remove(*last);
         }
-        value => at[*last] = value,
+        (Value::Null, None) => {}
+        (value, _) => at[*last] = value,
     }
     body
 }
