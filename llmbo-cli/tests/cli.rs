@@ -701,6 +701,16 @@ async fn output_strategy_is_chosen_checked_and_printed() {
     let submitted = stdout_json(submitted.get_output());
     assert_eq!(submitted["outputStrategy"], "json-schema");
     let out = dir.path().join("native.jsonl");
+    // Submit returns once the job is created: wait for it as a user would.
+    llmbo(&local)
+        .args([
+            "watch",
+            "--interval",
+            "0.05",
+            submitted["runUri"].as_str().unwrap(),
+        ])
+        .assert()
+        .success();
     llmbo(&local)
         .args(["download", submitted["runUri"].as_str().unwrap(), "--out"])
         .arg(&out)
@@ -808,6 +818,10 @@ async fn download_reasks_the_answers_that_did_not_fit() {
         .unwrap()
         .to_owned();
     let out = dir.path().join("people-out.jsonl");
+    llmbo(&local)
+        .args(["watch", "--interval", "0.05", &run_uri])
+        .assert()
+        .success();
     // Plain: the violations stay.
     let plain = llmbo(&local)
         .args([

@@ -603,7 +603,7 @@ fn list(shared: &Arc<Shared>, query: Option<&str>) -> Reply {
     let mut status = None;
     let mut name_contains = None;
     let mut max_results = 1000usize;
-    let mut offset = 0usize;
+    let mut cursor: Option<usize> = None;
     let mut ascending = false;
     let mut after: Option<DateTime<Utc>> = None;
     let mut before: Option<DateTime<Utc>> = None;
@@ -638,7 +638,7 @@ fn list(shared: &Arc<Shared>, query: Option<&str>) -> Reply {
                 .strip_prefix("llmbo-local-")
                 .and_then(|n| n.parse().ok())
             {
-                Some(n) => offset = n,
+                Some(n) => cursor = Some(n),
                 None => return validation("The nextToken is invalid.".into()),
             },
             "sortBy" if value != "CreationTime" => {
@@ -674,26 +674,35 @@ fn list(shared: &Arc<Shared>, query: Option<&str>) -> Reply {
         }
     }
     let jobs = lock(&shared.jobs);
-    let mut matching: Vec<&Job> = jobs
+    // A page starts after the last job of the one before, by creation order (jobs are only
+    // ever added): a job created between two pages never pushes one seen already onto the
+    // next page, as an offset would.
+    let mut matching: Vec<(usize, &Job)> = jobs
         .iter()
-        .filter(|j| status.is_none_or(|s| j.status == s))
-        .filter(|j| name_contains.as_deref().is_none_or(|n| j.name.contains(n)))
-        .filter(|j| after.is_none_or(|t| j.submit_time > t))
-        .filter(|j| before.is_none_or(|t| j.submit_time < t))
+        .enumerate()
+        .filter(|(_, j)| status.is_none_or(|s| j.status == s))
+        .filter(|(_, j)| name_contains.as_deref().is_none_or(|n| j.name.contains(n)))
+        .filter(|(_, j)| after.is_none_or(|t| j.submit_time > t))
+        .filter(|(_, j)| before.is_none_or(|t| j.submit_time < t))
+        .filter(|(index, _)| match cursor {
+            None => true,
+            Some(last) if ascending => *index > last,
+            Some(last) => *index < last,
+        })
         .collect();
-    // Jobs are kept in creation order.
     if !ascending {
         matching.reverse();
     }
     let page: Vec<Value> = matching
         .iter()
-        .skip(offset)
         .take(max_results)
-        .map(|j| j.to_json())
+        .map(|(_, j)| j.to_json())
         .collect();
     let mut body = json!({ "invocationJobSummaries": page });
-    if offset + max_results < matching.len() {
-        body["nextToken"] = json!(format!("llmbo-local-{}", offset + max_results));
+    if matching.len() > max_results
+        && let Some((last, _)) = matching.get(max_results - 1)
+    {
+        body["nextToken"] = json!(format!("llmbo-local-{last}"));
     }
     Reply::json(200, &body)
 }

@@ -30,6 +30,7 @@ mod faults;
 mod http_util;
 mod iam;
 mod jobs;
+mod objects;
 mod quotas;
 mod runner;
 mod runtime;
@@ -256,13 +257,10 @@ impl LocalBedrockBuilder {
             }
         };
         let s3_root = data_dir.join("s3");
-        let tmp_dir = data_dir.join("tmp");
-        for dir in [&s3_root, &tmp_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
-                path: dir.clone(),
-                source,
-            })?;
-        }
+        std::fs::create_dir_all(&s3_root).map_err(|source| StartError::DataDir {
+            path: s3_root.clone(),
+            source,
+        })?;
         let regions: s3::BucketRegions = Arc::new(RwLock::new(HashMap::new()));
         // Buckets left in a data folder from an earlier run keep being served.
         if let Ok(entries) = std::fs::read_dir(&s3_root) {
@@ -289,20 +287,21 @@ impl LocalBedrockBuilder {
             custom_models: self.custom_models.clone(),
             mistral_stop_key: self.mistral_stop_key,
         };
+        let fs = s3s_fs::FileSystem::new(&s3_root).map_err(|e| StartError::S3(format!("{e:?}")))?;
+        let objects = Arc::new(objects::Objects::new(s3_root.clone()));
         let shared = Arc::new(state::Shared::new(
             settings,
             faults::Faults::new(self.faults.clone()),
-            s3_root.clone(),
-            tmp_dir,
+            s3_root,
             Arc::clone(&regions),
+            Arc::clone(&objects),
         ));
-        let fs = s3s_fs::FileSystem::new(&s3_root).map_err(|e| StartError::S3(format!("{e:?}")))?;
         let local_s3 = s3::LocalS3 {
             fs: Arc::new(fs),
             regions,
             account_id: self.account_id.clone(),
             faults: Arc::clone(&shared.faults),
-            locks: Arc::default(),
+            objects,
         };
         let mut builder = s3s::service::S3ServiceBuilder::new(local_s3);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(

@@ -1,19 +1,23 @@
 //! Runs a submitted job: Submitted → Validating → Scheduled → InProgress → an end status,
 //! reading the input from the bucket's files and writing `<output>/<job id>/<input>.out` and
 //! `manifest.json.out` where Bedrock does. Input and output are streamed line by line, so
-//! memory does not grow with the number of records.
+//! memory does not grow with the number of records. The output is written through the S3
+//! side's objects (an ETag computed once); while the job runs, each output file is published
+//! every half second with the whole lines written so far, and the manifest comes last.
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use s3s::checksum::ChecksumHasher;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{JobFault, mix};
 use crate::jobs::{Counts, JobStatus};
+use crate::objects::{Attributes, Written};
 use crate::state::{Shared, lock};
 use crate::synth::{self, Answer};
 
@@ -344,11 +348,8 @@ fn process(
     limit: Option<u64>,
     all_fail: bool,
 ) -> Result<JobStatus, String> {
-    let out_dir = object_path(&shared.s3_root, output_uri)
-        .ok_or_else(|| format!("The output location {output_uri} is not valid."))?
-        .join(id);
     let io_error = |e: std::io::Error| format!("The output could not be written: {e}");
-    std::fs::create_dir_all(&out_dir).map_err(io_error)?;
+    let output = Output::new(shared, output_uri, id)?;
     let seed = shared.faults.config.seed;
     let family = shared.family_of(model_id);
     let per_record = shared.settings.speed.per_record;
@@ -356,10 +357,14 @@ fn process(
         .with_job(id, |job| job.counts.unwrap_or_default())
         .unwrap_or_default();
     let mut end = JobStatus::Completed;
-    let mut finished_files: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut finished_files: Vec<(Written, String)> = Vec::new();
     'files: for input in inputs {
-        let tmp = shared.tmp_dir.join(format!("{id}-{}.out", input.name));
-        let mut writer = BufWriter::new(File::create(&tmp).map_err(io_error)?);
+        let key = output.key(&format!("{}.out", input.name));
+        let mut writer = shared
+            .objects
+            .writer(ChecksumHasher::default())
+            .map_err(io_error)?;
+        let mut published = Instant::now();
         let reader = BufReader::new(File::open(&input.path).map_err(io_error)?);
         let mut chunk: Vec<String> = Vec::with_capacity(SHUFFLE_CHUNK);
         for (index, line) in reader.lines().enumerate() {
@@ -374,8 +379,7 @@ fn process(
             }
             if end != JobStatus::Completed {
                 flush_chunk(&mut writer, &mut chunk).map_err(io_error)?;
-                writer.flush().map_err(io_error)?;
-                finished_files.push((tmp, out_dir.join(format!("{}.out", input.name))));
+                finished_files.push((writer.finish().map_err(io_error)?, key));
                 break 'files;
             }
             let Ok(mut record) = serde_json::from_str::<Map<String, Value>>(&line) else {
@@ -430,6 +434,12 @@ fn process(
             chunk.push(Value::Object(out).to_string());
             if chunk.len() == SHUFFLE_CHUNK {
                 flush_chunk(&mut writer, &mut chunk).map_err(io_error)?;
+                // While the job runs, what is written so far is readable, in whole lines.
+                if published.elapsed() >= PUBLISH_EVERY {
+                    let so_far = writer.snapshot(&shared.objects).map_err(io_error)?;
+                    output.publish(so_far, &key).map_err(io_error)?;
+                    published = Instant::now();
+                }
             }
             shared.with_job(id, |job| job.counts = Some(counts));
             if !per_record.is_zero() {
@@ -437,14 +447,10 @@ fn process(
             }
         }
         flush_chunk(&mut writer, &mut chunk).map_err(io_error)?;
-        writer.flush().map_err(io_error)?;
-        finished_files.push((tmp, out_dir.join(format!("{}.out", input.name))));
+        finished_files.push((writer.finish().map_err(io_error)?, key));
     }
-    for (tmp, target) in finished_files {
-        std::fs::rename(&tmp, &target)
-            .or_else(|_| std::fs::copy(&tmp, &target).map(|_| ()))
-            .map_err(io_error)?;
-        let _ = std::fs::remove_file(&tmp);
+    for (written, key) in finished_files {
+        output.publish(written, &key).map_err(io_error)?;
     }
     let manifest = json!({
         "totalRecordCount": counts.total,
@@ -454,9 +460,67 @@ fn process(
         "inputTokenCount": counts.input_tokens,
         "outputTokenCount": counts.output_tokens,
     });
-    std::fs::write(out_dir.join("manifest.json.out"), manifest.to_string()).map_err(io_error)?;
+    let mut writer = shared
+        .objects
+        .writer(ChecksumHasher::default())
+        .map_err(io_error)?;
+    writer
+        .write_all(manifest.to_string().as_bytes())
+        .map_err(io_error)?;
+    output
+        .publish(
+            writer.finish().map_err(io_error)?,
+            &output.key("manifest.json.out"),
+        )
+        .map_err(io_error)?;
     shared.with_job(id, |job| job.counts = Some(counts));
     Ok(end)
+}
+
+/// How often a running job's output so far is published.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+/// Where a job's output goes: `s3://bucket/prefix/{job id}/`, written through the S3 side's
+/// objects, so each has its ETag computed once and is replaced whole.
+struct Output<'a> {
+    shared: &'a Shared,
+    bucket: String,
+    prefix: String,
+}
+
+impl<'a> Output<'a> {
+    fn new(shared: &'a Shared, output_uri: &str, id: &str) -> Result<Self, String> {
+        let invalid = || format!("The output location {output_uri} is not valid.");
+        let rest = output_uri.strip_prefix("s3://").ok_or_else(invalid)?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix: Vec<&str> = key
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .chain(std::iter::once(id))
+            .collect();
+        let output = Output {
+            shared,
+            bucket: bucket.to_owned(),
+            prefix: prefix.join("/"),
+        };
+        shared
+            .objects
+            .path(&output.bucket, &output.key("manifest.json.out"))
+            .ok_or_else(invalid)?;
+        Ok(output)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.prefix)
+    }
+
+    /// Makes `written` the object `key`, replacing what was there.
+    fn publish(&self, written: Written, key: &str) -> std::io::Result<()> {
+        let objects = &self.shared.objects;
+        let _write = objects.locks.of(&self.bucket, key).blocking_write();
+        let e_tag = crate::objects::hex(&written.md5);
+        objects.commit(written, &self.bucket, key, &e_tag, &Attributes::new())
+    }
 }
 
 fn flush_chunk(writer: &mut impl Write, chunk: &mut Vec<String>) -> std::io::Result<()> {

@@ -140,7 +140,7 @@ fn count_tokens(shared: &Arc<Shared>, model_raw: &str, body: &[u8]) -> Reply {
 }
 
 /// Standard base64 (with or without padding); `None` for anything else.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => Some(c - b'A'),
         b'a'..=b'z' => Some(c - b'a' + 26),

@@ -38,8 +38,8 @@ pub(crate) struct Shared {
     pub(crate) regions: BucketRegions,
     /// The root s3s-fs serves: one folder per bucket.
     pub(crate) s3_root: PathBuf,
-    /// Where job output is written before it is moved into place.
-    pub(crate) tmp_dir: PathBuf,
+    /// The objects' bytes, as the S3 side writes and reads them (the runner writes through it).
+    pub(crate) objects: Arc<crate::objects::Objects>,
     pub(crate) jobs: Mutex<Vec<Job>>,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
     counter: AtomicU64,
@@ -57,8 +57,8 @@ impl Shared {
         settings: Settings,
         faults: Faults,
         s3_root: PathBuf,
-        tmp_dir: PathBuf,
         regions: BucketRegions,
+        objects: Arc<crate::objects::Objects>,
     ) -> Self {
         Shared {
             settings,
@@ -66,7 +66,7 @@ impl Shared {
             roles: RwLock::default(),
             regions,
             s3_root,
-            tmp_dir,
+            objects,
             jobs: Mutex::default(),
             tasks: Mutex::default(),
             // From the clock, so a server restarted on a kept data folder never mints an
