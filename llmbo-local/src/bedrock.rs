@@ -330,7 +330,7 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
     if let Some(refusal) = crate::catalog::batch_refusal(model_id) {
         return validation(refusal);
     }
-    if shared.family_of(model_id).is_none() && !model_id.contains("application-inference-profile") {
+    if !shared.serves(model_id) {
         return validation(format!(
             "The provided model identifier {model_id} is invalid or does not support batch inference."
         ));

@@ -239,8 +239,16 @@ pub(crate) const MODELS: &[Model] = &[
         &[]
     ),
     model!("deepseek.v3-v1:0", "DeepSeek-V3.1", "DeepSeek", true, &[]),
+    model!("deepseek.v3.2", "DeepSeek-V3.2", "DeepSeek", true, &[]),
     model!("deepseek.r1-v1:0", "DeepSeek-R1", "DeepSeek", false, US),
     model!("qwen.qwen3-32b-v1:0", "Qwen3 32B", "Qwen", true, &[]),
+    model!(
+        "qwen.qwen3-next-80b-a3b",
+        "Qwen3 Next 80B A3B",
+        "Qwen",
+        true,
+        &[]
+    ),
     model!(
         "qwen.qwen3-235b-a22b-2507-v1:0",
         "Qwen3 235B A22B 2507",

@@ -92,6 +92,9 @@ pub enum StartError {
     S3(String),
 }
 
+/// Connections served at once unless [`LocalBedrockBuilder::max_connections`] says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
 /// Settings for [`LocalBedrock`]; every one has a default. Its `Debug` shows no secret.
 #[derive(Clone)]
 pub struct LocalBedrockBuilder {
@@ -110,6 +113,7 @@ pub struct LocalBedrockBuilder {
     faults: FaultConfig,
     custom_models: Vec<(String, synth::Family)>,
     mistral_stop_key: MistralStopKey,
+    max_connections: usize,
 }
 
 impl Default for LocalBedrockBuilder {
@@ -130,6 +134,7 @@ impl Default for LocalBedrockBuilder {
             faults: FaultConfig::default(),
             custom_models: Vec::new(),
             mistral_stop_key: MistralStopKey::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -227,6 +232,15 @@ impl LocalBedrockBuilder {
         self
     }
 
+    /// How many connections are served at once (default [`DEFAULT_MAX_CONNECTIONS`]): a
+    /// client past the bound waits to be accepted, so no crowd of clients (or of idle
+    /// keep-alive connections) can take the server's memory or file descriptors. A connection
+    /// that sends no request headers for 30 seconds is closed.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
     /// The faults to inject.
     pub fn faults(mut self, faults: FaultConfig) -> Self {
         self.faults = faults;
@@ -286,6 +300,7 @@ impl LocalBedrockBuilder {
             speed: self.speed,
             custom_models: self.custom_models.clone(),
             mistral_stop_key: self.mistral_stop_key,
+            max_connections: self.max_connections,
         };
         let fs = s3s_fs::FileSystem::new(&s3_root).map_err(|e| StartError::S3(format!("{e:?}")))?;
         let objects = Arc::new(objects::Objects::new(s3_root.clone()));

@@ -75,6 +75,9 @@ struct Args {
     /// Submitted and running jobs allowed per model.
     #[arg(long, default_value_t = 10)]
     max_concurrent_jobs: usize,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = llmbo_local::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Seed of every injected fault.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -127,6 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bucket(args.bucket.clone())
         .credentials(args.access_key.clone(), args.secret_key.clone())
         .api_key(args.api_key.clone())
+        .max_connections(args.max_connections)
         .speed(match args.speed {
             SpeedArg::Fast => Speed::fast(),
             SpeedArg::Realistic => Speed::realistic(),

@@ -36,6 +36,9 @@ const CHUNK: usize = 1 << 20;
 /// How much of a request body is passed to the writer thread at a time.
 const GATHER: usize = 256 * 1024;
 
+/// S3's largest single PUT and largest part: 5 GiB.
+pub(crate) const MAX_BODY: u64 = 5 * 1024 * 1024 * 1024;
+
 /// S3's smallest part, except the last.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
@@ -233,12 +236,18 @@ impl Objects {
         // The connection's chunks are small (16 KiB or so): gathered into larger ones, the
         // writer thread wakes once per 256 KiB instead of once per chunk.
         let mut gathered = bytes::BytesMut::new();
+        let mut received = 0u64;
         while let Some(chunk) =
             std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut body), cx))
                 .await
         {
             match chunk {
                 Ok(bytes) => {
+                    received += bytes.len() as u64;
+                    if received > MAX_BODY {
+                        failure = Some(Failure::TooLarge(too_large()));
+                        break;
+                    }
                     gathered.extend_from_slice(&bytes);
                     if gathered.len() >= GATHER
                         && sender.send(gathered.split().freeze()).await.is_err()
@@ -247,7 +256,7 @@ impl Objects {
                     }
                 }
                 Err(err) => {
-                    failure = Some(err);
+                    failure = Some(Failure::Body(err));
                     break;
                 }
             }
@@ -268,7 +277,8 @@ impl Objects {
         };
         match failure {
             // The temporary file goes with `written`.
-            Some(err) => Err(body_error(&*err)),
+            Some(Failure::Body(err)) => Err(body_error(&*err)),
+            Some(Failure::TooLarge(err)) => Err(err),
             None => Ok(written),
         }
     }
@@ -529,6 +539,20 @@ impl futures_core::Stream for ReadStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.receiver.poll_recv(cx)
     }
+}
+
+/// Why a body was not taken.
+enum Failure {
+    Body(s3s::StdError),
+    TooLarge(s3s::S3Error),
+}
+
+/// S3's answer to a body over [`MAX_BODY`].
+pub(crate) fn too_large() -> s3s::S3Error {
+    s3_error!(
+        EntityTooLarge,
+        "Your proposed upload exceeds the maximum allowed size"
+    )
 }
 
 /// What S3 answers for a body that failed on the way in.

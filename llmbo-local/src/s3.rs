@@ -244,6 +244,12 @@ impl S3 for LocalS3 {
             return self.fs.put_object(req).await;
         }
         self.region_of(&input.bucket)?;
+        if input
+            .content_length
+            .is_some_and(|n| n as u64 > crate::objects::MAX_BODY)
+        {
+            return Err(crate::objects::too_large());
+        }
         // S3 writes an object whole or not at all: finish the write even if the client hangs
         // up once the body is in, so its data and its checksum never disagree.
         let objects = Arc::clone(&self.objects);
@@ -329,6 +335,13 @@ impl S3 for LocalS3 {
                 NoSuchUpload,
                 "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
             ));
+        }
+        if req
+            .input
+            .content_length
+            .is_some_and(|n| n as u64 > crate::objects::MAX_BODY)
+        {
+            return Err(crate::objects::too_large());
         }
         let objects = Arc::clone(&self.objects);
         let S3Request {

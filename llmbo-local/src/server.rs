@@ -19,20 +19,34 @@ use crate::{bedrock, iam};
 /// Largest control-plane request body read (S3 bodies are streamed by s3s instead).
 const MAX_CONTROL_BODY: usize = 10 * 1024 * 1024;
 
+/// How long a connection may take to send a request's headers (or sit idle between
+/// requests) before it is closed.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, s3: S3Service) {
+    // Past the bound, the next connection waits in the listen backlog until one closes.
+    let slots = Arc::new(tokio::sync::Semaphore::new(shared.settings.max_connections));
     loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return; // the semaphore is never closed
+        };
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors and the like: wait a moment rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let shared = Arc::clone(&shared);
         let s3 = s3.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
                 let shared = Arc::clone(&shared);
                 let s3 = s3.clone();
                 async move { Ok::<_, Infallible>(route(req, shared, s3).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub(crate) custom_models: Vec<(String, Family)>,
     /// Where Mistral chat answers put their stop reason.
     pub(crate) mistral_stop_key: crate::config::MistralStopKey,
+    /// Connections served at once.
+    pub(crate) max_connections: usize,
 }
 
 pub(crate) struct Shared {
@@ -89,6 +91,22 @@ impl Shared {
             .find(|(prefix, _)| id.starts_with(prefix.as_str()))
             .map(|(_, family)| *family)
             .or_else(|| crate::synth::family_of(model_id))
+    }
+
+    /// Whether a job may name this model: one the catalog lists (bare, as a profile or an
+    /// ARN), a custom model the server was given, or an application inference profile. An id
+    /// of a served family that the catalog does not list is refused, as AWS refuses a model
+    /// it does not know.
+    pub(crate) fn serves(&self, model_id: &str) -> bool {
+        let id = model_id.rsplit('/').next().unwrap_or(model_id);
+        model_id.contains("application-inference-profile")
+            || self
+                .settings
+                .custom_models
+                .iter()
+                .any(|(prefix, _)| id.starts_with(prefix.as_str()))
+            || (crate::catalog::model(crate::catalog::bare(model_id)).is_some()
+                && self.family_of(model_id).is_some())
     }
 
     /// A fresh number for ids.

@@ -13,7 +13,8 @@ use std::process::Command;
 
 use llmbo_local::LocalBedrock;
 
-const REQUIREMENT: &str = "llmbo-bedrock==0.2.4";
+/// What the venv holds: the original, and the AWS CLI (v1, the one on PyPI).
+const REQUIREMENTS: [&str; 2] = ["llmbo-bedrock==0.2.4", "awscli==1.46.3"];
 
 fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("LLMBO_CONFORMANCE_PYTHON") {
@@ -28,7 +29,9 @@ fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/conformance-venv");
     let python = venv.join("bin/python");
     let installed_marker = venv.join(".llmbo-installed");
-    if !installed_marker.exists() {
+    let wanted = REQUIREMENTS.join(" ");
+    let installed = std::fs::read_to_string(&installed_marker).unwrap_or_default();
+    if installed.trim() != wanted {
         let made = Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
@@ -36,11 +39,12 @@ fn python() -> PathBuf {
             .expect("python3 runs (the machine ships CPython 3)");
         assert!(made.success(), "python3 -m venv failed");
         let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", REQUIREMENT])
+            .args(["-m", "pip", "install", "-q"])
+            .args(REQUIREMENTS)
             .status()
             .expect("pip runs");
-        assert!(installed.success(), "pip install {REQUIREMENT} failed");
-        std::fs::write(&installed_marker, REQUIREMENT).expect("the venv is writable");
+        assert!(installed.success(), "pip install {wanted} failed");
+        std::fs::write(&installed_marker, &wanted).expect("the venv is writable");
     }
     python
 }
@@ -236,4 +240,54 @@ async fn boto3_reads_the_catalog_quotas_and_identity() {
         seen["unknown_service"][0], "UnknownOperationException",
         "{seen}"
     );
+}
+
+/// The AWS CLI and boto3 as a user drives them (`conformance/aws_cli.sh`): S3 `mb` / `cp` over
+/// 8 MB up, S3 to S3 and down / `ls` of a key with `+` and a space / `rb` / `rm --recursive`;
+/// Bedrock create, the same token, a name in use, polling, the output layout, paging, stop,
+/// tags, an unknown model; a wrong secret, and a request signed 20 minutes ago.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aws_cli_works_unchanged() {
+    let python = python();
+    let aws = python.with_file_name("aws");
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[default]\ns3 =\n    addressing_style = path\n").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/aws_cli.sh");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg(script)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("AWS", aws)
+            .env("PYTHON", python)
+            .env("BUCKET", local.bucket())
+            .env("ROLE_ARN", local.role_arn())
+            .env("AWS_ENDPOINT_URL", local.endpoint_url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", local.region())
+            .env("AWS_DEFAULT_REGION", local.region())
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_PAGER", "")
+            .output()
+            .map(|output| (output, local, dir))
+    })
+    .await
+    .unwrap()
+    .expect("the AWS CLI script runs");
+    let (output, _local, _dir) = output;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let checks = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(checks >= 29, "{checks} checks ran:\n{stdout}");
+    assert!(stdout.contains("all "), "{stdout}");
 }

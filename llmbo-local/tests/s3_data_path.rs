@@ -569,3 +569,41 @@ async fn listings_asked_for_url_encoding_encode_keys_as_s3_does() {
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["odd/a+b c%.txt", "odd/plain.txt"]);
 }
+
+#[tokio::test]
+async fn connections_past_the_bound_wait_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let local = LocalBedrock::builder()
+        .max_connections(2)
+        .start()
+        .await
+        .unwrap();
+    let addr = local
+        .endpoint_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    // Two idle connections take both slots.
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let waited =
+        tokio::time::timeout(Duration::from_millis(500), third.read_to_end(&mut answer)).await;
+    assert!(
+        waited.is_err(),
+        "a third connection is not served while two are open"
+    );
+    // One closes: the third is served.
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 "), "{text}");
+}
