@@ -54,10 +54,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .await?;
     let started = Instant::now();
-    let uploaded = ready
-        .prepare_requests(inputs)?
-        .push_requests_to_s3()
-        .await?;
+    let prepared = ready.prepare_requests(inputs)?;
+    let prepare = started.elapsed().as_secs_f64();
+    let uploaded = prepared.push_requests_to_s3().await?;
     let prepare_push = started.elapsed().as_secs_f64();
     let finished = uploaded
         .create()
@@ -65,7 +64,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .poll_progress(Duration::from_millis(200))
         .await?;
     let started = Instant::now();
-    let results = finished.download_results().await?.load_results()?;
+    let downloaded = finished.download_results().await?;
+    let download = started.elapsed().as_secs_f64();
+    let results = downloaded.load_results()?;
     let download_load = started.elapsed().as_secs_f64();
     let valid = results.successes().count();
     let ages = results
@@ -73,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|(_, p)| p.age.is_some() && !p.name.is_empty())
         .count();
     println!(
-        "{{\"side\": \"llmbo\", \"records\": {records}, \"valid\": {valid}, \"with_age\": {ages}, \"prepare_push_s\": {prepare_push:.3}, \"download_load_s\": {download_load:.3}, \"peak_rss_kib\": {}}}",
+        "{{\"side\": \"llmbo\", \"records\": {records}, \"valid\": {valid}, \"with_age\": {ages}, \"prepare_s\": {prepare:.3}, \"prepare_push_s\": {prepare_push:.3}, \"download_s\": {download:.3}, \"download_load_s\": {download_load:.3}, \"peak_rss_kib\": {}}}",
         peak_rss_kib().unwrap_or(0)
     );
     Ok(())

@@ -286,6 +286,7 @@ impl Aws {
             buffer: Vec::with_capacity(PART_SIZE),
             upload_id: None,
             parts: Vec::new(),
+            in_flight: std::collections::VecDeque::new(),
         }
     }
 
@@ -841,7 +842,12 @@ pub(crate) struct CreateJob<'a> {
 }
 
 /// An object written in pieces: one PutObject when it fits one part, a multipart upload when
-/// it does not. Only one part is held in memory at a time.
+/// it does not. At most [`PARTS_IN_FLIGHT`] parts are held in memory (and sent) at a time, so
+/// the next part is read and hashed while the last one travels.
+///
+/// Bodies are sent with `UNSIGNED-PAYLOAD` and the SDK's CRC32 checksum, as the SDKs send
+/// streamed uploads: S3 still checks every byte (the checksum), and the SHA-256 that a signed
+/// payload needs is not computed a second time next to the run's own hash of the input.
 pub(crate) struct Upload<'a> {
     aws: &'a Aws,
     bucket: &'a str,
@@ -849,7 +855,11 @@ pub(crate) struct Upload<'a> {
     buffer: Vec<u8>,
     upload_id: Option<String>,
     parts: Vec<CompletedPart>,
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<CompletedPart, Error>>>,
 }
+
+/// Parts of one upload sent at once.
+const PARTS_IN_FLIGHT: usize = 2;
 
 impl Upload<'_> {
     /// Appends bytes, sending a part whenever a full one is buffered.
@@ -857,6 +867,18 @@ impl Upload<'_> {
         self.buffer.extend_from_slice(bytes);
         if self.buffer.len() >= PART_SIZE {
             self.send_part().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest part in flight and records it.
+    async fn land_one(&mut self) -> Result<(), Error> {
+        if let Some(task) = self.in_flight.pop_front() {
+            let part = task.await.map_err(|e| Error::Internal {
+                what: "uploading a part",
+                reason: e.to_string(),
+            })??;
+            self.parts.push(part);
         }
         Ok(())
     }
@@ -881,25 +903,31 @@ impl Upload<'_> {
                 id
             }
         };
-        let number = self.parts.len() as i32 + 1;
+        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.land_one().await?;
+        }
+        let number = (self.parts.len() + self.in_flight.len()) as i32 + 1;
         let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_SIZE));
-        let part = s3
+        let request = s3
             .upload_part()
             .bucket(self.bucket)
             .key(self.key)
             .upload_id(&upload_id)
             .part_number(number)
             .body(ByteStream::from(body))
-            .set_expected_bucket_owner(owner)
-            .send()
-            .await
-            .map_err(|e| aws_error("UploadPart", e))?;
-        self.parts.push(
-            CompletedPart::builder()
+            .set_expected_bucket_owner(owner);
+        self.in_flight.push_back(tokio::spawn(async move {
+            let part = request
+                .customize()
+                .disable_payload_signing()
+                .send()
+                .await
+                .map_err(|e| aws_error("UploadPart", e))?;
+            Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(part.e_tag().map(str::to_owned))
-                .build(),
-        );
+                .build())
+        }));
         Ok(())
     }
 
@@ -916,6 +944,8 @@ impl Upload<'_> {
                 .content_type("application/jsonl")
                 .body(ByteStream::from(body))
                 .set_expected_bucket_owner(owner)
+                .customize()
+                .disable_payload_signing()
                 .send()
                 .await
                 .map_err(|e| aws_error("PutObject", e))?;
@@ -923,6 +953,9 @@ impl Upload<'_> {
         }
         if !self.buffer.is_empty() {
             self.send_part().await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.land_one().await?;
         }
         let upload_id = self.upload_id.clone().unwrap_or_default();
         let completed = s3
@@ -948,6 +981,9 @@ impl Drop for Upload<'_> {
     /// A multipart upload that did not complete (a part failed, the upload was dropped, the
     /// task was cancelled) is aborted, so S3 does not keep, and bill, its parts.
     fn drop(&mut self) {
+        for task in self.in_flight.drain(..) {
+            task.abort();
+        }
         let Some(upload_id) = self.upload_id.take() else {
             return;
         };
@@ -988,15 +1024,24 @@ mod tests {
         let mut upload = aws.upload(local.bucket(), "input/dropped.jsonl");
         upload.write(&vec![b'x'; PART_SIZE + 1]).await?;
         let upload_id = upload.upload_id.clone().ok_or("a multipart upload")?;
-        let parts = aws
-            .s3
-            .list_parts()
-            .bucket(local.bucket())
-            .key("input/dropped.jsonl")
-            .upload_id(&upload_id)
-            .send()
-            .await?;
-        assert_eq!(parts.parts().len(), 1);
+        // The part is sent while the next is read: it lands on its own.
+        let mut landed = 0;
+        for _ in 0..200 {
+            let parts = aws
+                .s3
+                .list_parts()
+                .bucket(local.bucket())
+                .key("input/dropped.jsonl")
+                .upload_id(&upload_id)
+                .send()
+                .await?;
+            landed = parts.parts().len();
+            if landed == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(landed, 1);
         drop(upload);
         let mut gone = false;
         for _ in 0..200 {

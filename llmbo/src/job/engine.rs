@@ -80,7 +80,7 @@ pub(crate) async fn upload_job(
         left -= lines;
         for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             use std::io::Write;
-            match jsonl::record_id_of_input_line(line) {
+            match spooled_record_id(line) {
                 Some(id) if !id.contains('\n') => {
                     ids_ok &= ids
                         .write_all(id.as_bytes())
@@ -122,6 +122,21 @@ pub(crate) async fn upload_job(
             .insert(entry.job_name.clone(), (hash.clone(), etag, file));
     }
     Ok((reader, hash))
+}
+
+/// The record id of a line llmbo spooled: read straight off the front when the line starts
+/// with it (every built-in adapter writes `{"recordId":"…",` first) and the id has no escape,
+/// else by parsing the line.
+fn spooled_record_id(line: &[u8]) -> Option<String> {
+    const FRONT: &[u8] = br#"{"recordId":""#;
+    if let Some(rest) = line.strip_prefix(FRONT)
+        && let Some(end) = rest.iter().position(|&b| b == b'"' || b == b'\\')
+        && rest.get(end) == Some(&b'"')
+        && let Ok(id) = std::str::from_utf8(rest.get(..end).unwrap_or_default())
+    {
+        return Some(id.to_owned());
+    }
+    jsonl::record_id_of_input_line(line)
 }
 
 /// The SHA-256 of each job's range of the spooled requests, read off the async workers; the
@@ -477,4 +492,22 @@ pub(crate) async fn download_shard(
         record_ids,
         failure,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spooled_record_id;
+
+    #[test]
+    fn spooled_ids_are_read_off_the_front_or_parsed() {
+        let line = br#"{"recordId":"r-001","modelInput":{"x":"\"recordId\":\"no\""}}"#;
+        assert_eq!(spooled_record_id(line).as_deref(), Some("r-001"));
+        // An escape in the id, or the id elsewhere: parsed, so the same id comes out.
+        let escaped = br#"{"recordId":"a\"b","modelInput":{}}"#;
+        assert_eq!(spooled_record_id(escaped).as_deref(), Some("a\"b"));
+        let later = br#"{"modelInput":{},"recordId":"late"}"#;
+        assert_eq!(spooled_record_id(later).as_deref(), Some("late"));
+        assert_eq!(spooled_record_id(br#"{"modelInput":{}}"#), None);
+        assert_eq!(spooled_record_id(b"not json"), None);
+    }
 }
