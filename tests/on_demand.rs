@@ -434,3 +434,112 @@ async fn a_body_over_the_runtime_limit_is_that_records_error_before_any_call() {
     }
     assert_eq!(local.runtime_calls(), 2, "the big one was never sent");
 }
+
+#[tokio::test]
+async fn a_retry_set_throttled_at_thirty_percent_is_answered_once_each() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 23,
+            record_error_rate: 0.15,
+            throttle_rate: 0.3,
+            throttle_operations: vec!["InvokeModel".into()],
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let run = builder(&local, CLAUDE, "retry-throttled")
+        .on_demand_concurrency(4)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(150))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let failed: Vec<usize> = results
+        .results
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.outcome.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert!((8..45).contains(&failed.len()), "{}", failed.len());
+    let before = results.results.records.clone();
+    let options = llmbo::RetryOptions {
+        poll_interval: POLL,
+        on_demand: true,
+        ..llmbo::RetryOptions::default()
+    };
+    let outcome = run.retry_failed(&mut results, &options).await.unwrap();
+    let llmbo::RetryOutcome::OnDemand { records, recovered } = outcome else {
+        panic!("{outcome:?}")
+    };
+    // Throttled calls were sent again; none is lost, and none counts twice.
+    assert_eq!(records, failed.len());
+    assert!(recovered > records / 2, "{recovered} of {records}");
+    // Calls were throttled, and sent again; a throttled call never reaches the model, so
+    // each record was answered by one call.
+    assert!(local.throttled_calls() > 0, "throttling happened");
+    assert_eq!(local.runtime_calls(), records as u64);
+    for (i, (record, info)) in results
+        .results
+        .records
+        .iter()
+        .zip(&results.info)
+        .enumerate()
+    {
+        assert_eq!(record.record_id, format!("{i:05}"));
+        if failed.contains(&i) {
+            assert_eq!(info.attempts, 2, "record {i}");
+            assert!(info.on_demand, "record {i}");
+        } else {
+            assert_eq!(info.attempts, 1, "record {i}");
+            assert_eq!(record, &before[i], "record {i} is untouched");
+        }
+    }
+    assert_eq!(
+        results.results.successes().count(),
+        150 - failed.len() + recovered
+    );
+}
+
+#[tokio::test]
+async fn an_on_demand_set_reports_its_progress() {
+    let local = LocalBedrock::start().await.unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let results = builder(&local, CLAUDE, "od-progress")
+        .on_demand_below(100)
+        .on_progress(move |p| {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push(p.clone());
+            }
+        })
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(45), POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.successes().count(), 45);
+    let seen = seen.lock().unwrap();
+    let on_demand: Vec<(u64, u64, Option<u64>)> = seen
+        .iter()
+        .filter(|p| p.stage == llmbo::Stage::OnDemand)
+        .map(|p| (p.processed, p.succeeded, p.total))
+        .collect();
+    // A first report with nothing answered, one every ten, and the last with every record.
+    assert_eq!(on_demand.first(), Some(&(0, 0, Some(45))));
+    assert_eq!(on_demand.last(), Some(&(45, 45, Some(45))));
+    let counts: Vec<u64> = on_demand.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(counts, [0, 10, 20, 30, 40, 45]);
+    assert!(
+        seen.iter().all(|p| p.stage != llmbo::Stage::Running),
+        "no job ran"
+    );
+}

@@ -114,6 +114,8 @@ pub enum RecordFault {
 pub struct Faults {
     pub(crate) config: FaultConfig,
     control_calls: AtomicU64,
+    /// Calls answered with a throttling error so far.
+    pub(crate) throttled: AtomicU64,
     upload_calls: AtomicU64,
     /// Calls seen per entry of `config.control_faults`.
     fault_calls: Vec<AtomicU64>,
@@ -191,7 +193,12 @@ impl Faults {
             return false;
         }
         let n = self.control_calls.fetch_add(1, Ordering::Relaxed);
-        chance(self.config.seed, STREAM_THROTTLE, &n.to_le_bytes()) < self.config.throttle_rate
+        let throttled =
+            chance(self.config.seed, STREAM_THROTTLE, &n.to_le_bytes()) < self.config.throttle_rate;
+        if throttled {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        throttled
     }
 
     /// Whether the next S3 upload call fails.

@@ -481,6 +481,15 @@ impl LocalBedrock {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many calls were answered with an injected throttling error so far
+    /// (`FaultConfig::throttle_rate`): for tests that check throttling happened.
+    pub fn throttled_calls(&self) -> u64 {
+        self.shared
+            .faults
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The status and counts of a job, by ARN or id (for tests that watch the server side).
     pub fn job_status(&self, job: &str) -> Option<(JobStatus, Option<Counts>)> {
         let id = job.rsplit('/').next().unwrap_or(job);

@@ -134,10 +134,14 @@ pub enum Stage {
     Running,
     /// Outputs are being fetched; `processed` counts output lines, `bytes` bytes received.
     Downloading,
+    /// Records are answered on demand (`bedrock-runtime`); `processed` counts records
+    /// answered, `succeeded` / `failed` by outcome, `total` the set's size.
+    OnDemand,
 }
 
 /// One progress report, for the builder's `on_progress` callback: while requests are uploaded,
-/// while the job runs (each poll), and while outputs are downloaded. The same numbers go to
+/// while the job runs (each poll), while outputs are downloaded, and while records are answered
+/// on demand. The same numbers go to
 /// `tracing` (target `llmbo`, message `upload progress`, `job progress`, `download progress`),
 /// so a program can draw its own bars either way.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -131,6 +131,7 @@ impl JobConfig {
             Stage::Uploading => "upload progress",
             Stage::Running => "job progress",
             Stage::Downloading => "download progress",
+            Stage::OnDemand => "on-demand progress",
         };
         tracing::info!(
             job_name = %progress.job_name,

@@ -19,6 +19,9 @@ pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::Usage>);
 /// The runtime's body limit (`InvokeModel`'s `body`, 25,000,000 bytes).
 const MAX_BODY: usize = 25_000_000;
 
+/// An on-demand progress report every this many records answered (and at the last).
+const ON_DEMAND_REPORT_EVERY: u64 = 10;
+
 /// The first wait after a throttled call; it doubles, with jitter, up to `PollConfig`'s
 /// longest wait.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -58,9 +61,24 @@ pub(crate) async fn answer<O: OutputMode>(
     }
     let mut answered: Vec<Option<(String, Outcome<O::Value>)>> = (0..total).map(|_| None).collect();
     let mut outage = None;
+    let mut progress =
+        crate::status::Progress::transfer(crate::status::Stage::OnDemand, config.job_name(), "");
+    progress.total = Some(total as u64);
+    config.report(&progress);
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((index, record_id, Ok(outcome))) => {
+                progress.processed += 1;
+                if outcome.0.is_ok() {
+                    progress.succeeded += 1;
+                } else {
+                    progress.failed += 1;
+                }
+                if progress.processed.is_multiple_of(ON_DEMAND_REPORT_EVERY)
+                    || progress.processed == total as u64
+                {
+                    config.report(&progress);
+                }
                 if let Some(slot) = answered.get_mut(index) {
                     *slot = Some((record_id, outcome));
                 }
