@@ -66,7 +66,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 format!("{i:06}"),
                 ModelInput::new()
                     .system("Extract the person.")
-                    .user(format!("Article {i}: Ada Lovelace, 36, wrote the first program."))
+                    .user(format!(
+                        "Article {i}: Ada Lovelace, 36, wrote the first program."
+                    ))
                     .max_tokens(512),
             )
         })
@@ -132,9 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             || {
                 outputs
                     .iter()
-                    .filter_map(|l| {
-                        llmbo::jsonl::parse_output_line_as::<Person>(l, adapter, &tool)
-                    })
+                    .filter_map(|l| llmbo::jsonl::parse_output_line_as::<Person>(l, adapter, &tool))
                     .filter(|(_, person, _)| person.as_ref().is_ok_and(|p| p.age != Some(0)))
                     .count()
             },
