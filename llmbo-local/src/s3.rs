@@ -204,6 +204,44 @@ async fn complete<T>(task: tokio::task::JoinHandle<S3Result<T>>) -> S3Result<T> 
     }
 }
 
+/// Receives the body of a PutObject or UploadPart input (their checksum fields have the same
+/// names): streamed to a temporary object, hashed, and checked against the checksums and the
+/// `Content-MD5` the request names.
+macro_rules! receive_checked {
+    ($objects:expr, $input:expr, $trailers:expr) => {{
+        let body = $input
+            .body
+            .take()
+            .ok_or_else(|| s3_error!(IncompleteBody))?;
+        let requested = Requested {
+            crc32: $input.checksum_crc32.take(),
+            crc32c: $input.checksum_crc32c.take(),
+            sha1: $input.checksum_sha1.take(),
+            sha256: $input.checksum_sha256.take(),
+            crc64nvme: $input.checksum_crc64nvme.take(),
+            algorithm: $input.checksum_algorithm.take(),
+        };
+        let written = $objects.receive(body, requested.hasher()?).await?;
+        requested.verify(&written, $trailers, $input.content_md5.as_deref())?;
+        written
+    }};
+}
+
+/// A PutObject or UploadPart answer: the ETag and the checksums computed.
+macro_rules! checksummed {
+    ($output:ident, $e_tag:expr, $checksum:expr) => {
+        $output {
+            e_tag: Some(ETag::Strong($e_tag)),
+            checksum_crc32: $checksum.checksum_crc32,
+            checksum_crc32c: $checksum.checksum_crc32c,
+            checksum_sha1: $checksum.checksum_sha1,
+            checksum_sha256: $checksum.checksum_sha256,
+            checksum_crc64nvme: $checksum.checksum_crc64nvme,
+            ..Default::default()
+        }
+    };
+}
+
 #[async_trait::async_trait]
 impl S3 for LocalS3 {
     async fn head_bucket(
@@ -255,21 +293,11 @@ impl S3 for LocalS3 {
         let objects = Arc::clone(&self.objects);
         complete(tokio::spawn(async move {
             let S3Request {
-                input,
+                mut input,
                 trailing_headers,
                 ..
             } = req;
-            let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-            let requested = Requested {
-                crc32: input.checksum_crc32,
-                crc32c: input.checksum_crc32c,
-                sha1: input.checksum_sha1,
-                sha256: input.checksum_sha256,
-                crc64nvme: input.checksum_crc64nvme,
-                algorithm: input.checksum_algorithm,
-            };
-            let written = objects.receive(body, requested.hasher()?).await?;
-            requested.verify(&written, trailing_headers, input.content_md5.as_deref())?;
+            let written = receive_checked!(objects, input, trailing_headers);
             let mut attributes = Attributes::new();
             let mut set = |name: &str, value: Option<String>| {
                 if let Some(value) = value {
@@ -301,15 +329,11 @@ impl S3 for LocalS3 {
             objects
                 .commit(written, &input.bucket, &input.key, &e_tag, &attributes)
                 .map_err(|e| s3_error!(InternalError, "the object could not be written: {e}"))?;
-            Ok(S3Response::new(PutObjectOutput {
-                e_tag: Some(ETag::Strong(e_tag)),
-                checksum_crc32: checksum.checksum_crc32,
-                checksum_crc32c: checksum.checksum_crc32c,
-                checksum_sha1: checksum.checksum_sha1,
-                checksum_sha256: checksum.checksum_sha256,
-                checksum_crc64nvme: checksum.checksum_crc64nvme,
-                ..Default::default()
-            }))
+            Ok(S3Response::new(checksummed!(
+                PutObjectOutput,
+                e_tag,
+                checksum
+            )))
         }))
         .await
     }
@@ -345,35 +369,21 @@ impl S3 for LocalS3 {
         }
         let objects = Arc::clone(&self.objects);
         let S3Request {
-            input,
+            mut input,
             trailing_headers,
             ..
         } = req;
-        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let requested = Requested {
-            crc32: input.checksum_crc32,
-            crc32c: input.checksum_crc32c,
-            sha1: input.checksum_sha1,
-            sha256: input.checksum_sha256,
-            crc64nvme: input.checksum_crc64nvme,
-            algorithm: input.checksum_algorithm,
-        };
-        let written = objects.receive(body, requested.hasher()?).await?;
-        requested.verify(&written, trailing_headers, input.content_md5.as_deref())?;
+        let written = receive_checked!(objects, input, trailing_headers);
         let e_tag = crate::objects::hex(&written.md5);
         let checksum = written.checksum.clone();
         objects
             .commit_part(written, &input.upload_id, input.part_number)
             .map_err(|e| s3_error!(InternalError, "the part could not be written: {e}"))?;
-        Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(ETag::Strong(e_tag)),
-            checksum_crc32: checksum.checksum_crc32,
-            checksum_crc32c: checksum.checksum_crc32c,
-            checksum_sha1: checksum.checksum_sha1,
-            checksum_sha256: checksum.checksum_sha256,
-            checksum_crc64nvme: checksum.checksum_crc64nvme,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(checksummed!(
+            UploadPartOutput,
+            e_tag,
+            checksum
+        )))
     }
 
     async fn get_object(

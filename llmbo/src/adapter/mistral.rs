@@ -24,7 +24,14 @@ pub struct MistralPromptAdapter;
 /// Builds `<s>[INST] … [/INST] answer</s>[INST] … [/INST]`; the system prompt (and schema)
 /// opens the first instruction. A final assistant turn is left open, as a prefill.
 fn mistral_prompt(input: &ModelInput, preamble: Option<&str>) -> String {
-    let mut prompt = String::from("<s>");
+    let size = preamble.map_or(0, str::len)
+        + input
+            .messages
+            .iter()
+            .map(|m| m.content.len() + 16)
+            .sum::<usize>();
+    let mut prompt = String::with_capacity(size + 8);
+    prompt.push_str("<s>");
     let mut first_user = true;
     for m in &input.messages {
         match m.role {
@@ -57,13 +64,12 @@ fn mistral_prompt(input: &ModelInput, preamble: Option<&str>) -> String {
 
 /// The system prompt and, for a structured job, the schema instruction.
 fn preamble(input: &ModelInput, tool: Option<&ToolDefinition>) -> Option<String> {
-    let parts: Vec<String> = input
-        .system
-        .iter()
-        .cloned()
-        .chain(tool.map(schema_instruction))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("\n\n"))
+    match (&input.system, tool) {
+        (Some(system), Some(tool)) => Some(format!("{system}\n\n{}", schema_instruction(tool))),
+        (Some(system), None) => Some(system.clone()),
+        (None, Some(tool)) => Some(schema_instruction(tool)),
+        (None, None) => None,
+    }
 }
 
 fn prompt_text(model_output: &Value) -> Option<(&str, Option<&str>)> {

@@ -633,12 +633,29 @@ pub(crate) fn count(value: Option<&Value>) -> Option<u64> {
 
 /// The system prompt followed by the schema instruction, for families without tools.
 pub(crate) fn schema_instruction(tool: &ToolDefinition) -> String {
-    // Compact JSON: the schema is sent once per record, so every byte is paid for many times.
-    let schema = serde_json::to_string(&tool.input_schema).unwrap_or_default();
-    format!(
-        "{}\nAnswer with one JSON object that follows this JSON schema, and nothing else:\n{schema}",
-        tool.description
-    )
+    // A run asks every record with the same tool: the instruction is made once per thread
+    // and tool (comparing the tool is cheaper than writing its schema again).
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(ToolDefinition, String)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((cached, instruction)) = last.as_ref()
+            && cached == tool
+        {
+            return instruction.clone();
+        }
+        // Compact JSON: the schema is sent once per record, so every byte is paid for many
+        // times.
+        let schema = serde_json::to_string(&tool.input_schema).unwrap_or_default();
+        let instruction = format!(
+            "{}\nAnswer with one JSON object that follows this JSON schema, and nothing else:\n{schema}",
+            tool.description
+        );
+        *last = Some((tool.clone(), instruction.clone()));
+        instruction
+    })
 }
 
 #[cfg(test)]
@@ -668,5 +685,35 @@ pub(crate) mod test_support {
             .top_p(0.5)
             .top_k(40)
             .stop_sequences(["END"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::schema_instruction;
+    use crate::ToolDefinition;
+
+    #[test]
+    fn the_schema_instruction_is_each_tools_own() {
+        let tool = |name: &str, field: &str| ToolDefinition {
+            name: name.into(),
+            description: format!("About {name}."),
+            input_schema: json!({"type": "object", "properties": {field: {"type": "string"}}}),
+        };
+        let (a, b) = (tool("A", "alpha"), tool("B", "beta"));
+        // Alternating, and the same tool again: each answer names its own tool and schema.
+        for _ in 0..2 {
+            let for_a = schema_instruction(&a);
+            assert!(for_a.starts_with("About A.") && for_a.contains("\"alpha\""));
+            let for_b = schema_instruction(&b);
+            assert!(for_b.starts_with("About B.") && for_b.contains("\"beta\""));
+            assert_eq!(schema_instruction(&b), for_b);
+        }
+        // A tool changed in place is not answered from the cache.
+        let mut changed = a.clone();
+        changed.input_schema = json!({"type": "object", "properties": {"gamma": {}}});
+        assert!(schema_instruction(&changed).contains("\"gamma\""));
     }
 }
