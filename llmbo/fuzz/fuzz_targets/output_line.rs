@@ -4,7 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llmbo::adapter::{AnthropicAdapter, ConverseAdapter, NovaAdapter};
+use llmbo::adapter::{
+    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, MistralChatAdapter, NovaAdapter,
+    OpenAiAdapter, QwenAdapter,
+};
 use llmbo::jsonl::{OutputLine, parse_output_line};
 use llmbo::{ModelProviderAdapter, ToolDefinition};
 use serde_json::Value;
@@ -33,10 +36,14 @@ fuzz_target!(|data: &[u8]| {
         description: String::new(),
         input_schema: serde_json::json!({"type": "object"}),
     };
-    let adapters: [&dyn ModelProviderAdapter; 3] = [
+    let adapters: [&dyn ModelProviderAdapter; 7] = [
         &AnthropicAdapter::default(),
         &NovaAdapter::default(),
         &ConverseAdapter,
+        &OpenAiAdapter,
+        &DeepSeekAdapter,
+        &QwenAdapter,
+        &MistralChatAdapter,
     ];
     for adapter in adapters {
         let Some((id, input, usage)) = adapter.output_line_fast(line, &tool) else {

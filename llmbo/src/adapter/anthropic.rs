@@ -340,10 +340,10 @@ impl ModelProviderAdapter for AnthropicAdapter {
         &self,
         line: &'a str,
         tool: &ToolDefinition,
-    ) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+    ) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
         let (record_id, output) = fast_line(line)?;
         let (input, usage) = picked_input(output, tool)?;
-        Some((record_id, input, usage))
+        Some((record_id, Cow::Borrowed(input), usage))
     }
 
     fn output_text(&self, model_output: &Value) -> Option<String> {

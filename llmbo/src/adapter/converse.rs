@@ -148,7 +148,7 @@ impl ModelProviderAdapter for ConverseAdapter {
         tool: &ToolDefinition,
     ) -> Option<(
         std::borrow::Cow<'a, str>,
-        &'a serde_json::value::RawValue,
+        std::borrow::Cow<'a, serde_json::value::RawValue>,
         Option<Usage>,
     )> {
         super::nova::converse_output_line_fast(line, tool)

@@ -216,7 +216,9 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
     /// record id, the tool input's JSON text and the usage, as
     /// [`tool_input_fast`](Self::tool_input_fast) would read them from the line's
     /// `modelOutput`. The default does just that; an adapter may read the line in one pass
-    /// (Claude's, Nova's and Converse's do). `None` means "not sure", as for `tool_input_fast`.
+    /// (Claude's, Nova's and Converse's do). The input is borrowed from the line where it
+    /// stands in it as JSON, and owned where the family sends it as a JSON *string* (the chat
+    /// completions' `arguments`). `None` means "not sure", as for `tool_input_fast`.
     #[allow(clippy::type_complexity)] // an id, an input and a usage; a named type would add API
     fn output_line_fast<'a>(
         &self,
@@ -224,12 +226,12 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
         tool: &ToolDefinition,
     ) -> Option<(
         std::borrow::Cow<'a, str>,
-        &'a serde_json::value::RawValue,
+        std::borrow::Cow<'a, serde_json::value::RawValue>,
         Option<Usage>,
     )> {
         let (record_id, model_output) = crate::jsonl::fast_output_line(line)?;
         let (input, usage) = self.tool_input_fast(model_output, tool)?;
-        Some((record_id, input, usage))
+        Some((record_id, std::borrow::Cow::Borrowed(input), usage))
     }
 
     /// Appends the record's JSONL input line, `{"recordId": …, "modelInput": …}` and a newline,

@@ -336,10 +336,10 @@ pub(crate) fn converse_tool_input_fast<'a>(
 pub(crate) fn converse_output_line_fast<'a>(
     line: &'a str,
     tool: &ToolDefinition,
-) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
     let (record_id, output) = fast_line(line)?;
     let (input, usage) = converse_picked_input(output, tool)?;
-    Some((record_id, input, usage))
+    Some((record_id, Cow::Borrowed(input), usage))
 }
 
 fn converse_picked_input<'a>(
@@ -517,7 +517,7 @@ impl ModelProviderAdapter for NovaAdapter {
         &self,
         line: &'a str,
         tool: &ToolDefinition,
-    ) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+    ) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
         converse_output_line_fast(line, tool)
     }
 

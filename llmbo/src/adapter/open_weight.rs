@@ -113,6 +113,18 @@ macro_rules! open_weight_adapter {
                 chat_usage(model_output)
             }
 
+            fn output_line_fast<'a>(
+                &self,
+                line: &'a str,
+                tool: &ToolDefinition,
+            ) -> Option<(
+                std::borrow::Cow<'a, str>,
+                std::borrow::Cow<'a, serde_json::value::RawValue>,
+                Option<Usage>,
+            )> {
+                super::openai::chat_output_line_fast(line, tool)
+            }
+
             fn strategies(&self) -> &'static [OutputStrategy] {
                 CHAT_STRATEGIES
             }

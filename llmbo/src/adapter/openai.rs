@@ -91,6 +91,78 @@ pub(crate) fn chat_tool_input(
     single_call(calls, tool, stop_reason)
 }
 
+/// The one-pass read of a chat completion's common answer, from a whole output line: one
+/// choice first whose `finish_reason` is a complete stop, one call of `tool` whose
+/// `arguments` string is JSON. The arguments are a JSON string inside the JSON, so the input
+/// is owned (unescaped once). Anything else is `None`, and the general path
+/// ([`chat_tool_input`], [`chat_usage`]) reads the line and says what is wrong.
+#[allow(clippy::type_complexity)] // an id, an input and a usage, as the trait has them
+pub(crate) fn chat_output_line_fast<'a>(
+    line: &'a str,
+    tool: &ToolDefinition,
+) -> Option<(
+    std::borrow::Cow<'a, str>,
+    std::borrow::Cow<'a, serde_json::value::RawValue>,
+    Option<Usage>,
+)> {
+    use std::borrow::Cow;
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        choices: Vec<Choice<'a>>,
+        #[serde(default)]
+        usage: Option<ChatUsage>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow)]
+        message: Message<'a>,
+        #[serde(borrow)]
+        finish_reason: Option<Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Message<'a> {
+        #[serde(borrow)]
+        tool_calls: Vec<Call<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        function: Function<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Function<'a> {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(borrow)]
+        arguments: Cow<'a, str>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ChatUsage {
+        prompt_tokens: Option<u64>,
+        completion_tokens: Option<u64>,
+    }
+    let (record_id, answer): (_, Answer<'a>) = super::fast_line(line)?;
+    let mut choices = answer.choices.into_iter();
+    let choice = choices.next()?;
+    // `finish_reason` as the general path reads it (only where it is a string).
+    super::check_stop(Some(choice.finish_reason?.as_ref())).ok()?;
+    let mut calls = choice.message.tool_calls.into_iter();
+    let call = calls.next()?;
+    if calls.next().is_some() || call.function.name != tool.name {
+        return None;
+    }
+    let input =
+        serde_json::value::RawValue::from_string(call.function.arguments.into_owned()).ok()?;
+    let usage = answer.usage.and_then(|u| {
+        Some(Usage {
+            input_tokens: u.prompt_tokens?,
+            output_tokens: u.completion_tokens?,
+        })
+    });
+    Some((record_id, Cow::Owned(input), usage))
+}
+
 /// An OpenAI-style chat-completion body: `messages` with the system prompt first, the token
 /// limit under `max_tokens_key`, `temperature`, `top_p`, `stop`, function `tools`, and the
 /// tool choice as `choice` writes it. Chat completions have no `top_k`; it is left out rather
@@ -210,6 +282,18 @@ impl ModelProviderAdapter for OpenAiAdapter {
 
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         chat_usage(model_output)
+    }
+
+    fn output_line_fast<'a>(
+        &self,
+        line: &'a str,
+        tool: &ToolDefinition,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        std::borrow::Cow<'a, serde_json::value::RawValue>,
+        Option<Usage>,
+    )> {
+        chat_output_line_fast(line, tool)
     }
 
     fn strategies(&self) -> &'static [OutputStrategy] {

@@ -77,7 +77,7 @@ fn fast_input<'a>(
     adapter: &dyn ModelProviderAdapter,
     line: &'a str,
     output: OutputRequest<'_>,
-) -> Option<(Cow<'a, str>, &'a RawValue, Option<Usage>)> {
+) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
     // A job of several types reads each call by its name, the slow way.
     if !output.strategy.uses_tools() || output.tools.len() > 1 {
         return None;
@@ -116,7 +116,7 @@ impl OutputMode for Untyped {
         output: Option<OutputRequest<'_>>,
     ) -> Option<(Cow<'a, str>, Result<Value, RecordError>, Option<Usage>)> {
         let (record_id, input, usage) = fast_input(adapter, line, output?)?;
-        Some((record_id, tool_input_value(input), usage))
+        Some((record_id, tool_input_value(&input), usage))
     }
 
     fn checked(
