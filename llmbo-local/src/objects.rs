@@ -114,6 +114,11 @@ impl ObjectWriter {
         })
     }
 
+    /// How many bytes were written so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
     /// A copy of the bytes so far as a body of its own, while this writer goes on: how a
     /// growing output is published with whole lines. The MD5 so far comes from a copy of the
     /// hasher, so the bytes are not hashed again.

@@ -3,7 +3,8 @@
 //! `manifest.json.out` where Bedrock does. Input and output are streamed line by line, so
 //! memory does not grow with the number of records. The output is written through the S3
 //! side's objects (an ETag computed once); while the job runs, each output file is published
-//! every half second with the whole lines written so far, and the manifest comes last.
+//! with the whole lines written so far (at most every half second, and once it has grown by a
+//! quarter), and the manifest comes last.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -365,6 +366,7 @@ fn process(
             .writer(ChecksumHasher::default())
             .map_err(io_error)?;
         let mut published = Instant::now();
+        let mut published_size = 0u64;
         let reader = BufReader::new(File::open(&input.path).map_err(io_error)?);
         let mut chunk: Vec<String> = Vec::with_capacity(SHUFFLE_CHUNK);
         for (index, line) in reader.lines().enumerate() {
@@ -435,10 +437,15 @@ fn process(
             if chunk.len() == SHUFFLE_CHUNK {
                 flush_chunk(&mut writer, &mut chunk).map_err(io_error)?;
                 // While the job runs, what is written so far is readable, in whole lines.
-                if published.elapsed() >= PUBLISH_EVERY {
+                // Each snapshot copies the file so far: only once it has grown by a quarter
+                // (and 64 KiB), so a long job copies a few times its output in all, not once
+                // per half second.
+                let grown = writer.size() >= published_size + (published_size / 4).max(64 << 10);
+                if grown && published.elapsed() >= PUBLISH_EVERY {
                     let so_far = writer.snapshot(&shared.objects).map_err(io_error)?;
                     output.publish(so_far, &key).map_err(io_error)?;
                     published = Instant::now();
+                    published_size = writer.size();
                 }
             }
             shared.with_job(id, |job| job.counts = Some(counts));
