@@ -42,6 +42,43 @@ async fn bedrock_jobs(local: &LocalBedrock) -> usize {
         .len()
 }
 
+/// The positions of the records that failed.
+fn failed_indices(results: &llmbo::RunResults<Person>) -> Vec<usize> {
+    results
+        .results
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.outcome.is_err())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Every record in input order; the `failed` ones asked a second time, on demand; the rest
+/// untouched, asked once.
+fn assert_retried_in_place(
+    results: &llmbo::RunResults<Person>,
+    before: &[llmbo::RecordResult<Person>],
+    failed: &[usize],
+) {
+    for (i, (record, info)) in results
+        .results
+        .records
+        .iter()
+        .zip(&results.info)
+        .enumerate()
+    {
+        assert_eq!(record.record_id, format!("{i:05}"));
+        if failed.contains(&i) {
+            assert_eq!(info.attempts, 2, "record {i}");
+            assert!(info.on_demand, "record {i}");
+        } else {
+            assert_eq!(info.attempts, 1, "record {i}");
+            assert_eq!(record, &before[i], "record {i} is untouched");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_run_under_the_minimum_is_answered_on_demand_typed_and_in_order() {
     let local = LocalBedrock::start().await.unwrap();
@@ -189,14 +226,7 @@ async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place(
         .await
         .unwrap();
     let mut results = run.finish_detailed(POLL).await.unwrap();
-    let failed: Vec<usize> = results
-        .results
-        .records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.outcome.is_err())
-        .map(|(i, _)| i)
-        .collect();
+    let failed = failed_indices(&results);
     assert!((15..50).contains(&failed.len()), "{}", failed.len());
     let before: Vec<_> = results.results.records.clone();
     // Too few for a job: without on demand nothing is sent.
@@ -215,21 +245,7 @@ async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place(
     };
     assert_eq!(records, failed.len());
     assert!(recovered > records / 2, "{recovered} of {records}");
-    for (i, (record, info)) in results
-        .results
-        .records
-        .iter()
-        .zip(&results.info)
-        .enumerate()
-    {
-        assert_eq!(record.record_id, format!("{i:05}"));
-        if failed.contains(&i) {
-            assert_eq!(info.attempts, 2, "record {i}");
-        } else {
-            assert_eq!(info.attempts, 1, "record {i}");
-            assert_eq!(record, &before[i], "record {i} is untouched");
-        }
-    }
+    assert_retried_in_place(&results, &before, &failed);
     assert_eq!(
         results.results.successes().count(),
         250 - failed.len() + recovered
@@ -299,14 +315,7 @@ async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice
         .unwrap();
     let run_uri = run.run_uri();
     let mut results = run.finish_detailed(POLL).await.unwrap();
-    let failed: Vec<usize> = results
-        .results
-        .records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.outcome.is_err())
-        .map(|(i, _)| i)
-        .collect();
+    let failed = failed_indices(&results);
     assert!(failed.len() > 15, "{}", failed.len());
     let options = llmbo::RetryOptions {
         poll_interval: POLL,
@@ -460,14 +469,7 @@ async fn a_retry_set_throttled_at_thirty_percent_is_answered_once_each() {
         .await
         .unwrap();
     let mut results = run.finish_detailed(POLL).await.unwrap();
-    let failed: Vec<usize> = results
-        .results
-        .records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.outcome.is_err())
-        .map(|(i, _)| i)
-        .collect();
+    let failed = failed_indices(&results);
     assert!((8..45).contains(&failed.len()), "{}", failed.len());
     let before = results.results.records.clone();
     let options = llmbo::RetryOptions {
@@ -486,22 +488,7 @@ async fn a_retry_set_throttled_at_thirty_percent_is_answered_once_each() {
     // each record was answered by one call.
     assert!(local.throttled_calls() > 0, "throttling happened");
     assert_eq!(local.runtime_calls(), records as u64);
-    for (i, (record, info)) in results
-        .results
-        .records
-        .iter()
-        .zip(&results.info)
-        .enumerate()
-    {
-        assert_eq!(record.record_id, format!("{i:05}"));
-        if failed.contains(&i) {
-            assert_eq!(info.attempts, 2, "record {i}");
-            assert!(info.on_demand, "record {i}");
-        } else {
-            assert_eq!(info.attempts, 1, "record {i}");
-            assert_eq!(record, &before[i], "record {i} is untouched");
-        }
-    }
+    assert_retried_in_place(&results, &before, &failed);
     assert_eq!(
         results.results.successes().count(),
         150 - failed.len() + recovered

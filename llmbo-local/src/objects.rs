@@ -148,19 +148,9 @@ impl Objects {
         }
     }
 
-    /// The file of an object, or `None` when a segment of the bucket or key (`.`, `..`, a root
-    /// or a prefix) would lead anywhere but below `root`/bucket. Empty segments are skipped,
-    /// as s3s-fs skips them.
+    /// The file of an object (see [`file_of`]).
     pub(crate) fn path(&self, bucket: &str, key: &str) -> Option<PathBuf> {
-        let mut path = self.root.clone();
-        for part in std::iter::once(bucket).chain(key.split('/').filter(|s| !s.is_empty())) {
-            let mut components = Path::new(part).components();
-            match (components.next(), components.next()) {
-                (Some(Component::Normal(name)), None) if !part.contains('\\') => path.push(name),
-                _ => return None,
-            }
-        }
-        Some(path)
+        file_of(&self.root, bucket, key)
     }
 
     fn side_path(&self, bucket: &str, key: &str, suffix: &str) -> PathBuf {
@@ -468,6 +458,7 @@ impl Objects {
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Attributes>(&bytes).ok())
             .unwrap_or_default();
+        // A multipart object's ETag is the MD5 of its parts' MD5s (above), not of its bytes.
         let written = Written {
             temp,
             md5: [0; 16],
@@ -531,6 +522,22 @@ impl Objects {
         });
         Ok(ReadStream { receiver })
     }
+}
+
+/// The file of `bucket`/`key` under `root`, or `None` when a segment (`.`, `..`, a root, a
+/// prefix, a backslash) would lead anywhere but below `root`/bucket. Empty segments are
+/// skipped, as s3s-fs skips them. The one mapping from S3 names to host paths: the S3 side and
+/// the job runner both use it.
+pub(crate) fn file_of(root: &Path, bucket: &str, key: &str) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    for part in std::iter::once(bucket).chain(key.split('/').filter(|s| !s.is_empty())) {
+        let mut components = Path::new(part).components();
+        match (components.next(), components.next()) {
+            (Some(Component::Normal(name)), None) if !part.contains('\\') => path.push(name),
+            _ => return None,
+        }
+    }
+    Some(path)
 }
 
 /// An object's bytes as they are read.

@@ -191,22 +191,11 @@ struct InputFile {
     records: u64,
 }
 
-/// The file of `s3://bucket/key` under `root`, or `None` when a segment of the bucket or key
-/// (`.`, `..`, a root or a prefix) would lead anywhere but below `root`/bucket.
+/// The file of `s3://bucket/key` under `root` (see [`crate::objects::file_of`]).
 pub(crate) fn object_path(root: &Path, uri: &str) -> Option<PathBuf> {
     let rest = uri.strip_prefix("s3://").unwrap_or(uri);
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut path = root.to_path_buf();
-    for part in std::iter::once(bucket).chain(key.split('/').filter(|s| !s.is_empty())) {
-        let mut components = Path::new(part).components();
-        match (components.next(), components.next()) {
-            (Some(std::path::Component::Normal(name)), None) if !part.contains('\\') => {
-                path.push(name);
-            }
-            _ => return None,
-        }
-    }
-    Some(path)
+    crate::objects::file_of(root, bucket, key)
 }
 
 /// Whether an input location names an object, or a prefix with objects under it.

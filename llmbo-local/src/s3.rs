@@ -43,6 +43,22 @@ impl LocalS3 {
         }
     }
 
+    /// The upload exists and was started by this caller, or S3's `NoSuchUpload`.
+    fn check_upload(
+        &self,
+        upload_id: &str,
+        credentials: Option<&s3s::auth::Credentials>,
+    ) -> S3Result<()> {
+        let access_key = credentials.map(|c| c.access_key.as_str());
+        if self.objects.upload_belongs_to(upload_id, access_key) {
+            return Ok(());
+        }
+        Err(s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ))
+    }
+
     fn maybe_fail_upload(&self) -> S3Result<()> {
         if self.faults.next_s3_upload_fails() {
             return Err(s3_error!(
@@ -344,22 +360,8 @@ impl S3 for LocalS3 {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.maybe_fail_upload()?;
-        if !(1..=10_000).contains(&req.input.part_number) {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive"
-            ));
-        }
-        let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
-        if !self
-            .objects
-            .upload_belongs_to(&req.input.upload_id, access_key)
-        {
-            return Err(s3_error!(
-                NoSuchUpload,
-                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
-            ));
-        }
+        check_part_number(req.input.part_number)?;
+        self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         if req
             .input
             .content_length
@@ -505,20 +507,9 @@ impl S3 for LocalS3 {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.check_owner(req.input.expected_source_bucket_owner.as_ref())?;
+        check_part_number(req.input.part_number)?;
+        self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         let input = req.input;
-        if !(1..=10_000).contains(&input.part_number) {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive"
-            ));
-        }
-        let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
-        if !self.objects.upload_belongs_to(&input.upload_id, access_key) {
-            return Err(s3_error!(
-                NoSuchUpload,
-                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
-            ));
-        }
         let CopySource::Bucket {
             bucket: source_bucket,
             key: source_key,
@@ -571,16 +562,7 @@ impl S3 for LocalS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
-        let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
-        if !self
-            .objects
-            .upload_belongs_to(&req.input.upload_id, access_key)
-        {
-            return Err(s3_error!(
-                NoSuchUpload,
-                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
-            ));
-        }
+        self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         let objects = Arc::clone(&self.objects);
         complete(tokio::spawn(async move {
             let input = req.input;
@@ -728,6 +710,17 @@ impl S3 for LocalS3 {
         };
         self.fs.copy_object(req).await
     }
+}
+
+/// S3's bounds on a part number.
+fn check_part_number(number: i32) -> S3Result<()> {
+    if (1..=10_000).contains(&number) {
+        return Ok(());
+    }
+    Err(s3_error!(
+        InvalidArgument,
+        "Part number must be an integer between 1 and 10000, inclusive"
+    ))
 }
 
 /// Whether a listing asked for `EncodingType=url`.

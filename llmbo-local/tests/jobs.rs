@@ -591,11 +591,43 @@ async fn create_checks_the_buckets_the_owner_and_the_input() {
     assert!(created.is_ok(), "{created:?}");
 }
 
+/// Job names page by page, `per_page` at a time, in `order`; `between` runs between pages.
+async fn page_through(
+    local: &LocalBedrock,
+    per_page: i32,
+    order: aws_sdk_bedrock::types::SortOrder,
+    mut between: impl AsyncFnMut(),
+) -> Vec<String> {
+    let client = bedrock(local);
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .list_model_invocation_jobs()
+            .max_results(per_page)
+            .sort_order(order.clone())
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(
+            page.invocation_job_summaries()
+                .iter()
+                .map(|j| j.job_name().to_owned()),
+        );
+        match page.next_token() {
+            Some(next) => token = Some(next.to_owned()),
+            None => return seen,
+        }
+        between().await;
+    }
+}
+
 #[tokio::test]
 async fn paging_through_jobs_sees_each_once_while_jobs_are_created() {
+    use aws_sdk_bedrock::types::SortOrder;
     let local = LocalBedrock::start().await.unwrap();
     put(&local, "input/p.jsonl", jsonl((0..100).map(claude_record))).await;
-    let client = bedrock(&local);
     for i in 0..5 {
         create_job(&local, &format!("page-{i}"), CLAUDE, "input/p.jsonl")
             .await
@@ -603,54 +635,17 @@ async fn paging_through_jobs_sees_each_once_while_jobs_are_created() {
     }
     // Newest first, two a page; a job created between pages must not push one already
     // seen onto the next page.
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
     let mut created = 5;
-    loop {
-        let page = client
-            .list_model_invocation_jobs()
-            .max_results(2)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .unwrap();
-        seen.extend(
-            page.invocation_job_summaries()
-                .iter()
-                .map(|j| j.job_name().to_owned()),
-        );
-        match page.next_token() {
-            Some(next) => token = Some(next.to_owned()),
-            None => break,
-        }
+    let seen = page_through(&local, 2, SortOrder::Descending, async || {
         create_job(&local, &format!("page-{created}"), CLAUDE, "input/p.jsonl")
             .await
             .unwrap();
         created += 1;
-    }
+    })
+    .await;
     assert_eq!(seen, ["page-4", "page-3", "page-2", "page-1", "page-0"]);
     // Oldest first, the new ones come at the end, each once.
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .list_model_invocation_jobs()
-            .max_results(3)
-            .sort_order(aws_sdk_bedrock::types::SortOrder::Ascending)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .unwrap();
-        seen.extend(
-            page.invocation_job_summaries()
-                .iter()
-                .map(|j| j.job_name().to_owned()),
-        );
-        match page.next_token() {
-            Some(next) => token = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let seen = page_through(&local, 3, SortOrder::Ascending, async || {}).await;
     let expected: Vec<String> = (0..created).map(|i| format!("page-{i}")).collect();
     assert_eq!(seen, expected);
 }

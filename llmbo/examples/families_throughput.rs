@@ -11,7 +11,8 @@
 //!   `load_results` reads it, against `serde_json` reading the same lines with nothing built
 //!   (`IgnoredAny`: the least any reader of these bytes must do, so the strictest baseline).
 
-use std::time::Instant;
+#[path = "../benches/support/mod.rs"]
+mod support;
 
 use llmbo::adapter::{ModelAdapterRegistry, ModelProviderAdapter};
 use llmbo::{BatchOutput, ModelInput};
@@ -40,18 +41,6 @@ const FAMILIES: &[(&str, &str)] = &[
     ("DeepSeek", "deepseek.v3-v1:0"),
     ("Qwen", "qwen.qwen3-32b-v1:0"),
 ];
-
-fn best<F: FnMut() -> usize>(f: &mut F) -> f64 {
-    let started = Instant::now();
-    std::hint::black_box(f());
-    started.elapsed().as_secs_f64()
-}
-
-fn best_pair<A: FnMut() -> usize, B: FnMut() -> usize>(mut ours: A, mut base: B) -> (f64, f64) {
-    (0..RUNS).fold((f64::INFINITY, f64::INFINITY), |(a, b), _| {
-        (a.min(best(&mut ours)), b.min(best(&mut base)))
-    })
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let records: usize = std::env::args()
@@ -88,7 +77,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .filter(|l| !l.is_empty())
             .map(serde_json::from_slice)
             .collect::<Result<_, _>>()?;
-        let (encode, encode_base) = best_pair(
+        let (encode, encode_base) = support::best_pair(
+            RUNS,
             || {
                 let mut out = Vec::with_capacity(written.len());
                 for (id, input) in &inputs {
@@ -130,7 +120,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if typed != records {
             return Err(format!("{family}: {typed} of {records} answers read as Person").into());
         }
-        let (decode, decode_base) = best_pair(
+        let (decode, decode_base) = support::best_pair(
+            RUNS,
             || {
                 outputs
                     .iter()

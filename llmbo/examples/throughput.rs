@@ -3,8 +3,6 @@
 //!
 //! `cargo run --release -p llmbo --example throughput`
 
-use std::time::Instant;
-
 #[path = "../benches/support/mod.rs"]
 mod support;
 
@@ -14,39 +12,29 @@ use support::*;
 /// Runs per measurement; the best of them is kept.
 const RUNS: usize = 9;
 
-fn timed<F: FnMut() -> usize>(f: &mut F) -> f64 {
-    let start = Instant::now();
-    std::hint::black_box(f());
-    start.elapsed().as_secs_f64()
-}
-
-/// The best timings of `ours` and `baseline`, in seconds, run in turns so that a busy moment
-/// of the machine falls on both alike.
-fn best_pair<A: FnMut() -> usize, B: FnMut() -> usize>(mut ours: A, mut baseline: B) -> (f64, f64) {
-    (0..RUNS).fold((f64::INFINITY, f64::INFINITY), |(a, b), _| {
-        (a.min(timed(&mut ours)), b.min(timed(&mut baseline)))
-    })
-}
-
 fn main() {
     let inputs = inputs(RECORDS);
     let bodies = prepared_bodies(&AnthropicAdapter::default(), &inputs);
     let lines = output_lines(RECORDS);
     let (prepare, prepare_base) = best_pair(
+        RUNS,
         || llmbo_prepare(&AnthropicAdapter::default(), &inputs),
         || serde_prepare(&bodies),
     );
     let nova_bodies = prepared_bodies(&NovaAdapter::default(), &inputs);
     let (nova_prepare, nova_prepare_base) = best_pair(
+        RUNS,
         || llmbo_prepare(&NovaAdapter::default(), &inputs),
         || serde_prepare(&nova_bodies),
     );
     let (parse, parse_base) = best_pair(
+        RUNS,
         || llmbo_parse(&AnthropicAdapter::default(), &lines),
         || serde_parse(&lines),
     );
     let nova_lines = nova_output_lines(RECORDS);
     let (nova, nova_base) = best_pair(
+        RUNS,
         || llmbo_parse(&NovaAdapter::default(), &nova_lines),
         || serde_parse_nova(&nova_lines),
     );

@@ -5,6 +5,25 @@ use llmbo::{BatchOutput, ModelInput, ModelProviderAdapter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// The time of one call, in seconds.
+fn timed<F: FnMut() -> usize>(f: &mut F) -> f64 {
+    let start = std::time::Instant::now();
+    std::hint::black_box(f());
+    start.elapsed().as_secs_f64()
+}
+
+/// The best of `runs` timings of `ours` and of `baseline`, in seconds, taken in turns so that
+/// a busy moment of the machine falls on both alike.
+pub fn best_pair<A: FnMut() -> usize, B: FnMut() -> usize>(
+    runs: usize,
+    mut ours: A,
+    mut baseline: B,
+) -> (f64, f64) {
+    (0..runs).fold((f64::INFINITY, f64::INFINITY), |(a, b), _| {
+        (a.min(timed(&mut ours)), b.min(timed(&mut baseline)))
+    })
+}
+
 /// Records per measurement, as in one full Bedrock job.
 pub const RECORDS: usize = 50_000;
 
