@@ -1,5 +1,6 @@
-//! Records under the job minimum go on demand (`bedrock-runtime` InvokeModel) through the same
-//! typed API: a 40-record run, a retry set, throttling on the way; through llmbo-local.
+//! Records under the job minimum go on demand (`bedrock-runtime` InvokeModel, or Converse for a
+//! Converse-type run) through the same typed API: a 40-record run, a retry set, throttling on
+//! the way; through llmbo-local.
 
 use std::time::Duration;
 
@@ -151,6 +152,86 @@ async fn throttling_at_thirty_percent_backs_off_and_every_record_is_answered_onc
     let expected: Vec<String> = (0..60).map(|i| format!("{i:05}")).collect();
     assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(results.successes().count(), 60);
+}
+
+/// The on-demand answers a run kept in S3: `(record id, modelInput, modelOutput)`, by id.
+async fn kept_answers(local: &LocalBedrock) -> Vec<(String, serde_json::Value, serde_json::Value)> {
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    let listed = s3
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .prefix("on-demand/")
+        .send()
+        .await
+        .unwrap();
+    let mut kept = Vec::new();
+    for object in listed.contents() {
+        let body = s3
+            .get_object()
+            .bucket(local.bucket())
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let line: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        kept.push((
+            line["recordId"].as_str().unwrap().to_owned(),
+            line["modelInput"].clone(),
+            line["modelOutput"].clone(),
+        ));
+    }
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    kept
+}
+
+#[tokio::test]
+async fn a_converse_run_under_the_minimum_goes_on_demand_through_converse() {
+    let local = LocalBedrock::start().await.unwrap();
+    let results = builder(&local, "amazon.nova-pro-v1:0", "converse-small")
+        .invocation_type(llmbo::InvocationType::Converse)
+        .service_tier("flex")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(40), POLL)
+        .await
+        .unwrap();
+    assert_eq!(bedrock_jobs(&local).await, 0);
+    assert_eq!(local.runtime_calls(), 40);
+    assert_eq!(results.manifest.success_record_count, 40);
+    // Each answer was asked with its own record's Converse body (the tier in it), and each
+    // typed value is the one its own Converse response holds.
+    let kept = kept_answers(&local).await;
+    assert_eq!(kept.len(), 40);
+    for (i, (record, (id, input, output))) in results.records.iter().zip(&kept).enumerate() {
+        let want = format!("{i:05}");
+        assert_eq!(record.record_id, want);
+        assert_eq!(id, &want);
+        assert!(
+            input["messages"][0]["content"]
+                .to_string()
+                .contains(&llmbo_workspace::sample_text(i)),
+            "{input}"
+        );
+        assert!(
+            input["inferenceConfig"]["maxTokens"].is_u64(),
+            "a Converse body: {input}"
+        );
+        assert_eq!(output["serviceTier"]["type"], "flex", "{output}");
+        let text = output["output"]["message"]["content"][0]["text"]
+            .as_str()
+            .unwrap();
+        let start = text.find('{').unwrap();
+        let end = text.rfind('}').unwrap();
+        let person: Person = serde_json::from_str(&text[start..=end]).unwrap();
+        assert_eq!(record.outcome.as_ref().unwrap(), &person, "record {i}");
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! lifecycle calls these and stays a sequence of typed steps.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
@@ -547,6 +548,37 @@ impl Aws {
         Ok(answer.body.into_inner())
     }
 
+    /// One on-demand `Converse` call with `body`, a Converse-type batch record's `modelInput`
+    /// (which is a Converse request without the model id, service tier included), sent as it
+    /// is: the response body, which is what a Converse batch job writes as `modelOutput`.
+    ///
+    /// The SDK's Converse takes typed input and returns typed output; the record's JSON is put
+    /// in place of the serialized (empty) request just before signing, and the response's bytes
+    /// are kept as the SDK read them, so no field the SDK's types lack is lost either way.
+    pub(crate) async fn converse(&self, model_id: &str, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let answer = Arc::new(std::sync::Mutex::new(None));
+        let length = body.len().to_string();
+        self.runtime
+            .converse()
+            .model_id(model_id)
+            .customize()
+            .mutate_request(move |request| {
+                *request.body_mut() = aws_sdk_s3::primitives::SdkBody::from(body.clone());
+                request
+                    .headers_mut()
+                    .insert("content-length", length.clone());
+            })
+            .interceptor(KeepResponse(Arc::clone(&answer)))
+            .send()
+            .await
+            .map_err(|e| aws_error("Converse", e))?;
+        let kept = answer.lock().ok().and_then(|mut kept| kept.take());
+        kept.ok_or_else(|| Error::Internal {
+            what: "an on-demand Converse call",
+            reason: "the response body was not kept".into(),
+        })
+    }
+
     /// The input tokens of one InvokeModel body, by the runtime's `CountTokens`.
     pub(crate) async fn count_tokens(
         &self,
@@ -769,6 +801,32 @@ impl<T> CatalogAnswer<T> {
             } => CatalogAnswer::Unknown(format!("{operation}: {code} {message}")),
             other => CatalogAnswer::Unknown(other.to_string()),
         }
+    }
+}
+
+/// Keeps a successful response's body as the SDK read it (see [`Aws::converse`]).
+#[derive(Debug)]
+struct KeepResponse(Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl aws_sdk_bedrockruntime::config::Intercept for KeepResponse {
+    fn name(&self) -> &'static str {
+        "llmbo::KeepResponse"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_bedrockruntime::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_bedrockruntime::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_bedrockruntime::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let response = context.response();
+        if response.status().is_success()
+            && let Some(bytes) = response.body().bytes()
+            && let Ok(mut kept) = self.0.lock()
+        {
+            *kept = Some(bytes.to_vec());
+        }
+        Ok(())
     }
 }
 

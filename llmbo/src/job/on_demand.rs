@@ -1,6 +1,6 @@
-//! On demand: records that go through `bedrock-runtime` InvokeModel instead of a batch job,
-//! with the very same bodies, adapters and parsers, so they come back as the same
-//! `RecordResult`s. For runs under `on_demand_below`, and retries and re-asks under the job
+//! On demand: records that go through `bedrock-runtime` InvokeModel (Converse for a
+//! Converse-type run) instead of a batch job, with the very same bodies, adapters and parsers,
+//! so they come back as the same `RecordResult`s. For runs under `on_demand_below`, and retries and re-asks under the job
 //! minimum with `RetryOptions::on_demand` (`bedrock-facts-2026.md` §2). On-demand prices apply.
 
 use std::sync::Arc;
@@ -38,14 +38,6 @@ pub(crate) async fn answer<O: OutputMode>(
     concurrency: usize,
     record_to: Option<(String, String)>,
 ) -> Result<Vec<(String, Outcome<O::Value>)>, Error> {
-    if config.settings.converse {
-        return Err(Error::InvalidConfig {
-            field: "on_demand_below",
-            reason: "on demand takes InvokeModel-type runs; a Converse run's bodies are not \
-                     InvokeModel bodies"
-                .into(),
-        });
-    }
     let total = records.len();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -121,7 +113,7 @@ pub(crate) async fn answer<O: OutputMode>(
     Ok(answered.into_iter().flatten().collect())
 }
 
-/// One record on demand: the call, backed off while the service is busy, then its answer as
+/// One record on demand (InvokeModel, or Converse for a Converse-type run): the call, backed off while the service is busy, then its answer as
 /// a batch output line (`{"recordId", "modelInput", "modelOutput" | "error"}`), written to
 /// `record_to` (bucket, prefix) first when the run keeps on-demand answers, and read as a
 /// batch line is.
@@ -191,13 +183,26 @@ async fn call(
     bytes: Vec<u8>,
 ) -> Result<Value, Error> {
     let tier = config.settings.service_tier.as_deref();
+    let converse = config.settings.converse;
+    // Converse names the tier in its body (`"serviceTier": {"type": ..}`), InvokeModel in a
+    // header.
+    let bytes = match (converse, tier, body) {
+        (true, Some(tier), Value::Object(map)) if !map.contains_key("serviceTier") => {
+            let mut map = map.clone();
+            map.insert("serviceTier".into(), json!({ "type": tier }));
+            serde_json::to_vec(&map).unwrap_or(bytes)
+        }
+        _ => bytes,
+    };
+    let model = config.settings.model_name.as_str();
     let mut pace = PollPace::new(FIRST_BACKOFF, config.poll);
     loop {
-        match config
-            .aws
-            .invoke(&config.settings.model_name, bytes.clone(), tier)
-            .await
-        {
+        let answer = if converse {
+            config.aws.converse(model, bytes.clone()).await
+        } else {
+            config.aws.invoke(model, bytes.clone(), tier).await
+        };
+        match answer {
             Ok(answer) => {
                 return Ok(match serde_json::from_slice::<Value>(&answer) {
                     Ok(output) => {
