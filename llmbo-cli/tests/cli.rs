@@ -1119,6 +1119,11 @@ async fn submit_dry_run_shows_the_cost_and_a_budget_refuses_before_upload() {
 async fn a_bedrock_api_key_from_the_environment_is_used() {
     let local = LocalBedrock::builder()
         .api_key("bedrock-api-key-cli")
+        .faults(FaultConfig {
+            seed: 5,
+            record_error_rate: 0.1,
+            ..Default::default()
+        })
         .start()
         .await
         .unwrap();
@@ -1149,4 +1154,41 @@ async fn a_bedrock_api_key_from_the_environment_is_used() {
         .args(["status", &run_uri])
         .assert()
         .code(1);
+    // The failed records retried on demand: the runtime's calls carry the key too.
+    llmbo(&local)
+        .env("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-cli")
+        .args([
+            "watch",
+            "--interval",
+            "50ms",
+            "--max-error-rate",
+            "1",
+            &run_uri,
+        ])
+        .assert()
+        .success();
+    let out = dir.path().join("keyed.jsonl");
+    let retry = |key: &str| {
+        let mut cmd = llmbo(&local);
+        cmd.env("AWS_BEARER_TOKEN_BEDROCK", key)
+            .args([
+                "--json",
+                "download",
+                &run_uri,
+                "--retry-failed",
+                "--on-demand",
+            ])
+            .args(["--interval", "50ms", "--out"])
+            .arg(&out);
+        cmd
+    };
+    retry("bedrock-api-key-wrong").assert().code(1);
+    assert_eq!(local.runtime_calls(), 0, "a wrong key answers nothing");
+    let retried = retry("bedrock-api-key-cli").assert();
+    let summary = json_lines(retried.get_output())[0].clone();
+    let asked = summary["retry"]["retried"].as_u64().unwrap();
+    assert!((10..60).contains(&asked), "{summary}");
+    assert_eq!(summary["retry"]["onDemand"], true, "{summary}");
+    assert_eq!(local.runtime_calls(), asked);
+    assert_eq!(read_results(&out).len(), 300);
 }
