@@ -199,3 +199,79 @@ async fn a_resumed_run_reasks_from_the_answers_in_s3_and_never_twice() {
         1
     );
 }
+
+/// A re-ask round under the job minimum goes on demand with `RetryOptions::on_demand`: no
+/// second batch job, each re-asked record answered once by the runtime and merged in place.
+#[tokio::test]
+async fn a_reask_round_under_the_minimum_goes_on_demand() {
+    let faults = FaultConfig {
+        seed: 21,
+        malformed_output_rate: 0.1,
+        malformed_kinds: vec![Malformed::SchemaViolation],
+        ..Default::default()
+    };
+    let local = LocalBedrock::builder()
+        .faults(faults.clone())
+        .start()
+        .await
+        .unwrap();
+    let records = 250;
+    let model = "anthropic.claude-3-haiku-20240307-v1:0";
+    let run = StructuredBatchInferer::<Person>::builder()
+        .model_name(model)
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name("reask-od")
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(records))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let violated: Vec<usize> = (0..records)
+        .filter(|i| faults.record_fault(&format!("{i:05}")).is_some())
+        .collect();
+    assert!((10..50).contains(&violated.len()), "{}", violated.len());
+    let before = results.results.records.clone();
+    let options = RetryOptions {
+        reask: 2,
+        on_demand: true,
+        poll_interval: POLL,
+        ..RetryOptions::default()
+    };
+    let outcome = run.retry_failed(&mut results, &options).await.unwrap();
+    let RetryOutcome::Reasked { rounds, left, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(rounds[0].on_demand, "{outcome:?}");
+    assert_eq!(rounds[0].records, violated.len());
+    assert_eq!(*left, results.results.failures().count());
+    assert!(rounds.iter().all(|r| r.on_demand && r.job_arn.is_empty()));
+    let asked: usize = rounds.iter().map(|r| r.records).sum();
+    assert_eq!(local.runtime_calls(), asked as u64);
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let jobs = bedrock.list_model_invocation_jobs().send().await.unwrap();
+    assert_eq!(jobs.invocation_job_summaries().len(), 1, "no second job");
+    for (i, (record, info)) in results
+        .results
+        .records
+        .iter()
+        .zip(&results.info)
+        .enumerate()
+    {
+        assert_eq!(record.record_id, format!("{i:05}"));
+        if violated.binary_search(&i).is_ok() {
+            assert!(info.attempts >= 2 && info.on_demand, "record {i}: {info:?}");
+        } else {
+            assert_eq!(info.attempts, 1, "record {i}");
+            assert_eq!(record, &before[i], "record {i} is untouched");
+        }
+    }
+    assert!(results.results.successes().count() >= records - left);
+}
