@@ -4,8 +4,8 @@
 //! values of other types, dropped, duplicated, plus unknown members.
 
 use llmbo::adapter::{
-    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, MistralChatAdapter, NovaAdapter,
-    OpenAiAdapter, QwenAdapter,
+    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, LlamaAdapter, MistralChatAdapter,
+    MistralPromptAdapter, NovaAdapter, OpenAiAdapter, QwenAdapter,
 };
 use llmbo::jsonl::OutputLine;
 use llmbo::{BatchOutput, ModelProviderAdapter, RecordError, Usage};
@@ -118,8 +118,11 @@ fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&
         Ok(raw) => raw,
         Err(err) => panic!("{err}"),
     };
-    // The chat families' input is a JSON string: only the one-pass path reads it.
-    let chat = output.get("choices").is_some();
+    // The chat families' input is a JSON string, the prompt families' a JSON object in the
+    // answer's text: only the one-pass path reads them.
+    let chat = ["choices", "generation", "outputs"]
+        .iter()
+        .any(|key| output.get(key).is_some());
     assert!(
         chat || adapter.tool_input_fast(raw, &tool).is_some(),
         "{}: the plain answer missed the fast path",
@@ -181,10 +184,11 @@ fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&
             failed += 1;
         }
     }
-    // Both outcomes occur, or the comparison proved little.
+    // Both outcomes occur, or the comparison proved little (a flat answer has fewer positions
+    // to change than a nested one).
     assert!(ok > 20, "{}: only {ok} candidates parsed", adapter.name());
     assert!(
-        failed > 100,
+        failed > 30,
         "{}: only {failed} candidates failed",
         adapter.name()
     );
@@ -263,4 +267,84 @@ fn the_chat_families_fast_path_never_changes_an_answer() {
     for adapter in adapters {
         check_agreement(adapter, chat_output(), CHAT_ODD);
     }
+}
+
+/// Texts around the answer's JSON object that the prompt families must read as the general
+/// path does: the first candidate not JSON, unclosed, of the wrong shape, written with a key
+/// twice, braces inside strings, no object at all.
+const ODD_TEXTS: &[&str] = &[
+    "{not json} then {\"name\":\"B\",\"roles\":[]}",
+    "Here: {\"name\":\"C\",\"roles\":[",
+    "{\"x\":1} and {\"name\":\"D\",\"roles\":[]}",
+    "{\"name\":\"E\",\"roles\":[],\"name\":\"F\"}",
+    "```json\n{\"name\":\"G {the first}\",\"roles\":[\"}\"]}\n```",
+    "no object here",
+    "",
+];
+
+fn llama_output() -> Value {
+    json!({"generation": "Sure! {\"name\": \"Ada\", \"age\": 36, \"roles\": [\"author\"]} Anything else?",
+        "prompt_token_count": 120, "generation_token_count": 30, "stop_reason": "stop"})
+}
+
+#[test]
+fn llamas_fast_path_never_changes_an_answer() {
+    let odd: Vec<String> = ODD_TEXTS
+        .iter()
+        .flat_map(|text| {
+            ["stop", "length"].map(|stop| {
+                json!({"recordId": "r1", "modelOutput": {"generation": text, "stop_reason": stop,
+                    "prompt_token_count": 1, "generation_token_count": 2}})
+                .to_string()
+            })
+        })
+        .collect();
+    let odd: Vec<&str> = odd.iter().map(String::as_str).collect();
+    check_agreement(&LlamaAdapter, llama_output(), &odd);
+}
+
+fn mistral_output() -> Value {
+    json!({"outputs": [{"text": " {\"name\": \"Ada\", \"age\": 36, \"roles\": [\"author\"]}",
+        "stop_reason": "stop"}]})
+}
+
+fn mistral_chat_shape() -> Value {
+    json!({"id": "x", "object": "chat.completion",
+        "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant",
+                "content": "```json\n{\"name\": \"Ada\", \"age\": 36, \"roles\": [\"author\"]}\n```"}}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}})
+}
+
+#[test]
+fn mistral_prompts_fast_path_never_changes_an_answer() {
+    let mut odd: Vec<String> = ODD_TEXTS
+        .iter()
+        .map(|text| {
+            json!({"recordId": "r1", "modelOutput": {"outputs": [{"text": text, "stop_reason": "stop"}]}})
+                .to_string()
+        })
+        .collect();
+    // Both shapes at once, the stop reason under either name or both, a null one.
+    let body = "{\"name\":\"H\",\"roles\":[]}";
+    for choice in [
+        json!({"finish_reason": null, "stop_reason": "length", "message": {"content": body}}),
+        json!({"finish_reason": null, "stop_reason": "stop", "message": {"content": body}}),
+        json!({"stop_reason": "stop", "message": {"content": body}}),
+        json!({"finish_reason": "length", "message": {"content": body}}),
+        json!({"message": {"content": body}}),
+    ] {
+        odd.push(json!({"recordId": "r1", "modelOutput": {"choices": [choice]}}).to_string());
+        odd.push(
+            json!({"recordId": "r1", "modelOutput": {"outputs": [], "choices": [choice]}})
+                .to_string(),
+        );
+    }
+    odd.push(
+        json!({"recordId": "r1", "modelOutput": {"outputs": [{"text": body}], "choices": 5}})
+            .to_string(),
+    );
+    let odd: Vec<&str> = odd.iter().map(String::as_str).collect();
+    check_agreement(&MistralPromptAdapter, mistral_output(), &odd);
+    check_agreement(&MistralPromptAdapter, mistral_chat_shape(), &odd);
 }

@@ -41,6 +41,16 @@ pub fn extract_json_object(text: &str) -> Result<Value, RecordError> {
     })
 }
 
+/// The first balanced `{...}` of `text` when it is JSON, as raw JSON: what
+/// [`extract_json_object`] answers when its first candidate parses, without building a
+/// `Value`. `None` for anything else (no object, an unclosed one, a first candidate that is not
+/// JSON), which [`extract_json_object`] then reads the slow way.
+pub(crate) fn first_object_raw(text: &str) -> Option<Box<serde_json::value::RawValue>> {
+    let start = text.find('{')?;
+    let len = balanced_end(&text[start..])?;
+    serde_json::value::RawValue::from_string(text[start..start + len].to_owned()).ok()
+}
+
 /// The length of the balanced `{...}` at the start of `text`, if it closes.
 fn balanced_end(text: &str) -> Option<usize> {
     let mut depth = 0usize;

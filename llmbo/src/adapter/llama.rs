@@ -121,6 +121,39 @@ impl ModelProviderAdapter for LlamaAdapter {
         })
     }
 
+    /// The generation read in one pass: its first JSON object, where the stop reason passes.
+    fn output_line_fast<'a>(
+        &self,
+        line: &'a str,
+        _tool: &ToolDefinition,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        std::borrow::Cow<'a, serde_json::value::RawValue>,
+        Option<Usage>,
+    )> {
+        use std::borrow::Cow;
+        #[derive(serde::Deserialize)]
+        struct Answer<'a> {
+            #[serde(borrow)]
+            generation: Cow<'a, str>,
+            #[serde(borrow)]
+            stop_reason: Option<Cow<'a, str>>,
+            prompt_token_count: Option<u64>,
+            generation_token_count: Option<u64>,
+        }
+        let (record_id, answer): (_, Answer<'a>) = super::fast_line(line)?;
+        check_stop(answer.stop_reason.as_deref()).ok()?;
+        let input = super::json_text::first_object_raw(&answer.generation)?;
+        let usage = answer
+            .prompt_token_count
+            .zip(answer.generation_token_count)
+            .map(|(input_tokens, output_tokens)| Usage {
+                input_tokens,
+                output_tokens,
+            });
+        Some((record_id, Cow::Owned(input), usage))
+    }
+
     prompt_only_output!();
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {

@@ -152,6 +152,75 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         chat_usage(model_output)
     }
 
+    /// Either response shape read in one pass: the text's first JSON object, where the stop
+    /// reason passes.
+    fn output_line_fast<'a>(
+        &self,
+        line: &'a str,
+        _tool: &ToolDefinition,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        std::borrow::Cow<'a, serde_json::value::RawValue>,
+        Option<Usage>,
+    )> {
+        use std::borrow::Cow;
+        #[derive(serde::Deserialize)]
+        struct Answer<'a> {
+            #[serde(borrow)]
+            outputs: Option<Vec<Completion<'a>>>,
+            #[serde(borrow)]
+            choices: Option<Vec<Choice<'a>>>,
+            usage: Option<ChatUsage>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Completion<'a> {
+            #[serde(borrow)]
+            text: Cow<'a, str>,
+            #[serde(borrow)]
+            stop_reason: Option<Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Choice<'a> {
+            #[serde(borrow)]
+            message: Message<'a>,
+            #[serde(borrow)]
+            finish_reason: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            stop_reason: Option<Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Message<'a> {
+            #[serde(borrow)]
+            content: Cow<'a, str>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ChatUsage {
+            prompt_tokens: Option<u64>,
+            completion_tokens: Option<u64>,
+        }
+        let (record_id, answer): (_, Answer<'a>) = super::fast_line(line)?;
+        let (text, stop) = match answer.outputs.as_deref() {
+            Some([first, ..]) => (&first.text, first.stop_reason.as_deref()),
+            _ => {
+                let choice = answer.choices.as_deref()?.first()?;
+                // (`finish_reason: null` beside a `stop_reason` reads as no stop reason in the
+                // general path; taking the `stop_reason` here is stricter, and what it refuses
+                // goes to the general path.)
+                let stop = choice.finish_reason.as_ref().or(choice.stop_reason.as_ref());
+                (&choice.message.content, stop.map(Cow::as_ref))
+            }
+        };
+        check_stop(stop).ok()?;
+        let input = super::json_text::first_object_raw(text)?;
+        let usage = answer.usage.and_then(|u| {
+            Some(Usage {
+                input_tokens: u.prompt_tokens?,
+                output_tokens: u.completion_tokens?,
+            })
+        });
+        Some((record_id, Cow::Owned(input), usage))
+    }
+
     prompt_only_output!();
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {

@@ -219,6 +219,10 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
     /// (Claude's, Nova's and Converse's do). The input is borrowed from the line where it
     /// stands in it as JSON, and owned where the family sends it as a JSON *string* (the chat
     /// completions' `arguments`). `None` means "not sure", as for `tool_input_fast`.
+    ///
+    /// A family that has no tools ([`strategies`](Self::strategies) is only `JsonInPrompt`)
+    /// gives the JSON object its [`validate_result`](Self::validate_result) would find in the
+    /// answer's text (Llama's and Mistral's prompt form do).
     #[allow(clippy::type_complexity)] // an id, an input and a usage; a named type would add API
     fn output_line_fast<'a>(
         &self,

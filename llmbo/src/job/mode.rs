@@ -71,15 +71,17 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     ) -> Result<Self::Value, RecordError>;
 }
 
-/// The tool input's text of the common answer, read in one pass; only the tool strategies
-/// answer in a tool call, whose input is JSON text inside the line.
+/// The tool input's text of the common answer, read in one pass: the tool strategies answer
+/// in a tool call, whose input is JSON text inside the line; a family that has no tools answers
+/// in text, whose first JSON object is its `validate_result`.
 fn fast_input<'a>(
     adapter: &dyn ModelProviderAdapter,
     line: &'a str,
     output: OutputRequest<'_>,
 ) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
+    let prompt_only = adapter.strategies() == [crate::OutputStrategy::JsonInPrompt];
     // A job of several types reads each call by its name, the slow way.
-    if !output.strategy.uses_tools() || output.tools.len() > 1 {
+    if !(output.strategy.uses_tools() || prompt_only) || output.tools.len() > 1 {
         return None;
     }
     adapter.output_line_fast(line, output.tool)
