@@ -1,7 +1,8 @@
 //! Every family's encode and decode against raw `serde_json` on the same bytes, as ratios
 //! (serde_json time / llmbo time; 1.0 = as fast as serde_json alone, the target is 0.5).
 //!
-//! `cargo run --release -p llmbo --example families_throughput [records]`
+//! `cargo run --release -p llmbo --example families_throughput [records]` (`FAMILY=Llama` for
+//! one family)
 //!
 //! - **encode**: `ModelInput` → the family's body with the forced tool (or the JSON-in-prompt
 //!   instruction) → the JSONL line (`write_input_line`), against `serde_json` writing the
@@ -64,7 +65,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     println!("{records} records a family, best of {RUNS} runs each, taken in turns");
     println!("{:<15} {:>8} {:>8}", "family", "encode", "decode");
+    // `FAMILY=Llama` measures one family (for a profile).
+    let only = std::env::var("FAMILY").ok();
     for (family, model) in FAMILIES {
+        if only.as_deref().is_some_and(|only| only != *family) {
+            continue;
+        }
         let adapter = ModelAdapterRegistry::get_adapter(model);
         let adapter: &dyn ModelProviderAdapter = adapter.as_ref();
         // Encode: llmbo's line writer against serde_json writing the same finished lines.

@@ -206,7 +206,10 @@ impl ModelProviderAdapter for MistralPromptAdapter {
                 // (`finish_reason: null` beside a `stop_reason` reads as no stop reason in the
                 // general path; taking the `stop_reason` here is stricter, and what it refuses
                 // goes to the general path.)
-                let stop = choice.finish_reason.as_ref().or(choice.stop_reason.as_ref());
+                let stop = choice
+                    .finish_reason
+                    .as_ref()
+                    .or(choice.stop_reason.as_ref());
                 (&choice.message.content, stop.map(Cow::as_ref))
             }
         };
