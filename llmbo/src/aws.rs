@@ -449,7 +449,12 @@ impl Aws {
             path: path.to_owned(),
             source,
         };
-        let mut file = crate::files::create_private(path).await.map_err(io)?;
+        // Written in large pieces: each write of a tokio file is a hand-off to a blocking
+        // thread, and the body comes in small chunks.
+        let mut file = tokio::io::BufWriter::with_capacity(
+            2 << 20,
+            crate::files::create_private(path).await.map_err(io)?,
+        );
         let (mut bytes, mut lines) = (0u64, 0u64);
         while let Some(chunk) = body
             .try_next()

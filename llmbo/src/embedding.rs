@@ -22,6 +22,14 @@ pub struct Embedding {
     pub input_tokens: Option<u64>,
 }
 
+impl Embedding {
+    /// The bytes its vectors hold.
+    #[cfg(feature = "aws")]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.vector.len() * std::mem::size_of::<f32>() + self.binary.as_ref().map_or(0, Vec::len)
+    }
+}
+
 /// What a Nova embedding is for (`embeddingPurpose`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

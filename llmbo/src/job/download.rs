@@ -109,7 +109,7 @@ impl<O: OutputMode> Inferer<O, Downloaded> {
     ) -> Result<Box<dyn Iterator<Item = Detailed<O::Value>>>, Error> {
         Ok(match shard {
             ShardOutput::Downloaded(output) => Box::new(loaded_records(
-                read::read_job::<O>(&self.config, output)?,
+                read::read_job::<O>(&self.config, output, read::read_parts())?,
                 summary,
             )),
             ShardOutput::Failed {

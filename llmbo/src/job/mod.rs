@@ -28,6 +28,7 @@ mod cost;
 mod download;
 mod engine;
 mod jobs;
+mod line;
 mod mode;
 pub(crate) mod names;
 mod on_demand;

@@ -21,6 +21,19 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// One output line read the fast way.
+pub struct FastLine<'a, V> {
+    /// The record it answers.
+    pub record_id: Cow<'a, str>,
+    /// Its value, or why it has none.
+    pub outcome: Result<V, RecordError>,
+    /// The tokens of the answer.
+    pub usage: Option<Usage>,
+    /// About how many bytes the value holds (the length of the answer's text in the line), so
+    /// a reader can bound what it keeps.
+    pub answer_bytes: usize,
+}
+
 /// A check of a run-time output tool's answers (a JSON-schema validator, say); see
 /// [`Inferer::check_outputs`](crate::Inferer::check_outputs).
 pub type OutputCheck = std::sync::Arc<dyn Fn(&Value) -> Result<(), RecordError> + Send + Sync>;
@@ -46,16 +59,12 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     /// The fast path for the common answer, from a whole output line (see
     /// [`ModelProviderAdapter::output_line_fast`]): the record id, its outcome and usage, or
     /// `None` to read the line with [`parse`](Self::parse).
-    #[allow(clippy::type_complexity)] // an outcome and its usage; a named type would add API
+    #[doc(hidden)]
     fn parse_fast<'a>(
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
         output: Option<OutputRequest<'_>>,
-    ) -> Option<(
-        Cow<'a, str>,
-        Result<Self::Value, RecordError>,
-        Option<Usage>,
-    )>;
+    ) -> Option<FastLine<'a, Self::Value>>;
 
     /// Turns one `modelOutput` into the record's value.
     fn parse(
@@ -116,9 +125,14 @@ impl OutputMode for Untyped {
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
         output: Option<OutputRequest<'_>>,
-    ) -> Option<(Cow<'a, str>, Result<Value, RecordError>, Option<Usage>)> {
+    ) -> Option<FastLine<'a, Value>> {
         let (record_id, input, usage) = fast_input(adapter, line, output?)?;
-        Some((record_id, tool_input_value(&input), usage))
+        Some(FastLine {
+            record_id,
+            outcome: tool_input_value(&input),
+            usage,
+            answer_bytes: input.get().len(),
+        })
     }
 
     fn checked(
@@ -174,9 +188,14 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
         output: Option<OutputRequest<'_>>,
-    ) -> Option<(Cow<'a, str>, Result<T, RecordError>, Option<Usage>)> {
+    ) -> Option<FastLine<'a, T>> {
         let (record_id, input, usage) = fast_input(adapter, line, output?)?;
-        Some((record_id, T::from_tool_input_str(input.get()), usage))
+        Some(FastLine {
+            record_id,
+            outcome: T::from_tool_input_str(input.get()),
+            usage,
+            answer_bytes: input.get().len(),
+        })
     }
 
     /// A typed value is as strict as its type; there is nothing more to check.
@@ -247,13 +266,16 @@ impl OutputMode for Embeddings {
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
         _output: Option<OutputRequest<'_>>,
-    ) -> Option<(
-        Cow<'a, str>,
-        Result<crate::Embedding, RecordError>,
-        Option<Usage>,
-    )> {
+    ) -> Option<FastLine<'a, crate::Embedding>> {
         let (record_id, embedding, usage) = adapter.embedding_line_fast(line)?;
-        Some((record_id, Ok(embedding), usage))
+        // As kept: the vector's numbers, not their text.
+        let answer_bytes = embedding.held_bytes();
+        Some(FastLine {
+            record_id,
+            outcome: Ok(embedding),
+            usage,
+            answer_bytes,
+        })
     }
 
     fn parse(

@@ -254,15 +254,15 @@ fn parse_line<O: OutputMode>(config: &JobConfig, line: &str, record_id: &str) ->
             );
         }
     };
-    match super::read::read_line::<O>(
+    match super::line::read_line::<O>(
         config.adapter.as_ref(),
         spec.as_ref(),
         config.output_check.as_ref(),
         line,
         false,
     ) {
-        super::read::LineRead::Record { outcome, .. } => outcome,
-        super::read::LineRead::Unreadable(message) => (
+        super::line::LineRead::Record { outcome, .. } => outcome,
+        super::line::LineRead::Unreadable(message) => (
             Err(RecordError::MalformedOutput {
                 message: format!("the on-demand answer of {record_id}: {message}"),
             }),

@@ -1,0 +1,129 @@
+//! One line of a job's output, read: the common answer the fast way, anything else through
+//! the line parser and the adapter, under the record id it names.
+
+use super::OutputMode;
+use crate::error::RecordError;
+use crate::jsonl::{self, OutputLine};
+
+/// One record's outcome and its usage.
+pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::Usage>);
+
+/// What one output line holds.
+pub(crate) enum LineRead<V> {
+    Record {
+        record_id: String,
+        outcome: Outcome<V>,
+        kind: LineKind,
+        /// About how many bytes the outcome holds.
+        held: usize,
+    },
+    Unreadable(String),
+}
+
+/// How a line counts in a job without a manifest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineKind {
+    Answer,
+    Error,
+    Other,
+}
+
+/// A line as text: as it is when UTF-8, else read as far as it can be (lossy), so the record
+/// it names still gets its own error.
+pub(crate) fn utf8_line(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(line) => (std::borrow::Cow::Borrowed(line), false),
+        Err(_) => (String::from_utf8_lossy(bytes), true),
+    }
+}
+
+/// Reads one output line: the common answer the fast way (no `Value` tree), anything else
+/// through the line parser and the adapter, held to the run's output check.
+pub(crate) fn read_line<O: OutputMode>(
+    adapter: &dyn crate::adapter::ModelProviderAdapter,
+    spec: Option<&crate::adapter::OutputSpec>,
+    check: Option<&super::mode::OutputCheck>,
+    line: &str,
+    lossy: bool,
+) -> LineRead<O::Value> {
+    let request = spec.map(|spec| spec.request());
+    if !lossy && let Some(fast) = O::parse_fast(adapter, line, request) {
+        return LineRead::Record {
+            record_id: fast.record_id.into_owned(),
+            outcome: (O::checked(fast.outcome, check), fast.usage),
+            kind: LineKind::Answer,
+            held: fast.answer_bytes,
+        };
+    }
+    let (record_id, outcome, kind) = match jsonl::parse_output_line(line) {
+        OutputLine::Output { record_id, .. } if lossy => (
+            record_id,
+            (
+                Err(RecordError::MalformedOutput {
+                    message: "the output line is not valid UTF-8".into(),
+                }),
+                None,
+            ),
+            LineKind::Other,
+        ),
+        OutputLine::Output {
+            record_id,
+            model_output,
+        } => {
+            let usage = adapter.usage(&model_output);
+            // With several output types, the echoed request says which one, if any, the
+            // record was asked for.
+            let expected = match spec {
+                Some(spec) if spec.is_multi() => {
+                    echoed_input(line).and_then(|input| spec.expected_of(&input))
+                }
+                _ => None,
+            };
+            let request = request.map(|r| crate::adapter::OutputRequest {
+                expected: expected.as_deref(),
+                ..r
+            });
+            let outcome = O::checked(O::parse(adapter, model_output, request), check);
+            (record_id, (outcome, usage), LineKind::Answer)
+        }
+        OutputLine::Error { record_id, error } => (record_id, (Err(error), None), LineKind::Error),
+        OutputLine::Malformed { record_id, message } => (
+            record_id,
+            (Err(RecordError::MalformedOutput { message }), None),
+            LineKind::Other,
+        ),
+        OutputLine::Unreadable { message } => return LineRead::Unreadable(message),
+    };
+    // The general path's value: no bigger than the line, or about (a tree of its JSON).
+    LineRead::Record {
+        record_id,
+        outcome,
+        kind,
+        held: line.len(),
+    }
+}
+
+/// The id and kind of a line, read without its answer (a line past the kept budget).
+pub(crate) fn line_head(bytes: &[u8]) -> Option<(String, LineKind)> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "recordId", borrow)]
+        record_id: Option<std::borrow::Cow<'a, str>>,
+        #[serde(rename = "modelOutput")]
+        model_output: Option<serde::de::IgnoredAny>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    let head: Head<'_> = serde_json::from_slice(bytes).ok()?;
+    let kind = match (&head.model_output, &head.error) {
+        (Some(_), _) => LineKind::Answer,
+        (None, Some(_)) => LineKind::Error,
+        (None, None) => LineKind::Other,
+    };
+    Some((head.record_id?.into_owned(), kind))
+}
+
+/// The `modelInput` Bedrock echoes in an output line.
+fn echoed_input(line: &str) -> Option<serde_json::Value> {
+    let mut line: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some(line.get_mut("modelInput")?.take())
+}
