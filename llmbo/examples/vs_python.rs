@@ -37,13 +37,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
         .load()
         .await;
-    let inputs = (0..records).map(|i| {
-        let input = ModelInput::new()
-            .system("Extract the person the text is about.")
-            .user(format!("Article {i}: Ada Lovelace, aged {}.", 20 + i % 60))
-            .max_tokens(2000);
-        (format!("{i:05}"), input)
-    });
+    // Built before the clock starts, as the original's side builds its dict of inputs.
+    let inputs: Vec<(String, ModelInput)> = (0..records)
+        .map(|i| {
+            let input = ModelInput::new()
+                .system("Extract the person the text is about.")
+                .user(format!("Article {i}: Ada Lovelace, aged {}.", 20 + i % 60))
+                .max_tokens(2000);
+            (format!("{i:05}"), input)
+        })
+        .collect();
     let ready = StructuredBatchInferer::<Person>::builder()
         .model_name("anthropic.claude-3-haiku-20240307-v1:0")
         .bucket_name("llmbo-local")

@@ -41,7 +41,7 @@ struct Part<V> {
 }
 
 struct Reread<V> {
-    files: Vec<Option<std::fs::File>>,
+    files: Vec<std::fs::File>,
     paths: Vec<PathBuf>,
     /// Reads one line (the same reader as the parsed lines').
     read: LineParser<V>,
@@ -74,19 +74,11 @@ impl<V> Reread<V> {
     fn line(&mut self, (file, offset, len): (usize, u64, usize)) -> Option<Outcome<V>> {
         let mut bytes = vec![0; len];
         let io = match self.files.get_mut(file) {
-            Some(slot) => {
-                if slot.is_none() {
-                    *slot = self
-                        .paths
-                        .get(file)
-                        .and_then(|p| std::fs::File::open(p).ok());
-                }
-                slot.as_mut().ok_or(()).and_then(|f| {
-                    use std::io::Read;
-                    f.seek(SeekFrom::Start(offset))
-                        .and_then(|_| f.read_exact(&mut bytes))
-                        .map_err(|_| ())
-                })
+            Some(f) => {
+                use std::io::Read;
+                f.seek(SeekFrom::Start(offset))
+                    .and_then(|_| f.read_exact(&mut bytes))
+                    .map_err(|_| ())
             }
             None => Err(()),
         };
@@ -420,12 +412,22 @@ fn read_job_keeping<O: OutputMode>(
             ..Manifest::default()
         },
     };
+    // Opened now: the files may be gone (a temp directory) by the time the join reads them.
+    let files = if parts.iter().any(|p| !p.lines.is_empty()) {
+        output
+            .outputs
+            .iter()
+            .map(|path| std::fs::File::open(path).map_err(io_error(path)))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     let adapter = Arc::clone(&config.adapter);
     Ok(Loaded {
         record_ids,
         parts,
         reread: Reread {
-            files: output.outputs.iter().map(|_| None).collect(),
+            files,
             paths: output.outputs.clone(),
             read: Box::new(move |line, lossy| {
                 read_line::<O>(adapter.as_ref(), spec.as_ref(), check.as_ref(), line, lossy)
@@ -616,6 +618,13 @@ mod tests {
         );
         assert_eq!(again.take("r05").map(|(o, _)| o.is_ok()), Some(true));
         assert_eq!(again.take("r05"), None, "taken once");
+        // The output's temp directory may be gone before the join: the index still reads.
+        let mut whole = read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;
+        let mut indexed = read_job_keeping::<Structured<Person>>(&config, &output, 2, 0)?;
+        drop(dir);
+        for id in &ids {
+            assert_eq!(whole.take(id), indexed.take(id), "record {id}, file gone");
+        }
         Ok(())
     }
 }
