@@ -142,7 +142,7 @@ impl Serialize for Messages<'_> {
 struct ToolRef<'a> {
     name: &'a str,
     description: &'a str,
-    input_schema: &'a Value,
+    input_schema: super::SchemaJson<'a>,
 }
 
 #[derive(Serialize)]
@@ -266,7 +266,7 @@ impl ModelProviderAdapter for AnthropicAdapter {
                         .map(|t| ToolRef {
                             name: &t.name,
                             description: &t.description,
-                            input_schema: &t.input_schema,
+                            input_schema: super::SchemaJson(&t.input_schema),
                         })
                         .collect()
                 }),

@@ -637,6 +637,35 @@ pub(crate) fn count(value: Option<&Value>) -> Option<u64> {
     value.and_then(Value::as_u64)
 }
 
+/// A tool's schema, written as the compact JSON it serializes to. A run writes every record
+/// with the same schema, so each thread keeps the last one written and copies its text while
+/// the schema asked for is equal (comparing two schemas costs a fraction of writing one).
+pub(crate) struct SchemaJson<'a>(pub(crate) &'a Value);
+
+impl Serialize for SchemaJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<(Value, Box<serde_json::value::RawValue>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        LAST.with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return self.0.serialize(serializer);
+            };
+            if !matches!(last.as_ref(), Some((schema, _)) if schema == self.0) {
+                match serde_json::value::to_raw_value(self.0) {
+                    Ok(raw) => *last = Some((self.0.clone(), raw)),
+                    Err(_) => return self.0.serialize(serializer),
+                }
+            }
+            match last.as_ref() {
+                Some((_, raw)) => raw.serialize(serializer),
+                None => self.0.serialize(serializer),
+            }
+        })
+    }
+}
+
 /// The system prompt followed by the schema instruction, for families without tools.
 pub(crate) fn schema_instruction(tool: &ToolDefinition) -> String {
     // A run asks every record with the same tool: the instruction is made once per thread

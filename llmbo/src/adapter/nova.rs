@@ -204,7 +204,7 @@ struct ToolSpec<'a> {
 
 #[derive(Serialize)]
 struct JsonSchema<'a> {
-    json: &'a Value,
+    json: super::SchemaJson<'a>,
 }
 
 /// `{"auto": {}}`, `{"any": {}}` or `{"tool": {"name"}}`.
@@ -226,7 +226,7 @@ impl<'a> ToolConfig<'a> {
                         name: &t.name,
                         description: &t.description,
                         input_schema: JsonSchema {
-                            json: &t.input_schema,
+                            json: super::SchemaJson(&t.input_schema),
                         },
                     },
                 })

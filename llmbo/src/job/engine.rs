@@ -32,14 +32,14 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Streams `records` lines of the spool to the job's input in S3 (multipart, one part in
-/// memory), and to `<output_dir>/<job name>.jsonl` when the run keeps local copies; returns
-/// the SHA-256 of what was sent.
+/// Streams `records` lines of the spool to the job's input in S3 (multipart, two parts in
+/// memory), and to `<output_dir>/<job name>.jsonl` when the run keeps local copies. The spool
+/// was hashed before (`entry.input_hash`); the SDK's CRC32 covers the transfer.
 pub(crate) async fn upload_job(
     config: &JobConfig,
     entry: &ShardEntry,
     mut reader: std::io::BufReader<std::fs::File>,
-) -> Result<(std::io::BufReader<std::fs::File>, String), Error> {
+) -> Result<std::io::BufReader<std::fs::File>, Error> {
     let (_, key) = layout::split_s3_uri(&entry.input_uri);
     let mut local = match &config.output_dir {
         Some(dir) => {
@@ -55,7 +55,6 @@ pub(crate) async fn upload_job(
         None => None,
     };
     let mut upload = config.aws.upload(config.bucket(), key);
-    let mut hasher = Sha256::new();
     let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
     progress.total = Some(entry.records as u64);
     let mut left = entry.records;
@@ -90,7 +89,6 @@ pub(crate) async fn upload_job(
                 _ => ids_ok = false,
             }
         }
-        hasher.update(&chunk);
         upload.write(&chunk).await?;
         if let Some((path, file)) = &mut local {
             file.write_all(&chunk).await.map_err(|source| Error::Io {
@@ -113,15 +111,17 @@ pub(crate) async fn upload_job(
             .map_err(|source| Error::Io { path, source })?;
     }
     tracing::info!(input = %entry.input_uri, records = entry.records, "requests uploaded");
-    let hash = hex(&hasher.finalize());
     if ids_ok && let Ok(file) = ids.into_inner() {
         config
             .local_ids
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(entry.job_name.clone(), (hash.clone(), etag, file));
+            .insert(
+                entry.job_name.clone(),
+                (entry.input_hash.clone(), etag, file),
+            );
     }
-    Ok((reader, hash))
+    Ok(reader)
 }
 
 /// The record id of a line llmbo spooled: read straight off the front when the line starts

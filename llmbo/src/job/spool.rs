@@ -2,7 +2,7 @@
 //! the records planned into jobs. Memory holds a size and a 64-bit id hash per record.
 
 use std::collections::HashSet;
-use std::io::{BufRead, Seek, Write};
+use std::io::{BufRead, Seek};
 
 use super::config::JobConfig;
 use super::record::{RECORD_VERSION, RunManifest, ShardEntry};
@@ -32,6 +32,8 @@ impl std::fmt::Debug for PlannedRun {
 /// The prepared requests of a run, on disk.
 pub(crate) struct Spool {
     pub(crate) file: std::fs::File,
+    /// The SHA-256 of the whole spool (a run of one job: its input's hash).
+    pub(crate) hash: String,
     /// Each line's length, in input order.
     pub(crate) sizes: Vec<u64>,
     /// What the records break of their family's request rules.
@@ -119,7 +121,7 @@ pub(crate) fn write_one(
 pub(crate) struct Spooler<'a> {
     config: &'a JobConfig,
     output: Option<OutputSpec>,
-    writer: std::io::BufWriter<std::fs::File>,
+    writer: crate::files::HashingWriter,
     hashes: Vec<u64>,
     sizes: Vec<u64>,
     line: Vec<u8>,
@@ -137,7 +139,7 @@ impl<'a> Spooler<'a> {
         Ok(Spooler {
             config,
             output: config.output_spec::<O>()?,
-            writer: std::io::BufWriter::with_capacity(1 << 20, file),
+            writer: crate::files::HashingWriter::new(file).map_err(spool_io)?,
             hashes: Vec::new(),
             sizes: Vec::new(),
             line: Vec::new(),
@@ -214,7 +216,7 @@ impl<'a> Spooler<'a> {
             ..
         } = self;
         findings.sort();
-        let mut file = writer.into_inner().map_err(|e| spool_io(e.into_error()))?;
+        let (mut file, hash) = writer.finish().map_err(spool_io)?;
         // Duplicate ids, found with 8 bytes per record: equal hashes are checked against the ids
         // themselves, so a hash collision never refuses a valid run.
         hashes.sort_unstable();
@@ -243,6 +245,7 @@ impl<'a> Spooler<'a> {
         file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
         Ok(Spool {
             file,
+            hash: super::engine::hex(&hash),
             sizes,
             findings,
             tokens,

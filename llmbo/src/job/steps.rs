@@ -208,7 +208,12 @@ impl<O: OutputMode> Inferer<O, Prepared> {
             data: (),
             _mode: PhantomData,
         };
-        let (file, hashes) = engine::hash_spool(data.spool.file, data.ranges).await?;
+        // One job's input is the whole spool, hashed as it was written.
+        let (file, hashes) = if data.ranges.len() == 1 {
+            (data.spool.file, vec![data.spool.hash])
+        } else {
+            engine::hash_spool(data.spool.file, data.ranges).await?
+        };
         this.run.hold(
             {
                 let mut record = this.run.snapshot();
@@ -225,14 +230,7 @@ impl<O: OutputMode> Inferer<O, Prepared> {
         let entries = this.run.snapshot().shards;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         for entry in &entries {
-            let (back, hash) = engine::upload_job(&this.config, entry, reader).await?;
-            reader = back;
-            if hash != entry.input_hash {
-                return Err(Error::Internal {
-                    what: "uploading the spooled requests",
-                    reason: format!("{} changed while it was uploaded", entry.input_uri),
-                });
-            }
+            reader = engine::upload_job(&this.config, entry, reader).await?;
         }
         if let Some((existing, etag)) = this.run.create(&this.config).await? {
             // Another process started the same run meanwhile.
