@@ -1,10 +1,11 @@
 //! Every adapter's `write_input_line` writes exactly the bytes of `prepare_model_input` +
-//! `encode_input_line`, for any input: Claude's and Nova's write without building a `Value`,
-//! so this is what keeps the two paths the same.
+//! `encode_input_line`, for any input: Claude's, Nova's and Mistral's prompt form write
+//! without building a `Value`, so this is what keeps the two paths the same.
 
 use llmbo::adapter::{
     AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, LlamaAdapter,
-    MistralChatAdapter, NovaAdapter, NovaParamStyle, OpenAiAdapter, QwenAdapter,
+    MistralChatAdapter, MistralPromptAdapter, NovaAdapter, NovaParamStyle, OpenAiAdapter,
+    QwenAdapter,
 };
 use llmbo::{Message, ModelInput, ModelProviderAdapter, Role, ToolChoice, ToolDefinition};
 use proptest::prelude::*;
@@ -68,6 +69,7 @@ fn adapters() -> Vec<Box<dyn ModelProviderAdapter>> {
         }),
         Box::new(ConverseAdapter),
         Box::new(MistralChatAdapter),
+        Box::new(MistralPromptAdapter),
         Box::new(LlamaAdapter),
         Box::new(OpenAiAdapter),
         Box::new(DeepSeekAdapter),

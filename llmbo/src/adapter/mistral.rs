@@ -125,6 +125,59 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         Ok(Value::Object(body))
     }
 
+    /// The same bytes as the body above inside `encode_input_line`, written from borrowed
+    /// parts (the prompt is the one string built).
+    fn write_input_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            #[serde(rename = "recordId")]
+            record_id: &'a str,
+            #[serde(rename = "modelInput")]
+            model_input: Body<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            prompt: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_tokens: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stop: Option<&'a [String]>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            temperature: Option<Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            top_p: Option<Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            top_k: Option<u32>,
+        }
+        validate_input(input, tool)?;
+        if tool.is_none() && !input.tools.is_empty() {
+            return Err(Error::invalid_request(
+                "the Mistral prompt format has no tools; use MistralChatAdapter for \
+                         function calling",
+            ));
+        }
+        let prompt = mistral_prompt(input, preamble(input, tool).as_deref());
+        // Floats go through `Value` as in `prepare_model_input`, so they print the same.
+        let line = Line {
+            record_id,
+            model_input: Body {
+                prompt: &prompt,
+                max_tokens: input.max_tokens,
+                stop: (!input.stop_sequences.is_empty()).then_some(input.stop_sequences.as_slice()),
+                temperature: input.temperature.and_then(|t| serde_json::to_value(t).ok()),
+                top_p: input.top_p.and_then(|p| serde_json::to_value(p).ok()),
+                top_k: input.top_k,
+            },
+        };
+        super::write_json_line(&line, out)
+    }
+
     fn build_tool(&self, tool: &ToolDefinition) -> Value {
         Value::String(schema_instruction(tool))
     }
