@@ -51,25 +51,26 @@ pub(crate) fn first_object_raw(text: &str) -> Option<Box<serde_json::value::RawV
     serde_json::value::RawValue::from_string(text[start..start + len].to_owned()).ok()
 }
 
-/// The length of the balanced `{...}` at the start of `text`, if it closes.
+/// The length of the balanced `{...}` at the start of `text`, if it closes. Read as bytes:
+/// every delimiter is ASCII, and no byte of a multi-byte UTF-8 character is one.
 fn balanced_end(text: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
-    for (i, c) in text.char_indices() {
+    for (i, &b) in text.as_bytes().iter().enumerate() {
         if in_string {
-            match c {
+            match b {
                 _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
                 _ => {}
             }
             continue;
         }
-        match c {
-            '"' => in_string = true,
-            '{' => depth += 1,
-            '}' => {
+        match b {
+            b'"' => in_string = true,
+            b'{' => depth += 1,
+            b'}' => {
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
                     return Some(i + 1);
