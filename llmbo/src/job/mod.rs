@@ -32,6 +32,7 @@ mod line;
 mod mode;
 pub(crate) mod names;
 mod on_demand;
+mod options;
 mod preflight;
 mod read;
 mod reask;
@@ -44,6 +45,7 @@ mod spool;
 pub mod state;
 mod steps;
 mod stream;
+mod upload;
 
 use std::marker::PhantomData;
 use std::sync::Arc;

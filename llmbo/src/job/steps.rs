@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::engine::{self, ShardOutput};
+use super::engine::ShardOutput;
 use super::record::{RunManifest, RunShared, ShardEntry, differences};
 use super::schedule::{self, JobsNow};
 use super::spool::{JobCount, Spool, Spooler, plan};
@@ -15,6 +15,7 @@ use super::state::{
     Downloaded, Ended, Finished, Prepared, Ready, RunInS3, Seen, State, Submitted, Uploaded,
     run_status,
 };
+use super::upload;
 use super::{Inferer, OutputMode};
 use crate::error::Error;
 use crate::input::ModelInput;
@@ -212,7 +213,7 @@ impl<O: OutputMode> Inferer<O, Prepared> {
         let (file, hashes) = if data.ranges.len() == 1 {
             (data.spool.file, vec![data.spool.hash])
         } else {
-            engine::hash_spool(data.spool.file, data.ranges).await?
+            upload::hash_spool(data.spool.file, data.ranges).await?
         };
         this.run.hold(
             {
@@ -230,7 +231,7 @@ impl<O: OutputMode> Inferer<O, Prepared> {
         let entries = this.run.snapshot().shards;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         for entry in &entries {
-            reader = engine::upload_job(&this.config, entry, reader).await?;
+            reader = upload::upload_job(&this.config, entry, reader).await?;
         }
         if let Some((existing, etag)) = this.run.create(&this.config).await? {
             // Another process started the same run meanwhile.

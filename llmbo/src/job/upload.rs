@@ -1,0 +1,176 @@
+//! Uploading one job's requests: its lines streamed from the spool to S3 in parts (and to
+//! `output_dir`), its record ids kept aside; and the hash of each job's range of the spool.
+
+use std::io::BufRead;
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::config::JobConfig;
+use super::engine::hex;
+use super::record::ShardEntry;
+use super::spool::read_lines;
+use crate::aws::PART_SIZE;
+use crate::error::Error;
+use crate::jsonl;
+use crate::layout;
+use crate::status::{Progress, Stage};
+
+/// Upload progress is reported every this many records, and once at the end.
+const UPLOAD_REPORT_EVERY: u64 = 10_000;
+
+/// Streams `records` lines of the spool to the job's input in S3 (multipart, two parts in
+/// memory), and to `<output_dir>/<job name>.jsonl` when the run keeps local copies. The spool
+/// was hashed before (`entry.input_hash`); the SDK's CRC32 covers the transfer.
+pub(crate) async fn upload_job(
+    config: &JobConfig,
+    entry: &ShardEntry,
+    mut reader: std::io::BufReader<std::fs::File>,
+) -> Result<std::io::BufReader<std::fs::File>, Error> {
+    let (_, key) = layout::split_s3_uri(&entry.input_uri);
+    let mut local = match &config.output_dir {
+        Some(dir) => {
+            let path = dir.join(layout::local_input(&entry.job_name));
+            let file = crate::files::create_private(&path)
+                .await
+                .map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            Some((path, file))
+        }
+        None => None,
+    };
+    let mut upload = config.aws.upload(config.bucket(), key);
+    let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
+    progress.total = Some(entry.records as u64);
+    let mut left = entry.records;
+    // One buffer for every chunk: a fresh 8 MiB one per part, allocated on whichever blocking
+    // thread runs, made glibc's per-thread arenas hold on to memory.
+    let mut chunk = Vec::new();
+    let mut ids = std::io::BufWriter::new(tempfile::tempfile().map_err(|source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?);
+    let mut ids_ok = true;
+    while left > 0 {
+        let (back, buffer, lines) = read_lines(reader, chunk, left, PART_SIZE).await?;
+        reader = back;
+        chunk = buffer;
+        if lines == 0 {
+            return Err(Error::Internal {
+                what: "uploading the spooled requests",
+                reason: format!("the spool ended {left} records early"),
+            });
+        }
+        left -= lines;
+        for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            use std::io::Write;
+            match spooled_record_id(line) {
+                Some(id) if !id.contains('\n') => {
+                    ids_ok &= ids
+                        .write_all(id.as_bytes())
+                        .and_then(|()| ids.write_all(b"\n"))
+                        .is_ok();
+                }
+                _ => ids_ok = false,
+            }
+        }
+        upload.write(&chunk).await?;
+        if let Some((path, file)) = &mut local {
+            file.write_all(&chunk).await.map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let before = progress.processed / UPLOAD_REPORT_EVERY;
+        progress.processed += lines as u64;
+        progress.bytes += chunk.len() as u64;
+        if progress.processed / UPLOAD_REPORT_EVERY != before && left > 0 {
+            config.report(&progress);
+        }
+    }
+    let etag = upload.finish().await?;
+    config.report(&progress);
+    if let Some((path, mut file)) = local {
+        file.flush()
+            .await
+            .map_err(|source| Error::Io { path, source })?;
+    }
+    tracing::info!(input = %entry.input_uri, records = entry.records, "requests uploaded");
+    if ids_ok && let Ok(file) = ids.into_inner() {
+        config
+            .local_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                entry.job_name.clone(),
+                (entry.input_hash.clone(), etag, file),
+            );
+    }
+    Ok(reader)
+}
+
+/// The record id of a line llmbo spooled: read straight off the front when the line starts
+/// with it (every built-in adapter writes `{"recordId":"…",` first) and the id has no escape,
+/// else by parsing the line.
+fn spooled_record_id(line: &[u8]) -> Option<String> {
+    const FRONT: &[u8] = br#"{"recordId":""#;
+    if let Some(rest) = line.strip_prefix(FRONT)
+        && let Some(end) = rest.iter().position(|&b| b == b'"' || b == b'\\')
+        && rest.get(end) == Some(&b'"')
+        && let Ok(id) = std::str::from_utf8(rest.get(..end).unwrap_or_default())
+    {
+        return Some(id.to_owned());
+    }
+    jsonl::record_id_of_input_line(line)
+}
+
+/// The SHA-256 of each job's range of the spooled requests, read off the async workers; the
+/// spool comes back rewound.
+pub(crate) async fn hash_spool(
+    file: std::fs::File,
+    ranges: Vec<std::ops::Range<usize>>,
+) -> Result<(std::fs::File, Vec<String>), Error> {
+    let io = |source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    };
+    crate::files::off_runtime("hashing the spooled requests", move || {
+        use std::io::Seek;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut line = Vec::new();
+        let mut hashes = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let mut hasher = Sha256::new();
+            for _ in range {
+                line.clear();
+                reader.read_until(b'\n', &mut line).map_err(io)?;
+                hasher.update(&line);
+            }
+            hashes.push(hex(&hasher.finalize()));
+        }
+        let mut file = reader.into_inner();
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        Ok((file, hashes))
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spooled_record_id;
+
+    #[test]
+    fn spooled_ids_are_read_off_the_front_or_parsed() {
+        let line = br#"{"recordId":"r-001","modelInput":{"x":"\"recordId\":\"no\""}}"#;
+        assert_eq!(spooled_record_id(line).as_deref(), Some("r-001"));
+        // An escape in the id, or the id elsewhere: parsed, so the same id comes out.
+        let escaped = br#"{"recordId":"a\"b","modelInput":{}}"#;
+        assert_eq!(spooled_record_id(escaped).as_deref(), Some("a\"b"));
+        let later = br#"{"modelInput":{},"recordId":"late"}"#;
+        assert_eq!(spooled_record_id(later).as_deref(), Some("late"));
+        assert_eq!(spooled_record_id(br#"{"modelInput":{}}"#), None);
+        assert_eq!(spooled_record_id(b"not json"), None);
+    }
+}
