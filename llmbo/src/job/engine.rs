@@ -1,6 +1,6 @@
 //! The per-job engine, with no typestate of its own: create one job (its upload is
-//! `upload.rs`), download its output, read it (`read.rs`). The typestate front (`steps.rs`) and the scheduler call these
-//! for every job of every run, a single job being a run of one.
+//! `upload.rs`), download its output, read it (`read.rs`). The typestate front (`steps.rs`)
+//! and the scheduler call these for every job of every run, a single job being a run of one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

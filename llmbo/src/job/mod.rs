@@ -27,6 +27,7 @@ mod config;
 mod cost;
 mod download;
 mod engine;
+mod follow_up;
 mod jobs;
 mod line;
 mod mode;

@@ -9,9 +9,10 @@ use std::io::Write;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::follow_up::{FollowUp, spool_io};
 use super::record::ShardEntry;
 use super::results::RunResults;
-use super::retry::{FollowUp, RetryOptions, spool_io};
+use super::retry::RetryOptions;
 use super::state::RunInS3;
 use super::{Inferer, OutputMode};
 use crate::error::{Error, RecordError};

@@ -2,25 +2,18 @@
 //! merged in place.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use std::io::{Seek, Write};
+use std::io::Write;
 
 use sha2::{Digest, Sha256};
 
-use super::download::output_dir;
-use super::engine::{self, hex};
-use super::read;
+use super::follow_up::{FollowUp, spool_io};
 use super::reask::{ReaskRound, is_reaskable};
-use super::record::ShardEntry;
 use super::results::RunResults;
-use super::schedule::PollPace;
-use super::spool::read_lines;
 use super::state::RunInS3;
-use super::{Inferer, OutputMode, names};
+use super::{Inferer, OutputMode};
 use crate::error::{Error, RecordError};
-use crate::status::JobFailure;
 use crate::{jsonl, layout};
 
 /// What [`BatchRun::retry_failed`] retries and how.
@@ -99,29 +92,6 @@ pub enum RetryOutcome {
         /// Retried records that now have a value.
         recovered: usize,
     },
-}
-
-/// The requests of a follow-up job, spooled.
-pub(super) struct FollowUp {
-    pub(super) spool: std::io::BufWriter<std::fs::File>,
-    pub(super) hasher: Sha256,
-    pub(super) written: usize,
-    pub(super) first_body: Option<serde_json::Value>,
-}
-
-/// What a follow-up job did.
-pub(super) struct Sent {
-    pub(super) job_arn: String,
-    pub(super) records: usize,
-    pub(super) padding: usize,
-    pub(super) recovered: usize,
-}
-
-pub(super) fn spool_io(source: std::io::Error) -> Error {
-    Error::Io {
-        path: std::env::temp_dir(),
-        source,
-    }
 }
 
 impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
@@ -280,209 +250,5 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             padding: sent.padding,
             recovered: sent.recovered,
         })
-    }
-
-    /// Sends a follow-up job of the run (a retry, a re-ask round): its requests are in
-    /// `follow.spool`, under the ids at `positions` of `results`. Filled up to `minimum` with
-    /// copies of the first request (ids of llmbo's own, answers dropped) when it has fewer. The
-    /// job is named `<run>-<stem>`, recorded in the run before it is created (the same requests
-    /// again are the same job, never a second), followed, read, and its answers merged in place
-    /// with each record's attempts counted.
-    pub(super) async fn send_follow_up(
-        &self,
-        follow: FollowUp,
-        stem: &str,
-        minimum: usize,
-        mut positions: HashMap<String, usize>,
-        results: &mut RunResults<O::Value>,
-        poll_interval: Duration,
-    ) -> Result<Sent, Error> {
-        let FollowUp {
-            mut spool,
-            mut hasher,
-            written,
-            first_body,
-        } = follow;
-        let bucket = self.config.bucket();
-        // Padding, with the caller's consent: copies of one request under ids of our own.
-        let mut padding = 0;
-        if let Some(body) = &first_body {
-            let mut line = Vec::new();
-            while written + padding < minimum {
-                line.clear();
-                jsonl::encode_input_line(&format!("llmbo-pad-{padding}"), body, &mut line);
-                hasher.update(&line);
-                spool.write_all(&line).map_err(spool_io)?;
-                padding += 1;
-            }
-        }
-        let input_hash = hex(&hasher.finalize());
-        // The same retry (same requests) as one recorded before is that one: never a second job.
-        let record = self.run.refresh(&self.config).await?;
-        let entry = match record.retries.iter().find(|e| e.input_hash == input_hash) {
-            Some(existing) => existing.clone(),
-            None => {
-                let taken = |name: &str| record.retries.iter().any(|e| e.job_name == name);
-                let mut job_name = format!("{}-{stem}", self.job_name());
-                let mut n = 1;
-                while taken(&job_name) {
-                    n += 1;
-                    job_name = format!("{}-{stem}-{n}", self.job_name());
-                }
-                names::check_job_name(&job_name)?;
-                let key = layout::input_key(&job_name);
-                ShardEntry {
-                    input_uri: layout::s3_uri(bucket, &key),
-                    job_name,
-                    input_hash: input_hash.clone(),
-                    records: written + padding,
-                    job_arn: None,
-                }
-            }
-        };
-        let job_arn = match &entry.job_arn {
-            Some(arn) => {
-                tracing::info!(job_arn = %arn, "this retry was sent before: following that job");
-                arn.clone()
-            }
-            None => {
-                let mut file = spool.into_inner().map_err(|e| spool_io(e.into_error()))?;
-                file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
-                let (_, key) = layout::split_s3_uri(&entry.input_uri);
-                let mut upload = self.config.aws.upload(bucket, key);
-                let mut reader = std::io::BufReader::new(file);
-                let mut chunk = Vec::new();
-                loop {
-                    let (back, buffer, lines) =
-                        read_lines(reader, chunk, usize::MAX, crate::aws::PART_SIZE).await?;
-                    reader = back;
-                    chunk = buffer;
-                    if lines == 0 {
-                        break;
-                    }
-                    upload.write(&chunk).await?;
-                }
-                upload.finish().await?;
-                let recorded = entry.clone();
-                self.run
-                    .modify(&self.config, |record| {
-                        if !record
-                            .retries
-                            .iter()
-                            .any(|e| e.job_name == recorded.job_name)
-                        {
-                            record.retries.push(recorded.clone());
-                        }
-                    })
-                    .await?;
-                tracing::info!(job_name = %entry.job_name, records = written, padding, "retrying failed records");
-                let arn = engine::create_job(&self.config, &entry).await?;
-                self.run
-                    .modify(&self.config, |record| {
-                        if let Some(retry) = record
-                            .retries
-                            .iter_mut()
-                            .find(|e| e.job_name == entry.job_name)
-                            && retry.job_arn.is_none()
-                        {
-                            retry.job_arn = Some(arn.clone());
-                        }
-                    })
-                    .await?;
-                arn
-            }
-        };
-        let details = self.follow_job(&job_arn, poll_interval).await?;
-        if let Some(failure) = JobFailure::of(&details) {
-            return Err(failure.into_error());
-        }
-        let (dir, _temp) = output_dir(None)?;
-        let output = engine::download_job(&self.config, &entry, &details, &dir).await?;
-        let mut loaded = read::read_job_async::<O>(Arc::clone(&self.config), output).await?;
-        let mut recovered = 0;
-        for (id, index) in positions.drain() {
-            let (outcome, usage) = loaded
-                .take(&id)
-                .unwrap_or((Err(RecordError::Missing), None));
-            recovered += usize::from(outcome.is_ok());
-            if let Some(record) = results.results.records.get_mut(index) {
-                record.outcome = outcome;
-            }
-            if let Some(info) = results.info.get_mut(index) {
-                info.attempts += 1;
-                if usage.is_some() {
-                    info.usage = usage;
-                }
-            }
-        }
-        Ok(Sent {
-            job_arn,
-            records: written,
-            padding,
-            recovered,
-        })
-    }
-
-    /// Answers `bodies` on demand and merges the answers at `positions` of `results`, each
-    /// record's attempts counted; how many now have a value.
-    pub(super) async fn merge_on_demand(
-        &self,
-        bodies: Vec<(String, serde_json::Value)>,
-        positions: &HashMap<String, usize>,
-        results: &mut RunResults<O::Value>,
-    ) -> Result<usize, Error> {
-        let concurrency = self.config.settings.on_demand_concurrency.unwrap_or(8);
-        tracing::info!(records = bodies.len(), job_name = %self.job_name(), "answering on demand");
-        let answered = super::on_demand::answer_recorded::<O>(
-            &self.config,
-            &self.run,
-            "ondemand",
-            bodies,
-            concurrency,
-        )
-        .await?;
-        let mut recovered = 0;
-        for (id, (outcome, usage)) in answered {
-            let Some(&index) = positions.get(&id) else {
-                continue;
-            };
-            recovered += usize::from(outcome.is_ok());
-            if let Some(record) = results.results.records.get_mut(index) {
-                record.outcome = outcome;
-            }
-            if let Some(info) = results.info.get_mut(index) {
-                info.attempts += 1;
-                info.on_demand = true;
-                if usage.is_some() {
-                    info.usage = usage;
-                }
-            }
-        }
-        Ok(recovered)
-    }
-
-    /// Polls one job until it ends.
-    async fn follow_job(
-        &self,
-        job_arn: &str,
-        interval: Duration,
-    ) -> Result<crate::JobDetails, Error> {
-        let mut pace = PollPace::new(interval, self.config.poll);
-        loop {
-            match self.config.aws.describe_job(job_arn).await {
-                Ok(details) => {
-                    self.config.report(&crate::Progress::of(&details));
-                    if details.status.is_finished() {
-                        return Ok(details);
-                    }
-                    pace.answered();
-                }
-                Err(err) => pace.failed(
-                    err,
-                    &format!("the retry job {job_arn} still runs: recover it from its ARN later"),
-                )?,
-            }
-            pace.sleep().await;
-        }
     }
 }
