@@ -35,6 +35,7 @@ pub(crate) mod names;
 mod on_demand;
 mod options;
 mod preflight;
+mod prepare;
 mod read;
 mod reask;
 mod record;
@@ -46,6 +47,7 @@ mod spool;
 pub mod state;
 mod steps;
 mod stream;
+mod stretch;
 mod upload;
 
 use std::marker::PhantomData;

@@ -3,7 +3,7 @@
 //! output is read in parts, one per core, each part's lines in order.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use super::OutputMode;
 use super::config::JobConfig;
 use super::engine::JobOutput;
 use super::line::{LineKind, LineRead, Outcome, line_head, read_line, utf8_line};
+use super::stretch::{Stretch, each_line, io_error, stretches};
 use crate::adapter::{ModelProviderAdapter, OutputSpec};
 use crate::error::{Error, RecordError};
 use crate::manifest::Manifest;
@@ -113,88 +114,6 @@ const SPLIT_ABOVE_BYTES: u64 = 4 << 20;
 /// What keeping one outcome costs beyond its value: its id, the map's entry.
 fn entry_bytes<V>(record_id: &str) -> u64 {
     (record_id.len() + std::mem::size_of::<(String, Outcome<V>)>() + 16) as u64
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// A stretch of one output file: the lines that start in `start..end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stretch {
-    file: usize,
-    start: u64,
-    end: u64,
-}
-
-/// The output files cut into `parts` stretches each, each cut moved to the start of the next
-/// line, in line order.
-fn stretches(outputs: &[PathBuf], parts: usize) -> Result<Vec<Stretch>, Error> {
-    let mut all = Vec::new();
-    for (file, path) in outputs.iter().enumerate() {
-        let size = std::fs::metadata(path).map_err(io_error(path))?.len();
-        let parts = parts.max(1) as u64;
-        let mut start = 0;
-        for cut in 1..parts {
-            let next = line_start_from(path, size * cut / parts)?.max(start);
-            all.push(Stretch {
-                file,
-                start,
-                end: next,
-            });
-            start = next;
-        }
-        all.push(Stretch {
-            file,
-            start,
-            end: u64::MAX,
-        });
-    }
-    Ok(all)
-}
-
-/// The first offset at or after `at` where a line starts (the end of the file if none).
-fn line_start_from(path: &Path, at: u64) -> Result<u64, Error> {
-    if at == 0 {
-        return Ok(0);
-    }
-    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
-    file.seek(SeekFrom::Start(at - 1)).map_err(io_error(path))?;
-    let mut reader = std::io::BufReader::with_capacity(64 << 10, file);
-    let mut skipped = Vec::new();
-    let read = reader
-        .read_until(b'\n', &mut skipped)
-        .map_err(io_error(path))?;
-    Ok(at - 1 + read as u64)
-}
-
-/// Calls `each(offset, line)` for every line that starts in the stretch, as bytes.
-fn each_line(
-    path: &Path,
-    stretch: Stretch,
-    mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
-    file.seek(SeekFrom::Start(stretch.start))
-        .map_err(io_error(path))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut buffer = Vec::new();
-    let mut offset = stretch.start;
-    while offset < stretch.end {
-        buffer.clear();
-        let read = reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(io_error(path))?;
-        if read == 0 {
-            break;
-        }
-        each(offset, &buffer)?;
-        offset += read as u64;
-    }
-    Ok(())
 }
 
 /// What every part's reader shares.
@@ -451,180 +370,5 @@ pub(crate) async fn read_job_async<O: OutputMode>(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::sync::Arc;
-
-    use super::{JobOutput, read_job_keeping};
-    use crate::job::config::{JobConfig, RunSettings};
-    use crate::job::mode::Structured;
-    use crate::status::{JobDetails, JobStatus};
-    use crate::{BatchOutput, RecordError};
-
-    #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema, BatchOutput)]
-    #[batch_output(crate = "crate")]
-    struct Person {
-        name: String,
-    }
-
-    fn answer(id: &str, name: &str) -> String {
-        format!(
-            r#"{{"recordId":"{id}","modelInput":{{}},"modelOutput":{{"content":[{{"type":"tool_use","id":"t","name":"Person","input":{{"name":"{name}"}}}}],"stop_reason":"tool_use","usage":{{"input_tokens":3,"output_tokens":4}}}}}}"#
-        )
-    }
-
-    /// Both ways of reading a job's output, parsed whole or indexed and read line by line as
-    /// the join asks, give every record the same outcome and usage, whatever the lines hold.
-    #[tokio::test]
-    async fn the_indexed_read_agrees_with_the_parsed_one_record_by_record()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let mut lines: Vec<Vec<u8>> = Vec::new();
-        for i in 0..40 {
-            lines.push(answer(&format!("r{i:02}"), &format!("name {i}")).into_bytes());
-        }
-        lines.push(
-            br#"{"recordId":"r40","modelInput":{},"error":{"errorCode":400,"errorMessage":"bad"}}"#
-                .to_vec(),
-        );
-        lines.push(br#"{"recordId":"r41","modelInput":{},"modelOutput":{"content":[{"type":"text","text":"no"}],"stop_reason":"end_turn"}}"#.to_vec());
-        lines.push(b"{\"recordId\":\"r42\",\"modelOutput\":{\"content\":[{\"type\":\"text\",\"text\":\"\xff\xfe\"}]}}".to_vec());
-        lines.push(
-            br#"{"recordId":"r43","modelOutput":{"content":[{"type":"tool_use","name":"Per"#
-                .to_vec(),
-        );
-        lines.push(answer("stranger", "x").into_bytes());
-        lines.push(b"   ".to_vec());
-        lines.push(b"not json at all".to_vec());
-        // r05 answered twice: the later line counts, as Bedrock's output is read in order.
-        lines.push(answer("r05", "again").into_bytes());
-        let path = dir.path().join("out.jsonl");
-        let mut file = std::fs::File::create(&path)?;
-        for line in &lines {
-            file.write_all(line)?;
-            file.write_all(b"\n")?;
-        }
-        drop(file);
-        let ids: Vec<String> = (0..45).map(|i| format!("r{i:02}")).collect();
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        let settings = RunSettings {
-            model_name: "anthropic.claude-3-haiku-20240307-v1:0".into(),
-            ..RunSettings::default()
-        };
-        let config = JobConfig::assemble(
-            settings,
-            "us-east-1",
-            crate::aws::Aws::new(&sdk, "us-east-1", None, None),
-            None,
-        );
-        let output = JobOutput {
-            job_arn: "arn:aws:bedrock:us-east-1:1:model-invocation-job/x".into(),
-            details: JobDetails {
-                job_arn: String::new(),
-                job_name: String::new(),
-                model_id: String::new(),
-                role_arn: String::new(),
-                status: JobStatus::Completed,
-                message: None,
-                input_uri: String::new(),
-                output_uri: String::new(),
-                converse: false,
-                timeout_hours: None,
-                total_record_count: None,
-                processed_record_count: None,
-                success_record_count: None,
-                error_record_count: None,
-            },
-            record_ids: Arc::new(ids.clone()),
-            outputs: vec![path],
-            manifest: None,
-        };
-        let mut parsed = read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;
-        assert!(
-            parsed.parts.iter().all(|p| p.lines.is_empty()),
-            "all of it parsed"
-        );
-        // All indexed, the budget reached after a few lines (r05's first answer parsed, its
-        // second indexed) or halfway; in one part or cut into several read at once (more
-        // parts than lines, too).
-        for parts in [1, 2, 3, 7, 60] {
-            for keep in [0, 1_000, 4_000, u64::MAX] {
-                let mut other =
-                    read_job_keeping::<Structured<Person>>(&config, &output, parts, keep)?;
-                let indexed: usize = other.parts.iter().map(|p| p.lines.len()).sum();
-                let kept: usize = other.parts.iter().map(|p| p.parsed.len()).sum();
-                assert_eq!(other.parts.len(), parts);
-                if parts == 1 && keep < u64::MAX {
-                    assert!(
-                        indexed > 0 && (keep == 0 || kept > 0),
-                        "keep {keep}: {kept} parsed, {indexed} indexed"
-                    );
-                }
-                assert_eq!(parsed.manifest, other.manifest);
-                assert_eq!((parsed.unknown, other.unknown), (1, 1));
-                let mut again =
-                    read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;
-                for id in &ids {
-                    let (a, b) = (again.take(id), other.take(id));
-                    assert_eq!(a, b, "{parts} parts, keep {keep}: record {id}");
-                    assert_eq!(other.take(id), None, "taken once");
-                }
-            }
-        }
-        for keep in [0, 1_000, u64::MAX] {
-            assert_eq!(
-                read_job_keeping::<Structured<Person>>(&config, &output, 1, keep)?.take("r05"),
-                Some((
-                    Ok(Person {
-                        name: "again".into()
-                    }),
-                    Some(crate::Usage {
-                        input_tokens: 3,
-                        output_tokens: 4
-                    })
-                )),
-                "keep {keep}"
-            );
-        }
-        assert!(parsed.take("r00").is_some());
-        assert_eq!(
-            read_job_keeping::<Structured<Person>>(&config, &output, 1, 0)?.take("r05"),
-            Some((
-                Ok(Person {
-                    name: "again".into()
-                }),
-                Some(crate::Usage {
-                    input_tokens: 3,
-                    output_tokens: 4
-                })
-            ))
-        );
-        let mut again = read_job_keeping::<Structured<Person>>(&config, &output, 1, 0)?;
-        assert!(matches!(
-            again.take("r40"),
-            Some((Err(RecordError::Bedrock { .. }), None))
-        ));
-        assert!(matches!(
-            again.take("r42"),
-            Some((Err(RecordError::MalformedOutput { .. }), None))
-        ));
-        assert_eq!(
-            again.take("r44"),
-            None,
-            "no line: the join makes it Missing"
-        );
-        assert_eq!(again.take("r05").map(|(o, _)| o.is_ok()), Some(true));
-        assert_eq!(again.take("r05"), None, "taken once");
-        // The output's temp directory may be gone before the join: the index still reads.
-        let mut whole = read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;
-        let mut indexed = read_job_keeping::<Structured<Person>>(&config, &output, 2, 0)?;
-        drop(dir);
-        for id in &ids {
-            assert_eq!(whole.take(id), indexed.take(id), "record {id}, file gone");
-        }
-        Ok(())
-    }
-}
+#[path = "read_tests.rs"]
+mod tests;

@@ -1,0 +1,174 @@
+//! Tests of `read.rs`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use super::{JobOutput, read_job_keeping};
+use crate::job::config::{JobConfig, RunSettings};
+use crate::job::mode::Structured;
+use crate::status::{JobDetails, JobStatus};
+use crate::{BatchOutput, RecordError};
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema, BatchOutput)]
+#[batch_output(crate = "crate")]
+struct Person {
+    name: String,
+}
+
+fn answer(id: &str, name: &str) -> String {
+    format!(
+        r#"{{"recordId":"{id}","modelInput":{{}},"modelOutput":{{"content":[{{"type":"tool_use","id":"t","name":"Person","input":{{"name":"{name}"}}}}],"stop_reason":"tool_use","usage":{{"input_tokens":3,"output_tokens":4}}}}}}"#
+    )
+}
+
+/// Both ways of reading a job's output, parsed whole or indexed and read line by line as
+/// the join asks, give every record the same outcome and usage, whatever the lines hold.
+#[tokio::test]
+async fn the_indexed_read_agrees_with_the_parsed_one_record_by_record()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for i in 0..40 {
+        lines.push(answer(&format!("r{i:02}"), &format!("name {i}")).into_bytes());
+    }
+    lines.push(
+        br#"{"recordId":"r40","modelInput":{},"error":{"errorCode":400,"errorMessage":"bad"}}"#
+            .to_vec(),
+    );
+    lines.push(br#"{"recordId":"r41","modelInput":{},"modelOutput":{"content":[{"type":"text","text":"no"}],"stop_reason":"end_turn"}}"#.to_vec());
+    lines.push(b"{\"recordId\":\"r42\",\"modelOutput\":{\"content\":[{\"type\":\"text\",\"text\":\"\xff\xfe\"}]}}".to_vec());
+    lines.push(
+        br#"{"recordId":"r43","modelOutput":{"content":[{"type":"tool_use","name":"Per"#.to_vec(),
+    );
+    lines.push(answer("stranger", "x").into_bytes());
+    lines.push(b"   ".to_vec());
+    lines.push(b"not json at all".to_vec());
+    // r05 answered twice: the later line counts, as Bedrock's output is read in order.
+    lines.push(answer("r05", "again").into_bytes());
+    let path = dir.path().join("out.jsonl");
+    let mut file = std::fs::File::create(&path)?;
+    for line in &lines {
+        file.write_all(line)?;
+        file.write_all(b"\n")?;
+    }
+    drop(file);
+    let ids: Vec<String> = (0..45).map(|i| format!("r{i:02}")).collect();
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let settings = RunSettings {
+        model_name: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+        ..RunSettings::default()
+    };
+    let config = JobConfig::assemble(
+        settings,
+        "us-east-1",
+        crate::aws::Aws::new(&sdk, "us-east-1", None, None),
+        None,
+    );
+    let output = JobOutput {
+        job_arn: "arn:aws:bedrock:us-east-1:1:model-invocation-job/x".into(),
+        details: JobDetails {
+            job_arn: String::new(),
+            job_name: String::new(),
+            model_id: String::new(),
+            role_arn: String::new(),
+            status: JobStatus::Completed,
+            message: None,
+            input_uri: String::new(),
+            output_uri: String::new(),
+            converse: false,
+            timeout_hours: None,
+            total_record_count: None,
+            processed_record_count: None,
+            success_record_count: None,
+            error_record_count: None,
+        },
+        record_ids: Arc::new(ids.clone()),
+        outputs: vec![path],
+        manifest: None,
+    };
+    let mut parsed = read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;
+    assert!(
+        parsed.parts.iter().all(|p| p.lines.is_empty()),
+        "all of it parsed"
+    );
+    // All indexed, the budget reached after a few lines (r05's first answer parsed, its
+    // second indexed) or halfway; in one part or cut into several read at once (more
+    // parts than lines, too).
+    for parts in [1, 2, 3, 7, 60] {
+        for keep in [0, 1_000, 4_000, u64::MAX] {
+            let mut other = read_job_keeping::<Structured<Person>>(&config, &output, parts, keep)?;
+            let indexed: usize = other.parts.iter().map(|p| p.lines.len()).sum();
+            let kept: usize = other.parts.iter().map(|p| p.parsed.len()).sum();
+            assert_eq!(other.parts.len(), parts);
+            if parts == 1 && keep < u64::MAX {
+                assert!(
+                    indexed > 0 && (keep == 0 || kept > 0),
+                    "keep {keep}: {kept} parsed, {indexed} indexed"
+                );
+            }
+            assert_eq!(parsed.manifest, other.manifest);
+            assert_eq!((parsed.unknown, other.unknown), (1, 1));
+            let mut again = read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;
+            for id in &ids {
+                let (a, b) = (again.take(id), other.take(id));
+                assert_eq!(a, b, "{parts} parts, keep {keep}: record {id}");
+                assert_eq!(other.take(id), None, "taken once");
+            }
+        }
+    }
+    for keep in [0, 1_000, u64::MAX] {
+        assert_eq!(
+            read_job_keeping::<Structured<Person>>(&config, &output, 1, keep)?.take("r05"),
+            Some((
+                Ok(Person {
+                    name: "again".into()
+                }),
+                Some(crate::Usage {
+                    input_tokens: 3,
+                    output_tokens: 4
+                })
+            )),
+            "keep {keep}"
+        );
+    }
+    assert!(parsed.take("r00").is_some());
+    assert_eq!(
+        read_job_keeping::<Structured<Person>>(&config, &output, 1, 0)?.take("r05"),
+        Some((
+            Ok(Person {
+                name: "again".into()
+            }),
+            Some(crate::Usage {
+                input_tokens: 3,
+                output_tokens: 4
+            })
+        ))
+    );
+    let mut again = read_job_keeping::<Structured<Person>>(&config, &output, 1, 0)?;
+    assert!(matches!(
+        again.take("r40"),
+        Some((Err(RecordError::Bedrock { .. }), None))
+    ));
+    assert!(matches!(
+        again.take("r42"),
+        Some((Err(RecordError::MalformedOutput { .. }), None))
+    ));
+    assert_eq!(
+        again.take("r44"),
+        None,
+        "no line: the join makes it Missing"
+    );
+    assert_eq!(again.take("r05").map(|(o, _)| o.is_ok()), Some(true));
+    assert_eq!(again.take("r05"), None, "taken once");
+    // The output's temp directory may be gone before the join: the index still reads.
+    let mut whole = read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;
+    let mut indexed = read_job_keeping::<Structured<Person>>(&config, &output, 2, 0)?;
+    drop(dir);
+    for id in &ids {
+        assert_eq!(whole.take(id), indexed.take(id), "record {id}, file gone");
+    }
+    Ok(())
+}
