@@ -17,16 +17,8 @@ use crate::output::ToolDefinition;
 
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
-/// The input line written straight from borrowed parts: the same members, in the same order,
-/// as `prepare_model_input`'s body inside `encode_input_line`.
-#[derive(Serialize)]
-struct Line<'a> {
-    #[serde(rename = "recordId")]
-    record_id: &'a str,
-    #[serde(rename = "modelInput")]
-    model_input: Body<'a>,
-}
-
+/// The body written straight from borrowed parts inside an [`InputLine`](super::InputLine): the
+/// same members, in the same order, as `prepare_model_input`'s body inside `encode_input_line`.
 #[derive(Serialize)]
 struct Body<'a> {
     anthropic_version: &'static str,
@@ -248,7 +240,7 @@ impl ModelProviderAdapter for AnthropicAdapter {
         validate_input(input, tool)?;
         let (tools, choice) = tools_and_choice(input, tool);
         // Floats go through `Value` as in `prepare_model_input`, so they print the same.
-        let line = Line {
+        let line = super::InputLine {
             record_id,
             model_input: Body {
                 anthropic_version: ANTHROPIC_VERSION,

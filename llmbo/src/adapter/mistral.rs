@@ -135,13 +135,6 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         #[derive(serde::Serialize)]
-        struct Line<'a> {
-            #[serde(rename = "recordId")]
-            record_id: &'a str,
-            #[serde(rename = "modelInput")]
-            model_input: Body<'a>,
-        }
-        #[derive(serde::Serialize)]
         struct Body<'a> {
             prompt: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,7 +157,7 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         }
         let prompt = mistral_prompt(input, preamble(input, tool).as_deref());
         // Floats go through `Value` as in `prepare_model_input`, so they print the same.
-        let line = Line {
+        let line = super::InputLine {
             record_id,
             model_input: Body {
                 prompt: &prompt,

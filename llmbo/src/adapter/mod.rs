@@ -441,6 +441,16 @@ pub(crate) fn with_schema_prompt(
     Ok(input)
 }
 
+/// A JSONL input line written from borrowed parts: `{"recordId": …, "modelInput": …}`, the
+/// members in the order `encode_input_line` writes them.
+#[derive(Serialize)]
+pub(crate) struct InputLine<'a, B> {
+    #[serde(rename = "recordId")]
+    pub(crate) record_id: &'a str,
+    #[serde(rename = "modelInput")]
+    pub(crate) model_input: B,
+}
+
 /// Appends `line` as one line of JSON and a newline, as a `write_input_line` that writes
 /// from borrowed parts does; on error nothing is appended.
 pub(crate) fn write_json_line(line: &impl Serialize, out: &mut Vec<u8>) -> Result<(), Error> {

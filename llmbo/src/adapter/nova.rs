@@ -81,16 +81,8 @@ pub(crate) fn text_messages(input: &ModelInput) -> Value {
         .collect()
 }
 
-/// A Nova request line, written from borrowed parts: the same bytes as
-/// `prepare_model_input` + `encode_input_line`, without building a `Value`.
-#[derive(Serialize)]
-struct NovaLine<'a> {
-    #[serde(rename = "recordId")]
-    record_id: &'a str,
-    #[serde(rename = "modelInput")]
-    model_input: NovaBody<'a>,
-}
-
+/// A Nova request body, written from borrowed parts inside an [`InputLine`](super::InputLine):
+/// the same bytes as `prepare_model_input` + `encode_input_line`, without building a `Value`.
 #[derive(Serialize)]
 struct NovaBody<'a> {
     #[serde(rename = "schemaVersion", skip_serializing_if = "Option::is_none")]
@@ -472,7 +464,7 @@ impl ModelProviderAdapter for NovaAdapter {
     ) -> Result<(), Error> {
         validate_input(input, tool)?;
         let (tools, choice) = tools_and_choice(input, tool);
-        let line = NovaLine {
+        let line = super::InputLine {
             record_id,
             model_input: NovaBody {
                 schema_version: self.send_schema_version.then_some("messages-v1"),
