@@ -23,7 +23,7 @@ use super::output_spec::OutputSpec;
 use super::{InvocationType, ModelProviderAdapter, normalize_model_id};
 use crate::output::ToolDefinition;
 
-/// How a structured job asks the model for its answer. See the [module](self) for what each
+/// How a structured job asks the model for its answer. See `adapter/strategy.rs` for what each
 /// sends and reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -293,7 +293,7 @@ pub fn strategies_for(
 }
 
 /// The strategy a structured job on `model_id` uses unless told otherwise: JsonSchema where
-/// native support is known, else ForcedTool, else JsonInPrompt (see the [module](self)).
+/// native support is known, else ForcedTool, else JsonInPrompt (see `adapter/strategy.rs`).
 pub fn default_strategy(
     model_id: &str,
     invocation: InvocationType,
