@@ -170,13 +170,13 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// Sends what the preflight would refuse: the request rules' errors are logged as
     /// warnings, and a model llmbo's batch table says takes no batch jobs (or only through a
     /// profile) is sent as named. For a model or body llmbo's data is wrong about; Bedrock
-    /// still refuses what it refuses. [`Inferer::preflight`] reports the same findings.
+    /// still refuses what it refuses. [`Inferer::preflight`](crate::Inferer::preflight) reports the same findings.
     pub fn skip_preflight_checks(mut self) -> Self {
         self.settings.skip_checks = true;
         self
     }
 
-    /// An inferer for [`Inferer::preflight`] only: `build()` does not check the bucket and
+    /// An inferer for [`Inferer::preflight`](crate::Inferer::preflight) only: `build()` does not check the bucket and
     /// the role (they may be placeholders, as for `llmbo lint`), and every step that would
     /// upload or send records refuses.
     pub fn preflight_only(mut self) -> Self {
@@ -184,7 +184,7 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
-    /// Your prices, for the cost range of [`Inferer::preflight`] and the budget of
+    /// Your prices, for the cost range of [`Inferer::preflight`](crate::Inferer::preflight) and the budget of
     /// [`max_estimated_cost`](Self::max_estimated_cost). llmbo ships none.
     pub fn prices(mut self, prices: super::PriceTable) -> Self {
         self.settings.prices = Some(prices);
@@ -193,7 +193,7 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 
     /// Refuses a run whose upper cost estimate (every input token at the high end of the
     /// estimate, every record's `max_tokens` of output) exceeds `max`, before anything is
-    /// uploaded ([`Error::OverBudget`]). Needs [`prices`](Self::prices) with the model's price.
+    /// uploaded ([`Error::OverBudget`](crate::Error::OverBudget)). Needs [`prices`](Self::prices) with the model's price.
     pub fn max_estimated_cost(mut self, max: f64) -> Self {
         self.settings.max_estimated_cost = Some(max);
         self

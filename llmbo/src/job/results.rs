@@ -92,14 +92,14 @@ pub(crate) type Detailed<V> = (RecordResult<V>, RecordInfo);
 pub struct RecordInfo {
     /// The tokens of its (last) answer, when the model family reports them.
     pub usage: Option<Usage>,
-    /// How many jobs the record was in: 1, plus one per [`BatchRun::retry_failed`] that
+    /// How many jobs the record was in: 1, plus one per [`BatchRun::retry_failed`](crate::BatchRun::retry_failed) that
     /// included it.
     pub attempts: u32,
     /// Whether its last answer came on demand (`bedrock-runtime`), at the on-demand price.
     pub on_demand: bool,
 }
 
-/// A run's results with the details of each record: see [`BatchRun::finish_detailed`].
+/// A run's results with the details of each record: see [`BatchRun::finish_detailed`](crate::BatchRun::finish_detailed).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct RunResults<V> {

@@ -16,7 +16,7 @@ use super::{Inferer, OutputMode};
 use crate::error::{Error, RecordError};
 use crate::{jsonl, layout};
 
-/// What [`BatchRun::retry_failed`] retries and how.
+/// What [`BatchRun::retry_failed`](crate::BatchRun::retry_failed) retries and how.
 #[derive(Debug, Clone)]
 pub struct RetryOptions {
     /// Also retry records whose answer did not parse (no tool call, invalid tool input, …);
@@ -49,7 +49,7 @@ impl Default for RetryOptions {
     }
 }
 
-/// What [`BatchRun::retry_failed`] did.
+/// What [`BatchRun::retry_failed`](crate::BatchRun::retry_failed) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RetryOutcome {

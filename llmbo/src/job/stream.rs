@@ -180,7 +180,7 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// The results of a run, one [`RecordResult`] at a time in input order; see
-/// [`BatchRun::stream`]. Read it with [`RecordStream::next`], or as a
+/// [`BatchRun::stream`](crate::BatchRun::stream). Read it with [`RecordStream::next`], or as a
 /// [`futures_core::Stream`].
 #[must_use = "streams do nothing unless polled"]
 pub struct RecordStream<V> {
