@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::openai::{
     CHAT_STRATEGIES, chat_completion, chat_reask, chat_stop_reason, chat_tool_input, chat_usage,
-    function_tool, prepare_chat_output,
+    function_tool, prepare_chat_output, write_chat_completion,
 };
 use super::{ModelProviderAdapter, OutputRequest, OutputStrategy, Usage};
 use crate::error::{Error, RecordError};
@@ -27,12 +27,33 @@ use crate::output::ToolDefinition;
 
 /// The chat-completion body of an open-weight model.
 fn chat_body(input: &ModelInput, tool: Option<&ToolDefinition>) -> Result<Value, Error> {
-    chat_completion(input, tool, "max_tokens", |choice| match choice {
+    chat_completion(input, tool, "max_tokens", open_weight_choice)
+}
+
+/// [`chat_body`] as its JSONL line, written from borrowed parts.
+fn write_chat_line(
+    record_id: &str,
+    input: &ModelInput,
+    tool: Option<&ToolDefinition>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    write_chat_completion(
+        record_id,
+        input,
+        tool,
+        "max_tokens",
+        open_weight_choice,
+        out,
+    )
+}
+
+fn open_weight_choice(choice: &ToolChoice) -> Value {
+    match choice {
         ToolChoice::Auto => json!("auto"),
         // Forcing the one output tool: "required" (the original's choice for both); a named
         // function choice is refused by some open-weight servers.
         ToolChoice::Any | ToolChoice::Tool { .. } => json!("required"),
-    })
+    }
 }
 
 /// `choices[0].message.content` without a `<think>…</think>` (Qwen3) or
@@ -91,6 +112,16 @@ macro_rules! open_weight_adapter {
                 tool: Option<&ToolDefinition>,
             ) -> Result<Value, Error> {
                 chat_body(input, tool)
+            }
+
+            fn write_input_line(
+                &self,
+                record_id: &str,
+                input: &ModelInput,
+                tool: Option<&ToolDefinition>,
+                out: &mut Vec<u8>,
+            ) -> Result<(), Error> {
+                write_chat_line(record_id, input, tool, out)
             }
 
             fn build_tool(&self, tool: &ToolDefinition) -> Value {

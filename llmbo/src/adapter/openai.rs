@@ -198,6 +198,128 @@ pub(crate) fn chat_completion(
     Ok(Value::Object(body))
 }
 
+/// [`chat_completion`]'s body, written as its JSONL line from borrowed parts (the same bytes
+/// as the body inside `encode_input_line`, without building a `Value`).
+pub(crate) fn write_chat_completion(
+    record_id: &str,
+    input: &ModelInput,
+    tool: Option<&ToolDefinition>,
+    max_tokens_key: &'static str,
+    choice: impl Fn(&ToolChoice) -> Value,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    validate_input(input, tool)?;
+    let (tools, tool_choice) = tools_and_choice(input, tool);
+    let body = ChatBody {
+        input,
+        max_tokens_key,
+        tools: &tools,
+        tool_choice: tool_choice.as_ref().map(choice),
+    };
+    super::write_json_line(
+        &super::InputLine {
+            record_id,
+            model_input: body,
+        },
+        out,
+    )
+}
+
+/// The members of [`chat_completion`]'s body, in its order.
+struct ChatBody<'a> {
+    input: &'a ModelInput,
+    max_tokens_key: &'static str,
+    tools: &'a [&'a ToolDefinition],
+    tool_choice: Option<Value>,
+}
+
+impl serde::Serialize for ChatBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let input = self.input;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("messages", &ChatMessages(input))?;
+        if let Some(n) = input.max_tokens {
+            map.serialize_entry(self.max_tokens_key, &n)?;
+        }
+        // Floats go through `Value` as in `chat_completion`, so they print the same.
+        for (key, value) in [("temperature", input.temperature), ("top_p", input.top_p)] {
+            if let Some(value) = value.and_then(|v| serde_json::to_value(v).ok()) {
+                map.serialize_entry(key, &value)?;
+            }
+        }
+        if !input.stop_sequences.is_empty() {
+            map.serialize_entry("stop", &input.stop_sequences)?;
+        }
+        if !self.tools.is_empty() {
+            let tools: Vec<FunctionTool<'_>> = self
+                .tools
+                .iter()
+                .map(|tool| FunctionTool {
+                    kind: "function",
+                    function: Function {
+                        name: &tool.name,
+                        description: &tool.description,
+                        parameters: super::SchemaJson(&tool.input_schema),
+                    },
+                })
+                .collect();
+            map.serialize_entry("tools", &tools)?;
+        }
+        if let Some(choice) = &self.tool_choice {
+            map.serialize_entry("tool_choice", choice)?;
+        }
+        map.end()
+    }
+}
+
+/// [`chat_messages`], written: the system prompt first, then each turn.
+struct ChatMessages<'a>(&'a ModelInput);
+
+impl serde::Serialize for ChatMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        #[derive(serde::Serialize)]
+        struct Turn<'a> {
+            role: &'static str,
+            content: &'a str,
+        }
+        let mut seq = serializer.serialize_seq(None)?;
+        if let Some(system) = &self.0.system {
+            seq.serialize_element(&Turn {
+                role: "system",
+                content: system,
+            })?;
+        }
+        for m in &self.0.messages {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            seq.serialize_element(&Turn {
+                role,
+                content: &m.content,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// [`function_tool`], written.
+#[derive(serde::Serialize)]
+struct FunctionTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: Function<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Function<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: super::SchemaJson<'a>,
+}
+
 /// `choices[0].message.content` without any `<reasoning>…</reasoning>` part.
 pub(crate) fn chat_text(model_output: &Value) -> Option<String> {
     let content = model_output
@@ -236,6 +358,15 @@ pub(crate) fn strip_reasoning(text: &str) -> String {
     out.trim().to_owned()
 }
 
+/// gpt-oss's `tool_choice`: OpenAI's names, a named function to force one.
+fn openai_choice(choice: &ToolChoice) -> Value {
+    match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::Any => json!("required"),
+        ToolChoice::Tool { name } => json!({"type": "function", "function": {"name": name}}),
+    }
+}
+
 impl ModelProviderAdapter for OpenAiAdapter {
     fn request_family(&self) -> crate::preflight::RequestFamily {
         crate::preflight::RequestFamily::ChatCompletions
@@ -250,17 +381,23 @@ impl ModelProviderAdapter for OpenAiAdapter {
         input: &ModelInput,
         tool: Option<&ToolDefinition>,
     ) -> Result<Value, Error> {
-        chat_completion(
+        chat_completion(input, tool, "max_completion_tokens", openai_choice)
+    }
+
+    fn write_input_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        write_chat_completion(
+            record_id,
             input,
             tool,
             "max_completion_tokens",
-            |choice| match choice {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::Any => json!("required"),
-                ToolChoice::Tool { name } => {
-                    json!({"type": "function", "function": {"name": name}})
-                }
-            },
+            openai_choice,
+            out,
         )
     }
 
