@@ -21,16 +21,21 @@ pub(super) struct Stretch {
     pub(super) end: u64,
 }
 
-/// The output files cut into `parts` stretches each, each cut moved to the start of the next
-/// line, in line order.
+/// The output files cut into about `parts` stretches in all, each file into its share by size
+/// (at least one), each cut moved to the start of the next line, in line order.
 pub(super) fn stretches(outputs: &[PathBuf], parts: usize) -> Result<Vec<Stretch>, Error> {
+    let sizes = outputs
+        .iter()
+        .map(|path| Ok(std::fs::metadata(path).map_err(io_error(path))?.len()))
+        .collect::<Result<Vec<u64>, Error>>()?;
+    let total = sizes.iter().sum::<u64>().max(1);
+    let parts = parts.max(1) as u64;
     let mut all = Vec::new();
-    for (file, path) in outputs.iter().enumerate() {
-        let size = std::fs::metadata(path).map_err(io_error(path))?.len();
-        let parts = parts.max(1) as u64;
+    for (file, (path, &size)) in outputs.iter().zip(&sizes).enumerate() {
+        let share = (parts * size).div_ceil(total).clamp(1, parts);
         let mut start = 0;
-        for cut in 1..parts {
-            let next = line_start_from(path, size * cut / parts)?.max(start);
+        for cut in 1..share {
+            let next = line_start_from(path, size * cut / share)?.max(start);
             all.push(Stretch {
                 file,
                 start,
@@ -86,4 +91,41 @@ pub(super) fn each_line(
         offset += read as u64;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{each_line, stretches};
+
+    /// Several files share the parts by size, and every line of every file is read once, in
+    /// order, by the stretch it starts in.
+    #[test]
+    fn files_share_the_parts_and_every_line_is_read_once() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let mut paths = Vec::new();
+        let mut expected = Vec::new();
+        for (name, lines) in [("big", 300), ("small", 100), ("empty", 0)] {
+            let text: String = (0..lines).map(|i| format!("{name} line {i}\n")).collect();
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text)?;
+            paths.push(path);
+            expected.push(text.lines().map(str::to_owned).collect::<Vec<_>>());
+        }
+        for parts in [1, 2, 4, 9] {
+            let cut = stretches(&paths, parts)?;
+            assert!(cut.len() <= parts + paths.len(), "{parts} parts: {cut:?}");
+            let mut read = vec![Vec::new(); paths.len()];
+            for stretch in &cut {
+                each_line(&paths[stretch.file], *stretch, |_, line| {
+                    read[stretch.file].push(String::from_utf8_lossy(line).trim_end().to_owned());
+                    Ok(())
+                })?;
+            }
+            assert_eq!(read, expected, "{parts} parts");
+            let per_file = |file| cut.iter().filter(|s| s.file == file).count();
+            assert!(per_file(0) >= per_file(1) && per_file(2) == 1, "{cut:?}");
+        }
+        Ok(())
+    }
 }
