@@ -112,7 +112,7 @@ pub(crate) fn handle(
 }
 
 /// The reply of an injected control-plane failure, in Bedrock's words.
-fn control_fault(
+pub(crate) fn control_fault(
     shared: &Arc<Shared>,
     kind: crate::faults::ControlFaultKind,
     operation: &str,
@@ -147,6 +147,11 @@ fn control_fault(
             500,
             "InternalServerException",
             "An internal server error occurred. Retry your request.",
+        ),
+        ControlFaultKind::ModelError => Reply::json_error(
+            424,
+            "ModelErrorException",
+            "The model failed to process the request.",
         ),
     }
 }

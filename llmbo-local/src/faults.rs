@@ -40,6 +40,10 @@ pub struct FaultConfig {
     pub job_fault: Option<JobFault>,
     /// Limits `job_fault` to jobs whose name contains this text.
     pub job_fault_name_contains: Option<String>,
+    /// Limits `job_fault` to these of the jobs it would apply to, counted from 0 in the order
+    /// they are validated (`None`: all), so a test can fail one try of some records and see
+    /// the next try of the same records succeed.
+    pub job_fault_jobs: Option<std::ops::Range<u64>>,
     /// Control-plane calls (Bedrock and IAM) answered with `ThrottlingException`.
     pub throttle_rate: f64,
     /// Limits throttling to these operations (`CreateModelInvocationJob`,
@@ -50,6 +54,9 @@ pub struct FaultConfig {
     pub s3_upload_error_rate: f64,
     /// The kinds of malformed output to choose from; empty: all four.
     pub malformed_kinds: Vec<Malformed>,
+    /// Malformed output in follow-ups too (a re-ask that tells the model what was wrong), at
+    /// the same rate: by default a model told its mistake answers right.
+    pub malformed_follow_ups: bool,
     /// Control-plane failures users really hit, each on the first `times` calls of one
     /// operation (after throttling is decided).
     pub control_faults: Vec<ControlFault>,
@@ -77,6 +84,9 @@ pub enum ControlFaultKind {
     ServiceQuotaExceeded,
     /// `InternalServerException` (500), which the SDKs retry.
     InternalServer,
+    /// `ModelErrorException` (424): the model failed on this call; on the runtime's
+    /// `InvokeModel` / `Converse`, the record's own error.
+    ModelError,
 }
 
 impl FaultConfig {
@@ -107,6 +117,8 @@ pub enum RecordFault {
     Error,
     /// A malformed answer.
     Malformed(Malformed),
+    /// A malformed answer, in a follow-up too (`FaultConfig::malformed_follow_ups`).
+    Stubborn(Malformed),
 }
 
 /// The fault configuration plus the call counters that make rate-based faults deterministic.
@@ -119,6 +131,8 @@ pub struct Faults {
     upload_calls: AtomicU64,
     /// Calls seen per entry of `config.control_faults`.
     fault_calls: Vec<AtomicU64>,
+    /// Jobs given the job fault so far.
+    job_faults_given: AtomicU64,
 }
 
 const STREAM_RECORD_ERROR: u64 = 1;
@@ -173,16 +187,28 @@ impl Faults {
             };
             let draw = chance(c.seed, STREAM_MALFORMED_KIND, record_id.as_bytes());
             let pick = ((draw * kinds.len() as f64) as usize).min(kinds.len() - 1);
-            return kinds.get(pick).copied().map(RecordFault::Malformed);
+            let fault = if c.malformed_follow_ups {
+                RecordFault::Stubborn
+            } else {
+                RecordFault::Malformed
+            };
+            return kinds.get(pick).copied().map(fault);
         }
         None
     }
 
     /// The job fault for a job with this name, if any.
     pub(crate) fn job_fault_for(&self, job_name: &str) -> Option<JobFault> {
-        match &self.config.job_fault_name_contains {
-            Some(part) if !job_name.contains(part.as_str()) => None,
-            _ => self.config.job_fault.clone(),
+        if let Some(part) = &self.config.job_fault_name_contains
+            && !job_name.contains(part.as_str())
+        {
+            return None;
+        }
+        let fault = self.config.job_fault.clone()?;
+        let given = self.job_faults_given.fetch_add(1, Ordering::Relaxed);
+        match &self.config.job_fault_jobs {
+            Some(jobs) if !jobs.contains(&given) => None,
+            _ => Some(fault),
         }
     }
 

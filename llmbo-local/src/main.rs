@@ -147,10 +147,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             malformed_output_rate: args.malformed_output_rate,
             job_fault,
             job_fault_name_contains: None,
+            job_fault_jobs: None,
             throttle_rate: args.throttle_rate,
             throttle_operations: args.throttle_operation,
             s3_upload_error_rate: args.s3_upload_error_rate,
             malformed_kinds: Vec::new(),
+            malformed_follow_ups: false,
             control_faults: Vec::new(),
         });
     if let Some(dir) = &args.data_dir {

@@ -181,6 +181,9 @@ async fn call(
             "Too many requests, please wait before trying again.",
         );
     }
+    if let Some(kind) = shared.faults.next_control_fault(operation) {
+        return crate::bedrock::control_fault(shared, kind, operation, body);
+    }
     let Some(family) = shared.family_of(&model_id) else {
         return validation("The provided model identifier is invalid.");
     };

@@ -289,7 +289,7 @@ fn answer_in(
     };
     let mut rng = Rng::new(seed, record_id.as_bytes());
     // Told what was wrong, the model answers right.
-    let fault = fault.filter(|_| !request.follow_up);
+    let fault = fault.filter(|f| !request.follow_up || matches!(f, RecordFault::Stubborn(_)));
     // A body that cannot be answered (a schema no grammar compiler would take) gets the
     // error record Bedrock gives.
     let reply = match decide(&request, record_id, &mut rng, fault) {
@@ -392,7 +392,7 @@ fn decide(
     fault: Option<RecordFault>,
 ) -> Result<Reply, String> {
     let malformed = match fault {
-        Some(RecordFault::Malformed(kind)) => Some(kind),
+        Some(RecordFault::Malformed(kind) | RecordFault::Stubborn(kind)) => Some(kind),
         _ => None,
     };
     let plain_text = || Reply::Text {

@@ -242,6 +242,17 @@ pub enum Error {
         /// What differs: the names of the settings, and `inputs` when the records differ.
         differs: Vec<String>,
     },
+    /// The run was cancelled ([`BatchRun::cancel`](crate::BatchRun::cancel), from any
+    /// process): no job is created for it and no record is asked on demand any more.
+    #[error(
+        "the run `{job_name}` was cancelled ({run_uri}): nothing more is sent for it; to ask again, start a run under another job name"
+    )]
+    Cancelled {
+        /// The run's job name.
+        job_name: String,
+        /// Its record.
+        run_uri: String,
+    },
     /// Something llmbo reads back (a job's `manifest.json.out`, the run record, an input) is not
     /// what it should be.
     #[error("{object} is corrupt: {reason}")]

@@ -273,7 +273,11 @@ impl ModelInput {
     }
 }
 
-/// A record id: 1 to 256 characters, none of them control characters.
+/// The prefix of the ids llmbo gives the copies it pads a follow-up job with; no record of a
+/// user's may start with it, so a padding line can never be taken for a record.
+pub(crate) const PADDING_ID_PREFIX: &str = "llmbo-pad-";
+
+/// A record id: 1 to 256 characters, none of them control characters, not one of llmbo's own.
 pub(crate) fn check_record_id(id: &str) -> Result<(), Error> {
     let reason = if id.is_empty() {
         "it is empty"
@@ -281,6 +285,8 @@ pub(crate) fn check_record_id(id: &str) -> Result<(), Error> {
         "it is longer than 256 characters"
     } else if id.chars().any(char::is_control) {
         "it contains control characters"
+    } else if id.starts_with(PADDING_ID_PREFIX) {
+        "ids starting with `llmbo-pad-` are llmbo's own (the padding of follow-up jobs); rename the record"
     } else {
         return Ok(());
     };

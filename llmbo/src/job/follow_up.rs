@@ -20,7 +20,7 @@ use super::spool::read_lines;
 use super::state::RunInS3;
 use super::{Inferer, OutputMode, names};
 use crate::error::{Error, RecordError};
-use crate::status::JobFailure;
+use crate::status::{JobFailure, JobStatus};
 use crate::{jsonl, layout};
 
 /// The requests of a follow-up job, spooled.
@@ -75,42 +75,29 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             let mut line = Vec::new();
             while written + padding < minimum {
                 line.clear();
-                jsonl::encode_input_line(&format!("llmbo-pad-{padding}"), body, &mut line);
+                jsonl::encode_input_line(
+                    &format!("{}{padding}", crate::input::PADDING_ID_PREFIX),
+                    body,
+                    &mut line,
+                );
                 hasher.update(&line);
                 spool.write_all(&line).map_err(spool_io)?;
                 padding += 1;
             }
         }
         let input_hash = hex(&hasher.finalize());
-        // The same retry (same requests) as one recorded before is that one: never a second job.
-        let record = self.run.refresh(&self.config).await?;
-        let entry = match record.retries.iter().find(|e| e.input_hash == input_hash) {
-            Some(existing) => existing.clone(),
-            None => {
-                let taken = |name: &str| record.retries.iter().any(|e| e.job_name == name);
-                let mut job_name = format!("{}-{stem}", self.job_name());
-                let mut n = 1;
-                while taken(&job_name) {
-                    n += 1;
-                    job_name = format!("{}-{stem}-{n}", self.job_name());
-                }
-                names::check_job_name(&job_name)?;
-                let key = layout::input_key(&job_name);
-                ShardEntry {
-                    input_uri: layout::s3_uri(bucket, &key),
-                    job_name,
-                    input_hash: input_hash.clone(),
-                    records: written + padding,
-                    job_arn: None,
-                }
-            }
-        };
+        let entry = self
+            .reserve_follow_up(stem, &input_hash, written + padding)
+            .await?;
         let job_arn = match &entry.job_arn {
             Some(arn) => {
                 tracing::info!(job_arn = %arn, "this retry was sent before: following that job");
                 arn.clone()
             }
             None => {
+                // Reserved in the record before the first byte: a second process with other
+                // requests takes another name, one with the same requests uploads the same
+                // bytes under the same name, and the idempotency token makes it one job.
                 let mut file = spool.into_inner().map_err(|e| spool_io(e.into_error()))?;
                 file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
                 let (_, key) = layout::split_s3_uri(&entry.input_uri);
@@ -128,21 +115,13 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                     upload.write(&chunk).await?;
                 }
                 upload.finish().await?;
-                let recorded = entry.clone();
-                self.run
-                    .modify(&self.config, |record| {
-                        if !record
-                            .retries
-                            .iter()
-                            .any(|e| e.job_name == recorded.job_name)
-                        {
-                            record.retries.push(recorded.clone());
-                        }
-                    })
-                    .await?;
+                if self.run.refresh(&self.config).await?.cancelled {
+                    return Err(self.cancelled());
+                }
                 tracing::info!(job_name = %entry.job_name, records = written, padding, "retrying failed records");
                 let arn = engine::create_job(&self.config, &entry).await?;
-                self.run
+                let record = self
+                    .run
                     .modify(&self.config, |record| {
                         if let Some(retry) = record
                             .retries
@@ -154,6 +133,13 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                         }
                     })
                     .await?;
+                if record.cancelled {
+                    tracing::warn!(job_arn = %arn, "the run was cancelled while this job was created: stopping it");
+                    super::Jobs::from_aws(self.config.aws.clone())
+                        .stop(&arn)
+                        .await?;
+                    return Err(self.cancelled());
+                }
                 arn
             }
         };
@@ -188,10 +174,12 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         })
     }
 
-    /// Answers `bodies` on demand and merges the answers at `positions` of `results`, each
-    /// record's attempts counted; how many now have a value.
+    /// Answers `bodies` on demand, as the set of kind `stem` (`retry1`, `reask2`), and merges
+    /// the answers at `positions` of `results`, each record's attempts counted; how many now
+    /// have a value.
     pub(super) async fn merge_on_demand(
         &self,
+        stem: &str,
         bodies: Vec<(String, serde_json::Value)>,
         positions: &HashMap<String, usize>,
         results: &mut RunResults<O::Value>,
@@ -201,7 +189,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         let answered = super::on_demand::answer_recorded::<O>(
             &self.config,
             &self.run,
-            "ondemand",
+            stem,
             bodies,
             concurrency,
         )
@@ -224,6 +212,99 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             }
         }
         Ok(recovered)
+    }
+
+    /// The error of a follow-up asked of a cancelled run.
+    pub(super) fn cancelled(&self) -> Error {
+        Error::Cancelled {
+            job_name: self.job_name().to_owned(),
+            run_uri: self.run_uri(),
+        }
+    }
+
+    /// The run record's entry for a follow-up of kind `stem` with these requests: the one
+    /// recorded before (by this or another process) while its job may still give answers, or
+    /// else a new one, under the first free name, written to the record before anything is
+    /// uploaded. A recorded job that ended Failed, Stopped or Expired is history: asking again
+    /// sends a new job. A cancelled run is an error.
+    async fn reserve_follow_up(
+        &self,
+        stem: &str,
+        input_hash: &str,
+        records: usize,
+    ) -> Result<ShardEntry, Error> {
+        let run = self.job_name().to_owned();
+        let record = self.run.refresh(&self.config).await?;
+        if record.cancelled {
+            return Err(self.cancelled());
+        }
+        let of_stem = |entries: &[ShardEntry], name: &str| {
+            (1..=entries.len() + 1).any(|n| names::follow_up_name(&run, stem, n) == name)
+        };
+        // The recorded entries of these requests whose jobs ended without answers to wait for.
+        let mut history: Vec<String> = Vec::new();
+        for existing in record
+            .retries
+            .iter()
+            .filter(|e| e.input_hash == input_hash && of_stem(&record.retries, &e.job_name))
+        {
+            let Some(arn) = &existing.job_arn else {
+                continue;
+            };
+            let status = self.config.aws.describe_job(arn).await?.status;
+            if matches!(
+                status,
+                JobStatus::Failed | JobStatus::Stopping | JobStatus::Stopped | JobStatus::Expired
+            ) {
+                tracing::info!(job_arn = %arn, %status, "an earlier try of these records ended {status}: sending a new job");
+                history.push(existing.job_name.clone());
+            }
+        }
+        let bucket = self.config.bucket().to_owned();
+        let live = |entries: &[ShardEntry]| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| {
+                    e.input_hash == input_hash
+                        && of_stem(entries, &e.job_name)
+                        && !history.contains(&e.job_name)
+                })
+                .cloned()
+        };
+        if let Some(entry) = live(&record.retries) {
+            return Ok(entry);
+        }
+        let record = self
+            .run
+            .modify(&self.config, |record| {
+                if record.cancelled || live(&record.retries).is_some() {
+                    return;
+                }
+                let taken = |name: &str| record.retries.iter().any(|e| e.job_name == name);
+                let mut n = 1;
+                while taken(&names::follow_up_name(&run, stem, n)) {
+                    n += 1;
+                }
+                let job_name = names::follow_up_name(&run, stem, n);
+                record.retries.push(ShardEntry {
+                    input_uri: layout::s3_uri(&bucket, &layout::input_key(&job_name)),
+                    job_name,
+                    input_hash: input_hash.to_owned(),
+                    records,
+                    job_arn: None,
+                });
+            })
+            .await?;
+        if record.cancelled {
+            return Err(self.cancelled());
+        }
+        let entry = live(&record.retries).ok_or(Error::Internal {
+            what: "reserving a follow-up job",
+            reason: "the entry written is not in the run record".into(),
+        })?;
+        names::check_job_name(&entry.job_name)?;
+        Ok(entry)
     }
 
     /// Polls one job until it ends.

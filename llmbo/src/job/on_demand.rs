@@ -151,8 +151,12 @@ async fn answer_one<O: OutputMode>(
         call(config, record_id, body, bytes).await?
     };
     let text = line.to_string();
-    if let Some((bucket, prefix)) = record_to {
-        let key = format!("{prefix}{}.json", super::engine::hex(record_id.as_bytes()));
+    // Only answers are kept: an error (a model error, a timeout, a refusal) must never stand
+    // in for a later ask.
+    if let Some((bucket, prefix)) = record_to
+        && line.get("modelOutput").is_some()
+    {
+        let key = answer_key(prefix, record_id);
         match config
             .aws
             .put_conditional(
@@ -173,6 +177,16 @@ async fn answer_one<O: OutputMode>(
         }
     }
     Ok(parse_line::<O>(config, &text, record_id))
+}
+
+/// The key of a record's kept answer: a fixed-length digest of its id, so that any id (up to
+/// 256 characters of any script) makes a key well under S3's 1,024 bytes.
+fn answer_key(prefix: &str, record_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "{prefix}{}.json",
+        super::engine::hex(&Sha256::digest(record_id.as_bytes()))
+    )
 }
 
 /// The call itself: the answer line, or the record's error line; `Err` past the outage window.
@@ -272,9 +286,12 @@ fn parse_line<O: OutputMode>(config: &JobConfig, line: &str, record_id: &str) ->
 }
 
 /// Answers `records` on demand and keeps each answer in S3 as it arrives, under a set named by
-/// the hash of its requests and noted in the run record (`RunManifest::on_demand`) before the
-/// first call. Answers already there, from this or an earlier process, are read, not asked
-/// again: after a crash only the records in flight when it died are sent once more.
+/// the kind of ask (`stem`: `ondemand` for a run's first pass, `retry1`, `reask2`, …) and the
+/// hash of its requests, noted in the run record ([`RunManifest::on_demand`](crate::RunManifest))
+/// before the first call. Answers already there, from this or an earlier process, are read, not
+/// asked again: after a crash only the records in flight when it died are sent once more.
+/// Errors are never kept, so a later ask of the same records calls again. A cancelled run asks
+/// nothing.
 pub(crate) async fn answer_recorded<O: OutputMode>(
     config: &Arc<JobConfig>,
     run: &super::record::RunShared,
@@ -291,40 +308,51 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
         hasher.update(&line);
     }
     let hash = super::engine::hex(&hasher.finalize());
-    let name = format!("{}-{stem}-{}", config.job_name(), &hash[..12]);
+    let set_name = |stem: &str| format!("{}-{stem}-{}", config.job_name(), &hash[..12]);
+    let name = set_name(stem);
     let bucket = config.bucket().to_owned();
     let prefix = format!("on-demand/{name}/");
     let entry = super::record::ShardEntry {
         job_name: name,
         input_uri: crate::layout::s3_uri(&bucket, &prefix),
-        input_hash: hash,
+        input_hash: hash.clone(),
         records: records.len(),
         job_arn: None,
     };
-    run.modify(config, |record| {
-        if !record
-            .on_demand
-            .iter()
-            .any(|e| e.job_name == entry.job_name)
-        {
-            record.on_demand.push(entry.clone());
-        }
-    })
-    .await?;
+    let record = run
+        .modify(config, |record| {
+            if !record.cancelled
+                && !record
+                    .on_demand
+                    .iter()
+                    .any(|e| e.job_name == entry.job_name)
+            {
+                record.on_demand.push(entry.clone());
+            }
+        })
+        .await?;
+    if record.cancelled {
+        return Err(Error::Cancelled {
+            job_name: config.job_name().to_owned(),
+            run_uri: crate::layout::s3_uri(&bucket, &crate::layout::run_key(config.job_name())),
+        });
+    }
+    // Before llmbo named a retry's or a re-ask's set by its kind, every set was `ondemand`:
+    // a run resumed with this version reads the answers kept there too.
+    let legacy = set_name("ondemand");
+    let mut prefixes = vec![prefix.clone()];
+    if legacy != entry.job_name && record.on_demand.iter().any(|e| e.job_name == legacy) {
+        prefixes.push(format!("on-demand/{legacy}/"));
+    }
     let mut done: std::collections::HashMap<String, Outcome<O::Value>> = Default::default();
     let wanted: std::collections::HashSet<&str> =
         records.iter().map(|(id, _)| id.as_str()).collect();
-    for key in config.aws.list_keys(&bucket, &prefix).await? {
-        let bytes = config.aws.get_bytes(&bucket, &key).await?;
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            continue;
-        };
-        let Some(id) = crate::jsonl::record_id_of_input_line(text.as_bytes()) else {
-            continue;
-        };
-        if wanted.contains(id.as_str()) {
-            let outcome = parse_line::<O>(config, text, &id);
-            done.insert(id, outcome);
+    for kept in &prefixes {
+        for (id, text) in kept_answers(config, &bucket, kept).await? {
+            if wanted.contains(id.as_str()) && !done.contains_key(&id) {
+                let outcome = parse_line::<O>(config, &text, &id);
+                done.insert(id, outcome);
+            }
         }
     }
     let kept = done.len();
@@ -346,6 +374,33 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
         .into_iter()
         .filter_map(|(id, _)| done.remove(&id).map(|outcome| (id, outcome)))
         .collect())
+}
+
+/// The answers kept under `prefix`, `(record id, line)`; lines that hold no answer (an error
+/// kept by an older llmbo, an unreadable object) are passed over, so they are asked again.
+pub(crate) async fn kept_answers(
+    config: &JobConfig,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut kept = Vec::new();
+    for key in config.aws.list_keys(bucket, prefix).await? {
+        let bytes = config.aws.get_bytes(bucket, &key).await?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let Ok(line) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let (Some(id), true) = (
+            line.get("recordId").and_then(Value::as_str),
+            line.get("modelOutput").is_some(),
+        ) else {
+            continue;
+        };
+        kept.push((id.to_owned(), text));
+    }
+    Ok(kept)
 }
 
 /// The runtime's "use an inference profile" refusal, with the profile to use where one is

@@ -14,7 +14,7 @@ use super::record::ShardEntry;
 use super::results::RunResults;
 use super::retry::RetryOptions;
 use super::state::RunInS3;
-use super::{Inferer, OutputMode};
+use super::{Inferer, OutputMode, names};
 use crate::error::{Error, RecordError};
 use crate::{jsonl, layout};
 
@@ -130,7 +130,9 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         }
         if written < minimum && options.on_demand {
             let records = small.len();
-            let recovered = self.merge_on_demand(small, &positions, results).await?;
+            let recovered = self
+                .merge_on_demand(&format!("reask{round}"), small, &positions, results)
+                .await?;
             return Ok(Ok(Some(ReaskRound {
                 job_arn: String::new(),
                 records,
@@ -177,22 +179,48 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         round: u32,
     ) -> Result<HashMap<String, (Value, Value)>, Error> {
         let record = self.run.refresh(&self.config).await?;
-        let stem = format!("{}-reask", self.job_name());
-        let before_round = |entry: &ShardEntry| {
-            let Some(rest) = entry.job_name.strip_prefix(&stem) else {
-                return true;
-            };
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<u32>().map_or(true, |r| r < round)
-        };
-        let entries: Vec<ShardEntry> = record
+        let run = self.job_name();
+        let round_of = |entry: &ShardEntry| names::follow_up_round(run, "reask", &entry.job_name);
+        // Jobs and on-demand sets before this round, earlier rounds first: a later answer
+        // replaces an earlier one.
+        let mut entries: Vec<(bool, ShardEntry)> = record
             .shards
             .into_iter()
             .chain(record.retries)
-            .filter(|e| e.job_arn.is_some() && before_round(e))
+            .filter(|e| e.job_arn.is_some())
+            .map(|e| (false, e))
+            .chain(record.on_demand.into_iter().map(|e| (true, e)))
+            .filter(|(_, e)| round_of(e).is_none_or(|r| r < round))
             .collect();
+        entries.sort_by_key(|(_, e)| round_of(e).unwrap_or(0));
         let mut answers = HashMap::new();
-        for entry in entries {
+        let take = |line: &[u8], answers: &mut HashMap<String, (Value, Value)>| {
+            let Some(id) = jsonl::record_id_of_input_line(line) else {
+                return;
+            };
+            if !ids.contains(&id) {
+                return;
+            }
+            let Ok(mut value) = serde_json::from_slice::<Value>(line) else {
+                return;
+            };
+            if let (Some(request), Some(answer)) = (
+                value.get_mut("modelInput").map(Value::take),
+                value.get_mut("modelOutput").map(Value::take),
+            ) {
+                answers.insert(id, (request, answer));
+            }
+        };
+        for (on_demand, entry) in entries {
+            if on_demand {
+                let (bucket, prefix) = layout::split_s3_uri(&entry.input_uri);
+                for (_, text) in
+                    super::on_demand::kept_answers(&self.config, bucket, prefix).await?
+                {
+                    take(text.as_bytes(), &mut answers);
+                }
+                continue;
+            }
             let Some(job_arn) = &entry.job_arn else {
                 continue;
             };
@@ -215,21 +243,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             for key in keys {
                 let mut lines = self.config.aws.lines(bucket, &key).await?;
                 while let Some(line) = lines.next_line().await? {
-                    let Some(id) = jsonl::record_id_of_input_line(&line) else {
-                        continue;
-                    };
-                    if !ids.contains(&id) {
-                        continue;
-                    }
-                    let Ok(mut value) = serde_json::from_slice::<Value>(&line) else {
-                        continue;
-                    };
-                    if let (Some(request), Some(answer)) = (
-                        value.get_mut("modelInput").map(Value::take),
-                        value.get_mut("modelOutput").map(Value::take),
-                    ) {
-                        answers.insert(id, (request, answer));
-                    }
+                    take(&line, &mut answers);
                 }
             }
         }

@@ -115,6 +115,10 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         results: &mut RunResults<O::Value>,
         options: &RetryOptions,
     ) -> Result<RetryOutcome, Error> {
+        // A cancelled run creates nothing more, from any process.
+        if self.run.refresh(&self.config).await?.cancelled {
+            return Err(self.cancelled());
+        }
         let retry = self.retry_plain(results, options).await?;
         if options.reask == 0 {
             return Ok(retry);
@@ -226,7 +230,9 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         }
         if on_demand {
             let records = bodies.len();
-            let recovered = self.merge_on_demand(bodies, &positions, results).await?;
+            let recovered = self
+                .merge_on_demand(&format!("retry{round}"), bodies, &positions, results)
+                .await?;
             return Ok(RetryOutcome::OnDemand { records, recovered });
         }
         let sent = self

@@ -1,0 +1,472 @@
+//! The paths a user takes after something went wrong: a retry after a failed retry, a retry
+//! in another process, a re-ask after an on-demand round, a retry after a cancel, a follow-up
+//! of a run whose name leaves no room, an id of llmbo's own. Each test runs the second try
+//! for real against llmbo-local and checks every record.
+
+use std::time::Duration;
+
+use llmbo::{
+    BatchRun, Error, RecordError, RetryOptions, RetryOutcome, RunResults, Structured,
+    StructuredBatchInferer,
+};
+use llmbo_local::{ControlFault, ControlFaultKind, FaultConfig, JobFault, LocalBedrock};
+use llmbo_workspace::{Person, person_inputs};
+use serde_json::Value;
+
+const POLL: Duration = Duration::from_millis(20);
+const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+fn builder(
+    local: &LocalBedrock,
+    job: &str,
+) -> llmbo::InfererBuilder<
+    Structured<Person>,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+    llmbo::builder::Set,
+> {
+    StructuredBatchInferer::<Person>::builder()
+        .model_name(CLAUDE)
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name(job)
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+}
+
+fn options() -> RetryOptions {
+    RetryOptions {
+        poll_interval: POLL,
+        ..RetryOptions::default()
+    }
+}
+
+async fn job_names(local: &LocalBedrock) -> Vec<String> {
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let mut names: Vec<String> = bedrock
+        .list_model_invocation_jobs()
+        .send()
+        .await
+        .unwrap()
+        .invocation_job_summaries()
+        .iter()
+        .map(|job| job.job_name().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every record in input order, exactly once, each with a value.
+fn assert_all_answered(results: &RunResults<Person>, count: usize) {
+    let ids: Vec<String> = (0..count).map(|i| format!("{i:05}")).collect();
+    let got: Vec<&str> = results
+        .results
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    assert_eq!(got, ids, "every record once, in input order");
+    assert_eq!(results.info.len(), count);
+    for (i, record) in results.results.records.iter().enumerate() {
+        assert!(record.outcome.is_ok(), "record {i}: {:?}", record.outcome);
+    }
+}
+
+/// Issue item 1: an on-demand call that ended in a model error is not kept, so the same
+/// records asked again, from another process, are called again and recovered.
+#[tokio::test]
+async fn an_on_demand_error_never_answers_a_later_ask() {
+    // The job stops after 90% of its records; every on-demand call of the first retry of the
+    // rest ends in a model error.
+    let failing = 15;
+    let failing_ids: Vec<String> = (150 - failing..150).map(|i| format!("{i:05}")).collect();
+    let faults = FaultConfig {
+        job_fault: Some(JobFault::PartiallyComplete {
+            processed_fraction: 0.9,
+        }),
+        control_faults: vec![ControlFault {
+            operation: "InvokeModel".into(),
+            kind: ControlFaultKind::ModelError,
+            times: failing as u64,
+        }],
+        ..Default::default()
+    };
+    let local = LocalBedrock::builder()
+        .faults(faults)
+        .start()
+        .await
+        .unwrap();
+    let run = builder(&local, "od-err")
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(150))
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let failed: Vec<&str> = results
+        .results
+        .failures()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    assert_eq!(failed, failing_ids);
+    let retry = RetryOptions {
+        on_demand: true,
+        ..options()
+    };
+    let outcome = run.retry_failed(&mut results, &retry).await.unwrap();
+    assert_eq!(
+        outcome,
+        RetryOutcome::OnDemand {
+            records: failing,
+            recovered: 0
+        }
+    );
+    for record in results.results.failures() {
+        assert!(
+            matches!(&record.outcome, Err(RecordError::Bedrock { code, .. }) if code.contains("ModelError")),
+            "{:?}",
+            record.outcome
+        );
+    }
+
+    // Another process resumes the run: its results are the first pass's, so it asks the very
+    // same set again. The kept errors must not answer it.
+    let resumed = BatchRun::<Structured<Person>>::resume(
+        &run.run_uri(),
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let mut again = resumed.finish_detailed(POLL).await.unwrap();
+    assert_eq!(again.results.failures().count(), failing);
+    let calls_before = local.runtime_calls();
+    let outcome = resumed.retry_failed(&mut again, &retry).await.unwrap();
+    assert_eq!(
+        outcome,
+        RetryOutcome::OnDemand {
+            records: failing,
+            recovered: failing
+        }
+    );
+    assert_eq!(local.runtime_calls() - calls_before, failing as u64);
+    assert_all_answered(&again, 150);
+    // The records asked on demand are exactly the ones that failed, each asked a second time by this process.
+    for (info, record) in again.info.iter().zip(&again.results.records) {
+        let failed = failing_ids.contains(&record.record_id);
+        assert_eq!(info.on_demand, failed, "{}", record.record_id);
+        assert_eq!(
+            info.attempts,
+            if failed { 2 } else { 1 },
+            "{}",
+            record.record_id
+        );
+    }
+    // Still one batch job: both retries went on demand.
+    assert_eq!(job_names(&local).await, vec!["od-err".to_owned()]);
+}
+
+/// Issue item 2: a retry job that ended Failed is history; the next retry of the same records
+/// sends a new job under a new name, and the one after that has nothing left to do.
+#[tokio::test]
+async fn a_retry_after_a_failed_retry_job_sends_a_new_job() {
+    // Of the run's two jobs the second fails, and so does the first retry of its records;
+    // the second retry runs.
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            job_fault: Some(JobFault::Fail {
+                message: "injected".into(),
+            }),
+            job_fault_jobs: Some(1..3),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let run = builder(&local, "failed-twice")
+        .max_records_per_job(120)
+        .max_concurrent_jobs(1)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(240))
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    for (i, record) in results.results.records.iter().enumerate() {
+        assert_eq!(
+            matches!(record.outcome, Err(RecordError::JobFailed { .. })),
+            i >= 120,
+            "record {i}: {:?}",
+            record.outcome
+        );
+    }
+    let first = run.retry_failed(&mut results, &options()).await;
+    assert!(
+        matches!(&first, Err(Error::JobFailed { status, .. }) if status == "Failed"),
+        "{first:?}"
+    );
+    assert_eq!(results.results.failures().count(), 120, "nothing merged");
+    assert!(results.info.iter().all(|info| info.attempts == 1));
+
+    let outcome = run.retry_failed(&mut results, &options()).await.unwrap();
+    let RetryOutcome::Retried {
+        records, recovered, ..
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!((records, recovered), (120, 120));
+    assert_all_answered(&results, 240);
+    for (i, info) in results.info.iter().enumerate() {
+        assert_eq!(info.attempts, if i >= 120 { 2 } else { 1 }, "record {i}");
+    }
+    assert_eq!(
+        job_names(&local).await,
+        vec![
+            "failed-twice-1".to_owned(),
+            "failed-twice-2".to_owned(),
+            "failed-twice-retry1".to_owned(),
+            "failed-twice-retry1-2".to_owned()
+        ]
+    );
+    assert_eq!(
+        run.retry_failed(&mut results, &options()).await.unwrap(),
+        RetryOutcome::NothingToRetry
+    );
+    assert_eq!(job_names(&local).await.len(), 4, "no fifth job");
+}
+
+/// Issue item 3: the second re-ask round shows the model the answer it gave in the first,
+/// also when the first went on demand.
+#[tokio::test]
+async fn a_reask_round_on_demand_is_seen_by_the_next_round() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 3,
+            malformed_output_rate: 0.6,
+            malformed_kinds: vec![llmbo_local::Malformed::SchemaViolation],
+            malformed_follow_ups: true,
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let run = builder(&local, "reask-od")
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(120))
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let bad = results.results.failures().count();
+    assert!((40..100).contains(&bad), "{bad}");
+    let retry = RetryOptions {
+        on_demand: true,
+        reask: 2,
+        ..options()
+    };
+    // Under the minimum of 100 once the first answers are in: both rounds go on demand.
+    let outcome = run.retry_failed(&mut results, &retry).await.unwrap();
+    let RetryOutcome::Reasked { rounds, .. } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(rounds.len(), 2, "{outcome:?}");
+    assert!(rounds.iter().all(|r| r.on_demand), "{outcome:?}");
+
+    // What each round sent and got, as kept in S3.
+    let kept = |round: u32| {
+        let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+        let bucket = local.bucket().to_owned();
+        async move {
+            let prefix = format!("on-demand/reask-od-reask{round}-");
+            let listed = s3
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(&prefix)
+                .send()
+                .await
+                .unwrap();
+            let mut lines = std::collections::HashMap::new();
+            for object in listed.contents() {
+                let body = s3
+                    .get_object()
+                    .bucket(&bucket)
+                    .key(object.key().unwrap())
+                    .send()
+                    .await
+                    .unwrap()
+                    .body
+                    .collect()
+                    .await
+                    .unwrap()
+                    .into_bytes();
+                let line: Value = serde_json::from_slice(&body).unwrap();
+                lines.insert(line["recordId"].as_str().unwrap().to_owned(), line);
+            }
+            lines
+        }
+    };
+    let first = kept(1).await;
+    let second = kept(2).await;
+    assert_eq!(first.len(), rounds[0].records);
+    assert_eq!(second.len(), rounds[1].records);
+    assert!(!second.is_empty());
+    for (id, line) in &second {
+        let messages = line["modelInput"]["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.len(),
+            5,
+            "record {id}: two answers and two problems"
+        );
+        let earlier = &first[id];
+        assert_eq!(
+            messages[3],
+            serde_json::json!({"role": "assistant", "content": earlier["modelOutput"]["content"]}),
+            "record {id}: round 2 shows round 1's own answer"
+        );
+    }
+}
+
+/// Issue item 4: after a cancel, from another process, a retry or re-ask creates nothing and
+/// calls nothing, and says the run was cancelled.
+#[tokio::test]
+async fn a_cancelled_run_is_not_retried() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            seed: 9,
+            record_error_rate: 0.1,
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let run = builder(&local, "cancelled-rt")
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(150))
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let failing = results.results.failures().count();
+    assert!(failing > 0);
+    let other = BatchRun::<Structured<Person>>::resume(
+        &run.run_uri(),
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    other.cancel().await.unwrap();
+    for retry in [
+        RetryOptions {
+            on_demand: true,
+            ..options()
+        },
+        RetryOptions {
+            pad_to_minimum: true,
+            ..options()
+        },
+        RetryOptions {
+            on_demand: true,
+            include_parse_failures: true,
+            reask: 2,
+            ..options()
+        },
+    ] {
+        let outcome = run.retry_failed(&mut results, &retry).await;
+        let Err(err @ Error::Cancelled { .. }) = &outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(err.to_string().contains("cancelled"), "{err}");
+    }
+    assert_eq!(local.runtime_calls(), 0);
+    assert_eq!(job_names(&local).await, vec!["cancelled-rt".to_owned()]);
+    assert_eq!(
+        results.results.failures().count(),
+        failing,
+        "nothing merged"
+    );
+}
+
+/// Issue item 5: follow-up names always fit Bedrock's 63 characters, at both ends.
+#[tokio::test]
+async fn follow_ups_of_the_longest_and_shortest_names_run() {
+    let longest = format!("L{}", "o".repeat(62));
+    for name in [longest.as_str(), "s"] {
+        // The run's job stops halfway; its retry runs.
+        let local = LocalBedrock::builder()
+            .faults(FaultConfig {
+                job_fault: Some(JobFault::PartiallyComplete {
+                    processed_fraction: 0.5,
+                }),
+                job_fault_jobs: Some(0..1),
+                ..Default::default()
+            })
+            .start()
+            .await
+            .unwrap();
+        let run = builder(&local, name)
+            .build()
+            .await
+            .unwrap()
+            .start_run(person_inputs(200))
+            .await
+            .unwrap();
+        let mut results = run.finish_detailed(POLL).await.unwrap();
+        assert_eq!(results.results.failures().count(), 100, "{name}");
+        let outcome = run.retry_failed(&mut results, &options()).await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                RetryOutcome::Retried {
+                    records: 100,
+                    recovered: 100,
+                    ..
+                }
+            ),
+            "{name}: {outcome:?}"
+        );
+        assert_all_answered(&results, 200);
+        let names = job_names(&local).await;
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().all(|n| n.len() <= 63), "{names:?}");
+        let retry = names.iter().find(|n| *n != name).unwrap();
+        if name == "s" {
+            assert_eq!(retry, "s-retry1");
+        } else {
+            assert!(
+                retry.starts_with(&longest[..34]) && retry.ends_with("-retry1"),
+                "{retry}"
+            );
+        }
+    }
+}
+
+/// Issue item 9: ids of llmbo's own padding are refused at prepare, before anything is sent.
+#[tokio::test]
+async fn a_padding_id_is_refused_at_prepare() {
+    let local = LocalBedrock::start().await.unwrap();
+    let mut inputs = person_inputs(120);
+    inputs[7].0 = "llmbo-pad-0".into();
+    let refused = builder(&local, "pad-id")
+        .build()
+        .await
+        .unwrap()
+        .start_run(inputs)
+        .await;
+    let Err(err) = refused else {
+        panic!("accepted");
+    };
+    assert!(
+        matches!(&err, Error::InvalidInput { record_id: Some(id), .. } if id == "llmbo-pad-0"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("llmbo's own"), "{err}");
+    assert!(job_names(&local).await.is_empty());
+}
