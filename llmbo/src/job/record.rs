@@ -76,10 +76,11 @@ const MAX_RACES: u32 = 50;
 /// again, so both changes survive.
 #[derive(Debug)]
 pub(crate) struct RunShared {
-    record: Mutex<RunManifest>,
-    /// The ETag of the record in S3 as this handle last read or wrote it; `None` before it
-    /// exists.
-    etag: Mutex<Option<String>>,
+    /// The record and the ETag it has in S3 as this handle last read or wrote it (`None`
+    /// before it exists), under one lock: a write must pair a body with its own ETag, or a
+    /// refresh between two reads would make an old body look current and erase another
+    /// process's change.
+    held: Mutex<Held>,
     /// Serializes this process's writes (they would only lose races to each other).
     saving: tokio::sync::Mutex<()>,
     /// False for a run of one made from a job's ARN alone: its record lives in memory only,
@@ -87,11 +88,17 @@ pub(crate) struct RunShared {
     persisted: bool,
 }
 
+/// A record body and its ETag.
+#[derive(Debug)]
+struct Held {
+    record: RunManifest,
+    etag: Option<String>,
+}
+
 impl RunShared {
     pub(crate) fn new(record: RunManifest) -> Self {
         RunShared {
-            record: Mutex::new(record),
-            etag: Mutex::new(None),
+            held: Mutex::new(Held { record, etag: None }),
             saving: tokio::sync::Mutex::new(()),
             persisted: true,
         }
@@ -118,25 +125,28 @@ impl RunShared {
         })
     }
 
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The record as this handle last saw it.
     pub(crate) fn snapshot(&self) -> RunManifest {
-        self.record
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.held().record.clone()
+    }
+
+    /// The record as this handle last saw it, with its ETag, read together.
+    fn snapshot_with_etag(&self) -> (RunManifest, Option<String>) {
+        let held = self.held();
+        (held.record.clone(), held.etag.clone())
     }
 
     /// Holds `record` with the ETag it has in S3.
     pub(crate) fn hold(&self, record: RunManifest, etag: Option<String>) {
-        *self.record.lock().unwrap_or_else(PoisonError::into_inner) = record;
-        *self.etag.lock().unwrap_or_else(PoisonError::into_inner) = etag;
+        *self.held() = Held { record, etag };
     }
 
-    fn etag(&self) -> Option<String> {
-        self.etag
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    fn set_etag(&self, etag: Option<String>) {
+        self.held().etag = etag;
     }
 
     /// The record in S3 with its ETag, `None` when there is none.
@@ -180,7 +190,7 @@ impl RunShared {
                 .await
             {
                 Ok(etag) => {
-                    *self.etag.lock().unwrap_or_else(PoisonError::into_inner) = Some(etag);
+                    self.set_etag(Some(etag));
                     return Ok(None);
                 }
                 Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => {
@@ -211,10 +221,9 @@ impl RunShared {
         }
         let key = layout::run_key(config.job_name());
         for _ in 0..MAX_RACES {
-            let mut next = self.snapshot();
+            let (mut next, etag) = self.snapshot_with_etag();
             change(&mut next);
             let body = serialize(&next)?;
-            let etag = self.etag();
             let expected = match &etag {
                 Some(etag) => Expected::Unchanged(etag),
                 None => Expected::Absent,
@@ -232,7 +241,7 @@ impl RunShared {
                     tracing::debug!(run = %key, "the run record changed meanwhile; applying the change again");
                     match Self::read(config, config.job_name()).await? {
                         Some((record, etag)) => self.hold(record, Some(etag)),
-                        None => *self.etag.lock().unwrap_or_else(PoisonError::into_inner) = None,
+                        None => self.set_etag(None),
                     }
                 }
                 Err(err) => return Err(err),

@@ -107,3 +107,63 @@ async fn unconditional_writes_would_lose_a_change() -> Result<(), Box<dyn std::e
     assert_eq!(names(&record), ["from-second"], "the first change is lost");
     Ok(())
 }
+
+/// A handle that refreshes while it writes (two tasks of one process on one run, as a stream
+/// and a retry are) never pairs an old body with a newer ETag: every change of another
+/// process's survives. The record is large so that each write takes long enough to be
+/// interleaved with the refreshes on the other worker thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_during_a_write_loses_no_change() -> Result<(), Box<dyn std::error::Error>> {
+    let local = llmbo_local::LocalBedrock::start().await?;
+    let (config, first, second) = handles(&local).await?;
+    first
+        .modify(&config, |r| {
+            r.retries
+                .extend((0..2000).map(|i| entry(&format!("base{i:04}"))))
+        })
+        .await?;
+    second.refresh(&config).await?;
+    let (first, second) = (std::sync::Arc::new(first), std::sync::Arc::new(second));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refresher = {
+        let (first, config, done) = (first.clone(), config.clone(), done.clone());
+        tokio::spawn(async move {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                first.refresh(&config).await?;
+            }
+            Ok::<_, Error>(())
+        })
+    };
+    let writer = |handle: std::sync::Arc<RunShared>, prefix: &'static str| {
+        let config = config.clone();
+        tokio::spawn(async move {
+            for i in 0..50 {
+                let name = format!("{prefix}{i:02}");
+                handle
+                    .modify(&config, |r| r.retries.push(entry(&name)))
+                    .await?;
+            }
+            Ok::<_, Error>(())
+        })
+    };
+    let a = writer(first.clone(), "a");
+    let b = writer(second.clone(), "b");
+    a.await??;
+    b.await??;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    refresher.await??;
+    let (record, _) = RunShared::read(&config, "race").await?.ok_or("no record")?;
+    let ours: Vec<String> = names(&record)
+        .into_iter()
+        .filter(|n| !n.starts_with("base"))
+        .collect();
+    let mut expected: Vec<String> = (0..50)
+        .flat_map(|i| [format!("a{i:02}"), format!("b{i:02}")])
+        .collect();
+    expected.sort();
+    assert_eq!(
+        ours, expected,
+        "every change of both writers survives, once"
+    );
+    Ok(())
+}
