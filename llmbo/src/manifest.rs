@@ -49,14 +49,20 @@ impl Manifest {
     /// a.combine(&b);
     /// assert_eq!((a.total_record_count, a.input_token_count), (150, Some(12)));
     /// ```
+    ///
+    /// The counts come from files in S3: sums saturate at `u64::MAX` rather than overflow.
     pub fn combine(&mut self, other: &Manifest) {
-        self.total_record_count += other.total_record_count;
-        self.processed_record_count += other.processed_record_count;
-        self.success_record_count += other.success_record_count;
-        self.error_record_count += other.error_record_count;
+        let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        sum(&mut self.total_record_count, other.total_record_count);
+        sum(
+            &mut self.processed_record_count,
+            other.processed_record_count,
+        );
+        sum(&mut self.success_record_count, other.success_record_count);
+        sum(&mut self.error_record_count, other.error_record_count);
         let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
         };
         self.input_token_count = add(self.input_token_count, other.input_token_count);
         self.output_token_count = add(self.output_token_count, other.output_token_count);

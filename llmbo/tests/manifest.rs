@@ -43,3 +43,25 @@ fn a_manifest_without_counts_is_an_error_naming_the_field() {
     let err = serde_json::from_str::<Manifest>(r#"{"totalRecordCount":100}"#).unwrap_err();
     assert!(err.to_string().contains("processedRecordCount"), "{err}");
 }
+
+/// Counts read from S3 can be anything: combining them saturates instead of overflowing (a
+/// panic in debug builds).
+#[test]
+fn combining_huge_counts_saturates() {
+    let huge = llmbo::Manifest {
+        total_record_count: u64::MAX,
+        processed_record_count: u64::MAX - 1,
+        success_record_count: u64::MAX,
+        error_record_count: u64::MAX,
+        input_token_count: Some(u64::MAX),
+        output_token_count: Some(u64::MAX),
+        ..Default::default()
+    };
+    let mut sum = huge.clone();
+    sum.combine(&huge);
+    assert_eq!(sum.total_record_count, u64::MAX);
+    assert_eq!(sum.processed_record_count, u64::MAX);
+    assert_eq!(sum.input_token_count, Some(u64::MAX));
+    assert_eq!(sum.output_token_count, Some(u64::MAX));
+    assert_eq!(sum.unprocessed_record_count(), 0);
+}

@@ -160,7 +160,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 record.outcome = outcome;
             }
             if let Some(info) = results.info.get_mut(index) {
-                info.attempts += 1;
+                info.attempts = info.attempts.saturating_add(1);
                 if usage.is_some() {
                     info.usage = usage;
                 }
@@ -204,7 +204,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 record.outcome = outcome;
             }
             if let Some(info) = results.info.get_mut(index) {
-                info.attempts += 1;
+                info.attempts = info.attempts.saturating_add(1);
                 info.on_demand = true;
                 if usage.is_some() {
                     info.usage = usage;

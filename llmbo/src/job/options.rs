@@ -156,7 +156,7 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// How polling backs off and how long it rides out throttling and outages; see
     /// [`PollConfig`].
     pub fn poll_config(mut self, poll: PollConfig) -> Self {
-        self.settings.poll = poll;
+        self.settings.poll = poll.checked();
         self
     }
 

@@ -141,8 +141,8 @@ impl<O: OutputMode> Inferer<O, Ready> {
             .into_iter()
             .map(|(record_id, (outcome, usage))| {
                 if let Some(usage) = usage {
-                    input_tokens += usage.input_tokens;
-                    output_tokens += usage.output_tokens;
+                    input_tokens = u64::saturating_add(input_tokens, usage.input_tokens);
+                    output_tokens = u64::saturating_add(output_tokens, usage.output_tokens);
                 }
                 match &outcome {
                     Err(crate::RecordError::Bedrock { .. }) => manifest.error_record_count += 1,

@@ -43,7 +43,10 @@ pub(crate) fn failed_records<V>(
     failure: JobFailure,
     summary: &mut RunSummary,
 ) -> impl Iterator<Item = Detailed<V>> + use<V> {
-    summary.manifest.total_record_count += record_ids.len() as u64;
+    summary.manifest.total_record_count = summary
+        .manifest
+        .total_record_count
+        .saturating_add(record_ids.len() as u64);
     summary.failed_jobs.push(failure.clone().into_error());
     record_ids.into_iter().map(move |record_id| {
         let record = RecordResult {
@@ -122,8 +125,9 @@ impl<V> RunResults<V> {
             } else {
                 &mut batch
             };
-            sum.input_tokens += usage.input_tokens;
-            sum.output_tokens += usage.output_tokens;
+            // Counts read from model answers: summed without overflow, whatever they say.
+            sum.input_tokens = sum.input_tokens.saturating_add(usage.input_tokens);
+            sum.output_tokens = sum.output_tokens.saturating_add(usage.output_tokens);
         }
         (batch, on_demand)
     }
@@ -135,8 +139,8 @@ impl<V> RunResults<V> {
             .iter()
             .filter_map(|info| info.usage)
             .fold(Usage::default(), |sum, u| Usage {
-                input_tokens: sum.input_tokens + u.input_tokens,
-                output_tokens: sum.output_tokens + u.output_tokens,
+                input_tokens: sum.input_tokens.saturating_add(u.input_tokens),
+                output_tokens: sum.output_tokens.saturating_add(u.output_tokens),
             })
     }
 }
@@ -153,4 +157,37 @@ pub struct RunSummary {
     pub failed_jobs: Vec<Error>,
     /// Outputs that named a record id not in the job's input: reported, never merged.
     pub unknown_record_ids: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Token counts come from model answers: summing them saturates, whatever they say.
+    #[test]
+    fn usage_sums_saturate() {
+        let huge = Usage {
+            input_tokens: u64::MAX,
+            output_tokens: u64::MAX - 1,
+        };
+        let info = |on_demand| RecordInfo {
+            usage: Some(huge),
+            attempts: 1,
+            on_demand,
+        };
+        let results = RunResults::<()> {
+            results: BatchResults {
+                manifest: Manifest::default(),
+                records: Vec::new(),
+            },
+            info: vec![info(false), info(false), info(true), info(true)],
+            summary: RunSummary::default(),
+        };
+        let max = Usage {
+            input_tokens: u64::MAX,
+            output_tokens: u64::MAX,
+        };
+        assert_eq!(results.usage(), max);
+        assert_eq!(results.usage_by_kind(), (max, max));
+    }
 }

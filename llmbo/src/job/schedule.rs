@@ -52,6 +52,17 @@ impl Default for PollConfig {
 }
 
 impl PollConfig {
+    /// These settings made safe to compute with, whatever the public fields were set to: the
+    /// jitter a finite share in 0..=1 (0 when NaN), at least one failed poll tolerated.
+    pub(crate) fn checked(self) -> Self {
+        PollConfig {
+            max_interval: self.max_interval,
+            ..PollConfig::default()
+        }
+        .with_jitter(self.jitter)
+        .with_failure_tolerance(self.failure_tolerance)
+    }
+
     /// A pace that polls every `interval` by these settings.
     pub fn pace(self, interval: Duration) -> PollPace {
         PollPace::new(interval, self)
@@ -111,7 +122,7 @@ pub struct PollPace {
 impl PollPace {
     pub(crate) fn new(interval: Duration, config: PollConfig) -> Self {
         PollPace {
-            config,
+            config: config.checked(),
             interval,
             wait: interval,
             failed: 0,
@@ -158,7 +169,10 @@ impl PollPace {
                 other => other,
             });
         }
-        self.wait = (self.wait * 2).min(self.config.max_interval.max(self.interval));
+        self.wait = self
+            .wait
+            .saturating_mul(2)
+            .min(self.config.max_interval.max(self.interval));
         tracing::warn!(
             failed = self.failed,
             error = %err,
@@ -169,8 +183,15 @@ impl PollPace {
 
     /// Waits until the next poll, with jitter.
     pub async fn sleep(&self) {
-        let jitter = self.wait.mul_f64(self.config.jitter * unit_random());
-        tokio::time::sleep(self.wait.saturating_sub(jitter)).await;
+        tokio::time::sleep(self.next_wait(unit_random())).await;
+    }
+
+    /// The wait before the next poll, less its random share (`unit` in 0..1).
+    fn next_wait(&self, unit: f64) -> Duration {
+        let share = self.config.jitter * unit;
+        let jitter =
+            Duration::try_from_secs_f64(self.wait.as_secs_f64() * share).unwrap_or(Duration::ZERO);
+        self.wait.saturating_sub(jitter)
     }
 }
 
@@ -398,5 +419,56 @@ pub(crate) async fn wait_ended(config: &JobConfig, run: &RunShared) -> Result<Jo
             return Ok(jobs);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttled() -> Error {
+        Error::Aws {
+            operation: "GetModelInvocationJob",
+            kind: crate::AwsErrorKind::Throttled,
+            code: "ThrottlingException".into(),
+            message: "slow down".into(),
+            source: None,
+        }
+    }
+
+    /// Any value of the public fields, and any interval, paces without a panic.
+    #[test]
+    fn any_poll_config_paces_without_panicking() {
+        for jitter in [
+            f64::NAN,
+            -1.0,
+            0.0,
+            0.5,
+            1.0,
+            7.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            for interval in [Duration::ZERO, Duration::from_secs(60), Duration::MAX] {
+                for max_interval in [Duration::ZERO, Duration::MAX] {
+                    let config = PollConfig {
+                        max_interval,
+                        jitter,
+                        failure_tolerance: 0,
+                    };
+                    let mut pace = PollPace::new(interval, config);
+                    for unit in [0.0, 0.5, 0.999_999_999_999] {
+                        assert!(pace.next_wait(unit) <= interval.max(max_interval));
+                    }
+                    // A tolerance of 0 is taken as 1: the first failure is the error.
+                    assert!(pace.failed(throttled(), "it runs").is_err());
+                    let mut pace = PollPace::new(interval, config.with_failure_tolerance(100));
+                    for _ in 0..70 {
+                        pace.failed(throttled(), "it runs").unwrap();
+                        let _ = pace.next_wait(0.999_999_999_999);
+                    }
+                }
+            }
+        }
     }
 }
