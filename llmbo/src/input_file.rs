@@ -15,6 +15,100 @@ use crate::input::{Message, ModelInput};
 /// At most this many problems are kept (and shown) per file.
 const MAX_PROBLEMS: usize = 50;
 
+/// The longest line read: a record's body limit plus room for its id and the envelope. A
+/// longer line is refused by its number without being held in memory.
+const MAX_LINE_BYTES: usize = crate::preflight::rules::MAX_BODY_BYTES as usize + (1 << 20);
+
+/// The UTF-8 byte-order mark, which files written on Windows often start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One line of an input file as [`lines`] reads it.
+enum Line {
+    /// The line, without its `\n` (and, on the first line, without a byte-order mark).
+    Read(Vec<u8>),
+    /// Longer than [`MAX_LINE_BYTES`]: skipped to its end, this many bytes.
+    TooLong(u64),
+    /// The file could not be read on (the last item).
+    Unreadable(std::io::Error),
+}
+
+impl Line {
+    /// The line, or what is wrong with it in words.
+    fn bytes(self) -> Result<Vec<u8>, String> {
+        match self {
+            Line::Read(bytes) => Ok(bytes),
+            Line::TooLong(bytes) => Err(format!(
+                "the line is {bytes} bytes or more, over the limit of {MAX_LINE_BYTES} (a record's body may be at most {} bytes)",
+                crate::preflight::rules::MAX_BODY_BYTES
+            )),
+            Line::Unreadable(err) => Err(format!("cannot be read: {err}")),
+        }
+    }
+}
+
+/// The lines of `reader`, numbered from 1: a byte-order mark before the first is dropped, and
+/// no line over [`MAX_LINE_BYTES`] is held whole.
+fn lines(mut reader: impl BufRead) -> impl Iterator<Item = (usize, Line)> {
+    let mut number = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut line = Vec::new();
+        let mut skipped: Option<u64> = None;
+        let mut read_any = false;
+        loop {
+            let buffer = match reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    done = true;
+                    number += 1;
+                    return Some((number, Line::Unreadable(err)));
+                }
+            };
+            if buffer.is_empty() {
+                done = true;
+                if !read_any {
+                    return None;
+                }
+                break;
+            }
+            read_any = true;
+            let (piece, ends) = match memchr(buffer) {
+                Some(at) => (&buffer[..at], Some(at + 1)),
+                None => (buffer, None),
+            };
+            match &mut skipped {
+                Some(count) => *count += piece.len() as u64,
+                None if line.len() + piece.len() > MAX_LINE_BYTES => {
+                    skipped = Some((line.len() + piece.len()) as u64);
+                    line = Vec::new();
+                }
+                None => line.extend_from_slice(piece),
+            }
+            let used = ends.unwrap_or(buffer.len());
+            reader.consume(used);
+            if ends.is_some() {
+                break;
+            }
+        }
+        number += 1;
+        if let Some(bytes) = skipped {
+            return Some((number, Line::TooLong(bytes)));
+        }
+        if number == 1 && line.starts_with(BOM) {
+            line.drain(..BOM.len());
+        }
+        Some((number, Line::Read(line)))
+    })
+}
+
+fn memchr(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
 /// One bad line of an input file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineProblem {
@@ -161,13 +255,12 @@ pub fn read_input(
             more += 1;
         }
     };
-    for (index, line) in reader.split(b'\n').enumerate() {
-        let number = index + 1;
-        let bytes = match line {
+    for (number, line) in lines(reader) {
+        let bytes = match line.bytes() {
             Ok(bytes) => bytes,
-            Err(err) => {
-                report(number, format!("cannot be read: {err}"));
-                break;
+            Err(message) => {
+                report(number, message);
+                continue;
             }
         };
         let (record_id, input) = match parse_line(&bytes) {
@@ -291,13 +384,12 @@ impl InputFile {
         };
         let mut records = 0;
         let mut raw_strategy = None;
-        for (index, line) in open()?.split(b'\n').enumerate() {
-            let number = index + 1;
-            let bytes = match line {
+        for (number, line) in lines(open()?) {
+            let bytes = match line.bytes() {
                 Ok(bytes) => bytes,
-                Err(err) => {
-                    report(number, format!("cannot be read: {err}"));
-                    break;
+                Err(message) => {
+                    report(number, message);
+                    continue;
                 }
             };
             match parse_line(&bytes) {
@@ -328,12 +420,12 @@ impl InputFile {
             let wanted: HashMap<usize, ()> =
                 suspects.iter().map(|(first, ..)| (*first, ())).collect();
             let mut ids: HashMap<usize, String> = HashMap::new();
-            for (index, line) in open()?.split(b'\n').enumerate() {
-                if wanted.contains_key(&(index + 1))
-                    && let Ok(bytes) = line
+            for (number, line) in lines(open()?) {
+                if wanted.contains_key(&number)
+                    && let Line::Read(bytes) = line
                     && let Ok(Some((id, _))) = parse_line(&bytes)
                 {
-                    ids.insert(index + 1, id);
+                    ids.insert(number, id);
                 }
             }
             for (first, number, record_id) in suspects {
@@ -382,22 +474,21 @@ impl InputFile {
             path: self.path.clone(),
             source,
         })?;
-        Ok(std::io::BufReader::new(file)
-            .split(b'\n')
-            .enumerate()
-            .filter_map(|(index, line)| {
+        Ok(
+            lines(std::io::BufReader::new(file)).filter_map(|(number, line)| {
                 let changed = || {
                     (
-                        format!("line-{}", index + 1),
+                        format!("line-{number}"),
                         ModelInput::raw(Value::String("the file changed while it was read".into())),
                     )
                 };
-                match line.map(|bytes| parse_line(&bytes)) {
+                match line.bytes().map(|bytes| parse_line(&bytes)) {
                     Ok(Ok(Some(record))) => Some(record),
                     Ok(Ok(None)) => None,
                     _ => Some(changed()),
                 }
-            }))
+            }),
+        )
     }
 }
 
@@ -512,5 +603,48 @@ mod tests {
             err.to_string().starts_with("/nonexistent/in.jsonl"),
             "{err}"
         );
+    }
+
+    /// A byte-order mark before the first line (files written on Windows) is not part of the
+    /// record; one anywhere else is, and is refused as it would be.
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_skipped() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let text = b"\xEF\xBB\xBF{\"recordId\": \"a\", \"prompt\": \"Hi\"}\r\n{\"recordId\": \"b\", \"prompt\": \"Ho\"}\n";
+        let records = read_input(&text[..], "f.jsonl")?;
+        let ids: Vec<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("bom.jsonl");
+        std::fs::write(&path, text)?;
+        let file = InputFile::check(&path)?;
+        assert_eq!(file.records(), 2);
+        let read: Vec<String> = file.read()?.map(|(id, _)| id).collect();
+        assert_eq!(read, ["a", "b"]);
+        let late = b"{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n\xEF\xBB\xBF{\"recordId\": \"b\", \"prompt\": \"Ho\"}\n";
+        assert_eq!(problems(late).iter().map(|p| p.0).collect::<Vec<_>>(), [2]);
+        Ok(())
+    }
+
+    /// A line over the limit is refused by its number, and the lines after it are still read
+    /// and checked.
+    #[test]
+    fn a_line_over_the_limit_is_refused_by_number() {
+        let mut text =
+            b"{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"big\", \"prompt\": \""
+                .to_vec();
+        text.resize(text.len() + MAX_LINE_BYTES + 10, b'x');
+        text.extend_from_slice(b"\"}\n{\"recordId\": \"c\", \"prompt\": \"Hi\"}\nnot json\n");
+        let found = problems(&text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, 2);
+        assert!(found[0].1.contains("over the limit"), "{}", found[0].1);
+        assert_eq!(found[1].0, 4, "the line after is still read");
+        // Exactly at the limit, the line is read (and is then only a record too large).
+        let mut text = b"{\"recordId\": \"a\", \"prompt\": \"".to_vec();
+        text.resize(MAX_LINE_BYTES - 2, b'x');
+        text.extend_from_slice(b"\"}");
+        assert_eq!(text.len(), MAX_LINE_BYTES);
+        assert!(read_input(&text[..], "f.jsonl").is_ok());
     }
 }
