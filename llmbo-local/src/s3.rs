@@ -287,6 +287,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        check_key(&req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.maybe_fail_upload()?;
         let input = &req.input;
@@ -358,6 +359,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        check_key(&req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.maybe_fail_upload()?;
         check_part_number(req.input.part_number)?;
@@ -392,6 +394,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        check_key(&req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         let _read = self
             .objects
@@ -425,6 +428,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        check_key(&req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         let _read = self
             .objects
@@ -439,6 +443,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.fs.create_multipart_upload(req).await
     }
@@ -505,6 +510,8 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        check_key(&req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.check_owner(req.input.expected_source_bucket_owner.as_ref())?;
         check_part_number(req.input.part_number)?;
@@ -561,6 +568,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         let objects = Arc::clone(&self.objects);
@@ -610,6 +618,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
         self.fs.abort_multipart_upload(req).await
     }
 
@@ -617,6 +626,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        check_key(&req.input.key)?;
         self.fs.list_parts(req).await
     }
 
@@ -624,6 +634,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        check_prefix(req.input.prefix.as_deref())?;
         let mut response = self.fs.list_objects_v2(req).await?;
         // s3s-fs echoes `EncodingType=url` without encoding: boto3 and the CLI then decode
         // raw keys, and `a+b` comes back as `a b`. Encode what S3 encodes.
@@ -641,6 +652,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
+        check_prefix(req.input.prefix.as_deref())?;
         let mut response = self.fs.list_objects(req).await?;
         let out = &mut response.output;
         if url_encoded(out.encoding_type.as_ref()) {
@@ -668,6 +680,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        check_key(&req.input.key)?;
         let _write = self
             .objects
             .locks
@@ -681,6 +694,9 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        for object in &req.input.delete.objects {
+            check_key(&object.key)?;
+        }
         self.fs.delete_objects(req).await
     }
 
@@ -688,6 +704,8 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        check_key(&req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.check_owner(req.input.expected_source_bucket_owner.as_ref())?;
         // The source is read and the target written under their keys' locks, taken in one
@@ -709,6 +727,66 @@ impl S3 for LocalS3 {
             None => (None, target.write().await),
         };
         self.fs.copy_object(req).await
+    }
+}
+
+/// S3's longest key, in bytes of UTF-8.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// A key llmbo-local can store under its bucket and nowhere else. S3 stores any key
+/// literally; llmbo-local keeps objects as files, so a segment that a file system reads as a
+/// step (`.`, `..`), a backslash or a NUL would lead out of the bucket, to another bucket or
+/// to a side file: those keys are refused with a 400 before anything is read or written, and
+/// so is a key over S3's 1,024 bytes (`KeyTooLongError`, as S3 answers).
+fn check_key(key: &str) -> S3Result<()> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(s3_error!(
+            KeyTooLongError,
+            "Your key is too long: {} bytes, the most is {MAX_KEY_BYTES}.",
+            key.len()
+        ));
+    }
+    if let Some(reason) = unsafe_name(key) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "llmbo-local does not store keys with {reason} (S3 would store it literally); rename the object"
+        ));
+    }
+    Ok(())
+}
+
+/// A listing prefix leads nowhere else either.
+fn check_prefix(prefix: Option<&str>) -> S3Result<()> {
+    match prefix.and_then(unsafe_name) {
+        Some(reason) => Err(s3_error!(
+            InvalidArgument,
+            "llmbo-local does not list prefixes with {reason}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The copy source's key, as [`check_key`] checks a key.
+fn check_copy_source(source: &CopySource) -> S3Result<()> {
+    match source {
+        CopySource::Bucket { key, .. } => check_key(key),
+        _ => Ok(()),
+    }
+}
+
+/// What in a key or prefix could lead out of its bucket, in words; `None` when nothing can.
+fn unsafe_name(name: &str) -> Option<&'static str> {
+    if name.contains('\0') {
+        Some("a NUL character")
+    } else if name.contains('\\') {
+        Some("a backslash")
+    } else if name
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        Some("a `.` or `..` segment")
+    } else {
+        None
     }
 }
 
