@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use llmbo_local::{FaultConfig, JobFault, LocalBedrock, Quotas, Speed};
 
+/// The secret key and API key when none is given: known to every client, so shown.
+const DEFAULT_SECRET: &str = "test";
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum SpeedArg {
     /// A 100-record job completes in well under a second.
@@ -163,11 +166,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("export AWS_ENDPOINT_URL={}", local.endpoint_url());
     println!(
         "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}",
-        args.access_key, args.secret_key
+        args.access_key,
+        shown(&args.secret_key, "LLMBO_LOCAL_SECRET_KEY", "--secret-key")
     );
     println!(
         "# or, for Bedrock only, an API key: export AWS_BEARER_TOKEN_BEDROCK={}",
-        args.api_key
+        shown(&args.api_key, "LLMBO_LOCAL_API_KEY", "--api-key")
     );
     println!(
         "export AWS_REGION={} AWS_DEFAULT_REGION={}",
@@ -180,4 +184,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("# bucket: {}   role: {}", local.bucket(), local.role_arn());
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// A secret as the start-up lines show it: the default in full (it is no secret), any other
+/// only by where it came from (`"$VARIABLE"`, or the flag), so a key never lands in a log.
+fn shown(secret: &str, variable: &str, flag: &str) -> String {
+    if secret == DEFAULT_SECRET {
+        secret.to_owned()
+    } else if std::env::var_os(variable).is_some() {
+        format!("\"${variable}\"")
+    } else {
+        format!("<the {flag} given>")
+    }
 }
