@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::args::Download;
 use crate::context::{Context, Failure, Target};
+use crate::partial::Partial;
 use crate::report::{Summary, check_error_rate};
 
 pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
@@ -150,14 +151,11 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
 
 /// Writes one line per record as it comes, checking structured outputs against the schema.
 ///
-/// The lines go to a private temp file (mode 0600) beside `--out`, renamed over it only once
-/// every record is written: a download or retry that fails halfway leaves the previous file
-/// as it was.
+/// The lines go to a private temp file beside `--out` ([`Partial`]), renamed over it only
+/// once every record is written: a download or retry that fails halfway leaves the previous
+/// file as it was.
 struct ResultWriter {
-    out: std::io::BufWriter<std::fs::File>,
-    path: std::path::PathBuf,
-    /// The temp file, removed if the writer is dropped before `finish`.
-    partial: Option<std::path::PathBuf>,
+    out: Partial,
     validator: Option<jsonschema::Validator>,
     summary: Summary,
 }
@@ -172,31 +170,11 @@ impl ResultWriter {
             })?),
             None => None,
         };
-        let usage = |err: std::io::Error| Failure::Usage(format!("{}: {err}", path.display()));
-        let name = path
-            .file_name()
-            .ok_or_else(|| Failure::Usage(format!("{} names no file", path.display())))?;
-        let partial = path.with_file_name(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&partial).map_err(usage)?;
         Ok(ResultWriter {
-            out: std::io::BufWriter::new(file),
-            path: path.to_owned(),
-            partial: Some(partial),
+            out: Partial::create(path)?,
             validator,
             summary: Summary::default(),
         })
-    }
-
-    fn io(&self, err: std::io::Error) -> Failure {
-        Failure::Usage(format!("{}: {err}", self.path.display()))
     }
 
     fn write(&mut self, mut record: RecordResult<Value>) -> Result<(), Failure> {
@@ -214,36 +192,16 @@ impl ResultWriter {
                 json!({"recordId": record.record_id, "error": error})
             }
         };
-        let written = serde_json::to_writer(&mut self.out, &line)
+        let written = serde_json::to_writer(&mut self.out.file, &line)
             .map_err(std::io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
-        written.map_err(|err| self.io(err))
+            .and_then(|()| self.out.file.write_all(b"\n"));
+        written.map_err(|err| self.out.io(err))
     }
 
     fn finish(mut self, manifest: &llmbo::Manifest) -> Result<Summary, Failure> {
-        if let Err(err) = self
-            .out
-            .flush()
-            .and_then(|()| self.out.get_ref().sync_all())
-        {
-            return Err(self.io(err));
-        }
-        if let Some(partial) = self.partial.take()
-            && let Err(err) = std::fs::rename(&partial, &self.path)
-        {
-            let _ = std::fs::remove_file(&partial);
-            return Err(self.io(err));
-        }
+        self.out.commit()?;
         self.summary.add_manifest(manifest);
-        Ok(std::mem::take(&mut self.summary))
-    }
-}
-
-impl Drop for ResultWriter {
-    fn drop(&mut self) {
-        if let Some(partial) = self.partial.take() {
-            let _ = std::fs::remove_file(partial);
-        }
+        Ok(self.summary)
     }
 }
 

@@ -12,67 +12,8 @@ use serde_json::json;
 
 use crate::args::VectorFormat;
 use crate::context::Failure;
+use crate::partial::Partial;
 use crate::report::Summary;
-
-/// A private temp file beside `path`, renamed over it by [`Partial::commit`].
-struct Partial {
-    file: std::io::BufWriter<std::fs::File>,
-    temp: Option<PathBuf>,
-    path: PathBuf,
-}
-
-impl Partial {
-    fn create(path: &Path) -> Result<Self, Failure> {
-        let usage = |err: std::io::Error| Failure::Usage(format!("{}: {err}", path.display()));
-        let name = path
-            .file_name()
-            .ok_or_else(|| Failure::Usage(format!("{} names no file", path.display())))?;
-        let temp = path.with_file_name(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&temp).map_err(usage)?;
-        Ok(Partial {
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
-            temp: Some(temp),
-            path: path.to_owned(),
-        })
-    }
-
-    fn io(&self, err: std::io::Error) -> Failure {
-        Failure::Usage(format!("{}: {err}", self.path.display()))
-    }
-
-    fn commit(mut self) -> Result<(), Failure> {
-        if let Err(err) = self
-            .file
-            .flush()
-            .and_then(|()| self.file.get_ref().sync_all())
-        {
-            return Err(self.io(err));
-        }
-        if let Some(temp) = self.temp.take()
-            && let Err(err) = std::fs::rename(&temp, &self.path)
-        {
-            let _ = std::fs::remove_file(&temp);
-            return Err(self.io(err));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if let Some(temp) = self.temp.take() {
-            let _ = std::fs::remove_file(temp);
-        }
-    }
-}
 
 /// The `.npy` header's fixed size: room for any row and column count.
 const NPY_HEADER: usize = 128;
