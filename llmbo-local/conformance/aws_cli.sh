@@ -173,4 +173,32 @@ EOF
 grep -q "expired\|Expired\|InvalidSignature" <<<"$out" || fail "a request signed 20 minutes ago is refused" "$out"
 ok "a request signed 20 minutes ago is refused ($out)"
 
+# The README's role set-up, scripted with the AWS CLI.
+trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"bedrock.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+cli iam create-role --role-name CliBatchRole --assume-role-policy-document "$trust" --query Role.Arn --output text
+[ "$code" = 0 ] && [[ "$out" == arn:aws:iam::*:role/CliBatchRole ]] || fail "iam create-role gives the role's ARN" "$out"
+ok "iam create-role ($out)"
+expect_success "iam put-role-policy" iam put-role-policy --role-name CliBatchRole --policy-name s3 \
+  --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'
+cli iam get-role --role-name CliBatchRole --query Role.RoleName --output text
+[ "$code" = 0 ] && [ "$out" = CliBatchRole ] || fail "iam get-role finds the new role" "$out"
+ok "iam get-role finds the new role"
+expect_success "iam delete-role-policy" iam delete-role-policy --role-name CliBatchRole --policy-name s3
+expect_success "iam delete-role" iam delete-role --role-name CliBatchRole
+cli iam get-role --role-name CliBatchRole
+[ "$code" != 0 ] && grep -q NoSuchEntity <<<"$out" || fail "a deleted role is NoSuchEntity" "$out"
+ok "a deleted role is NoSuchEntity"
+
+# Conditional reads, as S3 answers them.
+printf 'cond' >"$work/cond.txt"
+cli s3api put-object --bucket "$BUCKET" --key cond.txt --body "$work/cond.txt" --query ETag --output text
+[ "$code" = 0 ] || fail "put cond.txt" "$out"
+etag=$out
+cli s3api get-object --bucket "$BUCKET" --key cond.txt --if-none-match "$etag" "$work/cond.out"
+[ "$code" != 0 ] && grep -q "304" <<<"$out" || fail "GET with If-None-Match of the ETag is 304" "$out"
+ok "GET with If-None-Match of the ETag is 304"
+cli s3api get-object --bucket "$BUCKET" --key cond.txt --if-match '"0123456789abcdef0123456789abcdef"' "$work/cond.out"
+[ "$code" != 0 ] && grep -q "412\|PreconditionFailed" <<<"$out" || fail "GET with another If-Match is 412" "$out"
+ok "GET with another If-Match is 412"
+
 echo "all $checks checks passed"

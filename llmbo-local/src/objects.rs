@@ -57,6 +57,15 @@ pub(crate) struct Written {
     pub(crate) checksum: Checksum,
 }
 
+/// One part of an upload, as `ListParts` shows it.
+pub(crate) struct PartInfo {
+    pub(crate) number: i32,
+    pub(crate) size: u64,
+    pub(crate) modified: std::time::SystemTime,
+    /// Hex, without quotes.
+    pub(crate) md5: Option<String>,
+}
+
 /// A temporary file, removed when dropped unless it was moved into place.
 struct TempFile(Option<PathBuf>);
 
@@ -376,6 +385,36 @@ impl Objects {
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Option<String>>(&bytes).ok())
             .is_some_and(|owner| owner.as_deref() == access_key)
+    }
+
+    /// The parts of an upload uploaded so far, in ascending part-number order: number, size,
+    /// when written, and the MD5 (the part's ETag) when it is known.
+    pub(crate) fn parts(&self, upload_id: &str) -> io::Result<Vec<PartInfo>> {
+        let prefix = format!(".upload_id-{upload_id}.part-");
+        let mut parts = Vec::new();
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(number) = name
+                .to_str()
+                .and_then(|name| name.strip_prefix(&prefix))
+                .and_then(|number| number.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let meta = entry.metadata()?;
+            if !meta.is_file() {
+                continue;
+            }
+            parts.push(PartInfo {
+                number,
+                size: meta.len(),
+                modified: meta.modified()?,
+                md5: std::fs::read_to_string(self.part_md5_path(upload_id, number)).ok(),
+            });
+        }
+        parts.sort_by_key(|part| part.number);
+        Ok(parts)
     }
 
     /// Moves a written part into place, with its MD5 beside it.

@@ -212,6 +212,33 @@ fn check_conditions(
     Ok(())
 }
 
+/// S3's conditional reads (GET and HEAD): `If-Match` that does not match is 412
+/// `PreconditionFailed`; `If-None-Match` that matches is 304 `NotModified`. Without an
+/// object, the read's own 404 stands.
+fn check_read_conditions(
+    current: Option<&str>,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    let Some(current) = current else {
+        return Ok(());
+    };
+    let matches = |condition: &ETagCondition| match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(tag) => tag.value() == current,
+    };
+    if if_match.is_some_and(|c| !matches(c)) {
+        return Err(s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ));
+    }
+    if if_none_match.is_some_and(matches) {
+        return Err(s3_error!(NotModified, "Not Modified"));
+    }
+    Ok(())
+}
+
 /// Waits for a write that runs on its own task.
 async fn complete<T>(task: tokio::task::JoinHandle<S3Result<T>>) -> S3Result<T> {
     match task.await {
@@ -402,6 +429,14 @@ impl S3 for LocalS3 {
             .of(&req.input.bucket, &req.input.key)
             .read()
             .await;
+        let input = &req.input;
+        if input.if_match.is_some() || input.if_none_match.is_some() {
+            check_read_conditions(
+                stored_e_tag(&self.objects, &input.bucket, &input.key)?.as_deref(),
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+            )?;
+        }
         let path = self.objects.path(&req.input.bucket, &req.input.key);
         let range = req.input.range;
         // s3s-fs answers the headers (and every error); the bytes come from a reader that
@@ -436,6 +471,14 @@ impl S3 for LocalS3 {
             .of(&req.input.bucket, &req.input.key)
             .read()
             .await;
+        let input = &req.input;
+        if input.if_match.is_some() || input.if_none_match.is_some() {
+            check_read_conditions(
+                stored_e_tag(&self.objects, &input.bucket, &input.key)?.as_deref(),
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+            )?;
+        }
         self.fs.head_object(req).await
     }
 
@@ -619,15 +662,53 @@ impl S3 for LocalS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         check_key(&req.input.key)?;
+        // S3 says NoSuchUpload for an upload that is not there (s3s-fs: AccessDenied).
+        self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         self.fs.abort_multipart_upload(req).await
     }
 
+    /// The parts of an upload that is still open, in ascending part-number order, a page at a
+    /// time (`max-parts`, 1,000 by default, after `part-number-marker`); a completed or
+    /// aborted upload is NoSuchUpload, as on S3.
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         check_key(&req.input.key)?;
-        self.fs.list_parts(req).await
+        self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
+        let input = req.input;
+        let marker: i32 = input.part_number_marker.unwrap_or(0);
+        let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000);
+        let all = self
+            .objects
+            .parts(&input.upload_id)
+            .map_err(|e| s3_error!(InternalError, "the parts could not be listed: {e}"))?;
+        let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
+        let page = usize::try_from(max_parts).unwrap_or(0);
+        let is_truncated = after.len() > page;
+        let parts: Vec<Part> = after
+            .into_iter()
+            .take(page)
+            .map(|part| Part {
+                part_number: Some(part.number),
+                size: i64::try_from(part.size).ok(),
+                last_modified: Some(Timestamp::from(part.modified)),
+                e_tag: part.md5.map(ETag::Strong),
+                ..Default::default()
+            })
+            .collect();
+        let next_marker = parts.last().and_then(|p| p.part_number);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max_parts),
+            is_truncated: Some(is_truncated),
+            part_number_marker: Some(marker),
+            next_part_number_marker: next_marker,
+            parts: Some(parts),
+            ..Default::default()
+        }))
     }
 
     async fn list_objects_v2(

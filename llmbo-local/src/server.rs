@@ -213,11 +213,12 @@ async fn control_plane(
         } else if shared.faults.next_call_throttled("GetRole") {
             iam::error(400, "Sender", "Throttling", "Rate exceeded", &request_id)
         } else {
-            let roles = shared
-                .roles
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            iam::handle(&roles, &body, &request_id)
+            iam::handle(
+                &shared.roles,
+                &shared.settings.account_id,
+                &body,
+                &request_id,
+            )
         }
     } else if let Some(reply) = crate::runtime::handle(
         shared,
