@@ -95,6 +95,11 @@ pub enum StartError {
 /// Connections served at once unless [`LocalBedrockBuilder::max_connections`] says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
+/// How long a request body may send nothing before the request is cut, unless
+/// [`LocalBedrockBuilder::body_timeout`] says otherwise (S3 answers `RequestTimeout` after
+/// about 20 seconds of a silent socket).
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Settings for [`LocalBedrock`]; every one has a default. Its `Debug` shows no secret.
 #[derive(Clone)]
 pub struct LocalBedrockBuilder {
@@ -114,6 +119,7 @@ pub struct LocalBedrockBuilder {
     custom_models: Vec<(String, synth::Family)>,
     mistral_stop_key: MistralStopKey,
     max_connections: usize,
+    body_timeout: std::time::Duration,
 }
 
 impl Default for LocalBedrockBuilder {
@@ -135,6 +141,7 @@ impl Default for LocalBedrockBuilder {
             custom_models: Vec::new(),
             mistral_stop_key: MistralStopKey::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -241,6 +248,14 @@ impl LocalBedrockBuilder {
         self
     }
 
+    /// How long a request body may send nothing before the request is cut and its
+    /// connection closed (default [`DEFAULT_BODY_TIMEOUT`]), so slow bodies cannot hold every
+    /// connection slot.
+    pub fn body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_timeout = timeout.max(std::time::Duration::from_millis(1));
+        self
+    }
+
     /// The faults to inject.
     pub fn faults(mut self, faults: FaultConfig) -> Self {
         self.faults = faults;
@@ -301,6 +316,7 @@ impl LocalBedrockBuilder {
             custom_models: self.custom_models.clone(),
             mistral_stop_key: self.mistral_stop_key,
             max_connections: self.max_connections,
+            body_timeout: self.body_timeout,
         };
         let fs = s3s_fs::FileSystem::new(&s3_root).map_err(|e| StartError::S3(format!("{e:?}")))?;
         let objects = Arc::new(objects::Objects::new(s3_root.clone()));

@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use s3s::service::S3Service;
 use tokio::net::TcpListener;
 
-use crate::http_util::Reply;
+use crate::http_util::{IdleTimeout, Reply};
 use crate::sigv4::{self, SignatureError};
 use crate::state::Shared;
 use crate::{bedrock, iam};
@@ -54,6 +54,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, s3: S3Serv
 }
 
 async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Response<s3s::Body> {
+    let timeout = shared.settings.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     // Unsigned requests name no service; Bedrock's paths are still Bedrock's, so they get
@@ -70,7 +71,10 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
         (bearer || is_bedrock_path(path)).then(|| "bedrock".to_owned())
     });
     let response = match service.as_deref() {
-        None | Some("s3") => match s3.call(req.map(s3s::Body::from)).await {
+        None | Some("s3") => match s3
+            .call(req.map(|body| s3s::Body::http_body_unsync(IdleTimeout::new(body, timeout))))
+            .await
+        {
             Ok(response) => response,
             Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         },
@@ -144,8 +148,15 @@ async fn control_plane(
     } else {
         MAX_CONTROL_BODY
     };
+    let body = IdleTimeout::new(body, shared.settings.body_timeout);
     let body = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<crate::http_util::BodyTimedOut>() => {
+            return render(
+                Reply::json_error(408, "RequestTimeoutException", &err.to_string()),
+                &request_id,
+            );
+        }
         Err(_) => {
             return render(
                 Reply::json_error(413, "ValidationException", "The request body is too large."),

@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) mistral_stop_key: crate::config::MistralStopKey,
     /// Connections served at once.
     pub(crate) max_connections: usize,
+    /// How long a request body may be silent.
+    pub(crate) body_timeout: std::time::Duration,
 }
 
 pub(crate) struct Shared {
