@@ -112,3 +112,82 @@ async fn a_damaged_output_still_gives_one_result_per_record() {
     assert_eq!(results.manifest.total_record_count, 150);
     assert_eq!(results.manifest.success_record_count, 148);
 }
+
+/// A manifest cut short (or not JSON at all) costs nothing: every output line is still read,
+/// and the counts come from the lines; the run is the same through the steps and through a
+/// resumed run's stream.
+#[tokio::test]
+async fn a_partial_manifest_loses_no_record() {
+    let local = LocalBedrock::start().await.unwrap();
+    let finished = StructuredBatchInferer::<Person>::builder()
+        .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name("bad-manifest")
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+        .build()
+        .await
+        .unwrap()
+        .prepare_requests(person_inputs(120))
+        .unwrap()
+        .push_requests_to_s3()
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap()
+        .poll_progress(Duration::from_millis(20))
+        .await
+        .unwrap();
+    let job_id = finished.unique_id_from_arn().to_owned();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&local.sdk_config())
+            .force_path_style(true)
+            .build(),
+    );
+    let key = format!("output/{job_id}/manifest.json.out");
+    let run_uri = finished.run_uri();
+    let put = |damaged: &'static [u8]| {
+        s3.put_object()
+            .bucket(local.bucket())
+            .key(&key)
+            .body(ByteStream::from_static(damaged))
+            .send()
+    };
+    let check = |results: &llmbo::BatchResults<Person>| {
+        let ids: Vec<String> = (0..120).map(|i| format!("{i:05}")).collect();
+        let got: Vec<&str> = results
+            .records
+            .iter()
+            .map(|r| r.record_id.as_str())
+            .collect();
+        assert_eq!(got, ids);
+        assert_eq!(results.failures().count(), 0, "every line is read");
+        assert_eq!(results.manifest.total_record_count, 120);
+        assert_eq!(results.manifest.success_record_count, 120);
+        assert_eq!(results.manifest.error_record_count, 0);
+    };
+    put(b"{\"totalRecordCount\":120,\"processedRec")
+        .await
+        .unwrap();
+    let results = finished
+        .download_results()
+        .await
+        .unwrap()
+        .load_results()
+        .unwrap();
+    check(&results);
+    put(b"not json").await.unwrap();
+    let resumed = llmbo::BatchRun::<llmbo::Structured<Person>>::resume(
+        &run_uri,
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap()
+    .finish(Duration::from_millis(20))
+    .await
+    .unwrap();
+    check(&resumed);
+}

@@ -311,25 +311,48 @@ fn read_job_keeping<O: OutputMode>(
     let unknown = unknown.len() as u64;
     let successes = parts.iter().map(|p| p.successes).sum::<u64>();
     let errors = parts.iter().map(|p| p.errors).sum::<u64>();
+    let counted = Manifest {
+        total_record_count: output
+            .details
+            .total_record_count
+            .unwrap_or(record_ids.len() as u64),
+        processed_record_count: successes.saturating_add(errors),
+        success_record_count: successes,
+        error_record_count: errors,
+        ..Manifest::default()
+    };
+    // The manifest's counts are a check on the lines, never a reason to lose them.
     let manifest = match &output.manifest {
         Some(path) => {
             let text = std::fs::read(path).map_err(io_error(path))?;
-            serde_json::from_slice(&text).map_err(|err| Error::Corrupt {
-                object: format!("manifest.json.out of {}", output.job_arn),
-                reason: err.to_string(),
-            })?
+            match serde_json::from_slice::<Manifest>(&text) {
+                Ok(manifest) => {
+                    if (manifest.success_record_count, manifest.error_record_count)
+                        != (successes, errors)
+                    {
+                        tracing::warn!(
+                            job_arn = %output.job_arn,
+                            manifest_successes = manifest.success_record_count,
+                            manifest_errors = manifest.error_record_count,
+                            line_successes = successes,
+                            line_errors = errors,
+                            "the job's manifest.json.out counts other records than its output lines; the lines are read"
+                        );
+                    }
+                    manifest
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        job_arn = %output.job_arn,
+                        error = %err,
+                        "the job's manifest.json.out cannot be read; its output lines are read and counted instead"
+                    );
+                    counted
+                }
+            }
         }
         // No manifest (an expired job): count what there is.
-        None => Manifest {
-            total_record_count: output
-                .details
-                .total_record_count
-                .unwrap_or(record_ids.len() as u64),
-            processed_record_count: successes + errors,
-            success_record_count: successes,
-            error_record_count: errors,
-            ..Manifest::default()
-        },
+        None => counted,
     };
     // Opened now: the files may be gone (a temp directory) by the time the join reads them.
     let files = if parts.iter().any(|p| !p.lines.is_empty()) {
