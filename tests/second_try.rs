@@ -470,3 +470,415 @@ async fn a_padding_id_is_refused_at_prepare() {
     assert!(err.to_string().contains("llmbo's own"), "{err}");
     assert!(job_names(&local).await.is_empty());
 }
+
+fn s3_client(local: &LocalBedrock) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&local.sdk_config())
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+async fn get_text(local: &LocalBedrock, key: &str) -> String {
+    let body = s3_client(local)
+        .get_object()
+        .bucket(local.bucket())
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+async fn put_text(local: &LocalBedrock, key: &str, text: String) {
+    s3_client(local)
+        .put_object()
+        .bucket(local.bucket())
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(text.into_bytes()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A job created outside llmbo from a folder of two input files, as Bedrock allows.
+async fn create_folder_job(local: &LocalBedrock, name: &str, folder: &str) -> String {
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    use aws_sdk_bedrock::types::{
+        ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
+        ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
+    };
+    bedrock
+        .create_model_invocation_job()
+        .job_name(name)
+        .role_arn(local.role_arn())
+        .model_id(CLAUDE)
+        .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
+            ModelInvocationJobS3InputDataConfig::builder()
+                .s3_uri(format!("s3://{}/{folder}", local.bucket()))
+                .build()
+                .unwrap(),
+        ))
+        .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+            ModelInvocationJobS3OutputDataConfig::builder()
+                .s3_uri(format!("s3://{}/output/", local.bucket()))
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .job_arn()
+        .to_owned()
+}
+
+/// Issue item 6: a job recovered from its ARN whose input is an S3 folder is retried from
+/// that folder's files.
+#[tokio::test]
+async fn a_recovered_job_with_a_folder_input_is_retried() {
+    // The second job (the folder job) stops halfway.
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            job_fault: Some(JobFault::PartiallyComplete {
+                processed_fraction: 0.5,
+            }),
+            job_fault_jobs: Some(1..2),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    // A run of llmbo's writes the requests; they are split into a folder of two files.
+    builder(&local, "source")
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(200), POLL)
+        .await
+        .unwrap();
+    let text = get_text(&local, "input/source.jsonl").await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 200);
+    put_text(&local, "folder-in/a.jsonl", lines[..120].join("\n") + "\n").await;
+    put_text(&local, "folder-in/b.jsonl", lines[120..].join("\n") + "\n").await;
+    let arn = create_folder_job(&local, "from-folder", "folder-in/").await;
+
+    let run = BatchRun::<Structured<Person>>::from_job_arn(
+        &arn,
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    assert_eq!(results.results.records.len(), 200);
+    assert_eq!(results.results.failures().count(), 100);
+    let outcome = run.retry_failed(&mut results, &options()).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            RetryOutcome::Retried {
+                records: 100,
+                recovered: 100,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_all_answered(&results, 200);
+}
+
+/// Issue item 7: a retry of a job recovered from its ARN runs with the settings the job was
+/// created with: KMS key, bucket owner, VPC and tags.
+#[tokio::test]
+async fn a_recovered_job_is_retried_with_its_creation_settings() {
+    let local = LocalBedrock::builder()
+        .faults(FaultConfig {
+            job_fault: Some(JobFault::PartiallyComplete {
+                processed_fraction: 0.5,
+            }),
+            job_fault_jobs: Some(0..1),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let kms = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let started = builder(&local, "settings")
+        .kms_key_id(kms)
+        .expected_bucket_owner(local.account_id())
+        .vpc_config(vec!["subnet-0a1b".into()], vec!["sg-0c2d".into()])
+        .tag("team", "extraction")
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(200))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let first_arn = started.manifest().shards[0].job_arn.clone();
+    let first_arn = first_arn.unwrap_or_else(|| panic!("{:?}", started.manifest()));
+    // Another process knows the ARN only.
+    let run = BatchRun::<Structured<Person>>::from_job_arn(
+        &first_arn,
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    assert_eq!(results.results.failures().count(), 100);
+    let RetryOutcome::Retried { job_arn, .. } =
+        run.retry_failed(&mut results, &options()).await.unwrap()
+    else {
+        panic!("a retry job");
+    };
+    assert_all_answered(&results, 200);
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let settings_of = |arn: String| {
+        let bedrock = bedrock.clone();
+        async move {
+            let job = bedrock
+                .get_model_invocation_job()
+                .job_identifier(&arn)
+                .send()
+                .await
+                .unwrap();
+            let output = match job.output_data_config().unwrap() {
+                aws_sdk_bedrock::types::ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+                    c,
+                ) => c.clone(),
+                _ => panic!(),
+            };
+            let input = match job.input_data_config().unwrap() {
+                aws_sdk_bedrock::types::ModelInvocationJobInputDataConfig::S3InputDataConfig(c) => {
+                    c.clone()
+                }
+                _ => panic!(),
+            };
+            let vpc = job.vpc_config().cloned();
+            let mut tags: Vec<(String, String)> = bedrock
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .unwrap()
+                .tags()
+                .iter()
+                .filter(|t| t.key() != "created-by")
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect();
+            tags.sort();
+            (
+                output.s3_encryption_key_id().map(str::to_owned),
+                output.s3_bucket_owner().map(str::to_owned),
+                input.s3_bucket_owner().map(str::to_owned),
+                vpc,
+                tags,
+            )
+        }
+    };
+    let original = settings_of(first_arn).await;
+    assert_eq!(original.0.as_deref(), Some(kms));
+    assert!(original.3.is_some());
+    assert_eq!(
+        original.4,
+        vec![("team".to_owned(), "extraction".to_owned())]
+    );
+    assert_eq!(settings_of(job_arn).await, original, "the retry's settings");
+}
+
+/// Issue item 8: a process died between creating a job and recording its ARN, and the run is
+/// resumed by an llmbo whose token differs (here: a job created with another token and an
+/// older `created-by`). The same-name job with the record's request is adopted, not refused,
+/// and no second job is created; a same-name job with another input is still refused.
+#[tokio::test]
+async fn a_same_request_job_made_with_another_token_is_adopted() {
+    use aws_sdk_bedrock::types::{
+        ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
+        ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig, Tag,
+    };
+    let local = LocalBedrock::start().await.unwrap();
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let create_outside = |name: &str, input: &str, created_by: Option<&str>| {
+        let bedrock = bedrock.clone();
+        let (name, input) = (name.to_owned(), input.to_owned());
+        let bucket = local.bucket().to_owned();
+        let role = local.role_arn().to_owned();
+        let tags: Vec<Tag> = created_by
+            .map(|v| Tag::builder().key("created-by").value(v).build().unwrap())
+            .into_iter()
+            .collect();
+        async move {
+            bedrock
+                .create_model_invocation_job()
+                .job_name(name)
+                .role_arn(role)
+                .model_id(CLAUDE)
+                .client_request_token("a-token-of-an-older-llmbo")
+                .timeout_duration_in_hours(24)
+                .set_tags(Some(tags))
+                .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
+                    ModelInvocationJobS3InputDataConfig::builder()
+                        .s3_uri(format!("s3://{bucket}/{input}"))
+                        .build()
+                        .unwrap(),
+                ))
+                .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+                    ModelInvocationJobS3OutputDataConfig::builder()
+                        .s3_uri(format!("s3://{bucket}/output/"))
+                        .build()
+                        .unwrap(),
+                ))
+                .send()
+                .await
+                .unwrap()
+                .job_arn()
+                .to_owned()
+        }
+    };
+    // The run is uploaded; the older llmbo created its job and died before recording it.
+    let uploaded = builder(&local, "adopt")
+        .build()
+        .await
+        .unwrap()
+        .prepare_requests(person_inputs(120))
+        .unwrap()
+        .push_requests_to_s3()
+        .await
+        .unwrap();
+    let outside = create_outside("adopt", "input/adopt.jsonl", Some("llmbo-0.0.9")).await;
+    let results = uploaded
+        .create()
+        .await
+        .unwrap()
+        .poll_progress(POLL)
+        .await
+        .unwrap()
+        .download_results()
+        .await
+        .unwrap()
+        .load_results()
+        .unwrap();
+    assert_eq!(results.records.len(), 120);
+    assert_eq!(results.failures().count(), 0);
+    assert_eq!(job_names(&local).await, vec!["adopt".to_owned()], "one job");
+    let resumed = BatchRun::<Structured<Person>>::resume(
+        &format!("s3://{}/input/adopt.run.json", local.bucket()),
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        resumed.manifest().shards[0].job_arn.as_deref(),
+        Some(outside.as_str())
+    );
+
+    // A job of the name that is not this request (another input, or not llmbo's) is refused.
+    put_text(
+        &local,
+        "input/elsewhere.jsonl",
+        get_text(&local, "input/adopt.jsonl").await,
+    )
+    .await;
+    for (name, input, tag) in [
+        ("other-input", "input/elsewhere.jsonl", Some("llmbo-0.0.9")),
+        ("not-llmbo", "input/not-llmbo.jsonl", None),
+    ] {
+        let uploaded = builder(&local, name)
+            .build()
+            .await
+            .unwrap()
+            .prepare_requests(person_inputs(120))
+            .unwrap()
+            .push_requests_to_s3()
+            .await
+            .unwrap();
+        create_outside(name, input, tag).await;
+        let refused = uploaded.create().await;
+        assert!(
+            matches!(
+                &refused,
+                Err(Error::InvalidConfig {
+                    field: "job_name",
+                    ..
+                })
+            ),
+            "{name}: {:?}",
+            refused.err()
+        );
+    }
+}
+
+/// Issue item 13: a job of a cancelled run never created, whose input cannot be read (here:
+/// deleted), is an error naming the object, not records that silently drop out; with its
+/// input there, its records are JobFailed, each once.
+#[tokio::test]
+async fn an_unreadable_input_of_a_job_never_created_is_an_error() {
+    let local = LocalBedrock::start().await.unwrap();
+    let run = builder(&local, "never")
+        .max_records_per_job(120)
+        .max_concurrent_jobs(1)
+        .build()
+        .await
+        .unwrap()
+        .prepare_run(person_inputs(240))
+        .unwrap()
+        .push_requests_to_s3()
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let run_uri = run.run_uri();
+    let _cancelled = run.cancel_batch().await.unwrap();
+    let finished =
+        BatchRun::<Structured<Person>>::resume(&run_uri, local.region(), Some(local.sdk_config()))
+            .await
+            .unwrap();
+    let results = finished.finish(POLL).await.unwrap();
+    assert_eq!(results.records.len(), 240, "every record once");
+    let never: Vec<usize> = results
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.outcome, Err(RecordError::JobFailed { .. })))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(never.len() >= 120, "{}", never.len());
+
+    s3_client(&local)
+        .delete_object()
+        .bucket(local.bucket())
+        .key("input/never-2.jsonl")
+        .send()
+        .await
+        .unwrap();
+    let again =
+        BatchRun::<Structured<Person>>::resume(&run_uri, local.region(), Some(local.sdk_config()))
+            .await
+            .unwrap()
+            .finish(POLL)
+            .await;
+    let err = match again {
+        Err(err) => err,
+        Ok(results) => panic!(
+            "records dropped out silently: {} results, {} failures",
+            results.records.len(),
+            results.failures().count()
+        ),
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains("input/never-2.jsonl") && message.contains("120 records"),
+        "{message}"
+    );
+}

@@ -666,6 +666,64 @@ impl Aws {
         Ok(job_details!(job))
     }
 
+    /// What a job was created with beyond its summary: the KMS key of its output, the bucket
+    /// owner it names, its VPC, and its tags (without llmbo's `created-by`), from
+    /// GetModelInvocationJob and ListTagsForResource, so a retry of a recovered job runs with
+    /// the settings the job was created with.
+    pub(crate) async fn creation_settings(&self, job_arn: &str) -> Result<CreationSettings, Error> {
+        let job = self
+            .bedrock
+            .get_model_invocation_job()
+            .job_identifier(job_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetModelInvocationJob", e))?;
+        let mut settings = CreationSettings::default();
+        if let Some(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(output)) =
+            job.output_data_config()
+        {
+            settings.kms_key_id = output.s3_encryption_key_id().map(str::to_owned);
+            settings.bucket_owner = output.s3_bucket_owner().map(str::to_owned);
+        }
+        if let Some(ModelInvocationJobInputDataConfig::S3InputDataConfig(input)) =
+            job.input_data_config()
+            && settings.bucket_owner.is_none()
+        {
+            settings.bucket_owner = input.s3_bucket_owner().map(str::to_owned);
+        }
+        settings.vpc = job.vpc_config().map(|vpc| crate::settings::VpcSettings {
+            subnet_ids: vpc.subnet_ids().to_vec(),
+            security_group_ids: vpc.security_group_ids().to_vec(),
+        });
+        let tags = match self
+            .bedrock
+            .list_tags_for_resource()
+            .resource_arn(job_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListTagsForResource", e))
+        {
+            Ok(tags) => tags,
+            // A policy without bedrock:ListTagsForResource: the job is still usable, its tags
+            // are not known.
+            Err(err) if err.aws_kind() == Some(crate::AwsErrorKind::AccessDenied) => {
+                tracing::warn!(job_arn, error = %err, "the job's tags cannot be read: a retry of it runs without them");
+                return Ok(settings);
+            }
+            Err(err) => return Err(err),
+        };
+        settings.llmbo_created = tags.tags().iter().any(|tag| {
+            tag.key() == crate::settings::CREATED_BY_TAG && tag.value().starts_with("llmbo-")
+        });
+        settings.tags = tags
+            .tags()
+            .iter()
+            .filter(|tag| tag.key() != crate::settings::CREATED_BY_TAG)
+            .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+            .collect();
+        Ok(settings)
+    }
+
     /// Jobs in the account and region, newest first, optionally filtered by Bedrock's status
     /// name and a part of the job name; all pages.
     pub(crate) async fn list_jobs(
@@ -1135,4 +1193,15 @@ mod tests {
         assert!(!is_aws_endpoint("http://localhost:9000/"));
         assert!(!is_aws_endpoint("http://amazonaws.com.evil.example"));
     }
+}
+
+/// The creation settings of a job that its summary does not carry ([`Aws::creation_settings`]).
+#[derive(Debug, Default)]
+pub(crate) struct CreationSettings {
+    pub(crate) kms_key_id: Option<String>,
+    pub(crate) bucket_owner: Option<String>,
+    pub(crate) vpc: Option<crate::settings::VpcSettings>,
+    pub(crate) tags: Vec<(String, String)>,
+    /// Whether llmbo created it (its `created-by` tag).
+    pub(crate) llmbo_created: bool,
 }

@@ -177,3 +177,7 @@ pub(crate) fn check_service_tier(model_id: &str, tier: &str) -> Result<(), Strin
         other => Err(format!("`{other}` is not a service tier: use `default`, `priority` or `flex`")),
     }
 }
+
+/// The tag llmbo puts on every job it creates, `llmbo-<version>`: never part of a job's
+/// identity (the idempotency token), so a run resumed by a newer llmbo is the same request.
+pub(crate) const CREATED_BY_TAG: &str = "created-by";

@@ -44,7 +44,7 @@ struct TokenParts<'a> {
 /// The tags of every job: llmbo's `created-by`, then the user's.
 fn job_tags(config: &JobConfig) -> Vec<(String, String)> {
     let mut tags = vec![(
-        "created-by".to_owned(),
+        crate::settings::CREATED_BY_TAG.to_owned(),
         format!("llmbo-{}", env!("CARGO_PKG_VERSION")),
     )];
     tags.extend(config.settings.tags.iter().cloned());
@@ -54,14 +54,16 @@ fn job_tags(config: &JobConfig) -> Vec<(String, String)> {
 /// The idempotency token of creating `entry` with `config`'s settings.
 pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> String {
     let output_uri = layout::output_uri(config.bucket());
-    let tags = job_tags(config);
+    // The user's tags, not llmbo's `created-by`: it names llmbo's version, and a run resumed
+    // by a newer llmbo must send the same request.
+    let tags = &config.settings.tags;
     let parts = TokenParts {
         settings: &config.settings,
         job_name: &entry.job_name,
         input_uri: &entry.input_uri,
         output_uri: &output_uri,
         input_hash: &entry.input_hash,
-        tags: &tags,
+        tags,
     };
     // Serializing strings, numbers and a tool schema cannot fail; an empty hash would still be
     // stable.
@@ -70,11 +72,16 @@ pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> St
 }
 
 /// Creates one job (idempotently); returns its ARN.
+///
+/// Bedrock refuses a name in use by a job created with another token. When that job is this
+/// record's own (created by llmbo with the same model, role, input, output, invocation type
+/// and timeout, by a process that died before recording its ARN, or by an llmbo whose token
+/// was made otherwise), it is adopted; any other is an error naming the job.
 pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result<String, Error> {
     let token = client_request_token(config, entry);
     let output_uri = layout::output_uri(config.bucket());
     let tags = job_tags(config);
-    let job_arn = config
+    let created = config
         .aws
         .create_job(&CreateJob {
             settings: &config.settings,
@@ -84,24 +91,66 @@ pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result
             output_uri: &output_uri,
             tags: &tags,
         })
-        .await
-        .map_err(|err| match err {
-            // Bedrock refuses a name in use by a job created with another request (the token
-            // covers every setting and the input, so another run, or other settings).
-            Error::Aws { message, .. } if message.contains("job name is currently in use") => {
-                Error::InvalidConfig {
-                    field: "job_name",
-                    reason: format!(
-                        "Bedrock has a job named `{}` already, created with other settings or inputs; \
-                         choose another job name, or resume the run that created it",
-                        entry.job_name
-                    ),
+        .await;
+    let job_arn = match created {
+        Ok(arn) => arn,
+        Err(Error::Aws { message, .. }) if message.contains("job name is currently in use") => {
+            match same_request_job(config, entry, &output_uri).await? {
+                Some(arn) => {
+                    tracing::info!(job_arn = %arn, job_name = %entry.job_name, "a job of this name and request exists: adopting it");
+                    return Ok(arn);
+                }
+                None => {
+                    return Err(Error::InvalidConfig {
+                        field: "job_name",
+                        reason: format!(
+                            "Bedrock has a job named `{}` already, created with other settings or inputs; \
+                             choose another job name, or resume the run that created it",
+                            entry.job_name
+                        ),
+                    });
                 }
             }
-            other => other,
-        })?;
+        }
+        Err(other) => return Err(other),
+    };
     tracing::info!(job_arn = %job_arn, job_name = %entry.job_name, "job created");
     Ok(job_arn)
+}
+
+/// The ARN of the job named `entry.job_name` when it is the request this record makes: made
+/// by llmbo (its `created-by` tag), with the same model, role, input, output location,
+/// invocation type and timeout.
+async fn same_request_job(
+    config: &JobConfig,
+    entry: &ShardEntry,
+    output_uri: &str,
+) -> Result<Option<String>, Error> {
+    let settings = &config.settings;
+    let jobs = config.aws.list_jobs(None, Some(&entry.job_name)).await?;
+    for job in jobs.into_iter().filter(|j| j.job_name == entry.job_name) {
+        let details = config.aws.describe_job(&job.job_arn).await?;
+        let same = details.model_id == settings.model_name
+            && details.role_arn == settings.role_arn
+            && details.input_uri == entry.input_uri
+            && details.output_uri.trim_end_matches('/') == output_uri.trim_end_matches('/')
+            && details.converse == settings.converse
+            && details
+                .timeout_hours
+                .is_none_or(|h| i64::from(h) == i64::from(settings.timeout_hours));
+        if !same {
+            continue;
+        }
+        let ours = config
+            .aws
+            .creation_settings(&job.job_arn)
+            .await?
+            .llmbo_created;
+        if ours {
+            return Ok(Some(job.job_arn));
+        }
+    }
+    Ok(None)
 }
 
 /// The record ids of one job, streamed from its input in S3 (every `.jsonl` under it when the
@@ -147,7 +196,7 @@ pub(crate) async fn record_ids(
 
 /// The bucket and the `.jsonl` objects of a job's input (one object, or every one under a
 /// folder).
-async fn input_objects(
+pub(crate) async fn input_objects(
     config: &JobConfig,
     entry: &ShardEntry,
 ) -> Result<(String, Vec<String>), Error> {
@@ -338,12 +387,22 @@ pub(crate) async fn download_shard(
             }
         },
     };
-    // A job never created has no input only if the run was cancelled before its upload.
-    let record_ids = match record_ids(config, entry).await {
-        Ok(ids) => ids,
-        Err(_) if details.is_none() => Vec::new(),
-        Err(err) => return Err(err),
-    };
+    // Every job's input is in S3 before the run can be resumed or cancelled, so one that
+    // cannot be read (throttling past the retries, a deleted object, access) is the error:
+    // no record drops out of the results unseen.
+    let record_ids = record_ids(config, entry).await.map_err(|err| {
+        if err.aws_kind() == Some(crate::AwsErrorKind::NotFound) {
+            Error::Corrupt {
+                object: entry.input_uri.clone(),
+                reason: format!(
+                    "the input of job {} (never created) is gone, so its {} records cannot be named; restore it, or run them again under another job name",
+                    entry.job_name, entry.records
+                ),
+            }
+        } else {
+            err
+        }
+    })?;
     Ok(ShardOutput::Failed {
         record_ids,
         failure,

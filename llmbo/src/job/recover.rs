@@ -73,6 +73,16 @@ async fn run_of_job<O: OutputMode>(
     let aws = Aws::new(&sdk, region, None, None);
     let details = aws.describe_job(job_arn).await?;
     let mut settings = RunSettings::of_job(&details);
+    // What the summary lacks, so a retry runs with the settings the job was created with.
+    let created = aws.creation_settings(job_arn).await?;
+    settings.kms_key_id = created.kms_key_id;
+    settings.vpc = created.vpc;
+    settings.tags = created.tags;
+    let aws = match &created.bucket_owner {
+        Some(owner) => Aws::new(&sdk, region, None, Some(owner.clone())),
+        None => aws,
+    };
+    settings.bucket_owner = created.bucket_owner;
     let mut config = JobConfig::assemble(settings.clone(), region, aws, None);
     let entry = ShardEntry {
         job_name: details.job_name.clone(),

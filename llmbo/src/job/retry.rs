@@ -14,7 +14,7 @@ use super::results::RunResults;
 use super::state::RunInS3;
 use super::{Inferer, OutputMode};
 use crate::error::{Error, RecordError};
-use crate::{jsonl, layout};
+use crate::jsonl;
 
 /// What [`BatchRun::retry_failed`](crate::BatchRun::retry_failed) retries and how.
 #[derive(Debug, Clone)]
@@ -197,35 +197,38 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         let mut written = 0usize;
         let mut bodies: Vec<(String, serde_json::Value)> = Vec::new();
         for entry in self.run.snapshot().shards {
-            let (bucket, input_key) = layout::split_s3_uri(&entry.input_uri);
-            let mut lines = self.config.aws.lines(bucket, input_key).await?;
-            while let Some(line) = lines.next_line().await? {
-                let Some(id) = jsonl::record_id_of_input_line(&line) else {
-                    continue;
-                };
-                if !positions.contains_key(&id) {
-                    continue;
+            // Read as the engine reads it: one object, or every `.jsonl` of a folder.
+            let (bucket, keys) = super::engine::input_objects(&self.config, &entry).await?;
+            for input_key in &keys {
+                let mut lines = self.config.aws.lines(&bucket, input_key).await?;
+                while let Some(line) = lines.next_line().await? {
+                    let Some(id) = jsonl::record_id_of_input_line(&line) else {
+                        continue;
+                    };
+                    if !positions.contains_key(&id) {
+                        continue;
+                    }
+                    if on_demand {
+                        let body = serde_json::from_slice::<serde_json::Value>(&line)
+                            .ok()
+                            .and_then(|mut v| v.get_mut("modelInput").map(serde_json::Value::take))
+                            .unwrap_or_default();
+                        bodies.push((id, body));
+                        continue;
+                    }
+                    if first_body.is_none() {
+                        first_body = serde_json::from_slice::<serde_json::Value>(&line)
+                            .ok()
+                            .and_then(|v| v.get("modelInput").cloned());
+                    }
+                    let mut line = line;
+                    if !line.ends_with(b"\n") {
+                        line.push(b'\n');
+                    }
+                    hasher.update(&line);
+                    spool.write_all(&line).map_err(spool_io)?;
+                    written += 1;
                 }
-                if on_demand {
-                    let body = serde_json::from_slice::<serde_json::Value>(&line)
-                        .ok()
-                        .and_then(|mut v| v.get_mut("modelInput").map(serde_json::Value::take))
-                        .unwrap_or_default();
-                    bodies.push((id, body));
-                    continue;
-                }
-                if first_body.is_none() {
-                    first_body = serde_json::from_slice::<serde_json::Value>(&line)
-                        .ok()
-                        .and_then(|v| v.get("modelInput").cloned());
-                }
-                let mut line = line;
-                if !line.ends_with(b"\n") {
-                    line.push(b'\n');
-                }
-                hasher.update(&line);
-                spool.write_all(&line).map_err(spool_io)?;
-                written += 1;
             }
         }
         if on_demand {
