@@ -882,3 +882,92 @@ async fn an_unreadable_input_of_a_job_never_created_is_an_error() {
         "{message}"
     );
 }
+
+/// Issue item 10: two processes start one job name with different inputs at the same moment.
+/// The name is reserved before any upload, so exactly one run wins, the other is refused
+/// before it uploads a byte, and the winner's job runs on exactly its own prompts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_racing_for_one_name_never_mix_inputs() {
+    let local = LocalBedrock::start().await.unwrap();
+    let inputs = |side: &str| {
+        (0..4000)
+            .map(|i| {
+                (
+                    format!("{i:05}"),
+                    llmbo::ModelInput::new()
+                        .user(format!("side {side}: article {i} names a person"))
+                        .max_tokens(256),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let start = |side: &'static str| {
+        let local_builder = builder(&local, "raced");
+        let inputs = inputs(side);
+        async move {
+            local_builder
+                .build()
+                .await
+                .unwrap()
+                .start_run(inputs)
+                .await
+                .map(|run| (side, run))
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(start("a")), tokio::spawn(start("b")));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let winners: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one run wins the name");
+    let (side, _) = winners[0];
+    let loser = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+    assert!(matches!(loser, Error::RunExists { .. }), "{loser:?}");
+    // The input in S3 is the winner's, line for line.
+    let text = get_text(&local, "input/raced.jsonl").await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4000);
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.contains(&format!("side {side}: article {i} names")),
+            "line {i} is not the winner's: {line}"
+        );
+    }
+    // And the job answers the winner's prompts, record by record.
+    let (_, run) = outcomes.into_iter().find_map(Result::ok).unwrap();
+    let results = run.finish_detailed(POLL).await.unwrap();
+    assert_all_answered(&results, 4000);
+}
+
+/// A run reserved by a process that died before its inputs were all uploaded: the same run
+/// started again (same inputs and settings) adopts the record and uploads what is missing.
+#[tokio::test]
+async fn a_run_left_before_its_uploads_is_completed_by_the_next_start() {
+    let local = LocalBedrock::start().await.unwrap();
+    let first = builder(&local, "half-up")
+        .max_records_per_job(120)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(240))
+        .await
+        .unwrap();
+    drop(first);
+    // What a process that died after its first upload leaves.
+    s3_client(&local)
+        .delete_object()
+        .bucket(local.bucket())
+        .key("input/half-up-2.jsonl")
+        .send()
+        .await
+        .unwrap();
+    let again = builder(&local, "half-up")
+        .max_records_per_job(120)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(240))
+        .await
+        .unwrap();
+    let results = again.finish_detailed(POLL).await.unwrap();
+    assert_all_answered(&results, 240);
+    assert_eq!(job_names(&local).await.len(), 2);
+}

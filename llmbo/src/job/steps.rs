@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::engine::ShardOutput;
-use super::record::{RunManifest, RunShared, ShardEntry, differences};
+use super::record::{RunManifest, ShardEntry, differences};
 use super::schedule::{self, JobsNow};
 use super::state::{
     Downloaded, Ended, Finished, Prepared, RunInS3, Seen, State, Submitted, Uploaded, run_status,
@@ -25,9 +25,11 @@ impl<O: OutputMode> Inferer<O, Prepared> {
     /// is created yet.
     ///
     /// A job name is a run's identity: when a run of this name exists already with the same
-    /// settings and the same inputs, this handle adopts it (nothing is uploaded, and `create`
-    /// creates no second job); with other settings or inputs it is
-    /// [`Error::RunExists`], before anything is uploaded, so the first run stays intact.
+    /// settings and the same inputs, this handle adopts it (inputs already in S3 are not
+    /// uploaded again, and `create` creates no second job); with other settings or inputs it
+    /// is [`Error::RunExists`], before anything is uploaded: the name is reserved (the record
+    /// created with `If-None-Match`) before the first byte of input, so the first run stays
+    /// intact even when both start at once.
     pub async fn push_requests_to_s3(self) -> Result<Inferer<O, Uploaded>, Error> {
         let Inferer {
             config, run, data, ..
@@ -54,32 +56,34 @@ impl<O: OutputMode> Inferer<O, Prepared> {
             },
             None,
         );
-        if this.adopt_existing().await? {
-            return Ok(this);
-        }
+        // The name is reserved before the first byte of input: the record is created with
+        // `If-None-Match`, so of two processes starting one name at once, the one that loses
+        // with other inputs gets `RunExists` before it uploads anything, and the winner's jobs
+        // run on exactly its own requests.
+        let adopted = match this.run.create(&this.config).await? {
+            None => false,
+            Some((existing, etag)) => {
+                this.adopt(existing, etag)?;
+                true
+            }
+        };
+        // A run adopted (the same inputs and settings) may have been left before its inputs
+        // were all uploaded: the ones missing are uploaded from this spool, the same bytes.
         let entries = this.run.snapshot().shards;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         for entry in &entries {
-            reader = upload::upload_job(&this.config, entry, reader).await?;
-        }
-        if let Some((existing, etag)) = this.run.create(&this.config).await? {
-            // Another process started the same run meanwhile.
-            this.adopt(existing, etag)?;
+            let (bucket, key) = crate::layout::split_s3_uri(&entry.input_uri);
+            if adopted && this.config.aws.etag(bucket, key).await?.is_some() {
+                reader = upload::skip_job(entry, reader).await?;
+            } else {
+                reader = upload::upload_job(&this.config, entry, reader).await?;
+            }
         }
         Ok(this)
     }
 }
 
 impl<O: OutputMode, S: State> Inferer<O, S> {
-    /// Adopts the run record of this name if there is one with the same settings and inputs;
-    /// refuses one that differs.
-    async fn adopt_existing(&self) -> Result<bool, Error> {
-        match RunShared::read(&self.config, self.job_name()).await? {
-            Some((existing, etag)) => self.adopt(existing, etag).map(|()| true),
-            None => Ok(false),
-        }
-    }
-
     fn adopt(&self, existing: RunManifest, etag: String) -> Result<(), Error> {
         let differs = differences(&self.run.snapshot(), &existing);
         if !differs.is_empty() {

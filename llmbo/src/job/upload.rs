@@ -111,6 +111,29 @@ pub(crate) async fn upload_job(
     Ok(reader)
 }
 
+/// Reads past one job's lines of the spool without uploading them (its input is in S3
+/// already).
+pub(crate) async fn skip_job(
+    entry: &ShardEntry,
+    mut reader: std::io::BufReader<std::fs::File>,
+) -> Result<std::io::BufReader<std::fs::File>, Error> {
+    let mut left = entry.records;
+    let mut chunk = Vec::new();
+    while left > 0 {
+        let (back, buffer, lines) = read_lines(reader, chunk, left, PART_SIZE).await?;
+        reader = back;
+        chunk = buffer;
+        if lines == 0 {
+            return Err(Error::Internal {
+                what: "reading the spooled requests",
+                reason: format!("the spool ended {left} records early"),
+            });
+        }
+        left -= lines;
+    }
+    Ok(reader)
+}
+
 /// The record id of a line llmbo spooled: read straight off the front when the line starts
 /// with it (every built-in adapter writes `{"recordId":"…",` first) and the id has no escape,
 /// else by parsing the line.
