@@ -28,8 +28,36 @@ impl Failure {
     }
 }
 
+/// The whole cause chain of the last library error that became a [`Failure`]: printed at
+/// `RUST_LOG=debug` and given as `detail` with `--json`, never in the one line a person reads.
+static DETAIL: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The chain of `err`, each cause's Display then its Debug (the SDK's own error in full).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(cause) = next {
+        parts.push(format!("{cause} ({cause:?})"));
+        next = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// The detail of the failure being reported, if the library gave one.
+pub fn take_detail() -> Option<String> {
+    DETAIL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
 impl From<Error> for Failure {
     fn from(err: Error) -> Self {
+        let detail = chain(&err);
+        tracing::debug!(error = %detail, "the command failed");
+        *DETAIL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(detail);
         let message = err.to_string();
         match err {
             Error::InvalidConfig { .. }
@@ -72,6 +100,9 @@ impl<'a> Target<'a> {
     }
 }
 
+/// What a command that needs a region says without one.
+pub const NO_REGION: &str = "no region: pass --region or set AWS_REGION";
+
 pub struct Context {
     global: Global,
 }
@@ -102,8 +133,23 @@ impl Context {
         let sdk = loader.load().await;
         let region = explicit
             .or_else(|| sdk.region().map(|r| r.as_ref().to_owned()))
-            .ok_or_else(|| Failure::Usage("no region: pass --region or set AWS_REGION".into()))?;
+            .ok_or_else(|| Failure::Usage(NO_REGION.into()))?;
         Ok((sdk, region))
+    }
+
+    /// As [`sdk`](Self::sdk), for a command that can do without a region (`lint`): `None`
+    /// when no region is given or configured.
+    pub async fn sdk_if_region(&self) -> (SdkConfig, Option<String>) {
+        match self.sdk(None).await {
+            Ok((sdk, region)) => (sdk, Some(region)),
+            Err(_) => {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(url) = &self.global.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                (loader.load().await, None)
+            }
+        }
     }
 
     pub async fn jobs(&self, target: Option<&Target<'_>>) -> Result<Jobs, Failure> {

@@ -21,7 +21,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
+            // LLMBO_LOG, or the usual RUST_LOG: `debug` shows the whole chain of an error.
             tracing_subscriber::EnvFilter::try_from_env("LLMBO_LOG")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
         )
         .with_writer(std::io::stderr)
@@ -42,10 +44,12 @@ fn main() -> ExitCode {
         Err(failure) => {
             if json {
                 // stdout holds only results; the error is JSON on stderr.
-                eprintln!(
-                    "{}",
-                    serde_json::json!({"error": failure.message(), "exitCode": failure.code()})
-                );
+                let mut error =
+                    serde_json::json!({"error": failure.message(), "exitCode": failure.code()});
+                if let Some(detail) = context::take_detail() {
+                    error["detail"] = serde_json::json!(detail);
+                }
+                eprintln!("{error}");
             } else {
                 eprintln!("llmbo: {}", failure.message());
             }

@@ -1192,3 +1192,144 @@ async fn a_bedrock_api_key_from_the_environment_is_used() {
     assert_eq!(local.runtime_calls(), asked);
     assert_eq!(read_results(&out).len(), 300);
 }
+
+/// `llmbo` with nothing of AWS in its environment: no credentials, no region, no IMDS.
+fn llmbo_bare(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmbo"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+/// 120 good records and one whose body misses Claude's required fields.
+fn lint_input(dir: &Path) -> PathBuf {
+    let path = dir.join("lint.jsonl");
+    let mut text = String::new();
+    for i in 0..120 {
+        text.push_str(
+            &json!({"recordId": format!("r{i}"), "prompt": format!("Hello {i}")}).to_string(),
+        );
+        text.push('\n');
+    }
+    text.push_str(&json!({"recordId": "bad", "modelInput": {"max_tokens": 10}}).to_string());
+    text.push('\n');
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// An SDK call that gets no answer (here: no credentials at all) is one line naming the
+/// cause, never the SDK's Debug chain; the chain is there at RUST_LOG=debug.
+#[tokio::test]
+async fn a_call_without_credentials_is_one_readable_line() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = lint_input(dir.path());
+    let output = llmbo_bare(dir.path())
+        .env("AWS_ENDPOINT_URL", local.endpoint_url())
+        .args(["lint", "--model", CLAUDE, "--region", "us-east-1"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(all.contains("no AWS credentials found"), "{all}");
+    for wall in ["DispatchFailure", "SdkBody", "Extensions", "ConnectorError"] {
+        assert!(!all.contains(wall), "`{wall}` in:\n{all}");
+    }
+    assert!(all.lines().all(|line| line.len() < 400), "{all}");
+    // The body checks still ran.
+    assert!(all.contains("`anthropic_version` is missing"), "{all}");
+
+    let debug = llmbo_bare(dir.path())
+        .env("AWS_ENDPOINT_URL", local.endpoint_url())
+        .env("RUST_LOG", "debug")
+        .args(["lint", "--model", CLAUDE, "--region", "us-east-1"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&debug.stderr);
+    assert!(
+        stderr.contains("dispatch failure"),
+        "the chain at debug:\n{stderr}"
+    );
+
+    // A command that fails on it: one line for a person, the chain as `detail` in --json.
+    let arn = "arn:aws:bedrock:us-east-1:000000000000:model-invocation-job/abcdef123456";
+    let plain = llmbo_bare(dir.path())
+        .env("AWS_ENDPOINT_URL", local.endpoint_url())
+        .args(["status", arn])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+    let json = llmbo_bare(dir.path())
+        .env("AWS_ENDPOINT_URL", local.endpoint_url())
+        .args(["--json", "status", arn])
+        .output()
+        .unwrap();
+    let error: Value = serde_json::from_slice(&json.stderr).unwrap();
+    assert!(
+        !error["error"].as_str().unwrap().contains("DispatchFailure"),
+        "{error}"
+    );
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("DispatchFailure"),
+        "{error}"
+    );
+}
+
+/// `lint` needs no region: every check that can run runs, and the ones that need AWS are
+/// named as skipped, with why.
+#[test]
+fn lint_without_a_region_checks_the_bodies_and_names_what_it_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = lint_input(dir.path());
+    let output = llmbo_bare(dir.path())
+        .args(["lint", "--model", CLAUDE])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "the bad record refuses:\n{stdout}{stderr}"
+    );
+    assert!(stdout.contains("121 records"), "{stdout}");
+    assert!(
+        stdout.contains("`anthropic_version` is missing (bad at"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped: the model's catalog") && stdout.contains("no region"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("no region: pass"),
+        "not refused for the region: {stderr}"
+    );
+    // As JSON too.
+    let output = llmbo_bare(dir.path())
+        .args(["--json", "lint", "--model", CLAUDE])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["skipped"][0].as_str().unwrap().contains("no region"),
+        "{report}"
+    );
+}

@@ -104,7 +104,12 @@ where
     let code = err.code().unwrap_or("").to_owned();
     let message = match err.message() {
         Some(message) => message.to_owned(),
-        None => DisplayErrorContext(&err).to_string(),
+        // No answer from the service: the cause in one line; the whole chain stays in
+        // `source` (and at `RUST_LOG=debug`).
+        None => {
+            tracing::debug!(operation, error = %DisplayErrorContext(&err), "an AWS call got no answer");
+            no_answer_cause(&err)
+        }
     };
     let kind = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsErrorKind::Network,
@@ -120,6 +125,35 @@ where
         code,
         message,
         source: Some(Box::new(err)),
+    }
+}
+
+/// Why a call got no answer from the service, in one line a person can act on: missing
+/// credentials named as such, else the innermost cause (a refused connection, a timeout).
+fn no_answer_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(level) = next {
+        chain.push(level.to_string());
+        next = level.source();
+    }
+    let all = chain.join(": ").to_lowercase();
+    if all.contains("credentials") {
+        return "no AWS credentials found (environment, profile, SSO, IMDS); set them, or use AWS_PROFILE".into();
+    }
+    let innermost = chain
+        .iter()
+        .rev()
+        .find(|level| !level.trim().is_empty())
+        .cloned()
+        .unwrap_or_default();
+    let head = chain.first().cloned().unwrap_or_default();
+    if all.contains("timed out") || all.contains("timeout") {
+        format!("no answer in time ({innermost})")
+    } else if head == innermost {
+        head
+    } else {
+        format!("{head}: {innermost}")
     }
 }
 
@@ -856,6 +890,12 @@ impl<T> CatalogAnswer<T> {
                 kind: AwsErrorKind::NotFound,
                 ..
             } => CatalogAnswer::Missing,
+            Error::Aws {
+                operation,
+                code,
+                message,
+                ..
+            } if code.is_empty() => CatalogAnswer::Unknown(format!("{operation}: {message}")),
             Error::Aws {
                 operation,
                 code,

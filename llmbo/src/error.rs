@@ -214,7 +214,7 @@ pub enum Error {
     },
     /// A call to AWS failed for a reason not covered above. `kind` says what to do about it;
     /// the SDK's own error is kept as the [`source`](std::error::Error::source).
-    #[error("{operation} failed ({kind}): {code} {message}")]
+    #[error("{operation} failed ({kind}): {}{message}", if code.is_empty() { String::new() } else { format!("{code} ") })]
     Aws {
         /// The API operation, e.g. `CreateModelInvocationJob`.
         operation: &'static str,

@@ -95,6 +95,8 @@ pub(crate) struct Settings {
     pub(crate) strict: bool,
     pub(crate) skip_checks: bool,
     pub(crate) preflight_only: bool,
+    /// Why the preflight reads nothing from AWS, when it does not (`preflight_offline`).
+    pub(crate) offline: Option<String>,
     pub(crate) prices: Option<super::PriceTable>,
     pub(crate) max_estimated_cost: Option<f64>,
 }
@@ -320,22 +322,31 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             aws.check_role(&run.role_arn).await?;
         }
         #[cfg(feature = "service-quotas")]
-        let quota_source = crate::preflight::quotas::apply(
-            &aws,
-            &mut run,
-            crate::preflight::quotas::Kept {
-                min_records: s.given.min_records,
-                max_records: s.given.max_records,
-                max_bytes: s.given.max_bytes,
-                concurrent: s.given.concurrent,
-            },
-        )
-        .await;
+        let quota_source = match &s.offline {
+            Some(why) => (
+                crate::preflight::QuotaSource::Defaults,
+                Some(format!("Service Quotas not read: {why}")),
+            ),
+            None => {
+                crate::preflight::quotas::apply(
+                    &aws,
+                    &mut run,
+                    crate::preflight::quotas::Kept {
+                        min_records: s.given.min_records,
+                        max_records: s.given.max_records,
+                        max_bytes: s.given.max_bytes,
+                        concurrent: s.given.concurrent,
+                    },
+                )
+                .await
+            }
+        };
         let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
         config.output_dir = s.output_dir;
         config.strict = s.strict;
         config.skip_checks = s.skip_checks;
         config.preflight_only = s.preflight_only;
+        config.offline = s.offline;
         config.prices = s.prices;
         config.max_estimated_cost = s.max_estimated_cost;
         if s.given.any() {

@@ -37,6 +37,8 @@ pub(crate) struct JobConfig {
     pub(crate) skip_checks: bool,
     /// Built for a preflight only: nothing may be uploaded or sent.
     pub(crate) preflight_only: bool,
+    /// Why the preflight reads nothing from AWS, when it does not.
+    pub(crate) offline: Option<String>,
     /// The user's prices, for the cost estimate and the budget.
     pub(crate) prices: Option<super::PriceTable>,
     /// The most the run may cost by its upper estimate.
@@ -81,6 +83,7 @@ impl JobConfig {
             strict: false,
             skip_checks: false,
             preflight_only: false,
+            offline: None,
             prices: None,
             max_estimated_cost: None,
             quota_source: (crate::preflight::QuotaSource::Defaults, None),

@@ -184,6 +184,17 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// An inferer for an [`Inferer::preflight`](crate::Inferer::preflight) that reads nothing
+    /// from AWS (as [`preflight_only`](Self::preflight_only), and more): every record check,
+    /// the plan and the estimate run; the catalog and inference-profile checks, the Service
+    /// Quotas read and the `CountTokens` calibration are skipped, and the report says so with
+    /// `why` (for example "no region"). For `llmbo lint` without a region or credentials.
+    pub fn preflight_offline(mut self, why: impl Into<String>) -> Self {
+        self.settings.preflight_only = true;
+        self.settings.offline = Some(why.into());
+        self
+    }
+
     /// Your prices, for the cost range of [`Inferer::preflight`](crate::Inferer::preflight) and the budget of
     /// [`max_estimated_cost`](Self::max_estimated_cost). llmbo ships none.
     pub fn prices(mut self, prices: super::PriceTable) -> Self {

@@ -41,6 +41,13 @@ impl<O: OutputMode> Inferer<O, Ready> {
             }
         }
         let mut spool = spooler.finish()?;
+        if let Some(why) = &config.offline {
+            let mut report = report(config, spool, None);
+            report.skipped.push(format!(
+                "the model's catalog and inference-profile checks, the Service Quotas read and the CountTokens calibration ({why})"
+            ));
+            return Ok(report);
+        }
         let model_check =
             crate::preflight::check_model(&config.aws, &config.settings.model_name, &config.region)
                 .await;
@@ -137,6 +144,7 @@ fn report(
         cost,
         max_estimated_cost: config.max_estimated_cost,
         problems,
+        skipped: Vec::new(),
     }
 }
 

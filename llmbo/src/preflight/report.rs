@@ -76,6 +76,9 @@ pub struct PreflightReport {
     pub max_estimated_cost: Option<f64>,
     /// Problems with the run as a whole (too few records, over the budget, …), each an error.
     pub problems: Vec<String>,
+    /// Checks that did not run, each with why (no region, no credentials).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 impl PreflightReport {
@@ -173,6 +176,9 @@ impl fmt::Display for PreflightReport {
         }
         for problem in &self.problems {
             writeln!(f, "error: {problem}")?;
+        }
+        for skipped in &self.skipped {
+            writeln!(f, "skipped: {skipped}")?;
         }
         if self.findings.is_empty() {
             writeln!(f, "findings: none")?;
