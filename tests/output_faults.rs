@@ -9,20 +9,23 @@ use llmbo::{RecordError, StructuredBatchInferer};
 use llmbo_local::LocalBedrock;
 use llmbo_workspace::{Person, person_inputs};
 
-#[tokio::test]
-async fn a_damaged_output_still_gives_one_result_per_record() {
-    let local = LocalBedrock::start().await.unwrap();
-    let finished = StructuredBatchInferer::<Person>::builder()
+/// One single-job run of `records` people, created and polled to its end.
+async fn finished_job(
+    local: &LocalBedrock,
+    name: &str,
+    records: usize,
+) -> llmbo::Inferer<llmbo::Structured<Person>, llmbo::state::Finished> {
+    StructuredBatchInferer::<Person>::builder()
         .model_name("anthropic.claude-3-haiku-20240307-v1:0")
         .bucket_name(local.bucket())
         .region(local.region())
-        .job_name("damaged")
+        .job_name(name)
         .role_arn(local.role_arn())
         .sdk_config(local.sdk_config())
         .build()
         .await
         .unwrap()
-        .prepare_requests(person_inputs(150))
+        .prepare_requests(person_inputs(records))
         .unwrap()
         .push_requests_to_s3()
         .await
@@ -32,14 +35,24 @@ async fn a_damaged_output_still_gives_one_result_per_record() {
         .unwrap()
         .poll_progress(Duration::from_millis(20))
         .await
-        .unwrap();
-    let job_id = finished.unique_id_from_arn().to_owned();
+        .unwrap()
+}
 
-    let s3 = aws_sdk_s3::Client::from_conf(
+fn s3_client(local: &LocalBedrock) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&local.sdk_config())
             .force_path_style(true)
             .build(),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_damaged_output_still_gives_one_result_per_record() {
+    let local = LocalBedrock::start().await.unwrap();
+    let finished = finished_job(&local, "damaged", 150).await;
+    let job_id = finished.unique_id_from_arn().to_owned();
+
+    let s3 = s3_client(&local);
     let bucket = local.bucket();
     let out_key = format!("output/{job_id}/damaged.jsonl.out");
     let body = s3
@@ -119,33 +132,9 @@ async fn a_damaged_output_still_gives_one_result_per_record() {
 #[tokio::test]
 async fn a_partial_manifest_loses_no_record() {
     let local = LocalBedrock::start().await.unwrap();
-    let finished = StructuredBatchInferer::<Person>::builder()
-        .model_name("anthropic.claude-3-haiku-20240307-v1:0")
-        .bucket_name(local.bucket())
-        .region(local.region())
-        .job_name("bad-manifest")
-        .role_arn(local.role_arn())
-        .sdk_config(local.sdk_config())
-        .build()
-        .await
-        .unwrap()
-        .prepare_requests(person_inputs(120))
-        .unwrap()
-        .push_requests_to_s3()
-        .await
-        .unwrap()
-        .create()
-        .await
-        .unwrap()
-        .poll_progress(Duration::from_millis(20))
-        .await
-        .unwrap();
+    let finished = finished_job(&local, "bad-manifest", 120).await;
     let job_id = finished.unique_id_from_arn().to_owned();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(&local);
     let key = format!("output/{job_id}/manifest.json.out");
     let run_uri = finished.run_uri();
     let put = |damaged: &'static [u8]| {

@@ -36,6 +36,30 @@ fn builder(
         .sdk_config(local.sdk_config())
 }
 
+/// A run of `records` people under `job`, uploaded and recorded.
+async fn started(
+    local: &LocalBedrock,
+    job: &str,
+    records: usize,
+) -> BatchRun<Structured<Person>, llmbo::state::Uploaded> {
+    builder(local, job)
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(records))
+        .await
+        .unwrap()
+}
+
+/// llmbo-local with these faults.
+async fn local_with(faults: FaultConfig) -> LocalBedrock {
+    LocalBedrock::builder()
+        .faults(faults)
+        .start()
+        .await
+        .unwrap()
+}
+
 fn options() -> RetryOptions {
     RetryOptions {
         poll_interval: POLL,
@@ -98,13 +122,7 @@ async fn an_on_demand_error_never_answers_a_later_ask() {
         .start()
         .await
         .unwrap();
-    let run = builder(&local, "od-err")
-        .build()
-        .await
-        .unwrap()
-        .start_run(person_inputs(150))
-        .await
-        .unwrap();
+    let run = started(&local, "od-err", 150).await;
     let mut results = run.finish_detailed(POLL).await.unwrap();
     let failed: Vec<&str> = results
         .results
@@ -175,17 +193,14 @@ async fn an_on_demand_error_never_answers_a_later_ask() {
 async fn a_retry_after_a_failed_retry_job_sends_a_new_job() {
     // Of the run's two jobs the second fails, and so does the first retry of its records;
     // the second retry runs.
-    let local = LocalBedrock::builder()
-        .faults(FaultConfig {
-            job_fault: Some(JobFault::Fail {
-                message: "injected".into(),
-            }),
-            job_fault_jobs: Some(1..3),
-            ..Default::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let local = local_with(FaultConfig {
+        job_fault: Some(JobFault::Fail {
+            message: "injected".into(),
+        }),
+        job_fault_jobs: Some(1..3),
+        ..Default::default()
+    })
+    .await;
     let run = builder(&local, "failed-twice")
         .max_records_per_job(120)
         .max_concurrent_jobs(1)
@@ -244,24 +259,15 @@ async fn a_retry_after_a_failed_retry_job_sends_a_new_job() {
 /// also when the first went on demand.
 #[tokio::test]
 async fn a_reask_round_on_demand_is_seen_by_the_next_round() {
-    let local = LocalBedrock::builder()
-        .faults(FaultConfig {
-            seed: 3,
-            malformed_output_rate: 0.6,
-            malformed_kinds: vec![llmbo_local::Malformed::SchemaViolation],
-            malformed_follow_ups: true,
-            ..Default::default()
-        })
-        .start()
-        .await
-        .unwrap();
-    let run = builder(&local, "reask-od")
-        .build()
-        .await
-        .unwrap()
-        .start_run(person_inputs(120))
-        .await
-        .unwrap();
+    let local = local_with(FaultConfig {
+        seed: 3,
+        malformed_output_rate: 0.6,
+        malformed_kinds: vec![llmbo_local::Malformed::SchemaViolation],
+        malformed_follow_ups: true,
+        ..Default::default()
+    })
+    .await;
+    let run = started(&local, "reask-od", 120).await;
     let mut results = run.finish_detailed(POLL).await.unwrap();
     let bad = results.results.failures().count();
     assert!((40..100).contains(&bad), "{bad}");
@@ -336,22 +342,13 @@ async fn a_reask_round_on_demand_is_seen_by_the_next_round() {
 /// calls nothing, and says the run was cancelled.
 #[tokio::test]
 async fn a_cancelled_run_is_not_retried() {
-    let local = LocalBedrock::builder()
-        .faults(FaultConfig {
-            seed: 9,
-            record_error_rate: 0.1,
-            ..Default::default()
-        })
-        .start()
-        .await
-        .unwrap();
-    let run = builder(&local, "cancelled-rt")
-        .build()
-        .await
-        .unwrap()
-        .start_run(person_inputs(150))
-        .await
-        .unwrap();
+    let local = local_with(FaultConfig {
+        seed: 9,
+        record_error_rate: 0.1,
+        ..Default::default()
+    })
+    .await;
+    let run = started(&local, "cancelled-rt", 150).await;
     let mut results = run.finish_detailed(POLL).await.unwrap();
     let failing = results.results.failures().count();
     assert!(failing > 0);
@@ -542,17 +539,14 @@ async fn create_folder_job(local: &LocalBedrock, name: &str, folder: &str) -> St
 #[tokio::test]
 async fn a_recovered_job_with_a_folder_input_is_retried() {
     // The second job (the folder job) stops halfway.
-    let local = LocalBedrock::builder()
-        .faults(FaultConfig {
-            job_fault: Some(JobFault::PartiallyComplete {
-                processed_fraction: 0.5,
-            }),
-            job_fault_jobs: Some(1..2),
-            ..Default::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let local = local_with(FaultConfig {
+        job_fault: Some(JobFault::PartiallyComplete {
+            processed_fraction: 0.5,
+        }),
+        job_fault_jobs: Some(1..2),
+        ..Default::default()
+    })
+    .await;
     // A run of llmbo's writes the requests; they are split into a folder of two files.
     builder(&local, "source")
         .build()
@@ -597,17 +591,14 @@ async fn a_recovered_job_with_a_folder_input_is_retried() {
 /// created with: KMS key, bucket owner, VPC and tags.
 #[tokio::test]
 async fn a_recovered_job_is_retried_with_its_creation_settings() {
-    let local = LocalBedrock::builder()
-        .faults(FaultConfig {
-            job_fault: Some(JobFault::PartiallyComplete {
-                processed_fraction: 0.5,
-            }),
-            job_fault_jobs: Some(0..1),
-            ..Default::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let local = local_with(FaultConfig {
+        job_fault: Some(JobFault::PartiallyComplete {
+            processed_fraction: 0.5,
+        }),
+        job_fault_jobs: Some(0..1),
+        ..Default::default()
+    })
+    .await;
     let kms = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     let started = builder(&local, "settings")
         .kms_key_id(kms)
@@ -970,4 +961,64 @@ async fn a_run_left_before_its_uploads_is_completed_by_the_next_start() {
     let results = again.finish_detailed(POLL).await.unwrap();
     assert_all_answered(&results, 240);
     assert_eq!(job_names(&local).await.len(), 2);
+}
+
+/// Issue item 17: an on-demand answer is kept under a fixed-length digest of its record's
+/// id, so the longest ids (256 characters of a two-byte script: 512 bytes, 1,024 in hex) are
+/// kept, read back by a resumed run, and never asked twice.
+#[tokio::test]
+async fn on_demand_answers_of_the_longest_ids_are_kept() {
+    let local = LocalBedrock::start().await.unwrap();
+    let ids: Vec<String> = (0..30)
+        .map(|i| format!("{i:02}{}", "é".repeat(254)))
+        .collect();
+    assert!(ids.iter().all(|id| id.chars().count() == 256));
+    let inputs = |ids: &[String]| {
+        ids.iter()
+            .zip(person_inputs(ids.len()))
+            .map(|(id, (_, input))| (id.clone(), input))
+            .collect::<Vec<_>>()
+    };
+    let results = builder(&local, "long-ids")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(inputs(&ids), POLL)
+        .await
+        .unwrap();
+    let got: Vec<&str> = results
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(results.failures().count(), 0);
+    assert_eq!(local.runtime_calls(), 30);
+    // Each answer is kept under a short key.
+    let listed = s3_client(&local)
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .prefix("on-demand/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 30);
+    assert!(
+        listed
+            .contents()
+            .iter()
+            .all(|o| o.key().is_some_and(|k| k.len() < 200))
+    );
+    // The same run again reads them: no call is made twice.
+    let again = builder(&local, "long-ids")
+        .on_demand_below(100)
+        .build()
+        .await
+        .unwrap()
+        .auto(inputs(&ids), POLL)
+        .await
+        .unwrap();
+    assert_eq!(again.failures().count(), 0);
+    assert_eq!(local.runtime_calls(), 30, "nothing asked twice");
 }
