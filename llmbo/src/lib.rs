@@ -184,6 +184,9 @@
 //!
 //! - `aws` (default): the job lifecycle against AWS. Without it, only the typed core
 //!   (the derive, schemas, adapters, JSONL) is built.
+//! - `service-quotas` (default, implies `aws`): per-model batch quotas read from Service
+//!   Quotas for the shard plan and the preflight; without it, Bedrock's documented defaults
+//!   are used.
 #![warn(missing_docs)]
 
 pub mod adapter;
