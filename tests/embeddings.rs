@@ -39,14 +39,7 @@ async fn builder(
     local: &LocalBedrock,
     model: &str,
     job: &str,
-) -> llmbo::InfererBuilder<
-    llmbo::Embeddings,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-> {
+) -> llmbo::builder::Configured<llmbo::Embeddings> {
     EmbeddingBatchInferer::builder()
         .model_name(model)
         .bucket_name(local.bucket())

@@ -15,14 +15,7 @@ fn builder(
     local: &LocalBedrock,
     model: &str,
     job: &str,
-) -> llmbo::InfererBuilder<
-    llmbo::Structured<Person>,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-> {
+) -> llmbo::builder::Configured<llmbo::Structured<Person>> {
     StructuredBatchInferer::<Person>::builder()
         .model_name(model)
         .bucket_name(local.bucket())

@@ -15,14 +15,7 @@ fn untyped(
     local: &LocalBedrock,
     model: &str,
     job: &str,
-) -> llmbo::InfererBuilder<
-    llmbo::Untyped,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-> {
+) -> llmbo::builder::Configured<llmbo::Untyped> {
     BatchInferer::builder()
         .model_name(model)
         .bucket_name(local.bucket())

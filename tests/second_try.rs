@@ -16,17 +16,7 @@ use serde_json::Value;
 const POLL: Duration = Duration::from_millis(20);
 const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 
-fn builder(
-    local: &LocalBedrock,
-    job: &str,
-) -> llmbo::InfererBuilder<
-    Structured<Person>,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-> {
+fn builder(local: &LocalBedrock, job: &str) -> llmbo::builder::Configured<Structured<Person>> {
     StructuredBatchInferer::<Person>::builder()
         .model_name(CLAUDE)
         .bucket_name(local.bucket())

@@ -12,14 +12,7 @@ const POLL: Duration = Duration::from_millis(20);
 fn builder(
     local: &LocalBedrock,
     name: &str,
-) -> llmbo::InfererBuilder<
-    llmbo::Structured<Person>,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-    llmbo::builder::Set,
-> {
+) -> llmbo::builder::Configured<llmbo::Structured<Person>> {
     StructuredBatchInferer::<Person>::builder()
         .model_name("anthropic.claude-3-haiku-20240307-v1:0")
         .bucket_name(local.bucket())

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use llmbo::builder::Set;
 use llmbo::{BatchInferer, ToolDefinition};
 use serde_json::{Value, json};
 
@@ -78,7 +77,7 @@ struct Place<'a> {
     offline: Option<&'static str>,
 }
 
-type Ready<O> = llmbo::InfererBuilder<O, Set, Set, Set, Set, Set>;
+type Ready<O> = llmbo::builder::Configured<O>;
 
 /// Every setting `submit` and `lint` share.
 fn configure<O>(

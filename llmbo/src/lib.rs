@@ -241,8 +241,8 @@ pub use job::{
 #[cfg(feature = "aws")]
 pub mod builder {
     pub use crate::job::{
-        BucketNameIsSet, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet, RoleArnIsSet,
-        Set, Unset,
+        BucketNameIsSet, Configured, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet,
+        RoleArnIsSet, Set, Unset,
     };
 }
 /// The AWS SDK configuration type the builder takes.

@@ -116,6 +116,25 @@ impl LimitsGiven {
     }
 }
 
+/// A builder with all five required settings given: what `build()` takes, named so a
+/// function can take or return one.
+///
+/// ```
+/// use llmbo::{Structured, StructuredBatchInferer};
+/// # #[derive(serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// fn people(job: &str) -> llmbo::builder::Configured<Structured<Person>> {
+///     StructuredBatchInferer::<Person>::builder()
+///         .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+///         .bucket_name("my-bucket")
+///         .region("eu-west-2")
+///         .job_name(job)
+///         .role_arn("arn:aws:iam::123456789012:role/BedrockBatch")
+/// }
+/// let _ = people("people-2026-12").max_concurrent_jobs(4);
+/// ```
+pub type Configured<O> = InfererBuilder<O, Set, Set, Set, Set, Set>;
+
 /// The type-level record of which required settings were given.
 type Markers<O, M, B, R, J, A> = fn() -> (O, M, B, R, J, A);
 

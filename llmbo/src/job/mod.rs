@@ -56,8 +56,8 @@ use std::sync::Arc;
 pub use crate::settings::{RunSettings, VpcSettings};
 pub use crate::shards::{MODEL_MAX_RECORDS, ShardLimits, plan_shards};
 pub use builder::{
-    BucketNameIsSet, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback, RegionIsSet,
-    RoleArnIsSet, Set, Unset,
+    BucketNameIsSet, Configured, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback,
+    RegionIsSet, RoleArnIsSet, Set, Unset,
 };
 pub use cost::{CostEstimate, Price, PriceTable};
 pub use jobs::Jobs;
