@@ -1012,3 +1012,72 @@ async fn on_demand_answers_of_the_longest_ids_are_kept() {
     assert_eq!(again.failures().count(), 0);
     assert_eq!(local.runtime_calls(), 30, "nothing asked twice");
 }
+
+/// Issue item 14: a job whose input lines carry no `recordId` (optional on Bedrock, which
+/// adds one in its output) is read as Bedrock answers it: every record once, the unnamed ones
+/// under the ids Bedrock gave them, each at its own input position with its own answer.
+#[tokio::test]
+async fn input_lines_without_a_record_id_are_read_as_bedrock_names_them() {
+    let local = LocalBedrock::start().await.unwrap();
+    builder(&local, "named")
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(120), POLL)
+        .await
+        .unwrap();
+    // Every fifth line loses its recordId.
+    let text = get_text(&local, "input/named.jsonl").await;
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let unnamed: Vec<usize> = (0..lines.len()).filter(|i| i % 5 == 2).collect();
+    for &i in &unnamed {
+        lines[i].as_object_mut().unwrap().remove("recordId");
+    }
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    put_text(&local, "partly-named/in.jsonl", body).await;
+    let arn = create_folder_job(&local, "partly-named", "partly-named/in.jsonl").await;
+
+    let run = BatchRun::<Structured<Person>>::from_job_arn(
+        &arn,
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let results = run.finish_detailed(POLL).await.unwrap();
+    let records = &results.results.records;
+    assert_eq!(records.len(), 120, "every record once");
+    assert_eq!(results.results.failures().count(), 0);
+    let ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
+    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), 120, "no record twice");
+    // The named ones where they were; the unnamed ones under Bedrock's ids.
+    let job_id = arn.rsplit('/').next().unwrap();
+    let output = get_text(&local, &format!("output/{job_id}/in.jsonl.out")).await;
+    let echoed: std::collections::HashMap<String, Value> = output
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| {
+            (
+                l["recordId"].as_str().unwrap().to_owned(),
+                l["modelInput"].clone(),
+            )
+        })
+        .collect();
+    for (i, record) in records.iter().enumerate() {
+        if unnamed.contains(&i) {
+            assert_ne!(record.record_id, format!("{i:05}"));
+            // Its answer is the one to its own request.
+            assert_eq!(
+                echoed[&record.record_id], lines[i]["modelInput"],
+                "record {i} ({})",
+                record.record_id
+            );
+        } else {
+            assert_eq!(record.record_id, format!("{i:05}"));
+        }
+    }
+}

@@ -161,17 +161,38 @@ pub(crate) async fn record_ids(
     config: &JobConfig,
     entry: &ShardEntry,
 ) -> Result<Vec<String>, Error> {
+    Ok(input_ids(config, entry).await?.0)
+}
+
+/// The record ids of a job's input, as [`record_ids`], and the lines without a `recordId`
+/// (optional on Bedrock, which adds one in the output): their positions, standing under a
+/// placeholder id until [`name_idless`] finds the id Bedrock gave each, and the digest of
+/// their `modelInput` it finds them by.
+async fn input_ids(
+    config: &JobConfig,
+    entry: &ShardEntry,
+) -> Result<(Vec<String>, Vec<(usize, [u8; 32])>), Error> {
     if let Some(ids) = local_record_ids(config, entry).await {
-        return Ok(ids);
+        return Ok((ids, Vec::new()));
     }
     let (bucket, keys) = input_objects(config, entry).await?;
     let mut ids = Vec::with_capacity(entry.records);
+    let mut idless = Vec::new();
     let mut hasher = Sha256::new();
     for key in &keys {
         let mut lines = config.aws.lines(&bucket, key).await?;
         while let Some(line) = lines.next_line().await? {
             hasher.update(&line);
-            ids.extend(jsonl::record_id_of_input_line(&line));
+            match jsonl::record_id_of_input_line(&line) {
+                Some(id) => ids.push(id),
+                None => {
+                    let Some(digest) = model_input_digest(&line) else {
+                        continue; // a blank or unreadable line, which Bedrock refuses
+                    };
+                    idless.push((ids.len(), digest));
+                    ids.push(format!("(no recordId) line {}", ids.len() + 1));
+                }
+            }
         }
     }
     let hash = hex(&hasher.finalize());
@@ -191,7 +212,93 @@ pub(crate) async fn record_ids(
             ),
         });
     }
-    Ok(ids)
+    Ok((ids, idless))
+}
+
+/// The SHA-256 of a line's `modelInput` with every object's keys sorted, so the same request
+/// echoed back by Bedrock in another key order has the same digest.
+fn model_input_digest(line: &[u8]) -> Option<[u8; 32]> {
+    fn write(value: &serde_json::Value, out: &mut Sha256) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.update(b"{");
+                for key in keys {
+                    out.update(
+                        serde_json::Value::String(key.clone())
+                            .to_string()
+                            .as_bytes(),
+                    );
+                    out.update(b":");
+                    if let Some(member) = map.get(key) {
+                        write(member, out);
+                    }
+                    out.update(b",");
+                }
+                out.update(b"}");
+            }
+            serde_json::Value::Array(items) => {
+                out.update(b"[");
+                for item in items {
+                    write(item, out);
+                    out.update(b",");
+                }
+                out.update(b"]");
+            }
+            other => out.update(other.to_string().as_bytes()),
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let mut hasher = Sha256::new();
+    write(value.get("modelInput")?, &mut hasher);
+    Some(hasher.finalize().into())
+}
+
+/// Names the records whose input line had no `recordId` by the ids Bedrock gave them: each
+/// output line whose id is not in the input is matched, by its echoed `modelInput`, to an
+/// unnamed input line (the first not yet matched, for requests given twice). One pass over
+/// the downloaded output, only when there are such lines; an unmatched one keeps its
+/// placeholder and is `Missing`.
+fn name_idless(
+    ids: &mut [String],
+    idless: &[(usize, [u8; 32])],
+    outputs: &[PathBuf],
+) -> Result<(), Error> {
+    use std::collections::{HashMap, HashSet, VecDeque};
+    use std::io::BufRead;
+    let mut waiting: HashMap<[u8; 32], VecDeque<usize>> = HashMap::new();
+    for (position, digest) in idless {
+        waiting.entry(*digest).or_default().push_back(*position);
+    }
+    let known: HashSet<String> = ids.iter().cloned().collect();
+    for path in outputs {
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            let line = line.map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let Some(id) = jsonl::record_id_of_input_line(&line) else {
+                continue;
+            };
+            if known.contains(&id) {
+                continue;
+            }
+            let Some(digest) = model_input_digest(&line) else {
+                continue;
+            };
+            if let Some(position) = waiting.get_mut(&digest).and_then(VecDeque::pop_front)
+                && let Some(slot) = ids.get_mut(position)
+            {
+                *slot = id;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The bucket and the `.jsonl` objects of a job's input (one object, or every one under a
@@ -301,7 +408,7 @@ pub(crate) async fn download_job(
     dir: &Path,
 ) -> Result<JobOutput, Error> {
     let aws = &config.aws;
-    let record_ids = Arc::new(record_ids(config, entry).await?);
+    let (mut record_ids, idless) = input_ids(config, entry).await?;
     let (bucket, folder) = layout::job_output_folder(&details.output_uri, &details.job_arn);
     let bucket = if bucket.is_empty() {
         config.bucket()
@@ -339,6 +446,14 @@ pub(crate) async fn download_job(
         None => None,
     };
     tracing::info!(job_arn = %details.job_arn, files = outputs.len(), "results downloaded");
+    if !idless.is_empty() {
+        let files = outputs.clone();
+        record_ids = crate::files::off_runtime("naming records without a recordId", move || {
+            name_idless(&mut record_ids, &idless, &files).map(|()| record_ids)
+        })
+        .await??;
+    }
+    let record_ids = Arc::new(record_ids);
     Ok(JobOutput {
         job_arn: details.job_arn.clone(),
         details: details.clone(),
@@ -407,4 +522,21 @@ pub(crate) async fn download_shard(
         record_ids,
         failure,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model_input_digest;
+
+    /// The same request in another key order has the same digest; another request has not.
+    #[test]
+    fn a_request_is_known_in_any_key_order() {
+        let a = br#"{"modelInput":{"b":[1,{"y":2,"x":"s"}],"a":null}}"#;
+        let b = br#"{"recordId":"R1","modelInput":{"a":null,"b":[1,{"x":"s","y":2}]},"modelOutput":{}}"#;
+        let c = br#"{"modelInput":{"a":null,"b":[{"x":"s","y":2},1]}}"#;
+        assert_eq!(model_input_digest(a), model_input_digest(b));
+        assert_ne!(model_input_digest(a), model_input_digest(c));
+        assert_eq!(model_input_digest(b"{\"recordId\":\"x\"}"), None);
+        assert_eq!(model_input_digest(b"not json"), None);
+    }
 }
