@@ -314,7 +314,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        check_key(&req.input.key)?;
+        check_key(&req.input.bucket, &req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.maybe_fail_upload()?;
         let input = &req.input;
@@ -386,7 +386,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        check_key(&req.input.key)?;
+        check_upload_key(&req.input.bucket, &req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.maybe_fail_upload()?;
         check_part_number(req.input.part_number)?;
@@ -421,7 +421,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        check_key(&req.input.key)?;
+        check_key(&req.input.bucket, &req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         let _read = self
             .objects
@@ -463,7 +463,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        check_key(&req.input.key)?;
+        check_key(&req.input.bucket, &req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         let _read = self
             .objects
@@ -486,7 +486,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        check_key(&req.input.key)?;
+        check_upload_key(&req.input.bucket, &req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.fs.create_multipart_upload(req).await
     }
@@ -553,7 +553,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        check_key(&req.input.key)?;
+        check_upload_key(&req.input.bucket, &req.input.key)?;
         check_copy_source(&req.input.copy_source)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.check_owner(req.input.expected_source_bucket_owner.as_ref())?;
@@ -611,7 +611,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        check_key(&req.input.key)?;
+        check_upload_key(&req.input.bucket, &req.input.key)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         let objects = Arc::clone(&self.objects);
@@ -661,7 +661,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        check_key(&req.input.key)?;
+        check_upload_key(&req.input.bucket, &req.input.key)?;
         // S3 says NoSuchUpload for an upload that is not there (s3s-fs: AccessDenied).
         self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         self.fs.abort_multipart_upload(req).await
@@ -674,7 +674,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        check_key(&req.input.key)?;
+        check_upload_key(&req.input.bucket, &req.input.key)?;
         self.check_upload(&req.input.upload_id, req.credentials.as_ref())?;
         let input = req.input;
         let marker: i32 = input.part_number_marker.unwrap_or(0);
@@ -761,7 +761,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        check_key(&req.input.key)?;
+        check_key(&req.input.bucket, &req.input.key)?;
         let _write = self
             .objects
             .locks
@@ -776,7 +776,7 @@ impl S3 for LocalS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         for object in &req.input.delete.objects {
-            check_key(&object.key)?;
+            check_key(&req.input.bucket, &object.key)?;
         }
         self.fs.delete_objects(req).await
     }
@@ -785,7 +785,7 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        check_key(&req.input.key)?;
+        check_key(&req.input.bucket, &req.input.key)?;
         check_copy_source(&req.input.copy_source)?;
         self.check_owner(req.input.expected_bucket_owner.as_ref())?;
         self.check_owner(req.input.expected_source_bucket_owner.as_ref())?;
@@ -818,8 +818,19 @@ const MAX_KEY_BYTES: usize = 1024;
 /// literally; llmbo-local keeps objects as files, so a segment that a file system reads as a
 /// step (`.`, `..`), a backslash or a NUL would lead out of the bucket, to another bucket or
 /// to a side file: those keys are refused with a 400 before anything is read or written, and
-/// so is a key over S3's 1,024 bytes (`KeyTooLongError`, as S3 answers).
-fn check_key(key: &str) -> S3Result<()> {
+/// so is a key over S3's 1,024 bytes (`KeyTooLongError`, as S3 answers). So is a key whose
+/// file or side files (named after the key, as s3s-fs names them) would pass the file
+/// system's 255-byte names: refused before the body is written, never half-stored.
+fn check_key(bucket: &str, key: &str) -> S3Result<()> {
+    check_key_with(bucket, key, false)
+}
+
+/// [`check_key`] for a multipart upload, whose parts' side files have longer names.
+fn check_upload_key(bucket: &str, key: &str) -> S3Result<()> {
+    check_key_with(bucket, key, true)
+}
+
+fn check_key_with(bucket: &str, key: &str, multipart: bool) -> S3Result<()> {
     if key.len() > MAX_KEY_BYTES {
         return Err(s3_error!(
             KeyTooLongError,
@@ -833,7 +844,34 @@ fn check_key(key: &str) -> S3Result<()> {
             "llmbo-local does not store keys with {reason} (S3 would store it literally); rename the object"
         ));
     }
+    let longest = longest_name(bucket, key, multipart);
+    if longest > MAX_FILE_NAME {
+        return Err(s3_error!(
+            KeyTooLongError,
+            "llmbo-local keeps each object in files named after its key, and this key makes a name of {longest} bytes, over the file system's {MAX_FILE_NAME}; S3 itself takes keys up to {MAX_KEY_BYTES} bytes: use a shorter key (or one with shorter segments)"
+        ));
+    }
     Ok(())
+}
+
+/// The longest file name a file system takes (Linux, macOS).
+const MAX_FILE_NAME: usize = 255;
+
+/// The longest file name an object of `bucket`/`key` needs: a segment of the key, or its
+/// longest side file, `.bucket-<b64 bucket>.object-<b64 key>.metadata.json` (and, while a
+/// multipart upload is open, `….upload-<uuid>.metadata.json`), in URL-safe base64 without
+/// padding, as s3s-fs writes it.
+fn longest_name(bucket: &str, key: &str, multipart: bool) -> usize {
+    let b64 = |n: usize| (4 * n).div_ceil(3);
+    let upload = if multipart { ".upload-".len() + 36 } else { 0 };
+    let side = ".bucket-".len()
+        + b64(bucket.len())
+        + ".object-".len()
+        + b64(key.len())
+        + upload
+        + ".metadata.json".len();
+    let segment = key.split('/').map(str::len).max().unwrap_or(0);
+    side.max(segment)
 }
 
 /// A listing prefix leads nowhere else either.
@@ -850,7 +888,7 @@ fn check_prefix(prefix: Option<&str>) -> S3Result<()> {
 /// The copy source's key, as [`check_key`] checks a key.
 fn check_copy_source(source: &CopySource) -> S3Result<()> {
     match source {
-        CopySource::Bucket { key, .. } => check_key(key),
+        CopySource::Bucket { bucket, key, .. } => check_key(bucket, key),
         _ => Ok(()),
     }
 }

@@ -208,3 +208,74 @@ async fn dot_segments_are_refused_not_folded() {
         .into_bytes();
     assert_eq!(&body[..], b"y");
 }
+
+/// Long keys: stored while their files' names fit the file system, refused with
+/// `KeyTooLongError` before any byte is written once they do not, never a 500 after the body
+/// was moved into place; over 1,024 bytes as S3 refuses them.
+#[tokio::test]
+async fn long_keys_are_stored_or_refused_before_any_write() {
+    let local = LocalBedrock::start().await.unwrap();
+    let client = s3(&local);
+    let bucket = local.bucket().to_owned();
+    // With the default bucket's name, the side file of a 157-byte key is 255 bytes long.
+    let fits = format!("d/{}", "k".repeat(155));
+    let over = format!("d/{}", "k".repeat(156));
+    let long_segment = "s".repeat(256);
+    let too_long = format!("{}/x", "a/".repeat(512));
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&fits)
+        .body(ByteStream::from_static(b"fits"))
+        .send()
+        .await
+        .expect("a key whose files fit is stored");
+    let body = client
+        .get_object()
+        .bucket(&bucket)
+        .key(&fits)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(&body[..], b"fits");
+    for key in [over.as_str(), long_segment.as_str(), too_long.as_str()] {
+        let refused = client
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("refused");
+        let status = refused.raw_response().map(|r| r.status().as_u16());
+        assert_eq!(status, Some(400), "{} bytes: {refused:?}", key.len());
+        assert_eq!(
+            aws_sdk_s3::error::ProvideErrorMetadata::code(&refused.into_service_error()),
+            Some("KeyTooLongError")
+        );
+        let read = client.get_object().bucket(&bucket).key(key).send().await;
+        let status = read
+            .err()
+            .and_then(|e| e.raw_response().map(|r| r.status().as_u16()));
+        assert_eq!(
+            status,
+            Some(400),
+            "{} bytes: a read is refused too, not a 500",
+            key.len()
+        );
+    }
+    // Nothing of the refused keys is left behind: the listing holds the one stored key.
+    let listed = client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [fits.as_str()]);
+}
