@@ -76,7 +76,7 @@ fn lines(mut reader: impl BufRead) -> impl Iterator<Item = (usize, Line)> {
                 break;
             }
             read_any = true;
-            let (piece, ends) = match memchr(buffer) {
+            let (piece, ends) = match memchr::memchr(b'\n', buffer) {
                 Some(at) => (&buffer[..at], Some(at + 1)),
                 None => (buffer, None),
             };
@@ -103,10 +103,6 @@ fn lines(mut reader: impl BufRead) -> impl Iterator<Item = (usize, Line)> {
         }
         Some((number, Line::Read(line)))
     })
-}
-
-fn memchr(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// One bad line of an input file.
