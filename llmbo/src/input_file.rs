@@ -47,7 +47,8 @@ impl Line {
 }
 
 /// The lines of `reader`, numbered from 1: a byte-order mark before the first is dropped, and
-/// no line over [`MAX_LINE_BYTES`] is held whole.
+/// no line over [`MAX_LINE_BYTES`] is held whole. Lines are read by `read_until` under a
+/// limit, as `BufRead::split` reads them; a cut line is skipped to its end.
 fn lines(mut reader: impl BufRead) -> impl Iterator<Item = (usize, Line)> {
     let mut number = 0;
     let mut done = false;
@@ -56,47 +57,53 @@ fn lines(mut reader: impl BufRead) -> impl Iterator<Item = (usize, Line)> {
             return None;
         }
         let mut line = Vec::new();
-        let mut skipped: Option<u64> = None;
-        let mut read_any = false;
-        loop {
-            let buffer = match reader.fill_buf() {
-                Ok(buffer) => buffer,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    done = true;
-                    number += 1;
-                    return Some((number, Line::Unreadable(err)));
-                }
-            };
-            if buffer.is_empty() {
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        match std::io::Read::take(&mut reader, limit).read_until(b'\n', &mut line) {
+            Ok(0) => {
                 done = true;
-                if !read_any {
-                    return None;
-                }
-                break;
+                return None;
             }
-            read_any = true;
-            let (piece, ends) = match memchr::memchr(b'\n', buffer) {
-                Some(at) => (&buffer[..at], Some(at + 1)),
-                None => (buffer, None),
-            };
-            match &mut skipped {
-                Some(count) => *count += piece.len() as u64,
-                None if line.len() + piece.len() > MAX_LINE_BYTES => {
-                    skipped = Some((line.len() + piece.len()) as u64);
-                    line = Vec::new();
-                }
-                None => line.extend_from_slice(piece),
-            }
-            let used = ends.unwrap_or(buffer.len());
-            reader.consume(used);
-            if ends.is_some() {
-                break;
+            Ok(_) => {}
+            Err(err) => {
+                done = true;
+                number += 1;
+                return Some((number, Line::Unreadable(err)));
             }
         }
         number += 1;
-        if let Some(bytes) = skipped {
-            return Some((number, Line::TooLong(bytes)));
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if line.len() > MAX_LINE_BYTES {
+            // Over the limit: the rest of the line is read past, never held.
+            let mut skipped = line.len() as u64;
+            drop(line);
+            loop {
+                let buffer = match reader.fill_buf() {
+                    Ok(buffer) => buffer,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => {
+                        done = true;
+                        return Some((number, Line::Unreadable(err)));
+                    }
+                };
+                if buffer.is_empty() {
+                    done = true;
+                    break;
+                }
+                match memchr::memchr(b'\n', buffer) {
+                    Some(at) => {
+                        skipped += at as u64;
+                        reader.consume(at + 1);
+                        break;
+                    }
+                    None => {
+                        let all = buffer.len();
+                        skipped += all as u64;
+                        reader.consume(all);
+                    }
+                }
+            }
+            return Some((number, Line::TooLong(skipped)));
         }
         if number == 1 && line.starts_with(BOM) {
             line.drain(..BOM.len());
@@ -636,6 +643,12 @@ mod tests {
         assert_eq!(found[0].0, 2);
         assert!(found[0].1.contains("over the limit"), "{}", found[0].1);
         assert_eq!(found[1].0, 4, "the line after is still read");
+        // The same line last in the file, without a newline: refused, and the reading ends.
+        let mut text = b"{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n".to_vec();
+        text.resize(text.len() + MAX_LINE_BYTES + 10, b'x');
+        let found = problems(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 2);
         // Exactly at the limit, the line is read (and is then only a record too large).
         let mut text = b"{\"recordId\": \"a\", \"prompt\": \"".to_vec();
         text.resize(MAX_LINE_BYTES - 2, b'x');
