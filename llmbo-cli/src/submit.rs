@@ -13,7 +13,7 @@ struct Inputs {
     tool: Option<ToolDefinition>,
     /// The input file, checked whole; its records are read again as they are prepared, so a
     /// file of any size goes through in flat memory.
-    file: llmbo::jsonl::InputFile,
+    file: llmbo::input_file::InputFile,
     prices: Option<llmbo::PriceTable>,
 }
 
@@ -41,7 +41,7 @@ impl Inputs {
             }
             None => None,
         };
-        let file = llmbo::jsonl::InputFile::check(&request.input).map_err(|err| match err {
+        let file = llmbo::input_file::InputFile::check(&request.input).map_err(|err| match err {
             // The input file could not be read: the user's file.
             llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
             other => other.into(),

@@ -120,7 +120,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         let typed = outputs
             .iter()
-            .filter_map(|l| llmbo::jsonl::parse_output_line_as::<Person>(l, adapter, &tool))
+            .filter_map(|l| {
+                llmbo::mode::parse_output_line_as::<Person>(
+                    l,
+                    adapter,
+                    llmbo::adapter::OutputRequest::new(
+                        if adapter.strategies() == [llmbo::OutputStrategy::JsonInPrompt] {
+                            llmbo::OutputStrategy::JsonInPrompt
+                        } else {
+                            llmbo::OutputStrategy::ForcedTool
+                        },
+                        &tool,
+                        &tool,
+                    ),
+                )
+            })
             .filter(|(_, person, _)| person.as_ref().is_ok_and(|p| !p.name.is_empty()))
             .count();
         if typed != records {
@@ -131,7 +145,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             || {
                 outputs
                     .iter()
-                    .filter_map(|l| llmbo::jsonl::parse_output_line_as::<Person>(l, adapter, &tool))
+                    .filter_map(|l| {
+                        llmbo::mode::parse_output_line_as::<Person>(
+                            l,
+                            adapter,
+                            llmbo::adapter::OutputRequest::new(
+                                if adapter.strategies() == [llmbo::OutputStrategy::JsonInPrompt] {
+                                    llmbo::OutputStrategy::JsonInPrompt
+                                } else {
+                                    llmbo::OutputStrategy::ForcedTool
+                                },
+                                &tool,
+                                &tool,
+                            ),
+                        )
+                    })
                     .filter(|(_, person, _)| person.as_ref().is_ok_and(|p| p.age != Some(0)))
                     .count()
             },

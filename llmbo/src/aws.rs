@@ -740,7 +740,7 @@ impl Aws {
             Ok(tags) => tags,
             // A policy without bedrock:ListTagsForResource: the job is still usable, its tags
             // are not known.
-            Err(err) if err.aws_kind() == Some(crate::AwsErrorKind::AccessDenied) => {
+            Err(err) if err.aws_kind() == Some(crate::error::AwsErrorKind::AccessDenied) => {
                 tracing::warn!(job_arn, error = %err, "the job's tags cannot be read: a retry of it runs without them");
                 return Ok(settings);
             }

@@ -11,7 +11,7 @@ pub use serde::de::DeserializeOwned;
 pub use serde_json::Value;
 
 use crate::strict_json::Strict;
-use crate::{RecordError, ToolDefinition};
+use crate::{error::RecordError, output::ToolDefinition};
 
 /// The tool of `T`, generated on first use and cached per type for the life of the process.
 pub fn tool_definition<T: JsonSchema + 'static>(

@@ -24,7 +24,6 @@ pub struct Embedding {
 
 impl Embedding {
     /// The bytes its vectors hold.
-    #[cfg(feature = "aws")]
     pub(crate) fn held_bytes(&self) -> usize {
         self.vector.len() * std::mem::size_of::<f32>() + self.binary.as_ref().map_or(0, Vec::len)
     }
@@ -141,7 +140,7 @@ pub(crate) enum EmbeddingFamily {
 impl EmbeddingFamily {
     /// The family of `model_id`, in any form Bedrock accepts.
     pub(crate) fn of(model_id: &str) -> Option<Self> {
-        let id = crate::adapter::normalize_model_id(model_id);
+        let id = crate::model::normalize_model_id(model_id);
         if id.starts_with("amazon.titan-embed-text-v2") {
             Some(EmbeddingFamily::TitanV2)
         } else if id.starts_with("amazon.nova-2-multimodal-embeddings") {

@@ -3,10 +3,12 @@
 //!
 //! Messages name ids, counts and settings, never the text of a prompt or a model output.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// Why one record has no value. A batch with failed records still succeeds; each failure is
-/// one of these, in [`RecordResult::outcome`](crate::RecordResult::outcome).
+/// one of these, in [`RecordResult::outcome`](crate::output::RecordResult::outcome).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -193,12 +195,12 @@ pub enum Error {
     /// count and the first record ids and paths of each.
     #[error(
         "{} finding{} in the records refuse the run; nothing was uploaded:\n{findings}",
-        findings.count(crate::preflight::Severity::Error),
-        if findings.count(crate::preflight::Severity::Error) == 1 { "" } else { "s" }
+        findings.count(crate::findings::Severity::Error),
+        if findings.count(crate::findings::Severity::Error) == 1 { "" } else { "s" }
     )]
     Refused {
         /// What was found.
-        findings: Box<crate::preflight::Findings>,
+        findings: Box<crate::findings::Findings>,
     },
     /// The run's upper cost estimate is over `max_estimated_cost`; nothing was uploaded.
     #[error(
@@ -302,7 +304,7 @@ pub enum InputProblem {
     DuplicateId,
     /// Lines of an input file are bad; each is named by file and line.
     #[error("{0}")]
-    File(crate::input_file::InputProblems),
+    File(InputProblems),
 }
 
 impl Error {
@@ -445,6 +447,46 @@ impl Error {
             Error::Aws { kind, .. } => Some(*kind),
             _ => None,
         }
+    }
+}
+
+/// One bad line of an input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineProblem {
+    /// The line number, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The bad lines of one input file, in file order (at most 50 are kept; `more` counts the
+/// others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputProblems {
+    /// The file's name as given.
+    pub file: String,
+    /// The first problems.
+    pub problems: Vec<LineProblem>,
+    /// How many more bad lines there are beyond `problems`.
+    pub more: usize,
+}
+
+impl fmt::Display for InputProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = self.problems.len() + self.more;
+        write!(
+            f,
+            "{} has {total} bad line{}; nothing was submitted",
+            self.file,
+            if total == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  {}:{}: {}", self.file, problem.line, problem.message)?;
+        }
+        if self.more > 0 {
+            write!(f, "\n  … and {} more", self.more)?;
+        }
+        Ok(())
     }
 }
 

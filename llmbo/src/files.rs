@@ -32,10 +32,10 @@ type Work = Box<dyn FnOnce() + Send>;
 pub(crate) async fn off_runtime<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, crate::Error> {
+) -> Result<T, crate::error::Error> {
     use std::sync::{Mutex, OnceLock, PoisonError, mpsc};
     static WORKER: OnceLock<Mutex<Option<mpsc::Sender<Work>>>> = OnceLock::new();
-    let lost = |reason: &str| crate::Error::Internal {
+    let lost = |reason: &str| crate::error::Error::Internal {
         what,
         reason: reason.to_owned(),
     };

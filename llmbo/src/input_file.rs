@@ -2,12 +2,13 @@
 //! reported by file and line before anything is sent anywhere.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io::BufRead;
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+pub use crate::error::{InputProblems, LineProblem};
 
 use crate::error::Error;
 use crate::input::{Message, ModelInput};
@@ -112,46 +113,6 @@ fn lines(mut reader: impl BufRead) -> impl Iterator<Item = (usize, Line)> {
     })
 }
 
-/// One bad line of an input file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineProblem {
-    /// The line number, from 1.
-    pub line: usize,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-/// The bad lines of one input file, in file order (at most 50 are kept; `more` counts the
-/// others).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputProblems {
-    /// The file's name as given.
-    pub file: String,
-    /// The first problems.
-    pub problems: Vec<LineProblem>,
-    /// How many more bad lines there are beyond `problems`.
-    pub more: usize,
-}
-
-impl fmt::Display for InputProblems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total = self.problems.len() + self.more;
-        write!(
-            f,
-            "{} has {total} bad line{}; nothing was submitted",
-            self.file,
-            if total == 1 { "" } else { "s" }
-        )?;
-        for problem in &self.problems {
-            write!(f, "\n  {}:{}: {}", self.file, problem.line, problem.message)?;
-        }
-        if self.more > 0 {
-            write!(f, "\n  … and {} more", self.more)?;
-        }
-        Ok(())
-    }
-}
-
 /// One line as a person writes it: a ready body, or the parts of a [`ModelInput`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -234,12 +195,12 @@ impl InputLine {
 ///
 /// ```
 /// let text = "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"a\", \"prompt\": \"Ho\"}\n{\"prompt\": 3}\n";
-/// let err = llmbo::jsonl::read_input(text.as_bytes(), "in.jsonl").unwrap_err();
+/// let err = llmbo::input_file::read_input(text.as_bytes(), "in.jsonl").unwrap_err();
 /// let message = err.to_string();
 /// assert!(message.contains("in.jsonl:2: duplicate recordId `a` (first on line 1)"), "{message}");
 /// assert!(message.contains("in.jsonl:3:"), "{message}");
 ///
-/// let ok = llmbo::jsonl::read_input("{\"recordId\": \"a\", \"prompt\": \"Hi\"}".as_bytes(), "in.jsonl")?;
+/// let ok = llmbo::input_file::read_input("{\"recordId\": \"a\", \"prompt\": \"Hi\"}".as_bytes(), "in.jsonl")?;
 /// assert_eq!(ok[0].0, "a");
 /// # Ok::<(), llmbo::Error>(())
 /// ```
@@ -337,12 +298,12 @@ fn parse_line(bytes: &[u8]) -> Result<Option<(String, ModelInput)>, String> {
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("in.jsonl");
 /// std::fs::write(&path, "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n\n{\"recordId\": \"b\", \"modelInput\": {\"inputText\": \"x\"}}\n")?;
-/// let file = llmbo::jsonl::InputFile::check(&path)?;
+/// let file = llmbo::input_file::InputFile::check(&path)?;
 /// assert_eq!(file.records(), 2);
 /// let ids: Vec<String> = file.read()?.map(|(id, _)| id).collect();
 /// assert_eq!(ids, ["a", "b"]);
 /// std::fs::write(&path, "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"a\", \"prompt\": \"Ho\"}\n")?;
-/// let err = llmbo::jsonl::InputFile::check(&path).unwrap_err().to_string();
+/// let err = llmbo::input_file::InputFile::check(&path).unwrap_err().to_string();
 /// assert!(err.contains(":2: duplicate recordId `a` (first on line 1)"), "{err}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

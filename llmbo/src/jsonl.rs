@@ -1,17 +1,14 @@
-//! The batch file formats: input records out, output records in. Pure functions over bytes
-//! and values, tested without a server; public for tools that write or read batch files
-//! themselves.
+//! The batch file formats: input records out, output records in. A pure line codec over bytes
+//! and values (it knows no adapter), tested without a server; public for tools that write or
+//! read batch files themselves. Reading a person's JSONL input file is
+//! [`input_file`](crate::input_file); reading an output line into a typed value the way a run
+//! does is [`mode::parse_output_line_as`](crate::mode::parse_output_line_as).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
-
-use crate::adapter::{ModelProviderAdapter, Usage};
-use crate::output::BatchOutput;
-
-pub use crate::input_file::{InputFile, InputProblems, LineProblem, read_input, read_input_file};
 
 use crate::error::RecordError;
 use crate::output::RecordResult;
@@ -165,58 +162,6 @@ pub(crate) fn fast_output_line(line: &str) -> Option<(Cow<'_, str>, &RawValue)> 
     }
     let fast: FastLine<'_> = serde_json::from_str(line).ok()?;
     Some((fast.record_id?, fast.model_output?))
-}
-
-/// Reads one output line of a structured job into `T`, as `load_results` does: the common
-/// answer through the adapter's fast path, anything else through
-/// [`parse_output_line`] and [`ModelProviderAdapter::validate_result`]. `tool` is the job's
-/// output tool (`T::tool_definition()`, fetched once for many lines). `None` for a line that
-/// names no record.
-///
-/// ```
-/// use llmbo::adapter::AnthropicAdapter;
-/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
-/// # struct Person { name: String }
-/// let line = r#"{"recordId":"r1","modelOutput":{"content":[{"type":"tool_use","name":"Person","input":{"name":"Ada"}}],
-///               "stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":5}}}"#;
-/// use llmbo::BatchOutput;
-/// let tool = Person::tool_definition();
-/// let parsed = llmbo::jsonl::parse_output_line_as::<Person>(line, &AnthropicAdapter::default(), &tool);
-/// let Some((id, Ok(person), usage)) = parsed else { panic!("{parsed:?}") };
-/// assert_eq!((id.as_str(), person.name.as_str()), ("r1", "Ada"));
-/// assert_eq!(usage.map(|u| u.output_tokens), Some(5));
-/// ```
-pub fn parse_output_line_as<T: BatchOutput>(
-    line: &str,
-    adapter: &dyn ModelProviderAdapter,
-    tool: &crate::output::ToolDefinition,
-) -> Option<(String, Result<T, RecordError>, Option<Usage>)> {
-    if let Some((record_id, input, usage)) = adapter.output_line_fast(line, tool) {
-        return Some((
-            record_id.into_owned(),
-            T::from_tool_input_str(input.get()),
-            usage,
-        ));
-    }
-    match parse_output_line(line) {
-        OutputLine::Output {
-            record_id,
-            model_output,
-        } => {
-            let usage = adapter.usage(&model_output);
-            let value = adapter
-                .validate_result(&model_output, tool)
-                .and_then(T::from_tool_input);
-            Some((record_id, value, usage))
-        }
-        OutputLine::Error { record_id, error } => Some((record_id, Err(error), None)),
-        OutputLine::Malformed { record_id, message } => Some((
-            record_id,
-            Err(RecordError::MalformedOutput { message }),
-            None,
-        )),
-        OutputLine::Unreadable { .. } => None,
-    }
 }
 
 /// The `recordId` string member of the top-level object of a possibly broken line: keys inside

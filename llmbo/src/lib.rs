@@ -178,7 +178,7 @@
 //!
 //! The `llmbo` binary (crate `llmbo-cli`) submits a JSONL file, watches jobs with a progress
 //! bar and downloads results: `llmbo submit`, `status`, `list`, `cancel`, `watch`, `download`.
-//! [`jsonl::read_input_file`] is its input reader, with every bad line named by file and line.
+//! [`input_file::read_input_file`] is its input reader, with every bad line named by file and line.
 //!
 //! ## Features
 //!
@@ -192,18 +192,22 @@
 pub mod adapter;
 #[cfg(feature = "aws")]
 mod aws;
+pub mod cost;
 mod embedding;
 mod error;
 #[cfg(feature = "aws")]
 mod files;
+mod findings;
 mod input;
-mod input_file;
+pub mod input_file;
 #[cfg(feature = "aws")]
 mod job;
 pub mod jsonl;
 #[cfg(feature = "aws")]
 mod layout;
 mod manifest;
+pub mod mode;
+pub mod model;
 mod output;
 pub mod preflight;
 
@@ -221,22 +225,22 @@ mod status;
 mod strict_json;
 mod strict_schema;
 
-pub use adapter::{
-    InvocationType, ModelAdapterRegistry, ModelProviderAdapter, OutputStrategy, Usage,
-};
+pub use adapter::{InvocationType, ModelAdapterRegistry, ModelProviderAdapter, Usage};
+#[doc(hidden)]
+pub use cost::{CostEstimate, Price, PriceTable};
 #[cfg(feature = "aws")]
 pub use embedding::is_embedding_model;
 pub use embedding::{Embedding, EmbeddingPurpose, EmbeddingSettings, Truncation};
 pub use error::{AwsErrorKind, Error, InputProblem, RecordError};
 #[cfg(feature = "aws")]
 pub use job::{
-    BatchInferer, BatchRun, CostEstimate, EmbeddingBatchInferer, Embeddings, Inferer,
-    InfererBuilder, JobDetails, JobStatus, Jobs, MODEL_MAX_RECORDS, OutputCheck, OutputMode,
-    PollConfig, PollPace, Price, PriceTable, Progress, ReaskRound, RecordInfo, RecordStream,
-    Recovered, RetryOptions, RetryOutcome, RunManifest, RunResults, RunSettings, RunSummary,
-    ShardEntry, ShardLimits, Stage, Structured, StructuredBatchInferer, Untyped, VpcSettings,
-    plan_shards, state,
+    BatchInferer, BatchRun, EmbeddingBatchInferer, Embeddings, Inferer, InfererBuilder, JobDetails,
+    JobStatus, Jobs, MODEL_MAX_RECORDS, OutputCheck, OutputMode, PollConfig, PollPace, Progress,
+    ReaskRound, RecordInfo, RecordStream, Recovered, RetryOptions, RetryOutcome, RunManifest,
+    RunResults, RunSettings, RunSummary, ShardEntry, ShardLimits, Stage, Structured,
+    StructuredBatchInferer, Untyped, VpcSettings, plan_shards, state,
 };
+pub use output::OutputStrategy;
 /// The builder's type-level markers for required settings.
 #[cfg(feature = "aws")]
 pub mod builder {

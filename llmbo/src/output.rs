@@ -1,5 +1,8 @@
 //! What comes back: the tool a structured job forces, and one result per input record.
 
+use std::fmt;
+use std::str::FromStr;
+
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde::{Deserialize, Serialize};
@@ -56,7 +59,7 @@ use crate::manifest::Manifest;
 /// variants each wrap one output type gives one tool per variant (named after the variant, or
 /// `#[batch_output(name = "...")]` on it; described by its doc comment, else by the wrapped
 /// type's). The model may call any of them; a record can name one with
-/// [`ModelInput::tool_choice`](crate::ModelInput::tool_choice). Where one schema is sent
+/// [`ModelInput::tool_choice`](crate::input::ModelInput::tool_choice). Where one schema is sent
 /// (native structured output, the prompt), it is an `anyOf` of `{"<variant tool>": {…}}`.
 ///
 /// ```
@@ -117,7 +120,7 @@ pub trait BatchOutput: Sized {
     /// The output strategy the type asks for (`#[batch_output(strategy = "json-schema")]`), as
     /// if given to [`InfererBuilder::output_strategy`](crate::InfererBuilder::output_strategy),
     /// which still overrides it. `None` (the default): the model's best.
-    fn output_strategy() -> Option<crate::OutputStrategy> {
+    fn output_strategy() -> Option<OutputStrategy> {
         None
     }
 
@@ -157,7 +160,7 @@ impl ToolDefinition {
     /// The same tool with its schema in the strict form native structured output and strict
     /// tools take (see [`strict_schema`](crate::strict_schema)). The parser still holds
     /// answers to the full schema.
-    pub fn strict(&self) -> Result<ToolDefinition, crate::StrictSchemaError> {
+    pub fn strict(&self) -> Result<ToolDefinition, crate::strict_schema::StrictSchemaError> {
         Ok(ToolDefinition {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -299,6 +302,97 @@ impl<T> IntoIterator for BatchResults<T> {
 
     fn into_iter(self) -> Self::IntoIter {
         self.records.into_iter()
+    }
+}
+
+/// How a structured job asks the model for its answer. The [`adapter`](crate::adapter) module's
+/// table says what each sends and reads, and which models take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStrategy {
+    /// The model is forced to call one tool whose input schema is the output type.
+    ForcedTool,
+    /// As `ForcedTool`, with `strict: true` on the tool and its schema in the strict form, so
+    /// constrained decoding makes the input fit.
+    StrictTool,
+    /// Native structured output: the answer's text is JSON that fits the strict schema.
+    JsonSchema,
+    /// The schema goes in the system prompt and the answer's text is searched for JSON.
+    JsonInPrompt,
+}
+
+impl OutputStrategy {
+    /// Every strategy, in the order defaults are chosen.
+    pub const ALL: [OutputStrategy; 4] = [
+        OutputStrategy::JsonSchema,
+        OutputStrategy::ForcedTool,
+        OutputStrategy::StrictTool,
+        OutputStrategy::JsonInPrompt,
+    ];
+
+    /// The name used in the CLI, the run record and messages: `forced-tool`, `strict-tool`,
+    /// `json-schema`, `json-in-prompt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputStrategy::ForcedTool => "forced-tool",
+            OutputStrategy::StrictTool => "strict-tool",
+            OutputStrategy::JsonSchema => "json-schema",
+            OutputStrategy::JsonInPrompt => "json-in-prompt",
+        }
+    }
+
+    /// Whether the strategy sends the strict form of the schema.
+    pub fn is_strict(self) -> bool {
+        matches!(
+            self,
+            OutputStrategy::StrictTool | OutputStrategy::JsonSchema
+        )
+    }
+
+    /// Whether the strategy sends a tool (which Converse batch jobs refuse).
+    pub fn uses_tools(self) -> bool {
+        matches!(
+            self,
+            OutputStrategy::ForcedTool | OutputStrategy::StrictTool
+        )
+    }
+}
+
+impl fmt::Display for OutputStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutputStrategy {
+    type Err = String;
+
+    /// Reads `forced-tool`, `forced_tool` or `ForcedTool` (any case), and so on.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let key: String = text
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_'))
+            .flat_map(char::to_lowercase)
+            .collect();
+        OutputStrategy::ALL
+            .into_iter()
+            .find(|s| s.as_str().replace('-', "") == key)
+            .ok_or_else(|| {
+                format!(
+                    "`{text}` is not an output strategy; expected one of {}",
+                    list(&OutputStrategy::ALL)
+                )
+            })
+    }
+}
+
+/// `a, b or c`.
+pub(crate) fn list(strategies: &[OutputStrategy]) -> String {
+    let names: Vec<&str> = strategies.iter().map(|s| s.as_str()).collect();
+    match names.split_last() {
+        None => "none".into(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
 

@@ -70,7 +70,7 @@ pub struct RunSettings {
     pub output_strategy: Option<OutputStrategy>,
     /// The settings of an embedding run; `None` for any other.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub embedding: Option<crate::EmbeddingSettings>,
+    pub embedding: Option<crate::embedding::EmbeddingSettings>,
     /// A run of fewer records than this goes on demand (`bedrock-runtime`), not in a batch
     /// job; `None`: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,7 +164,7 @@ pub const SERVICE_TIERS: &[&str] = &[
 
 /// Checks a service tier against [`SERVICE_TIERS`]; the error names what the model takes.
 pub(crate) fn check_service_tier(model_id: &str, tier: &str) -> Result<(), String> {
-    let id = crate::adapter::normalize_model_id(model_id);
+    let id = crate::model::normalize_model_id(model_id);
     let tiered = SERVICE_TIERS.iter().any(|prefix| id.starts_with(prefix));
     match tier {
         "default" => Ok(()),

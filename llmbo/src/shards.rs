@@ -45,7 +45,7 @@ impl ShardLimits {
     /// assert_eq!(ShardLimits::for_model("us.anthropic.claude-3-haiku-20240307-v1:0").max_records, 50_000);
     /// ```
     pub fn for_model(model_id: &str) -> Self {
-        let id = crate::adapter::normalize_model_id(model_id);
+        let id = crate::model::normalize_model_id(model_id);
         let max_records = MODEL_MAX_RECORDS
             .iter()
             .find(|(prefix, _, _)| id.starts_with(prefix))

@@ -198,7 +198,7 @@ impl Progress {
 }
 
 /// Why a job has no output to download: it ended `Failed`, or its run was cancelled before it
-/// was created. Becomes [`Error::JobFailed`](crate::Error::JobFailed).
+/// was created. Becomes [`Error::JobFailed`](crate::error::Error::JobFailed).
 #[derive(Debug, Clone)]
 pub(crate) struct JobFailure {
     pub(crate) job_arn: String,
@@ -228,8 +228,8 @@ impl JobFailure {
         }
     }
 
-    pub(crate) fn into_error(self) -> crate::Error {
-        crate::Error::JobFailed {
+    pub(crate) fn into_error(self) -> crate::error::Error {
+        crate::error::Error::JobFailed {
             job_arn: self.job_arn,
             status: self.status,
             message: self.message,

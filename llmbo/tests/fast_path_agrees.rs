@@ -154,9 +154,19 @@ fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&
     ]);
     let (mut ok, mut failed) = (0, 0);
     for text in &lines {
-        let Some((id, fast, usage)) =
-            llmbo::jsonl::parse_output_line_as::<Person>(text, adapter, &tool)
-        else {
+        let Some((id, fast, usage)) = llmbo::mode::parse_output_line_as::<Person>(
+            text,
+            adapter,
+            llmbo::adapter::OutputRequest::new(
+                if adapter.strategies() == [llmbo::OutputStrategy::JsonInPrompt] {
+                    llmbo::OutputStrategy::JsonInPrompt
+                } else {
+                    llmbo::OutputStrategy::ForcedTool
+                },
+                &tool,
+                &tool,
+            ),
+        ) else {
             panic!("a line with a recordId names its record: {text}");
         };
         let (general_id, value, general_usage) = general(adapter, text);

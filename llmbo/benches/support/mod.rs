@@ -115,7 +115,21 @@ pub fn llmbo_parse(adapter: &dyn ModelProviderAdapter, lines: &[String]) -> usiz
     let tool = Person::tool_definition();
     lines
         .iter()
-        .filter_map(|line| llmbo::jsonl::parse_output_line_as::<Person>(line, adapter, &tool))
+        .filter_map(|line| {
+            llmbo::mode::parse_output_line_as::<Person>(
+                line,
+                adapter,
+                llmbo::adapter::OutputRequest::new(
+                    if adapter.strategies() == [llmbo::OutputStrategy::JsonInPrompt] {
+                        llmbo::OutputStrategy::JsonInPrompt
+                    } else {
+                        llmbo::OutputStrategy::ForcedTool
+                    },
+                    &tool,
+                    &tool,
+                ),
+            )
+        })
         .filter(|(_, person, _)| person.is_ok())
         .count()
 }

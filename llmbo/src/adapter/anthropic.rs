@@ -162,8 +162,8 @@ impl Default for AnthropicAdapter {
 }
 
 impl ModelProviderAdapter for AnthropicAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::Claude
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::Claude
     }
 
     fn name(&self) -> &str {
@@ -435,8 +435,8 @@ pub struct DefaultAdapter {
 }
 
 impl ModelProviderAdapter for DefaultAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::Claude
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::Claude
     }
 
     fn name(&self) -> &str {

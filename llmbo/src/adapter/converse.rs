@@ -23,8 +23,8 @@ use crate::output::ToolDefinition;
 pub struct ConverseAdapter;
 
 impl ModelProviderAdapter for ConverseAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::Converse
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::Converse
     }
 
     fn name(&self) -> &str {

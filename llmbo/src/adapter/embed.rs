@@ -61,8 +61,8 @@ pub struct TitanEmbedAdapter {
 }
 
 impl ModelProviderAdapter for TitanEmbedAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::TitanEmbed
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::TitanEmbed
     }
 
     fn name(&self) -> &str {
@@ -178,8 +178,8 @@ pub struct NovaEmbedAdapter {
 }
 
 impl ModelProviderAdapter for NovaEmbedAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::NovaEmbed
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::NovaEmbed
     }
 
     fn name(&self) -> &str {

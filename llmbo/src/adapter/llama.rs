@@ -55,8 +55,8 @@ fn llama_prompt(input: &ModelInput, system: Option<&str>) -> String {
 }
 
 impl ModelProviderAdapter for LlamaAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::LlamaPrompt
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::LlamaPrompt
     }
 
     fn name(&self) -> &str {

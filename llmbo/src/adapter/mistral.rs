@@ -87,8 +87,8 @@ fn prompt_text(model_output: &Value) -> Option<(&str, Option<&str>)> {
 }
 
 impl ModelProviderAdapter for MistralPromptAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::MistralPrompt
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::MistralPrompt
     }
 
     fn name(&self) -> &str {
@@ -295,8 +295,8 @@ impl ModelProviderAdapter for MistralPromptAdapter {
 pub struct MistralChatAdapter;
 
 impl ModelProviderAdapter for MistralChatAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::ChatCompletions
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::ChatCompletions
     }
 
     fn name(&self) -> &str {

@@ -84,6 +84,10 @@ use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;
 
+#[doc(hidden)]
+pub use crate::model::normalize_model_id;
+#[doc(hidden)]
+pub use crate::output::OutputStrategy;
 pub use anthropic::{AnthropicAdapter, DefaultAdapter};
 pub use converse::ConverseAdapter;
 #[cfg(feature = "aws")]
@@ -96,11 +100,11 @@ pub use nova::{NovaAdapter, NovaParamStyle};
 pub use open_weight::{DeepSeekAdapter, QwenAdapter};
 pub use openai::OpenAiAdapter;
 #[cfg(feature = "aws")]
-pub(crate) use output_spec::{OutputSpec, call_of, check_expected};
-pub use registry::{ModelAdapterRegistry, normalize_model_id};
+pub(crate) use output_spec::OutputSpec;
+pub use registry::ModelAdapterRegistry;
 pub use strategy::{
-    NativeSupport, NativeSupportRow, OutputRequest, OutputStrategy, STRUCTURED_OUTPUT_MODELS,
-    default_strategy, detect_strategy, native_support, strategies_for,
+    NativeSupport, NativeSupportRow, OutputRequest, STRUCTURED_OUTPUT_MODELS, default_strategy,
+    detect_strategy, native_support, strategies_for,
 };
 #[cfg(feature = "aws")]
 pub(crate) use strategy::{legacy_strategy, resolve as resolve_output};
@@ -311,12 +315,12 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
     /// Which family's request rules the bodies this adapter writes are held to before upload
     /// (see [`crate::preflight`]). The default, for an adapter llmbo does not know: none, so
     /// only each body's size and JSON shape are checked.
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::Unknown
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::Unknown
     }
 
     /// The embedding in an embedding model's answer. The default: not an embedding model.
-    fn embedding(&self, model_output: &Value) -> Result<crate::Embedding, RecordError> {
+    fn embedding(&self, model_output: &Value) -> Result<crate::embedding::Embedding, RecordError> {
         let _ = model_output;
         Err(RecordError::MalformedOutput {
             message: format!("the {} adapter reads no embeddings", self.name()),
@@ -330,7 +334,11 @@ pub trait ModelProviderAdapter: Send + Sync + std::fmt::Debug {
     fn embedding_line_fast<'a>(
         &self,
         line: &'a str,
-    ) -> Option<(std::borrow::Cow<'a, str>, crate::Embedding, Option<Usage>)> {
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        crate::embedding::Embedding,
+        Option<Usage>,
+    )> {
         let _ = line;
         None
     }
@@ -707,7 +715,7 @@ pub(crate) fn schema_instruction(tool: &ToolDefinition) -> String {
 pub(crate) mod test_support {
     use serde_json::json;
 
-    use crate::{ModelInput, ToolDefinition};
+    use crate::{input::ModelInput, output::ToolDefinition};
 
     pub(crate) fn person_tool() -> ToolDefinition {
         ToolDefinition {
@@ -738,7 +746,7 @@ mod tests {
     use serde_json::json;
 
     use super::schema_instruction;
-    use crate::ToolDefinition;
+    use crate::output::ToolDefinition;
 
     #[test]
     fn the_schema_instruction_is_each_tools_own() {

@@ -409,8 +409,8 @@ fn tool_spec(tool: &ToolDefinition) -> Value {
 }
 
 impl ModelProviderAdapter for NovaAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::Nova
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::Nova
     }
 
     fn name(&self) -> &str {

@@ -102,8 +102,8 @@ macro_rules! open_weight_adapter {
                 $id
             }
 
-            fn request_family(&self) -> crate::preflight::RequestFamily {
-                crate::preflight::RequestFamily::ChatCompletions
+            fn request_family(&self) -> crate::model::RequestFamily {
+                crate::model::RequestFamily::ChatCompletions
             }
 
             fn prepare_model_input(

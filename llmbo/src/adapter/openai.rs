@@ -368,8 +368,8 @@ fn openai_choice(choice: &ToolChoice) -> Value {
 }
 
 impl ModelProviderAdapter for OpenAiAdapter {
-    fn request_family(&self) -> crate::preflight::RequestFamily {
-        crate::preflight::RequestFamily::ChatCompletions
+    fn request_family(&self) -> crate::model::RequestFamily {
+        crate::model::RequestFamily::ChatCompletions
     }
 
     fn name(&self) -> &str {

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{ModelProviderAdapter, OutputRequest, OutputStrategy, mark_strict};
-use crate::error::{Error, RecordError};
+use crate::error::Error;
 use crate::input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;
 
@@ -273,47 +273,4 @@ fn native_schema(body: &Value) -> Option<Value> {
         .pointer("/outputConfig/textFormat/structure/jsonSchema/schema")?
         .as_str()?;
     serde_json::from_str(text).ok()
-}
-
-/// The call in a structured answer of several output types: `(tool name, input)`. The
-/// adapter's own reader picks the call of one named tool; asked for the first, a call of
-/// another is a `WrongTool` naming it, which is then read as that tool's.
-pub(crate) fn call_of(
-    adapter: &dyn ModelProviderAdapter,
-    model_output: &Value,
-    request: OutputRequest<'_>,
-) -> Result<(String, Value), RecordError> {
-    let Some(first) = request.tools.first() else {
-        return Err(RecordError::MalformedOutput {
-            message: "a structured job has no output tool".into(),
-        });
-    };
-    let (name, input) = match adapter.validate_result(model_output, first) {
-        Ok(input) => (first.name.clone(), input),
-        Err(RecordError::WrongTool { found, .. }) => {
-            match request.tools.iter().find(|t| t.name == found) {
-                Some(tool) => (found, adapter.validate_result(model_output, tool)?),
-                None => {
-                    return Err(RecordError::UnknownTool {
-                        found,
-                        tools: request.tools.iter().map(|t| t.name.clone()).collect(),
-                    });
-                }
-            }
-        }
-        Err(other) => return Err(other),
-    };
-    check_expected(request.expected, &name)?;
-    Ok((name, input))
-}
-
-/// A record asked for one output type that answered with another is a `WrongTool`.
-pub(crate) fn check_expected(expected: Option<&str>, found: &str) -> Result<(), RecordError> {
-    match expected {
-        Some(expected) if expected != found => Err(RecordError::WrongTool {
-            expected: expected.to_owned(),
-            found: found.to_owned(),
-        }),
-        _ => Ok(()),
-    }
 }

@@ -11,6 +11,7 @@ use super::{
     NovaParamStyle, OpenAiAdapter, QwenAdapter, TitanEmbedAdapter,
 };
 use crate::error::Error;
+use crate::model::normalize_model_id;
 
 struct Entry {
     pattern: String,
@@ -173,34 +174,6 @@ fn warn_once(model_name: &str) {
     }
 }
 
-/// The model id without what Bedrock accepts around it: the ARN prefix of a foundation model
-/// or system inference profile, and a cross-region profile's geography (`us.`, `eu.`,
-/// `apac.`, `global.` …). Other ARNs (application inference profiles, custom models) carry
-/// no family in their id and are returned as their resource id.
-///
-/// ```
-/// use llmbo::adapter::normalize_model_id;
-/// assert_eq!(normalize_model_id("us.anthropic.claude-3-haiku-20240307-v1:0"),
-///            "anthropic.claude-3-haiku-20240307-v1:0");
-/// assert_eq!(normalize_model_id(
-///     "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.meta.llama3-2-3b-instruct-v1:0"),
-///     "meta.llama3-2-3b-instruct-v1:0");
-/// ```
-pub fn normalize_model_id(model_id: &str) -> &str {
-    let resource = if model_id.starts_with("arn:") {
-        model_id.rsplit_once('/').map_or(model_id, |(_, id)| id)
-    } else {
-        model_id
-    };
-    const GEOGRAPHIES: [&str; 9] = [
-        "us-gov.", "us.", "eu.", "apac.", "ap.", "ca.", "jp.", "au.", "global.",
-    ];
-    GEOGRAPHIES
-        .iter()
-        .find_map(|geo| resource.strip_prefix(geo))
-        .unwrap_or(resource)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,8 +214,10 @@ mod tests {
     #[test]
     fn nova_2_gets_camel_case_keys() -> Result<(), Box<dyn std::error::Error>> {
         let adapter = ModelAdapterRegistry::get_adapter("us.amazon.nova-2-lite-v1:0");
-        let body =
-            adapter.prepare_model_input(&crate::ModelInput::new().user("x").max_tokens(5), None)?;
+        let body = adapter.prepare_model_input(
+            &crate::input::ModelInput::new().user("x").max_tokens(5),
+            None,
+        )?;
         assert_eq!(body["inferenceConfig"]["maxTokens"], 5);
         Ok(())
     }
@@ -257,20 +232,20 @@ mod tests {
             }
             fn prepare_model_input(
                 &self,
-                _: &crate::ModelInput,
-                _: Option<&crate::ToolDefinition>,
+                _: &crate::input::ModelInput,
+                _: Option<&crate::output::ToolDefinition>,
             ) -> Result<serde_json::Value, Error> {
                 Ok(serde_json::Value::Null)
             }
-            fn build_tool(&self, _: &crate::ToolDefinition) -> serde_json::Value {
+            fn build_tool(&self, _: &crate::output::ToolDefinition) -> serde_json::Value {
                 serde_json::Value::Null
             }
             fn validate_result(
                 &self,
                 _: &serde_json::Value,
-                _: &crate::ToolDefinition,
-            ) -> Result<serde_json::Value, crate::RecordError> {
-                Err(crate::RecordError::Missing)
+                _: &crate::output::ToolDefinition,
+            ) -> Result<serde_json::Value, crate::error::RecordError> {
+                Err(crate::error::RecordError::Missing)
             }
             fn output_text(&self, _: &serde_json::Value) -> Option<String> {
                 None

@@ -13,106 +13,13 @@
 //! the first that both allow of: JsonSchema (native support known), ForcedTool (InvokeModel jobs
 //! only: Converse batch jobs refuse tools), JsonInPrompt.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "aws")]
 use super::output_spec::OutputSpec;
-use super::{InvocationType, ModelProviderAdapter, normalize_model_id};
-use crate::output::ToolDefinition;
-
-/// How a structured job asks the model for its answer. See `adapter/strategy.rs` for what each
-/// sends and reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputStrategy {
-    /// The model is forced to call one tool whose input schema is the output type.
-    ForcedTool,
-    /// As `ForcedTool`, with `strict: true` on the tool and its schema in the strict form, so
-    /// constrained decoding makes the input fit.
-    StrictTool,
-    /// Native structured output: the answer's text is JSON that fits the strict schema.
-    JsonSchema,
-    /// The schema goes in the system prompt and the answer's text is searched for JSON.
-    JsonInPrompt,
-}
-
-impl OutputStrategy {
-    /// Every strategy, in the order defaults are chosen.
-    pub const ALL: [OutputStrategy; 4] = [
-        OutputStrategy::JsonSchema,
-        OutputStrategy::ForcedTool,
-        OutputStrategy::StrictTool,
-        OutputStrategy::JsonInPrompt,
-    ];
-
-    /// The name used in the CLI, the run record and messages: `forced-tool`, `strict-tool`,
-    /// `json-schema`, `json-in-prompt`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputStrategy::ForcedTool => "forced-tool",
-            OutputStrategy::StrictTool => "strict-tool",
-            OutputStrategy::JsonSchema => "json-schema",
-            OutputStrategy::JsonInPrompt => "json-in-prompt",
-        }
-    }
-
-    /// Whether the strategy sends the strict form of the schema.
-    pub fn is_strict(self) -> bool {
-        matches!(
-            self,
-            OutputStrategy::StrictTool | OutputStrategy::JsonSchema
-        )
-    }
-
-    /// Whether the strategy sends a tool (which Converse batch jobs refuse).
-    pub fn uses_tools(self) -> bool {
-        matches!(
-            self,
-            OutputStrategy::ForcedTool | OutputStrategy::StrictTool
-        )
-    }
-}
-
-impl fmt::Display for OutputStrategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OutputStrategy {
-    type Err = String;
-
-    /// Reads `forced-tool`, `forced_tool` or `ForcedTool` (any case), and so on.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let key: String = text
-            .chars()
-            .filter(|c| !matches!(c, '-' | '_'))
-            .flat_map(char::to_lowercase)
-            .collect();
-        OutputStrategy::ALL
-            .into_iter()
-            .find(|s| s.as_str().replace('-', "") == key)
-            .ok_or_else(|| {
-                format!(
-                    "`{text}` is not an output strategy; expected one of {}",
-                    list(&OutputStrategy::ALL)
-                )
-            })
-    }
-}
-
-/// `a, b or c`.
-pub(crate) fn list(strategies: &[OutputStrategy]) -> String {
-    let names: Vec<&str> = strategies.iter().map(|s| s.as_str()).collect();
-    match names.split_last() {
-        None => "none".into(),
-        Some((last, [])) => (*last).to_owned(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-    }
-}
+use super::{InvocationType, ModelProviderAdapter};
+use crate::model::normalize_model_id;
+use crate::output::{OutputStrategy, ToolDefinition};
 
 /// Whether a model takes native structured output and strict tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,7 +238,7 @@ pub(crate) fn check_strategy(
         None => Ok(strategy.is_strict() && support == NativeSupport::Uncertain),
         Some(reason) => Err(format!(
             "model `{model_id}` cannot take output strategy {strategy} ({reason}); it can take {}",
-            list(&strategies_for(model_id, invocation, adapter))
+            crate::output::list(&strategies_for(model_id, invocation, adapter))
         )),
     }
 }
@@ -350,7 +257,7 @@ pub struct OutputRequest<'a> {
     /// `tool` itself.
     pub sent: &'a ToolDefinition,
     /// Every output type's tool, for a job of several types
-    /// ([`BatchOutput::tool_definitions`](crate::BatchOutput::tool_definitions)); the one
+    /// ([`BatchOutput::tool_definitions`](crate::output::BatchOutput::tool_definitions)); the one
     /// `tool` otherwise. Adapters are only ever asked to write one tool: a record that may
     /// answer through any of several gets them as its input's own tools.
     pub tools: &'a [ToolDefinition],
@@ -403,11 +310,11 @@ pub(crate) fn resolve(
     tool: &ToolDefinition,
     tools: &[ToolDefinition],
     chosen: Option<OutputStrategy>,
-) -> Result<OutputSpec, crate::Error> {
+) -> Result<OutputSpec, crate::error::Error> {
     if let Some(strategy) = chosen {
         match check_strategy(model_id, invocation, adapter, strategy) {
             Err(reason) => {
-                return Err(crate::Error::InvalidConfig {
+                return Err(crate::error::Error::InvalidConfig {
                     field: "output_strategy",
                     reason,
                 });
@@ -438,14 +345,16 @@ pub(crate) fn resolve(
             Err(err) => passed = passed.or(Some(err)),
         }
     }
-    Err(passed.unwrap_or_else(|| crate::Error::InvalidConfig {
-        field: "output_strategy",
-        reason: format!(
-            "model `{model_id}` takes no output strategy the {} adapter writes in a {} job",
-            adapter.name(),
-            invocation.as_str()
-        ),
-    }))
+    Err(
+        passed.unwrap_or_else(|| crate::error::Error::InvalidConfig {
+            field: "output_strategy",
+            reason: format!(
+                "model `{model_id}` takes no output strategy the {} adapter writes in a {} job",
+                adapter.name(),
+                invocation.as_str()
+            ),
+        }),
+    )
 }
 
 /// The strategy a request body was written with, read from its fields: native structured
@@ -558,8 +467,8 @@ mod tests {
 
     #[test]
     #[cfg(feature = "aws")]
-    fn every_body_tells_the_strategy_it_was_written_with() -> Result<(), crate::Error> {
-        use crate::{ModelInput, ToolDefinition};
+    fn every_body_tells_the_strategy_it_was_written_with() -> Result<(), crate::error::Error> {
+        use crate::{input::ModelInput, output::ToolDefinition};
         let tool = ToolDefinition {
             name: "Person".into(),
             description: "A person.".into(),

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use super::config::JobConfig;
-use super::mode::OutputMode;
 use super::state::Ready;
 use super::{Inferer, PollConfig, names};
 use crate::adapter::{ModelAdapterRegistry, ModelProviderAdapter, resolve_output};
 use crate::aws::Aws;
 use crate::embedding::EmbeddingSettings;
 use crate::error::Error;
+use crate::mode::OutputMode;
 use crate::settings::RunSettings;
 use crate::status::Progress;
 
@@ -97,7 +97,7 @@ pub(crate) struct Settings {
     pub(crate) preflight_only: bool,
     /// Why the preflight reads nothing from AWS, when it does not (`preflight_offline`).
     pub(crate) offline: Option<String>,
-    pub(crate) prices: Option<super::PriceTable>,
+    pub(crate) prices: Option<crate::cost::PriceTable>,
     pub(crate) max_estimated_cost: Option<f64>,
 }
 

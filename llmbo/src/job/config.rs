@@ -30,7 +30,7 @@ pub(crate) struct JobConfig {
     pub(crate) local_ids: LocalIds,
     /// The check each answer of a run-time output tool is held to (see
     /// [`Inferer::check_outputs`](super::Inferer::check_outputs)).
-    pub(crate) output_check: Option<super::mode::OutputCheck>,
+    pub(crate) output_check: Option<crate::mode::OutputCheck>,
     /// Whether a request-rule warning refuses the run too.
     pub(crate) strict: bool,
     /// Whether the request rules only warn (`skip_preflight_checks`).
@@ -40,7 +40,7 @@ pub(crate) struct JobConfig {
     /// Why the preflight reads nothing from AWS, when it does not.
     pub(crate) offline: Option<String>,
     /// The user's prices, for the cost estimate and the budget.
-    pub(crate) prices: Option<super::PriceTable>,
+    pub(crate) prices: Option<crate::cost::PriceTable>,
     /// The most the run may cost by its upper estimate.
     pub(crate) max_estimated_cost: Option<f64>,
     /// Where the per-job limits came from, and why not Service Quotas.

@@ -61,9 +61,9 @@ pub(crate) fn output_dir(
 impl<O: OutputMode> Inferer<O, Downloaded> {
     /// One result per input record, in input order, joined on `recordId` (Bedrock does not
     /// keep the order), and the combined manifest. A record absent from the output is
-    /// [`RecordError::Missing`](crate::RecordError::Missing); error records, malformed lines
+    /// [`RecordError::Missing`](crate::error::RecordError::Missing); error records, malformed lines
     /// and outputs that do not parse are their own `RecordError`s; the records of a job that
-    /// failed are [`RecordError::JobFailed`](crate::RecordError::JobFailed). When every job
+    /// failed are [`RecordError::JobFailed`](crate::error::RecordError::JobFailed). When every job
     /// failed, the failure itself is the error.
     pub fn load_results(self) -> Result<BatchResults<O::Value>, Error> {
         Ok(self.load_results_detailed()?.results)

@@ -506,7 +506,7 @@ pub(crate) async fn download_shard(
     // cannot be read (throttling past the retries, a deleted object, access) is the error:
     // no record drops out of the results unseen.
     let record_ids = record_ids(config, entry).await.map_err(|err| {
-        if err.aws_kind() == Some(crate::AwsErrorKind::NotFound) {
+        if err.aws_kind() == Some(crate::error::AwsErrorKind::NotFound) {
             Error::Corrupt {
                 object: entry.input_uri.clone(),
                 reason: format!(

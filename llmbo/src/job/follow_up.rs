@@ -312,12 +312,12 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         &self,
         job_arn: &str,
         interval: Duration,
-    ) -> Result<crate::JobDetails, Error> {
+    ) -> Result<crate::status::JobDetails, Error> {
         let mut pace = PollPace::new(interval, self.config.poll);
         loop {
             match self.config.aws.describe_job(job_arn).await {
                 Ok(details) => {
-                    self.config.report(&crate::Progress::of(&details));
+                    self.config.report(&crate::status::Progress::of(&details));
                     if details.status.is_finished() {
                         return Ok(details);
                     }

@@ -6,7 +6,7 @@ use crate::error::RecordError;
 use crate::jsonl::{self, OutputLine};
 
 /// One record's outcome and its usage.
-pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::Usage>);
+pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::adapter::Usage>);
 
 /// What one output line holds.
 pub(crate) enum LineRead<V> {
@@ -42,7 +42,7 @@ pub(crate) fn utf8_line(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
 pub(crate) fn read_line<O: OutputMode>(
     adapter: &dyn crate::adapter::ModelProviderAdapter,
     spec: Option<&crate::adapter::OutputSpec>,
-    check: Option<&super::mode::OutputCheck>,
+    check: Option<&crate::mode::OutputCheck>,
     line: &str,
     lossy: bool,
 ) -> LineRead<O::Value> {

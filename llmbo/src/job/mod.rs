@@ -24,13 +24,11 @@
 
 mod builder;
 mod config;
-mod cost;
 mod download;
 mod engine;
 mod follow_up;
 mod jobs;
 mod line;
-mod mode;
 pub(crate) mod names;
 mod on_demand;
 mod options;
@@ -53,15 +51,14 @@ mod upload;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+pub use crate::mode::{Embeddings, OutputCheck, OutputMode, Structured, Untyped};
 pub use crate::settings::{RunSettings, VpcSettings};
 pub use crate::shards::{MODEL_MAX_RECORDS, ShardLimits, plan_shards};
 pub use builder::{
     BucketNameIsSet, Configured, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback,
     RegionIsSet, RoleArnIsSet, Set, Unset,
 };
-pub use cost::{CostEstimate, Price, PriceTable};
 pub use jobs::Jobs;
-pub use mode::{Embeddings, OutputCheck, OutputMode, Structured, Untyped};
 pub use reask::ReaskRound;
 pub use record::{RunManifest, ShardEntry};
 pub use results::{RecordInfo, RunResults, RunSummary};
@@ -111,7 +108,7 @@ pub type BatchInferer<S = Ready> = Inferer<Untyped, S>;
 /// An inferer whose results are parsed into `T`, through a tool the model is forced to call.
 pub type StructuredBatchInferer<T, S = Ready> = Inferer<Structured<T>, S>;
 
-/// An inferer whose records are texts and whose results are their [`Embedding`](crate::Embedding)s,
+/// An inferer whose records are texts and whose results are their [`Embedding`](crate::embedding::Embedding)s,
 /// in input order (Titan Text Embeddings V2, Nova 2 multimodal embeddings).
 pub type EmbeddingBatchInferer<S = Ready> = Inferer<Embeddings, S>;
 
@@ -276,7 +273,10 @@ impl<S: State> Inferer<Untyped, S> {
     /// none until given one.
     pub fn check_outputs(
         mut self,
-        check: impl Fn(&serde_json::Value) -> Result<(), crate::RecordError> + Send + Sync + 'static,
+        check: impl Fn(&serde_json::Value) -> Result<(), crate::error::RecordError>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         Arc::make_mut(&mut self.config).output_check = Some(Arc::new(check));
         self

@@ -14,7 +14,7 @@ use super::schedule::PollPace;
 use crate::error::{Error, RecordError};
 
 /// One record's outcome and its usage.
-pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::Usage>);
+pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::adapter::Usage>);
 
 /// The runtime's body limit (`InvokeModel`'s `body`, 25,000,000 bytes).
 const MAX_BODY: usize = 25_000_000;
@@ -170,7 +170,7 @@ async fn answer_one<O: OutputMode>(
             Ok(_) => {}
             // Another process answered it first: its answer stands, read from there later.
             Err(Error::Aws {
-                kind: crate::AwsErrorKind::Conflict,
+                kind: crate::error::AwsErrorKind::Conflict,
                 ..
             }) => {}
             Err(err) => return Err(err),
@@ -406,7 +406,7 @@ pub(crate) async fn kept_answers(
 /// The runtime's "use an inference profile" refusal, with the profile to use where one is
 /// known: the model's `us.` profile (`bedrock-facts-2026.md` §2 and §6).
 fn with_profile_hint(model_id: &str, message: String) -> String {
-    let bare = crate::adapter::normalize_model_id(model_id);
+    let bare = crate::model::normalize_model_id(model_id);
     if message.contains("inference profile") && bare == model_id {
         format!(
             "{message} (try the inference profile `us.{bare}`, or `eu.`/`global.` as your region needs)"

@@ -8,9 +8,9 @@ use aws_config::SdkConfig;
 
 use super::PollConfig;
 use super::builder::InfererBuilder;
-use super::mode::{Embeddings, Untyped};
 use crate::adapter::{InvocationType, ModelProviderAdapter, OutputStrategy};
 use crate::embedding::{EmbeddingPurpose, EmbeddingSettings, Truncation};
+use crate::mode::{Embeddings, Untyped};
 use crate::output::ToolDefinition;
 use crate::settings::VpcSettings;
 use crate::status::Progress;
@@ -148,7 +148,7 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 
     /// The retry policy of every AWS call (attempts, backoff), instead of llmbo's: 5 attempts for
     /// S3 and 8 for Bedrock, the SDK's standard mode with jittered exponential backoff.
-    pub fn retry_config(mut self, retry: crate::RetryConfig) -> Self {
+    pub fn retry_config(mut self, retry: aws_config::retry::RetryConfig) -> Self {
         self.settings.retry = Some(retry);
         self
     }
@@ -197,14 +197,14 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 
     /// Your prices, for the cost range of [`Inferer::preflight`](crate::Inferer::preflight) and the budget of
     /// [`max_estimated_cost`](Self::max_estimated_cost). llmbo ships none.
-    pub fn prices(mut self, prices: super::PriceTable) -> Self {
+    pub fn prices(mut self, prices: crate::cost::PriceTable) -> Self {
         self.settings.prices = Some(prices);
         self
     }
 
     /// Refuses a run whose upper cost estimate (every input token at the high end of the
     /// estimate, every record's `max_tokens` of output) exceeds `max`, before anything is
-    /// uploaded ([`Error::OverBudget`](crate::Error::OverBudget)). Needs [`prices`](Self::prices) with the model's price.
+    /// uploaded ([`Error::OverBudget`](crate::error::Error::OverBudget)). Needs [`prices`](Self::prices) with the model's price.
     pub fn max_estimated_cost(mut self, max: f64) -> Self {
         self.settings.max_estimated_cost = Some(max);
         self

@@ -84,7 +84,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
     /// split into jobs `<job name>-1`, `-2`, … of even size, at most `max_concurrent_jobs` in
     /// flight, and merged back: one result per input record, in input order, and one combined
     /// manifest. The records of a job that fails become
-    /// [`RecordError::JobFailed`](crate::RecordError::JobFailed) while the other jobs' results
+    /// [`RecordError::JobFailed`](crate::error::RecordError::JobFailed) while the other jobs' results
     /// are returned; when every job failed, the failure is the error, as with the steps. The
     /// run record is kept in S3, so a run whose process died can be finished with
     /// [`BatchRun::resume`](Inferer::resume).
@@ -131,10 +131,10 @@ impl<O: OutputMode> Inferer<O, Ready> {
             concurrency,
         )
         .await?;
-        let mut manifest = crate::Manifest {
+        let mut manifest = crate::manifest::Manifest {
             total_record_count: count as u64,
             processed_record_count: count as u64,
-            ..crate::Manifest::default()
+            ..crate::manifest::Manifest::default()
         };
         let (mut input_tokens, mut output_tokens) = (0, 0);
         let records = answered
@@ -145,10 +145,12 @@ impl<O: OutputMode> Inferer<O, Ready> {
                     output_tokens = u64::saturating_add(output_tokens, usage.output_tokens);
                 }
                 match &outcome {
-                    Err(crate::RecordError::Bedrock { .. }) => manifest.error_record_count += 1,
+                    Err(crate::error::RecordError::Bedrock { .. }) => {
+                        manifest.error_record_count += 1
+                    }
                     _ => manifest.success_record_count += 1,
                 }
-                crate::RecordResult { record_id, outcome }
+                crate::output::RecordResult { record_id, outcome }
             })
             .collect();
         manifest.input_token_count = Some(input_tokens);

@@ -120,7 +120,7 @@ fn entry_bytes<V>(record_id: &str) -> u64 {
 struct Reader<'a> {
     adapter: &'a dyn ModelProviderAdapter,
     spec: Option<&'a OutputSpec>,
-    check: Option<&'a super::mode::OutputCheck>,
+    check: Option<&'a crate::mode::OutputCheck>,
     known: &'a HashSet<&'a str>,
 }
 

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::{JobOutput, read_job_keeping};
 use crate::job::config::{JobConfig, RunSettings};
-use crate::job::mode::Structured;
+use crate::mode::Structured;
 use crate::status::{JobDetails, JobStatus};
-use crate::{BatchOutput, RecordError};
+use crate::error::RecordError;
 
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema, BatchOutput)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema, llmbo_derive::BatchOutput)]
 #[batch_output(crate = "crate")]
 struct Person {
     name: String,
@@ -126,7 +126,7 @@ async fn the_indexed_read_agrees_with_the_parsed_one_record_by_record()
                 Ok(Person {
                     name: "again".into()
                 }),
-                Some(crate::Usage {
+                Some(crate::adapter::Usage {
                     input_tokens: 3,
                     output_tokens: 4
                 })
@@ -141,7 +141,7 @@ async fn the_indexed_read_agrees_with_the_parsed_one_record_by_record()
             Ok(Person {
                 name: "again".into()
             }),
-            Some(crate::Usage {
+            Some(crate::adapter::Usage {
                 input_tokens: 3,
                 output_tokens: 4
             })

@@ -157,7 +157,7 @@ impl PollPace {
                     message: format!(
                         "{message} ({} polls in a row {}; {still_running})",
                         self.failed,
-                        if kind == crate::AwsErrorKind::Throttled {
+                        if kind == crate::error::AwsErrorKind::Throttled {
                             "throttled"
                         } else {
                             "failed"
@@ -284,7 +284,7 @@ pub(crate) async fn fill_slots(
                 Ok(None) => return Ok(created),
                 // The account's job quota is full (other runs, other processes): wait for a
                 // slot instead of ending the run; the next poll tries again.
-                Err(err) if err.aws_kind() == Some(crate::AwsErrorKind::QuotaExceeded) => {
+                Err(err) if err.aws_kind() == Some(crate::error::AwsErrorKind::QuotaExceeded) => {
                     tracing::warn!(job_name = %entry.job_name, error = %err, "no free job slot in the account; waiting for one");
                     return Ok(created);
                 }
@@ -429,7 +429,7 @@ mod tests {
     fn throttled() -> Error {
         Error::Aws {
             operation: "GetModelInvocationJob",
-            kind: crate::AwsErrorKind::Throttled,
+            kind: crate::error::AwsErrorKind::Throttled,
             code: "ThrottlingException".into(),
             message: "slow down".into(),
             source: None,

@@ -8,9 +8,12 @@ use super::config::JobConfig;
 use super::record::{RECORD_VERSION, RunManifest, ShardEntry};
 use super::{OutputMode, names, plan_shards};
 use crate::adapter::{OutputSpec, OutputStrategy, detect_strategy};
+use crate::cost::TokenEstimator;
 use crate::error::Error;
+use crate::findings::{Finding, Findings, Severity};
 use crate::input::ModelInput;
-use crate::preflight::{Finding, Findings, RequestFamily, Severity, TokenEstimator, rules};
+use crate::model::RequestFamily;
+use crate::preflight::rules;
 use crate::{jsonl, layout};
 
 /// A `Prepared` run's requests: spooled to a private temp file, planned into jobs.

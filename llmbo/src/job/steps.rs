@@ -138,7 +138,7 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     ///
     /// When every job failed (a single job: the job failed), the failure is the error, with
     /// Bedrock's message. A job that failed in a run of several does not stop the run: its
-    /// records become [`RecordError::JobFailed`](crate::RecordError::JobFailed) when the
+    /// records become [`RecordError::JobFailed`](crate::error::RecordError::JobFailed) when the
     /// results are loaded. Polls that fail for a retryable reason back off (see
     /// [`PollConfig`](crate::PollConfig)); too many in a row are an error that says the jobs
     /// still run.
@@ -167,7 +167,7 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     }
 
     /// Marks the run cancelled, so that no job is created from now on (their records end as
-    /// [`RecordError::JobFailed`](crate::RecordError::JobFailed)), and stops every running
+    /// [`RecordError::JobFailed`](crate::error::RecordError::JobFailed)), and stops every running
     /// job; returns the ARNs asked to stop. What they processed can still be downloaded.
     pub async fn cancel(&self) -> Result<Vec<String>, Error> {
         schedule::cancel(&self.config, &self.run).await

@@ -59,7 +59,7 @@ impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
     /// Creates the jobs not created yet, follows them all (at most `max_concurrent_jobs` at a
     /// time), and merges their results in input order.
     ///
-    /// The records of a job that failed are [`RecordError::JobFailed`](crate::RecordError::JobFailed)
+    /// The records of a job that failed are [`RecordError::JobFailed`](crate::error::RecordError::JobFailed)
     /// while the other jobs' results are returned; when every job failed, the failure itself
     /// is the error. For runs too large to hold in memory, use [`stream`](Inferer::stream).
     pub async fn finish(self, poll_interval: Duration) -> Result<BatchResults<O::Value>, Error> {

@@ -262,7 +262,7 @@ pub const BATCH_SUPPORT: &[BatchSupportRow] = &[
 
 /// The table's row for a model id (in any form).
 pub fn batch_support(model: &str) -> Option<&'static BatchSupportRow> {
-    let id = crate::adapter::normalize_model_id(model);
+    let id = crate::model::normalize_model_id(model);
     BATCH_SUPPORT.iter().find(|row| id.starts_with(row.prefix))
 }
 
@@ -296,15 +296,14 @@ fn geography(region: &str) -> &'static str {
 /// Whether the id names a cross-region profile (`us.…`) rather than a bare model.
 fn is_profile_id(model: &str) -> bool {
     let resource = model.rsplit('/').next().unwrap_or(model);
-    crate::adapter::normalize_model_id(resource) != resource
-        || model.contains(":inference-profile/")
+    crate::model::normalize_model_id(resource) != resource || model.contains(":inference-profile/")
 }
 
 /// Refuses, before anything is asked of AWS, a model the table says takes no batch jobs, or
 /// takes them only through an inference profile when named by its bare id (naming the
 /// profile to use).
-pub(crate) fn refuse_unbatchable(model: &str, region: &str) -> Result<(), crate::Error> {
-    let id = crate::adapter::normalize_model_id(model);
+pub(crate) fn refuse_unbatchable(model: &str, region: &str) -> Result<(), crate::error::Error> {
+    let id = crate::model::normalize_model_id(model);
     let reason = match batch_support(model) {
         Some(row) if row.support == BatchSupport::NotBatchable => format!(
             "Bedrock does not run batch jobs on `{id}` ({}); choose another model",
@@ -319,7 +318,7 @@ pub(crate) fn refuse_unbatchable(model: &str, region: &str) -> Result<(), crate:
         }
         _ => return Ok(()),
     };
-    Err(crate::Error::InvalidConfig {
+    Err(crate::error::Error::InvalidConfig {
         field: "model_name",
         reason,
     })
@@ -338,7 +337,7 @@ fn table_profile(id: &str, region: &str, row: &BatchSupportRow) -> String {
 
 /// Checks the model against the catalog and the table.
 pub(crate) async fn check_model(aws: &Aws, model: &str, region: &str) -> ModelCheck {
-    let id = crate::adapter::normalize_model_id(model);
+    let id = crate::model::normalize_model_id(model);
     let row = batch_support(model);
     let mut check = ModelCheck {
         model: model.to_owned(),

@@ -30,7 +30,7 @@ pub(crate) async fn apply(
     if kept.min_records && kept.max_records && kept.max_bytes && kept.concurrent {
         return (QuotaSource::Builder, None);
     }
-    let id = crate::adapter::normalize_model_id(&run.model_name).to_owned();
+    let id = crate::model::normalize_model_id(&run.model_name).to_owned();
     let name = match aws.foundation_model(&id).await {
         CatalogAnswer::Found(Some(name)) => name,
         CatalogAnswer::Found(None) | CatalogAnswer::Missing => {

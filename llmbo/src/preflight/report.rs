@@ -159,7 +159,7 @@ impl fmt::Display for PreflightReport {
                 format!(
                     " ({} records set no limit; {} assumed)",
                     t.unbounded,
-                    super::estimate::DEFAULT_OUTPUT_BOUND
+                    crate::cost::DEFAULT_OUTPUT_BOUND
                 )
             } else {
                 String::new()

@@ -4,33 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{Finding, Rule, Severity};
+use crate::findings::{Finding, Rule, Severity};
 use crate::input::{ModelInput, Role, ToolChoice};
-
-/// Which family's rules a request body is held to; an adapter says which it writes
-/// ([`ModelProviderAdapter::request_family`](crate::adapter::ModelProviderAdapter::request_family)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RequestFamily {
-    /// Anthropic's Messages API (`anthropic_version`, `max_tokens`, `messages`).
-    Claude,
-    /// Nova's `messages-v1` body (`messages` of content blocks, `inferenceConfig`).
-    Nova,
-    /// A Converse request body (`modelInvocationType: Converse`).
-    Converse,
-    /// An OpenAI-style chat completion (gpt-oss, DeepSeek, Qwen, Mistral chat).
-    ChatCompletions,
-    /// Llama's prompt body (`prompt`, `max_gen_len`).
-    LlamaPrompt,
-    /// Mistral's text completion (`prompt`, `max_tokens`).
-    MistralPrompt,
-    /// Titan Text Embeddings (`inputText`).
-    TitanEmbed,
-    /// Nova multimodal embeddings (`taskType`, `singleEmbeddingParams`).
-    NovaEmbed,
-    /// No rules known (a user's adapter): only the size and the JSON shape are checked.
-    Unknown,
-}
+use crate::model::RequestFamily;
 
 macro_rules! rules {
     ($($name:ident = $id:literal, $severity:ident, $about:literal;)*) => {

@@ -1,7 +1,8 @@
 use serde_json::{Value, json};
 
-use super::rules::{self, RequestFamily as F};
+use super::rules;
 use super::*;
+use crate::model::RequestFamily as F;
 
 const HAIKU_45: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
 const HAIKU_3: &str = "anthropic.claude-3-haiku-20240307-v1:0";

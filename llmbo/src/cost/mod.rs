@@ -1,7 +1,15 @@
-//! What a run costs: prices per model, supplied by the user.
+//! What a run costs: prices per model, supplied by the user, and the token estimate a
+//! preflight prices before anything is billed.
 
-use super::results::RunResults;
+mod estimate;
+
+pub use estimate::{
+    CHARS_PER_TOKEN, CostRange, DEFAULT_OUTPUT_BOUND, TokenEstimate, TokenEstimator,
+    chars_per_token,
+};
+
 use crate::adapter::Usage;
+use crate::error::Error;
 
 /// What one model costs, per 1,000 tokens (batch prices, in any currency you like).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,7 +23,8 @@ pub struct Price {
 /// Prices per model, supplied by you (llmbo ships none: they change and differ by region).
 ///
 /// ```
-/// use llmbo::{Price, PriceTable, Usage};
+/// use llmbo::adapter::Usage;
+/// use llmbo::cost::{Price, PriceTable};
 /// let prices = PriceTable::new()
 ///     .with("anthropic.claude-3-haiku-20240307-v1:0", Price { input_per_1k: 0.000125, output_per_1k: 0.000625 });
 /// let usage = Usage { input_tokens: 2_000, output_tokens: 1_000 };
@@ -39,7 +48,7 @@ impl PriceTable {
     /// Adds (or replaces) the price of a model id.
     #[must_use]
     pub fn with(mut self, model: &str, price: Price) -> Self {
-        let model = crate::adapter::normalize_model_id(model).to_owned();
+        let model = crate::model::normalize_model_id(model).to_owned();
         self.prices.retain(|(m, _)| *m != model);
         self.prices.push((model, price));
         self
@@ -48,7 +57,7 @@ impl PriceTable {
     /// Adds (or replaces) the on-demand price of a model id, for the records that go on demand.
     #[must_use]
     pub fn with_on_demand(mut self, model: &str, price: Price) -> Self {
-        let model = crate::adapter::normalize_model_id(model).to_owned();
+        let model = crate::model::normalize_model_id(model).to_owned();
         self.on_demand.retain(|(m, _)| *m != model);
         self.on_demand.push((model, price));
         self
@@ -66,7 +75,7 @@ impl PriceTable {
     /// assert!(llmbo::PriceTable::from_json(r#"{"m": {"input_per_1k": -1, "output_per_1k": 0}}"#).is_err());
     /// # Ok::<(), llmbo::Error>(())
     /// ```
-    pub fn from_json(text: &str) -> Result<PriceTable, crate::Error> {
+    pub fn from_json(text: &str) -> Result<PriceTable, Error> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Row {
@@ -80,7 +89,7 @@ impl PriceTable {
             input_per_1k: f64,
             output_per_1k: f64,
         }
-        let invalid = |reason: String| crate::Error::InvalidConfig {
+        let invalid = |reason: String| Error::InvalidConfig {
             field: "prices",
             reason,
         };
@@ -113,7 +122,7 @@ impl PriceTable {
 
     /// The on-demand price of a model.
     pub fn on_demand_price(&self, model: &str) -> Option<Price> {
-        let model = crate::adapter::normalize_model_id(model);
+        let model = crate::model::normalize_model_id(model);
         self.on_demand
             .iter()
             .find(|(m, _)| *m == model)
@@ -122,7 +131,7 @@ impl PriceTable {
 
     /// The price of a model, in any form Bedrock accepts its id.
     pub fn price(&self, model: &str) -> Option<Price> {
-        let model = crate::adapter::normalize_model_id(model);
+        let model = crate::model::normalize_model_id(model);
         self.prices
             .iter()
             .find(|(m, _)| *m == model)
@@ -153,30 +162,5 @@ impl CostEstimate {
     /// Both parts, when both have a price.
     pub fn total(&self) -> Option<f64> {
         Some(self.batch? + self.on_demand?)
-    }
-}
-
-impl<V> RunResults<V> {
-    /// The estimated cost of the run's tokens at `model`'s prices in `prices`: the whole run
-    /// when every part has a price (records answered on demand at the on-demand price).
-    pub fn estimated_cost(&self, prices: &PriceTable, model: &str) -> Option<f64> {
-        self.estimated_costs(prices, model).total()
-    }
-
-    /// The estimate, batch and on-demand parts apart.
-    pub fn estimated_costs(&self, prices: &PriceTable, model: &str) -> CostEstimate {
-        let (batch, on_demand) = self.usage_by_kind();
-        let on_demand_cost = if on_demand == Usage::default() {
-            Some(0.0)
-        } else {
-            prices.on_demand_price(model).map(|price| {
-                on_demand.input_tokens as f64 / 1000.0 * price.input_per_1k
-                    + on_demand.output_tokens as f64 / 1000.0 * price.output_per_1k
-            })
-        };
-        CostEstimate {
-            batch: prices.cost(model, &batch),
-            on_demand: on_demand_cost,
-        }
     }
 }

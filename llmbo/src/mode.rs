@@ -1,4 +1,5 @@
-//! Untyped or structured: what one record's output becomes.
+//! Untyped, structured or embeddings: what one record's output becomes, read from one output
+//! line the way a run reads it.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -6,7 +7,7 @@ use std::marker::PhantomData;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::adapter::{ModelProviderAdapter, OutputRequest, Usage, call_of, check_expected};
+use crate::adapter::{ModelProviderAdapter, OutputRequest, Usage};
 use crate::error::RecordError;
 use crate::output::{BatchOutput, ToolDefinition};
 
@@ -51,7 +52,7 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
     fn tools() -> Vec<ToolDefinition>;
 
     /// The strategy the output type asks for (see [`BatchOutput::output_strategy`]).
-    fn strategy() -> Option<crate::OutputStrategy>;
+    fn strategy() -> Option<crate::output::OutputStrategy>;
 
     /// Whether the records are embeddings ([`Embeddings`]).
     fn embeddings() -> bool;
@@ -88,7 +89,7 @@ fn fast_input<'a>(
     line: &'a str,
     output: OutputRequest<'_>,
 ) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
-    let prompt_only = adapter.strategies() == [crate::OutputStrategy::JsonInPrompt];
+    let prompt_only = adapter.strategies() == [crate::output::OutputStrategy::JsonInPrompt];
     // A job of several types reads each call by its name, the slow way.
     if !(output.strategy.uses_tools() || prompt_only) || output.tools.len() > 1 {
         return None;
@@ -113,7 +114,7 @@ impl OutputMode for Untyped {
         Vec::new()
     }
 
-    fn strategy() -> Option<crate::OutputStrategy> {
+    fn strategy() -> Option<crate::output::OutputStrategy> {
         None
     }
 
@@ -176,7 +177,7 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
         T::tool_definitions()
     }
 
-    fn strategy() -> Option<crate::OutputStrategy> {
+    fn strategy() -> Option<crate::output::OutputStrategy> {
         T::output_strategy()
     }
 
@@ -236,7 +237,7 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
 }
 
 /// Jobs whose records are embeddings
-/// ([`EmbeddingBatchInferer`](crate::EmbeddingBatchInferer)): one [`Embedding`](crate::Embedding)
+/// ([`EmbeddingBatchInferer`](crate::embedding::EmbeddingBatchInferer)): one [`Embedding`](crate::embedding::Embedding)
 /// per input text.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Embeddings;
@@ -244,7 +245,7 @@ pub struct Embeddings;
 impl sealed::Sealed for Embeddings {}
 
 impl OutputMode for Embeddings {
-    type Value = crate::Embedding;
+    type Value = crate::embedding::Embedding;
 
     fn tool() -> Option<ToolDefinition> {
         None
@@ -254,7 +255,7 @@ impl OutputMode for Embeddings {
         Vec::new()
     }
 
-    fn strategy() -> Option<crate::OutputStrategy> {
+    fn strategy() -> Option<crate::output::OutputStrategy> {
         None
     }
 
@@ -266,7 +267,7 @@ impl OutputMode for Embeddings {
         adapter: &dyn ModelProviderAdapter,
         line: &'a str,
         _output: Option<OutputRequest<'_>>,
-    ) -> Option<FastLine<'a, crate::Embedding>> {
+    ) -> Option<FastLine<'a, crate::embedding::Embedding>> {
         let (record_id, embedding, usage) = adapter.embedding_line_fast(line)?;
         // As kept: the vector's numbers, not their text.
         let answer_bytes = embedding.held_bytes();
@@ -282,14 +283,114 @@ impl OutputMode for Embeddings {
         adapter: &dyn ModelProviderAdapter,
         model_output: Value,
         _output: Option<OutputRequest<'_>>,
-    ) -> Result<crate::Embedding, RecordError> {
+    ) -> Result<crate::embedding::Embedding, RecordError> {
         adapter.embedding(&model_output)
     }
 
     fn checked(
-        outcome: Result<crate::Embedding, RecordError>,
+        outcome: Result<crate::embedding::Embedding, RecordError>,
         _check: Option<&OutputCheck>,
-    ) -> Result<crate::Embedding, RecordError> {
+    ) -> Result<crate::embedding::Embedding, RecordError> {
         outcome
+    }
+}
+
+/// The call in a structured answer of several output types: `(tool name, input)`. The
+/// adapter's own reader picks the call of one named tool; asked for the first, a call of
+/// another is a `WrongTool` naming it, which is then read as that tool's.
+pub(crate) fn call_of(
+    adapter: &dyn ModelProviderAdapter,
+    model_output: &Value,
+    request: OutputRequest<'_>,
+) -> Result<(String, Value), RecordError> {
+    let Some(first) = request.tools.first() else {
+        return Err(RecordError::MalformedOutput {
+            message: "a structured job has no output tool".into(),
+        });
+    };
+    let (name, input) = match adapter.validate_result(model_output, first) {
+        Ok(input) => (first.name.clone(), input),
+        Err(RecordError::WrongTool { found, .. }) => {
+            match request.tools.iter().find(|t| t.name == found) {
+                Some(tool) => (found, adapter.validate_result(model_output, tool)?),
+                None => {
+                    return Err(RecordError::UnknownTool {
+                        found,
+                        tools: request.tools.iter().map(|t| t.name.clone()).collect(),
+                    });
+                }
+            }
+        }
+        Err(other) => return Err(other),
+    };
+    check_expected(request.expected, &name)?;
+    Ok((name, input))
+}
+
+/// A record asked for one output type that answered with another is a `WrongTool`.
+pub(crate) fn check_expected(expected: Option<&str>, found: &str) -> Result<(), RecordError> {
+    match expected {
+        Some(expected) if expected != found => Err(RecordError::WrongTool {
+            expected: expected.to_owned(),
+            found: found.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads one output line of a structured job into `T`, as `load_results` does: the common
+/// answer through the adapter's fast path, anything else through
+/// [`parse_output_line`](crate::jsonl::parse_output_line) and the strategy's reader
+/// ([`ModelProviderAdapter::read_output`]), so every [`OutputStrategy`](crate::OutputStrategy)
+/// reads as in a run. `output` is the job's output request (for one output type,
+/// [`OutputRequest::new`]). `None` for a line that names no record.
+///
+/// ```
+/// use llmbo::adapter::{AnthropicAdapter, OutputRequest};
+/// use llmbo::{BatchOutput, OutputStrategy};
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
+/// # struct Person { name: String }
+/// let tool = Person::tool_definition();
+/// let adapter = AnthropicAdapter::default();
+/// let line = r#"{"recordId":"r1","modelOutput":{"content":[{"type":"tool_use","name":"Person","input":{"name":"Ada"}}],
+///               "stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":5}}}"#;
+/// let forced = OutputRequest::new(OutputStrategy::ForcedTool, &tool, &tool);
+/// let parsed = llmbo::mode::parse_output_line_as::<Person>(line, &adapter, forced);
+/// let Some((id, Ok(person), usage)) = parsed else { panic!("{parsed:?}") };
+/// assert_eq!((id.as_str(), person.name.as_str()), ("r1", "Ada"));
+/// assert_eq!(usage.map(|u| u.output_tokens), Some(5));
+///
+/// // A native structured-output answer is JSON in the text.
+/// let line = r#"{"recordId":"r2","modelOutput":{"content":[{"type":"text","text":"{\"name\":\"Grace\"}"}],
+///               "stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":5}}}"#;
+/// let schema = OutputRequest::new(OutputStrategy::JsonSchema, &tool, &tool);
+/// let parsed = llmbo::mode::parse_output_line_as::<Person>(line, &adapter, schema);
+/// let Some((_, Ok(person), _)) = parsed else { panic!("{parsed:?}") };
+/// assert_eq!(person.name, "Grace");
+/// ```
+pub fn parse_output_line_as<T: BatchOutput + Send + 'static>(
+    line: &str,
+    adapter: &dyn ModelProviderAdapter,
+    output: OutputRequest<'_>,
+) -> Option<(String, Result<T, RecordError>, Option<Usage>)> {
+    if let Some(fast) = Structured::<T>::parse_fast(adapter, line, Some(output)) {
+        return Some((fast.record_id.into_owned(), fast.outcome, fast.usage));
+    }
+    match crate::jsonl::parse_output_line(line) {
+        crate::jsonl::OutputLine::Output {
+            record_id,
+            model_output,
+        } => {
+            let usage = adapter.usage(&model_output);
+            let value = Structured::<T>::parse(adapter, model_output, Some(output));
+            Some((record_id, value, usage))
+        }
+        crate::jsonl::OutputLine::Error { record_id, error } => Some((record_id, Err(error), None)),
+        crate::jsonl::OutputLine::Malformed { record_id, message } => Some((
+            record_id,
+            Err(RecordError::MalformedOutput { message }),
+            None,
+        )),
+        crate::jsonl::OutputLine::Unreadable { .. } => None,
     }
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::job::Price;
+use super::Price;
 
 /// Characters (bytes of JSON) per token, by model id prefix: `(prefix, chars per token,
 /// relative uncertainty, source)`. Rules of thumb, not measurements of these tokenizers;
@@ -55,7 +55,7 @@ pub const DEFAULT_OUTPUT_BOUND: u64 = 4096;
 /// assert!(uncertainty > 0.0);
 /// ```
 pub fn chars_per_token(model: &str) -> (f64, f64) {
-    let id = crate::adapter::normalize_model_id(model);
+    let id = crate::model::normalize_model_id(model);
     CHARS_PER_TOKEN
         .iter()
         .find(|(prefix, ..)| id.starts_with(prefix))

@@ -1,0 +1,56 @@
+//! What a model id says: the id without the ARN or geography Bedrock accepts around it, and
+//! which family's request body a model takes. A leaf: every layer that needs a model's family
+//! (adapters, preflight, shard limits, prices) reads it here.
+
+/// The model id without what Bedrock accepts around it: the ARN prefix of a foundation model
+/// or system inference profile, and a cross-region profile's geography (`us.`, `eu.`,
+/// `apac.`, `global.` …). Other ARNs (application inference profiles, custom models) carry
+/// no family in their id and are returned as their resource id.
+///
+/// ```
+/// use llmbo::model::normalize_model_id;
+/// assert_eq!(normalize_model_id("us.anthropic.claude-3-haiku-20240307-v1:0"),
+///            "anthropic.claude-3-haiku-20240307-v1:0");
+/// assert_eq!(normalize_model_id(
+///     "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.meta.llama3-2-3b-instruct-v1:0"),
+///     "meta.llama3-2-3b-instruct-v1:0");
+/// ```
+pub fn normalize_model_id(model_id: &str) -> &str {
+    let resource = if model_id.starts_with("arn:") {
+        model_id.rsplit_once('/').map_or(model_id, |(_, id)| id)
+    } else {
+        model_id
+    };
+    const GEOGRAPHIES: [&str; 9] = [
+        "us-gov.", "us.", "eu.", "apac.", "ap.", "ca.", "jp.", "au.", "global.",
+    ];
+    GEOGRAPHIES
+        .iter()
+        .find_map(|geo| resource.strip_prefix(geo))
+        .unwrap_or(resource)
+}
+
+/// Which family's rules a request body is held to; an adapter says which it writes
+/// ([`ModelProviderAdapter::request_family`](crate::ModelProviderAdapter::request_family)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestFamily {
+    /// Anthropic's Messages API (`anthropic_version`, `max_tokens`, `messages`).
+    Claude,
+    /// Nova's `messages-v1` body (`messages` of content blocks, `inferenceConfig`).
+    Nova,
+    /// A Converse request body (`modelInvocationType: Converse`).
+    Converse,
+    /// An OpenAI-style chat completion (gpt-oss, DeepSeek, Qwen, Mistral chat).
+    ChatCompletions,
+    /// Llama's prompt body (`prompt`, `max_gen_len`).
+    LlamaPrompt,
+    /// Mistral's text completion (`prompt`, `max_tokens`).
+    MistralPrompt,
+    /// Titan Text Embeddings (`inputText`).
+    TitanEmbed,
+    /// Nova multimodal embeddings (`taskType`, `singleEmbeddingParams`).
+    NovaEmbed,
+    /// No rules known (a user's adapter): only the size and the JSON shape are checked.
+    Unknown,
+}
