@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use llmbo::adapter::{ModelAdapterRegistry, ModelProviderAdapter, Usage, extract_json_object};
+use llmbo::adapter::{
+    AnswerReader, ModelAdapterRegistry, RequestWriter, Usage, extract_json_object,
+};
 use llmbo::{Error, ModelInput, RecordError, StructuredBatchInferer, ToolDefinition};
 use llmbo_local::LocalBedrock;
 use llmbo_workspace::{Person, person_inputs};
@@ -16,7 +18,7 @@ use serde_json::{Value, json};
 #[derive(Debug)]
 struct TitanText;
 
-impl ModelProviderAdapter for TitanText {
+impl RequestWriter for TitanText {
     fn name(&self) -> &str {
         "titan-text"
     }
@@ -51,11 +53,9 @@ impl ModelProviderAdapter for TitanText {
         }
         Ok(json!({"inputText": text, "textGenerationConfig": config}))
     }
+}
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        tool.input_schema.clone()
-    }
-
+impl AnswerReader for TitanText {
     fn validate_result(
         &self,
         output: &Value,

@@ -39,7 +39,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(output) => println!(
                 "{}: {}",
                 record.record_id,
-                adapter.output_text(output).unwrap_or_default()
+                adapter
+                    .answers()
+                    .and_then(|reader| reader.output_text(output))
+                    .unwrap_or_default()
             ),
             Err(err) => println!("{}: failed: {err}", record.record_id),
         }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use llmbo::adapter::{AnthropicAdapter, MistralChatAdapter, ModelProviderAdapter, Usage};
+use llmbo::adapter::{
+    AnswerReader, AnthropicAdapter, MistralChatAdapter, ModelProviderAdapter, RequestWriter, Usage,
+};
 use llmbo::{
     BatchInferer, Error, InvocationType, ModelAdapterRegistry, ModelInput, RecordError,
     StructuredBatchInferer, ToolDefinition,
@@ -98,7 +100,7 @@ async fn deepseek_and_qwen_return_typed_values_and_their_reasoning_stays_out() {
         let results = inferer.auto(person_inputs(100), POLL).await.unwrap();
         for (i, record) in results.records.iter().enumerate() {
             let output = record.outcome.as_ref().unwrap();
-            let text = adapter.output_text(output).unwrap();
+            let text = adapter.answers().unwrap().output_text(output).unwrap();
             assert!(
                 text.starts_with(&format!("Synthetic answer for record {i:05}:")),
                 "{model}: {text}"
@@ -138,6 +140,8 @@ async fn converse_jobs_work_untyped_and_structured_without_tools() {
     let (_, first) = results.successes().next().unwrap();
     assert!(
         adapter
+            .answers()
+            .unwrap()
             .output_text(first)
             .unwrap()
             .contains("Synthetic answer")
@@ -182,7 +186,7 @@ struct CountingAdapter {
     validated: AtomicUsize,
 }
 
-impl ModelProviderAdapter for CountingAdapter {
+impl RequestWriter for CountingAdapter {
     fn name(&self) -> &str {
         "my-adapter"
     }
@@ -194,9 +198,9 @@ impl ModelProviderAdapter for CountingAdapter {
         self.prepared.fetch_add(1, Ordering::Relaxed);
         self.inner.prepare_model_input(input, tool)
     }
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        self.inner.build_tool(tool)
-    }
+}
+
+impl AnswerReader for CountingAdapter {
     fn validate_result(&self, output: &Value, tool: &ToolDefinition) -> Result<Value, RecordError> {
         self.validated.fetch_add(1, Ordering::Relaxed);
         self.inner.validate_result(output, tool)

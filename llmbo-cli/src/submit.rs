@@ -41,11 +41,12 @@ impl Inputs {
             }
             None => None,
         };
-        let file = llmbo::input_file::InputFile::check(&request.input).map_err(|err| match err {
-            // The input file could not be read: the user's file.
-            llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
-            other => other.into(),
-        })?;
+        let file =
+            llmbo::input_file::InputFile::check(&request.input).map_err(|err| match err {
+                // The input file could not be read: the user's file.
+                llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
+                other => other.into(),
+            })?;
         Ok(Inputs { tool, file, prices })
     }
 

@@ -94,7 +94,7 @@ fn fast_input<'a>(
     if !(output.strategy.uses_tools() || prompt_only) || output.tools.len() > 1 {
         return None;
     }
-    adapter.output_line_fast(line, output.tool)
+    adapter.answers()?.output_line_fast(line, output.tool)
 }
 
 /// Jobs whose records come back as the raw `modelOutput` JSON ([`BatchInferer`](crate::BatchInferer)).
@@ -153,7 +153,7 @@ impl OutputMode for Untyped {
         output: Option<OutputRequest<'_>>,
     ) -> Result<Value, RecordError> {
         match output {
-            Some(output) => adapter.read_output(&model_output, output),
+            Some(output) => adapter.answer_reader()?.read_output(&model_output, output),
             None => Ok(model_output),
         }
     }
@@ -223,7 +223,9 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
                 return T::from_tool_call(&name, input);
             }
             // One schema of all the types: `{"<type>": {…}}`.
-            let value = adapter.read_output(&model_output, output)?;
+            let value = adapter
+                .answer_reader()?
+                .read_output(&model_output, output)?;
             if let Some(map) = value.as_object()
                 && map.len() == 1
                 && let Some(name) = map.keys().next()
@@ -232,7 +234,11 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
             }
             return T::from_tool_input(value);
         }
-        T::from_tool_input(adapter.read_output(&model_output, output)?)
+        T::from_tool_input(
+            adapter
+                .answer_reader()?
+                .read_output(&model_output, output)?,
+        )
     }
 }
 
@@ -268,7 +274,7 @@ impl OutputMode for Embeddings {
         line: &'a str,
         _output: Option<OutputRequest<'_>>,
     ) -> Option<FastLine<'a, crate::embedding::Embedding>> {
-        let (record_id, embedding, usage) = adapter.embedding_line_fast(line)?;
+        let (record_id, embedding, usage) = adapter.embeddings()?.embedding_line_fast(line)?;
         // As kept: the vector's numbers, not their text.
         let answer_bytes = embedding.held_bytes();
         Some(FastLine {
@@ -284,7 +290,7 @@ impl OutputMode for Embeddings {
         model_output: Value,
         _output: Option<OutputRequest<'_>>,
     ) -> Result<crate::embedding::Embedding, RecordError> {
-        adapter.embedding(&model_output)
+        adapter.embedding_reader()?.embedding(&model_output)
     }
 
     fn checked(
@@ -308,11 +314,12 @@ pub(crate) fn call_of(
             message: "a structured job has no output tool".into(),
         });
     };
-    let (name, input) = match adapter.validate_result(model_output, first) {
+    let reader = adapter.answer_reader()?;
+    let (name, input) = match reader.validate_result(model_output, first) {
         Ok(input) => (first.name.clone(), input),
         Err(RecordError::WrongTool { found, .. }) => {
             match request.tools.iter().find(|t| t.name == found) {
-                Some(tool) => (found, adapter.validate_result(model_output, tool)?),
+                Some(tool) => (found, reader.validate_result(model_output, tool)?),
                 None => {
                     return Err(RecordError::UnknownTool {
                         found,

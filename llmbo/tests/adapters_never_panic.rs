@@ -116,15 +116,20 @@ proptest! {
         let tool = tool();
         for adapter in adapters() {
             // Only the absence of a panic is checked; any Ok or Err is an answer.
-            let _ = adapter.validate_result(&output, &tool);
-            let _ = adapter.output_text(&output);
             let _ = adapter.usage(&output);
-            let _ = adapter.stop_reason(&output);
             // A broken answer shown back, to a broken request: a body or `None`.
             let _ = adapter.reask_body(&output, &output, "the answer did not fit");
-            for strategy in OutputStrategy::ALL {
-                let request = OutputRequest::new(strategy, &tool, &tool);
-                let _ = adapter.read_output(&output, request);
+            if let Some(reader) = adapter.answers() {
+                let _ = reader.validate_result(&output, &tool);
+                let _ = reader.output_text(&output);
+                let _ = reader.stop_reason(&output);
+                for strategy in OutputStrategy::ALL {
+                    let request = OutputRequest::new(strategy, &tool, &tool);
+                    let _ = reader.read_output(&output, request);
+                }
+            }
+            if let Some(reader) = adapter.embeddings() {
+                let _ = reader.embedding(&output);
             }
         }
     }

@@ -94,7 +94,10 @@ fn general(
             record_id,
             model_output,
         } => {
-            let value = adapter
+            let Some(reader) = adapter.answers() else {
+                panic!("{} reads no answers", adapter.name())
+            };
+            let value = reader
                 .validate_result(&model_output, &tool)
                 .and_then(Person::from_tool_input);
             (record_id, value, adapter.usage(&model_output))
@@ -112,6 +115,9 @@ fn general(
 /// Every change of one position of `output`, plus `extra` lines, through both paths.
 fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&str]) {
     let tool = Person::tool_definition();
+    let Some(reader) = adapter.answers() else {
+        panic!("{} reads no answers", adapter.name())
+    };
     // The plain answer does take the fast path, or there would be nothing to compare.
     let text = output.to_string();
     let raw: &serde_json::value::RawValue = match serde_json::from_str(&text) {
@@ -124,13 +130,13 @@ fn check_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&
         .iter()
         .any(|key| output.get(key).is_some());
     assert!(
-        chat || adapter.tool_input_fast(raw, &tool).is_some(),
+        chat || reader.tool_input_fast(raw, &tool).is_some(),
         "{}: the plain answer missed the fast path",
         adapter.name()
     );
     let plain_line = format!(r#"{{"recordId":"r1","modelOutput":{text}}}"#);
     assert!(
-        adapter.output_line_fast(&plain_line, &tool).is_some(),
+        reader.output_line_fast(&plain_line, &tool).is_some(),
         "{}: the plain line missed the one-pass path",
         adapter.name()
     );

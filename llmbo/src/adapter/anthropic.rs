@@ -6,18 +6,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{
-    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop, count,
-    fast_line, mark_strict, obj, put, single_call, strict_from_str, text, tools_and_choice,
-    validate_input, with_schema_prompt, without_tools, write_json_line,
+use super::answer::{as_object, check_stop, count, fast_line, single_call, strict_from_str};
+use super::body::{
+    mark_strict, obj, put, text, tools_and_choice, validate_input, with_schema_prompt,
+    without_tools, write_json_line,
 };
+use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
 
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
-/// The body written straight from borrowed parts inside an [`InputLine`](super::InputLine): the
+/// The body written straight from borrowed parts inside an [`InputLine`](super::body::InputLine): the
 /// same members, in the same order, as `prepare_model_input`'s body inside `encode_input_line`.
 #[derive(Serialize)]
 struct Body<'a> {
@@ -134,7 +135,7 @@ impl Serialize for Messages<'_> {
 struct ToolRef<'a> {
     name: &'a str,
     description: &'a str,
-    input_schema: super::SchemaJson<'a>,
+    input_schema: super::schema_cache::SchemaJson<'a>,
 }
 
 #[derive(Serialize)]
@@ -161,7 +162,7 @@ impl Default for AnthropicAdapter {
     }
 }
 
-impl ModelProviderAdapter for AnthropicAdapter {
+impl RequestWriter for AnthropicAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::Claude
     }
@@ -240,7 +241,7 @@ impl ModelProviderAdapter for AnthropicAdapter {
         validate_input(input, tool)?;
         let (tools, choice) = tools_and_choice(input, tool);
         // Floats go through `Value` as in `prepare_model_input`, so they print the same.
-        let line = super::InputLine {
+        let line = super::body::InputLine {
             record_id,
             model_input: Body {
                 anthropic_version: ANTHROPIC_VERSION,
@@ -258,7 +259,7 @@ impl ModelProviderAdapter for AnthropicAdapter {
                         .map(|t| ToolRef {
                             name: &t.name,
                             description: &t.description,
-                            input_schema: super::SchemaJson(&t.input_schema),
+                            input_schema: super::schema_cache::SchemaJson(&t.input_schema),
                         })
                         .collect()
                 }),
@@ -281,14 +282,73 @@ impl ModelProviderAdapter for AnthropicAdapter {
         write_json_line(&line, out)
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        obj([
-            ("name", text(&tool.name)),
-            ("description", text(&tool.description)),
-            ("input_schema", tool.input_schema.clone()),
-        ])
+    /// Every strategy: the forced tool, `strict: true` on it, `output_config.format`
+    /// (`bedrock-facts-2026.md` §1a) and the schema in the system prompt.
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[
+            OutputStrategy::ForcedTool,
+            OutputStrategy::StrictTool,
+            OutputStrategy::JsonSchema,
+            OutputStrategy::JsonInPrompt,
+        ]
     }
 
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let mut body = request.clone();
+        let messages = body.get_mut("messages")?.as_array_mut()?;
+        let content = match answer.get("content") {
+            Some(Value::Array(blocks)) if !blocks.is_empty() => Value::Array(blocks.clone()),
+            // An empty turn is refused; say there was none.
+            _ => json!([{"type": "text", "text": "(no answer)"}]),
+        };
+        let calls: Vec<Value> = content
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
+            .filter_map(|block| block.get("id").cloned())
+            .map(|id| json!({"type": "tool_result", "tool_use_id": id, "is_error": true, "content": problem}))
+            .collect();
+        messages.push(json!({"role": "assistant", "content": content}));
+        messages.push(if calls.is_empty() {
+            json!({"role": "user", "content": problem})
+        } else {
+            json!({"role": "user", "content": calls})
+        });
+        Some(body)
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
+            OutputStrategy::StrictTool => {
+                let mut body = self.prepare_model_input(input, Some(output.sent))?;
+                mark_strict(body.get_mut("tools").and_then(|tools| tools.get_mut(0)));
+                Ok(body)
+            }
+            OutputStrategy::JsonSchema => {
+                let mut body =
+                    self.prepare_model_input(&without_tools(input, output.sent)?, None)?;
+                if let Some(body) = body.as_object_mut() {
+                    body.insert(
+                        "output_config".into(),
+                        json!({"format": {"type": "json_schema", "schema": output.sent.input_schema}}),
+                    );
+                }
+                Ok(body)
+            }
+            OutputStrategy::JsonInPrompt => {
+                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+            }
+        }
+    }
+}
+
+impl AnswerReader for AnthropicAdapter {
     fn validate_result(
         &self,
         model_output: &Value,
@@ -357,73 +417,19 @@ impl ModelProviderAdapter for AnthropicAdapter {
         })
     }
 
-    /// Every strategy: the forced tool, `strict: true` on it, `output_config.format`
-    /// (`bedrock-facts-2026.md` §1a) and the schema in the system prompt.
-    fn strategies(&self) -> &'static [OutputStrategy] {
-        &[
-            OutputStrategy::ForcedTool,
-            OutputStrategy::StrictTool,
-            OutputStrategy::JsonSchema,
-            OutputStrategy::JsonInPrompt,
-        ]
-    }
-
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         Some(model_output.get("stop_reason")?.as_str()?.to_owned())
     }
+}
 
-    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-        let mut body = request.clone();
-        let messages = body.get_mut("messages")?.as_array_mut()?;
-        let content = match answer.get("content") {
-            Some(Value::Array(blocks)) if !blocks.is_empty() => Value::Array(blocks.clone()),
-            // An empty turn is refused; say there was none.
-            _ => json!([{"type": "text", "text": "(no answer)"}]),
-        };
-        let calls: Vec<Value> = content
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
-            .filter_map(|block| block.get("id").cloned())
-            .map(|id| json!({"type": "tool_result", "tool_use_id": id, "is_error": true, "content": problem}))
-            .collect();
-        messages.push(json!({"role": "assistant", "content": content}));
-        messages.push(if calls.is_empty() {
-            json!({"role": "user", "content": problem})
-        } else {
-            json!({"role": "user", "content": calls})
-        });
-        Some(body)
-    }
-
-    fn prepare_output(
-        &self,
-        input: &ModelInput,
-        output: OutputRequest<'_>,
-    ) -> Result<Value, Error> {
-        match output.strategy {
-            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
-            OutputStrategy::StrictTool => {
-                let mut body = self.prepare_model_input(input, Some(output.sent))?;
-                mark_strict(body.get_mut("tools").and_then(|tools| tools.get_mut(0)));
-                Ok(body)
-            }
-            OutputStrategy::JsonSchema => {
-                let mut body =
-                    self.prepare_model_input(&without_tools(input, output.sent)?, None)?;
-                if let Some(body) = body.as_object_mut() {
-                    body.insert(
-                        "output_config".into(),
-                        json!({"format": {"type": "json_schema", "schema": output.sent.input_schema}}),
-                    );
-                }
-                Ok(body)
-            }
-            OutputStrategy::JsonInPrompt => {
-                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
-            }
-        }
+impl AnthropicAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        obj([
+            ("name", text(&tool.name)),
+            ("description", text(&tool.description)),
+            ("input_schema", tool.input_schema.clone()),
+        ])
     }
 }
 
@@ -434,7 +440,7 @@ pub struct DefaultAdapter {
     inner: AnthropicAdapter,
 }
 
-impl ModelProviderAdapter for DefaultAdapter {
+impl RequestWriter for DefaultAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::Claude
     }
@@ -451,10 +457,12 @@ impl ModelProviderAdapter for DefaultAdapter {
         self.inner.prepare_model_input(input, tool)
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        self.inner.build_tool(tool)
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        self.inner.reask_body(request, answer, problem)
     }
+}
 
+impl AnswerReader for DefaultAdapter {
     fn validate_result(
         &self,
         model_output: &Value,
@@ -474,9 +482,12 @@ impl ModelProviderAdapter for DefaultAdapter {
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         self.inner.stop_reason(model_output)
     }
+}
 
-    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-        self.inner.reask_body(request, answer, problem)
+impl DefaultAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        self.inner.build_tool(tool)
     }
 }
 

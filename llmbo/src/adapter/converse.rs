@@ -2,14 +2,14 @@
 
 use serde_json::{Map, Value, json};
 
+use super::body::{
+    put, tools_and_choice, unwritten, validate_input, with_schema_prompt, without_tools,
+};
 use super::nova::{
     converse_reask, converse_stop_reason, converse_text, converse_tool_input, converse_usage,
     text_messages, tool_config,
 };
-use super::{
-    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, put, tools_and_choice, unwritten,
-    validate_input, with_schema_prompt, without_tools,
-};
+use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
 use crate::input::ModelInput;
 use crate::output::ToolDefinition;
@@ -22,7 +22,7 @@ use crate::output::ToolDefinition;
 #[derive(Debug, Clone, Default)]
 pub struct ConverseAdapter;
 
-impl ModelProviderAdapter for ConverseAdapter {
+impl RequestWriter for ConverseAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::Converse
     }
@@ -68,34 +68,10 @@ impl ModelProviderAdapter for ConverseAdapter {
         Ok(Value::Object(body))
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        tool_config(&[tool], None)
-    }
-
-    fn validate_result(
-        &self,
-        model_output: &Value,
-        tool: &ToolDefinition,
-    ) -> Result<Value, RecordError> {
-        converse_tool_input(model_output, tool, "Converse")
-    }
-
-    fn output_text(&self, model_output: &Value) -> Option<String> {
-        converse_text(model_output)
-    }
-
-    fn usage(&self, model_output: &Value) -> Option<Usage> {
-        converse_usage(model_output)
-    }
-
     /// Native structured output through `outputConfig.textFormat` (`bedrock-facts-2026.md`
     /// §1b), or the schema in the system prompt. No tools: Converse batch jobs refuse them.
     fn strategies(&self) -> &'static [OutputStrategy] {
         &[OutputStrategy::JsonSchema, OutputStrategy::JsonInPrompt]
-    }
-
-    fn stop_reason(&self, model_output: &Value) -> Option<String> {
-        converse_stop_reason(model_output)
     }
 
     fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
@@ -133,6 +109,28 @@ impl ModelProviderAdapter for ConverseAdapter {
             other => Err(unwritten(self.name(), other)),
         }
     }
+}
+
+impl AnswerReader for ConverseAdapter {
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        tool: &ToolDefinition,
+    ) -> Result<Value, RecordError> {
+        converse_tool_input(model_output, tool, "Converse")
+    }
+
+    fn output_text(&self, model_output: &Value) -> Option<String> {
+        converse_text(model_output)
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        converse_usage(model_output)
+    }
+
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        converse_stop_reason(model_output)
+    }
 
     fn tool_input_fast<'a>(
         &self,
@@ -152,6 +150,13 @@ impl ModelProviderAdapter for ConverseAdapter {
         Option<Usage>,
     )> {
         super::nova::converse_output_line_fast(line, tool)
+    }
+}
+
+impl ConverseAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        tool_config(&[tool], None)
     }
 }
 

@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
-use super::{ModelProviderAdapter, OutputStrategy, Usage, count};
+use super::answer::count;
+use super::{EmbeddingReader, ModelProviderAdapter, OutputStrategy, Reads, RequestWriter, Usage};
 use crate::embedding::{Embedding, EmbeddingPurpose, EmbeddingSettings, Truncation};
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role};
@@ -28,12 +29,6 @@ fn text_of(input: &ModelInput) -> Result<String, Error> {
         return Err(Error::invalid_request("the text to embed is empty"));
     }
     Ok(text)
-}
-
-fn no_tools() -> RecordError {
-    RecordError::MalformedOutput {
-        message: "an embedding model answers with vectors, not tool calls".into(),
-    }
 }
 
 /// A list of numbers as `f32`s, or why it is not one.
@@ -60,7 +55,7 @@ pub struct TitanEmbedAdapter {
     pub settings: EmbeddingSettings,
 }
 
-impl ModelProviderAdapter for TitanEmbedAdapter {
+impl RequestWriter for TitanEmbedAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::TitanEmbed
     }
@@ -88,27 +83,17 @@ impl ModelProviderAdapter for TitanEmbedAdapter {
         Ok(Value::Object(body))
     }
 
-    fn build_tool(&self, _tool: &ToolDefinition) -> Value {
-        Value::Null
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[]
     }
+}
 
-    fn validate_result(&self, _: &Value, _: &ToolDefinition) -> Result<Value, RecordError> {
-        Err(no_tools())
-    }
-
-    fn output_text(&self, _: &Value) -> Option<String> {
-        None
-    }
-
+impl EmbeddingReader for TitanEmbedAdapter {
     fn usage(&self, model_output: &Value) -> Option<Usage> {
         Some(Usage {
             input_tokens: count(model_output.get("inputTextTokenCount"))?,
             output_tokens: 0,
         })
-    }
-
-    fn strategies(&self) -> &'static [OutputStrategy] {
-        &[]
     }
 
     fn embedding_line_fast<'a>(
@@ -127,7 +112,7 @@ impl ModelProviderAdapter for TitanEmbedAdapter {
         struct ByType {
             binary: Option<Vec<u8>>,
         }
-        let (id, out) = super::fast_line::<Titan>(line)?;
+        let (id, out) = super::answer::fast_line::<Titan>(line)?;
         let usage = out.tokens.map(|input_tokens| Usage {
             input_tokens,
             output_tokens: 0,
@@ -168,6 +153,12 @@ impl ModelProviderAdapter for TitanEmbedAdapter {
     }
 }
 
+impl ModelProviderAdapter for TitanEmbedAdapter {
+    fn reads(&self) -> Reads<'_> {
+        Reads::Embeddings(self)
+    }
+}
+
 /// Nova 2 multimodal embeddings, text: `{"taskType": "SINGLE_EMBEDDING",
 /// "singleEmbeddingParams": {"embeddingPurpose", "embeddingDimension", "text": {…}}}`,
 /// answered by `{"embeddings": [{"embeddingType", "embedding"}]}`.
@@ -177,7 +168,7 @@ pub struct NovaEmbedAdapter {
     pub settings: EmbeddingSettings,
 }
 
-impl ModelProviderAdapter for NovaEmbedAdapter {
+impl RequestWriter for NovaEmbedAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::NovaEmbed
     }
@@ -212,25 +203,15 @@ impl ModelProviderAdapter for NovaEmbedAdapter {
         }))
     }
 
-    fn build_tool(&self, _tool: &ToolDefinition) -> Value {
-        Value::Null
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[]
     }
+}
 
-    fn validate_result(&self, _: &Value, _: &ToolDefinition) -> Result<Value, RecordError> {
-        Err(no_tools())
-    }
-
-    fn output_text(&self, _: &Value) -> Option<String> {
-        None
-    }
-
+impl EmbeddingReader for NovaEmbedAdapter {
     /// Nova reports no token count in the body (on demand it is a header): none.
     fn usage(&self, _: &Value) -> Option<Usage> {
         None
-    }
-
-    fn strategies(&self) -> &'static [OutputStrategy] {
-        &[]
     }
 
     fn embedding_line_fast<'a>(
@@ -245,7 +226,7 @@ impl ModelProviderAdapter for NovaEmbedAdapter {
         struct NovaOne {
             embedding: Vec<f32>,
         }
-        let (id, out) = super::fast_line::<Nova>(line)?;
+        let (id, out) = super::answer::fast_line::<Nova>(line)?;
         let first = out.embeddings.into_iter().next()?;
         let embedding = Embedding {
             vector: first.embedding,
@@ -265,6 +246,12 @@ impl ModelProviderAdapter for NovaEmbedAdapter {
             binary: None,
             input_tokens: None,
         })
+    }
+}
+
+impl ModelProviderAdapter for NovaEmbedAdapter {
+    fn reads(&self) -> Reads<'_> {
+        Reads::Embeddings(self)
     }
 }
 

@@ -2,9 +2,11 @@
 
 use serde_json::{Map, Value, json};
 
+use super::answer::{as_object, check_stop, count};
+use super::body::{put, validate_input};
+use super::schema_cache::schema_instruction;
 use super::{
-    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop, count,
-    extract_json_object, put, schema_instruction, validate_input,
+    AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage, extract_json_object,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role};
@@ -54,7 +56,7 @@ fn llama_prompt(input: &ModelInput, system: Option<&str>) -> String {
     prompt
 }
 
-impl ModelProviderAdapter for LlamaAdapter {
+impl RequestWriter for LlamaAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::LlamaPrompt
     }
@@ -90,10 +92,29 @@ impl ModelProviderAdapter for LlamaAdapter {
         Ok(Value::Object(body))
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        Value::String(schema_instruction(tool))
-    }
+    prompt_only_writer!();
 
+    /// The prompt, the generation and its end, a user turn with the problem, an open
+    /// assistant turn.
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let mut body = request.clone();
+        let prompt = body.get("prompt")?.as_str()?;
+        let generation = answer
+            .get("generation")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut next = format!("{prompt}{generation}<|eot_id|>");
+        header(&mut next, "user");
+        next.push_str(problem);
+        next.push_str("<|eot_id|>");
+        header(&mut next, "assistant");
+        body.as_object_mut()?
+            .insert("prompt".into(), Value::String(next));
+        Some(body)
+    }
+}
+
+impl AnswerReader for LlamaAdapter {
     fn validate_result(
         &self,
         model_output: &Value,
@@ -141,7 +162,7 @@ impl ModelProviderAdapter for LlamaAdapter {
             prompt_token_count: Option<u64>,
             generation_token_count: Option<u64>,
         }
-        let (record_id, answer): (_, Answer<'a>) = super::fast_line(line)?;
+        let (record_id, answer): (_, Answer<'a>) = super::answer::fast_line(line)?;
         check_stop(answer.stop_reason.as_deref()).ok()?;
         let input = super::json_text::first_object_raw(&answer.generation)?;
         let usage = answer
@@ -154,29 +175,17 @@ impl ModelProviderAdapter for LlamaAdapter {
         Some((record_id, Cow::Owned(input), usage))
     }
 
-    prompt_only_output!();
+    prompt_only_reader!();
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         Some(model_output.get("stop_reason")?.as_str()?.to_owned())
     }
+}
 
-    /// The prompt, the generation and its end, a user turn with the problem, an open
-    /// assistant turn.
-    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-        let mut body = request.clone();
-        let prompt = body.get("prompt")?.as_str()?;
-        let generation = answer
-            .get("generation")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let mut next = format!("{prompt}{generation}<|eot_id|>");
-        header(&mut next, "user");
-        next.push_str(problem);
-        next.push_str("<|eot_id|>");
-        header(&mut next, "assistant");
-        body.as_object_mut()?
-            .insert("prompt".into(), Value::String(next));
-        Some(body)
+impl LlamaAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        Value::String(schema_instruction(tool))
     }
 }
 

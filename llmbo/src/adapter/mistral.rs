@@ -3,13 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
+use super::answer::{as_object, check_stop};
+use super::body::{put, tools_and_choice, validate_input};
 use super::openai::{
     CHAT_STRATEGIES, chat_messages, chat_reask, chat_stop_reason, chat_text, chat_tool_input,
     chat_usage, function_tool, prepare_chat_output,
 };
+use super::schema_cache::schema_instruction;
 use super::{
-    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop,
-    extract_json_object, put, schema_instruction, tools_and_choice, validate_input,
+    AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage, extract_json_object,
 };
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
@@ -86,7 +88,7 @@ fn prompt_text(model_output: &Value) -> Option<(&str, Option<&str>)> {
     Some((text, stop))
 }
 
-impl ModelProviderAdapter for MistralPromptAdapter {
+impl RequestWriter for MistralPromptAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::MistralPrompt
     }
@@ -157,7 +159,7 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         }
         let prompt = mistral_prompt(input, preamble(input, tool).as_deref());
         // Floats go through `Value` as in `prepare_model_input`, so they print the same.
-        let line = super::InputLine {
+        let line = super::body::InputLine {
             record_id,
             model_input: Body {
                 prompt: &prompt,
@@ -168,13 +170,24 @@ impl ModelProviderAdapter for MistralPromptAdapter {
                 top_k: input.top_k,
             },
         };
-        super::write_json_line(&line, out)
+        super::body::write_json_line(&line, out)
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        Value::String(schema_instruction(tool))
-    }
+    prompt_only_writer!();
 
+    /// `…[/INST] answer</s>[INST] problem [/INST]`.
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let mut body = request.clone();
+        let prompt = body.get("prompt")?.as_str()?;
+        let (text, _) = prompt_text(answer).unwrap_or(("", None));
+        let next = format!("{prompt} {text}</s>[INST] {problem} [/INST]");
+        body.as_object_mut()?
+            .insert("prompt".into(), Value::String(next));
+        Some(body)
+    }
+}
+
+impl AnswerReader for MistralPromptAdapter {
     fn validate_result(
         &self,
         model_output: &Value,
@@ -244,7 +257,7 @@ impl ModelProviderAdapter for MistralPromptAdapter {
             prompt_tokens: Option<u64>,
             completion_tokens: Option<u64>,
         }
-        let (record_id, answer): (_, Answer<'a>) = super::fast_line(line)?;
+        let (record_id, answer): (_, Answer<'a>) = super::answer::fast_line(line)?;
         let (text, stop) = match answer.outputs.as_deref() {
             Some([first, ..]) => (&first.text, first.stop_reason.as_deref()),
             _ => {
@@ -270,21 +283,17 @@ impl ModelProviderAdapter for MistralPromptAdapter {
         Some((record_id, Cow::Owned(input), usage))
     }
 
-    prompt_only_output!();
+    prompt_only_reader!();
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         prompt_text(model_output).and_then(|(_, stop)| stop.map(str::to_owned))
     }
+}
 
-    /// `…[/INST] answer</s>[INST] problem [/INST]`.
-    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-        let mut body = request.clone();
-        let prompt = body.get("prompt")?.as_str()?;
-        let (text, _) = prompt_text(answer).unwrap_or(("", None));
-        let next = format!("{prompt} {text}</s>[INST] {problem} [/INST]");
-        body.as_object_mut()?
-            .insert("prompt".into(), Value::String(next));
-        Some(body)
+impl MistralPromptAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        Value::String(schema_instruction(tool))
     }
 }
 
@@ -294,7 +303,7 @@ impl ModelProviderAdapter for MistralPromptAdapter {
 #[derive(Debug, Clone, Default)]
 pub struct MistralChatAdapter;
 
-impl ModelProviderAdapter for MistralChatAdapter {
+impl RequestWriter for MistralChatAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::ChatCompletions
     }
@@ -332,10 +341,24 @@ impl ModelProviderAdapter for MistralChatAdapter {
         Ok(Value::Object(body))
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        function_tool(tool)
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        CHAT_STRATEGIES
     }
 
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        prepare_chat_output(self, input, output)
+    }
+
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        chat_reask(request, answer, problem)
+    }
+}
+
+impl AnswerReader for MistralChatAdapter {
     fn validate_result(
         &self,
         model_output: &Value,
@@ -364,24 +387,15 @@ impl ModelProviderAdapter for MistralChatAdapter {
         super::openai::chat_output_line_fast(line, tool)
     }
 
-    fn strategies(&self) -> &'static [OutputStrategy] {
-        CHAT_STRATEGIES
-    }
-
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         chat_stop_reason(model_output)
     }
+}
 
-    fn prepare_output(
-        &self,
-        input: &ModelInput,
-        output: OutputRequest<'_>,
-    ) -> Result<Value, Error> {
-        prepare_chat_output(self, input, output)
-    }
-
-    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-        chat_reask(request, answer, problem)
+impl MistralChatAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        function_tool(tool)
     }
 }
 

@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{
-    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, check_stop, count,
-    fast_line, mark_strict, obj, put, single_call, strict_from_str, text, tools_and_choice,
-    unwritten, validate_input, with_schema_prompt, write_json_line,
+use super::answer::{as_object, check_stop, count, fast_line, single_call, strict_from_str};
+use super::body::{
+    mark_strict, obj, put, text, tools_and_choice, unwritten, validate_input, with_schema_prompt,
+    write_json_line,
 };
+use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
@@ -81,7 +82,7 @@ pub(crate) fn text_messages(input: &ModelInput) -> Value {
         .collect()
 }
 
-/// A Nova request body, written from borrowed parts inside an [`InputLine`](super::InputLine):
+/// A Nova request body, written from borrowed parts inside an [`InputLine`](super::body::InputLine):
 /// the same bytes as `prepare_model_input` + `encode_input_line`, without building a `Value`.
 #[derive(Serialize)]
 struct NovaBody<'a> {
@@ -196,7 +197,7 @@ struct ToolSpec<'a> {
 
 #[derive(Serialize)]
 struct JsonSchema<'a> {
-    json: super::SchemaJson<'a>,
+    json: super::schema_cache::SchemaJson<'a>,
 }
 
 /// `{"auto": {}}`, `{"any": {}}` or `{"tool": {"name"}}`.
@@ -218,7 +219,7 @@ impl<'a> ToolConfig<'a> {
                         name: &t.name,
                         description: &t.description,
                         input_schema: JsonSchema {
-                            json: super::SchemaJson(&t.input_schema),
+                            json: super::schema_cache::SchemaJson(&t.input_schema),
                         },
                     },
                 })
@@ -408,7 +409,7 @@ fn tool_spec(tool: &ToolDefinition) -> Value {
     )])
 }
 
-impl ModelProviderAdapter for NovaAdapter {
+impl RequestWriter for NovaAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::Nova
     }
@@ -464,7 +465,7 @@ impl ModelProviderAdapter for NovaAdapter {
     ) -> Result<(), Error> {
         validate_input(input, tool)?;
         let (tools, choice) = tools_and_choice(input, tool);
-        let line = super::InputLine {
+        let line = super::body::InputLine {
             record_id,
             model_input: NovaBody {
                 schema_version: self.send_schema_version.then_some("messages-v1"),
@@ -477,10 +478,46 @@ impl ModelProviderAdapter for NovaAdapter {
         write_json_line(&line, out)
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        tool_spec(tool)
+    /// The forced tool, with `strict: true` on its `toolSpec` when asked, and the schema in
+    /// the system prompt. Nova's InvokeModel body has no native structured-output field of
+    /// its own (Converse jobs have `outputConfig`).
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[
+            OutputStrategy::ForcedTool,
+            OutputStrategy::StrictTool,
+            OutputStrategy::JsonInPrompt,
+        ]
     }
 
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        converse_reask(request, answer, problem)
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
+            OutputStrategy::StrictTool => {
+                let mut body = self.prepare_model_input(input, Some(output.sent))?;
+                mark_strict(
+                    body.get_mut("toolConfig")
+                        .and_then(|config| config.get_mut("tools"))
+                        .and_then(|tools| tools.get_mut(0)),
+                );
+                Ok(body)
+            }
+            OutputStrategy::JsonInPrompt => {
+                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+            }
+            other => Err(unwritten(self.name(), other)),
+        }
+    }
+}
+
+impl AnswerReader for NovaAdapter {
     fn validate_result(
         &self,
         model_output: &Value,
@@ -513,46 +550,15 @@ impl ModelProviderAdapter for NovaAdapter {
         converse_output_line_fast(line, tool)
     }
 
-    /// The forced tool, with `strict: true` on its `toolSpec` when asked, and the schema in
-    /// the system prompt. Nova's InvokeModel body has no native structured-output field of
-    /// its own (Converse jobs have `outputConfig`).
-    fn strategies(&self) -> &'static [OutputStrategy] {
-        &[
-            OutputStrategy::ForcedTool,
-            OutputStrategy::StrictTool,
-            OutputStrategy::JsonInPrompt,
-        ]
-    }
-
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         converse_stop_reason(model_output)
     }
+}
 
-    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-        converse_reask(request, answer, problem)
-    }
-
-    fn prepare_output(
-        &self,
-        input: &ModelInput,
-        output: OutputRequest<'_>,
-    ) -> Result<Value, Error> {
-        match output.strategy {
-            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
-            OutputStrategy::StrictTool => {
-                let mut body = self.prepare_model_input(input, Some(output.sent))?;
-                mark_strict(
-                    body.get_mut("toolConfig")
-                        .and_then(|config| config.get_mut("tools"))
-                        .and_then(|tools| tools.get_mut(0)),
-                );
-                Ok(body)
-            }
-            OutputStrategy::JsonInPrompt => {
-                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
-            }
-            other => Err(unwritten(self.name(), other)),
-        }
+impl NovaAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        tool_spec(tool)
     }
 }
 

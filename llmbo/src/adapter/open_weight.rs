@@ -20,7 +20,7 @@ use super::openai::{
     CHAT_STRATEGIES, chat_completion, chat_reask, chat_stop_reason, chat_tool_input, chat_usage,
     function_tool, prepare_chat_output, write_chat_completion,
 };
-use super::{ModelProviderAdapter, OutputRequest, OutputStrategy, Usage};
+use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;
@@ -97,7 +97,7 @@ macro_rules! open_weight_adapter {
         #[derive(Debug, Clone, Default)]
         pub struct $name;
 
-        impl ModelProviderAdapter for $name {
+        impl RequestWriter for $name {
             fn name(&self) -> &str {
                 $id
             }
@@ -124,9 +124,24 @@ macro_rules! open_weight_adapter {
                 write_chat_line(record_id, input, tool, out)
             }
 
-            fn build_tool(&self, tool: &ToolDefinition) -> Value {
-                function_tool(tool)
+            fn strategies(&self) -> &'static [OutputStrategy] {
+                CHAT_STRATEGIES
             }
+
+            fn prepare_output(
+                &self,
+                input: &ModelInput,
+                output: OutputRequest<'_>,
+            ) -> Result<Value, Error> {
+                prepare_chat_output(self, input, output)
+            }
+
+            fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+                chat_reask(request, answer, problem)
+            }
+        }
+
+        impl AnswerReader for $name {
 
             fn validate_result(
                 &self,
@@ -156,24 +171,16 @@ macro_rules! open_weight_adapter {
                 super::openai::chat_output_line_fast(line, tool)
             }
 
-            fn strategies(&self) -> &'static [OutputStrategy] {
-                CHAT_STRATEGIES
-            }
-
             fn stop_reason(&self, model_output: &Value) -> Option<String> {
                 chat_stop_reason(model_output)
             }
+        }
 
-            fn prepare_output(
-                &self,
-                input: &ModelInput,
-                output: OutputRequest<'_>,
-            ) -> Result<Value, Error> {
-                prepare_chat_output(self, input, output)
-            }
+        impl $name {
 
-            fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-                chat_reask(request, answer, problem)
+            /// The tool in the family's own format.
+            pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+                function_tool(tool)
             }
         }
     };
@@ -202,7 +209,7 @@ mod tests {
     fn both_write_a_chat_completion_with_max_tokens_and_a_required_tool()
     -> Result<(), Box<dyn std::error::Error>> {
         let tool = person_tool();
-        for adapter in [&DeepSeekAdapter as &dyn ModelProviderAdapter, &QwenAdapter] {
+        for adapter in [&DeepSeekAdapter as &dyn AnswerReader, &QwenAdapter] {
             let body = adapter.prepare_model_input(&sample_input(), Some(&tool))?;
             assert_eq!(
                 body["messages"][0],

@@ -3,11 +3,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{
-    ModelProviderAdapter, OutputRequest, OutputStrategy, Usage, as_object, count, mark_strict, obj,
-    parse_arguments, put, single_call, text, tools_and_choice, validate_input, with_schema_prompt,
+use super::answer::{as_object, count, parse_arguments, single_call};
+use super::body::{
+    mark_strict, obj, put, text, tools_and_choice, validate_input, with_schema_prompt,
     without_tools,
 };
+use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
 use crate::input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
@@ -142,11 +143,11 @@ pub(crate) fn chat_output_line_fast<'a>(
         prompt_tokens: Option<u64>,
         completion_tokens: Option<u64>,
     }
-    let (record_id, answer): (_, Answer<'a>) = super::fast_line(line)?;
+    let (record_id, answer): (_, Answer<'a>) = super::answer::fast_line(line)?;
     let mut choices = answer.choices.into_iter();
     let choice = choices.next()?;
     // `finish_reason` as the general path reads it (only where it is a string).
-    super::check_stop(Some(choice.finish_reason?.as_ref())).ok()?;
+    super::answer::check_stop(Some(choice.finish_reason?.as_ref())).ok()?;
     let mut calls = choice.message.tool_calls.into_iter();
     let call = calls.next()?;
     if calls.next().is_some() || call.function.name != tool.name {
@@ -216,8 +217,8 @@ pub(crate) fn write_chat_completion(
         tools: &tools,
         tool_choice: tool_choice.as_ref().map(choice),
     };
-    super::write_json_line(
-        &super::InputLine {
+    super::body::write_json_line(
+        &super::body::InputLine {
             record_id,
             model_input: body,
         },
@@ -260,7 +261,7 @@ impl serde::Serialize for ChatBody<'_> {
                     function: Function {
                         name: &tool.name,
                         description: &tool.description,
-                        parameters: super::SchemaJson(&tool.input_schema),
+                        parameters: super::schema_cache::SchemaJson(&tool.input_schema),
                     },
                 })
                 .collect();
@@ -317,7 +318,7 @@ struct FunctionTool<'a> {
 struct Function<'a> {
     name: &'a str,
     description: &'a str,
-    parameters: super::SchemaJson<'a>,
+    parameters: super::schema_cache::SchemaJson<'a>,
 }
 
 /// `choices[0].message.content` without any `<reasoning>…</reasoning>` part.
@@ -367,7 +368,7 @@ fn openai_choice(choice: &ToolChoice) -> Value {
     }
 }
 
-impl ModelProviderAdapter for OpenAiAdapter {
+impl RequestWriter for OpenAiAdapter {
     fn request_family(&self) -> crate::model::RequestFamily {
         crate::model::RequestFamily::ChatCompletions
     }
@@ -401,10 +402,24 @@ impl ModelProviderAdapter for OpenAiAdapter {
         )
     }
 
-    fn build_tool(&self, tool: &ToolDefinition) -> Value {
-        function_tool(tool)
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        CHAT_STRATEGIES
     }
 
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        prepare_chat_output(self, input, output)
+    }
+
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        chat_reask(request, answer, problem)
+    }
+}
+
+impl AnswerReader for OpenAiAdapter {
     fn validate_result(
         &self,
         model_output: &Value,
@@ -433,24 +448,15 @@ impl ModelProviderAdapter for OpenAiAdapter {
         chat_output_line_fast(line, tool)
     }
 
-    fn strategies(&self) -> &'static [OutputStrategy] {
-        CHAT_STRATEGIES
-    }
-
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         chat_stop_reason(model_output)
     }
+}
 
-    fn prepare_output(
-        &self,
-        input: &ModelInput,
-        output: OutputRequest<'_>,
-    ) -> Result<Value, Error> {
-        prepare_chat_output(self, input, output)
-    }
-
-    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
-        chat_reask(request, answer, problem)
+impl OpenAiAdapter {
+    /// The tool in the family's own format.
+    pub fn build_tool(&self, tool: &ToolDefinition) -> Value {
+        function_tool(tool)
     }
 }
 
@@ -505,7 +511,7 @@ pub(crate) fn chat_stop_reason(model_output: &Value) -> Option<String> {
 /// A chat-completion adapter's structured body. JsonSchema writes the OpenAI convention,
 /// `response_format: {type: "json_schema", json_schema: {name, description, schema, strict}}`;
 /// Bedrock documents only the field name (`bedrock-facts-2026.md` §1c, UNCERTAIN).
-pub(crate) fn prepare_chat_output<A: ModelProviderAdapter + ?Sized>(
+pub(crate) fn prepare_chat_output<A: RequestWriter + ?Sized>(
     adapter: &A,
     input: &ModelInput,
     output: OutputRequest<'_>,

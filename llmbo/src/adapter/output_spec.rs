@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use super::{ModelProviderAdapter, OutputRequest, OutputStrategy, mark_strict};
+use super::body::mark_strict;
+use super::{ModelProviderAdapter, OutputRequest, OutputStrategy};
 use crate::error::Error;
 use crate::input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;

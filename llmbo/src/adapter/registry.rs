@@ -177,6 +177,7 @@ fn warn_once(model_name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::{AnswerReader, RequestWriter};
 
     #[test]
     fn every_form_of_a_model_id_finds_its_family() {
@@ -226,7 +227,7 @@ mod tests {
     fn user_registrations_win_and_replace() -> Result<(), Box<dyn std::error::Error>> {
         #[derive(Debug)]
         struct Named(&'static str);
-        impl ModelProviderAdapter for Named {
+        impl RequestWriter for Named {
             fn name(&self) -> &str {
                 self.0
             }
@@ -237,9 +238,9 @@ mod tests {
             ) -> Result<serde_json::Value, Error> {
                 Ok(serde_json::Value::Null)
             }
-            fn build_tool(&self, _: &crate::output::ToolDefinition) -> serde_json::Value {
-                serde_json::Value::Null
-            }
+        }
+
+        impl AnswerReader for Named {
             fn validate_result(
                 &self,
                 _: &serde_json::Value,
@@ -254,6 +255,7 @@ mod tests {
                 None
             }
         }
+
         ModelAdapterRegistry::register("registry-test-model.*", Named("first"))?;
         assert_eq!(
             ModelAdapterRegistry::get_adapter("registry-test-model-v1").name(),

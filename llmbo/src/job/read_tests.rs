@@ -4,12 +4,14 @@ use std::io::Write;
 use std::sync::Arc;
 
 use super::{JobOutput, read_job_keeping};
+use crate::error::RecordError;
 use crate::job::config::{JobConfig, RunSettings};
 use crate::mode::Structured;
 use crate::status::{JobDetails, JobStatus};
-use crate::error::RecordError;
 
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema, llmbo_derive::BatchOutput)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema, llmbo_derive::BatchOutput,
+)]
 #[batch_output(crate = "crate")]
 struct Person {
     name: String,
