@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use llmbo::adapter::{
-    AnswerReader, ModelAdapterRegistry, RequestWriter, Usage, extract_json_object,
-};
+use llmbo::ModelAdapterRegistry;
+use llmbo::adapter::{AnswerReader, RequestWriter, Usage, extract_json_object};
 use llmbo::{Error, ModelInput, RecordError, StructuredBatchInferer, ToolDefinition};
 use llmbo_local::LocalBedrock;
 use llmbo_workspace::{Person, person_inputs};

@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use llmbo::{BatchOutput, Stage, StructuredBatchInferer};
+use llmbo::status::Stage;
+use llmbo::{BatchOutput, StructuredBatchInferer};
 use llmbo_workspace::{Person, person_inputs};
 
 const RECORDS: usize = 500;

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use llmbo::{Stage, StructuredBatchInferer};
+use llmbo::StructuredBatchInferer;
+use llmbo::status::Stage;
 use llmbo_local::{LocalBedrock, Speed};
 use llmbo_workspace::{Person, person_inputs};
 

@@ -27,17 +27,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let uploaded = prepared.push_requests_to_s3().await?;
     let mut submitted = uploaded.create().await?;
     let job_arn = submitted.job_arn().to_owned();
-    println!(
-        "created {job_arn} (job id {})",
-        submitted.unique_id_from_arn()
-    );
+    println!("created {job_arn} (job id {})", submitted.job_id());
     let status = submitted.check_complete().await?;
     println!("first check: {status:?} (None while it runs)");
 
     // The process dies here: everything in memory is gone but the ARN.
     drop(submitted);
 
-    let recovered = StructuredBatchInferer::<Person>::recover_structured_job(
+    let recovered = StructuredBatchInferer::<Person>::recover(
         &job_arn,
         local.region(),
         Some(local.sdk_config()),

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use llmbo::{AwsErrorKind, BatchRun, Error, RecordError, Structured, StructuredBatchInferer};
+use llmbo::mode::Structured;
+use llmbo::{AwsErrorKind, BatchRun, Error, RecordError, StructuredBatchInferer};
 use llmbo_local::{
     ControlFault, ControlFaultKind, FaultConfig, JobFault, JobStatus, LocalBedrock, Speed,
 };
@@ -86,7 +87,7 @@ async fn a_pass_role_refusal_is_a_clear_error_and_the_run_resumes_once_fixed() {
     .await
     .unwrap();
     // The second handle reads the whole record from S3, the estimate made by the first too.
-    let estimate = run.manifest().estimate.expect("kept in the run record");
+    let estimate = run.run_record().estimate.expect("kept in the run record");
     assert_eq!(estimate.records, 150);
     let results = run.finish(POLL).await.unwrap();
     assert_every_person(&results, 150);

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use llmbo::{BatchRun, Error, RecordError, Structured, StructuredBatchInferer};
+use llmbo::mode::Structured;
+use llmbo::{BatchRun, Error, RecordError, StructuredBatchInferer};
 use llmbo_local::{LocalBedrock, Speed};
 use llmbo_workspace::{Person, person_inputs};
 
@@ -105,7 +106,7 @@ async fn a_cancel_from_another_handle_reaches_the_follower() {
             .unwrap();
     assert!(
         canceller
-            .manifest()
+            .run_record()
             .shards
             .iter()
             .all(|s| s.job_arn.is_none())
@@ -147,7 +148,7 @@ async fn a_cancel_from_another_handle_reaches_the_follower() {
         BatchRun::<Structured<Person>>::resume(&run_uri, local.region(), Some(local.sdk_config()))
             .await
             .unwrap();
-    assert!(again.manifest().cancelled);
+    assert!(again.run_record().cancelled);
     assert!(again.submit().await.unwrap().is_empty());
     assert_eq!(all_jobs(&local).await.len(), 1);
 }

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use llmbo::{EmbeddingBatchInferer, EmbeddingPurpose, Error, ModelInput};
+use llmbo::embedding::EmbeddingPurpose;
+use llmbo::{EmbeddingBatchInferer, Error, ModelInput};
 use llmbo_local::LocalBedrock;
 
 const POLL: Duration = Duration::from_millis(20);
@@ -39,7 +40,7 @@ async fn builder(
     local: &LocalBedrock,
     model: &str,
     job: &str,
-) -> llmbo::builder::Configured<llmbo::Embeddings> {
+) -> llmbo::builder::Configured<llmbo::mode::Embeddings> {
     EmbeddingBatchInferer::builder()
         .model_name(model)
         .bucket_name(local.bucket())
@@ -63,8 +64,8 @@ async fn titan_vectors_come_back_in_order_normalized_and_searchable() {
         .await
         .unwrap();
     // Titan V2's own quota (100,000 records a job): two jobs, not three.
-    assert_eq!(run.manifest().shards.len(), 2);
-    assert_eq!(run.manifest().settings.limits.max_records, 100_000);
+    assert_eq!(run.run_record().shards.len(), 2);
+    assert_eq!(run.run_record().settings.limits.max_records, 100_000);
     let results = run.create().await.unwrap().finish(POLL).await.unwrap();
     assert_eq!(results.records.len(), N);
     let mut vectors = Vec::with_capacity(N);

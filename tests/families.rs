@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use llmbo::adapter::{
-    AnswerReader, AnthropicAdapter, MistralChatAdapter, ModelProviderAdapter, RequestWriter, Usage,
-};
+use llmbo::ModelProviderAdapter;
+use llmbo::adapter::InvocationType;
+use llmbo::adapter::{AnswerReader, AnthropicAdapter, MistralChatAdapter, RequestWriter, Usage};
 use llmbo::{
-    BatchInferer, Error, InvocationType, ModelAdapterRegistry, ModelInput, RecordError,
-    StructuredBatchInferer, ToolDefinition,
+    BatchInferer, Error, ModelAdapterRegistry, ModelInput, RecordError, StructuredBatchInferer,
+    ToolDefinition,
 };
 use llmbo_local::LocalBedrock;
 use llmbo_local::synth::Family;

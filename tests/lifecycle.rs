@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use llmbo::{
-    BatchInferer, Error, JobStatus, RecordError, Recovered, Stage, StructuredBatchInferer,
-};
+use llmbo::status::{JobStatus, Stage};
+use llmbo::{BatchInferer, Error, RecordError, Recovered, StructuredBatchInferer};
 use llmbo_local::{FaultConfig, JobFault, LocalBedrock, Speed};
 use llmbo_workspace::{Person, person_inputs};
 
@@ -236,7 +235,7 @@ async fn bad_inputs_are_refused_before_anything_is_uploaded() {
         .prepare_requests(inputs)
         .unwrap_err();
     assert!(
-        matches!(duplicate, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::InputProblem::DuplicateId } if record_id == "00003"),
+        matches!(duplicate, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::input::InputProblem::DuplicateId } if record_id == "00003"),
         "{duplicate:?}"
     );
     // The same through a run, which spools the requests: the repeated id is named and nothing
@@ -249,7 +248,7 @@ async fn bad_inputs_are_refused_before_anything_is_uploaded() {
         .await
         .unwrap_err();
     assert!(
-        matches!(duplicate, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::InputProblem::DuplicateId } if record_id == "00011"),
+        matches!(duplicate, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::input::InputProblem::DuplicateId } if record_id == "00011"),
         "{duplicate:?}"
     );
     assert!(
@@ -266,7 +265,7 @@ async fn bad_inputs_are_refused_before_anything_is_uploaded() {
         .prepare_requests(empty)
         .unwrap_err();
     assert!(
-        matches!(invalid, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::InputProblem::Request(_) } if record_id == "00005"),
+        matches!(invalid, Error::InvalidInput { record_id: Some(ref record_id), problem: llmbo::input::InputProblem::Request(_) } if record_id == "00005"),
         "{invalid:?}"
     );
     let listing = llmbo_local_keys(&local).await;
@@ -491,7 +490,7 @@ async fn creating_twice_gives_one_job() {
         .push_requests_to_s3()
         .await
         .unwrap();
-    let again = uploaded.manifest();
+    let again = uploaded.run_record();
     let first = uploaded.create().await.unwrap();
     let second = inferer(&local, "twice")
         .await
@@ -500,7 +499,7 @@ async fn creating_twice_gives_one_job() {
         .push_requests_to_s3()
         .await
         .unwrap();
-    let adopted = second.manifest();
+    let adopted = second.run_record();
     assert_eq!(
         again.shards[0].input_hash, adopted.shards[0].input_hash,
         "same input, same upload"
@@ -729,7 +728,7 @@ async fn a_large_input_is_uploaded_in_parts_and_read_back_whole() {
 
 #[tokio::test]
 async fn throttling_that_does_not_stop_ends_in_a_clear_error() {
-    let retry = llmbo::RetryConfig::standard()
+    let retry = llmbo::builder::RetryConfig::standard()
         .with_max_attempts(2)
         .with_initial_backoff(Duration::from_millis(5));
     let builder = |local: &LocalBedrock, name: &str| {

@@ -15,7 +15,7 @@ fn builder(
     local: &LocalBedrock,
     model: &str,
     job: &str,
-) -> llmbo::builder::Configured<llmbo::Structured<Person>> {
+) -> llmbo::builder::Configured<llmbo::mode::Structured<Person>> {
     StructuredBatchInferer::<Person>::builder()
         .model_name(model)
         .bucket_name(local.bucket())
@@ -37,7 +37,7 @@ async fn bedrock_jobs(local: &LocalBedrock) -> usize {
 }
 
 /// The positions of the records that failed.
-fn failed_indices(results: &llmbo::RunResults<Person>) -> Vec<usize> {
+fn failed_indices(results: &llmbo::run::RunResults<Person>) -> Vec<usize> {
     results
         .results
         .records
@@ -51,7 +51,7 @@ fn failed_indices(results: &llmbo::RunResults<Person>) -> Vec<usize> {
 /// Every record in input order; the `failed` ones asked a second time, on demand; the rest
 /// untouched, asked once.
 fn assert_retried_in_place(
-    results: &llmbo::RunResults<Person>,
+    results: &llmbo::run::RunResults<Person>,
     before: &[llmbo::RecordResult<Person>],
     failed: &[usize],
 ) {
@@ -186,7 +186,7 @@ async fn kept_answers(local: &LocalBedrock) -> Vec<(String, serde_json::Value, s
 async fn a_converse_run_under_the_minimum_goes_on_demand_through_converse() {
     let local = LocalBedrock::start().await.unwrap();
     let results = builder(&local, "amazon.nova-pro-v1:0", "converse-small")
-        .invocation_type(llmbo::InvocationType::Converse)
+        .invocation_type(llmbo::adapter::InvocationType::Converse)
         .service_tier("flex")
         .on_demand_below(100)
         .build()
@@ -310,11 +310,11 @@ async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place(
     };
     assert!(matches!(
         run.retry_failed(&mut results, &options).await.unwrap(),
-        llmbo::RetryOutcome::TooFew { .. }
+        llmbo::run::RetryOutcome::TooFew { .. }
     ));
     options.on_demand = true;
     let outcome = run.retry_failed(&mut results, &options).await.unwrap();
-    let llmbo::RetryOutcome::OnDemand { records, recovered } = outcome else {
+    let llmbo::run::RetryOutcome::OnDemand { records, recovered } = outcome else {
         panic!("{outcome:?}")
     };
     assert_eq!(records, failed.len());
@@ -336,11 +336,11 @@ async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place(
     );
     let (batch, on_demand) = results.usage_by_kind();
     assert!(batch.input_tokens > 0 && on_demand.input_tokens > 0);
-    let price = llmbo::Price {
+    let price = llmbo::cost::Price {
         input_per_1k: 1.0,
         output_per_1k: 2.0,
     };
-    let batch_only = llmbo::PriceTable::new().with(CLAUDE, price);
+    let batch_only = llmbo::cost::PriceTable::new().with(CLAUDE, price);
     assert_eq!(
         results.estimated_cost(&batch_only, CLAUDE),
         None,
@@ -348,7 +348,7 @@ async fn thirty_failed_records_of_250_are_retried_on_demand_and_merged_in_place(
     );
     let both = batch_only.with_on_demand(
         CLAUDE,
-        llmbo::Price {
+        llmbo::cost::Price {
             input_per_1k: 2.0,
             output_per_1k: 4.0,
         },
@@ -413,7 +413,7 @@ async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice
     );
 
     // Another process, with the run's URI only.
-    let resumed = llmbo::BatchRun::<llmbo::Structured<Person>>::resume(
+    let resumed = llmbo::BatchRun::<llmbo::mode::Structured<Person>>::resume(
         &run_uri,
         local.region(),
         Some(local.sdk_config()),
@@ -422,7 +422,7 @@ async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice
     .unwrap();
     let mut results = resumed.finish_detailed(POLL).await.unwrap();
     let outcome = resumed.retry_failed(&mut results, &options).await.unwrap();
-    let llmbo::RetryOutcome::OnDemand { records, .. } = outcome else {
+    let llmbo::run::RetryOutcome::OnDemand { records, .. } = outcome else {
         panic!("{outcome:?}")
     };
     assert_eq!(records, failed.len());
@@ -445,7 +445,7 @@ async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice
         assert_eq!(info.attempts, expected, "record {i}");
     }
     // The run record names the one on-demand set, whichever process asked.
-    assert_eq!(resumed.manifest().on_demand.len(), 1);
+    assert_eq!(resumed.run_record().on_demand.len(), 1);
 }
 
 #[tokio::test]
@@ -552,7 +552,7 @@ async fn a_retry_set_throttled_at_thirty_percent_is_answered_once_each() {
         ..llmbo::RetryOptions::default()
     };
     let outcome = run.retry_failed(&mut results, &options).await.unwrap();
-    let llmbo::RetryOutcome::OnDemand { records, recovered } = outcome else {
+    let llmbo::run::RetryOutcome::OnDemand { records, recovered } = outcome else {
         panic!("{outcome:?}")
     };
     // Throttled calls were sent again; none is lost, and none counts twice.
@@ -591,7 +591,7 @@ async fn an_on_demand_set_reports_its_progress() {
     let seen = seen.lock().unwrap();
     let on_demand: Vec<(u64, u64, Option<u64>)> = seen
         .iter()
-        .filter(|p| p.stage == llmbo::Stage::OnDemand)
+        .filter(|p| p.stage == llmbo::status::Stage::OnDemand)
         .map(|p| (p.processed, p.succeeded, p.total))
         .collect();
     // A first report with nothing answered, one every ten, and the last with every record.
@@ -600,7 +600,8 @@ async fn an_on_demand_set_reports_its_progress() {
     let counts: Vec<u64> = on_demand.iter().map(|(n, _, _)| *n).collect();
     assert_eq!(counts, [0, 10, 20, 30, 40, 45]);
     assert!(
-        seen.iter().all(|p| p.stage != llmbo::Stage::Running),
+        seen.iter()
+            .all(|p| p.stage != llmbo::status::Stage::Running),
         "no job ran"
     );
 }

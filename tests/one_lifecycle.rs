@@ -208,7 +208,7 @@ async fn a_single_job_writes_a_run_record_and_each_answer_names_its_record() {
         submitted.run_uri(),
         "s3://llmbo-local/input/one-record.run.json"
     );
-    let record = submitted.manifest();
+    let record = submitted.run_record();
     assert_eq!(record.shards.len(), 1);
     assert_eq!(
         record.shards[0].job_arn.as_deref(),
@@ -217,7 +217,7 @@ async fn a_single_job_writes_a_run_record_and_each_answer_names_its_record() {
     // The run of one can be resumed like any run, from its record alone.
     let arn = submitted.job_arn().to_owned();
     drop(submitted);
-    let resumed = llmbo::BatchRun::<llmbo::Untyped>::resume(
+    let resumed = llmbo::BatchRun::<llmbo::mode::Untyped>::resume(
         "s3://llmbo-local/input/one-record.run.json",
         local.region(),
         Some(local.sdk_config()),

@@ -14,7 +14,7 @@ async fn finished_job(
     local: &LocalBedrock,
     name: &str,
     records: usize,
-) -> llmbo::Inferer<llmbo::Structured<Person>, llmbo::state::Finished> {
+) -> llmbo::Inferer<llmbo::mode::Structured<Person>, llmbo::state::Finished> {
     StructuredBatchInferer::<Person>::builder()
         .model_name("anthropic.claude-3-haiku-20240307-v1:0")
         .bucket_name(local.bucket())
@@ -168,7 +168,7 @@ async fn a_partial_manifest_loses_no_record() {
         .unwrap();
     check(&results);
     put(b"not json").await.unwrap();
-    let resumed = llmbo::BatchRun::<llmbo::Structured<Person>>::resume(
+    let resumed = llmbo::BatchRun::<llmbo::mode::Structured<Person>>::resume(
         &run_uri,
         local.region(),
         Some(local.sdk_config()),

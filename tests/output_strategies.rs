@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmbo::adapter::{MistralChatAdapter, ModelProviderAdapter};
-use llmbo::{
-    BatchInferer, Error, InvocationType, ModelInput, OutputStrategy, RecordError,
-    StructuredBatchInferer,
-};
+use llmbo::ModelProviderAdapter;
+use llmbo::adapter::InvocationType;
+use llmbo::adapter::MistralChatAdapter;
+use llmbo::{BatchInferer, Error, ModelInput, OutputStrategy, RecordError, StructuredBatchInferer};
 use llmbo_local::{FaultConfig, LocalBedrock, Malformed, RecordFault};
 use llmbo_workspace::{Person, person_inputs};
 
@@ -25,7 +24,7 @@ fn builder(
     local: &LocalBedrock,
     model: &str,
     job: &str,
-) -> llmbo::builder::Configured<llmbo::Structured<Person>> {
+) -> llmbo::builder::Configured<llmbo::mode::Structured<Person>> {
     StructuredBatchInferer::<Person>::builder()
         .model_name(model)
         .bucket_name(local.bucket())

@@ -6,9 +6,8 @@
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use llmbo::{
-    BatchOutput, Error, ModelInput, OutputStrategy, RecordError, StructuredBatchInferer, ToolChoice,
-};
+use llmbo::input::ToolChoice;
+use llmbo::{BatchOutput, Error, ModelInput, OutputStrategy, RecordError, StructuredBatchInferer};
 use llmbo_local::LocalBedrock;
 use llmbo_workspace::{Person, sample_text};
 use serde::Deserialize;
@@ -54,7 +53,7 @@ async fn inferer(
     model: &str,
     strategy: OutputStrategy,
     job: &str,
-) -> llmbo::Inferer<llmbo::Structured<Extraction>> {
+) -> llmbo::Inferer<llmbo::mode::Structured<Extraction>> {
     StructuredBatchInferer::<Extraction>::builder()
         .model_name(model)
         .bucket_name(local.bucket())
@@ -129,7 +128,7 @@ async fn a_record_asking_for_a_type_there_is_not_is_refused_before_upload() {
     match &err {
         Error::InvalidInput {
             record_id: Some(id),
-            problem: llmbo::InputProblem::Request(reason),
+            problem: llmbo::input::InputProblem::Request(reason),
         } => {
             assert_eq!(id, "00007");
             assert!(

@@ -2,8 +2,9 @@
 //! the quotas read from Service Quotas, and the cost estimated, before anything is billed;
 //! through llmbo-local's catalog, Service Quotas and CountTokens.
 
+use llmbo::cost::{Price, PriceTable};
 use llmbo::preflight::{QuotaSource, Severity};
-use llmbo::{BatchInferer, Error, ModelInput, Price, PriceTable, StructuredBatchInferer};
+use llmbo::{BatchInferer, Error, ModelInput, StructuredBatchInferer};
 use llmbo_local::{LocalBedrock, Quotas};
 use llmbo_workspace::{Person, person_inputs};
 use serde_json::json;
@@ -15,7 +16,7 @@ fn untyped(
     local: &LocalBedrock,
     model: &str,
     job: &str,
-) -> llmbo::builder::Configured<llmbo::Untyped> {
+) -> llmbo::builder::Configured<llmbo::mode::Untyped> {
     BatchInferer::builder()
         .model_name(model)
         .bucket_name(local.bucket())

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use llmbo::{
-    BatchRun, OutputStrategy, RecordError, RetryOptions, RetryOutcome, Structured,
-    StructuredBatchInferer,
-};
+use llmbo::mode::Structured;
+use llmbo::run::RetryOutcome;
+use llmbo::{BatchRun, OutputStrategy, RecordError, RetryOptions, StructuredBatchInferer};
 use llmbo_local::{FaultConfig, LocalBedrock, Malformed, Quotas, RecordFault};
 use llmbo_workspace::{Person, person_inputs};
 
@@ -189,7 +188,7 @@ async fn a_resumed_run_reasks_from_the_answers_in_s3_and_never_twice() {
         panic!("{second:?}")
     };
     assert_eq!(again_rounds[0].job_arn, rounds[0].job_arn);
-    let manifest = resumed.manifest();
+    let manifest = resumed.run_record();
     assert_eq!(
         manifest
             .retries

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use llmbo::{BatchRun, Structured, StructuredBatchInferer};
+use llmbo::mode::Structured;
+use llmbo::{BatchRun, StructuredBatchInferer};
 use llmbo_local::{LocalBedrock, Quotas, Speed};
 use llmbo_workspace::{Person, person_inputs};
 
@@ -66,7 +67,7 @@ async fn a_run_killed_after_upload_is_finished_from_its_manifest() {
             .start_run(person_inputs(1_000))
             .await
             .unwrap();
-        assert_eq!(run.manifest().shards.len(), 3);
+        assert_eq!(run.run_record().shards.len(), 3);
         run.run_uri()
         // The process dies here: inputs uploaded, no job created.
     };
@@ -127,7 +128,7 @@ async fn a_run_killed_while_its_jobs_run_creates_none_twice() {
         BatchRun::<Structured<Person>>::resume(&run_uri, local.region(), Some(local.sdk_config()))
             .await
             .unwrap();
-    assert!(run.manifest().shards[0].job_arn.is_some());
+    assert!(run.run_record().shards[0].job_arn.is_some());
     let results = run.finish(POLL).await.unwrap();
     assert_complete(&results, 1_000);
     assert_eq!(

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use llmbo::{
-    BatchRun, Price, PriceTable, RecordError, RetryOptions, RetryOutcome, Structured,
-    StructuredBatchInferer,
-};
+use llmbo::cost::{Price, PriceTable};
+use llmbo::mode::Structured;
+use llmbo::run::RetryOutcome;
+use llmbo::{BatchRun, RecordError, RetryOptions, StructuredBatchInferer};
 use llmbo_local::{FaultConfig, JobFault, LocalBedrock};
 use llmbo_workspace::{Person, person_inputs};
 

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use llmbo::{
-    BatchRun, Error, RecordError, RetryOptions, RetryOutcome, RunResults, Structured,
-    StructuredBatchInferer,
-};
+use llmbo::mode::Structured;
+use llmbo::run::{RetryOutcome, RunResults};
+use llmbo::{BatchRun, Error, RecordError, RetryOptions, StructuredBatchInferer};
 use llmbo_local::{ControlFault, ControlFaultKind, FaultConfig, JobFault, LocalBedrock};
 use llmbo_workspace::{Person, person_inputs};
 use serde_json::Value;
@@ -604,8 +603,8 @@ async fn a_recovered_job_is_retried_with_its_creation_settings() {
         .create()
         .await
         .unwrap();
-    let first_arn = started.manifest().shards[0].job_arn.clone();
-    let first_arn = first_arn.unwrap_or_else(|| panic!("{:?}", started.manifest()));
+    let first_arn = started.run_record().shards[0].job_arn.clone();
+    let first_arn = first_arn.unwrap_or_else(|| panic!("{:?}", started.run_record()));
     // Another process knows the ARN only.
     let run = BatchRun::<Structured<Person>>::from_job_arn(
         &first_arn,
@@ -759,7 +758,7 @@ async fn a_same_request_job_made_with_another_token_is_adopted() {
     .await
     .unwrap();
     assert_eq!(
-        resumed.manifest().shards[0].job_arn.as_deref(),
+        resumed.run_record().shards[0].job_arn.as_deref(),
         Some(outside.as_str())
     );
 

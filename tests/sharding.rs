@@ -12,7 +12,7 @@ const POLL: Duration = Duration::from_millis(20);
 fn builder(
     local: &LocalBedrock,
     name: &str,
-) -> llmbo::builder::Configured<llmbo::Structured<Person>> {
+) -> llmbo::builder::Configured<llmbo::mode::Structured<Person>> {
     StructuredBatchInferer::<Person>::builder()
         .model_name("anthropic.claude-3-haiku-20240307-v1:0")
         .bucket_name(local.bucket())
@@ -135,7 +135,7 @@ async fn a_run_of_120_001_records_is_three_jobs_at_bedrocks_default_quotas() {
         .start_run(inputs)
         .await
         .unwrap();
-    let sizes: Vec<usize> = run.manifest().shards.iter().map(|s| s.records).collect();
+    let sizes: Vec<usize> = run.run_record().shards.iter().map(|s| s.records).collect();
     assert_eq!(sizes, [40_001, 40_000, 40_000]);
     let mut stream = run.stream(POLL);
     let mut next = 0usize;
@@ -185,7 +185,7 @@ async fn a_run_goes_through_the_states_of_a_job_step_by_step() {
         .prepare_run(person_inputs(650))
         .unwrap();
     // Planned, nothing uploaded.
-    let plan = prepared.manifest();
+    let plan = prepared.run_record();
     let sizes: Vec<usize> = plan.shards.iter().map(|s| s.records).collect();
     assert_eq!(sizes, [217, 217, 216]);
     assert!(plan.shards.iter().all(|s| s.job_arn.is_none()));
@@ -205,7 +205,7 @@ async fn a_run_goes_through_the_states_of_a_job_step_by_step() {
     );
     assert!(
         uploaded
-            .manifest()
+            .run_record()
             .shards
             .iter()
             .all(|s| s.input_hash.len() == 64)
@@ -214,7 +214,7 @@ async fn a_run_goes_through_the_states_of_a_job_step_by_step() {
     // One job at a time: the first is created, the others wait for its slot.
     let mut submitted: llmbo::BatchRun<_, Submitted> = uploaded.create().await.unwrap();
     let arns: Vec<bool> = submitted
-        .manifest()
+        .run_record()
         .shards
         .iter()
         .map(|s| s.job_arn.is_some())
@@ -228,7 +228,7 @@ async fn a_run_goes_through_the_states_of_a_job_step_by_step() {
     }
     assert!(
         submitted
-            .manifest()
+            .run_record()
             .shards
             .iter()
             .all(|s| s.job_arn.is_some())
@@ -240,7 +240,7 @@ async fn a_run_goes_through_the_states_of_a_job_step_by_step() {
         .iter()
         .map(|(_, d)| d.as_ref().map(|d| d.status.clone()))
         .collect();
-    assert_eq!(statuses, vec![Some(llmbo::JobStatus::Completed); 3]);
+    assert_eq!(statuses, vec![Some(llmbo::status::JobStatus::Completed); 3]);
 
     let downloaded: llmbo::BatchRun<_, Downloaded> = finished.download_results().await.unwrap();
     let detailed = downloaded.load_results_detailed().unwrap();
@@ -294,7 +294,7 @@ async fn cancel_batch_ends_a_run_and_keeps_every_record() {
         details[0].1
     );
     assert!(details[1].1.is_none() && details[2].1.is_none());
-    assert!(finished.manifest().cancelled);
+    assert!(finished.run_record().cancelled);
     let results = finished
         .download_results()
         .await
@@ -353,7 +353,7 @@ async fn a_run_prepared_from_an_async_stream_keeps_its_order() {
         .await
         .unwrap();
     producer.await.unwrap();
-    assert_eq!(prepared.manifest().shards.len(), 3);
+    assert_eq!(prepared.run_record().shards.len(), 3);
     let results = prepared
         .push_requests_to_s3()
         .await
@@ -386,7 +386,7 @@ async fn a_run_prepared_from_an_async_stream_keeps_its_order() {
         .prepare_run_stream(Incoming(receiver))
         .await;
     assert!(
-        matches!(&refused, Err(llmbo::Error::InvalidInput { record_id: Some(record_id), problem: llmbo::InputProblem::DuplicateId }) if record_id == "00000"),
+        matches!(&refused, Err(llmbo::Error::InvalidInput { record_id: Some(record_id), problem: llmbo::input::InputProblem::DuplicateId }) if record_id == "00000"),
         "{refused:?}"
     );
 }

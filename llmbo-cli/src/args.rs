@@ -228,8 +228,8 @@ pub enum StatusArg {
 
 impl StatusArg {
     /// The library's status.
-    pub fn status(self) -> llmbo::JobStatus {
-        use llmbo::JobStatus;
+    pub fn status(self) -> llmbo::status::JobStatus {
+        use llmbo::status::JobStatus;
         match self {
             StatusArg::Submitted => JobStatus::Submitted,
             StatusArg::Validating => JobStatus::Validating,

@@ -1,6 +1,9 @@
 //! What every command needs: the AWS configuration, the region, how to fail.
 
-use llmbo::{BatchRun, Error, Jobs, SdkConfig, Untyped};
+use llmbo::builder::SdkConfig;
+use llmbo::mode::Untyped;
+use llmbo::run::Jobs;
+use llmbo::{BatchRun, Error};
 
 use crate::args::Global;
 
@@ -163,7 +166,7 @@ impl Context {
     }
 
     /// The run (or the run of one job) with its results read as `O`.
-    pub async fn run_as<O: llmbo::OutputMode>(
+    pub async fn run_as<O: llmbo::mode::OutputMode>(
         &self,
         target: &Target<'_>,
     ) -> Result<BatchRun<O>, Failure> {

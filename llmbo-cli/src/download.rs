@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use llmbo::{RecordError, RecordResult, RetryOptions, RetryOutcome};
+use llmbo::run::RetryOutcome;
+use llmbo::{RecordError, RecordResult, RetryOptions};
 use serde_json::{Value, json};
 
 use crate::args::Download;
@@ -18,7 +19,7 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
     let mut failed_jobs: Vec<String> = Vec::new();
     // A bare job ARN is a run of one: the same path for both.
     let run = ctx.run(&target).await?;
-    let cancelled = run.manifest().cancelled;
+    let cancelled = run.run_record().cancelled;
     let unfinished = run
         .jobs()
         .await?
@@ -35,15 +36,15 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
         )));
     }
     // An embedding run (or a job on an embedding model) is written as vectors.
-    let embedding =
-        run.manifest().settings.embedding.is_some() || llmbo::is_embedding_model(run.model_name());
+    let embedding = run.run_record().settings.embedding.is_some()
+        || llmbo::embedding::is_embedding_model(run.model_name());
     if embedding {
         if args.retry_failed {
             return Err(Failure::Usage(
                 "--retry-failed is not yet available for embedding runs".into(),
             ));
         }
-        let run = ctx.run_as::<llmbo::Embeddings>(&target).await?;
+        let run = ctx.run_as::<llmbo::mode::Embeddings>(&target).await?;
         let (summary, failed_jobs) = crate::vectors::download(run, &args.out, args.format).await?;
         if ctx.json() {
             let mut value = summary.to_json();
@@ -63,8 +64,8 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
             "--format npy is for embedding runs; this run's results are JSON".into(),
         ));
     }
-    let estimate = run.manifest().estimate;
-    let schema = run.manifest().settings.tool.map(|tool| tool.input_schema);
+    let estimate = run.run_record().estimate;
+    let schema = run.run_record().settings.tool.map(|tool| tool.input_schema);
     let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
     // The schema's constraints are held in the run too, so a retry can re-ask what breaks them.
     let run = match &schema {

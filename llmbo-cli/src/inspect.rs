@@ -23,7 +23,7 @@ pub async fn status(ctx: &Context, target: &str) -> Result<(), Failure> {
             Target::Job(_) if list.len() == 1 => println!("{}", list[0]),
             _ => println!(
                 "{}",
-                json!({"runUri": run.run_uri(), "cancelled": run.manifest().cancelled, "jobs": list})
+                json!({"runUri": run.run_uri(), "cancelled": run.run_record().cancelled, "jobs": list})
             ),
         }
     } else {

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use llmbo::{JobDetails, Manifest, RecordResult};
+use llmbo::status::JobDetails;
+use llmbo::{Manifest, RecordResult};
 use serde_json::{Value, json};
 
 /// A job as JSON (camelCase, as Bedrock names things).

@@ -13,8 +13,8 @@ struct Inputs {
     tool: Option<ToolDefinition>,
     /// The input file, checked whole; its records are read again as they are prepared, so a
     /// file of any size goes through in flat memory.
-    file: llmbo::input_file::InputFile,
-    prices: Option<llmbo::PriceTable>,
+    file: llmbo::input::InputFile,
+    prices: Option<llmbo::cost::PriceTable>,
 }
 
 impl Inputs {
@@ -35,18 +35,17 @@ impl Inputs {
                     Failure::Usage(format!("{}: cannot read the prices: {err}", path.display()))
                 })?;
                 Some(
-                    llmbo::PriceTable::from_json(&text)
+                    llmbo::cost::PriceTable::from_json(&text)
                         .map_err(|err| Failure::Usage(format!("{}: {err}", path.display())))?,
                 )
             }
             None => None,
         };
-        let file =
-            llmbo::input_file::InputFile::check(&request.input).map_err(|err| match err {
-                // The input file could not be read: the user's file.
-                llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
-                other => other.into(),
-            })?;
+        let file = llmbo::input::InputFile::check(&request.input).map_err(|err| match err {
+            // The input file could not be read: the user's file.
+            llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
+            other => other.into(),
+        })?;
         Ok(Inputs { tool, file, prices })
     }
 
@@ -82,11 +81,11 @@ type Ready<O> = llmbo::builder::Configured<O>;
 
 /// Every setting `submit` and `lint` share.
 fn configure<O>(
-    builder: llmbo::InfererBuilder<O>,
+    builder: llmbo::builder::InfererBuilder<O>,
     request: &Request,
     inputs: &Inputs,
     place: &Place<'_>,
-    sdk: llmbo::SdkConfig,
+    sdk: llmbo::builder::SdkConfig,
     region: &str,
 ) -> Ready<O> {
     let mut builder = builder
@@ -149,7 +148,7 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
             .await?
             .create()
             .await?;
-        return report(ctx, &run.manifest(), &run.run_uri(), count, None);
+        return report(ctx, &run.run_record(), &run.run_uri(), count, None);
     }
     let structured = inputs.tool.is_some();
     let count = inputs.file.records();
@@ -166,7 +165,7 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         .await?
         .create()
         .await?;
-    report(ctx, &run.manifest(), &run.run_uri(), count, strategy)
+    report(ctx, &run.run_record(), &run.run_uri(), count, strategy)
 }
 
 /// An embedding run's builder (`--embed`).
@@ -174,9 +173,9 @@ fn embedding_builder(
     request: &Request,
     inputs: &Inputs,
     place: &Place<'_>,
-    sdk: llmbo::SdkConfig,
+    sdk: llmbo::builder::SdkConfig,
     region: &str,
-) -> Ready<llmbo::Embeddings> {
+) -> Ready<llmbo::mode::Embeddings> {
     let builder = configure(
         llmbo::EmbeddingBatchInferer::builder(),
         request,
@@ -196,9 +195,9 @@ fn text_builder(
     request: &Request,
     inputs: &Inputs,
     place: &Place<'_>,
-    sdk: llmbo::SdkConfig,
+    sdk: llmbo::builder::SdkConfig,
     region: &str,
-) -> Ready<llmbo::Untyped> {
+) -> Ready<llmbo::mode::Untyped> {
     let mut builder = configure(BatchInferer::builder(), request, inputs, place, sdk, region);
     if let Some(tool) = inputs.tool.clone() {
         builder = builder.output_tool(tool);
@@ -264,7 +263,7 @@ fn print_preflight(
 /// Prints what was submitted: the jobs, the strategy of a structured run, the run's URI.
 fn report(
     ctx: &Context,
-    manifest: &llmbo::RunManifest,
+    manifest: &llmbo::run::RunRecord,
     run_uri: &str,
     count: usize,
     strategy: Option<llmbo::OutputStrategy>,

@@ -7,7 +7,9 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use llmbo::{BatchRun, Embedding, Embeddings, RecordResult};
+use llmbo::embedding::Embedding;
+use llmbo::mode::Embeddings;
+use llmbo::{BatchRun, RecordResult};
 use serde_json::json;
 
 use crate::args::VectorFormat;

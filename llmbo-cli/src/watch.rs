@@ -6,7 +6,10 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use llmbo::{BatchRun, Error, JobDetails, JobStatus, Jobs, Untyped};
+use llmbo::mode::Untyped;
+use llmbo::run::Jobs;
+use llmbo::status::{JobDetails, JobStatus};
+use llmbo::{BatchRun, Error};
 use serde_json::json;
 
 use crate::args::Watch;
@@ -55,12 +58,12 @@ pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
         Mode::Lines
     };
     let mut view = View::new(mode);
-    let mut pace = llmbo::PollConfig::default().pace(interval);
+    let mut pace = llmbo::builder::PollConfig::default().pace(interval);
     let rows = loop {
         match poll(&run).await {
             Ok(rows) => {
                 view.update(&rows);
-                if done(&rows, run.manifest().cancelled) {
+                if done(&rows, run.run_record().cancelled) {
                     break rows;
                 }
                 pace.answered();

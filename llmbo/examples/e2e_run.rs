@@ -94,7 +94,7 @@ async fn run(records: usize) -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .start_run(inputs)
         .await?;
-    let jobs = run.manifest().shards.len();
+    let jobs = run.run_record().shards.len();
     if std::env::var_os("E2E_DEBUG").is_some() {
         eprintln!("after upload: peak_rss_kib={:?}", peak_rss_kib());
     }

@@ -15,8 +15,8 @@
 #[path = "../benches/support/mod.rs"]
 mod support;
 
-use llmbo::adapter::{ModelAdapterRegistry, ModelProviderAdapter};
 use llmbo::{BatchOutput, ModelInput};
+use llmbo::{ModelAdapterRegistry, ModelProviderAdapter};
 use llmbo_local::synth::{Answer, answer, family_of};
 use serde_json::{Value, json};
 

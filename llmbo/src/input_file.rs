@@ -11,7 +11,7 @@ use serde_json::Value;
 pub use crate::error::{InputProblems, LineProblem};
 
 use crate::error::Error;
-use crate::input::{Message, ModelInput};
+use crate::model_input::{Message, ModelInput};
 
 /// At most this many problems are kept (and shown) per file.
 const MAX_PROBLEMS: usize = 50;
@@ -283,7 +283,7 @@ fn parse_line(bytes: &[u8]) -> Result<Option<(String, ModelInput)>, String> {
         Some(Value::String(id)) => id.clone(),
         Some(_) => return Err("`recordId` must be a string".into()),
     };
-    crate::input::check_record_id(&record_id).map_err(|err| err.to_string())?;
+    crate::model_input::check_record_id(&record_id).map_err(|err| err.to_string())?;
     let input = parsed
         .into_model_input()
         .map_err(|message| format!("record `{record_id}`: {message}"))?;
@@ -311,7 +311,7 @@ fn parse_line(bytes: &[u8]) -> Result<Option<(String, ModelInput)>, String> {
 pub struct InputFile {
     path: std::path::PathBuf,
     records: usize,
-    raw_strategy: Option<crate::adapter::OutputStrategy>,
+    raw_strategy: Option<crate::output::OutputStrategy>,
 }
 
 impl InputFile {
@@ -370,7 +370,7 @@ impl InputFile {
                         && let Some(body) = &input.raw_body
                     {
                         raw_strategy = Some(crate::adapter::detect_strategy(body))
-                            .filter(|s| *s != crate::adapter::OutputStrategy::JsonInPrompt);
+                            .filter(|s| *s != crate::output::OutputStrategy::JsonInPrompt);
                     }
                     records += 1;
                 }
@@ -426,7 +426,7 @@ impl InputFile {
 
     /// How the file's first raw body (`modelInput`) that asks for a structured answer asks
     /// for it (a tool, a native format), if one does.
-    pub fn raw_output_strategy(&self) -> Option<crate::adapter::OutputStrategy> {
+    pub fn raw_output_strategy(&self) -> Option<crate::output::OutputStrategy> {
         self.raw_strategy
     }
 

@@ -1,7 +1,7 @@
 //! The batch file formats: input records out, output records in. A pure line codec over bytes
 //! and values (it knows no adapter), tested without a server; public for tools that write or
 //! read batch files themselves. Reading a person's JSONL input file is
-//! [`input_file`](crate::input_file); reading an output line into a typed value the way a run
+//! [`input`](crate::input); reading an output line into a typed value the way a run
 //! does is [`mode::parse_output_line_as`](crate::mode::parse_output_line_as).
 
 use std::borrow::Cow;

@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::adapter::{ModelProviderAdapter, OutputRequest, Usage};
+use crate::adapter::object::ModelProviderAdapter;
+use crate::adapter::{OutputRequest, Usage};
 use crate::error::RecordError;
 use crate::output::{BatchOutput, ToolDefinition};
 
@@ -243,7 +244,7 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
 }
 
 /// Jobs whose records are embeddings
-/// ([`EmbeddingBatchInferer`](crate::embedding::EmbeddingBatchInferer)): one [`Embedding`](crate::embedding::Embedding)
+/// ([`EmbeddingBatchInferer`](crate::EmbeddingBatchInferer)): one [`Embedding`](crate::embedding::Embedding)
 /// per input text.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Embeddings;
@@ -348,7 +349,7 @@ pub(crate) fn check_expected(expected: Option<&str>, found: &str) -> Result<(), 
 /// Reads one output line of a structured job into `T`, as `load_results` does: the common
 /// answer through the adapter's fast path, anything else through
 /// [`parse_output_line`](crate::jsonl::parse_output_line) and the strategy's reader
-/// ([`ModelProviderAdapter::read_output`]), so every [`OutputStrategy`](crate::OutputStrategy)
+/// ([`AnswerReader::read_output`](crate::adapter::AnswerReader::read_output)), so every [`OutputStrategy`](crate::OutputStrategy)
 /// reads as in a run. `output` is the job's output request (for one output type,
 /// [`OutputRequest::new`]). `None` for a line that names no record.
 ///

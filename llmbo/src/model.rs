@@ -31,7 +31,7 @@ pub fn normalize_model_id(model_id: &str) -> &str {
 }
 
 /// Which family's rules a request body is held to; an adapter says which it writes
-/// ([`ModelProviderAdapter::request_family`](crate::ModelProviderAdapter::request_family)).
+/// ([`RequestWriter::request_family`](crate::adapter::RequestWriter::request_family)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RequestFamily {

@@ -59,7 +59,7 @@ use crate::manifest::Manifest;
 /// variants each wrap one output type gives one tool per variant (named after the variant, or
 /// `#[batch_output(name = "...")]` on it; described by its doc comment, else by the wrapped
 /// type's). The model may call any of them; a record can name one with
-/// [`ModelInput::tool_choice`](crate::input::ModelInput::tool_choice). Where one schema is sent
+/// [`ModelInput::tool_choice`](crate::model_input::ModelInput::tool_choice). Where one schema is sent
 /// (native structured output, the prompt), it is an `anyOf` of `{"<variant tool>": {…}}`.
 ///
 /// ```
@@ -158,13 +158,13 @@ pub struct ToolDefinition {
 
 impl ToolDefinition {
     /// The same tool with its schema in the strict form native structured output and strict
-    /// tools take (see [`strict_schema`](crate::strict_schema)). The parser still holds
+    /// tools take (see [`strict_schema`](crate::schema::strict_schema)). The parser still holds
     /// answers to the full schema.
-    pub fn strict(&self) -> Result<ToolDefinition, crate::strict_schema::StrictSchemaError> {
+    pub fn strict(&self) -> Result<ToolDefinition, crate::schema::StrictSchemaError> {
         Ok(ToolDefinition {
             name: self.name.clone(),
             description: self.description.clone(),
-            input_schema: crate::strict_schema(&self.input_schema)?,
+            input_schema: crate::schema::strict_schema(&self.input_schema)?,
         })
     }
 

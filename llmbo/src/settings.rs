@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapter::{InvocationType, OutputStrategy};
+use crate::adapter::InvocationType;
+use crate::output::OutputStrategy;
 use crate::output::ToolDefinition;
 use crate::shards::ShardLimits;
 use crate::status::JobDetails;

@@ -226,8 +226,8 @@ proptest! {
     fn the_strict_transform_never_panics_and_its_output_is_in_the_subset(field in schema_value()) {
         // Under an object's property, so that many are tool inputs the transform can take.
         let schema = json!({"type": "object", "properties": {"p": field}, "required": ["p"]});
-        let _ = llmbo::strict_schema(&field);
-        if let Ok(strict) = llmbo::strict_schema(&schema) {
+        let _ = llmbo::schema::strict_schema(&field);
+        if let Ok(strict) = llmbo::schema::strict_schema(&schema) {
             // What llmbo sends, the oracle (written apart) takes.
             prop_assert_eq!(llmbo_local::strict::check(&strict), Ok(()), "{}", strict);
         }

@@ -3,12 +3,13 @@
 //! usage. Checked over systematic changes of one realistic output: every position replaced by
 //! values of other types, dropped, duplicated, plus unknown members.
 
+use llmbo::adapter::Usage;
 use llmbo::adapter::{
     AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, LlamaAdapter, MistralChatAdapter,
     MistralPromptAdapter, NovaAdapter, OpenAiAdapter, QwenAdapter,
 };
 use llmbo::jsonl::OutputLine;
-use llmbo::{BatchOutput, ModelProviderAdapter, RecordError, Usage};
+use llmbo::{BatchOutput, ModelProviderAdapter, RecordError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

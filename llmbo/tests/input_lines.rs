@@ -7,7 +7,8 @@ use llmbo::adapter::{
     MistralChatAdapter, MistralPromptAdapter, NovaAdapter, NovaParamStyle, OpenAiAdapter,
     QwenAdapter,
 };
-use llmbo::{Message, ModelInput, ModelProviderAdapter, Role, ToolChoice, ToolDefinition};
+use llmbo::input::{Message, Role, ToolChoice};
+use llmbo::{ModelInput, ModelProviderAdapter, ToolDefinition};
 use proptest::prelude::*;
 use serde_json::json;
 

@@ -13,7 +13,7 @@ use super::body::{
 };
 use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
-use crate::input::{ModelInput, Role, ToolChoice};
+use crate::model_input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
 
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
@@ -98,7 +98,7 @@ fn picked_input<'a>(
 }
 
 /// Each message as `{"role", "content": [{"type": "text", "text"}]}`.
-struct Messages<'a>(&'a [crate::input::Message]);
+struct Messages<'a>(&'a [crate::model_input::Message]);
 
 impl Serialize for Messages<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

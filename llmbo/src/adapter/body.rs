@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::schema_cache::schema_instruction;
 use crate::error::Error;
-use crate::input::{ModelInput, ToolChoice};
+use crate::model_input::{ModelInput, ToolChoice};
 use crate::output::{OutputStrategy, ToolDefinition};
 
 /// The error for a strategy an adapter does not write.

@@ -11,7 +11,7 @@ use super::nova::{
 };
 use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
-use crate::input::ModelInput;
+use crate::model_input::ModelInput;
 use crate::output::ToolDefinition;
 
 /// Converse request bodies (`messages`, `system: [{text}]`, `inferenceConfig` with

@@ -9,7 +9,7 @@ use super::answer::count;
 use super::{EmbeddingReader, ModelProviderAdapter, OutputStrategy, Reads, RequestWriter, Usage};
 use crate::embedding::{Embedding, EmbeddingPurpose, EmbeddingSettings, Truncation};
 use crate::error::{Error, RecordError};
-use crate::input::{ModelInput, Role};
+use crate::model_input::{ModelInput, Role};
 use crate::output::ToolDefinition;
 
 /// The text of an embedding record: its user turns, joined by blank lines.

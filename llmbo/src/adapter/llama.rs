@@ -9,7 +9,7 @@ use super::{
     AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage, extract_json_object,
 };
 use crate::error::{Error, RecordError};
-use crate::input::{ModelInput, Role};
+use crate::model_input::{ModelInput, Role};
 use crate::output::ToolDefinition;
 
 /// Llama's body: `{"prompt": <Llama 3 chat template>, "max_gen_len", "temperature", "top_p"}`,

@@ -14,7 +14,7 @@ use super::{
     AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage, extract_json_object,
 };
 use crate::error::{Error, RecordError};
-use crate::input::{ModelInput, Role, ToolChoice};
+use crate::model_input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
 
 /// Mistral text completion: `{"prompt": "<s>[INST] … [/INST]", "max_tokens", …}`, answered by

@@ -13,7 +13,7 @@ use super::body::{
 };
 use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
-use crate::input::{ModelInput, Role, ToolChoice};
+use crate::model_input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
 
 /// How `inferenceConfig` spells its keys. AWS's own examples use both, and which one each
@@ -103,7 +103,7 @@ struct TextBlock<'a> {
 }
 
 /// Each message as `{"role", "content": [{"text"}]}`.
-struct NovaMessages<'a>(&'a [crate::input::Message]);
+struct NovaMessages<'a>(&'a [crate::model_input::Message]);
 
 impl Serialize for NovaMessages<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -22,7 +22,7 @@ use super::openai::{
 };
 use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
-use crate::input::{ModelInput, ToolChoice};
+use crate::model_input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;
 
 /// The chat-completion body of an open-weight model.

@@ -10,7 +10,7 @@ use super::body::{
 };
 use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
 use crate::error::{Error, RecordError};
-use crate::input::{ModelInput, Role, ToolChoice};
+use crate::model_input::{ModelInput, Role, ToolChoice};
 use crate::output::ToolDefinition;
 
 /// gpt-oss on Bedrock: an OpenAI *Create chat completion* body (`messages`,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::body::mark_strict;
 use super::{ModelProviderAdapter, OutputRequest, OutputStrategy};
 use crate::error::Error;
-use crate::input::{ModelInput, ToolChoice};
+use crate::model_input::{ModelInput, ToolChoice};
 use crate::output::ToolDefinition;
 
 /// One tool as the parser holds answers to it and as it is sent.

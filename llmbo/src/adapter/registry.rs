@@ -216,7 +216,9 @@ mod tests {
     fn nova_2_gets_camel_case_keys() -> Result<(), Box<dyn std::error::Error>> {
         let adapter = ModelAdapterRegistry::get_adapter("us.amazon.nova-2-lite-v1:0");
         let body = adapter.prepare_model_input(
-            &crate::input::ModelInput::new().user("x").max_tokens(5),
+            &crate::model_input::ModelInput::new()
+                .user("x")
+                .max_tokens(5),
             None,
         )?;
         assert_eq!(body["inferenceConfig"]["maxTokens"], 5);
@@ -233,7 +235,7 @@ mod tests {
             }
             fn prepare_model_input(
                 &self,
-                _: &crate::input::ModelInput,
+                _: &crate::model_input::ModelInput,
                 _: Option<&crate::output::ToolDefinition>,
             ) -> Result<serde_json::Value, Error> {
                 Ok(serde_json::Value::Null)

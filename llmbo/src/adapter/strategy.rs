@@ -398,7 +398,7 @@ pub fn detect_strategy(body: &serde_json::Value) -> OutputStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::ModelAdapterRegistry;
+    use crate::adapter::registry::ModelAdapterRegistry;
 
     fn for_model(
         model: &str,
@@ -468,7 +468,7 @@ mod tests {
     #[test]
     #[cfg(feature = "aws")]
     fn every_body_tells_the_strategy_it_was_written_with() -> Result<(), crate::error::Error> {
-        use crate::{input::ModelInput, output::ToolDefinition};
+        use crate::{model_input::ModelInput, output::ToolDefinition};
         let tool = ToolDefinition {
             name: "Person".into(),
             description: "A person.".into(),

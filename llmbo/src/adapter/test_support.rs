@@ -1,7 +1,7 @@
 //! A tool and an input with every field set, for the adapters' unit tests.
 use serde_json::json;
 
-use crate::{input::ModelInput, output::ToolDefinition};
+use crate::{model_input::ModelInput, output::ToolDefinition};
 
 pub(crate) fn person_tool() -> ToolDefinition {
     ToolDefinition {

@@ -10,13 +10,15 @@ use aws_config::SdkConfig;
 use super::config::JobConfig;
 use super::state::Ready;
 use super::{Inferer, PollConfig, names};
-use crate::adapter::{ModelAdapterRegistry, ModelProviderAdapter, resolve_output};
+use crate::adapter::object::ModelProviderAdapter;
+use crate::adapter::registry::ModelAdapterRegistry;
+use crate::adapter::resolve_output;
 use crate::aws::Aws;
 use crate::embedding::EmbeddingSettings;
 use crate::error::Error;
 use crate::mode::OutputMode;
+use crate::progress::Progress;
 use crate::settings::RunSettings;
-use crate::status::Progress;
 
 mod sealed {
     pub trait Sealed {}

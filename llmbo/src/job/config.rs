@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::builder::ProgressCallback;
-use crate::adapter::{ModelAdapterRegistry, ModelProviderAdapter, OutputSpec, legacy_strategy};
+use crate::adapter::object::ModelProviderAdapter;
+use crate::adapter::registry::ModelAdapterRegistry;
+use crate::adapter::{OutputSpec, legacy_strategy};
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::output::ToolDefinition;
+use crate::progress::Progress;
 pub(crate) use crate::settings::RunSettings;
 use crate::shards::ShardLimits;
-use crate::status::{JobStatus, Progress, Stage};
+use crate::status::{JobStatus, Stage};
 
 /// What a run needs from start to end; shared by every state.
 #[derive(Clone)]

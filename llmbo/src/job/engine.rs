@@ -14,7 +14,8 @@ use crate::aws::CreateJob;
 use crate::error::Error;
 use crate::jsonl;
 use crate::layout;
-use crate::status::{JobDetails, JobFailure, JobStatus, Progress, Stage};
+use crate::progress::Progress;
+use crate::status::{JobDetails, JobFailure, JobStatus, Stage};
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

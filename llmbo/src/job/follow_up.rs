@@ -76,7 +76,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             while written + padding < minimum {
                 line.clear();
                 jsonl::encode_input_line(
-                    &format!("{}{padding}", crate::input::PADDING_ID_PREFIX),
+                    &format!("{}{padding}", crate::model_input::PADDING_ID_PREFIX),
                     body,
                     &mut line,
                 );
@@ -317,7 +317,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         loop {
             match self.config.aws.describe_job(job_arn).await {
                 Ok(details) => {
-                    self.config.report(&crate::status::Progress::of(&details));
+                    self.config.report(&crate::progress::Progress::of(&details));
                     if details.status.is_finished() {
                         return Ok(details);
                     }

@@ -40,7 +40,7 @@ pub(crate) fn utf8_line(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
 /// Reads one output line: the common answer the fast way (no `Value` tree), anything else
 /// through the line parser and the adapter, held to the run's output check.
 pub(crate) fn read_line<O: OutputMode>(
-    adapter: &dyn crate::adapter::ModelProviderAdapter,
+    adapter: &dyn crate::adapter::object::ModelProviderAdapter,
     spec: Option<&crate::adapter::OutputSpec>,
     check: Option<&crate::mode::OutputCheck>,
     line: &str,

@@ -34,6 +34,7 @@ mod on_demand;
 mod options;
 mod preflight;
 mod prepare;
+mod python_names;
 mod read;
 mod reask;
 mod record;
@@ -51,24 +52,22 @@ mod upload;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-pub use crate::mode::{Embeddings, OutputCheck, OutputMode, Structured, Untyped};
-pub use crate::settings::{RunSettings, VpcSettings};
-pub use crate::shards::{MODEL_MAX_RECORDS, ShardLimits, plan_shards};
+use crate::mode::{Embeddings, OutputMode, Structured, Untyped};
 pub use builder::{
     BucketNameIsSet, Configured, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback,
     RegionIsSet, RoleArnIsSet, Set, Unset,
 };
 pub use jobs::Jobs;
 pub use reask::ReaskRound;
-pub use record::{RunManifest, ShardEntry};
+pub use record::{RunRecord, ShardEntry};
 pub use results::{RecordInfo, RunResults, RunSummary};
 pub use retry::{RetryOptions, RetryOutcome};
 pub use schedule::{PollConfig, PollPace};
 pub use stream::RecordStream;
 
-pub use crate::status::{JobDetails, JobStatus, Progress, Stage};
+use crate::progress::Progress;
 
-use crate::adapter::ModelProviderAdapter;
+use crate::adapter::object::ModelProviderAdapter;
 use config::JobConfig;
 use record::RunShared;
 use state::{Ready, State, Submitted};
@@ -78,18 +77,7 @@ use state::{Ready, State, Submitted};
 /// Use it through its names: [`BatchInferer`] (untyped results),
 /// [`StructuredBatchInferer<T>`] (results parsed into `T`) and [`BatchRun`] (the same type,
 /// named for a run). Each step consumes the value and returns the next state, so steps cannot
-/// be called out of order:
-///
-/// ```text
-/// Ready      .prepare_requests(inputs)?      -> Prepared   (one job; .prepare_run: any number)
-/// Prepared   .push_requests_to_s3().await?   -> Uploaded
-/// Uploaded   .create().await?                -> Submitted   (.job_arn())
-/// Submitted  .check_complete().await?        -> Option<JobStatus>   (&mut self)
-/// Submitted  .poll_progress(interval).await? -> Finished
-/// Submitted  .cancel_batch().await?          -> Finished
-/// Finished   .download_results().await?      -> Downloaded
-/// Downloaded .load_results()?                -> BatchResults
-/// ```
+/// be called out of order: the table of states and steps is in [`state`](crate::state).
 ///
 /// `auto(inputs, interval)` runs every step. The run record
 /// (`s3://<bucket>/input/<job name>.run.json`) is written from `Uploaded` on, so any run,
@@ -237,7 +225,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
 
     /// How a structured job asks for its answers (chosen at `build()`, or read back from the
     /// run record); `None` for an untyped job without an output tool.
-    pub fn output_strategy(&self) -> Option<crate::adapter::OutputStrategy> {
+    pub fn output_strategy(&self) -> Option<crate::output::OutputStrategy> {
         let structured = self.config.settings.tool.is_some() || O::tool().is_some();
         structured.then(|| {
             self.config
@@ -253,8 +241,16 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     }
 
     /// The run record as this handle knows it (jobs planned from `Prepared` on).
-    pub fn manifest(&self) -> RunManifest {
+    pub fn run_record(&self) -> RunRecord {
         self.run.snapshot()
+    }
+
+    /// The run record; renamed [`run_record`](Self::run_record) (the run's record is not a
+    /// Bedrock [`Manifest`](crate::Manifest)).
+    #[deprecated(since = "0.2.0", note = "renamed `run_record`")]
+    #[doc(hidden)]
+    pub fn manifest(&self) -> RunRecord {
+        self.run_record()
     }
 
     /// Sends each progress report of the run's jobs (uploads, polls, downloads) to `callback`,

@@ -70,7 +70,7 @@ pub(crate) fn check_job_arn(arn: &str) -> Result<(), Error> {
     }
 }
 
-pub(crate) use crate::input::check_record_id;
+pub(crate) use crate::model_input::check_record_id;
 
 /// Bedrock's longest job name.
 pub(crate) const MAX_JOB_NAME: usize = 63;

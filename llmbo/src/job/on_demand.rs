@@ -54,7 +54,7 @@ pub(crate) async fn answer<O: OutputMode>(
     let mut answered: Vec<Option<(String, Outcome<O::Value>)>> = (0..total).map(|_| None).collect();
     let mut outage = None;
     let mut progress =
-        crate::status::Progress::transfer(crate::status::Stage::OnDemand, config.job_name(), "");
+        crate::progress::Progress::transfer(crate::status::Stage::OnDemand, config.job_name(), "");
     progress.total = Some(total as u64);
     config.report(&progress);
     while let Some(joined) = tasks.join_next().await {
@@ -287,7 +287,7 @@ fn parse_line<O: OutputMode>(config: &JobConfig, line: &str, record_id: &str) ->
 
 /// Answers `records` on demand and keeps each answer in S3 as it arrives, under a set named by
 /// the kind of ask (`stem`: `ondemand` for a run's first pass, `retry1`, `reask2`, …) and the
-/// hash of its requests, noted in the run record ([`RunManifest::on_demand`](crate::RunManifest))
+/// hash of its requests, noted in the run record ([`RunRecord::on_demand`](crate::RunRecord))
 /// before the first call. Answers already there, from this or an earlier process, are read, not
 /// asked again: after a crash only the records in flight when it died are sent once more.
 /// Errors are never kept, so a later ask of the same records calls again. A cancelled run asks

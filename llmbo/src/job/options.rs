@@ -8,12 +8,14 @@ use aws_config::SdkConfig;
 
 use super::PollConfig;
 use super::builder::InfererBuilder;
-use crate::adapter::{InvocationType, ModelProviderAdapter, OutputStrategy};
+use crate::adapter::InvocationType;
+use crate::adapter::object::ModelProviderAdapter;
 use crate::embedding::{EmbeddingPurpose, EmbeddingSettings, Truncation};
 use crate::mode::{Embeddings, Untyped};
+use crate::output::OutputStrategy;
 use crate::output::ToolDefinition;
+use crate::progress::Progress;
 use crate::settings::VpcSettings;
-use crate::status::Progress;
 
 impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// The AWS configuration (credentials, endpoint); default: `aws_config`'s defaults.
@@ -23,7 +25,8 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     }
 
     /// Hours before Bedrock ends the job, 24 to 168; default 24.
-    pub fn time_out_duration_hours(mut self, hours: u32) -> Self {
+    #[doc(alias = "time_out_duration_hours")]
+    pub fn timeout_hours(mut self, hours: u32) -> Self {
         self.settings.run.timeout_hours = hours;
         self
     }

@@ -5,7 +5,7 @@ use super::spool::{JobCount, Spool, Spooler, plan};
 use super::state::Ready;
 use super::{Inferer, OutputMode};
 use crate::error::Error;
-use crate::input::ModelInput;
+use crate::model_input::ModelInput;
 use crate::preflight::{
     CostRange, PlannedJob, PreflightReport, Quotas, TokenEstimate, TokenEstimator,
 };

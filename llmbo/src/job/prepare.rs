@@ -11,7 +11,7 @@ use super::spool::{JobCount, Spool, Spooler, plan};
 use super::state::{Prepared, Ready, Uploaded};
 use super::{Inferer, OutputMode};
 use crate::error::Error;
-use crate::input::ModelInput;
+use crate::model_input::ModelInput;
 use crate::output::BatchResults;
 
 impl<O: OutputMode> Inferer<O, Ready> {

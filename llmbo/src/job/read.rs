@@ -12,7 +12,8 @@ use super::config::JobConfig;
 use super::engine::JobOutput;
 use super::line::{LineKind, LineRead, Outcome, line_head, read_line, utf8_line};
 use super::stretch::{Stretch, each_line, io_error, stretches};
-use crate::adapter::{ModelProviderAdapter, OutputSpec};
+use crate::adapter::OutputSpec;
+use crate::adapter::object::ModelProviderAdapter;
 use crate::error::{Error, RecordError};
 use crate::manifest::Manifest;
 

@@ -20,7 +20,7 @@ pub(crate) const RECORD_VERSION: u32 = 2;
 /// can pick it up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RunManifest {
+pub struct RunRecord {
     /// Format version.
     pub version: u32,
     /// Every setting the run's jobs are created and read with.
@@ -91,12 +91,12 @@ pub(crate) struct RunShared {
 /// A record body and its ETag.
 #[derive(Debug)]
 struct Held {
-    record: RunManifest,
+    record: RunRecord,
     etag: Option<String>,
 }
 
 impl RunShared {
-    pub(crate) fn new(record: RunManifest) -> Self {
+    pub(crate) fn new(record: RunRecord) -> Self {
         RunShared {
             held: Mutex::new(Held { record, etag: None }),
             saving: tokio::sync::Mutex::new(()),
@@ -105,7 +105,7 @@ impl RunShared {
     }
 
     /// A record kept in memory only (a job's ARN is all there is).
-    pub(crate) fn in_memory(record: RunManifest) -> Self {
+    pub(crate) fn in_memory(record: RunRecord) -> Self {
         RunShared {
             persisted: false,
             ..Self::new(record)
@@ -114,7 +114,7 @@ impl RunShared {
 
     /// A record with the run's settings and no job yet.
     pub(crate) fn empty(config: &JobConfig) -> Self {
-        Self::new(RunManifest {
+        Self::new(RunRecord {
             version: RECORD_VERSION,
             settings: config.settings.clone(),
             shards: Vec::new(),
@@ -130,18 +130,18 @@ impl RunShared {
     }
 
     /// The record as this handle last saw it.
-    pub(crate) fn snapshot(&self) -> RunManifest {
+    pub(crate) fn snapshot(&self) -> RunRecord {
         self.held().record.clone()
     }
 
     /// The record as this handle last saw it, with its ETag, read together.
-    fn snapshot_with_etag(&self) -> (RunManifest, Option<String>) {
+    fn snapshot_with_etag(&self) -> (RunRecord, Option<String>) {
         let held = self.held();
         (held.record.clone(), held.etag.clone())
     }
 
     /// Holds `record` with the ETag it has in S3.
-    pub(crate) fn hold(&self, record: RunManifest, etag: Option<String>) {
+    pub(crate) fn hold(&self, record: RunRecord, etag: Option<String>) {
         *self.held() = Held { record, etag };
     }
 
@@ -153,7 +153,7 @@ impl RunShared {
     pub(crate) async fn read(
         config: &JobConfig,
         run_name: &str,
-    ) -> Result<Option<(RunManifest, String)>, Error> {
+    ) -> Result<Option<(RunRecord, String)>, Error> {
         let key = layout::run_key(run_name);
         let uri = layout::s3_uri(config.bucket(), &key);
         match config.aws.get_versioned(config.bucket(), &key).await? {
@@ -164,7 +164,7 @@ impl RunShared {
 
     /// Reads the newest record from S3 (what another process may have written), keeping what
     /// this handle has when there is none yet.
-    pub(crate) async fn refresh(&self, config: &JobConfig) -> Result<RunManifest, Error> {
+    pub(crate) async fn refresh(&self, config: &JobConfig) -> Result<RunRecord, Error> {
         if !self.persisted {
             return Ok(self.snapshot());
         }
@@ -179,7 +179,7 @@ impl RunShared {
     pub(crate) async fn create(
         &self,
         config: &JobConfig,
-    ) -> Result<Option<(RunManifest, String)>, Error> {
+    ) -> Result<Option<(RunRecord, String)>, Error> {
         let _saving = self.saving.lock().await;
         let key = layout::run_key(config.job_name());
         for _ in 0..MAX_RACES {
@@ -210,8 +210,8 @@ impl RunShared {
     pub(crate) async fn modify(
         &self,
         config: &JobConfig,
-        change: impl Fn(&mut RunManifest),
-    ) -> Result<RunManifest, Error> {
+        change: impl Fn(&mut RunRecord),
+    ) -> Result<RunRecord, Error> {
         let _saving = self.saving.lock().await;
         if !self.persisted {
             let mut next = self.snapshot();
@@ -251,7 +251,7 @@ impl RunShared {
     }
 }
 
-fn serialize(record: &RunManifest) -> Result<Vec<u8>, Error> {
+fn serialize(record: &RunRecord) -> Result<Vec<u8>, Error> {
     serde_json::to_vec_pretty(record).map_err(|e| Error::Internal {
         what: "writing the run record",
         reason: e.to_string(),
@@ -272,7 +272,7 @@ fn lost_races(config: &JobConfig) -> Error {
 }
 
 /// What differs between two records of one run name: the settings by name, and the jobs' input.
-pub(crate) fn differences(ours: &RunManifest, theirs: &RunManifest) -> Vec<String> {
+pub(crate) fn differences(ours: &RunRecord, theirs: &RunRecord) -> Vec<String> {
     let mut differs = Vec::new();
     let (a, b) = (
         serde_json::to_value(&ours.settings).unwrap_or_default(),
@@ -288,7 +288,7 @@ pub(crate) fn differences(ours: &RunManifest, theirs: &RunManifest) -> Vec<Strin
                 .map(|key| (*key).clone()),
         );
     }
-    let shape = |r: &RunManifest| -> Vec<(String, String, usize)> {
+    let shape = |r: &RunRecord| -> Vec<(String, String, usize)> {
         r.shards
             .iter()
             .map(|s| (s.job_name.clone(), s.input_hash.clone(), s.records))
@@ -301,7 +301,7 @@ pub(crate) fn differences(ours: &RunManifest, theirs: &RunManifest) -> Vec<Strin
 }
 
 /// Reads a run record from its bytes.
-pub(crate) fn parse_record(run_uri: &str, bytes: &[u8]) -> Result<RunManifest, Error> {
+pub(crate) fn parse_record(run_uri: &str, bytes: &[u8]) -> Result<RunRecord, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
         object: run_uri.to_owned(),
         reason: format!("not a run record: {e}"),

@@ -34,7 +34,7 @@ async fn handles(
     Ok((config, first, second))
 }
 
-fn names(record: &RunManifest) -> Vec<String> {
+fn names(record: &RunRecord) -> Vec<String> {
     let mut names: Vec<String> = record.retries.iter().map(|e| e.job_name.clone()).collect();
     names.sort();
     names

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use super::config::{JobConfig, RunSettings};
-use super::record::{RECORD_VERSION, RunManifest, RunShared, ShardEntry, parse_record};
+use super::record::{RECORD_VERSION, RunRecord, RunShared, ShardEntry, parse_record};
 use super::state::{Ended, Ready, Seen, Submitted};
-use super::{Inferer, OutputMode, Recovered, Structured, Untyped, names};
+use super::{Inferer, OutputMode, Recovered, names};
 use crate::adapter::detect_strategy;
 use crate::aws::{Aws, sdk_config_or_default};
 use crate::error::Error;
-use crate::output::BatchOutput;
 use crate::status::JobDetails;
 
 impl<O: OutputMode> Inferer<O, Submitted> {
@@ -101,7 +100,7 @@ async fn run_of_job<O: OutputMode>(
         settings.output_strategy = Some(detect_strategy(&body));
         config.settings.output_strategy = settings.output_strategy;
     }
-    let record = RunManifest {
+    let record = RunRecord {
         version: RECORD_VERSION,
         settings,
         shards: vec![entry.clone()],
@@ -144,9 +143,7 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     /// Any job, by its ARN alone, as a submitted run of one (whatever its status: a finished
     /// job's run ends at the first poll), so one code path follows, streams, cancels or
     /// retries a job and a run alike. Its record is kept in memory only: nothing is written
-    /// next to a job llmbo may not have created. The contract's
-    /// [`recover_structured_job`](Inferer::recover_structured_job) and
-    /// [`recover_details_from_job_arn`](Inferer::recover_details_from_job_arn) give the same
+    /// next to a job llmbo may not have created. [`recover`](Inferer::recover) gives the same
     /// run as `Running` or `Finished`.
     pub async fn from_job_arn(
         job_arn: &str,
@@ -161,20 +158,23 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     }
 }
 
-impl Inferer<Untyped, Ready> {
-    /// Rebuilds an untyped inferer from a job's ARN after the process that created it died.
-    /// Nothing local is needed: the job's settings come from Bedrock, its records from the
-    /// input in S3.
-    pub async fn recover_details_from_job_arn(
+impl<O: OutputMode> Inferer<O, Ready> {
+    /// Rebuilds an inferer from a job's ARN after the process that created it died, as
+    /// `Running` or `Finished`. Nothing local is needed: the job's settings come from Bedrock,
+    /// its records from the input in S3; results are read in the inferer's mode.
+    #[doc(alias = "recover_details_from_job_arn")]
+    #[doc(alias = "recover_structured_job")]
+    pub async fn recover(
         job_arn: &str,
         region: &str,
         sdk_config: Option<SdkConfig>,
-    ) -> Result<Recovered<Untyped>, Error> {
+    ) -> Result<Recovered<O>, Error> {
         recover(job_arn, region, sdk_config).await
     }
 
     /// The job as Bedrock describes it.
-    pub async fn check_for_existing_job(
+    #[doc(alias = "check_for_existing_job")]
+    pub async fn describe_job(
         job_arn: &str,
         region: &str,
         sdk_config: Option<SdkConfig>,
@@ -184,17 +184,5 @@ impl Inferer<Untyped, Ready> {
         Aws::new(&sdk, region, None, None)
             .describe_job(job_arn)
             .await
-    }
-}
-
-impl<T: BatchOutput + Send + 'static> Inferer<Structured<T>, Ready> {
-    /// Rebuilds a structured inferer from a job's ARN after the process that created it died;
-    /// results are parsed into `T`.
-    pub async fn recover_structured_job(
-        job_arn: &str,
-        region: &str,
-        sdk_config: Option<SdkConfig>,
-    ) -> Result<Recovered<Structured<T>>, Error> {
-        recover(job_arn, region, sdk_config).await
     }
 }

@@ -160,6 +160,31 @@ pub struct RunSummary {
     pub unknown_record_ids: u64,
 }
 
+impl<V> RunResults<V> {
+    /// The estimated cost of the run's tokens at `model`'s prices in `prices`: the whole run
+    /// when every part has a price (records answered on demand at the on-demand price).
+    pub fn estimated_cost(&self, prices: &PriceTable, model: &str) -> Option<f64> {
+        self.estimated_costs(prices, model).total()
+    }
+
+    /// The estimate, batch and on-demand parts apart.
+    pub fn estimated_costs(&self, prices: &PriceTable, model: &str) -> CostEstimate {
+        let (batch, on_demand) = self.usage_by_kind();
+        let on_demand_cost = if on_demand == Usage::default() {
+            Some(0.0)
+        } else {
+            prices.on_demand_price(model).map(|price| {
+                on_demand.input_tokens as f64 / 1000.0 * price.input_per_1k
+                    + on_demand.output_tokens as f64 / 1000.0 * price.output_per_1k
+            })
+        };
+        CostEstimate {
+            batch: prices.cost(model, &batch),
+            on_demand: on_demand_cost,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,30 +215,5 @@ mod tests {
         };
         assert_eq!(results.usage(), max);
         assert_eq!(results.usage_by_kind(), (max, max));
-    }
-}
-
-impl<V> RunResults<V> {
-    /// The estimated cost of the run's tokens at `model`'s prices in `prices`: the whole run
-    /// when every part has a price (records answered on demand at the on-demand price).
-    pub fn estimated_cost(&self, prices: &PriceTable, model: &str) -> Option<f64> {
-        self.estimated_costs(prices, model).total()
-    }
-
-    /// The estimate, batch and on-demand parts apart.
-    pub fn estimated_costs(&self, prices: &PriceTable, model: &str) -> CostEstimate {
-        let (batch, on_demand) = self.usage_by_kind();
-        let on_demand_cost = if on_demand == Usage::default() {
-            Some(0.0)
-        } else {
-            prices.on_demand_price(model).map(|price| {
-                on_demand.input_tokens as f64 / 1000.0 * price.input_per_1k
-                    + on_demand.output_tokens as f64 / 1000.0 * price.output_per_1k
-            })
-        };
-        CostEstimate {
-            batch: prices.cost(model, &batch),
-            on_demand: on_demand_cost,
-        }
     }
 }

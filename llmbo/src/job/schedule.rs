@@ -8,7 +8,8 @@ use super::config::JobConfig;
 use super::engine;
 use super::record::{RunShared, ShardEntry};
 use crate::error::Error;
-use crate::status::{JobDetails, Progress};
+use crate::progress::Progress;
+use crate::status::JobDetails;
 
 /// Every job of a run with what Bedrock said about it; `None` for a job not created yet.
 pub(crate) type JobsNow = Vec<(ShardEntry, Option<JobDetails>)>;

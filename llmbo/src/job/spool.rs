@@ -5,15 +5,18 @@ use std::collections::HashSet;
 use std::io::{BufRead, Seek};
 
 use super::config::JobConfig;
-use super::record::{RECORD_VERSION, RunManifest, ShardEntry};
-use super::{OutputMode, names, plan_shards};
-use crate::adapter::{OutputSpec, OutputStrategy, detect_strategy};
+use super::names;
+use super::record::{RECORD_VERSION, RunRecord, ShardEntry};
+use crate::adapter::{OutputSpec, detect_strategy};
 use crate::cost::TokenEstimator;
 use crate::error::Error;
 use crate::findings::{Finding, Findings, Severity};
-use crate::input::ModelInput;
+use crate::mode::OutputMode;
 use crate::model::RequestFamily;
+use crate::model_input::ModelInput;
+use crate::output::OutputStrategy;
 use crate::preflight::rules;
+use crate::shards::plan_shards;
 use crate::{jsonl, layout};
 
 /// A `Prepared` run's requests: spooled to a private temp file, planned into jobs.
@@ -277,7 +280,7 @@ pub(crate) fn plan(
     config: &JobConfig,
     spool: Spool,
     jobs: JobCount,
-) -> Result<(RunManifest, PlannedRun), Error> {
+) -> Result<(RunRecord, PlannedRun), Error> {
     let limits = config.limits();
     let ranges = plan_shards(&spool.sizes, limits)?;
     if jobs == JobCount::One && ranges.len() > 1 {
@@ -326,7 +329,7 @@ pub(crate) fn plan(
             }
         })
         .collect();
-    let record = RunManifest {
+    let record = RunRecord {
         version: RECORD_VERSION,
         settings: config.settings.clone(),
         shards,

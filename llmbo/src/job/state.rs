@@ -1,30 +1,44 @@
 //! Where a job or run is: one type per step, so a step called out of order does not compile.
+//! This is the one table of the states and steps; the crate docs, the inferer's docs and the
+//! README link here.
 //!
-//! ```text
-//! Ready ──prepare_requests / prepare_run──▶ Prepared ──push_requests_to_s3──▶ Uploaded ──create──▶ Submitted
-//! Submitted ──poll_progress / cancel_batch──▶ Finished ──download_results──▶ Downloaded
-//! Downloaded ──load_results──▶ BatchResults
-//! ```
+//! | state | step | gives |
+//! |---|---|---|
+//! | (builder) | `build().await?` (checks the bucket, its region and the role) | [`Ready`] |
+//! | [`Ready`] | `prepare_requests(inputs)?` (one job) or `prepare_run(inputs)?` (any number) | [`Prepared`] |
+//! | [`Ready`] | `start_run(inputs).await?` (prepare and upload) | [`Uploaded`] |
+//! | [`Ready`] | `auto(inputs, interval).await?` (every step) | `BatchResults` |
+//! | [`Prepared`] | `push_requests_to_s3().await?` | [`Uploaded`] |
+//! | [`Uploaded`] | `create().await?` | [`Submitted`] (`job_arn()`) |
+//! | [`Submitted`] | `check_complete().await?` (by `&mut self`) | `Option<JobStatus>` |
+//! | [`Submitted`] | `poll_progress(interval).await?` or `cancel_batch().await?` | [`Finished`] |
+//! | [`Uploaded`], [`Submitted`] or [`Finished`] | `finish(interval).await?` or `stream(interval)` | `BatchResults` or `RecordStream` |
+//! | [`Finished`] | `download_results().await?` | [`Downloaded`] |
+//! | [`Downloaded`] | `load_results()?` | `BatchResults` |
+//!
+//! `cancel(&self)` on a [`Submitted`] run stops every job of the run, whichever process calls
+//! it; `resume(run_uri, ..)` and `from_job_arn(arn, ..)` give [`Submitted`] in
+//! any process, and `recover(arn, ..)` gives `Recovered::Running` (submitted) or
+//! `Recovered::Finished`.
 //!
 //! A single job is a run of one: [`Inferer`](crate::Inferer) and [`BatchRun`](crate::BatchRun)
-//! are one type, and these markers are its state parameter. Each state's data is private
-//! ([`State::Data`]), so no state carries a field that is only sometimes set. Each step is a
-//! method of the one state it belongs to, so a step called in the wrong state is rustc's short
-//! "no method named … found for `Inferer<_, Prepared>`", naming the state that has it.
+//! are one type, and these markers are its state parameter. Each state's data is private (the
+//! sealed data of each state), so no state carries a field that is only sometimes set. Each
+//! step is a method of the one state it belongs to, so a step called in the wrong state is
+//! rustc's short "no method named … found for `Inferer<_, Prepared>`", naming the state that
+//! has it.
 
-use std::sync::Arc;
+use crate::status::JobStatus;
 
-use crate::status::{JobDetails, JobStatus};
-
-mod sealed {
-    pub trait Sealed {}
+pub(crate) mod sealed {
+    /// What a state holds; private, so no state's data is part of the API.
+    pub trait Sealed {
+        type Data: Send + Sync;
+    }
 }
 
 /// A state of the lifecycle. Sealed: the six states are all there is.
-pub trait State: sealed::Sealed + Send + Sync + 'static {
-    #[doc(hidden)]
-    type Data: Send + Sync;
-}
+pub trait State: sealed::Sealed + Send + Sync + 'static {}
 
 /// Configured and checked; nothing prepared yet.
 ///
@@ -122,7 +136,7 @@ pub struct Uploaded(());
 /// #     .sdk_config(local.sdk_config()).build().await?;
 /// let mut submitted = ready.prepare_requests(inputs)?.push_requests_to_s3().await?.create().await?;
 /// assert!(submitted.job_arn().contains(":model-invocation-job/"));
-/// assert_eq!(submitted.unique_id_from_arn().len(), 12);
+/// assert_eq!(submitted.job_id().len(), 12);
 /// // One look at the job: `None` while it runs, `Some(status)` once it has ended.
 /// while submitted.check_complete().await?.is_none() {
 ///     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -185,48 +199,54 @@ pub struct Finished(());
 #[derive(Debug, Clone, Copy)]
 pub struct Downloaded(());
 
-impl sealed::Sealed for Ready {}
-impl State for Ready {
+impl sealed::Sealed for Ready {
     type Data = ();
 }
-impl sealed::Sealed for Prepared {}
-impl State for Prepared {
+impl State for Ready {}
+impl sealed::Sealed for Prepared {
     type Data = super::spool::PlannedRun;
 }
-impl sealed::Sealed for Uploaded {}
-impl State for Uploaded {
+impl State for Prepared {}
+impl sealed::Sealed for Uploaded {
     type Data = ();
 }
-impl sealed::Sealed for Submitted {}
-impl State for Submitted {
+impl State for Uploaded {}
+impl sealed::Sealed for Submitted {
     type Data = Seen;
 }
-impl sealed::Sealed for Finished {}
-impl State for Finished {
+impl State for Submitted {}
+impl sealed::Sealed for Finished {
     type Data = Ended;
 }
-impl sealed::Sealed for Downloaded {}
-impl State for Downloaded {
+impl State for Finished {}
+impl sealed::Sealed for Downloaded {
     type Data = super::engine::DownloadedRun;
 }
+impl State for Downloaded {}
 
-/// A submitted run's jobs as last seen (the run record's entries, and Bedrock's details once
-/// asked), so `job_arn` and `job_status` answer without a call.
-#[doc(hidden)]
-#[derive(Debug, Clone, Default)]
-pub struct Seen {
-    pub(crate) jobs: Vec<(super::ShardEntry, Option<JobDetails>)>,
-    /// The run's status once every job has ended.
-    pub(crate) status: Option<JobStatus>,
-}
+/// The data of the submitted and finished states, unnameable outside the crate.
+mod data {
+    use std::sync::Arc;
 
-/// A finished run's jobs with their final details.
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct Ended {
-    pub(crate) jobs: Arc<Vec<(super::ShardEntry, Option<JobDetails>)>>,
-    pub(crate) status: JobStatus,
+    use crate::status::{JobDetails, JobStatus};
+
+    /// A submitted run's jobs as last seen (the run record's entries, and Bedrock's details once
+    /// asked), so `job_arn` and `job_status` answer without a call.
+    #[derive(Debug, Clone, Default)]
+    pub struct Seen {
+        pub(crate) jobs: Vec<(crate::job::ShardEntry, Option<JobDetails>)>,
+        /// The run's status once every job has ended.
+        pub(crate) status: Option<JobStatus>,
+    }
+
+    /// A finished run's jobs with their final details.
+    #[derive(Debug, Clone)]
+    pub struct Ended {
+        pub(crate) jobs: Arc<Vec<(crate::job::ShardEntry, Option<JobDetails>)>>,
+        pub(crate) status: JobStatus,
+    }
 }
+pub(crate) use data::{Ended, Seen};
 
 /// The status of a run from its jobs' statuses: the job's own for a run of one; for more, the
 /// status they share, else the one that asks most attention (`Failed`, `Stopped`, `Expired`,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::engine::ShardOutput;
-use super::record::{RunManifest, ShardEntry, differences};
+use super::record::{RunRecord, ShardEntry, differences};
 use super::schedule::{self, JobsNow};
 use super::state::{
     Downloaded, Ended, Finished, Prepared, RunInS3, Seen, State, Submitted, Uploaded, run_status,
@@ -84,7 +84,7 @@ impl<O: OutputMode> Inferer<O, Prepared> {
 }
 
 impl<O: OutputMode, S: State> Inferer<O, S> {
-    fn adopt(&self, existing: RunManifest, etag: String) -> Result<(), Error> {
+    fn adopt(&self, existing: RunRecord, etag: String) -> Result<(), Error> {
         let differs = differences(&self.run.snapshot(), &existing);
         if !differs.is_empty() {
             return Err(Error::RunExists {
@@ -197,7 +197,7 @@ fn status_of(jobs: &JobsNow) -> JobStatus {
     run_status(jobs.iter().map(|(_, d)| d.as_ref().map(|d| &d.status)))
 }
 
-/// `job_arn`, `unique_id_from_arn` and `job_status` on the states that have a job.
+/// `job_arn`, `job_id` and `job_status` on the states that have a job.
 macro_rules! job_accessors {
     ($state:ident, $jobs:ident, $status:expr) => {
         impl<O: OutputMode> Inferer<O, $state> {
@@ -213,7 +213,8 @@ macro_rules! job_accessors {
             }
 
             /// The job id: the last part of the ARN, also the output folder's name.
-            pub fn unique_id_from_arn(&self) -> &str {
+            #[doc(alias = "unique_id_from_arn")]
+            pub fn job_id(&self) -> &str {
                 crate::layout::job_id(self.job_arn())
             }
 
@@ -247,7 +248,8 @@ impl<O: OutputMode> Inferer<O, Downloaded> {
     }
 
     /// The job id: the last part of the ARN, also the output folder's name.
-    pub fn unique_id_from_arn(&self) -> &str {
+    #[doc(alias = "unique_id_from_arn")]
+    pub fn job_id(&self) -> &str {
         crate::layout::job_id(self.job_arn())
     }
 

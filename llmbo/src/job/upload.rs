@@ -14,7 +14,8 @@ use crate::aws::PART_SIZE;
 use crate::error::Error;
 use crate::jsonl;
 use crate::layout;
-use crate::status::{Progress, Stage};
+use crate::progress::Progress;
+use crate::status::Stage;
 
 /// Upload progress is reported every this many records, and once at the end.
 const UPLOAD_REPORT_EVERY: u64 = 10_000;

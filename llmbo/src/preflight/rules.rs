@@ -5,8 +5,8 @@
 use serde_json::{Map, Value};
 
 use crate::findings::{Finding, Rule, Severity};
-use crate::input::{ModelInput, Role, ToolChoice};
 use crate::model::RequestFamily;
+use crate::model_input::{ModelInput, Role, ToolChoice};
 
 macro_rules! rules {
     ($($name:ident = $id:literal, $severity:ident, $about:literal;)*) => {

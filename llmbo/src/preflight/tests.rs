@@ -420,7 +420,7 @@ fn a_body_that_is_no_object_and_one_too_large_are_found() {
 /// The typed checks: what a `ModelInput` can break whichever adapter writes it.
 #[test]
 fn typed_inputs_are_checked_for_what_the_user_sets() {
-    use crate::input::{ModelInput, ToolChoice};
+    use crate::model_input::{ModelInput, ToolChoice};
     let check = |input: &ModelInput, model: &str| {
         let mut out = Vec::new();
         rules::check_input(F::Claude, model, input, false, &mut out);
@@ -445,8 +445,9 @@ fn typed_inputs_are_checked_for_what_the_user_sets() {
 /// bodies llmbo sends (which llmbo-local, as strict as Bedrock, answers).
 #[test]
 fn every_adapter_writes_bodies_its_rules_accept() {
-    use crate::adapter::{InvocationType, ModelAdapterRegistry};
-    use crate::input::ModelInput;
+    use crate::adapter::InvocationType;
+    use crate::adapter::registry::ModelAdapterRegistry;
+    use crate::model_input::ModelInput;
     let tool = crate::output::ToolDefinition {
         name: "record".into(),
         description: "A record.".into(),
