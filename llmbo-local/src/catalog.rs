@@ -1,7 +1,8 @@
 //! The read-only catalog: foundation models and system-defined inference profiles for every
 //! family the synthetic models serve (Bedrock's `ListFoundationModels`, `GetFoundationModel`,
 //! `ListInferenceProfiles`, `GetInferenceProfile`), and which of them take batch jobs with a
-//! bare id (`bedrock-facts-2026.md` §6).
+//! bare id (AWS, "Supported Regions and models for batch inference",
+//! https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html).
 
 use serde_json::{Value, json};
 

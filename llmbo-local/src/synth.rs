@@ -883,7 +883,7 @@ fn is_follow_up(messages: &[Value]) -> bool {
 }
 
 /// Claude's `output_config`: `effort` and `format: {type: "json_schema", schema: {…}}`
-/// (`bedrock-facts-2026.md` §1a); the schema, if one is asked for.
+/// (AWS, "Structured outputs", https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html); the schema, if one is asked for.
 fn read_output_config(config: Option<&Value>) -> Result<Option<Value>, String> {
     let Some(config) = config else {
         return Ok(None);
@@ -1188,7 +1188,8 @@ fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
 }
 
 /// The chat-completion `response_format`: `{type: "json_schema", json_schema: {name, schema,
-/// strict}}` (the OpenAI convention; `bedrock-facts-2026.md` §1c), or `text`.
+/// strict}}` (the OpenAI convention; AWS, "OpenAI models",
+/// https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-openai.html), or `text`.
 fn read_response_format(format: Option<&Value>) -> Result<Option<Value>, String> {
     let Some(format) = format else {
         return Ok(None);

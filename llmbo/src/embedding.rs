@@ -5,7 +5,9 @@
 //! | Titan Text Embeddings V2 | `amazon.titan-embed-text-v2:0` | 256, 512, 1024 (default) | `normalize` (default true), binary form |
 //! | Nova 2 multimodal embeddings | `amazon.nova-2-multimodal-embeddings-v1:0` (us-east-1) | 256, 384, 1024, 3072 (default) | `purpose` (required; default `GENERIC_INDEX`), `truncation` |
 //!
-//! From `bedrock-facts-2026.md` §3. Titan Multimodal G1 and Cohere Embed are left out: there
+//! From AWS, "Amazon Titan Text Embeddings models",
+//! https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html, and the
+//! Amazon Nova user guide's multimodal embeddings page. Titan Multimodal G1 and Cohere Embed are left out: there
 //! is no firm evidence that batch jobs take them.
 
 use serde::{Deserialize, Serialize};
@@ -120,8 +122,8 @@ pub struct EmbeddingSettings {
 /// multimodal embeddings), in any form Bedrock accepts its id.
 ///
 /// ```
-/// assert!(llmbo::is_embedding_model("amazon.titan-embed-text-v2:0"));
-/// assert!(!llmbo::is_embedding_model("anthropic.claude-3-haiku-20240307-v1:0"));
+/// assert!(llmbo::embedding::is_embedding_model("amazon.titan-embed-text-v2:0"));
+/// assert!(!llmbo::embedding::is_embedding_model("anthropic.claude-3-haiku-20240307-v1:0"));
 /// ```
 #[cfg(feature = "aws")]
 pub fn is_embedding_model(model_id: &str) -> bool {

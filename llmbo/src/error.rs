@@ -133,7 +133,8 @@ pub enum Error {
     /// an input file. Nothing was uploaded. Match on `problem` for the kind.
     ///
     /// ```
-    /// use llmbo::{Error, InputProblem};
+    /// use llmbo::Error;
+    /// use llmbo::input::InputProblem;
     /// let err = Error::InvalidInput { record_id: Some("r7".into()), problem: InputProblem::DuplicateId };
     /// assert_eq!(err.to_string(), "record `r7`: the id is used twice; every record needs its own id");
     /// ```

@@ -195,12 +195,12 @@ impl InputLine {
 ///
 /// ```
 /// let text = "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"a\", \"prompt\": \"Ho\"}\n{\"prompt\": 3}\n";
-/// let err = llmbo::input_file::read_input(text.as_bytes(), "in.jsonl").unwrap_err();
+/// let err = llmbo::input::read_input(text.as_bytes(), "in.jsonl").unwrap_err();
 /// let message = err.to_string();
 /// assert!(message.contains("in.jsonl:2: duplicate recordId `a` (first on line 1)"), "{message}");
 /// assert!(message.contains("in.jsonl:3:"), "{message}");
 ///
-/// let ok = llmbo::input_file::read_input("{\"recordId\": \"a\", \"prompt\": \"Hi\"}".as_bytes(), "in.jsonl")?;
+/// let ok = llmbo::input::read_input("{\"recordId\": \"a\", \"prompt\": \"Hi\"}".as_bytes(), "in.jsonl")?;
 /// assert_eq!(ok[0].0, "a");
 /// # Ok::<(), llmbo::Error>(())
 /// ```
@@ -298,12 +298,12 @@ fn parse_line(bytes: &[u8]) -> Result<Option<(String, ModelInput)>, String> {
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("in.jsonl");
 /// std::fs::write(&path, "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n\n{\"recordId\": \"b\", \"modelInput\": {\"inputText\": \"x\"}}\n")?;
-/// let file = llmbo::input_file::InputFile::check(&path)?;
+/// let file = llmbo::input::InputFile::check(&path)?;
 /// assert_eq!(file.records(), 2);
 /// let ids: Vec<String> = file.read()?.map(|(id, _)| id).collect();
 /// assert_eq!(ids, ["a", "b"]);
 /// std::fs::write(&path, "{\"recordId\": \"a\", \"prompt\": \"Hi\"}\n{\"recordId\": \"a\", \"prompt\": \"Ho\"}\n")?;
-/// let err = llmbo::input_file::InputFile::check(&path).unwrap_err().to_string();
+/// let err = llmbo::input::InputFile::check(&path).unwrap_err().to_string();
 /// assert!(err.contains(":2: duplicate recordId `a` (first on line 1)"), "{err}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

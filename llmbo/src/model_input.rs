@@ -19,7 +19,7 @@ pub enum Role {
 /// One turn of the conversation sent to the model.
 ///
 /// ```
-/// use llmbo::{Message, Role};
+/// use llmbo::input::{Message, Role};
 /// let m = Message::user("Extract every person named in: ...");
 /// assert_eq!(m.role, Role::User);
 /// ```

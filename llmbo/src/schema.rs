@@ -2,7 +2,7 @@
 //! for native structured output (`output_config.format`, `outputConfig.textFormat`,
 //! `response_format`) and for `strict: true` tools.
 //!
-//! The subset, from `bedrock-facts-2026.md` §1a (each rule is data below, so it can be
+//! The subset, from AWS, "Structured outputs", https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html (each rule is data below, so it can be
 //! corrected when AWS changes without touching the walk):
 //! - `additionalProperties: false` on every object;
 //! - no `minimum`/`maximum`/`exclusive*`/`multipleOf`/`maxItems`, `minItems` only 0 or 1,
@@ -26,7 +26,7 @@ pub struct StrictSchemaError {
     pub problem: String,
 }
 
-/// The limits of one schema (`bedrock-facts-2026.md` §1a, "complexity").
+/// The limits of one schema (AWS, "Structured outputs", its complexity limits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StrictLimits {
     /// Parameters whose type is a union (`["integer", "null"]`, `anyOf`).
@@ -108,15 +108,15 @@ const NUMERIC_FORMATS: &[&str] = &[
 ///     "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
 ///     "age": {"type": "integer", "format": "uint32", "minimum": 0}},
 ///     "required": ["tags"]});
-/// let strict = llmbo::strict_schema(&full)?;
+/// let strict = llmbo::schema::strict_schema(&full)?;
 /// assert_eq!(strict["additionalProperties"], false);
 /// assert_eq!(strict["properties"]["tags"]["description"], "at most 5 items");
 /// assert!(strict["properties"]["tags"].get("maxItems").is_none());
 /// assert_eq!(strict["properties"]["age"], json!({"type": "integer", "description": "at least 0"}));
 ///
 /// let recursive = json!({"type": "object", "properties": {"next": {"$ref": "#/definitions/Node"}}});
-/// assert_eq!(llmbo::strict_schema(&recursive).unwrap_err().path, "next");
-/// # Ok::<(), llmbo::StrictSchemaError>(())
+/// assert_eq!(llmbo::schema::strict_schema(&recursive).unwrap_err().path, "next");
+/// # Ok::<(), llmbo::schema::StrictSchemaError>(())
 /// ```
 pub fn strict_schema(schema: &Value) -> Result<Value, StrictSchemaError> {
     strict_schema_with(schema, StrictLimits::default())

@@ -40,7 +40,7 @@ impl ShardLimits {
     /// own.
     ///
     /// ```
-    /// use llmbo::ShardLimits;
+    /// use llmbo::run::ShardLimits;
     /// assert_eq!(ShardLimits::for_model("amazon.titan-embed-text-v2:0").max_records, 100_000);
     /// assert_eq!(ShardLimits::for_model("us.anthropic.claude-3-haiku-20240307-v1:0").max_records, 50_000);
     /// ```
@@ -64,9 +64,9 @@ impl ShardLimits {
 /// sent as an invalid job. `sizes` are the records' JSONL line lengths in bytes.
 ///
 /// ```
-/// use llmbo::ShardLimits;
+/// use llmbo::run::ShardLimits;
 /// let sizes = vec![500u64; 120_001];
-/// let shards = llmbo::plan_shards(&sizes, ShardLimits::default())?;
+/// let shards = llmbo::run::plan_shards(&sizes, ShardLimits::default())?;
 /// assert_eq!(shards.len(), 3);
 /// assert_eq!(shards.iter().map(|s| s.len()).sum::<usize>(), 120_001);
 /// assert!(shards.iter().all(|s| s.len() >= 40_000));

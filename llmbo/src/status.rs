@@ -68,7 +68,7 @@ impl JobStatus {
     /// Whether the job has ended and will not change again.
     ///
     /// ```
-    /// use llmbo::JobStatus;
+    /// use llmbo::status::JobStatus;
     /// assert!(JobStatus::PartiallyCompleted.is_finished());
     /// assert!(!JobStatus::Stopping.is_finished());
     /// ```

@@ -283,7 +283,8 @@ impl RequestWriter for AnthropicAdapter {
     }
 
     /// Every strategy: the forced tool, `strict: true` on it, `output_config.format`
-    /// (`bedrock-facts-2026.md` §1a) and the schema in the system prompt.
+    /// (AWS, "Structured outputs",
+    /// https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html) and the schema in the system prompt.
     fn strategies(&self) -> &'static [OutputStrategy] {
         &[
             OutputStrategy::ForcedTool,

@@ -68,8 +68,8 @@ impl RequestWriter for ConverseAdapter {
         Ok(Value::Object(body))
     }
 
-    /// Native structured output through `outputConfig.textFormat` (`bedrock-facts-2026.md`
-    /// §1b), or the schema in the system prompt. No tools: Converse batch jobs refuse them.
+    /// Native structured output through `outputConfig.textFormat` (AWS, "Structured outputs",
+    /// https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html), or the schema in the system prompt. No tools: Converse batch jobs refuse them.
     fn strategies(&self) -> &'static [OutputStrategy] {
         &[OutputStrategy::JsonSchema, OutputStrategy::JsonInPrompt]
     }

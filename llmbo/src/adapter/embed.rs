@@ -1,5 +1,6 @@
 //! Embedding models: Titan Text Embeddings V2 and Nova 2 multimodal embeddings
-//! (`bedrock-facts-2026.md` §3). The text to embed is the record's user turns.
+//! (AWS, "Amazon Titan Text Embeddings models",
+//! https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html). The text to embed is the record's user turns.
 
 use std::borrow::Cow;
 

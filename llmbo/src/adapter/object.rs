@@ -15,9 +15,8 @@ use crate::error::RecordError;
 /// [`ModelAdapterRegistry::register`](crate::ModelAdapterRegistry::register) or hand it to one inferer.
 ///
 /// ```
-/// use llmbo::adapter::{AnswerReader, ModelAdapterRegistry, RequestWriter, Usage};
-/// use llmbo::{Error, ModelInput, RecordError};
-/// use llmbo::output::ToolDefinition;
+/// use llmbo::adapter::{AnswerReader, RequestWriter, Usage};
+/// use llmbo::{Error, ModelAdapterRegistry, ModelInput, RecordError, ToolDefinition};
 /// use serde_json::{json, Value};
 ///
 /// #[derive(Debug)]

@@ -29,7 +29,7 @@ struct Entry {
 /// to that inferer's builder instead.
 ///
 /// ```
-/// use llmbo::adapter::ModelAdapterRegistry;
+/// use llmbo::ModelAdapterRegistry;
 /// let adapter = ModelAdapterRegistry::get_adapter("eu.anthropic.claude-3-haiku-20240307-v1:0");
 /// assert_eq!(adapter.name(), "anthropic");
 /// let adapter = ModelAdapterRegistry::get_adapter(

@@ -50,7 +50,7 @@ pub const DEFAULT_OUTPUT_BOUND: u64 = 4096;
 /// A model's characters per token and the relative uncertainty of that figure.
 ///
 /// ```
-/// let (ratio, uncertainty) = llmbo::preflight::chars_per_token("us.anthropic.claude-3-haiku-20240307-v1:0");
+/// let (ratio, uncertainty) = llmbo::cost::chars_per_token("us.anthropic.claude-3-haiku-20240307-v1:0");
 /// assert_eq!(ratio, 3.5);
 /// assert!(uncertainty > 0.0);
 /// ```

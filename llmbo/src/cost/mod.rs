@@ -67,12 +67,12 @@ impl PriceTable {
     /// tokens and, optionally, its on-demand ones (the file `llmbo --prices FILE` reads).
     ///
     /// ```
-    /// let prices = llmbo::PriceTable::from_json(r#"{
+    /// let prices = llmbo::cost::PriceTable::from_json(r#"{
     ///   "anthropic.claude-3-haiku-20240307-v1:0": {
     ///     "input_per_1k": 0.000125, "output_per_1k": 0.000625,
     ///     "on_demand": {"input_per_1k": 0.00025, "output_per_1k": 0.00125}}}"#)?;
     /// assert_eq!(prices.price("anthropic.claude-3-haiku-20240307-v1:0").map(|p| p.output_per_1k), Some(0.000625));
-    /// assert!(llmbo::PriceTable::from_json(r#"{"m": {"input_per_1k": -1, "output_per_1k": 0}}"#).is_err());
+    /// assert!(llmbo::cost::PriceTable::from_json(r#"{"m": {"input_per_1k": -1, "output_per_1k": 0}}"#).is_err());
     /// # Ok::<(), llmbo::Error>(())
     /// ```
     pub fn from_json(text: &str) -> Result<PriceTable, Error> {

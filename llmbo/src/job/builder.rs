@@ -122,7 +122,8 @@ impl LimitsGiven {
 /// function can take or return one.
 ///
 /// ```
-/// use llmbo::{Structured, StructuredBatchInferer};
+/// use llmbo::StructuredBatchInferer;
+/// use llmbo::mode::Structured;
 /// # #[derive(serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]
 /// # struct Person { name: String }
 /// fn people(job: &str) -> llmbo::builder::Configured<Structured<Person>> {

@@ -14,8 +14,8 @@ use crate::status::{JobDetails, JobStatus};
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), llmbo::Error> {
-/// let jobs = llmbo::Jobs::connect("us-east-1", None).await;
-/// for job in jobs.list(Some(&llmbo::JobStatus::InProgress), None).await? {
+/// let jobs = llmbo::run::Jobs::connect("us-east-1", None).await;
+/// for job in jobs.list(Some(&llmbo::status::JobStatus::InProgress), None).await? {
 ///     println!("{} {} {:?}/{:?}", job.job_name, job.status, job.processed_record_count, job.total_record_count);
 /// }
 /// # Ok(()) }

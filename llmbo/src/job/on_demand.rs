@@ -1,7 +1,8 @@
 //! On demand: records that go through `bedrock-runtime` InvokeModel (Converse for a
 //! Converse-type run) instead of a batch job, with the very same bodies, adapters and parsers,
 //! so they come back as the same `RecordResult`s. For runs under `on_demand_below`, and retries and re-asks under the job
-//! minimum with `RetryOptions::on_demand` (`bedrock-facts-2026.md` §2). On-demand prices apply.
+//! minimum with `RetryOptions::on_demand` (AWS, "InvokeModel",
+//! https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html). On-demand prices apply.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -404,7 +405,8 @@ pub(crate) async fn kept_answers(
 }
 
 /// The runtime's "use an inference profile" refusal, with the profile to use where one is
-/// known: the model's `us.` profile (`bedrock-facts-2026.md` §2 and §6).
+/// known: the model's `us.` profile (AWS, "Supported Regions and models for
+/// batch inference", https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html).
 fn with_profile_hint(model_id: &str, message: String) -> String {
     let bare = crate::model::normalize_model_id(model_id);
     if message.contains("inference profile") && bare == model_id {

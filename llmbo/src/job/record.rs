@@ -44,7 +44,7 @@ pub struct RunRecord {
     /// The tokens estimated when the run was prepared (the preflight's estimate), to set
     /// beside what the jobs report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<crate::preflight::TokenEstimate>,
+    pub estimate: Option<crate::cost::TokenEstimate>,
 }
 
 /// One job of a run.

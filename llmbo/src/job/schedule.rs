@@ -24,7 +24,7 @@ pub(crate) type JobsNow = Vec<(ShardEntry, Option<JobDetails>)>;
 ///
 /// ```
 /// use std::time::Duration;
-/// let poll = llmbo::PollConfig::default()
+/// let poll = llmbo::builder::PollConfig::default()
 ///     .with_max_interval(Duration::from_secs(600))
 ///     .with_failure_tolerance(30);
 /// assert_eq!(poll.failure_tolerance, 30);
@@ -100,8 +100,8 @@ impl PollConfig {
 /// command line) that poll on their own.
 ///
 /// ```
-/// # async fn demo(jobs: llmbo::Jobs, arn: &str) -> Result<(), llmbo::Error> {
-/// let mut pace = llmbo::PollConfig::default().pace(std::time::Duration::from_secs(60));
+/// # async fn demo(jobs: llmbo::run::Jobs, arn: &str) -> Result<(), llmbo::Error> {
+/// let mut pace = llmbo::builder::PollConfig::default().pace(std::time::Duration::from_secs(60));
 /// loop {
 ///     match jobs.describe(arn).await {
 ///         Ok(job) if job.status.is_finished() => break,

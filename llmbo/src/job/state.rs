@@ -141,7 +141,7 @@ pub struct Uploaded(());
 /// while submitted.check_complete().await?.is_none() {
 ///     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 /// }
-/// assert_eq!(submitted.job_status(), Some(&llmbo::JobStatus::Completed));
+/// assert_eq!(submitted.job_status(), Some(&llmbo::status::JobStatus::Completed));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,283 @@
+//! S3: the bucket's region, object reads (whole, by lines, to a file, with their version),
+//! conditional writes and listings.
+
+use std::path::Path;
+
+use aws_sdk_s3::primitives::ByteStream;
+use tokio::io::AsyncWriteExt;
+
+use super::{Aws, Lines, PART_SIZE, Upload, aws_error};
+use crate::error::{AwsErrorKind, Error};
+
+/// A failure while an object's body arrives, naming the object and every cause (the SDK's
+/// "streaming error" alone says nothing).
+pub(super) fn read_error(
+    bucket: &str,
+    key: &str,
+    err: &(dyn std::error::Error + 'static),
+) -> Error {
+    let mut message = format!("s3://{bucket}/{key}: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    Error::Aws {
+        operation: "GetObject",
+        kind: AwsErrorKind::Network,
+        code: String::new(),
+        message,
+        source: None,
+    }
+}
+
+/// What a conditional write expects of the object it replaces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expected<'a> {
+    /// There is no such object yet.
+    Absent,
+    /// The object still has this ETag.
+    Unchanged(&'a str),
+}
+
+impl Aws {
+    /// The region the bucket is in: HeadBucket's `x-amz-bucket-region`, else
+    /// GetBucketLocation (empty means us-east-1, `EU` means eu-west-1).
+    pub(crate) async fn bucket_region(&self, bucket: &str) -> Result<String, Error> {
+        let head = self
+            .s3
+            .head_bucket()
+            .bucket(bucket)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await;
+        match head {
+            Ok(out) => {
+                if let Some(region) = out.bucket_region() {
+                    return Ok(region.to_owned());
+                }
+            }
+            Err(err) => {
+                // A bucket in another region answers 301 with its region in the header.
+                let header = err
+                    .raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .map(str::to_owned);
+                if let Some(region) = header {
+                    return Ok(region);
+                }
+                let status = err.raw_response().map(|r| r.status().as_u16());
+                return match status {
+                    Some(404 | 403 | 400) => Err(Error::BucketNotFound {
+                        bucket: bucket.to_owned(),
+                    }),
+                    _ => Err(aws_error("HeadBucket", err)),
+                };
+            }
+        }
+        let location = self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("GetBucketLocation", e))?;
+        Ok(match location.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_owned(),
+            Some("EU") => "eu-west-1".to_owned(),
+            Some(region) => region.to_owned(),
+        })
+    }
+
+    /// Starts a streamed upload of one object.
+    pub(crate) fn upload<'a>(&'a self, bucket: &'a str, key: &'a str) -> Upload<'a> {
+        Upload {
+            aws: self,
+            bucket,
+            key,
+            buffer: Vec::with_capacity(PART_SIZE),
+            upload_id: None,
+            parts: Vec::new(),
+            in_flight: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Keys under `prefix`, all pages.
+    pub(crate) async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .set_expected_bucket_owner(self.bucket_owner.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("ListObjectsV2", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(str::to_owned),
+            );
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// An object's body as a stream.
+    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<ByteStream, Error> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("GetObject", e))?;
+        Ok(object.body)
+    }
+
+    /// A small object whole with its ETag, or `None` when there is no such object: what a
+    /// read-modify-write starts from.
+    pub(crate) async fn get_versioned(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, Error> {
+        let object = match self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(aws_error("GetObject", err)),
+        };
+        let etag = object.e_tag().unwrap_or_default().to_owned();
+        let data = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?;
+        Ok(Some((data.into_bytes().to_vec(), etag)))
+    }
+
+    /// Writes a small object only if it is as expected: new (`If-None-Match: *`), or unchanged
+    /// since it had `etag` (`If-Match`). Returns the new ETag; a lost race is an
+    /// [`AwsErrorKind::Conflict`] error (S3's 412 `PreconditionFailed` or 409
+    /// `ConditionalRequestConflict`).
+    pub(crate) async fn put_conditional(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        expected: Expected<'_>,
+    ) -> Result<String, Error> {
+        let request = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .set_expected_bucket_owner(self.bucket_owner.clone());
+        let request = match expected {
+            Expected::Absent => request.if_none_match("*"),
+            Expected::Unchanged(etag) => request.if_match(etag),
+        };
+        let put = request.send().await.map_err(|err| {
+            // If-Match on an object deleted meanwhile is S3's 404: a conflict here too.
+            let missing = err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 404);
+            let mut err = aws_error("PutObject", err);
+            if missing && let Error::Aws { kind, .. } = &mut err {
+                *kind = AwsErrorKind::Conflict;
+            }
+            err
+        })?;
+        Ok(put.e_tag().unwrap_or_default().to_owned())
+    }
+
+    /// An object's ETag, `None` when there is no such object.
+    pub(crate) async fn etag(&self, bucket: &str, key: &str) -> Result<Option<String>, Error> {
+        match self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head.e_tag().unwrap_or_default().to_owned())),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(aws_error("HeadObject", err)),
+        }
+    }
+
+    /// Downloads an object into memory.
+    pub(crate) async fn get_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
+        let body = self.get(bucket, key).await?;
+        let data = body
+            .collect()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?;
+        Ok(data.into_bytes().to_vec())
+    }
+
+    /// An object read line by line, one line in memory at a time.
+    pub(crate) async fn lines(&self, bucket: &str, key: &str) -> Result<Lines, Error> {
+        let body = self.get(bucket, key).await?;
+        Ok(Lines {
+            reader: Box::new(tokio::io::BufReader::new(body.into_async_read())),
+            object: (bucket.to_owned(), key.to_owned()),
+        })
+    }
+
+    /// Streams an object into a new private file (mode 0600); returns the bytes and lines
+    /// written.
+    pub(crate) async fn download_to(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+    ) -> Result<(u64, u64), Error> {
+        let mut body = self.get(bucket, key).await?;
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        // Written in large pieces: each write of a tokio file is a hand-off to a blocking
+        // thread, and the body comes in small chunks.
+        let mut file = tokio::io::BufWriter::with_capacity(
+            2 << 20,
+            crate::files::create_private(path).await.map_err(io)?,
+        );
+        let (mut bytes, mut lines) = (0u64, 0u64);
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?
+        {
+            file.write_all(&chunk).await.map_err(io)?;
+            bytes += chunk.len() as u64;
+            lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        file.flush().await.map_err(io)?;
+        Ok((bytes, lines))
+    }
+}
