@@ -138,6 +138,7 @@ impl Aws {
         bucket_owner: Option<String>,
         retry: Option<&RetryConfig>,
     ) -> Self {
+        #[cfg(feature = "service-quotas")]
         let region_name = region.to_owned();
         let region = aws_config::Region::new(region.to_owned());
         let path_style = force_path_style
