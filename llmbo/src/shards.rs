@@ -27,6 +27,28 @@ impl Default for ShardLimits {
     }
 }
 
+/// Which per-job limits the caller set (each wins over a quota read from Service Quotas).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LimitsGiven {
+    pub(crate) min_records: bool,
+    pub(crate) max_records: bool,
+    pub(crate) max_bytes: bool,
+    pub(crate) concurrent: bool,
+}
+
+impl LimitsGiven {
+    /// Whether any was set.
+    pub(crate) fn any(self) -> bool {
+        self.min_records || self.max_records || self.max_bytes || self.concurrent
+    }
+
+    /// Whether every one was set.
+    #[cfg_attr(not(feature = "service-quotas"), allow(dead_code))]
+    pub(crate) fn all(self) -> bool {
+        self.min_records && self.max_records && self.max_bytes && self.concurrent
+    }
+}
+
 /// Models whose most records per job differ from Bedrock's usual 50,000: `(model id prefix,
 /// max records, source)`. Data, so a row can be corrected when AWS changes.
 pub const MODEL_MAX_RECORDS: &[(&str, usize, &str)] = &[(

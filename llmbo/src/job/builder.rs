@@ -93,7 +93,7 @@ pub(crate) struct Settings {
     pub(crate) retry: Option<aws_config::retry::RetryConfig>,
     pub(crate) poll: PollConfig,
     /// Which per-job limits were given; the others come from the model's quotas.
-    pub(crate) given: LimitsGiven,
+    pub(crate) given: crate::shards::LimitsGiven,
     pub(crate) strict: bool,
     pub(crate) skip_checks: bool,
     pub(crate) preflight_only: bool,
@@ -101,21 +101,6 @@ pub(crate) struct Settings {
     pub(crate) offline: Option<String>,
     pub(crate) prices: Option<crate::cost::PriceTable>,
     pub(crate) max_estimated_cost: Option<f64>,
-}
-
-/// Which per-job limits the caller set (each wins over a quota read from Service Quotas).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct LimitsGiven {
-    pub(crate) min_records: bool,
-    pub(crate) max_records: bool,
-    pub(crate) max_bytes: bool,
-    pub(crate) concurrent: bool,
-}
-
-impl LimitsGiven {
-    fn any(self) -> bool {
-        self.min_records || self.max_records || self.max_bytes || self.concurrent
-    }
 }
 
 /// A builder with all five required settings given: what `build()` takes, named so a
@@ -238,93 +223,20 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         A: RoleArnIsSet,
     {
         let s = self.settings;
-        let mut run = s.run;
+        let mut run = s.run.clone();
         if !s.given.max_records {
             run.limits.max_records =
                 crate::shards::ShardLimits::for_model(&run.model_name).max_records;
         }
-        // The output is settled before anything is asked of AWS: a strategy the model cannot
-        // take, or a schema with no strict form, is a setting to fix, not a job to pay for.
-        let tool = run.tool.clone().or_else(O::tool);
-        // The builder's choice, else the type's own (`#[batch_output(strategy = "...")]`).
-        let chosen = run.output_strategy.take().or_else(O::strategy);
-        if let Some(tool) = &tool {
-            let adapter = s.adapter.clone().unwrap_or_else(|| {
-                ModelAdapterRegistry::adapter_for(&run.model_name, run.invocation_type())
-            });
-            let tools = if run.tool.is_some() {
-                Vec::new()
-            } else {
-                O::tools()
-            };
-            let spec = resolve_output(
-                &run.model_name,
-                run.invocation_type(),
-                adapter.as_ref(),
-                tool,
-                &tools,
-                chosen,
-            )?;
-            run.output_strategy = Some(spec.strategy);
-        }
-        if O::embeddings() {
-            let settings = run.embedding.get_or_insert_with(EmbeddingSettings::default);
-            crate::embedding::check_settings(&run.model_name, settings).map_err(|reason| {
-                Error::InvalidConfig {
-                    field: "embedding",
-                    reason,
-                }
-            })?;
-        } else if run.embedding.is_some() {
-            run.embedding = None;
-        }
-        if let Some(tier) = &run.service_tier {
-            crate::settings::check_service_tier(&run.model_name, tier).map_err(|reason| {
-                Error::InvalidConfig {
-                    field: "service_tier",
-                    reason,
-                }
-            })?;
-        }
-        if let Some(max) = s.max_estimated_cost {
-            let priced = s
-                .prices
-                .as_ref()
-                .is_some_and(|p| p.price(&run.model_name).is_some());
-            if !priced || !max.is_finite() || max < 0.0 {
-                return Err(Error::InvalidConfig {
-                    field: "max_estimated_cost",
-                    reason: if priced {
-                        format!("{max} is not a cost of 0 or more")
-                    } else {
-                        format!(
-                            "a budget needs the price of {}: give `prices` a PriceTable with it",
-                            run.model_name
-                        )
-                    },
-                });
-            }
-        }
-        names::check_job_name(&run.job_name)?;
-        names::check_role_arn(&run.role_arn)?;
-        names::check_bucket(&run.bucket)?;
-        if !(24..=168).contains(&run.timeout_hours) {
-            return Err(Error::InvalidConfig {
-                field: "time_out_duration_hours",
-                reason: format!("{} is outside Bedrock's 24 to 168 hours", run.timeout_hours),
-            });
-        }
-        if s.region.is_empty() {
-            return Err(Error::InvalidConfig {
-                field: "region",
-                reason: "it is empty".into(),
-            });
-        }
-        // The model must take batch jobs as named: the table says what the catalog cannot.
+        // Everything that is a setting to fix is refused before anything is asked of AWS.
+        settle_output::<O>(&mut run, s.adapter.as_ref())?;
+        settle_embedding::<O>(&mut run)?;
+        check_settings(&run, &s)?;
         if !s.skip_checks {
+            // The model must take batch jobs as named: the table says what the catalog cannot.
             crate::preflight::refuse_unbatchable(&run.model_name, &s.region)?;
         }
-        let sdk = crate::aws::sdk_config_or_default(s.sdk_config).await;
+        let sdk = crate::aws::sdk_config_or_default(s.sdk_config.clone()).await;
         let aws = Aws::with_retry(
             &sdk,
             &s.region,
@@ -333,53 +245,165 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
             s.retry.as_ref(),
         );
         if !s.preflight_only {
-            let bucket_region = aws.bucket_region(&run.bucket).await?;
-            if bucket_region != s.region {
-                return Err(Error::BucketInWrongRegion {
-                    bucket: run.bucket,
-                    bucket_region,
-                    region: s.region,
-                });
-            }
-            aws.check_role(&run.role_arn).await?;
+            check_account(&aws, &run, &s.region).await?;
         }
-        #[cfg(feature = "service-quotas")]
-        let quota_source = match &s.offline {
+        let quota_source = read_quotas(&aws, &mut run, &s).await;
+        Ok(Inferer::from_config(assemble(s, run, aws, quota_source)))
+    }
+}
+
+/// The output: the tool (the type's, or the run-time one) and the strategy the model takes,
+/// settled before anything is asked of AWS: a strategy the model cannot take, or a schema
+/// with no strict form, is a setting to fix, not a job to pay for.
+fn settle_output<O: OutputMode>(
+    run: &mut RunSettings,
+    adapter: Option<&Arc<dyn ModelProviderAdapter>>,
+) -> Result<(), Error> {
+    let tool = run.tool.clone().or_else(O::tool);
+    // The builder's choice, else the type's own (`#[batch_output(strategy = "...")]`).
+    let chosen = run.output_strategy.take().or_else(O::strategy);
+    let Some(tool) = &tool else {
+        return Ok(());
+    };
+    let adapter = adapter.cloned().unwrap_or_else(|| {
+        ModelAdapterRegistry::adapter_for(&run.model_name, run.invocation_type())
+    });
+    let tools = if run.tool.is_some() {
+        Vec::new()
+    } else {
+        O::tools()
+    };
+    let spec = resolve_output(
+        &run.model_name,
+        run.invocation_type(),
+        adapter.as_ref(),
+        tool,
+        &tools,
+        chosen,
+    )?;
+    run.output_strategy = Some(spec.strategy);
+    Ok(())
+}
+
+/// An embedding run's settings, held to what its model takes; other runs keep none.
+fn settle_embedding<O: OutputMode>(run: &mut RunSettings) -> Result<(), Error> {
+    if !O::embeddings() {
+        run.embedding = None;
+        return Ok(());
+    }
+    let settings = run.embedding.get_or_insert_with(EmbeddingSettings::default);
+    crate::embedding::check_settings(&run.model_name, settings).map_err(|reason| {
+        Error::InvalidConfig {
+            field: "embedding",
+            reason,
+        }
+    })
+}
+
+/// The settings Bedrock or llmbo would refuse later: the service tier, the budget, the names
+/// and ARNs, the timeout and the region.
+fn check_settings(run: &RunSettings, s: &Settings) -> Result<(), Error> {
+    if let Some(tier) = &run.service_tier {
+        crate::settings::check_service_tier(&run.model_name, tier).map_err(|reason| {
+            Error::InvalidConfig {
+                field: "service_tier",
+                reason,
+            }
+        })?;
+    }
+    if let Some(max) = s.max_estimated_cost {
+        let priced = s
+            .prices
+            .as_ref()
+            .is_some_and(|p| p.price(&run.model_name).is_some());
+        if !priced || !max.is_finite() || max < 0.0 {
+            return Err(Error::InvalidConfig {
+                field: "max_estimated_cost",
+                reason: if priced {
+                    format!("{max} is not a cost of 0 or more")
+                } else {
+                    format!(
+                        "a budget needs the price of {}: give `prices` a PriceTable with it",
+                        run.model_name
+                    )
+                },
+            });
+        }
+    }
+    names::check_job_name(&run.job_name)?;
+    names::check_role_arn(&run.role_arn)?;
+    names::check_bucket(&run.bucket)?;
+    if !(24..=168).contains(&run.timeout_hours) {
+        return Err(Error::InvalidConfig {
+            field: "time_out_duration_hours",
+            reason: format!("{} is outside Bedrock's 24 to 168 hours", run.timeout_hours),
+        });
+    }
+    if s.region.is_empty() {
+        return Err(Error::InvalidConfig {
+            field: "region",
+            reason: "it is empty".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The account: the bucket exists and is in the job's region, and the role exists.
+async fn check_account(aws: &Aws, run: &RunSettings, region: &str) -> Result<(), Error> {
+    let bucket_region = aws.bucket_region(&run.bucket).await?;
+    if bucket_region != region {
+        return Err(Error::BucketInWrongRegion {
+            bucket: run.bucket.clone(),
+            bucket_region,
+            region: region.to_owned(),
+        });
+    }
+    aws.check_role(&run.role_arn).await
+}
+
+/// The per-job limits the caller did not give, from the model's quotas in Service Quotas (or
+/// the documented defaults), and where the limits came from.
+#[cfg_attr(not(feature = "service-quotas"), allow(unused_variables))]
+async fn read_quotas(
+    aws: &Aws,
+    run: &mut RunSettings,
+    s: &Settings,
+) -> (crate::preflight::QuotaSource, Option<String>) {
+    #[cfg(feature = "service-quotas")]
+    {
+        match &s.offline {
             Some(why) => (
                 crate::preflight::QuotaSource::Defaults,
                 Some(format!("Service Quotas not read: {why}")),
             ),
-            None => {
-                crate::preflight::quotas::apply(
-                    &aws,
-                    &mut run,
-                    crate::preflight::quotas::Kept {
-                        min_records: s.given.min_records,
-                        max_records: s.given.max_records,
-                        max_bytes: s.given.max_bytes,
-                        concurrent: s.given.concurrent,
-                    },
-                )
-                .await
-            }
-        };
-        let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
-        config.output_dir = s.output_dir;
-        config.strict = s.strict;
-        config.skip_checks = s.skip_checks;
-        config.preflight_only = s.preflight_only;
-        config.offline = s.offline;
-        config.prices = s.prices;
-        config.max_estimated_cost = s.max_estimated_cost;
-        if s.given.any() {
-            config.quota_source.0 = crate::preflight::QuotaSource::Builder;
+            None => crate::preflight::quotas::apply(aws, run, s.given).await,
         }
-        #[cfg(feature = "service-quotas")]
-        {
-            config.quota_source = quota_source;
-        }
-        config.progress = s.progress;
-        config.poll = s.poll;
-        Ok(Inferer::from_config(config))
     }
+    #[cfg(not(feature = "service-quotas"))]
+    if s.given.any() {
+        (crate::preflight::QuotaSource::Builder, None)
+    } else {
+        (crate::preflight::QuotaSource::Defaults, None)
+    }
+}
+
+/// The one configuration every step reads, from the checked settings.
+fn assemble(
+    s: Settings,
+    run: RunSettings,
+    aws: Aws,
+    quota_source: (crate::preflight::QuotaSource, Option<String>),
+) -> JobConfig {
+    let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
+    config.output_dir = s.output_dir;
+    config.strict = s.strict;
+    config.skip_checks = s.skip_checks;
+    config.preflight_only = s.preflight_only;
+    config.offline = s.offline;
+    config.prices = s.prices;
+    config.max_estimated_cost = s.max_estimated_cost;
+    config.quota_source = quota_source;
+    config.progress = s.progress;
+    config.poll = s.poll;
+    config
 }

@@ -6,29 +6,21 @@
 use super::QuotaSource;
 use crate::aws::{Aws, CatalogAnswer};
 use crate::settings::RunSettings;
-
-/// Which limits the caller set; those are kept whatever the quotas say.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Kept {
-    pub(crate) min_records: bool,
-    pub(crate) max_records: bool,
-    pub(crate) max_bytes: bool,
-    pub(crate) concurrent: bool,
-}
+use crate::shards::LimitsGiven;
 
 /// Sets the limits the caller did not from the model's quotas; says where they came from and,
 /// when not from Service Quotas, why.
 pub(crate) async fn apply(
     aws: &Aws,
     run: &mut RunSettings,
-    kept: Kept,
+    kept: LimitsGiven,
 ) -> (QuotaSource, Option<String>) {
-    let fallback = if kept.min_records || kept.max_records || kept.max_bytes || kept.concurrent {
+    let fallback = if kept.any() {
         QuotaSource::Builder
     } else {
         QuotaSource::Defaults
     };
-    if kept.min_records && kept.max_records && kept.max_bytes && kept.concurrent {
+    if kept.all() {
         return (QuotaSource::Builder, None);
     }
     let id = crate::model::normalize_model_id(&run.model_name).to_owned();
