@@ -42,12 +42,21 @@ pub(crate) async fn answer<O: OutputMode>(
     let total = records.len();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    // Dropped first (before the tasks): a retry dropped mid-way starts no call after that
+    // moment, while the tasks are aborted one by one.
+    let _stop = CloseOnDrop(Arc::clone(&semaphore));
     for (index, (record_id, body)) in records.into_iter().enumerate() {
         let config = Arc::clone(config);
         let semaphore = Arc::clone(&semaphore);
         let record_to = record_to.clone();
         tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
+            let Ok(_permit) = semaphore.acquire_owned().await else {
+                let stopped = Error::Internal {
+                    what: "an on-demand call",
+                    reason: "the calls were stopped".into(),
+                };
+                return (index, record_id, Err(stopped));
+            };
             let outcome = answer_one::<O>(&config, &record_id, &body, record_to.as_ref()).await;
             (index, record_id, outcome)
         });
@@ -112,6 +121,15 @@ pub(crate) async fn answer<O: OutputMode>(
         });
     }
     Ok(answered.into_iter().flatten().collect())
+}
+
+/// Closes the semaphore of a set of calls when dropped, so no waiting call starts.
+struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// One record on demand (InvokeModel, or Converse for a Converse-type run): the call, backed off while the service is busy, then its answer as
