@@ -158,9 +158,8 @@ pub(crate) fn control_fault(
 
 /// Decodes and checks a `jobIdentifier` label (a full ARN, percent-encoded, or the job id).
 fn with_identifier(raw: &str, f: impl FnOnce(&str) -> Reply) -> Reply {
-    let decoded = match urlencoding::decode(raw) {
-        Ok(decoded) => decoded.into_owned(),
-        Err(_) => return constraint("jobIdentifier", raw, "Member must be valid UTF-8"),
+    let Some(decoded) = crate::http_util::decode_segment(raw) else {
+        return constraint("jobIdentifier", raw, "Member must be valid UTF-8");
     };
     if !is_job_identifier(&decoded) {
         return constraint(
@@ -246,9 +245,9 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         ("inputDataConfig.s3InputDataConfig.s3Uri", input_uri),
         ("outputDataConfig.s3OutputDataConfig.s3Uri", output_uri),
     ] {
-        // S3 takes `..` as part of a key's name; llmbo-local keeps objects as files, so such a
-        // key could reach outside its data folder: it is refused (a known difference).
-        if crate::runner::object_path(std::path::Path::new("/"), uri).is_none() {
+        // S3 takes `..` as part of a key's name; llmbo-local refuses such keys (a known
+        // difference).
+        if crate::runner::steps_out(uri) {
             return validation(format!(
                 "{field} {uri} has a `.` or `..` path segment, which llmbo-local does not serve"
             ));
@@ -376,7 +375,7 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
             ));
         }
     }
-    if !crate::runner::input_exists(&shared.s3_root, input_uri) {
+    if !crate::runner::input_exists(&shared.objects, input_uri) {
         return validation(format!(
             "Unable to validate GetObject permissions for {input_uri}: no object or prefix exists at that location."
         ));
@@ -612,12 +611,8 @@ fn list(shared: &Arc<Shared>, query: Option<&str>) -> Reply {
     let mut ascending = false;
     let mut after: Option<DateTime<Utc>> = None;
     let mut before: Option<DateTime<Utc>> = None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = urlencoding::decode(raw)
-            .map(|v| v.into_owned())
-            .unwrap_or_default();
-        match key {
+    for (key, value) in crate::http_util::form_pairs(query.unwrap_or("")) {
+        match key.as_str() {
             "statusEquals" => match JobStatus::parse(&value) {
                 Some(s) => status = Some(s),
                 None => {

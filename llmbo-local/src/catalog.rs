@@ -398,17 +398,7 @@ pub(crate) fn model(model_id: &str) -> Option<&'static Model> {
 }
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode =
-                |s: &str| urlencoding::decode(s).map_or_else(|_| s.to_owned(), |d| d.into_owned());
-            (decode(k), decode(v))
-        })
-        .collect()
+    crate::http_util::form_pairs(query.unwrap_or(""))
 }
 
 fn not_found(message: String) -> Reply {
@@ -445,7 +435,7 @@ pub(crate) fn list_models(shared: &Shared, query: Option<&str>) -> Reply {
 
 /// `GET /foundation-models/{modelIdentifier}` (an id or an ARN).
 pub(crate) fn get_model(shared: &Shared, raw: &str) -> Reply {
-    let id = urlencoding::decode(raw).map_or_else(|_| raw.to_owned(), |d| d.into_owned());
+    let id = crate::http_util::decode_segment(raw).unwrap_or_else(|| raw.to_owned());
     match model(&id) {
         Some(model) => Reply::json(
             200,
@@ -505,7 +495,7 @@ pub(crate) fn list_profiles(shared: &Shared, query: Option<&str>) -> Reply {
 
 /// `GET /inference-profiles/{inferenceProfileIdentifier}` (an id or an ARN).
 pub(crate) fn get_profile(shared: &Shared, raw: &str) -> Reply {
-    let id = urlencoding::decode(raw).map_or_else(|_| raw.to_owned(), |d| d.into_owned());
+    let id = crate::http_util::decode_segment(raw).unwrap_or_else(|| raw.to_owned());
     let wanted = id.rsplit('/').next().unwrap_or(&id).to_owned();
     match profiles(shared)
         .into_iter()

@@ -114,3 +114,20 @@ where
         self.inner.size_hint()
     }
 }
+
+/// The pairs of a query string or a form body, read as `application/x-www-form-urlencoded`
+/// (`+` a space, `%XX` a byte, invalid UTF-8 replaced), as every AWS protocol reads them.
+pub(crate) fn form_pairs(text: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// One percent-encoded path segment, decoded (a `+` stays a `+`: a path is not a form);
+/// `None` when the bytes are not UTF-8.
+pub(crate) fn decode_segment(raw: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}

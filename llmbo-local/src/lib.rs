@@ -318,7 +318,6 @@ impl LocalBedrockBuilder {
             max_connections: self.max_connections,
             body_timeout: self.body_timeout,
         };
-        let fs = s3s_fs::FileSystem::new(&s3_root).map_err(|e| StartError::S3(format!("{e:?}")))?;
         let objects = Arc::new(objects::Objects::new(s3_root.clone()));
         let shared = Arc::new(state::Shared::new(
             settings,
@@ -328,7 +327,6 @@ impl LocalBedrockBuilder {
             Arc::clone(&objects),
         ));
         let local_s3 = s3::LocalS3 {
-            fs: Arc::new(fs),
             regions,
             account_id: self.account_id.clone(),
             faults: Arc::clone(&shared.faults),

@@ -170,10 +170,10 @@ pub(crate) fn handle(shared: &Shared, target: Option<&str>, body: &[u8]) -> Repl
 /// STS over the query protocol: `GetCallerIdentity` only.
 pub(crate) fn sts(shared: &Shared, body: &[u8], request_id: &str) -> Reply {
     const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-    let form = String::from_utf8_lossy(body);
+    let form = crate::http_util::form_pairs(&String::from_utf8_lossy(body));
     let action = form
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("Action="))
+        .iter()
+        .find_map(|(key, value)| (key == "Action").then_some(value.as_str()))
         .unwrap_or("");
     if action != "GetCallerIdentity" {
         return Reply::xml(

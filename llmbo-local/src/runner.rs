@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::faults::{JobFault, mix};
 use crate::jobs::{Counts, JobStatus};
-use crate::objects::{Attributes, Written};
+use crate::objects::{Attributes, Objects, Written};
 use crate::state::{Shared, lock};
 use crate::synth::{self, Answer};
 
@@ -82,9 +82,10 @@ async fn run(shared: Arc<Shared>, id: String) {
     }
     let quotas = shared.settings.quotas;
     let max_records = quotas.max_records_for(&model_id);
-    let root = shared.s3_root.clone();
+    let objects = Arc::clone(&shared.objects);
     let validated =
-        tokio::task::spawn_blocking(move || validate(&root, &input_uri, quotas, max_records)).await;
+        tokio::task::spawn_blocking(move || validate(&objects, &input_uri, quotas, max_records))
+            .await;
     let inputs = match validated {
         Ok(Ok(inputs)) => inputs,
         Ok(Err(message)) => return set(&shared, &id, JobStatus::Failed, Some(message)),
@@ -191,63 +192,95 @@ struct InputFile {
     records: u64,
 }
 
-/// The file of `s3://bucket/key` under `root` (see [`crate::objects::file_of`]).
-pub(crate) fn object_path(root: &Path, uri: &str) -> Option<PathBuf> {
+/// The bucket and key of an `s3://bucket/key` location.
+fn bucket_and_key(uri: &str) -> (&str, &str) {
     let rest = uri.strip_prefix("s3://").unwrap_or(uri);
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    crate::objects::file_of(root, bucket, key)
+    rest.split_once('/').unwrap_or((rest, ""))
+}
+
+/// Whether a location has a `.` or `..` segment, a backslash or a NUL: S3 would take it as
+/// part of a key's name, llmbo-local refuses such keys (see `s3::checks`).
+pub(crate) fn steps_out(uri: &str) -> bool {
+    let (bucket, key) = bucket_and_key(uri);
+    bucket.is_empty()
+        || std::iter::once(bucket)
+            .chain(key.split('/'))
+            .any(|segment| segment == "." || segment == ".." || segment.contains(['\\', '\0']))
+}
+
+/// The prefix of the objects of a folder location (`input/` for `input` and `input/`).
+fn folder_prefix(key: &str) -> String {
+    if key.is_empty() || key.ends_with('/') {
+        key.to_owned()
+    } else {
+        format!("{key}/")
+    }
 }
 
 /// Whether an input location names an object, or a prefix with objects under it.
-pub(crate) fn input_exists(root: &Path, uri: &str) -> bool {
-    object_path(root, uri).is_some_and(|path| {
-        path.is_file() || std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_some())
-    })
+pub(crate) fn input_exists(objects: &Objects, uri: &str) -> bool {
+    let (bucket, key) = bucket_and_key(uri);
+    (!key.is_empty() && objects.path(bucket, key).is_some())
+        || objects
+            .keys(bucket, &folder_prefix(key))
+            .is_ok_and(|keys| !keys.is_empty())
 }
 
-/// Finds the job's input files and checks them as Bedrock's Validating step does.
-fn validate(
-    root: &Path,
-    uri: &str,
-    quotas: crate::config::Quotas,
-    max_records: usize,
-) -> Result<Vec<InputFile>, String> {
-    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
-    let (_, key) = rest.split_once('/').unwrap_or((rest, ""));
-    let location =
-        object_path(root, uri).ok_or_else(|| format!("The input location {uri} is not valid."))?;
-    let mut files: Vec<PathBuf> = if key.is_empty() || key.ends_with('/') || location.is_dir() {
-        let entries = std::fs::read_dir(&location)
-            .map_err(|_| format!("The input location {uri} does not exist."))?;
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "jsonl"))
-            .collect();
-        found.sort();
-        found
-    } else {
-        if !location.is_file() {
-            return Err(format!("The input file {uri} does not exist."));
-        }
+/// The input files of a location, as Bedrock reads them: the object it names, or the `.jsonl`
+/// objects directly in the folder it names, each with its file and its name.
+fn input_files(objects: &Objects, uri: &str) -> Result<Vec<(PathBuf, String)>, String> {
+    let (bucket, key) = bucket_and_key(uri);
+    let object = (!key.is_empty() && !key.ends_with('/'))
+        .then(|| objects.path(bucket, key))
+        .flatten();
+    if let Some(path) = object {
         if !key.ends_with(".jsonl") {
             return Err(format!(
                 "The input file {uri} must have the .jsonl extension."
             ));
         }
-        vec![location]
-    };
+        let name = key.rsplit('/').next().unwrap_or(key).to_owned();
+        return Ok(vec![(path, name)]);
+    }
+    let prefix = folder_prefix(key);
+    let keys = objects
+        .keys(bucket, &prefix)
+        .map_err(|e| format!("The input location {uri} could not be read: {e}"))?;
+    if keys.is_empty() {
+        return Err(if key.is_empty() || key.ends_with('/') {
+            format!("The input location {uri} does not exist.")
+        } else {
+            format!("The input file {uri} does not exist.")
+        });
+    }
+    let files: Vec<(PathBuf, String)> = keys
+        .iter()
+        .filter_map(|found| {
+            let name = found.get(prefix.len()..)?;
+            if name.contains('/') || !name.ends_with(".jsonl") {
+                return None;
+            }
+            Some((objects.path(bucket, found)?, name.to_owned()))
+        })
+        .collect();
     if files.is_empty() {
         return Err(format!("No .jsonl input files were found at {uri}."));
     }
+    Ok(files)
+}
+
+/// Finds the job's input files and checks them as Bedrock's Validating step does.
+fn validate(
+    objects: &Objects,
+    uri: &str,
+    quotas: crate::config::Quotas,
+    max_records: usize,
+) -> Result<Vec<InputFile>, String> {
+    let files = input_files(objects, uri)?;
     let mut inputs = Vec::with_capacity(files.len());
     let mut seen: HashSet<String> = HashSet::new();
     let mut total = 0u64;
-    for path in files.drain(..) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for (path, name) in files {
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if size > quotas.max_input_file_bytes {
             return Err(format!(
@@ -494,16 +527,14 @@ impl<'a> Output<'a> {
             .filter(|s| !s.is_empty())
             .chain(std::iter::once(id))
             .collect();
-        let output = Output {
+        if steps_out(output_uri) {
+            return Err(invalid());
+        }
+        Ok(Output {
             shared,
             bucket: bucket.to_owned(),
             prefix: prefix.join("/"),
-        };
-        shared
-            .objects
-            .path(&output.bucket, &output.key("manifest.json.out"))
-            .ok_or_else(invalid)?;
-        Ok(output)
+        })
     }
 
     fn key(&self, name: &str) -> String {
@@ -514,7 +545,7 @@ impl<'a> Output<'a> {
     fn publish(&self, written: Written, key: &str) -> std::io::Result<()> {
         let objects = &self.shared.objects;
         let _write = objects.locks.of(&self.bucket, key).blocking_write();
-        let e_tag = crate::objects::hex(&written.md5);
+        let e_tag = hex::encode(written.md5);
         objects.commit(written, &self.bucket, key, &e_tag, &Attributes::new())
     }
 }
@@ -529,28 +560,22 @@ fn flush_chunk(writer: &mut impl Write, chunk: &mut Vec<String>) -> std::io::Res
 
 #[cfg(test)]
 mod path_tests {
-    use super::object_path;
-    use std::path::Path;
+    use super::steps_out;
 
     #[test]
-    fn keys_never_leave_the_data_folder() {
-        let root = Path::new("/data/s3");
-        assert_eq!(
-            object_path(root, "s3://b/input/x.jsonl"),
-            Some(root.join("b/input/x.jsonl"))
-        );
-        assert_eq!(
-            object_path(root, "s3://b/output/"),
-            Some(root.join("b/output"))
-        );
+    fn locations_with_steps_are_seen() {
+        assert!(!steps_out("s3://b/input/x.jsonl"));
+        assert!(!steps_out("s3://b/output/"));
+        assert!(!steps_out("s3://b/a/.x/..y.jsonl"));
         for bad in [
             "s3://b/../../etc/passwd",
             "s3://b/input/../../x.jsonl",
             "s3://../x/y.jsonl",
             "s3://b/./x.jsonl",
             "s3://b/a\\..\\..\\x.jsonl",
+            "s3:///x.jsonl",
         ] {
-            assert_eq!(object_path(root, bad), None, "{bad}");
+            assert!(steps_out(bad), "{bad}");
         }
     }
 }

@@ -99,7 +99,7 @@ pub(crate) async fn handle(
 /// `CountTokens`: `{"input": {"invokeModel": {"body": <base64>}}}` or `{"input": {"converse":
 /// {messages, system, …}}}` → `{"inputTokens": n}`, counted as the synthetic models count.
 fn count_tokens(shared: &Arc<Shared>, model_raw: &str, body: &[u8]) -> Reply {
-    let Ok(model_id) = urlencoding::decode(model_raw).map(|m| m.into_owned()) else {
+    let Some(model_id) = crate::http_util::decode_segment(model_raw) else {
         return validation("The provided model identifier is invalid.");
     };
     if shared.faults.next_call_throttled("CountTokens") {
@@ -141,27 +141,10 @@ fn count_tokens(shared: &Arc<Shared>, model_raw: &str, body: &[u8]) -> Reply {
 
 /// Standard base64 (with or without padding); `None` for anything else.
 pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let digits = text.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in digits {
-        acc = (acc << 6) | u32::from(value(c)?);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
+        .decode(text)
+        .ok()
 }
 
 async fn call(
@@ -171,7 +154,7 @@ async fn call(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Reply {
-    let Ok(model_id) = urlencoding::decode(model_raw).map(|m| m.into_owned()) else {
+    let Some(model_id) = crate::http_util::decode_segment(model_raw) else {
         return validation("The provided model identifier is invalid.");
     };
     if shared.faults.next_call_throttled(operation) {

@@ -71,14 +71,12 @@ pub fn service_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
         return Some(auth.service);
     }
     let query = query?;
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        if key != "X-Amz-Credential" {
-            return None;
-        }
-        let decoded = urlencoding::decode(value).ok()?;
-        decoded.split('/').nth(3).map(str::to_owned)
-    })
+    crate::http_util::form_pairs(query)
+        .into_iter()
+        .find_map(|(key, value)| {
+            (key == "X-Amz-Credential").then(|| value.split('/').nth(3).map(str::to_owned))
+        })
+        .flatten()
 }
 
 /// Why a request's signature was refused.
@@ -262,20 +260,10 @@ fn canonical_request(
         .map(|segment| uri_encode(segment, true))
         .collect::<Vec<_>>()
         .join("/");
-    let mut pairs: Vec<(String, String)> = raw_query
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode =
-                |s: &str| urlencoding::decode(&s.replace('+', " ")).map(|c| c.into_owned());
-            Some((
-                uri_encode(&decode(key).ok()?, true),
-                uri_encode(&decode(value).ok()?, true),
-            ))
-        })
-        .collect::<Option<_>>()?;
+    let mut pairs: Vec<(String, String)> = crate::http_util::form_pairs(raw_query.unwrap_or(""))
+        .into_iter()
+        .map(|(key, value)| (uri_encode(&key, true), uri_encode(&value, true)))
+        .collect();
     pairs.sort();
     let query = pairs
         .iter()
@@ -329,19 +317,24 @@ fn collapse_spaces(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Every byte but RFC 3986's unreserved characters, which SigV4 leaves as they are.
+const SIGV4_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// RFC 3986 encoding as SigV4 wants it: unreserved characters kept, everything else `%XX`.
 fn uri_encode(input: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(input.len());
-    for byte in input.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            b'/' if !encode_slash => out.push('/'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
+    if encode_slash {
+        percent_encoding::utf8_percent_encode(input, SIGV4_RESERVED).to_string()
+    } else {
+        input
+            .split('/')
+            .map(|part| percent_encoding::utf8_percent_encode(part, SIGV4_RESERVED).to_string())
+            .collect::<Vec<_>>()
+            .join("/")
     }
-    out
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -361,11 +354,12 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8>
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
@@ -493,13 +487,13 @@ mod tests {
         ) -> Result<Signed, Box<dyn std::error::Error>> {
             let wire_path: String = path
                 .split('/')
-                .map(|s| urlencoding::encode(s).into_owned())
+                .map(|s| percent_encoding::utf8_percent_encode(s, SIGV4_RESERVED).to_string())
                 .collect::<Vec<_>>()
                 .join("/");
             let wire_query = (!query.is_empty()).then(|| {
                 query
                     .iter()
-                    .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+                    .map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true)))
                     .collect::<Vec<_>>()
                     .join("&")
             });

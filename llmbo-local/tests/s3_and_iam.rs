@@ -223,7 +223,9 @@ async fn iam_get_role_knows_the_configured_roles() {
     let role = role.role().unwrap();
     assert_eq!(role.arn(), local.role_arn());
     assert_eq!(role.path(), "/");
-    let policy = urlencoding::decode(role.assume_role_policy_document().unwrap()).unwrap();
+    let policy = percent_encoding::percent_decode_str(role.assume_role_policy_document().unwrap())
+        .decode_utf8()
+        .unwrap();
     assert!(policy.contains("bedrock.amazonaws.com"), "{policy}");
     let pathed = client
         .get_role()

@@ -1,0 +1,925 @@
+//! The S3 side, on llmbo-local's own object store ([`crate::objects`]): what a region-aware
+//! client needs (`x-amz-bucket-region`, GetBucketLocation), the expected-bucket-owner check,
+//! conditional reads and writes, checksums, multipart uploads, copies, listings, and
+//! injected upload failures. Each operation checks what it is given ([`checks`],
+//! [`conditions`]) and then takes the key's lock for the store's work.
+
+mod checks;
+mod conditions;
+mod listing;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::faults::Faults;
+use crate::objects::{Attributes, BucketRemoval, Objects, Stored};
+use checks::{check_copy_source, check_key, check_part_number, check_prefix, copy_source_range};
+use conditions::{Requested, check_conditions, check_read_conditions};
+
+/// Bucket name → region.
+pub(crate) type BucketRegions = Arc<RwLock<HashMap<String, String>>>;
+
+pub(crate) struct LocalS3 {
+    pub(crate) regions: BucketRegions,
+    pub(crate) account_id: String,
+    pub(crate) faults: Arc<Faults>,
+    pub(crate) objects: Arc<Objects>,
+}
+
+impl LocalS3 {
+    fn region_of(&self, bucket: &str) -> S3Result<String> {
+        let regions = self
+            .regions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        regions
+            .get(bucket)
+            .cloned()
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))
+    }
+
+    fn check_owner(&self, expected: Option<&String>) -> S3Result<()> {
+        match expected {
+            Some(owner) if owner != &self.account_id => {
+                Err(s3_error!(AccessDenied, "Access Denied"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The upload of `bucket`/`key` exists and was started by this caller, or S3's
+    /// `NoSuchUpload`.
+    fn check_upload(
+        &self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+        credentials: Option<&s3s::auth::Credentials>,
+    ) -> S3Result<()> {
+        let access_key = credentials.map(|c| c.access_key.as_str());
+        if self
+            .objects
+            .upload_belongs_to(upload_id, bucket, key, access_key)
+        {
+            return Ok(());
+        }
+        Err(s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ))
+    }
+
+    fn maybe_fail_upload(&self) -> S3Result<()> {
+        if self.faults.next_s3_upload_fails() {
+            return Err(s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            ));
+        }
+        Ok(())
+    }
+
+    /// The object as it is stored, or S3's `NoSuchKey`.
+    fn stored(&self, bucket: &str, key: &str) -> S3Result<Stored> {
+        self.objects
+            .stat(bucket, key)
+            .map_err(|e| s3_error!(InternalError, "the object could not be read: {e}"))?
+            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+    }
+}
+
+/// The ETag of the object as it is now, or `None` when there is none: what `If-Match` and
+/// `If-None-Match` are checked against, under the key's lock.
+fn stored_e_tag(objects: &Objects, bucket: &str, key: &str) -> S3Result<Option<String>> {
+    objects
+        .e_tag(bucket, key)
+        .map_err(|e| s3_error!(InternalError, "the object could not be read: {e}"))
+}
+
+/// The attributes a PutObject, CreateMultipartUpload or CopyObject input sets (their fields
+/// have the same names), by the names they are stored under.
+macro_rules! attributes_of {
+    ($input:expr) => {{
+        let mut attributes = Attributes::new();
+        let mut set = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                attributes.insert(name.to_owned(), serde_json::Value::String(value));
+            }
+        };
+        set("content_encoding", $input.content_encoding.clone());
+        set("content_type", $input.content_type.clone());
+        set("content_disposition", $input.content_disposition.clone());
+        set("content_language", $input.content_language.clone());
+        set("cache_control", $input.cache_control.clone());
+        set(
+            "website_redirect_location",
+            $input.website_redirect_location.clone(),
+        );
+        if let Some(metadata) = &$input.metadata
+            && let Ok(value) = serde_json::to_value(metadata)
+        {
+            attributes.insert("user_metadata".into(), value);
+        }
+        attributes
+    }};
+}
+
+/// A GetObject or HeadObject answer's headers from what is stored (their fields have the
+/// same names): length, attributes, ETag, and the checksums when the whole object is sent.
+macro_rules! object_headers {
+    ($output:ident, $stored:expr, $length:expr, $whole:expr) => {{
+        let stored = $stored;
+        let text = |name: &str| {
+            stored
+                .attributes
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let checksum = if $whole {
+            stored.checksum.clone()
+        } else {
+            // S3 sends no whole-object checksum with part of an object.
+            Checksum::default()
+        };
+        $output {
+            content_length: i64::try_from($length).ok(),
+            content_type: text("content_type"),
+            content_encoding: text("content_encoding"),
+            content_disposition: text("content_disposition"),
+            content_language: text("content_language"),
+            cache_control: text("cache_control"),
+            website_redirect_location: text("website_redirect_location"),
+            metadata: stored
+                .attributes
+                .get("user_metadata")
+                .and_then(|m| serde_json::from_value(m.clone()).ok()),
+            last_modified: Some(Timestamp::from(stored.modified)),
+            e_tag: Some(ETag::Strong(stored.e_tag.clone())),
+            checksum_crc32: checksum.checksum_crc32,
+            checksum_crc32c: checksum.checksum_crc32c,
+            checksum_sha1: checksum.checksum_sha1,
+            checksum_sha256: checksum.checksum_sha256,
+            checksum_crc64nvme: checksum.checksum_crc64nvme,
+            ..Default::default()
+        }
+    }};
+}
+
+/// Waits for a write that runs on its own task.
+async fn complete<T>(task: tokio::task::JoinHandle<S3Result<T>>) -> S3Result<T> {
+    match task.await {
+        Ok(result) => result,
+        Err(_) => Err(s3_error!(InternalError, "the write was interrupted")),
+    }
+}
+
+/// Receives the body of a PutObject or UploadPart input (their checksum fields have the same
+/// names): streamed to a temporary object, hashed, and checked against the checksums and the
+/// `Content-MD5` the request names.
+macro_rules! receive_checked {
+    ($objects:expr, $input:expr, $trailers:expr) => {{
+        let body = $input
+            .body
+            .take()
+            .ok_or_else(|| s3_error!(IncompleteBody))?;
+        let requested = Requested {
+            crc32: $input.checksum_crc32.take(),
+            crc32c: $input.checksum_crc32c.take(),
+            sha1: $input.checksum_sha1.take(),
+            sha256: $input.checksum_sha256.take(),
+            crc64nvme: $input.checksum_crc64nvme.take(),
+            algorithm: $input.checksum_algorithm.take(),
+        };
+        let written = $objects.receive(body, requested.hasher()?).await?;
+        requested.verify(&written, $trailers, $input.content_md5.as_deref())?;
+        written
+    }};
+}
+
+/// A PutObject or UploadPart answer: the ETag and the checksums computed.
+macro_rules! checksummed {
+    ($output:ident, $e_tag:expr, $checksum:expr) => {
+        $output {
+            e_tag: Some(ETag::Strong($e_tag)),
+            checksum_crc32: $checksum.checksum_crc32,
+            checksum_crc32c: $checksum.checksum_crc32c,
+            checksum_sha1: $checksum.checksum_sha1,
+            checksum_sha256: $checksum.checksum_sha256,
+            checksum_crc64nvme: $checksum.checksum_crc64nvme,
+            ..Default::default()
+        }
+    };
+}
+
+#[async_trait::async_trait]
+impl S3 for LocalS3 {
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        let region = self.region_of(&req.input.bucket)?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(region),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let region = self.region_of(&req.input.bucket)?;
+        // S3 reports us-east-1 buckets with an empty LocationConstraint.
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: (region != "us-east-1")
+                .then(|| BucketLocationConstraint::from(region)),
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        check_key(&req.input.key)?;
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.maybe_fail_upload()?;
+        self.region_of(&req.input.bucket)?;
+        if req
+            .input
+            .content_length
+            .is_some_and(|n| n as u64 > crate::objects::MAX_BODY)
+        {
+            return Err(crate::objects::too_large());
+        }
+        // S3 writes an object whole or not at all: finish the write even if the client hangs
+        // up once the body is in, so its data and its checksum never disagree.
+        let objects = Arc::clone(&self.objects);
+        complete(tokio::spawn(async move {
+            let S3Request {
+                mut input,
+                trailing_headers,
+                ..
+            } = req;
+            let written = receive_checked!(objects, input, trailing_headers);
+            let attributes = attributes_of!(input);
+            let _write = objects.locks.of(&input.bucket, &input.key).write().await;
+            if input.if_match.is_some() || input.if_none_match.is_some() {
+                let current = stored_e_tag(&objects, &input.bucket, &input.key)?;
+                check_conditions(
+                    current.as_deref(),
+                    input.if_match.as_ref(),
+                    input.if_none_match.as_ref(),
+                )?;
+            }
+            let e_tag = hex::encode(written.md5);
+            let checksum = written.checksum.clone();
+            objects
+                .commit(written, &input.bucket, &input.key, &e_tag, &attributes)
+                .map_err(|e| s3_error!(InternalError, "the object could not be written: {e}"))?;
+            Ok(S3Response::new(checksummed!(
+                PutObjectOutput,
+                e_tag,
+                checksum
+            )))
+        }))
+        .await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        check_key(&req.input.key)?;
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.maybe_fail_upload()?;
+        check_part_number(req.input.part_number)?;
+        self.check_upload(
+            &req.input.upload_id,
+            &req.input.bucket,
+            &req.input.key,
+            req.credentials.as_ref(),
+        )?;
+        if req
+            .input
+            .content_length
+            .is_some_and(|n| n as u64 > crate::objects::MAX_BODY)
+        {
+            return Err(crate::objects::too_large());
+        }
+        let objects = Arc::clone(&self.objects);
+        let S3Request {
+            mut input,
+            trailing_headers,
+            ..
+        } = req;
+        let written = receive_checked!(objects, input, trailing_headers);
+        let e_tag = hex::encode(written.md5);
+        let checksum = written.checksum.clone();
+        objects
+            .commit_part(written, &input.upload_id, input.part_number)
+            .map_err(|e| s3_error!(InternalError, "the part could not be written: {e}"))?;
+        Ok(S3Response::new(checksummed!(
+            UploadPartOutput,
+            e_tag,
+            checksum
+        )))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = &req.input;
+        check_key(&input.key)?;
+        self.check_owner(input.expected_bucket_owner.as_ref())?;
+        self.region_of(&input.bucket)?;
+        let _read = self
+            .objects
+            .locks
+            .of(&input.bucket, &input.key)
+            .read()
+            .await;
+        let stored = self.stored(&input.bucket, &input.key)?;
+        check_read_conditions(
+            Some(&stored.e_tag),
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
+        let (start, len, content_range) = match input.range {
+            None => (0, stored.size, None),
+            Some(range) => {
+                let range = range.check(stored.size)?;
+                let content_range =
+                    format!("bytes {}-{}/{}", range.start, range.end - 1, stored.size);
+                (range.start, range.end - range.start, Some(content_range))
+            }
+        };
+        // The file is opened here, under the key's read lock: a later write (a rename) does
+        // not change what is sent.
+        let stream = self
+            .objects
+            .read(&stored.data, start, len)
+            .map_err(|e| s3_error!(InternalError, "the object could not be read: {e}"))?;
+        let mut output = object_headers!(GetObjectOutput, &stored, len, len == stored.size);
+        output.content_range = content_range;
+        output.body = Some(StreamingBlob::wrap(stream));
+        Ok(S3Response::new(output))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = &req.input;
+        check_key(&input.key)?;
+        self.check_owner(input.expected_bucket_owner.as_ref())?;
+        self.region_of(&input.bucket)?;
+        let _read = self
+            .objects
+            .locks
+            .of(&input.bucket, &input.key)
+            .read()
+            .await;
+        let stored = self.stored(&input.bucket, &input.key)?;
+        check_read_conditions(
+            Some(&stored.e_tag),
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
+        Ok(S3Response::new(object_headers!(
+            HeadObjectOutput,
+            &stored,
+            stored.size,
+            true
+        )))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = &req.input;
+        check_key(&input.key)?;
+        self.check_owner(input.expected_bucket_owner.as_ref())?;
+        self.region_of(&input.bucket)?;
+        let owner = req.credentials.as_ref().map(|c| c.access_key.as_str());
+        let upload_id = self
+            .objects
+            .create_upload(&input.bucket, &input.key, owner, attributes_of!(input))
+            .map_err(|e| s3_error!(InternalError, "the upload could not be started: {e}"))?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            upload_id: Some(upload_id),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let region = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map_or_else(|| "us-east-1".to_owned(), |c| c.as_str().to_owned());
+        let bucket = req.input.bucket;
+        // Every bucket here is the caller's: S3 answers the owner's re-creation with 200 in
+        // us-east-1 (for compatibility) and BucketAlreadyOwnedByYou elsewhere.
+        if let Ok(existing) = self.region_of(&bucket) {
+            if existing == "us-east-1" && region == "us-east-1" {
+                return Ok(S3Response::new(CreateBucketOutput {
+                    location: Some(format!("/{bucket}")),
+                }));
+            }
+            return Err(s3_error!(
+                BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it."
+            ));
+        }
+        self.objects
+            .create_bucket(&bucket)
+            .map_err(|e| s3_error!(InternalError, "the bucket could not be made: {e}"))?;
+        let location = Some(format!("/{bucket}"));
+        self.regions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(bucket, region);
+        Ok(S3Response::new(CreateBucketOutput { location }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        let bucket = req.input.bucket;
+        self.region_of(&bucket)?;
+        match self.objects.remove_bucket(&bucket) {
+            Ok(()) => {}
+            Err(BucketRemoval::NotEmpty) => {
+                return Err(s3_error!(
+                    BucketNotEmpty,
+                    "The bucket you tried to delete is not empty"
+                ));
+            }
+            Err(BucketRemoval::Failed(e)) => {
+                return Err(s3_error!(
+                    InternalError,
+                    "the bucket could not be removed: {e}"
+                ));
+            }
+        }
+        self.regions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&bucket);
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        check_key(&req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.check_owner(req.input.expected_source_bucket_owner.as_ref())?;
+        check_part_number(req.input.part_number)?;
+        self.check_upload(
+            &req.input.upload_id,
+            &req.input.bucket,
+            &req.input.key,
+            req.credentials.as_ref(),
+        )?;
+        let input = req.input;
+        let (source_bucket, source_key) = bucket_source(&input.copy_source)?;
+        self.region_of(source_bucket)?;
+        let objects = Arc::clone(&self.objects);
+        let _read = objects.locks.of(source_bucket, source_key).read().await;
+        let source = self.stored(source_bucket, source_key)?;
+        let (start, len) = match &input.copy_source_range {
+            None => (0, source.size),
+            Some(range) => copy_source_range(range, source.size)?,
+        };
+        let io_error =
+            |e: std::io::Error| s3_error!(InternalError, "the part could not be copied: {e}");
+        let task_objects = Arc::clone(&objects);
+        let written =
+            tokio::task::spawn_blocking(move || task_objects.copy_range(&source.data, start, len))
+                .await
+                .map_err(|_| s3_error!(InternalError, "the copy was interrupted"))?
+                .map_err(io_error)?;
+        let e_tag = hex::encode(written.md5);
+        objects
+            .commit_part(written, &input.upload_id, input.part_number)
+            .map_err(io_error)?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(e_tag)),
+                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
+        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
+        self.check_upload(
+            &req.input.upload_id,
+            &req.input.bucket,
+            &req.input.key,
+            req.credentials.as_ref(),
+        )?;
+        let objects = Arc::clone(&self.objects);
+        complete(tokio::spawn(async move {
+            let input = req.input;
+            let parts: Vec<(i32, Option<String>)> = input
+                .multipart_upload
+                .and_then(|upload| upload.parts)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|part| {
+                    (
+                        part.part_number.unwrap_or(0),
+                        part.e_tag.map(ETag::into_value),
+                    )
+                })
+                .collect();
+            let _write = objects.locks.of(&input.bucket, &input.key).write().await;
+            if input.if_match.is_some() || input.if_none_match.is_some() {
+                let current = stored_e_tag(&objects, &input.bucket, &input.key)?;
+                check_conditions(
+                    current.as_deref(),
+                    input.if_match.as_ref(),
+                    input.if_none_match.as_ref(),
+                )?;
+            }
+            let (bucket, key, upload_id) = (input.bucket, input.key, input.upload_id);
+            let objects = Arc::clone(&objects);
+            let e_tag = tokio::task::spawn_blocking({
+                let (bucket, key) = (bucket.clone(), key.clone());
+                move || objects.complete_upload(&bucket, &key, &upload_id, &parts)
+            })
+            .await
+            .map_err(|_| s3_error!(InternalError, "the write was interrupted"))??;
+            Ok(S3Response::new(CompleteMultipartUploadOutput {
+                bucket: Some(bucket),
+                key: Some(key),
+                e_tag: Some(ETag::Strong(e_tag)),
+                ..Default::default()
+            }))
+        }))
+        .await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = &req.input;
+        check_key(&input.key)?;
+        self.check_upload(
+            &input.upload_id,
+            &input.bucket,
+            &input.key,
+            req.credentials.as_ref(),
+        )?;
+        self.objects.remove_upload(&input.upload_id);
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    /// The parts of an upload that is still open, in ascending part-number order, a page at a
+    /// time (`max-parts`, 1,000 by default, after `part-number-marker`); a completed or
+    /// aborted upload is NoSuchUpload, as on S3.
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        check_key(&req.input.key)?;
+        self.check_upload(
+            &req.input.upload_id,
+            &req.input.bucket,
+            &req.input.key,
+            req.credentials.as_ref(),
+        )?;
+        let input = req.input;
+        let marker: i32 = input.part_number_marker.unwrap_or(0);
+        let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000);
+        let all = self
+            .objects
+            .parts(&input.upload_id)
+            .map_err(|e| s3_error!(InternalError, "the parts could not be listed: {e}"))?;
+        let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
+        let page = usize::try_from(max_parts).unwrap_or(0);
+        let is_truncated = after.len() > page;
+        let parts: Vec<Part> = after
+            .into_iter()
+            .take(page)
+            .map(|part| Part {
+                part_number: Some(part.number),
+                size: i64::try_from(part.size).ok(),
+                last_modified: Some(Timestamp::from(part.modified)),
+                e_tag: part.md5.map(ETag::Strong),
+                ..Default::default()
+            })
+            .collect();
+        let next_marker = parts.last().and_then(|p| p.part_number);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max_parts),
+            is_truncated: Some(is_truncated),
+            part_number_marker: Some(marker),
+            next_part_number_marker: next_marker,
+            parts: Some(parts),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        check_prefix(input.prefix.as_deref())?;
+        self.region_of(&input.bucket)?;
+        let token = input
+            .continuation_token
+            .as_deref()
+            .map(listing::read_token)
+            .transpose()?;
+        let after = token.as_deref().or(input.start_after.as_deref());
+        let page = listing::page(
+            &self.objects,
+            &input.bucket,
+            input.prefix.as_deref().unwrap_or(""),
+            input.delimiter.as_deref(),
+            after,
+            input.max_keys,
+        )?;
+        let mut out = ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(input.prefix.unwrap_or_default()),
+            delimiter: input.delimiter,
+            start_after: input.start_after,
+            continuation_token: input.continuation_token,
+            next_continuation_token: page
+                .is_truncated
+                .then(|| page.last.as_deref().map(listing::token_of))
+                .flatten(),
+            max_keys: Some(page.max_keys),
+            key_count: i32::try_from(page.contents.len() + page.prefixes.len()).ok(),
+            is_truncated: Some(page.is_truncated),
+            contents: Some(page.contents),
+            common_prefixes: Some(page.prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        };
+        // S3 encodes what it echoes and lists when asked to: boto3 and the CLI decode every
+        // key, and `a+b` would come back as `a b` otherwise.
+        if listing::url_encoded(out.encoding_type.as_ref()) {
+            for field in [&mut out.prefix, &mut out.delimiter, &mut out.start_after] {
+                listing::encode_field(field);
+            }
+            listing::encode_listing(out.contents.as_mut(), out.common_prefixes.as_mut());
+        }
+        Ok(S3Response::new(out))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        check_prefix(input.prefix.as_deref())?;
+        self.region_of(&input.bucket)?;
+        let page = listing::page(
+            &self.objects,
+            &input.bucket,
+            input.prefix.as_deref().unwrap_or(""),
+            input.delimiter.as_deref(),
+            input.marker.as_deref(),
+            input.max_keys,
+        )?;
+        let mut out = ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(input.prefix.unwrap_or_default()),
+            delimiter: input.delimiter,
+            marker: Some(input.marker.unwrap_or_default()),
+            next_marker: page.is_truncated.then(|| page.last.clone()).flatten(),
+            max_keys: Some(page.max_keys),
+            is_truncated: Some(page.is_truncated),
+            contents: Some(page.contents),
+            common_prefixes: Some(page.prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        };
+        if listing::url_encoded(out.encoding_type.as_ref()) {
+            for field in [
+                &mut out.prefix,
+                &mut out.delimiter,
+                &mut out.marker,
+                &mut out.next_marker,
+            ] {
+                listing::encode_field(field);
+            }
+            listing::encode_listing(out.contents.as_mut(), out.common_prefixes.as_mut());
+        }
+        Ok(S3Response::new(out))
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let on_disk = self
+            .objects
+            .buckets()
+            .map_err(|e| s3_error!(InternalError, "the buckets could not be listed: {e}"))?;
+        let regions = self
+            .regions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let buckets = on_disk
+            .into_iter()
+            .filter_map(|(name, made)| {
+                let region = regions.get(&name)?.clone();
+                Some(Bucket {
+                    name: Some(name),
+                    creation_date: Some(Timestamp::from(made)),
+                    bucket_region: Some(region),
+                })
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(Owner {
+                id: Some(self.account_id.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = &req.input;
+        check_key(&input.key)?;
+        self.check_owner(input.expected_bucket_owner.as_ref())?;
+        self.region_of(&input.bucket)?;
+        let _write = self
+            .objects
+            .locks
+            .of(&input.bucket, &input.key)
+            .write()
+            .await;
+        // S3 answers 204 whether or not there was an object.
+        self.objects
+            .remove(&input.bucket, &input.key)
+            .map_err(|e| s3_error!(InternalError, "the object could not be deleted: {e}"))?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        for object in &input.delete.objects {
+            check_key(&object.key)?;
+        }
+        self.check_owner(input.expected_bucket_owner.as_ref())?;
+        self.region_of(&input.bucket)?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            let _write = self
+                .objects
+                .locks
+                .of(&input.bucket, &object.key)
+                .write()
+                .await;
+            match self.objects.remove(&input.bucket, &object.key) {
+                Ok(_) if quiet => {}
+                Ok(_) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(Error {
+                    code: Some("InternalError".into()),
+                    key: Some(object.key),
+                    message: Some(format!("the object could not be deleted: {e}")),
+                    ..Default::default()
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        check_copy_source(&input.copy_source)?;
+        self.check_owner(input.expected_bucket_owner.as_ref())?;
+        self.check_owner(input.expected_source_bucket_owner.as_ref())?;
+        let (source_bucket, source_key) = bucket_source(&input.copy_source)?;
+        self.region_of(source_bucket)?;
+        self.region_of(&input.bucket)?;
+        // The source is read and the target written under their keys' locks, taken in one
+        // order (two copies the other way round never wait for each other).
+        let target = self.objects.locks.of(&input.bucket, &input.key);
+        let source_lock = self.objects.locks.of(source_bucket, source_key);
+        let _guards = if std::ptr::eq(source_lock, target) {
+            (None, target.write().await)
+        } else if (source_lock as *const _ as usize) < (target as *const _ as usize) {
+            let read = source_lock.read().await;
+            (Some(read), target.write().await)
+        } else {
+            let write = target.write().await;
+            (Some(source_lock.read().await), write)
+        };
+        let source = self.stored(source_bucket, source_key)?;
+        check_read_conditions(
+            Some(&source.e_tag),
+            input.copy_source_if_match.as_ref(),
+            None,
+        )?;
+        if input
+            .copy_source_if_none_match
+            .as_ref()
+            .is_some_and(|c| check_read_conditions(Some(&source.e_tag), None, Some(c)).is_err())
+        {
+            // A copy whose source matches If-None-Match is 412, not a read's 304.
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let attributes = if replace {
+            attributes_of!(input)
+        } else {
+            source.attributes.clone()
+        };
+        let objects = Arc::clone(&self.objects);
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let e_tag = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            let mut written = objects.copy_range(&source.data, 0, source.size)?;
+            // The same bytes: the source's whole-object checksums hold for the copy.
+            written.checksum = source.checksum;
+            let e_tag = hex::encode(written.md5);
+            objects.commit(written, &bucket, &key, &e_tag, &attributes)?;
+            Ok(e_tag)
+        })
+        .await
+        .map_err(|_| s3_error!(InternalError, "the copy was interrupted"))?
+        .map_err(|e| s3_error!(InternalError, "the object could not be copied: {e}"))?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(ETag::Strong(e_tag)),
+                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+}
+
+/// The bucket and key of a copy source: llmbo-local serves no access points or outposts.
+fn bucket_source(source: &CopySource) -> S3Result<(&str, &str)> {
+    match source {
+        CopySource::Bucket { bucket, key, .. } => Ok((bucket, key)),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Only bucket copy sources are served"
+        )),
+    }
+}
