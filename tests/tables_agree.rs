@@ -16,12 +16,7 @@ use serde_json::json;
 
 /// Claude models llmbo refuses `temperature` with `top_p` on that llmbo-local does not serve,
 /// so its synthetic Claude needs no rule for them.
-const REFUSED_ONLY_BY_LLMBO: &[&str] = &[
-    "claude-haiku-5",
-    "claude-opus-4-7",
-    "claude-opus-4-8",
-    "claude-sonnet-5",
-];
+const REFUSED_ONLY_BY_LLMBO: &[&str] = &["claude-haiku-5", "claude-opus-4-8", "claude-sonnet-5"];
 
 #[test]
 fn the_claude_sampling_rule_is_one_table_but_for_models_llmbo_local_does_not_serve() {

@@ -1,9 +1,11 @@
 //! Listing a bucket as S3 lists it: keys in UTF-8 byte order, rolled up into common prefixes
 //! at a delimiter, a page at a time, keys encoded when `EncodingType=url` is asked for.
 
-use s3s::dto::{CommonPrefix, ETag, EncodingType, Object, ObjectStorageClass, Timestamp};
-use s3s::{S3Result, s3_error};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::LocalS3;
+use super::checks::check_prefix;
 use crate::objects::Objects;
 
 /// S3's largest page, and the page size when a listing names none.
@@ -141,6 +143,98 @@ fn url_encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, S3_LISTING)
         .to_string()
         .replace("%20", "+")
+}
+
+pub(super) async fn list_objects_v2(
+    s3: &LocalS3,
+    req: S3Request<ListObjectsV2Input>,
+) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let input = req.input;
+    check_prefix(input.prefix.as_deref())?;
+    s3.region_of(&input.bucket)?;
+    let token = input
+        .continuation_token
+        .as_deref()
+        .map(read_token)
+        .transpose()?;
+    let after = token.as_deref().or(input.start_after.as_deref());
+    let page = page(
+        &s3.objects,
+        &input.bucket,
+        input.prefix.as_deref().unwrap_or(""),
+        input.delimiter.as_deref(),
+        after,
+        input.max_keys,
+    )?;
+    let mut out = ListObjectsV2Output {
+        name: Some(input.bucket),
+        prefix: Some(input.prefix.unwrap_or_default()),
+        delimiter: input.delimiter,
+        start_after: input.start_after,
+        continuation_token: input.continuation_token,
+        next_continuation_token: page
+            .is_truncated
+            .then(|| page.last.as_deref().map(token_of))
+            .flatten(),
+        max_keys: Some(page.max_keys),
+        key_count: i32::try_from(page.contents.len() + page.prefixes.len()).ok(),
+        is_truncated: Some(page.is_truncated),
+        contents: Some(page.contents),
+        common_prefixes: Some(page.prefixes),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    };
+    // S3 encodes what it echoes and lists when asked to: boto3 and the CLI decode every
+    // key, and `a+b` would come back as `a b` otherwise.
+    if url_encoded(out.encoding_type.as_ref()) {
+        for field in [&mut out.prefix, &mut out.delimiter, &mut out.start_after] {
+            encode_field(field);
+        }
+        encode_listing(out.contents.as_mut(), out.common_prefixes.as_mut());
+    }
+    Ok(S3Response::new(out))
+}
+
+pub(super) async fn list_objects(
+    s3: &LocalS3,
+    req: S3Request<ListObjectsInput>,
+) -> S3Result<S3Response<ListObjectsOutput>> {
+    let input = req.input;
+    check_prefix(input.prefix.as_deref())?;
+    s3.region_of(&input.bucket)?;
+    let page = page(
+        &s3.objects,
+        &input.bucket,
+        input.prefix.as_deref().unwrap_or(""),
+        input.delimiter.as_deref(),
+        input.marker.as_deref(),
+        input.max_keys,
+    )?;
+    let mut out = ListObjectsOutput {
+        name: Some(input.bucket),
+        prefix: Some(input.prefix.unwrap_or_default()),
+        delimiter: input.delimiter,
+        marker: Some(input.marker.unwrap_or_default()),
+        next_marker: page.is_truncated.then(|| page.last.clone()).flatten(),
+        max_keys: Some(page.max_keys),
+        is_truncated: Some(page.is_truncated),
+        contents: Some(page.contents),
+        common_prefixes: Some(page.prefixes),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    };
+    if url_encoded(out.encoding_type.as_ref()) {
+        for field in [
+            &mut out.prefix,
+            &mut out.delimiter,
+            &mut out.marker,
+            &mut out.next_marker,
+        ] {
+            encode_field(field);
+        }
+        encode_listing(out.contents.as_mut(), out.common_prefixes.as_mut());
+    }
+    Ok(S3Response::new(out))
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 
 mod checks;
 mod conditions;
-mod listing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -15,8 +14,8 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::faults::Faults;
-use crate::objects::{Attributes, BucketRemoval, Objects, Stored};
-use checks::{check_copy_source, check_key, check_part_number, check_prefix, copy_source_range};
+use crate::objects::{Objects, Stored};
+use checks::{check_copy_source, check_key};
 use conditions::{Requested, check_conditions, check_read_conditions};
 
 /// Bucket name → region.
@@ -82,6 +81,42 @@ impl LocalS3 {
         Ok(())
     }
 
+    /// What every write of a body checks first: the key, the bucket's owner, an injected
+    /// failure, and the size the request announces.
+    fn check_write(
+        &self,
+        key: &str,
+        expected_owner: Option<&String>,
+        content_length: Option<i64>,
+    ) -> S3Result<()> {
+        check_key(key)?;
+        self.check_owner(expected_owner)?;
+        self.maybe_fail_upload()?;
+        if content_length.is_some_and(|n| n as u64 > crate::objects::MAX_BODY) {
+            return Err(crate::objects::too_large());
+        }
+        Ok(())
+    }
+
+    /// The object a GET or HEAD names, under its key's read lock (held by the guard returned),
+    /// with the read's conditions checked.
+    async fn read_checked(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected_owner: Option<&String>,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> S3Result<(tokio::sync::RwLockReadGuard<'_, ()>, Stored)> {
+        check_key(key)?;
+        self.check_owner(expected_owner)?;
+        self.region_of(bucket)?;
+        let guard = self.objects.locks.of(bucket, key).read().await;
+        let stored = self.stored(bucket, key)?;
+        check_read_conditions(Some(&stored.e_tag), if_match, if_none_match)?;
+        Ok((guard, stored))
+    }
+
     /// The object as it is stored, or S3's `NoSuchKey`.
     fn stored(&self, bucket: &str, key: &str) -> S3Result<Stored> {
         self.objects
@@ -103,7 +138,7 @@ fn stored_e_tag(objects: &Objects, bucket: &str, key: &str) -> S3Result<Option<S
 /// have the same names), by the names they are stored under.
 macro_rules! attributes_of {
     ($input:expr) => {{
-        let mut attributes = Attributes::new();
+        let mut attributes = $crate::objects::Attributes::new();
         let mut set = |name: &str, value: Option<String>| {
             if let Some(value) = value {
                 attributes.insert(name.to_owned(), serde_json::Value::String(value));
@@ -215,47 +250,54 @@ macro_rules! checksummed {
     };
 }
 
+/// [`LocalS3::read_checked`] of a GetObject or HeadObject input (their fields have the same
+/// names).
+macro_rules! read_checked {
+    ($s3:expr, $input:expr) => {
+        $s3.read_checked(
+            &$input.bucket,
+            &$input.key,
+            $input.expected_bucket_owner.as_ref(),
+            $input.if_match.as_ref(),
+            $input.if_none_match.as_ref(),
+        )
+        .await
+    };
+}
+
+/// The conditions of a PutObject or CompleteMultipartUpload input, checked against the object
+/// as it is now; the caller holds the key's write lock.
+macro_rules! write_conditions {
+    ($objects:expr, $input:expr) => {
+        if $input.if_match.is_some() || $input.if_none_match.is_some() {
+            let current = stored_e_tag(&$objects, &$input.bucket, &$input.key)?;
+            check_conditions(
+                current.as_deref(),
+                $input.if_match.as_ref(),
+                $input.if_none_match.as_ref(),
+            )
+        } else {
+            Ok(())
+        }
+    };
+}
+
+mod buckets;
+mod listing;
+mod multipart;
+
 #[async_trait::async_trait]
 impl S3 for LocalS3 {
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
-        let region = self.region_of(&req.input.bucket)?;
-        Ok(S3Response::new(HeadBucketOutput {
-            bucket_region: Some(region),
-            ..Default::default()
-        }))
-    }
-
-    async fn get_bucket_location(
-        &self,
-        req: S3Request<GetBucketLocationInput>,
-    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let region = self.region_of(&req.input.bucket)?;
-        // S3 reports us-east-1 buckets with an empty LocationConstraint.
-        Ok(S3Response::new(GetBucketLocationOutput {
-            location_constraint: (region != "us-east-1")
-                .then(|| BucketLocationConstraint::from(region)),
-        }))
-    }
-
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        check_key(&req.input.key)?;
-        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
-        self.maybe_fail_upload()?;
+        self.check_write(
+            &req.input.key,
+            req.input.expected_bucket_owner.as_ref(),
+            req.input.content_length,
+        )?;
         self.region_of(&req.input.bucket)?;
-        if req
-            .input
-            .content_length
-            .is_some_and(|n| n as u64 > crate::objects::MAX_BODY)
-        {
-            return Err(crate::objects::too_large());
-        }
         // S3 writes an object whole or not at all: finish the write even if the client hangs
         // up once the body is in, so its data and its checksum never disagree.
         let objects = Arc::clone(&self.objects);
@@ -268,14 +310,7 @@ impl S3 for LocalS3 {
             let written = receive_checked!(objects, input, trailing_headers);
             let attributes = attributes_of!(input);
             let _write = objects.locks.of(&input.bucket, &input.key).write().await;
-            if input.if_match.is_some() || input.if_none_match.is_some() {
-                let current = stored_e_tag(&objects, &input.bucket, &input.key)?;
-                check_conditions(
-                    current.as_deref(),
-                    input.if_match.as_ref(),
-                    input.if_none_match.as_ref(),
-                )?;
-            }
+            write_conditions!(objects, input)?;
             let e_tag = hex::encode(written.md5);
             let checksum = written.checksum.clone();
             objects
@@ -290,66 +325,12 @@ impl S3 for LocalS3 {
         .await
     }
 
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
-        check_key(&req.input.key)?;
-        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
-        self.maybe_fail_upload()?;
-        check_part_number(req.input.part_number)?;
-        self.check_upload(
-            &req.input.upload_id,
-            &req.input.bucket,
-            &req.input.key,
-            req.credentials.as_ref(),
-        )?;
-        if req
-            .input
-            .content_length
-            .is_some_and(|n| n as u64 > crate::objects::MAX_BODY)
-        {
-            return Err(crate::objects::too_large());
-        }
-        let objects = Arc::clone(&self.objects);
-        let S3Request {
-            mut input,
-            trailing_headers,
-            ..
-        } = req;
-        let written = receive_checked!(objects, input, trailing_headers);
-        let e_tag = hex::encode(written.md5);
-        let checksum = written.checksum.clone();
-        objects
-            .commit_part(written, &input.upload_id, input.part_number)
-            .map_err(|e| s3_error!(InternalError, "the part could not be written: {e}"))?;
-        Ok(S3Response::new(checksummed!(
-            UploadPartOutput,
-            e_tag,
-            checksum
-        )))
-    }
-
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = &req.input;
-        check_key(&input.key)?;
-        self.check_owner(input.expected_bucket_owner.as_ref())?;
-        self.region_of(&input.bucket)?;
-        let _read = self
-            .objects
-            .locks
-            .of(&input.bucket, &input.key)
-            .read()
-            .await;
-        let stored = self.stored(&input.bucket, &input.key)?;
-        check_read_conditions(
-            Some(&stored.e_tag),
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-        )?;
+        let (_read, stored) = read_checked!(self, input)?;
         let (start, len, content_range) = match input.range {
             None => (0, stored.size, None),
             Some(range) => {
@@ -376,403 +357,13 @@ impl S3 for LocalS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = &req.input;
-        check_key(&input.key)?;
-        self.check_owner(input.expected_bucket_owner.as_ref())?;
-        self.region_of(&input.bucket)?;
-        let _read = self
-            .objects
-            .locks
-            .of(&input.bucket, &input.key)
-            .read()
-            .await;
-        let stored = self.stored(&input.bucket, &input.key)?;
-        check_read_conditions(
-            Some(&stored.e_tag),
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-        )?;
+        let (_read, stored) = read_checked!(self, input)?;
         Ok(S3Response::new(object_headers!(
             HeadObjectOutput,
             &stored,
             stored.size,
             true
         )))
-    }
-
-    async fn create_multipart_upload(
-        &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let input = &req.input;
-        check_key(&input.key)?;
-        self.check_owner(input.expected_bucket_owner.as_ref())?;
-        self.region_of(&input.bucket)?;
-        let owner = req.credentials.as_ref().map(|c| c.access_key.as_str());
-        let upload_id = self
-            .objects
-            .create_upload(&input.bucket, &input.key, owner, attributes_of!(input))
-            .map_err(|e| s3_error!(InternalError, "the upload could not be started: {e}"))?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            upload_id: Some(upload_id),
-            ..Default::default()
-        }))
-    }
-
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let region = req
-            .input
-            .create_bucket_configuration
-            .as_ref()
-            .and_then(|c| c.location_constraint.as_ref())
-            .map_or_else(|| "us-east-1".to_owned(), |c| c.as_str().to_owned());
-        let bucket = req.input.bucket;
-        // Every bucket here is the caller's: S3 answers the owner's re-creation with 200 in
-        // us-east-1 (for compatibility) and BucketAlreadyOwnedByYou elsewhere.
-        if let Ok(existing) = self.region_of(&bucket) {
-            if existing == "us-east-1" && region == "us-east-1" {
-                return Ok(S3Response::new(CreateBucketOutput {
-                    location: Some(format!("/{bucket}")),
-                }));
-            }
-            return Err(s3_error!(
-                BucketAlreadyOwnedByYou,
-                "Your previous request to create the named bucket succeeded and you already own it."
-            ));
-        }
-        self.objects
-            .create_bucket(&bucket)
-            .map_err(|e| s3_error!(InternalError, "the bucket could not be made: {e}"))?;
-        let location = Some(format!("/{bucket}"));
-        self.regions
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(bucket, region);
-        Ok(S3Response::new(CreateBucketOutput { location }))
-    }
-
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
-        let bucket = req.input.bucket;
-        self.region_of(&bucket)?;
-        match self.objects.remove_bucket(&bucket) {
-            Ok(()) => {}
-            Err(BucketRemoval::NotEmpty) => {
-                return Err(s3_error!(
-                    BucketNotEmpty,
-                    "The bucket you tried to delete is not empty"
-                ));
-            }
-            Err(BucketRemoval::Failed(e)) => {
-                return Err(s3_error!(
-                    InternalError,
-                    "the bucket could not be removed: {e}"
-                ));
-            }
-        }
-        self.regions
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&bucket);
-        Ok(S3Response::new(DeleteBucketOutput {}))
-    }
-
-    async fn upload_part_copy(
-        &self,
-        req: S3Request<UploadPartCopyInput>,
-    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        check_key(&req.input.key)?;
-        check_copy_source(&req.input.copy_source)?;
-        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
-        self.check_owner(req.input.expected_source_bucket_owner.as_ref())?;
-        check_part_number(req.input.part_number)?;
-        self.check_upload(
-            &req.input.upload_id,
-            &req.input.bucket,
-            &req.input.key,
-            req.credentials.as_ref(),
-        )?;
-        let input = req.input;
-        let (source_bucket, source_key) = bucket_source(&input.copy_source)?;
-        self.region_of(source_bucket)?;
-        let objects = Arc::clone(&self.objects);
-        let _read = objects.locks.of(source_bucket, source_key).read().await;
-        let source = self.stored(source_bucket, source_key)?;
-        let (start, len) = match &input.copy_source_range {
-            None => (0, source.size),
-            Some(range) => copy_source_range(range, source.size)?,
-        };
-        let io_error =
-            |e: std::io::Error| s3_error!(InternalError, "the part could not be copied: {e}");
-        let task_objects = Arc::clone(&objects);
-        let written =
-            tokio::task::spawn_blocking(move || task_objects.copy_range(&source.data, start, len))
-                .await
-                .map_err(|_| s3_error!(InternalError, "the copy was interrupted"))?
-                .map_err(io_error)?;
-        let e_tag = hex::encode(written.md5);
-        objects
-            .commit_part(written, &input.upload_id, input.part_number)
-            .map_err(io_error)?;
-        Ok(S3Response::new(UploadPartCopyOutput {
-            copy_part_result: Some(CopyPartResult {
-                e_tag: Some(ETag::Strong(e_tag)),
-                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
-    }
-
-    async fn complete_multipart_upload(
-        &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        check_key(&req.input.key)?;
-        self.check_owner(req.input.expected_bucket_owner.as_ref())?;
-        self.check_upload(
-            &req.input.upload_id,
-            &req.input.bucket,
-            &req.input.key,
-            req.credentials.as_ref(),
-        )?;
-        let objects = Arc::clone(&self.objects);
-        complete(tokio::spawn(async move {
-            let input = req.input;
-            let parts: Vec<(i32, Option<String>)> = input
-                .multipart_upload
-                .and_then(|upload| upload.parts)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|part| {
-                    (
-                        part.part_number.unwrap_or(0),
-                        part.e_tag.map(ETag::into_value),
-                    )
-                })
-                .collect();
-            let _write = objects.locks.of(&input.bucket, &input.key).write().await;
-            if input.if_match.is_some() || input.if_none_match.is_some() {
-                let current = stored_e_tag(&objects, &input.bucket, &input.key)?;
-                check_conditions(
-                    current.as_deref(),
-                    input.if_match.as_ref(),
-                    input.if_none_match.as_ref(),
-                )?;
-            }
-            let (bucket, key, upload_id) = (input.bucket, input.key, input.upload_id);
-            let objects = Arc::clone(&objects);
-            let e_tag = tokio::task::spawn_blocking({
-                let (bucket, key) = (bucket.clone(), key.clone());
-                move || objects.complete_upload(&bucket, &key, &upload_id, &parts)
-            })
-            .await
-            .map_err(|_| s3_error!(InternalError, "the write was interrupted"))??;
-            Ok(S3Response::new(CompleteMultipartUploadOutput {
-                bucket: Some(bucket),
-                key: Some(key),
-                e_tag: Some(ETag::Strong(e_tag)),
-                ..Default::default()
-            }))
-        }))
-        .await
-    }
-
-    async fn abort_multipart_upload(
-        &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let input = &req.input;
-        check_key(&input.key)?;
-        self.check_upload(
-            &input.upload_id,
-            &input.bucket,
-            &input.key,
-            req.credentials.as_ref(),
-        )?;
-        self.objects.remove_upload(&input.upload_id);
-        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
-    }
-
-    /// The parts of an upload that is still open, in ascending part-number order, a page at a
-    /// time (`max-parts`, 1,000 by default, after `part-number-marker`); a completed or
-    /// aborted upload is NoSuchUpload, as on S3.
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
-        check_key(&req.input.key)?;
-        self.check_upload(
-            &req.input.upload_id,
-            &req.input.bucket,
-            &req.input.key,
-            req.credentials.as_ref(),
-        )?;
-        let input = req.input;
-        let marker: i32 = input.part_number_marker.unwrap_or(0);
-        let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000);
-        let all = self
-            .objects
-            .parts(&input.upload_id)
-            .map_err(|e| s3_error!(InternalError, "the parts could not be listed: {e}"))?;
-        let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
-        let page = usize::try_from(max_parts).unwrap_or(0);
-        let is_truncated = after.len() > page;
-        let parts: Vec<Part> = after
-            .into_iter()
-            .take(page)
-            .map(|part| Part {
-                part_number: Some(part.number),
-                size: i64::try_from(part.size).ok(),
-                last_modified: Some(Timestamp::from(part.modified)),
-                e_tag: part.md5.map(ETag::Strong),
-                ..Default::default()
-            })
-            .collect();
-        let next_marker = parts.last().and_then(|p| p.part_number);
-        Ok(S3Response::new(ListPartsOutput {
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            upload_id: Some(input.upload_id),
-            max_parts: Some(max_parts),
-            is_truncated: Some(is_truncated),
-            part_number_marker: Some(marker),
-            next_part_number_marker: next_marker,
-            parts: Some(parts),
-            ..Default::default()
-        }))
-    }
-
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
-        check_prefix(input.prefix.as_deref())?;
-        self.region_of(&input.bucket)?;
-        let token = input
-            .continuation_token
-            .as_deref()
-            .map(listing::read_token)
-            .transpose()?;
-        let after = token.as_deref().or(input.start_after.as_deref());
-        let page = listing::page(
-            &self.objects,
-            &input.bucket,
-            input.prefix.as_deref().unwrap_or(""),
-            input.delimiter.as_deref(),
-            after,
-            input.max_keys,
-        )?;
-        let mut out = ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: Some(input.prefix.unwrap_or_default()),
-            delimiter: input.delimiter,
-            start_after: input.start_after,
-            continuation_token: input.continuation_token,
-            next_continuation_token: page
-                .is_truncated
-                .then(|| page.last.as_deref().map(listing::token_of))
-                .flatten(),
-            max_keys: Some(page.max_keys),
-            key_count: i32::try_from(page.contents.len() + page.prefixes.len()).ok(),
-            is_truncated: Some(page.is_truncated),
-            contents: Some(page.contents),
-            common_prefixes: Some(page.prefixes),
-            encoding_type: input.encoding_type,
-            ..Default::default()
-        };
-        // S3 encodes what it echoes and lists when asked to: boto3 and the CLI decode every
-        // key, and `a+b` would come back as `a b` otherwise.
-        if listing::url_encoded(out.encoding_type.as_ref()) {
-            for field in [&mut out.prefix, &mut out.delimiter, &mut out.start_after] {
-                listing::encode_field(field);
-            }
-            listing::encode_listing(out.contents.as_mut(), out.common_prefixes.as_mut());
-        }
-        Ok(S3Response::new(out))
-    }
-
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let input = req.input;
-        check_prefix(input.prefix.as_deref())?;
-        self.region_of(&input.bucket)?;
-        let page = listing::page(
-            &self.objects,
-            &input.bucket,
-            input.prefix.as_deref().unwrap_or(""),
-            input.delimiter.as_deref(),
-            input.marker.as_deref(),
-            input.max_keys,
-        )?;
-        let mut out = ListObjectsOutput {
-            name: Some(input.bucket),
-            prefix: Some(input.prefix.unwrap_or_default()),
-            delimiter: input.delimiter,
-            marker: Some(input.marker.unwrap_or_default()),
-            next_marker: page.is_truncated.then(|| page.last.clone()).flatten(),
-            max_keys: Some(page.max_keys),
-            is_truncated: Some(page.is_truncated),
-            contents: Some(page.contents),
-            common_prefixes: Some(page.prefixes),
-            encoding_type: input.encoding_type,
-            ..Default::default()
-        };
-        if listing::url_encoded(out.encoding_type.as_ref()) {
-            for field in [
-                &mut out.prefix,
-                &mut out.delimiter,
-                &mut out.marker,
-                &mut out.next_marker,
-            ] {
-                listing::encode_field(field);
-            }
-            listing::encode_listing(out.contents.as_mut(), out.common_prefixes.as_mut());
-        }
-        Ok(S3Response::new(out))
-    }
-
-    async fn list_buckets(
-        &self,
-        _req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let on_disk = self
-            .objects
-            .buckets()
-            .map_err(|e| s3_error!(InternalError, "the buckets could not be listed: {e}"))?;
-        let regions = self
-            .regions
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let buckets = on_disk
-            .into_iter()
-            .filter_map(|(name, made)| {
-                let region = regions.get(&name)?.clone();
-                Some(Bucket {
-                    name: Some(name),
-                    creation_date: Some(Timestamp::from(made)),
-                    bucket_region: Some(region),
-                })
-            })
-            .collect();
-        Ok(S3Response::new(ListBucketsOutput {
-            buckets: Some(buckets),
-            owner: Some(Owner {
-                id: Some(self.account_id.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
     }
 
     async fn delete_object(
@@ -910,6 +501,97 @@ impl S3 for LocalS3 {
             }),
             ..Default::default()
         }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        buckets::head_bucket(self, req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        buckets::get_bucket_location(self, req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart::upload_part(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart::create_multipart_upload(self, req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        buckets::create_bucket(self, req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        buckets::delete_bucket(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        multipart::upload_part_copy(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart::list_parts(self, req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        listing::list_objects_v2(self, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        listing::list_objects(self, req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        buckets::list_buckets(self, _req).await
     }
 }
 

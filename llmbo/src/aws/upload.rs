@@ -225,7 +225,7 @@ mod tests {
                 .upload_id(&upload_id)
                 .send()
                 .await;
-            // S3 answers NoSuchUpload; llmbo-local's s3s-fs lists no parts.
+            // S3 answers NoSuchUpload for an aborted upload, as llmbo-local does.
             if listed.map_or(true, |parts| parts.parts().is_empty()) {
                 gone = true;
                 break;

@@ -147,6 +147,7 @@ pub const ONE_SAMPLING_PARAMETER: &[&str] = &[
     "claude-opus-4-5",
     "claude-sonnet-4-6",
     "claude-opus-4-6",
+    "claude-opus-4-7",
     "claude-opus-5",
 ];
 

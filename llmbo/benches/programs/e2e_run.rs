@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "../benches/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use llmbo::StructuredBatchInferer;

@@ -12,7 +12,7 @@
 //!   `load_results` reads it, against `serde_json` reading the same lines with nothing built
 //!   (`IgnoredAny`: the least any reader of these bytes must do, so the strictest baseline).
 
-#[path = "../benches/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use llmbo::{BatchOutput, ModelInput};

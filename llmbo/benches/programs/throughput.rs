@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p llmbo --example throughput`
 
-#[path = "../benches/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use llmbo::adapter::{AnthropicAdapter, NovaAdapter};
