@@ -68,6 +68,22 @@ cli s3 ls "s3://$BUCKET/cli/odd/"
 grep -q "a+b c.txt" <<<"$out" || fail "ls shows the key as it was written" "$out"
 ok "ls shows 'a+b c.txt' as it was written (EncodingType=url decoded)"
 
+# S3's longest key, 1,024 bytes with segments over a file name's 255: up as a multipart
+# upload, listed, down, removed.
+long="cli/long/$(printf 'L%.0s' $(seq 300))/$(printf 'M%.0s' $(seq 300))/$(printf 'N%.0s' $(seq 409)).bin"
+[ "${#long}" = 1024 ] || fail "the long key is 1,024 bytes (${#long})"
+expect_success "cp up over 8 MB to a 1,024-byte key" s3 cp "$work/big.bin" "s3://$BUCKET/$long"
+cli s3 ls --recursive "s3://$BUCKET/cli/long/"
+grep -q "$long" <<<"$out" || fail "ls shows the 1,024-byte key" "$out"
+ok "ls shows the 1,024-byte key"
+expect_success "cp down from a 1,024-byte key" s3 cp "s3://$BUCKET/$long" "$work/long.bin"
+cmp -s "$work/big.bin" "$work/long.bin" || fail "the long key's object read back is the file sent"
+ok "the long key's object read back is the file sent, byte for byte"
+expect_success "rm of a 1,024-byte key" s3 rm "s3://$BUCKET/$long"
+cli s3 ls --recursive "s3://$BUCKET/cli/long/"
+[ -z "$out" ] || fail "nothing is left under cli/long/" "$out"
+ok "nothing is left under cli/long/"
+
 expect_success "mb of a new bucket" s3 mb "s3://cli-scratch-bucket"
 expect_error "rb of a bucket with an object is refused" "BucketNotEmpty" \
   s3api delete-bucket --bucket "$BUCKET"
