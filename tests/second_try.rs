@@ -1080,3 +1080,110 @@ async fn input_lines_without_a_record_id_are_read_as_bedrock_names_them() {
         }
     }
 }
+
+/// A retry of a recovered job whose input lines had no `recordId`: every failed record is
+/// sent again, the unnamed ones under the ids Bedrock gave them, and each record's new answer
+/// is the one to its own request (it was: the unnamed ones were passed over and stayed
+/// failed).
+#[tokio::test]
+async fn a_retry_resends_input_lines_without_a_record_id() {
+    // The recovered job fails every record; the retry, the next job of that name, does not.
+    let local = local_with(FaultConfig {
+        job_fault: Some(JobFault::AllRecordsFail),
+        job_fault_name_contains: Some("partly-named".into()),
+        job_fault_jobs: Some(0..1),
+        ..Default::default()
+    })
+    .await;
+    builder(&local, "named")
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(120), POLL)
+        .await
+        .unwrap();
+    let text = get_text(&local, "input/named.jsonl").await;
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let unnamed: Vec<usize> = (0..lines.len()).filter(|i| i % 5 == 2).collect();
+    for &i in &unnamed {
+        lines[i].as_object_mut().unwrap().remove("recordId");
+    }
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    put_text(&local, "partly-named/in.jsonl", body).await;
+    let arn = create_folder_job(&local, "partly-named", "partly-named/in.jsonl").await;
+    let run = BatchRun::<Structured<Person>>::from_job_arn(
+        &arn,
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    assert_eq!(results.results.failures().count(), 120);
+    let ids_before: Vec<String> = results
+        .results
+        .records
+        .iter()
+        .map(|r| r.record_id.clone())
+        .collect();
+
+    let outcome = run.retry_failed(&mut results, &options()).await.unwrap();
+    let RetryOutcome::Retried {
+        job_arn,
+        records,
+        recovered,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!((records, recovered), (120, 120));
+    assert_eq!(results.results.failures().count(), 0);
+    let ids_after: Vec<&str> = results
+        .results
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    assert_eq!(ids_after, ids_before, "the same records, in the same order");
+    // Each answer is the retry's answer to the record's own request.
+    let retry_id = job_arn.rsplit('/').next().unwrap();
+    let keys = s3_client(&local)
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .prefix(format!("output/{retry_id}/"))
+        .send()
+        .await
+        .unwrap();
+    let out_key = keys
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.ends_with(".jsonl.out"))
+        .unwrap()
+        .to_owned();
+    let echoed: std::collections::HashMap<String, Value> = get_text(&local, &out_key)
+        .await
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| {
+            (
+                l["recordId"].as_str().unwrap().to_owned(),
+                l["modelInput"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(echoed.len(), 120);
+    for (i, record) in results.results.records.iter().enumerate() {
+        assert_eq!(
+            echoed[&record.record_id],
+            lines[i]["modelInput"],
+            "record {i} ({}, unnamed: {})",
+            record.record_id,
+            unnamed.contains(&i)
+        );
+    }
+}

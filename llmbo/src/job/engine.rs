@@ -218,7 +218,7 @@ async fn input_ids(
 
 /// The SHA-256 of a line's `modelInput` with every object's keys sorted, so the same request
 /// echoed back by Bedrock in another key order has the same digest.
-fn model_input_digest(line: &[u8]) -> Option<[u8; 32]> {
+pub(crate) fn model_input_digest(line: &[u8]) -> Option<[u8; 32]> {
     fn write(value: &serde_json::Value, out: &mut Sha256) {
         match value {
             serde_json::Value::Object(map) => {

@@ -196,13 +196,14 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         let mut first_body: Option<serde_json::Value> = None;
         let mut written = 0usize;
         let mut bodies: Vec<(String, serde_json::Value)> = Vec::new();
+        let mut unnamed = UnnamedLines::new(&results.results.records);
         for entry in self.run.snapshot().shards {
             // Read as the engine reads it: one object, or every `.jsonl` of a folder.
             let (bucket, keys) = super::engine::input_objects(&self.config, &entry).await?;
             for input_key in &keys {
                 let mut lines = self.config.aws.lines(&bucket, input_key).await?;
                 while let Some(line) = lines.next_line().await? {
-                    let Some(id) = jsonl::record_id_of_input_line(&line) else {
+                    let Some((id, line)) = unnamed.name(line) else {
                         continue;
                     };
                     if !positions.contains_key(&id) {
@@ -259,5 +260,50 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             padding: sent.padding,
             recovered: sent.recovered,
         })
+    }
+}
+
+/// Names the input lines a retry reads again. A line without a `recordId` (optional on
+/// Bedrock, which names it in its output) stands in the results under the id Bedrock gave it,
+/// at its own position: the retry sends it under that id, so its new answer joins its record.
+/// The positions count the lines as the download counted them; if a named line is not where
+/// the results have it (results of another run), unnamed lines are passed over as before.
+struct UnnamedLines<'a, T> {
+    records: &'a [crate::output::RecordResult<T>],
+    position: usize,
+    aligned: bool,
+}
+
+impl<'a, T> UnnamedLines<'a, T> {
+    fn new(records: &'a [crate::output::RecordResult<T>]) -> Self {
+        UnnamedLines {
+            records,
+            position: 0,
+            aligned: true,
+        }
+    }
+
+    /// The id of an input line, and the line to send (with its id written in when it had
+    /// none); `None` for a line that stands for no record.
+    fn name(&mut self, line: Vec<u8>) -> Option<(String, Vec<u8>)> {
+        let at = self.position;
+        if let Some(id) = jsonl::record_id_of_input_line(&line) {
+            self.position += 1;
+            let here = self.records.get(at).map(|r| r.record_id.as_str());
+            self.aligned &= here == Some(id.as_str());
+            return Some((id, line));
+        }
+        // A blank or unreadable line is no record, as the download counts.
+        super::engine::model_input_digest(&line)?;
+        self.position += 1;
+        if !self.aligned {
+            return None;
+        }
+        let id = self.records.get(at)?.record_id.clone();
+        let mut object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&line).ok()?;
+        object.insert("recordId".into(), serde_json::Value::String(id.clone()));
+        let named = serde_json::to_vec(&object).ok()?;
+        Some((id, named))
     }
 }
