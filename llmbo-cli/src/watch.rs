@@ -96,7 +96,20 @@ async fn summarize(
             *summary.errors.entry("job_failed").or_insert(0) += records;
             continue;
         };
-        let manifest = jobs.output_manifest(job).await?;
+        let manifest = match jobs.output_manifest(job).await {
+            Ok(manifest) => manifest,
+            // A manifest that does not parse loses no job: Bedrock's own counts stand in, as
+            // a run reads a job's lines when its manifest is broken.
+            Err(llmbo::Error::Corrupt { object, reason }) => {
+                tracing::warn!(
+                    %object,
+                    %reason,
+                    "the job's manifest could not be read; its counts are Bedrock's"
+                );
+                None
+            }
+            Err(err) => return Err(err.into()),
+        };
         let total = manifest
             .as_ref()
             .map(|m| m.total_record_count)

@@ -1333,3 +1333,49 @@ fn lint_without_a_region_checks_the_bodies_and_names_what_it_skipped() {
         "{report}"
     );
 }
+
+/// A job whose `manifest.json.out` does not parse: `watch` still sums the run up, from the
+/// job's own counts, and `download` writes every record (the manifest made `watch` fail).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_manifest_loses_no_summary() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_input(dir.path());
+    let submitted = submit(&local, "cli-manifest", &input).assert().success();
+    let submitted = stdout_json(submitted.get_output());
+    let run_uri = submitted["runUri"].as_str().unwrap().to_owned();
+    let arn = submitted["jobs"][0]["jobArn"].as_str().unwrap().to_owned();
+    llmbo(&local)
+        .args(["watch", "--interval", "0.05", &run_uri])
+        .assert()
+        .success();
+    let job_id = arn.rsplit('/').next().unwrap();
+    let manifest = local
+        .s3_root()
+        .join(local.bucket())
+        .join(format!("output/{job_id}/manifest.json.out"));
+    assert!(manifest.is_file(), "{}", manifest.display());
+    std::fs::write(&manifest, b"{\"totalRecordCount\": 30").unwrap();
+
+    let watched = llmbo(&local)
+        .args(["watch", "--interval", "0.05", &run_uri])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&watched.get_output().stdout).into_owned();
+    assert!(
+        text.contains("300 records: 300 succeeded, 0 failed"),
+        "{text}"
+    );
+    let out = dir.path().join("results.jsonl");
+    llmbo(&local)
+        .args(["download", &run_uri, "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let results = read_results(&out);
+    assert_eq!(results.len(), 300);
+    for (i, line) in results.iter().enumerate() {
+        assert_eq!(line["recordId"], format!("rec-{i:04}"), "input order");
+        assert!(line.get("output").is_some(), "{line}");
+    }
+}
