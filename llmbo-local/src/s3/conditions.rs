@@ -166,3 +166,41 @@ pub(super) fn check_read_conditions(
     }
     Ok(())
 }
+
+/// Receives the body of a PutObject or UploadPart input (their checksum fields have the same
+/// names): streamed to a temporary object, hashed, and checked against the checksums and the
+/// `Content-MD5` the request names.
+macro_rules! receive_checked {
+    ($objects:expr, $input:expr, $trailers:expr) => {{
+        let body = $input
+            .body
+            .take()
+            .ok_or_else(|| s3_error!(IncompleteBody))?;
+        let requested = $crate::s3::conditions::Requested {
+            crc32: $input.checksum_crc32.take(),
+            crc32c: $input.checksum_crc32c.take(),
+            sha1: $input.checksum_sha1.take(),
+            sha256: $input.checksum_sha256.take(),
+            crc64nvme: $input.checksum_crc64nvme.take(),
+            algorithm: $input.checksum_algorithm.take(),
+        };
+        let written = $objects.receive(body, requested.hasher()?).await?;
+        requested.verify(&written, $trailers, $input.content_md5.as_deref())?;
+        written
+    }};
+}
+
+/// A PutObject or UploadPart answer: the ETag and the checksums computed.
+macro_rules! checksummed {
+    ($output:ident, $e_tag:expr, $checksum:expr) => {
+        $output {
+            e_tag: Some(ETag::Strong($e_tag)),
+            checksum_crc32: $checksum.checksum_crc32,
+            checksum_crc32c: $checksum.checksum_crc32c,
+            checksum_sha1: $checksum.checksum_sha1,
+            checksum_sha256: $checksum.checksum_sha256,
+            checksum_crc64nvme: $checksum.checksum_crc64nvme,
+            ..Default::default()
+        }
+    };
+}

@@ -5,6 +5,7 @@
 //! [`conditions`]) and then takes the key's lock for the store's work.
 
 mod checks;
+#[macro_use]
 mod conditions;
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use crate::faults::Faults;
 use crate::objects::{Objects, Stored};
 use checks::{check_copy_source, check_key};
-use conditions::{Requested, check_conditions, check_read_conditions};
+use conditions::{check_conditions, check_read_conditions};
 
 /// Bucket name → region.
 pub(crate) type BucketRegions = Arc<RwLock<HashMap<String, String>>>;
@@ -210,44 +211,6 @@ async fn complete<T>(task: tokio::task::JoinHandle<S3Result<T>>) -> S3Result<T> 
         Ok(result) => result,
         Err(_) => Err(s3_error!(InternalError, "the write was interrupted")),
     }
-}
-
-/// Receives the body of a PutObject or UploadPart input (their checksum fields have the same
-/// names): streamed to a temporary object, hashed, and checked against the checksums and the
-/// `Content-MD5` the request names.
-macro_rules! receive_checked {
-    ($objects:expr, $input:expr, $trailers:expr) => {{
-        let body = $input
-            .body
-            .take()
-            .ok_or_else(|| s3_error!(IncompleteBody))?;
-        let requested = Requested {
-            crc32: $input.checksum_crc32.take(),
-            crc32c: $input.checksum_crc32c.take(),
-            sha1: $input.checksum_sha1.take(),
-            sha256: $input.checksum_sha256.take(),
-            crc64nvme: $input.checksum_crc64nvme.take(),
-            algorithm: $input.checksum_algorithm.take(),
-        };
-        let written = $objects.receive(body, requested.hasher()?).await?;
-        requested.verify(&written, $trailers, $input.content_md5.as_deref())?;
-        written
-    }};
-}
-
-/// A PutObject or UploadPart answer: the ETag and the checksums computed.
-macro_rules! checksummed {
-    ($output:ident, $e_tag:expr, $checksum:expr) => {
-        $output {
-            e_tag: Some(ETag::Strong($e_tag)),
-            checksum_crc32: $checksum.checksum_crc32,
-            checksum_crc32c: $checksum.checksum_crc32c,
-            checksum_sha1: $checksum.checksum_sha1,
-            checksum_sha256: $checksum.checksum_sha256,
-            checksum_crc64nvme: $checksum.checksum_crc64nvme,
-            ..Default::default()
-        }
-    };
 }
 
 /// [`LocalS3::read_checked`] of a GetObject or HeadObject input (their fields have the same

@@ -7,7 +7,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checks::{check_copy_source, check_key, check_part_number, copy_source_range};
-use super::conditions::{Requested, check_conditions};
+use super::conditions::check_conditions;
 use super::{LocalS3, bucket_source, complete, stored_e_tag};
 
 /// The upload a request names is open for its bucket and key and was started by its caller.
