@@ -40,7 +40,7 @@ pub(crate) struct Shared {
     pub(crate) faults: Arc<Faults>,
     pub(crate) roles: RwLock<BTreeMap<String, Role>>,
     pub(crate) regions: BucketRegions,
-    /// The root s3s-fs serves: one folder per bucket.
+    /// The root of the objects: one folder per bucket (see `objects::layout`).
     pub(crate) s3_root: PathBuf,
     /// The objects' bytes, as the S3 side writes and reads them (the runner writes through it).
     pub(crate) objects: Arc<crate::objects::Objects>,
