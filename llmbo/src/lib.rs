@@ -279,6 +279,8 @@ pub mod settings;
 mod shards;
 #[cfg(feature = "aws")]
 pub mod status;
+#[cfg(feature = "aws")]
+mod store;
 mod strict_json;
 
 pub use adapter::ModelProviderAdapter;

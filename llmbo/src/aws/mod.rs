@@ -15,11 +15,12 @@ mod lines;
 mod quotas;
 mod runtime;
 mod s3;
+mod store;
 mod upload;
 
 pub(crate) use bedrock::{CatalogAnswer, CreateJob};
 pub(crate) use lines::Lines;
-pub(crate) use s3::Expected;
+pub(crate) use store::S3Store;
 pub(crate) use upload::{PART_SIZE, Upload};
 
 /// The three clients of a run, configured alike.

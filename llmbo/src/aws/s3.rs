@@ -8,6 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{Aws, Lines, PART_SIZE, Upload, aws_error};
 use crate::error::{AwsErrorKind, Error};
+use crate::store::Expected;
 
 /// A failure while an object's body arrives, naming the object and every cause (the SDK's
 /// "streaming error" alone says nothing).
@@ -29,15 +30,6 @@ pub(super) fn read_error(
         message,
         source: None,
     }
-}
-
-/// What a conditional write expects of the object it replaces.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Expected<'a> {
-    /// There is no such object yet.
-    Absent,
-    /// The object still has this ETag.
-    Unchanged(&'a str),
 }
 
 impl Aws {

@@ -9,13 +9,14 @@ use super::builder::ProgressCallback;
 use crate::adapter::object::ModelProviderAdapter;
 use crate::adapter::registry::ModelAdapterRegistry;
 use crate::adapter::{OutputSpec, legacy_strategy};
-use crate::aws::Aws;
+use crate::aws::{Aws, S3Store};
 use crate::error::Error;
 use crate::output::ToolDefinition;
 use crate::progress::Progress;
 pub(crate) use crate::settings::RunSettings;
 use crate::shards::ShardLimits;
 use crate::status::{JobStatus, Stage};
+use crate::store::RunStore;
 
 /// What a run needs from start to end; shared by every state.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub(crate) struct JobConfig {
     pub(crate) region: String,
     pub(crate) output_dir: Option<PathBuf>,
     pub(crate) aws: Aws,
+    /// Where the run record is kept (for Bedrock runs, the run's bucket).
+    pub(crate) store: Arc<dyn RunStore>,
     pub(crate) adapter: Arc<dyn ModelProviderAdapter>,
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) poll: super::PollConfig,
@@ -73,10 +76,12 @@ impl JobConfig {
             .unwrap_or_else(|| {
                 ModelAdapterRegistry::adapter_for(&settings.model_name, settings.invocation_type())
             });
+        let store: Arc<dyn RunStore> = Arc::new(S3Store::new(aws.clone(), &settings.bucket));
         JobConfig {
             settings,
             region: region.to_owned(),
             output_dir: None,
+            store,
             aws,
             adapter,
             progress: None,

@@ -182,7 +182,7 @@ async fn answer_one<O: OutputMode>(
                 bucket,
                 &key,
                 text.clone().into_bytes(),
-                crate::aws::Expected::Absent,
+                crate::store::Expected::Absent,
             )
             .await
         {

@@ -6,10 +6,10 @@ use std::sync::{Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use super::config::{JobConfig, RunSettings};
-use crate::aws::Expected;
 use crate::error::AwsErrorKind;
 use crate::error::Error;
 use crate::layout;
+use crate::store::{Expected, Put};
 
 /// The run record's format version; version 1 records (before every creation setting was
 /// kept) are read too, their missing settings at the defaults.
@@ -155,8 +155,8 @@ impl RunShared {
         run_name: &str,
     ) -> Result<Option<(RunRecord, String)>, Error> {
         let key = layout::run_key(run_name);
-        let uri = layout::s3_uri(config.bucket(), &key);
-        match config.aws.get_versioned(config.bucket(), &key).await? {
+        let uri = config.store.url(&key);
+        match config.store.get(&key).await? {
             Some((bytes, etag)) => Ok(Some((parse_record(&uri, &bytes)?, etag))),
             None => Ok(None),
         }
@@ -184,22 +184,17 @@ impl RunShared {
         let key = layout::run_key(config.job_name());
         for _ in 0..MAX_RACES {
             let body = serialize(&self.snapshot())?;
-            match config
-                .aws
-                .put_conditional(config.bucket(), &key, body, Expected::Absent)
-                .await
-            {
-                Ok(etag) => {
+            match config.store.put(&key, body, Expected::Absent).await? {
+                Put::Written(etag) => {
                     self.set_etag(Some(etag));
                     return Ok(None);
                 }
-                Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => {
+                Put::Conflict => {
                     // Deleted again between the two calls: try the create again.
                     if let Some(existing) = Self::read(config, config.job_name()).await? {
                         return Ok(Some(existing));
                     }
                 }
-                Err(err) => return Err(err),
             }
         }
         Err(lost_races(config))
@@ -228,23 +223,18 @@ impl RunShared {
                 Some(etag) => Expected::Unchanged(etag),
                 None => Expected::Absent,
             };
-            match config
-                .aws
-                .put_conditional(config.bucket(), &key, body, expected)
-                .await
-            {
-                Ok(etag) => {
+            match config.store.put(&key, body, expected).await? {
+                Put::Written(etag) => {
                     self.hold(next.clone(), Some(etag));
                     return Ok(next);
                 }
-                Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => {
+                Put::Conflict => {
                     tracing::debug!(run = %key, "the run record changed meanwhile; applying the change again");
                     match Self::read(config, config.job_name()).await? {
                         Some((record, etag)) => self.hold(record, Some(etag)),
                         None => self.set_etag(None),
                     }
                 }
-                Err(err) => return Err(err),
             }
         }
         Err(lost_races(config))
@@ -265,7 +255,7 @@ fn lost_races(config: &JobConfig) -> Error {
         code: "PreconditionFailed".into(),
         message: format!(
             "the run record {} kept changing under {MAX_RACES} writes in a row; try again",
-            layout::s3_uri(config.bucket(), &layout::run_key(config.job_name()))
+            config.store.url(&layout::run_key(config.job_name()))
         ),
         source: None,
     }

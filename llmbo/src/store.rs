@@ -1,0 +1,51 @@
+//! Where a run keeps its state: the seam between the lifecycle and storage.
+//!
+//! A run's record (and, later, everything a provider's run keeps beside it) is a small
+//! document read whole with its version and written only when it is as the writer expects:
+//! created if absent, or replaced if unchanged since it was read. Two processes on one run
+//! stay safe on any store that keeps those two promises, as object_store's `PutMode::Create`
+//! and `PutMode::Update` do for its backends. Bedrock runs keep it in S3 (`aws::S3Store`,
+//! conditional writes by ETag); the other batch APIs will keep it where the user says.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::Error;
+
+/// A store's answer, boxed so that the lifecycle holds any store as one object.
+pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// What a conditional write expects of the document it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected<'a> {
+    /// There is no such document yet.
+    Absent,
+    /// The document still has this version.
+    Unchanged(&'a str),
+}
+
+/// How a conditional write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Put {
+    /// Written; the document's new version.
+    Written(String),
+    /// The document was not as expected: another writer came first. Read it again.
+    Conflict,
+}
+
+/// A store of small documents with versions and conditional writes.
+pub(crate) trait RunStore: Send + Sync + std::fmt::Debug {
+    /// Where `key` is, as a person reads it (`s3://bucket/key`).
+    fn url(&self, key: &str) -> String;
+
+    /// The document at `key` with its version, `None` when there is none.
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<(Vec<u8>, String)>>;
+
+    /// Writes `body` at `key` if the document there is as `expected`.
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        expected: Expected<'a>,
+    ) -> StoreFuture<'a, Put>;
+}
