@@ -247,6 +247,8 @@
 pub mod adapter;
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "aws")]
+mod backend;
 pub mod cost;
 #[doc(hidden)]
 pub mod __private {

@@ -9,8 +9,8 @@ use aws_sdk_bedrock::types::{
 };
 
 use super::{Aws, aws_error};
+use crate::backend::JobRequest;
 use crate::error::{AwsErrorKind, Error};
-use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
 
 /// `JobDetails` from a `GetModelInvocationJob` answer or a `ListModelInvocationJobs` summary:
@@ -92,18 +92,6 @@ impl<T> CatalogAnswer<T> {
     }
 }
 
-/// The settings of one CreateModelInvocationJob call.
-pub(crate) struct CreateJob<'a> {
-    /// The run's settings: model, role, timeout, KMS key, bucket owner, VPC, invocation type.
-    pub(crate) settings: &'a RunSettings,
-    pub(crate) job_name: &'a str,
-    pub(crate) client_request_token: &'a str,
-    pub(crate) input_uri: &'a str,
-    pub(crate) output_uri: &'a str,
-    /// The user's tags with llmbo's own.
-    pub(crate) tags: &'a [(String, String)],
-}
-
 /// The creation settings of a job that its summary does not carry ([`Aws::creation_settings`]).
 #[derive(Debug, Default)]
 pub(crate) struct CreationSettings {
@@ -116,10 +104,10 @@ pub(crate) struct CreationSettings {
 }
 
 impl Aws {
-    pub(crate) async fn create_job(&self, job: &CreateJob<'_>) -> Result<String, Error> {
+    pub(crate) async fn create_job(&self, job: &JobRequest<'_>) -> Result<String, Error> {
         let settings = job.settings;
         let input = ModelInvocationJobS3InputDataConfig::builder()
-            .s3_uri(job.input_uri)
+            .s3_uri(job.input)
             .set_s3_bucket_owner(settings.bucket_owner.clone())
             .build()
             .map_err(|e| Error::InvalidConfig {
@@ -127,7 +115,7 @@ impl Aws {
                 reason: e.to_string(),
             })?;
         let output = ModelInvocationJobS3OutputDataConfig::builder()
-            .s3_uri(job.output_uri)
+            .s3_uri(job.output)
             .set_s3_encryption_key_id(settings.kms_key_id.clone())
             .set_s3_bucket_owner(settings.bucket_owner.clone())
             .build()
@@ -163,7 +151,7 @@ impl Aws {
             .job_name(job.job_name)
             .role_arn(&settings.role_arn)
             .model_id(&settings.model_name)
-            .client_request_token(job.client_request_token)
+            .client_request_token(job.token)
             .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(input))
             .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
                 output,

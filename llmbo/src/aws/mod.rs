@@ -8,6 +8,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 
 use crate::error::{AwsErrorKind, Error};
 
+mod backend;
 mod bedrock;
 mod iam;
 mod lines;
@@ -18,7 +19,7 @@ mod s3;
 mod store;
 mod upload;
 
-pub(crate) use bedrock::{CatalogAnswer, CreateJob};
+pub(crate) use bedrock::CatalogAnswer;
 pub(crate) use lines::Lines;
 pub(crate) use store::S3Store;
 pub(crate) use upload::{PART_SIZE, Upload};

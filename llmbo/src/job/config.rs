@@ -10,6 +10,7 @@ use crate::adapter::object::ModelProviderAdapter;
 use crate::adapter::registry::ModelAdapterRegistry;
 use crate::adapter::{OutputSpec, legacy_strategy};
 use crate::aws::{Aws, S3Store};
+use crate::backend::Backend;
 use crate::error::Error;
 use crate::output::ToolDefinition;
 use crate::progress::Progress;
@@ -26,6 +27,8 @@ pub(crate) struct JobConfig {
     pub(crate) region: String,
     pub(crate) output_dir: Option<PathBuf>,
     pub(crate) aws: Aws,
+    /// The batch API the run's jobs are on.
+    pub(crate) backend: Arc<dyn Backend>,
     /// Where the run record is kept (for Bedrock runs, the run's bucket).
     pub(crate) store: Arc<dyn RunStore>,
     pub(crate) adapter: Arc<dyn ModelProviderAdapter>,
@@ -77,10 +80,12 @@ impl JobConfig {
                 ModelAdapterRegistry::adapter_for(&settings.model_name, settings.invocation_type())
             });
         let store: Arc<dyn RunStore> = Arc::new(S3Store::new(aws.clone(), &settings.bucket));
+        let backend: Arc<dyn Backend> = Arc::new(aws.clone());
         JobConfig {
             settings,
             region: region.to_owned(),
             output_dir: None,
+            backend,
             store,
             aws,
             adapter,

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::JobConfig;
 use super::record::ShardEntry;
-use crate::aws::CreateJob;
+use crate::backend::JobRequest;
 use crate::error::Error;
 use crate::jsonl;
 use crate::layout;
@@ -72,86 +72,25 @@ pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> St
     format!("llmbo-{}", &hex(&Sha256::digest(&bytes))[..40])
 }
 
-/// Creates one job (idempotently); returns its ARN.
-///
-/// Bedrock refuses a name in use by a job created with another token. When that job is this
-/// record's own (created by llmbo with the same model, role, input, output, invocation type
-/// and timeout, by a process that died before recording its ARN, or by an llmbo whose token
-/// was made otherwise), it is adopted; any other is an error naming the job.
+/// Creates one job (idempotently, see [`Backend::create`](crate::backend::Backend::create));
+/// returns its ARN.
 pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result<String, Error> {
     let token = client_request_token(config, entry);
     let output_uri = layout::output_uri(config.bucket());
     let tags = job_tags(config);
-    let created = config
-        .aws
-        .create_job(&CreateJob {
+    let job_arn = config
+        .backend
+        .create(JobRequest {
             settings: &config.settings,
             job_name: &entry.job_name,
-            client_request_token: &token,
-            input_uri: &entry.input_uri,
-            output_uri: &output_uri,
+            token: &token,
+            input: &entry.input_uri,
+            output: &output_uri,
             tags: &tags,
         })
-        .await;
-    let job_arn = match created {
-        Ok(arn) => arn,
-        Err(Error::Aws { message, .. }) if message.contains("job name is currently in use") => {
-            match same_request_job(config, entry, &output_uri).await? {
-                Some(arn) => {
-                    tracing::info!(job_arn = %arn, job_name = %entry.job_name, "a job of this name and request exists: adopting it");
-                    return Ok(arn);
-                }
-                None => {
-                    return Err(Error::InvalidConfig {
-                        field: "job_name",
-                        reason: format!(
-                            "Bedrock has a job named `{}` already, created with other settings or inputs; \
-                             choose another job name, or resume the run that created it",
-                            entry.job_name
-                        ),
-                    });
-                }
-            }
-        }
-        Err(other) => return Err(other),
-    };
+        .await?;
     tracing::info!(job_arn = %job_arn, job_name = %entry.job_name, "job created");
     Ok(job_arn)
-}
-
-/// The ARN of the job named `entry.job_name` when it is the request this record makes: made
-/// by llmbo (its `created-by` tag), with the same model, role, input, output location,
-/// invocation type and timeout.
-async fn same_request_job(
-    config: &JobConfig,
-    entry: &ShardEntry,
-    output_uri: &str,
-) -> Result<Option<String>, Error> {
-    let settings = &config.settings;
-    let jobs = config.aws.list_jobs(None, Some(&entry.job_name)).await?;
-    for job in jobs.into_iter().filter(|j| j.job_name == entry.job_name) {
-        let details = config.aws.describe_job(&job.job_arn).await?;
-        let same = details.model_id == settings.model_name
-            && details.role_arn == settings.role_arn
-            && details.input_uri == entry.input_uri
-            && details.output_uri.trim_end_matches('/') == output_uri.trim_end_matches('/')
-            && details.converse == settings.converse
-            && details
-                .timeout_hours
-                .is_none_or(|h| i64::from(h) == i64::from(settings.timeout_hours));
-        if !same {
-            continue;
-        }
-        let ours = config
-            .aws
-            .creation_settings(&job.job_arn)
-            .await?
-            .llmbo_created;
-        if ours {
-            return Ok(Some(job.job_arn));
-        }
-    }
-    Ok(None)
 }
 
 /// The record ids of one job, streamed from its input in S3 (every `.jsonl` under it when the

@@ -251,7 +251,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             let Some(arn) = &existing.job_arn else {
                 continue;
             };
-            let status = self.config.aws.describe_job(arn).await?.status;
+            let status = self.config.backend.describe(arn).await?.status;
             if matches!(
                 status,
                 JobStatus::Failed | JobStatus::Stopping | JobStatus::Stopped | JobStatus::Expired
@@ -315,7 +315,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
     ) -> Result<crate::status::JobDetails, Error> {
         let mut pace = PollPace::new(interval, self.config.poll);
         loop {
-            match self.config.aws.describe_job(job_arn).await {
+            match self.config.backend.describe(job_arn).await {
                 Ok(details) => {
                     self.config.report(&crate::progress::Progress::of(&details));
                     if details.status.is_finished() {

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 
 use super::names;
 use crate::aws::Aws;
+use crate::backend::Backend;
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::status::{JobDetails, JobStatus};
@@ -48,7 +49,7 @@ impl Jobs {
     /// One job as Bedrock describes it; [`Error::JobNotFound`] when there is no such job.
     pub async fn describe(&self, job_arn: &str) -> Result<JobDetails, Error> {
         names::check_job_arn(job_arn)?;
-        self.aws.describe_job(job_arn).await
+        self.aws.describe(job_arn).await
     }
 
     /// The region's jobs, newest first: all of them, or those with `status` and/or whose name
@@ -59,7 +60,7 @@ impl Jobs {
         name_contains: Option<&str>,
     ) -> Result<Vec<JobDetails>, Error> {
         self.aws
-            .list_jobs(status.map(JobStatus::as_str), name_contains)
+            .find(status.map(JobStatus::as_str), name_contains)
             .await
     }
 
@@ -70,11 +71,11 @@ impl Jobs {
         if details.status.is_finished() || details.status == JobStatus::Stopping {
             return Ok(false);
         }
-        match self.aws.stop_job(job_arn).await {
+        match Backend::stop(&self.aws, job_arn).await {
             Ok(()) => Ok(true),
             Err(err) => {
                 // It may have ended between the two calls.
-                if self.aws.describe_job(job_arn).await?.status.is_finished() {
+                if self.aws.describe(job_arn).await?.status.is_finished() {
                     Ok(false)
                 } else {
                     Err(err)

@@ -224,7 +224,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             let Some(job_arn) = &entry.job_arn else {
                 continue;
             };
-            let details = self.config.aws.describe_job(job_arn).await?;
+            let details = self.config.backend.describe(job_arn).await?;
             let (bucket, folder) = layout::job_output_folder(&details.output_uri, job_arn);
             let bucket = if bucket.is_empty() {
                 self.config.bucket()

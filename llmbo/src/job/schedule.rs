@@ -213,7 +213,7 @@ pub(crate) async fn observe(config: &JobConfig, run: &RunShared) -> Result<JobsN
     let mut out = Vec::new();
     for entry in run.snapshot().shards {
         let details = match &entry.job_arn {
-            Some(arn) => Some(config.aws.describe_job(arn).await?),
+            Some(arn) => Some(config.backend.describe(arn).await?),
             None => None,
         };
         out.push((entry, details));
