@@ -6,6 +6,7 @@
 //! [`crate::store::RunStore`].
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 
 use crate::error::Error;
@@ -52,4 +53,66 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Asks a job to stop.
     fn stop<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, ()>;
+
+    /// The files of a job's output as they are now: its answer lines (one file or several, in
+    /// a stable order) and the provider's summary of counts, where it writes one.
+    fn output_files<'a>(&'a self, job: &'a JobDetails) -> BackendFuture<'a, OutputFiles>;
+
+    /// Copies one output file to `path` (created private); the bytes and lines written.
+    fn download<'a>(&'a self, file: &'a str, path: &'a Path) -> BackendFuture<'a, (u64, u64)>;
+
+    /// The files of a job's input: the one `input` names, or every `.jsonl` file of the
+    /// folder it names, as the provider reads them.
+    fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>>;
+
+    /// A file (input or output) line by line, one line in memory at a time.
+    fn lines<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Lines>;
+
+    /// A file's version as the provider gives it (an ETag), `None` when there is no such file.
+    fn version<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Option<String>>;
+}
+
+/// A file read line by line as it arrives.
+pub(crate) struct Lines {
+    reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send>,
+    /// The file, for errors.
+    file: String,
+    /// The backend's error for a read that failed on the way.
+    on_error: fn(&str, &std::io::Error) -> Error,
+}
+
+impl Lines {
+    /// Lines of `reader`, which reads `file`; a failed read becomes `on_error(file, error)`.
+    pub(crate) fn new(
+        reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send>,
+        file: String,
+        on_error: fn(&str, &std::io::Error) -> Error,
+    ) -> Self {
+        Lines {
+            reader,
+            file,
+            on_error,
+        }
+    }
+
+    /// The next line with its newline (the last may have none); `None` at the end.
+    pub(crate) async fn next_line(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = Vec::new();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|e| (self.on_error)(&self.file, &e))?;
+        Ok((read > 0).then_some(line))
+    }
+}
+
+/// Where a job's output is, by the provider's names for its files (`s3://…` on Bedrock).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OutputFiles {
+    /// The files of answer and error lines, in a stable order.
+    pub(crate) outputs: Vec<String>,
+    /// The provider's counts of the job (Bedrock's `manifest.json.out`).
+    pub(crate) manifest: Option<String>,
 }

@@ -1,9 +1,12 @@
 //! Bedrock as a [`Backend`]: batch jobs through the control plane, and Bedrock's own way of
 //! making a create idempotent across processes and llmbo versions.
 
+use std::path::Path;
+
 use super::Aws;
-use crate::backend::{Backend, BackendFuture, JobRequest};
+use crate::backend::{Backend, BackendFuture, JobRequest, Lines, OutputFiles};
 use crate::error::Error;
+use crate::layout;
 use crate::status::JobDetails;
 
 impl Backend for Aws {
@@ -53,6 +56,68 @@ impl Backend for Aws {
 
     fn stop<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, ()> {
         Box::pin(self.stop_job(job_id))
+    }
+
+    /// The `.jsonl.out` files under `<output>/<job id>/`, by key, and `manifest.json.out`.
+    fn output_files<'a>(&'a self, job: &'a JobDetails) -> BackendFuture<'a, OutputFiles> {
+        Box::pin(async move {
+            let (bucket, folder) = layout::job_output_folder(&job.output_uri, &job.job_arn);
+            let keys = self.list_keys(bucket, &folder).await?;
+            let manifest = keys
+                .iter()
+                .find(|k| k.ends_with("manifest.json.out"))
+                .map(|k| layout::s3_uri(bucket, k));
+            let mut outputs: Vec<String> = keys
+                .iter()
+                .filter(|k| k.ends_with(".out") && !k.ends_with("manifest.json.out"))
+                .map(|k| layout::s3_uri(bucket, k))
+                .collect();
+            outputs.sort();
+            Ok(OutputFiles { outputs, manifest })
+        })
+    }
+
+    fn download<'a>(&'a self, file: &'a str, path: &'a Path) -> BackendFuture<'a, (u64, u64)> {
+        let (bucket, key) = layout::split_s3_uri(file);
+        Box::pin(self.download_to(bucket, key, path))
+    }
+
+    /// The object `input` names, or every `.jsonl` object under it when it names a folder
+    /// (ends with `/`), as Bedrock reads a job's input.
+    fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let (bucket, key) = layout::split_s3_uri(input);
+            if !key.is_empty() && !key.ends_with('/') {
+                return Ok(vec![input.to_owned()]);
+            }
+            Ok(self
+                .list_keys(bucket, key)
+                .await?
+                .into_iter()
+                .filter(|k| k.ends_with(".jsonl"))
+                .map(|k| layout::s3_uri(bucket, &k))
+                .collect())
+        })
+    }
+
+    fn lines<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Lines> {
+        Box::pin(async move {
+            let (bucket, key) = layout::split_s3_uri(file);
+            let body = self.get(bucket, key).await?;
+            Ok(Lines::new(
+                Box::new(tokio::io::BufReader::new(body.into_async_read())),
+                file.to_owned(),
+                |file, err| {
+                    let (bucket, key) = layout::split_s3_uri(file);
+                    super::s3::read_error(bucket, key, err)
+                },
+            ))
+        })
+    }
+
+    fn version<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Option<String>> {
+        let (bucket, key) = layout::split_s3_uri(file);
+        Box::pin(self.etag(bucket, key))
     }
 }
 

@@ -11,7 +11,6 @@ use crate::error::{AwsErrorKind, Error};
 mod backend;
 mod bedrock;
 mod iam;
-mod lines;
 #[cfg(feature = "service-quotas")]
 mod quotas;
 mod runtime;
@@ -20,7 +19,6 @@ mod store;
 mod upload;
 
 pub(crate) use bedrock::CatalogAnswer;
-pub(crate) use lines::Lines;
 pub(crate) use store::S3Store;
 pub(crate) use upload::{PART_SIZE, Upload};
 

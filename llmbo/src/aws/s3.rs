@@ -6,7 +6,7 @@ use std::path::Path;
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::io::AsyncWriteExt;
 
-use super::{Aws, Lines, PART_SIZE, Upload, aws_error};
+use super::{Aws, PART_SIZE, Upload, aws_error};
 use crate::error::{AwsErrorKind, Error};
 use crate::store::Expected;
 
@@ -229,15 +229,6 @@ impl Aws {
             .await
             .map_err(|e| read_error(bucket, key, &e))?;
         Ok(data.into_bytes().to_vec())
-    }
-
-    /// An object read line by line, one line in memory at a time.
-    pub(crate) async fn lines(&self, bucket: &str, key: &str) -> Result<Lines, Error> {
-        let body = self.get(bucket, key).await?;
-        Ok(Lines {
-            reader: Box::new(tokio::io::BufReader::new(body.into_async_read())),
-            object: (bucket.to_owned(), key.to_owned()),
-        })
     }
 
     /// Streams an object into a new private file (mode 0600); returns the bytes and lines

@@ -115,12 +115,12 @@ async fn input_ids(
     if let Some(ids) = local_record_ids(config, entry).await {
         return Ok((ids, Vec::new()));
     }
-    let (bucket, keys) = input_objects(config, entry).await?;
+    let files = input_files(config, entry).await?;
     let mut ids = Vec::with_capacity(entry.records);
     let mut idless = Vec::new();
     let mut hasher = Sha256::new();
-    for key in &keys {
-        let mut lines = config.aws.lines(&bucket, key).await?;
+    for file in &files {
+        let mut lines = config.backend.lines(file).await?;
         while let Some(line) = lines.next_line().await? {
             hasher.update(&line);
             match jsonl::record_id_of_input_line(&line) {
@@ -241,30 +241,19 @@ fn name_idless(
     Ok(())
 }
 
-/// The bucket and the `.jsonl` objects of a job's input (one object, or every one under a
-/// folder).
-pub(crate) async fn input_objects(
+/// The files of a job's input: one object, or every `.jsonl` of a folder (a location without
+/// a bucket is in the run's bucket).
+pub(crate) async fn input_files(
     config: &JobConfig,
     entry: &ShardEntry,
-) -> Result<(String, Vec<String>), Error> {
+) -> Result<Vec<String>, Error> {
     let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
-    let bucket = if bucket.is_empty() {
-        config.bucket()
+    let input = if bucket.is_empty() {
+        layout::s3_uri(config.bucket(), key)
     } else {
-        bucket
+        entry.input_uri.clone()
     };
-    let keys = if key.is_empty() || key.ends_with('/') {
-        config
-            .aws
-            .list_keys(bucket, key)
-            .await?
-            .into_iter()
-            .filter(|k| k.ends_with(".jsonl"))
-            .collect()
-    } else {
-        vec![key.to_owned()]
-    };
-    Ok((bucket.to_owned(), keys))
+    config.backend.input_files(&input).await
 }
 
 /// The `modelInput` of a job's first input record, if it has one that reads as JSON: what a
@@ -273,11 +262,11 @@ pub(crate) async fn first_model_input(
     config: &JobConfig,
     entry: &ShardEntry,
 ) -> Result<Option<serde_json::Value>, Error> {
-    let (bucket, keys) = input_objects(config, entry).await?;
-    let Some(key) = keys.first() else {
+    let files = input_files(config, entry).await?;
+    let Some(file) = files.first() else {
         return Ok(None);
     };
-    let mut lines = config.aws.lines(&bucket, key).await?;
+    let mut lines = config.backend.lines(file).await?;
     while let Some(line) = lines.next_line().await? {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -307,8 +296,7 @@ async fn local_record_ids(config: &JobConfig, entry: &ShardEntry) -> Option<Vec<
     let (etag, file) = file;
     // The input must still be the object this process wrote (another run may have reused the
     // name): one HEAD instead of a second download; anything else reads and checks S3.
-    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
-    match config.aws.etag(bucket, key).await {
+    match config.backend.version(&entry.input_uri).await {
         Ok(Some(now)) if !etag.is_empty() && now == etag => {}
         _ => return None,
     }
@@ -347,40 +335,29 @@ pub(crate) async fn download_job(
     details: &JobDetails,
     dir: &Path,
 ) -> Result<JobOutput, Error> {
-    let aws = &config.aws;
     let (mut record_ids, idless) = input_ids(config, entry).await?;
-    let (bucket, folder) = layout::job_output_folder(&details.output_uri, &details.job_arn);
-    let bucket = if bucket.is_empty() {
-        config.bucket()
-    } else {
-        bucket
-    };
-    let keys = aws.list_keys(bucket, &folder).await?;
-    let manifest_key = keys
-        .iter()
-        .find(|k| k.ends_with("manifest.json.out"))
-        .cloned();
-    let mut output_keys: Vec<String> = keys
-        .into_iter()
-        .filter(|k| k.ends_with(".out") && !k.ends_with("manifest.json.out"))
-        .collect();
-    output_keys.sort();
+    // A job described without its output location writes to the run's bucket.
+    let mut located = details.clone();
+    if located.output_uri.is_empty() {
+        located.output_uri = layout::output_uri(config.bucket());
+    }
+    let files = config.backend.output_files(&located).await?;
     let mut progress = Progress::transfer(Stage::Downloading, &entry.job_name, &details.job_arn);
     progress.status = Some(details.status.clone());
     progress.total = details.total_record_count;
-    let mut outputs = Vec::with_capacity(output_keys.len());
-    for (index, key) in output_keys.iter().enumerate() {
+    let mut outputs = Vec::with_capacity(files.outputs.len());
+    for (index, file) in files.outputs.iter().enumerate() {
         let path = dir.join(layout::local_output(&entry.job_name, index));
-        let (bytes, lines) = aws.download_to(bucket, key, &path).await?;
+        let (bytes, lines) = config.backend.download(file, &path).await?;
         progress.bytes += bytes;
         progress.processed += lines;
         config.report(&progress);
         outputs.push(path);
     }
-    let manifest = match &manifest_key {
-        Some(key) => {
+    let manifest = match &files.manifest {
+        Some(file) => {
             let path = dir.join(layout::local_manifest(&entry.job_name));
-            aws.download_to(bucket, key, &path).await?;
+            config.backend.download(file, &path).await?;
             Some(path)
         }
         None => None,

@@ -87,17 +87,15 @@ impl Jobs {
     /// The job's `manifest.json.out` (record and token counts), once Bedrock has written it;
     /// `None` before that or when the job ended without one.
     pub async fn output_manifest(&self, details: &JobDetails) -> Result<Option<Manifest>, Error> {
-        let (bucket, folder) =
-            crate::layout::job_output_folder(&details.output_uri, &details.job_arn);
-        let keys = self.aws.list_keys(bucket, &folder).await?;
-        let Some(key) = keys.iter().find(|k| k.ends_with("manifest.json.out")) else {
+        let Some(file) = self.aws.output_files(details).await?.manifest else {
             return Ok(None);
         };
+        let (bucket, key) = crate::layout::split_s3_uri(&file);
         let bytes = self.aws.get_bytes(bucket, key).await?;
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|err| Error::Corrupt {
-                object: format!("s3://{bucket}/{key}"),
+                object: file.clone(),
                 reason: err.to_string(),
             })
     }

@@ -224,24 +224,13 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             let Some(job_arn) = &entry.job_arn else {
                 continue;
             };
-            let details = self.config.backend.describe(job_arn).await?;
-            let (bucket, folder) = layout::job_output_folder(&details.output_uri, job_arn);
-            let bucket = if bucket.is_empty() {
-                self.config.bucket()
-            } else {
-                bucket
-            };
-            let mut keys: Vec<String> = self
-                .config
-                .aws
-                .list_keys(bucket, &folder)
-                .await?
-                .into_iter()
-                .filter(|k| k.ends_with(".out") && !k.ends_with("manifest.json.out"))
-                .collect();
-            keys.sort();
-            for key in keys {
-                let mut lines = self.config.aws.lines(bucket, &key).await?;
+            let mut details = self.config.backend.describe(job_arn).await?;
+            // A job described without its output location writes to the run's bucket.
+            if details.output_uri.is_empty() {
+                details.output_uri = layout::output_uri(self.config.bucket());
+            }
+            for file in self.config.backend.output_files(&details).await?.outputs {
+                let mut lines = self.config.backend.lines(&file).await?;
                 while let Some(line) = lines.next_line().await? {
                     take(&line, &mut answers);
                 }

@@ -199,9 +199,9 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         let mut unnamed = UnnamedLines::new(&results.results.records);
         for entry in self.run.snapshot().shards {
             // Read as the engine reads it: one object, or every `.jsonl` of a folder.
-            let (bucket, keys) = super::engine::input_objects(&self.config, &entry).await?;
-            for input_key in &keys {
-                let mut lines = self.config.aws.lines(&bucket, input_key).await?;
+            let files = super::engine::input_files(&self.config, &entry).await?;
+            for file in &files {
+                let mut lines = self.config.backend.lines(file).await?;
                 while let Some(line) = lines.next_line().await? {
                     let Some((id, line)) = unnamed.name(line) else {
                         continue;

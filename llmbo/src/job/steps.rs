@@ -72,8 +72,14 @@ impl<O: OutputMode> Inferer<O, Prepared> {
         let entries = this.run.snapshot().shards;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         for entry in &entries {
-            let (bucket, key) = crate::layout::split_s3_uri(&entry.input_uri);
-            if adopted && this.config.aws.etag(bucket, key).await?.is_some() {
+            if adopted
+                && this
+                    .config
+                    .backend
+                    .version(&entry.input_uri)
+                    .await?
+                    .is_some()
+            {
                 reader = upload::skip_job(entry, reader).await?;
             } else {
                 reader = upload::upload_job(&this.config, entry, reader).await?;
