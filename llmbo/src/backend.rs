@@ -70,6 +70,19 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
 
     /// A file's version as the provider gives it (an ETag), `None` when there is no such file.
     fn version<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Option<String>>;
+
+    /// A writer of a job's input at `input`: what it is sent, it keeps; nothing is there
+    /// until [`InputWriter::finish`], and a writer dropped before it leaves nothing billed.
+    fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
+}
+
+/// A job's input, written in pieces as the spool is read.
+pub(crate) trait InputWriter<'a>: Send {
+    /// Appends whole lines.
+    fn write<'b>(&'b mut self, bytes: &'b [u8]) -> BackendFuture<'b, ()>;
+
+    /// Makes the input whole; its version (an ETag on Bedrock).
+    fn finish(self: Box<Self>) -> BackendFuture<'a, String>;
 }
 
 /// A file read line by line as it arrives.

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::Aws;
-use crate::backend::{Backend, BackendFuture, JobRequest, Lines, OutputFiles};
+use super::Upload;
+use crate::backend::{Backend, BackendFuture, InputWriter, JobRequest, Lines, OutputFiles};
 use crate::error::Error;
 use crate::layout;
 use crate::status::JobDetails;
@@ -118,6 +119,23 @@ impl Backend for Aws {
     fn version<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Option<String>> {
         let (bucket, key) = layout::split_s3_uri(file);
         Box::pin(self.etag(bucket, key))
+    }
+
+    /// A streamed upload to the object `input` names (one PutObject, or a multipart upload
+    /// aborted if dropped unfinished).
+    fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a> {
+        let (bucket, key) = layout::split_s3_uri(input);
+        Box::new(self.upload(bucket, key))
+    }
+}
+
+impl<'a> InputWriter<'a> for Upload<'a> {
+    fn write<'b>(&'b mut self, bytes: &'b [u8]) -> BackendFuture<'b, ()> {
+        Box::pin(Upload::write(self, bytes))
+    }
+
+    fn finish(self: Box<Self>) -> BackendFuture<'a, String> {
+        Box::pin(Upload::finish(*self))
     }
 }
 

@@ -101,7 +101,8 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 let mut file = spool.into_inner().map_err(|e| spool_io(e.into_error()))?;
                 file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
                 let (_, key) = layout::split_s3_uri(&entry.input_uri);
-                let mut upload = self.config.aws.upload(bucket, key);
+                let input = layout::s3_uri(bucket, key);
+                let mut upload = self.config.backend.put_input(&input);
                 let mut reader = std::io::BufReader::new(file);
                 let mut chunk = Vec::new();
                 loop {
@@ -135,7 +136,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                     .await?;
                 if record.cancelled {
                     tracing::warn!(job_arn = %arn, "the run was cancelled while this job was created: stopping it");
-                    super::Jobs::from_aws(self.config.aws.clone())
+                    super::Jobs::of(Arc::clone(&self.config.backend))
                         .stop(&arn)
                         .await?;
                     return Err(self.cancelled());

@@ -1,6 +1,8 @@
 //! [`Jobs`]: the account's batch jobs, for looking at and stopping jobs this process did not
 //! create (what a command line or a dashboard needs).
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 
 use super::names;
@@ -23,7 +25,7 @@ use crate::status::{JobDetails, JobStatus};
 /// ```
 #[derive(Clone)]
 pub struct Jobs {
-    aws: Aws,
+    backend: Arc<dyn Backend>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -38,18 +40,19 @@ impl Jobs {
     pub async fn connect(region: &str, sdk_config: Option<SdkConfig>) -> Self {
         let sdk = crate::aws::sdk_config_or_default(sdk_config).await;
         Jobs {
-            aws: Aws::new(&sdk, region, None, None),
+            backend: Arc::new(Aws::new(&sdk, region, None, None)),
         }
     }
 
-    pub(crate) fn from_aws(aws: Aws) -> Self {
-        Jobs { aws }
+    /// The jobs of the backend a run is on.
+    pub(crate) fn of(backend: Arc<dyn Backend>) -> Self {
+        Jobs { backend }
     }
 
     /// One job as Bedrock describes it; [`Error::JobNotFound`] when there is no such job.
     pub async fn describe(&self, job_arn: &str) -> Result<JobDetails, Error> {
         names::check_job_arn(job_arn)?;
-        self.aws.describe(job_arn).await
+        self.backend.describe(job_arn).await
     }
 
     /// The region's jobs, newest first: all of them, or those with `status` and/or whose name
@@ -59,7 +62,7 @@ impl Jobs {
         status: Option<&JobStatus>,
         name_contains: Option<&str>,
     ) -> Result<Vec<JobDetails>, Error> {
-        self.aws
+        self.backend
             .find(status.map(JobStatus::as_str), name_contains)
             .await
     }
@@ -71,11 +74,11 @@ impl Jobs {
         if details.status.is_finished() || details.status == JobStatus::Stopping {
             return Ok(false);
         }
-        match Backend::stop(&self.aws, job_arn).await {
+        match self.backend.stop(job_arn).await {
             Ok(()) => Ok(true),
             Err(err) => {
                 // It may have ended between the two calls.
-                if self.aws.describe(job_arn).await?.status.is_finished() {
+                if self.backend.describe(job_arn).await?.status.is_finished() {
                     Ok(false)
                 } else {
                     Err(err)
@@ -87,11 +90,14 @@ impl Jobs {
     /// The job's `manifest.json.out` (record and token counts), once Bedrock has written it;
     /// `None` before that or when the job ended without one.
     pub async fn output_manifest(&self, details: &JobDetails) -> Result<Option<Manifest>, Error> {
-        let Some(file) = self.aws.output_files(details).await?.manifest else {
+        let Some(file) = self.backend.output_files(details).await?.manifest else {
             return Ok(None);
         };
-        let (bucket, key) = crate::layout::split_s3_uri(&file);
-        let bytes = self.aws.get_bytes(bucket, key).await?;
+        let mut lines = self.backend.lines(&file).await?;
+        let mut bytes = Vec::new();
+        while let Some(line) = lines.next_line().await? {
+            bytes.extend_from_slice(&line);
+        }
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|err| Error::Corrupt {

@@ -254,7 +254,9 @@ pub(crate) async fn create_shard(
         .await?;
     if record.cancelled {
         tracing::warn!(job_arn = %arn, "the run was cancelled while this job was created: stopping it");
-        super::Jobs::from_aws(config.aws.clone()).stop(&arn).await?;
+        super::Jobs::of(std::sync::Arc::clone(&config.backend))
+            .stop(&arn)
+            .await?;
     }
     Ok(Some(arn))
 }
@@ -360,7 +362,7 @@ pub(crate) fn still_running(run: &RunShared, run_uri: &str) -> String {
 /// stopped too. Returns the ARNs asked to stop; a job that ended meanwhile is not an error.
 pub(crate) async fn cancel(config: &JobConfig, run: &RunShared) -> Result<Vec<String>, Error> {
     let record = run.modify(config, |record| record.cancelled = true).await?;
-    let jobs = super::Jobs::from_aws(config.aws.clone());
+    let jobs = super::Jobs::of(std::sync::Arc::clone(&config.backend));
     let names: Vec<String> = record
         .shards
         .iter()

@@ -28,7 +28,16 @@ pub(crate) async fn upload_job(
     entry: &ShardEntry,
     mut reader: std::io::BufReader<std::fs::File>,
 ) -> Result<std::io::BufReader<std::fs::File>, Error> {
-    let (_, key) = layout::split_s3_uri(&entry.input_uri);
+    // A location without a bucket is in the run's bucket.
+    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
+    let input = layout::s3_uri(
+        if bucket.is_empty() {
+            config.bucket()
+        } else {
+            bucket
+        },
+        key,
+    );
     let mut local = match &config.output_dir {
         Some(dir) => {
             let path = dir.join(layout::local_input(&entry.job_name));
@@ -42,7 +51,7 @@ pub(crate) async fn upload_job(
         }
         None => None,
     };
-    let mut upload = config.aws.upload(config.bucket(), key);
+    let mut upload = config.backend.put_input(&input);
     let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
     progress.total = Some(entry.records as u64);
     let mut left = entry.records;
