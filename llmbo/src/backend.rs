@@ -71,9 +71,29 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     /// A file's version as the provider gives it (an ETag), `None` when there is no such file.
     fn version<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Option<String>>;
 
+    /// One request answered now, outside any job (the provider's on-demand API), with the
+    /// run's model and settings: the response body, or the request's own refusal. A failure
+    /// that may pass (throttling, a model not ready, a 5xx, a lost connection) is an error for
+    /// which [`Error::is_retryable`] holds.
+    fn answer<'a>(
+        &'a self,
+        settings: &'a RunSettings,
+        body: &'a serde_json::Value,
+    ) -> BackendFuture<'a, Answered>;
+
     /// A writer of a job's input at `input`: what it is sent, it keeps; nothing is there
     /// until [`InputWriter::finish`], and a writer dropped before it leaves nothing billed.
     fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
+}
+
+/// How an on-demand request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answered {
+    /// The response body.
+    Output(Vec<u8>),
+    /// The request's own refusal (a model error, a timeout, an invalid request, no access):
+    /// the record's error, in the provider's code and words.
+    Refused { code: String, message: String },
 }
 
 /// A job's input, written in pieces as the spool is read.

@@ -1,7 +1,7 @@
 //! Where a run keeps its state: the seam between the lifecycle and storage.
 //!
-//! A run's record (and, later, everything a provider's run keeps beside it) is a small
-//! document read whole with its version and written only when it is as the writer expects:
+//! A run's record, and the answers it keeps of records answered on demand, are small
+//! documents read whole with its version and written only when it is as the writer expects:
 //! created if absent, or replaced if unchanged since it was read. Two processes on one run
 //! stay safe on any store that keeps those two promises, as object_store's `PutMode::Create`
 //! and `PutMode::Update` do for its backends. Bedrock runs keep it in S3 (`aws::S3Store`,
@@ -48,4 +48,7 @@ pub(crate) trait RunStore: Send + Sync + std::fmt::Debug {
         body: Vec<u8>,
         expected: Expected<'a>,
     ) -> StoreFuture<'a, Put>;
+
+    /// The keys that start with `prefix`.
+    fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Vec<String>>;
 }

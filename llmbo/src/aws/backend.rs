@@ -5,9 +5,12 @@ use std::path::Path;
 
 use super::Aws;
 use super::Upload;
-use crate::backend::{Backend, BackendFuture, InputWriter, JobRequest, Lines, OutputFiles};
-use crate::error::Error;
+use crate::backend::{
+    Answered, Backend, BackendFuture, InputWriter, JobRequest, Lines, OutputFiles,
+};
+use crate::error::{AwsErrorKind, Error};
 use crate::layout;
+use crate::settings::RunSettings;
 use crate::status::JobDetails;
 
 impl Backend for Aws {
@@ -121,6 +124,64 @@ impl Backend for Aws {
         Box::pin(self.etag(bucket, key))
     }
 
+    /// `InvokeModel`, or `Converse` for a Converse run, with the run's service tier (a header
+    /// for InvokeModel, `serviceTier` in a Converse body).
+    fn answer<'a>(
+        &'a self,
+        settings: &'a RunSettings,
+        body: &'a serde_json::Value,
+    ) -> BackendFuture<'a, Answered> {
+        Box::pin(async move {
+            let tier = settings.service_tier.as_deref();
+            let model = settings.model_name.as_str();
+            let answer = if settings.converse {
+                let mut body = body.clone();
+                if let (Some(tier), serde_json::Value::Object(map)) = (tier, &mut body)
+                    && !map.contains_key("serviceTier")
+                {
+                    map.insert("serviceTier".into(), serde_json::json!({ "type": tier }));
+                }
+                self.converse(model, serde_json::to_vec(&body).unwrap_or_default())
+                    .await
+            } else {
+                self.invoke(model, serde_json::to_vec(body).unwrap_or_default(), tier)
+                    .await
+            };
+            match answer {
+                Ok(bytes) => Ok(Answered::Output(bytes)),
+                Err(Error::Aws { code, message, .. })
+                    if matches!(
+                        code.as_str(),
+                        "ModelErrorException"
+                            | "ModelTimeoutException"
+                            | "ValidationException"
+                            | "AccessDeniedException"
+                            | "ResourceNotFoundException"
+                            | "ServiceQuotaExceededException"
+                    ) =>
+                {
+                    let message = with_profile_hint(model, message);
+                    Ok(Answered::Refused { code, message })
+                }
+                // A model still loading answers later: as throttling is, it is waited for.
+                Err(Error::Aws {
+                    operation,
+                    code,
+                    message,
+                    source,
+                    ..
+                }) if code == "ModelNotReadyException" => Err(Error::Aws {
+                    operation,
+                    kind: AwsErrorKind::Throttled,
+                    code,
+                    message,
+                    source,
+                }),
+                Err(err) => Err(err),
+            }
+        })
+    }
+
     /// A streamed upload to the object `input` names (one PutObject, or a multipart upload
     /// aborted if dropped unfinished).
     fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a> {
@@ -166,5 +227,19 @@ impl Aws {
             }
         }
         Ok(None)
+    }
+}
+
+/// The runtime's "use an inference profile" refusal, with the profile to use where one is
+/// known: the model's `us.` profile (AWS, "Supported Regions and models for batch inference",
+/// https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html).
+fn with_profile_hint(model_id: &str, message: String) -> String {
+    let bare = crate::model::normalize_model_id(model_id);
+    if message.contains("inference profile") && bare == model_id {
+        format!(
+            "{message} (try the inference profile `us.{bare}`, or `eu.`/`global.` as your region needs)"
+        )
+    } else {
+        message
     }
 }

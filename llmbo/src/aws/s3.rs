@@ -221,16 +221,6 @@ impl Aws {
         }
     }
 
-    /// Downloads an object into memory.
-    pub(crate) async fn get_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
-        let body = self.get(bucket, key).await?;
-        let data = body
-            .collect()
-            .await
-            .map_err(|e| read_error(bucket, key, &e))?;
-        Ok(data.into_bytes().to_vec())
-    }
-
     /// Streams an object into a new private file (mode 0600); returns the bytes and lines
     /// written.
     pub(crate) async fn download_to(

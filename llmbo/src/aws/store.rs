@@ -48,4 +48,8 @@ impl RunStore for S3Store {
             }
         })
     }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(self.aws.list_keys(&self.bucket, prefix))
+    }
 }

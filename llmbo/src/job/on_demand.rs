@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use super::OutputMode;
 use super::config::JobConfig;
 use super::schedule::PollPace;
+use crate::backend::Answered;
 use crate::error::{Error, RecordError};
+use crate::store::Expected;
 
 /// One record's outcome and its usage.
 pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::adapter::Usage>);
@@ -37,7 +39,7 @@ pub(crate) async fn answer<O: OutputMode>(
     config: &Arc<JobConfig>,
     records: Vec<(String, Value)>,
     concurrency: usize,
-    record_to: Option<(String, String)>,
+    record_to: Option<String>,
 ) -> Result<Vec<(String, Outcome<O::Value>)>, Error> {
     let total = records.len();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
@@ -134,13 +136,13 @@ impl Drop for CloseOnDrop {
 
 /// One record on demand (InvokeModel, or Converse for a Converse-type run): the call, backed off while the service is busy, then its answer as
 /// a batch output line (`{"recordId", "modelInput", "modelOutput" | "error"}`), written to
-/// `record_to` (bucket, prefix) first when the run keeps on-demand answers, and read as a
+/// `record_to` (a prefix of the run store) first when the run keeps on-demand answers, and read as a
 /// batch line is.
 async fn answer_one<O: OutputMode>(
     config: &JobConfig,
     record_id: &str,
     body: &Value,
-    record_to: Option<&(String, String)>,
+    record_to: Option<&String>,
 ) -> Result<Outcome<O::Value>, Error> {
     let error_line = |code: &str, message: String| {
         json!({"recordId": record_id, "modelInput": body,
@@ -167,33 +169,21 @@ async fn answer_one<O: OutputMode>(
             ),
         )
     } else {
-        call(config, record_id, body, bytes).await?
+        call(config, record_id, body).await?
     };
     let text = line.to_string();
     // Only answers are kept: an error (a model error, a timeout, a refusal) must never stand
     // in for a later ask.
-    if let Some((bucket, prefix)) = record_to
+    if let Some(prefix) = record_to
         && line.get("modelOutput").is_some()
     {
         let key = answer_key(prefix, record_id);
-        match config
-            .aws
-            .put_conditional(
-                bucket,
-                &key,
-                text.clone().into_bytes(),
-                crate::store::Expected::Absent,
-            )
-            .await
-        {
-            Ok(_) => {}
-            // Another process answered it first: its answer stands, read from there later.
-            Err(Error::Aws {
-                kind: crate::error::AwsErrorKind::Conflict,
-                ..
-            }) => {}
-            Err(err) => return Err(err),
-        }
+        // Put::Conflict: another process answered it first; its answer stands, read from
+        // there later.
+        config
+            .store
+            .put(&key, text.clone().into_bytes(), Expected::Absent)
+            .await?;
     }
     Ok(parse_line::<O>(config, &text, record_id))
 }
@@ -209,34 +199,11 @@ fn answer_key(prefix: &str, record_id: &str) -> String {
 }
 
 /// The call itself: the answer line, or the record's error line; `Err` past the outage window.
-async fn call(
-    config: &JobConfig,
-    record_id: &str,
-    body: &Value,
-    bytes: Vec<u8>,
-) -> Result<Value, Error> {
-    let tier = config.settings.service_tier.as_deref();
-    let converse = config.settings.converse;
-    // Converse names the tier in its body (`"serviceTier": {"type": ..}`), InvokeModel in a
-    // header.
-    let bytes = match (converse, tier, body) {
-        (true, Some(tier), Value::Object(map)) if !map.contains_key("serviceTier") => {
-            let mut map = map.clone();
-            map.insert("serviceTier".into(), json!({ "type": tier }));
-            serde_json::to_vec(&map).unwrap_or(bytes)
-        }
-        _ => bytes,
-    };
-    let model = config.settings.model_name.as_str();
+async fn call(config: &JobConfig, record_id: &str, body: &Value) -> Result<Value, Error> {
     let mut pace = PollPace::new(FIRST_BACKOFF, config.poll);
     loop {
-        let answer = if converse {
-            config.aws.converse(model, bytes.clone()).await
-        } else {
-            config.aws.invoke(model, bytes.clone(), tier).await
-        };
-        match answer {
-            Ok(answer) => {
+        match config.backend.answer(&config.settings, body).await {
+            Ok(Answered::Output(answer)) => {
                 return Ok(match serde_json::from_slice::<Value>(&answer) {
                     Ok(output) => {
                         json!({"recordId": record_id, "modelInput": body, "modelOutput": output})
@@ -246,25 +213,12 @@ async fn call(
                                   "errorMessage": format!("the on-demand answer is not JSON: {err}")}}),
                 });
             }
-            Err(Error::Aws { code, message, .. })
-                if matches!(
-                    code.as_str(),
-                    "ModelErrorException"
-                        | "ModelTimeoutException"
-                        | "ValidationException"
-                        | "AccessDeniedException"
-                        | "ResourceNotFoundException"
-                        | "ServiceQuotaExceededException"
-                ) =>
-            {
-                let message = with_profile_hint(&config.settings.model_name, message);
+            Ok(Answered::Refused { code, message }) => {
                 return Ok(json!({"recordId": record_id, "modelInput": body,
                                  "error": {"errorCode": code, "errorMessage": message}}));
             }
             Err(err) => {
-                let retryable = err.is_retryable()
-                    || matches!(&err, Error::Aws { code, .. } if code == "ModelNotReadyException");
-                if !retryable {
+                if !err.is_retryable() {
                     return Err(err);
                 }
                 pace.failed(err, "records answered so far are kept")?;
@@ -367,7 +321,7 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
     let wanted: std::collections::HashSet<&str> =
         records.iter().map(|(id, _)| id.as_str()).collect();
     for kept in &prefixes {
-        for (id, text) in kept_answers(config, &bucket, kept).await? {
+        for (id, text) in kept_answers(config, kept).await? {
             if wanted.contains(id.as_str()) && !done.contains_key(&id) {
                 let outcome = parse_line::<O>(config, &text, &id);
                 done.insert(id, outcome);
@@ -387,7 +341,7 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
             "on-demand answers kept from before are read, not asked again"
         );
     }
-    let answered = answer::<O>(config, todo, concurrency, Some((bucket, prefix))).await?;
+    let answered = answer::<O>(config, todo, concurrency, Some(prefix)).await?;
     done.extend(answered);
     Ok(records
         .into_iter()
@@ -399,12 +353,13 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
 /// kept by an older llmbo, an unreadable object) are passed over, so they are asked again.
 pub(crate) async fn kept_answers(
     config: &JobConfig,
-    bucket: &str,
     prefix: &str,
 ) -> Result<Vec<(String, String)>, Error> {
     let mut kept = Vec::new();
-    for key in config.aws.list_keys(bucket, prefix).await? {
-        let bytes = config.aws.get_bytes(bucket, &key).await?;
+    for key in config.store.list(prefix).await? {
+        let Some((bytes, _)) = config.store.get(&key).await? else {
+            continue; // removed since it was listed
+        };
         let Ok(text) = String::from_utf8(bytes) else {
             continue;
         };
@@ -420,18 +375,4 @@ pub(crate) async fn kept_answers(
         kept.push((id.to_owned(), text));
     }
     Ok(kept)
-}
-
-/// The runtime's "use an inference profile" refusal, with the profile to use where one is
-/// known: the model's `us.` profile (AWS, "Supported Regions and models for
-/// batch inference", https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html).
-fn with_profile_hint(model_id: &str, message: String) -> String {
-    let bare = crate::model::normalize_model_id(model_id);
-    if message.contains("inference profile") && bare == model_id {
-        format!(
-            "{message} (try the inference profile `us.{bare}`, or `eu.`/`global.` as your region needs)"
-        )
-    } else {
-        message
-    }
 }

@@ -213,10 +213,8 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         };
         for (on_demand, entry) in entries {
             if on_demand {
-                let (bucket, prefix) = layout::split_s3_uri(&entry.input_uri);
-                for (_, text) in
-                    super::on_demand::kept_answers(&self.config, bucket, prefix).await?
-                {
+                let (_, prefix) = layout::split_s3_uri(&entry.input_uri);
+                for (_, text) in super::on_demand::kept_answers(&self.config, prefix).await? {
                     take(text.as_bytes(), &mut answers);
                 }
                 continue;
