@@ -13,6 +13,9 @@ use crate::error::Error;
 use crate::settings::RunSettings;
 use crate::status::JobDetails;
 
+/// How much of a run's spool is read, and given to an [`InputWriter`], at a time.
+pub(crate) const INPUT_CHUNK: usize = 8 * 1024 * 1024;
+
 /// A backend's answer, boxed so that the lifecycle holds any backend as one object.
 pub(crate) type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 

@@ -53,6 +53,47 @@ fn internal_code_imports_from_the_defining_module() {
     );
 }
 
+/// The lifecycle reaches a provider only through the seam (`backend`, `store`): no file of
+/// `job/` names `crate::aws` but Bedrock's own entry points (its builder checks, its
+/// preflight, recovering a job from its ARN, `Jobs::connect`) and the place that picks the
+/// backend (`config.rs`).
+#[test]
+fn the_lifecycle_names_no_provider() {
+    const BEDROCK_ONLY: &[&str] = &[
+        "builder.rs",
+        "config.rs",
+        "jobs.rs",
+        "preflight.rs",
+        "recover.rs",
+    ];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/job");
+    let mut files = Vec::new();
+    collect(&src, &mut files);
+    let mut named = Vec::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if BEDROCK_ONLY.contains(&name.as_str()) || name.ends_with("_tests.rs") {
+            continue;
+        }
+        let code = strip(&std::fs::read_to_string(&file).unwrap_or_default());
+        for (offset, first) in crate_paths(&code) {
+            if first == "aws" {
+                let line = code[..offset].matches('\n').count() + 1;
+                named.push(format!("    crate::aws at job/{name}:{line}"));
+            }
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "the lifecycle names AWS; go through crate::backend or crate::store:\n{}",
+        named.join("\n")
+    );
+}
+
 /// The check itself finds a cycle and a root import when there is one.
 #[test]
 fn the_check_sees_a_cycle_and_a_root_import() {

@@ -107,7 +107,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 let mut chunk = Vec::new();
                 loop {
                     let (back, buffer, lines) =
-                        read_lines(reader, chunk, usize::MAX, crate::aws::PART_SIZE).await?;
+                        read_lines(reader, chunk, usize::MAX, crate::backend::INPUT_CHUNK).await?;
                     reader = back;
                     chunk = buffer;
                     if lines == 0 {

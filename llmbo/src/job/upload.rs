@@ -10,7 +10,7 @@ use super::config::JobConfig;
 use super::engine::hex;
 use super::record::ShardEntry;
 use super::spool::read_lines;
-use crate::aws::PART_SIZE;
+use crate::backend::INPUT_CHUNK;
 use crate::error::Error;
 use crate::jsonl;
 use crate::layout;
@@ -64,7 +64,7 @@ pub(crate) async fn upload_job(
     })?);
     let mut ids_ok = true;
     while left > 0 {
-        let (back, buffer, lines) = read_lines(reader, chunk, left, PART_SIZE).await?;
+        let (back, buffer, lines) = read_lines(reader, chunk, left, INPUT_CHUNK).await?;
         reader = back;
         chunk = buffer;
         if lines == 0 {
@@ -130,7 +130,7 @@ pub(crate) async fn skip_job(
     let mut left = entry.records;
     let mut chunk = Vec::new();
     while left > 0 {
-        let (back, buffer, lines) = read_lines(reader, chunk, left, PART_SIZE).await?;
+        let (back, buffer, lines) = read_lines(reader, chunk, left, INPUT_CHUNK).await?;
         reader = back;
         chunk = buffer;
         if lines == 0 {
