@@ -22,6 +22,7 @@
 //! handle stops the server and its jobs.
 #![warn(missing_docs)]
 
+mod anthropic;
 mod bedrock;
 mod catalog;
 mod config;

@@ -57,6 +57,33 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
     let timeout = shared.settings.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // The Anthropic API carries an API key, not a signature; its paths are its own.
+    if crate::anthropic::serves(&path) {
+        let request_id = shared.request_id();
+        let (parts, body) = req.into_parts();
+        let body = IdleTimeout::new(body, timeout);
+        let limit = crate::anthropic::MAX_BATCH_BYTES + 1024;
+        let reply = match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(collected) => {
+                crate::anthropic::handle(
+                    &shared,
+                    parts.method.as_str(),
+                    &path,
+                    parts.uri.query(),
+                    &parts.headers,
+                    &collected.to_bytes(),
+                )
+                .await
+            }
+            Err(_) => Reply::json(
+                413,
+                &serde_json::json!({"type": "error", "error": {"type": "request_too_large",
+                    "message": "Request exceeds the maximum allowed number of bytes."}}),
+            ),
+        };
+        tracing::info!(service = "anthropic", %method, path, status = reply.status, "request");
+        return render(reply, &request_id);
+    }
     // Unsigned requests name no service; Bedrock's paths are still Bedrock's, so they get
     // Bedrock's refusal rather than an S3 error.
     // A Bedrock API key (`Authorization: Bearer …`) names no service either: only Bedrock

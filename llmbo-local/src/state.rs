@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     /// The objects' bytes, as the S3 side writes and reads them (the runner writes through it).
     pub(crate) objects: Arc<crate::objects::Objects>,
     pub(crate) jobs: Mutex<Vec<Job>>,
+    /// The Anthropic Message Batches of this server.
+    pub(crate) anthropic_batches: crate::anthropic::Batches,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
     counter: AtomicU64,
     /// On-demand calls answered (InvokeModel and Converse that reached a model).
@@ -72,6 +74,7 @@ impl Shared {
             s3_root,
             objects,
             jobs: Mutex::default(),
+            anthropic_batches: Mutex::default(),
             tasks: Mutex::default(),
             // From the clock, so a server restarted on a kept data folder never mints an
             // id (and an output folder) an earlier one used.

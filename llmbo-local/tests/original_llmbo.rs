@@ -13,8 +13,12 @@ use std::process::Command;
 
 use llmbo_local::LocalBedrock;
 
-/// What the venv holds: the original, and the AWS CLI (v1, the one on PyPI).
-const REQUIREMENTS: [&str; 2] = ["llmbo-bedrock==0.2.4", "awscli==1.46.3"];
+/// What the venv holds: the original, the AWS CLI (v1, the one on PyPI), and Anthropic's SDK.
+const REQUIREMENTS: [&str; 3] = [
+    "llmbo-bedrock==0.2.4",
+    "awscli==1.46.3",
+    "anthropic==2.17.0",
+];
 
 fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("LLMBO_CONFORMANCE_PYTHON") {
@@ -290,4 +294,46 @@ async fn the_aws_cli_works_unchanged() {
     let checks = stdout.lines().filter(|l| l.starts_with("ok ")).count();
     assert!(checks >= 29, "{checks} checks ran:\n{stdout}");
     assert!(stdout.contains("all "), "{stdout}");
+}
+
+/// The official `anthropic` SDK drives llmbo-local's Message Batches API unchanged
+/// (`conformance/anthropic_sdk.py`): create, poll, results (each custom_id once, Messages
+/// with usage), list, a forced tool, cancel (canceled results counted), delete, and the
+/// refusals it raises as `BadRequestError`, `AuthenticationError` and `NotFoundError`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_anthropic_sdk_drives_message_batches() {
+    let python = python();
+    // Slow enough per request that a cancel lands while a batch is being answered.
+    let local = LocalBedrock::builder()
+        .api_key("anthropic-test-key")
+        .speed(llmbo_local::Speed {
+            per_record: std::time::Duration::from_millis(10),
+            ..llmbo_local::Speed::fast()
+        })
+        .start()
+        .await
+        .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/anthropic_sdk.py");
+    let endpoint = local.endpoint_url();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ANTHROPIC_BASE_URL", endpoint)
+            .env("ANTHROPIC_API_KEY", "anthropic-test-key")
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("the anthropic SDK script runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let checks = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(checks >= 12, "{checks} checks:\n{stdout}");
+    drop(local);
 }

@@ -1,0 +1,499 @@
+//! The Anthropic Message Batches API, answered by the synthetic Claude: create a batch of
+//! Messages requests, follow it, list, cancel and delete batches, and stream its results as
+//! JSONL (Anthropic, "Message Batches", https://docs.anthropic.com/en/api/creating-message-batches
+//! and https://docs.anthropic.com/en/api/retrieving-message-batch-results).
+//!
+//! Requests carry the server's API key (`x-api-key`, or `Authorization: Bearer` as the SDK
+//! sends it) and no SigV4 signature. A batch's
+//! requests are spooled to a file as they arrive and answered one at a time, at the server's
+//! speed; each result goes to the batch's results file, in the order answered (Anthropic does
+//! not promise input order either). A cancel stops the answering: what was not answered is
+//! `canceled`.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::http_util::Reply;
+use crate::state::{Shared, lock};
+use crate::synth::{self, Answer, Family};
+
+/// The most requests one batch takes.
+pub const MAX_REQUESTS: usize = 100_000;
+
+/// The largest create request, 256 MB.
+pub const MAX_BATCH_BYTES: usize = 256 * 1000 * 1000;
+
+/// The longest `custom_id`.
+const MAX_CUSTOM_ID: usize = 64;
+
+/// The paths this module answers.
+pub(crate) fn serves(path: &str) -> bool {
+    path == "/v1/messages/batches" || path.starts_with("/v1/messages/batches/")
+}
+
+/// One batch, as the API shows it, with where its requests and results are.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    id: String,
+    created_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    cancel_initiated_at: Option<DateTime<Utc>>,
+    processing: u64,
+    succeeded: u64,
+    errored: u64,
+    canceled: u64,
+    expired: u64,
+    results_url: Option<String>,
+    requests: PathBuf,
+    results: PathBuf,
+}
+
+impl Batch {
+    fn to_json(&self) -> Value {
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let status = if self.ended_at.is_some() {
+            "ended"
+        } else if self.cancel_initiated_at.is_some() {
+            "canceling"
+        } else {
+            "in_progress"
+        };
+        json!({
+            "id": self.id,
+            "type": "message_batch",
+            "processing_status": status,
+            "request_counts": {
+                "processing": self.processing,
+                "succeeded": self.succeeded,
+                "errored": self.errored,
+                "canceled": self.canceled,
+                "expired": self.expired,
+            },
+            "ended_at": self.ended_at.as_ref().map(time),
+            "created_at": time(&self.created_at),
+            "expires_at": time(&(self.created_at + ChronoDuration::hours(24))),
+            "archived_at": null,
+            "cancel_initiated_at": self.cancel_initiated_at.as_ref().map(time),
+            "results_url": self.results_url,
+        })
+    }
+}
+
+/// The batches of this server.
+pub(crate) type Batches = Mutex<Vec<Batch>>;
+
+/// Anthropic's error body.
+fn error(status: u16, kind: &str, message: &str) -> Reply {
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+    Reply::json(status, &body)
+}
+
+fn invalid(message: &str) -> Reply {
+    error(400, "invalid_request_error", message)
+}
+
+fn not_found(id: &str) -> Reply {
+    error(
+        404,
+        "not_found_error",
+        &format!("No message batch with id {id} was found."),
+    )
+}
+
+/// Answers one request of the API: `x-api-key` checked, then routed by method and path.
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Reply {
+    // The key comes as `x-api-key`, or (newer SDKs) as `Authorization: Bearer`.
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let key = header("x-api-key").or_else(|| {
+        header(http::header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
+    });
+    let known = key.is_some_and(|key| {
+        use subtle::ConstantTimeEq;
+        bool::from(
+            key.trim()
+                .as_bytes()
+                .ct_eq(shared.settings.api_key.as_bytes()),
+        )
+    });
+    if !known {
+        return error(401, "authentication_error", "invalid x-api-key");
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        ("POST", ["v1", "messages", "batches"]) => create(shared, headers, body),
+        ("GET", ["v1", "messages", "batches"]) => list(shared, query),
+        ("GET", ["v1", "messages", "batches", id]) => with_batch(shared, id, Batch::to_json),
+        ("POST", ["v1", "messages", "batches", id, "cancel"]) => cancel(shared, id),
+        ("DELETE", ["v1", "messages", "batches", id]) => delete(shared, id),
+        ("GET", ["v1", "messages", "batches", id, "results"]) => results(shared, id),
+        _ => error(404, "not_found_error", "Not found"),
+    }
+}
+
+fn with_batch(shared: &Shared, id: &str, f: impl FnOnce(&Batch) -> Value) -> Reply {
+    let batches = lock(&shared.anthropic_batches);
+    match batches.iter().find(|b| b.id == id) {
+        Some(batch) => Reply::json(200, &f(batch)),
+        None => not_found(id),
+    }
+}
+
+/// Checks every request, spools them, and starts answering.
+fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return invalid("The request body is not valid JSON.");
+    };
+    let Some(requests) = request.get("requests").and_then(Value::as_array) else {
+        return invalid("requests: Field required");
+    };
+    if requests.is_empty() || requests.len() > MAX_REQUESTS {
+        return invalid(&format!(
+            "requests: a batch holds 1 to {MAX_REQUESTS} requests, not {}",
+            requests.len()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (index, item) in requests.iter().enumerate() {
+        let custom_id = item.get("custom_id").and_then(Value::as_str).unwrap_or("");
+        let valid_id = !custom_id.is_empty()
+            && custom_id.len() <= MAX_CUSTOM_ID
+            && custom_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid_id {
+            return invalid(&format!(
+                "requests.{index}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
+            ));
+        }
+        if !seen.insert(custom_id) {
+            return invalid(&format!(
+                "requests.{index}.custom_id: duplicate custom_id `{custom_id}`; each request in a batch needs a unique custom_id"
+            ));
+        }
+        let params = item.get("params");
+        for field in ["model", "max_tokens", "messages"] {
+            if params.and_then(|p| p.get(field)).is_none() {
+                return invalid(&format!("requests.{index}.params.{field}: Field required"));
+            }
+        }
+    }
+    let n = shared.next_number();
+    let id = format!("msgbatch_{}", base36(crate::faults::splitmix(n), 24));
+    let folder = shared.s3_root.parent().map_or_else(
+        || shared.s3_root.join(".anthropic"),
+        |d| d.join("anthropic"),
+    );
+    let requests_path = folder.join(format!("{id}.requests.jsonl"));
+    let results_path = folder.join(format!("{id}.results.jsonl"));
+    let spooled = std::fs::create_dir_all(&folder).and_then(|()| {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&requests_path)?);
+        for item in requests {
+            writeln!(out, "{item}")?;
+        }
+        out.flush()?;
+        std::fs::File::create(&results_path).map(|_| ())
+    });
+    if let Err(err) = spooled {
+        return error(
+            500,
+            "api_error",
+            &format!("the batch could not be kept: {err}"),
+        );
+    }
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let batch = Batch {
+        id: id.clone(),
+        created_at: Utc::now(),
+        ended_at: None,
+        cancel_initiated_at: None,
+        processing: requests.len() as u64,
+        succeeded: 0,
+        errored: 0,
+        canceled: 0,
+        expired: 0,
+        results_url: None,
+        requests: requests_path,
+        results: results_path,
+    };
+    let shown = batch.to_json();
+    lock(&shared.anthropic_batches).push(batch);
+    let task = tokio::spawn(answer_batch(
+        Arc::clone(shared),
+        id,
+        format!("http://{host}"),
+    ));
+    lock(&shared.tasks).push(task.abort_handle());
+    Reply::json(200, &shown)
+}
+
+/// Twelve-odd lower-case alphanumerics from a number.
+fn base36(mut x: u64, len: usize) -> String {
+    (0..len)
+        .map(|i| {
+            if i % 12 == 11 {
+                x = crate::faults::splitmix(x);
+            }
+            let digit = (x % 36) as u32;
+            x /= 36;
+            char::from_digit(digit, 36).unwrap_or('0')
+        })
+        .collect()
+}
+
+/// What one request's result line says, and which count it adds to.
+enum Outcome {
+    Succeeded(Value),
+    Errored { kind: &'static str, message: String },
+    Canceled,
+}
+
+/// Answers a batch's requests one by one, until they are done or the batch is canceled.
+async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
+    let paths = {
+        let batches = lock(&shared.anthropic_batches);
+        batches
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| (b.requests.clone(), b.results.clone()))
+    };
+    let Some((requests, results)) = paths else {
+        return;
+    };
+    let speed = shared.settings.speed;
+    tokio::time::sleep(speed.step).await;
+    let opened = std::fs::File::open(&requests).and_then(|input| {
+        let output = std::fs::OpenOptions::new().append(true).open(&results)?;
+        Ok((input, output))
+    });
+    let Ok((input, output)) = opened else {
+        end(&shared, &id, &base_url);
+        return;
+    };
+    let mut output = std::io::BufWriter::new(output);
+    for line in std::io::BufReader::new(input).lines() {
+        let Ok(line) = line else { break };
+        let Ok(item) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let custom_id = item.get("custom_id").and_then(Value::as_str).unwrap_or("");
+        let cancelled = {
+            let batches = lock(&shared.anthropic_batches);
+            batches
+                .iter()
+                .any(|b| b.id == id && b.cancel_initiated_at.is_some())
+        };
+        let outcome = if cancelled {
+            Outcome::Canceled
+        } else {
+            if !speed.per_record.is_zero() {
+                tokio::time::sleep(speed.per_record).await;
+            }
+            answer_one(&shared, custom_id, item.get("params"))
+        };
+        let result = match &outcome {
+            Outcome::Succeeded(message) => json!({"type": "succeeded", "message": message}),
+            Outcome::Errored { kind, message } => json!({"type": "errored",
+                "error": {"type": "error", "error": {"type": kind, "message": message}}}),
+            Outcome::Canceled => json!({"type": "canceled"}),
+        };
+        let written = writeln!(
+            output,
+            "{}",
+            json!({"custom_id": custom_id, "result": result})
+        );
+        if written.is_err() {
+            break;
+        }
+        let mut batches = lock(&shared.anthropic_batches);
+        if let Some(batch) = batches.iter_mut().find(|b| b.id == id) {
+            batch.processing = batch.processing.saturating_sub(1);
+            match outcome {
+                Outcome::Succeeded(_) => batch.succeeded += 1,
+                Outcome::Errored { .. } => batch.errored += 1,
+                Outcome::Canceled => batch.canceled += 1,
+            }
+        }
+    }
+    let _ = output.flush();
+    end(&shared, &id, &base_url);
+}
+
+/// The batch has ended: what is still processing (a read failed) expires.
+fn end(shared: &Shared, id: &str, base_url: &str) {
+    let mut batches = lock(&shared.anthropic_batches);
+    if let Some(batch) = batches.iter_mut().find(|b| b.id == id) {
+        batch.expired += batch.processing;
+        batch.processing = 0;
+        batch.ended_at = Some(Utc::now());
+        batch.results_url = Some(format!("{base_url}/v1/messages/batches/{id}/results"));
+    }
+}
+
+/// One Messages request answered by the synthetic Claude, as the Messages API would.
+fn answer_one(shared: &Shared, custom_id: &str, params: Option<&Value>) -> Outcome {
+    let Some(Value::Object(params)) = params else {
+        return Outcome::Errored {
+            kind: "invalid_request_error",
+            message: "params: Input should be an object".into(),
+        };
+    };
+    let model = params.get("model").and_then(Value::as_str).unwrap_or("");
+    let model_id = if model.starts_with("anthropic.") {
+        model.to_owned()
+    } else {
+        format!("anthropic.{model}")
+    };
+    if synth::family_of(&model_id) != Some(Family::Anthropic) {
+        return Outcome::Errored {
+            kind: "not_found_error",
+            message: format!("model: {model}"),
+        };
+    }
+    // The Messages API's body is Bedrock's Claude body with the model named in it and the
+    // version in a header.
+    let mut body: Map<String, Value> = params.clone();
+    body.remove("model");
+    body.insert("anthropic_version".into(), json!("bedrock-2023-05-31"));
+    let fault = shared.faults.for_record(custom_id);
+    let answer = synth::answer_runtime(
+        &model_id,
+        Some(Family::Anthropic),
+        false,
+        &Value::Object(body),
+        custom_id,
+        shared.faults.config.seed,
+        fault,
+        shared.settings.mistral_stop_key,
+    );
+    match answer {
+        Answer::Output { mut body, .. } => {
+            if let Value::Object(message) = &mut body {
+                message.insert("model".into(), json!(model));
+            }
+            Outcome::Succeeded(body)
+        }
+        Answer::Error { code, message } => Outcome::Errored {
+            kind: if code >= 500 {
+                "api_error"
+            } else {
+                "invalid_request_error"
+            },
+            message,
+        },
+    }
+}
+
+/// Batches newest first, a page at a time (`limit`, 20 by default, at most 1,000; `after_id`
+/// and `before_id` as cursors).
+fn list(shared: &Shared, query: Option<&str>) -> Reply {
+    let mut limit = 20usize;
+    let mut after_id = None;
+    let mut before_id = None;
+    for (key, value) in crate::http_util::form_pairs(query.unwrap_or("")) {
+        match key.as_str() {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=1000).contains(&n) => limit = n,
+                _ => return invalid("limit: Input should be between 1 and 1000"),
+            },
+            "after_id" => after_id = Some(value),
+            "before_id" => before_id = Some(value),
+            _ => {}
+        }
+    }
+    let batches = lock(&shared.anthropic_batches);
+    let newest_first: Vec<&Batch> = batches.iter().rev().collect();
+    let start = match &after_id {
+        Some(after) => match newest_first.iter().position(|b| &b.id == after) {
+            Some(at) => at + 1,
+            None => return not_found(after),
+        },
+        None => 0,
+    };
+    let stop = match &before_id {
+        Some(before) => match newest_first.iter().position(|b| &b.id == before) {
+            Some(at) => at,
+            None => return not_found(before),
+        },
+        None => newest_first.len(),
+    };
+    let window = newest_first.get(start..stop.max(start)).unwrap_or_default();
+    let page: Vec<Value> = window.iter().take(limit).map(|b| b.to_json()).collect();
+    let has_more = window.len() > limit;
+    let first_id = page.first().and_then(|b| b.get("id")).cloned();
+    let last_id = page.last().and_then(|b| b.get("id")).cloned();
+    Reply::json(
+        200,
+        &json!({"data": page, "has_more": has_more, "first_id": first_id, "last_id": last_id}),
+    )
+}
+
+fn cancel(shared: &Shared, id: &str) -> Reply {
+    let mut batches = lock(&shared.anthropic_batches);
+    let Some(batch) = batches.iter_mut().find(|b| b.id == id) else {
+        return not_found(id);
+    };
+    if batch.ended_at.is_none() && batch.cancel_initiated_at.is_none() {
+        batch.cancel_initiated_at = Some(Utc::now());
+    }
+    Reply::json(200, &batch.to_json())
+}
+
+fn delete(shared: &Shared, id: &str) -> Reply {
+    let mut batches = lock(&shared.anthropic_batches);
+    let Some(at) = batches.iter().position(|b| b.id == id) else {
+        return not_found(id);
+    };
+    if batches.get(at).is_some_and(|b| b.ended_at.is_none()) {
+        return invalid(&format!(
+            "Message batch {id} is still in progress; cancel it and wait for it to end before deleting it."
+        ));
+    }
+    let batch = batches.remove(at);
+    let _ = std::fs::remove_file(&batch.requests);
+    let _ = std::fs::remove_file(&batch.results);
+    Reply::json(200, &json!({"id": id, "type": "message_batch_deleted"}))
+}
+
+/// The results of an ended batch, one JSON line a request.
+fn results(shared: &Shared, id: &str) -> Reply {
+    let path = {
+        let batches = lock(&shared.anthropic_batches);
+        match batches.iter().find(|b| b.id == id) {
+            None => return not_found(id),
+            Some(batch) if batch.ended_at.is_none() => {
+                return invalid(&format!(
+                    "No batch results available for message batch {id}: it has not ended yet."
+                ));
+            }
+            Some(batch) => batch.results.clone(),
+        }
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let mut reply = Reply::json(200, &Value::Null);
+            reply.body = bytes::Bytes::from(bytes);
+            reply.content_type = "application/binary";
+            reply
+        }
+        Err(err) => error(
+            500,
+            "api_error",
+            &format!("the results could not be read: {err}"),
+        ),
+    }
+}
