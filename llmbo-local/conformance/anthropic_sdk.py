@@ -6,27 +6,12 @@ Needs ANTHROPIC_BASE_URL (the server) and ANTHROPIC_API_KEY (its API key), and a
 answers slowly enough (10 ms a request) that a cancel lands while a batch is being answered.
 """
 
-import os
-import sys
 import time
 
 import anthropic
+from checks import done, fail, ok, refused
 
 MODEL = "claude-3-haiku-20240307"
-checks = 0
-
-
-def ok(what):
-    global checks
-    checks += 1
-    print(f"ok {checks} - {what}", flush=True)
-
-
-def fail(what, *details):
-    print(f"FAILED: {what}", file=sys.stderr)
-    for detail in details:
-        print(f"  {detail}", file=sys.stderr)
-    sys.exit(1)
 
 
 def requests(n, prefix="req"):
@@ -139,12 +124,8 @@ ok(f"cancel: {counts.canceled} canceled, {counts.succeeded} succeeded, one resul
 deleted = client.messages.batches.delete(slow.id)
 if deleted.type != "message_batch_deleted":
     fail("delete of an ended batch", deleted)
-try:
-    client.messages.batches.retrieve(slow.id)
-    fail("a deleted batch is gone")
-except anthropic.NotFoundError:
-    pass
-ok("delete: the ended batch is gone (NotFoundError)")
+refused(anthropic.NotFoundError, lambda: client.messages.batches.retrieve(slow.id),
+        "delete: the ended batch is gone; retrieving it")
 
 all_at_once = [b.id for b in client.messages.batches.list(limit=100)]
 one_by_one = [b.id for b in client.messages.batches.list(limit=1)]  # the SDK follows after_id
@@ -153,31 +134,19 @@ if one_by_one != all_at_once or len(all_at_once) != 2:
 ok("list: pages of one, followed by after_id, give every batch once, newest first")
 
 # --- what the API refuses ---
+params = requests(1)[0]["params"]
 for bad, why in [
-    ([{"custom_id": "a" * 65, "params": requests(1)[0]["params"]}], "a 65-character custom_id"),
-    ([{"custom_id": "has space", "params": requests(1)[0]["params"]}], "a custom_id with a space"),
+    ([{"custom_id": "a" * 65, "params": params}], "a 65-character custom_id"),
+    ([{"custom_id": "has space", "params": params}], "a custom_id with a space"),
     (requests(1) + requests(1), "a custom_id given twice"),
     ([{"custom_id": "x", "params": {"model": MODEL, "max_tokens": 5}}], "params without messages"),
 ]:
-    try:
-        client.messages.batches.create(requests=bad)
-        fail(f"{why} is refused")
-    except anthropic.BadRequestError:
-        pass
-    ok(f"{why}: BadRequestError")
+    refused(anthropic.BadRequestError,
+            lambda bad=bad: client.messages.batches.create(requests=bad), why)
+refused(anthropic.AuthenticationError,
+        lambda: anthropic.Anthropic(api_key="wrong", max_retries=0).messages.batches.list(),
+        "a wrong API key")
+refused(anthropic.NotFoundError,
+        lambda: client.messages.batches.retrieve("msgbatch_nosuchbatch"), "an unknown batch")
 
-try:
-    anthropic.Anthropic(api_key="wrong", max_retries=0).messages.batches.list()
-    fail("a wrong API key is refused")
-except anthropic.AuthenticationError:
-    pass
-ok("a wrong API key: AuthenticationError")
-
-try:
-    client.messages.batches.retrieve("msgbatch_nosuchbatch")
-    fail("an unknown batch is not found")
-except anthropic.NotFoundError:
-    pass
-ok("an unknown batch: NotFoundError")
-
-print(f"all {checks} checks passed")
+done()

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::batch_apis::ApiRequest;
 use crate::http_util::Reply;
 use crate::state::{Shared, lock};
 use crate::synth::{self, Answer, Family};
@@ -106,34 +107,16 @@ fn not_found(id: &str) -> Reply {
 }
 
 /// Answers one request of the API: `x-api-key` checked, then routed by method and path.
-pub(crate) async fn handle(
-    shared: &Arc<Shared>,
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    headers: &http::HeaderMap,
-    body: &[u8],
-) -> Reply {
-    // The key comes as `x-api-key`, or (newer SDKs) as `Authorization: Bearer`.
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let key = header("x-api-key").or_else(|| {
-        header(http::header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
-    });
-    let known = key.is_some_and(|key| {
-        use subtle::ConstantTimeEq;
-        bool::from(
-            key.trim()
-                .as_bytes()
-                .ct_eq(shared.settings.api_key.as_bytes()),
-        )
-    });
+pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
+    let (method, path) = (request.method, request.path);
+    let known = crate::batch_apis::key_ok(request.headers, &shared.settings.api_key);
     if !known {
         return error(401, "authentication_error", "invalid x-api-key");
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
-        ("POST", ["v1", "messages", "batches"]) => create(shared, headers, body),
-        ("GET", ["v1", "messages", "batches"]) => list(shared, query),
+        ("POST", ["v1", "messages", "batches"]) => create(shared, request.headers, request.body),
+        ("GET", ["v1", "messages", "batches"]) => list(shared, request.query),
         ("GET", ["v1", "messages", "batches", id]) => with_batch(shared, id, Batch::to_json),
         ("POST", ["v1", "messages", "batches", id, "cancel"]) => cancel(shared, id),
         ("DELETE", ["v1", "messages", "batches", id]) => delete(shared, id),
@@ -190,11 +173,8 @@ fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply
         }
     }
     let n = shared.next_number();
-    let id = format!("msgbatch_{}", base36(crate::faults::splitmix(n), 24));
-    let folder = shared.s3_root.parent().map_or_else(
-        || shared.s3_root.join(".anthropic"),
-        |d| d.join("anthropic"),
-    );
+    let id = format!("msgbatch_{}", crate::batch_apis::base36(n, 24));
+    let folder = crate::batch_apis::folder(shared, "anthropic");
     let requests_path = folder.join(format!("{id}.requests.jsonl"));
     let results_path = folder.join(format!("{id}.results.jsonl"));
     let spooled = std::fs::create_dir_all(&folder).and_then(|()| {
@@ -239,20 +219,6 @@ fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply
     ));
     lock(&shared.tasks).push(task.abort_handle());
     Reply::json(200, &shown)
-}
-
-/// Twelve-odd lower-case alphanumerics from a number.
-fn base36(mut x: u64, len: usize) -> String {
-    (0..len)
-        .map(|i| {
-            if i % 12 == 11 {
-                x = crate::faults::splitmix(x);
-            }
-            let digit = (x % 36) as u32;
-            x /= 36;
-            char::from_digit(digit, 36).unwrap_or('0')
-        })
-        .collect()
 }
 
 /// What one request's result line says, and which count it adds to.
@@ -401,39 +367,22 @@ fn answer_one(shared: &Shared, custom_id: &str, params: Option<&Value>) -> Outco
 /// Batches newest first, a page at a time (`limit`, 20 by default, at most 1,000; `after_id`
 /// and `before_id` as cursors).
 fn list(shared: &Shared, query: Option<&str>) -> Reply {
-    let mut limit = 20usize;
-    let mut after_id = None;
-    let mut before_id = None;
-    for (key, value) in crate::http_util::form_pairs(query.unwrap_or("")) {
-        match key.as_str() {
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=1000).contains(&n) => limit = n,
-                _ => return invalid("limit: Input should be between 1 and 1000"),
-            },
-            "after_id" => after_id = Some(value),
-            "before_id" => before_id = Some(value),
-            _ => {}
-        }
-    }
+    let Some((limit, params)) = crate::batch_apis::list_query(query, 1000) else {
+        return invalid("limit: Input should be between 1 and 1000");
+    };
+    let (after_id, before_id) = (params.get("after_id"), params.get("before_id"));
     let batches = lock(&shared.anthropic_batches);
-    let newest_first: Vec<&Batch> = batches.iter().rev().collect();
-    let start = match &after_id {
-        Some(after) => match newest_first.iter().position(|b| &b.id == after) {
-            Some(at) => at + 1,
-            None => return not_found(after),
-        },
-        None => 0,
+    let cursors = (after_id.map(String::as_str), before_id.map(String::as_str));
+    let (page, has_more) = match crate::batch_apis::newest_first_page(
+        &batches,
+        |b| b.id.as_str(),
+        Batch::to_json,
+        cursors,
+        limit,
+    ) {
+        Ok(page) => page,
+        Err(unknown) => return not_found(&unknown),
     };
-    let stop = match &before_id {
-        Some(before) => match newest_first.iter().position(|b| &b.id == before) {
-            Some(at) => at,
-            None => return not_found(before),
-        },
-        None => newest_first.len(),
-    };
-    let window = newest_first.get(start..stop.max(start)).unwrap_or_default();
-    let page: Vec<Value> = window.iter().take(limit).map(|b| b.to_json()).collect();
-    let has_more = window.len() > limit;
     let first_id = page.first().and_then(|b| b.get("id")).cloned();
     let last_id = page.last().and_then(|b| b.get("id")).cloned();
     Reply::json(
@@ -484,12 +433,7 @@ fn results(shared: &Shared, id: &str) -> Reply {
         }
     };
     match std::fs::read(&path) {
-        Ok(bytes) => {
-            let mut reply = Reply::json(200, &Value::Null);
-            reply.body = bytes::Bytes::from(bytes);
-            reply.content_type = "application/binary";
-            reply
-        }
+        Ok(bytes) => Reply::bytes(200, "application/binary", bytes),
         Err(err) => error(
             500,
             "api_error",

@@ -25,6 +25,17 @@ impl Reply {
         }
     }
 
+    /// Bytes as they are (a file's), of `content_type`.
+    pub(crate) fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
+        Reply {
+            status,
+            content_type,
+            error_type: None,
+            body: Bytes::from(body),
+            headers: Vec::new(),
+        }
+    }
+
     pub(crate) fn json(status: u16, body: &serde_json::Value) -> Self {
         Reply {
             status,

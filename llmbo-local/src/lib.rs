@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod anthropic;
+mod batch_apis;
 mod bedrock;
 mod catalog;
 mod config;
@@ -32,6 +33,7 @@ mod http_util;
 mod iam;
 mod jobs;
 mod objects;
+mod openai;
 mod quotas;
 mod runner;
 mod runtime;

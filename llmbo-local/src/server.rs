@@ -57,23 +57,34 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
     let timeout = shared.settings.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    // The Anthropic API carries an API key, not a signature; its paths are its own.
-    if crate::anthropic::serves(&path) {
+    // The Anthropic and OpenAI APIs carry an API key, not a signature; their paths are their
+    // own.
+    let anthropic = crate::anthropic::serves(&path);
+    if anthropic || crate::openai::serves(&path) {
         let request_id = shared.request_id();
         let (parts, body) = req.into_parts();
         let body = IdleTimeout::new(body, timeout);
-        let limit = crate::anthropic::MAX_BATCH_BYTES + 1024;
+        // An upload's form wraps the file in a few hundred bytes.
+        let limit = if anthropic {
+            crate::anthropic::MAX_BATCH_BYTES
+        } else {
+            crate::openai::MAX_FILE_BYTES
+        } + 64 * 1024;
         let reply = match http_body_util::Limited::new(body, limit).collect().await {
             Ok(collected) => {
-                crate::anthropic::handle(
-                    &shared,
-                    parts.method.as_str(),
-                    &path,
-                    parts.uri.query(),
-                    &parts.headers,
-                    &collected.to_bytes(),
-                )
-                .await
+                let body = collected.to_bytes();
+                let request = crate::batch_apis::ApiRequest {
+                    method: parts.method.as_str(),
+                    path: &path,
+                    query: parts.uri.query(),
+                    headers: &parts.headers,
+                    body: &body,
+                };
+                if anthropic {
+                    crate::anthropic::handle(&shared, &request)
+                } else {
+                    crate::openai::handle(&shared, &request)
+                }
             }
             Err(_) => Reply::json(
                 413,
@@ -81,7 +92,8 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
                     "message": "Request exceeds the maximum allowed number of bytes."}}),
             ),
         };
-        tracing::info!(service = "anthropic", %method, path, status = reply.status, "request");
+        let service = if anthropic { "anthropic" } else { "openai" };
+        tracing::info!(service, %method, path, status = reply.status, "request");
         return render(reply, &request_id);
     }
     // Unsigned requests name no service; Bedrock's paths are still Bedrock's, so they get

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) jobs: Mutex<Vec<Job>>,
     /// The Anthropic Message Batches of this server.
     pub(crate) anthropic_batches: crate::anthropic::Batches,
+    /// The OpenAI files and batches of this server.
+    pub(crate) openai: crate::openai::State,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
     counter: AtomicU64,
     /// On-demand calls answered (InvokeModel and Converse that reached a model).
@@ -75,6 +77,7 @@ impl Shared {
             objects,
             jobs: Mutex::default(),
             anthropic_batches: Mutex::default(),
+            openai: crate::openai::State::default(),
             tasks: Mutex::default(),
             // From the clock, so a server restarted on a kept data folder never mints an
             // id (and an output folder) an earlier one used.

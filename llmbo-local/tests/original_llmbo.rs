@@ -13,11 +13,13 @@ use std::process::Command;
 
 use llmbo_local::LocalBedrock;
 
-/// What the venv holds: the original, the AWS CLI (v1, the one on PyPI), and Anthropic's SDK.
-const REQUIREMENTS: [&str; 3] = [
+/// What the venv holds: the original, the AWS CLI (v1, the one on PyPI), Anthropic's and
+/// OpenAI's SDKs.
+const REQUIREMENTS: [&str; 4] = [
     "llmbo-bedrock==0.2.4",
     "awscli==1.46.3",
     "anthropic==2.17.0",
+    "openai==3.63.0",
 ];
 
 fn python() -> PathBuf {
@@ -302,37 +304,72 @@ fn assert_checks_passed(output: &std::process::Output, at_least: usize) {
     assert!(stdout.contains("all "), "{stdout}");
 }
 
-/// The official `anthropic` SDK drives llmbo-local's Message Batches API unchanged
-/// (`conformance/anthropic_sdk.py`): create, poll, results (each custom_id once, Messages
-/// with usage), list, a forced tool, cancel (canceled results counted), delete, and the
-/// refusals it raises as `BadRequestError`, `AuthenticationError` and `NotFoundError`.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_anthropic_sdk_drives_message_batches() {
-    let python = python();
-    // Slow enough per request that a cancel lands while a batch is being answered.
-    let local = LocalBedrock::builder()
-        .api_key("anthropic-test-key")
+/// llmbo-local answering slowly enough per request that a cancel lands while a batch runs.
+async fn slow_local() -> LocalBedrock {
+    LocalBedrock::builder()
+        .api_key("sdk-test-key")
         .speed(llmbo_local::Speed {
             per_record: std::time::Duration::from_millis(10),
             ..llmbo_local::Speed::fast()
         })
         .start()
         .await
-        .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/anthropic_sdk.py");
-    let endpoint = local.endpoint_url();
-    let output = tokio::task::spawn_blocking(move || {
+        .unwrap()
+}
+
+/// Runs a conformance script with only these variables set.
+async fn run_script(script: &str, env: Vec<(&'static str, String)>) -> std::process::Output {
+    let python = python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance")
+        .join(script);
+    tokio::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("ANTHROPIC_BASE_URL", endpoint)
-            .env("ANTHROPIC_API_KEY", "anthropic-test-key")
+            .envs(env)
             .output()
     })
     .await
     .unwrap()
-    .expect("the anthropic SDK script runs");
+    .expect("the script runs")
+}
+
+/// The official `anthropic` SDK drives llmbo-local's Message Batches API unchanged
+/// (`conformance/anthropic_sdk.py`): create, poll, results (each custom_id once, Messages
+/// with usage), list and its pages, a forced tool, cancel (canceled results counted),
+/// delete, and the refusals it raises as `BadRequestError`, `AuthenticationError` and
+/// `NotFoundError`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_anthropic_sdk_drives_message_batches() {
+    let local = slow_local().await;
+    let output = run_script(
+        "anthropic_sdk.py",
+        vec![
+            ("ANTHROPIC_BASE_URL", local.endpoint_url()),
+            ("ANTHROPIC_API_KEY", "sdk-test-key".into()),
+        ],
+    )
+    .await;
     assert_checks_passed(&output, 14);
-    drop(local);
+}
+
+/// The official `openai` SDK drives llmbo-local's Files and Batch APIs unchanged
+/// (`conformance/openai_sdk.py`): upload, create with metadata, poll, the output file (each
+/// custom_id once, chat completions with usage), list and its pages, a bad line failing the
+/// batch by its number, cancel (what was answered kept), file deletion, and the refusals it
+/// raises as `NotFoundError`, `BadRequestError`, `ConflictError` and `AuthenticationError`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openai_sdk_drives_files_and_batches() {
+    let local = slow_local().await;
+    let output = run_script(
+        "openai_sdk.py",
+        vec![
+            ("OPENAI_BASE_URL", format!("{}/v1", local.endpoint_url())),
+            ("OPENAI_API_KEY", "sdk-test-key".into()),
+        ],
+    )
+    .await;
+    assert_checks_passed(&output, 13);
 }

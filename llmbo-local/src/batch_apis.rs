@@ -1,0 +1,98 @@
+//! What the batch APIs beside Bedrock's share in llmbo-local: their API key, their ids, and the
+//! folder that holds their requests, files and results.
+
+use std::path::PathBuf;
+
+use crate::state::Shared;
+
+/// One request to a batch API, its body read whole.
+pub(crate) struct ApiRequest<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) headers: &'a http::HeaderMap,
+    pub(crate) body: &'a [u8],
+}
+
+/// Whether a request carries the server's API key: as `x-api-key` (Anthropic's header), or as
+/// `Authorization: Bearer` (OpenAI's, and what newer Anthropic SDKs send); compared in
+/// constant time.
+pub(crate) fn key_ok(headers: &http::HeaderMap, expected: &str) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let key = header("x-api-key").or_else(|| {
+        header(http::header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
+    });
+    key.is_some_and(|key| {
+        use subtle::ConstantTimeEq;
+        bool::from(key.trim().as_bytes().ct_eq(expected.as_bytes()))
+    })
+}
+
+/// `len` lower-case alphanumerics from a number, for ids unique to this server.
+pub(crate) fn base36(n: u64, len: usize) -> String {
+    let mut x = crate::faults::splitmix(n);
+    (0..len)
+        .map(|i| {
+            if i % 12 == 11 {
+                x = crate::faults::splitmix(x);
+            }
+            let digit = (x % 36) as u32;
+            x /= 36;
+            char::from_digit(digit, 36).unwrap_or('0')
+        })
+        .collect()
+}
+
+/// The folder of one API's files, beside the S3 objects in the data folder.
+pub(crate) fn folder(shared: &Shared, api: &str) -> PathBuf {
+    shared
+        .s3_root
+        .parent()
+        .map_or_else(|| shared.s3_root.join(format!(".{api}")), |d| d.join(api))
+}
+
+/// Seconds since the epoch, as OpenAI's objects count time.
+pub(crate) fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// One page of a list kept oldest first, shown newest first: the items after the one `after`
+/// names and before the one `before` names, at most `limit`, as JSON, with whether more
+/// follow. `Err` with the id when a cursor names no item.
+pub(crate) fn newest_first_page<T>(
+    items: &[T],
+    id: impl Fn(&T) -> &str,
+    show: impl Fn(&T) -> serde_json::Value,
+    (after, before): (Option<&str>, Option<&str>),
+    limit: usize,
+) -> Result<(Vec<serde_json::Value>, bool), String> {
+    let newest_first: Vec<&T> = items.iter().rev().collect();
+    let at = |cursor: &str| {
+        newest_first
+            .iter()
+            .position(|item| id(item) == cursor)
+            .ok_or_else(|| cursor.to_owned())
+    };
+    let start = after.map(at).transpose()?.map_or(0, |at| at + 1);
+    let stop = before.map(at).transpose()?.unwrap_or(newest_first.len());
+    let window = newest_first.get(start..stop.max(start)).unwrap_or_default();
+    let page = window.iter().take(limit).map(|item| show(item)).collect();
+    Ok((page, window.len() > limit))
+}
+
+/// A list request's `limit` (20 when not given, else 1 to `max`) and its other parameters;
+/// `None` when the limit is out of bounds.
+pub(crate) fn list_query(
+    query: Option<&str>,
+    max: usize,
+) -> Option<(usize, std::collections::HashMap<String, String>)> {
+    let mut params: std::collections::HashMap<String, String> =
+        crate::http_util::form_pairs(query.unwrap_or(""))
+            .into_iter()
+            .collect();
+    let limit = match params.remove("limit") {
+        None => 20,
+        Some(value) => value.parse().ok().filter(|n| (1..=max).contains(n))?,
+    };
+    Some((limit, params))
+}
