@@ -1018,34 +1018,7 @@ async fn on_demand_answers_of_the_longest_ids_are_kept() {
 #[tokio::test]
 async fn input_lines_without_a_record_id_are_read_as_bedrock_names_them() {
     let local = LocalBedrock::start().await.unwrap();
-    builder(&local, "named")
-        .build()
-        .await
-        .unwrap()
-        .auto(person_inputs(120), POLL)
-        .await
-        .unwrap();
-    // Every fifth line loses its recordId.
-    let text = get_text(&local, "input/named.jsonl").await;
-    let mut lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let unnamed: Vec<usize> = (0..lines.len()).filter(|i| i % 5 == 2).collect();
-    for &i in &unnamed {
-        lines[i].as_object_mut().unwrap().remove("recordId");
-    }
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    put_text(&local, "partly-named/in.jsonl", body).await;
-    let arn = create_folder_job(&local, "partly-named", "partly-named/in.jsonl").await;
-
-    let run = BatchRun::<Structured<Person>>::from_job_arn(
-        &arn,
-        local.region(),
-        Some(local.sdk_config()),
-    )
-    .await
-    .unwrap();
+    let (arn, run, lines, unnamed) = partly_named_job(&local).await;
     let results = run.finish_detailed(POLL).await.unwrap();
     let records = &results.results.records;
     assert_eq!(records.len(), 120, "every record once");
@@ -1095,32 +1068,7 @@ async fn a_retry_resends_input_lines_without_a_record_id() {
         ..Default::default()
     })
     .await;
-    builder(&local, "named")
-        .build()
-        .await
-        .unwrap()
-        .auto(person_inputs(120), POLL)
-        .await
-        .unwrap();
-    let text = get_text(&local, "input/named.jsonl").await;
-    let mut lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let unnamed: Vec<usize> = (0..lines.len()).filter(|i| i % 5 == 2).collect();
-    for &i in &unnamed {
-        lines[i].as_object_mut().unwrap().remove("recordId");
-    }
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    put_text(&local, "partly-named/in.jsonl", body).await;
-    let arn = create_folder_job(&local, "partly-named", "partly-named/in.jsonl").await;
-    let run = BatchRun::<Structured<Person>>::from_job_arn(
-        &arn,
-        local.region(),
-        Some(local.sdk_config()),
-    )
-    .await
-    .unwrap();
+    let (_, run, lines, unnamed) = partly_named_job(&local).await;
     let mut results = run.finish_detailed(POLL).await.unwrap();
     assert_eq!(results.results.failures().count(), 120);
     let ids_before: Vec<String> = results
@@ -1186,4 +1134,38 @@ async fn a_retry_resends_input_lines_without_a_record_id() {
             unnamed.contains(&i)
         );
     }
+}
+
+/// A job made outside llmbo on 120 requests of which every fifth has no `recordId`, and that
+/// job recovered from its ARN: its ARN, the run, the input lines, and the unnamed positions.
+async fn partly_named_job(
+    local: &LocalBedrock,
+) -> (String, BatchRun<Structured<Person>>, Vec<Value>, Vec<usize>) {
+    builder(local, "named")
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(120), POLL)
+        .await
+        .unwrap();
+    let text = get_text(local, "input/named.jsonl").await;
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let unnamed: Vec<usize> = (0..lines.len()).filter(|i| i % 5 == 2).collect();
+    for &i in &unnamed {
+        lines[i].as_object_mut().unwrap().remove("recordId");
+    }
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    put_text(local, "partly-named/in.jsonl", body).await;
+    let arn = create_folder_job(local, "partly-named", "partly-named/in.jsonl").await;
+    let run = BatchRun::<Structured<Person>>::from_job_arn(
+        &arn,
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    (arn, run, lines, unnamed)
 }

@@ -38,6 +38,16 @@ fn submit(local: &LocalBedrock, name: &str, input: &Path) -> Command {
     cmd
 }
 
+/// `llmbo watch RUN` until the run ends (not a terminal: plain lines, then the summary); what
+/// it printed.
+fn watch(local: &LocalBedrock, run_uri: &str) -> String {
+    let watched = llmbo(local)
+        .args(["watch", "--interval", "0.05", run_uri])
+        .assert()
+        .success();
+    String::from_utf8_lossy(&watched.get_output().stdout).into_owned()
+}
+
 fn stdout_json(output: &std::process::Output) -> Value {
     let text = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
@@ -130,11 +140,7 @@ async fn submit_watch_and_download_300_records() {
     );
 
     // Not a terminal: plain lines, then the manifest summary.
-    let watched = llmbo(&local)
-        .args(["watch", "--interval", "0.05", &run_uri])
-        .assert()
-        .success();
-    let text = String::from_utf8_lossy(&watched.get_output().stdout).into_owned();
+    let text = watch(&local, &run_uri);
     assert!(
         text.contains("cli-300 Completed 300/300 processed, 0 errors"),
         "{text}"
@@ -1345,10 +1351,7 @@ async fn a_broken_manifest_loses_no_summary() {
     let submitted = stdout_json(submitted.get_output());
     let run_uri = submitted["runUri"].as_str().unwrap().to_owned();
     let arn = submitted["jobs"][0]["jobArn"].as_str().unwrap().to_owned();
-    llmbo(&local)
-        .args(["watch", "--interval", "0.05", &run_uri])
-        .assert()
-        .success();
+    watch(&local, &run_uri);
     let job_id = arn.rsplit('/').next().unwrap();
     let manifest = local
         .s3_root()
@@ -1357,11 +1360,7 @@ async fn a_broken_manifest_loses_no_summary() {
     assert!(manifest.is_file(), "{}", manifest.display());
     std::fs::write(&manifest, b"{\"totalRecordCount\": 30").unwrap();
 
-    let watched = llmbo(&local)
-        .args(["watch", "--interval", "0.05", &run_uri])
-        .assert()
-        .success();
-    let text = String::from_utf8_lossy(&watched.get_output().stdout).into_owned();
+    let text = watch(&local, &run_uri);
     assert!(
         text.contains("300 records: 300 succeeded, 0 failed"),
         "{text}"
