@@ -142,3 +142,76 @@ pub(crate) fn decode_segment(raw: &str) -> Option<String> {
         .ok()
         .map(std::borrow::Cow::into_owned)
 }
+
+/// One part of a multipart form.
+pub(crate) struct FormPart {
+    pub(crate) name: String,
+    pub(crate) filename: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578): each after a `--boundary` line, its
+/// headers up to a blank line, its bytes up to the CRLF before the next boundary.
+pub(crate) fn form_parts(body: &[u8], boundary: &str) -> Vec<FormPart> {
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut parts = Vec::new();
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while let Some(found) = find(&body[at..], delimiter) {
+        starts.push(at + found);
+        at += found + delimiter.len();
+    }
+    for pair in starts.windows(2) {
+        let part = &body[pair[0] + delimiter.len()..pair[1]];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let Some(split) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..split]);
+        let content = &part[split + 4..];
+        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
+        let disposition = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
+            .unwrap_or("");
+        let field = |key: &str| {
+            disposition
+                .split(';')
+                .map(str::trim)
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .map(|v| v.trim_matches('"').to_owned())
+        };
+        if let Some(name) = field("name") {
+            parts.push(FormPart {
+                name,
+                filename: field("filename"),
+                body: content.to_vec(),
+            });
+        }
+    }
+    parts
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::form_parts;
+
+    #[test]
+    fn a_multipart_form_is_read_part_by_part() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\nContent-Type: application/octet-stream\r\n\r\n{\"a\":1}\r\n--XyZ\r\nline2\r\n--XyZ--\r\n";
+        let parts = form_parts(body, "XyZ");
+        assert_eq!(parts.len(), 2, "a part without a name is passed over");
+        assert_eq!(
+            (parts[0].name.as_str(), &parts[0].body[..]),
+            ("purpose", &b"batch"[..])
+        );
+        assert_eq!(parts[1].filename.as_deref(), Some("in.jsonl"));
+        assert_eq!(&parts[1].body[..], b"{\"a\":1}");
+        assert!(form_parts(b"no boundary here", "XyZ").is_empty());
+    }
+}

@@ -231,7 +231,7 @@ fn upload(shared: &Shared, headers: &http::HeaderMap, body: &[u8]) -> Reply {
     let Some(boundary) = boundary else {
         return invalid("The request must be multipart/form-data with a file and a purpose.");
     };
-    let parts = form_parts(body, &boundary);
+    let parts = crate::http_util::form_parts(body, &boundary);
     let purpose = parts
         .iter()
         .find(|p| p.name == "purpose")
@@ -257,60 +257,6 @@ fn upload(shared: &Shared, headers: &http::HeaderMap, body: &[u8]) -> Reply {
             &format!("the file could not be kept: {err}"),
         ),
     }
-}
-
-/// One part of a multipart form.
-struct FormPart {
-    name: String,
-    filename: Option<String>,
-    body: Vec<u8>,
-}
-
-/// The parts of a `multipart/form-data` body (RFC 7578): each after a `--boundary` line, its
-/// headers up to a blank line, its bytes up to the CRLF before the next boundary.
-fn form_parts(body: &[u8], boundary: &str) -> Vec<FormPart> {
-    let delimiter = format!("--{boundary}");
-    let delimiter = delimiter.as_bytes();
-    let mut parts = Vec::new();
-    let mut starts = Vec::new();
-    let mut at = 0;
-    while let Some(found) = find(&body[at..], delimiter) {
-        starts.push(at + found);
-        at += found + delimiter.len();
-    }
-    for pair in starts.windows(2) {
-        let part = &body[pair[0] + delimiter.len()..pair[1]];
-        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-        let Some(split) = find(part, b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&part[..split]);
-        let content = &part[split + 4..];
-        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
-        let disposition = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
-            .unwrap_or("");
-        let field = |key: &str| {
-            disposition
-                .split(';')
-                .map(str::trim)
-                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-                .map(|v| v.trim_matches('"').to_owned())
-        };
-        if let Some(name) = field("name") {
-            parts.push(FormPart {
-                name,
-                filename: field("filename"),
-                body: content.to_vec(),
-            });
-        }
-    }
-    parts
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// `POST /v1/batches`: the input file checked, the batch made, its answering started.
