@@ -328,6 +328,8 @@ async fn run_script(script: &str, env: Vec<(&'static str, String)>) -> std::proc
             .arg(script)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // Nothing written into the source tree (a packaged crate must stay clean).
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .envs(env)
             .output()
     })
