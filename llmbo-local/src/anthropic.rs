@@ -8,7 +8,8 @@
 //! requests are spooled to a file as they arrive and answered one at a time, at the server's
 //! speed; each result goes to the batch's results file, in the order answered (Anthropic does
 //! not promise input order either). A cancel stops the answering: what was not answered is
-//! `canceled`.
+//! `canceled`; what is not answered 24 of the server's hours after the batch was made is
+//! `expired`.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -226,6 +227,7 @@ enum Outcome {
     Succeeded(Value),
     Errored { kind: &'static str, message: String },
     Canceled,
+    Expired,
 }
 
 /// Answers a batch's requests one by one, until they are done or the batch is canceled.
@@ -251,6 +253,7 @@ async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
         return;
     };
     let mut output = std::io::BufWriter::new(output);
+    let expires = std::time::Instant::now() + crate::batch_apis::lifetime(&shared);
     for line in std::io::BufReader::new(input).lines() {
         let Ok(line) = line else { break };
         let Ok(item) = serde_json::from_str::<Value>(&line) else {
@@ -265,6 +268,8 @@ async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
         };
         let outcome = if cancelled {
             Outcome::Canceled
+        } else if std::time::Instant::now() >= expires {
+            Outcome::Expired
         } else {
             if !speed.per_record.is_zero() {
                 tokio::time::sleep(speed.per_record).await;
@@ -276,6 +281,7 @@ async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
             Outcome::Errored { kind, message } => json!({"type": "errored",
                 "error": {"type": "error", "error": {"type": kind, "message": message}}}),
             Outcome::Canceled => json!({"type": "canceled"}),
+            Outcome::Expired => json!({"type": "expired"}),
         };
         let written = writeln!(
             output,
@@ -292,6 +298,7 @@ async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
                 Outcome::Succeeded(_) => batch.succeeded += 1,
                 Outcome::Errored { .. } => batch.errored += 1,
                 Outcome::Canceled => batch.canceled += 1,
+                Outcome::Expired => batch.expired += 1,
             }
         }
     }

@@ -96,3 +96,9 @@ pub(crate) fn list_query(
     };
     Some((limit, params))
 }
+
+/// How long a batch may run before what is unanswered expires: 24 of the server's hours
+/// ([`crate::Speed::hour`]), as both APIs promise results within 24 hours.
+pub(crate) fn lifetime(shared: &Shared) -> std::time::Duration {
+    shared.settings.speed.hour * 24
+}

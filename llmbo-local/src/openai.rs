@@ -8,7 +8,9 @@
 //! line as OpenAI validates it (a bad line fails the batch with the line's number), then its
 //! requests are answered one at a time at the server's speed: answers go to the output file,
 //! requests the model refused to the error file, each line naming its `custom_id`. A cancel
-//! stops the answering; what was answered stays in the output file.
+//! stops the answering; what was answered stays in the output file. What is not answered 24 of
+//! the server's hours after the batch was made goes to the error file as `batch_expired`, and
+//! the batch ends `expired`.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -419,6 +421,8 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
         std::io::BufWriter::new(errors),
     );
     let mut cancelled = false;
+    let mut expired = false;
+    let expires = std::time::Instant::now() + crate::batch_apis::lifetime(&shared);
     for line in std::io::BufReader::new(input).lines() {
         let Ok(line) = line else { break };
         let Ok(request) = serde_json::from_str::<Value>(&line) else {
@@ -427,6 +431,27 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
         if batch(&shared, &id).is_some_and(|b| b.cancel_requested) {
             cancelled = true;
             break;
+        }
+        let custom_id = request
+            .get("custom_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if expired || std::time::Instant::now() >= expires {
+            // Unanswered at expiry: in the error file, as OpenAI writes them.
+            expired = true;
+            let n = shared.next_number();
+            let line = json!({
+                "id": format!("batch_req_{}", base36(n, 24)),
+                "custom_id": custom_id,
+                "response": null,
+                "error": {"code": "batch_expired",
+                          "message": "This request could not be executed before the completion window expired."},
+            });
+            if writeln!(errors, "{line}").is_err() {
+                break;
+            }
+            update(&shared, &id, |b| b.failed += 1);
+            continue;
         }
         if !speed.per_record.is_zero() {
             tokio::time::sleep(speed.per_record).await;
@@ -461,7 +486,7 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
         });
     }
     let _ = (output.flush(), errors.flush());
-    if !cancelled {
+    if !cancelled && !expired {
         update(&shared, &id, |b| b.set("finalizing", "finalizing_at"));
     }
     let keep = |path: &PathBuf, name: &str| -> Option<String> {
@@ -478,6 +503,8 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
         b.error_file_id = error_id;
         if cancelled {
             b.set("cancelled", "cancelled_at");
+        } else if expired {
+            b.set("expired", "expired_at");
         } else {
             b.set("completed", "completed_at");
         }

@@ -375,3 +375,31 @@ async fn the_openai_sdk_drives_files_and_batches() {
     .await;
     assert_checks_passed(&output, 13);
 }
+
+/// Expiry as both SDKs see it (`conformance/expiry_sdk.py`): with an hour of 2 ms, a batch's
+/// 24 hours pass while it is answered; what was answered is kept, the rest is `expired`
+/// (Anthropic) or a `batch_expired` error line (OpenAI), every request once.
+#[tokio::test(flavor = "multi_thread")]
+async fn both_sdks_see_a_batch_expire() {
+    let local = LocalBedrock::builder()
+        .api_key("sdk-test-key")
+        .speed(llmbo_local::Speed {
+            per_record: std::time::Duration::from_millis(10),
+            hour: std::time::Duration::from_millis(2),
+            ..llmbo_local::Speed::fast()
+        })
+        .start()
+        .await
+        .unwrap();
+    let output = run_script(
+        "expiry_sdk.py",
+        vec![
+            ("ANTHROPIC_BASE_URL", local.endpoint_url()),
+            ("OPENAI_BASE_URL", format!("{}/v1", local.endpoint_url())),
+            ("ANTHROPIC_API_KEY", "sdk-test-key".into()),
+            ("OPENAI_API_KEY", "sdk-test-key".into()),
+        ],
+    )
+    .await;
+    assert_checks_passed(&output, 2);
+}
