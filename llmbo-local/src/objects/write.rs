@@ -37,6 +37,12 @@ impl TempFile {
 
     /// Moves the file to `target`; from then on it is not removed.
     pub(super) fn rename_to(mut self, target: &Path) -> io::Result<()> {
+        self.try_rename_to(target)
+    }
+
+    /// As [`rename_to`](Self::rename_to), keeping the file (removed when dropped) when the
+    /// rename fails, so it can be tried again.
+    pub(super) fn try_rename_to(&mut self, target: &Path) -> io::Result<()> {
         std::fs::rename(self.path(), target)?;
         self.0 = None;
         Ok(())
