@@ -213,12 +213,8 @@ fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply
     };
     let shown = batch.to_json();
     lock(&shared.anthropic_batches).push(batch);
-    let task = tokio::spawn(answer_batch(
-        Arc::clone(shared),
-        id,
-        format!("http://{host}"),
-    ));
-    lock(&shared.tasks).push(task.abort_handle());
+    let (answering, base_url) = (Arc::clone(shared), format!("http://{host}"));
+    crate::batch_apis::start(shared, move || answer_batch(&answering, &id, &base_url));
     Reply::json(200, &shown)
 }
 
@@ -231,7 +227,7 @@ enum Outcome {
 }
 
 /// Answers a batch's requests one by one, until they are done or the batch is canceled.
-async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
+fn answer_batch(shared: &Shared, id: &str, base_url: &str) {
     let paths = {
         let batches = lock(&shared.anthropic_batches);
         batches
@@ -242,18 +238,17 @@ async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
     let Some((requests, results)) = paths else {
         return;
     };
-    let speed = shared.settings.speed;
-    tokio::time::sleep(speed.step).await;
+    let per_record = shared.settings.speed.per_record;
     let opened = std::fs::File::open(&requests).and_then(|input| {
         let output = std::fs::OpenOptions::new().append(true).open(&results)?;
         Ok((input, output))
     });
     let Ok((input, output)) = opened else {
-        end(&shared, &id, &base_url);
+        end(shared, id, base_url);
         return;
     };
     let mut output = std::io::BufWriter::new(output);
-    let expires = std::time::Instant::now() + crate::batch_apis::lifetime(&shared);
+    let expires = std::time::Instant::now() + crate::batch_apis::lifetime(shared);
     for line in std::io::BufReader::new(input).lines() {
         let Ok(line) = line else { break };
         let Ok(item) = serde_json::from_str::<Value>(&line) else {
@@ -271,10 +266,10 @@ async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
         } else if std::time::Instant::now() >= expires {
             Outcome::Expired
         } else {
-            if !speed.per_record.is_zero() {
-                tokio::time::sleep(speed.per_record).await;
+            if !per_record.is_zero() {
+                std::thread::sleep(per_record);
             }
-            answer_one(&shared, custom_id, item.get("params"))
+            answer_one(shared, custom_id, item.get("params"))
         };
         let result = match &outcome {
             Outcome::Succeeded(message) => json!({"type": "succeeded", "message": message}),
@@ -303,7 +298,7 @@ async fn answer_batch(shared: Arc<Shared>, id: String, base_url: String) {
         }
     }
     let _ = output.flush();
-    end(&shared, &id, &base_url);
+    end(shared, id, base_url);
 }
 
 /// The batch has ended: what is still processing (a read failed) expires.

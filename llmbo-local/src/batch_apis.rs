@@ -2,8 +2,9 @@
 //! folder that holds their requests, files and results.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::state::Shared;
+use crate::state::{Shared, lock};
 
 /// One request to a batch API, its body read whole.
 pub(crate) struct ApiRequest<'a> {
@@ -101,4 +102,16 @@ pub(crate) fn list_query(
 /// ([`crate::Speed::hour`]), as both APIs promise results within 24 hours.
 pub(crate) fn lifetime(shared: &Shared) -> std::time::Duration {
     shared.settings.speed.hour * 24
+}
+
+/// Starts answering a batch: after the server's first step, `answer` runs on a blocking
+/// thread, as the job runner's work does (it reads and writes files and runs the synthetic
+/// model, which must not hold up the server's other requests).
+pub(crate) fn start(shared: &Arc<Shared>, answer: impl FnOnce() + Send + 'static) {
+    let step = shared.settings.speed.step;
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(step).await;
+        let _ = tokio::task::spawn_blocking(answer).await;
+    });
+    lock(&shared.tasks).push(task.abort_handle());
 }

@@ -320,8 +320,8 @@ fn create(shared: &Arc<Shared>, body: &[u8]) -> Reply {
     let id = batch.id.clone();
     lock(&shared.openai.batches).push(batch);
     if starts {
-        let task = tokio::spawn(answer_batch(Arc::clone(shared), id, input.path));
-        lock(&shared.tasks).push(task.abort_handle());
+        let answering = Arc::clone(shared);
+        crate::batch_apis::start(shared, move || answer_batch(&answering, &id, &input.path));
     }
     Reply::json(200, &shown)
 }
@@ -392,20 +392,19 @@ fn validate(input: &FileEntry, endpoint: &str) -> Result<u64, (usize, &'static s
 }
 
 /// Answers a batch's requests one by one into its output and error files.
-async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
-    let speed = shared.settings.speed;
-    tokio::time::sleep(speed.step).await;
-    update(&shared, &id, |b| {
+fn answer_batch(shared: &Shared, id: &str, input: &std::path::Path) {
+    let per_record = shared.settings.speed.per_record;
+    update(shared, id, |b| {
         if b.status == "validating" {
             b.set("in_progress", "in_progress_at");
         }
     });
-    let dir = folder(&shared, "openai");
+    let dir = folder(shared, "openai");
     let (output_path, errors_path) = (
         dir.join(format!("{id}.output.jsonl")),
         dir.join(format!("{id}.errors.jsonl")),
     );
-    let opened = std::fs::File::open(&input).and_then(|input| {
+    let opened = std::fs::File::open(input).and_then(|input| {
         Ok((
             input,
             std::fs::File::create(&output_path)?,
@@ -413,7 +412,7 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
         ))
     });
     let Ok((input, output, errors)) = opened else {
-        update(&shared, &id, |b| b.set("failed", "failed_at"));
+        update(shared, id, |b| b.set("failed", "failed_at"));
         return;
     };
     let (mut output, mut errors) = (
@@ -422,13 +421,13 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
     );
     let mut cancelled = false;
     let mut expired = false;
-    let expires = std::time::Instant::now() + crate::batch_apis::lifetime(&shared);
+    let expires = std::time::Instant::now() + crate::batch_apis::lifetime(shared);
     for line in std::io::BufReader::new(input).lines() {
         let Ok(line) = line else { break };
         let Ok(request) = serde_json::from_str::<Value>(&line) else {
             continue; // blank: validated before
         };
-        if batch(&shared, &id).is_some_and(|b| b.cancel_requested) {
+        if batch(shared, id).is_some_and(|b| b.cancel_requested) {
             cancelled = true;
             break;
         }
@@ -450,18 +449,14 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
             if writeln!(errors, "{line}").is_err() {
                 break;
             }
-            update(&shared, &id, |b| b.failed += 1);
+            update(shared, id, |b| b.failed += 1);
             continue;
         }
-        if !speed.per_record.is_zero() {
-            tokio::time::sleep(speed.per_record).await;
+        if !per_record.is_zero() {
+            std::thread::sleep(per_record);
         }
-        let custom_id = request
-            .get("custom_id")
-            .and_then(Value::as_str)
-            .unwrap_or("");
         let n = shared.next_number();
-        let (status, body) = answer_one(&shared, custom_id, request.get("body"));
+        let (status, body) = answer_one(shared, custom_id, request.get("body"));
         let line = json!({
             "id": format!("batch_req_{}", base36(n, 24)),
             "custom_id": custom_id,
@@ -477,7 +472,7 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
         if written.is_err() {
             break;
         }
-        update(&shared, &id, |b| {
+        update(shared, id, |b| {
             if ok {
                 b.completed += 1;
             } else {
@@ -487,18 +482,18 @@ async fn answer_batch(shared: Arc<Shared>, id: String, input: PathBuf) {
     }
     let _ = (output.flush(), errors.flush());
     if !cancelled && !expired {
-        update(&shared, &id, |b| b.set("finalizing", "finalizing_at"));
+        update(shared, id, |b| b.set("finalizing", "finalizing_at"));
     }
     let keep = |path: &PathBuf, name: &str| -> Option<String> {
         let bytes = std::fs::read(path).ok().filter(|b| !b.is_empty())?;
         let _ = std::fs::remove_file(path);
-        keep_file(&shared, name, "batch_output", &bytes)
+        keep_file(shared, name, "batch_output", &bytes)
             .ok()
             .map(|f| f.id)
     };
     let output_id = keep(&output_path, &format!("{id}_output.jsonl"));
     let error_id = keep(&errors_path, &format!("{id}_error.jsonl"));
-    update(&shared, &id, |b| {
+    update(shared, id, |b| {
         b.output_file_id = output_id;
         b.error_file_id = error_id;
         if cancelled {
