@@ -1,5 +1,6 @@
-//! What the batch APIs beside Bedrock's share in llmbo-local: their API key, their ids, and the
-//! folder that holds their requests, files and results.
+//! What the batch APIs share in llmbo-local: the ids of jobs and batches; and for those beside
+//! Bedrock's, their API key, the folder that holds their requests, files and results, paging
+//! and expiry.
 
 use std::path::PathBuf;
 use std::sync::Arc;

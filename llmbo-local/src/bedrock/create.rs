@@ -277,14 +277,7 @@ fn lower_first(name: &str) -> String {
 
 /// Twelve lower-case alphanumerics, unique per server.
 pub(super) fn job_id(n: u64, name: &str) -> String {
-    let mut x = crate::faults::mix(n, 11, name.as_bytes());
-    (0..12)
-        .map(|_| {
-            let digit = (x % 36) as u32;
-            x /= 36;
-            char::from_digit(digit, 36).unwrap_or('0')
-        })
-        .collect()
+    crate::batch_apis::base36(crate::faults::mix(n, 11, name.as_bytes()), 12)
 }
 
 /// The bucket of an `s3://bucket/key` URI.
