@@ -17,10 +17,8 @@ pub(crate) fn run_key(run_name: &str) -> String {
     format!("input/{run_name}.run.json")
 }
 
-/// The output location given to every job of the bucket.
-pub(crate) fn output_uri(bucket: &str) -> String {
-    format!("s3://{bucket}/output/")
-}
+/// The folder of the store every job's output location is.
+pub(crate) const OUTPUT_PREFIX: &str = "output/";
 
 /// `s3://bucket/key`.
 pub(crate) fn s3_uri(bucket: &str, key: &str) -> String {

@@ -52,4 +52,18 @@ impl RunStore for S3Store {
     fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Vec<String>> {
         Box::pin(self.aws.list_keys(&self.bucket, prefix))
     }
+
+    fn locate(&self, url: &str) -> String {
+        let (bucket, key) = crate::layout::split_s3_uri(url);
+        if bucket.is_empty() {
+            crate::layout::s3_uri(&self.bucket, key)
+        } else {
+            url.to_owned()
+        }
+    }
+
+    /// The key, whatever the bucket: a run's locations are in its bucket.
+    fn key_of<'u>(&self, url: &'u str) -> Option<&'u str> {
+        Some(crate::layout::split_s3_uri(url).1)
+    }
 }

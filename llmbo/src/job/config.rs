@@ -108,9 +108,14 @@ impl JobConfig {
         &self.settings.job_name
     }
 
-    /// The bucket.
-    pub(crate) fn bucket(&self) -> &str {
-        &self.settings.bucket
+    /// Where `key` of the run's store is (`s3://<bucket>/<key>` on Bedrock).
+    pub(crate) fn url(&self, key: &str) -> String {
+        self.store.url(key)
+    }
+
+    /// The output location given to every job of the run.
+    pub(crate) fn output_uri(&self) -> String {
+        self.store.url(crate::layout::OUTPUT_PREFIX)
     }
 
     /// The per-job limits.

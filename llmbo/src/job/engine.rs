@@ -54,7 +54,7 @@ fn job_tags(config: &JobConfig) -> Vec<(String, String)> {
 
 /// The idempotency token of creating `entry` with `config`'s settings.
 pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> String {
-    let output_uri = layout::output_uri(config.bucket());
+    let output_uri = config.output_uri();
     // The user's tags, not llmbo's `created-by`: it names llmbo's version, and a run resumed
     // by a newer llmbo must send the same request.
     let tags = &config.settings.tags;
@@ -76,7 +76,7 @@ pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> St
 /// returns its ARN.
 pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result<String, Error> {
     let token = client_request_token(config, entry);
-    let output_uri = layout::output_uri(config.bucket());
+    let output_uri = config.output_uri();
     let tags = job_tags(config);
     let job_arn = config
         .backend
@@ -247,12 +247,7 @@ pub(crate) async fn input_files(
     config: &JobConfig,
     entry: &ShardEntry,
 ) -> Result<Vec<String>, Error> {
-    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
-    let input = if bucket.is_empty() {
-        layout::s3_uri(config.bucket(), key)
-    } else {
-        entry.input_uri.clone()
-    };
+    let input = config.store.locate(&entry.input_uri);
     config.backend.input_files(&input).await
 }
 
@@ -339,7 +334,7 @@ pub(crate) async fn download_job(
     // A job described without its output location writes to the run's bucket.
     let mut located = details.clone();
     if located.output_uri.is_empty() {
-        located.output_uri = layout::output_uri(config.bucket());
+        located.output_uri = config.output_uri();
     }
     let files = config.backend.output_files(&located).await?;
     let mut progress = Progress::transfer(Stage::Downloading, &entry.job_name, &details.job_arn);

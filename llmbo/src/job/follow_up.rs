@@ -68,7 +68,6 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             written,
             first_body,
         } = follow;
-        let bucket = self.config.bucket();
         // Padding, with the caller's consent: copies of one request under ids of our own.
         let mut padding = 0;
         if let Some(body) = &first_body {
@@ -100,8 +99,12 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 // bytes under the same name, and the idempotency token makes it one job.
                 let mut file = spool.into_inner().map_err(|e| spool_io(e.into_error()))?;
                 file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
-                let (_, key) = layout::split_s3_uri(&entry.input_uri);
-                let input = layout::s3_uri(bucket, key);
+                let key = self
+                    .config
+                    .store
+                    .key_of(&entry.input_uri)
+                    .unwrap_or_default();
+                let input = self.config.url(key);
                 let mut upload = self.config.backend.put_input(&input);
                 let mut reader = std::io::BufReader::new(file);
                 let mut chunk = Vec::new();
@@ -261,7 +264,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 history.push(existing.job_name.clone());
             }
         }
-        let bucket = self.config.bucket().to_owned();
+        let config = self.config.clone();
         let live = |entries: &[ShardEntry]| {
             entries
                 .iter()
@@ -289,7 +292,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 }
                 let job_name = names::follow_up_name(&run, stem, n);
                 record.retries.push(ShardEntry {
-                    input_uri: layout::s3_uri(&bucket, &layout::input_key(&job_name)),
+                    input_uri: config.url(&layout::input_key(&job_name)),
                     job_name,
                     input_hash: input_hash.to_owned(),
                     records,

@@ -235,9 +235,10 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         })
     }
 
-    /// Where the run record is: `s3://<bucket>/input/<job name>.run.json`.
+    /// Where the run record is: `s3://<bucket>/input/<job name>.run.json` on Bedrock,
+    /// `<store>/input/<job name>.run.json` on the other batch APIs.
     pub fn run_uri(&self) -> String {
-        crate::layout::s3_uri(self.bucket_name(), &crate::layout::run_key(self.job_name()))
+        self.config.url(&crate::layout::run_key(self.job_name()))
     }
 
     /// The run record as this handle knows it (jobs planned from `Prepared` on).

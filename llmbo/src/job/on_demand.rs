@@ -283,11 +283,10 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
     let hash = super::engine::hex(&hasher.finalize());
     let set_name = |stem: &str| format!("{}-{stem}-{}", config.job_name(), &hash[..12]);
     let name = set_name(stem);
-    let bucket = config.bucket().to_owned();
     let prefix = format!("on-demand/{name}/");
     let entry = super::record::ShardEntry {
         job_name: name,
-        input_uri: crate::layout::s3_uri(&bucket, &prefix),
+        input_uri: config.url(&prefix),
         input_hash: hash.clone(),
         records: records.len(),
         job_arn: None,
@@ -307,7 +306,7 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
     if record.cancelled {
         return Err(Error::Cancelled {
             job_name: config.job_name().to_owned(),
-            run_uri: crate::layout::s3_uri(&bucket, &crate::layout::run_key(config.job_name())),
+            run_uri: config.url(&crate::layout::run_key(config.job_name())),
         });
     }
     // Before llmbo named a retry's or a re-ask's set by its kind, every set was `ondemand`:

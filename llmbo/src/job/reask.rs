@@ -16,7 +16,7 @@ use super::retry::RetryOptions;
 use super::state::RunInS3;
 use super::{Inferer, OutputMode, names};
 use crate::error::{Error, RecordError};
-use crate::{jsonl, layout};
+use crate::jsonl;
 
 /// One re-ask round of [`BatchRun::retry_failed`](crate::BatchRun::retry_failed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +213,11 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         };
         for (on_demand, entry) in entries {
             if on_demand {
-                let (_, prefix) = layout::split_s3_uri(&entry.input_uri);
+                let prefix = self
+                    .config
+                    .store
+                    .key_of(&entry.input_uri)
+                    .unwrap_or_default();
                 for (_, text) in super::on_demand::kept_answers(&self.config, prefix).await? {
                     take(text.as_bytes(), &mut answers);
                 }
@@ -225,7 +229,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             let mut details = self.config.backend.describe(job_arn).await?;
             // A job described without its output location writes to the run's bucket.
             if details.output_uri.is_empty() {
-                details.output_uri = layout::output_uri(self.config.bucket());
+                details.output_uri = self.config.output_uri();
             }
             for file in self.config.backend.output_files(&details).await?.outputs {
                 let mut lines = self.config.backend.lines(&file).await?;

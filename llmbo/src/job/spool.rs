@@ -321,7 +321,7 @@ pub(crate) fn plan(
         .map(|(index, range)| {
             let job_name = shard_name(index);
             ShardEntry {
-                input_uri: layout::s3_uri(config.bucket(), &layout::input_key(&job_name)),
+                input_uri: config.url(&layout::input_key(&job_name)),
                 job_name,
                 input_hash: String::new(),
                 records: range.len(),

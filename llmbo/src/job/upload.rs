@@ -29,15 +29,7 @@ pub(crate) async fn upload_job(
     mut reader: std::io::BufReader<std::fs::File>,
 ) -> Result<std::io::BufReader<std::fs::File>, Error> {
     // A location without a bucket is in the run's bucket.
-    let (bucket, key) = layout::split_s3_uri(&entry.input_uri);
-    let input = layout::s3_uri(
-        if bucket.is_empty() {
-            config.bucket()
-        } else {
-            bucket
-        },
-        key,
-    );
+    let input = config.store.locate(&entry.input_uri);
     let mut local = match &config.output_dir {
         Some(dir) => {
             let path = dir.join(layout::local_input(&entry.job_name));

@@ -7,6 +7,8 @@
 //! and `PutMode::Update` do for its backends. Bedrock runs keep it in S3 (`aws::S3Store`,
 //! conditional writes by ETag); the other batch APIs will keep it where the user says.
 
+pub(crate) mod folder;
+
 use std::future::Future;
 use std::pin::Pin;
 
@@ -51,4 +53,14 @@ pub(crate) trait RunStore: Send + Sync + std::fmt::Debug {
 
     /// The keys that start with `prefix`.
     fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Vec<String>>;
+
+    /// A location a run names, made whole: on S3 a location without a bucket is in the
+    /// run's bucket. Anything else is as given.
+    fn locate(&self, url: &str) -> String {
+        url.to_owned()
+    }
+
+    /// The key of a location in this store (the part after the bucket on S3); `None` when
+    /// it is not in the store.
+    fn key_of<'u>(&self, url: &'u str) -> Option<&'u str>;
 }

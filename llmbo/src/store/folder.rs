@@ -1,0 +1,547 @@
+//! A local folder as a run store: the default home of runs on the batch APIs that have no
+//! bucket of their own (Anthropic, OpenAI, Gemini).
+//!
+//! Documents are files under the folder, named by their keys. A conditional write takes an
+//! exclusive lock on a lock file beside the document (`File::lock`, an advisory lock every
+//! llmbo process on the machine honours), reads what is there, and replaces it by a rename
+//! only when it is as expected, so two processes on one run are as safe as on S3. A
+//! document's version is the SHA-256 of its bytes. Job inputs are written to a temporary file
+//! beside their name and renamed when whole, so a half-written input is never read.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{Expected, Put, RunStore, StoreFuture};
+use crate::backend::{BackendFuture, InputWriter, Lines};
+use crate::error::Error;
+
+/// A folder as a [`RunStore`], and where a run's job inputs are kept.
+#[derive(Debug, Clone)]
+pub(crate) struct FolderStore {
+    root: PathBuf,
+}
+
+impl FolderStore {
+    /// The store at `root` (a path, or a `file://` URL), made absolute so that its URLs name
+    /// the same files from any working directory. The folder is made when first written.
+    pub(crate) fn new(root: &str) -> Result<Self, Error> {
+        let path = root.strip_prefix("file://").unwrap_or(root);
+        if path.is_empty() {
+            return Err(Error::InvalidConfig {
+                field: "store",
+                reason: "the store's folder is empty: give a folder path".into(),
+            });
+        }
+        let path = std::path::absolute(path).map_err(|source| Error::Io {
+            path: PathBuf::from(path),
+            source,
+        })?;
+        Ok(FolderStore { root: path })
+    }
+
+    /// The folder.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file of `key`; a key that would leave the folder is refused.
+    fn path(&self, key: &str) -> Result<PathBuf, Error> {
+        let fits = !key.is_empty()
+            && !key.starts_with('/')
+            && key
+                .split('/')
+                .all(|part| !matches!(part, "." | "..") && !part.contains('\\'));
+        if !fits {
+            return Err(Error::Internal {
+                what: "the run store",
+                reason: format!("`{key}` is not a key inside the store"),
+            });
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// The key of a URL of this store (`<root>/<key>`), `None` for any other.
+    pub(crate) fn key_of<'u>(&self, url: &'u str) -> Option<&'u str> {
+        let url = url.strip_prefix("file://").unwrap_or(url);
+        let root = self.root.to_str()?;
+        url.strip_prefix(root)?.strip_prefix('/')
+    }
+
+    /// The file a URL of this store names.
+    fn file_of(&self, url: &str) -> Result<PathBuf, Error> {
+        match self.key_of(url) {
+            Some(key) => self.path(key),
+            None => Err(Error::Internal {
+                what: "the run store",
+                reason: format!("`{url}` is not in the store {}", self.root.display()),
+            }),
+        }
+    }
+
+    /// The files of an input: the one `url` names, or every `.jsonl` file under the folder
+    /// it names (ends with `/`), by name.
+    pub(crate) async fn input_files(&self, url: &str) -> Result<Vec<String>, Error> {
+        let Some(key) = self.key_of(url) else {
+            return Ok(vec![url.to_owned()]);
+        };
+        if !key.is_empty() && !key.ends_with('/') {
+            return Ok(vec![url.to_owned()]);
+        }
+        let keys = self.list(key).await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.ends_with(".jsonl"))
+            .map(|k| self.url(&k))
+            .collect())
+    }
+
+    /// A file of the store line by line.
+    pub(crate) async fn lines(&self, url: &str) -> Result<Lines, Error> {
+        let path = self.file_of(url)?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Lines::new(
+            Box::new(tokio::io::BufReader::new(file)),
+            path.display().to_string(),
+            |file, err| Error::Io {
+                path: PathBuf::from(file),
+                source: std::io::Error::new(err.kind(), err.to_string()),
+            },
+        ))
+    }
+
+    /// A file's version: its length and modification time, `None` when it does not exist.
+    pub(crate) async fn version(&self, url: &str) -> Result<Option<String>, Error> {
+        let path = self.file_of(url)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(Some(file_version(&meta))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path, source }),
+        }
+    }
+
+    /// A writer of the file `url` names: a temporary file beside it, renamed over it by
+    /// [`InputWriter::finish`]; dropped unfinished, it leaves nothing.
+    pub(crate) fn put_input(&self, url: &str) -> Box<dyn InputWriter<'static>> {
+        Box::new(FolderWriter {
+            target: self.file_of(url),
+            temp: None,
+        })
+    }
+}
+
+/// The version of a file written as a whole: its length and modification time.
+fn file_version(meta: &std::fs::Metadata) -> String {
+    let nanos = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", meta.len())
+}
+
+/// The version of a document: the hex SHA-256 of its bytes.
+fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A temporary name beside `path`, unique to this process and call.
+fn temp_beside(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+/// Reads `path` whole, `None` when it does not exist.
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match std::fs::File::open(path) {
+        Ok(mut file) => {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(io(path))?;
+            Ok(Some(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Writes `body` to `path` through a temporary file and a rename: readers see the old
+/// document or the new one, never a part.
+fn replace(path: &Path, body: &[u8]) -> Result<(), Error> {
+    let temp = temp_beside(path);
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(body)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.map_err(io(path))
+}
+
+/// The conditional write, under the document's lock.
+fn put_locked(path: &Path, body: &[u8], expected: Expected<'_>) -> Result<Put, Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let lock_path = dir.join(format!(".{name}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    lock.lock().map_err(io(&lock_path))?;
+    let now = read_if_present(path)?;
+    let as_expected = match (expected, &now) {
+        (Expected::Absent, None) => true,
+        (Expected::Unchanged(version), Some(bytes)) => digest(bytes) == version,
+        _ => false,
+    };
+    if !as_expected {
+        return Ok(Put::Conflict);
+    }
+    replace(path, body)?;
+    Ok(Put::Written(digest(body)))
+    // The lock is released when `lock` is dropped.
+}
+
+/// Every file under `dir`, as keys (`/`-separated, relative to `root`), skipping llmbo's own
+/// lock and temporary files (their names start with `.`).
+fn walk(root: &Path, dir: &Path, prefix: &str, keys: &mut Vec<String>) -> Result<(), Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(relative) = path.strip_prefix(root) else {
+            continue;
+        };
+        let key = relative
+            .components()
+            .filter_map(|c| c.as_os_str().to_str())
+            .collect::<Vec<_>>()
+            .join("/");
+        let is_dir = entry.file_type().map_err(io(&path))?.is_dir();
+        if is_dir {
+            let folder = format!("{key}/");
+            // Only folders that can hold a key with the prefix are read.
+            if folder.starts_with(prefix) || prefix.starts_with(&folder) {
+                walk(root, &path, prefix, keys)?;
+            }
+        } else if key.starts_with(prefix) {
+            keys.push(key);
+        }
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal {
+            what: "the run store",
+            reason: e.to_string(),
+        })?
+}
+
+impl RunStore for FolderStore {
+    fn url(&self, key: &str) -> String {
+        let root = self.root.display().to_string();
+        format!("{}/{key}", root.trim_end_matches('/'))
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<(Vec<u8>, String)>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            blocking(move || {
+                Ok(read_if_present(&path)?.map(|bytes| {
+                    let version = digest(&bytes);
+                    (bytes, version)
+                }))
+            })
+            .await
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        expected: Expected<'a>,
+    ) -> StoreFuture<'a, Put> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            let expected = match expected {
+                Expected::Absent => None,
+                Expected::Unchanged(v) => Some(v.to_owned()),
+            };
+            blocking(move || {
+                let expected = match &expected {
+                    None => Expected::Absent,
+                    Some(v) => Expected::Unchanged(v),
+                };
+                put_locked(&path, &body, expected)
+            })
+            .await
+        })
+    }
+
+    fn key_of<'u>(&self, url: &'u str) -> Option<&'u str> {
+        FolderStore::key_of(self, url)
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let root = self.root.clone();
+            let prefix = prefix.to_owned();
+            blocking(move || {
+                let mut keys = Vec::new();
+                walk(&root, &root, &prefix, &mut keys)?;
+                keys.sort();
+                Ok(keys)
+            })
+            .await
+        })
+    }
+}
+
+/// A job input being written beside its name.
+struct FolderWriter {
+    target: Result<PathBuf, Error>,
+    /// The temporary file and its name, once the first bytes came.
+    temp: Option<(tokio::fs::File, PathBuf)>,
+}
+
+impl FolderWriter {
+    async fn open(&mut self) -> Result<&mut tokio::fs::File, Error> {
+        let target = match &self.target {
+            Ok(target) => target.clone(),
+            Err(e) => {
+                return Err(Error::Internal {
+                    what: "the run store",
+                    reason: e.to_string(),
+                });
+            }
+        };
+        if self.temp.is_none() {
+            let dir = target.parent().unwrap_or(Path::new("."));
+            tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
+            let temp = temp_beside(&target);
+            let file = crate::files::create_private(&temp)
+                .await
+                .map_err(io(&temp))?;
+            self.temp = Some((file, temp));
+        }
+        match &mut self.temp {
+            Some((file, _)) => Ok(file),
+            None => unreachable!("opened above"),
+        }
+    }
+}
+
+impl Drop for FolderWriter {
+    fn drop(&mut self) {
+        if let Some((_, temp)) = self.temp.take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+impl InputWriter<'static> for FolderWriter {
+    fn write<'b>(&'b mut self, bytes: &'b [u8]) -> BackendFuture<'b, ()> {
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt;
+            let file = self.open().await?;
+            file.write_all(bytes).await.map_err(|source| Error::Io {
+                path: PathBuf::from("a job input"),
+                source,
+            })
+        })
+    }
+
+    fn finish(mut self: Box<Self>) -> BackendFuture<'static, String> {
+        Box::pin(async move {
+            self.open().await?;
+            let Some((file, temp)) = self.temp.take() else {
+                unreachable!("opened above")
+            };
+            let target = match &self.target {
+                Ok(target) => target.clone(),
+                Err(_) => unreachable!("checked by open"),
+            };
+            let synced = file.sync_all().await;
+            drop(file);
+            if let Err(source) = synced {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(Error::Io {
+                    path: target,
+                    source,
+                });
+            }
+            if let Err(source) = tokio::fs::rename(&temp, &target).await {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(Error::Io {
+                    path: target,
+                    source,
+                });
+            }
+            let meta = tokio::fs::metadata(&target).await.map_err(io(&target))?;
+            Ok(file_version(&meta))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, FolderStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::new(dir.path().to_str().unwrap()).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn writes_are_conditional() {
+        let (_dir, store) = store();
+        let key = "input/run.run.json";
+        assert_eq!(store.get(key).await.unwrap(), None);
+        let Put::Written(v1) = store
+            .put(key, b"one".to_vec(), Expected::Absent)
+            .await
+            .unwrap()
+        else {
+            panic!("the first create must write");
+        };
+        assert_eq!(
+            store
+                .put(key, b"two".to_vec(), Expected::Absent)
+                .await
+                .unwrap(),
+            Put::Conflict
+        );
+        assert_eq!(
+            store
+                .put(key, b"two".to_vec(), Expected::Unchanged("stale"))
+                .await
+                .unwrap(),
+            Put::Conflict
+        );
+        let (bytes, version) = store.get(key).await.unwrap().unwrap();
+        assert_eq!(
+            (bytes.as_slice(), version.as_str()),
+            (&b"one"[..], v1.as_str())
+        );
+        let Put::Written(v2) = store
+            .put(key, b"two".to_vec(), Expected::Unchanged(&v1))
+            .await
+            .unwrap()
+        else {
+            panic!("a replace of the version read must write");
+        };
+        assert_ne!(v1, v2);
+        assert_eq!(
+            store
+                .put(key, b"three".to_vec(), Expected::Unchanged(&v1))
+                .await
+                .unwrap(),
+            Put::Conflict
+        );
+        assert_eq!(store.list("input/").await.unwrap(), vec![key.to_owned()]);
+        assert!(store.path("../x").is_err() && store.path("/x").is_err());
+    }
+
+    /// Eight tasks add one to a counter 25 times each by read and compare-and-swap: every
+    /// increment lands once, as on S3.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_writers_lose_nothing() {
+        let (_dir, store) = store();
+        let store = std::sync::Arc::new(store);
+        let key = "counter";
+        store
+            .put(key, b"0".to_vec(), Expected::Absent)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    loop {
+                        let (bytes, version) = store.get(key).await.unwrap().unwrap();
+                        let n: u64 = std::str::from_utf8(&bytes).unwrap().parse().unwrap();
+                        let next = (n + 1).to_string().into_bytes();
+                        if let Put::Written(_) = store
+                            .put(key, next, Expected::Unchanged(&version))
+                            .await
+                            .unwrap()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let (bytes, _) = store.get(key).await.unwrap().unwrap();
+        assert_eq!(bytes, b"200");
+    }
+
+    #[tokio::test]
+    async fn inputs_appear_whole_or_not_at_all() {
+        let (_dir, store) = store();
+        let url = store.url("input/job.jsonl");
+        let mut writer = store.put_input(&url);
+        writer.write(b"{\"a\":1}\n").await.unwrap();
+        assert_eq!(store.version(&url).await.unwrap(), None);
+        drop(writer);
+        assert_eq!(store.version(&url).await.unwrap(), None);
+        assert!(store.list("").await.unwrap().is_empty(), "nothing is left");
+        let mut writer = store.put_input(&url);
+        writer.write(b"{\"a\":1}\n").await.unwrap();
+        writer.write(b"{\"a\":2}\n").await.unwrap();
+        let version = writer.finish().await.unwrap();
+        assert_eq!(store.version(&url).await.unwrap(), Some(version));
+        let mut lines = store.lines(&url).await.unwrap();
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), b"{\"a\":1}\n");
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), b"{\"a\":2}\n");
+        assert_eq!(lines.next_line().await.unwrap(), None);
+        let folder = store.url("input/");
+        assert_eq!(store.input_files(&folder).await.unwrap(), vec![url.clone()]);
+        assert_eq!(store.key_of(&url), Some("input/job.jsonl"));
+    }
+}
