@@ -108,6 +108,10 @@ pub(crate) trait InputWriter<'a>: Send {
     fn finish(self: Box<Self>) -> BackendFuture<'a, String>;
 }
 
+/// What a backend makes of each line it reads: the line in Bedrock's form, or `None` to
+/// leave it out.
+pub(crate) type LineMap = Box<dyn FnMut(&[u8]) -> Option<Vec<u8>> + Send>;
+
 /// A file read line by line as it arrives.
 pub(crate) struct Lines {
     reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send>,
@@ -115,6 +119,8 @@ pub(crate) struct Lines {
     file: String,
     /// The backend's error for a read that failed on the way.
     on_error: fn(&str, &std::io::Error) -> Error,
+    /// How a provider's lines become Bedrock's (`recordId`, `modelOutput` or `error`).
+    map: Option<LineMap>,
 }
 
 impl Lines {
@@ -128,19 +134,39 @@ impl Lines {
             reader,
             file,
             on_error,
+            map: None,
         }
+    }
+
+    /// The same lines, each made into Bedrock's form by `map` (and left out where it says
+    /// `None`).
+    pub(crate) fn mapped(mut self, map: LineMap) -> Self {
+        self.map = Some(map);
+        self
     }
 
     /// The next line with its newline (the last may have none); `None` at the end.
     pub(crate) async fn next_line(&mut self) -> Result<Option<Vec<u8>>, Error> {
         use tokio::io::AsyncBufReadExt;
-        let mut line = Vec::new();
-        let read = self
-            .reader
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(|e| (self.on_error)(&self.file, &e))?;
-        Ok((read > 0).then_some(line))
+        loop {
+            let mut line = Vec::new();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .await
+                .map_err(|e| (self.on_error)(&self.file, &e))?;
+            if read == 0 {
+                return Ok(None);
+            }
+            match &mut self.map {
+                None => return Ok(Some(line)),
+                Some(map) => {
+                    if let Some(line) = map(&line) {
+                        return Ok(Some(line));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -232,6 +232,22 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A call to a batch API other than Bedrock's (Anthropic, OpenAI, Gemini) failed. `kind`
+    /// says what to do about it, as for [`Error::Aws`].
+    #[error("{provider} {operation} failed ({kind}): {}{message}", if code.is_empty() { String::new() } else { format!("{code} ") })]
+    Api {
+        /// The provider: `Anthropic`, `OpenAI` or `Gemini`.
+        provider: &'static str,
+        /// What was asked, e.g. `create batch`.
+        operation: &'static str,
+        /// What kind of failure it is, from the HTTP status and the provider's error type.
+        kind: AwsErrorKind,
+        /// The provider's error type or code (e.g. `rate_limit_error`), or the HTTP status;
+        /// empty when the call got no answer.
+        code: String,
+        /// The provider's message, or why the call failed.
+        message: String,
+    },
     /// A run of this name exists with other inputs or settings; nothing was uploaded.
     #[error(
         "a run named `{job_name}` already exists ({run_uri}) with other {}; resume it with `BatchRun::resume(\"{run_uri}\", ..)` or choose another job name",
@@ -437,7 +453,7 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Aws { kind, .. } => kind.is_retryable(),
+            Error::Aws { kind, .. } | Error::Api { kind, .. } => kind.is_retryable(),
             _ => false,
         }
     }
@@ -445,7 +461,7 @@ impl Error {
     /// The kind of AWS failure, when this is one.
     pub fn aws_kind(&self) -> Option<AwsErrorKind> {
         match self {
-            Error::Aws { kind, .. } => Some(*kind),
+            Error::Aws { kind, .. } | Error::Api { kind, .. } => Some(*kind),
             _ => None,
         }
     }

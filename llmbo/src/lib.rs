@@ -249,6 +249,8 @@ pub mod adapter;
 mod aws;
 #[cfg(feature = "aws")]
 mod backend;
+#[cfg(feature = "_http")]
+mod batch_api;
 pub mod cost;
 #[doc(hidden)]
 pub mod __private {
@@ -330,8 +332,8 @@ pub mod prelude {
 #[cfg(feature = "aws")]
 pub mod builder {
     pub use crate::job::{
-        BucketNameIsSet, Configured, InfererBuilder, JobNameIsSet, ModelNameIsSet, PollConfig,
-        PollPace, ProgressCallback, RegionIsSet, RoleArnIsSet, Set, Unset,
+        ApiBuilder, BucketNameIsSet, Configured, InfererBuilder, JobNameIsSet, ModelNameIsSet,
+        PollConfig, PollPace, ProgressCallback, RegionIsSet, RoleArnIsSet, Set, Unset,
     };
     /// The AWS SDK configuration type the builder takes.
     pub use aws_config::SdkConfig;

@@ -18,7 +18,7 @@ use crate::embedding::EmbeddingSettings;
 use crate::error::Error;
 use crate::mode::OutputMode;
 use crate::progress::Progress;
-use crate::settings::RunSettings;
+use crate::settings::{Provider, RunSettings};
 
 mod sealed {
     pub trait Sealed {}
@@ -101,6 +101,8 @@ pub(crate) struct Settings {
     pub(crate) offline: Option<String>,
     pub(crate) prices: Option<crate::cost::PriceTable>,
     pub(crate) max_estimated_cost: Option<f64>,
+    /// The API key of a provider other than Bedrock (never persisted, never printed).
+    pub(crate) api_key: Option<String>,
 }
 
 /// A builder with all five required settings given: what `build()` takes, named so a
@@ -155,6 +157,21 @@ impl<O> InfererBuilder<O> {
     pub(crate) fn new() -> Self {
         InfererBuilder {
             settings: Settings::default(),
+            _types: PhantomData,
+        }
+    }
+}
+
+/// A builder of a run on a batch API other than Bedrock: `model_name` and `job_name` are
+/// required; there is no bucket, region or role to give.
+pub type ApiBuilder<O, M = Unset, J = Unset> = InfererBuilder<O, M, Set, Set, J, Set>;
+
+impl<O> ApiBuilder<O> {
+    pub(crate) fn for_provider(provider: Provider) -> Self {
+        let mut settings = Settings::default();
+        settings.run.provider = provider;
+        InfererBuilder {
+            settings,
             _types: PhantomData,
         }
     }
@@ -223,6 +240,9 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         A: RoleArnIsSet,
     {
         let s = self.settings;
+        if s.run.provider != Provider::Bedrock {
+            return build_on_api::<O>(s);
+        }
         let mut run = s.run.clone();
         if !s.given.max_records {
             run.limits.max_records =
@@ -250,6 +270,65 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         let quota_source = read_quotas(&aws, &mut run, &s).await;
         Ok(Inferer::from_config(assemble(s, run, aws, quota_source)))
     }
+}
+
+/// A run on a batch API other than Bedrock: the provider's limits where none were given, the
+/// output settled as on Bedrock, the settings Bedrock alone takes refused, and the API and
+/// the store connected (nothing is asked of the API before the first job).
+fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, Error> {
+    let mut run = s.run.clone();
+    let provider = run.provider;
+    run.model_name = provider.model_id(&run.model_name);
+    let documented = super::connect::limits(provider);
+    if !s.given.min_records {
+        run.limits.min_records = documented.min_records;
+    }
+    if !s.given.max_records {
+        run.limits.max_records = documented.max_records;
+    }
+    if !s.given.max_bytes {
+        run.limits.max_bytes = documented.max_bytes;
+    }
+    settle_output::<O>(&mut run, s.adapter.as_ref())?;
+    settle_embedding::<O>(&mut run)?;
+    let bedrock_only = [
+        ("kms_key_id", run.kms_key_id.is_some()),
+        ("expected_bucket_owner", run.bucket_owner.is_some()),
+        ("vpc_config", run.vpc.is_some()),
+        ("service_tier", run.service_tier.is_some()),
+        ("invocation_type", run.converse),
+        ("sdk_config", s.sdk_config.is_some()),
+        ("s3_force_path_style", s.s3_force_path_style.is_some()),
+        ("retry_config", s.retry.is_some()),
+    ];
+    if let Some((field, _)) = bedrock_only.iter().find(|(_, given)| *given) {
+        return Err(Error::InvalidConfig {
+            field,
+            reason: format!(
+                "`{field}` is a Bedrock setting; a run on {} has none",
+                provider.name()
+            ),
+        });
+    }
+    check_budget(&run, &s)?;
+    names::check_job_name(&run.job_name)?;
+    let root = run
+        .store
+        .clone()
+        .unwrap_or_else(|| super::connect::DEFAULT_STORE.to_owned());
+    let store = crate::store::folder::FolderStore::new(&root)?;
+    run.store = Some(store.root().display().to_string());
+    run.base_url = super::connect::base_url(&run, run.base_url.as_deref());
+    let (backend, store) = super::connect::connect(&run, s.api_key.as_deref())?;
+    let source = if s.given.any() {
+        crate::preflight::QuotaSource::Builder
+    } else {
+        crate::preflight::QuotaSource::Defaults
+    };
+    let region = s.region.clone();
+    let mut config = JobConfig::assemble_on(run, &region, backend, store, s.adapter.clone());
+    fill(&mut config, s, (source, None));
+    Ok(Inferer::from_config(config))
 }
 
 /// The output: the tool (the type's, or the run-time one) and the strategy the model takes,
@@ -311,6 +390,27 @@ fn check_settings(run: &RunSettings, s: &Settings) -> Result<(), Error> {
             }
         })?;
     }
+    check_budget(run, s)?;
+    names::check_job_name(&run.job_name)?;
+    names::check_role_arn(&run.role_arn)?;
+    names::check_bucket(&run.bucket)?;
+    if !(24..=168).contains(&run.timeout_hours) {
+        return Err(Error::InvalidConfig {
+            field: "time_out_duration_hours",
+            reason: format!("{} is outside Bedrock's 24 to 168 hours", run.timeout_hours),
+        });
+    }
+    if s.region.is_empty() {
+        return Err(Error::InvalidConfig {
+            field: "region",
+            reason: "it is empty".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A budget needs the model's price, and is a cost of 0 or more.
+fn check_budget(run: &RunSettings, s: &Settings) -> Result<(), Error> {
     if let Some(max) = s.max_estimated_cost {
         let priced = s
             .prices
@@ -329,21 +429,6 @@ fn check_settings(run: &RunSettings, s: &Settings) -> Result<(), Error> {
                 },
             });
         }
-    }
-    names::check_job_name(&run.job_name)?;
-    names::check_role_arn(&run.role_arn)?;
-    names::check_bucket(&run.bucket)?;
-    if !(24..=168).contains(&run.timeout_hours) {
-        return Err(Error::InvalidConfig {
-            field: "time_out_duration_hours",
-            reason: format!("{} is outside Bedrock's 24 to 168 hours", run.timeout_hours),
-        });
-    }
-    if s.region.is_empty() {
-        return Err(Error::InvalidConfig {
-            field: "region",
-            reason: "it is empty".into(),
-        });
     }
     Ok(())
 }
@@ -394,7 +479,18 @@ fn assemble(
     aws: Aws,
     quota_source: (crate::preflight::QuotaSource, Option<String>),
 ) -> JobConfig {
-    let mut config = JobConfig::assemble(run, &s.region, aws, s.adapter);
+    let adapter = s.adapter.clone();
+    let mut config = JobConfig::assemble(run, &s.region, aws, adapter);
+    fill(&mut config, s, quota_source);
+    config
+}
+
+/// The builder's settings every provider's configuration takes as they are.
+fn fill(
+    config: &mut JobConfig,
+    s: Settings,
+    quota_source: (crate::preflight::QuotaSource, Option<String>),
+) {
     config.output_dir = s.output_dir;
     config.strict = s.strict;
     config.skip_checks = s.skip_checks;
@@ -405,5 +501,4 @@ fn assemble(
     config.quota_source = quota_source;
     config.progress = s.progress;
     config.poll = s.poll;
-    config
 }

@@ -26,7 +26,9 @@ pub(crate) struct JobConfig {
     pub(crate) settings: RunSettings,
     pub(crate) region: String,
     pub(crate) output_dir: Option<PathBuf>,
-    pub(crate) aws: Aws,
+    /// The AWS clients of a Bedrock run (the preflight's catalog and token counts); `None`
+    /// on the other batch APIs.
+    pub(crate) aws: Option<Aws>,
     /// The batch API the run's jobs are on.
     pub(crate) backend: Arc<dyn Backend>,
     /// Where the run record is kept (for Bedrock runs, the run's bucket).
@@ -63,12 +65,27 @@ pub(crate) type LocalIds = std::sync::Arc<
 >;
 
 impl JobConfig {
-    /// The one constructor: the settings, the clients, and the adapter (the caller's, else the
-    /// registry's for the model and invocation type).
+    /// A Bedrock run's configuration: its jobs on Bedrock, its record in its bucket.
     pub(crate) fn assemble(
         settings: RunSettings,
         region: &str,
         aws: Aws,
+        adapter: Option<Arc<dyn ModelProviderAdapter>>,
+    ) -> Self {
+        let store: Arc<dyn RunStore> = Arc::new(S3Store::new(aws.clone(), &settings.bucket));
+        let backend: Arc<dyn Backend> = Arc::new(aws.clone());
+        let mut config = Self::assemble_on(settings, region, backend, store, adapter);
+        config.aws = Some(aws);
+        config
+    }
+
+    /// The one constructor: the settings, the batch API and the store, and the adapter (the
+    /// caller's, else the registry's for the model and invocation type).
+    pub(crate) fn assemble_on(
+        settings: RunSettings,
+        region: &str,
+        backend: Arc<dyn Backend>,
+        store: Arc<dyn RunStore>,
         adapter: Option<Arc<dyn ModelProviderAdapter>>,
     ) -> Self {
         let adapter = adapter
@@ -79,15 +96,13 @@ impl JobConfig {
             .unwrap_or_else(|| {
                 ModelAdapterRegistry::adapter_for(&settings.model_name, settings.invocation_type())
             });
-        let store: Arc<dyn RunStore> = Arc::new(S3Store::new(aws.clone(), &settings.bucket));
-        let backend: Arc<dyn Backend> = Arc::new(aws.clone());
         JobConfig {
             settings,
             region: region.to_owned(),
             output_dir: None,
             backend,
             store,
-            aws,
+            aws: None,
             adapter,
             progress: None,
             poll: super::PollConfig::default(),

@@ -58,8 +58,14 @@ pub(crate) fn client_request_token(config: &JobConfig, entry: &ShardEntry) -> St
     // The user's tags, not llmbo's `created-by`: it names llmbo's version, and a run resumed
     // by a newer llmbo must send the same request.
     let tags = &config.settings.tags;
+    // Where the API is reached is not what is asked of it: a run resumed through a proxy is
+    // the same request.
+    let settings = crate::settings::RunSettings {
+        base_url: None,
+        ..config.settings.clone()
+    };
     let parts = TokenParts {
-        settings: &config.settings,
+        settings: &settings,
         job_name: &entry.job_name,
         input_uri: &entry.input_uri,
         output_uri: &output_uri,

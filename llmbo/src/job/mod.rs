@@ -24,6 +24,7 @@
 
 mod builder;
 mod config;
+mod connect;
 mod download;
 mod engine;
 mod follow_up;
@@ -54,8 +55,8 @@ use std::sync::Arc;
 
 use crate::mode::{Embeddings, OutputMode, Structured, Untyped};
 pub use builder::{
-    BucketNameIsSet, Configured, InfererBuilder, JobNameIsSet, ModelNameIsSet, ProgressCallback,
-    RegionIsSet, RoleArnIsSet, Set, Unset,
+    ApiBuilder, BucketNameIsSet, Configured, InfererBuilder, JobNameIsSet, ModelNameIsSet,
+    ProgressCallback, RegionIsSet, RoleArnIsSet, Set, Unset,
 };
 pub use jobs::Jobs;
 pub use reask::ReaskRound;
@@ -164,6 +165,27 @@ impl<O: OutputMode> Inferer<O, Ready> {
     /// ```
     pub fn builder() -> InfererBuilder<O> {
         InfererBuilder::new()
+    }
+
+    /// Settings for a run on Anthropic's Message Batches API: `model_name` (Anthropic's name,
+    /// e.g. `claude-haiku-4-5`) and `job_name` are required; the key is `ANTHROPIC_API_KEY`
+    /// or [`api_key`](InfererBuilder::api_key), and the run is kept in a local folder
+    /// ([`store`](InfererBuilder::store), default `./llmbo-runs`). After `build()` the steps
+    /// are the same as on Bedrock.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmbo::Error> {
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)] struct Person { name: String }
+    /// let inferer = llmbo::StructuredBatchInferer::<Person>::anthropic()
+    ///     .model_name("claude-haiku-4-5")
+    ///     .job_name("people-2026-12")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "anthropic")]
+    pub fn anthropic() -> ApiBuilder<O> {
+        ApiBuilder::for_provider(crate::settings::Provider::Anthropic)
     }
 
     pub(crate) fn from_config(config: JobConfig) -> Self {

@@ -18,6 +18,28 @@ use crate::progress::Progress;
 use crate::settings::VpcSettings;
 
 impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
+    /// Where a run on a batch API other than Bedrock is kept (its record, its jobs'
+    /// inputs and the register of its batches): a local folder, made if need be; default
+    /// `./llmbo-runs`. Any process that can read the folder can resume or cancel the run.
+    pub fn store(mut self, folder: impl Into<String>) -> Self {
+        self.settings.run.store = Some(folder.into());
+        self
+    }
+
+    /// The API key of a batch API other than Bedrock; default: the provider's environment
+    /// variable (`ANTHROPIC_API_KEY`). Never written to the run's record or printed.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.settings.api_key = Some(key.into());
+        self
+    }
+
+    /// The base URL of a batch API other than Bedrock (a proxy, or llmbo-local); default: the
+    /// provider's environment variable (`ANTHROPIC_BASE_URL`), else the provider's own.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.run.base_url = Some(url.into());
+        self
+    }
+
     /// The AWS configuration (credentials, endpoint); default: `aws_config`'s defaults.
     pub fn sdk_config(mut self, config: SdkConfig) -> Self {
         self.settings.sdk_config = Some(config);

@@ -41,17 +41,25 @@ impl<O: OutputMode> Inferer<O, Ready> {
             }
         }
         let mut spool = spooler.finish()?;
-        if let Some(why) = &config.offline {
-            let mut report = report(config, spool, None);
-            report.skipped.push(format!(
-                "the model's catalog and inference-profile checks, the Service Quotas read and the CountTokens calibration ({why})"
-            ));
-            return Ok(report);
-        }
+        let aws = match (&config.offline, &config.aws) {
+            (None, Some(aws)) => aws,
+            (why, _) => {
+                let why = why.clone().unwrap_or_else(|| {
+                    format!(
+                        "the run is on {}, not Bedrock",
+                        config.settings.provider.name()
+                    )
+                });
+                let mut report = report(config, spool, None);
+                report.skipped.push(format!(
+                    "the model's catalog and inference-profile checks, the Service Quotas read and the CountTokens calibration ({why})"
+                ));
+                return Ok(report);
+            }
+        };
         let model_check =
-            crate::preflight::check_model(&config.aws, &config.settings.model_name, &config.region)
-                .await;
-        calibrate(config, &mut spool.tokens, &sample).await;
+            crate::preflight::check_model(aws, &config.settings.model_name, &config.region).await;
+        calibrate(aws, config, &mut spool.tokens, &sample).await;
         Ok(report(config, spool, Some(model_check)))
     }
 }
@@ -59,17 +67,14 @@ impl<O: OutputMode> Inferer<O, Ready> {
 /// Sends a few bodies to `CountTokens` and calibrates the estimate with the answers; a model
 /// or account that does not answer leaves the family's rule of thumb.
 async fn calibrate(
+    aws: &crate::aws::Aws,
     config: &JobConfig,
     tokens: &mut TokenEstimator,
     sample: &[(serde_json::Value, u64)],
 ) {
     let mut measured = Vec::new();
     for (body, bytes) in sample {
-        match config
-            .aws
-            .count_tokens(&config.settings.model_name, body)
-            .await
-        {
+        match aws.count_tokens(&config.settings.model_name, body).await {
             Ok(n) => measured.push((*bytes, n)),
             Err(err) => {
                 tracing::debug!(%err, "CountTokens does not answer; the estimate is not calibrated");

@@ -22,11 +22,19 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     /// just before a crash is found again, not duplicated) with every setting the first
     /// process had, running ones are followed and finished ones are collected, by
     /// [`poll_progress`](Self::poll_progress) or [`stream`](Inferer::stream).
+    ///
+    /// A run on a batch API other than Bedrock is resumed from its record's path in its
+    /// store folder (what [`run_uri`](Inferer::run_uri) gave); `region` and `sdk_config` are
+    /// not used, and the key is the provider's environment variable (or see
+    /// [`resume_with_key`](Self::resume_with_key)).
     pub async fn resume(
         run_uri: &str,
         region: &str,
         sdk_config: Option<SdkConfig>,
     ) -> Result<Self, Error> {
+        if !run_uri.starts_with("s3://") {
+            return Self::resume_with_key(run_uri, None).await;
+        }
         let rest = run_uri
             .strip_prefix("s3://")
             .ok_or_else(|| Error::InvalidConfig {
@@ -51,6 +59,48 @@ impl<O: OutputMode> Inferer<O, Submitted> {
         let jobs = record.shards.iter().cloned().map(|e| (e, None)).collect();
         let run = RunShared::new(record);
         run.hold(run.snapshot(), Some(etag));
+        Ok(Inferer {
+            config: Arc::new(config),
+            run: Arc::new(run),
+            data: Seen { jobs, status: None },
+            _mode: PhantomData,
+        })
+    }
+}
+
+impl<O: OutputMode> Inferer<O, Submitted> {
+    /// [`resume`](Self::resume) of a run on a batch API other than Bedrock, with its API key
+    /// (`None`: the provider's environment variable). `run_uri` is the record's path,
+    /// `<store>/input/<job name>.run.json`.
+    pub async fn resume_with_key(run_uri: &str, api_key: Option<&str>) -> Result<Self, Error> {
+        use crate::store::RunStore;
+        let path = run_uri.strip_prefix("file://").unwrap_or(run_uri);
+        let Some((root, name)) = path.rsplit_once("/input/") else {
+            return Err(Error::InvalidConfig {
+                field: "run_uri",
+                reason: format!(
+                    "`{run_uri}` is neither an s3:// URI nor a run record's path (<store>/input/<job name>.run.json)"
+                ),
+            });
+        };
+        let store = crate::store::folder::FolderStore::new(root)?;
+        let key = format!("input/{name}");
+        let Some((bytes, version)) = store.get(&key).await? else {
+            return Err(Error::InvalidConfig {
+                field: "run_uri",
+                reason: format!("there is no run record at {run_uri}"),
+            });
+        };
+        let record = parse_record(run_uri, &bytes)?;
+        let mut settings = record.settings.clone();
+        // The store is where the record was found, wherever the folder is now.
+        settings.store = Some(store.root().display().to_string());
+        settings.base_url = super::connect::base_url(&settings, None);
+        let (backend, store) = super::connect::connect(&settings, api_key)?;
+        let config = JobConfig::assemble_on(settings, "", backend, store, None);
+        let jobs = record.shards.iter().cloned().map(|e| (e, None)).collect();
+        let run = RunShared::new(record);
+        run.hold(run.snapshot(), Some(version));
         Ok(Inferer {
             config: Arc::new(config),
             run: Arc::new(run),

@@ -128,7 +128,7 @@ impl FolderStore {
 
     /// A writer of the file `url` names: a temporary file beside it, renamed over it by
     /// [`InputWriter::finish`]; dropped unfinished, it leaves nothing.
-    pub(crate) fn put_input(&self, url: &str) -> Box<dyn InputWriter<'static>> {
+    pub(crate) fn put_input<'a>(&self, url: &str) -> Box<dyn InputWriter<'a> + 'a> {
         Box::new(FolderWriter {
             target: self.file_of(url),
             temp: None,
@@ -379,7 +379,7 @@ impl Drop for FolderWriter {
     }
 }
 
-impl InputWriter<'static> for FolderWriter {
+impl<'a> InputWriter<'a> for FolderWriter {
     fn write<'b>(&'b mut self, bytes: &'b [u8]) -> BackendFuture<'b, ()> {
         Box::pin(async move {
             use tokio::io::AsyncWriteExt;
@@ -391,7 +391,7 @@ impl InputWriter<'static> for FolderWriter {
         })
     }
 
-    fn finish(mut self: Box<Self>) -> BackendFuture<'static, String> {
+    fn finish(mut self: Box<Self>) -> BackendFuture<'a, String> {
         Box::pin(async move {
             self.open().await?;
             let Some((file, temp)) = self.temp.take() else {

@@ -1,0 +1,786 @@
+//! Anthropic's Message Batches API as a [`Backend`] (Anthropic, "Batch processing",
+//! https://docs.claude.com/en/docs/build-with-claude/batch-processing, and the API reference,
+//! https://docs.claude.com/en/api/creating-message-batches).
+//!
+//! A job's input is kept in the run's store as Bedrock's JSONL (`recordId`, `modelInput`), so
+//! everything above the seam reads it as on Bedrock. Creating the job sends its lines inline,
+//! each as `{"custom_id", "params"}`: the Claude body the adapter wrote, with the model named
+//! in it and Bedrock's `anthropic_version` left out (the API takes the version as a header).
+//! The results come back as Bedrock's output lines: a `succeeded` result is a `modelOutput`
+//! (the Messages response is the body Bedrock's Claude answers with), an `errored` one an
+//! `error` with the API's error type and message; `canceled` and `expired` results have no
+//! line, so those records are missing and `retry_failed` sends them again.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::http::{ApiClient, ApiKey, Auth, Payload};
+use super::{BatchEntry, Register, ids, process_owner, rfc3339, unix_now};
+use crate::backend::{
+    Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
+};
+use crate::error::{AwsErrorKind, Error};
+use crate::settings::{Provider, RunSettings};
+use crate::status::{JobDetails, JobStatus};
+use crate::store::folder::FolderStore;
+use crate::store::{Expected, Put, RunStore};
+
+/// The API's address when neither the builder nor `ANTHROPIC_BASE_URL` names another.
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+/// The API version every call names (`anthropic-version`).
+const API_VERSION: &str = "2023-06-01";
+
+/// Requests and bytes a batch takes at most (Anthropic, "Batch processing": 100,000 requests
+/// or 256 MB, whichever comes first). Data: the shard plan reads them from here.
+pub(crate) const MAX_REQUESTS: usize = 100_000;
+/// See [`MAX_REQUESTS`].
+pub(crate) const MAX_BYTES: u64 = 256 * 1000 * 1000;
+
+/// How long a reservation of a create is held by the process that made it before another
+/// may take it over: a process that reserved and died leaves the job to the next one after
+/// this long.
+const LEASE_SECONDS: u64 = 300;
+
+/// Anthropic's batch API, and the run store its inputs and register are kept in.
+#[derive(Debug, Clone)]
+pub(crate) struct Anthropic {
+    api: ApiClient,
+    store: Arc<FolderStore>,
+    register: Register,
+}
+
+impl Anthropic {
+    /// The API at `base_url` with `key`, keeping inputs in `store`.
+    pub(crate) fn new(base_url: &str, key: ApiKey, store: Arc<FolderStore>) -> Result<Self, Error> {
+        let api = ApiClient::new(
+            "Anthropic",
+            base_url,
+            key,
+            Auth::XApiKey,
+            vec![("anthropic-version", API_VERSION.to_owned())],
+        )?;
+        Ok(Anthropic {
+            api,
+            register: Register {
+                store: store.clone(),
+            },
+            store,
+        })
+    }
+
+    /// Writes the job's requests, as the create call sends them, to a temporary file:
+    /// `custom_id` and `params` joined by commas (the call adds `{"requests": [` and `]}`).
+    /// Returns the file, how many requests it holds, and the table of record ids sent as
+    /// hashes (a line `[custom_id, record id]` each).
+    async fn requests_file(
+        &self,
+        settings: &RunSettings,
+        input: &str,
+    ) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Error> {
+        use std::io::Write;
+        let temp = tempfile::NamedTempFile::new().map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let mut out = std::io::BufWriter::new(temp.as_file());
+        let model = Provider::Anthropic
+            .api_model(&settings.model_name)
+            .to_owned();
+        let mut count = 0u64;
+        let mut hashed = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for file in self.store.input_files(input).await? {
+            let mut lines = self.store.lines(&file).await?;
+            let mut number = 0usize;
+            while let Some(line) = lines.next_line().await? {
+                number += 1;
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let bad = |reason: String| Error::Corrupt {
+                    object: format!("{file}, line {number}"),
+                    reason,
+                };
+                let record: InputLine =
+                    serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
+                let Some(record_id) = record.record_id else {
+                    return Err(bad(
+                        "the line has no recordId, which an Anthropic batch needs as its custom_id"
+                            .into(),
+                    ));
+                };
+                let Value::Object(mut params) = record.model_input else {
+                    return Err(bad("modelInput is not a JSON object".into()));
+                };
+                params.remove("anthropic_version");
+                params.insert("model".into(), Value::String(model.clone()));
+                let custom_id = ids::custom_id(&record_id);
+                if !seen.insert(custom_id.to_string()) {
+                    return Err(bad(format!("the record id `{record_id}` is used twice")));
+                }
+                if custom_id != record_id.as_str() {
+                    serde_json::to_writer(&mut hashed, &[custom_id.as_ref(), &record_id])
+                        .unwrap_or_default();
+                    hashed.push(b'\n');
+                }
+                let write = (|| {
+                    if count > 0 {
+                        out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(
+                        &mut out,
+                        &serde_json::json!({ "custom_id": custom_id, "params": params }),
+                    )?;
+                    std::io::Result::Ok(())
+                })();
+                write.map_err(|source| Error::Io {
+                    path: temp.path().to_owned(),
+                    source,
+                })?;
+                count += 1;
+            }
+        }
+        out.flush().map_err(|source| Error::Io {
+            path: temp.path().to_owned(),
+            source,
+        })?;
+        drop(out);
+        Ok((temp, count, hashed))
+    }
+
+    /// Sends the batch of a reserved entry and records its id.
+    async fn post(
+        &self,
+        requests: &Path,
+        mut entry: BatchEntry,
+        mut version: String,
+    ) -> Result<String, Error> {
+        let payload = Payload::File {
+            head: bytes::Bytes::from_static(b"{\"requests\":["),
+            path: requests.to_owned(),
+            tail: bytes::Bytes::from_static(b"]}"),
+            content_type: "application/json".into(),
+        };
+        let batch = self
+            .api
+            .json(
+                "create batch",
+                Method::POST,
+                "/v1/messages/batches",
+                &payload,
+                false,
+            )
+            .await?;
+        let Some(id) = batch.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return Err(self.unreadable("create batch", "the answer has no batch id"));
+        };
+        tracing::info!(batch_id = %id, job_name = %entry.job_name, requests = entry.records, "Anthropic batch created");
+        self.register.index(&id, &entry.job_name).await?;
+        loop {
+            entry.batch_id = Some(id.clone());
+            match self
+                .register
+                .put(&entry, Expected::Unchanged(&version))
+                .await?
+            {
+                Put::Written(_) => return Ok(id),
+                Put::Conflict => {
+                    // Another process touched the entry (it found the reservation old): the
+                    // batch is this one's all the same, unless that process recorded one.
+                    let Some((now, v)) = self.register.get(&entry.job_name).await? else {
+                        return Ok(id);
+                    };
+                    if let Some(theirs) = &now.batch_id
+                        && *theirs != id
+                    {
+                        tracing::warn!(ours = %id, %theirs, job_name = %entry.job_name, "two batches were made for one job; cancelling ours");
+                        let _ = self.cancel(&id).await;
+                        return Ok(theirs.clone());
+                    }
+                    entry = now;
+                    version = v;
+                }
+            }
+        }
+    }
+
+    /// The batch an entry reserved with no id yet may have made before its process died:
+    /// among the newest batches, one created since the reservation, of the entry's size,
+    /// that no job of this store has.
+    async fn unrecorded_batch(&self, entry: &BatchEntry) -> Result<Option<String>, Error> {
+        let since = rfc3339(entry.reserved_at.saturating_sub(60));
+        let page = self
+            .api
+            .json(
+                "list batches",
+                Method::GET,
+                "/v1/messages/batches?limit=100",
+                &Payload::Empty,
+                true,
+            )
+            .await?;
+        let mut found = Vec::new();
+        for batch in page
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(id), Some(created)) = (
+                batch.get("id").and_then(Value::as_str),
+                batch.get("created_at").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let size: u64 = ["processing", "succeeded", "errored", "canceled", "expired"]
+                .iter()
+                .filter_map(|k| batch.get("request_counts")?.get(*k)?.as_u64())
+                .sum();
+            let recent = created.get(..19) >= since.get(..19);
+            if recent && size == entry.records && self.register.by_batch(id).await?.is_none() {
+                found.push(id.to_owned());
+            }
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            _ => Err(Error::InvalidConfig {
+                field: "job_name",
+                reason: format!(
+                    "the create of job `{}` was interrupted and {} Anthropic batches ({}) could be it; \
+                     cancel the ones that are not, then resume",
+                    entry.job_name,
+                    found.len(),
+                    found.join(", ")
+                ),
+            }),
+        }
+    }
+
+    async fn cancel(&self, batch_id: &str) -> Result<(), Error> {
+        self.api
+            .json(
+                "cancel batch",
+                Method::POST,
+                &format!("/v1/messages/batches/{batch_id}/cancel"),
+                &Payload::Empty,
+                true,
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn get_batch(&self, batch_id: &str) -> Result<Value, Error> {
+        self.api
+            .json(
+                "get batch",
+                Method::GET,
+                &format!("/v1/messages/batches/{batch_id}"),
+                &Payload::Empty,
+                true,
+            )
+            .await
+            .map_err(|err| match err {
+                Error::Api {
+                    kind: AwsErrorKind::NotFound,
+                    ..
+                } => Error::JobNotFound {
+                    job_arn: batch_id.to_owned(),
+                },
+                other => other,
+            })
+    }
+
+    fn unreadable(&self, operation: &'static str, what: &str) -> Error {
+        Error::Api {
+            provider: "Anthropic",
+            operation,
+            kind: AwsErrorKind::Other,
+            code: String::new(),
+            message: what.to_owned(),
+        }
+    }
+
+    /// The table of a job's record ids sent as hashes, `custom_id` → record id.
+    async fn hashed_ids(
+        &self,
+        job_name: &str,
+    ) -> Result<std::collections::HashMap<String, String>, Error> {
+        let mut table = std::collections::HashMap::new();
+        let url = self.register.store.url(&Register::ids_key(job_name));
+        if self.store.version(&url).await?.is_none() {
+            return Ok(table);
+        }
+        let mut lines = self.store.lines(&url).await?;
+        while let Some(line) = lines.next_line().await? {
+            if let Ok((custom_id, record_id)) = serde_json::from_slice::<(String, String)>(&line) {
+                table.insert(custom_id, record_id);
+            }
+        }
+        Ok(table)
+    }
+
+    /// The results of a batch, from its results URL, as Bedrock's output lines.
+    async fn results(&self, url: &str) -> Result<Lines, Error> {
+        use futures_util::TryStreamExt;
+        let batch_id = url
+            .split("/messages/batches/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        let table = match self.register.by_batch(batch_id).await? {
+            Some(entry) if entry.hashed_ids => self.hashed_ids(&entry.job_name).await?,
+            _ => std::collections::HashMap::new(),
+        };
+        let response = self
+            .api
+            .send("get results", Method::GET, url, &Payload::Empty, true)
+            .await?;
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
+        Ok(Lines::new(
+            Box::new(tokio::io::BufReader::with_capacity(256 * 1024, reader)),
+            url.to_owned(),
+            |file, err| Error::Api {
+                provider: "Anthropic",
+                operation: "get results",
+                kind: AwsErrorKind::Network,
+                code: String::new(),
+                message: format!("reading {file}: {err}"),
+            },
+        )
+        .mapped(map))
+    }
+
+    /// A batch as llmbo describes a job.
+    async fn details(&self, batch: &Value) -> Result<JobDetails, Error> {
+        let id = batch
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let entry = self.register.by_batch(&id).await?;
+        let count = |k: &str| {
+            batch
+                .get("request_counts")
+                .and_then(|c| c.get(k))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        let (processing, succeeded, errored, canceled, expired) = (
+            count("processing"),
+            count("succeeded"),
+            count("errored"),
+            count("canceled"),
+            count("expired"),
+        );
+        let total = processing + succeeded + errored + canceled + expired;
+        let cancelled = batch
+            .get("cancel_initiated_at")
+            .is_some_and(|v| !v.is_null());
+        let status = match batch.get("processing_status").and_then(Value::as_str) {
+            Some("in_progress") => JobStatus::InProgress,
+            Some("canceling") => JobStatus::Stopping,
+            Some("ended") if cancelled => JobStatus::Stopped,
+            Some("ended") if total > 0 && expired == total => JobStatus::Expired,
+            Some("ended") if succeeded == total => JobStatus::Completed,
+            Some("ended") => JobStatus::PartiallyCompleted,
+            Some(other) => JobStatus::Unknown(other.to_owned()),
+            None => JobStatus::Unknown(String::new()),
+        };
+        let message = match &status {
+            JobStatus::Expired => Some("the batch expired before any request was answered".into()),
+            _ => None,
+        };
+        let (job_name, model_id, input_uri, output_uri) = match entry {
+            Some(e) => (e.job_name, e.model, e.input, e.output),
+            None => (id.clone(), String::new(), String::new(), String::new()),
+        };
+        Ok(JobDetails {
+            job_arn: id,
+            job_name,
+            model_id,
+            role_arn: String::new(),
+            status,
+            message,
+            input_uri,
+            output_uri,
+            converse: false,
+            timeout_hours: Some(24),
+            total_record_count: Some(total),
+            processed_record_count: Some(total - processing),
+            success_record_count: Some(succeeded),
+            error_record_count: Some(errored + canceled + expired),
+        })
+    }
+}
+
+/// A line of a job's input as llmbo writes it.
+#[derive(Deserialize)]
+struct InputLine {
+    #[serde(rename = "recordId")]
+    record_id: Option<String>,
+    #[serde(rename = "modelInput")]
+    model_input: Value,
+}
+
+/// A line of a batch's results.
+#[derive(Deserialize)]
+struct ResultLine<'a> {
+    custom_id: String,
+    #[serde(borrow)]
+    result: ResultBody<'a>,
+}
+
+#[derive(Deserialize)]
+struct ResultBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(borrow, default)]
+    message: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// A result line as Bedrock's output line; `None` for a canceled or expired request (no line:
+/// the record is missing). A line that cannot be read is passed on as it is, for the reader
+/// to report.
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let Ok(result) = serde_json::from_slice::<ResultLine<'_>>(line) else {
+        return Some(line.to_vec());
+    };
+    let record_id = table
+        .get(&result.custom_id)
+        .cloned()
+        .unwrap_or(result.custom_id);
+    let id = serde_json::to_string(&record_id).unwrap_or_default();
+    let mut out = Vec::with_capacity(line.len() + 32);
+    match (result.result.kind.as_str(), result.result.message) {
+        ("succeeded", Some(message)) => {
+            out.extend_from_slice(b"{\"recordId\":");
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(b",\"modelOutput\":");
+            out.extend_from_slice(message.get().as_bytes());
+            out.extend_from_slice(b"}\n");
+        }
+        ("errored", _) => {
+            // `error` is an error response: `{"type": "error", "error": {"type", "message"}}`.
+            let error = result.result.error.unwrap_or(Value::Null);
+            let inner = error.get("error").unwrap_or(&error);
+            let code = inner
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("errored");
+            let message = inner
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the request failed");
+            let line = serde_json::json!({
+                "recordId": record_id,
+                "error": { "errorCode": code, "errorMessage": message },
+            });
+            serde_json::to_writer(&mut out, &line).unwrap_or_default();
+            out.push(b'\n');
+        }
+        ("canceled" | "expired", _) => return None,
+        (other, _) => {
+            let line = serde_json::json!({
+                "recordId": record_id,
+                "error": {
+                    "errorCode": other,
+                    "errorMessage": format!("the result is `{other}` with no message"),
+                },
+            });
+            serde_json::to_writer(&mut out, &line).unwrap_or_default();
+            out.push(b'\n');
+        }
+    }
+    Some(out)
+}
+
+impl Backend for Anthropic {
+    /// Reserves the job in the store's register, sends the batch, and records its id. A job
+    /// already recorded is returned; one reserved by a process that died is taken over
+    /// after [`LEASE_SECONDS`], or adopted when its batch is found.
+    fn create<'a>(&'a self, job: JobRequest<'a>) -> BackendFuture<'a, String> {
+        Box::pin(async move {
+            let (requests, records, hashed) = self.requests_file(job.settings, job.input).await?;
+            if records == 0 {
+                return Err(Error::Corrupt {
+                    object: job.input.to_owned(),
+                    reason: "the job's input has no requests".into(),
+                });
+            }
+            let owner = process_owner();
+            let fresh = BatchEntry {
+                job_name: job.job_name.to_owned(),
+                token: job.token.to_owned(),
+                model: job.settings.model_name.clone(),
+                input: job.input.to_owned(),
+                output: job.output.to_owned(),
+                records,
+                batch_id: None,
+                reserved_at: unix_now(),
+                owner: owner.clone(),
+                hashed_ids: !hashed.is_empty(),
+            };
+            if !hashed.is_empty() {
+                let url = self.register.store.url(&Register::ids_key(job.job_name));
+                let mut writer = self.store.put_input(&url);
+                writer.write(&hashed).await?;
+                writer.finish().await?;
+            }
+            loop {
+                let Some((entry, version)) = self.register.get(job.job_name).await? else {
+                    match self.register.put(&fresh, Expected::Absent).await? {
+                        Put::Written(version) => {
+                            return self.post(requests.path(), fresh, version).await;
+                        }
+                        Put::Conflict => continue,
+                    }
+                };
+                if entry.token != job.token {
+                    return Err(Error::InvalidConfig {
+                        field: "job_name",
+                        reason: format!(
+                            "this store has an Anthropic batch for job `{}` made with other settings or inputs; \
+                             choose another job name, or resume the run that made it",
+                            job.job_name
+                        ),
+                    });
+                }
+                if let Some(id) = entry.batch_id {
+                    return Ok(id);
+                }
+                let age = unix_now().saturating_sub(entry.reserved_at);
+                if entry.owner != owner && age < LEASE_SECONDS {
+                    tracing::info!(job_name = %job.job_name, owner = %entry.owner, "another process is creating this job; waiting for it");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    continue;
+                }
+                if let Some(id) = self.unrecorded_batch(&entry).await? {
+                    tracing::info!(batch_id = %id, job_name = %job.job_name, "found the batch an interrupted create made: adopting it");
+                    self.register.index(&id, job.job_name).await?;
+                    let adopted = BatchEntry {
+                        batch_id: Some(id.clone()),
+                        ..entry
+                    };
+                    if let Put::Written(_) = self
+                        .register
+                        .put(&adopted, Expected::Unchanged(&version))
+                        .await?
+                    {
+                        return Ok(id);
+                    }
+                    continue;
+                }
+                let taken = BatchEntry {
+                    reserved_at: unix_now(),
+                    owner: owner.clone(),
+                    ..fresh.clone()
+                };
+                if let Put::Written(version) = self
+                    .register
+                    .put(&taken, Expected::Unchanged(&version))
+                    .await?
+                {
+                    return self.post(requests.path(), taken, version).await;
+                }
+            }
+        })
+    }
+
+    fn describe<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, JobDetails> {
+        Box::pin(async move {
+            let batch = self.get_batch(job_id).await?;
+            self.details(&batch).await
+        })
+    }
+
+    /// The batches this store's register holds, newest first.
+    fn find<'a>(
+        &'a self,
+        status: Option<&'a str>,
+        name_contains: Option<&'a str>,
+    ) -> BackendFuture<'a, Vec<JobDetails>> {
+        Box::pin(async move {
+            let mut found = Vec::new();
+            for entry in self.register.all().await? {
+                if name_contains.is_some_and(|part| !entry.job_name.contains(part)) {
+                    continue;
+                }
+                let Some(id) = &entry.batch_id else {
+                    continue;
+                };
+                let details = self.describe(id).await?;
+                if status.is_none_or(|s| details.status.as_str() == s) {
+                    found.push(details);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn stop<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, ()> {
+        Box::pin(self.cancel(job_id))
+    }
+
+    /// The batch's results URL, once it has ended; no manifest.
+    fn output_files<'a>(&'a self, job: &'a JobDetails) -> BackendFuture<'a, OutputFiles> {
+        Box::pin(async move {
+            let batch = self.get_batch(&job.job_arn).await?;
+            let outputs = batch
+                .get("results_url")
+                .and_then(Value::as_str)
+                .map(|url| vec![url.to_owned()])
+                .unwrap_or_default();
+            Ok(OutputFiles {
+                outputs,
+                manifest: None,
+            })
+        })
+    }
+
+    fn download<'a>(&'a self, file: &'a str, path: &'a Path) -> BackendFuture<'a, (u64, u64)> {
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut lines = self.lines(file).await?;
+            let out = crate::files::create_private(path)
+                .await
+                .map_err(|source| Error::Io {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            let mut out = tokio::io::BufWriter::new(out);
+            let (mut bytes, mut count) = (0u64, 0u64);
+            while let Some(line) = lines.next_line().await? {
+                bytes += line.len() as u64;
+                count += 1;
+                out.write_all(&line).await.map_err(|source| Error::Io {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            }
+            out.flush().await.map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            Ok((bytes, count))
+        })
+    }
+
+    fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {
+        Box::pin(self.store.input_files(input))
+    }
+
+    /// A file of the store, or a batch's results (as Bedrock's output lines).
+    fn lines<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Lines> {
+        Box::pin(async move {
+            if self.store.key_of(file).is_some() {
+                self.store.lines(file).await
+            } else {
+                self.results(file).await
+            }
+        })
+    }
+
+    fn version<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Option<String>> {
+        Box::pin(self.store.version(file))
+    }
+
+    /// One Messages call (`POST /v1/messages`) with the record's body.
+    fn answer<'a>(
+        &'a self,
+        settings: &'a RunSettings,
+        body: &'a Value,
+    ) -> BackendFuture<'a, Answered> {
+        Box::pin(async move {
+            let mut body = body.clone();
+            if let Value::Object(map) = &mut body {
+                map.remove("anthropic_version");
+                map.insert(
+                    "model".into(),
+                    Value::String(
+                        Provider::Anthropic
+                            .api_model(&settings.model_name)
+                            .to_owned(),
+                    ),
+                );
+            }
+            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            let sent = self
+                .api
+                .send(
+                    "create message",
+                    Method::POST,
+                    "/v1/messages",
+                    &Payload::Json(bytes.into()),
+                    true,
+                )
+                .await;
+            match sent {
+                Ok(response) => {
+                    let bytes = response
+                        .bytes()
+                        .await
+                        .map_err(|e| self.api.no_answer("create message", &e))?;
+                    Ok(Answered::Output(bytes.to_vec()))
+                }
+                Err(Error::Api {
+                    kind,
+                    code,
+                    message,
+                    ..
+                }) if !kind.is_retryable() && kind != AwsErrorKind::AccessDenied => {
+                    Ok(Answered::Refused { code, message })
+                }
+                Err(err) => Err(err),
+            }
+        })
+    }
+
+    fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a> {
+        self.store.put_input(input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_become_bedrock_lines() {
+        let mut table = std::collections::HashMap::new();
+        table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
+        let ok = br#"{"custom_id":"r-1","result":{"type":"succeeded","message":{"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}}}"#;
+        let line = bedrock_line(ok, &table).unwrap();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "{\"recordId\":\"r-1\",\"modelOutput\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\"}}\n"
+        );
+        let errored = br#"{"custom_id":"llmbo-h-abc","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}}}"#;
+        let line: Value = serde_json::from_slice(&bedrock_line(errored, &table).unwrap()).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({"recordId": "a/b", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
+        );
+        for kind in ["canceled", "expired"] {
+            let line = format!(r#"{{"custom_id":"r-2","result":{{"type":"{kind}"}}}}"#);
+            assert_eq!(bedrock_line(line.as_bytes(), &table), None);
+        }
+        assert_eq!(
+            bedrock_line(b"garbage\n", &table),
+            Some(b"garbage\n".to_vec())
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! The one HTTP client of the batch APIs beside Bedrock: reqwest over rustls, timeouts, and
+//! back-off with jitter on throttling and server errors that honours `retry-after`.
+//!
+//! A call that may have taken effect is never sent twice blindly: a request that is not
+//! idempotent (creating a batch, uploading a file) is retried only when the provider said it
+//! did nothing (HTTP 429, or the connection never opened); what else happened to it is for
+//! the caller to find out.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::{AwsErrorKind, Error};
+
+/// An API key: never printed, in `Debug` or in logs.
+#[derive(Clone)]
+pub(crate) struct ApiKey(Arc<str>);
+
+impl ApiKey {
+    pub(crate) fn new(key: impl Into<String>) -> Self {
+        ApiKey(Arc::from(key.into()))
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(redacted)")
+    }
+}
+
+/// How a provider takes its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+}
+
+/// How often, and how long apart, a failed call is tried again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    /// Tries in all, the first included.
+    pub(crate) attempts: u32,
+    /// The first wait's ceiling; each later one doubles it.
+    pub(crate) base: Duration,
+    /// The longest wait, `retry-after` included.
+    pub(crate) cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            attempts: 8,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before try `attempt + 1` (from 1): a random part of the doubled ceiling
+    /// ("full jitter"), so that many clients throttled at once do not come back at once.
+    fn wait(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.cap);
+        let ceiling_ms = u64::try_from(ceiling.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Duration::from_millis(random() % ceiling_ms + 1)
+    }
+}
+
+/// A random number from the standard library's per-process hash keys, new for each call.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
+/// What a call sends.
+#[derive(Debug, Clone)]
+pub(crate) enum Payload {
+    /// Nothing.
+    Empty,
+    /// A JSON document.
+    Json(Bytes),
+    /// A large body streamed from a file between a head and a tail (a batch's requests, a
+    /// multipart upload), read again for each try.
+    File {
+        head: Bytes,
+        path: PathBuf,
+        tail: Bytes,
+        content_type: String,
+    },
+}
+
+/// One provider's API: its base URL, key and headers.
+#[derive(Clone)]
+pub(crate) struct ApiClient {
+    /// The provider's name in errors (`Anthropic`).
+    pub(crate) provider: &'static str,
+    /// The base URL, without a trailing `/` (`https://api.anthropic.com`).
+    base: String,
+    key: ApiKey,
+    auth: Auth,
+    /// Headers every call carries (`anthropic-version`).
+    headers: Vec<(&'static str, String)>,
+    http: reqwest::Client,
+    pub(crate) backoff: Backoff,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("provider", &self.provider)
+            .field("base", &self.base)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiClient {
+    /// A client of `base` with `key`, connecting within 10 s and waiting at most 5 minutes
+    /// for each part of an answer.
+    pub(crate) fn new(
+        provider: &'static str,
+        base: &str,
+        key: ApiKey,
+        auth: Auth,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(300))
+            .user_agent(concat!("llmbo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::InvalidConfig {
+                field: "http client",
+                reason: format!("the HTTP client could not be made: {e}"),
+            })?;
+        Ok(ApiClient {
+            provider,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            auth,
+            headers,
+            http,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// The URL of `path`: a path of the API (`/v1/...`), or a whole URL the API gave.
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    async fn request(
+        &self,
+        method: &reqwest::Method,
+        url: &str,
+        payload: &Payload,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let mut request = self.http.request(method.clone(), url);
+        request = match self.auth {
+            Auth::XApiKey => request.header("x-api-key", self.key.expose()),
+        };
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        Ok(match payload {
+            Payload::Empty => request,
+            Payload::Json(bytes) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.clone()),
+            Payload::File {
+                head,
+                path,
+                tail,
+                content_type,
+            } => {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                let len = file
+                    .metadata()
+                    .await
+                    .map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .len();
+                let total = head.len() as u64 + len + tail.len() as u64;
+                let head = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(
+                    head.clone(),
+                )));
+                let tail = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(
+                    tail.clone(),
+                )));
+                let body = futures_util::StreamExt::chain(
+                    futures_util::StreamExt::chain(
+                        head,
+                        tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
+                    ),
+                    tail,
+                );
+                request
+                    .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
+                    .header(reqwest::header::CONTENT_LENGTH, total)
+                    .body(reqwest::Body::wrap_stream(body))
+            }
+        })
+    }
+
+    /// Sends a call and returns the answer when it succeeded; tries again as the back-off
+    /// says when it may. `idempotent`: whether sending it twice does no harm.
+    pub(crate) async fn send(
+        &self,
+        operation: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        payload: &Payload,
+        idempotent: bool,
+    ) -> Result<reqwest::Response, Error> {
+        let url = self.url(path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = self.request(&method, &url, payload).await?;
+            let (err, told_wait) = match request.send().await {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let told_wait = retry_after(response.headers());
+                    let body = response.bytes().await.unwrap_or_default();
+                    (self.refusal(operation, status, &body), told_wait)
+                }
+                Err(err) => (self.no_answer(operation, &err), None),
+            };
+            let may_retry = match &err {
+                Error::Api { kind, code, .. } => {
+                    kind.is_retryable()
+                        && (idempotent || *kind == AwsErrorKind::Throttled || code == "connect")
+                }
+                _ => false,
+            };
+            if !may_retry || attempt >= self.backoff.attempts {
+                return Err(err);
+            }
+            let wait = told_wait
+                .unwrap_or_else(|| self.backoff.wait(attempt))
+                .min(self.backoff.cap);
+            tracing::debug!(provider = self.provider, operation, attempt, ?wait, error = %err, "trying again");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Sends a call and reads its answer as JSON.
+    pub(crate) async fn json(
+        &self,
+        operation: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        payload: &Payload,
+        idempotent: bool,
+    ) -> Result<serde_json::Value, Error> {
+        let response = self
+            .send(operation, method, path, payload, idempotent)
+            .await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.no_answer(operation, &e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Api {
+            provider: self.provider,
+            operation,
+            kind: AwsErrorKind::Other,
+            code: String::new(),
+            message: format!("the answer is not JSON: {e}"),
+        })
+    }
+
+    /// The error of an answer with a failing status: the provider's error type and message
+    /// (`{"error": {"type"|"code"|"status", "message"}}`, which all three use), else the
+    /// status and the start of the body.
+    fn refusal(&self, operation: &'static str, status: u16, body: &[u8]) -> Error {
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let error = parsed.as_ref().and_then(|v| v.get("error"));
+        let field = |name: &str| {
+            error
+                .and_then(|e| e.get(name))
+                .and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .filter(|s| !s.is_empty())
+        };
+        let code = field("type")
+            .or_else(|| field("code"))
+            .or_else(|| field("status"))
+            .unwrap_or_else(|| status.to_string());
+        let message = field("message").unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.chars().take(200).collect();
+            format!("HTTP {status}: {}", text.trim())
+        });
+        let kind = match (status, code.as_str()) {
+            (429 | 529, _)
+            | (_, "rate_limit_error" | "overloaded_error" | "RESOURCE_EXHAUSTED") => {
+                AwsErrorKind::Throttled
+            }
+            (401 | 403, _) => AwsErrorKind::AccessDenied,
+            (404, _) => AwsErrorKind::NotFound,
+            (409 | 412, _) => AwsErrorKind::Conflict,
+            (413, _) | (400..=499, _) => AwsErrorKind::Validation,
+            (500..=599, _) => AwsErrorKind::Service,
+            _ => AwsErrorKind::Other,
+        };
+        Error::Api {
+            provider: self.provider,
+            operation,
+            kind,
+            code,
+            message,
+        }
+    }
+
+    /// The error of a call that got no answer. `connect` when the connection never opened
+    /// (nothing was sent, so any call may be tried again).
+    pub(crate) fn no_answer(&self, operation: &'static str, err: &reqwest::Error) -> Error {
+        let code = if err.is_connect() { "connect" } else { "" };
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Error::Api {
+            provider: self.provider,
+            operation,
+            kind: if err.is_decode() || err.is_body() && !err.is_timeout() {
+                AwsErrorKind::Other
+            } else {
+                AwsErrorKind::Network
+            },
+            code: code.into(),
+            message,
+        }
+    }
+}
+
+/// The wait a throttled answer asks for: `retry-after-ms`, or `retry-after` in seconds (an
+/// HTTP date is not honoured: the back-off's own wait is used).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+    }
+    let seconds = header("retry-after")?.trim().parse::<f64>().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_grow_and_stay_under_the_cap() {
+        let backoff = Backoff {
+            attempts: 10,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
+        for attempt in 1..10 {
+            for _ in 0..50 {
+                let wait = backoff.wait(attempt);
+                let ceiling = (100u64 << (attempt - 1)).min(1000);
+                assert!(
+                    wait <= Duration::from_millis(ceiling + 1),
+                    "{wait:?} at {attempt}"
+                );
+            }
+        }
+        // Jitter: the waits of one attempt are not all the same.
+        let waits: std::collections::HashSet<_> = (0..20).map(|_| backoff.wait(5)).collect();
+        assert!(waits.len() > 1);
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_milliseconds() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert("retry-after-ms", "150".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
+        headers.clear();
+        headers.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn keys_are_never_printed() {
+        let client = ApiClient::new(
+            "Anthropic",
+            "http://localhost:1/",
+            ApiKey::new("sk-secret-123"),
+            Auth::XApiKey,
+            Vec::new(),
+        )
+        .unwrap();
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("sk-secret-123"), "{shown}");
+        assert!(shown.contains("redacted"));
+        assert_eq!(client.url("/v1/x"), "http://localhost:1/v1/x");
+    }
+
+    #[test]
+    fn provider_errors_are_read() {
+        let client = ApiClient::new(
+            "Anthropic",
+            "http://localhost:1",
+            ApiKey::new("k"),
+            Auth::XApiKey,
+            Vec::new(),
+        )
+        .unwrap();
+        let err = client.refusal(
+            "create batch",
+            429,
+            br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+        );
+        assert!(err.is_retryable());
+        assert_eq!(
+            err.to_string(),
+            "Anthropic create batch failed (throttled): rate_limit_error slow down"
+        );
+        let err = client.refusal("get batch", 404, b"not json");
+        assert_eq!(err.aws_kind(), Some(AwsErrorKind::NotFound));
+        assert!(err.to_string().contains("HTTP 404: not json"), "{err}");
+    }
+}
