@@ -199,3 +199,214 @@ async fn a_missing_key_is_named() {
     ));
     assert!(err.to_string().contains("ANTHROPIC_API_KEY"), "{err}");
 }
+
+/// The batches llmbo-local's Anthropic API holds, oldest first: (id, processing status,
+/// whether a cancel was asked).
+async fn anthropic_batches(local: &LocalBedrock) -> Vec<(String, String, bool)> {
+    let page = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/messages/batches?limit=1000",
+            local.endpoint_url()
+        ))
+        .header("x-api-key", "test")
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    let mut batches: Vec<(String, String, bool)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_str().unwrap().to_owned(),
+                b["processing_status"].as_str().unwrap().to_owned(),
+                !b["cancel_initiated_at"].is_null(),
+            )
+        })
+        .collect();
+    batches.reverse();
+    batches
+}
+
+fn slow() -> llmbo_local::Speed {
+    llmbo_local::Speed {
+        per_record: Duration::from_millis(5),
+        ..llmbo_local::Speed::fast()
+    }
+}
+
+async fn untyped(
+    local: &LocalBedrock,
+    store: &std::path::Path,
+    name: &str,
+    concurrent: usize,
+) -> BatchInferer {
+    BatchInferer::anthropic()
+        .model_name(CLAUDE)
+        .job_name(name)
+        .store(store.to_str().unwrap())
+        .base_url(local.endpoint_url())
+        .api_key("test")
+        .max_records_per_job(100)
+        .max_concurrent_jobs(concurrent)
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_from_another_handle_stops_the_anthropic_run() {
+    let local = LocalBedrock::builder().speed(slow()).start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let uploaded = untyped(&local, store.path(), "cancel-anthropic", 1)
+        .await
+        .start_run(person_inputs(300))
+        .await
+        .unwrap();
+    let run_uri = uploaded.run_uri();
+    let canceller = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
+        .await
+        .unwrap();
+    let follower = tokio::spawn(uploaded.finish(POLL));
+    while anthropic_batches(&local).await.is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    canceller.cancel().await.unwrap();
+    let results = follower.await.unwrap().unwrap();
+    let batches = anthropic_batches(&local).await;
+    assert_eq!(batches.len(), 1, "no batch after the cancel: {batches:?}");
+    assert!(batches[0].2, "the batch was cancelled: {batches:?}");
+    ids_in_order(&results, 300);
+    let answered = results.records.iter().filter(|r| r.outcome.is_ok()).count();
+    assert!(
+        answered < 100,
+        "{answered} answered of a cancelled first batch"
+    );
+    for record in &results.records[100..] {
+        assert!(
+            matches!(record.outcome, Err(RecordError::JobFailed { .. })),
+            "{}: {:?}",
+            record.record_id,
+            record.outcome
+        );
+    }
+    // The cancel holds for every handle: nothing more is sent.
+    let again = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
+        .await
+        .unwrap();
+    assert!(again.run_record().cancelled);
+}
+
+/// A process that died after the API made its batches and before it recorded them leaves
+/// the run for the next one to finish with the same batches: one per job, whether the
+/// register knew the batch's id (a crash before the run record) or not (a crash between
+/// the API's answer and the register).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_interrupted_before_its_record_makes_one_batch_per_job() {
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let submitted = untyped(&local, store.path(), "crash-anthropic", 2)
+        .await
+        .start_run(person_inputs(150))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let run_uri = submitted.run_uri();
+    drop(submitted);
+    assert_eq!(anthropic_batches(&local).await.len(), 2);
+    // Forget the batches in the run record, as a process that died before writing it.
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&run_uri).unwrap()).unwrap();
+    for shard in record["shards"].as_array_mut().unwrap() {
+        shard.as_object_mut().unwrap().remove("jobArn");
+    }
+    std::fs::write(&run_uri, serde_json::to_vec(&record).unwrap()).unwrap();
+    // And the second job's id in the register, as one that died before it wrote that, long
+    // enough ago that its reservation has lapsed.
+    let batches = store.path().join("batches");
+    let entry_path = batches.join("crash-anthropic-2.json");
+    let mut entry: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&entry_path).unwrap()).unwrap();
+    let id = entry["batchId"].as_str().unwrap().to_owned();
+    entry.as_object_mut().unwrap().remove("batchId");
+    entry["reservedAt"] = (entry["reservedAt"].as_u64().unwrap() - 400).into();
+    entry["owner"] = "a-process-that-died".into();
+    std::fs::write(&entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
+    std::fs::remove_file(batches.join("by-id").join(format!("{id}.json"))).unwrap();
+
+    let resumed = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
+        .await
+        .unwrap();
+    let results = resumed.finish(POLL).await.unwrap();
+    ids_in_order(&results, 150);
+    for record in &results.records {
+        let answer = record.outcome.as_ref().unwrap();
+        assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+    }
+    let after = anthropic_batches(&local).await;
+    assert_eq!(after.len(), 2, "no second batch for either job: {after:?}");
+    assert_eq!(after[1].0, id, "the second job's batch was adopted");
+}
+
+/// Records a batch did not reach before it expired have no result: they are missing, and a
+/// retry sends exactly them again until every one is answered once.
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_records_are_sent_again() {
+    let local = LocalBedrock::builder()
+        .speed(llmbo_local::Speed {
+            per_record: Duration::from_millis(10),
+            hour: Duration::from_millis(2),
+            ..llmbo_local::Speed::fast()
+        })
+        .start()
+        .await
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let run = untyped(&local, store.path(), "expiry-anthropic", 1)
+        .await
+        .start_run(person_inputs(30))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let mut results = run.finish_detailed(POLL).await.unwrap();
+    let missing = |results: &llmbo::run::RunResults<serde_json::Value>| {
+        results
+            .results
+            .records
+            .iter()
+            .filter(|r| r.outcome == Err(RecordError::Missing))
+            .count()
+    };
+    let mut left = missing(&results);
+    assert!(left > 0 && left < 30, "{left} of 30 expired");
+    let options = llmbo::RetryOptions {
+        poll_interval: POLL,
+        ..llmbo::RetryOptions::default()
+    };
+    for _ in 0..30 {
+        if left == 0 {
+            break;
+        }
+        run.retry_failed(&mut results, &options).await.unwrap();
+        let now = missing(&results);
+        assert!(now < left, "a retry answered some: {left} → {now}");
+        left = now;
+    }
+    assert_eq!(left, 0);
+    ids_in_order(&results.results, 30);
+    for (record, info) in results.results.records.iter().zip(&results.info) {
+        let answer = record.outcome.as_ref().unwrap();
+        assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+        assert!(info.attempts >= 1);
+    }
+    assert!(results.info.iter().any(|i| i.attempts > 1));
+}

@@ -43,6 +43,13 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     /// another request is an error naming it.
     fn create<'a>(&'a self, job: JobRequest<'a>) -> BackendFuture<'a, String>;
 
+    /// Refuses what cannot be one of this provider's job ids, before any call (a Bedrock
+    /// job's ARN has a pattern); by default anything may be.
+    fn check_id(&self, job_id: &str) -> Result<(), Error> {
+        let _ = job_id;
+        Ok(())
+    }
+
     /// Where a job is: its status, counts and settings.
     fn describe<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, JobDetails>;
 

@@ -46,6 +46,10 @@ impl Backend for Aws {
         })
     }
 
+    fn check_id(&self, job_id: &str) -> Result<(), Error> {
+        crate::job::names::check_job_arn(job_id)
+    }
+
     fn describe<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, JobDetails> {
         Box::pin(self.describe_job(job_id))
     }

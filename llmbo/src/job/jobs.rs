@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use super::names;
 use crate::aws::Aws;
 use crate::backend::Backend;
 use crate::error::Error;
@@ -51,7 +50,7 @@ impl Jobs {
 
     /// One job as Bedrock describes it; [`Error::JobNotFound`] when there is no such job.
     pub async fn describe(&self, job_arn: &str) -> Result<JobDetails, Error> {
-        names::check_job_arn(job_arn)?;
+        self.backend.check_id(job_arn)?;
         self.backend.describe(job_arn).await
     }
 
