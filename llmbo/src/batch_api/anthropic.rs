@@ -16,19 +16,19 @@ use std::sync::Arc;
 
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use super::http::{ApiClient, ApiKey, Auth, Payload};
-use super::{BatchEntry, Register, ids, process_owner, rfc3339, unix_now};
+use super::{BatchEntry, Register, rfc3339};
 use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
 };
 use crate::error::{AwsErrorKind, Error};
 use crate::settings::{Provider, RunSettings};
 use crate::status::{JobDetails, JobStatus};
+use crate::store::RunStore;
 use crate::store::folder::FolderStore;
-use crate::store::{Expected, Put, RunStore};
 
 /// The API's address when neither the builder nor `ANTHROPIC_BASE_URL` names another.
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -41,11 +41,6 @@ const API_VERSION: &str = "2023-06-01";
 pub(crate) const MAX_REQUESTS: usize = 100_000;
 /// See [`MAX_REQUESTS`].
 pub(crate) const MAX_BYTES: u64 = 256 * 1000 * 1000;
-
-/// How long a reservation of a create is held by the process that made it before another
-/// may take it over: a process that reserved and died leaves the job to the next one after
-/// this long.
-const LEASE_SECONDS: u64 = 300;
 
 /// Anthropic's batch API, and the run store its inputs and register are kept in.
 #[derive(Debug, Clone)]
@@ -74,145 +69,9 @@ impl Anthropic {
         })
     }
 
-    /// Writes the job's requests, as the create call sends them, to a temporary file:
-    /// `custom_id` and `params` joined by commas (the call adds `{"requests": [` and `]}`).
-    /// Returns the file, how many requests it holds, and the table of record ids sent as
-    /// hashes (a line `[custom_id, record id]` each).
-    async fn requests_file(
-        &self,
-        settings: &RunSettings,
-        input: &str,
-    ) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Error> {
-        use std::io::Write;
-        let temp = tempfile::NamedTempFile::new().map_err(|source| Error::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?;
-        let mut out = std::io::BufWriter::new(temp.as_file());
-        let model = Provider::Anthropic
-            .api_model(&settings.model_name)
-            .to_owned();
-        let mut count = 0u64;
-        let mut hashed = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for file in self.store.input_files(input).await? {
-            let mut lines = self.store.lines(&file).await?;
-            let mut number = 0usize;
-            while let Some(line) = lines.next_line().await? {
-                number += 1;
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let bad = |reason: String| Error::Corrupt {
-                    object: format!("{file}, line {number}"),
-                    reason,
-                };
-                let record: InputLine =
-                    serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
-                let Some(record_id) = record.record_id else {
-                    return Err(bad(
-                        "the line has no recordId, which an Anthropic batch needs as its custom_id"
-                            .into(),
-                    ));
-                };
-                let Value::Object(mut params) = record.model_input else {
-                    return Err(bad("modelInput is not a JSON object".into()));
-                };
-                params.remove("anthropic_version");
-                params.insert("model".into(), Value::String(model.clone()));
-                let custom_id = ids::custom_id(&record_id);
-                if !seen.insert(custom_id.to_string()) {
-                    return Err(bad(format!("the record id `{record_id}` is used twice")));
-                }
-                if custom_id != record_id.as_str() {
-                    serde_json::to_writer(&mut hashed, &[custom_id.as_ref(), &record_id])
-                        .unwrap_or_default();
-                    hashed.push(b'\n');
-                }
-                let write = (|| {
-                    if count > 0 {
-                        out.write_all(b",")?;
-                    }
-                    serde_json::to_writer(
-                        &mut out,
-                        &serde_json::json!({ "custom_id": custom_id, "params": params }),
-                    )?;
-                    std::io::Result::Ok(())
-                })();
-                write.map_err(|source| Error::Io {
-                    path: temp.path().to_owned(),
-                    source,
-                })?;
-                count += 1;
-            }
-        }
-        out.flush().map_err(|source| Error::Io {
-            path: temp.path().to_owned(),
-            source,
-        })?;
-        drop(out);
-        Ok((temp, count, hashed))
-    }
-
-    /// Sends the batch of a reserved entry and records its id.
-    async fn post(
-        &self,
-        requests: &Path,
-        mut entry: BatchEntry,
-        mut version: String,
-    ) -> Result<String, Error> {
-        let payload = Payload::File {
-            head: bytes::Bytes::from_static(b"{\"requests\":["),
-            path: requests.to_owned(),
-            tail: bytes::Bytes::from_static(b"]}"),
-            content_type: "application/json".into(),
-        };
-        let batch = self
-            .api
-            .json(
-                "create batch",
-                Method::POST,
-                "/v1/messages/batches",
-                &payload,
-                false,
-            )
-            .await?;
-        let Some(id) = batch.get("id").and_then(Value::as_str).map(str::to_owned) else {
-            return Err(self.unreadable("create batch", "the answer has no batch id"));
-        };
-        tracing::info!(batch_id = %id, job_name = %entry.job_name, requests = entry.records, "Anthropic batch created");
-        self.register.index(&id, &entry.job_name).await?;
-        loop {
-            entry.batch_id = Some(id.clone());
-            match self
-                .register
-                .put(&entry, Expected::Unchanged(&version))
-                .await?
-            {
-                Put::Written(_) => return Ok(id),
-                Put::Conflict => {
-                    // Another process touched the entry (it found the reservation old): the
-                    // batch is this one's all the same, unless that process recorded one.
-                    let Some((now, v)) = self.register.get(&entry.job_name).await? else {
-                        return Ok(id);
-                    };
-                    if let Some(theirs) = &now.batch_id
-                        && *theirs != id
-                    {
-                        tracing::warn!(ours = %id, %theirs, job_name = %entry.job_name, "two batches were made for one job; cancelling ours");
-                        let _ = self.cancel(&id).await;
-                        return Ok(theirs.clone());
-                    }
-                    entry = now;
-                    version = v;
-                }
-            }
-        }
-    }
-
     /// The batch an entry reserved with no id yet may have made before its process died:
     /// among the newest batches, one created since the reservation, of the entry's size,
-    /// that no job of this store has.
+    /// that no job of this store has (Anthropic's batches carry no name or metadata).
     async fn unrecorded_batch(&self, entry: &BatchEntry) -> Result<Option<String>, Error> {
         let since = rfc3339(entry.reserved_at.saturating_sub(60));
         let page = self
@@ -263,7 +122,7 @@ impl Anthropic {
         }
     }
 
-    async fn cancel(&self, batch_id: &str) -> Result<(), Error> {
+    async fn cancel_batch(&self, batch_id: &str) -> Result<(), Error> {
         self.api
             .json(
                 "cancel batch",
@@ -422,15 +281,6 @@ impl Anthropic {
     }
 }
 
-/// A line of a job's input as llmbo writes it.
-#[derive(Deserialize)]
-struct InputLine {
-    #[serde(rename = "recordId")]
-    record_id: Option<String>,
-    #[serde(rename = "modelInput")]
-    model_input: Value,
-}
-
 /// A line of a batch's results.
 #[derive(Deserialize)]
 struct ResultLine<'a> {
@@ -508,96 +358,66 @@ fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) 
     Some(out)
 }
 
+impl super::create::Sender for Anthropic {
+    fn provider(&self) -> &'static str {
+        "Anthropic"
+    }
+
+    /// `{"custom_id", "params"}`: the Claude body with the model named in it, and without
+    /// Bedrock's `anthropic_version` (the API takes the version as a header).
+    fn request(&self, custom_id: &str, mut body: Map<String, Value>, model: &str) -> Value {
+        body.remove("anthropic_version");
+        body.insert("model".into(), Value::String(model.to_owned()));
+        serde_json::json!({ "custom_id": custom_id, "params": body })
+    }
+
+    fn separator(&self) -> &'static [u8] {
+        b","
+    }
+
+    /// `POST /v1/messages/batches` with the requests inline.
+    async fn send(
+        &self,
+        _job: &JobRequest<'_>,
+        requests: &Path,
+        _entry: &BatchEntry,
+    ) -> Result<String, Error> {
+        let payload = Payload::File {
+            head: bytes::Bytes::from_static(b"{\"requests\":["),
+            path: requests.to_owned(),
+            tail: bytes::Bytes::from_static(b"]}"),
+            content_type: "application/json".into(),
+        };
+        let batch = self
+            .api
+            .json(
+                "create batch",
+                Method::POST,
+                "/v1/messages/batches",
+                &payload,
+                false,
+            )
+            .await?;
+        batch
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| self.unreadable("create batch", "the answer has no batch id"))
+    }
+
+    async fn unrecorded(&self, entry: &BatchEntry) -> Result<Option<String>, Error> {
+        self.unrecorded_batch(entry).await
+    }
+
+    async fn cancel(&self, batch_id: &str) -> Result<(), Error> {
+        self.cancel_batch(batch_id).await
+    }
+}
+
 impl Backend for Anthropic {
-    /// Reserves the job in the store's register, sends the batch, and records its id. A job
-    /// already recorded is returned; one reserved by a process that died is taken over
-    /// after [`LEASE_SECONDS`], or adopted when its batch is found.
+    /// Sent once, through the store's register (see [`super::create`]).
     fn create<'a>(&'a self, job: JobRequest<'a>) -> BackendFuture<'a, String> {
-        Box::pin(async move {
-            let (requests, records, hashed) = self.requests_file(job.settings, job.input).await?;
-            if records == 0 {
-                return Err(Error::Corrupt {
-                    object: job.input.to_owned(),
-                    reason: "the job's input has no requests".into(),
-                });
-            }
-            let owner = process_owner();
-            let fresh = BatchEntry {
-                job_name: job.job_name.to_owned(),
-                token: job.token.to_owned(),
-                model: job.settings.model_name.clone(),
-                input: job.input.to_owned(),
-                output: job.output.to_owned(),
-                records,
-                batch_id: None,
-                reserved_at: unix_now(),
-                owner: owner.clone(),
-                hashed_ids: !hashed.is_empty(),
-            };
-            if !hashed.is_empty() {
-                let url = self.register.store.url(&Register::ids_key(job.job_name));
-                let mut writer = self.store.put_input(&url);
-                writer.write(&hashed).await?;
-                writer.finish().await?;
-            }
-            loop {
-                let Some((entry, version)) = self.register.get(job.job_name).await? else {
-                    match self.register.put(&fresh, Expected::Absent).await? {
-                        Put::Written(version) => {
-                            return self.post(requests.path(), fresh, version).await;
-                        }
-                        Put::Conflict => continue,
-                    }
-                };
-                if entry.token != job.token {
-                    return Err(Error::InvalidConfig {
-                        field: "job_name",
-                        reason: format!(
-                            "this store has an Anthropic batch for job `{}` made with other settings or inputs; \
-                             choose another job name, or resume the run that made it",
-                            job.job_name
-                        ),
-                    });
-                }
-                if let Some(id) = entry.batch_id {
-                    return Ok(id);
-                }
-                let age = unix_now().saturating_sub(entry.reserved_at);
-                if entry.owner != owner && age < LEASE_SECONDS {
-                    tracing::info!(job_name = %job.job_name, owner = %entry.owner, "another process is creating this job; waiting for it");
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                    continue;
-                }
-                if let Some(id) = self.unrecorded_batch(&entry).await? {
-                    tracing::info!(batch_id = %id, job_name = %job.job_name, "found the batch an interrupted create made: adopting it");
-                    self.register.index(&id, job.job_name).await?;
-                    let adopted = BatchEntry {
-                        batch_id: Some(id.clone()),
-                        ..entry
-                    };
-                    if let Put::Written(_) = self
-                        .register
-                        .put(&adopted, Expected::Unchanged(&version))
-                        .await?
-                    {
-                        return Ok(id);
-                    }
-                    continue;
-                }
-                let taken = BatchEntry {
-                    reserved_at: unix_now(),
-                    owner: owner.clone(),
-                    ..fresh.clone()
-                };
-                if let Put::Written(version) = self
-                    .register
-                    .put(&taken, Expected::Unchanged(&version))
-                    .await?
-                {
-                    return self.post(requests.path(), taken, version).await;
-                }
-            }
-        })
+        Box::pin(async move { super::create::create_once(self, &self.register, &job).await })
     }
 
     fn describe<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, JobDetails> {
@@ -632,7 +452,7 @@ impl Backend for Anthropic {
     }
 
     fn stop<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, ()> {
-        Box::pin(self.cancel(job_id))
+        Box::pin(self.cancel_batch(job_id))
     }
 
     /// The batch's results URL, once it has ended; no manifest.

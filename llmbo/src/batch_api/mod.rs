@@ -11,6 +11,7 @@
 
 #[cfg(feature = "anthropic")]
 pub(crate) mod anthropic;
+pub(crate) mod create;
 pub(crate) mod http;
 pub(crate) mod ids;
 

@@ -1,0 +1,267 @@
+//! Creating a batch exactly once, on APIs that keep no idempotency token: the job's requests
+//! are written as the API takes them, the job is reserved in the register, the batch is sent,
+//! and its id recorded; a create asked again finds the id, waits for a live reservation, or
+//! looks for the batch a dead one may have made before it sends again.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{BatchEntry, Register, ids, process_owner, unix_now};
+use crate::backend::JobRequest;
+use crate::error::{AwsErrorKind, Error};
+use crate::store::folder::FolderStore;
+use crate::store::{Expected, Put, RunStore};
+
+/// How long a reservation of a create is held by the process that made it before another
+/// may take it over: a process that reserved and died leaves the job to the next one after
+/// this long.
+pub(crate) const LEASE_SECONDS: u64 = 300;
+
+/// What an API does for the shared create.
+pub(crate) trait Sender: Sync {
+    /// The provider, in errors.
+    fn provider(&self) -> &'static str;
+
+    /// One request of the batch, from its `custom_id` and the body the adapter wrote.
+    fn request(&self, custom_id: &str, body: Map<String, Value>, model: &str) -> Value;
+
+    /// What goes between two requests in the file (`,` for an inline JSON array, a newline
+    /// for JSONL).
+    fn separator(&self) -> &'static [u8];
+
+    /// Sends the batch of a reserved job whose requests are in `requests`; its id.
+    fn send(
+        &self,
+        job: &JobRequest<'_>,
+        requests: &Path,
+        entry: &BatchEntry,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// The batch a job reserved with no id yet may have made before its process died.
+    fn unrecorded(
+        &self,
+        entry: &BatchEntry,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Cancels a batch made twice.
+    fn cancel(&self, batch_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// A line of a job's input as llmbo writes it.
+#[derive(Deserialize)]
+struct InputLine {
+    #[serde(rename = "recordId")]
+    record_id: Option<String>,
+    #[serde(rename = "modelInput")]
+    model_input: Value,
+}
+
+/// The job's requests as the API takes them, in a temporary file; how many there are, and
+/// the table of record ids sent as hashes (a line `[custom_id, record id]` each).
+async fn requests_file<S: Sender>(
+    api: &S,
+    store: &FolderStore,
+    settings: &crate::settings::RunSettings,
+    input: &str,
+) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Error> {
+    let temp = tempfile::NamedTempFile::new().map_err(|source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let io = |source| Error::Io {
+        path: temp.path().to_owned(),
+        source,
+    };
+    let mut out = std::io::BufWriter::new(temp.as_file());
+    let model = settings.provider.api_model(&settings.model_name).to_owned();
+    let (mut count, mut hashed) = (0u64, Vec::new());
+    let mut seen = std::collections::HashSet::new();
+    for file in store.input_files(input).await? {
+        let mut lines = store.lines(&file).await?;
+        let mut number = 0usize;
+        while let Some(line) = lines.next_line().await? {
+            number += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let bad = |reason: String| Error::Corrupt {
+                object: format!("{file}, line {number}"),
+                reason,
+            };
+            let record: InputLine =
+                serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
+            let Some(record_id) = record.record_id else {
+                return Err(bad(format!(
+                    "the line has no recordId, which a {} batch needs as its custom_id",
+                    api.provider()
+                )));
+            };
+            let Value::Object(body) = record.model_input else {
+                return Err(bad("modelInput is not a JSON object".into()));
+            };
+            let custom_id = ids::custom_id(&record_id);
+            if !seen.insert(custom_id.to_string()) {
+                return Err(bad(format!("the record id `{record_id}` is used twice")));
+            }
+            if custom_id != record_id.as_str() {
+                serde_json::to_writer(&mut hashed, &[custom_id.as_ref(), &record_id])
+                    .unwrap_or_default();
+                hashed.push(b'\n');
+            }
+            if count > 0 {
+                out.write_all(api.separator()).map_err(io)?;
+            }
+            serde_json::to_writer(&mut out, &api.request(&custom_id, body, &model))
+                .map_err(|e| io(e.into()))?;
+            count += 1;
+        }
+    }
+    out.flush().map_err(io)?;
+    drop(out);
+    Ok((temp, count, hashed))
+}
+
+/// Creates `job`'s batch once, whatever other processes do with the same job.
+pub(crate) async fn create_once<S: Sender>(
+    api: &S,
+    register: &Register,
+    job: &JobRequest<'_>,
+) -> Result<String, Error> {
+    let store = &register.store;
+    let (requests, records, hashed) = requests_file(api, store, job.settings, job.input).await?;
+    if records == 0 {
+        return Err(Error::Corrupt {
+            object: job.input.to_owned(),
+            reason: "the job's input has no requests".into(),
+        });
+    }
+    let owner = process_owner();
+    let fresh = BatchEntry {
+        job_name: job.job_name.to_owned(),
+        token: job.token.to_owned(),
+        model: job.settings.model_name.clone(),
+        input: job.input.to_owned(),
+        output: job.output.to_owned(),
+        records,
+        batch_id: None,
+        reserved_at: unix_now(),
+        owner: owner.clone(),
+        hashed_ids: !hashed.is_empty(),
+    };
+    if !hashed.is_empty() {
+        let url = store.url(&Register::ids_key(job.job_name));
+        let mut writer = store.put_input(&url);
+        writer.write(&hashed).await?;
+        writer.finish().await?;
+    }
+    loop {
+        let Some((entry, version)) = register.get(job.job_name).await? else {
+            match register.put(&fresh, Expected::Absent).await? {
+                Put::Written(version) => {
+                    return send(api, register, job, requests.path(), fresh, version).await;
+                }
+                Put::Conflict => continue,
+            }
+        };
+        if entry.token != job.token {
+            return Err(Error::InvalidConfig {
+                field: "job_name",
+                reason: format!(
+                    "the store has a {} batch for job `{}` made with other settings or inputs; \
+                     choose another job name, or resume the run that made it",
+                    api.provider(),
+                    job.job_name
+                ),
+            });
+        }
+        if let Some(id) = entry.batch_id {
+            return Ok(id);
+        }
+        let age = unix_now().saturating_sub(entry.reserved_at);
+        if entry.owner != owner && age < LEASE_SECONDS {
+            tracing::info!(job_name = %job.job_name, owner = %entry.owner, "another process is creating this job; waiting for it");
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            continue;
+        }
+        if let Some(id) = api.unrecorded(&entry).await? {
+            tracing::info!(batch_id = %id, job_name = %job.job_name, "found the batch an interrupted create made: adopting it");
+            register.index(&id, job.job_name).await?;
+            let adopted = BatchEntry {
+                batch_id: Some(id.clone()),
+                ..entry
+            };
+            if let Put::Written(_) = register
+                .put(&adopted, Expected::Unchanged(&version))
+                .await?
+            {
+                return Ok(id);
+            }
+            continue;
+        }
+        let taken = BatchEntry {
+            reserved_at: unix_now(),
+            owner: owner.clone(),
+            ..fresh.clone()
+        };
+        if let Put::Written(version) = register.put(&taken, Expected::Unchanged(&version)).await? {
+            return send(api, register, job, requests.path(), taken, version).await;
+        }
+    }
+}
+
+/// Sends the batch of a reserved entry and records its id.
+async fn send<S: Sender>(
+    api: &S,
+    register: &Register,
+    job: &JobRequest<'_>,
+    requests: &Path,
+    mut entry: BatchEntry,
+    mut version: String,
+) -> Result<String, Error> {
+    let id = match api.send(job, requests, &entry).await {
+        Ok(id) => id,
+        Err(err) => {
+            // Refused, so nothing was made: the reservation is let go at once, so that
+            // another process need not wait it out.
+            let refused = err
+                .aws_kind()
+                .is_some_and(|kind| !matches!(kind, AwsErrorKind::Network | AwsErrorKind::Service));
+            if refused {
+                let released = BatchEntry {
+                    reserved_at: 0,
+                    ..entry
+                };
+                let _ = register.put(&released, Expected::Unchanged(&version)).await;
+            }
+            return Err(err);
+        }
+    };
+    tracing::info!(provider = api.provider(), batch_id = %id, job_name = %entry.job_name, requests = entry.records, "batch created");
+    register.index(&id, &entry.job_name).await?;
+    loop {
+        entry.batch_id = Some(id.clone());
+        match register.put(&entry, Expected::Unchanged(&version)).await? {
+            Put::Written(_) => return Ok(id),
+            Put::Conflict => {
+                // Another process touched the entry (it found the reservation old): the batch
+                // is this one's all the same, unless that process recorded one.
+                let Some((now, v)) = register.get(&entry.job_name).await? else {
+                    return Ok(id);
+                };
+                if let Some(theirs) = &now.batch_id
+                    && *theirs != id
+                {
+                    tracing::warn!(ours = %id, %theirs, job_name = %entry.job_name, "two batches were made for one job; cancelling ours");
+                    let _ = api.cancel(&id).await;
+                    return Ok(theirs.clone());
+                }
+                entry = now;
+                version = v;
+            }
+        }
+    }
+}
