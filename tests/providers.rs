@@ -1,11 +1,12 @@
 //! One derived type on every batch API: the same `#[derive(BatchOutput)]` type and the same
-//! inputs through Bedrock and Anthropic's Message Batches, both served by llmbo-local, give
-//! the same records; a run on Anthropic is resumed, cancelled and retried from other handles
-//! as a Bedrock run is.
+//! inputs through Bedrock, Anthropic's Message Batches and OpenAI's Batch API, all served by
+//! llmbo-local, give the same records; a run on Anthropic or OpenAI is resumed, cancelled and
+//! retried from other handles as a Bedrock run is.
 
 use std::time::Duration;
 
-use llmbo::mode::Untyped;
+use llmbo::mode::{OutputMode, Untyped};
+use llmbo::settings::Provider;
 use llmbo::{BatchInferer, BatchRun, Error, RecordError, StructuredBatchInferer};
 use llmbo_local::{FaultConfig, LocalBedrock, RecordFault};
 use llmbo_workspace::{Person, person_inputs};
@@ -14,6 +15,39 @@ const POLL: Duration = Duration::from_millis(20);
 const BEDROCK_CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 /// The same model by Anthropic's name.
 const CLAUDE: &str = "claude-3-haiku-20240307-v1:0";
+/// The providers beside Bedrock, each with a model of its own.
+const APIS: [(Provider, &str); 2] = [
+    (Provider::Anthropic, CLAUDE),
+    (Provider::OpenAi, "gpt-4o-mini"),
+];
+
+/// A builder for a run on `provider`, against llmbo-local.
+fn api<O: OutputMode>(
+    local: &LocalBedrock,
+    provider: Provider,
+    store: &std::path::Path,
+    name: &str,
+) -> llmbo::builder::ApiBuilder<O, llmbo::builder::Set, llmbo::builder::Set> {
+    let (builder, model, base_url) = match provider {
+        Provider::Anthropic => (
+            llmbo::Inferer::<O>::anthropic(),
+            CLAUDE,
+            local.endpoint_url(),
+        ),
+        Provider::OpenAi => (
+            llmbo::Inferer::<O>::openai(),
+            "gpt-4o-mini",
+            format!("{}/v1", local.endpoint_url()),
+        ),
+        other => panic!("{other:?} is not served here"),
+    };
+    builder
+        .model_name(model)
+        .job_name(name)
+        .store(store.to_str().unwrap())
+        .base_url(base_url)
+        .api_key("test")
+}
 
 async fn on_bedrock(local: &LocalBedrock, name: &str) -> StructuredBatchInferer<Person> {
     StructuredBatchInferer::<Person>::builder()
@@ -23,22 +57,6 @@ async fn on_bedrock(local: &LocalBedrock, name: &str) -> StructuredBatchInferer<
         .job_name(name)
         .role_arn(local.role_arn())
         .sdk_config(local.sdk_config())
-        .build()
-        .await
-        .unwrap()
-}
-
-async fn on_anthropic(
-    local: &LocalBedrock,
-    store: &std::path::Path,
-    name: &str,
-) -> StructuredBatchInferer<Person> {
-    StructuredBatchInferer::<Person>::anthropic()
-        .model_name(CLAUDE)
-        .job_name(name)
-        .store(store.to_str().unwrap())
-        .base_url(local.endpoint_url())
-        .api_key("test")
         .build()
         .await
         .unwrap()
@@ -56,7 +74,7 @@ fn ids_in_order<T>(results: &llmbo::BatchResults<T>, n: usize) {
 }
 
 #[tokio::test]
-async fn the_same_type_gives_the_same_records_on_bedrock_and_anthropic() {
+async fn the_same_type_gives_the_same_records_on_every_api() {
     let faults = FaultConfig {
         seed: 7,
         record_error_rate: 0.05,
@@ -74,159 +92,170 @@ async fn the_same_type_gives_the_same_records_on_bedrock_and_anthropic() {
         .auto(person_inputs(300), POLL)
         .await
         .unwrap();
-    let anthropic = on_anthropic(&local, store.path(), "same-type-anthropic")
-        .await
-        .auto(person_inputs(300), POLL)
-        .await
-        .unwrap();
     ids_in_order(&bedrock, 300);
-    ids_in_order(&anthropic, 300);
-    let mut failed = 0;
-    for (b, a) in bedrock.records.iter().zip(anthropic.records.iter()) {
-        let fault = faults.record_fault(&b.record_id);
-        assert_eq!(
-            a.outcome.is_err(),
-            fault.is_some(),
-            "record {}: {:?} under {fault:?}",
-            b.record_id,
-            a.outcome
-        );
-        if let Some(RecordFault::Error) = fault {
-            assert!(
-                matches!(&a.outcome, Err(RecordError::Bedrock { .. })),
-                "record {}: {:?}",
-                b.record_id,
-                a.outcome
-            );
-        }
-        match (&b.outcome, &a.outcome) {
-            (Ok(x), Ok(y)) => assert_eq!(x, y, "record {}", b.record_id),
-            (Err(x), Err(y)) => {
-                failed += 1;
-                assert_eq!(
-                    std::mem::discriminant(x),
-                    std::mem::discriminant(y),
-                    "record {}: {x} / {y}",
-                    b.record_id
-                );
-            }
-            (x, y) => panic!(
-                "record {}: {x:?} on Bedrock, {y:?} on Anthropic",
-                b.record_id
-            ),
-        }
-    }
     let injected = (0..300)
         .filter(|i| faults.record_fault(&format!("{i:05}")).is_some())
         .count();
     assert!(injected > 10, "the faults are there to compare");
-    assert_eq!(failed, injected, "the injected faults, and nothing else");
+    for (provider, _) in APIS {
+        let name = format!("same-type-{}", provider.name().to_lowercase());
+        let other = api::<llmbo::mode::Structured<Person>>(&local, provider, store.path(), &name)
+            .build()
+            .await
+            .unwrap()
+            .auto(person_inputs(300), POLL)
+            .await
+            .unwrap();
+        ids_in_order(&other, 300);
+        let mut failed = 0;
+        for (b, a) in bedrock.records.iter().zip(other.records.iter()) {
+            let fault = faults.record_fault(&b.record_id);
+            assert_eq!(
+                a.outcome.is_err(),
+                fault.is_some(),
+                "{provider:?} record {}: {:?} under {fault:?}",
+                b.record_id,
+                a.outcome
+            );
+            if let Some(RecordFault::Error) = fault {
+                assert!(
+                    matches!(&a.outcome, Err(RecordError::Bedrock { .. })),
+                    "{provider:?} record {}: {:?}",
+                    b.record_id,
+                    a.outcome
+                );
+            }
+            match (&b.outcome, &a.outcome) {
+                (Ok(x), Ok(y)) => assert_eq!(x, y, "{provider:?} record {}", b.record_id),
+                (Err(x), Err(y)) => {
+                    failed += 1;
+                    assert_eq!(
+                        std::mem::discriminant(x),
+                        std::mem::discriminant(y),
+                        "{provider:?} record {}: {x} / {y}",
+                        b.record_id
+                    );
+                }
+                (x, y) => panic!(
+                    "record {}: {x:?} on Bedrock, {y:?} on {provider:?}",
+                    b.record_id
+                ),
+            }
+        }
+        assert_eq!(
+            failed, injected,
+            "{provider:?}: the injected faults, and nothing else"
+        );
+    }
 }
 
 #[tokio::test]
 async fn each_answer_is_its_own_records_and_the_run_resumes_from_its_folder() {
     let local = LocalBedrock::start().await.unwrap();
     let store = tempfile::tempdir().unwrap();
-    let inferer = BatchInferer::anthropic()
-        .model_name(CLAUDE)
-        .job_name("own-answers")
-        .store(store.path().to_str().unwrap())
-        .base_url(local.endpoint_url())
-        .api_key("test")
-        .max_records_per_job(40)
-        .build()
-        .await
-        .unwrap();
-    let inputs = person_inputs(100);
-    let run = inferer
-        .start_run(inputs)
-        .await
-        .unwrap()
-        .create()
-        .await
-        .unwrap();
-    let run_uri = run.run_uri();
-    assert!(
-        run_uri.starts_with(store.path().to_str().unwrap()),
-        "{run_uri}"
-    );
-    assert!(
-        run_uri.ends_with("/input/own-answers.run.json"),
-        "{run_uri}"
-    );
-    drop(run);
-    // Another handle, from the record alone.
-    let resumed = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
-        .await
-        .unwrap();
-    assert_eq!(
-        resumed.run_record().shards.len(),
-        3,
-        "100 records in jobs of 40"
-    );
-    let results = resumed.finish(POLL).await.unwrap();
-    ids_in_order(&results, 100);
-    for record in results.records.iter() {
-        let answer = record.outcome.as_ref().unwrap();
-        let id = answer["id"].as_str().unwrap();
+    for (provider, _) in APIS {
+        let name = format!("own-answers-{}", provider.name().to_lowercase());
+        let inferer = api::<Untyped>(&local, provider, store.path(), &name)
+            .max_records_per_job(40)
+            .build()
+            .await
+            .unwrap();
+        let run = inferer
+            .start_run(person_inputs(100))
+            .await
+            .unwrap()
+            .create()
+            .await
+            .unwrap();
+        let run_uri = run.run_uri();
         assert!(
-            id.ends_with(&record.record_id),
-            "record {} has the answer {id}",
-            record.record_id
+            run_uri.starts_with(store.path().to_str().unwrap()),
+            "{run_uri}"
         );
+        assert!(
+            run_uri.ends_with(&format!("/input/{name}.run.json")),
+            "{run_uri}"
+        );
+        drop(run);
+        // Another handle, from the record alone.
+        let resumed = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
+            .await
+            .unwrap();
+        assert_eq!(
+            resumed.run_record().shards.len(),
+            3,
+            "100 records in jobs of 40"
+        );
+        let results = resumed.finish(POLL).await.unwrap();
+        ids_in_order(&results, 100);
+        for record in &results.records {
+            let answer = record.outcome.as_ref().unwrap();
+            let id = answer["id"].as_str().unwrap();
+            assert!(
+                id.ends_with(&record.record_id),
+                "{provider:?}: record {} has the answer {id}",
+                record.record_id
+            );
+        }
     }
 }
 
 #[tokio::test]
 async fn a_missing_key_is_named() {
-    let err = BatchInferer::anthropic()
-        .model_name(CLAUDE)
-        .job_name("no-key")
-        .store(tempfile::tempdir().unwrap().path().to_str().unwrap())
-        .api_key("")
-        .build()
-        .await;
-    if std::env::var("ANTHROPIC_API_KEY").is_ok_and(|k| !k.is_empty()) {
-        return;
-    }
-    let err = err.unwrap_err();
-    assert!(matches!(
-        err,
-        Error::InvalidConfig {
-            field: "api_key",
-            ..
+    for (provider, variable) in [
+        (Provider::Anthropic, "ANTHROPIC_API_KEY"),
+        (Provider::OpenAi, "OPENAI_API_KEY"),
+    ] {
+        if std::env::var(variable).is_ok_and(|k| !k.is_empty()) {
+            continue;
         }
-    ));
-    assert!(err.to_string().contains("ANTHROPIC_API_KEY"), "{err}");
+        let local = LocalBedrock::start().await.unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let err = api::<Untyped>(&local, provider, store.path(), "no-key")
+            .api_key("")
+            .build()
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidConfig {
+                field: "api_key",
+                ..
+            }
+        ));
+        assert!(err.to_string().contains(variable), "{err}");
+    }
 }
 
-/// The batches llmbo-local's Anthropic API holds, oldest first: (id, processing status,
-/// whether a cancel was asked).
-async fn anthropic_batches(local: &LocalBedrock) -> Vec<(String, String, bool)> {
-    let page = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/messages/batches?limit=1000",
-            local.endpoint_url()
-        ))
-        .header("x-api-key", "test")
-        .header("anthropic-version", "2023-06-01")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+/// The batches llmbo-local holds for `provider`, oldest first: (id, status, whether a
+/// cancel was asked).
+async fn batches(local: &LocalBedrock, provider: Provider) -> Vec<(String, String, bool)> {
+    let request = match provider {
+        Provider::Anthropic => reqwest::Client::new()
+            .get(format!(
+                "{}/v1/messages/batches?limit=1000",
+                local.endpoint_url()
+            ))
+            .header("x-api-key", "test")
+            .header("anthropic-version", "2023-06-01"),
+        _ => reqwest::Client::new()
+            .get(format!("{}/v1/batches?limit=100", local.endpoint_url()))
+            .bearer_auth("test"),
+    };
+    let page = request.send().await.unwrap().bytes().await.unwrap();
     let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
     let mut batches: Vec<(String, String, bool)> = page["data"]
         .as_array()
         .unwrap()
         .iter()
         .map(|b| {
-            (
-                b["id"].as_str().unwrap().to_owned(),
-                b["processing_status"].as_str().unwrap().to_owned(),
-                !b["cancel_initiated_at"].is_null(),
-            )
+            let status = b["processing_status"]
+                .as_str()
+                .or(b["status"].as_str())
+                .unwrap()
+                .to_owned();
+            let cancelled = !b["cancel_initiated_at"].is_null() || status.starts_with("cancel");
+            (b["id"].as_str().unwrap().to_owned(), status, cancelled)
         })
         .collect();
     batches.reverse();
@@ -242,16 +271,12 @@ fn slow() -> llmbo_local::Speed {
 
 async fn untyped(
     local: &LocalBedrock,
+    provider: Provider,
     store: &std::path::Path,
     name: &str,
     concurrent: usize,
 ) -> BatchInferer {
-    BatchInferer::anthropic()
-        .model_name(CLAUDE)
-        .job_name(name)
-        .store(store.to_str().unwrap())
-        .base_url(local.endpoint_url())
-        .api_key("test")
+    api::<Untyped>(local, provider, store, name)
         .max_records_per_job(100)
         .max_concurrent_jobs(concurrent)
         .build()
@@ -260,46 +285,52 @@ async fn untyped(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cancel_from_another_handle_stops_the_anthropic_run() {
-    let local = LocalBedrock::builder().speed(slow()).start().await.unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let uploaded = untyped(&local, store.path(), "cancel-anthropic", 1)
-        .await
-        .start_run(person_inputs(300))
-        .await
-        .unwrap();
-    let run_uri = uploaded.run_uri();
-    let canceller = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
-        .await
-        .unwrap();
-    let follower = tokio::spawn(uploaded.finish(POLL));
-    while anthropic_batches(&local).await.is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    canceller.cancel().await.unwrap();
-    let results = follower.await.unwrap().unwrap();
-    let batches = anthropic_batches(&local).await;
-    assert_eq!(batches.len(), 1, "no batch after the cancel: {batches:?}");
-    assert!(batches[0].2, "the batch was cancelled: {batches:?}");
-    ids_in_order(&results, 300);
-    let answered = results.records.iter().filter(|r| r.outcome.is_ok()).count();
-    assert!(
-        answered < 100,
-        "{answered} answered of a cancelled first batch"
-    );
-    for record in &results.records[100..] {
-        assert!(
-            matches!(record.outcome, Err(RecordError::JobFailed { .. })),
-            "{}: {:?}",
-            record.record_id,
-            record.outcome
+async fn a_cancel_from_another_handle_stops_the_run() {
+    for (provider, _) in APIS {
+        let local = LocalBedrock::builder().speed(slow()).start().await.unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let uploaded = untyped(&local, provider, store.path(), "cancel", 1)
+            .await
+            .start_run(person_inputs(300))
+            .await
+            .unwrap();
+        let run_uri = uploaded.run_uri();
+        let canceller = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
+            .await
+            .unwrap();
+        let follower = tokio::spawn(uploaded.finish(POLL));
+        while batches(&local, provider).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        canceller.cancel().await.unwrap();
+        let results = follower.await.unwrap().unwrap();
+        let made = batches(&local, provider).await;
+        assert_eq!(
+            made.len(),
+            1,
+            "{provider:?}: no batch after the cancel: {made:?}"
         );
+        assert!(made[0].2, "{provider:?}: the batch was cancelled: {made:?}");
+        ids_in_order(&results, 300);
+        let answered = results.records.iter().filter(|r| r.outcome.is_ok()).count();
+        assert!(
+            answered < 100,
+            "{provider:?}: {answered} answered of a cancelled first batch"
+        );
+        for record in &results.records[100..] {
+            assert!(
+                matches!(record.outcome, Err(RecordError::JobFailed { .. })),
+                "{provider:?} {}: {:?}",
+                record.record_id,
+                record.outcome
+            );
+        }
+        // The cancel holds for every handle: nothing more is sent.
+        let again = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
+            .await
+            .unwrap();
+        assert!(again.run_record().cancelled);
     }
-    // The cancel holds for every handle: nothing more is sent.
-    let again = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
-        .await
-        .unwrap();
-    assert!(again.run_record().cancelled);
 }
 
 /// A process that died after the API made its batches and before it recorded them leaves
@@ -308,105 +339,119 @@ async fn a_cancel_from_another_handle_stops_the_anthropic_run() {
 /// the API's answer and the register).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_interrupted_before_its_record_makes_one_batch_per_job() {
-    let local = LocalBedrock::start().await.unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let submitted = untyped(&local, store.path(), "crash-anthropic", 2)
-        .await
-        .start_run(person_inputs(150))
-        .await
-        .unwrap()
-        .create()
-        .await
-        .unwrap();
-    let run_uri = submitted.run_uri();
-    drop(submitted);
-    assert_eq!(anthropic_batches(&local).await.len(), 2);
-    // Forget the batches in the run record, as a process that died before writing it.
-    let mut record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&run_uri).unwrap()).unwrap();
-    for shard in record["shards"].as_array_mut().unwrap() {
-        shard.as_object_mut().unwrap().remove("jobArn");
-    }
-    std::fs::write(&run_uri, serde_json::to_vec(&record).unwrap()).unwrap();
-    // And the second job's id in the register, as one that died before it wrote that, long
-    // enough ago that its reservation has lapsed.
-    let batches = store.path().join("batches");
-    let entry_path = batches.join("crash-anthropic-2.json");
-    let mut entry: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&entry_path).unwrap()).unwrap();
-    let id = entry["batchId"].as_str().unwrap().to_owned();
-    entry.as_object_mut().unwrap().remove("batchId");
-    entry["reservedAt"] = (entry["reservedAt"].as_u64().unwrap() - 400).into();
-    entry["owner"] = "a-process-that-died".into();
-    std::fs::write(&entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
-    std::fs::remove_file(batches.join("by-id").join(format!("{id}.json"))).unwrap();
+    for (provider, _) in APIS {
+        let local = LocalBedrock::start().await.unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let submitted = untyped(&local, provider, store.path(), "crash", 2)
+            .await
+            .start_run(person_inputs(150))
+            .await
+            .unwrap()
+            .create()
+            .await
+            .unwrap();
+        let run_uri = submitted.run_uri();
+        drop(submitted);
+        assert_eq!(batches(&local, provider).await.len(), 2);
+        // Forget the batches in the run record, as a process that died before writing it.
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&run_uri).unwrap()).unwrap();
+        for shard in record["shards"].as_array_mut().unwrap() {
+            shard.as_object_mut().unwrap().remove("jobArn");
+        }
+        std::fs::write(&run_uri, serde_json::to_vec(&record).unwrap()).unwrap();
+        // And the second job's id in the register, as one that died before it wrote that,
+        // long enough ago that its reservation has lapsed.
+        let register = store.path().join("batches");
+        let entry_path = register.join("crash-2.json");
+        let mut entry: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&entry_path).unwrap()).unwrap();
+        let id = entry["batchId"].as_str().unwrap().to_owned();
+        entry.as_object_mut().unwrap().remove("batchId");
+        entry["reservedAt"] = (entry["reservedAt"].as_u64().unwrap() - 400).into();
+        entry["owner"] = "a-process-that-died".into();
+        std::fs::write(&entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
+        std::fs::remove_file(register.join("by-id").join(format!("{id}.json"))).unwrap();
 
-    let resumed = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
-        .await
-        .unwrap();
-    let results = resumed.finish(POLL).await.unwrap();
-    ids_in_order(&results, 150);
-    for record in &results.records {
-        let answer = record.outcome.as_ref().unwrap();
-        assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+        let resumed = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
+            .await
+            .unwrap();
+        let results = resumed.finish(POLL).await.unwrap();
+        ids_in_order(&results, 150);
+        for record in &results.records {
+            let answer = record.outcome.as_ref().unwrap();
+            assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+        }
+        let after = batches(&local, provider).await;
+        assert_eq!(
+            after.len(),
+            2,
+            "{provider:?}: no second batch for either job: {after:?}"
+        );
+        assert_eq!(
+            after[1].0, id,
+            "{provider:?}: the second job's batch was adopted"
+        );
     }
-    let after = anthropic_batches(&local).await;
-    assert_eq!(after.len(), 2, "no second batch for either job: {after:?}");
-    assert_eq!(after[1].0, id, "the second job's batch was adopted");
 }
 
 /// Records a batch did not reach before it expired have no result: they are missing, and a
 /// retry sends exactly them again until every one is answered once.
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_records_are_sent_again() {
-    let local = LocalBedrock::builder()
-        .speed(llmbo_local::Speed {
-            per_record: Duration::from_millis(10),
-            hour: Duration::from_millis(2),
-            ..llmbo_local::Speed::fast()
-        })
-        .start()
-        .await
-        .unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let run = untyped(&local, store.path(), "expiry-anthropic", 1)
-        .await
-        .start_run(person_inputs(30))
-        .await
-        .unwrap()
-        .create()
-        .await
-        .unwrap();
-    let mut results = run.finish_detailed(POLL).await.unwrap();
-    let missing = |results: &llmbo::run::RunResults<serde_json::Value>| {
-        results
-            .results
-            .records
-            .iter()
-            .filter(|r| r.outcome == Err(RecordError::Missing))
-            .count()
-    };
-    let mut left = missing(&results);
-    assert!(left > 0 && left < 30, "{left} of 30 expired");
-    let options = llmbo::RetryOptions {
-        poll_interval: POLL,
-        ..llmbo::RetryOptions::default()
-    };
-    for _ in 0..30 {
-        if left == 0 {
-            break;
+    for (provider, _) in APIS {
+        let local = LocalBedrock::builder()
+            .speed(llmbo_local::Speed {
+                per_record: Duration::from_millis(10),
+                hour: Duration::from_millis(2),
+                ..llmbo_local::Speed::fast()
+            })
+            .start()
+            .await
+            .unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let run = untyped(&local, provider, store.path(), "expiry", 1)
+            .await
+            .start_run(person_inputs(30))
+            .await
+            .unwrap()
+            .create()
+            .await
+            .unwrap();
+        let mut results = run.finish_detailed(POLL).await.unwrap();
+        let missing = |results: &llmbo::run::RunResults<serde_json::Value>| {
+            results
+                .results
+                .records
+                .iter()
+                .filter(|r| r.outcome == Err(RecordError::Missing))
+                .count()
+        };
+        let mut left = missing(&results);
+        assert!(left > 0 && left < 30, "{provider:?}: {left} of 30 expired");
+        let options = llmbo::RetryOptions {
+            poll_interval: POLL,
+            ..llmbo::RetryOptions::default()
+        };
+        for _ in 0..30 {
+            if left == 0 {
+                break;
+            }
+            run.retry_failed(&mut results, &options).await.unwrap();
+            let now = missing(&results);
+            assert!(
+                now < left,
+                "{provider:?}: a retry answered some: {left} → {now}"
+            );
+            left = now;
         }
-        run.retry_failed(&mut results, &options).await.unwrap();
-        let now = missing(&results);
-        assert!(now < left, "a retry answered some: {left} → {now}");
-        left = now;
+        assert_eq!(left, 0);
+        ids_in_order(&results.results, 30);
+        for (record, info) in results.results.records.iter().zip(&results.info) {
+            let answer = record.outcome.as_ref().unwrap();
+            assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+            assert!(info.attempts >= 1);
+        }
+        assert!(results.info.iter().any(|i| i.attempts > 1));
     }
-    assert_eq!(left, 0);
-    ids_in_order(&results.results, 30);
-    for (record, info) in results.results.records.iter().zip(&results.info) {
-        let answer = record.outcome.as_ref().unwrap();
-        assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
-        assert!(info.attempts >= 1);
-    }
-    assert!(results.info.iter().any(|i| i.attempts > 1));
 }

@@ -27,7 +27,6 @@ use crate::backend::{
 use crate::error::{AwsErrorKind, Error};
 use crate::settings::{Provider, RunSettings};
 use crate::status::{JobDetails, JobStatus};
-use crate::store::RunStore;
 use crate::store::folder::FolderStore;
 
 /// The API's address when neither the builder nor `ANTHROPIC_BASE_URL` names another.
@@ -166,25 +165,6 @@ impl Anthropic {
         }
     }
 
-    /// The table of a job's record ids sent as hashes, `custom_id` → record id.
-    async fn hashed_ids(
-        &self,
-        job_name: &str,
-    ) -> Result<std::collections::HashMap<String, String>, Error> {
-        let mut table = std::collections::HashMap::new();
-        let url = self.register.store.url(&Register::ids_key(job_name));
-        if self.store.version(&url).await?.is_none() {
-            return Ok(table);
-        }
-        let mut lines = self.store.lines(&url).await?;
-        while let Some(line) = lines.next_line().await? {
-            if let Ok((custom_id, record_id)) = serde_json::from_slice::<(String, String)>(&line) {
-                table.insert(custom_id, record_id);
-            }
-        }
-        Ok(table)
-    }
-
     /// The results of a batch, from its results URL, as Bedrock's output lines.
     async fn results(&self, url: &str) -> Result<Lines, Error> {
         use futures_util::TryStreamExt;
@@ -194,7 +174,7 @@ impl Anthropic {
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_default();
         let table = match self.register.by_batch(batch_id).await? {
-            Some(entry) if entry.hashed_ids => self.hashed_ids(&entry.job_name).await?,
+            Some(entry) if entry.hashed_ids => self.register.hashed_ids(&entry.job_name).await?,
             _ => std::collections::HashMap::new(),
         };
         let response = self
@@ -433,22 +413,7 @@ impl Backend for Anthropic {
         status: Option<&'a str>,
         name_contains: Option<&'a str>,
     ) -> BackendFuture<'a, Vec<JobDetails>> {
-        Box::pin(async move {
-            let mut found = Vec::new();
-            for entry in self.register.all().await? {
-                if name_contains.is_some_and(|part| !entry.job_name.contains(part)) {
-                    continue;
-                }
-                let Some(id) = &entry.batch_id else {
-                    continue;
-                };
-                let details = self.describe(id).await?;
-                if status.is_none_or(|s| details.status.as_str() == s) {
-                    found.push(details);
-                }
-            }
-            Ok(found)
-        })
+        Box::pin(super::find(self, &self.register, status, name_contains))
     }
 
     fn stop<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, ()> {
@@ -472,31 +437,7 @@ impl Backend for Anthropic {
     }
 
     fn download<'a>(&'a self, file: &'a str, path: &'a Path) -> BackendFuture<'a, (u64, u64)> {
-        Box::pin(async move {
-            use tokio::io::AsyncWriteExt;
-            let mut lines = self.lines(file).await?;
-            let out = crate::files::create_private(path)
-                .await
-                .map_err(|source| Error::Io {
-                    path: path.to_owned(),
-                    source,
-                })?;
-            let mut out = tokio::io::BufWriter::new(out);
-            let (mut bytes, mut count) = (0u64, 0u64);
-            while let Some(line) = lines.next_line().await? {
-                bytes += line.len() as u64;
-                count += 1;
-                out.write_all(&line).await.map_err(|source| Error::Io {
-                    path: path.to_owned(),
-                    source,
-                })?;
-            }
-            out.flush().await.map_err(|source| Error::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-            Ok((bytes, count))
-        })
+        Box::pin(super::download(self, file, path))
     }
 
     fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {

@@ -39,6 +39,8 @@ impl std::fmt::Debug for ApiKey {
 pub(crate) enum Auth {
     /// `x-api-key: <key>` (Anthropic).
     XApiKey,
+    /// `Authorization: Bearer <key>` (OpenAI).
+    Bearer,
 }
 
 /// How often, and how long apart, a failed call is tried again.
@@ -78,7 +80,7 @@ impl Backoff {
 }
 
 /// A random number from the standard library's per-process hash keys, new for each call.
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(
@@ -162,7 +164,7 @@ impl ApiClient {
     }
 
     /// The URL of `path`: a path of the API (`/v1/...`), or a whole URL the API gave.
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
         } else {
@@ -179,6 +181,7 @@ impl ApiClient {
         let mut request = self.http.request(method.clone(), url);
         request = match self.auth {
             Auth::XApiKey => request.header("x-api-key", self.key.expose()),
+            Auth::Bearer => request.bearer_auth(self.key.expose()),
         };
         for (name, value) in &self.headers {
             request = request.header(*name, value);

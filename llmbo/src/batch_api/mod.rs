@@ -14,6 +14,8 @@ pub(crate) mod anthropic;
 pub(crate) mod create;
 pub(crate) mod http;
 pub(crate) mod ids;
+#[cfg(feature = "openai")]
+pub(crate) mod openai;
 
 use std::sync::Arc;
 
@@ -124,6 +126,55 @@ impl Register {
         }
     }
 
+    /// Records that an output file of the API is `job_name`'s (OpenAI's output and error
+    /// files), so its lines are read with the job's table of record ids.
+    pub(crate) async fn index_file(&self, file_id: &str, job_name: &str) -> Result<(), Error> {
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "jobName": job_name })).unwrap_or_default();
+        self.store
+            .put(
+                &format!("batches/files/{}.json", ids::custom_id(file_id)),
+                body,
+                Expected::Absent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The entry of the job an output file is of, if this store made it.
+    pub(crate) async fn by_file(&self, file_id: &str) -> Result<Option<BatchEntry>, Error> {
+        let key = format!("batches/files/{}.json", ids::custom_id(file_id));
+        let Some((bytes, _)) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        let job_name = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("jobName")?.as_str().map(str::to_owned));
+        match job_name {
+            Some(name) => Ok(self.get(&name).await?.map(|(entry, _)| entry)),
+            None => Ok(None),
+        }
+    }
+
+    /// The table of a job's record ids sent as hashes, `custom_id` → record id.
+    pub(crate) async fn hashed_ids(
+        &self,
+        job_name: &str,
+    ) -> Result<std::collections::HashMap<String, String>, Error> {
+        let mut table = std::collections::HashMap::new();
+        let url = self.store.url(&Self::ids_key(job_name));
+        if self.store.version(&url).await?.is_none() {
+            return Ok(table);
+        }
+        let mut lines = self.store.lines(&url).await?;
+        while let Some(line) = lines.next_line().await? {
+            if let Ok((custom_id, record_id)) = serde_json::from_slice::<(String, String)>(&line) {
+                table.insert(custom_id, record_id);
+            }
+        }
+        Ok(table)
+    }
+
     /// Every job's entry, newest first.
     pub(crate) async fn all(&self) -> Result<Vec<BatchEntry>, Error> {
         let mut entries = Vec::new();
@@ -142,6 +193,55 @@ impl Register {
         entries.sort_by_key(|e| std::cmp::Reverse(e.reserved_at));
         Ok(entries)
     }
+}
+
+/// The jobs of a store's register, newest first, as `backend` describes them: those whose
+/// name contains `name_contains`, with `status` (llmbo's name for it).
+pub(crate) async fn find(
+    backend: &dyn crate::backend::Backend,
+    register: &Register,
+    status: Option<&str>,
+    name_contains: Option<&str>,
+) -> Result<Vec<crate::status::JobDetails>, Error> {
+    let mut found = Vec::new();
+    for entry in register.all().await? {
+        if name_contains.is_some_and(|part| !entry.job_name.contains(part)) {
+            continue;
+        }
+        let Some(id) = &entry.batch_id else {
+            continue;
+        };
+        let details = backend.describe(id).await?;
+        if status.is_none_or(|s| details.status.as_str() == s) {
+            found.push(details);
+        }
+    }
+    Ok(found)
+}
+
+/// Copies a file as `backend` reads it (a provider's output as Bedrock's lines) to `path`,
+/// created private; the bytes and lines written.
+pub(crate) async fn download(
+    backend: &dyn crate::backend::Backend,
+    file: &str,
+    path: &std::path::Path,
+) -> Result<(u64, u64), Error> {
+    use tokio::io::AsyncWriteExt;
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut lines = backend.lines(file).await?;
+    let out = crate::files::create_private(path).await.map_err(io)?;
+    let mut out = tokio::io::BufWriter::new(out);
+    let (mut bytes, mut count) = (0u64, 0u64);
+    while let Some(line) = lines.next_line().await? {
+        bytes += line.len() as u64;
+        count += 1;
+        out.write_all(&line).await.map_err(io)?;
+    }
+    out.flush().await.map_err(io)?;
+    Ok((bytes, count))
 }
 
 /// Now, in Unix seconds.

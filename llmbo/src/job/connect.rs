@@ -28,7 +28,8 @@ fn env_names(provider: Provider) -> (&'static str, &'static str) {
 
 /// A provider's per-job limits, where the user gave none (Anthropic, "Batch processing",
 /// https://docs.claude.com/en/docs/build-with-claude/batch-processing: 100,000 requests or
-/// 256 MB). No minimum: a batch of one is a batch.
+/// 256 MB; OpenAI, "Batch API", https://platform.openai.com/docs/guides/batch: 50,000
+/// requests and 200 MB). No minimum: a batch of one is a batch.
 pub(crate) fn limits(provider: Provider) -> ShardLimits {
     match provider {
         #[cfg(feature = "anthropic")]
@@ -36,6 +37,12 @@ pub(crate) fn limits(provider: Provider) -> ShardLimits {
             min_records: 1,
             max_records: crate::batch_api::anthropic::MAX_REQUESTS,
             max_bytes: crate::batch_api::anthropic::MAX_BYTES,
+        },
+        #[cfg(feature = "openai")]
+        Provider::OpenAi => ShardLimits {
+            min_records: 1,
+            max_records: crate::batch_api::openai::MAX_REQUESTS,
+            max_bytes: crate::batch_api::openai::MAX_BYTES,
         },
         _ => ShardLimits {
             min_records: 1,
@@ -59,7 +66,10 @@ type Connected = (Arc<dyn Backend>, Arc<dyn RunStore>);
 
 /// The batch API and the store of a run on `settings.provider`, with the key given or the
 /// environment's.
-#[cfg_attr(not(feature = "anthropic"), allow(unused_variables))]
+#[cfg_attr(
+    not(any(feature = "anthropic", feature = "openai")),
+    allow(unused_variables)
+)]
 pub(crate) fn connect(settings: &RunSettings, key: Option<&str>) -> Result<Connected, Error> {
     let provider = settings.provider;
     let (key_env, _) = env_names(provider);
@@ -89,6 +99,17 @@ pub(crate) fn connect(settings: &RunSettings, key: Option<&str>) -> Result<Conne
                 crate::batch_api::http::ApiKey::new(key),
                 store.clone(),
             )?;
+            Ok((Arc::new(backend), store))
+        }
+        #[cfg(feature = "openai")]
+        Provider::OpenAi => {
+            use crate::batch_api::openai;
+            let url = settings
+                .base_url
+                .as_deref()
+                .unwrap_or(openai::DEFAULT_BASE_URL);
+            let backend =
+                openai::OpenAi::new(url, crate::batch_api::http::ApiKey::new(key), store.clone())?;
             Ok((Arc::new(backend), store))
         }
         other => Err(Error::InvalidConfig {

@@ -188,6 +188,28 @@ impl<O: OutputMode> Inferer<O, Ready> {
         ApiBuilder::for_provider(crate::settings::Provider::Anthropic)
     }
 
+    /// Settings for a run on OpenAI's Batch API (chat completions): `model_name` (OpenAI's
+    /// name, e.g. `gpt-4o-mini`) and `job_name` are required; the key is `OPENAI_API_KEY` or
+    /// [`api_key`](InfererBuilder::api_key), the base URL `OPENAI_BASE_URL` (with its `/v1`)
+    /// or [`base_url`](InfererBuilder::base_url), and the run is kept in a local folder
+    /// ([`store`](InfererBuilder::store), default `./llmbo-runs`). After `build()` the steps
+    /// are the same as on Bedrock.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmbo::Error> {
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)] struct Person { name: String }
+    /// let inferer = llmbo::StructuredBatchInferer::<Person>::openai()
+    ///     .model_name("gpt-4o-mini")
+    ///     .job_name("people-2026-12")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "openai")]
+    pub fn openai() -> ApiBuilder<O> {
+        ApiBuilder::for_provider(crate::settings::Provider::OpenAi)
+    }
+
     pub(crate) fn from_config(config: JobConfig) -> Self {
         let run = Arc::new(RunShared::empty(&config));
         Inferer {
