@@ -147,6 +147,7 @@ impl Lines {
 
     /// The same lines, each made into Bedrock's form by `map` (and left out where it says
     /// `None`).
+    #[cfg(feature = "_http")]
     pub(crate) fn mapped(mut self, map: LineMap) -> Self {
         self.map = Some(map);
         self

@@ -38,8 +38,10 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Auth {
     /// `x-api-key: <key>` (Anthropic).
+    #[cfg(feature = "anthropic")]
     XApiKey,
     /// `Authorization: Bearer <key>` (OpenAI).
+    #[cfg(feature = "openai")]
     Bearer,
 }
 
@@ -180,7 +182,9 @@ impl ApiClient {
     ) -> Result<reqwest::RequestBuilder, Error> {
         let mut request = self.http.request(method.clone(), url);
         request = match self.auth {
+            #[cfg(feature = "anthropic")]
             Auth::XApiKey => request.header("x-api-key", self.key.expose()),
+            #[cfg(feature = "openai")]
             Auth::Bearer => request.bearer_auth(self.key.expose()),
         };
         for (name, value) in &self.headers {
@@ -424,6 +428,7 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
     }
 
+    #[cfg(feature = "anthropic")]
     #[test]
     fn keys_are_never_printed() {
         let client = ApiClient::new(
@@ -440,6 +445,7 @@ mod tests {
         assert_eq!(client.url("/v1/x"), "http://localhost:1/v1/x");
     }
 
+    #[cfg(feature = "anthropic")]
     #[test]
     fn provider_errors_are_read() {
         let client = ApiClient::new(

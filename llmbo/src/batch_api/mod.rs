@@ -126,6 +126,7 @@ impl Register {
         }
     }
 
+    #[cfg(feature = "openai")]
     /// Records that an output file of the API is `job_name`'s (OpenAI's output and error
     /// files), so its lines are read with the job's table of record ids.
     pub(crate) async fn index_file(&self, file_id: &str, job_name: &str) -> Result<(), Error> {
@@ -141,6 +142,7 @@ impl Register {
         Ok(())
     }
 
+    #[cfg(feature = "openai")]
     /// The entry of the job an output file is of, if this store made it.
     pub(crate) async fn by_file(&self, file_id: &str) -> Result<Option<BatchEntry>, Error> {
         let key = format!("batches/files/{}.json", ids::custom_id(file_id));
@@ -251,6 +253,7 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+#[cfg(feature = "anthropic")]
 /// Unix seconds as RFC 3339 in UTC to the second (`2026-12-06T10:11:16Z`), the form the APIs
 /// give their times in, so the two compare as strings.
 pub(crate) fn rfc3339(unix: u64) -> String {
@@ -288,7 +291,7 @@ pub(crate) fn process_owner() -> String {
         .clone()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "anthropic"))]
 mod tests {
     use super::*;
 

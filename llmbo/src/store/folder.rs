@@ -8,6 +8,9 @@
 //! document's version is the SHA-256 of its bytes. Job inputs are written to a temporary file
 //! beside their name and renamed when whole, so a half-written input is never read.
 
+// Job inputs are kept here only by the batch APIs beside Bedrock, built with their features.
+#![cfg_attr(not(feature = "_http"), allow(dead_code))]
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
