@@ -455,3 +455,38 @@ async fn expired_records_are_sent_again() {
         assert!(results.info.iter().any(|i| i.attempts > 1));
     }
 }
+
+/// 250,000 records on OpenAI, five times its 50,000 requests a batch: five batches, every
+/// record back once, in input order, as they stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_of_250_000_records_on_openai_is_sharded_and_merged_in_order() {
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let inputs = (0..250_000).map(|i| {
+        let input = llmbo::ModelInput::new()
+            .user(format!("Ada Lovelace, {i}."))
+            .max_tokens(200);
+        (format!("{i:06}"), input)
+    });
+    let run = api::<Untyped>(&local, Provider::OpenAi, store.path(), "openai-250k")
+        .max_concurrent_jobs(5)
+        .build()
+        .await
+        .unwrap()
+        .start_run(inputs)
+        .await
+        .unwrap();
+    let sizes: Vec<usize> = run.run_record().shards.iter().map(|s| s.records).collect();
+    assert_eq!(sizes, [50_000; 5]);
+    let mut stream = run.stream(POLL);
+    let mut next = 0usize;
+    while let Some(record) = stream.next().await {
+        let record = record.unwrap();
+        assert_eq!(record.record_id, format!("{next:06}"));
+        let answer = record.outcome.as_ref().unwrap();
+        assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+        next += 1;
+    }
+    assert_eq!(next, 250_000);
+    assert_eq!(batches(&local, Provider::OpenAi).await.len(), 5);
+}
