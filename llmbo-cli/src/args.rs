@@ -54,11 +54,52 @@ pub enum Command {
     Download(Download),
 }
 
+/// The batch APIs a run can be on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// AWS Bedrock batch inference (needs --bucket and --role).
+    Bedrock,
+    /// Anthropic's Message Batches (key in ANTHROPIC_API_KEY).
+    Anthropic,
+    /// OpenAI's Batch API (key in OPENAI_API_KEY).
+    Openai,
+}
+
+impl ProviderArg {
+    /// The library's provider.
+    pub fn provider(self) -> llmbo::settings::Provider {
+        match self {
+            ProviderArg::Bedrock => llmbo::settings::Provider::Bedrock,
+            ProviderArg::Anthropic => llmbo::settings::Provider::Anthropic,
+            ProviderArg::Openai => llmbo::settings::Provider::OpenAi,
+        }
+    }
+}
+
+/// Where a run on a batch API other than Bedrock is: the API and the folder it is kept in.
+#[derive(Debug, Args)]
+pub struct Api {
+    /// The batch API: bedrock, anthropic or openai.
+    #[arg(long, value_enum, default_value = "bedrock")]
+    pub provider: ProviderArg,
+    /// Where a run on anthropic or openai is kept (its record, inputs and batches): a local
+    /// folder.
+    #[arg(long, default_value = "llmbo-runs")]
+    pub store: String,
+    /// The API's base URL (default: ANTHROPIC_BASE_URL / OPENAI_BASE_URL, else the
+    /// provider's own).
+    #[arg(long)]
+    pub base_url: Option<String>,
+}
+
 /// What a run asks for: the model, the input and how it is checked; shared by `submit` and
 /// `lint`.
 #[derive(Debug, Args)]
 pub struct Request {
-    /// The Bedrock model id (or inference profile / ARN).
+    #[command(flatten)]
+    pub api: Api,
+    /// The model: a Bedrock model id (or inference profile / ARN), or the provider's name
+    /// for it (claude-haiku-4-5, gpt-4o-mini).
     #[arg(long)]
     pub model: String,
     /// A JSON schema: every record must answer by calling a tool with this input schema.
@@ -108,12 +149,12 @@ pub struct Request {
 pub struct Submit {
     #[command(flatten)]
     pub request: Request,
-    /// The S3 bucket for input and output (in the job's region).
+    /// The S3 bucket for input and output (in the job's region); Bedrock only.
     #[arg(long)]
-    pub bucket: String,
-    /// The ARN of the IAM role Bedrock assumes.
+    pub bucket: Option<String>,
+    /// The ARN of the IAM role Bedrock assumes; Bedrock only.
     #[arg(long)]
-    pub role: String,
+    pub role: Option<String>,
     /// The job name (jobs of a split run are NAME-1, NAME-2, ...).
     #[arg(long)]
     pub name: String,
@@ -136,15 +177,18 @@ pub struct Lint {
     pub name: String,
 }
 
-/// A job ARN or a run's `s3://…/input/<name>.run.json`.
+/// A job ARN or a run's `s3://…/input/<name>.run.json` (or its path in a store folder).
 #[derive(Debug, Args)]
 pub struct Target {
-    /// A job ARN, or the run manifest URI that `submit` printed.
+    /// A job ARN, or the run's record that `submit` printed (`s3://…` on Bedrock, a path in
+    /// the store folder on the other APIs).
     pub target: String,
 }
 
 #[derive(Debug, Args)]
 pub struct List {
+    #[command(flatten)]
+    pub api: Api,
     /// Only jobs with this status.
     #[arg(long, value_enum)]
     pub status: Option<StatusArg>,

@@ -85,11 +85,11 @@ impl<'a> Target<'a> {
     pub fn parse(text: &'a str) -> Result<Self, Failure> {
         if text.starts_with("arn:") {
             Ok(Target::Job(text))
-        } else if text.starts_with("s3://") && text.ends_with(".run.json") {
+        } else if text.ends_with(".run.json") {
             Ok(Target::Run(text))
         } else {
             Err(Failure::Usage(format!(
-                "`{text}` is neither a job ARN (arn:aws:bedrock:…:model-invocation-job/…) nor a run URI (s3://…/input/<name>.run.json)"
+                "`{text}` is neither a job ARN (arn:aws:bedrock:…:model-invocation-job/…) nor a run's record (s3://…/input/<name>.run.json, or <store>/input/<name>.run.json)"
             )))
         }
     }
@@ -170,6 +170,12 @@ impl Context {
         &self,
         target: &Target<'_>,
     ) -> Result<BatchRun<O>, Failure> {
+        if let Target::Run(uri) = target
+            && !uri.starts_with("s3://")
+        {
+            // A run on a batch API other than Bedrock: its folder, and the provider's key.
+            return Ok(BatchRun::resume_with_key(uri, None).await?);
+        }
         let (sdk, region) = self.sdk(Some(target)).await?;
         Ok(match target {
             Target::Job(arn) => BatchRun::from_job_arn(arn, &region, Some(sdk)).await?,

@@ -45,9 +45,16 @@ pub async fn status(ctx: &Context, target: &str) -> Result<(), Failure> {
 
 pub async fn list(ctx: &Context, args: List) -> Result<(), Failure> {
     let status = args.status.map(crate::args::StatusArg::status);
-    let jobs = ctx
-        .jobs(None)
-        .await?
+    let client = match args.api.provider {
+        crate::args::ProviderArg::Bedrock => ctx.jobs(None).await?,
+        other => llmbo::run::Jobs::connect_api(
+            other.provider(),
+            &args.api.store,
+            args.api.base_url.as_deref(),
+            None,
+        )?,
+    };
+    let jobs = client
         .list(status.as_ref(), args.name_contains.as_deref())
         .await?;
     if ctx.json() {

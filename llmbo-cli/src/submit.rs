@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use llmbo::{BatchInferer, ToolDefinition};
+use llmbo::ToolDefinition;
 use serde_json::{Value, json};
 
 use crate::args::{Lint, Request, Submit};
@@ -68,6 +68,8 @@ impl Inputs {
 
 /// Where a run goes: `submit`'s bucket, role and name, or `lint`'s placeholders.
 struct Place<'a> {
+    /// The AWS configuration and region of a run on Bedrock.
+    aws: Option<(llmbo::builder::SdkConfig, String)>,
     bucket: &'a str,
     role: &'a str,
     name: &'a str,
@@ -79,24 +81,38 @@ struct Place<'a> {
 
 type Ready<O> = llmbo::builder::Configured<O>;
 
-/// Every setting `submit` and `lint` share.
-fn configure<O>(
-    builder: llmbo::builder::InfererBuilder<O>,
+/// Every setting `submit` and `lint` share: the provider's required ones, then the rest.
+fn configure<O: llmbo::mode::OutputMode>(
     request: &Request,
     inputs: &Inputs,
     place: &Place<'_>,
-    sdk: llmbo::builder::SdkConfig,
-    region: &str,
 ) -> Ready<O> {
-    let mut builder = builder
-        .model_name(&request.model)
-        .bucket_name(place.bucket)
-        .region(region)
-        .job_name(place.name)
-        .role_arn(place.role)
-        .sdk_config(sdk)
-        .time_out_duration_hours(place.timeout_hours)
-        .strict(request.strict);
+    use llmbo::settings::Provider;
+    let api = &request.api;
+    let mut builder = match (api.provider.provider(), &place.aws) {
+        (Provider::Bedrock, Some((sdk, region))) => llmbo::Inferer::<O>::builder()
+            .model_name(&request.model)
+            .bucket_name(place.bucket)
+            .region(region)
+            .job_name(place.name)
+            .role_arn(place.role)
+            .sdk_config(sdk.clone())
+            .time_out_duration_hours(place.timeout_hours),
+        (provider, _) => {
+            let builder = match provider {
+                Provider::OpenAi => llmbo::Inferer::<O>::openai(),
+                _ => llmbo::Inferer::<O>::anthropic(),
+            }
+            .model_name(&request.model)
+            .job_name(place.name)
+            .store(api.store.clone());
+            match &api.base_url {
+                Some(url) => builder.base_url(url.clone()),
+                None => builder,
+            }
+        }
+    };
+    builder = builder.strict(request.strict);
     if let Some(n) = request.min_records {
         builder = builder.min_records(n);
     }
@@ -125,19 +141,34 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
     // Everything local is checked before anything is sent.
     let request = &args.request;
     let inputs = Inputs::read(request)?;
-    let (sdk, region) = ctx.sdk(None).await?;
+    let bedrock = request.api.provider == crate::args::ProviderArg::Bedrock;
+    let (bucket, role) = match (bedrock, &args.bucket, &args.role) {
+        (true, Some(bucket), Some(role)) => (bucket.as_str(), role.as_str()),
+        (true, None, _) => return Err(Failure::Usage("a run on Bedrock needs --bucket".into())),
+        (true, _, None) => return Err(Failure::Usage("a run on Bedrock needs --role".into())),
+        (false, None, None) => ("", ""),
+        (false, _, _) => {
+            return Err(Failure::Usage(
+                "--bucket and --role are Bedrock's; a run on another API is kept in --store".into(),
+            ));
+        }
+    };
+    let aws = if bedrock {
+        Some(ctx.sdk(None).await?)
+    } else {
+        None
+    };
     let place = Place {
-        bucket: &args.bucket,
-        role: &args.role,
+        aws,
+        bucket,
+        role,
         name: &args.name,
         timeout_hours: args.timeout_hours,
         preflight_only: false,
         offline: None,
     };
     if request.embed {
-        let inferer = embedding_builder(request, &inputs, &place, sdk, &region)
-            .build()
-            .await?;
+        let inferer = embedding_builder(request, &inputs, &place).build().await?;
         if args.dry_run {
             return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
         }
@@ -152,9 +183,7 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
     }
     let structured = inputs.tool.is_some();
     let count = inputs.file.records();
-    let inferer = text_builder(request, &inputs, &place, sdk, &region)
-        .build()
-        .await?;
+    let inferer = text_builder(request, &inputs, &place).build().await?;
     if args.dry_run {
         return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
     }
@@ -173,17 +202,8 @@ fn embedding_builder(
     request: &Request,
     inputs: &Inputs,
     place: &Place<'_>,
-    sdk: llmbo::builder::SdkConfig,
-    region: &str,
 ) -> Ready<llmbo::mode::Embeddings> {
-    let builder = configure(
-        llmbo::EmbeddingBatchInferer::builder(),
-        request,
-        inputs,
-        place,
-        sdk,
-        region,
-    );
+    let builder = configure::<llmbo::mode::Embeddings>(request, inputs, place);
     match request.dimensions {
         Some(d) => builder.dimensions(d),
         None => builder,
@@ -195,10 +215,8 @@ fn text_builder(
     request: &Request,
     inputs: &Inputs,
     place: &Place<'_>,
-    sdk: llmbo::builder::SdkConfig,
-    region: &str,
 ) -> Ready<llmbo::mode::Untyped> {
-    let mut builder = configure(BatchInferer::builder(), request, inputs, place, sdk, region);
+    let mut builder = configure::<llmbo::mode::Untyped>(request, inputs, place);
     if let Some(tool) = inputs.tool.clone() {
         builder = builder.output_tool(tool);
         if let Some(strategy) = inputs.strategy(request) {
@@ -215,10 +233,19 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
     let inputs = Inputs::read(request)?;
     // Checking the bodies needs no region: without one, every check that reads AWS is
     // skipped, and the report says so.
-    let (sdk, region) = ctx.sdk_if_region().await;
-    let offline = region.is_none();
-    let region = region.unwrap_or_else(|| "us-east-1".into());
+    let bedrock = request.api.provider == crate::args::ProviderArg::Bedrock;
+    let (aws, offline) = if bedrock {
+        let (sdk, region) = ctx.sdk_if_region().await;
+        let offline = region.is_none();
+        (
+            Some((sdk, region.unwrap_or_else(|| "us-east-1".into()))),
+            offline,
+        )
+    } else {
+        (None, false)
+    };
     let place = Place {
+        aws,
         bucket: "llmbo-lint",
         role: "arn:aws:iam::000000000000:role/llmbo-lint",
         name: &args.name,
@@ -227,13 +254,13 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
         offline: offline.then_some(crate::context::NO_REGION),
     };
     let report = if request.embed {
-        embedding_builder(request, &inputs, &place, sdk, &region)
+        embedding_builder(request, &inputs, &place)
             .build()
             .await?
             .preflight(inputs.records()?)
             .await?
     } else {
-        text_builder(request, &inputs, &place, sdk, &region)
+        text_builder(request, &inputs, &place)
             .build()
             .await?
             .preflight(inputs.records()?)

@@ -48,8 +48,8 @@ fn done(rows: &[Row], cancelled: bool) -> bool {
 pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
     let interval = args.interval;
     let target = Target::parse(&args.target.target)?;
-    let jobs = ctx.jobs(Some(&target)).await?;
     let run = ctx.run(&target).await?;
+    let jobs = run.jobs_client();
     let mode = if ctx.json() {
         Mode::Json
     } else if std::io::stdout().is_terminal() {

@@ -1378,3 +1378,123 @@ async fn a_broken_manifest_loses_no_summary() {
         assert!(line.get("output").is_some(), "{line}");
     }
 }
+
+/// Every subcommand on a run on Anthropic's and on OpenAI's batch API: `submit --provider`
+/// keeps the run in a store folder and prints its record's path, which `status`, `watch`,
+/// `download` and `cancel` take as they take a Bedrock run's URI; `list --provider` lists
+/// the store's batches. The key comes from the environment, the base URL from the record.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_subcommand_works_on_an_anthropic_and_an_openai_run() {
+    let local = LocalBedrock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(
+        dir.path(),
+        "input.jsonl",
+        (0..150).map(|i| {
+            json!({"recordId": format!("rec-{i:04}"), "prompt": format!("Ada Lovelace was {i}."), "max_tokens": 300})
+                .to_string()
+        }),
+    );
+    for (provider, model, base_url) in [
+        ("anthropic", "claude-3-haiku-20240307", local.endpoint_url()),
+        (
+            "openai",
+            "gpt-4o-mini",
+            format!("{}/v1", local.endpoint_url()),
+        ),
+    ] {
+        let store = dir.path().join(format!("store-{provider}"));
+        let api = |cmd: &mut Command| {
+            cmd.env("ANTHROPIC_API_KEY", "test")
+                .env("OPENAI_API_KEY", "test");
+        };
+        let name = format!("cli-{provider}");
+        let mut cmd = llmbo(&local);
+        api(&mut cmd);
+        let submitted = cmd
+            .args(["--json", "submit", "--provider", provider, "--model", model])
+            .args(["--store", store.to_str().unwrap(), "--base-url", &base_url])
+            .args(["--name", &name, "--max-records-per-job", "100"])
+            .arg(&input)
+            .assert()
+            .success();
+        let submitted = stdout_json(submitted.get_output());
+        let run_uri = submitted["runUri"].as_str().unwrap().to_owned();
+        assert_eq!(
+            run_uri,
+            format!("{}/input/{name}.run.json", store.display()),
+            "{provider}"
+        );
+        assert_eq!(submitted["jobs"].as_array().map(Vec::len), Some(2));
+
+        let mut cmd = llmbo(&local);
+        api(&mut cmd);
+        let listed = cmd
+            .args(["--json", "list", "--provider", provider, "--store"])
+            .arg(&store)
+            .args(["--base-url", &base_url])
+            .assert()
+            .success();
+        let listed = stdout_json(listed.get_output());
+        let names: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["jobName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{provider}: {listed}");
+        assert!(names.iter().all(|n| n.starts_with(&name)), "{names:?}");
+
+        let mut cmd = llmbo(&local);
+        api(&mut cmd);
+        let watched = cmd
+            .args(["watch", "--interval", "0.05", &run_uri])
+            .assert()
+            .success();
+        let text = String::from_utf8_lossy(&watched.get_output().stdout).into_owned();
+        assert!(
+            text.contains("150 records: 150 succeeded, 0 failed"),
+            "{provider}: {text}"
+        );
+
+        let mut cmd = llmbo(&local);
+        api(&mut cmd);
+        let status = cmd.args(["--json", "status", &run_uri]).assert().success();
+        let status = stdout_json(status.get_output());
+        assert_eq!(
+            status["jobs"][0]["status"], "Completed",
+            "{provider}: {status}"
+        );
+
+        let out = dir.path().join(format!("{provider}.jsonl"));
+        let mut cmd = llmbo(&local);
+        api(&mut cmd);
+        cmd.args(["download", &run_uri, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let results = read_results(&out);
+        assert_eq!(results.len(), 150);
+        for (i, line) in results.iter().enumerate() {
+            let id = format!("rec-{i:04}");
+            assert_eq!(line["recordId"], id, "{provider}: input order");
+            assert!(
+                line["output"].to_string().contains(&id),
+                "{provider}: the answer is the record's own: {line}"
+            );
+        }
+
+        // Without the key, one line naming the variable.
+        let failed = llmbo(&local).args(["status", &run_uri]).assert().code(2);
+        let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+        assert!(stderr.contains("_API_KEY"), "{provider}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+        let mut cmd = llmbo(&local);
+        api(&mut cmd);
+        cmd.args(["cancel", &run_uri])
+            .assert()
+            .success()
+            .stdout(contains("nothing to stop"));
+    }
+}

@@ -320,7 +320,12 @@ fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, Error> 
     let store = crate::store::folder::FolderStore::new(&root)?;
     run.store = Some(store.root().display().to_string());
     run.base_url = super::connect::base_url(&run, run.base_url.as_deref());
-    let (backend, store) = super::connect::connect(&run, s.api_key.as_deref())?;
+    // A preflight sends nothing, so it needs no key.
+    let key = s.api_key.clone().or_else(|| {
+        s.preflight_only
+            .then(|| "a-preflight-sends-nothing".to_owned())
+    });
+    let (backend, store) = super::connect::connect(&run, key.as_deref())?;
     let source = if s.given.any() {
         crate::preflight::QuotaSource::Builder
     } else {

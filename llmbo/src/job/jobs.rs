@@ -43,6 +43,25 @@ impl Jobs {
         }
     }
 
+    /// A client for the batches of a batch API other than Bedrock that runs kept in `store`
+    /// made (the store's register: these APIs keep no job names), with the key given or the
+    /// provider's environment variable, and the base URL given or the environment's.
+    pub fn connect_api(
+        provider: crate::settings::Provider,
+        store: &str,
+        base_url: Option<&str>,
+        api_key: Option<&str>,
+    ) -> Result<Self, Error> {
+        let mut settings = crate::settings::RunSettings {
+            provider,
+            store: Some(store.to_owned()),
+            ..crate::settings::RunSettings::default()
+        };
+        settings.base_url = super::connect::base_url(&settings, base_url);
+        let (backend, _) = super::connect::connect(&settings, api_key)?;
+        Ok(Jobs { backend })
+    }
+
     /// The jobs of the backend a run is on.
     pub(crate) fn of(backend: Arc<dyn Backend>) -> Self {
         Jobs { backend }

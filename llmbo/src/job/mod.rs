@@ -285,6 +285,17 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
         self.config.url(&crate::layout::run_key(self.job_name()))
     }
 
+    /// A client for the jobs of the batch API this run is on: describe, list, stop, and
+    /// read a job's counts, whichever provider it is.
+    pub fn jobs_client(&self) -> Jobs {
+        Jobs::of(Arc::clone(&self.config.backend))
+    }
+
+    /// The batch API the run's jobs are on.
+    pub fn provider(&self) -> crate::settings::Provider {
+        self.config.settings.provider
+    }
+
     /// The run record as this handle knows it (jobs planned from `Prepared` on).
     pub fn run_record(&self) -> RunRecord {
         self.run.snapshot()
