@@ -21,22 +21,32 @@ const APIS: [(Provider, &str); 2] = [
     (Provider::OpenAi, "gpt-4o-mini"),
 ];
 
-/// A builder for a run on `provider`, against llmbo-local.
+/// A builder for a run on `provider` with its model in [`APIS`], against llmbo-local.
 fn api<O: OutputMode>(
     local: &LocalBedrock,
     provider: Provider,
     store: &std::path::Path,
     name: &str,
 ) -> llmbo::builder::ApiBuilder<O, llmbo::builder::Set, llmbo::builder::Set> {
-    let (builder, model, base_url) = match provider {
-        Provider::Anthropic => (
-            llmbo::Inferer::<O>::anthropic(),
-            CLAUDE,
-            local.endpoint_url(),
-        ),
+    let model = APIS
+        .iter()
+        .find(|(p, _)| *p == provider)
+        .map_or("", |(_, m)| m);
+    api_model(local, provider, model, store, name)
+}
+
+/// A builder for a run on `provider` with `model`, against llmbo-local.
+fn api_model<O: OutputMode>(
+    local: &LocalBedrock,
+    provider: Provider,
+    model: &str,
+    store: &std::path::Path,
+    name: &str,
+) -> llmbo::builder::ApiBuilder<O, llmbo::builder::Set, llmbo::builder::Set> {
+    let (builder, base_url) = match provider {
+        Provider::Anthropic => (llmbo::Inferer::<O>::anthropic(), local.endpoint_url()),
         Provider::OpenAi => (
             llmbo::Inferer::<O>::openai(),
-            "gpt-4o-mini",
             format!("{}/v1", local.endpoint_url()),
         ),
         other => panic!("{other:?} is not served here"),
@@ -60,6 +70,17 @@ async fn on_bedrock(local: &LocalBedrock, name: &str) -> StructuredBatchInferer<
         .build()
         .await
         .unwrap()
+}
+
+/// What kind of failure a record met: the API's error for the record, or an answer that did
+/// not fit (how it did not fit depends on how the answer was asked for: a missing tool call
+/// under a forced tool is text that is not JSON under a JSON schema).
+fn kind(error: &RecordError) -> &'static str {
+    match error {
+        RecordError::Bedrock { .. } => "the API's error",
+        RecordError::Missing => "missing",
+        _ => "an answer that did not fit",
+    }
 }
 
 /// Every input id once, in input order.
@@ -99,13 +120,18 @@ async fn the_same_type_gives_the_same_records_on_every_api() {
     assert!(injected > 10, "the faults are there to compare");
     for (provider, _) in APIS {
         let name = format!("same-type-{}", provider.name().to_lowercase());
-        let other = api::<llmbo::mode::Structured<Person>>(&local, provider, store.path(), &name)
+        let inferer = api::<llmbo::mode::Structured<Person>>(&local, provider, store.path(), &name)
             .build()
             .await
-            .unwrap()
-            .auto(person_inputs(300), POLL)
-            .await
             .unwrap();
+        // Each API's way for its model: Claude 3 Haiku has no native structured output (a
+        // forced tool); gpt-4o-mini takes `response_format` with a strict JSON schema.
+        let strategy = match provider {
+            Provider::OpenAi => llmbo::OutputStrategy::JsonSchema,
+            _ => llmbo::OutputStrategy::ForcedTool,
+        };
+        assert_eq!(inferer.output_strategy(), Some(strategy));
+        let other = inferer.auto(person_inputs(300), POLL).await.unwrap();
         ids_in_order(&other, 300);
         let mut failed = 0;
         for (b, a) in bedrock.records.iter().zip(other.records.iter()) {
@@ -130,8 +156,8 @@ async fn the_same_type_gives_the_same_records_on_every_api() {
                 (Err(x), Err(y)) => {
                     failed += 1;
                     assert_eq!(
-                        std::mem::discriminant(x),
-                        std::mem::discriminant(y),
+                        kind(x),
+                        kind(y),
                         "{provider:?} record {}: {x} / {y}",
                         b.record_id
                     );
@@ -489,4 +515,117 @@ async fn a_run_of_250_000_records_on_openai_is_sharded_and_merged_in_order() {
     }
     assert_eq!(next, 250_000);
     assert_eq!(batches(&local, Provider::OpenAi).await.len(), 5);
+}
+
+/// What goes over the wire is each API's own form: Anthropic's `{"custom_id", "params"}` with
+/// the model and without Bedrock's `anthropic_version`, with its native format for a model
+/// that takes one; OpenAI's `{"custom_id", "method", "url", "body"}` with `response_format`
+/// and a strict schema; an id no API takes is sent as a hash and still comes back as itself.
+#[tokio::test]
+async fn each_api_is_sent_its_own_form() {
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let input = llmbo::ModelInput::new()
+        .system("Extract the person.")
+        .user("Ada Lovelace, 36.")
+        .max_tokens(300);
+    let odd_id = "people/ada lovelace#1".to_owned();
+    for (provider, model) in [
+        (Provider::Anthropic, "claude-haiku-4-5"),
+        (Provider::OpenAi, "gpt-4o-mini"),
+    ] {
+        let name = format!("wire-{}", provider.name().to_lowercase());
+        let results = api_model::<llmbo::mode::Structured<Person>>(
+            &local,
+            provider,
+            model,
+            store.path(),
+            &name,
+        )
+        .build()
+        .await
+        .unwrap()
+        .auto(vec![(odd_id.clone(), input.clone())], POLL)
+        .await
+        .unwrap();
+        assert_eq!(results.records.len(), 1);
+        assert_eq!(results.records[0].record_id, odd_id, "{provider:?}");
+        assert!(
+            results.records[0].outcome.is_ok(),
+            "{:?}",
+            results.records[0]
+        );
+        let sent = sent_requests(&local, provider).await;
+        let request = sent.last().unwrap();
+        let custom_id = request["custom_id"].as_str().unwrap();
+        assert!(
+            custom_id.starts_with("llmbo-h-") && custom_id.len() <= 64,
+            "{custom_id}"
+        );
+        use llmbo::BatchOutput;
+        let schema = llmbo::schema::strict_schema(&Person::tool_definition().input_schema).unwrap();
+        match provider {
+            Provider::Anthropic => {
+                let params = &request["params"];
+                assert_eq!(params["model"], "claude-haiku-4-5");
+                assert!(params.get("anthropic_version").is_none(), "{params}");
+                assert_eq!(params["max_tokens"], 300);
+                assert_eq!(params["system"], "Extract the person.");
+                assert_eq!(
+                    params["output_config"]["format"],
+                    serde_json::json!({"type": "json_schema", "schema": schema}),
+                    "{params}"
+                );
+            }
+            _ => {
+                assert_eq!(request["method"], "POST");
+                assert_eq!(request["url"], "/v1/chat/completions");
+                let body = &request["body"];
+                assert_eq!(body["model"], "gpt-4o-mini");
+                assert_eq!(body["max_completion_tokens"], 300);
+                let format = &body["response_format"];
+                assert_eq!(format["type"], "json_schema", "{body}");
+                assert_eq!(format["json_schema"]["strict"], true, "{body}");
+                assert_eq!(format["json_schema"]["schema"], schema, "{body}");
+            }
+        }
+    }
+}
+
+/// The requests of the newest batch llmbo-local holds for `provider`, as it received them.
+async fn sent_requests(local: &LocalBedrock, provider: Provider) -> Vec<serde_json::Value> {
+    let (id, _, _) = batches(local, provider).await.pop().unwrap();
+    let text = match provider {
+        Provider::Anthropic => {
+            let folder = local.s3_root().parent().unwrap().join("anthropic");
+            std::fs::read_to_string(folder.join(format!("{id}.requests.jsonl"))).unwrap()
+        }
+        _ => {
+            let client = reqwest::Client::new();
+            let batch = client
+                .get(format!("{}/v1/batches/{id}", local.endpoint_url()))
+                .bearer_auth("test")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let batch: serde_json::Value = serde_json::from_slice(&batch).unwrap();
+            let file = batch["input_file_id"].as_str().unwrap();
+            let content = client
+                .get(format!("{}/v1/files/{file}/content", local.endpoint_url()))
+                .bearer_auth("test")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            String::from_utf8(content.to_vec()).unwrap()
+        }
+    };
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }

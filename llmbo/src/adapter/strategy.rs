@@ -149,6 +149,20 @@ pub const STRUCTURED_OUTPUT_MODELS: &[NativeSupportRow] = &[
         Uncertain,
         "instructor#2084 lists OpenAI OSS; no run report",
     ),
+    // OpenAI's own models on its Batch API (llmbo's id `openai.<name>`): OpenAI, "Structured
+    // Outputs", https://platform.openai.com/docs/guides/structured-outputs: gpt-4o-mini,
+    // gpt-4o-2024-08-06 and later, and the later families; the first gpt-4o snapshot did not.
+    row(
+        "openai.gpt-4o-2024-05-13",
+        No,
+        "OpenAI structured-outputs guide: from gpt-4o-2024-08-06",
+    ),
+    row("openai.gpt-4o", Yes, "OpenAI structured-outputs guide"),
+    row("openai.gpt-4.1", Yes, "OpenAI structured-outputs guide"),
+    row("openai.gpt-5", Yes, "OpenAI structured-outputs guide"),
+    row("openai.o1", Yes, "OpenAI structured-outputs guide"),
+    row("openai.o3", Yes, "OpenAI structured-outputs guide"),
+    row("openai.o4", Yes, "OpenAI structured-outputs guide"),
     row(
         "amazon.nova",
         Uncertain,
