@@ -268,7 +268,14 @@ async fn batches(local: &LocalBedrock, provider: Provider) -> Vec<(String, Strin
             .get(format!("{}/v1/batches?limit=100", local.endpoint_url()))
             .bearer_auth("test"),
     };
-    let page = request.send().await.unwrap().bytes().await.unwrap();
+    // The test's own calls are throttled as any: asked again until answered.
+    let page = loop {
+        let response = request.try_clone().unwrap().send().await.unwrap();
+        if response.status() != 429 {
+            break response.bytes().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
     let mut batches: Vec<(String, String, bool)> = page["data"]
         .as_array()
@@ -628,4 +635,58 @@ async fn sent_requests(local: &LocalBedrock, provider: Provider) -> Vec<serde_js
     text.lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
+}
+
+/// Throttling (429 with `retry-after`) on every call, server errors on the first creates and
+/// result reads, and creates whose answer was lost after the batch was made, are waited out:
+/// every record once, in input order, and one batch a job (a create that met a 500 is looked
+/// for before it is sent again, and found when it was made).
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_and_server_errors_are_waited_out_without_a_second_batch() {
+    use llmbo_local::{ControlFault, ControlFaultKind};
+    for (provider, create, read) in [
+        (
+            Provider::Anthropic,
+            "CreateMessageBatch",
+            "GetMessageBatchResults",
+        ),
+        (Provider::OpenAi, "CreateBatch", "GetFileContent"),
+    ] {
+        let fault = |operation: &str, kind, times| ControlFault {
+            operation: operation.into(),
+            kind,
+            times,
+        };
+        let (server, lost) = (
+            ControlFaultKind::InternalServer,
+            ControlFaultKind::AnswerLost,
+        );
+        let local = LocalBedrock::builder()
+            .faults(FaultConfig {
+                throttle_rate: 0.3,
+                control_faults: vec![
+                    fault(create, server, 1),
+                    fault(create, lost, 2),
+                    fault(read, server, 1),
+                ],
+                ..Default::default()
+            })
+            .start()
+            .await
+            .unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let results = untyped(&local, provider, store.path(), "faults", 3)
+            .await
+            .auto(person_inputs(250), POLL)
+            .await
+            .unwrap();
+        ids_in_order(&results, 250);
+        for record in &results.records {
+            let answer = record.outcome.as_ref().unwrap();
+            assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+        }
+        assert!(local.throttled_calls() > 0, "{provider:?}: throttled");
+        let made = batches(&local, provider).await;
+        assert_eq!(made.len(), 3, "{provider:?}: one batch a job: {made:?}");
+    }
 }

@@ -115,7 +115,22 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
         return error(401, "authentication_error", "invalid x-api-key");
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
+    let operation = match (method, segments.as_slice()) {
+        ("POST", [_, _, _]) => "CreateMessageBatch",
+        ("GET", [_, _, _]) => "ListMessageBatches",
+        ("GET", [_, _, _, _]) => "RetrieveMessageBatch",
+        ("POST", [_, _, _, _, "cancel"]) => "CancelMessageBatch",
+        ("DELETE", [_, _, _, _]) => "DeleteMessageBatch",
+        ("GET", [_, _, _, _, "results"]) => "GetMessageBatchResults",
+        _ => "Unknown",
+    };
+    let types = ["rate_limit_error", "api_error", "invalid_request_error"];
+    let lost = match crate::batch_apis::call_fault(shared, operation) {
+        Some(crate::batch_apis::CallFault::AnswerLost) => true,
+        Some(fault) => return crate::batch_apis::fault_reply(&fault, error, types),
+        None => false,
+    };
+    let reply = match (method, segments.as_slice()) {
         ("POST", ["v1", "messages", "batches"]) => create(shared, request.headers, request.body),
         ("GET", ["v1", "messages", "batches"]) => list(shared, request.query),
         ("GET", ["v1", "messages", "batches", id]) => with_batch(shared, id, Batch::to_json),
@@ -123,7 +138,12 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
         ("DELETE", ["v1", "messages", "batches", id]) => delete(shared, id),
         ("GET", ["v1", "messages", "batches", id, "results"]) => results(shared, id),
         _ => error(404, "not_found_error", "Not found"),
+    };
+    if lost && reply.status < 300 {
+        let fault = crate::batch_apis::CallFault::ServerError;
+        return crate::batch_apis::fault_reply(&fault, error, types);
     }
+    reply
 }
 
 fn with_batch(shared: &Shared, id: &str, f: impl FnOnce(&Batch) -> Value) -> Reply {

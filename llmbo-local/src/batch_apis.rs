@@ -116,3 +116,58 @@ pub(crate) fn start(shared: &Arc<Shared>, answer: impl FnOnce() + Send + 'static
     });
     lock(&shared.tasks).push(task.abort_handle());
 }
+
+/// A fault a call of the batch APIs gets before it is answered, as [`crate::FaultConfig`]
+/// says for its operation: throttling (`throttle_rate`, `throttle_operations`), or a control
+/// fault (`control_faults`; every kind but `InternalServer` is a 400 here).
+pub(crate) enum CallFault {
+    /// HTTP 429, with `retry-after` (1 s) and `retry-after-ms` (20 ms), which the official
+    /// SDKs read first.
+    Throttled,
+    /// HTTP 500.
+    ServerError,
+    /// HTTP 400: the call is refused as it stands.
+    Refused,
+    /// The call is carried out, then answered with a 500.
+    AnswerLost,
+}
+
+/// The fault the next call of `operation` gets, if any.
+pub(crate) fn call_fault(shared: &Shared, operation: &str) -> Option<CallFault> {
+    if shared.faults.next_call_throttled(operation) {
+        return Some(CallFault::Throttled);
+    }
+    shared
+        .faults
+        .next_control_fault(operation)
+        .map(|kind| match kind {
+            crate::ControlFaultKind::InternalServer => CallFault::ServerError,
+            crate::ControlFaultKind::AnswerLost => CallFault::AnswerLost,
+            _ => CallFault::Refused,
+        })
+}
+
+/// The reply of a faulted call: `error(status, type, message)` in the API's own error shape,
+/// with the throttling headers on a 429.
+pub(crate) fn fault_reply(
+    fault: &CallFault,
+    error: impl Fn(u16, &'static str, &str) -> crate::http_util::Reply,
+    types: [&'static str; 3],
+) -> crate::http_util::Reply {
+    match fault {
+        CallFault::Throttled => {
+            let mut reply = error(
+                429,
+                types[0],
+                "Rate limited: slow down (llmbo-local fault).",
+            );
+            reply.headers.push(("retry-after", "1".into()));
+            reply.headers.push(("retry-after-ms", "20".into()));
+            reply
+        }
+        CallFault::ServerError | CallFault::AnswerLost => {
+            error(500, types[1], "Internal server error (llmbo-local fault).")
+        }
+        CallFault::Refused => error(400, types[2], "The call was refused (llmbo-local fault)."),
+    }
+}

@@ -44,11 +44,15 @@ pub struct FaultConfig {
     /// they are validated (`None`: all), so a test can fail one try of some records and see
     /// the next try of the same records succeed.
     pub job_fault_jobs: Option<std::ops::Range<u64>>,
-    /// Control-plane calls (Bedrock and IAM) answered with `ThrottlingException`.
+    /// Control-plane calls (Bedrock and IAM) answered with `ThrottlingException`, and calls of
+    /// the Anthropic and OpenAI batch APIs answered with a 429 and `retry-after`.
     pub throttle_rate: f64,
     /// Limits throttling to these operations (`CreateModelInvocationJob`,
-    /// `GetModelInvocationJob`, `ListModelInvocationJobs`, `StopModelInvocationJob`, `GetRole`);
-    /// empty: every control-plane call.
+    /// `GetModelInvocationJob`, `ListModelInvocationJobs`, `StopModelInvocationJob`, `GetRole`;
+    /// Anthropic's `CreateMessageBatch`, `ListMessageBatches`, `RetrieveMessageBatch`,
+    /// `CancelMessageBatch`, `DeleteMessageBatch`, `GetMessageBatchResults`; OpenAI's
+    /// `UploadFile`, `ListFiles`, `RetrieveFile`, `GetFileContent`, `DeleteFile`, `CreateBatch`,
+    /// `ListBatches`, `RetrieveBatch`, `CancelBatch`); empty: every such call.
     pub throttle_operations: Vec<String>,
     /// S3 `PutObject` / `UploadPart` calls answered with a 500 `InternalError`.
     pub s3_upload_error_rate: f64,
@@ -87,6 +91,10 @@ pub enum ControlFaultKind {
     /// `ModelErrorException` (424): the model failed on this call; on the runtime's
     /// `InvokeModel` / `Converse`, the record's own error.
     ModelError,
+    /// The call is carried out, then its answer is lost on the way back: the caller sees a
+    /// 500 for a call that took effect (a create whose job or batch exists). On the runtime,
+    /// as `InternalServer`.
+    AnswerLost,
 }
 
 impl FaultConfig {

@@ -137,7 +137,29 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
         return error(401, "invalid_request_error", "Incorrect API key provided.");
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
+    let operation = match (method, segments.as_slice()) {
+        ("POST", [_, "files"]) => "UploadFile",
+        ("GET", [_, "files"]) => "ListFiles",
+        ("GET", [_, "files", _]) => "RetrieveFile",
+        ("GET", [_, "files", _, "content"]) => "GetFileContent",
+        ("DELETE", [_, "files", _]) => "DeleteFile",
+        ("POST", [_, "batches"]) => "CreateBatch",
+        ("GET", [_, "batches"]) => "ListBatches",
+        ("GET", [_, "batches", _]) => "RetrieveBatch",
+        ("POST", [_, "batches", _, "cancel"]) => "CancelBatch",
+        _ => "Unknown",
+    };
+    let types = [
+        "rate_limit_exceeded",
+        "server_error",
+        "invalid_request_error",
+    ];
+    let lost = match crate::batch_apis::call_fault(shared, operation) {
+        Some(crate::batch_apis::CallFault::AnswerLost) => true,
+        Some(fault) => return crate::batch_apis::fault_reply(&fault, error, types),
+        None => false,
+    };
+    let reply = match (method, segments.as_slice()) {
         ("POST", ["v1", "files"]) => upload(shared, request.headers, request.body),
         ("GET", ["v1", "files"]) => {
             let files = lock(&shared.openai.files);
@@ -181,7 +203,12 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
         },
         ("POST", ["v1", "batches", id, "cancel"]) => cancel(shared, id),
         _ => error(404, "invalid_request_error", "Unknown request URL."),
+    };
+    if lost && reply.status < 300 {
+        let fault = crate::batch_apis::CallFault::ServerError;
+        return crate::batch_apis::fault_reply(&fault, error, types);
     }
+    reply
 }
 
 fn file(shared: &Shared, id: &str) -> Option<FileEntry> {

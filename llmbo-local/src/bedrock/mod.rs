@@ -92,10 +92,12 @@ pub(crate) fn handle(
             "Too many requests, please wait before trying again.",
         );
     }
-    if let Some(kind) = shared.faults.next_control_fault(operation) {
-        return control_fault(shared, kind, operation, body);
-    }
-    match (method, segments.as_slice()) {
+    let lost = match shared.faults.next_control_fault(operation) {
+        Some(crate::faults::ControlFaultKind::AnswerLost) => true,
+        Some(kind) => return control_fault(shared, kind, operation, body),
+        None => false,
+    };
+    let reply = match (method, segments.as_slice()) {
         ("POST", ["model-invocation-job"]) => create::create(shared, body),
         ("GET", ["model-invocation-jobs"]) => list::list(shared, query),
         ("GET", ["model-invocation-job", id]) => with_identifier(id, |id| get(shared, id)),
@@ -114,7 +116,12 @@ pub(crate) fn handle(
             "UnknownOperationException",
             "The requested operation is not supported by llmbo-local",
         ),
+    };
+    if lost && reply.status < 300 {
+        let kind = crate::faults::ControlFaultKind::InternalServer;
+        return control_fault(shared, kind, operation, body);
     }
+    reply
 }
 
 /// The reply of an injected control-plane failure, in Bedrock's words.
@@ -149,7 +156,7 @@ pub(crate) fn control_fault(
             "ServiceQuotaExceededException",
             "The number of submitted and in-progress batch inference jobs for this model has reached the quota.",
         ),
-        ControlFaultKind::InternalServer => Reply::json_error(
+        ControlFaultKind::InternalServer | ControlFaultKind::AnswerLost => Reply::json_error(
             500,
             "InternalServerException",
             "An internal server error occurred. Retry your request.",

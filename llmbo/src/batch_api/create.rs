@@ -21,6 +21,10 @@ use crate::store::{Expected, Put, RunStore};
 /// this long.
 pub(crate) const LEASE_SECONDS: u64 = 300;
 
+/// How many times a send that failed in a way that may pass (a 5xx, a lost connection) is
+/// looked for and sent again before the error is returned.
+const SEND_ATTEMPTS: u32 = 6;
+
 /// What an API does for the shared create.
 pub(crate) trait Sender: Sync {
     /// The provider, in errors.
@@ -140,6 +144,7 @@ pub(crate) async fn create_once<S: Sender>(
         });
     }
     let owner = process_owner();
+    let mut attempts = 0;
     let fresh = BatchEntry {
         job_name: job.job_name.to_owned(),
         token: job.token.to_owned(),
@@ -162,7 +167,14 @@ pub(crate) async fn create_once<S: Sender>(
         let Some((entry, version)) = register.get(job.job_name).await? else {
             match register.put(&fresh, Expected::Absent).await? {
                 Put::Written(version) => {
-                    return send(api, register, job, requests.path(), fresh, version).await;
+                    let sent = send(api, register, job, requests.path(), fresh.clone(), version);
+                    match sent.await {
+                        Err(err) if may_pass(&err, &mut attempts) => {
+                            wait_after(&err, attempts, job).await;
+                            continue;
+                        }
+                        other => return other,
+                    }
                 }
                 Put::Conflict => continue,
             }
@@ -208,9 +220,27 @@ pub(crate) async fn create_once<S: Sender>(
             ..fresh.clone()
         };
         if let Put::Written(version) = register.put(&taken, Expected::Unchanged(&version)).await? {
-            return send(api, register, job, requests.path(), taken, version).await;
+            match send(api, register, job, requests.path(), taken, version).await {
+                Err(err) if may_pass(&err, &mut attempts) => {
+                    wait_after(&err, attempts, job).await;
+                }
+                other => return other,
+            }
         }
     }
+}
+
+/// Whether a failed send may be tried again: a failure that may pass, while tries are left.
+/// The next try first looks for the batch the failed one may have made.
+fn may_pass(err: &Error, attempts: &mut u32) -> bool {
+    *attempts += 1;
+    err.is_retryable() && *attempts < SEND_ATTEMPTS
+}
+
+async fn wait_after(err: &Error, attempts: u32, job: &JobRequest<'_>) {
+    let wait = super::http::Backoff::default().wait(attempts);
+    tracing::warn!(job_name = %job.job_name, error = %err, ?wait, "the batch could not be sent; looking for it, then sending again");
+    tokio::time::sleep(wait).await;
 }
 
 /// Sends the batch of a reserved entry and records its id.

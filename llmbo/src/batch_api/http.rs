@@ -69,7 +69,7 @@ impl Default for Backoff {
 impl Backoff {
     /// The wait before try `attempt + 1` (from 1): a random part of the doubled ceiling
     /// ("full jitter"), so that many clients throttled at once do not come back at once.
-    fn wait(&self, attempt: u32) -> Duration {
+    pub(crate) fn wait(&self, attempt: u32) -> Duration {
         let ceiling = self
             .base
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
