@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use llmbo::mode::{OutputMode, Untyped};
-use llmbo::settings::Provider;
+use llmbo::model::Provider;
 use llmbo::{BatchInferer, BatchRun, Error, RecordError, StructuredBatchInferer};
 use llmbo_local::{FaultConfig, LocalBedrock, RecordFault};
 use llmbo_workspace::{Person, person_inputs};
@@ -689,4 +689,63 @@ async fn throttling_and_server_errors_are_waited_out_without_a_second_batch() {
         let made = batches(&local, provider).await;
         assert_eq!(made.len(), 3, "{provider:?}: one batch a job: {made:?}");
     }
+}
+
+/// A budget on Anthropic's API is held to the price of the model there, named
+/// `anthropic/<model>` (the same model on Bedrock has its own price): over it, the run is
+/// refused before anything is sent; the estimate uses the right row.
+#[tokio::test]
+async fn a_budget_uses_the_price_on_the_runs_own_api() {
+    use llmbo::cost::{Price, PriceTable};
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let prices = PriceTable::new()
+        .with_provider(
+            Provider::Anthropic,
+            CLAUDE,
+            Price {
+                input_per_1k: 1.0,
+                output_per_1k: 1.0,
+            },
+        )
+        .with(
+            BEDROCK_CLAUDE,
+            Price {
+                input_per_1k: 0.0,
+                output_per_1k: 0.0,
+            },
+        );
+    let inferer = api::<Untyped>(&local, Provider::Anthropic, store.path(), "budget")
+        .prices(prices.clone())
+        .max_estimated_cost(0.5)
+        .build()
+        .await
+        .unwrap();
+    let report = inferer.preflight(person_inputs(20)).await.unwrap();
+    let cost = report
+        .cost
+        .as_ref()
+        .expect("a cost range from the Anthropic row");
+    assert!(cost.high > 0.5, "{cost:?}");
+    let refused = inferer.start_run(person_inputs(20)).await.unwrap_err();
+    assert!(matches!(refused, Error::OverBudget { .. }), "{refused}");
+    assert!(batches(&local, Provider::Anthropic).await.is_empty());
+    // Without the Anthropic row, the budget names the key it needs.
+    let err = api::<Untyped>(&local, Provider::Anthropic, store.path(), "budget-2")
+        .prices(PriceTable::new().with(
+            BEDROCK_CLAUDE,
+            Price {
+                input_per_1k: 0.0,
+                output_per_1k: 0.0,
+            },
+        ))
+        .max_estimated_cost(0.5)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("anthropic/claude-3-haiku-20240307-v1:0"),
+        "{err}"
+    );
 }

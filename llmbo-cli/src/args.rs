@@ -67,11 +67,11 @@ pub enum ProviderArg {
 
 impl ProviderArg {
     /// The library's provider.
-    pub fn provider(self) -> llmbo::settings::Provider {
+    pub fn provider(self) -> llmbo::model::Provider {
         match self {
-            ProviderArg::Bedrock => llmbo::settings::Provider::Bedrock,
-            ProviderArg::Anthropic => llmbo::settings::Provider::Anthropic,
-            ProviderArg::Openai => llmbo::settings::Provider::OpenAi,
+            ProviderArg::Bedrock => llmbo::model::Provider::Bedrock,
+            ProviderArg::Anthropic => llmbo::model::Provider::Anthropic,
+            ProviderArg::Openai => llmbo::model::Provider::OpenAi,
         }
     }
 }

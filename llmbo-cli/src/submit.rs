@@ -87,7 +87,7 @@ fn configure<O: llmbo::mode::OutputMode>(
     inputs: &Inputs,
     place: &Place<'_>,
 ) -> Ready<O> {
-    use llmbo::settings::Provider;
+    use llmbo::model::Provider;
     let api = &request.api;
     let mut builder = match (api.provider.provider(), &place.aws) {
         (Provider::Bedrock, Some((sdk, region))) => llmbo::Inferer::<O>::builder()

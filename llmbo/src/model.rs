@@ -54,3 +54,67 @@ pub enum RequestFamily {
     /// No rules known (a user's adapter): only the size and the JSON shape are checked.
     Unknown,
 }
+
+/// The batch API a run's jobs are on.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Provider {
+    /// AWS Bedrock batch inference: jobs read from and write to S3.
+    #[default]
+    Bedrock,
+    /// Anthropic's Message Batches API.
+    Anthropic,
+    /// OpenAI's Batch API.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// The Gemini API's batch mode.
+    Gemini,
+}
+
+impl Provider {
+    /// The provider's name as a person reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Bedrock => "Bedrock",
+            Provider::Anthropic => "Anthropic",
+            Provider::OpenAi => "OpenAI",
+            Provider::Gemini => "Gemini",
+        }
+    }
+
+    /// The family prefix llmbo's model ids have on this provider: a run on Anthropic's API
+    /// names `claude-haiku-4-5` as `anthropic.claude-haiku-4-5`, so that the adapters, the
+    /// structured-output tables and the request rules Bedrock's ids have serve it too. The
+    /// provider is sent the name without it.
+    pub fn model_prefix(self) -> Option<&'static str> {
+        match self {
+            Provider::Bedrock => None,
+            Provider::Anthropic => Some("anthropic."),
+            Provider::OpenAi => Some("openai."),
+            Provider::Gemini => Some("google."),
+        }
+    }
+
+    /// llmbo's id of the provider's model `name` (see [`Provider::model_prefix`]).
+    pub fn model_id(self, name: &str) -> String {
+        match self.model_prefix() {
+            Some(prefix) if !name.starts_with(prefix) => format!("{prefix}{name}"),
+            _ => name.to_owned(),
+        }
+    }
+
+    /// The provider's own name of llmbo's model id.
+    pub fn api_model(self, model_id: &str) -> &str {
+        match self.model_prefix() {
+            Some(prefix) => model_id.strip_prefix(prefix).unwrap_or(model_id),
+            None => model_id,
+        }
+    }
+
+    pub(crate) fn is_bedrock(&self) -> bool {
+        *self == Provider::Bedrock
+    }
+}

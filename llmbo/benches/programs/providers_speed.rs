@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 #[path = "../support/mod.rs"]
 mod support;
 
-use llmbo::settings::Provider;
+use llmbo::model::Provider;
 use llmbo::{Inferer, mode::Structured};
 use llmbo_local::LocalBedrock;
 use support::Person;

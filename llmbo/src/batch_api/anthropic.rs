@@ -25,7 +25,8 @@ use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
 };
 use crate::error::{AwsErrorKind, Error};
-use crate::settings::{Provider, RunSettings};
+use crate::model::Provider;
+use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
 use crate::store::folder::FolderStore;
 

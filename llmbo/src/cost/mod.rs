@@ -10,6 +10,7 @@ pub use estimate::{
 
 use crate::adapter::Usage;
 use crate::error::Error;
+use crate::model::Provider;
 
 /// What one model costs, per 1,000 tokens (batch prices, in any currency you like).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,10 +46,12 @@ impl PriceTable {
         Self::default()
     }
 
-    /// Adds (or replaces) the price of a model id.
+    /// Adds (or replaces) the price of a model id: a Bedrock id (any form Bedrock takes), or
+    /// a model of another batch API as `<provider>/<model>` (`anthropic/claude-haiku-4-5`,
+    /// `openai/gpt-4o-mini`; see [`with_provider`](Self::with_provider)).
     #[must_use]
     pub fn with(mut self, model: &str, price: Price) -> Self {
-        let model = crate::model::normalize_model_id(model).to_owned();
+        let model = key_of(model);
         self.prices.retain(|(m, _)| *m != model);
         self.prices.push((model, price));
         self
@@ -57,7 +60,7 @@ impl PriceTable {
     /// Adds (or replaces) the on-demand price of a model id, for the records that go on demand.
     #[must_use]
     pub fn with_on_demand(mut self, model: &str, price: Price) -> Self {
-        let model = crate::model::normalize_model_id(model).to_owned();
+        let model = key_of(model);
         self.on_demand.retain(|(m, _)| *m != model);
         self.on_demand.push((model, price));
         self
@@ -120,22 +123,53 @@ impl PriceTable {
         Ok(table)
     }
 
-    /// The on-demand price of a model.
+    /// The on-demand price of a model (a Bedrock id, or `<provider>/<model>`).
     pub fn on_demand_price(&self, model: &str) -> Option<Price> {
-        let model = crate::model::normalize_model_id(model);
+        let model = key_of(model);
         self.on_demand
             .iter()
             .find(|(m, _)| *m == model)
             .map(|(_, price)| *price)
     }
 
-    /// The price of a model, in any form Bedrock accepts its id.
+    /// The price of a model: a Bedrock id in any form Bedrock accepts, or `<provider>/<model>`.
     pub fn price(&self, model: &str) -> Option<Price> {
-        let model = crate::model::normalize_model_id(model);
+        let model = key_of(model);
         self.prices
             .iter()
             .find(|(m, _)| *m == model)
             .map(|(_, price)| *price)
+    }
+
+    /// Adds (or replaces) the price of `model` on `provider`, by the provider's name for it
+    /// (`claude-haiku-4-5` on Anthropic): the same table prices one model on Bedrock and on
+    /// the provider's own API apart.
+    ///
+    /// ```
+    /// use llmbo::cost::{Price, PriceTable};
+    /// use llmbo::model::Provider;
+    /// let prices = PriceTable::new()
+    ///     .with_provider(Provider::Anthropic, "claude-haiku-4-5", Price { input_per_1k: 0.0005, output_per_1k: 0.0025 })
+    ///     .with("anthropic.claude-haiku-4-5-20251001-v1:0", Price { input_per_1k: 0.00055, output_per_1k: 0.00275 });
+    /// assert_eq!(prices.price_on(Provider::Anthropic, "claude-haiku-4-5").map(|p| p.input_per_1k), Some(0.0005));
+    /// assert_eq!(prices.price("anthropic/claude-haiku-4-5").map(|p| p.input_per_1k), Some(0.0005));
+    /// assert_eq!(prices.price_on(Provider::Bedrock, "us.anthropic.claude-haiku-4-5-20251001-v1:0").map(|p| p.input_per_1k), Some(0.00055));
+    /// ```
+    #[must_use]
+    pub fn with_provider(self, provider: Provider, model: &str, price: Price) -> Self {
+        let key = provider_key(provider, model);
+        self.with(&key, price)
+    }
+
+    /// The price of `model` on `provider` (llmbo's id, `anthropic.claude-haiku-4-5`, or the
+    /// provider's name, `claude-haiku-4-5`).
+    pub fn price_on(&self, provider: Provider, model: &str) -> Option<Price> {
+        self.price(&provider_key(provider, model))
+    }
+
+    /// The on-demand price of `model` on `provider`.
+    pub fn on_demand_price_on(&self, provider: Provider, model: &str) -> Option<Price> {
+        self.on_demand_price(&provider_key(provider, model))
     }
 
     /// What `usage` costs with `model`.
@@ -145,6 +179,29 @@ impl PriceTable {
             usage.input_tokens as f64 / 1000.0 * price.input_per_1k
                 + usage.output_tokens as f64 / 1000.0 * price.output_per_1k,
         )
+    }
+}
+
+/// The providers a price table names as `<provider>/<model>`.
+const PROVIDERS: [Provider; 3] = [Provider::Anthropic, Provider::OpenAi, Provider::Gemini];
+
+/// A table's key of a model id: `<provider>/<model>` as given (lower-case provider), a
+/// Bedrock id in its bare form.
+fn key_of(model: &str) -> String {
+    for provider in PROVIDERS {
+        let slug = provider.name().to_lowercase();
+        if let Some(name) = model.strip_prefix(&slug).and_then(|m| m.strip_prefix('/')) {
+            return format!("{slug}/{name}");
+        }
+    }
+    crate::model::normalize_model_id(model).to_owned()
+}
+
+/// The key of `model` on `provider`.
+fn provider_key(provider: Provider, model: &str) -> String {
+    match provider {
+        Provider::Bedrock => crate::model::normalize_model_id(model).to_owned(),
+        other => format!("{}/{}", other.name().to_lowercase(), other.api_model(model)),
     }
 }
 

@@ -17,8 +17,9 @@ use crate::aws::Aws;
 use crate::embedding::EmbeddingSettings;
 use crate::error::Error;
 use crate::mode::OutputMode;
+use crate::model::Provider;
 use crate::progress::Progress;
-use crate::settings::{Provider, RunSettings};
+use crate::settings::RunSettings;
 
 mod sealed {
     pub trait Sealed {}
@@ -421,17 +422,22 @@ fn check_budget(run: &RunSettings, s: &Settings) -> Result<(), Error> {
         let priced = s
             .prices
             .as_ref()
-            .is_some_and(|p| p.price(&run.model_name).is_some());
+            .is_some_and(|p| p.price_on(run.provider, &run.model_name).is_some());
         if !priced || !max.is_finite() || max < 0.0 {
             return Err(Error::InvalidConfig {
                 field: "max_estimated_cost",
                 reason: if priced {
                     format!("{max} is not a cost of 0 or more")
                 } else {
-                    format!(
-                        "a budget needs the price of {}: give `prices` a PriceTable with it",
-                        run.model_name
-                    )
+                    let key = match run.provider {
+                        Provider::Bedrock => run.model_name.clone(),
+                        other => format!(
+                            "{}/{}",
+                            other.name().to_lowercase(),
+                            other.api_model(&run.model_name)
+                        ),
+                    };
+                    format!("a budget needs the price of {key}: give `prices` a PriceTable with it")
                 },
             });
         }

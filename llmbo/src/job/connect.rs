@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::error::Error;
-use crate::settings::{Provider, RunSettings};
+use crate::model::Provider;
+use crate::settings::RunSettings;
 use crate::shards::ShardLimits;
 use crate::store::RunStore;
 

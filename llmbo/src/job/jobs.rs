@@ -47,7 +47,7 @@ impl Jobs {
     /// made (the store's register: these APIs keep no job names), with the key given or the
     /// provider's environment variable, and the base URL given or the environment's.
     pub fn connect_api(
-        provider: crate::settings::Provider,
+        provider: crate::model::Provider,
         store: &str,
         base_url: Option<&str>,
         api_key: Option<&str>,

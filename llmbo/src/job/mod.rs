@@ -185,7 +185,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
     /// ```
     #[cfg(feature = "anthropic")]
     pub fn anthropic() -> ApiBuilder<O> {
-        ApiBuilder::for_provider(crate::settings::Provider::Anthropic)
+        ApiBuilder::for_provider(crate::model::Provider::Anthropic)
     }
 
     /// Settings for a run on OpenAI's Batch API (chat completions): `model_name` (OpenAI's
@@ -207,7 +207,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
     /// ```
     #[cfg(feature = "openai")]
     pub fn openai() -> ApiBuilder<O> {
-        ApiBuilder::for_provider(crate::settings::Provider::OpenAi)
+        ApiBuilder::for_provider(crate::model::Provider::OpenAi)
     }
 
     pub(crate) fn from_config(config: JobConfig) -> Self {
@@ -292,7 +292,7 @@ impl<O: OutputMode, S: State> Inferer<O, S> {
     }
 
     /// The batch API the run's jobs are on.
-    pub fn provider(&self) -> crate::settings::Provider {
+    pub fn provider(&self) -> crate::model::Provider {
         self.config.settings.provider
     }
 

@@ -156,11 +156,11 @@ fn report(
 /// The cost range of the records, batch or (under `on_demand_below`) on demand.
 fn cost_range(config: &JobConfig, tokens: &TokenEstimate, on_demand: bool) -> Option<CostRange> {
     let prices = config.prices.as_ref()?;
-    let model = &config.settings.model_name;
+    let (provider, model) = (config.settings.provider, &config.settings.model_name);
     let price = if on_demand {
-        prices.on_demand_price(model)?
+        prices.on_demand_price_on(provider, model)?
     } else {
-        prices.price(model)?
+        prices.price_on(provider, model)?
     };
     Some(tokens.cost(price))
 }
