@@ -114,6 +114,7 @@ impl Provider {
         }
     }
 
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub(crate) fn is_bedrock(&self) -> bool {
         *self == Provider::Bedrock
     }
