@@ -47,7 +47,7 @@ impl Backend for Aws {
     }
 
     fn check_id(&self, job_id: &str) -> Result<(), Error> {
-        crate::job::names::check_job_arn(job_id)
+        super::bedrock::check_job_arn(job_id)
     }
 
     fn describe<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, JobDetails> {

@@ -355,3 +355,40 @@ impl Aws {
             .map_err(|e| aws_error("StopModelInvocationJob", e))
     }
 }
+
+/// A job ARN, as `GetModelInvocationJob` accepts it.
+pub(crate) fn check_job_arn(arn: &str) -> Result<(), Error> {
+    static CELL: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let pattern =
+        r"^arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:model-invocation-job/[a-z0-9]{12}$";
+    let fits = CELL
+        .get_or_init(|| regex::Regex::new(pattern).ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(arn));
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            field: "job_arn",
+            reason: format!(
+                "`{arn}` is not a Bedrock batch job ARN (arn:aws:bedrock:<region>:<account>:model-invocation-job/<id>)"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod arn_tests {
+    use super::check_job_arn;
+
+    #[test]
+    fn job_arns_are_checked() {
+        assert!(
+            check_job_arn(
+                "arn:aws:bedrock:us-east-1:000000000000:model-invocation-job/abcdef123456"
+            )
+            .is_ok()
+        );
+        assert!(check_job_arn("arn:aws:bedrock:us-east-1:000000000000:job/x").is_err());
+    }
+}

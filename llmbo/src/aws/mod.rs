@@ -18,7 +18,7 @@ mod s3;
 mod store;
 mod upload;
 
-pub(crate) use bedrock::CatalogAnswer;
+pub(crate) use bedrock::{CatalogAnswer, check_job_arn};
 pub(crate) use store::S3Store;
 pub(crate) use upload::{PART_SIZE, Upload};
 

@@ -53,23 +53,6 @@ pub(crate) fn check_bucket(bucket: &str) -> Result<(), Error> {
     }
 }
 
-/// A job ARN, as `GetModelInvocationJob` accepts it.
-pub(crate) fn check_job_arn(arn: &str) -> Result<(), Error> {
-    static CELL: OnceLock<Option<Regex>> = OnceLock::new();
-    let pattern =
-        r"^arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:model-invocation-job/[a-z0-9]{12}$";
-    if matches(&CELL, pattern, arn) {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig {
-            field: "job_arn",
-            reason: format!(
-                "`{arn}` is not a Bedrock batch job ARN (arn:aws:bedrock:<region>:<account>:model-invocation-job/<id>)"
-            ),
-        })
-    }
-}
-
 pub(crate) use crate::model_input::check_record_id;
 
 /// Bedrock's longest job name.
@@ -134,13 +117,6 @@ mod tests {
         assert!(check_role_arn("arn:aws:iam::123456789012:user/x").is_err());
         assert!(check_bucket("my-bucket").is_ok());
         assert!(check_bucket("My_Bucket").is_err());
-        assert!(
-            check_job_arn(
-                "arn:aws:bedrock:us-east-1:000000000000:model-invocation-job/abcdef123456"
-            )
-            .is_ok()
-        );
-        assert!(check_job_arn("arn:aws:bedrock:us-east-1:000000000000:job/x").is_err());
         assert!(check_record_id("00001").is_ok());
         assert!(check_record_id("").is_err());
         assert!(check_record_id("a\nb").is_err());

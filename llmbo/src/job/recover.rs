@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use super::config::{JobConfig, RunSettings};
 use super::record::{RECORD_VERSION, RunRecord, RunShared, ShardEntry, parse_record};
 use super::state::{Ended, Ready, Seen, Submitted};
-use super::{Inferer, OutputMode, Recovered, names};
+use super::{Inferer, OutputMode, Recovered};
 use crate::adapter::detect_strategy;
 use crate::aws::{Aws, sdk_config_or_default};
 use crate::error::Error;
@@ -117,7 +117,7 @@ async fn run_of_job<O: OutputMode>(
     region: &str,
     sdk_config: Option<SdkConfig>,
 ) -> Result<(Inferer<O, Ready>, ShardEntry, JobDetails), Error> {
-    names::check_job_arn(job_arn)?;
+    crate::aws::check_job_arn(job_arn)?;
     let sdk = sdk_config_or_default(sdk_config).await;
     let aws = Aws::new(&sdk, region, None, None);
     let details = aws.describe_job(job_arn).await?;
@@ -229,7 +229,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
         region: &str,
         sdk_config: Option<SdkConfig>,
     ) -> Result<JobDetails, Error> {
-        names::check_job_arn(job_arn)?;
+        crate::aws::check_job_arn(job_arn)?;
         let sdk = sdk_config_or_default(sdk_config).await;
         Aws::new(&sdk, region, None, None)
             .describe_job(job_arn)
