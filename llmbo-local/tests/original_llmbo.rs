@@ -403,3 +403,42 @@ async fn both_sdks_see_a_batch_expire() {
     .await;
     assert_checks_passed(&output, 2);
 }
+
+/// Call faults as both SDKs see them (`conformance/faults_sdk.py`): with 30% of calls
+/// throttled (429, `retry-after-ms`), the SDKs' own retries take a batch from create to
+/// results; with retries off, a throttled call is `RateLimitError`, and the injected 500 on
+/// the first create `InternalServerError`.
+#[tokio::test(flavor = "multi_thread")]
+async fn both_sdks_read_throttling_and_server_errors() {
+    use llmbo_local::{ControlFault, ControlFaultKind, FaultConfig};
+    let create_fails = |operation: &str| ControlFault {
+        operation: operation.into(),
+        kind: ControlFaultKind::InternalServer,
+        times: 1,
+    };
+    let local = LocalBedrock::builder()
+        .api_key("sdk-test-key")
+        .faults(FaultConfig {
+            throttle_rate: 0.3,
+            control_faults: vec![
+                create_fails("CreateMessageBatch"),
+                create_fails("CreateBatch"),
+            ],
+            ..FaultConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let output = run_script(
+        "faults_sdk.py",
+        vec![
+            ("ANTHROPIC_BASE_URL", local.endpoint_url()),
+            ("OPENAI_BASE_URL", format!("{}/v1", local.endpoint_url())),
+            ("ANTHROPIC_API_KEY", "sdk-test-key".into()),
+            ("OPENAI_API_KEY", "sdk-test-key".into()),
+        ],
+    )
+    .await;
+    assert_checks_passed(&output, 6);
+    assert!(local.throttled_calls() > 0);
+}

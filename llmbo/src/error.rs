@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RecordError {
-    /// Bedrock answered the record with an error record instead of a model output.
-    #[error("Bedrock returned error {code} for this record: {message}")]
+    /// The batch API answered the record with an error instead of a model output (the name
+    /// is Bedrock's, where it began; Anthropic's `errored` results and OpenAI's error lines
+    /// are these too).
+    #[error("the batch job returned error {code} for this record: {message}")]
     Bedrock {
-        /// Bedrock's `errorCode` (an HTTP-like status such as `400`).
+        /// Bedrock's `errorCode` (an HTTP-like status such as `400`), Anthropic's error type
+        /// (`invalid_request_error`), OpenAI's error code.
         code: String,
-        /// Bedrock's `errorMessage`.
+        /// The API's message.
         message: String,
     },
     /// The model answered without calling the tool.
