@@ -749,3 +749,58 @@ async fn a_budget_uses_the_price_on_the_runs_own_api() {
         "{err}"
     );
 }
+
+/// Embeddings through OpenAI's Batch API (`/v1/embeddings`) come back as the same
+/// `Embedding` values as on Bedrock: one vector a text, in input order, of the length asked
+/// for, unit length, the same text the same vector, and each vector its own text's (the same
+/// synthetic vector Titan V2 gives it on Bedrock).
+#[tokio::test]
+async fn embeddings_through_openai_are_the_same_values_as_on_bedrock() {
+    use llmbo::EmbeddingBatchInferer;
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let texts: Vec<(String, llmbo::ModelInput)> = (0..300)
+        .map(|i| {
+            let text = format!("doc {} about topic {}", i, i % 7);
+            (format!("t{i:04}"), llmbo::ModelInput::new().user(text))
+        })
+        .collect();
+    let openai = EmbeddingBatchInferer::openai()
+        .model_name("text-embedding-3-small")
+        .job_name("embed-openai")
+        .store(store.path().to_str().unwrap())
+        .base_url(format!("{}/v1", local.endpoint_url()))
+        .api_key("test")
+        .dimensions(256)
+        .build()
+        .await
+        .unwrap()
+        .auto(texts.clone(), POLL)
+        .await
+        .unwrap();
+    let titan = EmbeddingBatchInferer::builder()
+        .model_name("amazon.titan-embed-text-v2:0")
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name("embed-titan")
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+        .dimensions(256)
+        .build()
+        .await
+        .unwrap()
+        .auto(texts, POLL)
+        .await
+        .unwrap();
+    assert_eq!(openai.records.len(), 300);
+    for (i, (o, t)) in openai.records.iter().zip(&titan.records).enumerate() {
+        assert_eq!(o.record_id, format!("t{i:04}"), "input order");
+        assert_eq!(o.record_id, t.record_id);
+        let (o, t) = (o.outcome.as_ref().unwrap(), t.outcome.as_ref().unwrap());
+        assert_eq!(o.vector.len(), 256);
+        let norm: f32 = o.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "unit length: {norm}");
+        assert_eq!(o.vector, t.vector, "record {i}: its own text's vector");
+        assert!(o.input_tokens.is_some_and(|n| n > 0));
+    }
+}

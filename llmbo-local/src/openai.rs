@@ -31,7 +31,7 @@ pub const MAX_REQUESTS: usize = 50_000;
 pub const MAX_FILE_BYTES: usize = 200 * 1000 * 1000;
 
 /// The endpoints a batch may name that llmbo-local answers.
-const ENDPOINTS: &[&str] = &["/v1/chat/completions"];
+const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/embeddings"];
 
 /// The paths this module answers.
 pub(crate) fn serves(path: &str) -> bool {
@@ -483,7 +483,10 @@ fn answer_batch(shared: &Shared, id: &str, input: &std::path::Path) {
             std::thread::sleep(per_record);
         }
         let n = shared.next_number();
-        let (status, body) = answer_one(shared, custom_id, request.get("body"));
+        let (status, body) = match request.get("url").and_then(Value::as_str) {
+            Some("/v1/embeddings") => embed_one(custom_id, request.get("body")),
+            _ => answer_one(shared, custom_id, request.get("body")),
+        };
         let line = json!({
             "id": format!("batch_req_{}", base36(n, 24)),
             "custom_id": custom_id,
@@ -541,6 +544,46 @@ fn update(shared: &Shared, id: &str, change: impl FnOnce(&mut BatchEntry)) {
 
 /// One chat completions request answered by the synthetic model: the status code and the
 /// body OpenAI would send.
+/// One embedding request (`/v1/embeddings`): `input` (a string), `dimensions` (default
+/// 1,536), answered with llmbo-local's synthetic vector of the text, unit length as OpenAI's.
+fn embed_one(custom_id: &str, body: Option<&Value>) -> (u16, Value) {
+    let refuse = |message: &str| {
+        (
+            400,
+            json!({"error": {"message": message, "type": "invalid_request_error", "param": "input", "code": null}}),
+        )
+    };
+    let Some(body) = body else {
+        return refuse("body is required");
+    };
+    let Some(text) = body.get("input").and_then(Value::as_str) else {
+        return refuse("'input' must be a string (llmbo-local embeds one text a request)");
+    };
+    if text.trim().is_empty() {
+        return refuse("'input' cannot be an empty string");
+    }
+    let dimensions = match body.get("dimensions") {
+        None => 1536,
+        Some(d) => match d.as_u64().filter(|d| (1..=3072).contains(d)) {
+            Some(d) => d as usize,
+            None => return refuse("'dimensions' must be an integer from 1 to 3072"),
+        },
+    };
+    let model = body.get("model").and_then(Value::as_str).unwrap_or("");
+    let vector = crate::embed::vector(text, dimensions, true);
+    let tokens = (text.chars().count() as u64).div_ceil(4).max(1);
+    (
+        200,
+        json!({
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            "id": format!("emb-{custom_id}"),
+        }),
+    )
+}
+
 fn answer_one(shared: &Shared, custom_id: &str, body: Option<&Value>) -> (u16, Value) {
     let Some(body) = body else {
         return (

@@ -136,6 +136,8 @@ pub fn is_embedding_model(model_id: &str) -> bool {
 pub(crate) enum EmbeddingFamily {
     TitanV2,
     Nova,
+    /// OpenAI's `text-embedding-3-*` on its Batch API (llmbo's id `openai.<name>`).
+    OpenAi,
 }
 
 #[cfg(feature = "aws")]
@@ -147,6 +149,8 @@ impl EmbeddingFamily {
             Some(EmbeddingFamily::TitanV2)
         } else if id.starts_with("amazon.nova-2-multimodal-embeddings") {
             Some(EmbeddingFamily::Nova)
+        } else if id.starts_with("openai.text-embedding-3") {
+            Some(EmbeddingFamily::OpenAi)
         } else {
             None
         }
@@ -156,6 +160,9 @@ impl EmbeddingFamily {
         match self {
             EmbeddingFamily::TitanV2 => &[256, 512, 1024],
             EmbeddingFamily::Nova => &[256, 384, 1024, 3072],
+            // Any length up to the model's own (1,536 small, 3,072 large); these are the
+            // common ones, and what a run is checked against.
+            EmbeddingFamily::OpenAi => &[256, 512, 768, 1024, 1536, 3072],
         }
     }
 
@@ -163,6 +170,7 @@ impl EmbeddingFamily {
         match self {
             EmbeddingFamily::TitanV2 => "Titan Text Embeddings V2",
             EmbeddingFamily::Nova => "Nova 2 multimodal embeddings",
+            EmbeddingFamily::OpenAi => "OpenAI text-embedding-3",
         }
     }
 }
@@ -172,7 +180,7 @@ impl EmbeddingFamily {
 pub(crate) fn check_settings(model_id: &str, settings: &EmbeddingSettings) -> Result<(), String> {
     let Some(family) = EmbeddingFamily::of(model_id) else {
         return Err(format!(
-            "model `{model_id}` is not an embedding model llmbo knows: use amazon.titan-embed-text-v2:0 or amazon.nova-2-multimodal-embeddings-v1:0"
+            "model `{model_id}` is not an embedding model llmbo knows: use amazon.titan-embed-text-v2:0 or amazon.nova-2-multimodal-embeddings-v1:0 (on Bedrock), text-embedding-3-small or -large (on OpenAI)"
         ));
     };
     if let Some(d) = settings.dimensions
@@ -198,6 +206,16 @@ pub(crate) fn check_settings(model_id: &str, settings: &EmbeddingSettings) -> Re
             if settings.normalize.is_some() || settings.binary {
                 return Err(format!(
                     "{} has no normalize or binary setting; those are Titan V2's",
+                    family.name()
+                ));
+            }
+        }
+        EmbeddingFamily::OpenAi => {
+            let titan = settings.normalize.is_some() || settings.binary;
+            let nova = settings.purpose.is_some() || settings.truncation.is_some();
+            if titan || nova {
+                return Err(format!(
+                    "{} takes only dimensions (its vectors are unit length)",
                     family.name()
                 ));
             }

@@ -256,6 +256,100 @@ impl ModelProviderAdapter for NovaEmbedAdapter {
     }
 }
 
+/// OpenAI's embedding models on its Batch API (`/v1/embeddings`; OpenAI, "Embeddings",
+/// https://platform.openai.com/docs/api-reference/embeddings): `{"input", "dimensions",
+/// "encoding_format": "float"}`, answered by `{"data": [{"embedding", "index"}], "usage":
+/// {"prompt_tokens"}}`. The model is named by the backend, as for every request there.
+#[derive(Debug, Clone, Default)]
+pub struct OpenAiEmbedAdapter {
+    /// The run's settings.
+    pub settings: EmbeddingSettings,
+}
+
+impl RequestWriter for OpenAiEmbedAdapter {
+    fn name(&self) -> &str {
+        "openai-embed"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        _tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        let mut body = Map::new();
+        body.insert("input".into(), Value::String(text_of(input)?));
+        if let Some(d) = self.settings.dimensions {
+            body.insert("dimensions".into(), json!(d));
+        }
+        body.insert("encoding_format".into(), json!("float"));
+        Ok(Value::Object(body))
+    }
+
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[]
+    }
+}
+
+impl EmbeddingReader for OpenAiEmbedAdapter {
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        Some(Usage {
+            input_tokens: count(model_output.get("usage")?.get("prompt_tokens"))?,
+            output_tokens: 0,
+        })
+    }
+
+    fn embedding_line_fast<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(Cow<'a, str>, Embedding, Option<Usage>)> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            data: Vec<One>,
+            usage: Option<Tokens>,
+        }
+        #[derive(serde::Deserialize)]
+        struct One {
+            embedding: Vec<f32>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Tokens {
+            prompt_tokens: u64,
+        }
+        let (id, out) = super::answer::fast_line::<Answer>(line)?;
+        let tokens = out.usage.map(|u| u.prompt_tokens);
+        let first = out.data.into_iter().next()?;
+        let usage = tokens.map(|input_tokens| Usage {
+            input_tokens,
+            output_tokens: 0,
+        });
+        let embedding = Embedding {
+            vector: first.embedding,
+            binary: None,
+            input_tokens: tokens,
+        };
+        Some((id, embedding, usage))
+    }
+
+    fn embedding(&self, model_output: &Value) -> Result<Embedding, RecordError> {
+        let first = model_output.get("data").and_then(|d| d.get(0));
+        Ok(Embedding {
+            vector: floats(first.and_then(|e| e.get("embedding")), "data[0].embedding")?,
+            binary: None,
+            input_tokens: count(
+                model_output
+                    .get("usage")
+                    .and_then(|u| u.get("prompt_tokens")),
+            ),
+        })
+    }
+}
+
+impl ModelProviderAdapter for OpenAiEmbedAdapter {
+    fn reads(&self) -> Reads<'_> {
+        Reads::Embeddings(self)
+    }
+}
+
 /// The adapter of an embedding run on `model_id`, with its settings.
 #[cfg(feature = "aws")]
 pub(crate) fn embedding_adapter(
@@ -268,6 +362,9 @@ pub(crate) fn embedding_adapter(
             settings: settings.clone(),
         }),
         EmbeddingFamily::Nova => std::sync::Arc::new(NovaEmbedAdapter {
+            settings: settings.clone(),
+        }),
+        EmbeddingFamily::OpenAi => std::sync::Arc::new(OpenAiEmbedAdapter {
             settings: settings.clone(),
         }),
     })

@@ -12,6 +12,7 @@
 //! | any model, Converse invocation type | [`InvocationType::Converse`] | [`ConverseAdapter`] |
 //! | Titan Text Embeddings V2 | `amazon.titan-embed-text-v2*` | [`TitanEmbedAdapter`] |
 //! | Nova 2 multimodal embeddings | `amazon.nova-2-multimodal-embeddings*` | [`NovaEmbedAdapter`] |
+//! | OpenAI text-embedding-3 (on OpenAI's Batch API) | `openai.text-embedding-3*` | [`OpenAiEmbedAdapter`] |
 //! | anything else | | [`DefaultAdapter`] (Claude-shaped, with a warning) |
 //!
 //! Model ids are matched in every form Bedrock accepts: bare ids, cross-region inference
@@ -59,7 +60,7 @@ use body::{unwritten, with_schema_prompt};
 pub use converse::ConverseAdapter;
 #[cfg(feature = "aws")]
 pub(crate) use embed::embedding_adapter;
-pub use embed::{NovaEmbedAdapter, TitanEmbedAdapter};
+pub use embed::{NovaEmbedAdapter, OpenAiEmbedAdapter, TitanEmbedAdapter};
 pub use json_text::extract_json_object;
 pub use llama::LlamaAdapter;
 pub use mistral::{MistralChatAdapter, MistralPromptAdapter};

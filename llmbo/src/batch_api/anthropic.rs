@@ -346,7 +346,13 @@ impl super::create::Sender for Anthropic {
 
     /// `{"custom_id", "params"}`: the Claude body with the model named in it, and without
     /// Bedrock's `anthropic_version` (the API takes the version as a header).
-    fn request(&self, custom_id: &str, mut body: Map<String, Value>, model: &str) -> Value {
+    fn request(
+        &self,
+        _settings: &RunSettings,
+        custom_id: &str,
+        mut body: Map<String, Value>,
+        model: &str,
+    ) -> Value {
         body.remove("anthropic_version");
         body.insert("model".into(), Value::String(model.to_owned()));
         serde_json::json!({ "custom_id": custom_id, "params": body })

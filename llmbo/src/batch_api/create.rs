@@ -30,8 +30,15 @@ pub(crate) trait Sender: Sync {
     /// The provider, in errors.
     fn provider(&self) -> &'static str;
 
-    /// One request of the batch, from its `custom_id` and the body the adapter wrote.
-    fn request(&self, custom_id: &str, body: Map<String, Value>, model: &str) -> Value;
+    /// One request of the batch, from its `custom_id` and the body the adapter wrote, for a
+    /// run with `settings`.
+    fn request(
+        &self,
+        settings: &crate::settings::RunSettings,
+        custom_id: &str,
+        body: Map<String, Value>,
+        model: &str,
+    ) -> Value;
 
     /// What goes between two requests in the file (`,` for an inline JSON array, a newline
     /// for JSONL).
@@ -119,7 +126,7 @@ async fn requests_file<S: Sender>(
             if count > 0 {
                 out.write_all(api.separator()).map_err(io)?;
             }
-            serde_json::to_writer(&mut out, &api.request(&custom_id, body, &model))
+            serde_json::to_writer(&mut out, &api.request(settings, &custom_id, body, &model))
                 .map_err(|e| io(e.into()))?;
             count += 1;
         }

@@ -35,8 +35,15 @@ use crate::store::folder::FolderStore;
 /// official SDKs' default, version included).
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
-/// The endpoint every request of a batch goes to.
-const ENDPOINT: &str = "/v1/chat/completions";
+/// The endpoint every request of a run's batches goes to: chat completions, or embeddings
+/// for an embedding run.
+fn endpoint(settings: &RunSettings) -> &'static str {
+    if settings.embedding.is_some() {
+        "/v1/embeddings"
+    } else {
+        "/v1/chat/completions"
+    }
+}
 
 /// Requests and bytes an input file takes at most (OpenAI, "Batch API": 50,000 requests and
 /// 200 MB). Data: the shard plan reads them from here.
@@ -319,14 +326,20 @@ impl super::create::Sender for OpenAi {
         "OpenAI"
     }
 
-    /// `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}`, the body
-    /// naming the model.
-    fn request(&self, custom_id: &str, mut body: Map<String, Value>, model: &str) -> Value {
+    /// `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}` (or
+    /// `/v1/embeddings`), the body naming the model.
+    fn request(
+        &self,
+        settings: &RunSettings,
+        custom_id: &str,
+        mut body: Map<String, Value>,
+        model: &str,
+    ) -> Value {
         body.insert("model".into(), Value::String(model.to_owned()));
         serde_json::json!({
             "custom_id": custom_id,
             "method": "POST",
-            "url": ENDPOINT,
+            "url": endpoint(settings),
             "body": body,
         })
     }
@@ -346,7 +359,7 @@ impl super::create::Sender for OpenAi {
         let file_id = self.upload(job.job_name, requests).await?;
         let body = serde_json::json!({
             "input_file_id": file_id,
-            "endpoint": ENDPOINT,
+            "endpoint": endpoint(job.settings),
             "completion_window": "24h",
             "metadata": {
                 "llmbo_job": entry.job_name,
@@ -467,7 +480,8 @@ impl Backend for OpenAi {
         Box::pin(self.store.version(file))
     }
 
-    /// One chat completion (`POST /v1/chat/completions`) with the record's body.
+    /// One chat completion (`POST /v1/chat/completions`), or embedding, with the record's
+    /// body.
     fn answer<'a>(
         &'a self,
         settings: &'a RunSettings,
@@ -482,12 +496,13 @@ impl Backend for OpenAi {
                 );
             }
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            let path = endpoint(settings).trim_start_matches("/v1");
             let sent = self
                 .api
                 .send(
                     "create chat completion",
                     Method::POST,
-                    "/chat/completions",
+                    path,
                     &Payload::Json(bytes.into()),
                     true,
                 )
