@@ -4,6 +4,7 @@
 //! | family | model ids | adapter |
 //! |---|---|---|
 //! | Anthropic Claude (Messages API, `tool_use`) | `anthropic.*` | [`AnthropicAdapter`] |
+//! | Google Gemini (GenerateContent, on the Gemini API's batch mode) | `google.gemini*` | [`GeminiAdapter`] |
 //! | Amazon Nova (`messages-v1`, `toolConfig`) | `amazon.nova*` | [`NovaAdapter`] |
 //! | Mistral, JSON in the prompt (default) | `mistral.*` | [`MistralPromptAdapter`] |
 //! | Mistral chat with `tool_calls` | opt in | [`MistralChatAdapter`] |
@@ -26,6 +27,7 @@ mod anthropic;
 mod body;
 mod converse;
 mod embed;
+mod gemini;
 mod json_text;
 mod llama;
 mod mistral;
@@ -61,6 +63,7 @@ pub use converse::ConverseAdapter;
 #[cfg(feature = "aws")]
 pub(crate) use embed::embedding_adapter;
 pub use embed::{NovaEmbedAdapter, OpenAiEmbedAdapter, TitanEmbedAdapter};
+pub use gemini::GeminiAdapter;
 pub use json_text::extract_json_object;
 pub use llama::LlamaAdapter;
 pub use mistral::{MistralChatAdapter, MistralPromptAdapter};

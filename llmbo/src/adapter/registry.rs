@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use regex::Regex;
 
 use super::{
-    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, InvocationType,
-    LlamaAdapter, MistralPromptAdapter, ModelProviderAdapter, NovaAdapter, NovaEmbedAdapter,
-    NovaParamStyle, OpenAiAdapter, QwenAdapter, TitanEmbedAdapter,
+    AnthropicAdapter, ConverseAdapter, DeepSeekAdapter, DefaultAdapter, GeminiAdapter,
+    InvocationType, LlamaAdapter, MistralPromptAdapter, ModelProviderAdapter, NovaAdapter,
+    NovaEmbedAdapter, NovaParamStyle, OpenAiAdapter, QwenAdapter, TitanEmbedAdapter,
 };
 use crate::error::Error;
 use crate::model::normalize_model_id;
@@ -61,7 +61,7 @@ impl ModelAdapterRegistry {
             param_style: NovaParamStyle::CamelCase,
             ..NovaAdapter::default()
         };
-        let builtins: [(&str, Arc<dyn ModelProviderAdapter>); 10] = [
+        let builtins: [(&str, Arc<dyn ModelProviderAdapter>); 11] = [
             (r"anthropic\.", Arc::new(AnthropicAdapter::default())),
             (r"amazon\.nova", Arc::new(NovaAdapter::default())),
             (r"amazon\.nova-2", Arc::new(nova_2)),
@@ -70,6 +70,7 @@ impl ModelAdapterRegistry {
             (r"openai\.", Arc::new(OpenAiAdapter)),
             (r"deepseek\.", Arc::new(DeepSeekAdapter)),
             (r"qwen\.", Arc::new(QwenAdapter)),
+            (r"google\.gemini", Arc::new(GeminiAdapter)),
             (
                 r"amazon\.titan-embed-text-v2",
                 Arc::new(TitanEmbedAdapter::default()),

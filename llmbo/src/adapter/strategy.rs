@@ -163,6 +163,15 @@ pub const STRUCTURED_OUTPUT_MODELS: &[NativeSupportRow] = &[
     row("openai.o1", Yes, "OpenAI structured-outputs guide"),
     row("openai.o3", Yes, "OpenAI structured-outputs guide"),
     row("openai.o4", Yes, "OpenAI structured-outputs guide"),
+    // Gemini on the Gemini API (llmbo's id `google.<name>`): Google, "Structured output",
+    // https://ai.google.dev/gemini-api/docs/structured-output: `responseJsonSchema` from
+    // Gemini 2.5 on (2.0 takes only the OpenAPI-subset `responseSchema`).
+    row(
+        "google.gemini-2.0",
+        No,
+        "Gemini structured-output guide: responseJsonSchema from 2.5",
+    ),
+    row("google.gemini-", Yes, "Gemini structured-output guide"),
     row(
         "amazon.nova",
         Uncertain,

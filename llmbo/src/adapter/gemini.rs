@@ -1,0 +1,315 @@
+//! Google's Gemini models (llmbo's id `google.<model>`), through the Gemini API's
+//! `GenerateContentRequest` (Google, "Generating content",
+//! https://ai.google.dev/api/generate-content, and "Structured output",
+//! https://ai.google.dev/gemini-api/docs/structured-output): `contents` of `user` and `model`
+//! turns made of `parts`, `systemInstruction`, `generationConfig`, and `tools` of
+//! `functionDeclarations` forced by `toolConfig.functionCallingConfig`. Answered by a
+//! `GenerateContentResponse`: `candidates[0].content.parts` (text, or `functionCall` with
+//! `args`), `finishReason`, `usageMetadata`.
+
+use serde_json::{Map, Value, json};
+
+use super::answer::count;
+use super::body::{
+    put, tools_and_choice, unwritten, validate_input, with_schema_prompt, without_tools,
+};
+use super::{AnswerReader, OutputRequest, OutputStrategy, RequestWriter, Usage};
+use crate::error::{Error, RecordError};
+use crate::model_input::{ModelInput, Role, ToolChoice};
+use crate::output::ToolDefinition;
+
+/// Gemini's `GenerateContentRequest` bodies.
+#[derive(Debug, Clone, Default)]
+pub struct GeminiAdapter;
+
+/// A function declaration of a tool: its schema as JSON Schema (`parametersJsonSchema`),
+/// which takes what the derive makes as it is.
+fn declaration(tool: &ToolDefinition) -> Value {
+    json!({
+        "name": tool.name,
+        "description": tool.description,
+        "parametersJsonSchema": tool.input_schema,
+    })
+}
+
+impl RequestWriter for GeminiAdapter {
+    fn name(&self) -> &str {
+        "gemini"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        validate_input(input, tool)?;
+        let contents: Vec<Value> = input
+            .messages
+            .iter()
+            .map(|m| {
+                let role = match m.role {
+                    Role::User => "user",
+                    Role::Assistant => "model",
+                };
+                json!({"role": role, "parts": [{"text": m.content}]})
+            })
+            .collect();
+        let mut body = Map::new();
+        body.insert("contents".into(), Value::Array(contents));
+        if let Some(system) = &input.system {
+            body.insert(
+                "systemInstruction".into(),
+                json!({"parts": [{"text": system}]}),
+            );
+        }
+        let mut config = Map::new();
+        put(&mut config, "maxOutputTokens", input.max_tokens);
+        put(&mut config, "temperature", input.temperature);
+        put(&mut config, "topP", input.top_p);
+        put(&mut config, "topK", input.top_k);
+        put(
+            &mut config,
+            "stopSequences",
+            (!input.stop_sequences.is_empty()).then_some(&input.stop_sequences),
+        );
+        if !config.is_empty() {
+            body.insert("generationConfig".into(), Value::Object(config));
+        }
+        let (tools, choice) = tools_and_choice(input, tool);
+        if !tools.is_empty() {
+            let declarations: Vec<Value> = tools.iter().map(|t| declaration(t)).collect();
+            body.insert(
+                "tools".into(),
+                json!([{"functionDeclarations": declarations}]),
+            );
+            let calling = match choice {
+                None | Some(ToolChoice::Auto) => json!({"mode": "AUTO"}),
+                Some(ToolChoice::Any) => json!({"mode": "ANY"}),
+                Some(ToolChoice::Tool { name }) => {
+                    json!({"mode": "ANY", "allowedFunctionNames": [name]})
+                }
+            };
+            body.insert(
+                "toolConfig".into(),
+                json!({"functionCallingConfig": calling}),
+            );
+        }
+        Ok(Value::Object(body))
+    }
+
+    /// Native structured output (`responseMimeType: application/json` with
+    /// `responseJsonSchema`), a forced function, or the schema in the system instruction.
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[
+            OutputStrategy::JsonSchema,
+            OutputStrategy::ForcedTool,
+            OutputStrategy::JsonInPrompt,
+        ]
+    }
+
+    fn prepare_output(
+        &self,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+    ) -> Result<Value, Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => self.prepare_model_input(input, Some(output.sent)),
+            OutputStrategy::JsonSchema => {
+                let mut body =
+                    self.prepare_model_input(&without_tools(input, output.sent)?, None)?;
+                if let Some(body) = body.as_object_mut() {
+                    let config = body
+                        .entry("generationConfig")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(config) = config.as_object_mut() {
+                        config.insert("responseMimeType".into(), json!("application/json"));
+                        config.insert(
+                            "responseJsonSchema".into(),
+                            output.sent.input_schema.clone(),
+                        );
+                    }
+                }
+                Ok(body)
+            }
+            OutputStrategy::JsonInPrompt => {
+                self.prepare_model_input(&with_schema_prompt(input, output.sent)?, None)
+            }
+            other => Err(unwritten(self.name(), other)),
+        }
+    }
+}
+
+/// The first candidate's parts, or why there are none.
+fn parts(model_output: &Value) -> Result<&Vec<Value>, RecordError> {
+    model_output
+        .get("candidates")
+        .and_then(|c| c.get(0))
+        .and_then(|c| c.get("content"))
+        .and_then(|c| c.get("parts"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| RecordError::MalformedOutput {
+            message: "the Gemini answer has no candidates[0].content.parts".into(),
+        })
+}
+
+impl AnswerReader for GeminiAdapter {
+    fn validate_result(
+        &self,
+        model_output: &Value,
+        tool: &ToolDefinition,
+    ) -> Result<Value, RecordError> {
+        super::answer::check_stop(self.stop_reason(model_output).as_deref())?;
+        let calls: Vec<&Value> = parts(model_output)?
+            .iter()
+            .filter_map(|p| p.get("functionCall"))
+            .collect();
+        match calls.as_slice() {
+            [] => Err(RecordError::NoToolCall {
+                stop_reason: self.stop_reason(model_output),
+            }),
+            [call] => {
+                let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
+                if name != tool.name {
+                    return Err(RecordError::WrongTool {
+                        expected: tool.name.clone(),
+                        found: name.to_owned(),
+                    });
+                }
+                match call.get("args") {
+                    Some(args @ Value::Object(_)) => Ok(args.clone()),
+                    None => Ok(json!({})),
+                    Some(_) => Err(RecordError::ToolInputNotJson {
+                        message: "the function call's args are not a JSON object".into(),
+                    }),
+                }
+            }
+            more => Err(RecordError::MultipleToolCalls { count: more.len() }),
+        }
+    }
+
+    /// The text parts, without the model's thoughts (`thought: true`).
+    fn output_text(&self, model_output: &Value) -> Option<String> {
+        let parts = parts(model_output).ok()?;
+        let texts: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.get("thought").and_then(Value::as_bool) != Some(true))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect();
+        (!texts.is_empty()).then(|| texts.concat())
+    }
+
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        let usage = model_output.get("usageMetadata")?;
+        let thoughts = count(usage.get("thoughtsTokenCount")).unwrap_or(0);
+        Some(Usage {
+            input_tokens: count(usage.get("promptTokenCount"))?,
+            output_tokens: count(usage.get("candidatesTokenCount")).unwrap_or(0) + thoughts,
+        })
+    }
+
+    /// `finishReason` in the words the other families use: `MAX_TOKENS` is `max_tokens`, the
+    /// safety and recitation stops `content_filtered`, a malformed function call
+    /// `malformed_tool_use`; any other as Gemini writes it.
+    fn stop_reason(&self, model_output: &Value) -> Option<String> {
+        let reason = model_output
+            .get("candidates")?
+            .get(0)?
+            .get("finishReason")?
+            .as_str()?;
+        Some(
+            match reason {
+                "MAX_TOKENS" => "max_tokens",
+                "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII"
+                | "IMAGE_SAFETY" => "content_filtered",
+                "MALFORMED_FUNCTION_CALL" => "malformed_tool_use",
+                other => other,
+            }
+            .to_owned(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::test_support::{person_tool, sample_input};
+
+    #[test]
+    fn writes_the_generate_content_body() -> Result<(), Box<dyn std::error::Error>> {
+        let tool = person_tool();
+        let body = GeminiAdapter.prepare_model_input(&sample_input(), Some(&tool))?;
+        assert_eq!(
+            body["contents"],
+            json!([{"role": "user", "parts": [{"text": "Ada is 36."}]},
+                   {"role": "model", "parts": [{"text": "Noted."}]},
+                   {"role": "user", "parts": [{"text": "Extract."}]}])
+        );
+        assert_eq!(
+            body["systemInstruction"],
+            json!({"parts": [{"text": "Extract people."}]})
+        );
+        assert_eq!(body["generationConfig"]["maxOutputTokens"], 300);
+        assert_eq!(body["generationConfig"]["stopSequences"], json!(["END"]));
+        assert_eq!(
+            body["tools"],
+            json!([{"functionDeclarations": [{"name": "Person", "description": "A person.",
+                    "parametersJsonSchema": tool.input_schema}]}])
+        );
+        assert_eq!(
+            body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["Person"]}})
+        );
+        Ok(())
+    }
+
+    fn answer(parts: Value, finish: &str) -> Value {
+        json!({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish}],
+               "usageMetadata": {"promptTokenCount": 40, "candidatesTokenCount": 9, "thoughtsTokenCount": 3}})
+    }
+
+    #[test]
+    fn reads_function_calls_text_and_stops() -> Result<(), Box<dyn std::error::Error>> {
+        let tool = person_tool();
+        let call = |name: &str| json!({"functionCall": {"name": name, "args": {"name": "Ada"}}});
+        let ok = answer(json!([call("Person")]), "STOP");
+        assert_eq!(
+            GeminiAdapter.validate_result(&ok, &tool)?,
+            json!({"name": "Ada"})
+        );
+        assert_eq!(
+            GeminiAdapter.usage(&ok),
+            Some(Usage {
+                input_tokens: 40,
+                output_tokens: 12
+            })
+        );
+        assert!(matches!(
+            GeminiAdapter.validate_result(&answer(json!([call("Other")]), "STOP"), &tool),
+            Err(RecordError::WrongTool { .. })
+        ));
+        assert!(matches!(
+            GeminiAdapter.validate_result(
+                &answer(json!([call("Person"), call("Person")]), "STOP"),
+                &tool
+            ),
+            Err(RecordError::MultipleToolCalls { count: 2 })
+        ));
+        assert!(matches!(
+            GeminiAdapter.validate_result(&answer(json!([{"text": "no"}]), "STOP"), &tool),
+            Err(RecordError::NoToolCall { .. })
+        ));
+        assert_eq!(
+            GeminiAdapter.validate_result(&answer(json!([call("Person")]), "MAX_TOKENS"), &tool),
+            Err(RecordError::Truncated)
+        );
+        let text = answer(
+            json!([{"text": "thinking", "thought": true}, {"text": "{\"name\":"}, {"text": "\"Ada\"}"}]),
+            "STOP",
+        );
+        assert_eq!(
+            GeminiAdapter.output_text(&text).as_deref(),
+            Some("{\"name\":\"Ada\"}")
+        );
+        Ok(())
+    }
+}
