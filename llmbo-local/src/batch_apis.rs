@@ -24,10 +24,13 @@ pub(crate) fn key_ok(headers: &http::HeaderMap, expected: &str) -> bool {
     let key = header("x-api-key").or_else(|| {
         header(http::header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
     });
-    key.is_some_and(|key| {
-        use subtle::ConstantTimeEq;
-        bool::from(key.trim().as_bytes().ct_eq(expected.as_bytes()))
-    })
+    key.is_some_and(|key| same_key(key, expected))
+}
+
+/// Whether `key` is the server's key, compared in constant time.
+pub(crate) fn same_key(key: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(key.trim().as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// `len` lower-case alphanumerics from a number, for ids unique to this server.

@@ -57,15 +57,19 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
     let timeout = shared.settings.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    // The Anthropic and OpenAI APIs carry an API key, not a signature; their paths are their
-    // own.
-    let anthropic = crate::anthropic::serves(&path);
-    if anthropic || crate::openai::serves(&path) {
+    // The Anthropic, OpenAI and Gemini APIs carry an API key, not a signature; their paths
+    // are their own (Gemini's `v1/batches` is told from OpenAI's by its key header).
+    let gemini = crate::gemini::serves(&path, req.headers());
+    let anthropic = !gemini && crate::anthropic::serves(&path);
+    if gemini || anthropic || crate::openai::serves(&path) {
         let request_id = shared.request_id();
         let (parts, body) = req.into_parts();
         let body = IdleTimeout::new(body, timeout);
         // An upload's form wraps the file in a few hundred bytes.
-        let limit = if anthropic {
+        let limit = if gemini {
+            // A chunk of a resumable upload, or inline requests.
+            crate::gemini::MAX_CHUNK_BYTES.max(crate::gemini::MAX_INLINE_BYTES)
+        } else if anthropic {
             crate::anthropic::MAX_BATCH_BYTES
         } else {
             crate::openai::MAX_FILE_BYTES
@@ -80,7 +84,9 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
                     headers: &parts.headers,
                     body: &body,
                 };
-                if anthropic {
+                if gemini {
+                    crate::gemini::handle(&shared, &request)
+                } else if anthropic {
                     crate::anthropic::handle(&shared, &request)
                 } else {
                     crate::openai::handle(&shared, &request)
@@ -92,7 +98,13 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
                     "message": "Request exceeds the maximum allowed number of bytes."}}),
             ),
         };
-        let service = if anthropic { "anthropic" } else { "openai" };
+        let service = if gemini {
+            "gemini"
+        } else if anthropic {
+            "anthropic"
+        } else {
+            "openai"
+        };
         tracing::info!(service, %method, path, status = reply.status, "request");
         return render(reply, &request_id);
     }

@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) anthropic_batches: crate::anthropic::Batches,
     /// The OpenAI files and batches of this server.
     pub(crate) openai: crate::openai::State,
+    /// The Gemini API's batches and files.
+    pub(crate) gemini: crate::gemini::State,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
     counter: AtomicU64,
     /// On-demand calls answered (InvokeModel and Converse that reached a model).
@@ -78,6 +80,7 @@ impl Shared {
             jobs: Mutex::default(),
             anthropic_batches: Mutex::default(),
             openai: crate::openai::State::default(),
+            gemini: crate::gemini::State::default(),
             tasks: Mutex::default(),
             // From the clock, so a server restarted on a kept data folder never mints an
             // id (and an output folder) an earlier one used.

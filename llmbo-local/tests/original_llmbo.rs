@@ -13,13 +13,14 @@ use std::process::Command;
 
 use llmbo_local::LocalBedrock;
 
-/// What the venv holds: the original, the AWS CLI (v1, the one on PyPI), Anthropic's and
-/// OpenAI's SDKs.
-const REQUIREMENTS: [&str; 4] = [
+/// What the venv holds: the original, the AWS CLI (v1, the one on PyPI), Anthropic's,
+/// OpenAI's and Google's SDKs.
+const REQUIREMENTS: [&str; 5] = [
     "llmbo-bedrock==0.2.4",
     "awscli==1.46.3",
     "anthropic==2.17.0",
     "openai==3.63.0",
+    "google-genai==3.6.1",
 ];
 
 fn python() -> PathBuf {
@@ -441,4 +442,22 @@ async fn both_sdks_read_throttling_and_server_errors() {
     .await;
     assert_checks_passed(&output, 6);
     assert!(local.throttled_calls() > 0);
+}
+
+/// The official `google-genai` SDK drives llmbo-local's Gemini batch API unchanged
+/// (`conformance/gemini_sdk.py`): inline and file batches (a resumable upload, the responses
+/// file downloaded), structured output and a forced function, list over pages, cancel,
+/// delete, and the refusals it raises as `ClientError`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_google_genai_sdk_drives_gemini_batches() {
+    let local = slow_local().await;
+    let output = run_script(
+        "gemini_sdk.py",
+        vec![
+            ("GOOGLE_GEMINI_BASE_URL", local.endpoint_url()),
+            ("GEMINI_API_KEY", "sdk-test-key".into()),
+        ],
+    )
+    .await;
+    assert_checks_passed(&output, 10);
 }

@@ -137,3 +137,40 @@ pub(super) fn chat_body(
         "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens, "total_tokens": input_tokens + output_tokens},
     })
 }
+
+/// A `GenerateContentResponse`: one candidate whose parts are a `functionCall` or the text,
+/// `finishReason` `STOP` (or `MAX_TOKENS` when cut), and `usageMetadata`.
+pub(super) fn gemini_body(
+    model_id: &str,
+    record_id: &str,
+    reply: &Reply,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Value {
+    let (part, complete) = match reply {
+        Reply::Tool {
+            name,
+            input,
+            complete,
+        } => (
+            json!({"functionCall": {"name": name, "args": input}}),
+            *complete,
+        ),
+        Reply::Text { text, complete } => (json!({"text": text}), *complete),
+    };
+    let model = model_id.rsplit('/').next().unwrap_or(model_id);
+    json!({
+        "candidates": [{
+            "content": {"role": "model", "parts": [part]},
+            "finishReason": if complete { "STOP" } else { "MAX_TOKENS" },
+            "index": 0,
+        }],
+        "usageMetadata": {
+            "promptTokenCount": input_tokens,
+            "candidatesTokenCount": output_tokens,
+            "totalTokenCount": input_tokens + output_tokens,
+        },
+        "modelVersion": model.strip_prefix("google.").unwrap_or(model),
+        "responseId": format!("gemini-{record_id}"),
+    })
+}

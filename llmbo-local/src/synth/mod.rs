@@ -15,7 +15,9 @@ mod body;
 mod decide;
 mod read;
 
-use body::{Thinking, anthropic_body, chat_body, converse_body, mistral_chat_stop_key};
+use body::{
+    Thinking, anthropic_body, chat_body, converse_body, gemini_body, mistral_chat_stop_key,
+};
 use decide::{complete, decide, reply_text};
 pub use read::anthropic::ONE_SAMPLING_PARAMETER;
 use read::read_request;
@@ -37,6 +39,8 @@ pub enum Family {
     DeepSeek,
     /// Qwen3, chat completions (thinking in `<think>…</think>`).
     Qwen,
+    /// Google Gemini, `GenerateContentRequest` (the Gemini API's batch mode).
+    Gemini,
     /// Amazon Titan text.
     TitanText,
     /// Amazon Titan embeddings.
@@ -82,6 +86,8 @@ pub fn family_of(model_id: &str) -> Option<Family> {
         Family::DeepSeek
     } else if provider_and_model("qwen.") {
         Family::Qwen
+    } else if provider_and_model("google.gemini") {
+        Family::Gemini
     } else {
         return None;
     })
@@ -349,6 +355,9 @@ fn answer_in(
                 "results": [{"tokenCount": output_tokens, "outputText": reply_text(&reply),
                              "completionReason": if complete(&reply) { "FINISH" } else { "LENGTH" }}],
             }),
+            Some(Family::Gemini) => {
+                gemini_body(model_id, record_id, &reply, input_tokens, output_tokens)
+            }
             Some(Family::TitanEmbed | Family::NovaEmbed) => {
                 return malformed("an embedding model answers embedding requests");
             }

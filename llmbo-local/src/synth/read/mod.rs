@@ -3,6 +3,7 @@
 
 pub(super) mod anthropic;
 mod chat;
+mod gemini;
 mod nova;
 
 use serde_json::{Map, Value};
@@ -10,6 +11,7 @@ use serde_json::{Map, Value};
 use super::{Family, Request};
 use anthropic::{ONE_SAMPLING_PARAMETER, read_anthropic};
 use chat::{read_chat, read_prompt};
+use gemini::read_gemini;
 use nova::{read_converse, read_nova};
 
 /// Checks a schema sent for constrained decoding; the error carries `at`, the field, as
@@ -219,6 +221,7 @@ pub(super) fn read_request(
         Some(Family::Mistral) if body.contains_key("prompt") => read_prompt(body, "prompt"),
         Some(Family::Mistral | Family::OpenAi | Family::DeepSeek | Family::Qwen) => read_chat(body),
         Some(Family::Llama) => read_prompt(body, "prompt"),
+        Some(Family::Gemini) => read_gemini(body),
         Some(Family::TitanText | Family::TitanEmbed | Family::NovaEmbed) => {
             read_prompt(body, "inputText")
         }
