@@ -16,9 +16,10 @@ const BEDROCK_CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 /// The same model by Anthropic's name.
 const CLAUDE: &str = "claude-3-haiku-20240307-v1:0";
 /// The providers beside Bedrock, each with a model of its own.
-const APIS: [(Provider, &str); 2] = [
+const APIS: [(Provider, &str); 3] = [
     (Provider::Anthropic, CLAUDE),
     (Provider::OpenAi, "gpt-4o-mini"),
+    (Provider::Gemini, "gemini-2.5-flash"),
 ];
 
 /// A builder for a run on `provider` with its model in [`APIS`], against llmbo-local.
@@ -49,6 +50,7 @@ fn api_model<O: OutputMode>(
             llmbo::Inferer::<O>::openai(),
             format!("{}/v1", local.endpoint_url()),
         ),
+        Provider::Gemini => (llmbo::Inferer::<O>::gemini(), local.endpoint_url()),
         other => panic!("{other:?} is not served here"),
     };
     builder
@@ -83,6 +85,15 @@ fn kind(error: &RecordError) -> &'static str {
     }
 }
 
+/// The id an API gives its answer (`id`; Gemini's `responseId`): llmbo-local's name the
+/// record it answered.
+fn answer_id(answer: &serde_json::Value) -> &str {
+    answer["id"]
+        .as_str()
+        .or(answer["responseId"].as_str())
+        .unwrap_or_default()
+}
+
 /// Every input id once, in input order.
 fn ids_in_order<T>(results: &llmbo::BatchResults<T>, n: usize) {
     let ids: Vec<&str> = results
@@ -110,14 +121,14 @@ async fn the_same_type_gives_the_same_records_on_every_api() {
     let store = tempfile::tempdir().unwrap();
     let bedrock = on_bedrock(&local, "same-type-bedrock")
         .await
-        .auto(person_inputs(300), POLL)
+        .auto(person_inputs(1_000), POLL)
         .await
         .unwrap();
-    ids_in_order(&bedrock, 300);
-    let injected = (0..300)
+    ids_in_order(&bedrock, 1_000);
+    let injected = (0..1_000)
         .filter(|i| faults.record_fault(&format!("{i:05}")).is_some())
         .count();
-    assert!(injected > 10, "the faults are there to compare");
+    assert!(injected > 40, "the faults are there to compare");
     for (provider, _) in APIS {
         let name = format!("same-type-{}", provider.name().to_lowercase());
         let inferer = api::<llmbo::mode::Structured<Person>>(&local, provider, store.path(), &name)
@@ -127,12 +138,12 @@ async fn the_same_type_gives_the_same_records_on_every_api() {
         // Each API's way for its model: Claude 3 Haiku has no native structured output (a
         // forced tool); gpt-4o-mini takes `response_format` with a strict JSON schema.
         let strategy = match provider {
-            Provider::OpenAi => llmbo::OutputStrategy::JsonSchema,
+            Provider::OpenAi | Provider::Gemini => llmbo::OutputStrategy::JsonSchema,
             _ => llmbo::OutputStrategy::ForcedTool,
         };
         assert_eq!(inferer.output_strategy(), Some(strategy));
-        let other = inferer.auto(person_inputs(300), POLL).await.unwrap();
-        ids_in_order(&other, 300);
+        let other = inferer.auto(person_inputs(1_000), POLL).await.unwrap();
+        ids_in_order(&other, 1_000);
         let mut failed = 0;
         for (b, a) in bedrock.records.iter().zip(other.records.iter()) {
             let fault = faults.record_fault(&b.record_id);
@@ -216,7 +227,7 @@ async fn each_answer_is_its_own_records_and_the_run_resumes_from_its_folder() {
         ids_in_order(&results, 100);
         for record in &results.records {
             let answer = record.outcome.as_ref().unwrap();
-            let id = answer["id"].as_str().unwrap();
+            let id = answer_id(answer);
             assert!(
                 id.ends_with(&record.record_id),
                 "{provider:?}: record {} has the answer {id}",
@@ -231,6 +242,7 @@ async fn a_missing_key_is_named() {
     for (provider, variable) in [
         (Provider::Anthropic, "ANTHROPIC_API_KEY"),
         (Provider::OpenAi, "OPENAI_API_KEY"),
+        (Provider::Gemini, "GEMINI_API_KEY"),
     ] {
         if std::env::var(variable).is_ok_and(|k| !k.is_empty()) {
             continue;
@@ -264,6 +276,12 @@ async fn batches(local: &LocalBedrock, provider: Provider) -> Vec<(String, Strin
             ))
             .header("x-api-key", "test")
             .header("anthropic-version", "2023-06-01"),
+        Provider::Gemini => reqwest::Client::new()
+            .get(format!(
+                "{}/v1beta/batches?pageSize=1000",
+                local.endpoint_url()
+            ))
+            .header("x-goog-api-key", "test"),
         _ => reqwest::Client::new()
             .get(format!("{}/v1/batches?limit=100", local.endpoint_url()))
             .bearer_auth("test"),
@@ -277,6 +295,21 @@ async fn batches(local: &LocalBedrock, provider: Provider) -> Vec<(String, Strin
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    if provider == Provider::Gemini {
+        let mut batches: Vec<(String, String, bool)> = page["operations"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|b| {
+                let state = b["metadata"]["state"].as_str().unwrap().to_owned();
+                let cancelled = state.ends_with("CANCELLED");
+                (b["name"].as_str().unwrap().to_owned(), state, cancelled)
+            })
+            .collect();
+        batches.reverse();
+        return batches;
+    }
     let mut batches: Vec<(String, String, bool)> = page["data"]
         .as_array()
         .unwrap()
@@ -404,7 +437,20 @@ async fn a_create_interrupted_before_its_record_makes_one_batch_per_job() {
         entry["reservedAt"] = (entry["reservedAt"].as_u64().unwrap() - 400).into();
         entry["owner"] = "a-process-that-died".into();
         std::fs::write(&entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
-        std::fs::remove_file(register.join("by-id").join(format!("{id}.json"))).unwrap();
+        // The index from the batch's id to the job (named by the id, or by its hash when the
+        // id is no plain name).
+        let mut removed = 0;
+        for file in std::fs::read_dir(register.join("by-id")).unwrap() {
+            let path = file.unwrap().path();
+            if std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("\"crash-2\"")
+            {
+                std::fs::remove_file(path).unwrap();
+                removed += 1;
+            }
+        }
+        assert_eq!(removed, 1);
 
         let resumed = BatchRun::<Untyped>::resume_with_key(&run_uri, Some("test"))
             .await
@@ -413,7 +459,7 @@ async fn a_create_interrupted_before_its_record_makes_one_batch_per_job() {
         ids_in_order(&results, 150);
         for record in &results.records {
             let answer = record.outcome.as_ref().unwrap();
-            assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+            assert!(answer_id(answer).ends_with(&record.record_id));
         }
         let after = batches(&local, provider).await;
         assert_eq!(
@@ -461,6 +507,25 @@ async fn expired_records_are_sent_again() {
                 .count()
         };
         let mut left = missing(&results);
+        if provider == Provider::Gemini {
+            // A Gemini batch that expires has no results at all: every record is missing,
+            // and a retry sends every one again.
+            assert_eq!(left, 30, "{provider:?}: an expired batch answers none");
+            let options = llmbo::RetryOptions {
+                poll_interval: POLL,
+                ..llmbo::RetryOptions::default()
+            };
+            let outcome = run.retry_failed(&mut results, &options).await.unwrap();
+            assert!(
+                matches!(
+                    outcome,
+                    llmbo::run::RetryOutcome::Retried { records: 30, .. }
+                ),
+                "{outcome:?}"
+            );
+            assert_eq!(batches(&local, provider).await.len(), 2, "a second batch");
+            continue;
+        }
         assert!(left > 0 && left < 30, "{provider:?}: {left} of 30 expired");
         let options = llmbo::RetryOptions {
             poll_interval: POLL,
@@ -482,7 +547,7 @@ async fn expired_records_are_sent_again() {
         ids_in_order(&results.results, 30);
         for (record, info) in results.results.records.iter().zip(&results.info) {
             let answer = record.outcome.as_ref().unwrap();
-            assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+            assert!(answer_id(answer).ends_with(&record.record_id));
             assert!(info.attempts >= 1);
         }
         assert!(results.info.iter().any(|i| i.attempts > 1));
@@ -517,7 +582,7 @@ async fn a_run_of_250_000_records_on_openai_is_sharded_and_merged_in_order() {
         let record = record.unwrap();
         assert_eq!(record.record_id, format!("{next:06}"));
         let answer = record.outcome.as_ref().unwrap();
-        assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+        assert!(answer_id(answer).ends_with(&record.record_id));
         next += 1;
     }
     assert_eq!(next, 250_000);
@@ -651,6 +716,7 @@ async fn throttling_and_server_errors_are_waited_out_without_a_second_batch() {
             "GetMessageBatchResults",
         ),
         (Provider::OpenAi, "CreateBatch", "GetFileContent"),
+        (Provider::Gemini, "BatchGenerateContent", "DownloadFile"),
     ] {
         let fault = |operation: &str, kind, times| ControlFault {
             operation: operation.into(),
@@ -683,7 +749,7 @@ async fn throttling_and_server_errors_are_waited_out_without_a_second_batch() {
         ids_in_order(&results, 250);
         for record in &results.records {
             let answer = record.outcome.as_ref().unwrap();
-            assert!(answer["id"].as_str().unwrap().ends_with(&record.record_id));
+            assert!(answer_id(answer).ends_with(&record.record_id));
         }
         assert!(local.throttled_calls() > 0, "{provider:?}: throttled");
         let made = batches(&local, provider).await;

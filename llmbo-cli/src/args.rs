@@ -63,6 +63,8 @@ pub enum ProviderArg {
     Anthropic,
     /// OpenAI's Batch API (key in OPENAI_API_KEY).
     Openai,
+    /// The Gemini API's batch mode (key in GEMINI_API_KEY).
+    Gemini,
 }
 
 impl ProviderArg {
@@ -72,6 +74,7 @@ impl ProviderArg {
             ProviderArg::Bedrock => llmbo::model::Provider::Bedrock,
             ProviderArg::Anthropic => llmbo::model::Provider::Anthropic,
             ProviderArg::Openai => llmbo::model::Provider::OpenAi,
+            ProviderArg::Gemini => llmbo::model::Provider::Gemini,
         }
     }
 }
@@ -79,7 +82,7 @@ impl ProviderArg {
 /// Where a run on a batch API other than Bedrock is: the API and the folder it is kept in.
 #[derive(Debug, Args)]
 pub struct Api {
-    /// The batch API: bedrock, anthropic or openai.
+    /// The batch API: bedrock, anthropic, openai or gemini.
     #[arg(long, value_enum, default_value = "bedrock")]
     pub provider: ProviderArg,
     /// Where a run on anthropic or openai is kept (its record, inputs and batches): a local

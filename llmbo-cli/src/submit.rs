@@ -101,6 +101,7 @@ fn configure<O: llmbo::mode::OutputMode>(
         (provider, _) => {
             let builder = match provider {
                 Provider::OpenAi => llmbo::Inferer::<O>::openai(),
+                Provider::Gemini => llmbo::Inferer::<O>::gemini(),
                 _ => llmbo::Inferer::<O>::anthropic(),
             }
             .model_name(&request.model)

@@ -1379,12 +1379,12 @@ async fn a_broken_manifest_loses_no_summary() {
     }
 }
 
-/// Every subcommand on a run on Anthropic's and on OpenAI's batch API: `submit --provider`
+/// Every subcommand on a run on Anthropic's, OpenAI's and Gemini's batch API: `submit --provider`
 /// keeps the run in a store folder and prints its record's path, which `status`, `watch`,
 /// `download` and `cancel` take as they take a Bedrock run's URI; `list --provider` lists
 /// the store's batches. The key comes from the environment, the base URL from the record.
 #[tokio::test(flavor = "multi_thread")]
-async fn every_subcommand_works_on_an_anthropic_and_an_openai_run() {
+async fn every_subcommand_works_on_an_anthropic_an_openai_and_a_gemini_run() {
     let local = LocalBedrock::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = write_lines(
@@ -1402,11 +1402,13 @@ async fn every_subcommand_works_on_an_anthropic_and_an_openai_run() {
             "gpt-4o-mini",
             format!("{}/v1", local.endpoint_url()),
         ),
+        ("gemini", "gemini-2.5-flash", local.endpoint_url()),
     ] {
         let store = dir.path().join(format!("store-{provider}"));
         let api = |cmd: &mut Command| {
             cmd.env("ANTHROPIC_API_KEY", "test")
-                .env("OPENAI_API_KEY", "test");
+                .env("OPENAI_API_KEY", "test")
+                .env("GEMINI_API_KEY", "test");
         };
         let name = format!("cli-{provider}");
         let mut cmd = llmbo(&local);

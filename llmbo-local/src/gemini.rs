@@ -226,6 +226,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
     let (prefix, segments) = route_of(request.path);
     let method = request.method;
     let operation = match (method, prefix, segments.as_slice()) {
+        ("POST", None, ["models", call]) if call.ends_with(":generateContent") => "GenerateContent",
         ("POST", None, ["models", _]) => "BatchGenerateContent",
         ("GET", None, ["batches"]) => "ListGenerateContentBatches",
         ("GET", None, ["batches", _]) => "GetGenerateContentBatch",
@@ -245,10 +246,15 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
     };
     let base = base_url(request.headers);
     let reply = match (method, prefix, segments.as_slice()) {
-        ("POST", None, ["models", call]) => match call.strip_suffix(":batchGenerateContent") {
-            Some(model) => create(shared, model, request.body),
-            None => not_found(&format!("models/{call}")),
-        },
+        ("POST", None, ["models", call]) => {
+            if let Some(model) = call.strip_suffix(":batchGenerateContent") {
+                create(shared, model, request.body)
+            } else if let Some(model) = call.strip_suffix(":generateContent") {
+                generate(shared, model, request.body)
+            } else {
+                not_found(&format!("models/{call}"))
+            }
+        }
         ("GET", None, ["batches"]) => list(shared, &query),
         ("GET", None, ["batches", id]) => match batch_json(shared, id) {
             Some(batch) => Reply::json(200, &batch),
@@ -546,6 +552,33 @@ fn create(shared: &Arc<Shared>, model: &str, body: &[u8]) -> Reply {
     let answering = Arc::clone(shared);
     crate::batch_apis::start(shared, move || answer_batch(&answering, &id, &model_id));
     Reply::json(200, &shown)
+}
+
+/// `models/{model}:generateContent`: one request answered now, as the batch would.
+fn generate(shared: &Shared, model: &str, body: &[u8]) -> Reply {
+    let model_id = format!("google.{model}");
+    if synth::family_of(&model_id) != Some(Family::Gemini) {
+        return not_found(&format!("models/{model}"));
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return invalid("Invalid JSON payload received.");
+    };
+    let key = format!("call-{}", shared.next_number());
+    let answer = synth::answer_runtime(
+        &model_id,
+        Some(Family::Gemini),
+        false,
+        &request,
+        &key,
+        shared.faults.config.seed,
+        shared.faults.for_record(&key),
+        shared.settings.mistral_stop_key,
+    );
+    match answer {
+        Answer::Output { body, .. } => Reply::json(200, &body),
+        Answer::Error { code, message } if code >= 500 => error(500, "INTERNAL", &message),
+        Answer::Error { message, .. } => invalid(&message),
+    }
 }
 
 /// Inline requests as `{"key", "request"}` lines: the key is `metadata.key`, else the

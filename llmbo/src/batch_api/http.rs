@@ -43,6 +43,9 @@ pub(crate) enum Auth {
     /// `Authorization: Bearer <key>` (OpenAI).
     #[cfg(feature = "openai")]
     Bearer,
+    /// `x-goog-api-key: <key>` (Gemini).
+    #[cfg(feature = "gemini")]
+    GoogApiKey,
 }
 
 /// How often, and how long apart, a failed call is tried again.
@@ -102,11 +105,19 @@ pub(crate) enum Payload {
     Json(Bytes),
     /// A large body streamed from a file between a head and a tail (a batch's requests, a
     /// multipart upload), read again for each try.
+    #[cfg_attr(not(any(feature = "anthropic", feature = "openai")), allow(dead_code))]
     File {
         head: Bytes,
         path: PathBuf,
         tail: Bytes,
         content_type: String,
+    },
+    /// `len` bytes of a file from `offset` (a chunk of a resumable upload).
+    #[cfg_attr(not(feature = "gemini"), allow(dead_code))]
+    Chunk {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
     },
 }
 
@@ -179,13 +190,19 @@ impl ApiClient {
         method: &reqwest::Method,
         url: &str,
         payload: &Payload,
+        headers: &[(&'static str, String)],
     ) -> Result<reqwest::RequestBuilder, Error> {
         let mut request = self.http.request(method.clone(), url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
         request = match self.auth {
             #[cfg(feature = "anthropic")]
             Auth::XApiKey => request.header("x-api-key", self.key.expose()),
             #[cfg(feature = "openai")]
             Auth::Bearer => request.bearer_auth(self.key.expose()),
+            #[cfg(feature = "gemini")]
+            Auth::GoogApiKey => request.header("x-goog-api-key", self.key.expose()),
         };
         for (name, value) in &self.headers {
             request = request.header(*name, value);
@@ -234,6 +251,22 @@ impl ApiClient {
                     .header(reqwest::header::CONTENT_LENGTH, total)
                     .body(reqwest::Body::wrap_stream(body))
             }
+            Payload::Chunk { path, offset, len } => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let io = |source| Error::Io {
+                    path: path.clone(),
+                    source,
+                };
+                let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+                file.seek(std::io::SeekFrom::Start(*offset))
+                    .await
+                    .map_err(io)?;
+                let stream =
+                    tokio_util::io::ReaderStream::with_capacity(file.take(*len), 256 * 1024);
+                request
+                    .header(reqwest::header::CONTENT_LENGTH, *len)
+                    .body(reqwest::Body::wrap_stream(stream))
+            }
         })
     }
 
@@ -247,11 +280,25 @@ impl ApiClient {
         payload: &Payload,
         idempotent: bool,
     ) -> Result<reqwest::Response, Error> {
+        self.send_with(operation, method, path, payload, idempotent, &[])
+            .await
+    }
+
+    /// [`send`](Self::send) with more headers (a resumable upload's commands).
+    pub(crate) async fn send_with(
+        &self,
+        operation: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        payload: &Payload,
+        idempotent: bool,
+        headers: &[(&'static str, String)],
+    ) -> Result<reqwest::Response, Error> {
         let url = self.url(path);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = self.request(&method, &url, payload).await?;
+            let request = self.request(&method, &url, payload, headers).await?;
             let (err, told_wait) = match request.send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {

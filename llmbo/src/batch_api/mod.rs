@@ -12,6 +12,8 @@
 #[cfg(feature = "anthropic")]
 pub(crate) mod anthropic;
 pub(crate) mod create;
+#[cfg(feature = "gemini")]
+pub(crate) mod gemini;
 pub(crate) mod http;
 pub(crate) mod ids;
 #[cfg(feature = "openai")]
@@ -126,7 +128,7 @@ impl Register {
         }
     }
 
-    #[cfg(feature = "openai")]
+    #[cfg(any(feature = "openai", feature = "gemini"))]
     /// Records that an output file of the API is `job_name`'s (OpenAI's output and error
     /// files), so its lines are read with the job's table of record ids.
     pub(crate) async fn index_file(&self, file_id: &str, job_name: &str) -> Result<(), Error> {
@@ -142,7 +144,7 @@ impl Register {
         Ok(())
     }
 
-    #[cfg(feature = "openai")]
+    #[cfg(any(feature = "openai", feature = "gemini"))]
     /// The entry of the job an output file is of, if this store made it.
     pub(crate) async fn by_file(&self, file_id: &str) -> Result<Option<BatchEntry>, Error> {
         let key = format!("batches/files/{}.json", ids::custom_id(file_id));

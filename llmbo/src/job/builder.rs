@@ -167,7 +167,7 @@ impl<O> InfererBuilder<O> {
 /// required; there is no bucket, region or role to give.
 pub type ApiBuilder<O, M = Unset, J = Unset> = InfererBuilder<O, M, Set, Set, J, Set>;
 
-#[cfg(any(feature = "anthropic", feature = "openai"))]
+#[cfg(any(feature = "anthropic", feature = "openai", feature = "gemini"))]
 impl<O> ApiBuilder<O> {
     pub(crate) fn for_provider(provider: Provider) -> Self {
         let mut settings = Settings::default();

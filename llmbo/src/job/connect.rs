@@ -30,7 +30,8 @@ fn env_names(provider: Provider) -> (&'static str, &'static str) {
 /// A provider's per-job limits, where the user gave none (Anthropic, "Batch processing",
 /// https://docs.claude.com/en/docs/build-with-claude/batch-processing: 100,000 requests or
 /// 256 MB; OpenAI, "Batch API", https://platform.openai.com/docs/guides/batch: 50,000
-/// requests and 200 MB). No minimum: a batch of one is a batch.
+/// requests and 200 MB; Google, "Batch API", https://ai.google.dev/gemini-api/docs/batch-mode:
+/// 2 GB files). No minimum: a batch of one is a batch.
 pub(crate) fn limits(provider: Provider) -> ShardLimits {
     match provider {
         #[cfg(feature = "anthropic")]
@@ -38,6 +39,12 @@ pub(crate) fn limits(provider: Provider) -> ShardLimits {
             min_records: 1,
             max_records: crate::batch_api::anthropic::MAX_REQUESTS,
             max_bytes: crate::batch_api::anthropic::MAX_BYTES,
+        },
+        #[cfg(feature = "gemini")]
+        Provider::Gemini => ShardLimits {
+            min_records: 1,
+            max_records: crate::batch_api::gemini::MAX_REQUESTS,
+            max_bytes: crate::batch_api::gemini::MAX_BYTES,
         },
         #[cfg(feature = "openai")]
         Provider::OpenAi => ShardLimits {
@@ -56,9 +63,16 @@ pub(crate) fn limits(provider: Provider) -> ShardLimits {
 /// record's, else the provider's own.
 pub(crate) fn base_url(settings: &RunSettings, given: Option<&str>) -> Option<String> {
     let (_, url_env) = env_names(settings.provider);
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     given
         .map(str::to_owned)
-        .or_else(|| std::env::var(url_env).ok().filter(|v| !v.is_empty()))
+        .or_else(|| from_env(url_env))
+        // The `google-genai` SDK's own variable.
+        .or_else(|| {
+            (settings.provider == Provider::Gemini)
+                .then(|| from_env("GOOGLE_GEMINI_BASE_URL"))
+                .flatten()
+        })
         .or_else(|| settings.base_url.clone())
 }
 
@@ -68,7 +82,7 @@ type Connected = (Arc<dyn Backend>, Arc<dyn RunStore>);
 /// The batch API and the store of a run on `settings.provider`, with the key given or the
 /// environment's.
 #[cfg_attr(
-    not(any(feature = "anthropic", feature = "openai")),
+    not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
     allow(unused_variables)
 )]
 pub(crate) fn connect(settings: &RunSettings, key: Option<&str>) -> Result<Connected, Error> {
@@ -111,6 +125,17 @@ pub(crate) fn connect(settings: &RunSettings, key: Option<&str>) -> Result<Conne
                 .unwrap_or(openai::DEFAULT_BASE_URL);
             let backend =
                 openai::OpenAi::new(url, crate::batch_api::http::ApiKey::new(key), store.clone())?;
+            Ok((Arc::new(backend), store))
+        }
+        #[cfg(feature = "gemini")]
+        Provider::Gemini => {
+            use crate::batch_api::gemini;
+            let url = settings
+                .base_url
+                .as_deref()
+                .unwrap_or(gemini::DEFAULT_BASE_URL);
+            let backend =
+                gemini::Gemini::new(url, crate::batch_api::http::ApiKey::new(key), store.clone())?;
             Ok((Arc::new(backend), store))
         }
         other => Err(Error::InvalidConfig {

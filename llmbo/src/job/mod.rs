@@ -210,6 +210,28 @@ impl<O: OutputMode> Inferer<O, Ready> {
         ApiBuilder::for_provider(crate::model::Provider::OpenAi)
     }
 
+    /// Settings for a run on the Gemini API's batch mode: `model_name` (Google's name, e.g.
+    /// `gemini-2.5-flash`) and `job_name` are required; the key is `GEMINI_API_KEY` or
+    /// [`api_key`](InfererBuilder::api_key), the base URL `GEMINI_BASE_URL` (or the SDK's
+    /// `GOOGLE_GEMINI_BASE_URL`) or [`base_url`](InfererBuilder::base_url), and the run is
+    /// kept in a local folder ([`store`](InfererBuilder::store), default `./llmbo-runs`).
+    /// After `build()` the steps are the same as on Bedrock.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmbo::Error> {
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema, llmbo::BatchOutput)] struct Person { name: String }
+    /// let inferer = llmbo::StructuredBatchInferer::<Person>::gemini()
+    ///     .model_name("gemini-2.5-flash")
+    ///     .job_name("people-2026-12")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "gemini")]
+    pub fn gemini() -> ApiBuilder<O> {
+        ApiBuilder::for_provider(crate::model::Provider::Gemini)
+    }
+
     pub(crate) fn from_config(config: JobConfig) -> Self {
         let run = Arc::new(RunShared::empty(&config));
         Inferer {

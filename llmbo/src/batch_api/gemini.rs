@@ -1,0 +1,579 @@
+//! The Gemini API's batch mode as a [`Backend`] (Google, "Batch API",
+//! https://ai.google.dev/gemini-api/docs/batch-mode, and the reference,
+//! https://ai.google.dev/api/batch-mode).
+//!
+//! A job's input is kept in the run's store as Bedrock's JSONL. Creating the job uploads it
+//! through the File API's resumable protocol as Gemini's JSONL, one `{"key", "request"}` a
+//! line (the `GenerateContentRequest` the Gemini adapter wrote), in chunks, and creates a
+//! batch over the file (`models/{model}:batchGenerateContent`) whose display name holds
+//! llmbo's job name and request token, by which a create interrupted before its name was
+//! recorded finds its batch again. The responses file is read as Bedrock's output lines: a
+//! `response` is a `modelOutput`, an `error` an `error` with Google's status and message. A
+//! batch that expired has no responses file: its records are missing, and `retry_failed`
+//! sends them again.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::http::{ApiClient, ApiKey, Auth, Payload};
+use super::{BatchEntry, Register};
+use crate::backend::{
+    Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
+};
+use crate::error::{AwsErrorKind, Error};
+use crate::model::Provider;
+use crate::settings::RunSettings;
+use crate::status::{JobDetails, JobStatus};
+use crate::store::folder::FolderStore;
+
+/// The API's address when neither the builder nor `GEMINI_BASE_URL` names another.
+pub(crate) const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
+/// The API version of every path (batch mode is in `v1beta`).
+const VERSION: &str = "v1beta";
+
+/// Requests and bytes a batch's input file takes at most: Google documents 2 GB files and no
+/// count; the count here keeps one job's results a size a run reads comfortably. Data.
+pub(crate) const MAX_REQUESTS: usize = 1_000_000;
+/// See [`MAX_REQUESTS`].
+pub(crate) const MAX_BYTES: u64 = 2 * 1000 * 1000 * 1000;
+
+/// The size of each chunk of a resumable upload (what the official SDK sends).
+const CHUNK: u64 = 8 * 1024 * 1024;
+
+/// The Gemini API's batch mode, and the run store its inputs and register are kept in.
+#[derive(Debug, Clone)]
+pub(crate) struct Gemini {
+    api: ApiClient,
+    store: Arc<FolderStore>,
+    register: Register,
+}
+
+/// The display name of a job's batch: llmbo's job name and request token.
+fn display_name(entry: &BatchEntry) -> String {
+    format!("llmbo {} {}", entry.job_name, entry.token)
+}
+
+impl Gemini {
+    /// The API at `base_url` with `key`, keeping inputs in `store`.
+    pub(crate) fn new(base_url: &str, key: ApiKey, store: Arc<FolderStore>) -> Result<Self, Error> {
+        let api = ApiClient::new("Gemini", base_url, key, Auth::GoogApiKey, Vec::new())?;
+        Ok(Gemini {
+            api,
+            register: Register {
+                store: store.clone(),
+            },
+            store,
+        })
+    }
+
+    fn unreadable(&self, operation: &'static str, what: &str) -> Error {
+        Error::Api {
+            provider: "Gemini",
+            operation,
+            kind: AwsErrorKind::Other,
+            code: String::new(),
+            message: what.to_owned(),
+        }
+    }
+
+    /// A batch (`batches/{id}`), as the API describes it.
+    async fn get_batch(&self, name: &str) -> Result<Value, Error> {
+        self.api
+            .json(
+                "get batch",
+                Method::GET,
+                &format!("/{VERSION}/{name}"),
+                &Payload::Empty,
+                true,
+            )
+            .await
+            .map_err(|err| match err {
+                Error::Api {
+                    kind: AwsErrorKind::NotFound,
+                    ..
+                } => Error::JobNotFound {
+                    job_arn: name.to_owned(),
+                },
+                other => other,
+            })
+    }
+
+    async fn cancel_batch(&self, name: &str) -> Result<(), Error> {
+        self.api
+            .json(
+                "cancel batch",
+                Method::POST,
+                &format!("/{VERSION}/{name}:cancel"),
+                &Payload::Empty,
+                true,
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Uploads the requests through the resumable protocol, in chunks; the file's name.
+    async fn upload(&self, job_name: &str, requests: &Path) -> Result<String, Error> {
+        let size = tokio::fs::metadata(requests)
+            .await
+            .map_err(|source| Error::Io {
+                path: requests.to_owned(),
+                source,
+            })?
+            .len();
+        let start = serde_json::json!({"file": {"displayName": job_name}});
+        let started = self
+            .api
+            .send_with(
+                "upload file",
+                Method::POST,
+                &format!("/upload/{VERSION}/files"),
+                &Payload::Json(serde_json::to_vec(&start).unwrap_or_default().into()),
+                true,
+                &[
+                    ("x-goog-upload-protocol", "resumable".into()),
+                    ("x-goog-upload-command", "start".into()),
+                    ("x-goog-upload-header-content-length", size.to_string()),
+                    (
+                        "x-goog-upload-header-content-type",
+                        "application/jsonl".into(),
+                    ),
+                ],
+            )
+            .await?;
+        let Some(url) = started
+            .headers()
+            .get("x-goog-upload-url")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+        else {
+            return Err(self.unreadable("upload file", "the start answered no upload URL"));
+        };
+        let mut offset = 0;
+        loop {
+            let len = CHUNK.min(size - offset);
+            let last = offset + len >= size;
+            let command = if last { "upload, finalize" } else { "upload" };
+            let response = self
+                .api
+                .send_with(
+                    "upload file",
+                    Method::POST,
+                    &url,
+                    &Payload::Chunk {
+                        path: requests.to_owned(),
+                        offset,
+                        len,
+                    },
+                    // A chunk at its offset is the same chunk when sent again.
+                    true,
+                    &[
+                        ("x-goog-upload-command", command.into()),
+                        ("x-goog-upload-offset", offset.to_string()),
+                    ],
+                )
+                .await?;
+            offset += len;
+            if last {
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| self.api.no_answer("upload file", &e))?;
+                let file: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| self.unreadable("upload file", &e.to_string()))?;
+                return file
+                    .get("file")
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| self.unreadable("upload file", "the answer names no file"));
+            }
+        }
+    }
+
+    /// The responses file's lines as Bedrock's output lines.
+    async fn file_lines(&self, url: &str) -> Result<Lines, Error> {
+        use futures_util::TryStreamExt;
+        let file_id = url
+            .rsplit("/files/")
+            .next()
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_default();
+        let table = match self.register.by_file(file_id).await? {
+            Some(entry) if entry.hashed_ids => self.register.hashed_ids(&entry.job_name).await?,
+            _ => std::collections::HashMap::new(),
+        };
+        let response = self
+            .api
+            .send("download file", Method::GET, url, &Payload::Empty, true)
+            .await?;
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
+        Ok(Lines::new(
+            Box::new(tokio::io::BufReader::with_capacity(256 * 1024, reader)),
+            url.to_owned(),
+            |file, err| Error::Api {
+                provider: "Gemini",
+                operation: "download file",
+                kind: AwsErrorKind::Network,
+                code: String::new(),
+                message: format!("reading {file}: {err}"),
+            },
+        )
+        .mapped(map))
+    }
+
+    /// A batch as llmbo describes a job.
+    async fn details(&self, batch: &Value) -> Result<JobDetails, Error> {
+        let name = batch
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let meta = batch.get("metadata");
+        let entry = self.register.by_batch(&name).await?;
+        // Counts are int64, which the API writes as strings.
+        let count = |k: &str| {
+            meta.and_then(|m| m.get("batchStats"))
+                .and_then(|s| s.get(k))
+                .and_then(|v| match v {
+                    Value::String(s) => s.parse::<u64>().ok(),
+                    other => other.as_u64(),
+                })
+        };
+        let (total, succeeded, failed) = (
+            count("requestCount"),
+            count("successfulRequestCount").unwrap_or(0),
+            count("failedRequestCount").unwrap_or(0),
+        );
+        let state = meta.and_then(|m| m.get("state")).and_then(Value::as_str);
+        let status = match state {
+            Some("BATCH_STATE_PENDING" | "JOB_STATE_PENDING") => JobStatus::Scheduled,
+            Some("BATCH_STATE_RUNNING" | "JOB_STATE_RUNNING") => JobStatus::InProgress,
+            Some("BATCH_STATE_SUCCEEDED" | "JOB_STATE_SUCCEEDED") if failed > 0 => {
+                JobStatus::PartiallyCompleted
+            }
+            Some("BATCH_STATE_SUCCEEDED" | "JOB_STATE_SUCCEEDED") => JobStatus::Completed,
+            Some("BATCH_STATE_FAILED" | "JOB_STATE_FAILED") => JobStatus::Failed,
+            Some("BATCH_STATE_CANCELLED" | "JOB_STATE_CANCELLED") => JobStatus::Stopped,
+            Some("BATCH_STATE_EXPIRED" | "JOB_STATE_EXPIRED") => JobStatus::Expired,
+            Some(other) => JobStatus::Unknown(other.to_owned()),
+            None => JobStatus::Unknown(String::new()),
+        };
+        let message = batch
+            .get("error")
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                (status == JobStatus::Expired)
+                    .then(|| "the batch expired before it was answered; it has no results".into())
+            });
+        let (job_name, model_id, input_uri, output_uri) = match entry {
+            Some(e) => (e.job_name, e.model, e.input, e.output),
+            None => (name.clone(), String::new(), String::new(), String::new()),
+        };
+        Ok(JobDetails {
+            job_arn: name,
+            job_name,
+            model_id,
+            role_arn: String::new(),
+            status,
+            message,
+            input_uri,
+            output_uri,
+            converse: false,
+            timeout_hours: Some(48),
+            total_record_count: total,
+            processed_record_count: Some(succeeded + failed),
+            success_record_count: Some(succeeded),
+            error_record_count: Some(failed),
+        })
+    }
+}
+
+/// A line of a responses file.
+#[derive(Deserialize)]
+struct OutputLine<'a> {
+    key: String,
+    #[serde(borrow, default)]
+    response: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// A line of Gemini's responses file as Bedrock's output line. A line that cannot be read is
+/// passed on as it is, for the reader to report.
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let Ok(parsed) = serde_json::from_slice::<OutputLine<'_>>(line) else {
+        return Some(line.to_vec());
+    };
+    let record_id = table.get(&parsed.key).cloned().unwrap_or(parsed.key);
+    if let Some(response) = parsed.response {
+        let id = serde_json::to_string(&record_id).unwrap_or_default();
+        let mut out = Vec::with_capacity(response.get().len() + id.len() + 32);
+        out.extend_from_slice(b"{\"recordId\":");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b",\"modelOutput\":");
+        out.extend_from_slice(response.get().as_bytes());
+        out.extend_from_slice(b"}\n");
+        return Some(out);
+    }
+    let error = parsed.error.unwrap_or(Value::Null);
+    let code = error
+        .get("status")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| error.get("code").map(Value::to_string))
+        .unwrap_or_else(|| "error".into());
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("the request failed");
+    let line = serde_json::json!({
+        "recordId": record_id,
+        "error": { "errorCode": code, "errorMessage": message },
+    });
+    let mut out = serde_json::to_vec(&line).unwrap_or_default();
+    out.push(b'\n');
+    Some(out)
+}
+
+impl super::create::Sender for Gemini {
+    fn provider(&self) -> &'static str {
+        "Gemini"
+    }
+
+    /// `{"key", "request"}`: the `GenerateContentRequest` as the adapter wrote it.
+    fn request(
+        &self,
+        _settings: &RunSettings,
+        custom_id: &str,
+        body: Map<String, Value>,
+        _model: &str,
+    ) -> Value {
+        serde_json::json!({ "key": custom_id, "request": body })
+    }
+
+    fn separator(&self) -> &'static [u8] {
+        b"\n"
+    }
+
+    /// Uploads the input file, then creates the batch with llmbo's job name and token in its
+    /// display name.
+    async fn send(
+        &self,
+        job: &JobRequest<'_>,
+        requests: &Path,
+        entry: &BatchEntry,
+    ) -> Result<String, Error> {
+        let file = self.upload(job.job_name, requests).await?;
+        let model = Provider::Gemini.api_model(&job.settings.model_name);
+        let body = serde_json::json!({
+            "batch": {
+                "displayName": display_name(entry),
+                "inputConfig": { "fileName": file },
+            },
+        });
+        let batch = self
+            .api
+            .json(
+                "create batch",
+                Method::POST,
+                &format!("/{VERSION}/models/{model}:batchGenerateContent"),
+                &Payload::Json(serde_json::to_vec(&body).unwrap_or_default().into()),
+                false,
+            )
+            .await?;
+        batch
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| self.unreadable("create batch", "the answer has no batch name"))
+    }
+
+    /// The newest batch whose display name is this job's and token's.
+    async fn unrecorded(&self, entry: &BatchEntry) -> Result<Option<String>, Error> {
+        let page = self
+            .api
+            .json(
+                "list batches",
+                Method::GET,
+                &format!("/{VERSION}/batches?pageSize=100"),
+                &Payload::Empty,
+                true,
+            )
+            .await?;
+        let wanted = display_name(entry);
+        Ok(page
+            .get("operations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|batch| {
+                batch
+                    .get("metadata")
+                    .and_then(|m| m.get("displayName"))
+                    .and_then(Value::as_str)
+                    == Some(wanted.as_str())
+            })
+            .and_then(|batch| batch.get("name")?.as_str().map(str::to_owned)))
+    }
+
+    async fn cancel(&self, batch_id: &str) -> Result<(), Error> {
+        self.cancel_batch(batch_id).await
+    }
+}
+
+impl Backend for Gemini {
+    /// Sent once, through the store's register and the batch's display name (see
+    /// [`super::create`]).
+    fn create<'a>(&'a self, job: JobRequest<'a>) -> BackendFuture<'a, String> {
+        Box::pin(async move { super::create::create_once(self, &self.register, &job).await })
+    }
+
+    fn describe<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, JobDetails> {
+        Box::pin(async move {
+            let batch = self.get_batch(job_id).await?;
+            self.details(&batch).await
+        })
+    }
+
+    fn find<'a>(
+        &'a self,
+        status: Option<&'a str>,
+        name_contains: Option<&'a str>,
+    ) -> BackendFuture<'a, Vec<JobDetails>> {
+        Box::pin(super::find(self, &self.register, status, name_contains))
+    }
+
+    fn stop<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, ()> {
+        Box::pin(self.cancel_batch(job_id))
+    }
+
+    /// The batch's responses file, once it has ended with one.
+    fn output_files<'a>(&'a self, job: &'a JobDetails) -> BackendFuture<'a, OutputFiles> {
+        Box::pin(async move {
+            let batch = self.get_batch(&job.job_arn).await?;
+            let file = batch
+                .get("metadata")
+                .and_then(|m| m.get("output"))
+                .and_then(|o| o.get("responsesFile"))
+                .and_then(Value::as_str);
+            let mut outputs = Vec::new();
+            if let Some(file) = file {
+                let id = file.strip_prefix("files/").unwrap_or(file);
+                self.register.index_file(id, &job.job_name).await?;
+                outputs.push(self.api.url(&format!(
+                    "/download/{VERSION}/files/{id}:download?alt=media"
+                )));
+            }
+            Ok(OutputFiles {
+                outputs,
+                manifest: None,
+            })
+        })
+    }
+
+    fn download<'a>(&'a self, file: &'a str, path: &'a Path) -> BackendFuture<'a, (u64, u64)> {
+        Box::pin(super::download(self, file, path))
+    }
+
+    fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {
+        Box::pin(self.store.input_files(input))
+    }
+
+    /// A file of the store, or a batch's responses file (as Bedrock's output lines).
+    fn lines<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Lines> {
+        Box::pin(async move {
+            if self.store.key_of(file).is_some() {
+                self.store.lines(file).await
+            } else {
+                self.file_lines(file).await
+            }
+        })
+    }
+
+    fn version<'a>(&'a self, file: &'a str) -> BackendFuture<'a, Option<String>> {
+        Box::pin(self.store.version(file))
+    }
+
+    /// One `generateContent` call with the record's body.
+    fn answer<'a>(
+        &'a self,
+        settings: &'a RunSettings,
+        body: &'a Value,
+    ) -> BackendFuture<'a, Answered> {
+        Box::pin(async move {
+            let model = Provider::Gemini.api_model(&settings.model_name);
+            let bytes = serde_json::to_vec(body).unwrap_or_default();
+            let sent = self
+                .api
+                .send(
+                    "generate content",
+                    Method::POST,
+                    &format!("/{VERSION}/models/{model}:generateContent"),
+                    &Payload::Json(bytes.into()),
+                    true,
+                )
+                .await;
+            match sent {
+                Ok(response) => {
+                    let bytes = response
+                        .bytes()
+                        .await
+                        .map_err(|e| self.api.no_answer("generate content", &e))?;
+                    Ok(Answered::Output(bytes.to_vec()))
+                }
+                Err(Error::Api {
+                    kind,
+                    code,
+                    message,
+                    ..
+                }) if !kind.is_retryable() && kind != AwsErrorKind::AccessDenied => {
+                    Ok(Answered::Refused { code, message })
+                }
+                Err(err) => Err(err),
+            }
+        })
+    }
+
+    fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a> {
+        self.store.put_input(input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_become_bedrock_lines() {
+        let table = std::collections::HashMap::new();
+        let ok = br#"{"key":"r-1","response":{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}}"#;
+        assert_eq!(
+            String::from_utf8(bedrock_line(ok, &table).unwrap()).unwrap(),
+            "{\"recordId\":\"r-1\",\"modelOutput\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}}\n"
+        );
+        let failed =
+            br#"{"key":"r-2","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
+        let line: Value = serde_json::from_slice(&bedrock_line(failed, &table).unwrap()).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({"recordId": "r-2", "error": {"errorCode": "INVALID_ARGUMENT", "errorMessage": "bad"}})
+        );
+        assert_eq!(
+            bedrock_line(b"garbage\n", &table),
+            Some(b"garbage\n".to_vec())
+        );
+    }
+}
