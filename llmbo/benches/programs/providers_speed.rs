@@ -1,5 +1,5 @@
 //! Speed per batch API: N typed records (default 50,000) through Bedrock, Anthropic's Message
-//! Batches and OpenAI's Batch API, all on llmbo-local in a process of its own, each step
+//! Batches, OpenAI's Batch API and Gemini's batch mode, all on llmbo-local in a process of its own, each step
 //! against a floor measured in the same run on the same bytes:
 //!
 //! - **prepare and upload**: `prepare_run` → `push_requests_to_s3` → `create` (Anthropic's
@@ -11,7 +11,7 @@
 //!   each of their lines (`IgnoredAny`: the least any reader must do).
 //!
 //! Each side is measured `ROUNDS` times (default 3), in turns, and the best kept.
-//! `cargo run --release -p llmbo --features anthropic,openai --example providers_speed [N]`.
+//! `cargo run --release -p llmbo --features anthropic,openai,gemini --example providers_speed [N]`.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,7 @@ impl Server {
             Provider::Anthropic => request
                 .header("x-api-key", "test")
                 .header("anthropic-version", "2023-06-01"),
+            Provider::Gemini => request.header("x-goog-api-key", "test"),
             _ => request.bearer_auth("test"),
         };
         Ok(request.send().await?.error_for_status()?.bytes().await?)
@@ -64,6 +65,20 @@ impl Server {
                     serde_json::from_slice(&self.get(&url, provider).await?)?;
                 let results = batch["results_url"].as_str().ok_or("no results URL")?;
                 Ok(self.get(results, provider).await?.to_vec())
+            }
+            Provider::Gemini => {
+                let url = format!("{}/v1beta/{job}", self.endpoint);
+                let batch: serde_json::Value =
+                    serde_json::from_slice(&self.get(&url, provider).await?)?;
+                let file = batch["metadata"]["output"]["responsesFile"]
+                    .as_str()
+                    .ok_or("no responses file")?;
+                let id = file.trim_start_matches("files/");
+                let url = format!(
+                    "{}/download/v1beta/files/{id}:download?alt=media",
+                    self.endpoint
+                );
+                Ok(self.get(&url, provider).await?.to_vec())
             }
             Provider::OpenAi => {
                 let url = format!("{}/v1/batches/{job}", self.endpoint);
@@ -131,6 +146,12 @@ fn inferer(
     match provider {
         Provider::Anthropic => Inferer::<Structured<Person>>::anthropic()
             .model_name("claude-3-haiku-20240307")
+            .job_name(name)
+            .store(store.display().to_string())
+            .base_url(server.endpoint.clone())
+            .api_key("test"),
+        Provider::Gemini => Inferer::<Structured<Person>>::gemini()
+            .model_name("gemini-2.5-flash")
             .job_name(name)
             .store(store.display().to_string())
             .base_url(server.endpoint.clone())
@@ -293,7 +314,12 @@ async fn run(n: usize, rounds: usize) -> Result<(), Failure> {
         http: reqwest::Client::new(),
     };
     println!("{n} typed records a run, best of {rounds}; ratio = llmbo / floor (target <= 1.25)");
-    for provider in [Provider::Bedrock, Provider::Anthropic, Provider::OpenAi] {
+    for provider in [
+        Provider::Bedrock,
+        Provider::Anthropic,
+        Provider::OpenAi,
+        Provider::Gemini,
+    ] {
         let mut best = Best::default();
         for round in 0..rounds {
             measure(&server, provider, n, round, &mut best).await?;
