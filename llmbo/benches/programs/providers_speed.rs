@@ -221,13 +221,13 @@ async fn measure(
     let inputs = support::inputs(n);
 
     let started = Instant::now();
-    let run = built
-        .prepare_run(inputs)?
-        .push_requests_to_s3()
-        .await?
-        .create()
-        .await?;
+    let pushed = built.prepare_run(inputs)?.push_requests_to_s3().await?;
+    let push = started.elapsed().as_secs_f64();
+    let run = pushed.create().await?;
     let upload = started.elapsed().as_secs_f64();
+    if std::env::var_os("SPEED_DEBUG").is_some() {
+        eprintln!("{provider:?}: prepare+push {push:.3} s, create {:.3} s", upload - push);
+    }
 
     // The floor of the same bytes: serde_json writing the lines, one raw transfer.
     let bytes = input_bytes(server, provider, store.path(), &name).await?;

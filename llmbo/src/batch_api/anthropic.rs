@@ -358,6 +358,40 @@ impl super::create::Sender for Anthropic {
         serde_json::json!({ "custom_id": custom_id, "params": body })
     }
 
+    /// The fast form where Bedrock's `anthropic_version` leads the body, as the Claude
+    /// adapter writes it (any other body takes the general path).
+    fn write_request(
+        &self,
+        _settings: &RunSettings,
+        custom_id: &str,
+        body: &str,
+        model: &str,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(rest) = body
+            .trim()
+            .strip_prefix("{\"anthropic_version\":\"bedrock-2023-05-31\",")
+        else {
+            return false;
+        };
+        // Another `anthropic_version` further on would be kept: the general path then.
+        if rest.contains("\"anthropic_version\"") {
+            return false;
+        }
+        out.extend_from_slice(b"{\"custom_id\":");
+        if serde_json::to_writer(&mut *out, custom_id).is_err() {
+            return false;
+        }
+        out.extend_from_slice(b",\"params\":{\"model\":");
+        if serde_json::to_writer(&mut *out, model).is_err() {
+            return false;
+        }
+        out.push(b',');
+        out.extend_from_slice(rest.as_bytes());
+        out.push(b'}');
+        true
+    }
+
     fn separator(&self) -> &'static [u8] {
         b","
     }
@@ -550,5 +584,38 @@ mod tests {
             bedrock_line(b"garbage\n", &table),
             Some(b"garbage\n".to_vec())
         );
+    }
+    /// The request written from the body's text is the one built from its value.
+    #[test]
+    fn the_fast_request_is_the_general_one() {
+        use super::super::create::Sender;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FolderStore::new(dir.path().to_str().unwrap()).unwrap());
+        let api = Anthropic::new("http://localhost:1", ApiKey::new("k"), store).unwrap();
+        let mut settings = RunSettings::default();
+        const BODIES: [&str; 4] = [
+            r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"a \"anthropic_version\" b"}]}"#,
+            r#"{}"#,
+            r#" {"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":3}} "#,
+            r#"{"max_tokens":5,"anthropic_version":"bedrock-2023-05-31"}"#,
+        ];
+        for embedding in [false, true] {
+            settings.embedding = embedding.then(Default::default);
+            let mut fast_ones = 0;
+            for body in BODIES {
+                let mut fast = Vec::new();
+                let general =
+                    api.request(&settings, "r-1", serde_json::from_str(body).unwrap(), "m-1");
+                if api.write_request(&settings, "r-1", body, "m-1", &mut fast) {
+                    fast_ones += 1;
+                    assert_eq!(
+                        serde_json::from_slice::<Value>(&fast).unwrap(),
+                        general,
+                        "{body}"
+                    );
+                }
+            }
+            assert!(fast_ones >= 1, "{fast_ones}");
+        }
     }
 }
