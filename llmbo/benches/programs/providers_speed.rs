@@ -226,7 +226,10 @@ async fn measure(
     let run = pushed.create().await?;
     let upload = started.elapsed().as_secs_f64();
     if std::env::var_os("SPEED_DEBUG").is_some() {
-        eprintln!("{provider:?}: prepare+push {push:.3} s, create {:.3} s", upload - push);
+        eprintln!(
+            "{provider:?}: prepare+push {push:.3} s, create {:.3} s",
+            upload - push
+        );
     }
 
     // The floor of the same bytes: serde_json writing the lines, one raw transfer.
