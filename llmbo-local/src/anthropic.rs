@@ -156,10 +156,30 @@ fn with_batch(shared: &Shared, id: &str, f: impl FnOnce(&Batch) -> Value) -> Rep
 
 /// Checks every request, spools them, and starts answering.
 fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply {
-    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+    // Each request is checked by the members the API requires and kept as the text it came
+    // in: no tree is built of a body of up to 256 MB.
+    #[derive(serde::Deserialize)]
+    struct Create<'a> {
+        #[serde(borrow, default)]
+        requests: Option<Vec<&'a serde_json::value::RawValue>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item<'a> {
+        #[serde(default)]
+        custom_id: Option<Value>,
+        #[serde(borrow, default)]
+        params: Option<&'a serde_json::value::RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        model: Option<serde::de::IgnoredAny>,
+        max_tokens: Option<serde::de::IgnoredAny>,
+        messages: Option<serde::de::IgnoredAny>,
+    }
+    let Ok(request) = serde_json::from_slice::<Create<'_>>(body) else {
         return invalid("The request body is not valid JSON.");
     };
-    let Some(requests) = request.get("requests").and_then(Value::as_array) else {
+    let Some(requests) = request.requests else {
         return invalid("requests: Field required");
     };
     if requests.is_empty() || requests.len() > MAX_REQUESTS {
@@ -169,8 +189,17 @@ fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply
         ));
     }
     let mut seen = HashSet::new();
-    for (index, item) in requests.iter().enumerate() {
-        let custom_id = item.get("custom_id").and_then(Value::as_str).unwrap_or("");
+    let mut ids = Vec::with_capacity(requests.len());
+    for (index, raw) in requests.iter().enumerate() {
+        let Ok(item) = serde_json::from_str::<Item<'_>>(raw.get()) else {
+            return invalid(&format!("requests.{index}: Input should be an object"));
+        };
+        ids.push(item.custom_id);
+        let custom_id = ids
+            .last()
+            .and_then(Option::as_ref)
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let valid_id = !custom_id.is_empty()
             && custom_id.len() <= MAX_CUSTOM_ID
             && custom_id
@@ -181,16 +210,23 @@ fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply
                 "requests.{index}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
             ));
         }
-        if !seen.insert(custom_id) {
+        if !seen.insert(custom_id.to_owned()) {
             return invalid(&format!(
                 "requests.{index}.custom_id: duplicate custom_id `{custom_id}`; each request in a batch needs a unique custom_id"
             ));
         }
-        let params = item.get("params");
-        for field in ["model", "max_tokens", "messages"] {
-            if params.and_then(|p| p.get(field)).is_none() {
-                return invalid(&format!("requests.{index}.params.{field}: Field required"));
-            }
+        let params = item
+            .params
+            .and_then(|p| serde_json::from_str::<Params>(p.get()).ok());
+        let missing = match &params {
+            None => Some("model"),
+            Some(p) if p.model.is_none() => Some("model"),
+            Some(p) if p.max_tokens.is_none() => Some("max_tokens"),
+            Some(p) if p.messages.is_none() => Some("messages"),
+            Some(_) => None,
+        };
+        if let Some(field) = missing {
+            return invalid(&format!("requests.{index}.params.{field}: Field required"));
         }
     }
     let n = shared.next_number();
@@ -200,8 +236,15 @@ fn create(shared: &Arc<Shared>, headers: &http::HeaderMap, body: &[u8]) -> Reply
     let results_path = folder.join(format!("{id}.results.jsonl"));
     let spooled = std::fs::create_dir_all(&folder).and_then(|()| {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&requests_path)?);
-        for item in requests {
-            writeln!(out, "{item}")?;
+        for item in &requests {
+            let text = item.get();
+            if text.contains('\n') {
+                // A request written over several lines: one line of it.
+                let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                writeln!(out, "{value}")?;
+            } else {
+                writeln!(out, "{text}")?;
+            }
         }
         out.flush()?;
         std::fs::File::create(&results_path).map(|_| ())

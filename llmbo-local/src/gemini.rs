@@ -625,15 +625,23 @@ fn keep_file(
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Option<Value> = serde_json::from_str(&line).ok();
+        // The key checked, the request only scanned and kept as its text.
+        #[derive(serde::Deserialize)]
+        struct Line<'a> {
+            #[serde(default)]
+            key: Option<Value>,
+            #[serde(borrow, default)]
+            request: Option<&'a serde_json::value::RawValue>,
+        }
+        let parsed: Option<Line<'_>> = serde_json::from_str(&line).ok();
         let key = parsed
             .as_ref()
-            .and_then(|v| v.get("key"))
+            .and_then(|l| l.key.as_ref())
             .and_then(Value::as_str);
         let request = parsed
             .as_ref()
-            .and_then(|v| v.get("request"))
-            .filter(|r| r.is_object());
+            .and_then(|l| l.request)
+            .filter(|r| r.get().trim_start().starts_with('{'));
         let (Some(key), Some(request)) = (key, request) else {
             return Ok(Err(format!(
                 "line {} of the input file is not {{\"key\": \"…\", \"request\": {{…}}}}",
@@ -646,7 +654,12 @@ fn keep_file(
                 i + 1
             )));
         }
-        writeln!(out, "{}", json!({"key": key, "request": request}))?;
+        writeln!(
+            out,
+            "{{\"key\":{},\"request\":{}}}",
+            json!(key),
+            request.get()
+        )?;
         count += 1;
     }
     out.flush()?;
