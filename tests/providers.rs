@@ -592,7 +592,8 @@ async fn a_run_of_250_000_records_on_openai_is_sharded_and_merged_in_order() {
 /// What goes over the wire is each API's own form: Anthropic's `{"custom_id", "params"}` with
 /// the model and without Bedrock's `anthropic_version`, with its native format for a model
 /// that takes one; OpenAI's `{"custom_id", "method", "url", "body"}` with `response_format`
-/// and a strict schema; an id no API takes is sent as a hash and still comes back as itself.
+/// and a strict schema; Gemini's `{"key", "request"}` with `responseMimeType` and
+/// `responseJsonSchema`; an id no API takes is sent as a hash and still comes back as itself.
 #[tokio::test]
 async fn each_api_is_sent_its_own_form() {
     let local = LocalBedrock::start().await.unwrap();
@@ -605,6 +606,7 @@ async fn each_api_is_sent_its_own_form() {
     for (provider, model) in [
         (Provider::Anthropic, "claude-haiku-4-5"),
         (Provider::OpenAi, "gpt-4o-mini"),
+        (Provider::Gemini, "gemini-2.5-flash"),
     ] {
         let name = format!("wire-{}", provider.name().to_lowercase());
         let results = api_model::<llmbo::mode::Structured<Person>>(
@@ -629,7 +631,10 @@ async fn each_api_is_sent_its_own_form() {
         );
         let sent = sent_requests(&local, provider).await;
         let request = sent.last().unwrap();
-        let custom_id = request["custom_id"].as_str().unwrap();
+        let custom_id = request["custom_id"]
+            .as_str()
+            .or(request["key"].as_str())
+            .unwrap();
         assert!(
             custom_id.starts_with("llmbo-h-") && custom_id.len() <= 64,
             "{custom_id}"
@@ -648,6 +653,22 @@ async fn each_api_is_sent_its_own_form() {
                     serde_json::json!({"type": "json_schema", "schema": schema}),
                     "{params}"
                 );
+            }
+            Provider::Gemini => {
+                let body = &request["request"];
+                assert!(body.get("model").is_none(), "{body}");
+                assert_eq!(
+                    body["contents"],
+                    serde_json::json!([{"role": "user", "parts": [{"text": "Ada Lovelace, 36."}]}])
+                );
+                assert_eq!(
+                    body["systemInstruction"],
+                    serde_json::json!({"parts": [{"text": "Extract the person."}]})
+                );
+                let config = &body["generationConfig"];
+                assert_eq!(config["maxOutputTokens"], 300);
+                assert_eq!(config["responseMimeType"], "application/json", "{body}");
+                assert_eq!(config["responseJsonSchema"], schema, "{body}");
             }
             _ => {
                 assert_eq!(request["method"], "POST");
@@ -670,6 +691,12 @@ async fn sent_requests(local: &LocalBedrock, provider: Provider) -> Vec<serde_js
     let text = match provider {
         Provider::Anthropic => {
             let folder = local.s3_root().parent().unwrap().join("anthropic");
+            std::fs::read_to_string(folder.join(format!("{id}.requests.jsonl"))).unwrap()
+        }
+        Provider::Gemini => {
+            // The uploaded file, as llmbo-local keeps it (`batches/<id>`).
+            let folder = local.s3_root().parent().unwrap().join("gemini");
+            let id = id.trim_start_matches("batches/");
             std::fs::read_to_string(folder.join(format!("{id}.requests.jsonl"))).unwrap()
         }
         _ => {

@@ -461,6 +461,41 @@ impl Error {
         }
     }
 
+    /// The same error with `more` after its message, for a call's failure (AWS's or another
+    /// batch API's) that the caller knows more about; any other error as it is.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub(crate) fn explained(self, more: impl FnOnce() -> String) -> Error {
+        match self {
+            Error::Aws {
+                operation,
+                kind,
+                code,
+                message,
+                source,
+            } => Error::Aws {
+                operation,
+                kind,
+                code,
+                message: format!("{message} ({})", more()),
+                source,
+            },
+            Error::Api {
+                provider,
+                operation,
+                kind,
+                code,
+                message,
+            } => Error::Api {
+                provider,
+                operation,
+                kind,
+                code,
+                message: format!("{message} ({})", more()),
+            },
+            other => other,
+        }
+    }
+
     /// The kind of AWS failure, when this is one.
     pub fn aws_kind(&self) -> Option<AwsErrorKind> {
         match self {

@@ -103,24 +103,9 @@ pub(crate) async fn answer<O: OutputMode>(
     }
     if let Some(err) = outage {
         let left = answered.iter().filter(|a| a.is_none()).count();
-        return Err(match err {
-            Error::Aws {
-                operation,
-                kind,
-                code,
-                message,
-                source,
-            } => Error::Aws {
-                operation,
-                kind,
-                code,
-                message: format!(
-                    "{message} ({left} of {total} on-demand records still unanswered)"
-                ),
-                source,
-            },
-            other => other,
-        });
+        return Err(
+            err.explained(|| format!("{left} of {total} on-demand records still unanswered"))
+        );
     }
     Ok(answered.into_iter().flatten().collect())
 }

@@ -145,30 +145,13 @@ impl PollPace {
         }
         self.failed += 1;
         if self.failed >= self.config.failure_tolerance {
-            return Err(match err {
-                Error::Aws {
-                    operation,
-                    kind,
-                    code,
-                    message,
-                    source,
-                } => Error::Aws {
-                    operation,
-                    kind,
-                    message: format!(
-                        "{message} ({} polls in a row {}; {still_running})",
-                        self.failed,
-                        if kind == crate::error::AwsErrorKind::Throttled {
-                            "throttled"
-                        } else {
-                            "failed"
-                        }
-                    ),
-                    code,
-                    source,
-                },
-                other => other,
-            });
+            let failed = self.failed;
+            let how = if err.aws_kind() == Some(crate::error::AwsErrorKind::Throttled) {
+                "throttled"
+            } else {
+                "failed"
+            };
+            return Err(err.explained(|| format!("{failed} polls in a row {how}; {still_running}")));
         }
         self.wait = self
             .wait
