@@ -28,13 +28,12 @@ pub const MAX_FILE_BYTES: usize = 2 * 1000 * 1000 * 1000;
 /// sends 8 MiB chunks), so a 2 GB upload never sits in memory whole.
 pub const MAX_CHUNK_BYTES: usize = 64 * 1024 * 1024;
 
-/// Whether a request is the Gemini API's: its key header, or a path only it has.
-pub(crate) fn serves(path: &str, headers: &http::HeaderMap) -> bool {
+/// Whether an unsigned request is the Gemini API's: its key (header or `?key=`), or a chunk
+/// of a resumable upload (its command header, sent to the upload URL without the key).
+pub(crate) fn serves(path: &str, query: Option<&str>, headers: &http::HeaderMap) -> bool {
     headers.contains_key("x-goog-api-key")
-        || path.starts_with("/upload/")
-        || path.starts_with("/download/")
-        || path.contains(":batchGenerateContent")
-        || path.starts_with("/v1beta/")
+        || query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("key=")))
+        || (path.starts_with("/upload/") && headers.contains_key("x-goog-upload-command"))
 }
 
 /// The Gemini API's state.

@@ -59,9 +59,12 @@ async fn route(req: Request<Incoming>, shared: Arc<Shared>, s3: S3Service) -> Re
     let path = req.uri().path().to_owned();
     // The Anthropic, OpenAI and Gemini APIs carry an API key, not a signature; their paths
     // are their own (Gemini's `v1/batches` is told from OpenAI's by its key header).
-    let gemini = crate::gemini::serves(&path, req.headers());
-    let anthropic = !gemini && crate::anthropic::serves(&path);
-    if gemini || anthropic || crate::openai::serves(&path) {
+    // A signed request is S3's, IAM's or Bedrock's, whatever its path (a bucket may be named
+    // `v1`, `upload` or `download`).
+    let signed = sigv4::service_of(req.headers(), req.uri().query()).is_some();
+    let gemini = !signed && crate::gemini::serves(&path, req.uri().query(), req.headers());
+    let anthropic = !signed && !gemini && crate::anthropic::serves(&path);
+    if gemini || anthropic || (!signed && crate::openai::serves(&path)) {
         let request_id = shared.request_id();
         let (parts, body) = req.into_parts();
         let body = IdleTimeout::new(body, timeout);

@@ -324,3 +324,31 @@ fn urlencode(key: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// Buckets whose names are paths of the other batch APIs (`v1`, `v1beta`, `upload`,
+/// `download`) are S3's: a signed request goes to S3 whatever its path, with keys that look
+/// like those APIs' calls.
+#[tokio::test]
+async fn buckets_named_like_the_batch_apis_paths_are_s3s() {
+    let local = LocalBedrock::start().await.unwrap();
+    let client = s3(&local);
+    for bucket in ["v1", "v1beta", "upload", "download"] {
+        client.create_bucket().bucket(bucket).send().await.unwrap();
+        for key in [
+            "messages/batches",
+            "batches/b1:cancel",
+            "files/f1:download",
+            "models/gemini-2.5-flash:batchGenerateContent",
+        ] {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(format!("{bucket}/{key}").into_bytes()))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("PUT {bucket}/{key}: {e:?}"));
+            assert_eq!(read(&client, bucket, key).await, format!("{bucket}/{key}"));
+        }
+    }
+}

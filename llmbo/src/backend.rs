@@ -119,13 +119,16 @@ pub(crate) trait InputWriter<'a>: Send {
 /// leave it out.
 pub(crate) type LineMap = Box<dyn FnMut(&[u8]) -> Option<Vec<u8>> + Send>;
 
+/// How a backend names a read that failed on the way: the file and the I/O error.
+type ReadError = Box<dyn Fn(&str, &std::io::Error) -> Error + Send>;
+
 /// A file read line by line as it arrives.
 pub(crate) struct Lines {
     reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send>,
     /// The file, for errors.
     file: String,
     /// The backend's error for a read that failed on the way.
-    on_error: fn(&str, &std::io::Error) -> Error,
+    on_error: ReadError,
     /// How a provider's lines become Bedrock's (`recordId`, `modelOutput` or `error`).
     map: Option<LineMap>,
 }
@@ -135,12 +138,12 @@ impl Lines {
     pub(crate) fn new(
         reader: Box<dyn tokio::io::AsyncBufRead + Unpin + Send>,
         file: String,
-        on_error: fn(&str, &std::io::Error) -> Error,
+        on_error: impl Fn(&str, &std::io::Error) -> Error + Send + 'static,
     ) -> Self {
         Lines {
             reader,
             file,
-            on_error,
+            on_error: Box::new(on_error),
             map: None,
         }
     }

@@ -12,58 +12,17 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "../support/local.rs"]
+mod local;
 #[path = "../support/mod.rs"]
 mod support;
 
 use llmbo::StructuredBatchInferer;
-use llmbo_local::LocalBedrock;
 use support::Person;
 
-/// Peak resident set size of this process, in KiB (Linux: `VmHWM`).
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Runs llmbo-local in this process until stdin closes; prints its endpoint first.
-async fn serve(data_dir: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let local = LocalBedrock::builder().data_dir(data_dir).start().await?;
-    println!("{}", local.endpoint_url());
-    tokio::task::spawn_blocking(|| {
-        let mut rest = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest)
-    })
-    .await??;
-    eprintln!("llmbo-local peak_rss_kib={}", peak_rss_kib().unwrap_or(0));
-    Ok(())
-}
-
 async fn run(records: usize) -> Result<(), Box<dyn std::error::Error>> {
-    use std::io::BufRead;
-    let data = tempfile::tempdir()?;
-    let mut server = std::process::Command::new(std::env::current_exe()?)
-        .arg("--serve")
-        .arg(data.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let mut endpoint = String::new();
-    if let Some(out) = server.stdout.take() {
-        std::io::BufReader::new(out).read_line(&mut endpoint)?;
-    }
-    let endpoint = endpoint.trim().to_owned();
-    if endpoint.is_empty() {
-        return Err("llmbo-local did not start".into());
-    }
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "e2e",
-        ))
-        .load()
-        .await;
+    let server = local::Server::start().await?;
+    let sdk = server.sdk.clone();
     // llmbo-local's defaults: bucket and role `llmbo-local` in account 000000000000.
     let (bucket, role) = ("llmbo-local", "arn:aws:iam::000000000000:role/llmbo-local");
     let started = Instant::now();
@@ -96,7 +55,7 @@ async fn run(records: usize) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let jobs = run.run_record().shards.len();
     if std::env::var_os("E2E_DEBUG").is_some() {
-        eprintln!("after upload: peak_rss_kib={:?}", peak_rss_kib());
+        eprintln!("after upload: peak_rss_kib={:?}", local::peak_rss_kib());
     }
     let mut stream = run.stream(Duration::from_millis(100));
     let (mut seen, mut ok, mut in_order) = (0usize, 0usize, true);
@@ -107,12 +66,11 @@ async fn run(records: usize) -> Result<(), Box<dyn std::error::Error>> {
         seen += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let rss = peak_rss_kib().unwrap_or(0);
+    let rss = local::peak_rss_kib().unwrap_or(0);
     println!(
         "records={records} jobs={jobs} results={seen} ok={ok} in_order={in_order} wall_s={elapsed:.1} peak_rss_kib={rss}"
     );
-    drop(server.stdin.take());
-    server.wait()?;
+    server.stop()?;
     if seen != records || !in_order {
         return Err("not every record came back once, in order".into());
     }
@@ -144,11 +102,10 @@ fn child(records: usize) -> Result<(f64, u64), Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--serve") {
-        let dir = args.get(2).ok_or("--serve needs a data directory")?;
-        return tokio::runtime::Runtime::new()?.block_on(serve(dir));
+    if local::serve_if_asked()? {
+        return Ok(());
     }
+    let args: Vec<String> = std::env::args().collect();
     if let Some(records) = args.get(1) {
         let records: usize = records.parse()?;
         return tokio::runtime::Runtime::new()?.block_on(run(records));

@@ -15,31 +15,20 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "../support/local.rs"]
+mod local;
 #[path = "../support/mod.rs"]
 mod support;
 
 use llmbo::model::Provider;
 use llmbo::{Inferer, mode::Structured};
-use llmbo_local::LocalBedrock;
 use support::Person;
 
 type Failure = Box<dyn std::error::Error>;
 
-/// Runs llmbo-local in this process until stdin closes; prints its endpoint first.
-async fn serve(data_dir: &str) -> Result<(), Failure> {
-    let local = LocalBedrock::builder().data_dir(data_dir).start().await?;
-    println!("{}", local.endpoint_url());
-    tokio::task::spawn_blocking(|| {
-        let mut rest = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest)
-    })
-    .await??;
-    Ok(())
-}
-
+/// llmbo-local, and a client of its batch APIs.
 struct Server {
-    endpoint: String,
-    sdk: aws_config::SdkConfig,
+    local: local::Server,
     http: reqwest::Client,
 }
 
@@ -60,14 +49,14 @@ impl Server {
     async fn output_bytes(&self, provider: Provider, job: &str) -> Result<Vec<u8>, Failure> {
         match provider {
             Provider::Anthropic => {
-                let url = format!("{}/v1/messages/batches/{job}", self.endpoint);
+                let url = format!("{}/v1/messages/batches/{job}", self.local.endpoint);
                 let batch: serde_json::Value =
                     serde_json::from_slice(&self.get(&url, provider).await?)?;
                 let results = batch["results_url"].as_str().ok_or("no results URL")?;
                 Ok(self.get(results, provider).await?.to_vec())
             }
             Provider::Gemini => {
-                let url = format!("{}/v1beta/{job}", self.endpoint);
+                let url = format!("{}/v1beta/{job}", self.local.endpoint);
                 let batch: serde_json::Value =
                     serde_json::from_slice(&self.get(&url, provider).await?)?;
                 let file = batch["metadata"]["output"]["responsesFile"]
@@ -76,21 +65,21 @@ impl Server {
                 let id = file.trim_start_matches("files/");
                 let url = format!(
                     "{}/download/v1beta/files/{id}:download?alt=media",
-                    self.endpoint
+                    self.local.endpoint
                 );
                 Ok(self.get(&url, provider).await?.to_vec())
             }
             Provider::OpenAi => {
-                let url = format!("{}/v1/batches/{job}", self.endpoint);
+                let url = format!("{}/v1/batches/{job}", self.local.endpoint);
                 let batch: serde_json::Value =
                     serde_json::from_slice(&self.get(&url, provider).await?)?;
                 let file = batch["output_file_id"].as_str().ok_or("no output file")?;
-                let url = format!("{}/v1/files/{file}/content", self.endpoint);
+                let url = format!("{}/v1/files/{file}/content", self.local.endpoint);
                 Ok(self.get(&url, provider).await?.to_vec())
             }
             _ => {
                 let s3 = aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::config::Builder::from(&self.sdk)
+                    aws_sdk_s3::config::Builder::from(&self.local.sdk)
                         .force_path_style(true)
                         .build(),
                 );
@@ -122,7 +111,7 @@ impl Server {
     /// One raw transfer of `bytes` to the server: one S3 `PutObject`.
     async fn put(&self, bytes: Vec<u8>) -> Result<(), Failure> {
         let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.sdk)
+            aws_sdk_s3::config::Builder::from(&self.local.sdk)
                 .force_path_style(true)
                 .build(),
         );
@@ -148,19 +137,19 @@ fn inferer(
             .model_name("claude-3-haiku-20240307")
             .job_name(name)
             .store(store.display().to_string())
-            .base_url(server.endpoint.clone())
+            .base_url(server.local.endpoint.clone())
             .api_key("test"),
         Provider::Gemini => Inferer::<Structured<Person>>::gemini()
             .model_name("gemini-2.5-flash")
             .job_name(name)
             .store(store.display().to_string())
-            .base_url(server.endpoint.clone())
+            .base_url(server.local.endpoint.clone())
             .api_key("test"),
         Provider::OpenAi => Inferer::<Structured<Person>>::openai()
             .model_name("gpt-4o-mini")
             .job_name(name)
             .store(store.display().to_string())
-            .base_url(format!("{}/v1", server.endpoint))
+            .base_url(format!("{}/v1", server.local.endpoint))
             .api_key("test"),
         _ => Inferer::<Structured<Person>>::builder()
             .model_name("anthropic.claude-3-haiku-20240307-v1:0")
@@ -168,7 +157,7 @@ fn inferer(
             .region("us-east-1")
             .job_name(name)
             .role_arn("arn:aws:iam::000000000000:role/llmbo-local")
-            .sdk_config(server.sdk.clone()),
+            .sdk_config(server.local.sdk.clone()),
     }
 }
 
@@ -182,7 +171,7 @@ async fn input_bytes(
     match provider {
         Provider::Bedrock => {
             let s3 = aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&server.sdk)
+                aws_sdk_s3::config::Builder::from(&server.local.sdk)
                     .force_path_style(true)
                     .build(),
             );
@@ -290,30 +279,8 @@ async fn measure(
 }
 
 async fn run(n: usize, rounds: usize) -> Result<(), Failure> {
-    use std::io::BufRead;
-    let data = tempfile::tempdir()?;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .arg("--serve")
-        .arg(data.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let mut endpoint = String::new();
-    if let Some(out) = child.stdout.take() {
-        std::io::BufReader::new(out).read_line(&mut endpoint)?;
-    }
-    let endpoint = endpoint.trim().to_owned();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "speed",
-        ))
-        .load()
-        .await;
     let server = Server {
-        endpoint,
-        sdk,
+        local: local::Server::start().await?,
         http: reqwest::Client::new(),
     };
     println!("{n} typed records a run, best of {rounds}; ratio = llmbo / floor (target <= 1.25)");
@@ -338,17 +305,14 @@ async fn run(n: usize, rounds: usize) -> Result<(), Failure> {
             best.load / best.load_floor,
         );
     }
-    drop(child.stdin.take());
-    child.wait()?;
-    Ok(())
+    server.local.stop()
 }
 
 fn main() -> Result<(), Failure> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--serve") {
-        let dir = args.get(2).ok_or("--serve needs a data directory")?;
-        return tokio::runtime::Runtime::new()?.block_on(serve(dir));
+    if local::serve_if_asked()? {
+        return Ok(());
     }
+    let args: Vec<String> = std::env::args().collect();
     let n = args
         .get(1)
         .map(|a| a.parse())

@@ -24,7 +24,7 @@ use super::{BatchEntry, Register, rfc3339};
 use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
 };
-use crate::error::{AwsErrorKind, Error};
+use crate::error::Error;
 use crate::model::Provider;
 use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
@@ -137,66 +137,21 @@ impl Anthropic {
 
     async fn get_batch(&self, batch_id: &str) -> Result<Value, Error> {
         self.api
-            .json(
-                "get batch",
-                Method::GET,
-                &format!("/v1/messages/batches/{batch_id}"),
-                &Payload::Empty,
-                true,
-            )
+            .get_job(&format!("/v1/messages/batches/{batch_id}"), batch_id)
             .await
-            .map_err(|err| match err {
-                Error::Api {
-                    kind: AwsErrorKind::NotFound,
-                    ..
-                } => Error::JobNotFound {
-                    job_arn: batch_id.to_owned(),
-                },
-                other => other,
-            })
-    }
-
-    fn unreadable(&self, operation: &'static str, what: &str) -> Error {
-        Error::Api {
-            provider: "Anthropic",
-            operation,
-            kind: AwsErrorKind::Other,
-            code: String::new(),
-            message: what.to_owned(),
-        }
     }
 
     /// The results of a batch, from its results URL, as Bedrock's output lines.
     async fn results(&self, url: &str) -> Result<Lines, Error> {
-        use futures_util::TryStreamExt;
         let batch_id = url
             .split("/messages/batches/")
             .nth(1)
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_default();
-        let table = match self.register.by_batch(batch_id).await? {
-            Some(entry) if entry.hashed_ids => self.register.hashed_ids(&entry.job_name).await?,
-            _ => std::collections::HashMap::new(),
-        };
-        let response = self
-            .api
-            .send("get results", Method::GET, url, &Payload::Empty, true)
-            .await?;
-        let stream = response.bytes_stream().map_err(std::io::Error::other);
-        let reader = tokio_util::io::StreamReader::new(stream);
+        let entry = self.register.by_batch(batch_id).await?;
+        let table = self.register.table_of(entry).await?;
         let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
-        Ok(Lines::new(
-            Box::new(tokio::io::BufReader::with_capacity(256 * 1024, reader)),
-            url.to_owned(),
-            |file, err| Error::Api {
-                provider: "Anthropic",
-                operation: "get results",
-                kind: AwsErrorKind::Network,
-                code: String::new(),
-                message: format!("reading {file}: {err}"),
-            },
-        )
-        .mapped(map))
+        self.api.lines("get results", url, map).await
     }
 
     /// A batch as llmbo describes a job.
@@ -423,7 +378,10 @@ impl super::create::Sender for Anthropic {
             .get("id")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| self.unreadable("create batch", "the answer has no batch id"))
+            .ok_or_else(|| {
+                self.api
+                    .unreadable("create batch", "the answer has no batch id")
+            })
     }
 
     async fn unrecorded(&self, entry: &BatchEntry) -> Result<Option<String>, Error> {
@@ -519,35 +477,9 @@ impl Backend for Anthropic {
                     ),
                 );
             }
-            let bytes = serde_json::to_vec(&body).unwrap_or_default();
-            let sent = self
-                .api
-                .send(
-                    "create message",
-                    Method::POST,
-                    "/v1/messages",
-                    &Payload::Json(bytes.into()),
-                    true,
-                )
-                .await;
-            match sent {
-                Ok(response) => {
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map_err(|e| self.api.no_answer("create message", &e))?;
-                    Ok(Answered::Output(bytes.to_vec()))
-                }
-                Err(Error::Api {
-                    kind,
-                    code,
-                    message,
-                    ..
-                }) if !kind.is_retryable() && kind != AwsErrorKind::AccessDenied => {
-                    Ok(Answered::Refused { code, message })
-                }
-                Err(err) => Err(err),
-            }
+            self.api
+                .answer("create message", "/v1/messages", &body)
+                .await
         })
     }
 
@@ -561,17 +493,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn results_become_bedrock_lines() {
+    fn results_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let mut table = std::collections::HashMap::new();
         table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
         let ok = br#"{"custom_id":"r-1","result":{"type":"succeeded","message":{"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}}}"#;
-        let line = bedrock_line(ok, &table).unwrap();
+        let line = bedrock_line(ok, &table).ok_or("a line")?;
         assert_eq!(
-            String::from_utf8(line).unwrap(),
+            String::from_utf8(line)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\"}}\n"
         );
         let errored = br#"{"custom_id":"llmbo-h-abc","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}}}"#;
-        let line: Value = serde_json::from_slice(&bedrock_line(errored, &table).unwrap()).unwrap();
+        let line: Value = serde_json::from_slice(&bedrock_line(errored, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "a/b", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
@@ -584,38 +516,13 @@ mod tests {
             bedrock_line(b"garbage\n", &table),
             Some(b"garbage\n".to_vec())
         );
+        Ok(())
     }
     /// The request written from the body's text is the one built from its value.
     #[test]
-    fn the_fast_request_is_the_general_one() {
-        use super::super::create::Sender;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(FolderStore::new(dir.path().to_str().unwrap()).unwrap());
-        let api = Anthropic::new("http://localhost:1", ApiKey::new("k"), store).unwrap();
-        let mut settings = RunSettings::default();
-        const BODIES: [&str; 4] = [
-            r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"a \"anthropic_version\" b"}]}"#,
-            r#"{}"#,
-            r#" {"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":3}} "#,
-            r#"{"max_tokens":5,"anthropic_version":"bedrock-2023-05-31"}"#,
-        ];
-        for embedding in [false, true] {
-            settings.embedding = embedding.then(Default::default);
-            let mut fast_ones = 0;
-            for body in BODIES {
-                let mut fast = Vec::new();
-                let general =
-                    api.request(&settings, "r-1", serde_json::from_str(body).unwrap(), "m-1");
-                if api.write_request(&settings, "r-1", body, "m-1", &mut fast) {
-                    fast_ones += 1;
-                    assert_eq!(
-                        serde_json::from_slice::<Value>(&fast).unwrap(),
-                        general,
-                        "{body}"
-                    );
-                }
-            }
-            assert!(fast_ones >= 1, "{fast_ones}");
-        }
+    fn the_fast_request_is_the_general_one() -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store) = super::super::create::test_store()?;
+        let api = Anthropic::new("http://localhost:1", ApiKey::new("k"), store)?;
+        super::super::create::fast_requests_agree(&api, 1)
     }
 }

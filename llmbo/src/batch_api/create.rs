@@ -344,3 +344,50 @@ async fn send<S: Sender>(
         }
     }
 }
+
+/// For the backends' tests: the requests `api` writes from a body's text are the ones it
+/// builds from the body's value, for chat and embedding runs, and at least `fast` of the
+/// sample bodies take the fast path.
+#[cfg(test)]
+pub(crate) fn fast_requests_agree<S: Sender>(
+    api: &S,
+    fast: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    const BODIES: [&str; 4] = [
+        r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"a \"anthropic_version\" b"}]}"#,
+        r#"{}"#,
+        r#" {"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":3}} "#,
+        r#"{"max_tokens":5,"anthropic_version":"bedrock-2023-05-31"}"#,
+    ];
+    let mut settings = crate::settings::RunSettings::default();
+    for embedding in [false, true] {
+        settings.embedding = embedding.then(Default::default);
+        let mut fast_ones = 0;
+        for body in BODIES {
+            let mut written = Vec::new();
+            let general = api.request(&settings, "r-1", serde_json::from_str(body)?, "m-1");
+            if api.write_request(&settings, "r-1", body, "m-1", &mut written) {
+                fast_ones += 1;
+                assert_eq!(
+                    serde_json::from_slice::<Value>(&written)?,
+                    general,
+                    "{body}"
+                );
+            }
+        }
+        assert!(
+            fast_ones >= fast,
+            "{fast_ones} of the bodies took the fast path"
+        );
+    }
+    Ok(())
+}
+
+/// For the backends' tests: a store in a temporary folder.
+#[cfg(test)]
+pub(crate) fn test_store()
+-> Result<(tempfile::TempDir, std::sync::Arc<FolderStore>), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let store = FolderStore::new(dir.path().to_str().ok_or("a UTF-8 temp path")?)?;
+    Ok((dir, std::sync::Arc::new(store)))
+}

@@ -25,7 +25,7 @@ use super::{BatchEntry, Register};
 use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
 };
-use crate::error::{AwsErrorKind, Error};
+use crate::error::Error;
 use crate::model::Provider;
 use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
@@ -72,36 +72,9 @@ impl Gemini {
         })
     }
 
-    fn unreadable(&self, operation: &'static str, what: &str) -> Error {
-        Error::Api {
-            provider: "Gemini",
-            operation,
-            kind: AwsErrorKind::Other,
-            code: String::new(),
-            message: what.to_owned(),
-        }
-    }
-
     /// A batch (`batches/{id}`), as the API describes it.
     async fn get_batch(&self, name: &str) -> Result<Value, Error> {
-        self.api
-            .json(
-                "get batch",
-                Method::GET,
-                &format!("/{VERSION}/{name}"),
-                &Payload::Empty,
-                true,
-            )
-            .await
-            .map_err(|err| match err {
-                Error::Api {
-                    kind: AwsErrorKind::NotFound,
-                    ..
-                } => Error::JobNotFound {
-                    job_arn: name.to_owned(),
-                },
-                other => other,
-            })
+        self.api.get_job(&format!("/{VERSION}/{name}"), name).await
     }
 
     async fn cancel_batch(&self, name: &str) -> Result<(), Error> {
@@ -152,7 +125,9 @@ impl Gemini {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
         else {
-            return Err(self.unreadable("upload file", "the start answered no upload URL"));
+            return Err(self
+                .api
+                .unreadable("upload file", "the start answered no upload URL"));
         };
         let mut offset = 0;
         loop {
@@ -185,48 +160,31 @@ impl Gemini {
                     .await
                     .map_err(|e| self.api.no_answer("upload file", &e))?;
                 let file: Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| self.unreadable("upload file", &e.to_string()))?;
+                    .map_err(|e| self.api.unreadable("upload file", &e.to_string()))?;
                 return file
                     .get("file")
                     .and_then(|f| f.get("name"))
                     .and_then(Value::as_str)
                     .map(str::to_owned)
-                    .ok_or_else(|| self.unreadable("upload file", "the answer names no file"));
+                    .ok_or_else(|| {
+                        self.api
+                            .unreadable("upload file", "the answer names no file")
+                    });
             }
         }
     }
 
     /// The responses file's lines as Bedrock's output lines.
     async fn file_lines(&self, url: &str) -> Result<Lines, Error> {
-        use futures_util::TryStreamExt;
         let file_id = url
             .rsplit("/files/")
             .next()
             .and_then(|rest| rest.split(':').next())
             .unwrap_or_default();
-        let table = match self.register.by_file(file_id).await? {
-            Some(entry) if entry.hashed_ids => self.register.hashed_ids(&entry.job_name).await?,
-            _ => std::collections::HashMap::new(),
-        };
-        let response = self
-            .api
-            .send("download file", Method::GET, url, &Payload::Empty, true)
-            .await?;
-        let stream = response.bytes_stream().map_err(std::io::Error::other);
-        let reader = tokio_util::io::StreamReader::new(stream);
+        let entry = self.register.by_file(file_id).await?;
+        let table = self.register.table_of(entry).await?;
         let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
-        Ok(Lines::new(
-            Box::new(tokio::io::BufReader::with_capacity(256 * 1024, reader)),
-            url.to_owned(),
-            |file, err| Error::Api {
-                provider: "Gemini",
-                operation: "download file",
-                kind: AwsErrorKind::Network,
-                code: String::new(),
-                message: format!("reading {file}: {err}"),
-            },
-        )
-        .mapped(map))
+        self.api.lines("download file", url, map).await
     }
 
     /// A batch as llmbo describes a job.
@@ -416,7 +374,10 @@ impl super::create::Sender for Gemini {
             .get("name")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| self.unreadable("create batch", "the answer has no batch name"))
+            .ok_or_else(|| {
+                self.api
+                    .unreadable("create batch", "the answer has no batch name")
+            })
     }
 
     /// The newest batch whose display name is this job's and token's.
@@ -533,35 +494,13 @@ impl Backend for Gemini {
     ) -> BackendFuture<'a, Answered> {
         Box::pin(async move {
             let model = Provider::Gemini.api_model(&settings.model_name);
-            let bytes = serde_json::to_vec(body).unwrap_or_default();
-            let sent = self
-                .api
-                .send(
+            self.api
+                .answer(
                     "generate content",
-                    Method::POST,
                     &format!("/{VERSION}/models/{model}:generateContent"),
-                    &Payload::Json(bytes.into()),
-                    true,
+                    body,
                 )
-                .await;
-            match sent {
-                Ok(response) => {
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map_err(|e| self.api.no_answer("generate content", &e))?;
-                    Ok(Answered::Output(bytes.to_vec()))
-                }
-                Err(Error::Api {
-                    kind,
-                    code,
-                    message,
-                    ..
-                }) if !kind.is_retryable() && kind != AwsErrorKind::AccessDenied => {
-                    Ok(Answered::Refused { code, message })
-                }
-                Err(err) => Err(err),
-            }
+                .await
         })
     }
 
@@ -575,16 +514,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn responses_become_bedrock_lines() {
+    fn responses_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"key":"r-1","response":{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}}"#;
         assert_eq!(
-            String::from_utf8(bedrock_line(ok, &table).unwrap()).unwrap(),
+            String::from_utf8(bedrock_line(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}}\n"
         );
         let failed =
             br#"{"key":"r-2","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
-        let line: Value = serde_json::from_slice(&bedrock_line(failed, &table).unwrap()).unwrap();
+        let line: Value = serde_json::from_slice(&bedrock_line(failed, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "INVALID_ARGUMENT", "errorMessage": "bad"}})
@@ -593,38 +532,13 @@ mod tests {
             bedrock_line(b"garbage\n", &table),
             Some(b"garbage\n".to_vec())
         );
+        Ok(())
     }
     /// The request written from the body's text is the one built from its value.
     #[test]
-    fn the_fast_request_is_the_general_one() {
-        use super::super::create::Sender;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(FolderStore::new(dir.path().to_str().unwrap()).unwrap());
-        let api = Gemini::new("http://localhost:1", ApiKey::new("k"), store).unwrap();
-        let mut settings = RunSettings::default();
-        const BODIES: [&str; 4] = [
-            r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"a \"anthropic_version\" b"}]}"#,
-            r#"{}"#,
-            r#" {"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":3}} "#,
-            r#"{"max_tokens":5,"anthropic_version":"bedrock-2023-05-31"}"#,
-        ];
-        for embedding in [false, true] {
-            settings.embedding = embedding.then(Default::default);
-            let mut fast_ones = 0;
-            for body in BODIES {
-                let mut fast = Vec::new();
-                let general =
-                    api.request(&settings, "r-1", serde_json::from_str(body).unwrap(), "m-1");
-                if api.write_request(&settings, "r-1", body, "m-1", &mut fast) {
-                    fast_ones += 1;
-                    assert_eq!(
-                        serde_json::from_slice::<Value>(&fast).unwrap(),
-                        general,
-                        "{body}"
-                    );
-                }
-            }
-            assert!(fast_ones >= 4, "{fast_ones}");
-        }
+    fn the_fast_request_is_the_general_one() -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store) = super::super::create::test_store()?;
+        let api = Gemini::new("http://localhost:1", ApiKey::new("k"), store)?;
+        super::super::create::fast_requests_agree(&api, 4)
     }
 }

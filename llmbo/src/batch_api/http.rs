@@ -352,6 +352,107 @@ impl ApiClient {
         })
     }
 
+    /// The error of an answer that cannot be read as the API documents it.
+    pub(crate) fn unreadable(&self, operation: &'static str, what: &str) -> Error {
+        Error::Api {
+            provider: self.provider,
+            operation,
+            kind: AwsErrorKind::Other,
+            code: String::new(),
+            message: what.to_owned(),
+        }
+    }
+
+    /// A batch as JSON (`GET path`); a 404 is [`Error::JobNotFound`] of `id`.
+    pub(crate) async fn get_job(&self, path: &str, id: &str) -> Result<serde_json::Value, Error> {
+        self.json(
+            "get batch",
+            reqwest::Method::GET,
+            path,
+            &Payload::Empty,
+            true,
+        )
+        .await
+        .map_err(|err| match err {
+            Error::Api {
+                kind: AwsErrorKind::NotFound,
+                ..
+            } => Error::JobNotFound {
+                job_arn: id.to_owned(),
+            },
+            other => other,
+        })
+    }
+
+    /// A file the API serves (results, an output file), read line by line as it arrives,
+    /// each line made Bedrock's by `map`.
+    pub(crate) async fn lines(
+        &self,
+        operation: &'static str,
+        url: &str,
+        map: crate::backend::LineMap,
+    ) -> Result<crate::backend::Lines, Error> {
+        use futures_util::TryStreamExt;
+        let response = self
+            .send(operation, reqwest::Method::GET, url, &Payload::Empty, true)
+            .await?;
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let provider = self.provider;
+        Ok(crate::backend::Lines::new(
+            Box::new(tokio::io::BufReader::with_capacity(256 * 1024, reader)),
+            url.to_owned(),
+            move |file, err| Error::Api {
+                provider,
+                operation,
+                kind: AwsErrorKind::Network,
+                code: String::new(),
+                message: format!("reading {file}: {err}"),
+            },
+        )
+        .mapped(map))
+    }
+
+    /// One request answered now (`POST path` with `body`): the response body, the request's
+    /// own refusal, or an error that may pass (throttling, a 5xx, no answer) or is the
+    /// caller's (a key refused).
+    pub(crate) async fn answer(
+        &self,
+        operation: &'static str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<crate::backend::Answered, Error> {
+        use crate::backend::Answered;
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        let sent = self
+            .send(
+                operation,
+                reqwest::Method::POST,
+                path,
+                &Payload::Json(bytes.into()),
+                true,
+            )
+            .await;
+        match sent {
+            Ok(response) => {
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| self.no_answer(operation, &e))?;
+                Ok(Answered::Output(bytes.to_vec()))
+            }
+            Err(Error::Api {
+                kind,
+                code,
+                message,
+                ..
+            }) if !kind.is_retryable() && kind != AwsErrorKind::AccessDenied => {
+                Ok(Answered::Refused { code, message })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// The error of an answer with a failing status: the provider's error type and message
     /// (`{"error": {"type"|"code"|"status", "message"}}`, which all three use), else the
     /// status and the start of the body.
@@ -461,48 +562,45 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_read_in_seconds_or_milliseconds() {
+    fn retry_after_is_read_in_seconds_or_milliseconds() -> Result<(), Box<dyn std::error::Error>> {
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("retry-after", "2".parse().unwrap());
+        headers.insert("retry-after", "2".parse()?);
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
-        headers.insert("retry-after-ms", "150".parse().unwrap());
+        headers.insert("retry-after-ms", "150".parse()?);
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
         headers.clear();
-        headers.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
+        headers.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse()?);
         assert_eq!(retry_after(&headers), None);
+        Ok(())
     }
 
     #[cfg(feature = "anthropic")]
     #[test]
-    fn keys_are_never_printed() {
+    fn keys_are_never_printed() -> Result<(), Error> {
         let client = ApiClient::new(
             "Anthropic",
             "http://localhost:1/",
             ApiKey::new("sk-secret-123"),
             Auth::XApiKey,
             Vec::new(),
-        )
-        .unwrap();
+        )?;
         let shown = format!("{client:?}");
         assert!(!shown.contains("sk-secret-123"), "{shown}");
         assert!(shown.contains("redacted"));
         assert_eq!(client.url("/v1/x"), "http://localhost:1/v1/x");
+        Ok(())
     }
 
     #[cfg(feature = "anthropic")]
     #[test]
-    fn provider_errors_are_read() {
+    fn provider_errors_are_read() -> Result<(), Error> {
         let client = ApiClient::new(
             "Anthropic",
             "http://localhost:1",
             ApiKey::new("k"),
             Auth::XApiKey,
             Vec::new(),
-        )
-        .unwrap();
+        )?;
         let err = client.refusal(
             "create batch",
             429,
@@ -516,5 +614,6 @@ mod tests {
         let err = client.refusal("get batch", 404, b"not json");
         assert_eq!(err.aws_kind(), Some(AwsErrorKind::NotFound));
         assert!(err.to_string().contains("HTTP 404: not json"), "{err}");
+        Ok(())
     }
 }

@@ -160,6 +160,18 @@ impl Register {
         }
     }
 
+    /// The table of hashed record ids of the job `entry` is (empty when it sent none, or
+    /// when the batch is not this store's).
+    pub(crate) async fn table_of(
+        &self,
+        entry: Option<BatchEntry>,
+    ) -> Result<std::collections::HashMap<String, String>, Error> {
+        match entry {
+            Some(entry) if entry.hashed_ids => self.hashed_ids(&entry.job_name).await,
+            _ => Ok(std::collections::HashMap::new()),
+        }
+    }
+
     /// The table of a job's record ids sent as hashes, `custom_id` → record id.
     pub(crate) async fn hashed_ids(
         &self,

@@ -25,7 +25,7 @@ use super::{BatchEntry, Register};
 use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
 };
-use crate::error::{AwsErrorKind, Error};
+use crate::error::Error;
 use crate::model::Provider;
 use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
@@ -72,35 +72,10 @@ impl OpenAi {
         })
     }
 
-    fn unreadable(&self, operation: &'static str, what: &str) -> Error {
-        Error::Api {
-            provider: "OpenAI",
-            operation,
-            kind: AwsErrorKind::Other,
-            code: String::new(),
-            message: what.to_owned(),
-        }
-    }
-
     async fn get_batch(&self, batch_id: &str) -> Result<Value, Error> {
         self.api
-            .json(
-                "get batch",
-                Method::GET,
-                &format!("/batches/{batch_id}"),
-                &Payload::Empty,
-                true,
-            )
+            .get_job(&format!("/batches/{batch_id}"), batch_id)
             .await
-            .map_err(|err| match err {
-                Error::Api {
-                    kind: AwsErrorKind::NotFound,
-                    ..
-                } => Error::JobNotFound {
-                    job_arn: batch_id.to_owned(),
-                },
-                other => other,
-            })
     }
 
     async fn cancel_batch(&self, batch_id: &str) -> Result<(), Error> {
@@ -139,41 +114,23 @@ impl OpenAi {
         file.get("id")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| self.unreadable("upload file", "the answer has no file id"))
+            .ok_or_else(|| {
+                self.api
+                    .unreadable("upload file", "the answer has no file id")
+            })
     }
 
     /// An output or error file as Bedrock's output lines.
     async fn file_lines(&self, url: &str) -> Result<Lines, Error> {
-        use futures_util::TryStreamExt;
         let file_id = url
             .rsplit("/files/")
             .next()
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_default();
         let batch = self.register.by_file(file_id).await?;
-        let table = match batch {
-            Some(entry) if entry.hashed_ids => self.register.hashed_ids(&entry.job_name).await?,
-            _ => std::collections::HashMap::new(),
-        };
-        let response = self
-            .api
-            .send("get file content", Method::GET, url, &Payload::Empty, true)
-            .await?;
-        let stream = response.bytes_stream().map_err(std::io::Error::other);
-        let reader = tokio_util::io::StreamReader::new(stream);
+        let table = self.register.table_of(batch).await?;
         let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
-        Ok(Lines::new(
-            Box::new(tokio::io::BufReader::with_capacity(256 * 1024, reader)),
-            url.to_owned(),
-            |file, err| Error::Api {
-                provider: "OpenAI",
-                operation: "get file content",
-                kind: AwsErrorKind::Network,
-                code: String::new(),
-                message: format!("reading {file}: {err}"),
-            },
-        )
-        .mapped(map))
+        self.api.lines("get file content", url, map).await
     }
 
     /// A batch as llmbo describes a job.
@@ -401,7 +358,10 @@ impl super::create::Sender for OpenAi {
             .get("id")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| self.unreadable("create batch", "the answer has no batch id"))
+            .ok_or_else(|| {
+                self.api
+                    .unreadable("create batch", "the answer has no batch id")
+            })
     }
 
     /// The newest batch whose metadata names this job and token.
@@ -516,36 +476,8 @@ impl Backend for OpenAi {
                     Value::String(Provider::OpenAi.api_model(&settings.model_name).to_owned()),
                 );
             }
-            let bytes = serde_json::to_vec(&body).unwrap_or_default();
             let path = endpoint(settings).trim_start_matches("/v1");
-            let sent = self
-                .api
-                .send(
-                    "create chat completion",
-                    Method::POST,
-                    path,
-                    &Payload::Json(bytes.into()),
-                    true,
-                )
-                .await;
-            match sent {
-                Ok(response) => {
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map_err(|e| self.api.no_answer("create chat completion", &e))?;
-                    Ok(Answered::Output(bytes.to_vec()))
-                }
-                Err(Error::Api {
-                    kind,
-                    code,
-                    message,
-                    ..
-                }) if !kind.is_retryable() && kind != AwsErrorKind::AccessDenied => {
-                    Ok(Answered::Refused { code, message })
-                }
-                Err(err) => Err(err),
-            }
+            self.api.answer("create chat completion", path, &body).await
         })
     }
 
@@ -559,15 +491,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_lines_become_bedrock_lines() {
+    fn output_lines_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"id":"batch_req_1","custom_id":"r-1","response":{"status_code":200,"request_id":"q","body":{"choices":[{"message":{"content":"hi"}}]}},"error":null}"#;
         assert_eq!(
-            String::from_utf8(bedrock_line(ok, &table).unwrap()).unwrap(),
+            String::from_utf8(bedrock_line(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}}\n"
         );
         let refused = br#"{"id":"batch_req_2","custom_id":"r-2","response":{"status_code":400,"request_id":"q","body":{"error":{"message":"bad","type":"invalid_request_error","code":null}}},"error":null}"#;
-        let line: Value = serde_json::from_slice(&bedrock_line(refused, &table).unwrap()).unwrap();
+        let line: Value = serde_json::from_slice(&bedrock_line(refused, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
@@ -578,38 +510,13 @@ mod tests {
             bedrock_line(b"garbage\n", &table),
             Some(b"garbage\n".to_vec())
         );
+        Ok(())
     }
     /// The request written from the body's text is the one built from its value.
     #[test]
-    fn the_fast_request_is_the_general_one() {
-        use super::super::create::Sender;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(FolderStore::new(dir.path().to_str().unwrap()).unwrap());
-        let api = OpenAi::new("http://localhost:1", ApiKey::new("k"), store).unwrap();
-        let mut settings = RunSettings::default();
-        const BODIES: [&str; 4] = [
-            r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"a \"anthropic_version\" b"}]}"#,
-            r#"{}"#,
-            r#" {"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":3}} "#,
-            r#"{"max_tokens":5,"anthropic_version":"bedrock-2023-05-31"}"#,
-        ];
-        for embedding in [false, true] {
-            settings.embedding = embedding.then(Default::default);
-            let mut fast_ones = 0;
-            for body in BODIES {
-                let mut fast = Vec::new();
-                let general =
-                    api.request(&settings, "r-1", serde_json::from_str(body).unwrap(), "m-1");
-                if api.write_request(&settings, "r-1", body, "m-1", &mut fast) {
-                    fast_ones += 1;
-                    assert_eq!(
-                        serde_json::from_slice::<Value>(&fast).unwrap(),
-                        general,
-                        "{body}"
-                    );
-                }
-            }
-            assert!(fast_ones >= 4, "{fast_ones}");
-        }
+    fn the_fast_request_is_the_general_one() -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store) = super::super::create::test_store()?;
+        let api = OpenAi::new("http://localhost:1", ApiKey::new("k"), store)?;
+        super::super::create::fast_requests_agree(&api, 4)
     }
 }

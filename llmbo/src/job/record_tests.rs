@@ -99,11 +99,11 @@ async fn unconditional_writes_would_lose_a_change() -> Result<(), Box<dyn std::e
     for (handle, name) in [(&first, "from-first"), (&second, "from-second")] {
         let mut record = handle.snapshot();
         record.retries.push(entry(name));
-        let mut upload = config
+        let aws = config
             .aws
             .as_ref()
-            .unwrap()
-            .upload(&config.settings.bucket, &key);
+            .ok_or("a Bedrock run has its AWS clients")?;
+        let mut upload = aws.upload(&config.settings.bucket, &key);
         upload.write(&serialize(&record)?).await?;
         upload.finish().await?;
     }

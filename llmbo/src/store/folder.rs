@@ -348,29 +348,27 @@ struct FolderWriter {
 }
 
 impl FolderWriter {
-    async fn open(&mut self) -> Result<&mut tokio::fs::File, Error> {
-        let target = match &self.target {
-            Ok(target) => target.clone(),
-            Err(e) => {
-                return Err(Error::Internal {
-                    what: "the run store",
-                    reason: e.to_string(),
-                });
-            }
-        };
-        if self.temp.is_none() {
-            let dir = target.parent().unwrap_or(Path::new("."));
-            tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
-            let temp = temp_beside(&target);
-            let file = crate::files::create_private(&temp)
-                .await
-                .map_err(io(&temp))?;
-            self.temp = Some((file, temp));
+    /// The file the input is for, or why there is none.
+    fn target(&self) -> Result<PathBuf, Error> {
+        self.target.as_ref().cloned().map_err(|e| Error::Internal {
+            what: "the run store",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The temporary file, made beside the target on first use, and its name.
+    async fn temp(&mut self) -> Result<(tokio::fs::File, PathBuf), Error> {
+        if let Some(opened) = self.temp.take() {
+            return Ok(opened);
         }
-        match &mut self.temp {
-            Some((file, _)) => Ok(file),
-            None => unreachable!("opened above"),
-        }
+        let target = self.target()?;
+        let dir = target.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
+        let temp = temp_beside(&target);
+        let file = crate::files::create_private(&temp)
+            .await
+            .map_err(io(&temp))?;
+        Ok((file, temp))
     }
 }
 
@@ -386,24 +384,16 @@ impl<'a> InputWriter<'a> for FolderWriter {
     fn write<'b>(&'b mut self, bytes: &'b [u8]) -> BackendFuture<'b, ()> {
         Box::pin(async move {
             use tokio::io::AsyncWriteExt;
-            let file = self.open().await?;
-            file.write_all(bytes).await.map_err(|source| Error::Io {
-                path: PathBuf::from("a job input"),
-                source,
-            })
+            let opened = self.temp().await?;
+            let (file, temp) = self.temp.insert(opened);
+            file.write_all(bytes).await.map_err(io(temp))
         })
     }
 
     fn finish(mut self: Box<Self>) -> BackendFuture<'a, String> {
         Box::pin(async move {
-            self.open().await?;
-            let Some((file, temp)) = self.temp.take() else {
-                unreachable!("opened above")
-            };
-            let target = match &self.target {
-                Ok(target) => target.clone(),
-                Err(_) => unreachable!("checked by open"),
-            };
+            let target = self.target()?;
+            let (file, temp) = self.temp().await?;
             let synced = file.sync_all().await;
             drop(file);
             if let Err(source) = synced {
@@ -430,121 +420,111 @@ impl<'a> InputWriter<'a> for FolderWriter {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, FolderStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FolderStore::new(dir.path().to_str().unwrap()).unwrap();
-        (dir, store)
+    type Fallible = Result<(), Box<dyn std::error::Error>>;
+
+    fn store() -> Result<(tempfile::TempDir, FolderStore), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = FolderStore::new(dir.path().to_str().ok_or("a UTF-8 temp path")?)?;
+        Ok((dir, store))
     }
 
     #[tokio::test]
-    async fn writes_are_conditional() {
-        let (_dir, store) = store();
+    async fn writes_are_conditional() -> Fallible {
+        let (_dir, store) = store()?;
         let key = "input/run.run.json";
-        assert_eq!(store.get(key).await.unwrap(), None);
-        let Put::Written(v1) = store
-            .put(key, b"one".to_vec(), Expected::Absent)
-            .await
-            .unwrap()
-        else {
-            panic!("the first create must write");
+        assert_eq!(store.get(key).await?, None);
+        let Put::Written(v1) = store.put(key, b"one".to_vec(), Expected::Absent).await? else {
+            return Err("the first create must write".into());
         };
-        assert_eq!(
-            store
-                .put(key, b"two".to_vec(), Expected::Absent)
-                .await
-                .unwrap(),
-            Put::Conflict
-        );
-        assert_eq!(
-            store
-                .put(key, b"two".to_vec(), Expected::Unchanged("stale"))
-                .await
-                .unwrap(),
-            Put::Conflict
-        );
-        let (bytes, version) = store.get(key).await.unwrap().unwrap();
+        let again = store.put(key, b"two".to_vec(), Expected::Absent).await?;
+        assert_eq!(again, Put::Conflict);
+        let stale = store
+            .put(key, b"two".to_vec(), Expected::Unchanged("stale"))
+            .await?;
+        assert_eq!(stale, Put::Conflict);
+        let (bytes, version) = store.get(key).await?.ok_or("the document")?;
         assert_eq!(
             (bytes.as_slice(), version.as_str()),
             (&b"one"[..], v1.as_str())
         );
         let Put::Written(v2) = store
             .put(key, b"two".to_vec(), Expected::Unchanged(&v1))
-            .await
-            .unwrap()
+            .await?
         else {
-            panic!("a replace of the version read must write");
+            return Err("a replace of the version read must write".into());
         };
         assert_ne!(v1, v2);
-        assert_eq!(
-            store
-                .put(key, b"three".to_vec(), Expected::Unchanged(&v1))
-                .await
-                .unwrap(),
-            Put::Conflict
-        );
-        assert_eq!(store.list("input/").await.unwrap(), vec![key.to_owned()]);
+        let old = store
+            .put(key, b"three".to_vec(), Expected::Unchanged(&v1))
+            .await?;
+        assert_eq!(old, Put::Conflict);
+        assert_eq!(store.list("input/").await?, vec![key.to_owned()]);
         assert!(store.path("../x").is_err() && store.path("/x").is_err());
+        Ok(())
     }
 
     /// Eight tasks add one to a counter 25 times each by read and compare-and-swap: every
     /// increment lands once, as on S3.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn racing_writers_lose_nothing() {
-        let (_dir, store) = store();
+    async fn racing_writers_lose_nothing() -> Fallible {
+        let (_dir, store) = store()?;
         let store = std::sync::Arc::new(store);
         let key = "counter";
-        store
-            .put(key, b"0".to_vec(), Expected::Absent)
-            .await
-            .unwrap();
+        store.put(key, b"0".to_vec(), Expected::Absent).await?;
         let mut tasks = Vec::new();
         for _ in 0..8 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 for _ in 0..25 {
                     loop {
-                        let (bytes, version) = store.get(key).await.unwrap().unwrap();
-                        let n: u64 = std::str::from_utf8(&bytes).unwrap().parse().unwrap();
+                        let (bytes, version) = store.get(key).await?.ok_or("the counter")?;
+                        let n: u64 = std::str::from_utf8(&bytes)?.parse()?;
                         let next = (n + 1).to_string().into_bytes();
-                        if let Put::Written(_) = store
-                            .put(key, next, Expected::Unchanged(&version))
-                            .await
-                            .unwrap()
-                        {
+                        let put = store.put(key, next, Expected::Unchanged(&version)).await?;
+                        if let Put::Written(_) = put {
                             break;
                         }
                     }
                 }
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
             }));
         }
         for task in tasks {
-            task.await.unwrap();
+            task.await?.map_err(|e| e.to_string())?;
         }
-        let (bytes, _) = store.get(key).await.unwrap().unwrap();
+        let (bytes, _) = store.get(key).await?.ok_or("the counter")?;
         assert_eq!(bytes, b"200");
+        Ok(())
     }
 
     #[tokio::test]
-    async fn inputs_appear_whole_or_not_at_all() {
-        let (_dir, store) = store();
+    async fn inputs_appear_whole_or_not_at_all() -> Fallible {
+        let (_dir, store) = store()?;
         let url = store.url("input/job.jsonl");
         let mut writer = store.put_input(&url);
-        writer.write(b"{\"a\":1}\n").await.unwrap();
-        assert_eq!(store.version(&url).await.unwrap(), None);
+        writer.write(b"{\"a\":1}\n").await?;
+        assert_eq!(store.version(&url).await?, None);
         drop(writer);
-        assert_eq!(store.version(&url).await.unwrap(), None);
-        assert!(store.list("").await.unwrap().is_empty(), "nothing is left");
+        assert_eq!(store.version(&url).await?, None);
+        assert!(store.list("").await?.is_empty(), "nothing is left");
         let mut writer = store.put_input(&url);
-        writer.write(b"{\"a\":1}\n").await.unwrap();
-        writer.write(b"{\"a\":2}\n").await.unwrap();
-        let version = writer.finish().await.unwrap();
-        assert_eq!(store.version(&url).await.unwrap(), Some(version));
-        let mut lines = store.lines(&url).await.unwrap();
-        assert_eq!(lines.next_line().await.unwrap().unwrap(), b"{\"a\":1}\n");
-        assert_eq!(lines.next_line().await.unwrap().unwrap(), b"{\"a\":2}\n");
-        assert_eq!(lines.next_line().await.unwrap(), None);
+        writer.write(b"{\"a\":1}\n").await?;
+        writer.write(b"{\"a\":2}\n").await?;
+        let version = writer.finish().await?;
+        assert_eq!(store.version(&url).await?, Some(version));
+        let mut lines = store.lines(&url).await?;
+        assert_eq!(
+            lines.next_line().await?.as_deref(),
+            Some(&b"{\"a\":1}\n"[..])
+        );
+        assert_eq!(
+            lines.next_line().await?.as_deref(),
+            Some(&b"{\"a\":2}\n"[..])
+        );
+        assert_eq!(lines.next_line().await?, None);
         let folder = store.url("input/");
-        assert_eq!(store.input_files(&folder).await.unwrap(), vec![url.clone()]);
+        assert_eq!(store.input_files(&folder).await?, vec![url.clone()]);
         assert_eq!(store.key_of(&url), Some("input/job.jsonl"));
+        Ok(())
     }
 }
