@@ -426,11 +426,14 @@ async fn a_process_killed_during_an_on_demand_retry_resumes_without_asking_twice
         panic!("{outcome:?}")
     };
     assert_eq!(records, failed.len());
-    // No record answered before the kill was asked again; those in flight (2 at most) may be.
+    // No record answered before the kill was asked again; those in flight (2 at most) may be,
+    // and so may those whose on-demand answer was a model error (12% here): an error is never
+    // kept in place of a later ask.
     let asked = local.runtime_calls();
+    let still_failed = failed_indices(&results).len() as u64;
     assert!(
-        asked >= failed.len() as u64 && asked <= failed.len() as u64 + 2,
-        "{asked} calls for {} records",
+        asked >= failed.len() as u64 && asked <= failed.len() as u64 + 2 + still_failed,
+        "{asked} calls for {} records, {still_failed} of them failed again",
         failed.len()
     );
     for (i, (record, info)) in results
