@@ -29,6 +29,7 @@ mod catalog;
 mod config;
 pub mod embed;
 mod faults;
+pub mod fixtures;
 mod gemini;
 mod http_util;
 mod iam;

@@ -269,6 +269,7 @@ pub mod jsonl;
 #[cfg(feature = "aws")]
 mod layout;
 mod manifest;
+mod media;
 pub mod mode;
 pub mod model;
 mod model_input;
@@ -365,6 +366,10 @@ pub mod input {
     pub use crate::error::InputProblem;
     pub use crate::input_file::{
         InputFile, InputProblems, LineProblem, read_input, read_input_file,
+    };
+    pub use crate::media::{
+        Block, MEDIA_MODELS, Media, MediaBlock, MediaData, MediaFormat, MediaKind, MediaSource,
+        MediaSupport, Part, media_support,
     };
     pub use crate::model_input::{Message, Role, ToolChoice};
 }

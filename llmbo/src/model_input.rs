@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+pub use crate::media::Part;
 use crate::output::ToolDefinition;
 
 /// Who wrote a message of the conversation.
@@ -27,8 +28,12 @@ pub enum Role {
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// The text of the turn.
+    /// The text of the turn (with [`parts`](Self::parts), their text parts, one per line).
     pub content: String,
+    /// Text, documents, images and video, in order, when the turn has media; empty for a
+    /// turn of text only, which is its `content`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
 }
 
 impl Message {
@@ -37,6 +42,7 @@ impl Message {
         Message {
             role: Role::User,
             content: content.into(),
+            parts: Vec::new(),
         }
     }
 
@@ -45,6 +51,29 @@ impl Message {
         Message {
             role: Role::Assistant,
             content: content.into(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// A user turn of text and media, in order.
+    ///
+    /// ```
+    /// use llmbo::input::{Message, Part};
+    /// let m = Message::user_parts([Part::text("Extract the invoice."), Part::document_s3("s3://b/in/a.pdf")]);
+    /// assert_eq!(m.content, "Extract the invoice.");
+    /// assert_eq!(m.parts.len(), 2);
+    /// ```
+    pub fn user_parts(parts: impl IntoIterator<Item = Part>) -> Self {
+        let parts: Vec<Part> = parts.into_iter().collect();
+        let content = parts
+            .iter()
+            .filter_map(Part::as_text)
+            .collect::<Vec<_>>()
+            .join("\n");
+        Message {
+            role: Role::User,
+            content,
+            parts,
         }
     }
 }
@@ -144,6 +173,20 @@ impl ModelInput {
             raw_body: Some(body),
             ..Self::default()
         }
+    }
+
+    /// Appends a user turn of text and media, in order: see [`Part`].
+    ///
+    /// ```
+    /// use llmbo::{ModelInput, input::Part};
+    /// let input = ModelInput::new()
+    ///     .user_parts([Part::text("Extract the invoice."), Part::document_file("invoices/a.pdf")]);
+    /// assert_eq!(input.messages[0].parts.len(), 2);
+    /// ```
+    #[must_use]
+    pub fn user_parts(mut self, parts: impl IntoIterator<Item = Part>) -> Self {
+        self.messages.push(Message::user_parts(parts));
+        self
     }
 
     /// Appends a user turn.

@@ -7,7 +7,7 @@ use llmbo::adapter::{
     MistralChatAdapter, MistralPromptAdapter, NovaAdapter, NovaParamStyle, OpenAiAdapter,
     QwenAdapter,
 };
-use llmbo::input::{Message, Role, ToolChoice};
+use llmbo::input::{Message, ToolChoice};
 use llmbo::{ModelInput, ModelProviderAdapter, ToolDefinition};
 use proptest::prelude::*;
 use serde_json::json;
@@ -36,11 +36,13 @@ fn arb_input() -> impl Strategy<Value = ModelInput> {
     )
         .prop_map(
             |(turns, system, max_tokens, temperature, top_p, top_k, stops, tools, choice)| {
-                let mut input =
-                    ModelInput::new().messages(turns.into_iter().map(|(user, t)| Message {
-                        role: if user { Role::User } else { Role::Assistant },
-                        content: t,
-                    }));
+                let mut input = ModelInput::new().messages(turns.into_iter().map(|(user, t)| {
+                    if user {
+                        Message::user(t)
+                    } else {
+                        Message::assistant(t)
+                    }
+                }));
                 input.system = system;
                 input.max_tokens = max_tokens;
                 input.temperature = temperature;

@@ -46,7 +46,7 @@ pub(super) fn decide(
     };
     if let Some((name, schema)) = picked {
         let input = match schema_gen::generate(schema, rng) {
-            Ok(input) => input,
+            Ok(input) => with_facts(schema, input, &request.media_text),
             Err(err) => return Err(format!("tool input_schema: {err}")),
         };
         return Ok(match malformed {
@@ -78,7 +78,7 @@ pub(super) fn decide(
     if let Some(schema) = &request.json_format {
         // Constrained decoding: the text is the JSON and nothing else.
         let value = match schema_gen::generate(schema, rng) {
-            Ok(value) => value,
+            Ok(value) => with_facts(schema, value, &request.media_text),
             Err(err) => return Err(format!("output schema: {err}")),
         };
         let json = match malformed {
@@ -99,7 +99,7 @@ pub(super) fn decide(
     }
     if let Some(schema) = embedded_schema(&request.text) {
         let value = match schema_gen::generate(&schema, rng) {
-            Ok(value) => value,
+            Ok(value) => with_facts(&schema, value, &request.media_text),
             Err(err) => return Err(format!("the JSON schema in the prompt: {err}")),
         };
         let value = match malformed {
@@ -163,4 +163,63 @@ pub(super) fn embedded_schema(text: &str) -> Option<Value> {
         rest = &candidate[1..];
     }
     None
+}
+
+/// The answer with each top-level field a document or image states as a `name: value` line
+/// (the field's name, any case, spaces or hyphens for underscores) set to that value, as a
+/// model reading the document would; fields the media do not state keep their generated value.
+pub(super) fn with_facts(schema: &Value, mut value: Value, media_text: &str) -> Value {
+    if media_text.is_empty() {
+        return value;
+    }
+    let (Some(properties), Some(answer)) = (
+        schema.get("properties").and_then(Value::as_object),
+        value.as_object_mut(),
+    ) else {
+        return value;
+    };
+    let key_of = |name: &str| name.trim().to_lowercase().replace([' ', '-'], "_");
+    for line in media_text.lines() {
+        let Some((name, stated)) = line.split_once(':') else {
+            continue;
+        };
+        let name = key_of(name);
+        let stated = stated.trim();
+        let Some((field, field_schema)) = properties.iter().find(|(k, _)| key_of(k) == name) else {
+            continue;
+        };
+        let typed = match base_type(field_schema) {
+            Some("string") => Some(Value::String(stated.to_owned())),
+            Some("integer") => stated.parse::<i64>().ok().map(Value::from),
+            Some("number") => stated
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number),
+            Some("boolean") => stated.parse::<bool>().ok().map(Value::Bool),
+            _ => None,
+        };
+        if let Some(typed) = typed {
+            answer.insert(field.clone(), typed);
+        }
+    }
+    value
+}
+
+/// A field's type, past an optional's `null`: `"string"`, `["string", "null"]` or
+/// `anyOf: [{type: string}, {type: null}]`.
+fn base_type(schema: &Value) -> Option<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => Some(t),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null"),
+        _ => schema
+            .get("anyOf")
+            .and_then(Value::as_array)?
+            .iter()
+            .filter_map(base_type)
+            .find(|t| *t != "null"),
+    }
 }

@@ -118,6 +118,9 @@ pub enum Answer {
 struct Request {
     /// All prompt text, for token counts and for finding an embedded schema.
     text: String,
+    /// The text read out of the request's documents and images: `name: value` lines in it
+    /// are the facts the answer holds.
+    media_text: String,
     /// The forced tool: name and input schema.
     forced_tool: Option<(String, Value)>,
     /// With `tool_choice: any` over several tools, each of them: the model picks one.

@@ -183,7 +183,7 @@ impl RequestWriter for AnthropicAdapter {
             "max_tokens".into(),
             json!(input.max_tokens.unwrap_or(self.default_max_tokens)),
         );
-        let messages: Vec<Value> = input
+        let messages = input
             .messages
             .iter()
             .map(|m| {
@@ -191,18 +191,12 @@ impl RequestWriter for AnthropicAdapter {
                     Role::User => "user",
                     Role::Assistant => "assistant",
                 };
-                obj([
+                Ok(obj([
                     ("role", text(role)),
-                    (
-                        "content",
-                        Value::Array(vec![obj([
-                            ("type", text("text")),
-                            ("text", text(&m.content)),
-                        ])]),
-                    ),
-                ])
+                    ("content", super::media_blocks::claude(m)?),
+                ]))
             })
-            .collect();
+            .collect::<Result<Vec<Value>, Error>>()?;
         body.insert("messages".into(), Value::Array(messages));
         if let Some(system) = &input.system {
             body.insert("system".into(), json!(system));
@@ -239,6 +233,11 @@ impl RequestWriter for AnthropicAdapter {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         validate_input(input, tool)?;
+        if crate::media::has_media(input) {
+            let body = self.prepare_model_input(input, tool)?;
+            crate::jsonl::encode_input_line(record_id, &body, out);
+            return Ok(());
+        }
         let (tools, choice) = tools_and_choice(input, tool);
         // Floats go through `Value` as in `prepare_model_input`, so they print the same.
         let line = super::body::InputLine {

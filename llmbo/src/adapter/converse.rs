@@ -45,7 +45,7 @@ impl RequestWriter for ConverseAdapter {
             ));
         }
         let mut body = Map::new();
-        body.insert("messages".into(), text_messages(input));
+        body.insert("messages".into(), text_messages(input)?);
         if let Some(system) = &input.system {
             body.insert("system".into(), json!([{"text": system}]));
         }

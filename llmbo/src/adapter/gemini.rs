@@ -43,7 +43,7 @@ impl RequestWriter for GeminiAdapter {
         tool: Option<&ToolDefinition>,
     ) -> Result<Value, Error> {
         validate_input(input, tool)?;
-        let contents: Vec<Value> = input
+        let contents = input
             .messages
             .iter()
             .map(|m| {
@@ -51,9 +51,9 @@ impl RequestWriter for GeminiAdapter {
                     Role::User => "user",
                     Role::Assistant => "model",
                 };
-                json!({"role": role, "parts": [{"text": m.content}]})
+                Ok(json!({"role": role, "parts": super::media_blocks::gemini(m)?}))
             })
-            .collect();
+            .collect::<Result<Vec<Value>, Error>>()?;
         let mut body = Map::new();
         body.insert("contents".into(), Value::Array(contents));
         if let Some(system) = &input.system {

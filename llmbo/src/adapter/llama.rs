@@ -25,7 +25,10 @@ fn header(prompt: &mut String, role: &str) {
     prompt.push_str("<|end_header_id|>\n\n");
 }
 
-fn llama_prompt(input: &ModelInput, system: Option<&str>) -> String {
+/// The prompt, and the base64 bytes of each image it marks with `<|image|>` (Llama 3.2
+/// vision and Llama 4).
+fn llama_prompt(input: &ModelInput, system: Option<&str>) -> Result<(String, Vec<Value>), Error> {
+    let mut images = Vec::new();
     let mut prompt = String::from("<|begin_of_text|>");
     if let Some(system) = system {
         header(&mut prompt, "system");
@@ -44,7 +47,7 @@ fn llama_prompt(input: &ModelInput, system: Option<&str>) -> String {
                 Role::Assistant => "assistant",
             },
         );
-        prompt.push_str(&m.content);
+        prompt.push_str(&super::media_blocks::llama(m, &mut images)?);
         // A final assistant turn stays open: the model continues it.
         if !(ends_with_assistant && i + 1 == input.messages.len()) {
             prompt.push_str("<|eot_id|>");
@@ -53,7 +56,7 @@ fn llama_prompt(input: &ModelInput, system: Option<&str>) -> String {
     if !ends_with_assistant {
         header(&mut prompt, "assistant");
     }
-    prompt
+    Ok((prompt, images))
 }
 
 impl RequestWriter for LlamaAdapter {
@@ -82,10 +85,11 @@ impl RequestWriter for LlamaAdapter {
             (system, None) => system.clone(),
         };
         let mut body = Map::new();
-        body.insert(
-            "prompt".into(),
-            json!(llama_prompt(input, system.as_deref())),
-        );
+        let (prompt, images) = llama_prompt(input, system.as_deref())?;
+        body.insert("prompt".into(), json!(prompt));
+        if !images.is_empty() {
+            body.insert("images".into(), Value::Array(images));
+        }
         put(&mut body, "max_gen_len", input.max_tokens);
         put(&mut body, "temperature", input.temperature);
         put(&mut body, "top_p", input.top_p);

@@ -103,6 +103,7 @@ impl RequestWriter for MistralPromptAdapter {
         tool: Option<&ToolDefinition>,
     ) -> Result<Value, Error> {
         validate_input(input, tool)?;
+        super::media_blocks::text_only("Mistral's prompt", input)?;
         if tool.is_none() && !input.tools.is_empty() {
             return Err(Error::invalid_request(
                 "the Mistral prompt format has no tools; use MistralChatAdapter for \
@@ -136,6 +137,7 @@ impl RequestWriter for MistralPromptAdapter {
         tool: Option<&ToolDefinition>,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
+        super::media_blocks::text_only("Mistral's prompt", input)?;
         #[derive(serde::Serialize)]
         struct Body<'a> {
             prompt: &'a str,
@@ -321,7 +323,7 @@ impl RequestWriter for MistralChatAdapter {
         let mut body = Map::new();
         body.insert(
             "messages".into(),
-            chat_messages(input, input.system.as_deref()),
+            chat_messages(input, input.system.as_deref())?,
         );
         let (tools, choice) = tools_and_choice(input, tool);
         if !tools.is_empty() {

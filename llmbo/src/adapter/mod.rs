@@ -30,6 +30,7 @@ mod embed;
 mod gemini;
 mod json_text;
 mod llama;
+mod media_blocks;
 mod mistral;
 mod nova;
 pub(crate) mod object;

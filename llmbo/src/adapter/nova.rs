@@ -61,8 +61,9 @@ impl NovaAdapter {
     }
 }
 
-/// A Converse-shaped `messages` list: `[{role, content: [{text}]}]`, shared with Converse jobs.
-pub(crate) fn text_messages(input: &ModelInput) -> Value {
+/// A Converse-shaped `messages` list: `[{role, content: [{text} | {image} | {document} |
+/// {video}]}]`, shared with Converse jobs.
+pub(crate) fn text_messages(input: &ModelInput) -> Result<Value, Error> {
     input
         .messages
         .iter()
@@ -71,13 +72,10 @@ pub(crate) fn text_messages(input: &ModelInput) -> Value {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            obj([
+            Ok(obj([
                 ("role", text(role)),
-                (
-                    "content",
-                    Value::Array(vec![obj([("text", text(&m.content))])]),
-                ),
-            ])
+                ("content", super::media_blocks::converse(m)?),
+            ]))
         })
         .collect()
 }
@@ -431,7 +429,7 @@ impl RequestWriter for NovaAdapter {
         if let Some(system) = &input.system {
             body.insert("system".into(), json!([{"text": system}]));
         }
-        body.insert("messages".into(), text_messages(input));
+        body.insert("messages".into(), text_messages(input)?);
         let (max_tokens, top_p, top_k) = match self.param_style {
             NovaParamStyle::Nova1 => ("max_new_tokens", "top_p", "top_k"),
             NovaParamStyle::CamelCase => ("maxTokens", "topP", "topK"),
@@ -464,6 +462,11 @@ impl RequestWriter for NovaAdapter {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         validate_input(input, tool)?;
+        if crate::media::has_media(input) {
+            let body = self.prepare_model_input(input, tool)?;
+            crate::jsonl::encode_input_line(record_id, &body, out);
+            return Ok(());
+        }
         let (tools, choice) = tools_and_choice(input, tool);
         let line = super::body::InputLine {
             record_id,

@@ -20,7 +20,7 @@ use crate::output::ToolDefinition;
 pub struct OpenAiAdapter;
 
 /// `[{role, content}]` with the system prompt as the first message.
-pub(crate) fn chat_messages(input: &ModelInput, system: Option<&str>) -> Value {
+pub(crate) fn chat_messages(input: &ModelInput, system: Option<&str>) -> Result<Value, Error> {
     let mut messages = Vec::with_capacity(input.messages.len() + 1);
     if let Some(system) = system {
         messages.push(obj([("role", text("system")), ("content", text(system))]));
@@ -30,9 +30,10 @@ pub(crate) fn chat_messages(input: &ModelInput, system: Option<&str>) -> Value {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        messages.push(obj([("role", text(role)), ("content", text(&m.content))]));
+        let content = super::media_blocks::chat(m)?;
+        messages.push(obj([("role", text(role)), ("content", content)]));
     }
-    Value::Array(messages)
+    Ok(Value::Array(messages))
 }
 
 /// `{type: "function", function: {name, description, parameters}}`.
@@ -178,7 +179,7 @@ pub(crate) fn chat_completion(
     let mut body = Map::new();
     body.insert(
         "messages".into(),
-        chat_messages(input, input.system.as_deref()),
+        chat_messages(input, input.system.as_deref())?,
     );
     put(&mut body, max_tokens_key, input.max_tokens);
     put(&mut body, "temperature", input.temperature);
@@ -210,6 +211,11 @@ pub(crate) fn write_chat_completion(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     validate_input(input, tool)?;
+    if crate::media::has_media(input) {
+        let body = chat_completion(input, tool, max_tokens_key, choice)?;
+        crate::jsonl::encode_input_line(record_id, &body, out);
+        return Ok(());
+    }
     let (tools, tool_choice) = tools_and_choice(input, tool);
     let body = ChatBody {
         input,

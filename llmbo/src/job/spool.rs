@@ -88,7 +88,30 @@ pub(crate) fn write_one(
     output: Option<&OutputSpec>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let written = match (&input.raw_body, output) {
+    let written = write_body(config, record_id, input, output, out);
+    written.map_err(|err| match err {
+        Error::InvalidInput {
+            record_id: None,
+            problem,
+        } => Error::InvalidInput {
+            record_id: Some(record_id.to_owned()),
+            problem,
+        },
+        other => other,
+    })
+}
+
+fn write_body(
+    config: &JobConfig,
+    record_id: &str,
+    input: &ModelInput,
+    output: Option<&OutputSpec>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    if input.raw_body.is_none() {
+        crate::media::check_support(&config.settings.model_name, input)?;
+    }
+    match (&input.raw_body, output) {
         // A raw body that asks for a structured answer its own way (a tool, a native format)
         // must ask the way the run reads; one without either is sent as written.
         (Some(body), Some(output))
@@ -109,17 +132,7 @@ pub(crate) fn write_one(
         }),
         (None, Some(output)) => output.write_line(config.adapter.as_ref(), record_id, input, out),
         (None, None) => config.adapter.write_input_line(record_id, input, None, out),
-    };
-    written.map_err(|err| match err {
-        Error::InvalidInput {
-            record_id: None,
-            problem,
-        } => Error::InvalidInput {
-            record_id: Some(record_id.to_owned()),
-            problem,
-        },
-        other => other,
-    })
+    }
 }
 
 /// Prepares each request and appends its JSONL line to an anonymous private temp file
@@ -167,14 +180,25 @@ impl<'a> Spooler<'a> {
         names::check_record_id(&record_id)?;
         self.hashes.push(id_hash(&record_id));
         self.line.clear();
+        // Local files are read once, here, for the adapter and the checks alike.
+        let input = crate::media::load_files(input).map_err(|err| match err {
+            Error::InvalidInput {
+                record_id: None,
+                problem,
+            } => Error::InvalidInput {
+                record_id: Some(record_id.clone()),
+                problem,
+            },
+            other => other,
+        })?;
         write_one(
             self.config,
             &record_id,
-            input,
+            &input,
             self.output.as_ref(),
             &mut self.line,
         )?;
-        self.check(&record_id, input);
+        self.check(&record_id, &input);
         self.writer.write_all(&self.line).map_err(spool_io)?;
         self.sizes.push(self.line.len() as u64);
         Ok(())

@@ -397,7 +397,16 @@ fn each_rule_finds_the_bad_record_and_accepts_it_fixed() {
     // Every rule with a severity of its own is tested above, but the size rule below.
     let tested: std::collections::HashSet<&str> = cases.iter().map(|c| c.3).collect();
     for rule in rules::RULES {
-        if !["body-not-object", "field-value", "body-size"].contains(&rule.id) {
+        if ![
+            "body-not-object",
+            "field-value",
+            "body-size",
+            "media-size",
+            "media-count",
+            "media-limit-unconfirmed",
+        ]
+        .contains(&rule.id)
+        {
             assert!(tested.contains(rule.id), "no test for {}", rule.id);
         }
     }
@@ -531,4 +540,44 @@ fn strict_mode_makes_warnings_errors() {
             1
         );
     }
+}
+
+#[test]
+fn media_over_a_models_limits_is_found_by_part() {
+    use crate::input::{Part, media_support};
+    let input_found = |model: &str, input: &crate::ModelInput| {
+        let mut out = Vec::new();
+        rules::check_input(F::Nova, model, input, true, &mut out);
+        out.into_iter()
+            .map(|f| (f.rule.id, f.path))
+            .collect::<Vec<_>>()
+    };
+    let nova = "amazon.nova-lite-v1:0";
+    let support = media_support(nova);
+    let big = vec![0u8; support.max_image_bytes as usize + 1];
+    let small = vec![0u8; 10];
+    let input = crate::ModelInput::new().user_parts([Part::text("a"), Part::image(big)]);
+    assert_eq!(
+        input_found(nova, &input),
+        vec![("media-size", "modelInput.messages[0].parts[1]".to_owned())]
+    );
+    let documents = (0..=support.max_documents).map(|_| Part::document(small.clone()));
+    let input = crate::ModelInput::new().user_parts(documents);
+    assert_eq!(
+        input_found(nova, &input),
+        vec![("media-count", "modelInput.messages".to_owned())]
+    );
+    // At the limits, nothing; a media-only turn is not an empty one.
+    let documents = (0..support.max_documents).map(|_| Part::document(small.clone()));
+    let input = crate::ModelInput::new().user_parts(documents);
+    assert!(input_found(nova, &input).is_empty());
+    // Where the docs do not confirm a limit, over it is a warning of its own.
+    let claude = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let documents =
+        (0..=media_support(claude).max_documents).map(|_| Part::document(small.clone()));
+    let input = crate::ModelInput::new().user_parts(documents);
+    assert_eq!(
+        input_found(claude, &input),
+        vec![("media-limit-unconfirmed", "modelInput.messages".to_owned())]
+    );
 }

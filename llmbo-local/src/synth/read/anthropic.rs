@@ -125,12 +125,15 @@ pub(super) fn read_anthropic(body: &Map<String, Value>) -> Result<Request, Strin
         return Err("output_config.format: cannot be combined with a forced tool_choice".into());
     }
     let mut text = String::new();
-    collect_text(&Value::Array(messages.clone()), &mut text);
+    let mut read = super::media::Read::default();
+    super::media::read(&Value::Array(messages.clone()), "#/messages", &mut read)?;
+    text.push_str(&read.text);
     if let Some(system) = body.get("system") {
         collect_text(system, &mut text);
     }
     Ok(Request {
         text,
+        media_text: read.media,
         forced_tool,
         any_of,
         follow_up: is_follow_up(messages),

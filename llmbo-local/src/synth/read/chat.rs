@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 
 use super::super::Request;
 use super::{
-    ToolTurns, check_tool_turns, collect_text, is_follow_up, messages_of, positive_int,
-    strict_flag, strict_schema_at,
+    ToolTurns, check_tool_turns, is_follow_up, messages_of, positive_int, strict_flag,
+    strict_schema_at,
 };
 
 pub(super) fn read_prompt(body: &Map<String, Value>, key: &str) -> Result<Request, String> {
@@ -17,8 +17,13 @@ pub(super) fn read_prompt(body: &Map<String, Value>, key: &str) -> Result<Reques
     for limit in ["max_tokens", "max_gen_len"] {
         positive_int(body, limit, false)?;
     }
+    let mut read = super::media::Read::default();
+    if let Some(images) = body.get("images") {
+        super::media::read_llama_images(images, prompt, &mut read)?;
+    }
     Ok(Request {
         text: prompt.to_owned(),
+        media_text: read.media,
         forced_tool: None,
         any_of: Vec::new(),
         // Llama: a second assistant header; Mistral: a second instruction.
@@ -91,9 +96,12 @@ pub(super) fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
     };
     let json_format = read_response_format(body.get("response_format"))?;
     let mut text = String::new();
-    collect_text(&Value::Array(messages.clone()), &mut text);
+    let mut read = super::media::Read::default();
+    super::media::read(&Value::Array(messages.clone()), "#/messages", &mut read)?;
+    text.push_str(&read.text);
     Ok(Request {
         text,
+        media_text: read.media,
         forced_tool,
         any_of,
         follow_up: is_follow_up(messages),

@@ -148,7 +148,9 @@ pub(in super::super) fn read_gemini(body: &Map<String, Value>) -> Result<Request
     if let Some(system) = member(body_value, "systemInstruction") {
         collect_text(system, &mut text);
     }
-    collect_text(&Value::Array(contents.clone()), &mut text);
+    let mut read = super::media::Read::default();
+    super::media::read(&Value::Array(contents.clone()), "#/contents", &mut read)?;
+    text.push_str(&read.text);
     // A re-ask: a turn of the model's with a turn after it.
     let follow_up = contents
         .iter()
@@ -156,6 +158,7 @@ pub(in super::super) fn read_gemini(body: &Map<String, Value>) -> Result<Request
         .is_some_and(|at| at + 1 < contents.len());
     Ok(Request {
         text,
+        media_text: read.media,
         forced_tool,
         any_of,
         follow_up,

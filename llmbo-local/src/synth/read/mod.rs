@@ -4,6 +4,7 @@
 pub(super) mod anthropic;
 mod chat;
 mod gemini;
+pub(crate) mod media;
 mod nova;
 
 use serde_json::{Map, Value};

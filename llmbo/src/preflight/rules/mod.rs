@@ -55,6 +55,9 @@ rules! {
     FORMAT_WITH_FORCED_TOOL = "format-with-forced-tool", Error, "A native JSON output format together with a forced tool.";
     CONVERSE_TOOLS = "converse-tool-config", Error, "`toolConfig` in a Converse batch record: Bedrock fails such records with a 400.";
     MEDIA_FORMAT = "media-format", Error, "An image, document or video block in a format the family does not take.";
+    MEDIA_SIZE = "media-size", Error, "An image or document over the model's documented size.";
+    MEDIA_COUNT = "media-count", Error, "More images or documents in one request than the model takes.";
+    MEDIA_LIMIT_UNCONFIRMED = "media-limit-unconfirmed", Warning, "An image or document over a size or count the model's docs do not confirm (UNCONFIRMED).";
     CONTENT_BLOCK = "content-block", Warning, "A content block of a type the family's documented body does not list.";
     STREAM = "stream", Error, "`stream: true`; a batch record must not stream.";
     BODY_SIZE = "body-size", Warning, "A body over 20 MB, the largest InvokeModel payload documented (batch: UNCERTAIN).";
@@ -130,7 +133,7 @@ pub fn check_input(
             | RequestFamily::ChatCompletions
     );
     for (i, message) in input.messages.iter().enumerate() {
-        if message.content.is_empty() {
+        if message.content.is_empty() && message.parts.is_empty() {
             sink.add(EMPTY_CONTENT, message_at(i), "a message has no text");
         }
         if conversational && i > 0 && input.messages[i - 1].role == message.role {
@@ -165,6 +168,9 @@ pub fn check_input(
             sampling(model, &mut sink);
         }
     }
+    if crate::media::has_media(input) {
+        media_limits(model, input, &mut sink);
+    }
     if !forced
         && let Some(ToolChoice::Tool { name }) = &input.tool_choice
         && !input.tools.iter().any(|tool| &tool.name == name)
@@ -174,6 +180,62 @@ pub fn check_input(
             path(ROOT, "tool_choice"),
             format!("`tool_choice` names `{name}`, which is not in `tools`"),
         );
+    }
+}
+
+/// Each medium's size and each request's count of images and documents, against the model's
+/// row of [`MEDIA_MODELS`](crate::media::MEDIA_MODELS). Whether the model takes them at all is
+/// refused earlier, when the body is written.
+fn media_limits(model: &str, input: &ModelInput, sink: &mut Sink<'_>) {
+    use crate::media::{MediaKind, MediaSource};
+    let support = crate::media::media_support(model);
+    let (size_rule, count_rule) = if support.limits_documented {
+        (MEDIA_SIZE, MEDIA_COUNT)
+    } else {
+        (MEDIA_LIMIT_UNCONFIRMED, MEDIA_LIMIT_UNCONFIRMED)
+    };
+    let (mut images, mut documents) = (0, 0);
+    for (i, message) in input.messages.iter().enumerate() {
+        for (j, part) in message.parts.iter().enumerate() {
+            let Some((kind, media)) = part.as_media() else {
+                continue;
+            };
+            let (max, count) = match kind {
+                MediaKind::Image => (support.max_image_bytes, &mut images),
+                MediaKind::Document => (support.max_document_bytes, &mut documents),
+                MediaKind::Video => continue,
+            };
+            *count += 1;
+            if let MediaSource::Bytes(bytes) = &media.source
+                && max > 0
+                && bytes.len() as u64 > max
+            {
+                sink.add(
+                    size_rule,
+                    format!("{ROOT}.messages[{i}].parts[{j}]"),
+                    format!(
+                        "a {kind} of {} bytes, over {model}'s {max} ({})",
+                        bytes.len(),
+                        support.source
+                    ),
+                );
+            }
+        }
+    }
+    for (kind, count, max) in [
+        ("images", images, support.max_images),
+        ("documents", documents, support.max_documents),
+    ] {
+        if max > 0 && count > max {
+            sink.add(
+                count_rule,
+                format!("{ROOT}.messages"),
+                format!(
+                    "{count} {kind} in one request, over {model}'s {max} ({})",
+                    support.source
+                ),
+            );
+        }
     }
 }
 

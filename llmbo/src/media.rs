@@ -1,0 +1,1079 @@
+//! Documents, images and video in a request: where the bytes are and what they are.
+//!
+//! A message's [`Part`]s are text and media, in order. A medium comes as bytes, as a local
+//! file (read when the run is prepared) or as an S3 URI, and its format is told by its
+//! first bytes, never by its name (an S3 object's by its name until a preflight reads it).
+//! Which models take which media, in which form and up to which sizes, is the data in
+//! [`MEDIA_MODELS`].
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// One part of a message: text, or a medium.
+///
+/// ```
+/// use llmbo::input::Part;
+/// let parts = [
+///     Part::text("Extract the invoice."),
+///     Part::document_s3("s3://my-bucket/invoices/a.pdf"),
+///     Part::image(std::fs::read("Cargo.toml").unwrap_or_default()),
+/// ];
+/// assert_eq!(parts[0].as_text(), Some("Extract the invoice."));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Text.
+    Text(String),
+    /// An image: png, jpeg, gif or webp.
+    Image(Media),
+    /// A document: pdf, or a text format (csv, html, txt, md), or an office file the family
+    /// takes (doc, docx, xls, xlsx).
+    Document(Media),
+    /// A video (Nova): mp4, mov, mkv or webm.
+    Video(Media),
+}
+
+/// Where a medium's bytes are, with the name and format it is sent with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    /// The bytes, a local file or an S3 object.
+    #[serde(flatten)]
+    pub source: MediaSource,
+    /// The name a document is sent with (Converse and Nova require one); by default the file's
+    /// or object's name without its extension, else `document-N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The format, when it cannot be told from the bytes (an S3 object named without an
+    /// extension). Bytes that are plainly another format are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<MediaFormat>,
+}
+
+/// Where a medium's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MediaSource {
+    /// The bytes themselves (base64 in JSON).
+    Bytes(#[serde(with = "base64_bytes")] Arc<[u8]>),
+    /// A local file, read when the run is prepared.
+    File(PathBuf),
+    /// An S3 object; `bucket_owner` is the account that owns the bucket, when not the job's.
+    #[serde(rename_all = "camelCase")]
+    S3 {
+        /// `s3://bucket/key`.
+        uri: String,
+        /// The 12-digit account id of the bucket's owner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bucket_owner: Option<String>,
+    },
+}
+
+mod base64_bytes {
+    use std::sync::Arc;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &Arc<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[u8]>, D::Error> {
+        let text = Cow::<str>::deserialize(d)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map(Arc::from)
+            .map_err(serde::de::Error::custom)
+    }
+
+    use std::borrow::Cow;
+}
+
+impl Media {
+    fn new(source: MediaSource) -> Self {
+        Media {
+            source,
+            name: None,
+            format: None,
+        }
+    }
+}
+
+impl Part {
+    /// Text.
+    pub fn text(text: impl Into<String>) -> Self {
+        Part::Text(text.into())
+    }
+
+    /// An image given as its bytes.
+    pub fn image(bytes: impl Into<Vec<u8>>) -> Self {
+        Part::Image(Media::new(MediaSource::Bytes(bytes.into().into())))
+    }
+
+    /// An image in a local file, read when the run is prepared.
+    pub fn image_file(path: impl Into<PathBuf>) -> Self {
+        Part::Image(Media::new(MediaSource::File(path.into())))
+    }
+
+    /// An image in S3.
+    pub fn image_s3(uri: impl Into<String>) -> Self {
+        Part::Image(Media::new(MediaSource::S3 {
+            uri: uri.into(),
+            bucket_owner: None,
+        }))
+    }
+
+    /// A document given as its bytes.
+    pub fn document(bytes: impl Into<Vec<u8>>) -> Self {
+        Part::Document(Media::new(MediaSource::Bytes(bytes.into().into())))
+    }
+
+    /// A document in a local file, read when the run is prepared.
+    pub fn document_file(path: impl Into<PathBuf>) -> Self {
+        Part::Document(Media::new(MediaSource::File(path.into())))
+    }
+
+    /// A document in S3.
+    pub fn document_s3(uri: impl Into<String>) -> Self {
+        Part::Document(Media::new(MediaSource::S3 {
+            uri: uri.into(),
+            bucket_owner: None,
+        }))
+    }
+
+    /// A video in a local file (Nova).
+    pub fn video_file(path: impl Into<PathBuf>) -> Self {
+        Part::Video(Media::new(MediaSource::File(path.into())))
+    }
+
+    /// A video in S3 (Nova).
+    pub fn video_s3(uri: impl Into<String>) -> Self {
+        Part::Video(Media::new(MediaSource::S3 {
+            uri: uri.into(),
+            bucket_owner: None,
+        }))
+    }
+
+    /// The same medium sent under this name (documents).
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        if let Some(media) = self.media_mut() {
+            media.name = Some(name.into());
+        }
+        self
+    }
+
+    /// The same medium, of this format (for an S3 object named without its extension).
+    #[must_use]
+    pub fn with_format(mut self, format: MediaFormat) -> Self {
+        if let Some(media) = self.media_mut() {
+            media.format = Some(format);
+        }
+        self
+    }
+
+    /// The same S3 medium, in a bucket owned by this account.
+    #[must_use]
+    pub fn bucket_owner(mut self, account: impl Into<String>) -> Self {
+        if let Some(Media {
+            source: MediaSource::S3 { bucket_owner, .. },
+            ..
+        }) = self.media_mut()
+        {
+            *bucket_owner = Some(account.into());
+        }
+        self
+    }
+
+    /// The text of a text part.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Part::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The medium of a media part, with its kind.
+    pub fn as_media(&self) -> Option<(MediaKind, &Media)> {
+        match self {
+            Part::Text(_) => None,
+            Part::Image(m) => Some((MediaKind::Image, m)),
+            Part::Document(m) => Some((MediaKind::Document, m)),
+            Part::Video(m) => Some((MediaKind::Video, m)),
+        }
+    }
+
+    fn media_mut(&mut self) -> Option<&mut Media> {
+        match self {
+            Part::Text(_) => None,
+            Part::Image(m) | Part::Document(m) | Part::Video(m) => Some(m),
+        }
+    }
+}
+
+/// What a medium is to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    /// An image.
+    Image,
+    /// A document.
+    Document,
+    /// A video.
+    Video,
+}
+
+impl std::fmt::Display for MediaKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MediaKind::Image => "image",
+            MediaKind::Document => "document",
+            MediaKind::Video => "video",
+        })
+    }
+}
+
+/// A medium's format, as the families name it (`png`, `pdf`, `mp4`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+#[allow(missing_docs)] // each is its file format
+pub enum MediaFormat {
+    Png,
+    Jpeg,
+    Gif,
+    Webp,
+    Pdf,
+    Csv,
+    Doc,
+    Docx,
+    Xls,
+    Xlsx,
+    Html,
+    Txt,
+    Md,
+    Mp4,
+    Mov,
+    Mkv,
+    Webm,
+}
+
+impl MediaFormat {
+    /// The name the families use in their `format` fields.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaFormat::Png => "png",
+            MediaFormat::Jpeg => "jpeg",
+            MediaFormat::Gif => "gif",
+            MediaFormat::Webp => "webp",
+            MediaFormat::Pdf => "pdf",
+            MediaFormat::Csv => "csv",
+            MediaFormat::Doc => "doc",
+            MediaFormat::Docx => "docx",
+            MediaFormat::Xls => "xls",
+            MediaFormat::Xlsx => "xlsx",
+            MediaFormat::Html => "html",
+            MediaFormat::Txt => "txt",
+            MediaFormat::Md => "md",
+            MediaFormat::Mp4 => "mp4",
+            MediaFormat::Mov => "mov",
+            MediaFormat::Mkv => "mkv",
+            MediaFormat::Webm => "webm",
+        }
+    }
+
+    /// The MIME type.
+    pub fn mime(self) -> &'static str {
+        match self {
+            MediaFormat::Png => "image/png",
+            MediaFormat::Jpeg => "image/jpeg",
+            MediaFormat::Gif => "image/gif",
+            MediaFormat::Webp => "image/webp",
+            MediaFormat::Pdf => "application/pdf",
+            MediaFormat::Csv => "text/csv",
+            MediaFormat::Doc => "application/msword",
+            MediaFormat::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            MediaFormat::Xls => "application/vnd.ms-excel",
+            MediaFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+            MediaFormat::Html => "text/html",
+            MediaFormat::Txt => "text/plain",
+            MediaFormat::Md => "text/markdown",
+            MediaFormat::Mp4 => "video/mp4",
+            MediaFormat::Mov => "video/quicktime",
+            MediaFormat::Mkv => "video/x-matroska",
+            MediaFormat::Webm => "video/webm",
+        }
+    }
+
+    /// What the format is to a model.
+    pub fn kind(self) -> MediaKind {
+        match self {
+            MediaFormat::Png | MediaFormat::Jpeg | MediaFormat::Gif | MediaFormat::Webp => {
+                MediaKind::Image
+            }
+            MediaFormat::Mp4 | MediaFormat::Mov | MediaFormat::Mkv | MediaFormat::Webm => {
+                MediaKind::Video
+            }
+            _ => MediaKind::Document,
+        }
+    }
+
+    /// Whether the format is text (sent as text where a family takes text documents).
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            MediaFormat::Csv | MediaFormat::Html | MediaFormat::Txt | MediaFormat::Md
+        )
+    }
+
+    /// The format a file name's extension names, if any.
+    ///
+    /// ```
+    /// use llmbo::input::MediaFormat;
+    /// assert_eq!(MediaFormat::from_name("a/b/Scan.JPG"), Some(MediaFormat::Jpeg));
+    /// assert_eq!(MediaFormat::from_name("notes"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<MediaFormat> {
+        let file = name.rsplit('/').next().unwrap_or(name);
+        let (_, ext) = file.rsplit_once('.')?;
+        Some(match ext.to_ascii_lowercase().as_str() {
+            "png" => MediaFormat::Png,
+            "jpg" | "jpeg" => MediaFormat::Jpeg,
+            "gif" => MediaFormat::Gif,
+            "webp" => MediaFormat::Webp,
+            "pdf" => MediaFormat::Pdf,
+            "csv" => MediaFormat::Csv,
+            "doc" => MediaFormat::Doc,
+            "docx" => MediaFormat::Docx,
+            "xls" => MediaFormat::Xls,
+            "xlsx" => MediaFormat::Xlsx,
+            "html" | "htm" => MediaFormat::Html,
+            "txt" => MediaFormat::Txt,
+            "md" | "markdown" => MediaFormat::Md,
+            "mp4" => MediaFormat::Mp4,
+            "mov" => MediaFormat::Mov,
+            "mkv" => MediaFormat::Mkv,
+            "webm" => MediaFormat::Webm,
+            _ => return None,
+        })
+    }
+
+    /// The format the first bytes show, if they show one. Text has no signature: valid
+    /// UTF-8 is `html` when it opens as HTML, else `None` (the name or the declared format
+    /// tells csv, md and txt apart). Office files that share the ZIP or OLE container
+    /// (`docx`/`xlsx`, `doc`/`xls`) are told apart by their content or, failing that, by
+    /// their name.
+    ///
+    /// ```
+    /// use llmbo::input::MediaFormat;
+    /// assert_eq!(MediaFormat::sniff(b"%PDF-1.7\n..."), Some(MediaFormat::Pdf));
+    /// assert_eq!(MediaFormat::sniff(b"\x89PNG\r\n\x1a\n...."), Some(MediaFormat::Png));
+    /// assert_eq!(MediaFormat::sniff(b"plain words"), None);
+    /// ```
+    pub fn sniff(bytes: &[u8]) -> Option<MediaFormat> {
+        let starts = |magic: &[u8]| bytes.starts_with(magic);
+        if starts(b"\x89PNG\r\n\x1a\n") {
+            return Some(MediaFormat::Png);
+        }
+        if starts(b"\xff\xd8\xff") {
+            return Some(MediaFormat::Jpeg);
+        }
+        if starts(b"GIF87a") || starts(b"GIF89a") {
+            return Some(MediaFormat::Gif);
+        }
+        if starts(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+            return Some(MediaFormat::Webp);
+        }
+        if starts(b"%PDF-") {
+            return Some(MediaFormat::Pdf);
+        }
+        if bytes.get(4..8) == Some(b"ftyp") {
+            return Some(if bytes.get(8..10) == Some(b"qt") {
+                MediaFormat::Mov
+            } else {
+                MediaFormat::Mp4
+            });
+        }
+        if starts(b"\x1a\x45\xdf\xa3") {
+            // Matroska; WebM says so in its DocType near the start.
+            let head = bytes.get(..64.min(bytes.len())).unwrap_or_default();
+            return Some(if contains(head, b"webm") {
+                MediaFormat::Webm
+            } else {
+                MediaFormat::Mkv
+            });
+        }
+        if starts(b"PK\x03\x04") {
+            let head = bytes.get(..4096.min(bytes.len())).unwrap_or_default();
+            if contains(head, b"word/") {
+                return Some(MediaFormat::Docx);
+            }
+            if contains(head, b"xl/") {
+                return Some(MediaFormat::Xlsx);
+            }
+            return None;
+        }
+        if let Ok(text) = std::str::from_utf8(bytes.get(..512.min(bytes.len())).unwrap_or_default())
+        {
+            let head = text.trim_start().to_ascii_lowercase();
+            if head.starts_with("<!doctype html") || head.starts_with("<html") {
+                return Some(MediaFormat::Html);
+            }
+        }
+        None
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+impl std::fmt::Display for MediaFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A medium ready to be written by an adapter: its format known, its bytes at hand or its
+/// S3 location.
+#[derive(Debug, Clone)]
+pub struct MediaBlock<'a> {
+    /// What it is to the model.
+    pub kind: MediaKind,
+    /// Its format.
+    pub format: MediaFormat,
+    /// The name it is sent with (documents): the given one, else the file's, else
+    /// `document-N`, in the characters Converse takes.
+    pub name: Cow<'a, str>,
+    /// The bytes, or where they are.
+    pub data: MediaData<'a>,
+}
+
+/// A ready medium's bytes, or its S3 location.
+#[derive(Debug, Clone, Copy)]
+pub enum MediaData<'a> {
+    /// The bytes.
+    Bytes(&'a [u8]),
+    /// An S3 object.
+    S3 {
+        /// `s3://bucket/key`.
+        uri: &'a str,
+        /// The bucket owner's account id.
+        bucket_owner: Option<&'a str>,
+    },
+}
+
+impl MediaData<'_> {
+    /// The bytes, base64.
+    pub fn base64(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
+/// One part of a message as an adapter writes it.
+#[derive(Debug, Clone)]
+pub enum Block<'a> {
+    /// Text.
+    Text(&'a str),
+    /// A medium.
+    Media(MediaBlock<'a>),
+}
+
+/// A medium's problem, named for the person who sent it.
+fn problem(reason: String) -> Error {
+    Error::invalid_request(reason)
+}
+
+/// The format of a medium: its first bytes, checked against the declared format and its kind.
+pub(crate) fn format_of(
+    kind: MediaKind,
+    media: &Media,
+    bytes: Option<&[u8]>,
+) -> Result<MediaFormat, Error> {
+    let named = match &media.source {
+        MediaSource::File(path) => path.to_str().and_then(MediaFormat::from_name),
+        MediaSource::S3 { uri, .. } => MediaFormat::from_name(uri),
+        MediaSource::Bytes(_) => None,
+    };
+    let sniffed = bytes.and_then(MediaFormat::sniff);
+    let format = match (sniffed, media.format, named) {
+        (Some(seen), Some(declared), _) if seen != declared => {
+            return Err(problem(format!(
+                "its {kind} is declared {declared} but its bytes are {seen}"
+            )));
+        }
+        (Some(seen), _, _) => seen,
+        // Text has no signature: the declared format, else the name's, else txt.
+        (None, declared, named) => match declared.or(named) {
+            Some(format) if bytes.is_none() || format.is_text() => format,
+            Some(format) => {
+                return Err(problem(format!(
+                    "its {kind} does not start as a {format} file does; it is not a {format} \
+                     (formats are told by their first bytes)"
+                )));
+            }
+            None if bytes.is_some_and(|b| std::str::from_utf8(b).is_ok())
+                && kind == MediaKind::Document =>
+            {
+                MediaFormat::Txt
+            }
+            None => {
+                return Err(problem(format!(
+                    "the format of its {kind} is unknown (not png, jpeg, gif, webp, pdf, mp4, \
+                     ...); name it with `.with_format(..)`"
+                )));
+            }
+        },
+    };
+    if format.kind() != kind && !(kind == MediaKind::Document && format.is_text()) {
+        return Err(problem(format!(
+            "its {kind} is a {format} file, which is a {}; send it as Part::{}",
+            format.kind(),
+            match format.kind() {
+                MediaKind::Image => "image",
+                MediaKind::Document => "document",
+                MediaKind::Video => "video",
+            }
+        )));
+    }
+    Ok(format)
+}
+
+/// A document's name as Converse takes it: letters, digits, single spaces, hyphens,
+/// parentheses and square brackets; at most 200 characters.
+pub(crate) fn document_name(given: Option<&str>, source: &MediaSource, index: usize) -> String {
+    let stem = given.map(str::to_owned).or_else(|| {
+        let name = match source {
+            MediaSource::File(path) => path.file_stem()?.to_str()?.to_owned(),
+            MediaSource::S3 { uri, .. } => {
+                let file = uri.rsplit('/').next()?;
+                file.rsplit_once('.')
+                    .map_or(file, |(stem, _)| stem)
+                    .to_owned()
+            }
+            MediaSource::Bytes(_) => return None,
+        };
+        Some(name)
+    });
+    let mut out = String::new();
+    for c in stem.unwrap_or_default().chars() {
+        let c = if c.is_ascii_alphanumeric() || "-()[]".contains(c) {
+            c
+        } else {
+            ' '
+        };
+        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        out.push(c);
+        if out.len() >= 200 {
+            break;
+        }
+    }
+    let out = out.trim_end().to_owned();
+    if out.is_empty() {
+        format!("document-{}", index + 1)
+    } else {
+        out
+    }
+}
+
+/// Reads each local file a request names into bytes, once, so that the adapters and the
+/// checks see bytes or S3 objects only. An input without files is borrowed as it is.
+pub(crate) fn load_files(input: &crate::ModelInput) -> Result<Cow<'_, crate::ModelInput>, Error> {
+    let has_files = input.messages.iter().any(|m| {
+        m.parts.iter().any(|p| {
+            matches!(
+                p.as_media(),
+                Some((
+                    _,
+                    Media {
+                        source: MediaSource::File(_),
+                        ..
+                    }
+                ))
+            )
+        })
+    });
+    if !has_files {
+        return Ok(Cow::Borrowed(input));
+    }
+    let mut owned = input.clone();
+    for part in owned.messages.iter_mut().flat_map(|m| m.parts.iter_mut()) {
+        let Some(media) = part.media_mut() else {
+            continue;
+        };
+        if let MediaSource::File(path) = &media.source {
+            let bytes = std::fs::read(path).map_err(|err| {
+                problem(format!("its file {} cannot be read: {err}", path.display()))
+            })?;
+            if media.name.is_none()
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            {
+                media.name = Some(stem.to_owned());
+            }
+            if media.format.is_none()
+                && let Some(named) = path.to_str().and_then(MediaFormat::from_name)
+                && named.is_text()
+            {
+                media.format = Some(named);
+            }
+            media.source = MediaSource::Bytes(bytes.into());
+        }
+    }
+    Ok(Cow::Owned(owned))
+}
+
+/// A message's parts as an adapter writes them: its text when it has no parts.
+pub(crate) fn blocks(message: &crate::input::Message) -> Result<Vec<Block<'_>>, Error> {
+    if message.parts.is_empty() {
+        return Ok(vec![Block::Text(&message.content)]);
+    }
+    let mut documents = 0;
+    message
+        .parts
+        .iter()
+        .map(|part| {
+            let Some((kind, media)) = part.as_media() else {
+                return Ok(Block::Text(part.as_text().unwrap_or_default()));
+            };
+            let (data, bytes) = match &media.source {
+                MediaSource::Bytes(bytes) => (MediaData::Bytes(bytes), Some(&bytes[..])),
+                MediaSource::S3 { uri, bucket_owner } => (
+                    MediaData::S3 {
+                        uri,
+                        bucket_owner: bucket_owner.as_deref(),
+                    },
+                    None,
+                ),
+                MediaSource::File(path) => {
+                    return Err(Error::Internal {
+                        what: "writing a medium",
+                        reason: format!("the file {} was not read first", path.display()),
+                    });
+                }
+            };
+            let format = format_of(kind, media, bytes)?;
+            let name = if kind == MediaKind::Document {
+                documents += 1;
+                match &media.name {
+                    Some(name) if document_name(Some(name), &media.source, 0) == *name => {
+                        Cow::Borrowed(name.as_str())
+                    }
+                    given => Cow::Owned(document_name(
+                        given.as_deref(),
+                        &media.source,
+                        documents - 1,
+                    )),
+                }
+            } else {
+                Cow::Borrowed("")
+            };
+            Ok(Block::Media(MediaBlock {
+                kind,
+                format,
+                name,
+                data,
+            }))
+        })
+        .collect()
+}
+
+/// Whether any message of the input has a medium.
+pub(crate) fn has_media(input: &crate::ModelInput) -> bool {
+    input
+        .messages
+        .iter()
+        .any(|m| m.parts.iter().any(|p| p.as_media().is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_told_by_their_bytes_not_their_names() -> Result<(), Box<dyn std::error::Error>> {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        let as_pdf = Media {
+            source: MediaSource::File("scan.pdf".into()),
+            name: None,
+            format: None,
+        };
+        // A PNG named .pdf is a PNG, and an image sent as a document is refused by name.
+        assert_eq!(
+            format_of(MediaKind::Image, &as_pdf, Some(&png))?,
+            MediaFormat::Png
+        );
+        let err = format_of(MediaKind::Document, &as_pdf, Some(&png))
+            .err()
+            .ok_or("a png as a document passed")?;
+        assert!(err.to_string().contains("Part::image"), "{err}");
+        // Declared pdf, bytes png: refused.
+        let declared = Media {
+            format: Some(MediaFormat::Pdf),
+            ..as_pdf.clone()
+        };
+        assert!(format_of(MediaKind::Document, &declared, Some(&png)).is_err());
+        // Text has no signature: the name says csv.
+        let csv = Media {
+            source: MediaSource::S3 {
+                uri: "s3://b/k/t.csv".into(),
+                bucket_owner: None,
+            },
+            name: None,
+            format: None,
+        };
+        assert_eq!(
+            format_of(MediaKind::Document, &csv, None)?,
+            MediaFormat::Csv
+        );
+        // Text bytes with no name are txt; named .pdf, they are refused, not sent as a pdf.
+        let unnamed = Media {
+            source: MediaSource::Bytes(Arc::from(&b"a,b\n1,2"[..])),
+            name: None,
+            format: None,
+        };
+        assert_eq!(
+            format_of(MediaKind::Document, &unnamed, Some(b"a,b\n1,2"))?,
+            MediaFormat::Txt
+        );
+        assert!(format_of(MediaKind::Document, &as_pdf, Some(b"a,b\n1,2")).is_err());
+        assert!(format_of(MediaKind::Image, &unnamed, Some(b"a,b\n1,2")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn document_names_keep_what_converse_takes() {
+        let source = MediaSource::S3 {
+            uri: "s3://b/in/Invoice #42 (final)..pdf".into(),
+            bucket_owner: None,
+        };
+        assert_eq!(document_name(None, &source, 0), "Invoice 42 (final)");
+        assert_eq!(
+            document_name(None, &MediaSource::Bytes(Arc::from(&b""[..])), 2),
+            "document-3"
+        );
+        assert_eq!(document_name(Some("  a__b "), &source, 0), "a b");
+    }
+
+    #[test]
+    fn parts_round_trip_through_json() -> Result<(), Box<dyn std::error::Error>> {
+        let parts = vec![
+            Part::text("hi"),
+            Part::image(b"\x89PNG".to_vec()),
+            Part::document_s3("s3://b/a.pdf").bucket_owner("123456789012"),
+        ];
+        let json = serde_json::to_value(&parts)?;
+        assert_eq!(json[1]["image"]["bytes"], "iVBORw==");
+        assert_eq!(json[2]["document"]["s3"]["bucketOwner"], "123456789012");
+        let back: Vec<Part> = serde_json::from_value(json)?;
+        assert_eq!(back, parts);
+        Ok(())
+    }
+}
+
+/// Which media a model takes, in which sources, up to which sizes: one row of
+/// [`MEDIA_MODELS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaSupport {
+    /// The start of the model id, after [`normalize_model_id`](crate::model::normalize_model_id).
+    pub prefix: &'static str,
+    /// The image formats it takes.
+    pub images: &'static [MediaFormat],
+    /// The document formats it takes.
+    pub documents: &'static [MediaFormat],
+    /// The video formats it takes.
+    pub video: &'static [MediaFormat],
+    /// Whether it takes media by S3 location (else bytes only).
+    pub s3: bool,
+    /// The largest image, in bytes (before base64).
+    pub max_image_bytes: u64,
+    /// The most images in one request.
+    pub max_images: usize,
+    /// The largest document, in bytes.
+    pub max_document_bytes: u64,
+    /// The most documents in one request.
+    pub max_documents: usize,
+    /// Whether the limits are documented (`false`: UNCONFIRMED, checked as warnings).
+    pub limits_documented: bool,
+    /// Where the facts come from.
+    pub source: &'static str,
+}
+
+const IMAGES: &[MediaFormat] = &[
+    MediaFormat::Png,
+    MediaFormat::Jpeg,
+    MediaFormat::Gif,
+    MediaFormat::Webp,
+];
+const CONVERSE_DOCUMENTS: &[MediaFormat] = &[
+    MediaFormat::Pdf,
+    MediaFormat::Csv,
+    MediaFormat::Doc,
+    MediaFormat::Docx,
+    MediaFormat::Xls,
+    MediaFormat::Xlsx,
+    MediaFormat::Html,
+    MediaFormat::Txt,
+    MediaFormat::Md,
+];
+const PDF_AND_TEXT: &[MediaFormat] = &[MediaFormat::Pdf, MediaFormat::Txt];
+const VIDEO: &[MediaFormat] = &[
+    MediaFormat::Mp4,
+    MediaFormat::Mov,
+    MediaFormat::Mkv,
+    MediaFormat::Webm,
+];
+const MB: u64 = 1_000_000;
+
+const NONE: MediaSupport = MediaSupport {
+    prefix: "",
+    images: &[],
+    documents: &[],
+    video: &[],
+    s3: false,
+    max_image_bytes: 0,
+    max_images: 0,
+    max_document_bytes: 0,
+    max_documents: 0,
+    limits_documented: true,
+    source: "no media documented for this model",
+};
+
+/// Which models take which media, first matching prefix wins; a model no row matches takes
+/// none. Bedrock's limits are those of the runtime's content blocks (AWS, "ImageBlock" and
+/// "DocumentBlock", https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html
+/// and https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_DocumentBlock.html:
+/// images up to 3.75 MB and 20 a request, documents up to 4.5 MB and 5 a request); batch
+/// documents none of its own. Correct it here when a provider changes.
+pub const MEDIA_MODELS: &[MediaSupport] = &[
+    // Claude 3.5 Haiku reads text only.
+    MediaSupport {
+        prefix: "anthropic.claude-3-5-haiku",
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-supported-models-features.html",
+        ..NONE
+    },
+    // Claude 3 and the first Claude 3.5 Sonnet read images; PDFs came with later models.
+    MediaSupport {
+        prefix: "anthropic.claude-3-sonnet",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 20,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "anthropic.claude-3-opus",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 20,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "anthropic.claude-3-5-sonnet-20240620",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 20,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "anthropic.claude-3-haiku",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 20,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "anthropic.claude",
+        images: IMAGES,
+        documents: PDF_AND_TEXT,
+        max_image_bytes: 3_750_000,
+        max_images: 20,
+        max_document_bytes: 4_500_000,
+        max_documents: 5,
+        // Claude's InvokeModel documents PDFs without a batch size limit: UNCONFIRMED.
+        limits_documented: false,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "amazon.nova-micro",
+        source: "https://docs.aws.amazon.com/nova/latest/userguide/modalities.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "amazon.nova-2-multimodal-embeddings",
+        images: IMAGES,
+        video: VIDEO,
+        s3: true,
+        max_image_bytes: 25 * MB,
+        max_images: 1,
+        limits_documented: false,
+        source: "https://docs.aws.amazon.com/nova/latest/userguide/embeddings-schema.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "amazon.nova",
+        images: IMAGES,
+        documents: CONVERSE_DOCUMENTS,
+        video: VIDEO,
+        s3: true,
+        max_image_bytes: 3_750_000,
+        max_images: 20,
+        max_document_bytes: 4_500_000,
+        max_documents: 5,
+        source: "https://docs.aws.amazon.com/nova/latest/userguide/modalities.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "mistral.pixtral",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 8,
+        limits_documented: false,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-mistral-pixtral-large.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "meta.llama3-2-11b",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 1,
+        limits_documented: false,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "meta.llama3-2-90b",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 1,
+        limits_documented: false,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "meta.llama4",
+        images: IMAGES,
+        max_image_bytes: 3_750_000,
+        max_images: 5,
+        limits_documented: false,
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html",
+        ..NONE
+    },
+    // Bedrock's open-weight OpenAI models read text only; the OpenAI API's own models read
+    // images and PDFs (https://platform.openai.com/docs/guides/images-vision,
+    // https://platform.openai.com/docs/guides/pdf-files).
+    MediaSupport {
+        prefix: "openai.gpt-oss",
+        source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-openai.html",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "openai.",
+        images: IMAGES,
+        documents: &[MediaFormat::Pdf],
+        max_image_bytes: 20 * MB,
+        max_images: 500,
+        max_document_bytes: 32 * MB,
+        max_documents: 100,
+        limits_documented: false,
+        source: "https://platform.openai.com/docs/guides/pdf-files",
+        ..NONE
+    },
+    MediaSupport {
+        prefix: "google.gemini",
+        images: IMAGES,
+        documents: &[
+            MediaFormat::Pdf,
+            MediaFormat::Txt,
+            MediaFormat::Html,
+            MediaFormat::Csv,
+            MediaFormat::Md,
+        ],
+        video: &[MediaFormat::Mp4, MediaFormat::Mov, MediaFormat::Webm],
+        max_image_bytes: 20 * MB,
+        max_images: 3_600,
+        max_document_bytes: 20 * MB,
+        max_documents: 1_000,
+        source: "https://ai.google.dev/gemini-api/docs/document-processing",
+        ..NONE
+    },
+];
+
+/// The media a model takes: its row of [`MEDIA_MODELS`], or none.
+///
+/// ```
+/// use llmbo::input::{media_support, MediaFormat};
+/// assert!(media_support("us.amazon.nova-pro-v1:0").s3);
+/// assert!(media_support("anthropic.claude-sonnet-4-5-20250929-v1:0").documents.contains(&MediaFormat::Pdf));
+/// assert!(media_support("amazon.nova-micro-v1:0").images.is_empty());
+/// assert!(media_support("cohere.command-r-v1:0").images.is_empty());
+/// ```
+pub fn media_support(model_id: &str) -> MediaSupport {
+    let model = crate::model::normalize_model_id(model_id);
+    MEDIA_MODELS
+        .iter()
+        .find(|row| model.starts_with(row.prefix))
+        .copied()
+        .unwrap_or(NONE)
+}
+
+/// Refuses a request with media its model does not take, naming the model and the medium.
+pub(crate) fn check_support(model_id: &str, input: &crate::ModelInput) -> Result<(), Error> {
+    if !has_media(input) {
+        return Ok(());
+    }
+    let support = media_support(model_id);
+    for message in &input.messages {
+        for block in blocks(message)? {
+            let Block::Media(media) = block else {
+                continue;
+            };
+            let formats = match media.kind {
+                MediaKind::Image => support.images,
+                MediaKind::Document => support.documents,
+                MediaKind::Video => support.video,
+            };
+            if formats.is_empty() {
+                return Err(problem(format!(
+                    "{model_id} takes no {}s ({}); use a model that does, or send the text",
+                    media.kind, support.source
+                )));
+            }
+            if !formats.contains(&media.format) {
+                let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+                return Err(problem(format!(
+                    "{model_id} takes no {} {}s; it takes {}",
+                    media.format,
+                    media.kind,
+                    names.join(", ")
+                )));
+            }
+            if let MediaData::S3 { uri, .. } = media.data
+                && !support.s3
+            {
+                return Err(problem(format!(
+                    "{model_id} takes media as bytes only, not from S3 ({uri}); give the bytes \
+                     or a local file"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
