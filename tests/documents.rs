@@ -215,3 +215,316 @@ async fn media_that_is_not_what_it_says_is_refused_before_anything_is_sent() {
         .unwrap();
     check_own_facts(&results, 100);
 }
+
+/// Puts each invoice in the bucket `media` (`invoices/inv-NNNN.pdf|png`); their URIs.
+async fn invoices_in_s3(local: &LocalBedrock, n: usize) -> Vec<String> {
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    let _ = s3.create_bucket().bucket("media").send().await;
+    let mut uris = Vec::with_capacity(n);
+    for i in 0..n {
+        let lines = facts(i);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let (bytes, ext) = if i.is_multiple_of(2) {
+            (fixtures::pdf(&lines), "pdf")
+        } else {
+            (fixtures::png(&lines, 24, 8), "png")
+        };
+        let key = format!("invoices/inv-{i:04}.{ext}");
+        s3.put_object()
+            .bucket("media")
+            .key(&key)
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap();
+        uris.push(format!("s3://media/{key}"));
+    }
+    uris
+}
+
+fn s3_inputs(uris: &[String]) -> Vec<(String, ModelInput)> {
+    uris.iter()
+        .enumerate()
+        .map(|(i, uri)| {
+            let part = if uri.ends_with(".pdf") {
+                Part::document_s3(uri)
+            } else {
+                Part::image_s3(uri)
+            };
+            let input = ModelInput::new()
+                .user_parts([Part::text("Extract the invoice."), part])
+                .max_tokens(512);
+            (format!("inv-{i:04}"), input)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_media_outside_the_input_folder_are_copied_in_and_read_from_there() {
+    let local = LocalBedrock::start().await.unwrap();
+    let uris = invoices_in_s3(&local, 150).await;
+    let mut inputs = s3_inputs(&uris);
+    // Two records name one object: one copy serves both.
+    inputs[149].1 = inputs[148].1.clone();
+    let results = builder(&local, "amazon.nova-lite-v1:0", "s3media")
+        .build()
+        .await
+        .unwrap()
+        .auto(inputs, POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.records.len(), 150);
+    for (i, record) in results.records.iter().enumerate().take(149) {
+        assert_eq!(record.record_id, format!("inv-{i:04}"));
+        let invoice = record.outcome.as_ref().unwrap();
+        assert_eq!(invoice.invoice_number, format!("INV-{i:05}"), "record {i}");
+    }
+    let last = results.records[149].outcome.as_ref().unwrap();
+    assert_eq!(last.invoice_number, "INV-00148");
+    // The job names its folder; the folder holds its JSONL and one copy of each object.
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let jobs = bedrock.list_model_invocation_jobs().send().await.unwrap();
+    let job = &jobs.invocation_job_summaries()[0];
+    let input = match job.input_data_config() {
+        Some(aws_sdk_bedrock::types::ModelInvocationJobInputDataConfig::S3InputDataConfig(c)) => {
+            c.s3_uri().to_owned()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(input, format!("s3://{}/input/s3media/", local.bucket()));
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    let listed = s3
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .prefix("input/s3media/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("/m-")).count(),
+        149,
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"input/s3media/s3media.jsonl"), "{keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_media_are_refused_under_the_other_setting_and_a_missing_one_stops_before_any_job() {
+    let local = LocalBedrock::start().await.unwrap();
+    let uris = invoices_in_s3(&local, 120).await;
+    // Refused before anything is uploaded, naming the record and the object.
+    let err = builder(&local, "amazon.nova-lite-v1:0", "refuse")
+        .s3_media(llmbo::input::S3Media::Refuse)
+        .build()
+        .await
+        .unwrap()
+        .prepare_run(s3_inputs(&uris))
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("inv-0000") && text.contains(&uris[0]),
+        "{text}"
+    );
+    assert!(text.contains("outside the job's input folder"), "{text}");
+    // Claude takes media as bytes only.
+    let err = builder(
+        &local,
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "claude",
+    )
+    .build()
+    .await
+    .unwrap()
+    .prepare_run(s3_inputs(&uris))
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("bytes only"), "{err}");
+
+    // A record names an object that is not there: the copy fails, naming it, and no job is made.
+    let mut inputs = s3_inputs(&uris);
+    inputs[42].1 = ModelInput::new()
+        .user_parts([
+            Part::text("Extract."),
+            Part::document_s3("s3://media/late/inv-0042.pdf"),
+        ])
+        .max_tokens(512);
+    let first = builder(&local, "amazon.nova-lite-v1:0", "late")
+        .build()
+        .await
+        .unwrap()
+        .auto(inputs.clone(), POLL)
+        .await
+        .err()
+        .unwrap();
+    let text = first.to_string();
+    assert!(
+        text.contains("inv-0042") && text.contains("late/inv-0042.pdf"),
+        "{text}"
+    );
+    assert!(text.contains("does not exist"), "{text}");
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let jobs = bedrock.list_model_invocation_jobs().send().await.unwrap();
+    assert!(jobs.invocation_job_summaries().is_empty());
+    // Once it is there, the same run goes on: every record answered from its own invoice.
+    let lines = facts(42);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    aws_sdk_s3::Client::new(&local.sdk_config())
+        .put_object()
+        .bucket("media")
+        .key("late/inv-0042.pdf")
+        .body(fixtures::pdf(&lines).into())
+        .send()
+        .await
+        .unwrap();
+    let results = builder(&local, "amazon.nova-lite-v1:0", "late")
+        .build()
+        .await
+        .unwrap()
+        .auto(inputs, POLL)
+        .await
+        .unwrap();
+    assert_eq!(results.records.len(), 120);
+    for (i, record) in results.records.iter().enumerate() {
+        let invoice = record.outcome.as_ref().unwrap();
+        assert_eq!(invoice.invoice_number, format!("INV-{i:05}"), "record {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn llmbo_local_holds_a_job_to_the_folder_rule_record_by_record() {
+    // A job made without llmbo: its input a file, or a folder that does not hold the medium.
+    let local = LocalBedrock::start().await.unwrap();
+    let uris = invoices_in_s3(&local, 1).await;
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    let inside = format!("s3://{}/in/folder/inv.pdf", local.bucket());
+    let lines = facts(7);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    s3.put_object()
+        .bucket(local.bucket())
+        .key("in/folder/inv.pdf")
+        .body(fixtures::pdf(&lines).into())
+        .send()
+        .await
+        .unwrap();
+    let record = |id: &str, uri: &str| {
+        serde_json::json!({"recordId": id, "modelInput": {"messages": [{"role": "user", "content": [
+            {"text": "Extract."},
+            {"document": {"format": "pdf", "name": "inv", "source": {"s3Location": {"uri": uri}}}}
+        ]}]}})
+        .to_string()
+    };
+    let mut jsonl = String::new();
+    for i in 0..100 {
+        let uri = match i {
+            0 => uris[0].clone(),
+            1 => format!("s3://{}/in/folder/missing.pdf", local.bucket()),
+            _ => inside.clone(),
+        };
+        jsonl.push_str(&record(&format!("r{i:03}"), &uri));
+        jsonl.push('\n');
+    }
+    s3.put_object()
+        .bucket(local.bucket())
+        .key("in/folder/records.jsonl")
+        .body(jsonl.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let bedrock = aws_sdk_bedrock::Client::new(&local.sdk_config());
+    let out = |input: &str| {
+        aws_sdk_bedrock::types::ModelInvocationJobInputDataConfig::S3InputDataConfig(
+            aws_sdk_bedrock::types::ModelInvocationJobS3InputDataConfig::builder()
+                .s3_uri(input)
+                .build()
+                .unwrap(),
+        )
+    };
+    let output = aws_sdk_bedrock::types::ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+        aws_sdk_bedrock::types::ModelInvocationJobS3OutputDataConfig::builder()
+            .s3_uri(format!("s3://{}/out/", local.bucket()))
+            .build()
+            .unwrap(),
+    );
+    let mut errors = Vec::new();
+    for (name, input) in [
+        ("by-folder", format!("s3://{}/in/folder/", local.bucket())),
+        (
+            "by-file",
+            format!("s3://{}/in/folder/records.jsonl", local.bucket()),
+        ),
+    ] {
+        let arn = bedrock
+            .create_model_invocation_job()
+            .job_name(name)
+            .model_id("amazon.nova-lite-v1:0")
+            .role_arn(local.role_arn())
+            .input_data_config(out(&input))
+            .output_data_config(output.clone())
+            .send()
+            .await
+            .unwrap()
+            .job_arn()
+            .to_owned();
+        let job = loop {
+            let job = bedrock
+                .get_model_invocation_job()
+                .job_identifier(&arn)
+                .send()
+                .await
+                .unwrap();
+            if job.status().is_some_and(|s| s.as_str() == "Completed") {
+                break job;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        let (_, id) = arn.rsplit_once('/').unwrap();
+        let key = format!("out/{id}/records.jsonl.out");
+        let body = s3
+            .get_object()
+            .bucket(local.bucket())
+            .key(&key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?} ({:?})", job.message()))
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let mut by_id = std::collections::BTreeMap::new();
+        for line in String::from_utf8_lossy(&body).lines() {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            let id = line["recordId"].as_str().unwrap().to_owned();
+            by_id.insert(id, line);
+        }
+        errors.push(
+            by_id
+                .iter()
+                .filter(|(_, l)| l.get("error").is_some())
+                .map(|(id, l)| (id.clone(), l["error"]["errorMessage"].to_string()))
+                .collect::<Vec<_>>(),
+        );
+        // The medium in the folder is read: the answer holds its facts.
+        if name == "by-folder" {
+            let text = by_id["r050"]["modelOutput"].to_string();
+            assert!(text.contains("INV-00007"), "{text}");
+        }
+    }
+    // In the folder: only the medium elsewhere and the missing one fail, each its own way.
+    assert_eq!(errors[0].len(), 2, "{:?}", errors[0]);
+    assert!(
+        errors[0][0].1.contains("not in the input data folder"),
+        "{:?}",
+        errors[0]
+    );
+    assert!(errors[0][1].1.contains("does not exist"), "{:?}", errors[0]);
+    // By file: every record names S3 media, and the input names no folder.
+    assert_eq!(errors[1].len(), 100);
+    assert!(
+        errors[1][0].1.contains("must name the folder"),
+        "{:?}",
+        errors[1][0]
+    );
+}

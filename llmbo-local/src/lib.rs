@@ -34,6 +34,7 @@ mod gemini;
 mod http_util;
 mod iam;
 mod jobs;
+mod media_objects;
 mod objects;
 mod openai;
 mod quotas;

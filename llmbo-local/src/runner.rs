@@ -83,9 +83,11 @@ async fn run(shared: Arc<Shared>, id: String) {
     let quotas = shared.settings.quotas;
     let max_records = quotas.max_records_for(&model_id);
     let objects = Arc::clone(&shared.objects);
-    let validated =
-        tokio::task::spawn_blocking(move || validate(&objects, &input_uri, quotas, max_records))
-            .await;
+    let validated_uri = input_uri.clone();
+    let validated = tokio::task::spawn_blocking(move || {
+        validate(&objects, &validated_uri, quotas, max_records)
+    })
+    .await;
     let inputs = match validated {
         Ok(Ok(inputs)) => inputs,
         Ok(Err(message)) => return set(&shared, &id, JobStatus::Failed, Some(message)),
@@ -153,6 +155,7 @@ async fn run(shared: Arc<Shared>, id: String) {
             &worker_shared,
             &worker_id,
             &inputs,
+            &input_uri,
             &output_uri,
             &model_id,
             converse,
@@ -365,6 +368,7 @@ fn process(
     shared: &Shared,
     id: &str,
     inputs: &[InputFile],
+    input_uri: &str,
     output_uri: &str,
     model_id: &str,
     converse: bool,
@@ -381,6 +385,15 @@ fn process(
         .unwrap_or_default();
     let mut end = JobStatus::Completed;
     let mut finished_files: Vec<(Written, String)> = Vec::new();
+    // Where the records' S3 media may be: the folder the input names, if it names one.
+    let (bucket, key) = bucket_and_key(input_uri);
+    let folder =
+        (key.is_empty() || key.ends_with('/') || shared.objects.path(bucket, key).is_none())
+            .then(|| format!("s3://{bucket}/{}", folder_prefix(key)));
+    let allowed = match &folder {
+        Some(folder) => crate::media_objects::Allowed::Folder(folder),
+        None => crate::media_objects::Allowed::NoFolder(input_uri),
+    };
     'files: for input in inputs {
         let key = output.key(&format!("{}.out", input.name));
         let mut writer = shared
@@ -421,16 +434,19 @@ fn process(
                     message: "Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.".into(),
                 }
             } else {
-                synth::answer_with(
-                    model_id,
-                    family,
-                    converse,
-                    &model_input,
-                    &record_id,
-                    seed,
-                    fault,
-                    shared.settings.mistral_stop_key,
-                )
+                match crate::media_objects::resolve(&shared.objects, &model_input, allowed) {
+                    Err(message) => Answer::Error { code: 400, message },
+                    Ok(resolved) => synth::answer_with(
+                        model_id,
+                        family,
+                        converse,
+                        resolved.as_ref().unwrap_or(&model_input),
+                        &record_id,
+                        seed,
+                        fault,
+                        shared.settings.mistral_stop_key,
+                    ),
+                }
             };
             let mut out = Map::new();
             out.insert("recordId".into(), json!(record_id));

@@ -227,11 +227,20 @@ async fn call(
         .runtime_calls
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let fault = shared.faults.for_record(&key);
+    // On demand, a medium by S3 location is read from wherever it is.
+    let resolved = match crate::media_objects::resolve(
+        &shared.objects,
+        &request,
+        crate::media_objects::Allowed::Anywhere,
+    ) {
+        Ok(resolved) => resolved,
+        Err(message) => return validation(&message),
+    };
     let answer = synth::answer_runtime(
         &model_id,
         Some(family),
         converse,
-        &request,
+        resolved.as_ref().unwrap_or(&request),
         &key,
         shared.faults.config.seed,
         fault,

@@ -94,6 +94,23 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     /// A writer of a job's input at `input`: what it is sent, it keeps; nothing is there
     /// until [`InputWriter::finish`], and a writer dropped before it leaves nothing billed.
     fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
+
+    /// Copies a medium a record names (`s3://…`, in a bucket of `owner`'s when given) to
+    /// `to`, beside a job's input, where the provider reads media from. Only Bedrock takes
+    /// media by location.
+    fn copy_media<'a>(
+        &'a self,
+        from: &'a str,
+        owner: Option<&'a str>,
+        to: &'a str,
+    ) -> BackendFuture<'a, ()> {
+        let _ = (owner, to);
+        Box::pin(async move {
+            Err(Error::invalid_request(format!(
+                "this API takes no media by S3 location ({from})"
+            )))
+        })
+    }
 }
 
 /// How an on-demand request ended.

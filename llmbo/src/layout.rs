@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! s3://<bucket>/input/<job name>.jsonl          one job's requests
+//! s3://<bucket>/input/<job name>/                a job whose records name S3 media: its
+//!                                                JSONL and copies of the media
 //! s3://<bucket>/input/<run name>.run.json       the run record
 //! s3://<bucket>/output/<job id>/<input>.out     what Bedrock writes, and manifest.json.out
 //! <output_dir>/<job name>.jsonl, <job name>_out.jsonl, <job name>_manifest.json
@@ -10,6 +12,17 @@
 /// The key of a job's input JSONL.
 pub(crate) fn input_key(job_name: &str) -> String {
     format!("input/{job_name}.jsonl")
+}
+
+/// The folder of a job whose records name S3 media: its input JSONL and the media, which
+/// Bedrock reads from the folder its job's input names and from nowhere else.
+pub(crate) fn job_folder(job_name: &str) -> String {
+    format!("input/{job_name}/")
+}
+
+/// The key of the input JSONL of a job with a folder of its own.
+pub(crate) fn folder_input_key(job_name: &str) -> String {
+    format!("input/{job_name}/{job_name}.jsonl")
 }
 
 /// The key of a run's record.

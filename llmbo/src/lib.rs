@@ -369,7 +369,7 @@ pub mod input {
     };
     pub use crate::media::{
         Block, MEDIA_MODELS, Media, MediaBlock, MediaData, MediaFormat, MediaKind, MediaSource,
-        MediaSupport, Part, media_support,
+        MediaSupport, Part, S3Media, media_support,
     };
     pub use crate::model_input::{Message, Role, ToolChoice};
 }

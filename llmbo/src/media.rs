@@ -218,6 +218,30 @@ impl Part {
     }
 }
 
+/// What becomes of media a record names in S3 outside its job's input folder.
+///
+/// Bedrock reads a batch record's S3 media only from the folder its job's input names: "all
+/// resources must be in the same S3 bucket and folder" (AWS, "Format and upload your batch
+/// inference data", https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html).
+/// llmbo gives each job of such a run a folder of its own, `input/<job>/`, which holds the
+/// job's JSONL and names it as the job's input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum S3Media {
+    /// Copied into the job's folder server-side (`CopyObject`) before the job is created; the
+    /// record names the copy.
+    #[default]
+    Copy,
+    /// Refused before anything is uploaded, naming the record and the object.
+    Refuse,
+}
+
+impl S3Media {
+    pub(crate) fn is_copy(&self) -> bool {
+        *self == S3Media::Copy
+    }
+}
+
 /// What a medium is to the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -689,6 +713,36 @@ pub(crate) fn blocks(message: &crate::input::Message) -> Result<Vec<Block<'_>>, 
             }))
         })
         .collect()
+}
+
+/// Whether any message of the input names a medium in S3 (a raw body: any `s3Location`).
+pub(crate) fn has_s3_media(input: &crate::ModelInput) -> bool {
+    fn names_location(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Array(items) => items.iter().any(names_location),
+            serde_json::Value::Object(map) => {
+                map.contains_key("s3Location") || map.values().any(names_location)
+            }
+            _ => false,
+        }
+    }
+    if let Some(body) = &input.raw_body {
+        return names_location(body);
+    }
+    input.messages.iter().any(|m| {
+        m.parts.iter().any(|p| {
+            matches!(
+                p.as_media(),
+                Some((
+                    _,
+                    Media {
+                        source: MediaSource::S3 { .. },
+                        ..
+                    }
+                ))
+            )
+        })
+    })
 }
 
 /// Whether any message of the input has a medium.

@@ -94,6 +94,9 @@ pub struct RunSettings {
     /// The API's base URL, when not the provider's own (a proxy, or llmbo-local).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// What becomes of media a record names in S3 outside its job's input folder.
+    #[serde(default, skip_serializing_if = "crate::media::S3Media::is_copy")]
+    pub s3_media: crate::media::S3Media,
 }
 
 impl Default for RunSettings {
@@ -122,6 +125,7 @@ impl Default for RunSettings {
             provider: Provider::Bedrock,
             store: None,
             base_url: None,
+            s3_media: crate::media::S3Media::Copy,
         }
     }
 }
@@ -165,6 +169,7 @@ impl RunSettings {
             provider: Provider::Bedrock,
             store: None,
             base_url: None,
+            s3_media: crate::media::S3Media::Copy,
         }
     }
 }

@@ -32,11 +32,25 @@ pub(super) fn decide(
         Some(RecordFault::Malformed(kind) | RecordFault::Stubborn(kind)) => Some(kind),
         _ => None,
     };
+    // A plain answer says what the media it read say, or some words.
     let plain_text = || Reply::Text {
-        text: format!(
-            "Synthetic answer for record {record_id}: {}.",
-            lorem(rng_word(record_id))
-        ),
+        text: if request.media_text.trim().is_empty() {
+            format!(
+                "Synthetic answer for record {record_id}: {}.",
+                lorem(rng_word(record_id))
+            )
+        } else {
+            let said: Vec<&str> = request
+                .media_text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            format!(
+                "Synthetic answer for record {record_id}: {}.",
+                said.join("; ")
+            )
+        },
         complete: true,
     };
     // `any` over several tools: the model picks one.

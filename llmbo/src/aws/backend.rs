@@ -192,6 +192,16 @@ impl Backend for Aws {
         let (bucket, key) = layout::split_s3_uri(input);
         Box::new(self.upload(bucket, key))
     }
+
+    fn copy_media<'a>(
+        &'a self,
+        from: &'a str,
+        owner: Option<&'a str>,
+        to: &'a str,
+    ) -> BackendFuture<'a, ()> {
+        let (bucket, key) = layout::split_s3_uri(to);
+        Box::pin(self.copy(from, owner, bucket, key))
+    }
 }
 
 impl<'a> InputWriter<'a> for Upload<'a> {

@@ -205,6 +205,48 @@ impl Aws {
     }
 
     /// An object's ETag, `None` when there is no such object.
+    /// Copies an object inside S3 (`CopyObject`, up to 5 GB: more than any medium Bedrock
+    /// takes), unless the copy is there already with the same ETag.
+    pub(crate) async fn copy(
+        &self,
+        from: &str,
+        from_owner: Option<&str>,
+        to_bucket: &str,
+        to_key: &str,
+    ) -> Result<(), Error> {
+        let (bucket, key) = crate::layout::split_s3_uri(from);
+        // `x-amz-copy-source` is URL-encoded; `/` stays as it is.
+        let mut source = format!("{bucket}/");
+        for &b in key.as_bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                source.push(char::from(b));
+            } else {
+                source.push_str(&format!("%{b:02X}"));
+            }
+        }
+        self.s3
+            .copy_object()
+            .copy_source(source)
+            .bucket(to_bucket)
+            .key(to_key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .set_expected_source_bucket_owner(from_owner.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                if err
+                    .as_service_error()
+                    .and_then(|e| e.meta().code())
+                    .is_some_and(|code| code == "NoSuchKey")
+                {
+                    Error::invalid_request(format!("its medium {from} does not exist"))
+                } else {
+                    aws_error("CopyObject", err)
+                }
+            })
+    }
+
     pub(crate) async fn etag(&self, bucket: &str, key: &str) -> Result<Option<String>, Error> {
         match self
             .s3

@@ -90,7 +90,7 @@ pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result
             settings: &config.settings,
             job_name: &entry.job_name,
             token: &token,
-            input: &entry.input_uri,
+            input: entry.input_folder.as_deref().unwrap_or(&entry.input_uri),
             output: &output_uri,
             tags: &tags,
         })

@@ -20,8 +20,8 @@ use super::spool::read_lines;
 use super::state::RunInS3;
 use super::{Inferer, OutputMode, names};
 use crate::error::{Error, RecordError};
+use crate::jsonl;
 use crate::status::{JobFailure, JobStatus};
-use crate::{jsonl, layout};
 
 /// The requests of a follow-up job, spooled.
 pub(super) struct FollowUp {
@@ -106,6 +106,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                     .unwrap_or_default();
                 let input = self.config.url(key);
                 let mut upload = self.config.backend.put_input(&input);
+                let mut relocation = super::media::Relocation::of(&self.config, &entry);
                 let mut reader = std::io::BufReader::new(file);
                 let mut chunk = Vec::new();
                 loop {
@@ -115,6 +116,9 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                     chunk = buffer;
                     if lines == 0 {
                         break;
+                    }
+                    if let Some(relocation) = &mut relocation {
+                        relocation.chunk(&mut chunk).await?;
                     }
                     upload.write(&chunk).await?;
                 }
@@ -291,8 +295,13 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                     n += 1;
                 }
                 let job_name = names::follow_up_name(&run, stem, n);
+                // A run whose records name S3 media gives its retries folders too.
+                let s3_media = record.shards.iter().any(|e| e.input_folder.is_some());
+                let (input_uri, input_folder) =
+                    super::spool::input_location(&config, &job_name, s3_media);
                 record.retries.push(ShardEntry {
-                    input_uri: config.url(&layout::input_key(&job_name)),
+                    input_uri,
+                    input_folder,
                     job_name,
                     input_hash: input_hash.to_owned(),
                     records,

@@ -30,6 +30,7 @@ mod engine;
 mod follow_up;
 mod jobs;
 mod line;
+mod media;
 pub(crate) mod names;
 mod on_demand;
 mod options;

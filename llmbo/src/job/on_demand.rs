@@ -275,6 +275,7 @@ pub(crate) async fn answer_recorded<O: OutputMode>(
         input_hash: hash.clone(),
         records: records.len(),
         job_arn: None,
+        input_folder: None,
     };
     let record = run
         .modify(config, |record| {

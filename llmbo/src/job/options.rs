@@ -92,6 +92,15 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// What becomes of documents, images and video a record names in S3 outside its job's
+    /// input folder, which is the only place Bedrock reads them from: copied there
+    /// server-side before the job is created ([`S3Media::Copy`](crate::input::S3Media::Copy),
+    /// the default), or refused before anything is uploaded.
+    pub fn s3_media(mut self, rule: crate::media::S3Media) -> Self {
+        self.settings.run.s3_media = rule;
+        self
+    }
+
     /// On-demand calls in flight at once (default 8).
     pub fn on_demand_concurrency(mut self, n: usize) -> Self {
         self.settings.run.on_demand_concurrency = Some(n.max(1));

@@ -63,6 +63,10 @@ pub struct ShardEntry {
     /// Its ARN, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_arn: Option<String>,
+    /// The folder the job's input names, when its records name media in S3: it holds the
+    /// JSONL (`input_uri`) and a copy of each medium, as Bedrock requires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_folder: Option<String>,
 }
 
 /// How many lost races a write of the run record re-reads and re-applies before giving up.

@@ -11,6 +11,7 @@ fn entry(name: &str) -> ShardEntry {
         input_hash: String::new(),
         records: 100,
         job_arn: None,
+        input_folder: None,
     }
 }
 

@@ -142,6 +142,7 @@ async fn run_of_job<O: OutputMode>(
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(0),
         job_arn: Some(details.job_arn.clone()),
+        input_folder: None,
     };
     // Bedrock keeps no word of how the answers were asked for; the first request says it.
     if O::tool().is_some()

@@ -46,6 +46,8 @@ pub(crate) struct Spool {
     pub(crate) findings: Findings,
     /// The records' estimated tokens.
     pub(crate) tokens: TokenEstimator,
+    /// Whether a record names media in S3: its job then gets a folder of its own.
+    pub(crate) s3_media: bool,
 }
 
 impl Spool {
@@ -110,6 +112,7 @@ fn write_body(
 ) -> Result<(), Error> {
     if input.raw_body.is_none() {
         crate::media::check_support(&config.settings.model_name, input)?;
+        super::media::check_refused(config, input)?;
     }
     match (&input.raw_body, output) {
         // A raw body that asks for a structured answer its own way (a tool, a native format)
@@ -150,6 +153,8 @@ pub(crate) struct Spooler<'a> {
     tokens: TokenEstimator,
     /// The size of the last record's body (its line without the envelope).
     body_bytes: u64,
+    /// Whether a record names media in S3.
+    s3_media: bool,
 }
 
 impl<'a> Spooler<'a> {
@@ -166,6 +171,7 @@ impl<'a> Spooler<'a> {
             findings: Findings::new(config.strict),
             found: Vec::new(),
             body_bytes: 0,
+            s3_media: false,
             tokens: TokenEstimator::new(&config.settings.model_name),
         })
     }
@@ -199,6 +205,7 @@ impl<'a> Spooler<'a> {
             &mut self.line,
         )?;
         self.check(&record_id, &input);
+        self.s3_media |= crate::media::has_s3_media(&input);
         self.writer.write_all(&self.line).map_err(spool_io)?;
         self.sizes.push(self.line.len() as u64);
         Ok(())
@@ -243,6 +250,7 @@ impl<'a> Spooler<'a> {
             sizes,
             mut findings,
             tokens,
+            s3_media,
             ..
         } = self;
         findings.sort();
@@ -279,6 +287,7 @@ impl<'a> Spooler<'a> {
             sizes,
             findings,
             tokens,
+            s3_media,
         })
     }
 }
@@ -344,8 +353,10 @@ pub(crate) fn plan(
         .enumerate()
         .map(|(index, range)| {
             let job_name = shard_name(index);
+            let (input_uri, input_folder) = input_location(config, &job_name, spool.s3_media);
             ShardEntry {
-                input_uri: config.url(&layout::input_key(&job_name)),
+                input_uri,
+                input_folder,
                 job_name,
                 input_hash: String::new(),
                 records: range.len(),
@@ -363,6 +374,23 @@ pub(crate) fn plan(
         estimate: Some(spool.tokens.estimate()),
     };
     Ok((record, PlannedRun { spool, ranges }))
+}
+
+/// Where a job's input goes: `input/<job>.jsonl`, or, when its records name S3 media (on
+/// Bedrock), `input/<job>/<job>.jsonl` with the folder as the job's input.
+pub(crate) fn input_location(
+    config: &JobConfig,
+    job_name: &str,
+    s3_media: bool,
+) -> (String, Option<String>) {
+    if s3_media && config.settings.provider == crate::model::Provider::Bedrock {
+        (
+            config.url(&layout::folder_input_key(job_name)),
+            Some(config.url(&layout::job_folder(job_name))),
+        )
+    } else {
+        (config.url(&layout::input_key(job_name)), None)
+    }
 }
 
 /// Reads the next lines of the spool into `chunk` (cleared first, its allocation reused), up

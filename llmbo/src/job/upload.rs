@@ -44,6 +44,7 @@ pub(crate) async fn upload_job(
         None => None,
     };
     let mut upload = config.backend.put_input(&input);
+    let mut relocation = super::media::Relocation::of(config, entry);
     let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
     progress.total = Some(entry.records as u64);
     let mut left = entry.records;
@@ -66,6 +67,9 @@ pub(crate) async fn upload_job(
             });
         }
         left -= lines;
+        if let Some(relocation) = &mut relocation {
+            relocation.chunk(&mut chunk).await?;
+        }
         for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             use std::io::Write;
             match spooled_record_id(line) {
