@@ -528,3 +528,53 @@ async fn llmbo_local_holds_a_job_to_the_folder_rule_record_by_record() {
         errors[1][0]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_batch_apis_read_each_invoice_from_its_own_document_too() {
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    type Structured = llmbo::mode::Structured<Invoice>;
+    let apis = [
+        (
+            llmbo::Inferer::<Structured>::anthropic(),
+            "claude-sonnet-4-5",
+            local.endpoint_url(),
+        ),
+        (
+            llmbo::Inferer::<Structured>::openai(),
+            "gpt-4o-mini",
+            format!("{}/v1", local.endpoint_url()),
+        ),
+        (
+            llmbo::Inferer::<Structured>::gemini(),
+            "gemini-2.5-flash",
+            local.endpoint_url(),
+        ),
+    ];
+    for (builder, model, base_url) in apis {
+        let results = builder
+            .model_name(model)
+            .job_name(format!("docs-{}", model.split('-').next().unwrap_or(model)))
+            .store(store.path().to_str().unwrap())
+            .base_url(base_url)
+            .api_key("test")
+            .build()
+            .await
+            .unwrap()
+            .auto(inputs(100, false), POLL)
+            .await
+            .unwrap_or_else(|err| panic!("{model}: {err}"));
+        check_own_facts(&results, 100);
+    }
+}
+
+mod example {
+    include!("../examples/documents.rs");
+
+    #[test]
+    fn the_documents_example_reads_every_invoice() {
+        if let Err(err) = main() {
+            panic!("examples/documents.rs failed: {err}");
+        }
+    }
+}
