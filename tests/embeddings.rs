@@ -239,3 +239,86 @@ async fn llmbo_local_refuses_an_invalid_dimension_as_bedrock_does() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nova_embeds_images_from_bytes_and_s3_and_a_text_finds_its_own_image() {
+    use llmbo::input::Part;
+    let local = LocalBedrock::start().await.unwrap();
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    s3.create_bucket().bucket("photos").send().await.unwrap();
+    const N: usize = 120;
+    let mut images = Vec::with_capacity(N);
+    for i in 0..N {
+        // What each picture shows is its text: llmbo-local's model sees a PNG's tEXt.
+        let png = llmbo_local::fixtures::png(&[&text(i)], 16, 16);
+        let part = if i % 3 == 0 {
+            let key = format!("p/{i}.png");
+            s3.put_object()
+                .bucket("photos")
+                .key(&key)
+                .body(png.into())
+                .send()
+                .await
+                .unwrap();
+            Part::image_s3(format!("s3://photos/{key}"))
+        } else {
+            Part::image(png)
+        };
+        images.push((format!("img{i:04}"), ModelInput::new().user_parts([part])));
+    }
+    let pictures = builder(&local, NOVA, "nova-images")
+        .await
+        .dimensions(1024)
+        .embedding_purpose(EmbeddingPurpose::GenericIndex)
+        .build()
+        .await
+        .unwrap()
+        .auto(images, POLL)
+        .await
+        .unwrap();
+    let texts = builder(&local, NOVA, "nova-texts")
+        .await
+        .dimensions(1024)
+        .embedding_purpose(EmbeddingPurpose::GenericRetrieval)
+        .build()
+        .await
+        .unwrap()
+        .auto(texts(N), POLL)
+        .await
+        .unwrap();
+    let vectors: Vec<&Vec<f32>> = pictures
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            assert_eq!(r.record_id, format!("img{i:04}"));
+            &r.outcome.as_ref().unwrap().vector
+        })
+        .collect();
+    for (i, query) in texts.records.iter().enumerate() {
+        let q = &query.outcome.as_ref().unwrap().vector;
+        let best = (0..N)
+            .max_by(|&a, &b| dot(q, vectors[a]).total_cmp(&dot(q, vectors[b])))
+            .unwrap();
+        assert_eq!(best, i, "text {i} found image {best}");
+    }
+    // An image with text beside it is two things: refused at prepare, naming the record.
+    let mixed = vec![(
+        "both".to_owned(),
+        ModelInput::new().user_parts([
+            Part::text("a caption"),
+            Part::image(llmbo_local::fixtures::png(&["x"], 2, 2)),
+        ]),
+    )];
+    let err = builder(&local, NOVA, "nova-mixed")
+        .await
+        .build()
+        .await
+        .unwrap()
+        .prepare_run(mixed)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`both`") && err.to_string().contains("one thing"),
+        "{err}"
+    );
+}

@@ -218,8 +218,41 @@ pub fn nova(body: &Map<String, Value>) -> Answer {
             }
         },
     };
+    let modalities: Vec<&str> = ["text", "image", "audio", "video"]
+        .into_iter()
+        .filter(|k| params.contains_key(*k))
+        .collect();
+    if modalities.len() != 1 {
+        return malformed(format!(
+            "#/singleEmbeddingParams: exactly one of text, image, audio or video is required, \
+             found {}",
+            modalities.len()
+        ));
+    }
+    if let Some(image) = params.get("image") {
+        // An image: checked as a content block is; its vector from what it shows (a
+        // fixture's text), else from its bytes.
+        let block = json!({"image": image});
+        let shown = match crate::synth::read_media(&block, "#/singleEmbeddingParams") {
+            Ok(shown) => shown,
+            Err(message) => return malformed(message),
+        };
+        let seen = if shown.trim().is_empty() {
+            image.to_string()
+        } else {
+            shown
+        };
+        let v = vector(&seen, dimensions, true);
+        return Answer::Output {
+            body: json!({"embeddings": [{"embeddingType": "IMAGE", "embedding": v}]}),
+            input_tokens: 0,
+            output_tokens: 0,
+        };
+    }
     let Some(text) = params.get("text") else {
-        return malformed("#/singleEmbeddingParams: llmbo-local embeds text only; give [text]");
+        return malformed(
+            "#/singleEmbeddingParams: llmbo-local embeds text and images only; give [text] or [image]",
+        );
     };
     match text.get("truncationMode").and_then(Value::as_str) {
         Some("START" | "END" | "NONE") => {}

@@ -15,6 +15,14 @@ mod body;
 mod decide;
 mod read;
 
+/// Checks one media block as its family sends it (`{"image": {format, source}}`, ...) and
+/// reads it: the text the synthetic model sees in it.
+pub(crate) fn read_media(block: &Value, at: &str) -> Result<String, String> {
+    let mut read = read::media::Read::default();
+    read::media::read(block, at, &mut read)?;
+    Ok(read.media)
+}
+
 use body::{
     Thinking, anthropic_body, chat_body, converse_body, gemini_body, mistral_chat_stop_key,
 };

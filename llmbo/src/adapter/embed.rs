@@ -16,6 +16,11 @@ use crate::output::ToolDefinition;
 /// The text of an embedding record: its user turns, joined by blank lines.
 fn text_of(input: &ModelInput) -> Result<String, Error> {
     input.validate()?;
+    if crate::media::has_media(input) {
+        return Err(Error::invalid_request(
+            "this embedding model embeds text only; give the record text",
+        ));
+    }
     if !input.tools.is_empty() {
         return Err(Error::invalid_request("an embedding model takes no tools"));
     }
@@ -30,6 +35,59 @@ fn text_of(input: &ModelInput) -> Result<String, Error> {
         return Err(Error::invalid_request("the text to embed is empty"));
     }
     Ok(text)
+}
+
+/// The one image or video a Nova embedding record embeds, in Nova's form (`{format, source:
+/// {bytes | s3Location}}`, under `image` or `video`); `None` for a record of text. Nova embeds
+/// one thing per record: a medium with text beside it is refused.
+fn media_of(input: &ModelInput) -> Result<Option<(&'static str, Value)>, Error> {
+    if !crate::media::has_media(input) {
+        return Ok(None);
+    }
+    input.validate()?;
+    let mut found = None;
+    for message in &input.messages {
+        for block in crate::media::blocks(message)? {
+            let media = match block {
+                crate::media::Block::Text(text) if text.trim().is_empty() => continue,
+                crate::media::Block::Text(_) => {
+                    return Err(Error::invalid_request(
+                        "Nova embeds one thing per record: an image or video, or text, not both",
+                    ));
+                }
+                crate::media::Block::Media(media) => media,
+            };
+            if found.is_some() {
+                return Err(Error::invalid_request(
+                    "Nova embeds one image or video per record; this record has several",
+                ));
+            }
+            let key = match media.kind {
+                crate::media::MediaKind::Image => "image",
+                crate::media::MediaKind::Video => "video",
+                crate::media::MediaKind::Document => {
+                    return Err(Error::invalid_request(
+                        "Nova's embeddings take images and video, not documents",
+                    ));
+                }
+            };
+            let source = match media.data {
+                crate::media::MediaData::Bytes(bytes) => {
+                    json!({"bytes": crate::media::MediaData::base64(bytes)})
+                }
+                crate::media::MediaData::S3 {
+                    uri,
+                    bucket_owner: Some(owner),
+                } => json!({"s3Location": {"uri": uri, "bucketOwner": owner}}),
+                crate::media::MediaData::S3 { uri, .. } => json!({"s3Location": {"uri": uri}}),
+            };
+            found = Some((
+                key,
+                json!({"format": media.format.name(), "source": source}),
+            ));
+        }
+    }
+    Ok(found)
 }
 
 /// A list of numbers as `f32`s, or why it is not one.
@@ -193,10 +251,17 @@ impl RequestWriter for NovaEmbedAdapter {
         if let Some(d) = self.settings.dimensions {
             params.insert("embeddingDimension".into(), json!(d));
         }
-        params.insert(
-            "text".into(),
-            json!({"truncationMode": truncation.as_str(), "value": text_of(input)?}),
-        );
+        match media_of(input)? {
+            Some((key, media)) => {
+                params.insert(key.into(), media);
+            }
+            None => {
+                params.insert(
+                    "text".into(),
+                    json!({"truncationMode": truncation.as_str(), "value": text_of(input)?}),
+                );
+            }
+        }
         Ok(json!({
             "schemaVersion": "nova-multimodal-embed-v1",
             "taskType": "SINGLE_EMBEDDING",
