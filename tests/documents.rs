@@ -578,3 +578,27 @@ mod example {
         }
     }
 }
+
+#[tokio::test]
+async fn the_estimate_counts_pages_and_pixels_not_base64() {
+    let local = LocalBedrock::start().await.unwrap();
+    let prepared = builder(
+        &local,
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "estimate",
+    )
+    .build()
+    .await
+    .unwrap()
+    .prepare_run(inputs(200, false))
+    .unwrap();
+    let estimate = prepared.run_record().estimate.unwrap();
+    // 100 one-page PDFs at 2,250 tokens a page, 100 PNGs of 24 × 8 px at one token each.
+    assert_eq!(estimate.media_tokens, 100 * 2_250 + 100);
+    // The base64 is not counted as text: the whole is within the media's margin, plus a
+    // little text per record.
+    assert!(
+        estimate.input_high < (estimate.media_tokens as f64 * 1.3) as u64 + 200 * 300,
+        "{estimate:?}"
+    );
+}

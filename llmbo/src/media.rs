@@ -809,6 +809,56 @@ mod tests {
     }
 
     #[test]
+    fn media_tokens_follow_each_familys_documented_rule() {
+        let square = |side| Measure {
+            pixels: Some((side, side)),
+            pages: None,
+        };
+        let image =
+            |model| media_tokens(model, MediaKind::Image, MediaFormat::Png, 0, square(1024)).0;
+        // OpenAI's own example: 1024 × 1024 at high detail is 765 tokens.
+        assert_eq!(image("openai.gpt-4o"), 765);
+        // Claude: 1024² / 750; Gemini: four 768 px tiles of 258.
+        assert_eq!(image("anthropic.claude-sonnet-4-5"), 1399);
+        assert_eq!(image("google.gemini-2.5-flash"), 1032);
+        // Claude scales a large image down first: at most about 1,600 tokens.
+        let big = media_tokens(
+            "anthropic.claude-sonnet-4-5",
+            MediaKind::Image,
+            MediaFormat::Png,
+            0,
+            square(8000),
+        );
+        assert_eq!(big.0, 1600);
+        let pdf = Measure {
+            pixels: None,
+            pages: Some(4),
+        };
+        assert_eq!(
+            media_tokens(
+                "google.gemini-2.5-pro",
+                MediaKind::Document,
+                MediaFormat::Pdf,
+                0,
+                pdf
+            )
+            .0,
+            1032
+        );
+        assert_eq!(
+            media_tokens(
+                "amazon.nova-pro-v1:0",
+                MediaKind::Document,
+                MediaFormat::Txt,
+                400,
+                pdf
+            )
+            .0,
+            100
+        );
+    }
+
+    #[test]
     fn document_names_keep_what_converse_takes() {
         let source = MediaSource::S3 {
             uri: "s3://b/in/Invoice #42 (final)..pdf".into(),
@@ -860,6 +910,10 @@ pub struct MediaSupport {
     pub max_document_bytes: u64,
     /// The most documents in one request.
     pub max_documents: usize,
+    /// The longest side of an image, in pixels (0: none known).
+    pub max_pixels: u32,
+    /// The most pages of a PDF (0: none known).
+    pub max_pages: u32,
     /// Whether the limits are documented (`false`: UNCONFIRMED, checked as warnings).
     pub limits_documented: bool,
     /// Where the facts come from.
@@ -902,6 +956,8 @@ const NONE: MediaSupport = MediaSupport {
     max_images: 0,
     max_document_bytes: 0,
     max_documents: 0,
+    max_pixels: 0,
+    max_pages: 0,
     limits_documented: true,
     source: "no media documented for this model",
 };
@@ -923,6 +979,7 @@ pub const MEDIA_MODELS: &[MediaSupport] = &[
     MediaSupport {
         prefix: "anthropic.claude-3-sonnet",
         images: IMAGES,
+        max_pixels: 8_000,
         max_image_bytes: 3_750_000,
         max_images: 20,
         source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
@@ -931,6 +988,7 @@ pub const MEDIA_MODELS: &[MediaSupport] = &[
     MediaSupport {
         prefix: "anthropic.claude-3-opus",
         images: IMAGES,
+        max_pixels: 8_000,
         max_image_bytes: 3_750_000,
         max_images: 20,
         source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
@@ -939,6 +997,7 @@ pub const MEDIA_MODELS: &[MediaSupport] = &[
     MediaSupport {
         prefix: "anthropic.claude-3-5-sonnet-20240620",
         images: IMAGES,
+        max_pixels: 8_000,
         max_image_bytes: 3_750_000,
         max_images: 20,
         source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
@@ -947,6 +1006,7 @@ pub const MEDIA_MODELS: &[MediaSupport] = &[
     MediaSupport {
         prefix: "anthropic.claude-3-haiku",
         images: IMAGES,
+        max_pixels: 8_000,
         max_image_bytes: 3_750_000,
         max_images: 20,
         source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
@@ -955,11 +1015,13 @@ pub const MEDIA_MODELS: &[MediaSupport] = &[
     MediaSupport {
         prefix: "anthropic.claude",
         images: IMAGES,
+        max_pixels: 8_000,
         documents: PDF_AND_TEXT,
         max_image_bytes: 3_750_000,
         max_images: 20,
         max_document_bytes: 4_500_000,
         max_documents: 5,
+        max_pages: 100,
         // Claude's InvokeModel documents PDFs without a batch size limit: UNCONFIRMED.
         limits_documented: false,
         source: "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html",
@@ -1046,6 +1108,7 @@ pub const MEDIA_MODELS: &[MediaSupport] = &[
         max_images: 500,
         max_document_bytes: 32 * MB,
         max_documents: 100,
+        max_pages: 100,
         limits_documented: false,
         source: "https://platform.openai.com/docs/guides/pdf-files",
         ..NONE
@@ -1065,6 +1128,7 @@ pub const MEDIA_MODELS: &[MediaSupport] = &[
         max_images: 3_600,
         max_document_bytes: 20 * MB,
         max_documents: 1_000,
+        max_pages: 1_000,
         source: "https://ai.google.dev/gemini-api/docs/document-processing",
         ..NONE
     },
@@ -1130,4 +1194,213 @@ pub(crate) fn check_support(model_id: &str, input: &crate::ModelInput) -> Result
         }
     }
     Ok(())
+}
+
+/// What a medium's bytes say of its size: an image's pixels, a PDF's pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Measure {
+    /// Width and height in pixels, for an image whose header was read.
+    pub pixels: Option<(u32, u32)>,
+    /// Pages, for a PDF.
+    pub pages: Option<u32>,
+}
+
+/// Reads an image's size from its header (PNG, GIF, JPEG, WebP) or counts a PDF's pages (its
+/// `/Type /Page` objects); what cannot be read stays `None`.
+///
+/// ```
+/// use llmbo::input::{MediaFormat, measure};
+/// let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+/// png.extend_from_slice(&640u32.to_be_bytes());
+/// png.extend_from_slice(&480u32.to_be_bytes());
+/// assert_eq!(measure(MediaFormat::Png, &png).pixels, Some((640, 480)));
+/// let pdf = b"%PDF-1.4 1 0 obj<</Type /Pages /Count 2>> 2 0 obj<</Type /Page>> 3 0 obj<</Type/Page>>";
+/// assert_eq!(measure(MediaFormat::Pdf, pdf).pages, Some(2));
+/// ```
+pub fn measure(format: MediaFormat, bytes: &[u8]) -> Measure {
+    let be32 = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let le16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let pixels = match format {
+        MediaFormat::Png => be32(16).zip(be32(20)),
+        MediaFormat::Gif => le16(6).zip(le16(8)),
+        MediaFormat::Jpeg => jpeg_size(bytes),
+        MediaFormat::Webp => webp_size(bytes),
+        _ => None,
+    };
+    let pages = (format == MediaFormat::Pdf).then(|| pdf_pages(bytes));
+    Measure { pixels, pages }
+}
+
+fn jpeg_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut at = 2;
+    loop {
+        let header = bytes.get(at..at + 4)?;
+        if header[0] != 0xff {
+            return None;
+        }
+        let marker = header[1];
+        let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        // Start of frame (not DHT, JPG or DAC): height then width.
+        if (0xc0..=0xcf).contains(&marker) && ![0xc4, 0xc8, 0xcc].contains(&marker) {
+            let frame = bytes.get(at + 5..at + 9)?;
+            let height = u32::from(u16::from_be_bytes([frame[0], frame[1]]));
+            let width = u32::from(u16::from_be_bytes([frame[2], frame[3]]));
+            return Some((width, height));
+        }
+        if len < 2 {
+            return None;
+        }
+        at += 2 + len;
+    }
+}
+
+fn webp_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let chunk = bytes.get(12..16)?;
+    let le24 = |at: usize| {
+        bytes
+            .get(at..at + 3)
+            .map(|b| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
+    };
+    match chunk {
+        b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
+        b"VP8 " => {
+            let b = bytes.get(26..30)?;
+            let width = u32::from(u16::from_le_bytes([b[0], b[1]]) & 0x3fff);
+            let height = u32::from(u16::from_le_bytes([b[2], b[3]]) & 0x3fff);
+            Some((width, height))
+        }
+        b"VP8L" => {
+            let b = bytes.get(21..25)?;
+            let bits = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
+        }
+        _ => None,
+    }
+}
+
+/// A PDF's `/Type /Page` objects (not `/Pages`), at least one.
+fn pdf_pages(bytes: &[u8]) -> u32 {
+    let mut pages = 0u32;
+    let mut rest = bytes;
+    while let Some(at) = memchr::memmem::find(rest, b"/Type") {
+        rest = rest.get(at + 5..).unwrap_or_default();
+        let value = rest.trim_ascii_start();
+        if value.starts_with(b"/Page") && !value.starts_with(b"/Pages") {
+            pages += 1;
+        }
+    }
+    pages.max(1)
+}
+
+/// Input tokens of one medium by its family's documented rule, with the rule's name;
+/// `measure` from [`measure`] (an S3 object not read: a typical image, or 3 pages).
+///
+/// - Claude: an image is `width × height / 750` tokens after it is fitted into 1,568 px on its
+///   long side (Anthropic, "Vision", https://docs.anthropic.com/en/docs/build-with-claude/vision);
+///   (about 1.15 megapixels, so at most about 1,600 tokens); a PDF page 1,500 to 3,000 tokens, 2,250 counted (Anthropic, "PDF support",
+///   https://docs.anthropic.com/en/docs/build-with-claude/pdf-support).
+/// - OpenAI: 85 + 170 per 512 px tile after fitting into 2,048 px and the short side into
+///   768 px (OpenAI, "Images and vision", https://platform.openai.com/docs/guides/images-vision).
+/// - Gemini: 258 per image up to 384 px a side, else 258 per 768 px tile; 258 per PDF page
+///   (Google, "Image understanding" and "Document understanding",
+///   https://ai.google.dev/gemini-api/docs/document-processing).
+/// - Nova, Llama, Pixtral and the rest: Claude's rule (UNCONFIRMED for them).
+/// - A text document: its bytes at four characters a token.
+pub fn media_tokens(
+    model_id: &str,
+    kind: MediaKind,
+    format: MediaFormat,
+    bytes: usize,
+    measure: Measure,
+) -> (u64, &'static str) {
+    let model = crate::model::normalize_model_id(model_id);
+    let family = if model.starts_with("openai.") {
+        "openai"
+    } else if model.starts_with("google.") {
+        "gemini"
+    } else {
+        "claude"
+    };
+    if format.is_text() {
+        return ((bytes as u64).div_ceil(4), "text at 4 characters a token");
+    }
+    match kind {
+        MediaKind::Image => {
+            let (w, h) = measure.pixels.unwrap_or((1092, 1092));
+            let (w, h) = (f64::from(w.max(1)), f64::from(h.max(1)));
+            match family {
+                "openai" => {
+                    let fit = (2048.0 / w.max(h)).min(1.0);
+                    let (w, h) = (w * fit, h * fit);
+                    let short = (768.0 / w.min(h)).min(1.0);
+                    let (w, h) = (w * short, h * short);
+                    let tiles = (w / 512.0).ceil() * (h / 512.0).ceil();
+                    (85 + 170 * tiles as u64, "OpenAI: 85 + 170 a 512 px tile")
+                }
+                "gemini" if w <= 384.0 && h <= 384.0 => (258, "Gemini: 258 an image"),
+                "gemini" => {
+                    let tiles = (w / 768.0).ceil() * (h / 768.0).ceil();
+                    (258 * tiles as u64, "Gemini: 258 a 768 px tile")
+                }
+                _ => {
+                    // Fitted into 1,568 px and about 1.15 megapixels (1,600 tokens).
+                    let fit = (1568.0 / w.max(h)).min(1.0);
+                    let tokens = ((w * fit) * (h * fit) / 750.0).min(1600.0);
+                    (tokens.ceil() as u64, "Claude: width × height / 750")
+                }
+            }
+        }
+        MediaKind::Document => {
+            let pages = u64::from(measure.pages.unwrap_or(3));
+            match family {
+                "gemini" => (258 * pages, "Gemini: 258 a page"),
+                "openai" => (
+                    1_500 * pages,
+                    "OpenAI: a page's text and image, about 1,500",
+                ),
+                _ => (2_250 * pages, "Claude: 1,500 to 3,000 a page"),
+            }
+        }
+        // Video is billed by duration, which llmbo does not read.
+        MediaKind::Video => (0, "video: not estimated"),
+    }
+}
+
+/// A request's media tokens (see [`media_tokens`]) and the bytes their base64 takes in its
+/// body.
+pub(crate) fn tokens_of(model_id: &str, input: &crate::ModelInput) -> (u64, u64) {
+    let mut tokens = 0;
+    let mut base64 = 0;
+    for part in input.messages.iter().flat_map(|m| &m.parts) {
+        let Some((kind, media)) = part.as_media() else {
+            continue;
+        };
+        match &media.source {
+            MediaSource::Bytes(bytes) => {
+                let format = MediaFormat::sniff(bytes)
+                    .or(media.format)
+                    .unwrap_or(MediaFormat::Txt);
+                let measured = measure(format, bytes);
+                tokens += media_tokens(model_id, kind, format, bytes.len(), measured).0;
+                base64 += (bytes.len() as u64).div_ceil(3) * 4;
+            }
+            MediaSource::S3 { uri, .. } => {
+                let format = media
+                    .format
+                    .or_else(|| MediaFormat::from_name(uri))
+                    .unwrap_or(MediaFormat::Pdf);
+                tokens += media_tokens(model_id, kind, format, 0, Measure::default()).0;
+            }
+            MediaSource::File(_) => {}
+        }
+    }
+    (tokens, base64)
 }

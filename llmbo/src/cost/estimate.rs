@@ -106,6 +106,10 @@ pub struct TokenEstimate {
     pub output_max: u64,
     /// Records whose body sets no output limit ([`DEFAULT_OUTPUT_BOUND`] is assumed).
     pub unbounded: usize,
+    /// Input tokens of documents, images and video, by each family's rule (in `input_low`
+    /// and `input_high` already; their base64 is not counted as text).
+    #[serde(default)]
+    pub media_tokens: u64,
 }
 
 impl TokenEstimate {
@@ -150,6 +154,7 @@ pub struct TokenEstimator {
     bytes: u64,
     output: u64,
     unbounded: usize,
+    media_tokens: u64,
 }
 
 impl TokenEstimator {
@@ -164,6 +169,7 @@ impl TokenEstimator {
             bytes: 0,
             output: 0,
             unbounded: 0,
+            media_tokens: 0,
         }
     }
 
@@ -216,17 +222,30 @@ impl TokenEstimator {
         }
     }
 
+    /// Counts a record's media: their tokens by their family's rule (see
+    /// [`media_tokens`](crate::input::media_tokens)), and their base64 bytes, which the body's
+    /// size then does not count as text.
+    pub fn add_media(&mut self, tokens: u64, base64_bytes: u64) {
+        self.media_tokens += tokens;
+        self.bytes = self.bytes.saturating_sub(base64_bytes);
+    }
+
     /// The estimate so far.
     pub fn estimate(&self) -> TokenEstimate {
         let tokens = self.bytes as f64 / self.ratio;
+        // The media rules are the providers' own, within the same margin as the text's.
+        let media = self.media_tokens as f64;
         TokenEstimate {
             records: self.records,
             body_bytes: self.bytes,
             chars_per_token: self.ratio,
             uncertainty: self.uncertainty,
             calibrated: self.calibrated,
-            input_low: (tokens * (1.0 - self.uncertainty)).floor().max(0.0) as u64,
-            input_high: (tokens * (1.0 + self.uncertainty)).ceil() as u64,
+            input_low: ((tokens + media) * (1.0 - self.uncertainty))
+                .floor()
+                .max(0.0) as u64,
+            input_high: ((tokens + media) * (1.0 + self.uncertainty)).ceil() as u64,
+            media_tokens: self.media_tokens,
             output_max: self.output,
             unbounded: self.unbounded,
         }

@@ -240,6 +240,10 @@ impl<'a> Spooler<'a> {
                 .tokens
                 .add_bounded(input.max_tokens.map(u64::from), body_bytes),
         }
+        if input.raw_body.is_none() && crate::media::has_media(input) {
+            let (tokens, base64) = crate::media::tokens_of(model, input);
+            self.tokens.add_media(tokens, base64);
+        }
     }
 
     /// The spool, once no two records share an id.

@@ -206,6 +206,38 @@ fn media_limits(model: &str, input: &ModelInput, sink: &mut Sink<'_>) {
                 MediaKind::Video => continue,
             };
             *count += 1;
+            let at = || format!("{ROOT}.messages[{i}].parts[{j}]");
+            if let MediaSource::Bytes(bytes) = &media.source
+                && let Some(format) = crate::media::MediaFormat::sniff(bytes)
+            {
+                let measured = crate::media::measure(format, bytes);
+                if let Some((w, h)) = measured.pixels
+                    && support.max_pixels > 0
+                    && w.max(h) > support.max_pixels
+                {
+                    sink.add(
+                        size_rule,
+                        at(),
+                        format!(
+                            "an image of {w} × {h} px, over {model}'s {} px a side ({})",
+                            support.max_pixels, support.source
+                        ),
+                    );
+                }
+                if let Some(pages) = measured.pages
+                    && support.max_pages > 0
+                    && pages > support.max_pages
+                {
+                    sink.add(
+                        size_rule,
+                        at(),
+                        format!(
+                            "a PDF of {pages} pages, over {model}'s {} ({})",
+                            support.max_pages, support.source
+                        ),
+                    );
+                }
+            }
             if let MediaSource::Bytes(bytes) = &media.source
                 && max > 0
                 && bytes.len() as u64 > max
