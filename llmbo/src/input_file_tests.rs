@@ -140,3 +140,31 @@ fn a_line_over_the_limit_is_refused_by_number() {
     assert_eq!(text.len(), MAX_LINE_BYTES);
     assert!(read_input(&text[..], "f.jsonl").is_ok());
 }
+
+#[test]
+fn a_line_names_its_documents_and_images_as_parts() -> Result<(), Box<dyn std::error::Error>> {
+    let text = json!({"recordId": "inv", "messages": [{"role": "user", "parts": [
+        {"text": "Extract the invoice."},
+        {"document": {"file": "invoices/0042.pdf"}},
+        {"image": {"s3": {"uri": "s3://archive/0042.png"}}},
+        {"image": {"bytes": "iVBORw0KGgo="}}
+    ]}]})
+    .to_string();
+    let records = read_input(text.as_bytes(), "f.jsonl")?;
+    let parts = &records[0].1.messages[0].parts;
+    assert_eq!(parts.len(), 4);
+    assert_eq!(parts[0].as_text(), Some("Extract the invoice."));
+    assert_eq!(
+        parts[1],
+        crate::media::Part::document_file("invoices/0042.pdf")
+    );
+    assert_eq!(
+        parts[2],
+        crate::media::Part::image_s3("s3://archive/0042.png")
+    );
+    assert_eq!(
+        parts[3],
+        crate::media::Part::image(b"\x89PNG\r\n\x1a\n".to_vec())
+    );
+    Ok(())
+}

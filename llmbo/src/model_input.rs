@@ -28,7 +28,9 @@ pub enum Role {
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// The text of the turn (with [`parts`](Self::parts), their text parts, one per line).
+    /// The text of the turn (with [`parts`](Self::parts), their text parts, one per line;
+    /// a turn read from JSON with `parts` may leave it out).
+    #[serde(default)]
     pub content: String,
     /// Text, documents, images and video, in order, when the turn has media; empty for a
     /// turn of text only, which is its `content`.
