@@ -95,6 +95,21 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     /// until [`InputWriter::finish`], and a writer dropped before it leaves nothing billed.
     fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
 
+    /// Up to `limit` bytes of an output file from `offset`, all of one version of it, while its
+    /// job runs: `None` where a job's output is written only at its end (the batch APIs) or the
+    /// file is not there yet. Bedrock says results can be read while a job is InProgress;
+    /// whether its files grow before the end is not documented, and a reader must work either
+    /// way.
+    fn read_from<'a>(
+        &'a self,
+        file: &'a str,
+        offset: u64,
+        limit: u64,
+    ) -> BackendFuture<'a, Option<Tail>> {
+        let _ = (file, offset, limit);
+        Box::pin(async { Ok(None) })
+    }
+
     /// Copies a medium a record names (`s3://…`, in a bucket of `owner`'s when given) to
     /// `to`, beside a job's input, where the provider reads media from. Only Bedrock takes
     /// media by location.
@@ -111,6 +126,17 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
             )))
         })
     }
+}
+
+/// The part of a growing output file read from an offset: see [`Backend::read_from`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tail {
+    /// The bytes from the offset asked for, at most the read's limit.
+    pub(crate) bytes: Vec<u8>,
+    /// The file's version (ETag) the bytes are of.
+    pub(crate) version: String,
+    /// The file's whole size in that version.
+    pub(crate) size: u64,
 }
 
 /// How an on-demand request ended.

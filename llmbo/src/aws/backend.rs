@@ -193,6 +193,16 @@ impl Backend for Aws {
         Box::new(self.upload(bucket, key))
     }
 
+    fn read_from<'a>(
+        &'a self,
+        file: &'a str,
+        offset: u64,
+        limit: u64,
+    ) -> BackendFuture<'a, Option<crate::backend::Tail>> {
+        let (bucket, key) = layout::split_s3_uri(file);
+        Box::pin(self.get_range(bucket, key, offset, limit))
+    }
+
     fn copy_media<'a>(
         &'a self,
         from: &'a str,

@@ -137,6 +137,75 @@ impl Aws {
         Ok(object.body)
     }
 
+    /// Up to `limit` bytes of an object from `offset` (a `Range` GET), with the version they
+    /// are of and the object's whole size; no bytes past its end, `None` when it is not there.
+    pub(crate) async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<crate::backend::Tail>, Error> {
+        let last = offset.saturating_add(limit.max(1)) - 1;
+        let object = match self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes={offset}-{last}"))
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            // 416: nothing past `offset` yet.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 416) =>
+            {
+                return Ok(Some(crate::backend::Tail {
+                    size: offset,
+                    ..Default::default()
+                }));
+            }
+            Err(err) => return Err(aws_error("GetObject", err)),
+        };
+        let version = object.e_tag().unwrap_or_default().to_owned();
+        // `Content-Range: bytes a-b/size`; a GET without a range honoured is the whole object.
+        let size = object
+            .content_range()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|s| s.parse::<u64>().ok());
+        let whole = size.is_none();
+        let data = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?
+            .into_bytes();
+        let (bytes, size) = if whole {
+            let size = data.len() as u64;
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let end = start
+                .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
+                .min(data.len());
+            (data.get(start..end).unwrap_or_default().to_vec(), size)
+        } else {
+            (data.to_vec(), size.unwrap_or_default())
+        };
+        Ok(Some(crate::backend::Tail {
+            bytes,
+            version,
+            size,
+        }))
+    }
+
     /// A small object whole with its ETag, or `None` when there is no such object: what a
     /// read-modify-write starts from.
     pub(crate) async fn get_versioned(

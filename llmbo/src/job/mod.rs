@@ -29,6 +29,7 @@ mod download;
 mod engine;
 mod follow_up;
 mod jobs;
+mod landing;
 mod line;
 mod media;
 pub(crate) mod names;

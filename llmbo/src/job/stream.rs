@@ -2,11 +2,13 @@
 //! the jobs, and each ended job is downloaded, read off the async workers and sent record by
 //! record before the next one is read.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::download::output_dir;
 use super::engine::{self, ShardOutput};
+use super::landing::Landing;
 use super::read;
 use super::results::{
     Detailed, RecordInfo, RunResults, RunSummary, failed_records, loaded_records, run_results,
@@ -30,15 +32,33 @@ impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
     /// private temp file, joined to its input and handed out record by record before the next
     /// job's is read. A million-record run never holds a million records.
     ///
+    /// While the first job not yet handed out runs, each poll reads what its output holds
+    /// beyond what was read before (Bedrock writes results as a job runs) and hands out the
+    /// records that continue the input order at once; the rest come when the job ends. Every
+    /// record comes exactly once either way, and where a provider writes its output only at
+    /// the end (the other batch APIs), the records simply come then.
+    ///
     /// The stream ends after the last record, or with one `Err` if the run cannot go on (AWS
     /// refused a call); [`RecordStream::summary`] then has the combined manifest.
     pub fn stream(self, poll_interval: Duration) -> RecordStream<O::Value> {
+        self.stream_in(poll_interval, Order::Input)
+    }
+
+    /// As [`stream`](Self::stream), with each record handed out as soon as it lands, in any
+    /// order: the records of every running job as their output grows, then the rest of each
+    /// job as it ends, whichever job ends first. Every record still comes exactly once; match
+    /// them up by [`RecordResult::record_id`].
+    pub fn stream_as_they_land(self, poll_interval: Duration) -> RecordStream<O::Value> {
+        self.stream_in(poll_interval, Order::AsTheyLand)
+    }
+
+    fn stream_in(self, poll_interval: Duration, order: Order) -> RecordStream<O::Value> {
         let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         let summary = Arc::new(Mutex::new(None));
         let done = Arc::clone(&summary);
         let run = self.in_flight();
         let task = tokio::spawn(async move {
-            match produce(run, poll_interval, &sender).await {
+            match produce(run, poll_interval, order, &sender).await {
                 Ok(result) => {
                     *done.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
                 }
@@ -53,6 +73,17 @@ impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
             _task: AbortOnDrop(task),
         }
     }
+}
+
+/// In which order a stream hands out its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Input order, each job's records read at its end only (what `finish` collects).
+    InputAtEnd,
+    /// Input order, the first running job's records as they continue it.
+    Input,
+    /// As they land.
+    AsTheyLand,
 }
 
 impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
@@ -72,7 +103,7 @@ impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
         &self,
         poll_interval: Duration,
     ) -> Result<RunResults<O::Value>, Error> {
-        let mut stream = self.in_flight().stream(poll_interval);
+        let mut stream = self.in_flight().stream_in(poll_interval, Order::InputAtEnd);
         let mut records = Vec::new();
         let mut info = Vec::new();
         while let Some(item) = stream.next_detailed().await {
@@ -84,10 +115,11 @@ impl<O: OutputMode, S: RunFollowable> Inferer<O, S> {
     }
 }
 
-/// Follows every job and sends every record, in input order.
+/// Follows every job and sends every record, once, in `order`.
 async fn produce<O: OutputMode>(
     run: Inferer<O, Submitted>,
     poll: Duration,
+    order: Order,
     sender: &tokio::sync::mpsc::Sender<Result<Detailed<O::Value>, Error>>,
 ) -> Result<RunSummary, Error> {
     let (config, shared) = (&run.config, &run.run);
@@ -98,8 +130,13 @@ async fn produce<O: OutputMode>(
         ..RunSummary::default()
     };
     let mut pace = PollPace::new(poll, config.poll);
-    let mut next = 0;
-    while next < total {
+    let mut landing = Landing::default();
+    // Input order: the records of the first job not done, landed ahead of the next one to
+    // send, and how many of its records were sent.
+    let mut ahead: BTreeMap<usize, Detailed<O::Value>> = BTreeMap::new();
+    let mut sent_in_order = 0;
+    let mut done = vec![false; total];
+    while done.contains(&false) {
         let jobs = match schedule::tick(config, shared).await {
             Ok((jobs, _)) => {
                 pace.answered();
@@ -112,61 +149,129 @@ async fn produce<O: OutputMode>(
             }
         };
         let cancelled = shared.snapshot().cancelled;
-        while let Some((entry, details)) = jobs.get(next) {
+        for (index, (entry, details)) in jobs.iter().enumerate() {
+            if done.get(index).copied().unwrap_or(true) {
+                continue;
+            }
             let ended = match details {
                 Some(details) => details.status.is_finished(),
                 None => cancelled,
             };
             if !ended {
+                if let (Some(details), true) = (details, order != Order::InputAtEnd) {
+                    let landed = landing.land::<O>(config, entry, details).await?;
+                    if order == Order::AsTheyLand {
+                        for (_, record) in landed {
+                            if sender.send(Ok(record)).await.is_err() {
+                                return Ok(summary);
+                            }
+                        }
+                    } else {
+                        ahead.extend(landed);
+                        while let Some(record) = ahead.remove(&sent_in_order) {
+                            if sender.send(Ok(record)).await.is_err() {
+                                return Ok(summary);
+                            }
+                            sent_in_order += 1;
+                        }
+                    }
+                }
+                if order == Order::AsTheyLand {
+                    continue;
+                }
                 break;
             }
-            let shard = engine::download_shard(config, entry, details.as_ref(), &dir).await?;
-            let mut records: Box<dyn Iterator<Item = Detailed<O::Value>> + Send> = match shard {
-                ShardOutput::Downloaded(output) => {
-                    let files: Vec<_> = output
-                        .outputs
-                        .iter()
-                        .chain(&output.manifest)
-                        .cloned()
-                        .collect();
-                    let loaded = read::read_job_async::<O>(Arc::clone(config), *output).await?;
-                    // A large output is read line by line as it is joined (its files stay
-                    // open), so the files go as soon as they are open.
-                    for file in files {
-                        let _ = std::fs::remove_file(file);
-                    }
-                    Box::new(loaded_records(loaded, &mut summary))
+            // Input order: what landed ahead is read again with the rest of the job.
+            let sent: Vec<bool> = match order {
+                Order::AsTheyLand => landing.finish(&entry.job_name),
+                _ => {
+                    landing.finish(&entry.job_name);
+                    ahead.clear();
+                    (0..std::mem::take(&mut sent_in_order))
+                        .map(|_| true)
+                        .collect()
                 }
-                ShardOutput::Failed {
-                    record_ids,
-                    failure,
-                } => Box::new(failed_records(record_ids, failure, &mut summary)),
             };
-            // Joined in chunks off the async workers: the join may read and parse lines.
-            loop {
-                let (back, chunk) =
-                    crate::files::off_runtime("joining a job's output", move || {
-                        let chunk: Vec<_> = records.by_ref().take(JOIN_CHUNK).collect();
-                        (records, chunk)
-                    })
-                    .await?;
-                records = back;
-                if chunk.is_empty() {
-                    break;
-                }
-                for record in chunk {
-                    if sender.send(Ok(record)).await.is_err() {
-                        return Ok(summary); // the stream was dropped
-                    }
-                }
+            if !send_job::<O>(
+                config,
+                entry,
+                details.as_ref(),
+                &dir,
+                &mut summary,
+                sent,
+                sender,
+            )
+            .await?
+            {
+                return Ok(summary); // the stream was dropped
             }
-            next += 1;
+            if let Some(done) = done.get_mut(index) {
+                *done = true;
+            }
         }
-        if next < total {
+        if done.contains(&false) {
             pace.sleep().await;
         }
     }
     Ok(summary)
+}
+
+/// Downloads an ended job and sends each of its records not sent already (`sent`, by
+/// position), in input order; `false` when the stream was dropped.
+async fn send_job<O: OutputMode>(
+    config: &Arc<super::config::JobConfig>,
+    entry: &super::record::ShardEntry,
+    details: Option<&crate::status::JobDetails>,
+    dir: &std::path::Path,
+    summary: &mut RunSummary,
+    sent: Vec<bool>,
+    sender: &tokio::sync::mpsc::Sender<Result<Detailed<O::Value>, Error>>,
+) -> Result<bool, Error> {
+    let shard = engine::download_shard(config, entry, details, dir).await?;
+    let records: Box<dyn Iterator<Item = Detailed<O::Value>> + Send> = match shard {
+        ShardOutput::Downloaded(output) => {
+            let files: Vec<_> = output
+                .outputs
+                .iter()
+                .chain(&output.manifest)
+                .cloned()
+                .collect();
+            let loaded = read::read_job_async::<O>(Arc::clone(config), *output).await?;
+            // A large output is read line by line as it is joined (its files stay
+            // open), so the files go as soon as they are open.
+            for file in files {
+                let _ = std::fs::remove_file(file);
+            }
+            Box::new(loaded_records(loaded, summary))
+        }
+        ShardOutput::Failed {
+            record_ids,
+            failure,
+        } => Box::new(failed_records(record_ids, failure, summary)),
+    };
+    let mut records: Box<dyn Iterator<Item = Detailed<O::Value>> + Send> = Box::new(
+        records
+            .enumerate()
+            .filter(move |(position, _)| !sent.get(*position).copied().unwrap_or(false))
+            .map(|(_, record)| record),
+    );
+    // Joined in chunks off the async workers: the join may read and parse lines.
+    loop {
+        let (back, chunk) = crate::files::off_runtime("joining a job's output", move || {
+            let chunk: Vec<_> = records.by_ref().take(JOIN_CHUNK).collect();
+            (records, chunk)
+        })
+        .await?;
+        records = back;
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        for record in chunk {
+            if sender.send(Ok(record)).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
 }
 
 /// Aborts a task when its handle is dropped: the stream's producer when the stream is
