@@ -210,6 +210,11 @@ pub struct Watch {
     /// Exit 1 when more than this fraction of records failed (0 = any failure).
     #[arg(long, default_value_t = 0.0)]
     pub max_error_rate: f64,
+    /// Append each record's result to this file as it lands (one JSON line each, as
+    /// `download` writes them, in the order they land). Watching again with the same file
+    /// goes on from where it ends: no record is written twice.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

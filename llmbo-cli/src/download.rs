@@ -179,20 +179,9 @@ impl ResultWriter {
     }
 
     fn write(&mut self, mut record: RecordResult<Value>) -> Result<(), Failure> {
-        if let (Some(validator), Ok(value)) = (&self.validator, &record.outcome)
-            && let Err(err) = schema_check(validator, value)
-        {
-            record.outcome = Err(err);
-        }
+        checked(self.validator.as_ref(), &mut record);
         self.summary.add_record(&record);
-        let line = match &record.outcome {
-            Ok(value) => json!({"recordId": record.record_id, "output": value}),
-            Err(err) => {
-                let mut error = serde_json::to_value(err).unwrap_or_else(|_| json!({}));
-                error["message"] = json!(err.to_string());
-                json!({"recordId": record.record_id, "error": error})
-            }
-        };
+        let line = result_line(&record);
         let written = serde_json::to_writer(&mut self.out.file, &line)
             .map_err(std::io::Error::from)
             .and_then(|()| self.out.file.write_all(b"\n"));
@@ -203,6 +192,29 @@ impl ResultWriter {
         self.out.commit()?;
         self.summary.add_manifest(manifest);
         Ok(self.summary)
+    }
+}
+
+/// The record, its output held to the run's schema (a value that breaks it becomes the
+/// record's error).
+pub(crate) fn checked(validator: Option<&jsonschema::Validator>, record: &mut RecordResult<Value>) {
+    if let (Some(validator), Ok(value)) = (validator, &record.outcome)
+        && let Err(err) = schema_check(validator, value)
+    {
+        record.outcome = Err(err);
+    }
+}
+
+/// A record's line in a results file: `{"recordId", "output"}` or `{"recordId", "error":
+/// {..., "message"}}`.
+pub(crate) fn result_line(record: &RecordResult<Value>) -> Value {
+    match &record.outcome {
+        Ok(value) => json!({"recordId": record.record_id, "output": value}),
+        Err(err) => {
+            let mut error = serde_json::to_value(err).unwrap_or_else(|_| json!({}));
+            error["message"] = json!(err.to_string());
+            json!({"recordId": record.record_id, "error": error})
+        }
     }
 }
 

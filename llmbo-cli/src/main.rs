@@ -4,6 +4,7 @@ mod args;
 mod context;
 mod download;
 mod inspect;
+mod landed;
 mod partial;
 mod report;
 mod submit;

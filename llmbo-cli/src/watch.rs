@@ -50,6 +50,17 @@ pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
     let target = Target::parse(&args.target.target)?;
     let run = ctx.run(&target).await?;
     let jobs = run.jobs_client();
+    // The results, appended as they land, by a handle of its own beside the view's polls.
+    let results = match &args.results {
+        Some(path) => {
+            let follower = ctx.run(&target).await?;
+            let path = path.clone();
+            Some(tokio::spawn(crate::landed::follow(
+                follower, path, interval,
+            )))
+        }
+        None => None,
+    };
     let mode = if ctx.json() {
         Mode::Json
     } else if std::io::stdout().is_terminal() {
@@ -77,6 +88,14 @@ pub async fn run(ctx: &Context, args: Watch) -> Result<(), Failure> {
         pace.sleep().await;
     };
     view.finish();
+    if let (Some(task), Some(path)) = (results, &args.results) {
+        let appended = task
+            .await
+            .map_err(|err| Failure::Failed(format!("writing the results stopped: {err}")))??;
+        if !ctx.json() {
+            println!("{appended} results appended to {}", path.display());
+        }
+    }
     summarize(ctx, &jobs, &rows, args.max_error_rate).await
 }
 

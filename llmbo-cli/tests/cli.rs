@@ -1500,3 +1500,101 @@ async fn every_subcommand_works_on_an_anthropic_an_openai_and_a_gemini_run() {
             .stdout(contains("nothing to stop"));
     }
 }
+
+/// `watch --results FILE` appends each record as it lands; killed mid-job (a line cut in
+/// half) and started again, it goes on from where the file ends: every record once.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_results_survives_a_kill_and_writes_every_record_once() {
+    let local = LocalBedrock::builder()
+        .speed(Speed {
+            step: Duration::from_millis(300),
+            per_record: Duration::from_millis(8),
+            ..Speed::fast()
+        })
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(
+        dir.path(),
+        "input.jsonl",
+        (0..1_000).map(|i| {
+            json!({"recordId": format!("r{i:04}"), "prompt": format!("Ada Lovelace was {i}."), "max_tokens": 200})
+                .to_string()
+        }),
+    );
+    let submitted = submit(&local, "landing", &input).assert().success();
+    let run_uri = stdout_json(submitted.get_output())["runUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let results = dir.path().join("landed.jsonl");
+    let spawn_watch = || {
+        let cmd = llmbo(&local);
+        let mut cmd = std::process::Command::new(cmd.get_program());
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", local.endpoint_url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", local.region())
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["watch", "--interval", "0.1", "--results"])
+            .arg(&results)
+            .arg(&run_uri)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let lines = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    // Killed once some records have landed, before the job ends.
+    let mut first = spawn_watch();
+    let started = std::time::Instant::now();
+    while lines(&results).len() < 150 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing landed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let at_kill = lines(&results).len();
+    assert!(
+        at_kill < 1_000,
+        "the job ended before the kill: nothing tested"
+    );
+    // As a kill mid-write leaves it: half a line.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&results)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"{\"recordId\":\"r09").unwrap();
+    drop(file);
+
+    let mut second = spawn_watch();
+    assert!(second.wait().unwrap().success());
+    let written = lines(&results);
+    assert_eq!(written.len(), 1_000, "{} lines", written.len());
+    let mut ids: Vec<String> = written
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            assert!(v.get("output").is_some() || v.get("error").is_some(), "{l}");
+            v["recordId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // The lines written before the kill stay first, as they were.
+    ids.truncate(1_000);
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 1_000, "a record was written twice");
+    assert!(ids.iter().all(|id| id.starts_with('r') && id.len() == 5));
+}
