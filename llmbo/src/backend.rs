@@ -95,6 +95,14 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     /// until [`InputWriter::finish`], and a writer dropped before it leaves nothing billed.
     fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
 
+    /// A file's bytes in memory when it holds at most `max` (read straight from the response,
+    /// no local copy); `None` when it is larger, or where the provider reads files only to
+    /// disk (then [`download`](Self::download) is used).
+    fn fetch<'a>(&'a self, file: &'a str, max: u64) -> BackendFuture<'a, Option<Vec<u8>>> {
+        let _ = (file, max);
+        Box::pin(async { Ok(None) })
+    }
+
     /// Up to `limit` bytes of an output file from `offset`, all of one version of it, while its
     /// job runs: `None` where a job's output is written only at its end (the batch APIs) or the
     /// file is not there yet. Bedrock says results can be read while a job is InProgress;

@@ -210,7 +210,7 @@ impl Part {
         }
     }
 
-    fn media_mut(&mut self) -> Option<&mut Media> {
+    pub(crate) fn media_mut(&mut self) -> Option<&mut Media> {
         match self {
             Part::Text(_) => None,
             Part::Image(m) | Part::Document(m) | Part::Video(m) => Some(m),
@@ -237,6 +237,7 @@ pub enum S3Media {
 }
 
 impl S3Media {
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub(crate) fn is_copy(&self) -> bool {
         *self == S3Media::Copy
     }
@@ -612,145 +613,6 @@ pub(crate) fn document_name(given: Option<&str>, source: &MediaSource, index: us
     } else {
         out
     }
-}
-
-/// Reads each local file a request names into bytes, once, so that the adapters and the
-/// checks see bytes or S3 objects only. An input without files is borrowed as it is.
-pub(crate) fn load_files(input: &crate::ModelInput) -> Result<Cow<'_, crate::ModelInput>, Error> {
-    let has_files = input.messages.iter().any(|m| {
-        m.parts.iter().any(|p| {
-            matches!(
-                p.as_media(),
-                Some((
-                    _,
-                    Media {
-                        source: MediaSource::File(_),
-                        ..
-                    }
-                ))
-            )
-        })
-    });
-    if !has_files {
-        return Ok(Cow::Borrowed(input));
-    }
-    let mut owned = input.clone();
-    for part in owned.messages.iter_mut().flat_map(|m| m.parts.iter_mut()) {
-        let Some(media) = part.media_mut() else {
-            continue;
-        };
-        if let MediaSource::File(path) = &media.source {
-            let bytes = std::fs::read(path).map_err(|err| {
-                problem(format!("its file {} cannot be read: {err}", path.display()))
-            })?;
-            if media.name.is_none()
-                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-            {
-                media.name = Some(stem.to_owned());
-            }
-            if media.format.is_none()
-                && let Some(named) = path.to_str().and_then(MediaFormat::from_name)
-                && named.is_text()
-            {
-                media.format = Some(named);
-            }
-            media.source = MediaSource::Bytes(bytes.into());
-        }
-    }
-    Ok(Cow::Owned(owned))
-}
-
-/// A message's parts as an adapter writes them: its text when it has no parts.
-pub(crate) fn blocks(message: &crate::input::Message) -> Result<Vec<Block<'_>>, Error> {
-    if message.parts.is_empty() {
-        return Ok(vec![Block::Text(&message.content)]);
-    }
-    let mut documents = 0;
-    message
-        .parts
-        .iter()
-        .map(|part| {
-            let Some((kind, media)) = part.as_media() else {
-                return Ok(Block::Text(part.as_text().unwrap_or_default()));
-            };
-            let (data, bytes) = match &media.source {
-                MediaSource::Bytes(bytes) => (MediaData::Bytes(bytes), Some(&bytes[..])),
-                MediaSource::S3 { uri, bucket_owner } => (
-                    MediaData::S3 {
-                        uri,
-                        bucket_owner: bucket_owner.as_deref(),
-                    },
-                    None,
-                ),
-                MediaSource::File(path) => {
-                    return Err(Error::Internal {
-                        what: "writing a medium",
-                        reason: format!("the file {} was not read first", path.display()),
-                    });
-                }
-            };
-            let format = format_of(kind, media, bytes)?;
-            let name = if kind == MediaKind::Document {
-                documents += 1;
-                match &media.name {
-                    Some(name) if document_name(Some(name), &media.source, 0) == *name => {
-                        Cow::Borrowed(name.as_str())
-                    }
-                    given => Cow::Owned(document_name(
-                        given.as_deref(),
-                        &media.source,
-                        documents - 1,
-                    )),
-                }
-            } else {
-                Cow::Borrowed("")
-            };
-            Ok(Block::Media(MediaBlock {
-                kind,
-                format,
-                name,
-                data,
-            }))
-        })
-        .collect()
-}
-
-/// Whether any message of the input names a medium in S3 (a raw body: any `s3Location`).
-pub(crate) fn has_s3_media(input: &crate::ModelInput) -> bool {
-    fn names_location(value: &serde_json::Value) -> bool {
-        match value {
-            serde_json::Value::Array(items) => items.iter().any(names_location),
-            serde_json::Value::Object(map) => {
-                map.contains_key("s3Location") || map.values().any(names_location)
-            }
-            _ => false,
-        }
-    }
-    if let Some(body) = &input.raw_body {
-        return names_location(body);
-    }
-    input.messages.iter().any(|m| {
-        m.parts.iter().any(|p| {
-            matches!(
-                p.as_media(),
-                Some((
-                    _,
-                    Media {
-                        source: MediaSource::S3 { .. },
-                        ..
-                    }
-                ))
-            )
-        })
-    })
-}
-
-/// Whether any message of the input has a medium.
-pub(crate) fn has_media(input: &crate::ModelInput) -> bool {
-    input
-        .messages
-        .iter()
-        .any(|m| m.parts.iter().any(|p| p.as_media().is_some()))
 }
 
 #[cfg(test)]
@@ -1152,50 +1014,6 @@ pub fn media_support(model_id: &str) -> MediaSupport {
         .unwrap_or(NONE)
 }
 
-/// Refuses a request with media its model does not take, naming the model and the medium.
-pub(crate) fn check_support(model_id: &str, input: &crate::ModelInput) -> Result<(), Error> {
-    if !has_media(input) {
-        return Ok(());
-    }
-    let support = media_support(model_id);
-    for message in &input.messages {
-        for block in blocks(message)? {
-            let Block::Media(media) = block else {
-                continue;
-            };
-            let formats = match media.kind {
-                MediaKind::Image => support.images,
-                MediaKind::Document => support.documents,
-                MediaKind::Video => support.video,
-            };
-            if formats.is_empty() {
-                return Err(problem(format!(
-                    "{model_id} takes no {}s ({}); use a model that does, or send the text",
-                    media.kind, support.source
-                )));
-            }
-            if !formats.contains(&media.format) {
-                let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
-                return Err(problem(format!(
-                    "{model_id} takes no {} {}s; it takes {}",
-                    media.format,
-                    media.kind,
-                    names.join(", ")
-                )));
-            }
-            if let MediaData::S3 { uri, .. } = media.data
-                && !support.s3
-            {
-                return Err(problem(format!(
-                    "{model_id} takes media as bytes only, not from S3 ({uri}); give the bytes \
-                     or a local file"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What a medium's bytes say of its size: an image's pixels, a PDF's pages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Measure {
@@ -1372,35 +1190,4 @@ pub fn media_tokens(
         // Video is billed by duration, which llmbo does not read.
         MediaKind::Video => (0, "video: not estimated"),
     }
-}
-
-/// A request's media tokens (see [`media_tokens`]) and the bytes their base64 takes in its
-/// body.
-pub(crate) fn tokens_of(model_id: &str, input: &crate::ModelInput) -> (u64, u64) {
-    let mut tokens = 0;
-    let mut base64 = 0;
-    for part in input.messages.iter().flat_map(|m| &m.parts) {
-        let Some((kind, media)) = part.as_media() else {
-            continue;
-        };
-        match &media.source {
-            MediaSource::Bytes(bytes) => {
-                let format = MediaFormat::sniff(bytes)
-                    .or(media.format)
-                    .unwrap_or(MediaFormat::Txt);
-                let measured = measure(format, bytes);
-                tokens += media_tokens(model_id, kind, format, bytes.len(), measured).0;
-                base64 += (bytes.len() as u64).div_ceil(3) * 4;
-            }
-            MediaSource::S3 { uri, .. } => {
-                let format = media
-                    .format
-                    .or_else(|| MediaFormat::from_name(uri))
-                    .unwrap_or(MediaFormat::Pdf);
-                tokens += media_tokens(model_id, kind, format, 0, Measure::default()).0;
-            }
-            MediaSource::File(_) => {}
-        }
-    }
-    (tokens, base64)
 }

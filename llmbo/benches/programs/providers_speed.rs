@@ -193,6 +193,8 @@ struct Best {
     upload_floor: f64,
     load: f64,
     load_floor: f64,
+    /// Bedrock: one GET plus each line into the typed mirror of its answer.
+    typed_floor: f64,
 }
 
 async fn measure(
@@ -266,6 +268,18 @@ async fn measure(
     if count != n {
         return Err(format!("{provider:?}: {count} output lines for {n} records").into());
     }
+    // The typed floor (Bedrock's lines are Claude's answers): the same GET, each line read
+    // into the same type, `Person`, through serde_json alone.
+    let mut typed_floor = 0.0;
+    if provider == Provider::Bedrock {
+        let started = Instant::now();
+        let output = server.output_bytes(provider, &job).await?;
+        let typed = support::serde_parse_bytes(&output);
+        typed_floor = started.elapsed().as_secs_f64();
+        if typed != n {
+            return Err(format!("typed floor: {typed} of {n} lines read").into());
+        }
+    }
     let keep = |best: &mut f64, now: f64| {
         if *best == 0.0 || now < *best {
             *best = now;
@@ -275,6 +289,9 @@ async fn measure(
     keep(&mut best.upload_floor, upload_floor);
     keep(&mut best.load, load);
     keep(&mut best.load_floor, load_floor);
+    if typed_floor > 0.0 {
+        keep(&mut best.typed_floor, typed_floor);
+    }
     Ok(())
 }
 
@@ -304,6 +321,15 @@ async fn run(n: usize, rounds: usize) -> Result<(), Failure> {
             best.load_floor,
             best.load / best.load_floor,
         );
+        if best.typed_floor > 0.0 {
+            println!(
+                "{:<9} download+load {:.3} s / typed floor {:.3} s = {:.2}   (one GET, each line into Person by serde_json)",
+                "",
+                best.load,
+                best.typed_floor,
+                best.load / best.typed_floor,
+            );
+        }
     }
     server.local.stop()
 }

@@ -161,6 +161,16 @@ pub fn serde_parse(lines: &[String]) -> usize {
         .count()
 }
 
+/// The typed floor of a download: each line of `bytes` straight into the typed mirror.
+pub fn serde_parse_bytes(bytes: &[u8]) -> usize {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|line| serde_json::from_slice::<TypedLine>(line).ok())
+        .filter(|line| line.model_output.content.iter().any(|b| b.input.is_some()))
+        .count()
+}
+
 /// Output lines as Bedrock writes them for a forced Nova tool (Converse-shaped answer).
 pub fn nova_output_lines(n: usize) -> Vec<String> {
     (0..n)

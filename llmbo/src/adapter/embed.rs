@@ -16,7 +16,7 @@ use crate::output::ToolDefinition;
 /// The text of an embedding record: its user turns, joined by blank lines.
 fn text_of(input: &ModelInput) -> Result<String, Error> {
     input.validate()?;
-    if crate::media::has_media(input) {
+    if crate::model_input::has_media(input) {
         return Err(Error::invalid_request(
             "this embedding model embeds text only; give the record text",
         ));
@@ -41,13 +41,13 @@ fn text_of(input: &ModelInput) -> Result<String, Error> {
 /// {bytes | s3Location}}`, under `image` or `video`); `None` for a record of text. Nova embeds
 /// one thing per record: a medium with text beside it is refused.
 fn media_of(input: &ModelInput) -> Result<Option<(&'static str, Value)>, Error> {
-    if !crate::media::has_media(input) {
+    if !crate::model_input::has_media(input) {
         return Ok(None);
     }
     input.validate()?;
     let mut found = None;
     for message in &input.messages {
-        for block in crate::media::blocks(message)? {
+        for block in crate::model_input::blocks(message)? {
             let media = match block {
                 crate::media::Block::Text(text) if text.trim().is_empty() => continue,
                 crate::media::Block::Text(_) => {

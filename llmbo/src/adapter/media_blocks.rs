@@ -20,8 +20,9 @@
 use serde_json::{Value, json};
 
 use crate::error::Error;
-use crate::media::{Block, MediaBlock, MediaData, MediaKind, blocks};
+use crate::media::{Block, MediaBlock, MediaData, MediaKind};
 use crate::model_input::Message;
+use crate::model_input::blocks;
 
 fn refused(family: &str, media: &MediaBlock<'_>, why: &str) -> Error {
     Error::invalid_request(format!(
@@ -171,8 +172,8 @@ pub(crate) fn llama(message: &Message, images: &mut Vec<Value>) -> Result<String
 }
 
 /// Refuses media in a family that writes text only.
-pub(crate) fn text_only(family: &str, input: &crate::ModelInput) -> Result<(), Error> {
-    if crate::media::has_media(input) {
+pub(crate) fn text_only(family: &str, input: &crate::model_input::ModelInput) -> Result<(), Error> {
+    if crate::model_input::has_media(input) {
         return Err(Error::invalid_request(format!(
             "{family} bodies take text only; this record has a document, image or video"
         )));
@@ -183,7 +184,7 @@ pub(crate) fn text_only(family: &str, input: &crate::ModelInput) -> Result<(), E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::Part;
+    use crate::media::Part;
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
     const PDF: &[u8] = b"%PDF-1.4\n%\xe2\xe3\n";

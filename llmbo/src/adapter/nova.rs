@@ -462,7 +462,7 @@ impl RequestWriter for NovaAdapter {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         validate_input(input, tool)?;
-        if crate::media::has_media(input) {
+        if crate::model_input::has_media(input) {
             let body = self.prepare_model_input(input, tool)?;
             crate::jsonl::encode_input_line(record_id, &body, out);
             return Ok(());

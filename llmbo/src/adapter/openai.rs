@@ -211,7 +211,7 @@ pub(crate) fn write_chat_completion(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     validate_input(input, tool)?;
-    if crate::media::has_media(input) {
+    if crate::model_input::has_media(input) {
         let body = chat_completion(input, tool, max_tokens_key, choice)?;
         crate::jsonl::encode_input_line(record_id, &body, out);
         return Ok(());

@@ -193,6 +193,11 @@ impl Backend for Aws {
         Box::new(self.upload(bucket, key))
     }
 
+    fn fetch<'a>(&'a self, file: &'a str, max: u64) -> BackendFuture<'a, Option<Vec<u8>>> {
+        let (bucket, key) = layout::split_s3_uri(file);
+        Box::pin(self.fetch_object(bucket, key, max))
+    }
+
     fn read_from<'a>(
         &'a self,
         file: &'a str,

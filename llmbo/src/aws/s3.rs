@@ -332,6 +332,45 @@ impl Aws {
         }
     }
 
+    /// An object's bytes in memory when it is at most `max` bytes (its `Content-Length`
+    /// says so before the body is read); `None` when it is larger.
+    pub(crate) async fn fetch_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("GetObject", e))?;
+        let size = object
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(u64::MAX);
+        if size > max {
+            return Ok(None);
+        }
+        let mut body = object.body;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| read_error(bucket, key, &e))?
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max {
+                return Ok(None);
+            }
+        }
+        Ok(Some(bytes))
+    }
+
     /// Streams an object into a new private file (mode 0600); returns the bytes and lines
     /// written.
     pub(crate) async fn download_to(

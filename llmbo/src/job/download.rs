@@ -28,9 +28,18 @@ impl<O: OutputMode> Inferer<O, Finished> {
     /// one never created) has no output; the ids of its records are read back from its input.
     pub async fn download_results(self) -> Result<Inferer<O, Downloaded>, Error> {
         let (dir, temp) = output_dir(self.config.output_dir.as_deref())?;
+        // Read into memory up to a budget for the whole run (it holds every job's output
+        // until loaded), unless the outputs are to be kept as files.
+        let mut in_memory = match self.config.output_dir {
+            Some(_) => 0,
+            None => RUN_IN_MEMORY_BYTES,
+        };
         let mut shards = Vec::with_capacity(self.data.jobs.len());
         for (entry, details) in self.data.jobs.iter() {
-            shards.push(engine::download_shard(&self.config, entry, details.as_ref(), &dir).await?);
+            shards.push(
+                engine::download_shard(&self.config, entry, details.as_ref(), &dir, &mut in_memory)
+                    .await?,
+            );
         }
         let status = self.data.status.clone();
         Ok(self.with_data(DownloadedRun {
@@ -43,6 +52,10 @@ impl<O: OutputMode> Inferer<O, Finished> {
 
 /// Where downloads go: `dir` (the builder's `output_dir`), else a private temp directory kept
 /// as long as the returned handle.
+/// What a `Downloaded` run holds of its outputs in memory, at most, before the rest goes to
+/// files.
+const RUN_IN_MEMORY_BYTES: u64 = 256 << 20;
+
 pub(crate) fn output_dir(
     dir: Option<&std::path::Path>,
 ) -> Result<(std::path::PathBuf, Option<Arc<tempfile::TempDir>>), Error> {

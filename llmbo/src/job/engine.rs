@@ -2,7 +2,7 @@
 //! `upload.rs`), download its output, read it (`read.rs`). The typestate front (`steps.rs`)
 //! and the scheduler call these for every job of every run, a single job being a run of one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::JobConfig;
 use super::record::ShardEntry;
+pub(crate) use super::stretch::OutputData;
 use crate::backend::JobRequest;
 use crate::error::Error;
 use crate::jsonl;
@@ -209,40 +210,41 @@ pub(crate) fn model_input_digest(line: &[u8]) -> Option<[u8; 32]> {
 fn name_idless(
     ids: &mut [String],
     idless: &[(usize, [u8; 32])],
-    outputs: &[PathBuf],
+    outputs: &[OutputData],
 ) -> Result<(), Error> {
     use std::collections::{HashMap, HashSet, VecDeque};
-    use std::io::BufRead;
     let mut waiting: HashMap<[u8; 32], VecDeque<usize>> = HashMap::new();
     for (position, digest) in idless {
         waiting.entry(*digest).or_default().push_back(*position);
     }
     let known: HashSet<String> = ids.iter().cloned().collect();
-    for path in outputs {
-        let file = std::fs::File::open(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        for line in std::io::BufReader::new(file).split(b'\n') {
-            let line = line.map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let Some(id) = jsonl::record_id_of_input_line(&line) else {
-                continue;
-            };
-            if known.contains(&id) {
-                continue;
-            }
-            let Some(digest) = model_input_digest(&line) else {
-                continue;
-            };
-            if let Some(position) = waiting.get_mut(&digest).and_then(VecDeque::pop_front)
-                && let Some(slot) = ids.get_mut(position)
-            {
-                *slot = id;
-            }
-        }
+    for data in outputs {
+        super::stretch::each_line(
+            data,
+            super::stretch::Stretch {
+                file: 0,
+                start: 0,
+                end: u64::MAX,
+            },
+            |_, line| {
+                let line = line.trim_ascii_end();
+                let Some(id) = jsonl::record_id_of_input_line(line) else {
+                    return Ok(());
+                };
+                if known.contains(&id) {
+                    return Ok(());
+                }
+                let Some(digest) = model_input_digest(line) else {
+                    return Ok(());
+                };
+                if let Some(position) = waiting.get_mut(&digest).and_then(VecDeque::pop_front)
+                    && let Some(slot) = ids.get_mut(position)
+                {
+                    *slot = id;
+                }
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }
@@ -323,18 +325,25 @@ pub(crate) struct JobOutput {
     pub(crate) job_arn: String,
     pub(crate) details: JobDetails,
     pub(crate) record_ids: Arc<Vec<String>>,
-    pub(crate) outputs: Vec<PathBuf>,
-    pub(crate) manifest: Option<PathBuf>,
+    pub(crate) outputs: Vec<OutputData>,
+    pub(crate) manifest: Option<OutputData>,
 }
 
-/// Fetches `<output>/<job id>/*.out` and `manifest.json.out` into `dir`
-/// (`<job name>_out.jsonl`, `<job name>_manifest.json`, mode 0600). Works for every end
-/// status; what does not exist (an expired job's output) is simply absent.
+/// How much of a job's output is read into memory, straight from the responses, before the
+/// rest goes to local files: what one job's lines may take in memory (the run's own files,
+/// in the private temp folder; a run with `output_dir` always keeps files there).
+pub(crate) const IN_MEMORY_BYTES: u64 = 64 << 20;
+
+/// Fetches `<output>/<job id>/*.out` and `manifest.json.out`: into memory while they fit
+/// `in_memory` bytes (taken from it), else into `dir` (`<job name>_out.jsonl`,
+/// `<job name>_manifest.json`, mode 0600). Works for every end status; what does not exist
+/// (an expired job's output) is simply absent.
 pub(crate) async fn download_job(
     config: &JobConfig,
     entry: &ShardEntry,
     details: &JobDetails,
     dir: &Path,
+    in_memory: &mut u64,
 ) -> Result<JobOutput, Error> {
     let (mut record_ids, idless) = input_ids(config, entry).await?;
     // A job described without its output location writes to the run's bucket.
@@ -348,19 +357,32 @@ pub(crate) async fn download_job(
     progress.total = details.total_record_count;
     let mut outputs = Vec::with_capacity(files.outputs.len());
     for (index, file) in files.outputs.iter().enumerate() {
+        if *in_memory > 0
+            && let Some(bytes) = config.backend.fetch(file, *in_memory).await?
+        {
+            *in_memory = in_memory.saturating_sub(bytes.len() as u64);
+            progress.bytes += bytes.len() as u64;
+            progress.processed += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+            config.report(&progress);
+            outputs.push(OutputData::Memory(bytes.into()));
+            continue;
+        }
         let path = dir.join(layout::local_output(&entry.job_name, index));
         let (bytes, lines) = config.backend.download(file, &path).await?;
         progress.bytes += bytes;
         progress.processed += lines;
         config.report(&progress);
-        outputs.push(path);
+        outputs.push(OutputData::File(path));
     }
     let manifest = match &files.manifest {
-        Some(file) => {
-            let path = dir.join(layout::local_manifest(&entry.job_name));
-            config.backend.download(file, &path).await?;
-            Some(path)
-        }
+        Some(file) => match config.backend.fetch(file, 1 << 20).await? {
+            Some(bytes) if *in_memory > 0 => Some(OutputData::Memory(bytes.into())),
+            _ => {
+                let path = dir.join(layout::local_manifest(&entry.job_name));
+                config.backend.download(file, &path).await?;
+                Some(OutputData::File(path))
+            }
+        },
         None => None,
     };
     tracing::info!(job_arn = %details.job_arn, files = outputs.len(), "results downloaded");
@@ -408,6 +430,7 @@ pub(crate) async fn download_shard(
     entry: &ShardEntry,
     details: Option<&JobDetails>,
     dir: &Path,
+    in_memory: &mut u64,
 ) -> Result<ShardOutput, Error> {
     let failure = match details {
         None => JobFailure::never_created(&entry.job_name),
@@ -415,7 +438,7 @@ pub(crate) async fn download_shard(
             Some(failure) => failure,
             None => {
                 return Ok(ShardOutput::Downloaded(Box::new(
-                    download_job(config, entry, details, dir).await?,
+                    download_job(config, entry, details, dir, in_memory).await?,
                 )));
             }
         },

@@ -156,7 +156,9 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             return Err(failure.into_error());
         }
         let (dir, _temp) = output_dir(None)?;
-        let output = engine::download_job(&self.config, &entry, &details, &dir).await?;
+        let mut in_memory = engine::IN_MEMORY_BYTES;
+        let output =
+            engine::download_job(&self.config, &entry, &details, &dir, &mut in_memory).await?;
         let mut loaded = read::read_job_async::<O>(Arc::clone(&self.config), output).await?;
         let mut recovered = 0;
         for (id, index) in positions.drain() {

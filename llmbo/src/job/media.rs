@@ -163,7 +163,10 @@ fn copy_name(from: &str) -> String {
 /// Refuses, at prepare, a record whose S3 media cannot be in its job's folder when llmbo may
 /// not copy them: under [`S3Media::Refuse`], a medium must already be in
 /// `s3://<bucket>/input/<job name>/`.
-pub(crate) fn check_refused(config: &JobConfig, input: &crate::ModelInput) -> Result<(), Error> {
+pub(crate) fn check_refused(
+    config: &JobConfig,
+    input: &crate::model_input::ModelInput,
+) -> Result<(), Error> {
     if config.settings.s3_media != S3Media::Refuse {
         return Ok(());
     }

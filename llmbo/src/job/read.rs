@@ -4,14 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Seek, SeekFrom};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::OutputMode;
 use super::config::JobConfig;
 use super::engine::JobOutput;
 use super::line::{LineKind, LineRead, Outcome, line_head, read_line, utf8_line};
-use super::stretch::{Stretch, each_line, io_error, stretches};
+use super::stretch::{OutputData, Stretch, each_line, io_error, stretches};
 use crate::adapter::OutputSpec;
 use crate::adapter::object::ModelProviderAdapter;
 use crate::error::{Error, RecordError};
@@ -43,13 +42,19 @@ struct Part<V> {
 }
 
 struct Reread<V> {
-    files: Vec<std::fs::File>,
-    paths: Vec<PathBuf>,
+    files: Vec<Opened>,
+    names: Vec<String>,
     /// Reads one line (the same reader as the parsed lines').
     read: LineParser<V>,
 }
 
 type LineParser<V> = Box<dyn Fn(&str, bool) -> LineRead<V> + Send>;
+
+/// An output kept open for the join to read lines of again.
+enum Opened {
+    File(std::fs::File),
+    Memory(Arc<[u8]>),
+}
 
 impl<V> Loaded<V> {
     /// The outcome of `record_id`, once; `None` when the output has no line for it.
@@ -76,20 +81,21 @@ impl<V> Reread<V> {
     fn line(&mut self, (file, offset, len): (usize, u64, usize)) -> Option<Outcome<V>> {
         let mut bytes = vec![0; len];
         let io = match self.files.get_mut(file) {
-            Some(f) => {
+            Some(Opened::File(f)) => {
                 use std::io::Read;
                 f.seek(SeekFrom::Start(offset))
                     .and_then(|_| f.read_exact(&mut bytes))
                     .map_err(|_| ())
             }
+            Some(Opened::Memory(all)) => usize::try_from(offset)
+                .ok()
+                .and_then(|at| all.get(at..at.checked_add(len)?))
+                .map(|line| bytes.copy_from_slice(line))
+                .ok_or(()),
             None => Err(()),
         };
         if io.is_err() {
-            let path = self
-                .paths
-                .get(file)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+            let path = self.names.get(file).cloned().unwrap_or_default();
             return Some((
                 Err(RecordError::MalformedOutput {
                     message: format!("its output line could not be read again from {path}"),
@@ -129,7 +135,7 @@ impl Reader<'_> {
     /// Reads one stretch: outcomes parsed while they hold under `keep` bytes, then indexed.
     fn part<O: OutputMode>(
         &self,
-        path: &Path,
+        data: &OutputData,
         stretch: Stretch,
         keep: u64,
     ) -> Result<Part<O::Value>, Error> {
@@ -141,7 +147,7 @@ impl Reader<'_> {
             errors: 0,
         };
         let mut held = 0u64;
-        each_line(path, stretch, |offset, bytes| {
+        each_line(data, stretch, |offset, bytes| {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(());
             }
@@ -159,7 +165,7 @@ impl Reader<'_> {
                         (record_id, kind, Some(outcome))
                     }
                     LineRead::Unreadable(message) => {
-                        tracing::warn!(file = %path.display(), offset, %message, "output line skipped");
+                        tracing::warn!(file = %data.name(), offset, %message, "output line skipped");
                         return Ok(());
                     }
                 }
@@ -180,7 +186,7 @@ impl Reader<'_> {
                         }
                     });
                 let Some((record_id, kind)) = head else {
-                    tracing::warn!(file = %path.display(), offset, "output line skipped: it names no record");
+                    tracing::warn!(file = %data.name(), offset, "output line skipped: it names no record");
                     return Ok(());
                 };
                 (record_id, kind, None)
@@ -230,8 +236,7 @@ pub(crate) fn read_job<O: OutputMode>(
     let bytes: u64 = output
         .outputs
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
+        .filter_map(|data| data.len().ok())
         .sum();
     let parts = if bytes < SPLIT_ABOVE_BYTES { 1 } else { parts };
     read_job_keeping::<O>(config, output, parts, KEEP_PARSED_BYTES)
@@ -257,13 +262,8 @@ fn read_job_keeping<O: OutputMode>(
     };
     let stretches = stretches(&output.outputs, parts)?;
     let keep = keep / stretches.len().max(1) as u64;
-    let path_of = |stretch: &Stretch| {
-        output
-            .outputs
-            .get(stretch.file)
-            .map(PathBuf::as_path)
-            .unwrap_or(Path::new(""))
-    };
+    let empty = OutputData::Memory(Arc::from(&b""[..]));
+    let path_of = |stretch: &Stretch| output.outputs.get(stretch.file).unwrap_or(&empty);
     let read: Vec<Result<Part<O::Value>, Error>> = if stretches.len() == 1 {
         stretches
             .iter()
@@ -324,8 +324,8 @@ fn read_job_keeping<O: OutputMode>(
     };
     // The manifest's counts are a check on the lines, never a reason to lose them.
     let manifest = match &output.manifest {
-        Some(path) => {
-            let text = std::fs::read(path).map_err(io_error(path))?;
+        Some(data) => {
+            let text = data.read_all()?;
             match serde_json::from_slice::<Manifest>(&text) {
                 Ok(manifest) => {
                     if (manifest.success_record_count, manifest.error_record_count)
@@ -360,7 +360,12 @@ fn read_job_keeping<O: OutputMode>(
         output
             .outputs
             .iter()
-            .map(|path| std::fs::File::open(path).map_err(io_error(path)))
+            .map(|data| match data {
+                OutputData::File(path) => std::fs::File::open(path)
+                    .map(Opened::File)
+                    .map_err(io_error(path)),
+                OutputData::Memory(bytes) => Ok(Opened::Memory(Arc::clone(bytes))),
+            })
             .collect::<Result<Vec<_>, _>>()?
     } else {
         Vec::new()
@@ -371,7 +376,7 @@ fn read_job_keeping<O: OutputMode>(
         parts,
         reread: Reread {
             files,
-            paths: output.outputs.clone(),
+            names: output.outputs.iter().map(OutputData::name).collect(),
             read: Box::new(move |line, lossy| {
                 read_line::<O>(adapter.as_ref(), spec.as_ref(), check.as_ref(), line, lossy)
             }),

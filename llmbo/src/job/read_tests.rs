@@ -88,7 +88,7 @@ async fn the_indexed_read_agrees_with_the_parsed_one_record_by_record()
             error_record_count: None,
         },
         record_ids: Arc::new(ids.clone()),
-        outputs: vec![path],
+        outputs: vec![crate::job::engine::OutputData::File(path)],
         manifest: None,
     };
     let mut parsed = read_job_keeping::<Structured<Person>>(&config, &output, 1, u64::MAX)?;

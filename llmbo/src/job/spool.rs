@@ -111,7 +111,7 @@ fn write_body(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     if input.raw_body.is_none() {
-        crate::media::check_support(&config.settings.model_name, input)?;
+        crate::model_input::check_support(&config.settings.model_name, input)?;
         super::media::check_refused(config, input)?;
     }
     match (&input.raw_body, output) {
@@ -187,7 +187,7 @@ impl<'a> Spooler<'a> {
         self.hashes.push(id_hash(&record_id));
         self.line.clear();
         // Local files are read once, here, for the adapter and the checks alike.
-        let input = crate::media::load_files(input).map_err(|err| match err {
+        let input = crate::model_input::load_files(input).map_err(|err| match err {
             Error::InvalidInput {
                 record_id: None,
                 problem,
@@ -205,7 +205,7 @@ impl<'a> Spooler<'a> {
             &mut self.line,
         )?;
         self.check(&record_id, &input);
-        self.s3_media |= crate::media::has_s3_media(&input);
+        self.s3_media |= crate::model_input::has_s3_media(&input);
         self.writer.write_all(&self.line).map_err(spool_io)?;
         self.sizes.push(self.line.len() as u64);
         Ok(())
@@ -240,8 +240,8 @@ impl<'a> Spooler<'a> {
                 .tokens
                 .add_bounded(input.max_tokens.map(u64::from), body_bytes),
         }
-        if input.raw_body.is_none() && crate::media::has_media(input) {
-            let (tokens, base64) = crate::media::tokens_of(model, input);
+        if input.raw_body.is_none() && crate::model_input::has_media(input) {
+            let (tokens, base64) = crate::model_input::tokens_of(model, input);
             self.tokens.add_media(tokens, base64);
         }
     }

@@ -227,14 +227,16 @@ async fn send_job<O: OutputMode>(
     sent: Vec<bool>,
     sender: &tokio::sync::mpsc::Sender<Result<Detailed<O::Value>, Error>>,
 ) -> Result<bool, Error> {
-    let shard = engine::download_shard(config, entry, details, dir).await?;
+    // One job's output at a time: in memory up to the budget, past it in files.
+    let mut in_memory = engine::IN_MEMORY_BYTES;
+    let shard = engine::download_shard(config, entry, details, dir, &mut in_memory).await?;
     let records: Box<dyn Iterator<Item = Detailed<O::Value>> + Send> = match shard {
         ShardOutput::Downloaded(output) => {
             let files: Vec<_> = output
                 .outputs
                 .iter()
                 .chain(&output.manifest)
-                .cloned()
+                .filter_map(|data| data.path().map(std::path::Path::to_owned))
                 .collect();
             let loaded = read::read_job_async::<O>(Arc::clone(config), *output).await?;
             // A large output is read line by line as it is joined (its files stay

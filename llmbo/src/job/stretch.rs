@@ -1,10 +1,55 @@
 //! A job's output files cut into stretches of whole lines, to be read at once, and the lines
-//! of one stretch read in order, as bytes.
+//! of one stretch read in order, as bytes. An output is on disk, or in memory when it was
+//! read straight from the response (see `engine::download_job`).
 
 use std::io::{BufRead, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::Error;
+
+/// One output file of a job, as downloaded.
+#[derive(Debug, Clone)]
+pub(crate) enum OutputData {
+    /// In a local file.
+    File(PathBuf),
+    /// In memory, read straight from the response.
+    Memory(Arc<[u8]>),
+}
+
+impl OutputData {
+    /// Its size in bytes.
+    pub(crate) fn len(&self) -> Result<u64, Error> {
+        match self {
+            OutputData::File(path) => Ok(std::fs::metadata(path).map_err(io_error(path))?.len()),
+            OutputData::Memory(bytes) => Ok(bytes.len() as u64),
+        }
+    }
+
+    /// Where it is, for messages.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            OutputData::File(path) => path.display().to_string(),
+            OutputData::Memory(_) => "the output read into memory".into(),
+        }
+    }
+
+    /// Its bytes whole (a manifest).
+    pub(crate) fn read_all(&self) -> Result<Vec<u8>, Error> {
+        match self {
+            OutputData::File(path) => std::fs::read(path).map_err(io_error(path)),
+            OutputData::Memory(bytes) => Ok(bytes.to_vec()),
+        }
+    }
+
+    /// The file it is in, if on disk.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            OutputData::File(path) => Some(path),
+            OutputData::Memory(_) => None,
+        }
+    }
+}
 
 pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -23,19 +68,19 @@ pub(super) struct Stretch {
 
 /// The output files cut into about `parts` stretches in all, each file into its share by size
 /// (at least one), each cut moved to the start of the next line, in line order.
-pub(super) fn stretches(outputs: &[PathBuf], parts: usize) -> Result<Vec<Stretch>, Error> {
+pub(super) fn stretches(outputs: &[OutputData], parts: usize) -> Result<Vec<Stretch>, Error> {
     let sizes = outputs
         .iter()
-        .map(|path| Ok(std::fs::metadata(path).map_err(io_error(path))?.len()))
+        .map(OutputData::len)
         .collect::<Result<Vec<u64>, Error>>()?;
     let total = sizes.iter().sum::<u64>().max(1);
     let parts = parts.max(1) as u64;
     let mut all = Vec::new();
-    for (file, (path, &size)) in outputs.iter().zip(&sizes).enumerate() {
+    for (file, (data, &size)) in outputs.iter().zip(&sizes).enumerate() {
         let share = (parts * size).div_ceil(total).clamp(1, parts);
         let mut start = 0;
         for cut in 1..share {
-            let next = line_start_from(path, size * cut / share)?.max(start);
+            let next = line_start_from(data, size * cut / share)?.max(start);
             all.push(Stretch {
                 file,
                 start,
@@ -53,26 +98,55 @@ pub(super) fn stretches(outputs: &[PathBuf], parts: usize) -> Result<Vec<Stretch
 }
 
 /// The first offset at or after `at` where a line starts (the end of the file if none).
-fn line_start_from(path: &Path, at: u64) -> Result<u64, Error> {
+fn line_start_from(data: &OutputData, at: u64) -> Result<u64, Error> {
     if at == 0 {
         return Ok(0);
     }
-    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
-    file.seek(SeekFrom::Start(at - 1)).map_err(io_error(path))?;
-    let mut reader = std::io::BufReader::with_capacity(64 << 10, file);
-    let mut skipped = Vec::new();
-    let read = reader
-        .read_until(b'\n', &mut skipped)
-        .map_err(io_error(path))?;
-    Ok(at - 1 + read as u64)
+    match data {
+        OutputData::Memory(bytes) => {
+            let from = usize::try_from(at - 1)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let rest = bytes.get(from..).unwrap_or_default();
+            Ok(match memchr::memchr(b'\n', rest) {
+                Some(newline) => (from + newline + 1) as u64,
+                None => bytes.len() as u64,
+            })
+        }
+        OutputData::File(path) => {
+            let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+            file.seek(SeekFrom::Start(at - 1)).map_err(io_error(path))?;
+            let mut reader = std::io::BufReader::with_capacity(64 << 10, file);
+            let mut skipped = Vec::new();
+            let read = reader
+                .read_until(b'\n', &mut skipped)
+                .map_err(io_error(path))?;
+            Ok(at - 1 + read as u64)
+        }
+    }
 }
 
-/// Calls `each(offset, line)` for every line that starts in the stretch, as bytes.
+/// Calls `each(offset, line)` for every line that starts in the stretch, as bytes (with its
+/// newline).
 pub(super) fn each_line(
-    path: &Path,
+    data: &OutputData,
     stretch: Stretch,
     mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    let path = match data {
+        OutputData::Memory(bytes) => {
+            let mut offset = usize::try_from(stretch.start).unwrap_or(usize::MAX);
+            let end = usize::try_from(stretch.end).unwrap_or(usize::MAX);
+            while offset < end && offset < bytes.len() {
+                let rest = bytes.get(offset..).unwrap_or_default();
+                let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1);
+                each(offset as u64, rest.get(..len).unwrap_or_default())?;
+                offset += len;
+            }
+            return Ok(());
+        }
+        OutputData::File(path) => path,
+    };
     let mut file = std::fs::File::open(path).map_err(io_error(path))?;
     file.seek(SeekFrom::Start(stretch.start))
         .map_err(io_error(path))?;
@@ -95,7 +169,7 @@ pub(super) fn each_line(
 
 #[cfg(test)]
 mod tests {
-    use super::{each_line, stretches};
+    use super::{OutputData, each_line, stretches};
 
     /// Several files share the parts by size, and every line of every file is read once, in
     /// order, by the stretch it starts in.
@@ -112,19 +186,28 @@ mod tests {
             paths.push(path);
             expected.push(text.lines().map(str::to_owned).collect::<Vec<_>>());
         }
-        for parts in [1, 2, 4, 9] {
-            let cut = stretches(&paths, parts)?;
-            assert!(cut.len() <= parts + paths.len(), "{parts} parts: {cut:?}");
-            let mut read = vec![Vec::new(); paths.len()];
-            for stretch in &cut {
-                each_line(&paths[stretch.file], *stretch, |_, line| {
-                    read[stretch.file].push(String::from_utf8_lossy(line).trim_end().to_owned());
-                    Ok(())
-                })?;
+        // On disk, and the same bytes in memory: the same stretches, the same lines.
+        let on_disk: Vec<OutputData> = paths.iter().cloned().map(OutputData::File).collect();
+        let in_memory = paths
+            .iter()
+            .map(|p| Ok(OutputData::Memory(std::fs::read(p)?.into())))
+            .collect::<Result<Vec<_>, std::io::Error>>()?;
+        for outputs in [on_disk, in_memory] {
+            for parts in [1, 2, 4, 9] {
+                let cut = stretches(&outputs, parts)?;
+                assert!(cut.len() <= parts + paths.len(), "{parts} parts: {cut:?}");
+                let mut read = vec![Vec::new(); paths.len()];
+                for stretch in &cut {
+                    each_line(&outputs[stretch.file], *stretch, |_, line| {
+                        read[stretch.file]
+                            .push(String::from_utf8_lossy(line).trim_end().to_owned());
+                        Ok(())
+                    })?;
+                }
+                assert_eq!(read, expected, "{parts} parts");
+                let per_file = |file| cut.iter().filter(|s| s.file == file).count();
+                assert!(per_file(0) >= per_file(1) && per_file(2) == 1, "{cut:?}");
             }
-            assert_eq!(read, expected, "{parts} parts");
-            let per_file = |file| cut.iter().filter(|s| s.file == file).count();
-            assert!(per_file(0) >= per_file(1) && per_file(2) == 1, "{cut:?}");
         }
         Ok(())
     }

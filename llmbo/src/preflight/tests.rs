@@ -544,8 +544,8 @@ fn strict_mode_makes_warnings_errors() {
 
 #[test]
 fn media_over_a_models_limits_is_found_by_part() {
-    use crate::input::{Part, media_support};
-    let input_found = |model: &str, input: &crate::ModelInput| {
+    use crate::media::{Part, media_support};
+    let input_found = |model: &str, input: &crate::model_input::ModelInput| {
         let mut out = Vec::new();
         rules::check_input(F::Nova, model, input, true, &mut out);
         out.into_iter()
@@ -556,26 +556,27 @@ fn media_over_a_models_limits_is_found_by_part() {
     let support = media_support(nova);
     let big = vec![0u8; support.max_image_bytes as usize + 1];
     let small = vec![0u8; 10];
-    let input = crate::ModelInput::new().user_parts([Part::text("a"), Part::image(big)]);
+    let input =
+        crate::model_input::ModelInput::new().user_parts([Part::text("a"), Part::image(big)]);
     assert_eq!(
         input_found(nova, &input),
         vec![("media-size", "modelInput.messages[0].parts[1]".to_owned())]
     );
     let documents = (0..=support.max_documents).map(|_| Part::document(small.clone()));
-    let input = crate::ModelInput::new().user_parts(documents);
+    let input = crate::model_input::ModelInput::new().user_parts(documents);
     assert_eq!(
         input_found(nova, &input),
         vec![("media-count", "modelInput.messages".to_owned())]
     );
     // At the limits, nothing; a media-only turn is not an empty one.
     let documents = (0..support.max_documents).map(|_| Part::document(small.clone()));
-    let input = crate::ModelInput::new().user_parts(documents);
+    let input = crate::model_input::ModelInput::new().user_parts(documents);
     assert!(input_found(nova, &input).is_empty());
     // Where the docs do not confirm a limit, over it is a warning of its own.
     let claude = "anthropic.claude-sonnet-4-5-20250929-v1:0";
     let documents =
         (0..=media_support(claude).max_documents).map(|_| Part::document(small.clone()));
-    let input = crate::ModelInput::new().user_parts(documents);
+    let input = crate::model_input::ModelInput::new().user_parts(documents);
     assert_eq!(
         input_found(claude, &input),
         vec![("media-limit-unconfirmed", "modelInput.messages".to_owned())]

@@ -168,7 +168,7 @@ pub fn check_input(
             sampling(model, &mut sink);
         }
     }
-    if crate::media::has_media(input) {
+    if crate::model_input::has_media(input) {
         media_limits(model, input, &mut sink);
     }
     if !forced
