@@ -245,8 +245,16 @@ async fn measure(
         .clone()
         .ok_or("no job")?;
     let started = Instant::now();
-    let results = finished.download_results().await?.load_results()?;
+    let downloaded = finished.download_results().await?;
+    let fetched = started.elapsed().as_secs_f64();
+    let results = downloaded.load_results()?;
     let load = started.elapsed().as_secs_f64();
+    if std::env::var_os("SPEED_DEBUG").is_some() {
+        eprintln!(
+            "{provider:?}: download {fetched:.3} s, load {:.3} s",
+            load - fetched
+        );
+    }
     let ok = results.records.iter().filter(|r| r.outcome.is_ok()).count();
     let in_order = results
         .records
@@ -301,12 +309,20 @@ async fn run(n: usize, rounds: usize) -> Result<(), Failure> {
         http: reqwest::Client::new(),
     };
     println!("{n} typed records a run, best of {rounds}; ratio = llmbo / floor (target <= 1.25)");
+    // ONLY=bedrock (or anthropic, openai, gemini) measures one API.
+    let only = std::env::var("ONLY").ok();
     for provider in [
         Provider::Bedrock,
         Provider::Anthropic,
         Provider::OpenAi,
         Provider::Gemini,
     ] {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.eq_ignore_ascii_case(provider.name()))
+        {
+            continue;
+        }
         let mut best = Best::default();
         for round in 0..rounds {
             measure(&server, provider, n, round, &mut best).await?;

@@ -355,36 +355,45 @@ pub(crate) async fn download_job(
     let mut progress = Progress::transfer(Stage::Downloading, &entry.job_name, &details.job_arn);
     progress.status = Some(details.status.clone());
     progress.total = details.total_record_count;
-    let mut outputs = Vec::with_capacity(files.outputs.len());
-    for (index, file) in files.outputs.iter().enumerate() {
-        if *in_memory > 0
-            && let Some(bytes) = config.backend.fetch(file, *in_memory).await?
-        {
-            *in_memory = in_memory.saturating_sub(bytes.len() as u64);
-            progress.bytes += bytes.len() as u64;
-            progress.processed += memchr::memchr_iter(b'\n', &bytes).count() as u64;
-            config.report(&progress);
-            outputs.push(OutputData::Memory(bytes.into()));
-            continue;
+    // The manifest (small) is fetched beside the answers, not after them.
+    let manifest_in_memory = *in_memory > 0;
+    let manifest = async {
+        match &files.manifest {
+            Some(file) => match config.backend.fetch(file, 1 << 20).await? {
+                Some(bytes) if manifest_in_memory => Ok(Some(OutputData::Memory(bytes.into()))),
+                _ => {
+                    let path = dir.join(layout::local_manifest(&entry.job_name));
+                    config.backend.download(file, &path).await?;
+                    Ok::<_, Error>(Some(OutputData::File(path)))
+                }
+            },
+            None => Ok(None),
         }
-        let path = dir.join(layout::local_output(&entry.job_name, index));
-        let (bytes, lines) = config.backend.download(file, &path).await?;
-        progress.bytes += bytes;
-        progress.processed += lines;
-        config.report(&progress);
-        outputs.push(OutputData::File(path));
-    }
-    let manifest = match &files.manifest {
-        Some(file) => match config.backend.fetch(file, 1 << 20).await? {
-            Some(bytes) if *in_memory > 0 => Some(OutputData::Memory(bytes.into())),
-            _ => {
-                let path = dir.join(layout::local_manifest(&entry.job_name));
-                config.backend.download(file, &path).await?;
-                Some(OutputData::File(path))
-            }
-        },
-        None => None,
     };
+    let answers = async {
+        let mut outputs = Vec::with_capacity(files.outputs.len());
+        for (index, file) in files.outputs.iter().enumerate() {
+            if *in_memory > 0
+                && let Some(bytes) = config.backend.fetch(file, *in_memory).await?
+            {
+                *in_memory = in_memory.saturating_sub(bytes.len() as u64);
+                progress.bytes += bytes.len() as u64;
+                progress.processed += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                config.report(&progress);
+                outputs.push(OutputData::Memory(bytes.into()));
+                continue;
+            }
+            let path = dir.join(layout::local_output(&entry.job_name, index));
+            let (bytes, lines) = config.backend.download(file, &path).await?;
+            progress.bytes += bytes;
+            progress.processed += lines;
+            config.report(&progress);
+            outputs.push(OutputData::File(path));
+        }
+        Ok::<_, Error>(outputs)
+    };
+    let (outputs, manifest) = tokio::join!(answers, manifest);
+    let (outputs, manifest) = (outputs?, manifest?);
     tracing::info!(job_arn = %details.job_arn, files = outputs.len(), "results downloaded");
     if !idless.is_empty() {
         let files = outputs.clone();
