@@ -360,7 +360,7 @@ pub(crate) async fn download_job(
     let manifest = async {
         match &files.manifest {
             Some(file) => match config.backend.fetch(file, 1 << 20).await? {
-                Some(bytes) if manifest_in_memory => Ok(Some(OutputData::Memory(bytes.into()))),
+                Some(bytes) if manifest_in_memory => Ok(Some(OutputData::Memory(Arc::new(bytes)))),
                 _ => {
                     let path = dir.join(layout::local_manifest(&entry.job_name));
                     config.backend.download(file, &path).await?;
@@ -380,7 +380,7 @@ pub(crate) async fn download_job(
                 progress.bytes += bytes.len() as u64;
                 progress.processed += memchr::memchr_iter(b'\n', &bytes).count() as u64;
                 config.report(&progress);
-                outputs.push(OutputData::Memory(bytes.into()));
+                outputs.push(OutputData::Memory(Arc::new(bytes)));
                 continue;
             }
             let path = dir.join(layout::local_output(&entry.job_name, index));

@@ -19,7 +19,7 @@ use crate::output::RecordResult;
 use crate::status::JobDetails;
 
 /// The most bytes of one file read in one poll.
-const READ_LIMIT: u64 = 8 << 20;
+const READ_LIMIT: u64 = 2 << 20;
 
 /// Bytes read again before the offset, to check that the file still starts as it did.
 const OVERLAP: usize = 64;

@@ -53,7 +53,7 @@ type LineParser<V> = Box<dyn Fn(&str, bool) -> LineRead<V> + Send>;
 /// An output kept open for the join to read lines of again.
 enum Opened {
     File(std::fs::File),
-    Memory(Arc<[u8]>),
+    Memory(Arc<Vec<u8>>),
 }
 
 impl<V> Loaded<V> {
@@ -262,7 +262,7 @@ fn read_job_keeping<O: OutputMode>(
     };
     let stretches = stretches(&output.outputs, parts)?;
     let keep = keep / stretches.len().max(1) as u64;
-    let empty = OutputData::Memory(Arc::from(&b""[..]));
+    let empty = OutputData::Memory(Arc::new(Vec::new()));
     let path_of = |stretch: &Stretch| output.outputs.get(stretch.file).unwrap_or(&empty);
     let read: Vec<Result<Part<O::Value>, Error>> = if stretches.len() == 1 {
         stretches

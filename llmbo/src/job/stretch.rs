@@ -14,7 +14,7 @@ pub(crate) enum OutputData {
     /// In a local file.
     File(PathBuf),
     /// In memory, read straight from the response.
-    Memory(Arc<[u8]>),
+    Memory(Arc<Vec<u8>>),
 }
 
 impl OutputData {
@@ -190,7 +190,7 @@ mod tests {
         let on_disk: Vec<OutputData> = paths.iter().cloned().map(OutputData::File).collect();
         let in_memory = paths
             .iter()
-            .map(|p| Ok(OutputData::Memory(std::fs::read(p)?.into())))
+            .map(|p| Ok(OutputData::Memory(std::sync::Arc::new(std::fs::read(p)?))))
             .collect::<Result<Vec<_>, std::io::Error>>()?;
         for outputs in [on_disk, in_memory] {
             for parts in [1, 2, 4, 9] {
