@@ -602,3 +602,59 @@ async fn the_estimate_counts_pages_and_pixels_not_base64() {
         "{estimate:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preflight_reads_the_first_bytes_of_each_s3_medium() {
+    let local = LocalBedrock::start().await.unwrap();
+    let uris = invoices_in_s3(&local, 110).await;
+    let mut inputs = s3_inputs(&uris);
+    // A PNG under a .pdf name, and an object that is not there.
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    s3.put_object()
+        .bucket("media")
+        .key("odd/scan.pdf")
+        .body(fixtures::png(&["x: 1"], 4, 4).into())
+        .send()
+        .await
+        .unwrap();
+    inputs[3].1 = ModelInput::new().user_parts([
+        Part::text("Extract."),
+        Part::document_s3("s3://media/odd/scan.pdf"),
+    ]);
+    inputs[9].1 = ModelInput::new().user_parts([
+        Part::text("Extract."),
+        Part::image_s3("s3://media/gone/x.png"),
+    ]);
+    let report = builder(&local, "amazon.nova-lite-v1:0", "preflight-media")
+        .build()
+        .await
+        .unwrap()
+        .preflight(inputs)
+        .await
+        .unwrap();
+    let media: Vec<_> = report
+        .findings
+        .groups
+        .iter()
+        .filter(|g| g.rule == "media-object")
+        .collect();
+    assert_eq!(media.len(), 2, "{:?}", report.findings.groups);
+    let said = |id: &str| {
+        media
+            .iter()
+            .find(|g| g.first.iter().any(|at| at.record_id == id))
+            .map(|g| g.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        said("inv-0003").contains("its bytes are png"),
+        "{}",
+        said("inv-0003")
+    );
+    assert!(
+        said("inv-0009").contains("does not exist"),
+        "{}",
+        said("inv-0009")
+    );
+    assert!(report.findings.has_errors());
+}

@@ -31,6 +31,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
     {
         let config = &self.config;
         let mut spooler = Spooler::new::<O>(config)?;
+        spooler.s3_refs = Some(Vec::new());
         let mut sample: Vec<(serde_json::Value, u64)> = Vec::new();
         for (record_id, input) in inputs {
             spooler.push(record_id.into(), &input)?;
@@ -40,6 +41,7 @@ impl<O: OutputMode> Inferer<O, Ready> {
                 sample.push(body);
             }
         }
+        let s3_refs = spooler.s3_refs.take().unwrap_or_default();
         let mut spool = spooler.finish()?;
         let aws = match (&config.offline, &config.aws) {
             (None, Some(aws)) => aws,
@@ -60,7 +62,15 @@ impl<O: OutputMode> Inferer<O, Ready> {
         let model_check =
             crate::preflight::check_model(aws, &config.settings.model_name, &config.region).await;
         calibrate(aws, config, &mut spool.tokens, &sample).await;
-        Ok(report(config, spool, Some(model_check)))
+        check_s3_media(aws, &s3_refs, &mut spool.findings).await;
+        let mut report = report(config, spool, Some(model_check));
+        if s3_refs.len() >= super::spool::S3_MEDIA_CHECKED {
+            report.skipped.push(format!(
+                "the first bytes of S3 media past the first {} (they are read when the jobs are uploaded)",
+                super::spool::S3_MEDIA_CHECKED
+            ));
+        }
+        Ok(report)
     }
 }
 
@@ -83,6 +93,50 @@ async fn calibrate(
         }
     }
     tokens.calibrate(&measured);
+}
+
+/// Reads the first bytes of each S3 medium once: one that does not exist, or whose bytes are
+/// another format than the record says, is a finding on each record that names it.
+async fn check_s3_media(
+    aws: &crate::aws::Aws,
+    refs: &[super::spool::S3Ref],
+    findings: &mut crate::findings::Findings,
+) {
+    use crate::preflight::rules::MEDIA_OBJECT;
+    let mut seen: std::collections::HashMap<&str, Option<Option<crate::media::MediaFormat>>> =
+        std::collections::HashMap::new();
+    for r in refs {
+        if !seen.contains_key(r.uri.as_str()) {
+            let (bucket, key) = crate::layout::split_s3_uri(&r.uri);
+            let read = match aws.get_range(bucket, key, 0, 64).await {
+                Ok(Some(head)) => Some(crate::media::MediaFormat::sniff(&head.bytes)),
+                Ok(None) => None,
+                Err(err) => {
+                    // Access or throttling: not a finding; the upload reads it again.
+                    tracing::debug!(uri = %r.uri, %err, "an S3 medium could not be read");
+                    Some(None)
+                }
+            };
+            seen.insert(r.uri.as_str(), read);
+        }
+        let message = match seen.get(r.uri.as_str()) {
+            Some(None) => format!("its {} {} does not exist", r.kind, r.uri),
+            Some(Some(Some(found))) if *found != r.format => format!(
+                "its {} {} is named or declared {} but its bytes are {found}",
+                r.kind, r.uri, r.format
+            ),
+            _ => continue,
+        };
+        findings.add(
+            &r.record_id,
+            [crate::findings::Finding {
+                rule: MEDIA_OBJECT,
+                path: "modelInput.messages".into(),
+                message,
+            }],
+        );
+    }
+    findings.sort();
 }
 
 /// The report of a spooled run: its plan (or why it has none), its findings and estimate.

@@ -155,7 +155,22 @@ pub(crate) struct Spooler<'a> {
     body_bytes: u64,
     /// Whether a record names media in S3.
     s3_media: bool,
+    /// For a preflight: each S3 medium a record names, up to [`S3_MEDIA_CHECKED`]; `None`
+    /// when not collected.
+    pub(crate) s3_refs: Option<Vec<S3Ref>>,
 }
+
+/// An S3 medium a record names, for the preflight to read the first bytes of.
+#[derive(Debug, Clone)]
+pub(crate) struct S3Ref {
+    pub(crate) record_id: String,
+    pub(crate) uri: String,
+    pub(crate) format: crate::media::MediaFormat,
+    pub(crate) kind: crate::media::MediaKind,
+}
+
+/// The most S3 media a preflight reads the first bytes of.
+pub(crate) const S3_MEDIA_CHECKED: usize = 10_000;
 
 impl<'a> Spooler<'a> {
     pub(crate) fn new<O: OutputMode>(config: &'a JobConfig) -> Result<Self, Error> {
@@ -172,6 +187,7 @@ impl<'a> Spooler<'a> {
             found: Vec::new(),
             body_bytes: 0,
             s3_media: false,
+            s3_refs: None,
             tokens: TokenEstimator::new(&config.settings.model_name),
         })
     }
@@ -206,6 +222,25 @@ impl<'a> Spooler<'a> {
         )?;
         self.check(&record_id, &input);
         self.s3_media |= crate::model_input::has_s3_media(&input);
+        if let Some(refs) = &mut self.s3_refs
+            && refs.len() < S3_MEDIA_CHECKED
+        {
+            for part in input.messages.iter().flat_map(|m| &m.parts) {
+                if let Some((kind, media)) = part.as_media()
+                    && let crate::media::MediaSource::S3 { uri, .. } = &media.source
+                    && let Some(format) = media
+                        .format
+                        .or_else(|| crate::media::MediaFormat::from_name(uri))
+                {
+                    refs.push(S3Ref {
+                        record_id: record_id.clone(),
+                        uri: uri.clone(),
+                        format,
+                        kind,
+                    });
+                }
+            }
+        }
         self.writer.write_all(&self.line).map_err(spool_io)?;
         self.sizes.push(self.line.len() as u64);
         Ok(())

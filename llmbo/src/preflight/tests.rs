@@ -404,6 +404,7 @@ fn each_rule_finds_the_bad_record_and_accepts_it_fixed() {
             "media-size",
             "media-count",
             "media-limit-unconfirmed",
+            "media-object",
         ]
         .contains(&rule.id)
         {

@@ -57,6 +57,7 @@ rules! {
     MEDIA_FORMAT = "media-format", Error, "An image, document or video block in a format the family does not take.";
     MEDIA_SIZE = "media-size", Error, "An image or document over the model's documented size.";
     MEDIA_COUNT = "media-count", Error, "More images or documents in one request than the model takes.";
+    MEDIA_OBJECT = "media-object", Error, "An S3 medium that does not exist, or whose first bytes are another format than the record says (checked online).";
     MEDIA_LIMIT_UNCONFIRMED = "media-limit-unconfirmed", Warning, "An image or document over a size or count the model's docs do not confirm (UNCONFIRMED).";
     CONTENT_BLOCK = "content-block", Warning, "A content block of a type the family's documented body does not list.";
     STREAM = "stream", Error, "`stream: true`; a batch record must not stream.";
