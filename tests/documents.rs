@@ -658,3 +658,38 @@ async fn the_preflight_reads_the_first_bytes_of_each_s3_medium() {
     );
     assert!(report.findings.has_errors());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_handle_reads_a_run_whose_media_were_copied_into_its_folder() {
+    let local = LocalBedrock::start().await.unwrap();
+    let uris = invoices_in_s3(&local, 120).await;
+    let run = builder(&local, "amazon.nova-lite-v1:0", "two-handles")
+        .build()
+        .await
+        .unwrap()
+        .start_run(s3_inputs(&uris))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    // Another process, with the run's URI only: it reads the job's input from S3 (its lines
+    // name the copies) and must take it for the run's own.
+    let resumed = llmbo::BatchRun::<llmbo::mode::Structured<Invoice>>::resume(
+        &run.run_uri(),
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let results = resumed.finish(POLL).await.unwrap();
+    assert_eq!(results.records.len(), 120);
+    for (i, record) in results.records.iter().enumerate() {
+        assert_eq!(record.record_id, format!("inv-{i:04}"));
+        let invoice = record.outcome.as_ref().unwrap();
+        assert_eq!(invoice.invoice_number, format!("INV-{i:05}"), "record {i}");
+    }
+    // The first handle reads the same.
+    let first = run.finish(POLL).await.unwrap();
+    assert_eq!(first.records, results.records);
+}

@@ -517,7 +517,7 @@ pub enum Block<'a> {
 }
 
 /// A medium's problem, named for the person who sent it.
-fn problem(reason: String) -> Error {
+pub(crate) fn problem(reason: String) -> Error {
     Error::invalid_request(reason)
 }
 

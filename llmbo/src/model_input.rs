@@ -7,7 +7,7 @@ use crate::error::Error;
 pub use crate::media::Part;
 use crate::media::{
     Block, Measure, Media, MediaBlock, MediaData, MediaFormat, MediaKind, MediaSource,
-    document_name, format_of, measure, media_support, media_tokens,
+    document_name, format_of, measure, media_support, media_tokens, problem,
 };
 use crate::output::ToolDefinition;
 use std::borrow::Cow;
@@ -347,11 +347,6 @@ pub(crate) fn check_record_id(id: &str) -> Result<(), Error> {
 }
 
 // Media in a request: what the adapters and the checks read of a request's parts.
-
-/// A medium's problem, named for the person who sent it.
-fn problem(reason: String) -> Error {
-    Error::invalid_request(reason)
-}
 
 /// Reads each local file a request names into bytes, once, so that the adapters and the
 /// checks see bytes or S3 objects only. An input without files is borrowed as it is.

@@ -60,7 +60,13 @@ impl Landing {
         details: &JobDetails,
     ) -> Result<Vec<(usize, Detailed<O::Value>)>, Error> {
         if !self.jobs.contains_key(&entry.job_name) {
-            let ids = engine::record_ids(config, entry).await?;
+            let ids = match engine::record_ids(config, entry).await {
+                Ok(ids) => ids,
+                Err(err) => {
+                    tracing::debug!(error = %err, job = %entry.job_name, "the job's record ids could not be read yet");
+                    return Ok(Vec::new());
+                }
+            };
             let job = JobLanding {
                 sent: vec![false; ids.len()],
                 positions: ids

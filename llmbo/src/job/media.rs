@@ -40,29 +40,15 @@ impl<'a> Relocation<'a> {
         }
         let mut out = Vec::with_capacity(chunk.len());
         for line in chunk.split_inclusive(|&b| b == b'\n') {
-            if memchr::memmem::find(line, LOCATION).is_none() {
+            let Some(moved) = relocated_line(line, &self.folder)? else {
                 out.extend_from_slice(line);
                 continue;
-            }
-            let mut record: Value =
-                serde_json::from_slice(line.trim_ascii_end()).map_err(|err| Error::Internal {
-                    what: "relocating a record's media",
-                    reason: format!("a spooled line is not JSON: {err}"),
-                })?;
-            let record_id = record
-                .get("recordId")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let mut moves = Vec::new();
-            if let Some(body) = record.get_mut("modelInput") {
-                relocate(body, &self.folder, &mut moves);
-            }
-            for (from, owner, to) in moves {
-                let named = |problem: String| Error::InvalidInput {
-                    record_id: Some(record_id.clone()),
-                    problem: crate::error::InputProblem::Request(problem),
-                };
+            };
+            let named = |problem: String| Error::InvalidInput {
+                record_id: Some(moved.record_id.clone()),
+                problem: crate::error::InputProblem::Request(problem),
+            };
+            for (from, owner, to) in moved.moves {
                 if self.config.settings.s3_media == S3Media::Refuse {
                     return Err(named(format!(
                         "its medium {from} is outside its job's input folder {}, the only place \
@@ -81,7 +67,7 @@ impl<'a> Relocation<'a> {
                                 record_id: None,
                                 problem,
                             } => Error::InvalidInput {
-                                record_id: Some(record_id.clone()),
+                                record_id: Some(moved.record_id.clone()),
                                 problem,
                             },
                             other => other,
@@ -89,15 +75,55 @@ impl<'a> Relocation<'a> {
                     tracing::debug!(from = %from, to = %to, "medium copied into the job's folder");
                 }
             }
-            serde_json::to_writer(&mut out, &record).map_err(|err| Error::Internal {
-                what: "relocating a record's media",
-                reason: err.to_string(),
-            })?;
-            out.push(b'\n');
+            out.extend_from_slice(&moved.line);
         }
         *chunk = out;
         Ok(())
     }
+}
+
+/// A spooled line as its job's input holds it, when it names S3 media outside the job's
+/// folder: the line naming the copies, its record, and the copies to make.
+pub(crate) struct Relocated {
+    pub(crate) line: Vec<u8>,
+    pub(crate) record_id: String,
+    pub(crate) moves: Vec<(String, Option<String>, String)>,
+}
+
+/// The line with every S3 medium outside `folder` pointed at its copy in it (with its
+/// newline); `None` when it names none, so it is kept byte for byte. Pure: the upload and the
+/// hash of a job's input (which a second handle checks the uploaded object against) agree.
+pub(crate) fn relocated_line(line: &[u8], folder: &str) -> Result<Option<Relocated>, Error> {
+    if memchr::memmem::find(line, LOCATION).is_none() {
+        return Ok(None);
+    }
+    let mut record: Value =
+        serde_json::from_slice(line.trim_ascii_end()).map_err(|err| Error::Internal {
+            what: "relocating a record's media",
+            reason: format!("a spooled line is not JSON: {err}"),
+        })?;
+    let mut moves = Vec::new();
+    if let Some(body) = record.get_mut("modelInput") {
+        relocate(body, folder, &mut moves);
+    }
+    if moves.is_empty() {
+        return Ok(None);
+    }
+    let record_id = record
+        .get("recordId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut line = serde_json::to_vec(&record).map_err(|err| Error::Internal {
+        what: "relocating a record's media",
+        reason: err.to_string(),
+    })?;
+    line.push(b'\n');
+    Ok(Some(Relocated {
+        line,
+        record_id,
+        moves,
+    }))
 }
 
 /// Points every `s3Location` of `value` outside `folder` at its copy in it, noting the moves

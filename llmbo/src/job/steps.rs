@@ -40,11 +40,19 @@ impl<O: OutputMode> Inferer<O, Prepared> {
             data: (),
             _mode: PhantomData,
         };
-        // One job's input is the whole spool, hashed as it was written.
-        let (file, hashes) = if data.ranges.len() == 1 {
+        // One job's input is the whole spool, hashed as it was written, unless its records'
+        // S3 media are pointed at copies in its folder as it is uploaded.
+        let folders: Vec<Option<String>> = this
+            .run
+            .snapshot()
+            .shards
+            .into_iter()
+            .map(|shard| shard.input_folder)
+            .collect();
+        let (file, hashes) = if data.ranges.len() == 1 && folders.iter().all(Option::is_none) {
             (data.spool.file, vec![data.spool.hash])
         } else {
-            upload::hash_spool(data.spool.file, data.ranges).await?
+            upload::hash_spool(data.spool.file, data.ranges, folders).await?
         };
         this.run.hold(
             {

@@ -160,6 +160,7 @@ fn spooled_record_id(line: &[u8]) -> Option<String> {
 pub(crate) async fn hash_spool(
     file: std::fs::File,
     ranges: Vec<std::ops::Range<usize>>,
+    folders: Vec<Option<String>>,
 ) -> Result<(std::fs::File, Vec<String>), Error> {
     let io = |source| Error::Io {
         path: std::env::temp_dir(),
@@ -170,12 +171,21 @@ pub(crate) async fn hash_spool(
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         let mut line = Vec::new();
         let mut hashes = Vec::with_capacity(ranges.len());
-        for range in ranges {
+        for (index, range) in ranges.into_iter().enumerate() {
             let mut hasher = Sha256::new();
+            // A job with a folder of its own holds its lines as the upload rewrites them.
+            let folder = folders.get(index).and_then(Option::as_deref);
             for _ in range {
                 line.clear();
                 reader.read_until(b'\n', &mut line).map_err(io)?;
-                hasher.update(&line);
+                match folder
+                    .map(|f| super::media::relocated_line(&line, f))
+                    .transpose()?
+                    .flatten()
+                {
+                    Some(moved) => hasher.update(&moved.line),
+                    None => hasher.update(&line),
+                }
             }
             hashes.push(hex(&hasher.finalize()));
         }
