@@ -368,8 +368,8 @@ pub mod input {
         InputFile, InputProblems, LineProblem, read_input, read_input_file,
     };
     pub use crate::media::{
-        Block, MEDIA_MODELS, Measure, Media, MediaBlock, MediaData, MediaFormat, MediaKind,
-        MediaSource, MediaSupport, Part, S3Media, measure, media_support, media_tokens,
+        MEDIA_MODELS, Measure, Media, MediaFormat, MediaKind, MediaSource, MediaSupport, Part,
+        S3Media, measure, media_support, media_tokens,
     };
     pub use crate::model_input::{Message, Role, ToolChoice};
 }
