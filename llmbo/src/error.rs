@@ -299,6 +299,15 @@ pub enum Error {
         /// The ARN asked for.
         job_arn: String,
     },
+    /// A table (Parquet, Arrow IPC, CSV) could not be read or written as asked: a column
+    /// that is not there, a file that is not the format, a column name written twice.
+    #[error("{path}: {message}")]
+    Table {
+        /// The table's file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -325,6 +334,9 @@ pub enum InputProblem {
     /// Lines of an input file are bad; each is named by file and line.
     #[error("{0}")]
     File(InputProblems),
+    /// Rows of an input table are bad; grouped by problem, each with its first rows.
+    #[error("{0}")]
+    Table(TableProblems),
 }
 
 impl Error {
@@ -540,6 +552,62 @@ impl fmt::Display for InputProblems {
         }
         if self.more > 0 {
             write!(f, "\n  … and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows of an input table that share one problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblems {
+    /// What is wrong, the same for each row.
+    pub message: String,
+    /// How many rows have it.
+    pub rows: usize,
+    /// The first of them, numbered from 0 as a DataFrame's index is (at most 5).
+    pub first: Vec<usize>,
+}
+
+impl fmt::Display for RowProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.first.iter().map(ToString::to_string).collect();
+        write!(
+            f,
+            "{}: {} row{} ({} {}{})",
+            self.message,
+            self.rows,
+            if self.rows == 1 { "" } else { "s" },
+            if self.first.len() == 1 { "row" } else { "rows" },
+            shown.join(", "),
+            if self.rows > self.first.len() {
+                ", …"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// The bad rows of one input table, grouped by problem in the order first seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProblems {
+    /// The table's name as given.
+    pub file: String,
+    /// One group per problem.
+    pub groups: Vec<RowProblems>,
+}
+
+impl fmt::Display for TableProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total: usize = self.groups.iter().map(|g| g.rows).sum();
+        write!(
+            f,
+            "{} has {total} bad row{}; nothing was submitted",
+            self.file,
+            if total == 1 { "" } else { "s" }
+        )?;
+        for group in &self.groups {
+            write!(f, "\n  {group}")?;
         }
         Ok(())
     }

@@ -287,6 +287,8 @@ pub mod status;
 #[cfg(feature = "aws")]
 mod store;
 mod strict_json;
+#[cfg(feature = "tables")]
+pub mod table;
 
 pub use adapter::ModelProviderAdapter;
 pub use adapter::registry::ModelAdapterRegistry;

@@ -404,3 +404,38 @@ impl Aws {
         Ok((bytes, lines))
     }
 }
+
+/// Downloads `s3://bucket/key` to a new private temporary file, streamed to disk: a table
+/// read from S3 (the `tables` feature). The client is made for the bucket's own region.
+#[cfg(feature = "tables")]
+pub(crate) async fn download_to_temp(
+    sdk: &aws_config::SdkConfig,
+    uri: &str,
+) -> Result<tempfile::TempPath, Error> {
+    let (bucket, key) = crate::layout::split_s3_uri(uri);
+    if !uri.starts_with("s3://") || bucket.is_empty() || key.is_empty() {
+        return Err(Error::InvalidConfig {
+            field: "table",
+            reason: format!("`{uri}` is not an s3://bucket/key URI"),
+        });
+    }
+    let region = sdk
+        .region()
+        .map(|region| region.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let aws = Aws::new(sdk, &region, None, None);
+    let aws = match aws.bucket_region(bucket).await {
+        Ok(found) if found != region => Aws::new(sdk, &found, None, None),
+        _ => aws,
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".llmbo-table-")
+        .tempfile()
+        .map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?
+        .into_temp_path();
+    aws.download_to(bucket, key, &temp).await?;
+    Ok(temp)
+}
