@@ -15,7 +15,7 @@ use arrow_schema::{DataType, Field, Schema};
 use super::TableFormat;
 use super::template::Template;
 use crate::error::{Error, InputProblem, RowProblems, TableProblems};
-use crate::media::{MediaKind, Part};
+use crate::media::{MediaFormat, MediaKind, Part};
 use crate::model_input::ModelInput;
 
 /// Rows read at a time from a CSV file, and asked of Parquet and Arrow readers.
@@ -96,8 +96,9 @@ impl TableInput {
     }
 
     /// A medium of each row from `column`, after the prompt: bytes from a binary column, or
-    /// an `s3://` URI or a local path from a text column. Its format is read from its bytes
-    /// when the records are prepared.
+    /// an `s3://` URI or a local path from a text column. Each medium is an image, a document
+    /// or a video as its bytes (or its name) say, so one column may hold PDFs and scans;
+    /// `kind` is for media that do not say (a text document).
     pub fn media_column(mut self, column: impl Into<String>, kind: MediaKind) -> TableInput {
         self.media.push((column.into(), kind));
         self
@@ -483,7 +484,8 @@ impl Iterator for CsvBatches {
         if self.done {
             return None;
         }
-        let mut columns: Vec<Vec<String>> = vec![Vec::new(); self.indices.len()];
+        // An empty cell is a null, as pandas, Polars and DuckDB read it.
+        let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); self.indices.len()];
         let mut count = 0;
         while count < BATCH_ROWS {
             match self.records.next() {
@@ -497,7 +499,12 @@ impl Iterator for CsvBatches {
                 }
                 Some(Ok(record)) => {
                     for (column, index) in columns.iter_mut().zip(&self.indices) {
-                        column.push(record.get(*index).unwrap_or("").to_owned());
+                        column.push(
+                            record
+                                .get(*index)
+                                .filter(|cell| !cell.is_empty())
+                                .map(str::to_owned),
+                        );
                     }
                     count += 1;
                     self.row += 1;
@@ -536,6 +543,14 @@ impl MediaColumn {
             DataType::FixedSizeBinary(_) => Some(array.as_fixed_size_binary().value(i)),
             _ => None,
         }
+    }
+}
+
+/// A medium's kind: what its bytes (or its name) say it is, else its column's.
+fn kind_of(column: MediaKind, format: Option<MediaFormat>) -> MediaKind {
+    match format {
+        Some(format) if !format.is_text() => format.kind(),
+        _ => column,
     }
 }
 
@@ -669,21 +684,24 @@ impl View {
         }
         for (column, kind, media) in &self.media {
             let part = match (media, media.bytes(i)) {
-                (MediaColumn::Bytes(_), Some(bytes)) => match kind {
-                    MediaKind::Image => Part::image(bytes.to_vec()),
-                    MediaKind::Document => Part::document(bytes.to_vec()),
-                    _ => {
-                        return Record {
-                            id,
-                            input: Err(format!(
-                                "column `{column}`: a {kind} comes as an s3:// URI or a file path, not bytes"
-                            )),
-                            warnings,
-                        };
+                (MediaColumn::Bytes(_), Some(bytes)) => {
+                    match kind_of(*kind, MediaFormat::sniff(bytes)) {
+                        MediaKind::Image => Part::image(bytes.to_vec()),
+                        MediaKind::Document => Part::document(bytes.to_vec()),
+                        _ => {
+                            return Record {
+                                id,
+                                input: Err(format!(
+                                    "column `{column}`: a {kind} comes as an s3:// URI or a file path, not bytes"
+                                )),
+                                warnings,
+                            };
+                        }
                     }
-                },
+                }
                 (MediaColumn::Text(array), _) if array.is_valid(i) => {
                     let place = array.value(i);
+                    let kind = kind_of(*kind, MediaFormat::from_name(place));
                     match (place.starts_with("s3://"), kind) {
                         (true, MediaKind::Image) => Part::image_s3(place),
                         (true, MediaKind::Document) => Part::document_s3(place),
