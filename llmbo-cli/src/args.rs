@@ -143,9 +143,40 @@ pub struct Request {
     /// Refuse the run when its upper cost estimate is over this (needs --prices).
     #[arg(long, requires = "prices", value_name = "COST")]
     pub max_cost: Option<f64>,
-    /// The input: one record per line, `{"recordId", "modelInput"}` or
-    /// `{"recordId", "prompt"|"messages", "system"?, "max_tokens"?, ...}`.
+    #[command(flatten)]
+    pub table: TableArgs,
+    /// The input: a JSONL file, one record per line (`{"recordId", "modelInput"}` or
+    /// `{"recordId", "prompt"|"messages", "system"?, "max_tokens"?, ...}`); or a table
+    /// (Parquet, Arrow IPC, CSV; local or `s3://`) with --prompt.
     pub input: PathBuf,
+}
+
+/// How a table's rows become records (`submit` and `lint` of a Parquet, Arrow or CSV input).
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// Each row's prompt: a template over the table's columns, `{column}` for a row's value
+    /// (`{{` and `}}` for literal braces): "Extract the parties from: {body}".
+    #[arg(long, value_name = "TEMPLATE")]
+    pub prompt: Option<String>,
+    /// The column of each record's id (default: the row's number, from 0).
+    #[arg(long, value_name = "COLUMN", requires = "prompt")]
+    pub id_column: Option<String>,
+    /// The system text of every row.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        requires = "prompt",
+        conflicts_with = "system_column"
+    )]
+    pub system: Option<String>,
+    /// The column of each row's system text.
+    #[arg(long, value_name = "COLUMN", requires = "prompt")]
+    pub system_column: Option<String>,
+    /// A column of media sent after the prompt: bytes, `s3://` URIs or file paths; each an
+    /// image, a document or a video as its bytes say (text documents: a document). Repeat
+    /// for several.
+    #[arg(long, value_name = "COLUMN", requires = "prompt")]
+    pub media_column: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -221,14 +252,25 @@ pub struct Watch {
 pub struct Download {
     #[command(flatten)]
     pub target: Target,
-    /// Where to write the results (one JSON line per input record).
+    /// Where to write the results: one row (or JSON line) per input record, in input order.
     #[arg(long)]
     pub out: PathBuf,
-    /// For an embedding run: `jsonl` (one `{"recordId", "embedding"}` line per record) or
-    /// `npy` (one float32 matrix, a row per record, NaN where a record has no vector, and
-    /// the record ids in `<out>.ids`).
-    #[arg(long, value_enum, default_value = "jsonl")]
-    pub format: VectorFormat,
+    /// `jsonl` (one `{"recordId", "output"|"error"}` line per record; an embedding run's
+    /// `{"recordId", "embedding"}`), `parquet`, `arrow` or `csv` (a row per record: the id,
+    /// the answer's fields as typed columns, the outcome, the error, tokens, attempts), or
+    /// `npy` for an embedding run (one float32 matrix, a row per record, NaN where a record
+    /// has no vector, and the record ids in `<out>.ids`). Default: from --out's extension,
+    /// else jsonl.
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// The answer's columns of a table from this JSON schema, when the run has none (an
+    /// untyped run whose answers are JSON) or to type them otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Put this before the name of each of the answer's columns (for a field named like
+    /// one of llmbo's: `id`, `outcome`, `error`, ...).
+    #[arg(long, value_name = "PREFIX")]
+    pub field_prefix: Option<String>,
     /// Exit 1 when more than this fraction of records failed (0 = any failure).
     #[arg(long, default_value_t = 0.0)]
     pub max_error_rate: f64,
@@ -336,11 +378,46 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 
 /// How `download` writes an embedding run's vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum VectorFormat {
+pub enum OutputFormat {
     /// One JSON line per record.
     Jsonl,
-    /// One `.npy` float32 matrix and an ids file.
+    /// One `.npy` float32 matrix and an ids file (embedding runs).
     Npy,
+    /// Apache Parquet.
+    Parquet,
+    /// Arrow IPC (file format).
+    Arrow,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+impl OutputFormat {
+    /// The format `--format` gives, else the one `out`'s extension names, else JSON lines.
+    pub fn of(format: Option<OutputFormat>, out: &std::path::Path) -> OutputFormat {
+        if let Some(format) = format {
+            return format;
+        }
+        let name = out.to_string_lossy();
+        if name.to_ascii_lowercase().ends_with(".npy") {
+            return OutputFormat::Npy;
+        }
+        match llmbo::table::TableFormat::from_name(&name) {
+            Some(llmbo::table::TableFormat::Parquet) => OutputFormat::Parquet,
+            Some(llmbo::table::TableFormat::Arrow) => OutputFormat::Arrow,
+            Some(llmbo::table::TableFormat::Csv) => OutputFormat::Csv,
+            _ => OutputFormat::Jsonl,
+        }
+    }
+
+    /// The table format, for the formats that are tables.
+    pub fn table(self) -> Option<llmbo::table::TableFormat> {
+        match self {
+            OutputFormat::Parquet => Some(llmbo::table::TableFormat::Parquet),
+            OutputFormat::Arrow => Some(llmbo::table::TableFormat::Arrow),
+            OutputFormat::Csv => Some(llmbo::table::TableFormat::Csv),
+            OutputFormat::Jsonl | OutputFormat::Npy => None,
+        }
+    }
 }
 
 fn parse_strategy(text: &str) -> Result<llmbo::OutputStrategy, String> {

@@ -67,7 +67,8 @@ impl From<Error> for Failure {
             | Error::InvalidInput { .. }
             | Error::Refused { .. }
             | Error::OverBudget { .. }
-            | Error::TooFewRecords { .. } => Failure::Usage(message),
+            | Error::TooFewRecords { .. }
+            | Error::Table { .. } => Failure::Usage(message),
             // Everything else, local I/O of llmbo's own files included, is not the user's
             // usage: exit 1.
             _ => Failure::Failed(message),

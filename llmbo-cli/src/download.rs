@@ -7,13 +7,14 @@ use llmbo::run::RetryOutcome;
 use llmbo::{RecordError, RecordResult, RetryOptions};
 use serde_json::{Value, json};
 
-use crate::args::Download;
+use crate::args::{Download, OutputFormat};
 use crate::context::{Context, Failure, Target};
 use crate::partial::Partial;
 use crate::report::{Summary, check_error_rate};
 
 pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
     let target = Target::parse(&args.target.target)?;
+    let format = OutputFormat::of(args.format, &args.out);
     let mut retry = None;
     // Failed jobs make the command fail whatever the error rate.
     let mut failed_jobs: Vec<String> = Vec::new();
@@ -45,7 +46,7 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
             ));
         }
         let run = ctx.run_as::<llmbo::mode::Embeddings>(&target).await?;
-        let (summary, failed_jobs) = crate::vectors::download(run, &args.out, args.format).await?;
+        let (summary, failed_jobs) = crate::vectors::download(run, &args.out, format).await?;
         if ctx.json() {
             let mut value = summary.to_json();
             value["out"] = json!(args.out.display().to_string());
@@ -59,14 +60,36 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
         }
         return check_error_rate(summary.failed(), summary.records, args.max_error_rate);
     }
-    if args.format == crate::args::VectorFormat::Npy {
+    if format == OutputFormat::Npy {
         return Err(Failure::Usage(
             "--format npy is for embedding runs; this run's results are JSON".into(),
         ));
     }
     let estimate = run.run_record().estimate;
     let schema = run.run_record().settings.tool.map(|tool| tool.input_schema);
-    let mut writer = ResultWriter::create(&args.out, schema.as_ref())?;
+    let table = match format.table() {
+        Some(table_format) => {
+            let columns = match (&args.schema, &schema) {
+                (Some(path), _) => {
+                    llmbo::table::TableColumns::from_schema(&crate::submit::read_schema(path)?)
+                }
+                (None, Some(schema)) => llmbo::table::TableColumns::from_schema(schema),
+                (None, None) => llmbo::table::TableColumns::output(),
+            };
+            let columns = match &args.field_prefix {
+                Some(prefix) => columns.with_prefix(prefix),
+                None => columns,
+            };
+            Some((table_format, columns))
+        }
+        None if args.schema.is_some() || args.field_prefix.is_some() => {
+            return Err(Failure::Usage(
+                "--schema and --field-prefix name a table's columns; give --format parquet, arrow or csv".into(),
+            ));
+        }
+        None => None,
+    };
+    let mut writer = ResultWriter::create(&args.out, schema.as_ref(), table)?;
     // The schema's constraints are held in the run too, so a retry can re-ask what breaks them.
     let run = match &schema {
         Some(schema) => {
@@ -90,15 +113,16 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
         retry = Some(run.retry_failed(&mut detailed, &options).await?);
         failed_jobs.extend(detailed.summary.failed_jobs.iter().map(ToString::to_string));
         let manifest = detailed.results.manifest.clone();
-        for record in detailed.results.records {
-            writer.write(record)?;
+        for (record, info) in detailed.results.records.into_iter().zip(&detailed.info) {
+            writer.write(record, info)?;
         }
         writer.finish(&manifest)?
     } else {
         // One job's results in memory at a time, written as they come.
         let mut stream = run.stream(Duration::from_millis(200));
-        while let Some(record) = stream.next().await {
-            writer.write(record?)?;
+        while let Some(next) = stream.next_detailed().await {
+            let (record, info) = next?;
+            writer.write(record, &info)?;
         }
         let run_summary = stream.summary().unwrap_or_default();
         failed_jobs.extend(run_summary.failed_jobs.iter().map(ToString::to_string));
@@ -150,19 +174,29 @@ pub async fn run(ctx: &Context, args: Download) -> Result<(), Failure> {
     check_error_rate(summary.failed(), summary.records, args.max_error_rate)
 }
 
-/// Writes one line per record as it comes, checking structured outputs against the schema.
+/// Writes one line (or table row) per record as it comes, checking structured outputs
+/// against the schema.
 ///
-/// The lines go to a private temp file beside `--out` ([`Partial`]), renamed over it only
-/// once every record is written: a download or retry that fails halfway leaves the previous
-/// file as it was.
+/// The lines go to a private temp file beside `--out` ([`Partial`]; a table's to its own),
+/// renamed over it only once every record is written: a download or retry that fails halfway
+/// leaves the previous file as it was.
 struct ResultWriter {
-    out: Partial,
+    out: Out,
     validator: Option<jsonschema::Validator>,
     summary: Summary,
 }
 
+enum Out {
+    Lines(Partial),
+    Table(llmbo::table::ResultTable),
+}
+
 impl ResultWriter {
-    fn create(path: &std::path::Path, schema: Option<&Value>) -> Result<Self, Failure> {
+    fn create(
+        path: &std::path::Path,
+        schema: Option<&Value>,
+        table: Option<(llmbo::table::TableFormat, llmbo::table::TableColumns)>,
+    ) -> Result<Self, Failure> {
         // The tool input was checked for shape by the adapter; the schema's constraints are
         // checked here, so a structured job's outputs all fit the schema.
         let validator = match schema {
@@ -171,27 +205,56 @@ impl ResultWriter {
             })?),
             None => None,
         };
+        let out = match table {
+            Some((format, columns)) => {
+                Out::Table(llmbo::table::ResultTable::create(path, format, columns)?)
+            }
+            None => Out::Lines(Partial::create(path)?),
+        };
         Ok(ResultWriter {
-            out: Partial::create(path)?,
+            out,
             validator,
             summary: Summary::default(),
         })
     }
 
-    fn write(&mut self, mut record: RecordResult<Value>) -> Result<(), Failure> {
+    fn write(
+        &mut self,
+        mut record: RecordResult<Value>,
+        info: &llmbo::run::RecordInfo,
+    ) -> Result<(), Failure> {
         checked(self.validator.as_ref(), &mut record);
         self.summary.add_record(&record);
-        let line = result_line(&record);
-        let written = serde_json::to_writer(&mut self.out.file, &line)
-            .map_err(std::io::Error::from)
-            .and_then(|()| self.out.file.write_all(b"\n"));
-        written.map_err(|err| self.out.io(err))
+        match &mut self.out {
+            Out::Lines(out) => {
+                let line = result_line(&record);
+                let written = serde_json::to_writer(&mut out.file, &line)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.file.write_all(b"\n"));
+                written.map_err(|err| out.io(err))
+            }
+            Out::Table(table) => Ok(table.write(&record, info)?),
+        }
     }
 
     fn finish(mut self, manifest: &llmbo::Manifest) -> Result<Summary, Failure> {
-        self.out.commit()?;
+        match self.out {
+            Out::Lines(out) => out.commit()?,
+            Out::Table(table) => warn_misfits(&table.finish()?),
+        }
         self.summary.add_manifest(manifest);
         Ok(self.summary)
+    }
+}
+
+/// Says on stderr how many values did not fit their columns (written as nulls), if any.
+pub(crate) fn warn_misfits(summary: &llmbo::table::TableSummary) {
+    if summary.misfits > 0 {
+        eprintln!(
+            "warning: {} value(s) did not fit their column's type and were written as nulls; the first: {}",
+            summary.misfits,
+            summary.first_misfit.as_deref().unwrap_or("?")
+        );
     }
 }
 
@@ -334,24 +397,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("llmbo-out-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let out = dir.join("results.jsonl");
+        let info = llmbo::run::RecordInfo::default();
         std::fs::write(&out, "previous\n")?;
         // A download that fails halfway (the writer is dropped): nothing changes, no leftovers.
         {
             let mut writer =
-                ResultWriter::create(&out, None).map_err(|f| f.message().to_owned())?;
+                ResultWriter::create(&out, None, None).map_err(|f| f.message().to_owned())?;
             writer
-                .write(record("a"))
+                .write(record("a"), &info)
                 .map_err(|f| f.message().to_owned())?;
         }
         assert_eq!(std::fs::read_to_string(&out)?, "previous\n");
         assert_eq!(std::fs::read_dir(&dir)?.count(), 1, "no partial file left");
         // One that ends replaces the file whole, readable by its owner only.
-        let mut writer = ResultWriter::create(&out, None).map_err(|f| f.message().to_owned())?;
+        let mut writer =
+            ResultWriter::create(&out, None, None).map_err(|f| f.message().to_owned())?;
         writer
-            .write(record("a"))
+            .write(record("a"), &info)
             .map_err(|f| f.message().to_owned())?;
         writer
-            .write(record("b"))
+            .write(record("b"), &info)
             .map_err(|f| f.message().to_owned())?;
         writer
             .finish(&llmbo::Manifest::default())

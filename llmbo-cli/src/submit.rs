@@ -11,14 +11,24 @@ use crate::context::{Context, Failure};
 /// The inputs of a run, read and checked before anything is sent.
 struct Inputs {
     tool: Option<ToolDefinition>,
-    /// The input file, checked whole; its records are read again as they are prepared, so a
-    /// file of any size goes through in flat memory.
-    file: llmbo::input::InputFile,
+    /// The records, checked whole; read again as they are prepared, so an input of any size
+    /// goes through in flat memory.
+    source: Source,
     prices: Option<llmbo::cost::PriceTable>,
 }
 
+/// Where the records are: a JSONL file, or a table with --prompt.
+enum Source {
+    Lines(llmbo::input::InputFile),
+    Table {
+        table: llmbo::table::InputTable,
+        /// Whether the ids are a column's (else they are the row numbers themselves).
+        id_column: bool,
+    },
+}
+
 impl Inputs {
-    fn read(request: &Request) -> Result<Inputs, Failure> {
+    async fn read(ctx: &Context, request: &Request) -> Result<Inputs, Failure> {
         let tool = match &request.schema {
             Some(path) => Some(read_tool(path, request.tool_name.as_deref())?),
             None => None,
@@ -41,28 +51,108 @@ impl Inputs {
             }
             None => None,
         };
-        let file = llmbo::input::InputFile::check(&request.input).map_err(|err| match err {
-            // The input file could not be read: the user's file.
-            llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
-            other => other.into(),
-        })?;
-        Ok(Inputs { tool, file, prices })
+        let source = Source::read(ctx, request).await?;
+        Ok(Inputs {
+            tool,
+            source,
+            prices,
+        })
     }
 
     /// Raw bodies that ask for structure (a tool, a native format) say how (the first that
     /// does; one that asks another way is refused by name when prepared); typed lines take the
     /// model's best.
     fn strategy(&self, request: &Request) -> Option<llmbo::OutputStrategy> {
-        request
-            .output_strategy
-            .or_else(|| self.file.raw_output_strategy())
+        request.output_strategy.or(match &self.source {
+            Source::Lines(file) => file.raw_output_strategy(),
+            Source::Table { .. } => None,
+        })
+    }
+
+    /// How many records there are.
+    fn count(&self) -> usize {
+        match &self.source {
+            Source::Lines(file) => file.records(),
+            Source::Table { table, .. } => table.rows(),
+        }
     }
 
     /// The records, read again from the file.
-    fn records(
-        &self,
-    ) -> Result<impl Iterator<Item = (String, llmbo::ModelInput)> + use<>, Failure> {
-        Ok(self.file.read()?)
+    fn records(&self) -> Result<Box<dyn Iterator<Item = (String, llmbo::ModelInput)>>, Failure> {
+        Ok(match &self.source {
+            Source::Lines(file) => Box::new(file.read()?),
+            Source::Table { table, .. } => Box::new(table.records()?),
+        })
+    }
+
+    /// Names the table row of each record a preflight finding shows.
+    fn name_rows(&self, report: &mut llmbo::preflight::PreflightReport) -> Result<(), Failure> {
+        let rows = match &self.source {
+            Source::Table {
+                table,
+                id_column: true,
+            } => table.rows_of(&report.findings.shown_ids())?,
+            Source::Table { .. } => report
+                .findings
+                .shown_ids()
+                .into_iter()
+                .filter_map(|id| Some((id.to_owned(), id.parse().ok()?)))
+                .collect(),
+            Source::Lines(_) => return Ok(()),
+        };
+        report.findings.name_rows(&rows);
+        Ok(())
+    }
+}
+
+impl Source {
+    async fn read(ctx: &Context, request: &Request) -> Result<Source, Failure> {
+        let shown = request.input.display().to_string();
+        let table_format = llmbo::table::TableFormat::from_name(&shown);
+        let Some(template) = &request.table.prompt else {
+            if table_format.is_some() {
+                return Err(Failure::Usage(format!(
+                    "{shown} is a table: say how each row becomes a prompt with --prompt \"…{{column}}…\" (and --id-column)"
+                )));
+            }
+            let file = llmbo::input::InputFile::check(&request.input).map_err(|err| match err {
+                // The input file could not be read: the user's file.
+                llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
+                other => other.into(),
+            })?;
+            return Ok(Source::Lines(file));
+        };
+        let args = &request.table;
+        let mut input = llmbo::table::TableInput::template(template)?;
+        if let Some(column) = &args.id_column {
+            input = input.id_column(column);
+        }
+        if let Some(text) = &args.system {
+            input = input.system(text);
+        }
+        if let Some(column) = &args.system_column {
+            input = input.system_column(column);
+        }
+        for column in &args.media_column {
+            input = input.media_column(column, llmbo::input::MediaKind::Document);
+        }
+        let table = if shown.starts_with("s3://") {
+            let (sdk, _) = ctx.sdk(None).await?;
+            llmbo::table::InputTable::open_s3(&sdk, &shown, input).await
+        } else {
+            llmbo::table::InputTable::open(&request.input, input)
+        }
+        .map_err(|err| match err {
+            llmbo::Error::Io { .. } => Failure::Usage(err.to_string()),
+            other => other.into(),
+        })?;
+        for warning in table.warnings() {
+            eprintln!("warning: {shown}: {warning}");
+        }
+        Ok(Source::Table {
+            table,
+            id_column: args.id_column.is_some(),
+        })
     }
 }
 
@@ -141,7 +231,7 @@ fn configure<O: llmbo::mode::OutputMode>(
 pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
     // Everything local is checked before anything is sent.
     let request = &args.request;
-    let inputs = Inputs::read(request)?;
+    let inputs = Inputs::read(ctx, request).await?;
     let bedrock = request.api.provider == crate::args::ProviderArg::Bedrock;
     let (bucket, role) = match (bedrock, &args.bucket, &args.role) {
         (true, Some(bucket), Some(role)) => (bucket.as_str(), role.as_str()),
@@ -171,9 +261,11 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
     if request.embed {
         let inferer = embedding_builder(request, &inputs, &place).build().await?;
         if args.dry_run {
-            return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
+            let mut report = inferer.preflight(inputs.records()?).await?;
+            inputs.name_rows(&mut report)?;
+            return print_preflight(ctx, &report);
         }
-        let count = inputs.file.records();
+        let count = inputs.count();
         let run = inferer
             .prepare_run(inputs.records()?)?
             .push_requests_to_s3()
@@ -183,10 +275,12 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
         return report(ctx, &run.run_record(), &run.run_uri(), count, None);
     }
     let structured = inputs.tool.is_some();
-    let count = inputs.file.records();
+    let count = inputs.count();
     let inferer = text_builder(request, &inputs, &place).build().await?;
     if args.dry_run {
-        return print_preflight(ctx, &inferer.preflight(inputs.records()?).await?);
+        let mut report = inferer.preflight(inputs.records()?).await?;
+        inputs.name_rows(&mut report)?;
+        return print_preflight(ctx, &report);
     }
     let strategy = inferer.output_strategy().filter(|_| structured);
     let run = inferer
@@ -231,7 +325,7 @@ fn text_builder(
 /// checked; nothing is uploaded or sent but the catalog, quota and `CountTokens` reads.
 pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
     let request = &args.request;
-    let inputs = Inputs::read(request)?;
+    let inputs = Inputs::read(ctx, request).await?;
     // Checking the bodies needs no region: without one, every check that reads AWS is
     // skipped, and the report says so.
     let bedrock = request.api.provider == crate::args::ProviderArg::Bedrock;
@@ -254,7 +348,7 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
         preflight_only: true,
         offline: offline.then_some(crate::context::NO_REGION),
     };
-    let report = if request.embed {
+    let mut report = if request.embed {
         embedding_builder(request, &inputs, &place)
             .build()
             .await?
@@ -267,6 +361,7 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
             .preflight(inputs.records()?)
             .await?
     };
+    inputs.name_rows(&mut report)?;
     print_preflight(ctx, &report)
 }
 
@@ -330,20 +425,27 @@ fn report(
     Ok(())
 }
 
-/// The output tool from a JSON schema file: checked to be a schema before any upload.
-fn read_tool(path: &Path, name: Option<&str>) -> Result<ToolDefinition, Failure> {
+/// A JSON schema file, read and checked to compile.
+pub(crate) fn read_schema(path: &Path) -> Result<Value, Failure> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|err| Failure::Usage(format!("{shown}: cannot read the schema: {err}")))?;
     let schema: Value = serde_json::from_str(&text)
         .map_err(|err| Failure::Usage(format!("{shown}: the schema is not JSON: {err}")))?;
+    jsonschema::validator_for(&schema)
+        .map_err(|err| Failure::Usage(format!("{shown}: not a valid JSON schema: {err}")))?;
+    Ok(schema)
+}
+
+/// The output tool from a JSON schema file: checked to be a schema before any upload.
+fn read_tool(path: &Path, name: Option<&str>) -> Result<ToolDefinition, Failure> {
+    let shown = path.display();
+    let schema = read_schema(path)?;
     if schema.get("type").and_then(Value::as_str) != Some("object") {
         return Err(Failure::Usage(format!(
             "{shown}: a tool's input schema must have \"type\": \"object\" at the top"
         )));
     }
-    jsonschema::validator_for(&schema)
-        .map_err(|err| Failure::Usage(format!("{shown}: not a valid JSON schema: {err}")))?;
     let name = name
         .map(str::to_owned)
         .or_else(|| {

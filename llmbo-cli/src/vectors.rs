@@ -12,7 +12,7 @@ use llmbo::mode::Embeddings;
 use llmbo::{BatchRun, RecordResult};
 use serde_json::json;
 
-use crate::args::VectorFormat;
+use crate::args::OutputFormat;
 use crate::context::Failure;
 use crate::partial::Partial;
 use crate::report::Summary;
@@ -130,12 +130,12 @@ impl NpyWriter {
 pub async fn download(
     run: BatchRun<Embeddings>,
     out: &Path,
-    format: VectorFormat,
+    format: OutputFormat,
 ) -> Result<(Summary, Vec<String>), Failure> {
     let mut summary = Summary::default();
     let mut stream = run.stream(Duration::from_millis(200));
     match format {
-        VectorFormat::Jsonl => {
+        OutputFormat::Jsonl => {
             let mut file = Partial::create(out)?;
             while let Some(record) = stream.next().await {
                 let record = record?;
@@ -156,7 +156,21 @@ pub async fn download(
             }
             file.commit()?;
         }
-        VectorFormat::Npy => {
+        OutputFormat::Parquet | OutputFormat::Arrow | OutputFormat::Csv => {
+            let table_format = format.table().unwrap_or(llmbo::table::TableFormat::Parquet);
+            let mut table = llmbo::table::ResultTable::create(
+                out,
+                table_format,
+                llmbo::table::TableColumns::embedding(),
+            )?;
+            while let Some(next) = stream.next_detailed().await {
+                let (record, info) = next?;
+                summary.add_record(&record);
+                table.write(&record, &info)?;
+            }
+            crate::download::warn_misfits(&table.finish()?);
+        }
+        OutputFormat::Npy => {
             let mut writer = NpyWriter::create(out)?;
             while let Some(record) = stream.next().await {
                 let mut record = record?;

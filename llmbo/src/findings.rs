@@ -57,6 +57,10 @@ pub struct FindingAt {
     pub record_id: String,
     /// The JSON path in that record.
     pub path: String,
+    /// The record's row in its input table, numbered from 0, once named
+    /// ([`Findings::name_rows`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
 }
 
 /// The findings of one rule with one message, over every record: a count and the first ids.
@@ -89,6 +93,24 @@ impl Findings {
     /// How many record ids each group keeps.
     pub const EXAMPLES: usize = 5;
 
+    /// The record ids the groups show, each once: what to look up to name their rows.
+    pub fn shown_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = Vec::new();
+        for at in self.groups.iter().flat_map(|group| &group.first) {
+            if !ids.contains(&at.record_id.as_str()) {
+                ids.push(&at.record_id);
+            }
+        }
+        ids
+    }
+
+    /// Names the row of each record shown, from `rows` (a record id's row in its table).
+    pub fn name_rows(&mut self, rows: &HashMap<String, usize>) {
+        for at in self.groups.iter_mut().flat_map(|group| &mut group.first) {
+            at.row = rows.get(&at.record_id).copied();
+        }
+    }
+
     /// No findings yet; with `strict`, warnings count as errors.
     pub fn new(strict: bool) -> Self {
         Findings {
@@ -102,6 +124,7 @@ impl Findings {
         for finding in found {
             let key = (finding.rule.id, finding.message);
             let at = FindingAt {
+                row: None,
                 record_id: record_id.to_owned(),
                 path: finding.path,
             };
@@ -182,7 +205,10 @@ impl fmt::Display for Findings {
                 if j > 0 {
                     f.write_str(", ")?;
                 }
-                write!(f, "{} at {}", at.record_id, at.path)?;
+                match at.row {
+                    Some(row) => write!(f, "{} (row {row}) at {}", at.record_id, at.path)?,
+                    None => write!(f, "{} at {}", at.record_id, at.path)?,
+                }
             }
             if group.count > group.first.len() {
                 write!(f, ", and {} more", group.count - group.first.len())?;

@@ -546,6 +546,15 @@ impl MediaColumn {
     }
 }
 
+/// The format a local file's first bytes say (`None` when it cannot be read: preparing the
+/// record says why, by its id).
+fn sniff_file(path: &str) -> Option<MediaFormat> {
+    let mut head = Vec::with_capacity(64);
+    let file = File::open(path).ok()?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, 64), &mut head).ok()?;
+    MediaFormat::sniff(&head)
+}
+
 /// A medium's kind: what its bytes (or its name) say it is, else its column's.
 fn kind_of(column: MediaKind, format: Option<MediaFormat>) -> MediaKind {
     match format {
@@ -701,7 +710,13 @@ impl View {
                 }
                 (MediaColumn::Text(array), _) if array.is_valid(i) => {
                     let place = array.value(i);
-                    let kind = kind_of(*kind, MediaFormat::from_name(place));
+                    let named = MediaFormat::from_name(place).filter(|f| !f.is_text());
+                    // A local file whose name does not say is read for its first bytes.
+                    let format = match named {
+                        None if !place.starts_with("s3://") => sniff_file(place),
+                        named => named,
+                    };
+                    let kind = kind_of(*kind, format);
                     match (place.starts_with("s3://"), kind) {
                         (true, MediaKind::Image) => Part::image_s3(place),
                         (true, MediaKind::Document) => Part::document_s3(place),

@@ -93,13 +93,21 @@ impl TableColumns {
         }
     }
 
-    /// Embeddings: one `embedding` column, `FixedSizeList<Float32>` of `dimensions`.
-    pub fn embedding(dimensions: u32) -> TableColumns {
+    /// Embeddings: one `embedding` column, a `FixedSizeList<Float32>` as long as the first
+    /// vector (rows are held until one comes); a vector of another length is a null.
+    pub fn embedding() -> TableColumns {
         TableColumns {
-            shape: Shape::One(
-                "embedding".into(),
-                Kind::Vector(i32::try_from(dimensions).unwrap_or(i32::MAX)),
-            ),
+            shape: Shape::One("embedding".into(), Kind::Vector(0)),
+        }
+    }
+
+    fn vector_length_unknown(&self) -> bool {
+        matches!(&self.shape, Shape::One(_, Kind::Vector(0)))
+    }
+
+    fn set_vector_length(&mut self, length: usize) {
+        if let Shape::One(_, kind @ Kind::Vector(_)) = &mut self.shape {
+            *kind = Kind::Vector(i32::try_from(length.max(1)).unwrap_or(i32::MAX));
         }
     }
 
@@ -206,16 +214,16 @@ pub struct TableSummary {
 }
 
 enum Sink {
-    Parquet(parquet::arrow::ArrowWriter<File>),
-    Arrow(arrow_ipc::writer::FileWriter<BufWriter<File>>),
-    Csv(csv::Writer<BufWriter<File>>),
+    Parquet(Box<parquet::arrow::ArrowWriter<File>>),
+    Arrow(Box<arrow_ipc::writer::FileWriter<BufWriter<File>>>),
+    Csv(Box<csv::Writer<BufWriter<File>>>),
 }
 
 /// Results written to a Parquet, Arrow IPC or CSV file as they come, a batch of 8,192 rows at
 /// a time (Parquet row groups of 65,536): one row per record, with the columns of its
 /// [`TableColumns`]. The file appears at its path only when [`finish`](Self::finish) has
-/// written all of it (through a temporary file beside it); a table dropped unfinished leaves
-/// nothing.
+/// written all of it (through a private temporary file beside it, mode 0600 as every results
+/// file); a table dropped unfinished leaves nothing.
 ///
 /// ```
 /// use llmbo::table::{ResultTable, TableColumns, TableFormat};
@@ -238,12 +246,15 @@ enum Sink {
 pub struct ResultTable {
     path: PathBuf,
     temp: PathBuf,
+    format: TableFormat,
     columns: TableColumns,
-    schema: SchemaRef,
-    sink: Option<Sink>,
+    /// The temporary file, until the first batch makes the writer.
+    file: Option<File>,
+    sink: Option<(SchemaRef, Sink)>,
     rows: Vec<Row>,
     summary: TableSummary,
     misfits: Misfits,
+    finished: bool,
 }
 
 impl std::fmt::Debug for ResultTable {
@@ -255,73 +266,62 @@ impl std::fmt::Debug for ResultTable {
     }
 }
 
+/// A new file readable by its owner only, as every file of results is.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 impl ResultTable {
-    /// A table at `path` in `format`; nothing is at `path` until [`finish`](Self::finish).
+    /// A table at `path` in `format`; nothing is at `path` until [`finish`](Self::finish),
+    /// which replaces a file already there.
     pub fn create(
         path: impl AsRef<Path>,
         format: TableFormat,
         columns: TableColumns,
     ) -> Result<ResultTable, Error> {
         let path = path.as_ref().to_owned();
-        let table_error = |message: String| Error::Table {
-            path: path.clone(),
-            message,
-        };
         if let Some(name) = columns.clash() {
-            return Err(table_error(format!(
-                "the column `{name}` would be written twice: an answer's field has the name of one of llmbo's columns; name the fields apart with TableColumns::with_prefix (`--field-prefix` in the CLI)"
-            )));
+            return Err(Error::Table {
+                path,
+                message: format!(
+                    "the column `{name}` would be written twice: an answer's field has the name of one of llmbo's columns; name the fields apart with TableColumns::with_prefix (`--field-prefix` in the CLI)"
+                ),
+            });
         }
-        let schema = columns.arrow_schema();
         let name = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
-        let io = |source| Error::Io {
-            path: temp.clone(),
-            source,
-        };
-        let file = File::create(&temp).map_err(io)?;
-        let sink = match format {
-            TableFormat::Parquet => {
-                let properties = parquet::file::properties::WriterProperties::builder()
-                    .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-                    .build();
-                parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(properties))
-                    .map(Sink::Parquet)
-                    .map_err(|err| table_error(err.to_string()))
-            }
-            TableFormat::Arrow => {
-                arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), &schema)
-                    .map(Sink::Arrow)
-                    .map_err(|err| table_error(err.to_string()))
-            }
-            TableFormat::Csv => {
-                let mut writer = csv::Writer::from_writer(BufWriter::new(file));
-                writer
-                    .write_record(columns.names())
-                    .map_err(|err| table_error(err.to_string()))?;
-                Ok(Sink::Csv(writer))
-            }
-        };
-        let sink = match sink {
-            Ok(sink) => sink,
-            Err(err) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(err);
+        let mut attempt = 0u32;
+        let (temp, file) = loop {
+            let temp =
+                path.with_file_name(format!(".{name}.{}-{attempt}.partial", std::process::id()));
+            match create_private(&temp) {
+                Ok(file) => break (temp, file),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(source) => return Err(Error::Io { path: temp, source }),
             }
         };
         Ok(ResultTable {
             path,
             temp,
+            format,
             columns,
-            schema,
-            sink: Some(sink),
+            file: Some(file),
+            sink: None,
             rows: Vec::with_capacity(BATCH_ROWS),
             summary: TableSummary::default(),
             misfits: Misfits::default(),
+            finished: false,
         })
     }
 
@@ -380,7 +380,7 @@ impl ResultTable {
         }
         self.rows.push(row);
         if self.rows.len() >= BATCH_ROWS {
-            self.flush()?;
+            self.flush(false)?;
         }
         Ok(())
     }
@@ -392,20 +392,69 @@ impl ResultTable {
         }
     }
 
-    /// Writes the rows held as one batch.
-    fn flush(&mut self) -> Result<(), Error> {
-        if self.rows.is_empty() {
+    /// The writer, made at the first batch: an embedding's length is the first vector's, so
+    /// rows are held until one comes (or the table ends).
+    fn sink(&mut self, last: bool) -> Result<bool, Error> {
+        if self.sink.is_some() {
+            return Ok(true);
+        }
+        if self.columns.vector_length_unknown() {
+            let first = self.rows.iter().find_map(|row| match &row.value {
+                Some(Value::Array(vector)) => Some(vector.len()),
+                _ => None,
+            });
+            match first {
+                Some(length) => self.columns.set_vector_length(length),
+                None if last => self.columns.set_vector_length(1),
+                None => return Ok(false),
+            }
+        }
+        let Some(file) = self.file.take() else {
+            return Err(self.error("the table is already finished".into()));
+        };
+        let schema = self.columns.arrow_schema();
+        let made = match self.format {
+            TableFormat::Parquet => {
+                let properties = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                    .build();
+                parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(properties))
+                    .map(|writer| Sink::Parquet(Box::new(writer)))
+                    .map_err(|err| err.to_string())
+            }
+            TableFormat::Arrow => {
+                arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), &schema)
+                    .map(|writer| Sink::Arrow(Box::new(writer)))
+                    .map_err(|err| err.to_string())
+            }
+            TableFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(BufWriter::new(file));
+                writer
+                    .write_record(self.columns.names())
+                    .map(|()| Sink::Csv(Box::new(writer)))
+                    .map_err(|err| err.to_string())
+            }
+        };
+        let sink = made.map_err(|message| self.error(message))?;
+        self.sink = Some((schema, sink));
+        Ok(true)
+    }
+
+    /// Writes the rows held as one batch (`last`: the table ends, whatever is held).
+    fn flush(&mut self, last: bool) -> Result<(), Error> {
+        if !self.sink(last)? || self.rows.is_empty() {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.rows);
         let result = match self.sink.as_mut() {
-            Some(Sink::Csv(writer)) => write_csv(writer, &self.columns, &rows),
-            Some(Sink::Parquet(writer)) => {
-                let batch = batch(&self.schema, &self.columns, &rows, &mut self.misfits)?;
+            Some((_, Sink::Csv(writer))) => write_csv(writer, &self.columns, &rows),
+            Some((schema, Sink::Parquet(writer))) => {
+                let batch = batch(schema, &self.columns, &rows, &mut self.misfits)?;
                 writer.write(&batch).map_err(|err| err.to_string())
             }
-            Some(Sink::Arrow(writer)) => {
-                let batch = batch(&self.schema, &self.columns, &rows, &mut self.misfits)?;
+            Some((schema, Sink::Arrow(writer))) => {
+                let batch = batch(schema, &self.columns, &rows, &mut self.misfits)?;
                 writer.write(&batch).map_err(|err| err.to_string())
             }
             None => Err("the table is already finished".to_owned()),
@@ -417,14 +466,14 @@ impl ResultTable {
 
     /// Writes what is held, closes the file and renames it into place.
     pub fn finish(mut self) -> Result<TableSummary, Error> {
-        self.flush()?;
+        self.flush(true)?;
         let closed = match self.sink.take() {
-            Some(Sink::Parquet(writer)) => writer.close().map(drop).map_err(|e| e.to_string()),
-            Some(Sink::Arrow(mut writer)) => writer
+            Some((_, Sink::Parquet(writer))) => writer.close().map(drop).map_err(|e| e.to_string()),
+            Some((_, Sink::Arrow(mut writer))) => writer
                 .finish()
                 .map_err(|e| e.to_string())
                 .and_then(|()| writer.get_mut().flush().map_err(|e| e.to_string())),
-            Some(Sink::Csv(mut writer)) => writer.flush().map_err(|e| e.to_string()),
+            Some((_, Sink::Csv(mut writer))) => writer.flush().map_err(|e| e.to_string()),
             None => Ok(()),
         };
         closed.map_err(|message| self.error(message))?;
@@ -432,6 +481,7 @@ impl ResultTable {
             path: self.path.clone(),
             source,
         })?;
+        self.finished = true;
         let mut summary = std::mem::take(&mut self.summary);
         summary.misfits = self.misfits.count;
         summary.first_misfit = self.misfits.first.take();
@@ -442,8 +492,9 @@ impl ResultTable {
 impl Drop for ResultTable {
     fn drop(&mut self) {
         // Unfinished (an error, a panic, a dropped future): nothing half-written is left.
-        if self.sink.is_some() {
+        if !self.finished {
             self.sink = None;
+            self.file = None;
             let _ = std::fs::remove_file(&self.temp);
         }
     }
