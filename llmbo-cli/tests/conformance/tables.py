@@ -179,13 +179,19 @@ def check(folder, n, paths):
             rows = [dict(zip(names, r)) for r in con.execute(f"SELECT * FROM {relation}").fetchall()]
             duck_failed = check_rows(f"{path} (duckdb)", rows, n)
             assert duck_failed == failed
-            # The README's join: each answer back beside its own input row.
+            # The README's join (`SELECT i.*, o.* EXCLUDE (id) FROM 'contracts.parquet' i JOIN
+            # 'parties.parquet' o ON i.doc_id = o.id`): each answer beside its own input row.
+            source = os.path.join(folder, "pyarrow.parquet")
             joined = con.execute(
-                f"SELECT i.body, o.invoice_number FROM read_parquet('{os.path.join(folder, 'pyarrow.parquet')}') i "
-                f"JOIN {relation} o USING (id) WHERE o.outcome = 'ok'"
+                f"SELECT i.*, o.* EXCLUDE (id) FROM '{source}' i JOIN {relation} o ON i.id = o.id"
             ).fetchall()
+            assert len(joined) == n, f"{path}: the join found {len(joined)} of {n}"
+            names = [d[0] for d in con.execute(
+                f"SELECT i.*, o.* EXCLUDE (id) FROM '{source}' i JOIN {relation} o ON i.id = o.id LIMIT 0"
+            ).description]
+            joined = [dict(zip(names, r)) for r in joined if dict(zip(names, r))["outcome"] == "ok"]
             assert len(joined) == n - failed, f"{path}: the join found {len(joined)} of {n - failed}"
-            for body, number in joined:
+            for body, number in ((r["body"], r["invoice_number"]) for r in joined):
                 i = int(body.rsplit(" ", 1)[1])
                 assert number == facts(i)[0], f"{path}: the join put {number} beside row {i}"
         print(f"{path}: {n} rows, {failed} failed, read alike by pyarrow, Polars" + ("" if path.endswith(".arrow") else " and DuckDB"))

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use llmbo::{BatchOutput, ModelInput, ModelProviderAdapter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The time of one call, in seconds.
@@ -28,7 +28,7 @@ pub fn best_pair<A: FnMut() -> usize, B: FnMut() -> usize>(
 pub const RECORDS: usize = 50_000;
 
 /// A person named in the text.
-#[derive(Debug, Deserialize, schemars::JsonSchema, BatchOutput)]
+#[derive(Debug, Deserialize, Serialize, schemars::JsonSchema, BatchOutput)]
 pub struct Person {
     /// Full name as written.
     pub name: String,
