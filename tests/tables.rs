@@ -384,3 +384,87 @@ fn rows_that_cannot_be_sent_are_named_by_problem_before_anything_is_sent() -> Te
     assert_eq!(ids, (0..40).map(|i| format!("r{i}")).collect::<Vec<_>>());
     Ok(())
 }
+
+#[tokio::test]
+async fn preflight_findings_name_their_table_rows() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // Rows 5 and 17 name a PDF over Nova's 4.5 MB for a document.
+    let mut big = b"%PDF-1.4\n".to_vec();
+    big.resize(4_600_000, b' ');
+    std::fs::write(dir.path().join("big.pdf"), &big)?;
+    std::fs::write(dir.path().join("small.bin"), scan(1))?;
+    let mut text = String::from("id,body,scan\n");
+    for i in 0..120 {
+        let file = if i == 5 || i == 17 {
+            "big.pdf"
+        } else {
+            "small.bin"
+        };
+        let path = dir.path().join(file);
+        text.push_str(&format!("{},Text {i},{}\n", id(i), path.display()));
+    }
+    let path = dir.path().join("scans.csv");
+    std::fs::write(&path, text)?;
+    let table = InputTable::open(
+        &path,
+        TableInput::template("Read {body}")?
+            .id_column("id")
+            .media_column("scan", MediaKind::Image),
+    )?;
+    let local = LocalBedrock::start().await?;
+    let mut report = builder(&local, "table-preflight")
+        .preflight_only()
+        .build()
+        .await?
+        .preflight(table.records()?)
+        .await?;
+    assert!(report.has_errors());
+    let ids = report.findings.shown_ids();
+    assert_eq!(ids, [id(5), id(17)], "{report}");
+    let rows = table.rows_of(&ids)?;
+    report.findings.name_rows(&rows);
+    let shown = report.findings.to_string();
+    assert!(
+        shown.contains(&format!("{} (row 5) at", id(5)))
+            && shown.contains(&format!("{} (row 17) at", id(17))),
+        "{shown}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_table_in_s3_is_read_without_holding_it_and_a_missing_one_is_named() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("documents.parquet");
+    write_documents(&input, 30)?;
+    let local = LocalBedrock::start().await?;
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    s3.put_object()
+        .bucket(local.bucket())
+        .key("tables/documents.parquet")
+        .body(std::fs::read(&input)?.into())
+        .send()
+        .await?;
+    let uri = format!("s3://{}/tables/documents.parquet", local.bucket());
+    let table = InputTable::open_s3(&local.sdk_config(), &uri, documents_input()?).await?;
+    assert_eq!(table.rows(), 30);
+    let local_ids: Vec<String> = InputTable::open(&input, documents_input()?)?
+        .records()?
+        .map(|(id, _)| id)
+        .collect();
+    let s3_records: Vec<(String, llmbo::ModelInput)> = table.records()?.collect();
+    let s3_ids: Vec<String> = s3_records.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(s3_ids, local_ids);
+    assert_eq!(s3_ids[3], id(3));
+    assert_eq!(
+        s3_records[3].1.messages[0].parts[0].as_text(),
+        Some("Extract invoice doc-3757 of order 1003. Note 3.")
+    );
+    let missing = format!("s3://{}/tables/none.parquet", local.bucket());
+    let err = InputTable::open_s3(&local.sdk_config(), &missing, documents_input()?)
+        .await
+        .err()
+        .ok_or("a missing table is an error")?;
+    assert!(err.to_string().contains("tables/none.parquet"), "{err}");
+    Ok(())
+}

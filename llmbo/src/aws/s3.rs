@@ -436,6 +436,29 @@ pub(crate) async fn download_to_temp(
             source,
         })?
         .into_temp_path();
-    aws.download_to(bucket, key, &temp).await?;
-    Ok(temp)
+    match aws.download_to(bucket, key, &temp).await {
+        Ok(_) => Ok(temp),
+        Err(Error::Aws {
+            kind: AwsErrorKind::NotFound,
+            ..
+        }) => Err(Error::Table {
+            path: uri.into(),
+            message: "no such object: check the bucket and the key".into(),
+        }),
+        // Every other failure names the table too.
+        Err(Error::Aws {
+            operation,
+            kind,
+            code,
+            message,
+            source,
+        }) => Err(Error::Aws {
+            operation,
+            kind,
+            code,
+            message: format!("{uri}: {message}"),
+            source,
+        }),
+        Err(other) => Err(other),
+    }
 }

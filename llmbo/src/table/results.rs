@@ -617,3 +617,95 @@ fn write_csv(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn record(id: &str, n: i64) -> RecordResult<Value> {
+        RecordResult {
+            record_id: id.to_owned(),
+            outcome: Ok(serde_json::json!({"n": n})),
+        }
+    }
+
+    fn columns() -> TableColumns {
+        TableColumns::from_schema(&serde_json::json!({
+            "type": "object", "properties": {"n": {"type": "integer"}}
+        }))
+    }
+
+    #[test]
+    fn a_table_dropped_unfinished_leaves_the_previous_file_and_no_partial() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("out.csv");
+        std::fs::write(&path, "previous\n")?;
+        let info = RecordInfo::default();
+        {
+            let mut table = ResultTable::create(&path, TableFormat::Csv, columns())?;
+            for i in 0..(BATCH_ROWS as i64 + 10) {
+                table.write(&record(&format!("r{i}"), i), &info)?;
+            }
+        }
+        assert_eq!(std::fs::read_to_string(&path)?, "previous\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path())?.count(),
+            1,
+            "no partial file left"
+        );
+        // Two writers of one path at once (two downloads of a run): each its own temp file,
+        // and the file is one of them whole.
+        let mut first = ResultTable::create(&path, TableFormat::Csv, columns())?;
+        let mut second = ResultTable::create(&path, TableFormat::Csv, columns())?;
+        first.write(&record("a", 1), &info)?;
+        second.write(&record("b", 2), &info)?;
+        second.finish()?;
+        first.finish()?;
+        let text = std::fs::read_to_string(&path)?;
+        assert_eq!(text.lines().count(), 2);
+        assert!(
+            text.lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with("a,1,ok,")),
+            "{text}"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path)?.permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_field_named_like_a_record_column_is_refused_until_prefixed() -> TestResult {
+        let schema = serde_json::json!({
+            "type": "object", "properties": {"error": {"type": "string"}, "id": {"type": "string"}}
+        });
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("out.parquet");
+        let err = ResultTable::create(
+            &path,
+            TableFormat::Parquet,
+            TableColumns::from_schema(&schema),
+        )
+        .err()
+        .ok_or("the clash is refused")?;
+        assert!(
+            err.to_string()
+                .contains("the column `id` would be written twice"),
+            "{err}"
+        );
+        let columns = TableColumns::from_schema(&schema).with_prefix("answer_");
+        assert_eq!(columns.names()[..3], ["id", "answer_error", "answer_id"]);
+        ResultTable::create(&path, TableFormat::Parquet, columns)?.finish()?;
+        assert!(path.exists(), "an empty table is still a table");
+        Ok(())
+    }
+}
