@@ -128,6 +128,22 @@ fn builder(
         .sdk_config(local.sdk_config())
 }
 
+/// The table's records prepared, uploaded and created as a run.
+async fn submitted(
+    local: &LocalBedrock,
+    job: &str,
+    table: &InputTable,
+) -> Result<StructuredBatchInferer<Invoice, llmbo::state::Submitted>, Box<dyn std::error::Error>> {
+    Ok(builder(local, job)
+        .build()
+        .await?
+        .prepare_run(table.records()?)?
+        .push_requests_to_s3()
+        .await?
+        .create()
+        .await?)
+}
+
 /// Every batch of a Parquet or Arrow file, whole.
 fn read_table(
     path: &Path,
@@ -221,13 +237,7 @@ async fn a_parquet_table_of_documents_streams_into_a_parquet_of_typed_results() 
 
     let local = local_with_failures().await?;
     let out = dir.path().join("invoices.parquet");
-    let summary = builder(&local, "table-stream")
-        .build()
-        .await?
-        .prepare_run(table.records()?)?
-        .push_requests_to_s3()
-        .await?
-        .create()
+    let summary = submitted(&local, "table-stream", &table)
         .await?
         .stream(POLL)
         .write_table(&out, TableFormat::Parquet, TableColumns::of::<Invoice>())
@@ -275,13 +285,7 @@ async fn run_results_write_arrow_and_csv_that_match_them_record_by_record() -> T
     write_documents(&input, n)?;
     let table = InputTable::open(&input, documents_input()?)?;
     let local = local_with_failures().await?;
-    let results = builder(&local, "table-detailed")
-        .build()
-        .await?
-        .prepare_run(table.records()?)?
-        .push_requests_to_s3()
-        .await?
-        .create()
+    let results = submitted(&local, "table-detailed", &table)
         .await?
         .finish_detailed(POLL)
         .await?;

@@ -9,23 +9,10 @@ use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use serde_json::{Value, json};
 
-const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+mod common;
+use common::llmbo;
 
-/// `llmbo` with only llmbo-local's endpoint and credentials in its environment.
-fn llmbo(local: &LocalBedrock) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmbo"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", local.endpoint_url())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", local.region())
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
+const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 
 fn submit(local: &LocalBedrock, name: &str, input: &Path) -> Command {
     let mut cmd = llmbo(local);

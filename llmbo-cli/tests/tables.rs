@@ -4,35 +4,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::time::Duration;
 
-use assert_cmd::Command;
 use llmbo_local::{FaultConfig, LocalBedrock, fixtures};
 use serde_json::Value;
 
+mod common;
 #[path = "../../llmbo-local/tests/common/venv.rs"]
 mod venv;
+
+use common::llmbo;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const NOVA: &str = "amazon.nova-lite-v1:0";
 const ROWS: usize = 120;
-
-/// `llmbo` with only llmbo-local's endpoint and credentials in its environment.
-fn llmbo(local: &LocalBedrock) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmbo"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", local.endpoint_url())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", local.region())
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .timeout(Duration::from_secs(180));
-    cmd
-}
 
 /// `python tables.py <args>`: its output, or its failure in full.
 fn python(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {

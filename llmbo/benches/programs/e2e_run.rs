@@ -78,26 +78,8 @@ async fn run(records: usize) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn child(records: usize) -> Result<(f64, u64), Box<dyn std::error::Error>> {
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    command.arg(records.to_string());
-    // The allocator as a user has it: glibc's default arenas unless you set MALLOC_ARENA_MAX.
-    let output = command.output()?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    print!("{text}");
-    if !output.status.success() {
-        return Err(format!(
-            "the {records}-record run failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    let field = |name: &str| {
-        text.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
-    let wall = field("wall_s=").ok_or("no wall time")?;
-    let rss = field("peak_rss_kib=").ok_or("no peak RSS")? as u64;
+    let records = records.to_string();
+    let (_, wall, rss) = local::measured_child(&[records.as_ref()])?;
     Ok((wall, rss))
 }
 

@@ -141,28 +141,9 @@ fn child(rows: usize, dir: &Path) -> Result<(f64, u64), Box<dyn std::error::Erro
     let input = dir.join(format!("input-{rows}.parquet"));
     let output = dir.join(format!("output-{rows}.parquet"));
     write_input(&input, rows)?;
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .arg(&input)
-        .arg(&output)
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    print!("{text}");
-    if !out.status.success() {
-        return Err(format!(
-            "the {rows}-row run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
+    let (_, wall, rss) = local::measured_child(&[input.as_os_str(), output.as_os_str()])?;
     let ok = check_output(&output, rows)?;
     println!("checked: {rows} rows in input order, {ok} with a typed answer");
-    let field = |name: &str| {
-        text.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
-    let wall = field("wall_s=").ok_or("no wall time")?;
-    let rss = field("peak_rss_kib=").ok_or("no peak RSS")? as u64;
     std::fs::remove_file(&input)?;
     std::fs::remove_file(&output)?;
     Ok((wall, rss))

@@ -13,6 +13,32 @@ pub fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Runs this program again with `args` (a size to measure, in a process of its own, so its
+/// peak RSS is its own) and returns what it printed, with its `wall_s=` and `peak_rss_kib=`.
+pub fn measured_child(args: &[&std::ffi::OsStr]) -> Result<(String, f64, u64), Box<dyn Error>> {
+    // The allocator as a user has it: glibc's default arenas unless you set MALLOC_ARENA_MAX.
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{text}");
+    if !output.status.success() {
+        return Err(format!(
+            "the run of {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let wall = field("wall_s=").ok_or("no wall time")?;
+    let rss = field("peak_rss_kib=").ok_or("no peak RSS")? as u64;
+    Ok((text, wall, rss))
+}
+
 /// When this process was started with `--serve <dir>`: serves llmbo-local from `dir` until
 /// stdin closes (its endpoint printed first) and says so; otherwise `false`.
 pub fn serve_if_asked() -> Result<bool, Box<dyn Error>> {
