@@ -693,3 +693,70 @@ async fn a_second_handle_reads_a_run_whose_media_were_copied_into_its_folder() {
     let first = run.finish(POLL).await.unwrap();
     assert_eq!(first.records, results.records);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_of_a_run_with_s3_media_is_followed_by_a_second_handle() {
+    let local = LocalBedrock::builder()
+        .faults(llmbo_local::FaultConfig {
+            // The run's job stops after 60% of its records; the retry answers the rest.
+            job_fault: Some(llmbo_local::JobFault::PartiallyComplete {
+                processed_fraction: 0.6,
+            }),
+            job_fault_jobs: Some(0..1),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let uris = invoices_in_s3(&local, 120).await;
+    let run = builder(&local, "amazon.nova-lite-v1:0", "media-retry")
+        .build()
+        .await
+        .unwrap()
+        .start_run(s3_inputs(&uris))
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let options = llmbo::RetryOptions {
+        pad_to_minimum: true,
+        poll_interval: POLL,
+        ..Default::default()
+    };
+    let mut first = run.finish_detailed(POLL).await.unwrap();
+    let failed = first.results.failures().count();
+    assert!(failed > 0, "the stopped job left records unanswered");
+    let retried = run.retry_failed(&mut first, &options).await.unwrap();
+    let llmbo::run::RetryOutcome::Retried { job_arn, .. } = retried else {
+        panic!("{retried:?}")
+    };
+    // Another process, with the run's URI only, retries the same records: it follows the
+    // job the first made (reading its input from S3, whose lines name the copies in the
+    // retry's own folder) instead of sending a second, and reads the same answers.
+    let resumed = llmbo::BatchRun::<llmbo::mode::Structured<Invoice>>::resume(
+        &run.run_uri(),
+        local.region(),
+        Some(local.sdk_config()),
+    )
+    .await
+    .unwrap();
+    let mut second = resumed.finish_detailed(POLL).await.unwrap();
+    let again = resumed.retry_failed(&mut second, &options).await.unwrap();
+    let llmbo::run::RetryOutcome::Retried { job_arn: same, .. } = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(same, job_arn, "one retry job, never two");
+    assert_eq!(second.results.records, first.results.records);
+    for (i, record) in second.results.records.iter().enumerate() {
+        assert_eq!(record.record_id, format!("inv-{i:04}"));
+        let invoice = record.outcome.as_ref().unwrap();
+        assert_eq!(invoice.invoice_number, format!("INV-{i:05}"), "record {i}");
+    }
+    let left: Vec<String> = second
+        .results
+        .failures()
+        .map(|r| format!("{}: {:?}", r.record_id, r.outcome.as_ref().err()))
+        .collect();
+    assert!(left.is_empty(), "{failed} failed, then {left:?}");
+}

@@ -31,6 +31,29 @@ pub(super) struct FollowUp {
     pub(super) first_body: Option<serde_json::Value>,
 }
 
+/// The SHA-256 of a spool's lines, each with its S3 media relocated to
+/// [`ANY_FOLDER`](super::media::ANY_FOLDER) as the job's upload relocates them to its folder;
+/// the file back, at its end.
+fn folder_free_hash(file: std::fs::File) -> Result<(std::fs::File, String), Error> {
+    use std::io::BufRead;
+    let mut file = file;
+    file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut hasher = Sha256::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(spool_io)? == 0 {
+            break;
+        }
+        match super::media::relocated_line(&line, super::media::ANY_FOLDER)? {
+            Some(moved) => hasher.update(&moved.line),
+            None => hasher.update(&line),
+        }
+    }
+    Ok((reader.into_inner(), hex(&hasher.finalize())))
+}
+
 /// What a follow-up job did.
 pub(super) struct Sent {
     pub(super) job_arn: String,
@@ -84,9 +107,30 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 padding += 1;
             }
         }
-        let input_hash = hex(&hasher.finalize());
+        let spooled_hash = hex(&hasher.finalize());
+        let mut file = spool.into_inner().map_err(|e| spool_io(e.into_error()))?;
+        // In a run whose records name S3 media, the job's lines name copies in a folder of
+        // its own, named only once it is recorded: its hash is of the lines with that folder
+        // set aside, which any process reading the input from S3 can check.
+        let input_hash = if self
+            .run_record()
+            .shards
+            .iter()
+            .any(|e| e.input_folder.is_some())
+        {
+            let (back, hash) = tokio::task::spawn_blocking(move || folder_free_hash(file))
+                .await
+                .map_err(|err| Error::Internal {
+                    what: "hashing a follow-up's requests",
+                    reason: err.to_string(),
+                })??;
+            file = back;
+            hash
+        } else {
+            spooled_hash.clone()
+        };
         let entry = self
-            .reserve_follow_up(stem, &input_hash, written + padding)
+            .reserve_follow_up(stem, &input_hash, &spooled_hash, written + padding)
             .await?;
         let job_arn = match &entry.job_arn {
             Some(arn) => {
@@ -97,7 +141,6 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 // Reserved in the record before the first byte: a second process with other
                 // requests takes another name, one with the same requests uploads the same
                 // bytes under the same name, and the idempotency token makes it one job.
-                let mut file = spool.into_inner().map_err(|e| spool_io(e.into_error()))?;
                 file.seek(std::io::SeekFrom::Start(0)).map_err(spool_io)?;
                 let key = self
                     .config
@@ -237,12 +280,17 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
     /// else a new one, under the first free name, written to the record before anything is
     /// uploaded. A recorded job that ended Failed, Stopped or Expired is history: asking again
     /// sends a new job. A cancelled run is an error.
+    ///
+    /// `spooled_hash` is the hash of the requests as spooled, which an llmbo before 0.1's
+    /// folder-free hash recorded for a run with S3 media: an entry of it is these requests too.
     async fn reserve_follow_up(
         &self,
         stem: &str,
         input_hash: &str,
+        spooled_hash: &str,
         records: usize,
     ) -> Result<ShardEntry, Error> {
+        let ours = |hash: &str| hash == input_hash || hash == spooled_hash;
         let run = self.job_name().to_owned();
         let record = self.run.refresh(&self.config).await?;
         if record.cancelled {
@@ -256,7 +304,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
         for existing in record
             .retries
             .iter()
-            .filter(|e| e.input_hash == input_hash && of_stem(&record.retries, &e.job_name))
+            .filter(|e| ours(&e.input_hash) && of_stem(&record.retries, &e.job_name))
         {
             let Some(arn) = &existing.job_arn else {
                 continue;
@@ -276,7 +324,7 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
                 .iter()
                 .rev()
                 .find(|e| {
-                    e.input_hash == input_hash
+                    ours(&e.input_hash)
                         && of_stem(entries, &e.job_name)
                         && !history.contains(&e.job_name)
                 })

@@ -126,6 +126,31 @@ pub(crate) fn relocated_line(line: &[u8], folder: &str) -> Result<Option<Relocat
     }))
 }
 
+/// The folder a follow-up job's input hash places its media copies in. A follow-up is
+/// recorded (by the hash of its requests) before its folder is named, so its hash is of the
+/// lines relocated here; [`folder_free`] turns the lines as uploaded back into these.
+pub(crate) const ANY_FOLDER: &str = "s3://llmbo-job-folder/";
+
+/// A job input's line as its folder-free hash reads it: each medium copied into `folder` named
+/// as if copied into [`ANY_FOLDER`] (what [`relocated_line`] with `ANY_FOLDER` writes).
+pub(crate) fn folder_free<'l>(line: &'l [u8], folder: &str) -> std::borrow::Cow<'l, [u8]> {
+    if memchr::memmem::find(line, LOCATION).is_none() {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let from = format!("\"{folder}");
+    let to = format!("\"{ANY_FOLDER}");
+    let finder = memchr::memmem::Finder::new(from.as_bytes());
+    let mut out = Vec::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = finder.find(rest) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to.as_bytes());
+        rest = &rest[at + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Points every `s3Location` of `value` outside `folder` at its copy in it, noting the moves
 /// (`from`, its bucket's owner, `to`). The copy is named by a digest of its source, so two
 /// records that name one object share one copy, and two objects never share a name.
@@ -255,5 +280,44 @@ mod tests {
         // One object, one name; two objects, two names.
         assert_eq!(copy_name("s3://a/x.pdf"), copy_name("s3://a/x.pdf"));
         assert_ne!(copy_name("s3://a/x.pdf"), copy_name("s3://b/x.pdf"));
+    }
+
+    #[test]
+    fn a_line_as_uploaded_reads_back_as_its_folder_free_form() -> Result<(), Error> {
+        let line = json!({"recordId": "r1", "modelInput": {"messages": [{"role": "user", "content": [
+            {"text": "see s3://run/input/job-1/ in the text"},
+            {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://docs/a.png", "bucketOwner": "111122223333"}}}},
+            {"document": {"format": "pdf", "name": "b", "source": {"s3Location": {"uri": "s3://docs/b.pdf"}}}},
+        ]}]}});
+        let mut line = serde_json::to_vec(&line).map_err(|e| Error::Internal {
+            what: "test",
+            reason: e.to_string(),
+        })?;
+        line.push(b'\n');
+        let folder = "s3://run/input/job-1/";
+        let uploaded =
+            relocated_line(&line, folder)?
+                .ok_or("moved")
+                .map_err(|e| Error::Internal {
+                    what: "test",
+                    reason: e.into(),
+                })?;
+        let hashed = relocated_line(&line, ANY_FOLDER)?
+            .ok_or("moved")
+            .map_err(|e| Error::Internal {
+                what: "test",
+                reason: e.into(),
+            })?;
+        assert_ne!(uploaded.line, hashed.line);
+        assert_eq!(
+            folder_free(&uploaded.line, folder).as_ref(),
+            hashed.line.as_slice()
+        );
+        // A line without S3 media is itself.
+        assert!(matches!(
+            folder_free(b"{\"recordId\":\"x\"}\n", folder),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        Ok(())
     }
 }
