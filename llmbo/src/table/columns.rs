@@ -573,6 +573,58 @@ mod tests {
         Ok(())
     }
 
+    /// Any JSON value.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-z]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-c]", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a model answers, every kind of column takes it: one row a value, a null
+        /// and a misfit where it does not fit, never a panic.
+        #[test]
+        fn any_answer_fits_any_column_or_is_a_null(values in proptest::collection::vec(any_json(), 0..12)) {
+            let kinds = [
+                Kind::Boolean,
+                Kind::Int(Int::I8),
+                Kind::Int(Int::U64),
+                Kind::Float32,
+                Kind::Float64,
+                Kind::Utf8,
+                Kind::Json,
+                Kind::List(Box::new(Kind::Int(Int::I32))),
+                Kind::Struct(vec![
+                    ("a".into(), Kind::Utf8),
+                    ("b".into(), Kind::List(Box::new(Kind::Struct(vec![("c".into(), Kind::Boolean)])))),
+                ]),
+                Kind::Vector(2),
+            ];
+            let rows: Vec<Option<&Value>> = values.iter().map(Some).collect();
+            for kind in &kinds {
+                let mut misfits = Misfits::default();
+                let column = array(kind, &rows, "x", &mut misfits);
+                let column = column.map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                proptest::prop_assert_eq!(column.len(), rows.len());
+                proptest::prop_assert_eq!(column.data_type(), &kind.data_type());
+            }
+        }
+    }
+
     #[test]
     fn vectors_are_fixed_size_lists_and_a_wrong_length_is_a_null() -> TestResult {
         let rows = [json!([0.5, 1.0]), json!([1.0]), json!([2.0, 3.0])];
