@@ -897,3 +897,94 @@ async fn embeddings_through_openai_are_the_same_values_as_on_bedrock() {
         assert!(o.input_tokens.is_some_and(|n| n > 0));
     }
 }
+
+/// A run on another batch API kept in S3 (`.store("s3://bucket/prefix")`): its record, its
+/// register and its jobs' inputs are objects under the prefix, nothing is on local disk, and
+/// a process with only the run's URI and the AWS configuration finishes it, for each API.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_kept_in_s3_is_finished_and_cancelled_by_other_handles() {
+    let local = LocalBedrock::start().await.unwrap();
+    let unused = tempfile::tempdir().unwrap();
+    let store = format!("s3://{}/runs/team-a", local.bucket());
+    let s3 = aws_sdk_s3::Client::new(&local.sdk_config());
+    for (provider, _) in APIS {
+        let name = format!("in-s3-{}", provider.name().to_lowercase());
+        let run = api::<Untyped>(&local, provider, unused.path(), &name)
+            .store(&store)
+            .sdk_config(local.sdk_config())
+            .max_records_per_job(40)
+            .build()
+            .await
+            .unwrap()
+            .start_run(person_inputs(100))
+            .await
+            .unwrap()
+            .create()
+            .await
+            .unwrap();
+        let run_uri = run.run_uri();
+        assert_eq!(run_uri, format!("{store}/input/{name}.run.json"));
+        drop(run);
+        let listed = s3
+            .list_objects_v2()
+            .bucket(local.bucket())
+            .prefix("runs/team-a/")
+            .send()
+            .await
+            .unwrap();
+        let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+        assert!(
+            keys.contains(&format!("runs/team-a/input/{name}.run.json").as_str()),
+            "{keys:?}"
+        );
+        let inputs = keys
+            .iter()
+            .filter(|k| k.contains(&name) && k.ends_with(".jsonl"))
+            .count();
+        assert_eq!(inputs, 3, "{provider:?}: one input a job: {keys:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("runs/team-a/batches/")),
+            "{keys:?}"
+        );
+        assert_eq!(std::fs::read_dir(unused.path()).unwrap().count(), 0);
+        // Another process: the run's URI and the AWS configuration, nothing else.
+        let resumed =
+            BatchRun::<Untyped>::resume_api(&run_uri, Some("test"), Some(local.sdk_config()))
+                .await
+                .unwrap();
+        assert_eq!(resumed.run_record().shards.len(), 3);
+        let results = resumed.finish(POLL).await.unwrap();
+        ids_in_order(&results, 100);
+        for record in &results.records {
+            let id = answer_id(record.outcome.as_ref().unwrap());
+            assert!(id.ends_with(&record.record_id), "{provider:?}: {id}");
+        }
+    }
+    // A cancel from a handle made from the URI alone holds for every handle.
+    let name = "in-s3-cancel";
+    let uploaded = api::<Untyped>(&local, Provider::Anthropic, unused.path(), name)
+        .store(&store)
+        .sdk_config(local.sdk_config())
+        .build()
+        .await
+        .unwrap()
+        .start_run(person_inputs(50))
+        .await
+        .unwrap();
+    let run_uri = uploaded.run_uri();
+    let canceller =
+        BatchRun::<Untyped>::resume_api(&run_uri, Some("test"), Some(local.sdk_config()))
+            .await
+            .unwrap();
+    canceller.cancel().await.unwrap();
+    // The first handle's create sends nothing.
+    let before = batches(&local, Provider::Anthropic).await.len();
+    let created = uploaded.create().await.unwrap().run_record();
+    assert!(created.cancelled);
+    assert!(created.shards.iter().all(|s| s.job_arn.is_none()));
+    assert_eq!(batches(&local, Provider::Anthropic).await.len(), before);
+    let again = BatchRun::<Untyped>::resume_api(&run_uri, Some("test"), Some(local.sdk_config()))
+        .await
+        .unwrap();
+    assert!(again.run_record().cancelled);
+}

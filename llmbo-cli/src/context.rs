@@ -156,6 +156,15 @@ impl Context {
         }
     }
 
+    /// The AWS configuration of a run store in S3 (`s3://…`), `None` for a local folder.
+    pub async fn store_sdk(&self, store: &str) -> Result<Option<SdkConfig>, Failure> {
+        if store.starts_with("s3://") {
+            Ok(Some(self.sdk(None).await?.0))
+        } else {
+            Ok(None)
+        }
+    }
+
     pub async fn jobs(&self, target: Option<&Target<'_>>) -> Result<Jobs, Failure> {
         let (sdk, region) = self.sdk(target).await?;
         Ok(Jobs::connect(&region, Some(sdk)).await)

@@ -47,12 +47,17 @@ pub async fn list(ctx: &Context, args: List) -> Result<(), Failure> {
     let status = args.status.map(crate::args::StatusArg::status);
     let client = match args.api.provider {
         crate::args::ProviderArg::Bedrock => ctx.jobs(None).await?,
-        other => llmbo::run::Jobs::connect_api(
-            other.provider(),
-            &args.api.store,
-            args.api.base_url.as_deref(),
-            None,
-        )?,
+        other => {
+            let sdk = ctx.store_sdk(&args.api.store).await?;
+            llmbo::run::Jobs::connect_api(
+                other.provider(),
+                &args.api.store,
+                args.api.base_url.as_deref(),
+                None,
+                sdk,
+            )
+            .await?
+        }
     };
     let jobs = client
         .list(status.as_ref(), args.name_contains.as_deref())

@@ -197,6 +197,11 @@ fn configure<O: llmbo::mode::OutputMode>(
             .model_name(&request.model)
             .job_name(place.name)
             .store(api.store.clone());
+            // A store in S3 is read with the command's AWS configuration.
+            let builder = match &place.aws {
+                Some((sdk, _)) => builder.sdk_config(sdk.clone()),
+                None => builder,
+            };
             match &api.base_url {
                 Some(url) => builder.base_url(url.clone()),
                 None => builder,
@@ -244,7 +249,7 @@ pub async fn run(ctx: &Context, args: Submit) -> Result<(), Failure> {
             ));
         }
     };
-    let aws = if bedrock {
+    let aws = if bedrock || request.api.store.starts_with("s3://") {
         Some(ctx.sdk(None).await?)
     } else {
         None
@@ -329,7 +334,8 @@ pub async fn lint(ctx: &Context, args: Lint) -> Result<(), Failure> {
     // Checking the bodies needs no region: without one, every check that reads AWS is
     // skipped, and the report says so.
     let bedrock = request.api.provider == crate::args::ProviderArg::Bedrock;
-    let (aws, offline) = if bedrock {
+    // A store in S3 is read with the command's AWS configuration too.
+    let (aws, offline) = if bedrock || request.api.store.starts_with("s3://") {
         let (sdk, region) = ctx.sdk_if_region().await;
         let offline = region.is_none();
         (

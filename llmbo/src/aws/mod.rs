@@ -21,7 +21,7 @@ mod upload;
 pub(crate) use bedrock::{CatalogAnswer, check_job_arn};
 #[cfg(feature = "tables")]
 pub(crate) use s3::download_to_temp;
-pub(crate) use store::S3Store;
+pub(crate) use store::{S3FileStore, S3Store};
 pub(crate) use upload::{PART_SIZE, Upload};
 
 /// The three clients of a run, configured alike.

@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::model::Provider;
 use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
-use crate::store::folder::FolderStore;
+use crate::store::FileStore;
 
 /// The API's address when neither the builder nor `ANTHROPIC_BASE_URL` names another.
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -46,13 +46,17 @@ pub(crate) const MAX_BYTES: u64 = 256 * 1000 * 1000;
 #[derive(Debug, Clone)]
 pub(crate) struct Anthropic {
     api: ApiClient,
-    store: Arc<FolderStore>,
+    store: Arc<dyn FileStore>,
     register: Register,
 }
 
 impl Anthropic {
     /// The API at `base_url` with `key`, keeping inputs in `store`.
-    pub(crate) fn new(base_url: &str, key: ApiKey, store: Arc<FolderStore>) -> Result<Self, Error> {
+    pub(crate) fn new(
+        base_url: &str,
+        key: ApiKey,
+        store: Arc<dyn FileStore>,
+    ) -> Result<Self, Error> {
         let api = ApiClient::new(
             "Anthropic",
             base_url,

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use super::{BatchEntry, Register, ids, process_owner, unix_now};
 use crate::backend::JobRequest;
 use crate::error::{AwsErrorKind, Error};
-use crate::store::folder::FolderStore;
-use crate::store::{Expected, Put, RunStore};
+use crate::store::FileStore;
+use crate::store::{Expected, Put};
 
 /// How long a reservation of a create is held by the process that made it before another
 /// may take it over: a process that reserved and died leaves the job to the next one after
@@ -88,6 +88,7 @@ struct InputLine<'a> {
 
 /// `{"model":<model>,` and the rest of the object `body` (`{...}`): the body with the model
 /// named first. `None` when `body` is not an object's text.
+#[cfg_attr(not(feature = "openai"), allow(dead_code))]
 pub(crate) fn with_model(body: &str, model: &str, out: &mut Vec<u8>) -> Option<()> {
     let rest = body.trim().strip_prefix('{')?;
     let empty = rest.trim_start().starts_with('}');
@@ -104,7 +105,7 @@ pub(crate) fn with_model(body: &str, model: &str, out: &mut Vec<u8>) -> Option<(
 /// the table of record ids sent as hashes (a line `[custom_id, record id]` each).
 async fn requests_file<S: Sender>(
     api: &S,
-    store: &FolderStore,
+    store: &dyn FileStore,
     settings: &crate::settings::RunSettings,
     input: &str,
 ) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Error> {
@@ -184,7 +185,7 @@ pub(crate) async fn create_once<S: Sender>(
     register: &Register,
     job: &JobRequest<'_>,
 ) -> Result<String, Error> {
-    let store = &register.store;
+    let store = register.store.as_ref();
     let (requests, records, hashed) = requests_file(api, store, job.settings, job.input).await?;
     if records == 0 {
         return Err(Error::Corrupt {
@@ -386,8 +387,9 @@ pub(crate) fn fast_requests_agree<S: Sender>(
 /// For the backends' tests: a store in a temporary folder.
 #[cfg(test)]
 pub(crate) fn test_store()
--> Result<(tempfile::TempDir, std::sync::Arc<FolderStore>), Box<dyn std::error::Error>> {
+-> Result<(tempfile::TempDir, std::sync::Arc<dyn FileStore>), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store = FolderStore::new(dir.path().to_str().ok_or("a UTF-8 temp path")?)?;
+    let path = dir.path().to_str().ok_or("a UTF-8 temp path")?;
+    let store = crate::store::folder::FolderStore::new(path)?;
     Ok((dir, std::sync::Arc::new(store)))
 }

@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::model::Provider;
 use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
-use crate::store::folder::FolderStore;
+use crate::store::FileStore;
 
 /// The API's address when neither the builder nor `GEMINI_BASE_URL` names another.
 pub(crate) const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -50,7 +50,7 @@ const CHUNK: u64 = 8 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Gemini {
     api: ApiClient,
-    store: Arc<FolderStore>,
+    store: Arc<dyn FileStore>,
     register: Register,
 }
 
@@ -61,7 +61,11 @@ fn display_name(entry: &BatchEntry) -> String {
 
 impl Gemini {
     /// The API at `base_url` with `key`, keeping inputs in `store`.
-    pub(crate) fn new(base_url: &str, key: ApiKey, store: Arc<FolderStore>) -> Result<Self, Error> {
+    pub(crate) fn new(
+        base_url: &str,
+        key: ApiKey,
+        store: Arc<dyn FileStore>,
+    ) -> Result<Self, Error> {
         let api = ApiClient::new("Gemini", base_url, key, Auth::GoogApiKey, Vec::new())?;
         Ok(Gemini {
             api,

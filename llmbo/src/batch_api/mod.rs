@@ -24,8 +24,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::store::folder::FolderStore;
-use crate::store::{Expected, Put, RunStore};
+use crate::store::FileStore;
+use crate::store::{Expected, Put};
 
 /// One batch a run made, or is making: what llmbo keeps of it in the run's store, at
 /// `batches/<job name>.json`.
@@ -57,7 +57,7 @@ pub(crate) struct BatchEntry {
 /// The register of a run store's batches.
 #[derive(Debug, Clone)]
 pub(crate) struct Register {
-    pub(crate) store: Arc<FolderStore>,
+    pub(crate) store: Arc<dyn FileStore>,
 }
 
 impl Register {

@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::model::Provider;
 use crate::settings::RunSettings;
 use crate::status::{JobDetails, JobStatus};
-use crate::store::folder::FolderStore;
+use crate::store::FileStore;
 
 /// The API's address when neither the builder nor `OPENAI_BASE_URL` names another (the
 /// official SDKs' default, version included).
@@ -55,13 +55,17 @@ pub(crate) const MAX_BYTES: u64 = 200 * 1000 * 1000;
 #[derive(Debug, Clone)]
 pub(crate) struct OpenAi {
     api: ApiClient,
-    store: Arc<FolderStore>,
+    store: Arc<dyn FileStore>,
     register: Register,
 }
 
 impl OpenAi {
     /// The API at `base_url` (with its version, `…/v1`) with `key`, keeping inputs in `store`.
-    pub(crate) fn new(base_url: &str, key: ApiKey, store: Arc<FolderStore>) -> Result<Self, Error> {
+    pub(crate) fn new(
+        base_url: &str,
+        key: ApiKey,
+        store: Arc<dyn FileStore>,
+    ) -> Result<Self, Error> {
         let api = ApiClient::new("OpenAI", base_url, key, Auth::Bearer, Vec::new())?;
         Ok(OpenAi {
             api,

@@ -243,7 +243,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     {
         let s = self.settings;
         if s.run.provider != Provider::Bedrock {
-            return build_on_api::<O>(s);
+            return build_on_api::<O>(s).await;
         }
         let mut run = s.run.clone();
         if !s.given.max_records {
@@ -277,7 +277,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 /// A run on a batch API other than Bedrock: the provider's limits where none were given, the
 /// output settled as on Bedrock, the settings Bedrock alone takes refused, and the API and
 /// the store connected (nothing is asked of the API before the first job).
-fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, Error> {
+async fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, Error> {
     let mut run = s.run.clone();
     let provider = run.provider;
     run.model_name = provider.model_id(&run.model_name);
@@ -293,14 +293,22 @@ fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, Error> 
     }
     settle_output::<O>(&mut run, s.adapter.as_ref())?;
     settle_embedding::<O>(&mut run)?;
+    let in_s3 = run
+        .store
+        .as_deref()
+        .is_some_and(|store| store.starts_with("s3://"));
     let bedrock_only = [
         ("kms_key_id", run.kms_key_id.is_some()),
         ("expected_bucket_owner", run.bucket_owner.is_some()),
         ("vpc_config", run.vpc.is_some()),
         ("service_tier", run.service_tier.is_some()),
         ("invocation_type", run.converse),
-        ("sdk_config", s.sdk_config.is_some()),
-        ("s3_force_path_style", s.s3_force_path_style.is_some()),
+        // The AWS settings serve a store in S3.
+        ("sdk_config", s.sdk_config.is_some() && !in_s3),
+        (
+            "s3_force_path_style",
+            s.s3_force_path_style.is_some() && !in_s3,
+        ),
         ("retry_config", s.retry.is_some()),
     ];
     if let Some((field, _)) = bedrock_only.iter().find(|(_, given)| *given) {
@@ -314,19 +322,16 @@ fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, Error> 
     }
     check_budget(&run, &s)?;
     names::check_job_name(&run.job_name)?;
-    let root = run
-        .store
-        .clone()
-        .unwrap_or_else(|| super::connect::DEFAULT_STORE.to_owned());
-    let store = crate::store::folder::FolderStore::new(&root)?;
-    run.store = Some(store.root().display().to_string());
+    let store =
+        super::connect::open_store(&run, s.sdk_config.clone(), s.s3_force_path_style).await?;
+    run.store = Some(store.root());
     run.base_url = super::connect::base_url(&run, run.base_url.as_deref());
     // A preflight sends nothing, so it needs no key.
     let key = s.api_key.clone().or_else(|| {
         s.preflight_only
             .then(|| "a-preflight-sends-nothing".to_owned())
     });
-    let (backend, store) = super::connect::connect(&run, key.as_deref())?;
+    let (backend, store) = super::connect::connect(&run, key.as_deref(), store)?;
     let source = if s.given.any() {
         crate::preflight::QuotaSource::Builder
     } else {

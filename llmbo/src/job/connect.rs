@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::model::Provider;
 use crate::settings::RunSettings;
 use crate::shards::ShardLimits;
-use crate::store::RunStore;
+use crate::store::{FileStore, RunStore};
 
 /// The folder a run on a batch API other than Bedrock is kept in when the builder names none.
 pub(crate) const DEFAULT_STORE: &str = "llmbo-runs";
@@ -76,6 +76,22 @@ pub(crate) fn base_url(settings: &RunSettings, given: Option<&str>) -> Option<St
         .or_else(|| settings.base_url.clone())
 }
 
+/// The store `settings.store` names: a local folder (made when first written), or
+/// `s3://bucket/prefix` with the AWS configuration given (else the usual chain).
+pub(crate) async fn open_store(
+    settings: &RunSettings,
+    sdk_config: Option<aws_config::SdkConfig>,
+    force_path_style: Option<bool>,
+) -> Result<Arc<dyn FileStore>, Error> {
+    let root = settings.store.as_deref().unwrap_or(DEFAULT_STORE);
+    if root.starts_with("s3://") {
+        let sdk = crate::aws::sdk_config_or_default(sdk_config).await;
+        let store = crate::aws::S3FileStore::open(&sdk, root, force_path_style).await?;
+        return Ok(Arc::new(store));
+    }
+    Ok(Arc::new(crate::store::folder::FolderStore::new(root)?))
+}
+
 /// A run's batch API and store.
 type Connected = (Arc<dyn Backend>, Arc<dyn RunStore>);
 
@@ -85,7 +101,11 @@ type Connected = (Arc<dyn Backend>, Arc<dyn RunStore>);
     not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
     allow(unused_variables)
 )]
-pub(crate) fn connect(settings: &RunSettings, key: Option<&str>) -> Result<Connected, Error> {
+pub(crate) fn connect(
+    settings: &RunSettings,
+    key: Option<&str>,
+    store: Arc<dyn FileStore>,
+) -> Result<Connected, Error> {
     let provider = settings.provider;
     let (key_env, _) = env_names(provider);
     let key = key
@@ -99,8 +119,6 @@ pub(crate) fn connect(settings: &RunSettings, key: Option<&str>) -> Result<Conne
                 provider.name()
             ),
         })?;
-    let root = settings.store.as_deref().unwrap_or(DEFAULT_STORE);
-    let store = Arc::new(crate::store::folder::FolderStore::new(root)?);
     match provider {
         #[cfg(feature = "anthropic")]
         Provider::Anthropic => {

@@ -46,11 +46,14 @@ impl Jobs {
     /// A client for the batches of a batch API other than Bedrock that runs kept in `store`
     /// made (the store's register: these APIs keep no job names), with the key given or the
     /// provider's environment variable, and the base URL given or the environment's.
-    pub fn connect_api(
+    /// A store in S3 (`s3://bucket/prefix`) is read with `sdk_config` (`None`: the usual
+    /// chain).
+    pub async fn connect_api(
         provider: crate::model::Provider,
         store: &str,
         base_url: Option<&str>,
         api_key: Option<&str>,
+        sdk_config: Option<SdkConfig>,
     ) -> Result<Self, Error> {
         let mut settings = crate::settings::RunSettings {
             provider,
@@ -58,7 +61,8 @@ impl Jobs {
             ..crate::settings::RunSettings::default()
         };
         settings.base_url = super::connect::base_url(&settings, base_url);
-        let (backend, _) = super::connect::connect(&settings, api_key)?;
+        let store = super::connect::open_store(&settings, sdk_config, None).await?;
+        let (backend, _) = super::connect::connect(&settings, api_key, store)?;
         Ok(Jobs { backend })
     }
 

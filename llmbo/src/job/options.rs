@@ -19,8 +19,10 @@ use crate::settings::VpcSettings;
 
 impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
     /// Where a run on a batch API other than Bedrock is kept (its record, its jobs'
-    /// inputs and the register of its batches): a local folder, made if need be; default
-    /// `./llmbo-runs`. Any process that can read the folder can resume or cancel the run.
+    /// inputs and the register of its batches): a local folder, made if need be, or
+    /// `s3://bucket/prefix` (read and written with [`sdk_config`](Self::sdk_config), else
+    /// the usual AWS chain, with S3's conditional writes); default `./llmbo-runs`. Any
+    /// process that can read the folder or the bucket can resume or cancel the run.
     pub fn store(mut self, folder: impl Into<String>) -> Self {
         self.settings.run.store = Some(folder.into());
         self
@@ -40,7 +42,8 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
-    /// The AWS configuration (credentials, endpoint); default: `aws_config`'s defaults.
+    /// The AWS configuration (credentials, endpoint); default: `aws_config`'s defaults. On
+    /// a batch API other than Bedrock, for a [`store`](Self::store) in S3 only.
     pub fn sdk_config(mut self, config: SdkConfig) -> Self {
         self.settings.sdk_config = Some(config);
         self

@@ -54,6 +54,10 @@ impl<O: OutputMode> Inferer<O, Submitted> {
             });
         };
         let record = parse_record(run_uri, &bytes)?;
+        if record.settings.provider != crate::model::Provider::Bedrock {
+            // A run on another batch API kept in S3: its store is the bucket's prefix.
+            return Self::resume_api(run_uri, None, Some(sdk)).await;
+        }
         let aws = Aws::new(&sdk, region, None, record.settings.bucket_owner.clone());
         let config = JobConfig::assemble(record.settings.clone(), region, aws, None);
         let jobs = record.shards.iter().cloned().map(|e| (e, None)).collect();
@@ -73,7 +77,17 @@ impl<O: OutputMode> Inferer<O, Submitted> {
     /// (`None`: the provider's environment variable). `run_uri` is the record's path,
     /// `<store>/input/<job name>.run.json`.
     pub async fn resume_with_key(run_uri: &str, api_key: Option<&str>) -> Result<Self, Error> {
-        use crate::store::RunStore;
+        Self::resume_api(run_uri, api_key, None).await
+    }
+
+    /// [`resume_with_key`](Self::resume_with_key) of a run kept in S3
+    /// (`s3://bucket/prefix/input/<job name>.run.json`), with the AWS configuration to read
+    /// it (`None`: the usual chain); a run in a folder needs none.
+    pub async fn resume_api(
+        run_uri: &str,
+        api_key: Option<&str>,
+        sdk_config: Option<SdkConfig>,
+    ) -> Result<Self, Error> {
         let path = run_uri.strip_prefix("file://").unwrap_or(run_uri);
         let Some((root, name)) = path.rsplit_once("/input/") else {
             return Err(Error::InvalidConfig {
@@ -83,7 +97,11 @@ impl<O: OutputMode> Inferer<O, Submitted> {
                 ),
             });
         };
-        let store = crate::store::folder::FolderStore::new(root)?;
+        let located = crate::settings::RunSettings {
+            store: Some(root.to_owned()),
+            ..crate::settings::RunSettings::default()
+        };
+        let store = super::connect::open_store(&located, sdk_config, None).await?;
         let key = format!("input/{name}");
         let Some((bytes, version)) = store.get(&key).await? else {
             return Err(Error::InvalidConfig {
@@ -94,9 +112,9 @@ impl<O: OutputMode> Inferer<O, Submitted> {
         let record = parse_record(run_uri, &bytes)?;
         let mut settings = record.settings.clone();
         // The store is where the record was found, wherever the folder is now.
-        settings.store = Some(store.root().display().to_string());
+        settings.store = Some(store.root());
         settings.base_url = super::connect::base_url(&settings, None);
-        let (backend, store) = super::connect::connect(&settings, api_key)?;
+        let (backend, store) = super::connect::connect(&settings, api_key, store)?;
         let config = JobConfig::assemble_on(settings, "", backend, store, None);
         let jobs = record.shards.iter().cloned().map(|e| (e, None)).collect();
         let run = RunShared::new(record);

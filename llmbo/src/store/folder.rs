@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{Expected, Put, RunStore, StoreFuture};
+use super::{Expected, FileStore, Put, RunStore, StoreFuture};
 use crate::backend::{BackendFuture, InputWriter, Lines};
 use crate::error::Error;
 
@@ -42,11 +42,6 @@ impl FolderStore {
             source,
         })?;
         Ok(FolderStore { root: path })
-    }
-
-    /// The folder.
-    pub(crate) fn root(&self) -> &Path {
-        &self.root
     }
 
     /// The file of `key`; a key that would leave the folder is refused.
@@ -413,6 +408,28 @@ impl<'a> InputWriter<'a> for FolderWriter {
             let meta = tokio::fs::metadata(&target).await.map_err(io(&target))?;
             Ok(file_version(&meta))
         })
+    }
+}
+
+impl FileStore for FolderStore {
+    fn root(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn input_files<'a>(&'a self, url: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(FolderStore::input_files(self, url))
+    }
+
+    fn lines<'a>(&'a self, url: &'a str) -> StoreFuture<'a, Lines> {
+        Box::pin(FolderStore::lines(self, url))
+    }
+
+    fn version<'a>(&'a self, url: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(FolderStore::version(self, url))
+    }
+
+    fn put_input<'a>(&'a self, url: &'a str) -> Box<dyn InputWriter<'a> + 'a> {
+        FolderStore::put_input(self, url)
     }
 }
 

@@ -5,13 +5,15 @@
 //! created if absent, or replaced if unchanged since it was read. Two processes on one run
 //! stay safe on any store that keeps those two promises, as object_store's `PutMode::Create`
 //! and `PutMode::Update` do for its backends. Bedrock runs keep it in S3 (`aws::S3Store`,
-//! conditional writes by ETag); the other batch APIs will keep it where the user says.
+//! conditional writes by ETag); the other batch APIs keep it where the user says, a local
+//! folder or `s3://bucket/prefix`, with their jobs' inputs beside it ([`FileStore`]).
 
 pub(crate) mod folder;
 
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::backend::{InputWriter, Lines};
 use crate::error::Error;
 
 /// A store's answer, boxed so that the lifecycle holds any store as one object.
@@ -63,4 +65,25 @@ pub(crate) trait RunStore: Send + Sync + std::fmt::Debug {
     /// The key of a location in this store (the part after the bucket on S3); `None` when
     /// it is not in the store.
     fn key_of<'u>(&self, url: &'u str) -> Option<&'u str>;
+}
+
+/// A run store that also keeps its jobs' inputs, as the batch APIs beside Bedrock need: a
+/// local folder, or a prefix in S3.
+pub(crate) trait FileStore: RunStore {
+    /// Where the store is, as the run's settings name it: a folder's absolute path, or
+    /// `s3://bucket/prefix`.
+    fn root(&self) -> String;
+
+    /// The files of an input: the one `url` names, or every `.jsonl` file under the folder
+    /// it names (ends with `/`), by name.
+    fn input_files<'a>(&'a self, url: &'a str) -> StoreFuture<'a, Vec<String>>;
+
+    /// A file of the store, line by line.
+    fn lines<'a>(&'a self, url: &'a str) -> StoreFuture<'a, Lines>;
+
+    /// A file's version, `None` when it does not exist.
+    fn version<'a>(&'a self, url: &'a str) -> StoreFuture<'a, Option<String>>;
+
+    /// A writer of the file `url` names, seen whole or not at all.
+    fn put_input<'a>(&'a self, url: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
 }
