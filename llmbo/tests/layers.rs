@@ -55,13 +55,15 @@ fn internal_code_imports_from_the_defining_module() {
 
 /// The lifecycle reaches a provider only through the seam (`backend`, `store`): no file of
 /// `job/` names `crate::aws` but Bedrock's own entry points (its builder checks, its
-/// preflight, recovering a job from its ARN, `Jobs::connect`) and the place that picks the
-/// backend (`config.rs`).
+/// preflight, recovering a job from its ARN, `Jobs::connect`) and the places that pick the
+/// backend (`config.rs`) and the store of a run on another batch API (`connect.rs`, whose
+/// store may be a bucket prefix).
 #[test]
 fn the_lifecycle_names_no_provider() {
     const BEDROCK_ONLY: &[&str] = &[
         "builder.rs",
         "config.rs",
+        "connect.rs",
         "jobs.rs",
         "preflight.rs",
         "recover.rs",
