@@ -6,6 +6,22 @@ use crate::backend::{Backend, InputWriter, Lines};
 use crate::error::{AwsErrorKind, Error};
 use crate::store::{Expected, FileStore, Put, RunStore, StoreFuture};
 
+/// S3's conditional write as a store's: written, or a conflict when another writer came
+/// first (`412`, `409`).
+async fn put_if(
+    aws: &Aws,
+    bucket: &str,
+    key: String,
+    body: Vec<u8>,
+    expected: Expected<'_>,
+) -> Result<Put, Error> {
+    match aws.put_conditional(bucket, &key, body, expected).await {
+        Ok(etag) => Ok(Put::Written(etag)),
+        Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => Ok(Put::Conflict),
+        Err(err) => Err(err),
+    }
+}
+
 /// A bucket as a [`RunStore`].
 #[derive(Debug, Clone)]
 pub(crate) struct S3Store {
@@ -37,17 +53,13 @@ impl RunStore for S3Store {
         body: Vec<u8>,
         expected: Expected<'a>,
     ) -> StoreFuture<'a, Put> {
-        Box::pin(async move {
-            match self
-                .aws
-                .put_conditional(&self.bucket, key, body, expected)
-                .await
-            {
-                Ok(etag) => Ok(Put::Written(etag)),
-                Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => Ok(Put::Conflict),
-                Err(err) => Err::<Put, Error>(err),
-            }
-        })
+        Box::pin(put_if(
+            &self.aws,
+            &self.bucket,
+            key.to_owned(),
+            body,
+            expected,
+        ))
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Vec<String>> {
@@ -140,17 +152,13 @@ impl RunStore for S3FileStore {
         body: Vec<u8>,
         expected: Expected<'a>,
     ) -> StoreFuture<'a, Put> {
-        Box::pin(async move {
-            match self
-                .aws
-                .put_conditional(&self.bucket, &self.full(key), body, expected)
-                .await
-            {
-                Ok(etag) => Ok(Put::Written(etag)),
-                Err(err) if err.aws_kind() == Some(AwsErrorKind::Conflict) => Ok(Put::Conflict),
-                Err(err) => Err::<Put, Error>(err),
-            }
-        })
+        Box::pin(put_if(
+            &self.aws,
+            &self.bucket,
+            self.full(key),
+            body,
+            expected,
+        ))
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Vec<String>> {
