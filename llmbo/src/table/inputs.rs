@@ -1,6 +1,6 @@
 //! Records from a table: each row's id, prompt, system text and media from its columns, read a
-//! batch at a time (a Parquet row group, an Arrow record batch, 8,192 CSV rows), so a table of
-//! any size goes through in flat memory.
+//! batch at a time (8,192 Parquet rows, 32 when they carry media; an Arrow record batch as it
+//! was written; 8,192 CSV rows), so a table of any size goes through in flat memory.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,8 +18,12 @@ use crate::error::{Error, InputProblem, RowProblems, TableProblems};
 use crate::media::{MediaFormat, MediaKind, Part};
 use crate::model_input::ModelInput;
 
-/// Rows read at a time from a CSV file, and asked of Parquet and Arrow readers.
+/// Rows read at a time from a CSV file, and asked of the Parquet reader.
 const BATCH_ROWS: usize = 8_192;
+
+/// Rows asked of the Parquet reader at a time when the input reads media columns: a batch
+/// holds its rows' documents and images whole (a few MB each), so it is kept small.
+const MEDIA_BATCH_ROWS: usize = 32;
 
 /// How many rows each problem names.
 const FIRST_ROWS: usize = 5;
@@ -399,7 +403,11 @@ impl InputTable {
                 let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
                 let reader = builder
                     .with_projection(mask)
-                    .with_batch_size(BATCH_ROWS)
+                    .with_batch_size(if self.input.media.is_empty() {
+                        BATCH_ROWS
+                    } else {
+                        MEDIA_BATCH_ROWS
+                    })
                     .build()
                     .map_err(|err| table_error(err.to_string()))?;
                 Ok(Box::new(
