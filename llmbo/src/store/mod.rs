@@ -69,6 +69,8 @@ pub(crate) trait RunStore: Send + Sync + std::fmt::Debug {
 
 /// A run store that also keeps its jobs' inputs, as the batch APIs beside Bedrock need: a
 /// local folder, or a prefix in S3.
+// Read and written only by the batch APIs beside Bedrock, built with their features.
+#[cfg_attr(not(feature = "_http"), allow(dead_code))]
 pub(crate) trait FileStore: RunStore {
     /// Where the store is, as the run's settings name it: a folder's absolute path, or
     /// `s3://bucket/prefix`.
