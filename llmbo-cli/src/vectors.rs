@@ -134,8 +134,8 @@ pub async fn download(
 ) -> Result<(Summary, Vec<String>), Failure> {
     let mut summary = Summary::default();
     let mut stream = run.stream(Duration::from_millis(200));
-    match format {
-        OutputFormat::Jsonl => {
+    match (format, format.table()) {
+        (OutputFormat::Jsonl, _) => {
             let mut file = Partial::create(out)?;
             while let Some(record) = stream.next().await {
                 let record = record?;
@@ -156,8 +156,7 @@ pub async fn download(
             }
             file.commit()?;
         }
-        OutputFormat::Parquet | OutputFormat::Arrow | OutputFormat::Csv => {
-            let table_format = format.table().unwrap_or(llmbo::table::TableFormat::Parquet);
+        (_, Some(table_format)) => {
             let mut table = llmbo::table::ResultTable::create(
                 out,
                 table_format,
@@ -170,7 +169,8 @@ pub async fn download(
             }
             crate::download::warn_misfits(&table.finish()?);
         }
-        OutputFormat::Npy => {
+        // npy: the one format left that is not a table.
+        (_, None) => {
             let mut writer = NpyWriter::create(out)?;
             while let Some(record) = stream.next().await {
                 let mut record = record?;

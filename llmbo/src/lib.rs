@@ -365,7 +365,7 @@ pub mod run {
 /// [`ModelInput`]), why a record is refused, and JSONL input files written by
 /// a person or another tool, every bad line named by file and line.
 pub mod input {
-    pub use crate::error::InputProblem;
+    pub use crate::error::{InputProblem, RowProblems, TableProblems};
     pub use crate::input_file::{
         InputFile, InputProblems, LineProblem, read_input, read_input_file,
     };

@@ -123,14 +123,23 @@ impl Aws {
         }
     }
 
-    /// An object's body as a stream.
-    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<ByteStream, Error> {
-        let object = self
-            .s3
+    /// A GetObject of `bucket`/`key`, with the run's expected bucket owner.
+    fn get_request(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder {
+        self.s3
             .get_object()
             .bucket(bucket)
             .key(key)
             .set_expected_bucket_owner(self.bucket_owner.clone())
+    }
+
+    /// An object's body as a stream.
+    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<ByteStream, Error> {
+        let object = self
+            .get_request(bucket, key)
             .send()
             .await
             .map_err(|e| aws_error("GetObject", e))?;
@@ -148,12 +157,8 @@ impl Aws {
     ) -> Result<Option<crate::backend::Tail>, Error> {
         let last = offset.saturating_add(limit.max(1)) - 1;
         let object = match self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
+            .get_request(bucket, key)
             .range(format!("bytes={offset}-{last}"))
-            .set_expected_bucket_owner(self.bucket_owner.clone())
             .send()
             .await
         {
@@ -213,15 +218,7 @@ impl Aws {
         bucket: &str,
         key: &str,
     ) -> Result<Option<(Vec<u8>, String)>, Error> {
-        let object = match self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_expected_bucket_owner(self.bucket_owner.clone())
-            .send()
-            .await
-        {
+        let object = match self.get_request(bucket, key).send().await {
             Ok(object) => object,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                 return Ok(None);
@@ -341,11 +338,7 @@ impl Aws {
         max: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
         let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .get_request(bucket, key)
             .send()
             .await
             .map_err(|e| aws_error("GetObject", e))?;

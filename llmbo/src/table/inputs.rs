@@ -276,6 +276,7 @@ impl InputTable {
     pub fn records(&self) -> Result<impl Iterator<Item = (String, ModelInput)> + use<>, Error> {
         let mut batches = self.batches()?;
         let input = self.input.clone();
+        let checked = self.rows;
         let mut pending: std::vec::IntoIter<(String, ModelInput)> = Vec::new().into_iter();
         let mut row = 0usize;
         let mut done = false;
@@ -287,15 +288,24 @@ impl InputTable {
                 if done {
                     return None;
                 }
+                // Under an id no row has, so that it is refused for what it is.
                 let changed = |row: usize, why: String| {
                     (
-                        row.to_string(),
+                        format!("llmbo-table-changed-at-row-{row}"),
                         ModelInput::raw(serde_json::Value::String(format!(
                             "the table changed while it was read: {why}"
                         ))),
                     )
                 };
                 let batch = match batches.next() {
+                    // Fewer rows than were checked: the rest is not dropped silently.
+                    None if row < checked => {
+                        done = true;
+                        return Some(changed(
+                            row,
+                            format!("it has {row} rows, {checked} when it was checked"),
+                        ));
+                    }
                     None => return None,
                     Some(Ok(batch)) => batch,
                     Some(Err(why)) => {
