@@ -137,6 +137,33 @@ impl RequestWriter for GeminiAdapter {
             other => Err(unwritten(self.name(), other)),
         }
     }
+
+    /// The request's `contents`, then the model's own turn (its first candidate's content),
+    /// then a user turn: a `functionResponse` with the problem for each call it made, or the
+    /// problem as text (Google, "Function calling",
+    /// https://ai.google.dev/gemini-api/docs/function-calling).
+    fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
+        let mut body = request.clone();
+        let contents = body.get_mut("contents")?.as_array_mut()?;
+        let said = answer
+            .pointer("/candidates/0/content/parts")
+            .and_then(Value::as_array)
+            .filter(|parts| !parts.is_empty())
+            .cloned()
+            .unwrap_or_else(|| vec![json!({"text": "(no answer)"})]);
+        let responses: Vec<Value> = said
+            .iter()
+            .filter_map(|part| part.pointer("/functionCall/name"))
+            .map(|name| json!({"functionResponse": {"name": name, "response": {"error": problem}}}))
+            .collect();
+        contents.push(json!({"role": "model", "parts": said}));
+        if responses.is_empty() {
+            contents.push(json!({"role": "user", "parts": [{"text": problem}]}));
+        } else {
+            contents.push(json!({"role": "user", "parts": responses}));
+        }
+        Some(body)
+    }
 }
 
 /// The first candidate's parts, or why there are none.
@@ -309,6 +336,34 @@ mod tests {
         assert_eq!(
             GeminiAdapter.output_text(&text).as_deref(),
             Some("{\"name\":\"Ada\"}")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reask_answers_each_call_with_the_problem() -> Result<(), Box<dyn std::error::Error>> {
+        let request = json!({"contents": [{"role": "user", "parts": [{"text": "Ada, 36."}]}]});
+        let called = answer(
+            json!([{"functionCall": {"name": "Person", "args": {}}}]),
+            "STOP",
+        );
+        let body = GeminiAdapter
+            .reask_body(&request, &called, "name is required")
+            .ok_or("no re-ask")?;
+        assert_eq!(
+            body["contents"],
+            json!([{"role": "user", "parts": [{"text": "Ada, 36."}]},
+                   {"role": "model", "parts": [{"functionCall": {"name": "Person", "args": {}}}]},
+                   {"role": "user", "parts": [{"functionResponse": {"name": "Person",
+                       "response": {"error": "name is required"}}}]}])
+        );
+        let said = answer(json!([{"text": "Ada"}]), "STOP");
+        let body = GeminiAdapter
+            .reask_body(&request, &said, "not JSON")
+            .ok_or("no re-ask")?;
+        assert_eq!(
+            body["contents"][2],
+            json!({"role": "user", "parts": [{"text": "not JSON"}]})
         );
         Ok(())
     }

@@ -194,7 +194,9 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             .collect();
         entries.sort_by_key(|(_, e)| round_of(e).unwrap_or(0));
         let mut answers = HashMap::new();
-        let take = |line: &[u8], answers: &mut HashMap<String, (Value, Value)>| {
+        // An answer with the request it answered where the line echoes it (Bedrock's do; the
+        // other APIs' do not, and the request is read from the job's input).
+        let take = |line: &[u8], answers: &mut HashMap<String, (Option<Value>, Value)>| {
             let Some(id) = jsonl::record_id_of_input_line(line) else {
                 return;
             };
@@ -204,10 +206,8 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             let Ok(mut value) = serde_json::from_slice::<Value>(line) else {
                 return;
             };
-            if let (Some(request), Some(answer)) = (
-                value.get_mut("modelInput").map(Value::take),
-                value.get_mut("modelOutput").map(Value::take),
-            ) {
+            if let Some(answer) = value.get_mut("modelOutput").map(Value::take) {
+                let request = value.get_mut("modelInput").map(Value::take);
                 answers.insert(id, (request, answer));
             }
         };
@@ -231,13 +231,52 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             if details.output_uri.is_empty() {
                 details.output_uri = self.config.output_uri();
             }
+            let mut job_answers = HashMap::new();
             for file in self.config.backend.output_files(&details).await?.outputs {
                 let mut lines = self.config.backend.lines(&file).await?;
                 while let Some(line) = lines.next_line().await? {
-                    take(&line, &mut answers);
+                    take(&line, &mut job_answers);
+                }
+            }
+            self.requests_from_input(&entry.input_uri, &mut job_answers)
+                .await?;
+            answers.extend(job_answers);
+        }
+        Ok(answers
+            .into_iter()
+            .filter_map(|(id, (request, answer))| Some((id, (request?, answer))))
+            .collect())
+    }
+
+    /// Fills in the requests of `answers` that their output lines did not echo, from the
+    /// job's input (`input`, as the run keeps it: `{"recordId", "modelInput"}` lines).
+    async fn requests_from_input(
+        &self,
+        input: &str,
+        answers: &mut HashMap<String, (Option<Value>, Value)>,
+    ) -> Result<(), Error> {
+        let mut missing = answers.values().filter(|(r, _)| r.is_none()).count();
+        if missing == 0 || input.is_empty() {
+            return Ok(());
+        }
+        for file in self.config.backend.input_files(input).await? {
+            let mut lines = self.config.backend.lines(&file).await?;
+            while let Some(line) = lines.next_line().await? {
+                let Some(id) = jsonl::record_id_of_input_line(&line) else {
+                    continue;
+                };
+                let Some((request @ None, _)) = answers.get_mut(&id) else {
+                    continue;
+                };
+                if let Ok(mut value) = serde_json::from_slice::<Value>(&line) {
+                    *request = value.get_mut("modelInput").map(Value::take);
+                    missing -= 1;
+                    if missing == 0 {
+                        return Ok(());
+                    }
                 }
             }
         }
-        Ok(answers)
+        Ok(())
     }
 }
