@@ -988,3 +988,278 @@ async fn a_run_kept_in_s3_is_finished_and_cancelled_by_other_handles() {
         .unwrap();
     assert!(again.run_record().cancelled);
 }
+
+/// OpenAI's Responses API: each output strategy is written in the API's own form (`input`,
+/// `instructions`, flat function tools, `text.format`), read back into the same records as
+/// chat completions give, kept in the run's record (a handle that resumes the run reads
+/// responses, not chat completions), and a re-ask answers the model's own call in that form.
+#[tokio::test]
+async fn the_responses_api_takes_every_strategy_resumes_and_reasks_in_its_form() {
+    use llmbo::OutputStrategy;
+    use llmbo::mode::Structured;
+    use llmbo::model::OpenAiEndpoint;
+    use llmbo::run::RetryOutcome;
+    use llmbo_local::Malformed;
+    const N: usize = 200;
+    let faults = FaultConfig {
+        seed: 21,
+        malformed_output_rate: 0.1,
+        malformed_kinds: vec![Malformed::SchemaViolation],
+        ..Default::default()
+    };
+    let local = LocalBedrock::builder()
+        .faults(faults.clone())
+        .start()
+        .await
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let violated: Vec<usize> = (0..N)
+        .filter(|i| faults.record_fault(&format!("{i:05}")).is_some())
+        .collect();
+    assert!(violated.len() > 5, "{violated:?}");
+    use llmbo::BatchOutput;
+    let schema = llmbo::schema::strict_schema(&Person::tool_definition().input_schema).unwrap();
+    for strategy in [
+        OutputStrategy::ForcedTool,
+        OutputStrategy::StrictTool,
+        OutputStrategy::JsonSchema,
+        OutputStrategy::JsonInPrompt,
+    ] {
+        // The same strategy on chat completions, for the values.
+        let chat = api::<Structured<Person>>(
+            &local,
+            Provider::OpenAi,
+            store.path(),
+            &format!("chat-{strategy}"),
+        )
+        .output_strategy(strategy)
+        .build()
+        .await
+        .unwrap()
+        .auto(person_inputs(N), POLL)
+        .await
+        .unwrap();
+        let name = format!("responses-{strategy}");
+        let run = api::<Structured<Person>>(&local, Provider::OpenAi, store.path(), &name)
+            .openai_endpoint(OpenAiEndpoint::Responses)
+            .output_strategy(strategy)
+            .build()
+            .await
+            .unwrap()
+            .start_run(person_inputs(N))
+            .await
+            .unwrap()
+            .create()
+            .await
+            .unwrap();
+        let run_uri = run.run_uri();
+        drop(run);
+
+        let sent = sent_requests(&local, Provider::OpenAi).await;
+        assert_eq!(sent.len(), N, "{strategy}");
+        assert!(
+            sent.iter().all(|r| r["url"] == "/v1/responses"),
+            "{strategy}"
+        );
+        let body = &sent[0]["body"];
+        assert_eq!(body["model"], "gpt-4o-mini");
+        assert_eq!(body["max_output_tokens"], 512, "{body}");
+        assert!(
+            body["instructions"]
+                .as_str()
+                .unwrap()
+                .starts_with("Extract the person the text is about."),
+            "{body}"
+        );
+        assert_eq!(
+            body["input"],
+            serde_json::json!([{"role": "user", "content": llmbo_workspace::sample_text(0)}])
+        );
+        assert!(body.get("messages").is_none(), "{body}");
+        match strategy {
+            OutputStrategy::ForcedTool | OutputStrategy::StrictTool => {
+                let tool = &body["tools"][0];
+                assert_eq!(tool["type"], "function", "{body}");
+                assert_eq!(tool["name"], "Person", "{body}");
+                assert_eq!(
+                    tool["strict"],
+                    strategy == OutputStrategy::StrictTool,
+                    "{body}"
+                );
+                assert_eq!(
+                    body["tool_choice"],
+                    serde_json::json!({"type": "function", "name": "Person"})
+                );
+            }
+            OutputStrategy::JsonSchema => {
+                let format = &body["text"]["format"];
+                assert_eq!(format["type"], "json_schema", "{body}");
+                assert_eq!(format["name"], "Person", "{body}");
+                assert_eq!(format["strict"], true, "{body}");
+                assert_eq!(format["schema"], schema, "{body}");
+            }
+            _ => assert!(body.get("tools").is_none() && body.get("text").is_none()),
+        }
+
+        // Another handle, from the record alone, reads the answers as responses.
+        let resumed = BatchRun::<Structured<Person>>::resume_with_key(&run_uri, Some("test"))
+            .await
+            .unwrap();
+        let mut results = resumed.finish_detailed(POLL).await.unwrap();
+        ids_in_order(&results.results, N);
+        for (i, (record, reference)) in results
+            .results
+            .records
+            .iter()
+            .zip(&chat.records)
+            .enumerate()
+        {
+            let bad = violated.binary_search(&i).is_ok();
+            assert_eq!(
+                record.outcome.is_err(),
+                bad,
+                "{strategy} record {i}: {:?}",
+                record.outcome
+            );
+            if !bad {
+                assert_eq!(
+                    record.outcome.as_ref().ok(),
+                    reference.outcome.as_ref().ok(),
+                    "{strategy} record {i}"
+                );
+            }
+        }
+
+        let options = llmbo::RetryOptions {
+            reask: 2,
+            poll_interval: POLL,
+            ..llmbo::RetryOptions::default()
+        };
+        let outcome = resumed.retry_failed(&mut results, &options).await.unwrap();
+        let RetryOutcome::Reasked { rounds, left, .. } = &outcome else {
+            panic!("{strategy}: {outcome:?}");
+        };
+        assert_eq!(rounds.len(), 1, "{strategy}: {outcome:?}");
+        assert_eq!(rounds[0].recovered, violated.len(), "{strategy}");
+        assert_eq!(*left, 0, "{strategy}");
+        for (i, (record, info)) in results
+            .results
+            .records
+            .iter()
+            .zip(&results.info)
+            .enumerate()
+        {
+            assert_eq!(record.record_id, format!("{i:05}"));
+            assert!(
+                record.is_ok(),
+                "{strategy} record {i}: {:?}",
+                record.outcome
+            );
+            let attempts = if violated.binary_search(&i).is_ok() {
+                2
+            } else {
+                1
+            };
+            assert_eq!(info.attempts, attempts, "{strategy} record {i}");
+        }
+        // The follow-ups, in the API's form: the model's call answered by its problem.
+        let followed = sent_requests(&local, Provider::OpenAi).await;
+        assert_eq!(followed.len(), violated.len(), "{strategy}");
+        let items = followed[0]["body"]["input"].as_array().unwrap();
+        let last = items.last().unwrap();
+        match strategy {
+            OutputStrategy::ForcedTool | OutputStrategy::StrictTool => {
+                assert_eq!(last["type"], "function_call_output", "{last}");
+                assert_eq!(items[items.len() - 2]["type"], "function_call");
+                assert_eq!(last["call_id"], items[items.len() - 2]["call_id"]);
+            }
+            _ => assert_eq!(last["role"], "user", "{last}"),
+        }
+    }
+}
+
+/// A re-ask on every API: the APIs' answers do not echo their requests as Bedrock's output
+/// lines do, so the request each follow-up continues is read from the job's input. Every
+/// answer that did not fit is asked again once, in input order, and fits.
+#[tokio::test]
+async fn a_reask_on_every_api_continues_each_records_own_request() {
+    use llmbo::mode::Structured;
+    use llmbo::run::RetryOutcome;
+    use llmbo_local::Malformed;
+    const N: usize = 120;
+    let faults = FaultConfig {
+        seed: 5,
+        malformed_output_rate: 0.1,
+        malformed_kinds: vec![Malformed::SchemaViolation],
+        ..Default::default()
+    };
+    let local = LocalBedrock::builder()
+        .faults(faults.clone())
+        .start()
+        .await
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let violated: Vec<usize> = (0..N)
+        .filter(|i| faults.record_fault(&format!("{i:05}")).is_some())
+        .collect();
+    assert!(violated.len() > 3, "{violated:?}");
+    for (provider, _) in APIS {
+        let name = format!("reask-{}", provider.name().to_lowercase());
+        let run = api::<Structured<Person>>(&local, provider, store.path(), &name)
+            .build()
+            .await
+            .unwrap()
+            .start_run(person_inputs(N))
+            .await
+            .unwrap()
+            .create()
+            .await
+            .unwrap();
+        let mut results = run.finish_detailed(POLL).await.unwrap();
+        let failed: Vec<usize> = (0..N)
+            .filter(|i| results.results.records[*i].outcome.is_err())
+            .collect();
+        assert_eq!(failed, violated, "{provider:?}");
+        let options = llmbo::RetryOptions {
+            reask: 2,
+            poll_interval: POLL,
+            ..llmbo::RetryOptions::default()
+        };
+        let outcome = run.retry_failed(&mut results, &options).await.unwrap();
+        let RetryOutcome::Reasked { rounds, left, .. } = &outcome else {
+            panic!("{provider:?}: {outcome:?}");
+        };
+        assert_eq!((rounds.len(), *left), (1, 0), "{provider:?}: {outcome:?}");
+        assert_eq!(rounds[0].recovered, violated.len(), "{provider:?}");
+        ids_in_order(&results.results, N);
+        for (i, (record, info)) in results
+            .results
+            .records
+            .iter()
+            .zip(&results.info)
+            .enumerate()
+        {
+            assert!(
+                record.is_ok(),
+                "{provider:?} record {i}: {:?}",
+                record.outcome
+            );
+            let attempts = if violated.binary_search(&i).is_ok() {
+                2
+            } else {
+                1
+            };
+            assert_eq!(info.attempts, attempts, "{provider:?} record {i}");
+        }
+        // Each follow-up continues its own record's request: the article it was asked about.
+        let sent = sent_requests(&local, provider).await;
+        assert_eq!(sent.len(), violated.len(), "{provider:?}");
+        for (request, i) in sent.iter().zip(&violated) {
+            let text = request.to_string();
+            assert!(
+                text.contains(&format!("Article {i}:")),
+                "{provider:?}: the follow-up of record {i} is {text}"
+            );
+        }
+    }
+}

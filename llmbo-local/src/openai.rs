@@ -31,7 +31,7 @@ pub const MAX_REQUESTS: usize = 50_000;
 pub const MAX_FILE_BYTES: usize = 200 * 1000 * 1000;
 
 /// The endpoints a batch may name that llmbo-local answers.
-const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/embeddings"];
+const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/responses", "/v1/embeddings"];
 
 /// The paths this module answers.
 pub(crate) fn serves(path: &str) -> bool {
@@ -499,7 +499,13 @@ fn answer_batch(shared: &Shared, id: &str, input: &std::path::Path) {
         let n = shared.next_number();
         let (status, body) = match request.get("url").and_then(Value::as_str) {
             Some("/v1/embeddings") => embed_one(custom_id, request.get("body")),
-            _ => answer_one(shared, custom_id, request.get("body")),
+            Some("/v1/responses") => answer_one(
+                shared,
+                Family::OpenAiResponses,
+                custom_id,
+                request.get("body"),
+            ),
+            _ => answer_one(shared, Family::OpenAi, custom_id, request.get("body")),
         };
         let line = json!({
             "id": format!("batch_req_{}", base36(n, 24)),
@@ -556,8 +562,6 @@ fn update(shared: &Shared, id: &str, change: impl FnOnce(&mut BatchEntry)) {
     }
 }
 
-/// One chat completions request answered by the synthetic model: the status code and the
-/// body OpenAI would send.
 /// One embedding request (`/v1/embeddings`): `input` (a string), `dimensions` (default
 /// 1,536), answered with llmbo-local's synthetic vector of the text, unit length as OpenAI's.
 fn embed_one(custom_id: &str, body: Option<&Value>) -> (u16, Value) {
@@ -598,7 +602,14 @@ fn embed_one(custom_id: &str, body: Option<&Value>) -> (u16, Value) {
     )
 }
 
-fn answer_one(shared: &Shared, custom_id: &str, body: Option<&Value>) -> (u16, Value) {
+/// One chat completions or responses request (as `family` says) answered by the synthetic
+/// model: the status code and the body OpenAI would send.
+fn answer_one(
+    shared: &Shared,
+    family: Family,
+    custom_id: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let Some(body) = body else {
         return (
             400,
@@ -608,7 +619,7 @@ fn answer_one(shared: &Shared, custom_id: &str, body: Option<&Value>) -> (u16, V
     let model = body.get("model").and_then(Value::as_str).unwrap_or("");
     let answer = synth::answer_runtime(
         "openai.gpt-oss-120b-1:0",
-        Some(Family::OpenAi),
+        Some(family),
         false,
         body,
         custom_id,

@@ -55,6 +55,61 @@ pub enum RequestFamily {
     Unknown,
 }
 
+/// Which of OpenAI's APIs a run's requests go to inside its batches (OpenAI, "Batch API",
+/// https://platform.openai.com/docs/guides/batch: a batch names one endpoint for all its
+/// requests). Only a run on OpenAI's Batch API takes it; an embedding run always goes to
+/// `/v1/embeddings`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum OpenAiEndpoint {
+    /// `/v1/chat/completions`: `messages`, `response_format`, function tools.
+    #[default]
+    ChatCompletions,
+    /// `/v1/responses`: `input`, `instructions`, `text.format`, flat function tools
+    /// ([`OpenAiResponsesAdapter`](crate::adapter::OpenAiResponsesAdapter)).
+    Responses,
+}
+
+impl OpenAiEndpoint {
+    /// The path a batch's requests name (`/v1/chat/completions`, `/v1/responses`).
+    pub fn path(self) -> &'static str {
+        match self {
+            OpenAiEndpoint::ChatCompletions => "/v1/chat/completions",
+            OpenAiEndpoint::Responses => "/v1/responses",
+        }
+    }
+
+    /// The name in the CLI and the run record: `chat-completions`, `responses`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpenAiEndpoint::ChatCompletions => "chat-completions",
+            OpenAiEndpoint::Responses => "responses",
+        }
+    }
+
+    pub(crate) fn is_default(&self) -> bool {
+        *self == OpenAiEndpoint::ChatCompletions
+    }
+}
+
+impl std::str::FromStr for OpenAiEndpoint {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "chat-completions" | "/v1/chat/completions" => Ok(OpenAiEndpoint::ChatCompletions),
+            "responses" | "/v1/responses" => Ok(OpenAiEndpoint::Responses),
+            other => Err(crate::error::Error::InvalidConfig {
+                field: "openai_endpoint",
+                reason: format!("`{other}` is not an endpoint; use chat-completions or responses"),
+            }),
+        }
+    }
+}
+
 /// The batch API a run's jobs are on.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,

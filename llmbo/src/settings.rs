@@ -97,6 +97,13 @@ pub struct RunSettings {
     /// What becomes of media a record names in S3 outside its job's input folder.
     #[serde(default, skip_serializing_if = "crate::media::S3Media::is_copy")]
     pub s3_media: crate::media::S3Media,
+    /// The OpenAI API a run on OpenAI's Batch API sends its requests to (chat completions
+    /// in records written before there was a choice).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::model::OpenAiEndpoint::is_default"
+    )]
+    pub openai_endpoint: crate::model::OpenAiEndpoint,
 }
 
 impl Default for RunSettings {
@@ -126,11 +133,32 @@ impl Default for RunSettings {
             store: None,
             base_url: None,
             s3_media: crate::media::S3Media::Copy,
+            openai_endpoint: crate::model::OpenAiEndpoint::ChatCompletions,
         }
     }
 }
 
 impl RunSettings {
+    /// The adapter that writes and reads the run's requests when the builder gave none: an
+    /// embedding model's, the Responses API's on OpenAI when chosen, Converse's for a
+    /// Converse run, else the registry's for the model.
+    pub(crate) fn adapter(&self) -> std::sync::Arc<dyn crate::adapter::ModelProviderAdapter> {
+        #[cfg(feature = "aws")]
+        if let Some(adapter) = self
+            .embedding
+            .as_ref()
+            .and_then(|embedding| crate::adapter::embedding_adapter(&self.model_name, embedding))
+        {
+            return adapter;
+        }
+        if self.provider == Provider::OpenAi
+            && self.openai_endpoint == crate::model::OpenAiEndpoint::Responses
+        {
+            return std::sync::Arc::new(crate::adapter::OpenAiResponsesAdapter);
+        }
+        crate::adapter::ModelAdapterRegistry::adapter_for(&self.model_name, self.invocation_type())
+    }
+
     /// The invocation type of the run's jobs.
     pub fn invocation_type(&self) -> InvocationType {
         if self.converse {
@@ -170,6 +198,7 @@ impl RunSettings {
             store: None,
             base_url: None,
             s3_media: crate::media::S3Media::Copy,
+            openai_endpoint: crate::model::OpenAiEndpoint::ChatCompletions,
         }
     }
 }

@@ -174,3 +174,58 @@ pub(super) fn gemini_body(
         "responseId": format!("gemini-{record_id}"),
     })
 }
+
+/// A Responses API response: a `function_call` item or a `message` with one `output_text`
+/// part, `status: "incomplete"` with `incomplete_details.reason: "max_output_tokens"` when
+/// cut, and `usage` in input and output tokens (OpenAI, "The response object",
+/// https://platform.openai.com/docs/api-reference/responses/object).
+pub(super) fn responses_body(
+    model_id: &str,
+    record_id: &str,
+    reply: &Reply,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Value {
+    let (item, complete) = match reply {
+        Reply::Tool {
+            name,
+            input,
+            complete,
+        } => (
+            json!({"type": "function_call", "id": format!("fc_{record_id}"),
+                   "call_id": format!("call_{record_id}"), "name": name,
+                   "arguments": input.to_string(), "status": "completed"}),
+            *complete,
+        ),
+        Reply::Text { text, complete } => (
+            json!({"type": "message", "id": format!("msg_{record_id}"), "status": "completed",
+                   "role": "assistant",
+                   "content": [{"type": "output_text", "text": text, "annotations": []}]}),
+            *complete,
+        ),
+    };
+    json!({
+        "id": format!("resp_{record_id}"),
+        "object": "response",
+        "created_at": 1_765_000_000u64,
+        "status": if complete { "completed" } else { "incomplete" },
+        "incomplete_details": if complete { Value::Null } else { json!({"reason": "max_output_tokens"}) },
+        "error": null,
+        "instructions": null,
+        "metadata": {},
+        "model": model_id,
+        "output": [item],
+        "parallel_tool_calls": true,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        },
+    })
+}

@@ -25,6 +25,7 @@ pub(crate) fn read_media(block: &Value, at: &str) -> Result<String, String> {
 
 use body::{
     Thinking, anthropic_body, chat_body, converse_body, gemini_body, mistral_chat_stop_key,
+    responses_body,
 };
 use decide::{complete, decide, reply_text};
 pub use read::anthropic::ONE_SAMPLING_PARAMETER;
@@ -49,6 +50,9 @@ pub enum Family {
     Qwen,
     /// Google Gemini, `GenerateContentRequest` (the Gemini API's batch mode).
     Gemini,
+    /// OpenAI's Responses API (a batch whose endpoint is `/v1/responses`; never a model
+    /// id's family).
+    OpenAiResponses,
     /// Amazon Titan text.
     TitanText,
     /// Amazon Titan embeddings.
@@ -368,6 +372,9 @@ fn answer_in(
             }),
             Some(Family::Gemini) => {
                 gemini_body(model_id, record_id, &reply, input_tokens, output_tokens)
+            }
+            Some(Family::OpenAiResponses) => {
+                responses_body(model_id, record_id, &reply, input_tokens, output_tokens)
             }
             Some(Family::TitanEmbed | Family::NovaEmbed) => {
                 return malformed("an embedding model answers embedding requests");

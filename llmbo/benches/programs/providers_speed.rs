@@ -34,15 +34,206 @@ struct Server {
 
 impl Server {
     async fn get(&self, url: &str, provider: Provider) -> Result<bytes::Bytes, Failure> {
-        let request = self.http.get(url);
-        let request = match provider {
+        let request = self.authed(self.http.get(url), provider);
+        Ok(request.send().await?.error_for_status()?.bytes().await?)
+    }
+
+    fn authed(
+        &self,
+        request: reqwest::RequestBuilder,
+        provider: Provider,
+    ) -> reqwest::RequestBuilder {
+        match provider {
             Provider::Anthropic => request
                 .header("x-api-key", "test")
                 .header("anthropic-version", "2023-06-01"),
             Provider::Gemini => request.header("x-goog-api-key", "test"),
             _ => request.bearer_auth("test"),
+        }
+    }
+
+    /// POSTs `body` (JSON) to `path`, the answer as JSON.
+    async fn post(
+        &self,
+        provider: Provider,
+        url: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<serde_json::Value, Failure> {
+        let request = self
+            .authed(self.http.post(url), provider)
+            .header("content-type", content_type)
+            .body(body);
+        Ok(serde_json::from_slice(
+            &request.send().await?.error_for_status()?.bytes().await?,
+        )?)
+    }
+
+    /// The API floor of a job's input: `serde_json` writing the requests the provider takes
+    /// (built beforehand from the job's Bedrock lines) and the calls a hand-written client
+    /// makes to have them accepted as a batch: Anthropic's create with the requests inline,
+    /// OpenAI's file upload and create, Gemini's resumable upload and create. The batch is
+    /// cancelled after the clock stops. Bedrock: `None` (its floor is the `PutObject`).
+    async fn api_floor(
+        &self,
+        provider: Provider,
+        lines: &[serde_json::Value],
+    ) -> Result<Option<f64>, Failure> {
+        use serde_json::{Value, json};
+        let requests: Vec<Value> = lines
+            .iter()
+            .map(|line| {
+                let id = line["recordId"].clone();
+                let mut body = line["modelInput"].clone();
+                match provider {
+                    Provider::Anthropic => {
+                        if let Some(b) = body.as_object_mut() {
+                            b.remove("anthropic_version");
+                            b.insert("model".into(), json!("claude-3-haiku-20240307"));
+                        }
+                        json!({"custom_id": id, "params": body})
+                    }
+                    Provider::OpenAi => {
+                        if let Some(b) = body.as_object_mut() {
+                            b.insert("model".into(), json!("gpt-4o-mini"));
+                        }
+                        json!({"custom_id": id, "method": "POST", "url": "/v1/chat/completions", "body": body})
+                    }
+                    _ => json!({"key": id, "request": body}),
+                }
+            })
+            .collect();
+        let endpoint = &self.local.endpoint;
+        let started = Instant::now();
+        let cancel = match provider {
+            Provider::Anthropic => {
+                let mut body = Vec::with_capacity(64 << 20);
+                body.extend_from_slice(b"{\"requests\":[");
+                for (i, request) in requests.iter().enumerate() {
+                    if i > 0 {
+                        body.push(b',');
+                    }
+                    serde_json::to_writer(&mut body, request)?;
+                }
+                body.extend_from_slice(b"]}");
+                let batch = self
+                    .post(
+                        provider,
+                        &format!("{endpoint}/v1/messages/batches"),
+                        body,
+                        "application/json",
+                    )
+                    .await?;
+                format!(
+                    "{endpoint}/v1/messages/batches/{}/cancel",
+                    batch["id"].as_str().ok_or("no id")?
+                )
+            }
+            Provider::OpenAi => {
+                let boundary = "llmbo-floor-boundary";
+                let mut body = Vec::with_capacity(64 << 20);
+                body.extend_from_slice(
+                    format!(
+                        "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
+                         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"floor.jsonl\"\r\n\
+                         Content-Type: application/jsonl\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                for request in &requests {
+                    serde_json::to_writer(&mut body, request)?;
+                    body.push(b'\n');
+                }
+                body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+                let file = self
+                    .post(
+                        provider,
+                        &format!("{endpoint}/v1/files"),
+                        body,
+                        &format!("multipart/form-data; boundary={boundary}"),
+                    )
+                    .await?;
+                let create = json!({"input_file_id": file["id"], "endpoint": "/v1/chat/completions",
+                                    "completion_window": "24h"});
+                let batch = self
+                    .post(
+                        provider,
+                        &format!("{endpoint}/v1/batches"),
+                        serde_json::to_vec(&create)?,
+                        "application/json",
+                    )
+                    .await?;
+                format!(
+                    "{endpoint}/v1/batches/{}/cancel",
+                    batch["id"].as_str().ok_or("no id")?
+                )
+            }
+            Provider::Gemini => {
+                let mut body = Vec::with_capacity(64 << 20);
+                for request in &requests {
+                    serde_json::to_writer(&mut body, request)?;
+                    body.push(b'\n');
+                }
+                let start = self
+                    .authed(
+                        self.http.post(format!("{endpoint}/upload/v1beta/files")),
+                        provider,
+                    )
+                    .header("x-goog-upload-protocol", "resumable")
+                    .header("x-goog-upload-command", "start")
+                    .header(
+                        "x-goog-upload-header-content-length",
+                        body.len().to_string(),
+                    )
+                    .header("x-goog-upload-header-content-type", "application/jsonl")
+                    .header("content-type", "application/json")
+                    .body(r#"{"file": {"displayName": "floor"}}"#)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                let url = start
+                    .headers()
+                    .get("x-goog-upload-url")
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or("no upload URL")?
+                    .to_owned();
+                let file: Value = serde_json::from_slice(
+                    &self
+                        .authed(self.http.post(url), provider)
+                        .header("x-goog-upload-command", "upload, finalize")
+                        .header("x-goog-upload-offset", "0")
+                        .body(body)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .bytes()
+                        .await?,
+                )?;
+                let create = json!({"batch": {"displayName": "floor",
+                                              "inputConfig": {"fileName": file["file"]["name"]}}});
+                let batch = self
+                    .post(
+                        provider,
+                        &format!("{endpoint}/v1beta/models/gemini-2.5-flash:batchGenerateContent"),
+                        serde_json::to_vec(&create)?,
+                        "application/json",
+                    )
+                    .await?;
+                format!(
+                    "{endpoint}/v1beta/{}:cancel",
+                    batch["name"].as_str().ok_or("no name")?
+                )
+            }
+            _ => return Ok(None),
         };
-        Ok(request.send().await?.error_for_status()?.bytes().await?)
+        let elapsed = started.elapsed().as_secs_f64();
+        self.authed(self.http.post(cancel), provider)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(Some(elapsed))
     }
 
     /// The bytes of a finished job's output as the provider serves them.
@@ -125,6 +316,125 @@ impl Server {
     }
 }
 
+/// The typed mirrors of each provider's output line, for the typed floor: each line read
+/// into `Person` by serde_json alone (a JSON-schema answer's text read a second time, as
+/// any reader must).
+mod typed {
+    use super::Person;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct AnthropicLine {
+        #[serde(rename = "custom_id")]
+        _custom_id: String,
+        result: AnthropicResult,
+    }
+    #[derive(Deserialize)]
+    struct AnthropicResult {
+        message: Option<AnthropicMessage>,
+    }
+    #[derive(Deserialize)]
+    struct AnthropicMessage {
+        content: Vec<AnthropicBlock>,
+    }
+    #[derive(Deserialize)]
+    struct AnthropicBlock {
+        input: Option<Person>,
+    }
+
+    #[derive(Deserialize)]
+    struct OpenAiLine {
+        #[serde(rename = "custom_id")]
+        _custom_id: String,
+        response: OpenAiResponse,
+    }
+    #[derive(Deserialize)]
+    struct OpenAiResponse {
+        body: OpenAiBody,
+    }
+    #[derive(Deserialize)]
+    struct OpenAiBody {
+        choices: Vec<OpenAiChoice>,
+    }
+    #[derive(Deserialize)]
+    struct OpenAiChoice {
+        message: OpenAiMessage,
+    }
+    #[derive(Deserialize)]
+    struct OpenAiMessage {
+        content: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct GeminiLine {
+        #[serde(rename = "key")]
+        _key: String,
+        response: GeminiResponse,
+    }
+    #[derive(Deserialize)]
+    struct GeminiResponse {
+        candidates: Vec<GeminiCandidate>,
+    }
+    #[derive(Deserialize)]
+    struct GeminiCandidate {
+        content: GeminiContent,
+    }
+    #[derive(Deserialize)]
+    struct GeminiContent {
+        parts: Vec<GeminiPart>,
+    }
+    #[derive(Deserialize)]
+    struct GeminiPart {
+        text: Option<String>,
+    }
+
+    fn person(text: Option<&str>) -> bool {
+        text.is_some_and(|t| serde_json::from_str::<Person>(t).is_ok())
+    }
+
+    /// The lines of `bytes` that came through as a `Person`.
+    pub fn count(provider: llmbo::model::Provider, bytes: &[u8]) -> usize {
+        use llmbo::model::Provider;
+        let lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        match provider {
+            Provider::Anthropic => lines
+                .filter_map(|l| serde_json::from_slice::<AnthropicLine>(l).ok())
+                .filter(|l| {
+                    l.result
+                        .message
+                        .as_ref()
+                        .is_some_and(|m| m.content.iter().any(|b| b.input.is_some()))
+                })
+                .count(),
+            Provider::OpenAi => lines
+                .filter_map(|l| serde_json::from_slice::<OpenAiLine>(l).ok())
+                .filter(|l| {
+                    person(
+                        l.response
+                            .body
+                            .choices
+                            .first()
+                            .and_then(|c| c.message.content.as_deref()),
+                    )
+                })
+                .count(),
+            Provider::Gemini => lines
+                .filter_map(|l| serde_json::from_slice::<GeminiLine>(l).ok())
+                .filter(|l| {
+                    person(
+                        l.response
+                            .candidates
+                            .first()
+                            .and_then(|c| c.content.parts.first())
+                            .and_then(|p| p.text.as_deref()),
+                    )
+                })
+                .count(),
+            _ => super::support::serde_parse_bytes(bytes),
+        }
+    }
+}
+
 /// The builder of one run on `provider`.
 fn inferer(
     server: &Server,
@@ -193,8 +503,10 @@ struct Best {
     upload_floor: f64,
     load: f64,
     load_floor: f64,
-    /// Bedrock: one GET plus each line into the typed mirror of its answer.
+    /// One GET plus each line into the typed mirror of the provider's line.
     typed_floor: f64,
+    /// The provider's own calls taking the same requests (none on Bedrock).
+    api_floor: f64,
 }
 
 async fn measure(
@@ -238,6 +550,7 @@ async fn measure(
     }
     server.put(written).await?;
     let upload_floor = started.elapsed().as_secs_f64();
+    let api_floor = server.api_floor(provider, &lines).await?;
 
     let finished = run.poll_progress(Duration::from_millis(50)).await?;
     let job = finished.run_record().shards[0]
@@ -276,17 +589,14 @@ async fn measure(
     if count != n {
         return Err(format!("{provider:?}: {count} output lines for {n} records").into());
     }
-    // The typed floor (Bedrock's lines are Claude's answers): the same GET, each line read
-    // into the same type, `Person`, through serde_json alone.
-    let mut typed_floor = 0.0;
-    if provider == Provider::Bedrock {
-        let started = Instant::now();
-        let output = server.output_bytes(provider, &job).await?;
-        let typed = support::serde_parse_bytes(&output);
-        typed_floor = started.elapsed().as_secs_f64();
-        if typed != n {
-            return Err(format!("typed floor: {typed} of {n} lines read").into());
-        }
+    // The typed floor: the same GET, each line read into the same type, `Person`, through
+    // serde_json alone (a typed mirror of the provider's line).
+    let started = Instant::now();
+    let output = server.output_bytes(provider, &job).await?;
+    let typed = typed::count(provider, &output);
+    let typed_floor = started.elapsed().as_secs_f64();
+    if typed != n {
+        return Err(format!("{provider:?} typed floor: {typed} of {n} lines read").into());
     }
     let keep = |best: &mut f64, now: f64| {
         if *best == 0.0 || now < *best {
@@ -295,11 +605,12 @@ async fn measure(
     };
     keep(&mut best.upload, upload);
     keep(&mut best.upload_floor, upload_floor);
+    if let Some(api_floor) = api_floor {
+        keep(&mut best.api_floor, api_floor);
+    }
     keep(&mut best.load, load);
     keep(&mut best.load_floor, load_floor);
-    if typed_floor > 0.0 {
-        keep(&mut best.typed_floor, typed_floor);
-    }
+    keep(&mut best.typed_floor, typed_floor);
     Ok(())
 }
 
@@ -337,15 +648,22 @@ async fn run(n: usize, rounds: usize) -> Result<(), Failure> {
             best.load_floor,
             best.load / best.load_floor,
         );
-        if best.typed_floor > 0.0 {
+        if best.api_floor > 0.0 {
             println!(
-                "{:<9} download+load {:.3} s / typed floor {:.3} s = {:.2}   (one GET, each line into Person by serde_json)",
+                "{:<9} prepare+upload {:.3} s / API floor {:.3} s = {:.2}   (the requests written, uploaded and created by hand)",
                 "",
-                best.load,
-                best.typed_floor,
-                best.load / best.typed_floor,
+                best.upload,
+                best.api_floor,
+                best.upload / best.api_floor,
             );
         }
+        println!(
+            "{:<9} download+load {:.3} s / typed floor {:.3} s = {:.2}   (one GET, each line into Person by serde_json)",
+            "",
+            best.load,
+            best.typed_floor,
+            best.load / best.typed_floor,
+        );
     }
     server.local.stop()
 }

@@ -5,6 +5,7 @@
 //! | Claude (Bedrock, Anthropic API) | `{type: image, source: {type: base64, media_type, data}}` | pdf: `{type: document, source: {type: base64, ...}}`; text: `source: {type: text, media_type: text/plain, data}` | — | — |
 //! | Nova, Converse | `{image: {format, source: {bytes}}}` | `{document: {format, name, source: {bytes}}}` | `{video: {format, source}}` | `source: {s3Location: {uri, bucketOwner}}` |
 //! | chat completions (Pixtral, OpenAI) | `{type: image_url, image_url: {url: data:…}}` | `{type: file, file: {filename, file_data: data:…}}` | — | — |
+//! | OpenAI Responses API | `{type: input_image, image_url: data:…}` | `{type: input_file, filename, file_data: data:…}` | — | — |
 //! | Gemini | `{inlineData: {mimeType, data}}` | the same | the same | — |
 //! | Llama 3.2 vision, Llama 4 | `<\|image\|>` in the prompt, the bytes in `images` | — | — | — |
 //!
@@ -14,6 +15,7 @@
 //! Amazon Nova, "Complete request schema", https://docs.aws.amazon.com/nova/latest/userguide/complete-request-schema.html;
 //! Mistral, "Vision", https://docs.mistral.ai/capabilities/vision/;
 //! OpenAI, "File inputs", https://platform.openai.com/docs/guides/pdf-files;
+//! OpenAI, "Images and vision", https://platform.openai.com/docs/guides/images-vision;
 //! Google, "Image understanding", https://ai.google.dev/gemini-api/docs/image-understanding;
 //! Meta, "Llama 3.2 vision prompt format", https://www.llama.com/docs/model-cards-and-prompt-formats/llama3_2/.
 
@@ -127,6 +129,37 @@ pub(crate) fn chat(message: &Message) -> Result<Value, Error> {
                         "filename": format!("{}.{}", media.name, media.format.name()),
                         "file_data": data_url(&media, bytes)}})),
                     MediaKind::Video => Err(refused("chat completions", &media, "")),
+                }
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+/// The Responses API's content: a plain string for a text-only turn, else `input_text`,
+/// `input_image` (`image_url` as a data URL) and `input_file` (`filename`, `file_data` as a
+/// data URL) parts; the model's own turns are `output_text` parts. No video.
+pub(crate) fn responses(message: &Message) -> Result<Value, Error> {
+    if message.parts.is_empty() {
+        return Ok(Value::String(message.content.clone()));
+    }
+    let text_type = match message.role {
+        crate::model_input::Role::User => "input_text",
+        crate::model_input::Role::Assistant => "output_text",
+    };
+    blocks(message)?
+        .into_iter()
+        .map(|block| match block {
+            Block::Text(text) => Ok(json!({"type": text_type, "text": text})),
+            Block::Media(media) => {
+                let bytes = bytes_only("Responses API", &media)?;
+                match media.kind {
+                    MediaKind::Image => Ok(json!({"type": "input_image",
+                        "image_url": data_url(&media, bytes)})),
+                    MediaKind::Document => Ok(json!({"type": "input_file",
+                        "filename": format!("{}.{}", media.name, media.format.name()),
+                        "file_data": data_url(&media, bytes)})),
+                    MediaKind::Video => Err(refused("Responses API", &media, "")),
                 }
             }
         })

@@ -10,6 +10,7 @@
 //! | Mistral chat with `tool_calls` | opt in | [`MistralChatAdapter`] |
 //! | Meta Llama 3.x / 4 (prompt template) | `meta.llama*` | [`LlamaAdapter`] |
 //! | OpenAI gpt-oss (chat completions) | `openai.*` | [`OpenAiAdapter`] |
+//! | OpenAI models, Responses API (on OpenAI's Batch API) | [`OpenAiEndpoint::Responses`](crate::model::OpenAiEndpoint) | [`OpenAiResponsesAdapter`] |
 //! | any model, Converse invocation type | [`InvocationType::Converse`] | [`ConverseAdapter`] |
 //! | Titan Text Embeddings V2 | `amazon.titan-embed-text-v2*` | [`TitanEmbedAdapter`] |
 //! | Nova 2 multimodal embeddings | `amazon.nova-2-multimodal-embeddings*` | [`NovaEmbedAdapter`] |
@@ -39,6 +40,7 @@ mod openai;
 #[cfg(feature = "aws")]
 mod output_spec;
 pub(crate) mod registry;
+mod responses;
 mod schema_cache;
 mod strategy;
 #[cfg(test)]
@@ -77,6 +79,7 @@ pub use openai::OpenAiAdapter;
 pub(crate) use output_spec::OutputSpec;
 #[doc(hidden)]
 pub use registry::ModelAdapterRegistry;
+pub use responses::OpenAiResponsesAdapter;
 pub use strategy::{
     NativeSupport, NativeSupportRow, OutputRequest, STRUCTURED_OUTPUT_MODELS, default_strategy,
     detect_strategy, native_support, strategies_for,

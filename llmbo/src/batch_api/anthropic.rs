@@ -443,6 +443,10 @@ impl Backend for Anthropic {
         Box::pin(super::download(self, file, path))
     }
 
+    fn fetch<'a>(&'a self, file: &'a str, max: u64) -> BackendFuture<'a, Option<Vec<u8>>> {
+        Box::pin(super::fetch(self, file, max))
+    }
+
     fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {
         Box::pin(self.store.input_files(input))
     }

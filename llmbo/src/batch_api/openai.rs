@@ -35,13 +35,13 @@ use crate::store::FileStore;
 /// official SDKs' default, version included).
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
-/// The endpoint every request of a run's batches goes to: chat completions, or embeddings
-/// for an embedding run.
+/// The endpoint every request of a run's batches goes to: embeddings for an embedding run,
+/// else the run's choice (chat completions or responses).
 fn endpoint(settings: &RunSettings) -> &'static str {
     if settings.embedding.is_some() {
         "/v1/embeddings"
     } else {
-        "/v1/chat/completions"
+        settings.openai_endpoint.path()
     }
 }
 
@@ -444,6 +444,10 @@ impl Backend for OpenAi {
 
     fn download<'a>(&'a self, file: &'a str, path: &'a Path) -> BackendFuture<'a, (u64, u64)> {
         Box::pin(super::download(self, file, path))
+    }
+
+    fn fetch<'a>(&'a self, file: &'a str, max: u64) -> BackendFuture<'a, Option<Vec<u8>>> {
+        Box::pin(super::fetch(self, file, max))
     }
 
     fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {

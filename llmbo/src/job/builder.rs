@@ -11,7 +11,6 @@ use super::config::JobConfig;
 use super::state::Ready;
 use super::{Inferer, PollConfig, names};
 use crate::adapter::object::ModelProviderAdapter;
-use crate::adapter::registry::ModelAdapterRegistry;
 use crate::adapter::resolve_output;
 use crate::aws::Aws;
 use crate::embedding::EmbeddingSettings;
@@ -242,6 +241,7 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         A: RoleArnIsSet,
     {
         let s = self.settings;
+        openai_only(&s.run)?;
         if s.run.provider != Provider::Bedrock {
             return build_on_api::<O>(s).await;
         }
@@ -277,6 +277,20 @@ impl<O: OutputMode, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
 /// A run on a batch API other than Bedrock: the provider's limits where none were given, the
 /// output settled as on Bedrock, the settings Bedrock alone takes refused, and the API and
 /// the store connected (nothing is asked of the API before the first job).
+/// `openai_endpoint` is refused on any other provider: a setting that would do nothing.
+fn openai_only(run: &RunSettings) -> Result<(), Error> {
+    if run.provider == Provider::OpenAi || run.openai_endpoint.is_default() {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig {
+        field: "openai_endpoint",
+        reason: format!(
+            "`openai_endpoint` is an OpenAI setting; a run on {} has none",
+            run.provider.name()
+        ),
+    })
+}
+
 async fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, Error> {
     let mut run = s.run.clone();
     let provider = run.provider;
@@ -311,6 +325,7 @@ async fn build_on_api<O: OutputMode>(s: Settings) -> Result<Inferer<O, Ready>, E
         ),
         ("retry_config", s.retry.is_some()),
     ];
+    openai_only(&run)?;
     if let Some((field, _)) = bedrock_only.iter().find(|(_, given)| *given) {
         return Err(Error::InvalidConfig {
             field,
@@ -356,9 +371,7 @@ fn settle_output<O: OutputMode>(
     let Some(tool) = &tool else {
         return Ok(());
     };
-    let adapter = adapter.cloned().unwrap_or_else(|| {
-        ModelAdapterRegistry::adapter_for(&run.model_name, run.invocation_type())
-    });
+    let adapter = adapter.cloned().unwrap_or_else(|| run.adapter());
     let tools = if run.tool.is_some() {
         Vec::new()
     } else {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::builder::ProgressCallback;
 use crate::adapter::object::ModelProviderAdapter;
-use crate::adapter::registry::ModelAdapterRegistry;
 use crate::adapter::{OutputSpec, legacy_strategy};
 use crate::aws::{Aws, S3Store};
 use crate::backend::Backend;
@@ -88,14 +87,7 @@ impl JobConfig {
         store: Arc<dyn RunStore>,
         adapter: Option<Arc<dyn ModelProviderAdapter>>,
     ) -> Self {
-        let adapter = adapter
-            .or_else(|| {
-                let embedding = settings.embedding.as_ref()?;
-                crate::adapter::embedding_adapter(&settings.model_name, embedding)
-            })
-            .unwrap_or_else(|| {
-                ModelAdapterRegistry::adapter_for(&settings.model_name, settings.invocation_type())
-            });
+        let adapter = adapter.unwrap_or_else(|| settings.adapter());
         JobConfig {
             settings,
             region: region.to_owned(),

@@ -42,6 +42,14 @@ impl<O, M, B, R, J, A> InfererBuilder<O, M, B, R, J, A> {
         self
     }
 
+    /// The OpenAI API a run on OpenAI's Batch API sends its requests to: chat completions
+    /// (the default) or [`OpenAiEndpoint::Responses`](crate::model::OpenAiEndpoint). Kept in
+    /// the run's record, so a resumed or retried run asks the same API.
+    pub fn openai_endpoint(mut self, endpoint: crate::model::OpenAiEndpoint) -> Self {
+        self.settings.run.openai_endpoint = endpoint;
+        self
+    }
+
     /// The AWS configuration (credentials, endpoint); default: `aws_config`'s defaults. On
     /// a batch API other than Bedrock, for a [`store`](Self::store) in S3 only.
     pub fn sdk_config(mut self, config: SdkConfig) -> Self {

@@ -221,6 +221,28 @@ fn media_block(map: &serde_json::Map<String, Value>, at: &str) -> Result<Option<
             }
             return checked("document", "pdf", &bytes, at).map(Some);
         }
+        // The Responses API: {type: input_image, image_url} and {type: input_file,
+        // filename, file_data}, the URLs as data URLs.
+        Some("input_image") => {
+            let url = map
+                .get("image_url")
+                .and_then(Value::as_str)
+                .ok_or(format!("{at}: image_url is required (a data URL)"))?;
+            let (mime, bytes) = data_url(url, &format!("{at}/image_url"))?;
+            let format = mime.strip_prefix("image/").unwrap_or_default();
+            return checked("image", format, &bytes, at).map(Some);
+        }
+        Some("input_file") => {
+            let data = map
+                .get("file_data")
+                .and_then(Value::as_str)
+                .ok_or(format!("{at}: file_data is required (a data URL)"))?;
+            let (mime, bytes) = data_url(data, &format!("{at}/file_data"))?;
+            if mime != "application/pdf" {
+                return Err(format!("{at}/file_data: only PDF files are supported"));
+            }
+            return checked("document", "pdf", &bytes, at).map(Some);
+        }
         _ => {}
     }
     // Gemini: {inlineData: {mimeType, data}}.

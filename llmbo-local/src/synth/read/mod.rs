@@ -6,6 +6,7 @@ mod chat;
 mod gemini;
 pub(crate) mod media;
 mod nova;
+mod responses;
 
 use serde_json::{Map, Value};
 
@@ -14,6 +15,7 @@ use anthropic::{ONE_SAMPLING_PARAMETER, read_anthropic};
 use chat::{read_chat, read_prompt};
 use gemini::read_gemini;
 use nova::{read_converse, read_nova};
+use responses::read_responses;
 
 /// Checks a schema sent for constrained decoding; the error carries `at`, the field, as
 /// Bedrock's 400s do (`output_config.format.schema: For 'array' type, …`).
@@ -223,6 +225,7 @@ pub(super) fn read_request(
         Some(Family::Mistral | Family::OpenAi | Family::DeepSeek | Family::Qwen) => read_chat(body),
         Some(Family::Llama) => read_prompt(body, "prompt"),
         Some(Family::Gemini) => read_gemini(body),
+        Some(Family::OpenAiResponses) => read_responses(body),
         Some(Family::TitanText | Family::TitanEmbed | Family::NovaEmbed) => {
             read_prompt(body, "inputText")
         }
