@@ -1013,6 +1013,23 @@ async fn the_responses_api_takes_every_strategy_resumes_and_reasks_in_its_form()
         .await
         .unwrap();
     let store = tempfile::tempdir().unwrap();
+    // A setting only OpenAI takes is refused elsewhere, not ignored.
+    let refused = api::<Structured<Person>>(&local, Provider::Anthropic, store.path(), "no")
+        .openai_endpoint(OpenAiEndpoint::Responses)
+        .build()
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            &refused,
+            Error::InvalidConfig {
+                field: "openai_endpoint",
+                ..
+            }
+        ),
+        "{refused}"
+    );
     let violated: Vec<usize> = (0..N)
         .filter(|i| faults.record_fault(&format!("{i:05}")).is_some())
         .collect();

@@ -93,6 +93,16 @@ pub struct Api {
     /// provider's own).
     #[arg(long)]
     pub base_url: Option<String>,
+    /// With --provider openai: the API the requests go to, chat-completions (default) or
+    /// responses.
+    #[arg(long, value_parser = parse_endpoint)]
+    pub openai_endpoint: Option<llmbo::model::OpenAiEndpoint>,
+}
+
+fn parse_endpoint(text: &str) -> Result<llmbo::model::OpenAiEndpoint, String> {
+    text.parse().map_err(|_| {
+        format!("`{text}` is not an OpenAI endpoint; use chat-completions or responses")
+    })
 }
 
 /// What a run asks for: the model, the input and how it is checked; shared by `submit` and

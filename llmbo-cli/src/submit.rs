@@ -209,6 +209,10 @@ fn configure<O: llmbo::mode::OutputMode>(
         }
     };
     builder = builder.strict(request.strict);
+    // Refused by `build` on any provider but OpenAI.
+    if let Some(endpoint) = api.openai_endpoint {
+        builder = builder.openai_endpoint(endpoint);
+    }
     if let Some(n) = request.min_records {
         builder = builder.min_records(n);
     }

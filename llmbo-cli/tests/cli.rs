@@ -1382,14 +1382,26 @@ async fn every_subcommand_works_on_an_anthropic_an_openai_and_a_gemini_run() {
                 .to_string()
         }),
     );
-    for (provider, model, base_url) in [
-        ("anthropic", "claude-3-haiku-20240307", local.endpoint_url()),
+    for (provider, model, base_url, endpoint) in [
+        (
+            "anthropic",
+            "claude-3-haiku-20240307",
+            local.endpoint_url(),
+            None,
+        ),
         (
             "openai",
             "gpt-4o-mini",
             format!("{}/v1", local.endpoint_url()),
+            None,
         ),
-        ("gemini", "gemini-2.5-flash", local.endpoint_url()),
+        (
+            "openai",
+            "gpt-4o-mini",
+            format!("{}/v1", local.endpoint_url()),
+            Some("responses"),
+        ),
+        ("gemini", "gemini-2.5-flash", local.endpoint_url(), None),
     ] {
         // Anthropic's run is kept in S3 (the command's AWS configuration reads it), the
         // others in folders.
@@ -1397,7 +1409,7 @@ async fn every_subcommand_works_on_an_anthropic_an_openai_and_a_gemini_run() {
             format!("s3://{}/cli-runs/{provider}", local.bucket())
         } else {
             dir.path()
-                .join(format!("store-{provider}"))
+                .join(format!("store-{provider}{}", endpoint.unwrap_or_default()))
                 .display()
                 .to_string()
         };
@@ -1406,13 +1418,19 @@ async fn every_subcommand_works_on_an_anthropic_an_openai_and_a_gemini_run() {
                 .env("OPENAI_API_KEY", "test")
                 .env("GEMINI_API_KEY", "test");
         };
-        let name = format!("cli-{provider}");
+        let name = format!("cli-{provider}{}", endpoint.unwrap_or_default());
         let mut cmd = llmbo(&local);
         api(&mut cmd);
         let submitted = cmd
             .args(["--json", "submit", "--provider", provider, "--model", model])
             .args(["--store", &store, "--base-url", &base_url])
             .args(["--name", &name, "--max-records-per-job", "100"])
+            .args(
+                endpoint
+                    .map(|e| ["--openai-endpoint", e])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg(&input)
             .assert()
             .success();
@@ -1424,6 +1442,14 @@ async fn every_subcommand_works_on_an_anthropic_an_openai_and_a_gemini_run() {
             "{provider}"
         );
         assert_eq!(submitted["jobs"].as_array().map(Vec::len), Some(2));
+        if let Some(endpoint) = endpoint {
+            // The run's record keeps the endpoint, so every later command asks the same API.
+            let record = std::fs::read_to_string(&run_uri).unwrap();
+            assert!(
+                record.contains(&format!("\"openaiEndpoint\": \"{endpoint}\"")),
+                "{record}"
+            );
+        }
 
         let mut cmd = llmbo(&local);
         api(&mut cmd);
@@ -1464,7 +1490,7 @@ async fn every_subcommand_works_on_an_anthropic_an_openai_and_a_gemini_run() {
             "{provider}: {status}"
         );
 
-        let out = dir.path().join(format!("{provider}.jsonl"));
+        let out = dir.path().join(format!("{name}.jsonl"));
         let mut cmd = llmbo(&local);
         api(&mut cmd);
         cmd.args(["download", &run_uri, "--out"])

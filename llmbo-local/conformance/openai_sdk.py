@@ -91,6 +91,77 @@ if batch.id not in listed or one_by_one != listed:
     fail("list pages one batch at a time, each once", one_by_one, listed)
 ok("batches.list: the batch, and pages of one give the same list")
 
+# --- the Responses API: each body is a Response the SDK's own model takes ---
+from openai.types.responses import Response  # noqa: E402
+
+responses = io.BytesIO(
+    (
+        "\n".join(
+            json.dumps(
+                {
+                    "custom_id": f"resp-{i:03d}",
+                    "method": "POST",
+                    "url": "/v1/responses",
+                    "body": {
+                        "model": MODEL,
+                        "instructions": "Extract the person.",
+                        "input": [{"role": "user", "content": f"Person {i} is {20 + i}."}],
+                        "max_output_tokens": 200,
+                        "text": {"format": {"type": "json_schema", "name": "Person", "strict": True,
+                                            "schema": {"type": "object",
+                                                       "properties": {"name": {"type": "string"}},
+                                                       "required": ["name"],
+                                                       "additionalProperties": False}}},
+                    }
+                    if i % 2 == 0
+                    else {
+                        "model": MODEL,
+                        "input": f"Person {i} is {20 + i}.",
+                        "tools": [{"type": "function", "name": "Person", "strict": False,
+                                   "parameters": {"type": "object",
+                                                  "properties": {"name": {"type": "string"}}}}],
+                        "tool_choice": {"type": "function", "name": "Person"},
+                    },
+                }
+            )
+            for i in range(10)
+        )
+        + "\n"
+    ).encode()
+)
+responses_file = client.files.create(file=("responses.jsonl", responses), purpose="batch")
+responses_batch = client.batches.create(
+    input_file_id=responses_file.id, endpoint="/v1/responses", completion_window="24h"
+)
+responses_batch = wait_done(client, responses_batch.id)
+if responses_batch.status != "completed" or responses_batch.request_counts.completed != 10:
+    fail("a batch of responses completes", responses_batch)
+lines = client.files.content(responses_batch.output_file_id).text.splitlines()
+for line in map(json.loads, lines):
+    parsed = Response.model_validate(line["response"]["body"])
+    if parsed.status != "completed" or parsed.usage is None or parsed.usage.output_tokens <= 0:
+        fail("each response is completed, with usage", parsed)
+    i = int(line["custom_id"].split("-")[1])
+    if i % 2 == 0:
+        if not parsed.output_text or "name" not in json.loads(parsed.output_text):
+            fail("a json_schema response's output_text is the object", parsed)
+    else:
+        call = parsed.output[0]
+        if call.type != "function_call" or call.name != "Person" or "name" not in json.loads(call.arguments):
+            fail("a forced function is called with its arguments", parsed)
+ok("/v1/responses: 10 responses, each a Response the SDK validates (output_text, function_call)")
+chat_body_file = client.files.create(
+    file=("chat-to-responses.jsonl", jsonl(1, "mixed", url="/v1/responses")), purpose="batch"
+)
+mixed = client.batches.create(
+    input_file_id=chat_body_file.id, endpoint="/v1/responses", completion_window="24h"
+)
+mixed = wait_done(client, mixed.id)
+errors = [json.loads(line) for line in client.files.content(mixed.error_file_id).text.splitlines()]
+if len(errors) != 1 or errors[0]["response"]["status_code"] != 400:
+    fail("a chat completions body sent to /v1/responses is a 400", errors)
+ok("/v1/responses: a chat completions body (messages) is refused with a 400")
+
 # --- a bad line fails the batch, naming its line ---
 bad = io.BytesIO(
     (json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
