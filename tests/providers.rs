@@ -898,6 +898,123 @@ async fn embeddings_through_openai_are_the_same_values_as_on_bedrock() {
     }
 }
 
+/// Gemini's embedding batches (`asyncBatchEmbedContent`): the same texts give the same unit
+/// vectors as on Bedrock, in input order; Gemini's vectors below 3,072 dimensions come back
+/// unscaled and llmbo makes them unit length (or leaves them, when asked); a record Gemini
+/// refuses is its own error; the run resumes from its folder.
+#[tokio::test]
+async fn embeddings_through_gemini_are_the_same_values_as_on_bedrock() {
+    use llmbo::EmbeddingBatchInferer;
+    use llmbo::embedding::EmbeddingPurpose;
+    let faults = FaultConfig {
+        seed: 3,
+        record_error_rate: 0.05,
+        ..Default::default()
+    };
+    let local = LocalBedrock::builder()
+        .faults(faults.clone())
+        .start()
+        .await
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let texts: Vec<(String, llmbo::ModelInput)> = (0..300)
+        .map(|i| {
+            let text = format!("doc {} about topic {}", i, i % 7);
+            (format!("t{i:04}"), llmbo::ModelInput::new().user(text))
+        })
+        .collect();
+    let gemini = |name: &str| {
+        EmbeddingBatchInferer::gemini()
+            .model_name("gemini-embedding-001")
+            .job_name(name)
+            .store(store.path().to_str().unwrap())
+            .base_url(local.endpoint_url())
+            .api_key("test")
+            .dimensions(256)
+    };
+    let run = gemini("embed-gemini")
+        .embedding_purpose(EmbeddingPurpose::GenericIndex)
+        .build()
+        .await
+        .unwrap()
+        .start_run(texts.clone())
+        .await
+        .unwrap()
+        .create()
+        .await
+        .unwrap();
+    let run_uri = run.run_uri();
+    drop(run);
+    let sent = sent_requests(&local, Provider::Gemini).await;
+    assert_eq!(
+        sent[0]["request"],
+        serde_json::json!({"content": {"parts": [{"text": "doc 0 about topic 0"}]},
+                           "taskType": "RETRIEVAL_DOCUMENT", "outputDimensionality": 256})
+    );
+    let resumed = BatchRun::<llmbo::mode::Embeddings>::resume_with_key(&run_uri, Some("test"))
+        .await
+        .unwrap();
+    let embedded = resumed.finish(POLL).await.unwrap();
+    let titan = EmbeddingBatchInferer::builder()
+        .model_name("amazon.titan-embed-text-v2:0")
+        .bucket_name(local.bucket())
+        .region(local.region())
+        .job_name("embed-titan")
+        .role_arn(local.role_arn())
+        .sdk_config(local.sdk_config())
+        .dimensions(256)
+        .build()
+        .await
+        .unwrap()
+        .auto(texts.clone(), POLL)
+        .await
+        .unwrap();
+    assert_eq!(embedded.records.len(), 300);
+    let mut refused = 0;
+    for (i, (g, t)) in embedded.records.iter().zip(&titan.records).enumerate() {
+        assert_eq!(g.record_id, format!("t{i:04}"), "input order");
+        let fault = faults.record_fault(&g.record_id);
+        match (&g.outcome, &t.outcome) {
+            (Err(RecordError::Bedrock { .. }), Err(_)) => {
+                assert_eq!(fault, Some(RecordFault::Error), "record {i}");
+                refused += 1;
+            }
+            (Ok(g), Ok(t)) => {
+                assert_eq!(g.vector.len(), 256);
+                let norm: f32 = g.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-3, "unit length: {norm}");
+                assert_eq!(g.vector, t.vector, "record {i}: its own text's vector");
+            }
+            (g, t) => panic!("record {i}: {g:?} on Gemini, {t:?} on Bedrock"),
+        }
+    }
+    assert!(refused > 5, "{refused}");
+    // Asked not to, llmbo leaves Gemini's vectors as they come.
+    let raw = gemini("embed-gemini-raw")
+        .normalize(false)
+        .build()
+        .await
+        .unwrap()
+        .auto(texts[..20].to_vec(), POLL)
+        .await
+        .unwrap();
+    let first = raw
+        .records
+        .iter()
+        .find_map(|r| r.outcome.as_ref().ok())
+        .unwrap();
+    let norm: f32 = first.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!(norm > 1.5, "unscaled: {norm}");
+    // A purpose for other media has no Gemini task: refused before anything is sent.
+    let err = gemini("embed-gemini-image")
+        .embedding_purpose(EmbeddingPurpose::ImageRetrieval)
+        .build()
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("IMAGE_RETRIEVAL"), "{err}");
+}
+
 /// A run on another batch API kept in S3 (`.store("s3://bucket/prefix")`): its record, its
 /// register and its jobs' inputs are objects under the prefix, nothing is on local disk, and
 /// a process with only the run's URI and the AWS configuration finishes it, for each API.

@@ -124,6 +124,50 @@ if len(names) != 3 or names[0] != job.name:
     fail("list walks every page, newest first", names)
 ok("list: three batches over pages of two, newest first")
 
+# --- embeddings through batches.create_embeddings: a file, and inline requests ---
+import warnings  # noqa: E402
+
+EMBED = "gemini-embedding-001"
+lines = "".join(
+    json.dumps({"key": f"e-{i:03d}", "request": {"content": {"parts": [{"text": f"Text {i}."}]},
+                                                 "output_dimensionality": 256}}) + "\n"
+    for i in range(12)
+)
+embed_file = client.files.upload(
+    file=io.BytesIO(lines.encode()), config={"mime_type": "application/jsonl"}
+)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the SDK marks create_embeddings experimental
+    embed_job = client.batches.create_embeddings(model=EMBED, src={"file_name": embed_file.name})
+    inline_embed = client.batches.create_embeddings(
+        model=EMBED,
+        src={"inlined_requests": {"contents": ["one text", "another text"],
+                                  "config": {"output_dimensionality": 128}}},
+    )
+ended = wait(embed_job.name)
+if ended.state.name != "JOB_STATE_SUCCEEDED" or not ended.dest.file_name:
+    fail("an embedding batch of a file ends with a responses file", ended)
+results = [json.loads(line) for line in client.files.download(file=ended.dest.file_name).decode().splitlines()]
+if sorted(r["key"] for r in results) != [f"e-{i:03d}" for i in range(12)]:
+    fail("every embedding request has one line with its key", results[:1])
+if any(len(r["response"]["embedding"]["values"]) != 256 for r in results):
+    fail("each line holds a vector of the length asked", results[0])
+ok("create_embeddings (file): 12 lines, each with its key and a vector of 256")
+ended = wait(inline_embed.name)
+answers = ended.dest.inlined_embed_content_responses or []
+if len(answers) != 2 or any(len(a.response.embedding.values) != 128 for a in answers):
+    fail("inline embedding requests come back inline, each a vector of 128", ended.dest)
+if answers[0].response.embedding.values == answers[1].response.embedding.values:
+    fail("two texts have two vectors", answers)
+ok("create_embeddings (inline): 2 responses, vectors of 128, one per text")
+try:
+    client.batches.create(model=EMBED, src=[request(0)])
+    fail("an embedding model makes no generate-content batch")
+except errors.ClientError as err:
+    if err.code != 404:
+        fail("an embedding model's generate-content batch is 404", err)
+ok("batchGenerateContent refuses an embedding model (ClientError 404)")
+
 # --- cancel a running batch ---
 slow = client.batches.create(model=MODEL, src=[request(i, "c") for i in range(200)])
 time.sleep(0.3)

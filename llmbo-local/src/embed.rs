@@ -293,3 +293,83 @@ mod tests {
         assert_eq!(vector("x", 1024, false).len(), 1024);
     }
 }
+
+/// Gemini's task types (Google, "Embeddings", https://ai.google.dev/api/embeddings#tasktype).
+const GEMINI_TASK_TYPES: &[&str] = &[
+    "TASK_TYPE_UNSPECIFIED",
+    "RETRIEVAL_QUERY",
+    "RETRIEVAL_DOCUMENT",
+    "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION",
+    "CLUSTERING",
+    "QUESTION_ANSWERING",
+    "FACT_VERIFICATION",
+    "CODE_RETRIEVAL_QUERY",
+];
+
+/// One `EmbedContentRequest` of a Gemini embedding batch (`content.parts[].text`,
+/// `taskType`, `title`, `outputDimensionality` from 128 to 3,072, default 3,072): the
+/// `EmbedContentResponse` body, `{"embedding": {"values"}}`, or the request's error message.
+/// As Gemini's, the vector is unit length only at 3,072 dimensions.
+pub fn gemini(request: &Value) -> Result<Value, String> {
+    let Some(body) = request.as_object() else {
+        return Err("* EmbedContentRequest: the request must be an object".into());
+    };
+    let allowed = [
+        "model",
+        "content",
+        "taskType",
+        "task_type",
+        "title",
+        "outputDimensionality",
+        "output_dimensionality",
+    ];
+    if let Some(key) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!(
+            "Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+        ));
+    }
+    let mut text = String::new();
+    for part in body
+        .get("content")
+        .and_then(|c| c.get("parts"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = part.get("text").and_then(Value::as_str) {
+            text.push_str(t);
+            text.push('\n');
+        }
+    }
+    if text.trim().is_empty() {
+        return Err("* EmbedContentRequest.content: contains an empty Part.".into());
+    }
+    if let Some(task) = body.get("taskType").or_else(|| body.get("task_type")) {
+        if !task
+            .as_str()
+            .is_some_and(|t| GEMINI_TASK_TYPES.contains(&t))
+        {
+            return Err(format!(
+                "Invalid value at 'task_type' ({task}): use one of {}",
+                GEMINI_TASK_TYPES.join(", ")
+            ));
+        }
+    }
+    let dimensions = match body
+        .get("outputDimensionality")
+        .or_else(|| body.get("output_dimensionality"))
+    {
+        None => 3072,
+        Some(d) => match d.as_u64().filter(|d| (128..=3072).contains(d)) {
+            Some(d) => d as usize,
+            None => {
+                return Err(format!(
+                    "* EmbedContentRequest.output_dimensionality: {d} is not between 128 and 3072"
+                ));
+            }
+        },
+    };
+    let values = vector(&text, dimensions, dimensions == 3072);
+    Ok(json!({"embedding": {"values": values}, "tokenCount": tokens(&text)}))
+}

@@ -1,6 +1,8 @@
 //! The Gemini API's batch mode (Google, "Batch API", https://ai.google.dev/gemini-api/docs/batch-mode,
 //! and the reference, https://ai.google.dev/api/batch-mode), answered by the synthetic Gemini:
-//! `models/{model}:batchGenerateContent` with inline requests or an uploaded JSONL file, get,
+//! `models/{model}:batchGenerateContent` with inline requests or an uploaded JSONL file,
+//! `models/{model}:asyncBatchEmbedContent` (the embedding models' batches, `batches.
+//! create_embeddings` in Google's SDK), get,
 //! list, cancel and delete of `batches/{id}`, and the File API's resumable uploads and
 //! downloads. Calls carry the server's API key in `x-goog-api-key` (or `?key=`); paths are
 //! under `v1beta` or `v1` (the `google-genai` SDK's default).
@@ -102,6 +104,8 @@ struct Batch {
     failed: u64,
     /// Whether the requests came inline (the results go back inline) or in a file.
     inline: bool,
+    /// An embedding batch (`asyncBatchEmbedContent`).
+    embed: bool,
     requests: PathBuf,
     results: PathBuf,
     /// The responses file of a file batch, once it has ended.
@@ -117,8 +121,13 @@ impl Batch {
     fn to_json(&self) -> Value {
         let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
         let pending = self.total - self.succeeded - self.failed;
+        let kind = if self.embed {
+            "EmbedContentBatch"
+        } else {
+            "GenerateContentBatch"
+        };
         let mut metadata = json!({
-            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "@type": format!("type.googleapis.com/google.ai.generativelanguage.v1main.{kind}"),
             "model": self.model,
             "displayName": self.display_name,
             "state": self.state,
@@ -146,7 +155,12 @@ impl Batch {
                     }
                 }
             }
-            Some(json!({"inlinedResponses": {"inlinedResponses": responses}}))
+            let member = if self.embed {
+                "inlinedEmbedContentResponses"
+            } else {
+                "inlinedResponses"
+            };
+            Some(json!({member: {"inlinedResponses": responses}}))
         } else {
             self.output_file
                 .as_ref()
@@ -160,9 +174,9 @@ impl Batch {
         if let Some(output) = output {
             operation["metadata"]["output"] = output.clone();
             let mut response = output;
-            response["@type"] = json!(
-                "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
-            );
+            response["@type"] = json!(format!(
+                "type.googleapis.com/google.ai.generativelanguage.v1main.{kind}Output"
+            ));
             operation["response"] = response;
         }
         operation
@@ -247,7 +261,9 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
     let reply = match (method, prefix, segments.as_slice()) {
         ("POST", None, ["models", call]) => {
             if let Some(model) = call.strip_suffix(":batchGenerateContent") {
-                create(shared, model, request.body)
+                create(shared, model, request.body, false)
+            } else if let Some(model) = call.strip_suffix(":asyncBatchEmbedContent") {
+                create(shared, model, request.body, true)
             } else if let Some(model) = call.strip_suffix(":generateContent") {
                 generate(shared, model, request.body)
             } else {
@@ -452,12 +468,28 @@ fn download(shared: &Shared, id: &str) -> Reply {
     }
 }
 
-/// `models/{model}:batchGenerateContent`: the requests inline or in an uploaded file, kept as
-/// `{"key", "request"}` lines; the batch is answered on a thread of its own.
-fn create(shared: &Arc<Shared>, model: &str, body: &[u8]) -> Reply {
+/// Whether `model` (Google's name) is one of its embedding models.
+fn is_embedding_model(model: &str) -> bool {
+    model.starts_with("gemini-embedding") || model.starts_with("text-embedding")
+}
+
+/// `models/{model}:batchGenerateContent` (or, with `embed`, `:asyncBatchEmbedContent`): the
+/// requests inline or in an uploaded file, kept as `{"key", "request"}` lines; the batch is
+/// answered on a thread of its own.
+fn create(shared: &Arc<Shared>, model: &str, body: &[u8], embed: bool) -> Reply {
     let model_id = format!("google.{model}");
-    if synth::family_of(&model_id) != Some(Family::Gemini) {
+    if synth::family_of(&model_id) != Some(Family::Gemini) && !is_embedding_model(model) {
         return not_found(&format!("models/{model}"));
+    }
+    if embed != is_embedding_model(model) {
+        let call = if embed {
+            "asyncBatchEmbedContent"
+        } else {
+            "batchGenerateContent"
+        };
+        return not_found(&format!(
+            "models/{model} is not found for API version v1beta, or is not supported for {call}"
+        ));
     }
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return invalid("Invalid JSON payload received.");
@@ -477,8 +509,10 @@ fn create(shared: &Arc<Shared>, model: &str, body: &[u8]) -> Reply {
     let requests_path = dir.join(format!("{id}.requests.jsonl"));
     let results_path = dir.join(format!("{id}.results.jsonl"));
     let inline = input.and_then(|i| i.get("requests"));
+    // The API reads protobuf's JSON: `fileName` or `file_name` (the SDK sends the latter
+    // for embedding batches).
     let file = input
-        .and_then(|i| i.get("fileName"))
+        .and_then(|i| i.get("fileName").or_else(|| i.get("file_name")))
         .and_then(Value::as_str);
     let kept = match (inline, file) {
         (Some(requests), None) => {
@@ -541,6 +575,7 @@ fn create(shared: &Arc<Shared>, model: &str, body: &[u8]) -> Reply {
         succeeded: 0,
         failed: 0,
         inline: inline.is_some(),
+        embed,
         requests: requests_path,
         results: results_path,
         output_file: None,
@@ -684,10 +719,10 @@ fn lifetime(shared: &Shared) -> std::time::Duration {
 /// Answers a batch's requests in order until they are done, it is cancelled, or it expires.
 fn answer_batch(shared: &Shared, id: &str, model_id: &str) {
     let expires = std::time::Instant::now() + lifetime(shared);
-    let Some((requests, results, inline)) = lock(&shared.gemini.batches)
+    let Some((requests, results, inline, embed)) = lock(&shared.gemini.batches)
         .iter()
         .find(|b| b.id == id)
-        .map(|b| (b.requests.clone(), b.results.clone(), b.inline))
+        .map(|b| (b.requests.clone(), b.results.clone(), b.inline, b.embed))
     else {
         return;
     };
@@ -722,16 +757,33 @@ fn answer_batch(shared: &Shared, id: &str, model_id: &str) {
         }
         let key = item.get("key").and_then(Value::as_str).unwrap_or("");
         let request = item.get("request").cloned().unwrap_or(Value::Null);
-        let answer = synth::answer_runtime(
-            model_id,
-            Some(Family::Gemini),
-            false,
-            &request,
-            key,
-            shared.faults.config.seed,
-            shared.faults.for_record(key),
-            shared.settings.mistral_stop_key,
-        );
+        let answer = if embed {
+            match shared.faults.for_record(key) {
+                Some(crate::faults::RecordFault::Error) => Answer::Error {
+                    code: 500,
+                    message: "An internal error has occurred.".into(),
+                },
+                _ => match crate::embed::gemini(&request) {
+                    Ok(body) => Answer::Output {
+                        body,
+                        input_tokens: 0,
+                        output_tokens: 0,
+                    },
+                    Err(message) => Answer::Error { code: 400, message },
+                },
+            }
+        } else {
+            synth::answer_runtime(
+                model_id,
+                Some(Family::Gemini),
+                false,
+                &request,
+                key,
+                shared.faults.config.seed,
+                shared.faults.for_record(key),
+                shared.settings.mistral_stop_key,
+            )
+        };
         let (result, ok) = match answer {
             Answer::Output { body, .. } => (json!({"response": body}), true),
             Answer::Error { code, message } => {

@@ -321,7 +321,8 @@ async fn the_anthropic_sdk_drives_message_batches() {
 
 /// The official `openai` SDK drives llmbo-local's Files and Batch APIs unchanged
 /// (`conformance/openai_sdk.py`): upload, create with metadata, poll, the output file (each
-/// custom_id once, chat completions with usage), list and its pages, a bad line failing the
+/// custom_id once, chat completions with usage), `/v1/responses` batches whose bodies the
+/// SDK's own `Response` model validates, list and its pages, a bad line failing the
 /// batch by its number, cancel (what was answered kept), file deletion, and the refusals it
 /// raises as `NotFoundError`, `BadRequestError`, `ConflictError` and `AuthenticationError`.
 #[tokio::test(flavor = "multi_thread")]
@@ -335,7 +336,7 @@ async fn the_openai_sdk_drives_files_and_batches() {
         ],
     )
     .await;
-    assert_checks_passed(&output, 13);
+    assert_checks_passed(&output, 15);
 }
 
 /// Expiry as both SDKs see it (`conformance/expiry_sdk.py`): with an hour of 2 ms, a batch's
@@ -407,8 +408,9 @@ async fn both_sdks_read_throttling_and_server_errors() {
 
 /// The official `google-genai` SDK drives llmbo-local's Gemini batch API unchanged
 /// (`conformance/gemini_sdk.py`): inline and file batches (a resumable upload, the responses
-/// file downloaded), structured output and a forced function, list over pages, cancel,
-/// delete, and the refusals it raises as `ClientError`.
+/// file downloaded), structured output and a forced function, embedding batches
+/// (`create_embeddings`, from a file and inline), list over pages, cancel, delete, and the
+/// refusals it raises as `ClientError`.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_google_genai_sdk_drives_gemini_batches() {
     let local = slow_local().await;
@@ -420,5 +422,5 @@ async fn the_google_genai_sdk_drives_gemini_batches() {
         ],
     )
     .await;
-    assert_checks_passed(&output, 10);
+    assert_checks_passed(&output, 13);
 }

@@ -138,6 +138,9 @@ pub(crate) enum EmbeddingFamily {
     Nova,
     /// OpenAI's `text-embedding-3-*` on its Batch API (llmbo's id `openai.<name>`).
     OpenAi,
+    /// Google's `gemini-embedding-*` on the Gemini API's batch mode (llmbo's id
+    /// `google.<name>`).
+    Gemini,
 }
 
 #[cfg(feature = "aws")]
@@ -151,6 +154,10 @@ impl EmbeddingFamily {
             Some(EmbeddingFamily::Nova)
         } else if id.starts_with("openai.text-embedding-3") {
             Some(EmbeddingFamily::OpenAi)
+        } else if id.starts_with("google.gemini-embedding")
+            || id.starts_with("google.text-embedding")
+        {
+            Some(EmbeddingFamily::Gemini)
         } else {
             None
         }
@@ -163,6 +170,9 @@ impl EmbeddingFamily {
             // Any length up to the model's own (1,536 small, 3,072 large); these are the
             // common ones, and what a run is checked against.
             EmbeddingFamily::OpenAi => &[256, 512, 768, 1024, 1536, 3072],
+            // Any length from 128 to 3,072 (Google, "Embeddings",
+            // https://ai.google.dev/gemini-api/docs/embeddings); the common ones.
+            EmbeddingFamily::Gemini => &[128, 256, 512, 768, 1024, 1536, 3072],
         }
     }
 
@@ -171,7 +181,27 @@ impl EmbeddingFamily {
             EmbeddingFamily::TitanV2 => "Titan Text Embeddings V2",
             EmbeddingFamily::Nova => "Nova 2 multimodal embeddings",
             EmbeddingFamily::OpenAi => "OpenAI text-embedding-3",
+            EmbeddingFamily::Gemini => "Gemini embedding",
         }
+    }
+}
+
+/// Gemini's `taskType` for an embedding purpose: documents to search are
+/// `RETRIEVAL_DOCUMENT`, queries `RETRIEVAL_QUERY`; `None` for a purpose about images, video
+/// or audio, which Gemini's text embeddings have no task for (Google, "Embeddings",
+/// https://ai.google.dev/gemini-api/docs/embeddings#task-types).
+#[cfg(feature = "aws")]
+pub(crate) fn gemini_task_type(purpose: EmbeddingPurpose) -> Option<&'static str> {
+    match purpose {
+        EmbeddingPurpose::GenericIndex => Some("RETRIEVAL_DOCUMENT"),
+        EmbeddingPurpose::GenericRetrieval
+        | EmbeddingPurpose::TextRetrieval
+        | EmbeddingPurpose::DocumentRetrieval => Some("RETRIEVAL_QUERY"),
+        EmbeddingPurpose::Classification => Some("CLASSIFICATION"),
+        EmbeddingPurpose::Clustering => Some("CLUSTERING"),
+        EmbeddingPurpose::ImageRetrieval
+        | EmbeddingPurpose::VideoRetrieval
+        | EmbeddingPurpose::AudioRetrieval => None,
     }
 }
 
@@ -180,7 +210,7 @@ impl EmbeddingFamily {
 pub(crate) fn check_settings(model_id: &str, settings: &EmbeddingSettings) -> Result<(), String> {
     let Some(family) = EmbeddingFamily::of(model_id) else {
         return Err(format!(
-            "model `{model_id}` is not an embedding model llmbo knows: use amazon.titan-embed-text-v2:0 or amazon.nova-2-multimodal-embeddings-v1:0 (on Bedrock), text-embedding-3-small or -large (on OpenAI)"
+            "model `{model_id}` is not an embedding model llmbo knows: use amazon.titan-embed-text-v2:0 or amazon.nova-2-multimodal-embeddings-v1:0 (on Bedrock), text-embedding-3-small or -large (on OpenAI), gemini-embedding-001 (on Gemini)"
         ));
     };
     if let Some(d) = settings.dimensions
@@ -207,6 +237,23 @@ pub(crate) fn check_settings(model_id: &str, settings: &EmbeddingSettings) -> Re
                 return Err(format!(
                     "{} has no normalize or binary setting; those are Titan V2's",
                     family.name()
+                ));
+            }
+        }
+        EmbeddingFamily::Gemini => {
+            if settings.binary || settings.truncation.is_some() {
+                return Err(format!(
+                    "{} has no binary or truncation setting",
+                    family.name()
+                ));
+            }
+            if let Some(purpose) = settings.purpose
+                && gemini_task_type(purpose).is_none()
+            {
+                return Err(format!(
+                    "{} embeds text: purpose {} is for other media; use GENERIC_INDEX, GENERIC_RETRIEVAL, TEXT_RETRIEVAL, DOCUMENT_RETRIEVAL, CLASSIFICATION or CLUSTERING",
+                    family.name(),
+                    purpose.as_str()
                 ));
             }
         }

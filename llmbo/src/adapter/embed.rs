@@ -415,6 +415,106 @@ impl ModelProviderAdapter for OpenAiEmbedAdapter {
     }
 }
 
+/// Google's embedding models on the Gemini API's batch mode (`models/{model}:
+/// asyncBatchEmbedContent`; Google, "Embeddings", https://ai.google.dev/api/embeddings, and
+/// "Batch API", https://ai.google.dev/gemini-api/docs/batch-api): `{"content": {"parts":
+/// [{"text"}]}, "taskType", "outputDimensionality"}`, answered by `{"embedding": {"values"}}`.
+/// Gemini's vectors are unit length only at 3,072 dimensions; llmbo makes them so at any
+/// length unless `normalize(false)` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct GeminiEmbedAdapter {
+    /// The run's settings.
+    pub settings: EmbeddingSettings,
+}
+
+impl RequestWriter for GeminiEmbedAdapter {
+    fn name(&self) -> &str {
+        "gemini-embed"
+    }
+
+    fn prepare_model_input(
+        &self,
+        input: &ModelInput,
+        _tool: Option<&ToolDefinition>,
+    ) -> Result<Value, Error> {
+        let mut body = Map::new();
+        body.insert(
+            "content".into(),
+            json!({"parts": [{"text": text_of(input)?}]}),
+        );
+        #[cfg(feature = "aws")]
+        if let Some(task) = self
+            .settings
+            .purpose
+            .and_then(crate::embedding::gemini_task_type)
+        {
+            body.insert("taskType".into(), json!(task));
+        }
+        if let Some(d) = self.settings.dimensions {
+            body.insert("outputDimensionality".into(), json!(d));
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn strategies(&self) -> &'static [OutputStrategy] {
+        &[]
+    }
+}
+
+/// The tokens a Gemini embedding read: `tokenCount` (a number, or a string as protobuf's JSON
+/// writes 64-bit integers), else `usageMetadata.promptTokenCount`.
+fn gemini_tokens(model_output: &Value) -> Option<u64> {
+    let count = model_output
+        .get("tokenCount")
+        .or_else(|| model_output.pointer("/usageMetadata/promptTokenCount"))?;
+    count
+        .as_u64()
+        .or_else(|| count.as_str().and_then(|s| s.parse().ok()))
+}
+
+impl EmbeddingReader for GeminiEmbedAdapter {
+    fn usage(&self, model_output: &Value) -> Option<Usage> {
+        Some(Usage {
+            input_tokens: gemini_tokens(model_output)?,
+            output_tokens: 0,
+        })
+    }
+
+    fn embedding(&self, model_output: &Value) -> Result<Embedding, RecordError> {
+        let Some(Value::Array(items)) = model_output.pointer("/embedding/values") else {
+            return Err(RecordError::MalformedOutput {
+                message:
+                    "an embedding answer has an `embedding.values` list of numbers, this has none"
+                        .into(),
+            });
+        };
+        let mut values = items
+            .iter()
+            .map(Value::as_f64)
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| RecordError::MalformedOutput {
+                message: "`embedding.values` holds a value that is not a number".into(),
+            })?;
+        if self.settings.normalize != Some(false) {
+            let norm = values.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                values.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        Ok(Embedding {
+            vector: values.into_iter().map(|x| x as f32).collect(),
+            binary: None,
+            input_tokens: gemini_tokens(model_output),
+        })
+    }
+}
+
+impl ModelProviderAdapter for GeminiEmbedAdapter {
+    fn reads(&self) -> Reads<'_> {
+        Reads::Embeddings(self)
+    }
+}
+
 /// The adapter of an embedding run on `model_id`, with its settings.
 #[cfg(feature = "aws")]
 pub(crate) fn embedding_adapter(
@@ -430,6 +530,9 @@ pub(crate) fn embedding_adapter(
             settings: settings.clone(),
         }),
         EmbeddingFamily::OpenAi => std::sync::Arc::new(OpenAiEmbedAdapter {
+            settings: settings.clone(),
+        }),
+        EmbeddingFamily::Gemini => std::sync::Arc::new(GeminiEmbedAdapter {
             settings: settings.clone(),
         }),
     })

@@ -15,6 +15,7 @@
 //! | Titan Text Embeddings V2 | `amazon.titan-embed-text-v2*` | [`TitanEmbedAdapter`] |
 //! | Nova 2 multimodal embeddings | `amazon.nova-2-multimodal-embeddings*` | [`NovaEmbedAdapter`] |
 //! | OpenAI text-embedding-3 (on OpenAI's Batch API) | `openai.text-embedding-3*` | [`OpenAiEmbedAdapter`] |
+//! | Gemini embedding (on the Gemini API's batch mode) | `google.gemini-embedding*` | [`GeminiEmbedAdapter`] |
 //! | anything else | | [`DefaultAdapter`] (Claude-shaped, with a warning) |
 //!
 //! Model ids are matched in every form Bedrock accepts: bare ids, cross-region inference
@@ -65,7 +66,7 @@ use body::{unwritten, with_schema_prompt};
 pub use converse::ConverseAdapter;
 #[cfg(feature = "aws")]
 pub(crate) use embed::embedding_adapter;
-pub use embed::{NovaEmbedAdapter, OpenAiEmbedAdapter, TitanEmbedAdapter};
+pub use embed::{GeminiEmbedAdapter, NovaEmbedAdapter, OpenAiEmbedAdapter, TitanEmbedAdapter};
 pub use gemini::GeminiAdapter;
 pub use json_text::extract_json_object;
 pub use llama::LlamaAdapter;

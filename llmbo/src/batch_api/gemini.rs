@@ -266,6 +266,10 @@ struct OutputLine<'a> {
     key: String,
     #[serde(borrow, default)]
     response: Option<&'a RawValue>,
+    /// An embedding batch's answer where it stands beside the key rather than in `response`
+    /// (the form of its lines is not documented; both are read).
+    #[serde(borrow, default)]
+    embedding: Option<&'a RawValue>,
     #[serde(default)]
     error: Option<Value>,
 }
@@ -280,13 +284,21 @@ fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) 
         return Some(line.to_vec());
     };
     let record_id = table.get(&parsed.key).cloned().unwrap_or(parsed.key);
-    if let Some(response) = parsed.response {
+    if parsed.response.is_some() || parsed.embedding.is_some() {
         let id = serde_json::to_string(&record_id).unwrap_or_default();
-        let mut out = Vec::with_capacity(response.get().len() + id.len() + 32);
+        let mut out = Vec::with_capacity(line.len() + id.len() + 32);
         out.extend_from_slice(b"{\"recordId\":");
         out.extend_from_slice(id.as_bytes());
         out.extend_from_slice(b",\"modelOutput\":");
-        out.extend_from_slice(response.get().as_bytes());
+        match (parsed.response, parsed.embedding) {
+            (Some(response), _) => out.extend_from_slice(response.get().as_bytes()),
+            (None, Some(embedding)) => {
+                out.extend_from_slice(b"{\"embedding\":");
+                out.extend_from_slice(embedding.get().as_bytes());
+                out.push(b'}');
+            }
+            (None, None) => return None,
+        }
         out.extend_from_slice(b"}\n");
         return Some(out);
     }
@@ -358,6 +370,13 @@ impl super::create::Sender for Gemini {
     ) -> Result<String, Error> {
         let file = self.upload(job.job_name, requests).await?;
         let model = Provider::Gemini.api_model(&job.settings.model_name);
+        // An embedding run's batch is made by its own call (`batches.create_embeddings` in
+        // Google's SDK); its jobs are listed, read and cancelled as the others.
+        let call = if job.settings.embedding.is_some() {
+            "asyncBatchEmbedContent"
+        } else {
+            "batchGenerateContent"
+        };
         let body = serde_json::json!({
             "batch": {
                 "displayName": display_name(entry),
@@ -369,7 +388,7 @@ impl super::create::Sender for Gemini {
             .json(
                 "create batch",
                 Method::POST,
-                &format!("/{VERSION}/models/{model}:batchGenerateContent"),
+                &format!("/{VERSION}/models/{model}:{call}"),
                 &Payload::Json(serde_json::to_vec(&body).unwrap_or_default().into()),
                 false,
             )
@@ -540,6 +559,18 @@ mod tests {
             bedrock_line(b"garbage\n", &table),
             Some(b"garbage\n".to_vec())
         );
+        // An embedding batch's line, in `response` or beside the key: the same output.
+        let expected =
+            "{\"recordId\":\"r-3\",\"modelOutput\":{\"embedding\":{\"values\":[0.5,-0.5]}}}\n";
+        for line in [
+            &br#"{"key":"r-3","response":{"embedding":{"values":[0.5,-0.5]}}}"#[..],
+            br#"{"key":"r-3","embedding":{"values":[0.5,-0.5]}}"#,
+        ] {
+            assert_eq!(
+                String::from_utf8(bedrock_line(line, &table).ok_or("a line")?)?,
+                expected
+            );
+        }
         Ok(())
     }
     /// The request written from the body's text is the one built from its value.
