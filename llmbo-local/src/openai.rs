@@ -618,7 +618,7 @@ fn answer_one(
     };
     let model = body.get("model").and_then(Value::as_str).unwrap_or("");
     let answer = synth::answer_runtime(
-        "openai.gpt-oss-120b-1:0",
+        &format!("openai.{model}"),
         Some(family),
         false,
         body,

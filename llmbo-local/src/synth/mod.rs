@@ -339,7 +339,13 @@ fn answer_in(
                 input_tokens,
                 output_tokens,
                 "finish_reason",
-                Thinking::ReasoningTag,
+                // gpt-oss shows its reasoning before the text; OpenAI's own API models
+                // (gpt-4o-mini, …) answer with the text alone.
+                if model_id.contains("gpt-oss") {
+                    Thinking::ReasoningTag
+                } else {
+                    Thinking::None
+                },
             ),
             Some(Family::DeepSeek) => chat_body(
                 model_id,
