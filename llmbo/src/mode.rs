@@ -92,7 +92,17 @@ fn fast_input<'a>(
 ) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
     let prompt_only = adapter.strategies() == [crate::output::OutputStrategy::JsonInPrompt];
     // A job of several types reads each call by its name, the slow way.
-    if !(output.strategy.uses_tools() || prompt_only) || output.tools.len() > 1 {
+    if output.tools.len() > 1 {
+        return None;
+    }
+    if output.strategy == crate::output::OutputStrategy::JsonSchema && !prompt_only {
+        // The answer's text is the JSON; text that is not JSON takes the general path, which
+        // says so as it always has.
+        let (record_id, text, usage) = adapter.answers()?.answer_text_line_fast(line)?;
+        let json = RawValue::from_string(text.into_owned()).ok()?;
+        return Some((record_id, Cow::Owned(json), usage));
+    }
+    if !(output.strategy.uses_tools() || prompt_only) {
         return None;
     }
     adapter.answers()?.output_line_fast(line, output.tool)

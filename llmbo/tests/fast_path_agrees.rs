@@ -365,3 +365,127 @@ fn mistral_prompts_fast_path_never_changes_an_answer() {
     check_agreement(&MistralPromptAdapter, mistral_output(), &odd);
     check_agreement(&MistralPromptAdapter, mistral_chat_shape(), &odd);
 }
+
+/// The general path of a JSON-schema answer: the line read as a `Value`, the answer's text
+/// read as JSON, then `from_tool_input`.
+fn general_text(
+    adapter: &dyn ModelProviderAdapter,
+    line: &str,
+) -> (String, Result<Person, RecordError>, Option<Usage>) {
+    let tool = Person::tool_definition();
+    let schema =
+        llmbo::adapter::OutputRequest::new(llmbo::OutputStrategy::JsonSchema, &tool, &tool);
+    match llmbo::jsonl::parse_output_line(line) {
+        OutputLine::Output {
+            record_id,
+            model_output,
+        } => {
+            let Some(reader) = adapter.answers() else {
+                panic!("{} reads no answers", adapter.name())
+            };
+            let value = reader
+                .read_output(&model_output, schema)
+                .and_then(Person::from_tool_input);
+            (record_id, value, adapter.usage(&model_output))
+        }
+        OutputLine::Error { record_id, error } => (record_id, Err(error), None),
+        OutputLine::Malformed { record_id, message } => (
+            record_id,
+            Err(RecordError::MalformedOutput { message }),
+            None,
+        ),
+        other => panic!("the test line is readable: {other:?}"),
+    }
+}
+
+/// As [`check_agreement`], for answers in text under the JsonSchema strategy.
+fn check_text_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra: &[&str]) {
+    let tool = Person::tool_definition();
+    let schema =
+        llmbo::adapter::OutputRequest::new(llmbo::OutputStrategy::JsonSchema, &tool, &tool);
+    let Some(reader) = adapter.answers() else {
+        panic!("{} reads no answers", adapter.name())
+    };
+    let plain_line = format!(r#"{{"recordId":"r1","modelOutput":{output}}}"#);
+    assert!(
+        reader.answer_text_line_fast(&plain_line).is_some(),
+        "{}: the plain line missed the one-pass path",
+        adapter.name()
+    );
+    let mut lines: Vec<String> = mutations(&output)
+        .iter()
+        .chain(std::iter::once(&output))
+        .map(|candidate| format!(r#"{{"recordId":"r1","modelOutput":{candidate}}}"#))
+        .collect();
+    lines.extend(extra.iter().map(|line| (*line).to_owned()));
+    lines.extend([
+        format!(r#"{{"recordId":"r1","modelOutput":{{}},"modelOutput":{output}}}"#),
+        format!(r#"{{"recordId":"r0","recordId":"r1","modelOutput":{output}}}"#),
+        format!(r#"{{"recordId":"r1","error":{{"errorCode":400,"errorMessage":"x"}},"modelOutput":{output}}}"#),
+    ]);
+    let (mut ok, mut failed) = (0, 0);
+    for text in &lines {
+        let Some((id, fast, usage)) =
+            llmbo::mode::parse_output_line_as::<Person>(text, adapter, schema)
+        else {
+            panic!("a line with a recordId names its record: {text}");
+        };
+        let (general_id, value, general_usage) = general_text(adapter, text);
+        assert_eq!(id, general_id, "{}: different ids for {text}", adapter.name());
+        assert_eq!(fast, value, "{}: different answers for {text}", adapter.name());
+        assert_eq!(
+            usage,
+            general_usage,
+            "{}: different usage for {text}",
+            adapter.name()
+        );
+        if fast.is_ok() {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    assert!(ok > 10, "{}: only {ok} candidates parsed", adapter.name());
+    assert!(failed > 20, "{}: only {failed} candidates failed", adapter.name());
+}
+
+const TEXT_CHAT_ODD: &[&str] = &[
+    // Reasoning before the answer, space around it, text that is not JSON, a cut answer.
+    r#"{"recordId":"r1","modelOutput":{"choices":[{"finish_reason":"stop","message":{"content":"<reasoning>hm</reasoning>{\"name\":\"B\",\"roles\":[]}"}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"choices":[{"finish_reason":"stop","message":{"content":"  {\"name\":\"C\",\"roles\":[]}\n"}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"choices":[{"finish_reason":"stop","message":{"content":"Ada, 36"}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"choices":[{"finish_reason":"length","message":{"content":"{\"name\":\"D\""}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"choices":[{"finish_reason":"stop","message":{"content":"{\"name\":\"E\",\"roles\":[],\"name\":\"F\"}"}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"choices":[{"stop_reason":"stop","message":{"content":"{\"name\":\"G\",\"roles\":[]}"}}]}}"#,
+];
+
+#[test]
+fn the_chat_json_schema_fast_path_never_changes_an_answer() {
+    let output = json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant",
+                "content": "{\"name\":\"Ada\",\"age\":36,\"roles\":[\"author\"]}"}}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}});
+    check_text_agreement(&OpenAiAdapter, output, TEXT_CHAT_ODD);
+}
+
+const TEXT_GEMINI_ODD: &[&str] = &[
+    // Thoughts, the text in two parts, a cut answer, a safety stop, text that is not JSON.
+    r#"{"recordId":"r1","modelOutput":{"candidates":[{"finishReason":"STOP","content":{"parts":[{"text":"hm","thought":true},{"text":"{\"name\":\"B\",\"roles\":[]}"}]}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"candidates":[{"finishReason":"STOP","content":{"parts":[{"text":"{\"name\":"},{"text":"\"C\",\"roles\":[]}"}]}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"candidates":[{"finishReason":"MAX_TOKENS","content":{"parts":[{"text":"{\"name\":\"D\""}]}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"candidates":[{"finishReason":"SAFETY","content":{"parts":[{"text":"{\"name\":\"E\",\"roles\":[]}"}]}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"candidates":[{"finishReason":"STOP","content":{"parts":[{"text":"Ada, 36"}]}}]}}"#,
+    r#"{"recordId":"r1","modelOutput":{"candidates":[{"finishReason":"STOP","content":{"parts":[{"functionCall":{"name":"Person","args":{}}}]}}]}}"#,
+];
+
+#[test]
+fn the_gemini_json_schema_fast_path_never_changes_an_answer() {
+    let output = json!({"candidates": [{"content": {"role": "model",
+            "parts": [{"text": "{\"name\":\"Ada\",\"age\":36,\"roles\":[\"author\"]}"}]},
+            "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 30,
+                          "thoughtsTokenCount": 4, "totalTokenCount": 154},
+        "modelVersion": "gemini-2.5-flash"});
+    check_text_agreement(&llmbo::adapter::GeminiAdapter, output, TEXT_GEMINI_ODD);
+}

@@ -234,6 +234,82 @@ impl AnswerReader for GeminiAdapter {
         })
     }
 
+    /// The first candidate's text parts (no thoughts), when it finished with `STOP`.
+    fn answer_text_line_fast<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        std::borrow::Cow<'a, str>,
+        Option<Usage>,
+    )> {
+        use std::borrow::Cow;
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer<'a> {
+            #[serde(borrow)]
+            candidates: Vec<Candidate<'a>>,
+            #[serde(default)]
+            usage_metadata: Option<UsageMetadata>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Candidate<'a> {
+            #[serde(borrow)]
+            content: Content<'a>,
+            #[serde(borrow)]
+            finish_reason: Option<Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Content<'a> {
+            #[serde(borrow)]
+            parts: Vec<Part<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Part<'a> {
+            #[serde(borrow, default)]
+            text: Option<Cow<'a, str>>,
+            #[serde(default)]
+            thought: Option<bool>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct UsageMetadata {
+            prompt_token_count: Option<u64>,
+            candidates_token_count: Option<u64>,
+            thoughts_token_count: Option<u64>,
+        }
+        let (record_id, answer): (_, Answer<'a>) = super::answer::fast_line(line)?;
+        let candidate = answer.candidates.into_iter().next()?;
+        if candidate.finish_reason.as_deref() != Some("STOP") {
+            return None;
+        }
+        let mut texts = candidate
+            .content
+            .parts
+            .into_iter()
+            .filter(|p| p.thought != Some(true))
+            .filter_map(|p| p.text);
+        let first = texts.next()?;
+        let text = match texts.next() {
+            None => first,
+            Some(second) => {
+                let mut all = first.into_owned();
+                all.push_str(&second);
+                texts.for_each(|t| all.push_str(&t));
+                Cow::Owned(all)
+            }
+        };
+        let usage = answer.usage_metadata.and_then(|u| {
+            Some(Usage {
+                input_tokens: u.prompt_token_count?,
+                output_tokens: u.candidates_token_count.unwrap_or(0)
+                    + u.thoughts_token_count.unwrap_or(0),
+            })
+        });
+        Some((record_id, text, usage))
+    }
+
     /// `finishReason` in the words the other families use: `MAX_TOKENS` is `max_tokens`, the
     /// safety and recitation stops `content_filtered`, a malformed function call
     /// `malformed_tool_use`; any other as Gemini writes it.

@@ -283,6 +283,25 @@ pub trait AnswerReader: RequestWriter {
         Some((record_id, std::borrow::Cow::Borrowed(input), usage))
     }
 
+    /// The fast path for an answer in text (the JsonSchema strategy), from a whole output
+    /// line: the record id, the answer's text and the usage, when the answer is complete (its
+    /// stop reason a plain end) and its text is exactly what
+    /// [`output_text`](Self::output_text) would give. `None` means "not sure": the line is
+    /// then read the general way, which also says what is wrong. The default always says
+    /// `None`.
+    #[allow(clippy::type_complexity)] // an id, a text and a usage, as the tool fast path
+    fn answer_text_line_fast<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        std::borrow::Cow<'a, str>,
+        Option<Usage>,
+    )> {
+        let _ = line;
+        None
+    }
+
     /// The JSON the output type is read from, out of one record's `modelOutput`: the tool
     /// input for the tool strategies ([`validate_result`](Self::validate_result)), the
     /// answer's text as JSON for JsonSchema, the first JSON object in the text for

@@ -165,6 +165,59 @@ pub(crate) fn chat_output_line_fast<'a>(
     Some((record_id, Cow::Owned(input), usage))
 }
 
+/// The one-pass read of a chat completion's answer in text, from a whole output line:
+/// `choices[0].message.content` of a complete answer (`finish_reason` a plain stop) with no
+/// reasoning in it, and the usage; anything else is `None` (the general path reads it).
+#[allow(clippy::type_complexity)] // an id, a text and a usage, as the trait has them
+pub(crate) fn chat_text_line_fast<'a>(
+    line: &'a str,
+) -> Option<(
+    std::borrow::Cow<'a, str>,
+    std::borrow::Cow<'a, str>,
+    Option<Usage>,
+)> {
+    use std::borrow::Cow;
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        choices: Vec<Choice<'a>>,
+        #[serde(default)]
+        usage: Option<ChatUsage>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow)]
+        message: Message<'a>,
+        #[serde(borrow)]
+        finish_reason: Option<Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Message<'a> {
+        #[serde(borrow)]
+        content: Option<Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ChatUsage {
+        prompt_tokens: Option<u64>,
+        completion_tokens: Option<u64>,
+    }
+    let (record_id, answer): (_, Answer<'a>) = super::answer::fast_line(line)?;
+    let choice = answer.choices.into_iter().next()?;
+    super::answer::check_stop(Some(choice.finish_reason?.as_ref())).ok()?;
+    let text = choice.message.content?;
+    // Reasoning to strip, or space to trim: the general path.
+    if text.contains("<reasoning>") || text.trim().len() != text.len() {
+        return None;
+    }
+    let usage = answer.usage.and_then(|u| {
+        Some(Usage {
+            input_tokens: u.prompt_tokens?,
+            output_tokens: u.completion_tokens?,
+        })
+    });
+    Some((record_id, text, usage))
+}
+
 /// An OpenAI-style chat-completion body: `messages` with the system prompt first, the token
 /// limit under `max_tokens_key`, `temperature`, `top_p`, `stop`, function `tools`, and the
 /// tool choice as `choice` writes it. Chat completions have no `top_k`; it is left out rather
@@ -452,6 +505,17 @@ impl AnswerReader for OpenAiAdapter {
         Option<Usage>,
     )> {
         chat_output_line_fast(line, tool)
+    }
+
+    fn answer_text_line_fast<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(
+        std::borrow::Cow<'a, str>,
+        std::borrow::Cow<'a, str>,
+        Option<Usage>,
+    )> {
+        chat_text_line_fast(line)
     }
 
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
