@@ -431,8 +431,18 @@ fn check_text_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra
             panic!("a line with a recordId names its record: {text}");
         };
         let (general_id, value, general_usage) = general_text(adapter, text);
-        assert_eq!(id, general_id, "{}: different ids for {text}", adapter.name());
-        assert_eq!(fast, value, "{}: different answers for {text}", adapter.name());
+        assert_eq!(
+            id,
+            general_id,
+            "{}: different ids for {text}",
+            adapter.name()
+        );
+        assert_eq!(
+            fast,
+            value,
+            "{}: different answers for {text}",
+            adapter.name()
+        );
         assert_eq!(
             usage,
             general_usage,
@@ -446,7 +456,11 @@ fn check_text_agreement(adapter: &dyn ModelProviderAdapter, output: Value, extra
         }
     }
     assert!(ok > 10, "{}: only {ok} candidates parsed", adapter.name());
-    assert!(failed > 20, "{}: only {failed} candidates failed", adapter.name());
+    assert!(
+        failed > 20,
+        "{}: only {failed} candidates failed",
+        adapter.name()
+    );
 }
 
 const TEXT_CHAT_ODD: &[&str] = &[

@@ -77,6 +77,8 @@ fn adapters() -> Vec<Box<dyn ModelProviderAdapter>> {
         Box::new(OpenAiAdapter),
         Box::new(DeepSeekAdapter),
         Box::new(QwenAdapter),
+        Box::new(llmbo::adapter::GeminiAdapter),
+        Box::new(llmbo::adapter::OpenAiResponsesAdapter),
     ]
 }
 
@@ -104,6 +106,40 @@ proptest! {
                 Err(err) => {
                     prop_assert_eq!(written.map_err(|e| e.to_string()), Err(err.to_string()));
                     prop_assert_eq!(&direct, b"previous line\n", "nothing appended on error");
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The same for a structured job's lines: every strategy each adapter writes, its
+    /// `write_output_line` against `prepare_output` + `encode_input_line`.
+    #[test]
+    fn every_strategys_direct_writer_writes_what_the_value_path_writes(input in arb_input()) {
+        let output_tool = tool("Person");
+        for adapter in adapters() {
+            for strategy in adapter.strategies() {
+                let output = llmbo::adapter::OutputRequest::new(*strategy, &output_tool, &output_tool);
+                let mut direct = b"previous line\n".to_vec();
+                let written = adapter.write_output_line("rec-1", &input, output, &mut direct);
+                match adapter.prepare_output(&input, output) {
+                    Ok(body) => {
+                        let mut expected = b"previous line\n".to_vec();
+                        llmbo::jsonl::encode_input_line("rec-1", &body, &mut expected);
+                        prop_assert!(written.is_ok(), "{} {strategy}: {written:?}", adapter.name());
+                        prop_assert_eq!(
+                            String::from_utf8_lossy(&direct),
+                            String::from_utf8_lossy(&expected),
+                            "{} {}", adapter.name(), strategy
+                        );
+                    }
+                    Err(err) => {
+                        prop_assert_eq!(written.map_err(|e| e.to_string()), Err(err.to_string()));
+                        prop_assert_eq!(&direct, b"previous line\n", "nothing appended on error");
+                    }
                 }
             }
         }

@@ -32,9 +32,213 @@ fn declaration(tool: &ToolDefinition) -> Value {
     })
 }
 
+/// A body of [`GeminiAdapter`] for a record of text alone, written from borrowed parts: the
+/// same bytes as its `Value`, member for member, without building it.
+struct GeminiBody<'a> {
+    input: &'a ModelInput,
+    tools: &'a [&'a ToolDefinition],
+    choice: Option<ToolChoice>,
+    /// JsonSchema's `responseJsonSchema` of this tool.
+    json_schema: Option<&'a ToolDefinition>,
+}
+
+/// Whether every turn of `input` is plain text (no parts): what [`GeminiBody`] writes.
+fn text_only(input: &ModelInput) -> bool {
+    input.messages.iter().all(|m| m.parts.is_empty())
+}
+
+impl serde::Serialize for GeminiBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Turn<'a>(&'a crate::model_input::Message);
+        impl serde::Serialize for Turn<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let role = match self.0.role {
+                    Role::User => "user",
+                    Role::Assistant => "model",
+                };
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("role", role)?;
+                map.serialize_entry("parts", &[Text(&self.0.content)])?;
+                map.end()
+            }
+        }
+        struct Text<'a>(&'a str);
+        impl serde::Serialize for Text<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("text", self.0)?;
+                map.end()
+            }
+        }
+        struct Parts<'a>(&'a str);
+        impl serde::Serialize for Parts<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("parts", &[Text(self.0)])?;
+                map.end()
+            }
+        }
+        struct Config<'a>(&'a ModelInput, Option<&'a ToolDefinition>);
+        impl Config<'_> {
+            fn is_empty(&self) -> bool {
+                let input = self.0;
+                self.1.is_none()
+                    && input.max_tokens.is_none()
+                    && input.temperature.is_none()
+                    && input.top_p.is_none()
+                    && input.top_k.is_none()
+                    && input.stop_sequences.is_empty()
+            }
+        }
+        impl serde::Serialize for Config<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let input = self.0;
+                let mut map = serializer.serialize_map(None)?;
+                if let Some(n) = input.max_tokens {
+                    map.serialize_entry("maxOutputTokens", &n)?;
+                }
+                // Floats go through `Value`, as `put` writes them.
+                for (key, value) in [("temperature", input.temperature), ("topP", input.top_p)] {
+                    if let Some(value) = value.and_then(|v| serde_json::to_value(v).ok()) {
+                        map.serialize_entry(key, &value)?;
+                    }
+                }
+                if let Some(k) = input.top_k {
+                    map.serialize_entry("topK", &k)?;
+                }
+                if !input.stop_sequences.is_empty() {
+                    map.serialize_entry("stopSequences", &input.stop_sequences)?;
+                }
+                if let Some(tool) = self.1 {
+                    map.serialize_entry("responseMimeType", "application/json")?;
+                    map.serialize_entry(
+                        "responseJsonSchema",
+                        &super::schema_cache::SchemaJson(&tool.input_schema),
+                    )?;
+                }
+                map.end()
+            }
+        }
+        struct Declaration<'a>(&'a ToolDefinition);
+        impl serde::Serialize for Declaration<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("name", &self.0.name)?;
+                map.serialize_entry("description", &self.0.description)?;
+                map.serialize_entry(
+                    "parametersJsonSchema",
+                    &super::schema_cache::SchemaJson(&self.0.input_schema),
+                )?;
+                map.end()
+            }
+        }
+        let input = self.input;
+        let mut map = serializer.serialize_map(None)?;
+        let turns: Vec<Turn<'_>> = input.messages.iter().map(Turn).collect();
+        map.serialize_entry("contents", &turns)?;
+        if let Some(system) = &input.system {
+            map.serialize_entry("systemInstruction", &Parts(system))?;
+        }
+        let config = Config(input, self.json_schema);
+        if !config.is_empty() {
+            map.serialize_entry("generationConfig", &config)?;
+        }
+        if !self.tools.is_empty() {
+            let declarations: Vec<Declaration<'_>> =
+                self.tools.iter().map(|t| Declaration(t)).collect();
+            map.serialize_entry("tools", &[FunctionDeclarations(&declarations)])?;
+            let calling = match &self.choice {
+                None | Some(ToolChoice::Auto) => json!({"mode": "AUTO"}),
+                Some(ToolChoice::Any) => json!({"mode": "ANY"}),
+                Some(ToolChoice::Tool { name }) => {
+                    json!({"mode": "ANY", "allowedFunctionNames": [name]})
+                }
+            };
+            map.serialize_entry("toolConfig", &json!({"functionCallingConfig": calling}))?;
+        }
+        map.end()
+    }
+}
+
+/// `{"functionDeclarations": [...]}`.
+struct FunctionDeclarations<'a, D>(&'a [D]);
+
+impl<D: serde::Serialize> serde::Serialize for FunctionDeclarations<'_, D> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("functionDeclarations", self.0)?;
+        map.end()
+    }
+}
+
+/// Writes the line of a record of text alone from its borrowed parts.
+fn write_direct(record_id: &str, body: GeminiBody<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    super::body::write_json_line(
+        &super::body::InputLine {
+            record_id,
+            model_input: body,
+        },
+        out,
+    )
+}
+
 impl RequestWriter for GeminiAdapter {
     fn name(&self) -> &str {
         "gemini"
+    }
+
+    fn write_input_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        tool: Option<&ToolDefinition>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        if !text_only(input) {
+            let body = self.prepare_model_input(input, tool)?;
+            crate::jsonl::encode_input_line(record_id, &body, out);
+            return Ok(());
+        }
+        validate_input(input, tool)?;
+        let (tools, choice) = tools_and_choice(input, tool);
+        let body = GeminiBody {
+            input,
+            tools: &tools,
+            choice,
+            json_schema: None,
+        };
+        write_direct(record_id, body, out)
+    }
+
+    fn write_output_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => {
+                self.write_input_line(record_id, input, Some(output.sent), out)
+            }
+            OutputStrategy::JsonSchema if text_only(input) => {
+                validate_input(input, Some(output.sent))?;
+                let body = GeminiBody {
+                    input,
+                    tools: &[],
+                    choice: None,
+                    json_schema: Some(output.sent),
+                };
+                write_direct(record_id, body, out)
+            }
+            _ => {
+                let body = self.prepare_output(input, output)?;
+                crate::jsonl::encode_input_line(record_id, &body, out);
+                Ok(())
+            }
+        }
     }
 
     fn prepare_model_input(

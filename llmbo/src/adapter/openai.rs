@@ -275,6 +275,33 @@ pub(crate) fn write_chat_completion(
         max_tokens_key,
         tools: &tools,
         tool_choice: tool_choice.as_ref().map(choice),
+        response_format: None,
+    };
+    super::body::write_json_line(
+        &super::body::InputLine {
+            record_id,
+            model_input: body,
+        },
+        out,
+    )
+}
+
+/// [`prepare_chat_output`]'s JsonSchema body, written as its JSONL line from borrowed parts:
+/// the input without tools, then `response_format` with the schema written once per thread.
+pub(crate) fn write_chat_json_schema(
+    record_id: &str,
+    input: &ModelInput,
+    sent: &ToolDefinition,
+    max_tokens_key: &'static str,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    validate_input(input, Some(sent))?;
+    let body = ChatBody {
+        input,
+        max_tokens_key,
+        tools: &[],
+        tool_choice: None,
+        response_format: Some(sent),
     };
     super::body::write_json_line(
         &super::body::InputLine {
@@ -291,6 +318,35 @@ struct ChatBody<'a> {
     max_tokens_key: &'static str,
     tools: &'a [&'a ToolDefinition],
     tool_choice: Option<Value>,
+    /// JsonSchema's `response_format` of this tool.
+    response_format: Option<&'a ToolDefinition>,
+}
+
+/// `{"type": "json_schema", "json_schema": {name, description, schema, strict: true}}`.
+struct ResponseFormat<'a>(&'a ToolDefinition);
+
+impl serde::Serialize for ResponseFormat<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Definition<'a>(&'a ToolDefinition);
+        impl serde::Serialize for Definition<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(4))?;
+                map.serialize_entry("name", &self.0.name)?;
+                map.serialize_entry("description", &self.0.description)?;
+                map.serialize_entry(
+                    "schema",
+                    &super::schema_cache::SchemaJson(&self.0.input_schema),
+                )?;
+                map.serialize_entry("strict", &true)?;
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", "json_schema")?;
+        map.serialize_entry("json_schema", &Definition(self.0))?;
+        map.end()
+    }
 }
 
 impl serde::Serialize for ChatBody<'_> {
@@ -328,6 +384,9 @@ impl serde::Serialize for ChatBody<'_> {
         }
         if let Some(choice) = &self.tool_choice {
             map.serialize_entry("tool_choice", choice)?;
+        }
+        if let Some(tool) = self.response_format {
+            map.serialize_entry("response_format", &ResponseFormat(tool))?;
         }
         map.end()
     }
@@ -471,6 +530,28 @@ impl RequestWriter for OpenAiAdapter {
         output: OutputRequest<'_>,
     ) -> Result<Value, Error> {
         prepare_chat_output(self, input, output)
+    }
+
+    fn write_output_line(
+        &self,
+        record_id: &str,
+        input: &ModelInput,
+        output: OutputRequest<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match output.strategy {
+            OutputStrategy::ForcedTool => {
+                self.write_input_line(record_id, input, Some(output.sent), out)
+            }
+            OutputStrategy::JsonSchema if !crate::model_input::has_media(input) => {
+                write_chat_json_schema(record_id, input, output.sent, "max_completion_tokens", out)
+            }
+            _ => {
+                let body = self.prepare_output(input, output)?;
+                crate::jsonl::encode_input_line(record_id, &body, out);
+                Ok(())
+            }
+        }
     }
 
     fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
