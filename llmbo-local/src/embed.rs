@@ -273,27 +273,6 @@ pub fn nova(body: &Map<String, Value>) -> Answer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::vector;
-
-    fn cosine(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| x * y).sum()
-    }
-
-    #[test]
-    fn the_same_text_embeds_the_same_and_near_texts_near() {
-        let a = vector("Ada Lovelace wrote the first program", 256, true);
-        assert_eq!(a, vector("Ada Lovelace wrote the first program", 256, true));
-        let near = vector("Ada Lovelace wrote the first programs", 256, true);
-        let far = vector("Grace Hopper built a compiler in 1952", 256, true);
-        assert!(cosine(&a, &near) > cosine(&a, &far) + 0.3);
-        assert!((cosine(&a, &a) - 1.0).abs() < 1e-9);
-        assert_eq!(vector("", 4, true), vec![1.0, 0.0, 0.0, 0.0]);
-        assert_eq!(vector("x", 1024, false).len(), 1024);
-    }
-}
-
 /// Gemini's task types (Google, "Embeddings", https://ai.google.dev/api/embeddings#tasktype).
 const GEMINI_TASK_TYPES: &[&str] = &[
     "TASK_TYPE_UNSPECIFIED",
@@ -345,16 +324,15 @@ pub fn gemini(request: &Value) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Err("* EmbedContentRequest.content: contains an empty Part.".into());
     }
-    if let Some(task) = body.get("taskType").or_else(|| body.get("task_type")) {
-        if !task
+    if let Some(task) = body.get("taskType").or_else(|| body.get("task_type"))
+        && !task
             .as_str()
             .is_some_and(|t| GEMINI_TASK_TYPES.contains(&t))
-        {
-            return Err(format!(
-                "Invalid value at 'task_type' ({task}): use one of {}",
-                GEMINI_TASK_TYPES.join(", ")
-            ));
-        }
+    {
+        return Err(format!(
+            "Invalid value at 'task_type' ({task}): use one of {}",
+            GEMINI_TASK_TYPES.join(", ")
+        ));
     }
     let dimensions = match body
         .get("outputDimensionality")
@@ -372,4 +350,25 @@ pub fn gemini(request: &Value) -> Result<Value, String> {
     };
     let values = vector(&text, dimensions, dimensions == 3072);
     Ok(json!({"embedding": {"values": values}, "tokenCount": tokens(&text)}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vector;
+
+    fn cosine(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn the_same_text_embeds_the_same_and_near_texts_near() {
+        let a = vector("Ada Lovelace wrote the first program", 256, true);
+        assert_eq!(a, vector("Ada Lovelace wrote the first program", 256, true));
+        let near = vector("Ada Lovelace wrote the first programs", 256, true);
+        let far = vector("Grace Hopper built a compiler in 1952", 256, true);
+        assert!(cosine(&a, &near) > cosine(&a, &far) + 0.3);
+        assert!((cosine(&a, &a) - 1.0).abs() < 1e-9);
+        assert_eq!(vector("", 4, true), vec![1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(vector("x", 1024, false).len(), 1024);
+    }
 }

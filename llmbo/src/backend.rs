@@ -166,9 +166,9 @@ pub(crate) trait InputWriter<'a>: Send {
     fn finish(self: Box<Self>) -> BackendFuture<'a, String>;
 }
 
-/// What a backend makes of each line it reads: the line in Bedrock's form, or `None` to
-/// leave it out.
-pub(crate) type LineMap = Box<dyn FnMut(&[u8]) -> Option<Vec<u8>> + Send>;
+/// What a backend makes of each line it reads: the line in Bedrock's form appended to the
+/// buffer, or nothing to leave it out.
+pub(crate) type LineMap = Box<dyn FnMut(&[u8], &mut Vec<u8>) + Send>;
 
 /// How a backend names a read that failed on the way: the file and the I/O error.
 type ReadError = Box<dyn Fn(&str, &std::io::Error) -> Error + Send>;
@@ -207,6 +207,30 @@ impl Lines {
         self
     }
 
+    /// The whole file, each line mapped, in one pass over its bytes (no line read alone):
+    /// `None` when it holds more than `max` bytes (then nothing more is read).
+    #[cfg(feature = "_http")]
+    pub(crate) async fn read_all(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
+        use tokio::io::AsyncReadExt;
+        let mut raw = Vec::new();
+        (&mut self.reader)
+            .take(max.saturating_add(1))
+            .read_to_end(&mut raw)
+            .await
+            .map_err(|e| (self.on_error)(&self.file, &e))?;
+        if raw.len() as u64 > max {
+            return Ok(None);
+        }
+        let Some(map) = &mut self.map else {
+            return Ok(Some(raw));
+        };
+        let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
+        for line in raw.split_inclusive(|b| *b == b'\n') {
+            map(line, &mut out);
+        }
+        Ok(Some(out))
+    }
+
     /// The next line with its newline (the last may have none); `None` at the end.
     pub(crate) async fn next_line(&mut self) -> Result<Option<Vec<u8>>, Error> {
         use tokio::io::AsyncBufReadExt;
@@ -223,8 +247,10 @@ impl Lines {
             match &mut self.map {
                 None => return Ok(Some(line)),
                 Some(map) => {
-                    if let Some(line) = map(&line) {
-                        return Ok(Some(line));
+                    let mut mapped = Vec::with_capacity(line.len() + 32);
+                    map(&line, &mut mapped);
+                    if !mapped.is_empty() {
+                        return Ok(Some(mapped));
                     }
                 }
             }

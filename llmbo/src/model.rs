@@ -90,6 +90,7 @@ impl OpenAiEndpoint {
         }
     }
 
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub(crate) fn is_default(&self) -> bool {
         *self == OpenAiEndpoint::ChatCompletions
     }

@@ -113,7 +113,10 @@ impl Backend for Aws {
             let (bucket, key) = layout::split_s3_uri(file);
             let body = self.get(bucket, key).await?;
             Ok(Lines::new(
-                Box::new(tokio::io::BufReader::new(body.into_async_read())),
+                Box::new(tokio::io::BufReader::with_capacity(
+                    256 * 1024,
+                    body.into_async_read(),
+                )),
                 file.to_owned(),
                 |file, err| {
                     let (bucket, key) = layout::split_s3_uri(file);

@@ -154,7 +154,7 @@ impl Anthropic {
             .unwrap_or_default();
         let entry = self.register.by_batch(batch_id).await?;
         let table = self.register.table_of(entry).await?;
-        let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
+        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
         self.api.lines("get results", url, map).await
     }
 
@@ -224,41 +224,40 @@ impl Anthropic {
 /// A line of a batch's results.
 #[derive(Deserialize)]
 struct ResultLine<'a> {
-    custom_id: String,
+    #[serde(borrow)]
+    custom_id: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     result: ResultBody<'a>,
 }
 
 #[derive(Deserialize)]
 struct ResultBody<'a> {
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
     #[serde(borrow, default)]
     message: Option<&'a RawValue>,
     #[serde(default)]
     error: Option<Value>,
 }
 
-/// A result line as Bedrock's output line; `None` for a canceled or expired request (no line:
-/// the record is missing). A line that cannot be read is passed on as it is, for the reader
-/// to report.
-fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+/// Appends a result line to `out` as Bedrock's output line; nothing for a canceled or expired
+/// request (no line: the record is missing). A line that cannot be read is passed on as it
+/// is, for the reader to report.
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
-        return None;
+        return;
     }
     let Ok(result) = serde_json::from_slice::<ResultLine<'_>>(line) else {
-        return Some(line.to_vec());
+        out.extend_from_slice(line);
+        return;
     };
     let record_id = table
-        .get(&result.custom_id)
-        .cloned()
-        .unwrap_or(result.custom_id);
-    let id = serde_json::to_string(&record_id).unwrap_or_default();
-    let mut out = Vec::with_capacity(line.len() + 32);
-    match (result.result.kind.as_str(), result.result.message) {
+        .get(result.custom_id.as_ref())
+        .map_or(result.custom_id.as_ref(), String::as_str);
+    match (result.result.kind.as_ref(), result.result.message) {
         ("succeeded", Some(message)) => {
             out.extend_from_slice(b"{\"recordId\":");
-            out.extend_from_slice(id.as_bytes());
+            serde_json::to_writer(&mut *out, record_id).unwrap_or_default();
             out.extend_from_slice(b",\"modelOutput\":");
             out.extend_from_slice(message.get().as_bytes());
             out.extend_from_slice(b"}\n");
@@ -279,10 +278,10 @@ fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) 
                 "recordId": record_id,
                 "error": { "errorCode": code, "errorMessage": message },
             });
-            serde_json::to_writer(&mut out, &line).unwrap_or_default();
+            serde_json::to_writer(&mut *out, &line).unwrap_or_default();
             out.push(b'\n');
         }
-        ("canceled" | "expired", _) => return None,
+        ("canceled" | "expired", _) => {}
         (other, _) => {
             let line = serde_json::json!({
                 "recordId": record_id,
@@ -291,11 +290,10 @@ fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) 
                     "errorMessage": format!("the result is `{other}` with no message"),
                 },
             });
-            serde_json::to_writer(&mut out, &line).unwrap_or_default();
+            serde_json::to_writer(&mut *out, &line).unwrap_or_default();
             out.push(b'\n');
         }
     }
-    Some(out)
 }
 
 impl super::create::Sender for Anthropic {
@@ -500,30 +498,34 @@ impl Backend for Anthropic {
 mod tests {
     use super::*;
 
+    /// One line through `bedrock_line`: `None` when it writes nothing.
+    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        bedrock_line(line, table, &mut out);
+        (!out.is_empty()).then_some(out)
+    }
+
     #[test]
     fn results_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let mut table = std::collections::HashMap::new();
         table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
         let ok = br#"{"custom_id":"r-1","result":{"type":"succeeded","message":{"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}}}"#;
-        let line = bedrock_line(ok, &table).ok_or("a line")?;
+        let line = one_line(ok, &table).ok_or("a line")?;
         assert_eq!(
             String::from_utf8(line)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\"}}\n"
         );
         let errored = br#"{"custom_id":"llmbo-h-abc","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}}}"#;
-        let line: Value = serde_json::from_slice(&bedrock_line(errored, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&one_line(errored, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "a/b", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
         );
         for kind in ["canceled", "expired"] {
             let line = format!(r#"{{"custom_id":"r-2","result":{{"type":"{kind}"}}}}"#);
-            assert_eq!(bedrock_line(line.as_bytes(), &table), None);
+            assert_eq!(one_line(line.as_bytes(), &table), None);
         }
-        assert_eq!(
-            bedrock_line(b"garbage\n", &table),
-            Some(b"garbage\n".to_vec())
-        );
+        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         Ok(())
     }
     /// The request written from the body's text is the one built from its value.

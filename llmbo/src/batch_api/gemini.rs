@@ -187,7 +187,7 @@ impl Gemini {
             .unwrap_or_default();
         let entry = self.register.by_file(file_id).await?;
         let table = self.register.table_of(entry).await?;
-        let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
+        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
         self.api.lines("download file", url, map).await
     }
 
@@ -263,7 +263,8 @@ impl Gemini {
 /// A line of a responses file.
 #[derive(Deserialize)]
 struct OutputLine<'a> {
-    key: String,
+    #[serde(borrow)]
+    key: std::borrow::Cow<'a, str>,
     #[serde(borrow, default)]
     response: Option<&'a RawValue>,
     /// An embedding batch's answer where it stands beside the key rather than in `response`
@@ -274,52 +275,53 @@ struct OutputLine<'a> {
     error: Option<Value>,
 }
 
-/// A line of Gemini's responses file as Bedrock's output line. A line that cannot be read is
-/// passed on as it is, for the reader to report.
-fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+/// Appends a line of Gemini's responses file to `out` as Bedrock's output line. A line that
+/// cannot be read is passed on as it is, for the reader to report.
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
-        return None;
+        return;
     }
     let Ok(parsed) = serde_json::from_slice::<OutputLine<'_>>(line) else {
-        return Some(line.to_vec());
+        out.extend_from_slice(line);
+        return;
     };
-    let record_id = table.get(&parsed.key).cloned().unwrap_or(parsed.key);
-    if parsed.response.is_some() || parsed.embedding.is_some() {
-        let id = serde_json::to_string(&record_id).unwrap_or_default();
-        let mut out = Vec::with_capacity(line.len() + id.len() + 32);
-        out.extend_from_slice(b"{\"recordId\":");
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(b",\"modelOutput\":");
-        match (parsed.response, parsed.embedding) {
-            (Some(response), _) => out.extend_from_slice(response.get().as_bytes()),
-            (None, Some(embedding)) => {
+    let record_id = table
+        .get(parsed.key.as_ref())
+        .map_or(parsed.key.as_ref(), String::as_str);
+    match (parsed.response, parsed.embedding) {
+        (Some(answer), _) | (None, Some(answer)) => {
+            out.extend_from_slice(b"{\"recordId\":");
+            serde_json::to_writer(&mut *out, record_id).unwrap_or_default();
+            out.extend_from_slice(b",\"modelOutput\":");
+            if parsed.response.is_some() {
+                out.extend_from_slice(answer.get().as_bytes());
+            } else {
                 out.extend_from_slice(b"{\"embedding\":");
-                out.extend_from_slice(embedding.get().as_bytes());
+                out.extend_from_slice(answer.get().as_bytes());
                 out.push(b'}');
             }
-            (None, None) => return None,
+            out.extend_from_slice(b"}\n");
         }
-        out.extend_from_slice(b"}\n");
-        return Some(out);
+        (None, None) => {
+            let error = parsed.error.unwrap_or(Value::Null);
+            let code = error
+                .get("status")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| error.get("code").map(Value::to_string))
+                .unwrap_or_else(|| "error".into());
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the request failed");
+            let line = serde_json::json!({
+                "recordId": record_id,
+                "error": { "errorCode": code, "errorMessage": message },
+            });
+            serde_json::to_writer(&mut *out, &line).unwrap_or_default();
+            out.push(b'\n');
+        }
     }
-    let error = parsed.error.unwrap_or(Value::Null);
-    let code = error
-        .get("status")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| error.get("code").map(Value::to_string))
-        .unwrap_or_else(|| "error".into());
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("the request failed");
-    let line = serde_json::json!({
-        "recordId": record_id,
-        "error": { "errorCode": code, "errorMessage": message },
-    });
-    let mut out = serde_json::to_vec(&line).unwrap_or_default();
-    out.push(b'\n');
-    Some(out)
 }
 
 impl super::create::Sender for Gemini {
@@ -540,25 +542,29 @@ impl Backend for Gemini {
 mod tests {
     use super::*;
 
+    /// One line through `bedrock_line`: `None` when it writes nothing.
+    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        bedrock_line(line, table, &mut out);
+        (!out.is_empty()).then_some(out)
+    }
+
     #[test]
     fn responses_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"key":"r-1","response":{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}}"#;
         assert_eq!(
-            String::from_utf8(bedrock_line(ok, &table).ok_or("a line")?)?,
+            String::from_utf8(one_line(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}}\n"
         );
         let failed =
             br#"{"key":"r-2","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
-        let line: Value = serde_json::from_slice(&bedrock_line(failed, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&one_line(failed, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "INVALID_ARGUMENT", "errorMessage": "bad"}})
         );
-        assert_eq!(
-            bedrock_line(b"garbage\n", &table),
-            Some(b"garbage\n".to_vec())
-        );
+        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         // An embedding batch's line, in `response` or beside the key: the same output.
         let expected =
             "{\"recordId\":\"r-3\",\"modelOutput\":{\"embedding\":{\"values\":[0.5,-0.5]}}}\n";
@@ -567,7 +573,7 @@ mod tests {
             br#"{"key":"r-3","embedding":{"values":[0.5,-0.5]}}"#,
         ] {
             assert_eq!(
-                String::from_utf8(bedrock_line(line, &table).ok_or("a line")?)?,
+                String::from_utf8(one_line(line, &table).ok_or("a line")?)?,
                 expected
             );
         }

@@ -261,21 +261,13 @@ pub(crate) async fn download(
 }
 
 /// A file as `backend` reads it (a provider's output as Bedrock's lines), in memory: `None`
-/// once it holds more than `max` bytes (then it is read again, to a file, by [`download`]).
+/// when it holds more than `max` bytes (then it is read again, to a file, by [`download`]).
 pub(crate) async fn fetch(
     backend: &dyn crate::backend::Backend,
     file: &str,
     max: u64,
 ) -> Result<Option<Vec<u8>>, Error> {
-    let mut lines = backend.lines(file).await?;
-    let mut bytes = Vec::new();
-    while let Some(line) = lines.next_line().await? {
-        if (bytes.len() + line.len()) as u64 > max {
-            return Ok(None);
-        }
-        bytes.extend_from_slice(&line);
-    }
-    Ok(Some(bytes))
+    backend.lines(file).await?.read_all(max).await
 }
 
 /// Now, in Unix seconds.

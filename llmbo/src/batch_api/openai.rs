@@ -133,7 +133,7 @@ impl OpenAi {
             .unwrap_or_default();
         let batch = self.register.by_file(file_id).await?;
         let table = self.register.table_of(batch).await?;
-        let map: LineMap = Box::new(move |line| bedrock_line(line, &table));
+        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
         self.api.lines("get file content", url, map).await
     }
 
@@ -199,7 +199,8 @@ impl OpenAi {
 /// A line of an output or error file.
 #[derive(Deserialize)]
 struct OutputLine<'a> {
-    custom_id: String,
+    #[serde(borrow)]
+    custom_id: std::borrow::Cow<'a, str>,
     #[serde(borrow, default)]
     response: Option<Response<'a>>,
     #[serde(default)]
@@ -213,59 +214,57 @@ struct Response<'a> {
     body: Option<&'a RawValue>,
 }
 
-/// The error line of a record, in Bedrock's shape.
-fn error_line(record_id: &str, code: &str, message: &str) -> Vec<u8> {
+/// Appends the error line of a record, in Bedrock's shape.
+fn error_line(record_id: &str, code: &str, message: &str, out: &mut Vec<u8>) {
     let line = serde_json::json!({
         "recordId": record_id,
         "error": { "errorCode": code, "errorMessage": message },
     });
-    let mut out = serde_json::to_vec(&line).unwrap_or_default();
+    serde_json::to_writer(&mut *out, &line).unwrap_or_default();
     out.push(b'\n');
-    out
 }
 
-/// A line of OpenAI's output or error file as Bedrock's output line; `None` for a request
-/// the batch expired before (no line: the record is missing). A line that cannot be read is
-/// passed on as it is, for the reader to report.
-fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+/// Appends a line of OpenAI's output or error file to `out` as Bedrock's output line;
+/// nothing for a request the batch expired before (no line: the record is missing). A line
+/// that cannot be read is passed on as it is, for the reader to report.
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
-        return None;
+        return;
     }
     let Ok(parsed) = serde_json::from_slice::<OutputLine<'_>>(line) else {
-        return Some(line.to_vec());
+        out.extend_from_slice(line);
+        return;
     };
     let record_id = table
-        .get(&parsed.custom_id)
-        .cloned()
-        .unwrap_or(parsed.custom_id);
+        .get(parsed.custom_id.as_ref())
+        .map_or(parsed.custom_id.as_ref(), String::as_str);
     if let Some(error) = parsed.error.filter(|e| !e.is_null()) {
         let code = error.get("code").and_then(Value::as_str).unwrap_or("error");
         if code == "batch_expired" {
-            return None;
+            return;
         }
         let message = error
             .get("message")
             .and_then(Value::as_str)
             .unwrap_or("the request failed");
-        return Some(error_line(&record_id, code, message));
+        return error_line(record_id, code, message, out);
     }
     let Some(response) = parsed.response else {
-        return Some(error_line(
-            &record_id,
+        return error_line(
+            record_id,
             "no_response",
             "the line has neither a response nor an error",
-        ));
+            out,
+        );
     };
     let body = response.body.map(RawValue::get).unwrap_or("null");
     if response.status_code == 200 {
-        let id = serde_json::to_string(&record_id).unwrap_or_default();
-        let mut out = Vec::with_capacity(body.len() + id.len() + 32);
         out.extend_from_slice(b"{\"recordId\":");
-        out.extend_from_slice(id.as_bytes());
+        serde_json::to_writer(&mut *out, record_id).unwrap_or_default();
         out.extend_from_slice(b",\"modelOutput\":");
         out.extend_from_slice(body.as_bytes());
         out.extend_from_slice(b"}\n");
-        return Some(out);
+        return;
     }
     let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let error = body.get("error").unwrap_or(&body);
@@ -279,7 +278,7 @@ fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>) 
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or("the request failed");
-    Some(error_line(&record_id, code, message))
+    error_line(record_id, code, message, out);
 }
 
 impl super::create::Sender for OpenAi {
@@ -498,26 +497,30 @@ impl Backend for OpenAi {
 mod tests {
     use super::*;
 
+    /// One line through `bedrock_line`: `None` when it writes nothing.
+    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        bedrock_line(line, table, &mut out);
+        (!out.is_empty()).then_some(out)
+    }
+
     #[test]
     fn output_lines_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"id":"batch_req_1","custom_id":"r-1","response":{"status_code":200,"request_id":"q","body":{"choices":[{"message":{"content":"hi"}}]}},"error":null}"#;
         assert_eq!(
-            String::from_utf8(bedrock_line(ok, &table).ok_or("a line")?)?,
+            String::from_utf8(one_line(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}}\n"
         );
         let refused = br#"{"id":"batch_req_2","custom_id":"r-2","response":{"status_code":400,"request_id":"q","body":{"error":{"message":"bad","type":"invalid_request_error","code":null}}},"error":null}"#;
-        let line: Value = serde_json::from_slice(&bedrock_line(refused, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&one_line(refused, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
         );
         let expired = br#"{"id":"batch_req_3","custom_id":"r-3","response":null,"error":{"code":"batch_expired","message":"This request could not be executed before the completion window expired."}}"#;
-        assert_eq!(bedrock_line(expired, &table), None);
-        assert_eq!(
-            bedrock_line(b"garbage\n", &table),
-            Some(b"garbage\n".to_vec())
-        );
+        assert_eq!(one_line(expired, &table), None);
+        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         Ok(())
     }
     /// The request written from the body's text is the one built from its value.

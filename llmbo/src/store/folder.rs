@@ -104,8 +104,10 @@ impl FolderStore {
                 path: path.clone(),
                 source,
             })?;
+        // Each read of a tokio file is a blocking call on another thread: read a megabyte
+        // at a time, not the default 8 KiB (a job's input of 30 MB was 4,000 calls).
         Ok(Lines::new(
-            Box::new(tokio::io::BufReader::new(file)),
+            Box::new(tokio::io::BufReader::with_capacity(1 << 20, file)),
             path.display().to_string(),
             |file, err| Error::Io {
                 path: PathBuf::from(file),
