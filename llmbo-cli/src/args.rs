@@ -127,10 +127,12 @@ pub struct Request {
     #[arg(long, value_parser = parse_strategy)]
     pub output_strategy: Option<llmbo::OutputStrategy>,
     /// An embedding run: each record's text is embedded (Titan Text Embeddings V2, Nova 2
-    /// multimodal embeddings); `download` writes the vectors.
+    /// multimodal embeddings; text-embedding-3 with --provider openai, gemini-embedding-001
+    /// with --provider gemini); `download` writes the vectors.
     #[arg(long, conflicts_with_all = ["schema", "output_strategy"])]
     pub embed: bool,
-    /// With --embed: the vectors' length (Titan V2: 256, 512, 1024; Nova: 256, 384, 1024, 3072).
+    /// With --embed: the vectors' length (Titan V2: 256, 512, 1024; Nova: 256, 384, 1024, 3072;
+    /// OpenAI: 256, 512, 768, 1024, 1536, 3072; Gemini: 128 and those).
     #[arg(long, requires = "embed")]
     pub dimensions: Option<u32>,
     /// Records per job at most (default: the model's quota from Service Quotas, else 50,000).

@@ -235,10 +235,28 @@ pub fn record_id_of_input_line(line: &[u8]) -> Option<String> {
         #[serde(rename = "recordId")]
         record_id: Option<String>,
     }
+    if let Some((id, _)) = split_input_line(line) {
+        return Some(id);
+    }
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
     serde_json::from_slice::<IdOnly>(line).ok()?.record_id
+}
+
+/// The record id and the body's text of an input line in the form llmbo writes it,
+/// `{"recordId":<id>,"modelInput":<body>}` (see [`encode_input_line`]), found without reading
+/// the body through: only its two ends are looked at. `None` for a line of any other form,
+/// which is then read the general way. A body is taken as written, so this is for the lines
+/// of a run's own input, never for lines a person wrote.
+pub(crate) fn split_input_line(line: &[u8]) -> Option<(String, &str)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let rest = line.trim_end().strip_prefix("{\"recordId\":")?;
+    let mut ids = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    let id = ids.next()?.ok()?;
+    let rest = rest.get(ids.byte_offset()..)?;
+    let body = rest.strip_prefix(",\"modelInput\":")?.strip_suffix('}')?;
+    (body.starts_with('{') && body.ends_with('}')).then_some((id, body))
 }
 
 /// One result per input id, in input order; ids absent from `found` are [`RecordError::Missing`].
@@ -259,6 +277,41 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_line_llmbo_wrote_is_split_at_its_ends() {
+        let body = json!({"messages": [{"role": "user", "content": "a \"quoted\" } brace"}]});
+        for id in ["r1", "with \"quotes\" and \\", "\u{e9}t\u{e9}", ""] {
+            let mut line = Vec::new();
+            encode_input_line(id, &body, &mut line);
+            let split = split_input_line(&line);
+            assert_eq!(split.as_ref().map(|(i, _)| i.as_str()), Some(id), "{id}");
+            let Some((_, text)) = split else { continue };
+            assert_eq!(serde_json::from_str::<Value>(text).ok(), Some(body.clone()));
+            assert_eq!(record_id_of_input_line(&line).as_deref(), Some(id));
+        }
+        // Any other form is left to the general reader.
+        for line in [
+            &br#"{"modelInput":{"a":1},"recordId":"r1"}"#[..],
+            br#"{"recordId":"r1","modelInput":{"a":1},"extra":2}"#,
+            br#"{"recordId":"r1","modelInput":"text"}"#,
+            br#"{"recordId":7,"modelInput":{}}"#,
+            br#"{"recordId":"r1"}"#,
+            b"",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(
+                split_input_line(line),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert_eq!(
+            record_id_of_input_line(br#"{"modelInput":{"a":1},"recordId":"r1"}"#).as_deref(),
+            Some("r1")
+        );
+    }
 
     #[test]
     fn input_lines_round_trip_their_ids() {

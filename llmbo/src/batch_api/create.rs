@@ -134,15 +134,22 @@ async fn requests_file<S: Sender>(
                 object: format!("{file}, line {number}"),
                 reason,
             };
-            let record: InputLine =
-                serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
-            let Some(record_id) = record.record_id else {
-                return Err(bad(format!(
-                    "the line has no recordId, which a {} batch needs as its custom_id",
-                    api.provider()
-                )));
+            // The run wrote these lines: split at their ends, without reading each body
+            // through (the API reads it); any other form is read the general way.
+            let (record_id, body) = match crate::jsonl::split_input_line(&line) {
+                Some((id, body)) => (std::borrow::Cow::Owned(id), body),
+                None => {
+                    let record: InputLine =
+                        serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
+                    let Some(record_id) = record.record_id else {
+                        return Err(bad(format!(
+                            "the line has no recordId, which a {} batch needs as its custom_id",
+                            api.provider()
+                        )));
+                    };
+                    (record_id, record.model_input.get())
+                }
             };
-            let body = record.model_input.get();
             if !body.trim_start().starts_with('{') {
                 return Err(bad("modelInput is not a JSON object".into()));
             }
