@@ -937,6 +937,41 @@ async fn an_embedding_run_downloads_as_an_npy_matrix_or_json_lines() {
         let v: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
         assert_eq!(v, rows[i]);
     }
+    // The same texts on Gemini's embedding batches: the same matrix, row for row.
+    let store = dir.path().join("gemini-store");
+    let submitted = stdout_json(
+        llmbo(&local)
+            .env("GEMINI_API_KEY", "test")
+            .args(["--json", "submit", "--provider", "gemini"])
+            .args(["--model", "gemini-embedding-001", "--store"])
+            .arg(&store)
+            .args(["--base-url", &local.endpoint_url()])
+            .args([
+                "--name",
+                "cli-embed-gemini",
+                "--embed",
+                "--dimensions",
+                "256",
+            ])
+            .arg(&input)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let gemini_run = submitted["runUri"].as_str().unwrap().to_owned();
+    llmbo(&local)
+        .env("GEMINI_API_KEY", "test")
+        .args(["watch", "--interval", "0.05", &gemini_run])
+        .assert()
+        .success();
+    let gemini_npy = dir.path().join("gemini.npy");
+    llmbo(&local)
+        .env("GEMINI_API_KEY", "test")
+        .args(["download", &gemini_run, "--format", "npy", "--out"])
+        .arg(&gemini_npy)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&gemini_npy).unwrap(), bytes);
     // npy is for vectors only.
     let text_input = mixed_input(dir.path());
     let text_run = stdout_json(

@@ -484,7 +484,12 @@ impl Backend for OpenAi {
                 );
             }
             let path = endpoint(settings).trim_start_matches("/v1");
-            self.api.answer("create chat completion", path, &body).await
+            let operation = match path {
+                "/responses" => "create response",
+                "/embeddings" => "create embeddings",
+                _ => "create chat completion",
+            };
+            self.api.answer(operation, path, &body).await
         })
     }
 
