@@ -252,11 +252,53 @@ pub fn record_id_of_input_line(line: &[u8]) -> Option<String> {
 pub(crate) fn split_input_line(line: &[u8]) -> Option<(String, &str)> {
     let line = std::str::from_utf8(line).ok()?;
     let rest = line.trim_end().strip_prefix("{\"recordId\":")?;
-    let mut ids = serde_json::Deserializer::from_str(rest).into_iter::<String>();
-    let id = ids.next()?.ok()?;
-    let rest = rest.get(ids.byte_offset()..)?;
+    let (id, rest) = leading_string(rest)?;
     let body = rest.strip_prefix(",\"modelInput\":")?.strip_suffix('}')?;
-    (body.starts_with('{') && body.ends_with('}')).then_some((id, body))
+    is_object_text(body).then_some((id, body))
+}
+
+/// The JSON string at the start of `text`, read, and the text after it.
+pub(crate) fn leading_string(text: &str) -> Option<(String, &str)> {
+    let mut strings = serde_json::Deserializer::from_str(text).into_iter::<String>();
+    let value = strings.next()?.ok()?;
+    Some((value, text.get(strings.byte_offset()..)?))
+}
+
+/// Whether `text` is one bracketed JSON object: it opens with `{` and the brace that closes
+/// it is its last byte (brackets inside strings set aside). Its values are not read: a quick
+/// look that tells an object from an object with more after it, not a check of JSON.
+pub(crate) fn is_object_text(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (at, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = match depth.checked_sub(1) {
+                    Some(d) => d,
+                    None => return false,
+                };
+                if depth == 0 {
+                    return at + 1 == bytes.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// One result per input id, in input order; ids absent from `found` are [`RecordError::Missing`].
@@ -290,9 +332,10 @@ mod tests {
             assert_eq!(serde_json::from_str::<Value>(text).ok(), Some(body.clone()));
             assert_eq!(record_id_of_input_line(&line).as_deref(), Some(id));
         }
-        // Any other form is left to the general reader.
+        // Any other form is left to the general reader, an object with more after it too.
         for line in [
-            &br#"{"modelInput":{"a":1},"recordId":"r1"}"#[..],
+            &br#"{"recordId":"r1","modelInput":{"a":"}"},"extra":{}}"#[..],
+            br#"{"modelInput":{"a":1},"recordId":"r1"}"#,
             br#"{"recordId":"r1","modelInput":{"a":1},"extra":2}"#,
             br#"{"recordId":"r1","modelInput":"text"}"#,
             br#"{"recordId":7,"modelInput":{}}"#,

@@ -244,6 +244,26 @@ struct ResultBody<'a> {
 /// request (no line: the record is missing). A line that cannot be read is passed on as it
 /// is, for the reader to report.
 fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
+    match std::str::from_utf8(line).ok().and_then(split_succeeded) {
+        Some((custom_id, message)) => super::answer_line(&custom_id, message, table, out),
+        None => general_line(line, table, out),
+    }
+}
+
+/// The common line, `{"custom_id":<id>,"result":{"type":"succeeded","message":<message>}}`
+/// (the API's form), split at its ends: the id and the message's text, which is not read
+/// through here (the reader reads it). `None` for any other line.
+fn split_succeeded(line: &str) -> Option<(String, &str)> {
+    let rest = line.trim_end().strip_prefix("{\"custom_id\":")?;
+    let (custom_id, rest) = crate::jsonl::leading_string(rest)?;
+    let message = rest
+        .strip_prefix(",\"result\":{\"type\":\"succeeded\",\"message\":")?
+        .strip_suffix("}}")?;
+    crate::jsonl::is_object_text(message).then_some((custom_id, message))
+}
+
+/// [`bedrock_line`] for any line, read through.
+fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -534,5 +554,34 @@ mod tests {
         let (_dir, store) = super::super::create::test_store()?;
         let api = Anthropic::new("http://localhost:1", ApiKey::new("k"), store)?;
         super::super::create::fast_requests_agree(&api, 1)
+    }
+
+    /// The split of the common line writes what the general read writes, byte for byte, and
+    /// leaves every other line to it.
+    #[test]
+    fn the_split_line_is_the_general_one() {
+        let mut table = std::collections::HashMap::new();
+        table.insert("llmbo-h-1".to_owned(), "people/ada #1".to_owned());
+        let message = r#"{"id":"msg_1","type":"message","content":[{"type":"text","text":"a } \" { brace"}],"stop_reason":"end_turn"}"#;
+        let lines = [
+            format!(r#"{{"custom_id":"r-1","result":{{"type":"succeeded","message":{message}}}}}"#),
+            format!(r#"{{"custom_id":"llmbo-h-1","result":{{"type":"succeeded","message":{message}}}}}"#),
+            format!("{{\"custom_id\":\"q\\\"d\",\"result\":{{\"type\":\"succeeded\",\"message\":{message}}}}}\n"),
+            format!(r#"{{"custom_id":"r-2","result":{{"type":"succeeded","message":{message},"x":{{}}}}}}"#),
+            format!(r#"{{"result":{{"type":"succeeded","message":{message}}},"custom_id":"r-3"}}"#),
+            r#"{"custom_id":"r-4","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}}}"#.to_owned(),
+            r#"{"custom_id":"r-5","result":{"type":"expired"}}"#.to_owned(),
+        ];
+        for line in &lines {
+            let (mut split, mut general) = (Vec::new(), Vec::new());
+            bedrock_line(line.as_bytes(), &table, &mut split);
+            general_line(line.as_bytes(), &table, &mut general);
+            assert_eq!(
+                String::from_utf8_lossy(&split),
+                String::from_utf8_lossy(&general),
+                "{line}"
+            );
+        }
+        assert!(split_succeeded(&lines[0]).is_some() && split_succeeded(&lines[3]).is_none());
     }
 }

@@ -278,6 +278,32 @@ struct OutputLine<'a> {
 /// Appends a line of Gemini's responses file to `out` as Bedrock's output line. A line that
 /// cannot be read is passed on as it is, for the reader to report.
 fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
+    match std::str::from_utf8(line).ok().and_then(split_response) {
+        Some((key, response)) => super::answer_line(&key, response, table, out),
+        None => general_line(line, table, out),
+    }
+}
+
+/// The common line, `{"key":<id>,"response":<response>}` or `{"response":<response>,
+/// "key":<id>}` (the order is not documented), split at its ends: the key and the response's
+/// text, which is not read through here (the reader reads it). `None` for any other line.
+fn split_response(line: &str) -> Option<(String, &str)> {
+    let line = line.trim_end();
+    if let Some(rest) = line.strip_prefix("{\"key\":") {
+        let (key, rest) = crate::jsonl::leading_string(rest)?;
+        let response = rest.strip_prefix(",\"response\":")?.strip_suffix('}')?;
+        return crate::jsonl::is_object_text(response).then_some((key, response));
+    }
+    let rest = line.strip_prefix("{\"response\":")?;
+    // The key is the last member: its string must run to the line's closing brace.
+    let at = rest.rfind(",\"key\":")?;
+    let (key, after) = crate::jsonl::leading_string(rest.get(at + ",\"key\":".len()..)?)?;
+    let response = rest.get(..at)?;
+    (after == "}" && crate::jsonl::is_object_text(response)).then_some((key, response))
+}
+
+/// [`bedrock_line`] for any line, read through.
+fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -585,5 +611,33 @@ mod tests {
         let (_dir, store) = super::super::create::test_store()?;
         let api = Gemini::new("http://localhost:1", ApiKey::new("k"), store)?;
         super::super::create::fast_requests_agree(&api, 4)
+    }
+
+    /// The split of the common line, the key first or last, writes what the general read
+    /// writes, byte for byte, and leaves every other line to it.
+    #[test]
+    fn the_split_line_is_the_general_one() {
+        let table = std::collections::HashMap::new();
+        let response = r#"{"candidates":[{"content":{"parts":[{"text":",\"key\":\"x\"}"}]},"finishReason":"STOP"}]}"#;
+        let lines = [
+            format!(r#"{{"key":"r-1","response":{response}}}"#),
+            format!(r#"{{"response":{response},"key":"r-2"}}"#),
+            format!("{{\"response\":{response},\"key\":\"r-3\"}}\n"),
+            format!(r#"{{"response":{response},"key":"r-4","x":1}}"#),
+            format!(r#"{{"key":"r-5","response":{response},"x":{{}}}}"#),
+            r#"{"key":"r-6","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#
+                .to_owned(),
+        ];
+        for line in &lines {
+            let (mut split, mut general) = (Vec::new(), Vec::new());
+            bedrock_line(line.as_bytes(), &table, &mut split);
+            general_line(line.as_bytes(), &table, &mut general);
+            assert_eq!(
+                String::from_utf8_lossy(&split),
+                String::from_utf8_lossy(&general),
+                "{line}"
+            );
+        }
+        assert!(split_response(&lines[1]).is_some() && split_response(&lines[4]).is_none());
     }
 }

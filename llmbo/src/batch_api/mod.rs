@@ -270,6 +270,27 @@ pub(crate) async fn fetch(
     backend.lines(file).await?.read_all(max).await
 }
 
+/// Appends Bedrock's output line of an answer, `{"recordId":…,"modelOutput":<answer>}`: the
+/// record id is `custom_id`'s (through the job's table of hashed ids), the answer's text as it
+/// came.
+#[cfg_attr(
+    not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
+    allow(dead_code)
+)]
+pub(crate) fn answer_line(
+    custom_id: &str,
+    answer: &str,
+    table: &std::collections::HashMap<String, String>,
+    out: &mut Vec<u8>,
+) {
+    let record_id = table.get(custom_id).map_or(custom_id, String::as_str);
+    out.extend_from_slice(b"{\"recordId\":");
+    serde_json::to_writer(&mut *out, record_id).unwrap_or_default();
+    out.extend_from_slice(b",\"modelOutput\":");
+    out.extend_from_slice(answer.as_bytes());
+    out.extend_from_slice(b"}\n");
+}
+
 /// Now, in Unix seconds.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()

@@ -228,6 +228,31 @@ fn error_line(record_id: &str, code: &str, message: &str, out: &mut Vec<u8>) {
 /// nothing for a request the batch expired before (no line: the record is missing). A line
 /// that cannot be read is passed on as it is, for the reader to report.
 fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
+    match std::str::from_utf8(line).ok().and_then(split_answered) {
+        Some((custom_id, body)) => super::answer_line(&custom_id, body, table, out),
+        None => general_line(line, table, out),
+    }
+}
+
+/// The common line, `{"id":…,"custom_id":<id>,"response":{"status_code":200,
+/// "request_id":…,"body":<body>},"error":null}` (the API's form), split at its ends: the id
+/// and the body's text, which is not read through here (the reader reads it). `None` for
+/// any other line.
+fn split_answered(line: &str) -> Option<(String, &str)> {
+    let rest = line.trim_end().strip_prefix("{\"id\":")?;
+    let (_, rest) = crate::jsonl::leading_string(rest)?;
+    let rest = rest.strip_prefix(",\"custom_id\":")?;
+    let (custom_id, rest) = crate::jsonl::leading_string(rest)?;
+    let rest = rest.strip_prefix(",\"response\":{\"status_code\":200,\"request_id\":")?;
+    let (_, rest) = crate::jsonl::leading_string(rest)?;
+    let body = rest
+        .strip_prefix(",\"body\":")?
+        .strip_suffix("},\"error\":null}")?;
+    crate::jsonl::is_object_text(body).then_some((custom_id, body))
+}
+
+/// [`bedrock_line`] for any line, read through.
+fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -534,5 +559,31 @@ mod tests {
         let (_dir, store) = super::super::create::test_store()?;
         let api = OpenAi::new("http://localhost:1", ApiKey::new("k"), store)?;
         super::super::create::fast_requests_agree(&api, 4)
+    }
+
+    /// The split of the common line writes what the general read writes, byte for byte, and
+    /// leaves every other line to it.
+    #[test]
+    fn the_split_line_is_the_general_one() {
+        let table = std::collections::HashMap::new();
+        let body = r#"{"id":"chatcmpl-1","choices":[{"message":{"content":"{\"name\":\"}\"}"},"finish_reason":"stop"}]}"#;
+        let lines = [
+            format!(r#"{{"id":"batch_req_1","custom_id":"r-1","response":{{"status_code":200,"request_id":"req_1","body":{body}}},"error":null}}"#),
+            format!(r#"{{"id":"batch_req_1","custom_id":"r-2","response":{{"status_code":400,"request_id":"req_1","body":{body}}},"error":null}}"#),
+            format!(r#"{{"id":"batch_req_1","custom_id":"r-3","response":{{"status_code":200,"request_id":"req_1","body":{body},"x":{{}}}},"error":null}}"#),
+            format!(r#"{{"custom_id":"r-4","id":"batch_req_1","response":{{"status_code":200,"request_id":"req_1","body":{body}}},"error":null}}"#),
+            r#"{"id":"batch_req_2","custom_id":"r-5","response":null,"error":{"code":"batch_expired","message":"late"}}"#.to_owned(),
+        ];
+        for line in &lines {
+            let (mut split, mut general) = (Vec::new(), Vec::new());
+            bedrock_line(line.as_bytes(), &table, &mut split);
+            general_line(line.as_bytes(), &table, &mut general);
+            assert_eq!(
+                String::from_utf8_lossy(&split),
+                String::from_utf8_lossy(&general),
+                "{line}"
+            );
+        }
+        assert!(split_answered(&lines[0]).is_some() && split_answered(&lines[2]).is_none());
     }
 }
