@@ -146,3 +146,28 @@ pub(crate) fn put(body: &mut Map<String, Value>, key: &str, value: Option<impl S
         body.insert(key.to_owned(), value);
     }
 }
+
+/// `write_output_line` for an adapter that writes its JsonSchema body from borrowed parts:
+/// ForcedTool through its `write_input_line`, JsonSchema through `json_schema` when the record
+/// can be written so (`direct`), anything else through `prepare_output`.
+pub(crate) fn write_output_line_with<A: super::RequestWriter + ?Sized>(
+    adapter: &A,
+    record_id: &str,
+    input: &ModelInput,
+    output: super::OutputRequest<'_>,
+    direct: bool,
+    json_schema: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    match output.strategy {
+        OutputStrategy::ForcedTool => {
+            adapter.write_input_line(record_id, input, Some(output.sent), out)
+        }
+        OutputStrategy::JsonSchema if direct => json_schema(out),
+        _ => {
+            let body = adapter.prepare_output(input, output)?;
+            crate::jsonl::encode_input_line(record_id, &body, out);
+            Ok(())
+        }
+    }
+}

@@ -219,11 +219,13 @@ impl RequestWriter for GeminiAdapter {
         output: OutputRequest<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        match output.strategy {
-            OutputStrategy::ForcedTool => {
-                self.write_input_line(record_id, input, Some(output.sent), out)
-            }
-            OutputStrategy::JsonSchema if text_only(input) => {
+        super::body::write_output_line_with(
+            self,
+            record_id,
+            input,
+            output,
+            text_only(input),
+            |out| {
                 validate_input(input, Some(output.sent))?;
                 let body = GeminiBody {
                     input,
@@ -232,13 +234,9 @@ impl RequestWriter for GeminiAdapter {
                     json_schema: Some(output.sent),
                 };
                 write_direct(record_id, body, out)
-            }
-            _ => {
-                let body = self.prepare_output(input, output)?;
-                crate::jsonl::encode_input_line(record_id, &body, out);
-                Ok(())
-            }
-        }
+            },
+            out,
+        )
     }
 
     fn prepare_model_input(

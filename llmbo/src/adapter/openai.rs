@@ -539,19 +539,17 @@ impl RequestWriter for OpenAiAdapter {
         output: OutputRequest<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        match output.strategy {
-            OutputStrategy::ForcedTool => {
-                self.write_input_line(record_id, input, Some(output.sent), out)
-            }
-            OutputStrategy::JsonSchema if !crate::model_input::has_media(input) => {
+        super::body::write_output_line_with(
+            self,
+            record_id,
+            input,
+            output,
+            !crate::model_input::has_media(input),
+            |out| {
                 write_chat_json_schema(record_id, input, output.sent, "max_completion_tokens", out)
-            }
-            _ => {
-                let body = self.prepare_output(input, output)?;
-                crate::jsonl::encode_input_line(record_id, &body, out);
-                Ok(())
-            }
-        }
+            },
+            out,
+        )
     }
 
     fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {

@@ -187,7 +187,7 @@ impl Gemini {
             .unwrap_or_default();
         let entry = self.register.by_file(file_id).await?;
         let table = self.register.table_of(entry).await?;
-        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
+        let map: LineMap = Box::new(move |line, out| LINES.bedrock_line(line, &table, out));
         self.api.lines("download file", url, map).await
     }
 
@@ -275,14 +275,12 @@ struct OutputLine<'a> {
     error: Option<Value>,
 }
 
-/// Appends a line of Gemini's responses file to `out` as Bedrock's output line. A line that
+/// How a line of Gemini's responses file becomes Bedrock's output line. A line that
 /// cannot be read is passed on as it is, for the reader to report.
-fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
-    match std::str::from_utf8(line).ok().and_then(split_response) {
-        Some((key, response)) => super::answer_line(&key, response, table, out),
-        None => general_line(line, table, out),
-    }
-}
+const LINES: super::LineForm = super::LineForm {
+    split: split_response,
+    general: general_line,
+};
 
 /// The common line, `{"key":<id>,"response":<response>}` or `{"response":<response>,
 /// "key":<id>}` (the order is not documented), split at its ends: the key and the response's
@@ -302,7 +300,7 @@ fn split_response(line: &str) -> Option<(String, &str)> {
     (after == "}" && crate::jsonl::is_object_text(response)).then_some((key, response))
 }
 
-/// [`bedrock_line`] for any line, read through.
+/// A line read through, as [`LINES`] reads any it cannot split.
 fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
@@ -568,29 +566,22 @@ impl Backend for Gemini {
 mod tests {
     use super::*;
 
-    /// One line through `bedrock_line`: `None` when it writes nothing.
-    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        bedrock_line(line, table, &mut out);
-        (!out.is_empty()).then_some(out)
-    }
-
     #[test]
     fn responses_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"key":"r-1","response":{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}}"#;
         assert_eq!(
-            String::from_utf8(one_line(ok, &table).ok_or("a line")?)?,
+            String::from_utf8(LINES.one(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}}\n"
         );
         let failed =
             br#"{"key":"r-2","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
-        let line: Value = serde_json::from_slice(&one_line(failed, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&LINES.one(failed, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "INVALID_ARGUMENT", "errorMessage": "bad"}})
         );
-        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
+        assert_eq!(LINES.one(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         // An embedding batch's line, in `response` or beside the key: the same output.
         let expected =
             "{\"recordId\":\"r-3\",\"modelOutput\":{\"embedding\":{\"values\":[0.5,-0.5]}}}\n";
@@ -599,7 +590,7 @@ mod tests {
             br#"{"key":"r-3","embedding":{"values":[0.5,-0.5]}}"#,
         ] {
             assert_eq!(
-                String::from_utf8(one_line(line, &table).ok_or("a line")?)?,
+                String::from_utf8(LINES.one(line, &table).ok_or("a line")?)?,
                 expected
             );
         }
@@ -628,16 +619,7 @@ mod tests {
             r#"{"key":"r-6","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#
                 .to_owned(),
         ];
-        for line in &lines {
-            let (mut split, mut general) = (Vec::new(), Vec::new());
-            bedrock_line(line.as_bytes(), &table, &mut split);
-            general_line(line.as_bytes(), &table, &mut general);
-            assert_eq!(
-                String::from_utf8_lossy(&split),
-                String::from_utf8_lossy(&general),
-                "{line}"
-            );
-        }
+        LINES.agree(&lines, &table);
         assert!(split_response(&lines[1]).is_some() && split_response(&lines[4]).is_none());
     }
 }

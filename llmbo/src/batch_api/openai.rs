@@ -133,7 +133,7 @@ impl OpenAi {
             .unwrap_or_default();
         let batch = self.register.by_file(file_id).await?;
         let table = self.register.table_of(batch).await?;
-        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
+        let map: LineMap = Box::new(move |line, out| LINES.bedrock_line(line, &table, out));
         self.api.lines("get file content", url, map).await
     }
 
@@ -224,15 +224,13 @@ fn error_line(record_id: &str, code: &str, message: &str, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-/// Appends a line of OpenAI's output or error file to `out` as Bedrock's output line;
+/// How a line of OpenAI's output or error file becomes Bedrock's output line:
 /// nothing for a request the batch expired before (no line: the record is missing). A line
 /// that cannot be read is passed on as it is, for the reader to report.
-fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
-    match std::str::from_utf8(line).ok().and_then(split_answered) {
-        Some((custom_id, body)) => super::answer_line(&custom_id, body, table, out),
-        None => general_line(line, table, out),
-    }
-}
+const LINES: super::LineForm = super::LineForm {
+    split: split_answered,
+    general: general_line,
+};
 
 /// The common line, `{"id":…,"custom_id":<id>,"response":{"status_code":200,
 /// "request_id":…,"body":<body>},"error":null}` (the API's form), split at its ends: the id
@@ -251,7 +249,7 @@ fn split_answered(line: &str) -> Option<(String, &str)> {
     crate::jsonl::is_object_text(body).then_some((custom_id, body))
 }
 
-/// [`bedrock_line`] for any line, read through.
+/// A line read through, as [`LINES`] reads any it cannot split.
 fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
@@ -527,30 +525,23 @@ impl Backend for OpenAi {
 mod tests {
     use super::*;
 
-    /// One line through `bedrock_line`: `None` when it writes nothing.
-    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        bedrock_line(line, table, &mut out);
-        (!out.is_empty()).then_some(out)
-    }
-
     #[test]
     fn output_lines_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"id":"batch_req_1","custom_id":"r-1","response":{"status_code":200,"request_id":"q","body":{"choices":[{"message":{"content":"hi"}}]}},"error":null}"#;
         assert_eq!(
-            String::from_utf8(one_line(ok, &table).ok_or("a line")?)?,
+            String::from_utf8(LINES.one(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}}\n"
         );
         let refused = br#"{"id":"batch_req_2","custom_id":"r-2","response":{"status_code":400,"request_id":"q","body":{"error":{"message":"bad","type":"invalid_request_error","code":null}}},"error":null}"#;
-        let line: Value = serde_json::from_slice(&one_line(refused, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&LINES.one(refused, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
         );
         let expired = br#"{"id":"batch_req_3","custom_id":"r-3","response":null,"error":{"code":"batch_expired","message":"This request could not be executed before the completion window expired."}}"#;
-        assert_eq!(one_line(expired, &table), None);
-        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
+        assert_eq!(LINES.one(expired, &table), None);
+        assert_eq!(LINES.one(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         Ok(())
     }
     /// The request written from the body's text is the one built from its value.
@@ -574,16 +565,7 @@ mod tests {
             format!(r#"{{"custom_id":"r-4","id":"batch_req_1","response":{{"status_code":200,"request_id":"req_1","body":{body}}},"error":null}}"#),
             r#"{"id":"batch_req_2","custom_id":"r-5","response":null,"error":{"code":"batch_expired","message":"late"}}"#.to_owned(),
         ];
-        for line in &lines {
-            let (mut split, mut general) = (Vec::new(), Vec::new());
-            bedrock_line(line.as_bytes(), &table, &mut split);
-            general_line(line.as_bytes(), &table, &mut general);
-            assert_eq!(
-                String::from_utf8_lossy(&split),
-                String::from_utf8_lossy(&general),
-                "{line}"
-            );
-        }
+        LINES.agree(&lines, &table);
         assert!(split_answered(&lines[0]).is_some() && split_answered(&lines[2]).is_none());
     }
 }
