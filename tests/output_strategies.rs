@@ -231,6 +231,75 @@ async fn a_strategy_the_model_cannot_take_is_refused_before_anything_is_sent() {
     assert_eq!(listed.key_count(), Some(0));
 }
 
+/// A run-time output tool whose name no model family takes is refused by `build`, on Bedrock
+/// and on the other APIs, before anything is sent; a name of the allowed characters builds.
+#[tokio::test]
+async fn a_tool_name_no_family_takes_is_refused_before_anything_is_sent() {
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let tool = |name: &str| llmbo::ToolDefinition {
+        name: name.into(),
+        description: "A person.".into(),
+        input_schema: json!({"type": "object", "properties": {"name": {"type": "string"}}}),
+    };
+    let long = "x".repeat(65);
+    for name in ["person record", "person.record", "", "über", long.as_str()] {
+        let on_bedrock = BatchInferer::builder()
+            .model_name("anthropic.claude-3-haiku-20240307-v1:0")
+            .bucket_name(local.bucket())
+            .region(local.region())
+            .job_name("bad-tool")
+            .role_arn(local.role_arn())
+            .sdk_config(local.sdk_config())
+            .output_tool(tool(name))
+            .build()
+            .await;
+        let on_openai = BatchInferer::openai()
+            .model_name("gpt-4o-mini")
+            .job_name("bad-tool")
+            .store(store.path().to_str().unwrap())
+            .base_url(format!("{}/v1", local.endpoint_url()))
+            .api_key("test")
+            .output_tool(tool(name))
+            .build()
+            .await;
+        for built in [on_bedrock.err(), on_openai.err()] {
+            match built {
+                Some(Error::InvalidConfig { field, reason }) => {
+                    assert_eq!(field, "output_tool");
+                    assert!(reason.contains(&format!("`{name}`")), "{reason}");
+                }
+                other => panic!("`{name}`: {other:?}"),
+            }
+        }
+    }
+    assert!(
+        BatchInferer::openai()
+            .model_name("gpt-4o-mini")
+            .job_name("good-tool")
+            .store(store.path().to_str().unwrap())
+            .base_url(format!("{}/v1", local.endpoint_url()))
+            .api_key("test")
+            .output_tool(tool("person_record-2"))
+            .build()
+            .await
+            .is_ok()
+    );
+    // Nothing reached the bucket.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&local.sdk_config())
+            .force_path_style(true)
+            .build(),
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0));
+}
+
 /// A tree: a type that contains itself, which no strict schema can say.
 #[allow(dead_code)] // read for their shape only
 #[derive(Debug, Deserialize, schemars::JsonSchema, llmbo::BatchOutput)]

@@ -144,11 +144,22 @@ pub trait BatchOutput: Sized {
     }
 }
 
+/// Whether `name` is a tool name every model family takes: 1 to 64 ASCII letters, digits,
+/// `_` or `-` (Claude's tool names, OpenAI's function and JSON-schema names, Gemini's function
+/// names).
+pub(crate) fn is_tool_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// A tool as every model family needs it: a name, what it is for and a JSON schema of its
 /// input. Adapters turn it into their family's format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolDefinition {
-    /// Matches `^[a-zA-Z][a-zA-Z0-9_-]{0,63}$`.
+    /// 1 to 64 ASCII letters, digits, `_` or `-` (`build` refuses any other name).
     pub name: String,
     /// Tells the model what the tool is for.
     pub description: String,

@@ -377,6 +377,19 @@ fn settle_output<O: OutputMode>(
     } else {
         O::tools()
     };
+    // Every family names a tool (and a JSON schema) by these characters alone: another name
+    // would be refused for every record of a job already paid for.
+    if let Some(name) = std::iter::once(&tool.name)
+        .chain(tools.iter().map(|t| &t.name))
+        .find(|name| !crate::output::is_tool_name(name))
+    {
+        return Err(Error::InvalidConfig {
+            field: "output_tool",
+            reason: format!(
+                "the tool name `{name}` must be 1 to 64 letters, digits, `_` or `-`, as every model family takes"
+            ),
+        });
+    }
     let spec = resolve_output(
         &run.model_name,
         run.invocation_type(),
