@@ -1397,3 +1397,57 @@ async fn a_reask_on_every_api_continues_each_records_own_request() {
         }
     }
 }
+
+/// A run under `on_demand_below` on the batch APIs is answered on demand (Anthropic's
+/// `/v1/messages`, OpenAI's `/v1/chat/completions` and `/v1/responses`, Gemini's
+/// `:generateContent`): every record typed, in input order, with its usage, and no batch
+/// made.
+#[tokio::test]
+async fn a_small_run_on_every_api_is_answered_on_demand() {
+    use llmbo::mode::Structured;
+    use llmbo::model::OpenAiEndpoint;
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let cases = [
+        (Provider::Anthropic, None),
+        (Provider::OpenAi, None),
+        (Provider::OpenAi, Some(OpenAiEndpoint::Responses)),
+        (Provider::Gemini, None),
+    ];
+    for (provider, endpoint) in cases {
+        let name =
+            format!("tail-{}-{endpoint:?}", provider.name().to_lowercase()).replace(['(', ')'], "");
+        let mut builder =
+            api::<Structured<Person>>(&local, provider, store.path(), &name).on_demand_below(50);
+        if let Some(endpoint) = endpoint {
+            builder = builder.openai_endpoint(endpoint);
+        }
+        let results = builder
+            .build()
+            .await
+            .unwrap()
+            .auto(person_inputs(20), POLL)
+            .await
+            .unwrap();
+        ids_in_order(&results, 20);
+        for (i, record) in results.records.iter().enumerate() {
+            let person = record
+                .outcome
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{provider:?} {endpoint:?} record {i}: {e}"));
+            assert!(
+                !person.name.is_empty(),
+                "{provider:?} {endpoint:?} record {i}"
+            );
+        }
+        assert_eq!(results.manifest.success_record_count, 20);
+        assert!(
+            results.manifest.input_token_count.is_some_and(|t| t > 0),
+            "{provider:?} {endpoint:?}: usage from each answer"
+        );
+        assert!(
+            batches(&local, provider).await.is_empty(),
+            "{provider:?}: no batch for a run under the threshold"
+        );
+    }
+}

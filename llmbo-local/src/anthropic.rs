@@ -35,7 +35,9 @@ const MAX_CUSTOM_ID: usize = 64;
 
 /// The paths this module answers.
 pub(crate) fn serves(path: &str) -> bool {
-    path == "/v1/messages/batches" || path.starts_with("/v1/messages/batches/")
+    path == "/v1/messages"
+        || path == "/v1/messages/batches"
+        || path.starts_with("/v1/messages/batches/")
 }
 
 /// One batch, as the API shows it, with where its requests and results are.
@@ -116,6 +118,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let operation = match (method, segments.as_slice()) {
+        ("POST", [_, "messages"]) => "CreateMessage",
         ("POST", [_, _, _]) => "CreateMessageBatch",
         ("GET", [_, _, _]) => "ListMessageBatches",
         ("GET", [_, _, _, _]) => "RetrieveMessageBatch",
@@ -131,6 +134,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
         None => false,
     };
     let reply = match (method, segments.as_slice()) {
+        ("POST", ["v1", "messages"]) => message(shared, request.body),
         ("POST", ["v1", "messages", "batches"]) => create(shared, request.headers, request.body),
         ("GET", ["v1", "messages", "batches"]) => list(shared, request.query),
         ("GET", ["v1", "messages", "batches", id]) => with_batch(shared, id, Batch::to_json),
@@ -372,6 +376,27 @@ fn end(shared: &Shared, id: &str, base_url: &str) {
         batch.processing = 0;
         batch.ended_at = Some(Utc::now());
         batch.results_url = Some(format!("{base_url}/v1/messages/batches/{id}/results"));
+    }
+}
+
+/// `POST /v1/messages`: one request answered now, as a batch would answer it (the
+/// on-demand call of a run's small tail).
+fn message(shared: &Shared, body: &[u8]) -> Reply {
+    let Ok(params) = serde_json::from_slice::<Value>(body) else {
+        return invalid("There was an error parsing the body of your request.");
+    };
+    let key = format!("call-{}", shared.next_number());
+    match answer_one(shared, &key, Some(&params)) {
+        Outcome::Succeeded(message) => Reply::json(200, &message),
+        Outcome::Errored { kind, message } => {
+            let status = match kind {
+                "api_error" => 500,
+                "not_found_error" => 404,
+                _ => 400,
+            };
+            error(status, kind, &message)
+        }
+        Outcome::Canceled | Outcome::Expired => error(500, "api_error", "no answer"),
     }
 }
 

@@ -35,9 +35,10 @@ const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/responses", "/v1/embed
 
 /// The paths this module answers.
 pub(crate) fn serves(path: &str) -> bool {
-    ["/v1/files", "/v1/batches"]
-        .iter()
-        .any(|root| path == *root || path.starts_with(&format!("{root}/")))
+    ENDPOINTS.contains(&path)
+        || ["/v1/files", "/v1/batches"]
+            .iter()
+            .any(|root| path == *root || path.starts_with(&format!("{root}/")))
 }
 
 /// An uploaded file.
@@ -147,6 +148,9 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
         ("GET", [_, "batches"]) => "ListBatches",
         ("GET", [_, "batches", _]) => "RetrieveBatch",
         ("POST", [_, "batches", _, "cancel"]) => "CancelBatch",
+        ("POST", [_, "chat", "completions"]) => "CreateChatCompletion",
+        ("POST", [_, "responses"]) => "CreateResponse",
+        ("POST", [_, "embeddings"]) => "CreateEmbedding",
         _ => "Unknown",
     };
     let types = [
@@ -202,6 +206,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: &ApiRequest<'_>) -> Reply {
             None => not_found("batch", id),
         },
         ("POST", ["v1", "batches", id, "cancel"]) => cancel(shared, id),
+        ("POST", ["v1", ..]) if ENDPOINTS.contains(&path) => answer_now(shared, path, request.body),
         _ => error(404, "invalid_request_error", "Unknown request URL."),
     };
     if lost && reply.status < 300 {
@@ -560,6 +565,21 @@ fn update(shared: &Shared, id: &str, change: impl FnOnce(&mut BatchEntry)) {
     if let Some(batch) = lock(&shared.openai.batches).iter_mut().find(|b| b.id == id) {
         change(batch);
     }
+}
+
+/// A request to one of the endpoints answered now, as a batch line of it would be (the
+/// on-demand call of a run's small tail).
+fn answer_now(shared: &Shared, path: &str, body: &[u8]) -> Reply {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return invalid("We could not parse the JSON body of your request.");
+    };
+    let key = format!("call-{}", shared.next_number());
+    let (status, answer) = match path {
+        "/v1/embeddings" => embed_one(&key, Some(&body)),
+        "/v1/responses" => answer_one(shared, Family::OpenAiResponses, &key, Some(&body)),
+        _ => answer_one(shared, Family::OpenAi, &key, Some(&body)),
+    };
+    Reply::json(status, &answer)
 }
 
 /// One embedding request (`/v1/embeddings`): `input` (a string), `dimensions` (default
