@@ -147,6 +147,7 @@ pub trait BatchOutput: Sized {
 /// Whether `name` is a tool name every model family takes: 1 to 64 ASCII letters, digits,
 /// `_` or `-` (Claude's tool names, OpenAI's function and JSON-schema names, Gemini's function
 /// names).
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub(crate) fn is_tool_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
