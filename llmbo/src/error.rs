@@ -16,7 +16,7 @@ pub enum RecordError {
     /// The batch API answered the record with an error instead of a model output (the name
     /// is Bedrock's, where it began; Anthropic's `errored` results and OpenAI's error lines
     /// are these too).
-    #[error("the batch job returned error {code} for this record: {message}")]
+    #[error("the API returned error {code} for this record: {message}")]
     Bedrock {
         /// Bedrock's `errorCode` (an HTTP-like status such as `400`), Anthropic's error type
         /// (`invalid_request_error`), OpenAI's error code.
