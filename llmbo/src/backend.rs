@@ -225,8 +225,15 @@ impl Lines {
             return Ok(Some(raw));
         };
         let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
-        for line in raw.split_inclusive(|b| *b == b'\n') {
-            map(line, &mut out);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &raw).chain(std::iter::once(raw.len())) {
+            if let Some(line) = raw
+                .get(start..(end + 1).min(raw.len()))
+                .filter(|l| !l.is_empty())
+            {
+                map(line, &mut out);
+            }
+            start = end + 1;
         }
         Ok(Some(out))
     }

@@ -154,7 +154,7 @@ impl Anthropic {
             .unwrap_or_default();
         let entry = self.register.by_batch(batch_id).await?;
         let table = self.register.table_of(entry).await?;
-        let map: LineMap = Box::new(move |line, out| LINES.bedrock_line(line, &table, out));
+        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
         self.api.lines("get results", url, map).await
     }
 
@@ -240,28 +240,10 @@ struct ResultBody<'a> {
     error: Option<Value>,
 }
 
-/// How a result line becomes Bedrock's output line: nothing for a canceled or expired
+/// Appends a result line to `out` as Bedrock's output line; nothing for a canceled or expired
 /// request (no line: the record is missing). A line that cannot be read is passed on as it
 /// is, for the reader to report.
-const LINES: super::LineForm = super::LineForm {
-    split: split_succeeded,
-    general: general_line,
-};
-
-/// The common line, `{"custom_id":<id>,"result":{"type":"succeeded","message":<message>}}`
-/// (the API's form), split at its ends: the id and the message's text, which is not read
-/// through here (the reader reads it). `None` for any other line.
-fn split_succeeded(line: &str) -> Option<(String, &str)> {
-    let rest = line.trim_end().strip_prefix("{\"custom_id\":")?;
-    let (custom_id, rest) = crate::jsonl::leading_string(rest)?;
-    let message = rest
-        .strip_prefix(",\"result\":{\"type\":\"succeeded\",\"message\":")?
-        .strip_suffix("}}")?;
-    crate::jsonl::is_object_text(message).then_some((custom_id, message))
-}
-
-/// A line read through, as [`LINES`] reads any it cannot split.
-fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -516,27 +498,31 @@ impl Backend for Anthropic {
 mod tests {
     use super::*;
 
+    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+        super::super::one_line(bedrock_line, line, table)
+    }
+
     #[test]
     fn results_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let mut table = std::collections::HashMap::new();
         table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
         let ok = br#"{"custom_id":"r-1","result":{"type":"succeeded","message":{"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}}}"#;
-        let line = LINES.one(ok, &table).ok_or("a line")?;
+        let line = one_line(ok, &table).ok_or("a line")?;
         assert_eq!(
             String::from_utf8(line)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\"}}\n"
         );
         let errored = br#"{"custom_id":"llmbo-h-abc","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}}}"#;
-        let line: Value = serde_json::from_slice(&LINES.one(errored, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&one_line(errored, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "a/b", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
         );
         for kind in ["canceled", "expired"] {
             let line = format!(r#"{{"custom_id":"r-2","result":{{"type":"{kind}"}}}}"#);
-            assert_eq!(LINES.one(line.as_bytes(), &table), None);
+            assert_eq!(one_line(line.as_bytes(), &table), None);
         }
-        assert_eq!(LINES.one(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
+        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         Ok(())
     }
     /// The request written from the body's text is the one built from its value.
@@ -545,25 +531,5 @@ mod tests {
         let (_dir, store) = super::super::create::test_store()?;
         let api = Anthropic::new("http://localhost:1", ApiKey::new("k"), store)?;
         super::super::create::fast_requests_agree(&api, 1)
-    }
-
-    /// The split of the common line writes what the general read writes, byte for byte, and
-    /// leaves every other line to it.
-    #[test]
-    fn the_split_line_is_the_general_one() {
-        let mut table = std::collections::HashMap::new();
-        table.insert("llmbo-h-1".to_owned(), "people/ada #1".to_owned());
-        let message = r#"{"id":"msg_1","type":"message","content":[{"type":"text","text":"a } \" { brace"}],"stop_reason":"end_turn"}"#;
-        let lines = [
-            format!(r#"{{"custom_id":"r-1","result":{{"type":"succeeded","message":{message}}}}}"#),
-            format!(r#"{{"custom_id":"llmbo-h-1","result":{{"type":"succeeded","message":{message}}}}}"#),
-            format!("{{\"custom_id\":\"q\\\"d\",\"result\":{{\"type\":\"succeeded\",\"message\":{message}}}}}\n"),
-            format!(r#"{{"custom_id":"r-2","result":{{"type":"succeeded","message":{message},"x":{{}}}}}}"#),
-            format!(r#"{{"result":{{"type":"succeeded","message":{message}}},"custom_id":"r-3"}}"#),
-            r#"{"custom_id":"r-4","result":{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}}}"#.to_owned(),
-            r#"{"custom_id":"r-5","result":{"type":"expired"}}"#.to_owned(),
-        ];
-        LINES.agree(&lines, &table);
-        assert!(split_succeeded(&lines[0]).is_some() && split_succeeded(&lines[3]).is_none());
     }
 }

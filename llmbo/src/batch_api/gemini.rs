@@ -187,7 +187,7 @@ impl Gemini {
             .unwrap_or_default();
         let entry = self.register.by_file(file_id).await?;
         let table = self.register.table_of(entry).await?;
-        let map: LineMap = Box::new(move |line, out| LINES.bedrock_line(line, &table, out));
+        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
         self.api.lines("download file", url, map).await
     }
 
@@ -275,33 +275,9 @@ struct OutputLine<'a> {
     error: Option<Value>,
 }
 
-/// How a line of Gemini's responses file becomes Bedrock's output line. A line that
+/// Appends a line of Gemini's responses file to `out` as Bedrock's output line. A line that
 /// cannot be read is passed on as it is, for the reader to report.
-const LINES: super::LineForm = super::LineForm {
-    split: split_response,
-    general: general_line,
-};
-
-/// The common line, `{"key":<id>,"response":<response>}` or `{"response":<response>,
-/// "key":<id>}` (the order is not documented), split at its ends: the key and the response's
-/// text, which is not read through here (the reader reads it). `None` for any other line.
-fn split_response(line: &str) -> Option<(String, &str)> {
-    let line = line.trim_end();
-    if let Some(rest) = line.strip_prefix("{\"key\":") {
-        let (key, rest) = crate::jsonl::leading_string(rest)?;
-        let response = rest.strip_prefix(",\"response\":")?.strip_suffix('}')?;
-        return crate::jsonl::is_object_text(response).then_some((key, response));
-    }
-    let rest = line.strip_prefix("{\"response\":")?;
-    // The key is the last member: its string must run to the line's closing brace.
-    let at = rest.rfind(",\"key\":")?;
-    let (key, after) = crate::jsonl::leading_string(rest.get(at + ",\"key\":".len()..)?)?;
-    let response = rest.get(..at)?;
-    (after == "}" && crate::jsonl::is_object_text(response)).then_some((key, response))
-}
-
-/// A line read through, as [`LINES`] reads any it cannot split.
-fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -566,22 +542,26 @@ impl Backend for Gemini {
 mod tests {
     use super::*;
 
+    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+        super::super::one_line(bedrock_line, line, table)
+    }
+
     #[test]
     fn responses_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"key":"r-1","response":{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}}"#;
         assert_eq!(
-            String::from_utf8(LINES.one(ok, &table).ok_or("a line")?)?,
+            String::from_utf8(one_line(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}}\n"
         );
         let failed =
             br#"{"key":"r-2","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
-        let line: Value = serde_json::from_slice(&LINES.one(failed, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&one_line(failed, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "INVALID_ARGUMENT", "errorMessage": "bad"}})
         );
-        assert_eq!(LINES.one(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
+        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         // An embedding batch's line, in `response` or beside the key: the same output.
         let expected =
             "{\"recordId\":\"r-3\",\"modelOutput\":{\"embedding\":{\"values\":[0.5,-0.5]}}}\n";
@@ -590,7 +570,7 @@ mod tests {
             br#"{"key":"r-3","embedding":{"values":[0.5,-0.5]}}"#,
         ] {
             assert_eq!(
-                String::from_utf8(LINES.one(line, &table).ok_or("a line")?)?,
+                String::from_utf8(one_line(line, &table).ok_or("a line")?)?,
                 expected
             );
         }
@@ -602,24 +582,5 @@ mod tests {
         let (_dir, store) = super::super::create::test_store()?;
         let api = Gemini::new("http://localhost:1", ApiKey::new("k"), store)?;
         super::super::create::fast_requests_agree(&api, 4)
-    }
-
-    /// The split of the common line, the key first or last, writes what the general read
-    /// writes, byte for byte, and leaves every other line to it.
-    #[test]
-    fn the_split_line_is_the_general_one() {
-        let table = std::collections::HashMap::new();
-        let response = r#"{"candidates":[{"content":{"parts":[{"text":",\"key\":\"x\"}"}]},"finishReason":"STOP"}]}"#;
-        let lines = [
-            format!(r#"{{"key":"r-1","response":{response}}}"#),
-            format!(r#"{{"response":{response},"key":"r-2"}}"#),
-            format!("{{\"response\":{response},\"key\":\"r-3\"}}\n"),
-            format!(r#"{{"response":{response},"key":"r-4","x":1}}"#),
-            format!(r#"{{"key":"r-5","response":{response},"x":{{}}}}"#),
-            r#"{"key":"r-6","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#
-                .to_owned(),
-        ];
-        LINES.agree(&lines, &table);
-        assert!(split_response(&lines[1]).is_some() && split_response(&lines[4]).is_none());
     }
 }

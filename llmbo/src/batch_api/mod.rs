@@ -270,87 +270,21 @@ pub(crate) async fn fetch(
     backend.lines(file).await?.read_all(max).await
 }
 
-/// How a batch API's output line is split at its ends (its record's id and the answer's
-/// text), and read through when it cannot be.
+/// One line through a batch API's `bedrock_line`, as its tests read it: `None` when it
+/// writes nothing.
+#[cfg(test)]
 #[cfg_attr(
     not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
     allow(dead_code)
 )]
-pub(crate) struct LineForm {
-    pub(crate) split: fn(&str) -> Option<(String, &str)>,
-    pub(crate) general: fn(&[u8], &std::collections::HashMap<String, String>, &mut Vec<u8>),
-}
-
-impl LineForm {
-    /// Appends `line` to `out` as Bedrock's output line: the common answer split at its
-    /// ends, any other line read through.
-    #[cfg_attr(
-        not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
-        allow(dead_code)
-    )]
-    pub(crate) fn bedrock_line(
-        &self,
-        line: &[u8],
-        table: &std::collections::HashMap<String, String>,
-        out: &mut Vec<u8>,
-    ) {
-        match std::str::from_utf8(line).ok().and_then(self.split) {
-            Some((custom_id, answer)) => answer_line(&custom_id, answer, table, out),
-            None => (self.general)(line, table, out),
-        }
-    }
-
-    /// One line, as a test reads it: `None` when nothing is written.
-    #[cfg(test)]
-    pub(crate) fn one(
-        &self,
-        line: &[u8],
-        table: &std::collections::HashMap<String, String>,
-    ) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        self.bedrock_line(line, table, &mut out);
-        (!out.is_empty()).then_some(out)
-    }
-
-    /// The split and the general read write the same bytes for each of `lines`.
-    #[cfg(test)]
-    pub(crate) fn agree(
-        &self,
-        lines: &[String],
-        table: &std::collections::HashMap<String, String>,
-    ) {
-        for line in lines {
-            let (mut split, mut general) = (Vec::new(), Vec::new());
-            self.bedrock_line(line.as_bytes(), table, &mut split);
-            (self.general)(line.as_bytes(), table, &mut general);
-            assert_eq!(
-                String::from_utf8_lossy(&split),
-                String::from_utf8_lossy(&general),
-                "{line}"
-            );
-        }
-    }
-}
-
-/// Appends Bedrock's output line of an answer, `{"recordId":…,"modelOutput":<answer>}`: the
-/// record id is `custom_id`'s (through the job's table of hashed ids), the answer's text as it
-/// came.
-#[cfg_attr(
-    not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
-    allow(dead_code)
-)]
-pub(crate) fn answer_line(
-    custom_id: &str,
-    answer: &str,
+pub(crate) fn one_line(
+    map: fn(&[u8], &std::collections::HashMap<String, String>, &mut Vec<u8>),
+    line: &[u8],
     table: &std::collections::HashMap<String, String>,
-    out: &mut Vec<u8>,
-) {
-    let record_id = table.get(custom_id).map_or(custom_id, String::as_str);
-    out.extend_from_slice(b"{\"recordId\":");
-    serde_json::to_writer(&mut *out, record_id).unwrap_or_default();
-    out.extend_from_slice(b",\"modelOutput\":");
-    out.extend_from_slice(answer.as_bytes());
-    out.extend_from_slice(b"}\n");
+) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    map(line, table, &mut out);
+    (!out.is_empty()).then_some(out)
 }
 
 /// Now, in Unix seconds.

@@ -133,7 +133,7 @@ impl OpenAi {
             .unwrap_or_default();
         let batch = self.register.by_file(file_id).await?;
         let table = self.register.table_of(batch).await?;
-        let map: LineMap = Box::new(move |line, out| LINES.bedrock_line(line, &table, out));
+        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
         self.api.lines("get file content", url, map).await
     }
 
@@ -224,33 +224,10 @@ fn error_line(record_id: &str, code: &str, message: &str, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-/// How a line of OpenAI's output or error file becomes Bedrock's output line:
+/// Appends a line of OpenAI's output or error file to `out` as Bedrock's output line;
 /// nothing for a request the batch expired before (no line: the record is missing). A line
 /// that cannot be read is passed on as it is, for the reader to report.
-const LINES: super::LineForm = super::LineForm {
-    split: split_answered,
-    general: general_line,
-};
-
-/// The common line, `{"id":…,"custom_id":<id>,"response":{"status_code":200,
-/// "request_id":…,"body":<body>},"error":null}` (the API's form), split at its ends: the id
-/// and the body's text, which is not read through here (the reader reads it). `None` for
-/// any other line.
-fn split_answered(line: &str) -> Option<(String, &str)> {
-    let rest = line.trim_end().strip_prefix("{\"id\":")?;
-    let (_, rest) = crate::jsonl::leading_string(rest)?;
-    let rest = rest.strip_prefix(",\"custom_id\":")?;
-    let (custom_id, rest) = crate::jsonl::leading_string(rest)?;
-    let rest = rest.strip_prefix(",\"response\":{\"status_code\":200,\"request_id\":")?;
-    let (_, rest) = crate::jsonl::leading_string(rest)?;
-    let body = rest
-        .strip_prefix(",\"body\":")?
-        .strip_suffix("},\"error\":null}")?;
-    crate::jsonl::is_object_text(body).then_some((custom_id, body))
-}
-
-/// A line read through, as [`LINES`] reads any it cannot split.
-fn general_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
+fn bedrock_line(line: &[u8], table: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -525,23 +502,27 @@ impl Backend for OpenAi {
 mod tests {
     use super::*;
 
+    fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
+        super::super::one_line(bedrock_line, line, table)
+    }
+
     #[test]
     fn output_lines_become_bedrock_lines() -> Result<(), Box<dyn std::error::Error>> {
         let table = std::collections::HashMap::new();
         let ok = br#"{"id":"batch_req_1","custom_id":"r-1","response":{"status_code":200,"request_id":"q","body":{"choices":[{"message":{"content":"hi"}}]}},"error":null}"#;
         assert_eq!(
-            String::from_utf8(LINES.one(ok, &table).ok_or("a line")?)?,
+            String::from_utf8(one_line(ok, &table).ok_or("a line")?)?,
             "{\"recordId\":\"r-1\",\"modelOutput\":{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}}\n"
         );
         let refused = br#"{"id":"batch_req_2","custom_id":"r-2","response":{"status_code":400,"request_id":"q","body":{"error":{"message":"bad","type":"invalid_request_error","code":null}}},"error":null}"#;
-        let line: Value = serde_json::from_slice(&LINES.one(refused, &table).ok_or("a line")?)?;
+        let line: Value = serde_json::from_slice(&one_line(refused, &table).ok_or("a line")?)?;
         assert_eq!(
             line,
             serde_json::json!({"recordId": "r-2", "error": {"errorCode": "invalid_request_error", "errorMessage": "bad"}})
         );
         let expired = br#"{"id":"batch_req_3","custom_id":"r-3","response":null,"error":{"code":"batch_expired","message":"This request could not be executed before the completion window expired."}}"#;
-        assert_eq!(LINES.one(expired, &table), None);
-        assert_eq!(LINES.one(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
+        assert_eq!(one_line(expired, &table), None);
+        assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         Ok(())
     }
     /// The request written from the body's text is the one built from its value.
@@ -550,22 +531,5 @@ mod tests {
         let (_dir, store) = super::super::create::test_store()?;
         let api = OpenAi::new("http://localhost:1", ApiKey::new("k"), store)?;
         super::super::create::fast_requests_agree(&api, 4)
-    }
-
-    /// The split of the common line writes what the general read writes, byte for byte, and
-    /// leaves every other line to it.
-    #[test]
-    fn the_split_line_is_the_general_one() {
-        let table = std::collections::HashMap::new();
-        let body = r#"{"id":"chatcmpl-1","choices":[{"message":{"content":"{\"name\":\"}\"}"},"finish_reason":"stop"}]}"#;
-        let lines = [
-            format!(r#"{{"id":"batch_req_1","custom_id":"r-1","response":{{"status_code":200,"request_id":"req_1","body":{body}}},"error":null}}"#),
-            format!(r#"{{"id":"batch_req_1","custom_id":"r-2","response":{{"status_code":400,"request_id":"req_1","body":{body}}},"error":null}}"#),
-            format!(r#"{{"id":"batch_req_1","custom_id":"r-3","response":{{"status_code":200,"request_id":"req_1","body":{body},"x":{{}}}},"error":null}}"#),
-            format!(r#"{{"custom_id":"r-4","id":"batch_req_1","response":{{"status_code":200,"request_id":"req_1","body":{body}}},"error":null}}"#),
-            r#"{"id":"batch_req_2","custom_id":"r-5","response":null,"error":{"code":"batch_expired","message":"late"}}"#.to_owned(),
-        ];
-        LINES.agree(&lines, &table);
-        assert!(split_answered(&lines[0]).is_some() && split_answered(&lines[2]).is_none());
     }
 }
