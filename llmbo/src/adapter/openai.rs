@@ -93,6 +93,23 @@ pub(crate) fn chat_tool_input(
     single_call(calls, tool, stop_reason)
 }
 
+/// A chat completion's `usage`, as the one-pass reads take it.
+#[derive(serde::Deserialize)]
+struct ChatUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+impl ChatUsage {
+    /// Both counts, or none (as [`chat_usage`] reads them).
+    fn usage(self) -> Option<Usage> {
+        Some(Usage {
+            input_tokens: self.prompt_tokens?,
+            output_tokens: self.completion_tokens?,
+        })
+    }
+}
+
 /// The one-pass read of a chat completion's common answer, from a whole output line: one
 /// choice first whose `finish_reason` is a complete stop, one call of `tool` whose
 /// `arguments` string is JSON. The arguments are a JSON string inside the JSON, so the input
@@ -139,11 +156,6 @@ pub(crate) fn chat_output_line_fast<'a>(
         #[serde(borrow)]
         arguments: Cow<'a, str>,
     }
-    #[derive(serde::Deserialize)]
-    struct ChatUsage {
-        prompt_tokens: Option<u64>,
-        completion_tokens: Option<u64>,
-    }
     let (record_id, answer): (_, Answer<'a>) = super::answer::fast_line(line)?;
     let mut choices = answer.choices.into_iter();
     let choice = choices.next()?;
@@ -156,12 +168,7 @@ pub(crate) fn chat_output_line_fast<'a>(
     }
     let input =
         serde_json::value::RawValue::from_string(call.function.arguments.into_owned()).ok()?;
-    let usage = answer.usage.and_then(|u| {
-        Some(Usage {
-            input_tokens: u.prompt_tokens?,
-            output_tokens: u.completion_tokens?,
-        })
-    });
+    let usage = answer.usage.and_then(ChatUsage::usage);
     Some((record_id, Cow::Owned(input), usage))
 }
 
@@ -196,11 +203,6 @@ pub(crate) fn chat_text_line_fast<'a>(
         #[serde(borrow)]
         content: Option<Cow<'a, str>>,
     }
-    #[derive(serde::Deserialize)]
-    struct ChatUsage {
-        prompt_tokens: Option<u64>,
-        completion_tokens: Option<u64>,
-    }
     let (record_id, answer): (_, Answer<'a>) = super::answer::fast_line(line)?;
     let choice = answer.choices.into_iter().next()?;
     super::answer::check_stop(Some(choice.finish_reason?.as_ref())).ok()?;
@@ -209,12 +211,7 @@ pub(crate) fn chat_text_line_fast<'a>(
     if text.contains("<reasoning>") || text.trim().len() != text.len() {
         return None;
     }
-    let usage = answer.usage.and_then(|u| {
-        Some(Usage {
-            input_tokens: u.prompt_tokens?,
-            output_tokens: u.completion_tokens?,
-        })
-    });
+    let usage = answer.usage.and_then(ChatUsage::usage);
     Some((record_id, text, usage))
 }
 

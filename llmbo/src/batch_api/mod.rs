@@ -1,6 +1,7 @@
 //! The batch APIs beside Bedrock, each a [`Backend`](crate::backend::Backend): Anthropic's
-//! Message Batches, OpenAI's Batch API and the Gemini API's batch mode. What they share is here: the HTTP client ([`http`]), record ids as
-//! `custom_id`s ([`ids`]), and the register of the batches a run made ([`Register`]).
+//! Message Batches, OpenAI's Batch API and the Gemini API's batch mode. What they share is
+//! here: the HTTP client ([`http`]), record ids as `custom_id`s ([`ids`]), and the register of
+//! the batches a run made ([`Register`]).
 //!
 //! These APIs keep no job names and no idempotency tokens of their own (Anthropic's batches
 //! carry neither), so llmbo keeps them: before a batch is created, its job name, request
