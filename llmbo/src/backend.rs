@@ -34,6 +34,30 @@ pub(crate) struct JobRequest<'a> {
     pub(crate) output: &'a str,
     /// The user's tags with llmbo's own.
     pub(crate) tags: &'a [(String, String)],
+    /// The job's requests as its API takes them, written by this process as it uploaded the
+    /// input (see [`Backend::request_lines`]); `None` to read them from `input`.
+    pub(crate) requests: Option<&'a Requests>,
+}
+
+/// A job's requests written as its batch API takes them, ahead of its create.
+#[derive(Debug)]
+pub(crate) struct Requests {
+    /// The requests, one after the other as the API takes them.
+    pub(crate) file: tempfile::NamedTempFile,
+    /// How many there are.
+    pub(crate) count: u64,
+    /// The record ids sent as hashes: a line `[custom_id, record id]` each.
+    pub(crate) hashed: Vec<u8>,
+}
+
+/// A writer of a job's requests in its batch API's form, fed the job's input a line at a time.
+pub(crate) trait RequestLines: Send {
+    /// One line of the job's input (a blank one is skipped); why it cannot be sent, when it
+    /// cannot.
+    fn line(&mut self, line: &[u8]) -> Result<(), String>;
+
+    /// The requests written.
+    fn finish(self: Box<Self>) -> Result<Requests, Error>;
 }
 
 /// What the lifecycle needs of a batch API's jobs.
@@ -94,6 +118,17 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     /// A writer of a job's input at `input`: what it is sent, it keeps; nothing is there
     /// until [`InputWriter::finish`], and a writer dropped before it leaves nothing billed.
     fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
+
+    /// A writer of a job's requests in the provider's form, fed the input's lines as they are
+    /// uploaded, so that [`create`](Self::create) sends them without reading the input back;
+    /// `None` where a job is made from its input as it is (Bedrock).
+    fn request_lines<'a>(
+        &'a self,
+        settings: &'a RunSettings,
+    ) -> Option<Box<dyn RequestLines + 'a>> {
+        let _ = settings;
+        None
+    }
 
     /// A file's bytes in memory when it holds at most `max` (read straight from the response,
     /// no local copy); `None` when it is larger, or where the provider reads files only to

@@ -257,6 +257,20 @@ pub(crate) fn split_input_line(line: &[u8]) -> Option<(String, &str)> {
     is_object_text(body).then_some((id, body))
 }
 
+/// A line of this process's own spool, `{"recordId":"<id>","modelInput":<body>}` as its
+/// serializer wrote it, split at its ends: the id (one without escapes) and the body's text.
+/// The body is not looked through at all: the serializer wrote it as one object, the last
+/// member of the line, so this is only for lines written in this process. `None` for any
+/// other form (then [`split_input_line`] or the general reader).
+#[cfg_attr(not(feature = "_http"), allow(dead_code))]
+pub(crate) fn split_spooled_line(line: &[u8]) -> Option<(&str, &str)> {
+    let line = std::str::from_utf8(line).ok()?.trim_end();
+    let rest = line.strip_prefix("{\"recordId\":\"")?;
+    let (id, rest) = rest.split_at(rest.find(['"', '\\'])?);
+    let body = rest.strip_prefix("\",\"modelInput\":")?.strip_suffix('}')?;
+    (body.starts_with('{') && body.ends_with('}')).then_some((id, body))
+}
+
 /// The JSON string at the start of `text`, read, and the text after it.
 pub(crate) fn leading_string(text: &str) -> Option<(String, &str)> {
     let mut strings = serde_json::Deserializer::from_str(text).into_iter::<String>();
@@ -272,19 +286,29 @@ pub(crate) fn is_object_text(text: &str) -> bool {
     if bytes.first() != Some(&b'{') {
         return false;
     }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (at, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                // To the quote that ends the string: strings are most of a body, so they are
+                // crossed a vector at a time, stopping only at quotes and escapes.
+                at += 1;
+                loop {
+                    let Some(stop) = bytes
+                        .get(at..)
+                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                    else {
+                        return false;
+                    };
+                    at += stop;
+                    if bytes.get(at) == Some(&b'\\') {
+                        at += 2;
+                        continue;
+                    }
+                    break;
+                }
+            }
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
                 depth = match depth.checked_sub(1) {
@@ -297,6 +321,7 @@ pub(crate) fn is_object_text(text: &str) -> bool {
             }
             _ => {}
         }
+        at += 1;
     }
     false
 }
@@ -354,6 +379,96 @@ mod tests {
             record_id_of_input_line(br#"{"modelInput":{"a":1},"recordId":"r1"}"#).as_deref(),
             Some("r1")
         );
+    }
+
+    #[test]
+    fn a_spooled_line_is_split_as_a_written_one_is() {
+        let body = json!({"messages": [{"role": "user", "content": "a \"quoted\" } brace"}]});
+        for id in ["r1", "with \"quotes\" and \\", "\u{e9}t\u{e9}", ""] {
+            let mut line = Vec::new();
+            encode_input_line(id, &body, &mut line);
+            let spooled = split_spooled_line(&line);
+            // An id with escapes is left to the reader that reads them.
+            if id.contains(['"', '\\']) {
+                assert_eq!(spooled, None, "{id}");
+                continue;
+            }
+            let written = split_input_line(&line);
+            assert_eq!(spooled.map(|(i, b)| (i.to_owned(), b)), written, "{id}");
+        }
+        for line in [
+            &br#"{"recordId":"r1","modelInput":"text"}"#[..],
+            br#"{"recordId":"r1"}"#,
+            br#"{"modelInput":{},"recordId":"r1"}"#,
+            b"",
+            b"\xff",
+        ] {
+            assert_eq!(
+                split_spooled_line(line),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// The byte-at-a-time reading of [`is_object_text`] it must agree with.
+    fn object_text_by_bytes(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        if bytes.first() != Some(&b'{') {
+            return false;
+        }
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for (at, &b) in bytes.iter().enumerate() {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => match depth.checked_sub(1) {
+                    None => return false,
+                    Some(0) => return at + 1 == bytes.len(),
+                    Some(d) => depth = d,
+                },
+                _ => {}
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn object_text_is_told_by_its_closing_brace_past_strings_and_escapes() {
+        for (text, expected) in [
+            (r#"{"a":"x\\"}"#, true),
+            (r#"{"a":"\\\"}"}"#, true),
+            (r#"{"a":"\"}"#, false),
+            (r#"{"a":"}"}"#, true),
+            (r#"{"a":"}"},{}"#, false),
+            (r#"{"a":["]"]}"#, true),
+            (r#"{"a":"unterminated}"#, false),
+            ("{\"a\":\"tail\\", false),
+            ("{}", true),
+            ("{", false),
+            ("}", false),
+            ("", false),
+        ] {
+            assert_eq!(is_object_text(text), expected, "{text}");
+            assert_eq!(object_text_by_bytes(text), expected, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn object_text_agrees_with_the_byte_reading(text in r#"\{[{}\[\]"\\a:,]{0,24}"#) {
+            proptest::prop_assert_eq!(is_object_text(&text), object_text_by_bytes(&text));
+        }
     }
 
     #[test]

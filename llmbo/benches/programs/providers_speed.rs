@@ -524,13 +524,16 @@ async fn measure(
     let inputs = support::inputs(n);
 
     let started = Instant::now();
-    let pushed = built.prepare_run(inputs)?.push_requests_to_s3().await?;
+    let prepared = built.prepare_run(inputs)?;
+    let prepare = started.elapsed().as_secs_f64();
+    let pushed = prepared.push_requests_to_s3().await?;
     let push = started.elapsed().as_secs_f64();
     let run = pushed.create().await?;
     let upload = started.elapsed().as_secs_f64();
     if std::env::var_os("SPEED_DEBUG").is_some() {
         eprintln!(
-            "{provider:?}: prepare+push {push:.3} s, create {:.3} s",
+            "{provider:?}: prepare {prepare:.3} s, push {:.3} s, create {:.3} s",
+            push - prepare,
             upload - push
         );
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{BatchEntry, Register, ids, process_owner, unix_now};
-use crate::backend::JobRequest;
+use crate::backend::{JobRequest, RequestLines, Requests};
 use crate::error::{AwsErrorKind, Error};
 use crate::store::FileStore;
 use crate::store::{Expected, Put};
@@ -101,89 +101,168 @@ pub(crate) fn with_model(body: &str, model: &str, out: &mut Vec<u8>) -> Option<(
     Some(())
 }
 
-/// The job's requests as the API takes them, in a temporary file; how many there are, and
-/// the table of record ids sent as hashes (a line `[custom_id, record id]` each).
+/// A job's requests written as the API takes them, a line of its input at a time: the one
+/// path from input lines to requests, whether the input is read back from the store at create
+/// or fed as it is uploaded.
+pub(crate) struct RequestsWriter<'a, S> {
+    api: &'a S,
+    settings: &'a crate::settings::RunSettings,
+    model: String,
+    temp: tempfile::NamedTempFile,
+    out: std::io::BufWriter<std::fs::File>,
+    count: u64,
+    hashed: Vec<u8>,
+    seen: std::collections::HashSet<String>,
+    request: Vec<u8>,
+    /// Whether the lines are this process's own spool (see [`crate::jsonl::split_spooled_line`]).
+    spooled: bool,
+}
+
+impl<'a, S: Sender> RequestsWriter<'a, S> {
+    /// A writer into a new private temp file.
+    pub(crate) fn new(
+        api: &'a S,
+        settings: &'a crate::settings::RunSettings,
+    ) -> Result<Self, Error> {
+        let io = |source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        };
+        let temp = tempfile::NamedTempFile::new().map_err(io)?;
+        let out =
+            std::io::BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().map_err(io)?);
+        Ok(RequestsWriter {
+            api,
+            settings,
+            model: settings.provider.api_model(&settings.model_name).to_owned(),
+            temp,
+            out,
+            count: 0,
+            hashed: Vec::new(),
+            seen: std::collections::HashSet::new(),
+            request: Vec::new(),
+            spooled: false,
+        })
+    }
+
+    /// A writer of lines from this process's own spool, as they are uploaded.
+    pub(crate) fn of_spool(
+        api: &'a S,
+        settings: &'a crate::settings::RunSettings,
+    ) -> Result<Self, Error> {
+        Ok(RequestsWriter {
+            spooled: true,
+            ..Self::new(api, settings)?
+        })
+    }
+
+    /// One line of the job's input; why it cannot be sent, when it cannot.
+    fn write_line(&mut self, line: &[u8]) -> Result<(), String> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        // The run wrote these lines: split at their ends, without reading each body through
+        // (the API reads it); any other form is read the general way.
+        let spooled = self
+            .spooled
+            .then(|| crate::jsonl::split_spooled_line(line))
+            .flatten();
+        let split = match spooled {
+            Some((id, body)) => Some((std::borrow::Cow::Borrowed(id), body)),
+            None => crate::jsonl::split_input_line(line)
+                .map(|(id, body)| (std::borrow::Cow::Owned(id), body)),
+        };
+        let (record_id, body) = match split {
+            Some(split) => split,
+            None => {
+                let record: InputLine = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+                let Some(record_id) = record.record_id else {
+                    return Err(format!(
+                        "the line has no recordId, which a {} batch needs as its custom_id",
+                        self.api.provider()
+                    ));
+                };
+                (record_id, record.model_input.get())
+            }
+        };
+        if !body.trim_start().starts_with('{') {
+            return Err("modelInput is not a JSON object".into());
+        }
+        let custom_id = ids::custom_id(&record_id);
+        if !self.seen.insert(custom_id.to_string()) {
+            return Err(format!("the record id `{record_id}` is used twice"));
+        }
+        if custom_id != record_id.as_ref() {
+            serde_json::to_writer(&mut self.hashed, &[custom_id.as_ref(), record_id.as_ref()])
+                .unwrap_or_default();
+            self.hashed.push(b'\n');
+        }
+        self.request.clear();
+        let (api, settings, model) = (self.api, self.settings, self.model.as_str());
+        if !api.write_request(settings, &custom_id, body, model, &mut self.request) {
+            self.request.clear();
+            let Ok(Value::Object(body)) = serde_json::from_str(body) else {
+                return Err("modelInput is not a JSON object".into());
+            };
+            serde_json::to_writer(
+                &mut self.request,
+                &api.request(settings, &custom_id, body, model),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        let io = |e: std::io::Error| format!("the requests could not be written: {e}");
+        if self.count > 0 {
+            self.out.write_all(api.separator()).map_err(io)?;
+        }
+        self.out.write_all(&self.request).map_err(io)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The requests written.
+    fn finish_requests(mut self) -> Result<Requests, Error> {
+        self.out.flush().map_err(|source| Error::Io {
+            path: self.temp.path().to_owned(),
+            source,
+        })?;
+        Ok(Requests {
+            file: self.temp,
+            count: self.count,
+            hashed: self.hashed,
+        })
+    }
+}
+
+impl<S: Sender> RequestLines for RequestsWriter<'_, S> {
+    fn line(&mut self, line: &[u8]) -> Result<(), String> {
+        self.write_line(line)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Requests, Error> {
+        self.finish_requests()
+    }
+}
+
+/// The job's requests as the API takes them, read from its input in the store.
 async fn requests_file<S: Sender>(
     api: &S,
     store: &dyn FileStore,
     settings: &crate::settings::RunSettings,
     input: &str,
-) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Error> {
-    let temp = tempfile::NamedTempFile::new().map_err(|source| Error::Io {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let io = |source| Error::Io {
-        path: temp.path().to_owned(),
-        source,
-    };
-    let mut out = std::io::BufWriter::new(temp.as_file());
-    let model = settings.provider.api_model(&settings.model_name).to_owned();
-    let (mut count, mut hashed) = (0u64, Vec::new());
-    let mut seen = std::collections::HashSet::new();
-    let mut request = Vec::new();
+) -> Result<Requests, Error> {
+    let mut writer = RequestsWriter::new(api, settings)?;
     for file in store.input_files(input).await? {
         let mut lines = store.lines(&file).await?;
         let mut number = 0usize;
         while let Some(line) = lines.next_line().await? {
             number += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let bad = |reason: String| Error::Corrupt {
+            writer.write_line(&line).map_err(|reason| Error::Corrupt {
                 object: format!("{file}, line {number}"),
                 reason,
-            };
-            // The run wrote these lines: split at their ends, without reading each body
-            // through (the API reads it); any other form is read the general way.
-            let (record_id, body) = match crate::jsonl::split_input_line(&line) {
-                Some((id, body)) => (std::borrow::Cow::Owned(id), body),
-                None => {
-                    let record: InputLine =
-                        serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
-                    let Some(record_id) = record.record_id else {
-                        return Err(bad(format!(
-                            "the line has no recordId, which a {} batch needs as its custom_id",
-                            api.provider()
-                        )));
-                    };
-                    (record_id, record.model_input.get())
-                }
-            };
-            if !body.trim_start().starts_with('{') {
-                return Err(bad("modelInput is not a JSON object".into()));
-            }
-            let custom_id = ids::custom_id(&record_id);
-            if !seen.insert(custom_id.to_string()) {
-                return Err(bad(format!("the record id `{record_id}` is used twice")));
-            }
-            if custom_id != record_id.as_ref() {
-                serde_json::to_writer(&mut hashed, &[custom_id.as_ref(), record_id.as_ref()])
-                    .unwrap_or_default();
-                hashed.push(b'\n');
-            }
-            request.clear();
-            if !api.write_request(settings, &custom_id, body, &model, &mut request) {
-                request.clear();
-                let Ok(Value::Object(body)) = serde_json::from_str(body) else {
-                    return Err(bad("modelInput is not a JSON object".into()));
-                };
-                serde_json::to_writer(
-                    &mut request,
-                    &api.request(settings, &custom_id, body, &model),
-                )
-                .map_err(|e| io(e.into()))?;
-            }
-            if count > 0 {
-                out.write_all(api.separator()).map_err(io)?;
-            }
-            out.write_all(&request).map_err(io)?;
-            count += 1;
+            })?;
         }
     }
-    out.flush().map_err(io)?;
-    drop(out);
-    Ok((temp, count, hashed))
+    writer.finish_requests()
 }
 
 /// Creates `job`'s batch once, whatever other processes do with the same job.
@@ -193,7 +272,15 @@ pub(crate) async fn create_once<S: Sender>(
     job: &JobRequest<'_>,
 ) -> Result<String, Error> {
     let store = register.store.as_ref();
-    let (requests, records, hashed) = requests_file(api, store, job.settings, job.input).await?;
+    let read;
+    let written = match job.requests {
+        Some(requests) => requests,
+        None => {
+            read = requests_file(api, store, job.settings, job.input).await?;
+            &read
+        }
+    };
+    let (requests, records, hashed) = (written.file.path(), written.count, &written.hashed);
     if records == 0 {
         return Err(Error::Corrupt {
             object: job.input.to_owned(),
@@ -217,14 +304,14 @@ pub(crate) async fn create_once<S: Sender>(
     if !hashed.is_empty() {
         let url = store.url(&Register::ids_key(job.job_name));
         let mut writer = store.put_input(&url);
-        writer.write(&hashed).await?;
+        writer.write(hashed).await?;
         writer.finish().await?;
     }
     loop {
         let Some((entry, version)) = register.get(job.job_name).await? else {
             match register.put(&fresh, Expected::Absent).await? {
                 Put::Written(version) => {
-                    let sent = send(api, register, job, requests.path(), fresh.clone(), version);
+                    let sent = send(api, register, job, requests, fresh.clone(), version);
                     match sent.await {
                         Err(err) if may_pass(&err, &mut attempts) => {
                             wait_after(&err, attempts, job).await;
@@ -277,7 +364,7 @@ pub(crate) async fn create_once<S: Sender>(
             ..fresh.clone()
         };
         if let Put::Written(version) = register.put(&taken, Expected::Unchanged(&version)).await? {
-            match send(api, register, job, requests.path(), taken, version).await {
+            match send(api, register, job, requests, taken, version).await {
                 Err(err) if may_pass(&err, &mut attempts) => {
                     wait_after(&err, attempts, job).await;
                 }
@@ -388,6 +475,53 @@ pub(crate) fn fast_requests_agree<S: Sender>(
             "{fast_ones} of the bodies took the fast path"
         );
     }
+    Ok(())
+}
+
+/// For the backends' tests: the requests written ahead from a spool's lines as they are
+/// uploaded are byte for byte the ones read back from the same input in `store`, the table of
+/// hashed ids too, for ids plain, quoted and too long to send.
+#[cfg(test)]
+pub(crate) fn spooled_requests_agree<S: Sender>(
+    api: &S,
+    store: &dyn FileStore,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let body = serde_json::json!({
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "a \"quoted\" } brace"}],
+    });
+    let long = "x".repeat(100);
+    let mut input = Vec::new();
+    for id in ["r-1", "with \"quotes\"", long.as_str(), "\u{e9}t\u{e9}"] {
+        crate::jsonl::encode_input_line(id, &body, &mut input);
+    }
+    let settings = crate::settings::RunSettings {
+        model_name: "m-1".into(),
+        ..Default::default()
+    };
+    let url = store.url("input/job.jsonl");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let read = runtime.block_on(async {
+        let mut writer = store.put_input(&url);
+        writer.write(&input).await?;
+        writer.finish().await?;
+        requests_file(api, store, &settings, &url).await
+    })?;
+    let mut ahead: Box<dyn RequestLines + '_> = Box::new(RequestsWriter::of_spool(api, &settings)?);
+    for line in input.split(|b| *b == b'\n') {
+        ahead.line(line)?;
+    }
+    let ahead = ahead.finish()?;
+    assert_eq!(
+        std::fs::read(ahead.file.path())?,
+        std::fs::read(read.file.path())?
+    );
+    assert_eq!((ahead.count, &ahead.hashed), (4, &read.hashed));
+    // Every id but the plain one goes as a hash.
+    assert_eq!(ahead.hashed.iter().filter(|b| **b == b'\n').count(), 3);
     Ok(())
 }
 

@@ -404,6 +404,15 @@ impl Backend for OpenAi {
         Box::pin(async move { super::create::create_once(self, &self.register, &job).await })
     }
 
+    /// The requests written as the input is uploaded, so that `create` sends them as they are.
+    fn request_lines<'a>(
+        &'a self,
+        settings: &'a RunSettings,
+    ) -> Option<Box<dyn crate::backend::RequestLines + 'a>> {
+        let writer = super::create::RequestsWriter::of_spool(self, settings).ok()?;
+        Some(Box::new(writer))
+    }
+
     fn describe<'a>(&'a self, job_id: &'a str) -> BackendFuture<'a, JobDetails> {
         Box::pin(async move {
             let batch = self.get_batch(job_id).await?;
@@ -531,5 +540,18 @@ mod tests {
         let (_dir, store) = super::super::create::test_store()?;
         let api = OpenAi::new("http://localhost:1", ApiKey::new("k"), store)?;
         super::super::create::fast_requests_agree(&api, 4)
+    }
+
+    /// The requests written as the input goes up are the ones read back from it at create.
+    #[test]
+    fn the_requests_written_ahead_are_the_ones_read_back() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let (_dir, store) = super::super::create::test_store()?;
+        let api = OpenAi::new(
+            "http://localhost:1",
+            ApiKey::new("k"),
+            std::sync::Arc::clone(&store),
+        )?;
+        super::super::create::spooled_requests_agree(&api, store.as_ref())
     }
 }

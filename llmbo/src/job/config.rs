@@ -38,6 +38,9 @@ pub(crate) struct JobConfig {
     /// The record ids of the jobs this process uploaded, in private temp files, so reading
     /// results back needs no second download of the input.
     pub(crate) local_ids: LocalIds,
+    /// The requests of the jobs this process uploaded, written in their batch API's form as
+    /// they were uploaded, so that creating them reads nothing back.
+    pub(crate) local_requests: LocalRequests,
     /// The check each answer of a run-time output tool is held to (see
     /// [`Inferer::check_outputs`](super::Inferer::check_outputs)).
     pub(crate) output_check: Option<crate::mode::OutputCheck>,
@@ -61,6 +64,14 @@ pub(crate) struct JobConfig {
 /// one a line).
 pub(crate) type LocalIds = std::sync::Arc<
     std::sync::Mutex<std::collections::HashMap<String, (String, String, std::fs::File)>>,
+>;
+
+/// Job name → (input SHA-256, the input's version as uploaded, the job's requests in its
+/// batch API's form).
+pub(crate) type LocalRequests = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<String, (String, String, Arc<crate::backend::Requests>)>,
+    >,
 >;
 
 impl JobConfig {
@@ -99,6 +110,7 @@ impl JobConfig {
             progress: None,
             poll: super::PollConfig::default(),
             local_ids: LocalIds::default(),
+            local_requests: LocalRequests::default(),
             output_check: None,
             strict: false,
             skip_checks: false,

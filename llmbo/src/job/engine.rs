@@ -85,6 +85,7 @@ pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result
     let token = client_request_token(config, entry);
     let output_uri = config.output_uri();
     let tags = job_tags(config);
+    let requests = local_requests(config, entry).await;
     let job_arn = config
         .backend
         .create(JobRequest {
@@ -94,8 +95,16 @@ pub(crate) async fn create_job(config: &JobConfig, entry: &ShardEntry) -> Result
             input: entry.input_folder.as_deref().unwrap_or(&entry.input_uri),
             output: &output_uri,
             tags: &tags,
+            requests: requests.as_deref(),
         })
         .await?;
+    if requests.is_some() {
+        config
+            .local_requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&entry.job_name);
+    }
     tracing::info!(job_arn = %job_arn, job_name = %entry.job_name, "job created");
     Ok(job_arn)
 }
@@ -289,6 +298,30 @@ pub(crate) async fn first_model_input(
         return Ok(body);
     }
     Ok(None)
+}
+
+/// The requests of a job this process uploaded itself, written in its API's form as they went
+/// up, while its input is still the one this process wrote (one HEAD); `None` otherwise, and
+/// the backend reads them from the input.
+async fn local_requests(
+    config: &JobConfig,
+    entry: &ShardEntry,
+) -> Option<Arc<crate::backend::Requests>> {
+    let (etag, requests) = {
+        let held = config
+            .local_requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (hash, etag, requests) = held.get(&entry.job_name)?;
+        if *hash != entry.input_hash || entry.input_folder.is_some() {
+            return None;
+        }
+        (etag.clone(), Arc::clone(requests))
+    };
+    match config.backend.version(&entry.input_uri).await {
+        Ok(Some(now)) if !etag.is_empty() && now == etag => Some(requests),
+        _ => None,
+    }
 }
 
 /// The record ids of a job this process uploaded itself (the same bytes, so no check is

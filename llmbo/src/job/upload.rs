@@ -56,6 +56,12 @@ pub(crate) async fn upload_job(
         source,
     })?);
     let mut ids_ok = true;
+    // The job's requests in its API's form, written as its input goes up (a job whose media
+    // move is read back from the store at create).
+    let mut requests = match relocation {
+        None => config.backend.request_lines(&config.settings),
+        Some(_) => None,
+    };
     while left > 0 {
         let (back, buffer, lines) = read_lines(reader, chunk, left, INPUT_CHUNK).await?;
         reader = back;
@@ -81,6 +87,13 @@ pub(crate) async fn upload_job(
                 }
                 _ => ids_ok = false,
             }
+            if let Some(writer) = &mut requests
+                && let Err(reason) = writer.line(line)
+            {
+                // Read back at create, which says what is wrong with the line.
+                tracing::debug!(job_name = %entry.job_name, %reason, "requests not written ahead");
+                requests = None;
+            }
         }
         upload.write(&chunk).await?;
         if let Some((path, file)) = &mut local {
@@ -104,6 +117,27 @@ pub(crate) async fn upload_job(
             .map_err(|source| Error::Io { path, source })?;
     }
     tracing::info!(input = %entry.input_uri, records = entry.records, "requests uploaded");
+    if let Some(writer) = requests {
+        match writer.finish() {
+            Ok(written) => {
+                config
+                    .local_requests
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(
+                        entry.job_name.clone(),
+                        (
+                            entry.input_hash.clone(),
+                            etag.clone(),
+                            std::sync::Arc::new(written),
+                        ),
+                    );
+            }
+            Err(err) => {
+                tracing::debug!(job_name = %entry.job_name, error = %err, "requests not written ahead")
+            }
+        }
+    }
     if ids_ok && let Ok(file) = ids.into_inner() {
         config
             .local_ids
