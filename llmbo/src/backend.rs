@@ -36,11 +36,13 @@ pub(crate) struct JobRequest<'a> {
     pub(crate) tags: &'a [(String, String)],
     /// The job's requests as its API takes them, written by this process as it uploaded the
     /// input (see [`Backend::request_lines`]); `None` to read them from `input`.
+    #[cfg_attr(not(feature = "_http"), allow(dead_code))]
     pub(crate) requests: Option<&'a Requests>,
 }
 
 /// A job's requests written as its batch API takes them, ahead of its create.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "_http"), allow(dead_code))]
 pub(crate) struct Requests {
     /// The requests, one after the other as the API takes them.
     pub(crate) file: tempfile::NamedTempFile,
@@ -138,6 +140,18 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
         Box::pin(async { Ok(None) })
     }
 
+    /// An output file's bytes in memory as [`fetch`](Self::fetch) reads them, but as the
+    /// provider serves them, with how its lines become Bedrock's (`None`: they are): the
+    /// reader reads the common answer straight from the provider's line, and makes only the
+    /// others Bedrock's. By default, [`fetch`](Self::fetch)'s bytes.
+    fn fetch_served<'a>(
+        &'a self,
+        file: &'a str,
+        max: u64,
+    ) -> BackendFuture<'a, Option<(Vec<u8>, Option<LineMap>)>> {
+        Box::pin(async move { Ok(self.fetch(file, max).await?.map(|bytes| (bytes, None))) })
+    }
+
     /// Up to `limit` bytes of an output file from `offset`, all of one version of it, while its
     /// job runs: `None` where a job's output is written only at its end (the batch APIs) or the
     /// file is not there yet. Bedrock says results can be read while a job is InProgress;
@@ -201,9 +215,57 @@ pub(crate) trait InputWriter<'a>: Send {
     fn finish(self: Box<Self>) -> BackendFuture<'a, String>;
 }
 
-/// What a backend makes of each line it reads: the line in Bedrock's form appended to the
-/// buffer, or nothing to leave it out.
-pub(crate) type LineMap = Box<dyn FnMut(&[u8], &mut Vec<u8>) + Send>;
+/// How a batch API's output lines become Bedrock's (`recordId`, `modelOutput` or `error`): its
+/// conversion of one line, and the table of the record ids it sent as hashes.
+#[derive(Clone)]
+pub(crate) struct LineMap {
+    /// The API, whose success lines the reader reads as they stand.
+    api: crate::jsonl::Served,
+    convert: fn(&[u8], &std::collections::HashMap<String, String>, &mut Vec<u8>),
+    ids: std::sync::Arc<std::collections::HashMap<String, String>>,
+}
+
+impl LineMap {
+    /// `convert` appends a line in Bedrock's form, its id looked up in `ids` (`custom_id` →
+    /// record id), or nothing to leave the line out.
+    #[cfg_attr(not(feature = "_http"), allow(dead_code))]
+    pub(crate) fn new(
+        api: crate::jsonl::Served,
+        convert: fn(&[u8], &std::collections::HashMap<String, String>, &mut Vec<u8>),
+        ids: std::collections::HashMap<String, String>,
+    ) -> Self {
+        LineMap {
+            api,
+            convert,
+            ids: std::sync::Arc::new(ids),
+        }
+    }
+
+    /// Appends `line` in Bedrock's form to `out`, or nothing where it is left out (an expired
+    /// or cancelled request: its record is missing).
+    pub(crate) fn apply(&self, line: &[u8], out: &mut Vec<u8>) {
+        (self.convert)(line, &self.ids, out);
+    }
+
+    /// The API whose lines these are.
+    pub(crate) fn api(&self) -> crate::jsonl::Served {
+        self.api
+    }
+
+    /// The record id of the request sent as `sent`.
+    pub(crate) fn record_id<'a>(&'a self, sent: &'a str) -> &'a str {
+        self.ids.get(sent).map_or(sent, String::as_str)
+    }
+}
+
+impl std::fmt::Debug for LineMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineMap")
+            .field("api", &self.api)
+            .field("hashed_ids", &self.ids.len())
+            .finish_non_exhaustive()
+    }
+}
 
 /// How a backend names a read that failed on the way: the file and the I/O error.
 type ReadError = Box<dyn Fn(&str, &std::io::Error) -> Error + Send>;
@@ -256,21 +318,22 @@ impl Lines {
         if raw.len() as u64 > max {
             return Ok(None);
         }
-        let Some(map) = &mut self.map else {
-            return Ok(Some(raw));
-        };
-        let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &raw).chain(std::iter::once(raw.len())) {
-            if let Some(line) = raw
-                .get(start..(end + 1).min(raw.len()))
-                .filter(|l| !l.is_empty())
-            {
-                map(line, &mut out);
-            }
-            start = end + 1;
-        }
-        Ok(Some(out))
+        Ok(Some(match &self.map {
+            None => raw,
+            Some(map) => map_all(map, &raw),
+        }))
+    }
+
+    /// The whole file as served, and how its lines become Bedrock's (`None`: they are), for a
+    /// reader that reads the common answer straight from the API's line: `None` when it holds
+    /// more than `max` bytes (then nothing more is read).
+    #[cfg(feature = "_http")]
+    pub(crate) async fn read_served(
+        mut self,
+        max: u64,
+    ) -> Result<Option<(Vec<u8>, Option<LineMap>)>, Error> {
+        let map = self.map.take();
+        Ok(self.read_all(max).await?.map(|raw| (raw, map)))
     }
 
     /// The next line with its newline (the last may have none); `None` at the end.
@@ -286,11 +349,11 @@ impl Lines {
             if read == 0 {
                 return Ok(None);
             }
-            match &mut self.map {
+            match &self.map {
                 None => return Ok(Some(line)),
                 Some(map) => {
                     let mut mapped = Vec::with_capacity(line.len() + 32);
-                    map(&line, &mut mapped);
+                    map.apply(&line, &mut mapped);
                     if !mapped.is_empty() {
                         return Ok(Some(mapped));
                     }
@@ -298,6 +361,22 @@ impl Lines {
             }
         }
     }
+}
+
+/// Every line of `raw` through `map`, in one pass over its bytes (no line read alone).
+pub(crate) fn map_all(map: &LineMap, raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', raw).chain(std::iter::once(raw.len())) {
+        if let Some(line) = raw
+            .get(start..(end + 1).min(raw.len()))
+            .filter(|l| !l.is_empty())
+        {
+            map.apply(line, &mut out);
+        }
+        start = end + 1;
+    }
+    out
 }
 
 /// Where a job's output is, by the provider's names for its files (`s3://…` on Bedrock).

@@ -148,20 +148,181 @@ pub fn parse_output_line(line: &str) -> OutputLine {
 
 /// The record id and raw `modelOutput` of an ordinary output line (a JSON object with a string
 /// `recordId` and a `modelOutput`), borrowed from the line; `None` for anything else, which
-/// [`parse_output_line`] then reads.
+/// [`parse_output_line`] then reads. While [`reading_served`] holds, a batch API's success
+/// line as it stands is one too (see [`AnswerLine`]).
 pub(crate) fn fast_output_line(line: &str) -> Option<(Cow<'_, str>, &RawValue)> {
-    #[derive(serde::Deserialize)]
-    struct FastLine<'a> {
-        #[serde(rename = "recordId", borrow)]
-        record_id: Option<Cow<'a, str>>,
-        #[serde(rename = "modelOutput", borrow)]
-        model_output: Option<&'a RawValue>,
-    }
     if !line.trim_start().starts_with('{') {
         return None;
     }
-    let fast: FastLine<'_> = serde_json::from_str(line).ok()?;
-    Some((fast.record_id?, fast.model_output?))
+    let fast: AnswerLine<'_, &RawValue> = serde_json::from_str(line).ok()?;
+    Some((fast.record_id, fast.answer))
+}
+
+/// A batch API whose output lines a reader reads as it serves them (see [`reading_served`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(all(feature = "anthropic", feature = "openai", feature = "gemini")),
+    allow(dead_code)
+)]
+pub(crate) enum Served {
+    /// `{"custom_id", "result": {"type": "succeeded", "message"}}`.
+    Anthropic,
+    /// `{"custom_id", "response": {"status_code": 200, "body"}, "error": null}`.
+    OpenAi,
+    /// `{"key", "response"}`.
+    Gemini,
+}
+
+thread_local! {
+    /// The batch API whose lines are read on this thread (see [`reading_served`]).
+    static SERVED: std::cell::Cell<Option<Served>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `read` with `api`'s success lines taken as answer lines as they stand (see
+/// [`AnswerLine`]): the reader of such an output reads its common answer in one pass, without
+/// first making the line Bedrock's. Everywhere else only Bedrock's form is one.
+#[cfg_attr(not(feature = "_http"), allow(dead_code))]
+pub(crate) fn reading_served<T>(api: Served, read: impl FnOnce() -> T) -> T {
+    struct Reset(Option<Served>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SERVED.set(self.0);
+        }
+    }
+    let _reset = Reset(SERVED.replace(Some(api)));
+    read()
+}
+
+/// A record's answer line, its answer read as `F` in the same pass as the line: Bedrock's
+/// `{"recordId", "modelOutput"}`, and while [`reading_served`] holds, the batch API's success
+/// line as it serves it (see [`Served`]). These are the lines each API's conversion to
+/// Bedrock's form turns into an answer whose `modelOutput` has the same bytes. Anything else
+/// (an error line, a line of two forms, an id or answer written twice) is not read here: the
+/// line goes the general way.
+pub(crate) struct AnswerLine<'a, F> {
+    /// The id as the line writes it (a batch API's `custom_id`, mapped by its reader).
+    pub(crate) record_id: Cow<'a, str>,
+    pub(crate) answer: F,
+}
+
+/// A string, borrowed from the line where it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visit)
+    }
+}
+
+/// Anthropic's `result`.
+#[derive(serde::Deserialize)]
+struct AnthropicResult<'a, F> {
+    /// `succeeded` has no escapes: a `type` written with one is read the general way.
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: Option<F>,
+}
+
+/// OpenAI's `response`.
+#[derive(serde::Deserialize)]
+struct OpenAiResponse<F> {
+    status_code: u16,
+    body: Option<F>,
+}
+
+impl<'de, F: serde::Deserialize<'de>> serde::Deserialize<'de> for AnswerLine<'de, F> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<F>(std::marker::PhantomData<F>);
+        impl<'de, F: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visit<F> {
+            type Value = AnswerLine<'de, F>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an answer line")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                use serde::de::{Error, IgnoredAny};
+                let served = SERVED.get();
+                // The id and the answer, each with whether it is the API's (not Bedrock's).
+                let mut id: Option<(bool, Cow<'de, str>)> = None;
+                let mut answer: Option<(bool, F)> = None;
+                let mut errored = false;
+                let not_one = || M::Error::custom("not an answer line");
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    let key = key.0.as_ref();
+                    let found = match (served, key) {
+                        (_, "recordId") => Some((false, None)),
+                        (Some(Served::Anthropic | Served::OpenAi), "custom_id")
+                        | (Some(Served::Gemini), "key") => Some((true, None)),
+                        (_, "modelOutput") => Some((false, Some(map.next_value::<F>()?))),
+                        (Some(Served::Anthropic), "result") => {
+                            let result = map.next_value::<AnthropicResult<'de, F>>()?;
+                            match (result.kind, result.message) {
+                                ("succeeded", Some(message)) => Some((true, Some(message))),
+                                _ => return Err(not_one()),
+                            }
+                        }
+                        (Some(Served::OpenAi), "response") => {
+                            let response = map.next_value::<OpenAiResponse<F>>()?;
+                            match (response.status_code, response.body) {
+                                (200, Some(body)) => Some((true, Some(body))),
+                                _ => return Err(not_one()),
+                            }
+                        }
+                        (Some(Served::Gemini), "response") => {
+                            Some((true, Some(map.next_value::<F>()?)))
+                        }
+                        (Some(Served::OpenAi), "error") => {
+                            errored |= map.next_value::<Option<IgnoredAny>>()?.is_some();
+                            None
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            None
+                        }
+                    };
+                    match found {
+                        Some((theirs, None)) => {
+                            if id.is_some() {
+                                return Err(not_one());
+                            }
+                            id = Some((theirs, map.next_value::<Text<'de>>()?.0));
+                        }
+                        Some((theirs, Some(value))) => {
+                            if answer.is_some() {
+                                return Err(not_one());
+                            }
+                            answer = Some((theirs, value));
+                        }
+                        None => {}
+                    }
+                }
+                let ((id_theirs, record_id), (answer_theirs, answer)) =
+                    id.zip(answer).ok_or_else(not_one)?;
+                // An answer under the other form's id is none; OpenAI's with an error is an
+                // error (Gemini's conversion reads the `response` whatever else the line says).
+                if id_theirs != answer_theirs || (errored && answer_theirs) {
+                    return Err(not_one());
+                }
+                Ok(AnswerLine { record_id, answer })
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
 }
 
 /// The `recordId` string member of the top-level object of a possibly broken line: keys inside

@@ -30,19 +30,14 @@ pub(crate) fn strict_from_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> O
 }
 
 /// An output line with its `modelOutput` read as `F` in the same pass: the one-pass form of
-/// an adapter's fast path. Other members (the echoed `modelInput`, …) are skipped.
+/// an adapter's fast path. Other members (the echoed `modelInput`, …) are skipped. While a
+/// batch API's own lines are read, its success line is one too (see
+/// [`AnswerLine`](crate::jsonl::AnswerLine)).
 pub(crate) fn fast_line<'a, F: serde::Deserialize<'a>>(
     line: &'a str,
 ) -> Option<(std::borrow::Cow<'a, str>, F)> {
-    #[derive(serde::Deserialize)]
-    struct Line<'a, F> {
-        #[serde(rename = "recordId", borrow)]
-        record_id: std::borrow::Cow<'a, str>,
-        #[serde(rename = "modelOutput")]
-        model_output: F,
-    }
-    let line: Line<'a, F> = strict_from_str(line)?;
-    Some((line.record_id, line.model_output))
+    let line: crate::jsonl::AnswerLine<'a, F> = strict_from_str(line)?;
+    Some((line.record_id, line.answer))
 }
 
 /// What a stop reason means for a structured answer.

@@ -154,7 +154,7 @@ impl Anthropic {
             .unwrap_or_default();
         let entry = self.register.by_batch(batch_id).await?;
         let table = self.register.table_of(entry).await?;
-        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
+        let map = LineMap::new(crate::jsonl::Served::Anthropic, bedrock_line, table);
         self.api.lines("get results", url, map).await
     }
 
@@ -454,6 +454,14 @@ impl Backend for Anthropic {
         Box::pin(super::fetch(self, file, max))
     }
 
+    fn fetch_served<'a>(
+        &'a self,
+        file: &'a str,
+        max: u64,
+    ) -> BackendFuture<'a, Option<(Vec<u8>, Option<LineMap>)>> {
+        Box::pin(async move { self.lines(file).await?.read_served(max).await })
+    }
+
     fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {
         Box::pin(self.store.input_files(input))
     }
@@ -506,6 +514,33 @@ impl Backend for Anthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The success lines are read as they stand, each exactly as its Bedrock line would be.
+    #[test]
+    fn success_lines_are_read_as_served_as_their_bedrock_lines_are() {
+        let mut table = std::collections::HashMap::new();
+        table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
+        let lines = [
+            r#"{"custom_id":"r-1","result":{"type":"succeeded","message":{"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}}}"#,
+            r#"{"result":{"type":"succeeded","message":{"content":[],"stop_reason":"end_turn"}},"custom_id":"llmbo-h-abc"}"#,
+            r#"{"custom_id":"r-\"q\"","result":{"type":"succeeded","message":{"id":"m"}}}"#,
+            r#"{"custom_id":"r-2","result":{"type":"errored","error":{"type":"error","error":{"type":"overloaded_error","message":"busy"}}}}"#,
+            r#"{"custom_id":"r-3","result":{"type":"expired"}}"#,
+            r#"{"custom_id":"r-4","result":{"type":"canceled"}}"#,
+            r#"{"custom_id":"r-5","custom_id":"r-6","result":{"type":"succeeded","message":{}}}"#,
+            r#"{"custom_id":"r-7","result":{"type":"succeeded"}}"#,
+            r#"{"custom_id":"r-8","result":{"type":"succeeded","message":null}}"#,
+            r#"{"key":"r-9","response":{"a":1}}"#,
+            r#"{"recordId":"r-10","modelOutput":{"a":1}}"#,
+        ];
+        let fast = super::super::served_lines_agree(
+            crate::jsonl::Served::Anthropic,
+            bedrock_line,
+            &lines,
+            &table,
+        );
+        assert_eq!(fast, 4);
+    }
 
     fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
         super::super::one_line(bedrock_line, line, table)

@@ -187,7 +187,7 @@ impl Gemini {
             .unwrap_or_default();
         let entry = self.register.by_file(file_id).await?;
         let table = self.register.table_of(entry).await?;
-        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
+        let map = LineMap::new(crate::jsonl::Served::Gemini, bedrock_line, table);
         self.api.lines("download file", url, map).await
     }
 
@@ -505,6 +505,14 @@ impl Backend for Gemini {
         Box::pin(super::fetch(self, file, max))
     }
 
+    fn fetch_served<'a>(
+        &'a self,
+        file: &'a str,
+        max: u64,
+    ) -> BackendFuture<'a, Option<(Vec<u8>, Option<LineMap>)>> {
+        Box::pin(async move { self.lines(file).await?.read_served(max).await })
+    }
+
     fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {
         Box::pin(self.store.input_files(input))
     }
@@ -550,6 +558,30 @@ impl Backend for Gemini {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The success lines are read as they stand, each exactly as its Bedrock line would be.
+    #[test]
+    fn success_lines_are_read_as_served_as_their_bedrock_lines_are() {
+        let mut table = std::collections::HashMap::new();
+        table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
+        let lines = [
+            r#"{"key":"r-1","response":{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}}"#,
+            r#"{"response":{"candidates":[]},"key":"llmbo-h-abc"}"#,
+            r#"{"key":"r-2","error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#,
+            r#"{"key":"r-3","response":{"a":1},"error":{"code":1}}"#,
+            r#"{"key":"r-4","embedding":{"values":[0.1]}}"#,
+            r#"{"custom_id":"r-5","response":{"status_code":200,"body":{}}}"#,
+            r#"{"key":"r-6","key":"r-7","response":{}}"#,
+            r#"{"recordId":"r-8","modelOutput":{"a":1}}"#,
+        ];
+        let fast = super::super::served_lines_agree(
+            crate::jsonl::Served::Gemini,
+            bedrock_line,
+            &lines,
+            &table,
+        );
+        assert_eq!(fast, 4);
+    }
 
     fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
         super::super::one_line(bedrock_line, line, table)

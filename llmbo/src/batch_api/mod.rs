@@ -288,6 +288,46 @@ pub(crate) fn one_line(
     (!out.is_empty()).then_some(out)
 }
 
+/// For the batch APIs' tests: each of `lines` read the fast way as `api` serves it (see
+/// [`crate::jsonl::AnswerLine`]) is an answer exactly where `map` makes it Bedrock's answer
+/// line, with the same record id (through `table`) and the same `modelOutput`; and read
+/// without `api`, none but Bedrock's is. How many lines were read the fast way.
+#[cfg(test)]
+#[cfg_attr(
+    not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
+    allow(dead_code)
+)]
+pub(crate) fn served_lines_agree(
+    api: crate::jsonl::Served,
+    map: fn(&[u8], &std::collections::HashMap<String, String>, &mut Vec<u8>),
+    lines: &[&str],
+    table: &std::collections::HashMap<String, String>,
+) -> usize {
+    use crate::jsonl::{OutputLine, fast_output_line, parse_output_line, reading_served};
+    let mut fast = 0;
+    for line in lines {
+        let read = reading_served(api, || fast_output_line(line));
+        let mapped = one_line(map, line.as_bytes(), table);
+        let mapped = mapped.as_deref().map(String::from_utf8_lossy);
+        // What is not read the fast way the general way reads (an embedding's line, an error).
+        if let Some((id, answer)) = read {
+            fast += 1;
+            let id = table.get(id.as_ref()).map_or(id.as_ref(), String::as_str);
+            let expected = OutputLine::Output {
+                record_id: id.to_owned(),
+                model_output: serde_json::from_str(answer.get()).unwrap_or_default(),
+            };
+            let converted = mapped.as_deref().map(|m| parse_output_line(m.trim_end()));
+            assert_eq!(converted, Some(expected), "{line}");
+        }
+        // Without the API, only Bedrock's own form is an answer line.
+        if !line.contains("\"recordId\"") {
+            assert!(fast_output_line(line).is_none(), "{line}");
+        }
+    }
+    fast
+}
+
 /// Now, in Unix seconds.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()

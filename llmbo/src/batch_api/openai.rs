@@ -133,7 +133,7 @@ impl OpenAi {
             .unwrap_or_default();
         let batch = self.register.by_file(file_id).await?;
         let table = self.register.table_of(batch).await?;
-        let map: LineMap = Box::new(move |line, out| bedrock_line(line, &table, out));
+        let map = LineMap::new(crate::jsonl::Served::OpenAi, bedrock_line, table);
         self.api.lines("get file content", url, map).await
     }
 
@@ -458,6 +458,14 @@ impl Backend for OpenAi {
         Box::pin(super::fetch(self, file, max))
     }
 
+    fn fetch_served<'a>(
+        &'a self,
+        file: &'a str,
+        max: u64,
+    ) -> BackendFuture<'a, Option<(Vec<u8>, Option<LineMap>)>> {
+        Box::pin(async move { self.lines(file).await?.read_served(max).await })
+    }
+
     fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {
         Box::pin(self.store.input_files(input))
     }
@@ -510,6 +518,32 @@ impl Backend for OpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The success lines are read as they stand, each exactly as its Bedrock line would be.
+    #[test]
+    fn success_lines_are_read_as_served_as_their_bedrock_lines_are() {
+        let mut table = std::collections::HashMap::new();
+        table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
+        let lines = [
+            r#"{"id":"batch_req_1","custom_id":"r-1","response":{"status_code":200,"request_id":"q","body":{"choices":[]}},"error":null}"#,
+            r#"{"response":{"status_code":200,"body":{"x":[1,2]}},"custom_id":"llmbo-h-abc"}"#,
+            r#"{"custom_id":"r-2","response":{"status_code":400,"body":{"error":{"message":"bad","type":"invalid_request_error"}}},"error":null}"#,
+            r#"{"custom_id":"r-3","response":null,"error":{"code":"batch_expired","message":"expired"}}"#,
+            r#"{"custom_id":"r-4","response":{"status_code":200,"body":{"a":1}},"error":{"code":"x","message":"y"}}"#,
+            r#"{"custom_id":"r-5","response":{"status_code":200}}"#,
+            r#"{"custom_id":"r-6","response":{"status_code":200,"body":{}},"response":{"status_code":200,"body":{}}}"#,
+            r#"{"key":"r-7","response":{"a":1}}"#,
+            r#"{"custom_id":"r-8","result":{"type":"succeeded","message":{}}}"#,
+            r#"{"recordId":"r-9","modelOutput":{"a":1}}"#,
+        ];
+        let fast = super::super::served_lines_agree(
+            crate::jsonl::Served::OpenAi,
+            bedrock_line,
+            &lines,
+            &table,
+        );
+        assert_eq!(fast, 3);
+    }
 
     fn one_line(line: &[u8], table: &std::collections::HashMap<String, String>) -> Option<Vec<u8>> {
         super::super::one_line(bedrock_line, line, table)

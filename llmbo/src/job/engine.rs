@@ -416,13 +416,16 @@ pub(crate) async fn download_job(
         let mut outputs = Vec::with_capacity(files.outputs.len());
         for (index, file) in files.outputs.iter().enumerate() {
             if *in_memory > 0
-                && let Some(bytes) = config.backend.fetch(file, *in_memory).await?
+                && let Some((bytes, map)) = config.backend.fetch_served(file, *in_memory).await?
             {
                 *in_memory = in_memory.saturating_sub(bytes.len() as u64);
                 progress.bytes += bytes.len() as u64;
                 progress.processed += memchr::memchr_iter(b'\n', &bytes).count() as u64;
                 config.report(&progress);
-                outputs.push(OutputData::Memory(Arc::new(bytes)));
+                outputs.push(match map {
+                    Some(map) => OutputData::Served(Arc::new(bytes), map),
+                    None => OutputData::Memory(Arc::new(bytes)),
+                });
                 continue;
             }
             let path = dir.join(layout::local_output(&entry.job_name, index));

@@ -103,6 +103,55 @@ pub(crate) fn read_line<O: OutputMode>(
     }
 }
 
+/// Reads one output line as bytes, as it stands in its output: a batch API's own line through
+/// `map` (the common answer read the fast way from the line as the API serves it, its id
+/// through the map's table; any other line made Bedrock's first), else as [`read_line`] does.
+/// `None` for a line the map leaves out (an expired or cancelled request: its record is
+/// missing) and for a blank one.
+pub(crate) fn read_served<O: OutputMode>(
+    adapter: &dyn crate::adapter::object::ModelProviderAdapter,
+    spec: Option<&crate::adapter::OutputSpec>,
+    check: Option<&crate::mode::OutputCheck>,
+    map: Option<&crate::backend::LineMap>,
+    bytes: &[u8],
+) -> Option<LineRead<O::Value>> {
+    let mapped;
+    let bytes = match map {
+        None => bytes,
+        Some(map) => {
+            let (line, lossy) = utf8_line(bytes);
+            let line = line.trim_end_matches(['\n', '\r']);
+            let request = spec.map(|spec| spec.request());
+            let fast = (!lossy)
+                .then(|| jsonl::reading_served(map.api(), || O::parse_fast(adapter, line, request)))
+                .flatten();
+            if let Some(fast) = fast {
+                return Some(LineRead::Record {
+                    record_id: map.record_id(&fast.record_id).to_owned(),
+                    outcome: (O::checked(fast.outcome, check), fast.usage),
+                    kind: LineKind::Answer,
+                    held: fast.answer_bytes,
+                });
+            }
+            let mut out = Vec::new();
+            map.apply(bytes, &mut out);
+            mapped = out;
+            &mapped
+        }
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let (line, lossy) = utf8_line(bytes);
+    Some(read_line::<O>(
+        adapter,
+        spec,
+        check,
+        line.trim_end_matches(['\n', '\r']),
+        lossy,
+    ))
+}
+
 /// The id and kind of a line, read without its answer (a line past the kept budget).
 pub(crate) fn line_head(bytes: &[u8]) -> Option<(String, LineKind)> {
     #[derive(serde::Deserialize)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::OutputMode;
 use super::config::JobConfig;
 use super::engine::JobOutput;
-use super::line::{LineKind, LineRead, Outcome, line_head, read_line, utf8_line};
+use super::line::{LineKind, LineRead, Outcome, line_head, read_line, read_served, utf8_line};
 use super::stretch::{OutputData, Stretch, each_line, io_error, stretches};
 use crate::adapter::OutputSpec;
 use crate::adapter::object::ModelProviderAdapter;
@@ -48,12 +48,15 @@ struct Reread<V> {
     read: LineParser<V>,
 }
 
-type LineParser<V> = Box<dyn Fn(&str, bool) -> LineRead<V> + Send>;
+/// Reads one line as it stands in its output (see [`read_served`]).
+type LineParser<V> =
+    Box<dyn Fn(&[u8], Option<&crate::backend::LineMap>) -> Option<LineRead<V>> + Send>;
 
 /// An output kept open for the join to read lines of again.
 enum Opened {
     File(std::fs::File),
-    Memory(Arc<Vec<u8>>),
+    /// In memory, with how its lines become Bedrock's when they are a batch API's own.
+    Memory(Arc<Vec<u8>>, Option<crate::backend::LineMap>),
 }
 
 impl<V> Loaded<V> {
@@ -80,6 +83,7 @@ impl<V> Loaded<V> {
 impl<V> Reread<V> {
     fn line(&mut self, (file, offset, len): (usize, u64, usize)) -> Option<Outcome<V>> {
         let mut bytes = vec![0; len];
+        let mut map = None;
         let io = match self.files.get_mut(file) {
             Some(Opened::File(f)) => {
                 use std::io::Read;
@@ -87,11 +91,14 @@ impl<V> Reread<V> {
                     .and_then(|_| f.read_exact(&mut bytes))
                     .map_err(|_| ())
             }
-            Some(Opened::Memory(all)) => usize::try_from(offset)
-                .ok()
-                .and_then(|at| all.get(at..at.checked_add(len)?))
-                .map(|line| bytes.copy_from_slice(line))
-                .ok_or(()),
+            Some(Opened::Memory(all, served)) => {
+                map = served.as_ref();
+                usize::try_from(offset)
+                    .ok()
+                    .and_then(|at| all.get(at..at.checked_add(len)?))
+                    .map(|line| bytes.copy_from_slice(line))
+                    .ok_or(())
+            }
             None => Err(()),
         };
         if io.is_err() {
@@ -103,8 +110,7 @@ impl<V> Reread<V> {
                 None,
             ));
         }
-        let (line, lossy) = utf8_line(&bytes);
-        match (self.read)(line.trim_end_matches(['\n', '\r']), lossy) {
+        match (self.read)(&bytes, map)? {
             LineRead::Record { outcome, .. } => Some(outcome),
             LineRead::Unreadable(_) => None,
         }
@@ -147,30 +153,44 @@ impl Reader<'_> {
             errors: 0,
         };
         let mut held = 0u64;
+        let map = data.line_map();
         each_line(data, stretch, |offset, bytes| {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(());
             }
             let (record_id, kind, outcome) = if held < keep {
-                let (line, lossy) = utf8_line(bytes);
-                let line = line.trim_end_matches(['\n', '\r']);
-                match read_line::<O>(self.adapter, self.spec, self.check, line, lossy) {
-                    LineRead::Record {
+                match read_served::<O>(self.adapter, self.spec, self.check, map, bytes) {
+                    None => return Ok(()),
+                    Some(LineRead::Record {
                         record_id,
                         outcome,
                         kind,
                         held: size,
-                    } => {
+                    }) => {
                         held += size as u64 + entry_bytes::<O::Value>(&record_id);
                         (record_id, kind, Some(outcome))
                     }
-                    LineRead::Unreadable(message) => {
+                    Some(LineRead::Unreadable(message)) => {
                         tracing::warn!(file = %data.name(), offset, %message, "output line skipped");
                         return Ok(());
                     }
                 }
             } else {
-                // Past the budget: where the line is, and only what the count needs.
+                // Past the budget: where the line is, and only what the count needs (a batch
+                // API's line made Bedrock's first).
+                let mapped;
+                let bytes = match map {
+                    None => bytes,
+                    Some(map) => {
+                        let mut out = Vec::new();
+                        map.apply(bytes, &mut out);
+                        mapped = out;
+                        &mapped
+                    }
+                };
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(());
+                }
                 let head = std::str::from_utf8(bytes)
                     .ok()
                     .and_then(|_| line_head(bytes))
@@ -364,7 +384,10 @@ fn read_job_keeping<O: OutputMode>(
                 OutputData::File(path) => std::fs::File::open(path)
                     .map(Opened::File)
                     .map_err(io_error(path)),
-                OutputData::Memory(bytes) => Ok(Opened::Memory(Arc::clone(bytes))),
+                OutputData::Memory(bytes) => Ok(Opened::Memory(Arc::clone(bytes), None)),
+                OutputData::Served(bytes, map) => {
+                    Ok(Opened::Memory(Arc::clone(bytes), Some(map.clone())))
+                }
             })
             .collect::<Result<Vec<_>, _>>()?
     } else {
@@ -377,8 +400,8 @@ fn read_job_keeping<O: OutputMode>(
         reread: Reread {
             files,
             names: output.outputs.iter().map(OutputData::name).collect(),
-            read: Box::new(move |line, lossy| {
-                read_line::<O>(adapter.as_ref(), spec.as_ref(), check.as_ref(), line, lossy)
+            read: Box::new(move |bytes, map| {
+                read_served::<O>(adapter.as_ref(), spec.as_ref(), check.as_ref(), map, bytes)
             }),
         },
         manifest,

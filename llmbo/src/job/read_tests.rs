@@ -174,3 +174,163 @@ async fn the_indexed_read_agrees_with_the_parsed_one_record_by_record()
     }
     Ok(())
 }
+
+fn details() -> JobDetails {
+    JobDetails {
+        job_arn: String::new(),
+        job_name: String::new(),
+        model_id: String::new(),
+        role_arn: String::new(),
+        status: JobStatus::Completed,
+        message: None,
+        input_uri: String::new(),
+        output_uri: String::new(),
+        converse: false,
+        timeout_hours: None,
+        total_record_count: None,
+        processed_record_count: None,
+        success_record_count: None,
+        error_record_count: None,
+    }
+}
+
+/// A test's Anthropic result line made Bedrock's, as the API's own conversion does: a success
+/// is its message, an error an error line, an expired request nothing.
+fn anthropic_line(line: &[u8], ids: &std::collections::HashMap<String, String>, out: &mut Vec<u8>) {
+    let Ok(line) = serde_json::from_slice::<serde_json::Value>(line) else {
+        return;
+    };
+    let id = line["custom_id"].as_str().unwrap_or_default();
+    let id = ids.get(id).map_or(id, String::as_str);
+    let written = match line["result"]["type"].as_str() {
+        Some("succeeded") => {
+            serde_json::json!({"recordId": id, "modelOutput": line["result"]["message"]})
+        }
+        Some("errored") => {
+            serde_json::json!({"recordId": id, "error": {"errorCode": "overloaded_error", "errorMessage": "busy"}})
+        }
+        _ => return,
+    };
+    out.extend_from_slice(written.to_string().as_bytes());
+    out.push(b'\n');
+}
+
+/// A batch API's output read as it serves it (the common answer straight from its line, the
+/// rest made Bedrock's first) gives every record the outcome and usage of the same output made
+/// Bedrock's and read as Bedrock's, parsed whole or indexed and read again, in any parts; ids
+/// sent as hashes come back as the records' own.
+#[tokio::test]
+async fn an_output_read_as_served_agrees_with_it_made_bedrocks()
+-> Result<(), Box<dyn std::error::Error>> {
+    let message = |name: &str| {
+        format!(
+            r#"{{"content":[{{"type":"tool_use","id":"t","name":"Person","input":{{"name":"{name}"}}}}],"stop_reason":"tool_use","usage":{{"input_tokens":3,"output_tokens":4}}}}"#
+        )
+    };
+    let mut table = std::collections::HashMap::new();
+    let mut served = String::new();
+    for i in 0..30 {
+        // The first ten went as hashes.
+        let sent = if i < 10 {
+            format!("h-{i:02}")
+        } else {
+            format!("r{i:02}")
+        };
+        if i < 10 {
+            table.insert(sent.clone(), format!("r{i:02}"));
+        }
+        served += &format!(
+            r#"{{"custom_id":"{sent}","result":{{"type":"succeeded","message":{}}}}}"#,
+            message(&format!("name {i}"))
+        );
+        served.push('\n');
+    }
+    served += r#"{"custom_id":"r30","result":{"type":"errored","error":{"type":"error","error":{"type":"overloaded_error","message":"busy"}}}}"#;
+    served.push('\n');
+    served += r#"{"custom_id":"r31","result":{"type":"expired"}}"#;
+    served.push('\n');
+    served += r#"{"custom_id":"r32","result":{"type":"succeeded","message":{"content":[{"type":"text","text":"no"}],"stop_reason":"max_tokens"}}}"#;
+    served.push('\n');
+    served += &format!(
+        r#"{{"custom_id":"h-05","result":{{"type":"succeeded","message":{}}}}}"#,
+        message("again")
+    );
+    served.push('\n');
+    let map = crate::backend::LineMap::new(crate::jsonl::Served::Anthropic, anthropic_line, table);
+    let bedrock = crate::backend::map_all(&map, served.as_bytes());
+    let ids: Vec<String> = (0..33).map(|i| format!("r{i:02}")).collect();
+    let config = JobConfig::assemble_on(
+        RunSettings {
+            // As the builder names it (`Provider::model_id`): Claude's adapter reads it.
+            model_name: "anthropic.claude-3-haiku-20240307".into(),
+            provider: crate::model::Provider::Anthropic,
+            ..RunSettings::default()
+        },
+        "",
+        Arc::new(crate::aws::Aws::new(
+            &aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .build(),
+            "us-east-1",
+            None,
+            None,
+        )),
+        Arc::new(crate::aws::S3Store::new(
+            crate::aws::Aws::new(
+                &aws_config::SdkConfig::builder()
+                    .behavior_version(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new("us-east-1"))
+                    .build(),
+                "us-east-1",
+                None,
+                None,
+            ),
+            "b",
+        )),
+        None,
+    );
+    let output = |data| JobOutput {
+        job_arn: "msgbatch_1".into(),
+        details: details(),
+        record_ids: Arc::new(ids.clone()),
+        outputs: vec![data],
+        manifest: None,
+    };
+    let as_served = output(crate::job::engine::OutputData::Served(
+        Arc::new(served.into_bytes()),
+        map,
+    ));
+    let as_bedrock = output(crate::job::engine::OutputData::Memory(Arc::new(bedrock)));
+    let mut checked = 0;
+    for parts in [1, 2, 5] {
+        for keep in [0, 1_000, u64::MAX] {
+            let mut a = read_job_keeping::<Structured<Person>>(&config, &as_served, parts, keep)?;
+            let mut b = read_job_keeping::<Structured<Person>>(&config, &as_bedrock, parts, keep)?;
+            assert_eq!(a.manifest, b.manifest, "{parts} parts, keep {keep}");
+            for id in &ids {
+                let (x, y) = (a.take(id), b.take(id));
+                assert_eq!(x, y, "{parts} parts, keep {keep}: record {id}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 9 * 33);
+    let mut read = read_job_keeping::<Structured<Person>>(&config, &as_served, 1, u64::MAX)?;
+    let name = |outcome: Option<crate::job::line::Outcome<Person>>| {
+        outcome.and_then(|(o, _)| o.ok()).map(|p| p.name)
+    };
+    let r00 = read.take("r00");
+    assert!(matches!(&r00, Some((Ok(_), _))), "{r00:?}");
+    assert_eq!(name(r00).as_deref(), Some("name 0"));
+    assert_eq!(name(read.take("r05")).as_deref(), Some("again"));
+    assert_eq!(name(read.take("r29")).as_deref(), Some("name 29"));
+    assert!(matches!(
+        read.take("r30"),
+        Some((Err(RecordError::Bedrock { .. }), None))
+    ));
+    assert_eq!(read.take("r31"), None, "expired: no line, so Missing");
+    assert!(matches!(read.take("r32"), Some((Err(_), _))));
+    assert_eq!(read.manifest.success_record_count, 32);
+    Ok(())
+}

@@ -6,6 +6,7 @@ use std::io::{BufRead, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::backend::LineMap;
 use crate::error::Error;
 
 /// One output file of a job, as downloaded.
@@ -15,6 +16,9 @@ pub(crate) enum OutputData {
     File(PathBuf),
     /// In memory, read straight from the response.
     Memory(Arc<Vec<u8>>),
+    /// In memory as a batch API serves it, with how its lines become Bedrock's: the reader
+    /// reads the common answer from the API's own line (see `line::read_served`).
+    Served(Arc<Vec<u8>>, LineMap),
 }
 
 impl OutputData {
@@ -22,7 +26,7 @@ impl OutputData {
     pub(crate) fn len(&self) -> Result<u64, Error> {
         match self {
             OutputData::File(path) => Ok(std::fs::metadata(path).map_err(io_error(path))?.len()),
-            OutputData::Memory(bytes) => Ok(bytes.len() as u64),
+            OutputData::Memory(bytes) | OutputData::Served(bytes, _) => Ok(bytes.len() as u64),
         }
     }
 
@@ -30,7 +34,7 @@ impl OutputData {
     pub(crate) fn name(&self) -> String {
         match self {
             OutputData::File(path) => path.display().to_string(),
-            OutputData::Memory(_) => "the output read into memory".into(),
+            OutputData::Memory(_) | OutputData::Served(..) => "the output read into memory".into(),
         }
     }
 
@@ -39,6 +43,15 @@ impl OutputData {
         match self {
             OutputData::File(path) => std::fs::read(path).map_err(io_error(path)),
             OutputData::Memory(bytes) => Ok(bytes.to_vec()),
+            OutputData::Served(bytes, map) => Ok(crate::backend::map_all(map, bytes)),
+        }
+    }
+
+    /// How its lines become Bedrock's, when they are a batch API's own.
+    pub(crate) fn line_map(&self) -> Option<&LineMap> {
+        match self {
+            OutputData::Served(_, map) => Some(map),
+            _ => None,
         }
     }
 
@@ -46,7 +59,7 @@ impl OutputData {
     pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             OutputData::File(path) => Some(path),
-            OutputData::Memory(_) => None,
+            OutputData::Memory(_) | OutputData::Served(..) => None,
         }
     }
 }
@@ -103,7 +116,7 @@ fn line_start_from(data: &OutputData, at: u64) -> Result<u64, Error> {
         return Ok(0);
     }
     match data {
-        OutputData::Memory(bytes) => {
+        OutputData::Memory(bytes) | OutputData::Served(bytes, _) => {
             let from = usize::try_from(at - 1)
                 .unwrap_or(usize::MAX)
                 .min(bytes.len());
@@ -134,7 +147,7 @@ pub(super) fn each_line(
     mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let path = match data {
-        OutputData::Memory(bytes) => {
+        OutputData::Memory(bytes) | OutputData::Served(bytes, _) => {
             let mut offset = usize::try_from(stretch.start).unwrap_or(usize::MAX);
             let end = usize::try_from(stretch.end).unwrap_or(usize::MAX);
             while offset < end && offset < bytes.len() {
