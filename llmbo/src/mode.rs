@@ -5,19 +5,11 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::adapter::object::ModelProviderAdapter;
 use crate::adapter::{OutputRequest, Usage};
 use crate::error::RecordError;
 use crate::output::{BatchOutput, ToolDefinition};
-
-/// The tool input's text as a `Value` (it was valid JSON inside a valid line).
-fn tool_input_value(input: &RawValue) -> Result<Value, RecordError> {
-    serde_json::from_str(input.get()).map_err(|err| RecordError::ToolInputNotJson {
-        message: err.to_string(),
-    })
-}
 
 mod sealed {
     pub trait Sealed {}
@@ -84,28 +76,37 @@ pub trait OutputMode: sealed::Sealed + Send + Sync + 'static {
 
 /// The tool input's text of the common answer, read in one pass: the tool strategies answer
 /// in a tool call, whose input is JSON text inside the line; a family that has no tools answers
-/// in text, whose first JSON object is its `validate_result`.
+/// in text, whose first JSON object is its `validate_result`. The JSON-schema strategy's text
+/// is not looked through here: the caller reads it, and leaves a text that is not JSON to the
+/// general path, which says so as it always has.
 fn fast_input<'a>(
     adapter: &dyn ModelProviderAdapter,
     line: &'a str,
     output: OutputRequest<'_>,
-) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
+) -> Option<(Cow<'a, str>, Cow<'a, str>, Option<Usage>)> {
     let prompt_only = adapter.strategies() == [crate::output::OutputStrategy::JsonInPrompt];
     // A job of several types reads each call by its name, the slow way.
     if output.tools.len() > 1 {
         return None;
     }
     if output.strategy == crate::output::OutputStrategy::JsonSchema && !prompt_only {
-        // The answer's text is the JSON; text that is not JSON takes the general path, which
-        // says so as it always has.
-        let (record_id, text, usage) = adapter.answers()?.answer_text_line_fast(line)?;
-        let json = RawValue::from_string(text.into_owned()).ok()?;
-        return Some((record_id, Cow::Owned(json), usage));
+        return adapter.answers()?.answer_text_line_fast(line);
     }
     if !(output.strategy.uses_tools() || prompt_only) {
         return None;
     }
-    adapter.answers()?.output_line_fast(line, output.tool)
+    let (record_id, input, usage) = adapter.answers()?.output_line_fast(line, output.tool)?;
+    let input = match input {
+        Cow::Borrowed(raw) => Cow::Borrowed(raw.get()),
+        Cow::Owned(raw) => Cow::Owned(String::from(Box::<str>::from(raw))),
+    };
+    Some((record_id, input, usage))
+}
+
+/// Whether `text` is JSON (what a fast outcome that failed checks before it stands: a text
+/// that is not JSON goes the general way).
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// Jobs whose records come back as the raw `modelOutput` JSON ([`BatchInferer`](crate::BatchInferer)).
@@ -139,11 +140,12 @@ impl OutputMode for Untyped {
         output: Option<OutputRequest<'_>>,
     ) -> Option<FastLine<'a, Value>> {
         let (record_id, input, usage) = fast_input(adapter, line, output?)?;
+        let outcome = serde_json::from_str(&input).ok()?;
         Some(FastLine {
             record_id,
-            outcome: tool_input_value(&input),
+            outcome: Ok(outcome),
             usage,
-            answer_bytes: input.get().len(),
+            answer_bytes: input.len(),
         })
     }
 
@@ -202,11 +204,15 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
         output: Option<OutputRequest<'_>>,
     ) -> Option<FastLine<'a, T>> {
         let (record_id, input, usage) = fast_input(adapter, line, output?)?;
+        let outcome = T::from_tool_input_str(&input);
+        if outcome.is_err() && !is_json(&input) {
+            return None;
+        }
         Some(FastLine {
             record_id,
-            outcome: T::from_tool_input_str(input.get()),
+            outcome,
             usage,
-            answer_bytes: input.get().len(),
+            answer_bytes: input.len(),
         })
     }
 
