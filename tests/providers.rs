@@ -1451,3 +1451,71 @@ async fn a_small_run_on_every_api_is_answered_on_demand() {
         );
     }
 }
+
+/// The text of every request a provider was sent, in order.
+async fn sent_texts(local: &LocalBedrock, provider: Provider) -> Vec<String> {
+    sent_requests(local, provider)
+        .await
+        .iter()
+        .map(|request| request.to_string())
+        .collect()
+}
+
+/// A job's requests are written in its API's form as its input is uploaded, and `create`
+/// sends them as they are while the store's input is the version this process wrote (the
+/// input is not read back: bytes of the same length and time in its place change nothing);
+/// once the input in the store is another version (another process wrote it), `create` reads
+/// and sends what the store holds.
+#[tokio::test]
+async fn create_sends_the_requests_written_at_upload_while_the_input_is_unchanged() {
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    for (provider, _) in APIS {
+        for replaced in [false, true] {
+            let name = format!(
+                "ahead-{}-{}",
+                provider.name().to_lowercase(),
+                if replaced { "replaced" } else { "kept" }
+            );
+            let uploaded = api::<Untyped>(&local, provider, store.path(), &name)
+                .build()
+                .await
+                .unwrap()
+                .start_run(person_inputs(4))
+                .await
+                .unwrap();
+            let input = store.path().join(format!("input/{name}.jsonl"));
+            let written = std::fs::read_to_string(&input).unwrap();
+            assert!(written.contains("Ada Lovelace"), "{written}");
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&input)
+                .unwrap();
+            let modified = file.metadata().unwrap().modified().unwrap();
+            if replaced {
+                // Another version: one prompt's name changed, the length kept.
+                std::fs::write(&input, written.replacen("Ada Lovelace", "Bob Lovelace", 1))
+                    .unwrap();
+            } else {
+                // Not JSON at all, but the same length and time: the same version.
+                std::fs::write(&input, "x".repeat(written.len())).unwrap();
+                file.set_modified(modified).unwrap();
+            }
+            drop(file);
+            uploaded.create().await.unwrap();
+            let sent = sent_texts(&local, provider).await;
+            assert_eq!(sent.len(), 4, "{provider:?}");
+            let first = &sent[0];
+            let expected = if replaced {
+                "Bob Lovelace"
+            } else {
+                "Ada Lovelace"
+            };
+            assert!(
+                first.contains(expected),
+                "{provider:?}, replaced {replaced}: {first}"
+            );
+            assert!(sent[1..].iter().all(|s| !s.contains("Bob")), "{provider:?}");
+        }
+    }
+}

@@ -122,12 +122,13 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     fn put_input<'a>(&'a self, input: &'a str) -> Box<dyn InputWriter<'a> + 'a>;
 
     /// A writer of a job's requests in the provider's form, fed the input's lines as they are
-    /// uploaded, so that [`create`](Self::create) sends them without reading the input back;
-    /// `None` where a job is made from its input as it is (Bedrock).
-    fn request_lines<'a>(
-        &'a self,
-        settings: &'a RunSettings,
-    ) -> Option<Box<dyn RequestLines + 'a>> {
+    /// uploaded (on a thread of its own, beside the upload), so that [`create`](Self::create)
+    /// sends them without reading the input back; `None` where a job is made from its input as
+    /// it is (Bedrock).
+    fn request_lines(
+        self: std::sync::Arc<Self>,
+        settings: &RunSettings,
+    ) -> Option<Box<dyn RequestLines>> {
         let _ = settings;
         None
     }

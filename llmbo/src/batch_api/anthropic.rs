@@ -402,10 +402,10 @@ impl Backend for Anthropic {
     }
 
     /// The requests written as the input is uploaded, so that `create` sends them as they are.
-    fn request_lines<'a>(
-        &'a self,
-        settings: &'a RunSettings,
-    ) -> Option<Box<dyn crate::backend::RequestLines + 'a>> {
+    fn request_lines(
+        self: std::sync::Arc<Self>,
+        settings: &RunSettings,
+    ) -> Option<Box<dyn crate::backend::RequestLines>> {
         let writer = super::create::RequestsWriter::of_spool(self, settings).ok()?;
         Some(Box::new(writer))
     }

@@ -104,9 +104,10 @@ pub(crate) fn with_model(body: &str, model: &str, out: &mut Vec<u8>) -> Option<(
 /// A job's requests written as the API takes them, a line of its input at a time: the one
 /// path from input lines to requests, whether the input is read back from the store at create
 /// or fed as it is uploaded.
-pub(crate) struct RequestsWriter<'a, S> {
-    api: &'a S,
-    settings: &'a crate::settings::RunSettings,
+pub(crate) struct RequestsWriter<A> {
+    /// The API (a reference to it, or a share of it for a writer on another thread).
+    api: A,
+    settings: crate::settings::RunSettings,
     model: String,
     temp: tempfile::NamedTempFile,
     out: std::io::BufWriter<std::fs::File>,
@@ -118,12 +119,13 @@ pub(crate) struct RequestsWriter<'a, S> {
     spooled: bool,
 }
 
-impl<'a, S: Sender> RequestsWriter<'a, S> {
+impl<A> RequestsWriter<A>
+where
+    A: std::ops::Deref,
+    A::Target: Sender,
+{
     /// A writer into a new private temp file.
-    pub(crate) fn new(
-        api: &'a S,
-        settings: &'a crate::settings::RunSettings,
-    ) -> Result<Self, Error> {
+    pub(crate) fn new(api: A, settings: &crate::settings::RunSettings) -> Result<Self, Error> {
         let io = |source| Error::Io {
             path: std::env::temp_dir(),
             source,
@@ -133,7 +135,7 @@ impl<'a, S: Sender> RequestsWriter<'a, S> {
             std::io::BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().map_err(io)?);
         Ok(RequestsWriter {
             api,
-            settings,
+            settings: settings.clone(),
             model: settings.provider.api_model(&settings.model_name).to_owned(),
             temp,
             out,
@@ -146,10 +148,7 @@ impl<'a, S: Sender> RequestsWriter<'a, S> {
     }
 
     /// A writer of lines from this process's own spool, as they are uploaded.
-    pub(crate) fn of_spool(
-        api: &'a S,
-        settings: &'a crate::settings::RunSettings,
-    ) -> Result<Self, Error> {
+    pub(crate) fn of_spool(api: A, settings: &crate::settings::RunSettings) -> Result<Self, Error> {
         Ok(RequestsWriter {
             spooled: true,
             ..Self::new(api, settings)?
@@ -198,7 +197,7 @@ impl<'a, S: Sender> RequestsWriter<'a, S> {
             self.hashed.push(b'\n');
         }
         self.request.clear();
-        let (api, settings, model) = (self.api, self.settings, self.model.as_str());
+        let (api, settings, model) = (&*self.api, &self.settings, self.model.as_str());
         if !api.write_request(settings, &custom_id, body, model, &mut self.request) {
             self.request.clear();
             let Ok(Value::Object(body)) = serde_json::from_str(body) else {
@@ -233,7 +232,11 @@ impl<'a, S: Sender> RequestsWriter<'a, S> {
     }
 }
 
-impl<S: Sender> RequestLines for RequestsWriter<'_, S> {
+impl<A> RequestLines for RequestsWriter<A>
+where
+    A: std::ops::Deref + Send,
+    A::Target: Sender,
+{
     fn line(&mut self, line: &[u8]) -> Result<(), String> {
         self.write_line(line)
     }

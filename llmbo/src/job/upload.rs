@@ -59,7 +59,7 @@ pub(crate) async fn upload_job(
     // The job's requests in its API's form, written as its input goes up (a job whose media
     // move is read back from the store at create).
     let mut requests = match relocation {
-        None => config.backend.request_lines(&config.settings),
+        None => std::sync::Arc::clone(&config.backend).request_lines(&config.settings),
         Some(_) => None,
     };
     while left > 0 {
@@ -76,26 +76,41 @@ pub(crate) async fn upload_job(
         if let Some(relocation) = &mut relocation {
             relocation.chunk(&mut chunk).await?;
         }
-        for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        // The requests are written on a thread of their own while the lines go up.
+        let shared = std::sync::Arc::new(std::mem::take(&mut chunk));
+        let writing = requests.take().map(|mut writer| {
+            let lines = std::sync::Arc::clone(&shared);
+            tokio::task::spawn_blocking(move || {
+                let written = each_line(&lines, |line| writer.line(line));
+                (writer, written)
+            })
+        });
+        let ids_written = each_line(&shared, |line| {
             use std::io::Write;
             match spooled_record_id(line) {
-                Some(id) if !id.contains('\n') => {
-                    ids_ok &= ids
-                        .write_all(id.as_bytes())
-                        .and_then(|()| ids.write_all(b"\n"))
-                        .is_ok();
-                }
-                _ => ids_ok = false,
+                Some(id) if !id.contains('\n') => ids
+                    .write_all(id.as_bytes())
+                    .and_then(|()| ids.write_all(b"\n"))
+                    .map_err(|e| e.to_string()),
+                _ => Err("a line without its id up front".into()),
             }
-            if let Some(writer) = &mut requests
-                && let Err(reason) = writer.line(line)
-            {
+        });
+        ids_ok &= ids_written.is_ok();
+        let sent = upload.write(&shared).await;
+        if let Some(writing) = writing {
+            match writing.await {
+                Ok((writer, Ok(()))) => requests = Some(writer),
                 // Read back at create, which says what is wrong with the line.
-                tracing::debug!(job_name = %entry.job_name, %reason, "requests not written ahead");
-                requests = None;
+                Ok((_, Err(reason))) => {
+                    tracing::debug!(job_name = %entry.job_name, %reason, "requests not written ahead");
+                }
+                Err(err) => {
+                    tracing::debug!(job_name = %entry.job_name, error = %err, "requests not written ahead");
+                }
             }
         }
-        upload.write(&chunk).await?;
+        sent?;
+        chunk = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|shared| shared.to_vec());
         if let Some((path, file)) = &mut local {
             file.write_all(&chunk).await.map_err(|source| Error::Io {
                 path: path.clone(),
@@ -149,6 +164,23 @@ pub(crate) async fn upload_job(
             );
     }
     Ok(reader)
+}
+
+/// Calls `each` on every line of `chunk` (without its newline; blank ones left out), up to
+/// the first error.
+fn each_line(
+    chunk: &[u8],
+    mut each: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', chunk).chain(std::iter::once(chunk.len())) {
+        let line = chunk.get(start..end).unwrap_or_default();
+        start = end + 1;
+        if !line.is_empty() {
+            each(line)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads past one job's lines of the spool without uploading them (its input is in S3
