@@ -1502,7 +1502,7 @@ async fn create_sends_the_requests_written_at_upload_while_the_input_is_unchange
                 file.set_modified(modified).unwrap();
             }
             drop(file);
-            uploaded.create().await.unwrap();
+            let submitted = uploaded.create().await.unwrap();
             let sent = sent_texts(&local, provider).await;
             assert_eq!(sent.len(), 4, "{provider:?}");
             let first = &sent[0];
@@ -1516,6 +1516,7 @@ async fn create_sends_the_requests_written_at_upload_while_the_input_is_unchange
                 "{provider:?}, replaced {replaced}: {first}"
             );
             assert!(sent[1..].iter().all(|s| !s.contains("Bob")), "{provider:?}");
+            submitted.cancel().await.unwrap();
         }
     }
 }
