@@ -71,22 +71,7 @@ async fn the_indexed_read_agrees_with_the_parsed_one_record_by_record()
     );
     let output = JobOutput {
         job_arn: "arn:aws:bedrock:us-east-1:1:model-invocation-job/x".into(),
-        details: JobDetails {
-            job_arn: String::new(),
-            job_name: String::new(),
-            model_id: String::new(),
-            role_arn: String::new(),
-            status: JobStatus::Completed,
-            message: None,
-            input_uri: String::new(),
-            output_uri: String::new(),
-            converse: false,
-            timeout_hours: None,
-            total_record_count: None,
-            processed_record_count: None,
-            success_record_count: None,
-            error_record_count: None,
-        },
+        details: details(),
         record_ids: Arc::new(ids.clone()),
         outputs: vec![crate::job::engine::OutputData::File(path)],
         manifest: None,
