@@ -244,6 +244,11 @@ async fn an_output_read_as_served_agrees_with_it_made_bedrocks()
     let map = crate::backend::LineMap::new(crate::jsonl::Served::Anthropic, anthropic_line, table);
     let bedrock = crate::backend::map_all(&map, served.as_bytes());
     let ids: Vec<String> = (0..33).map(|i| format!("r{i:02}")).collect();
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let aws = crate::aws::Aws::new(&sdk, "us-east-1", None, None);
     let config = JobConfig::assemble_on(
         RunSettings {
             // As the builder names it (`Provider::model_id`): Claude's adapter reads it.
@@ -252,27 +257,9 @@ async fn an_output_read_as_served_agrees_with_it_made_bedrocks()
             ..RunSettings::default()
         },
         "",
-        Arc::new(crate::aws::Aws::new(
-            &aws_config::SdkConfig::builder()
-                .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .build(),
-            "us-east-1",
-            None,
-            None,
-        )),
-        Arc::new(crate::aws::S3Store::new(
-            crate::aws::Aws::new(
-                &aws_config::SdkConfig::builder()
-                    .behavior_version(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new("us-east-1"))
-                    .build(),
-                "us-east-1",
-                None,
-                None,
-            ),
-            "b",
-        )),
+        Arc::new(aws.clone()),
+        // Only the reader is used: no call reaches a store.
+        Arc::new(crate::aws::S3Store::new(aws, "b")),
         None,
     );
     let output = |data| JobOutput {
