@@ -216,19 +216,7 @@ async fn a_strategy_the_model_cannot_take_is_refused_before_anything_is_sent() {
     );
     let reason = refused("meta.llama3-1-8b-instruct-v1:0", StrictTool, false).await;
     assert!(reason.ends_with("it can take json-in-prompt"), "{reason}");
-    // Nothing reached the bucket.
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
-    let listed = s3
-        .list_objects_v2()
-        .bucket(local.bucket())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.key_count(), Some(0));
+    assert_bucket_empty(&local).await;
 }
 
 /// A run-time output tool whose name no model family takes is refused by `build`, on Bedrock
@@ -285,19 +273,7 @@ async fn a_tool_name_no_family_takes_is_refused_before_anything_is_sent() {
             .await
             .is_ok()
     );
-    // Nothing reached the bucket.
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
-    let listed = s3
-        .list_objects_v2()
-        .bucket(local.bucket())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.key_count(), Some(0));
+    assert_bucket_empty(&local).await;
 }
 
 /// A tree: a type that contains itself, which no strict schema can say.
@@ -614,4 +590,20 @@ async fn a_type_can_ask_for_its_strategy_and_the_builder_still_wins() {
         .await
         .unwrap();
     assert_eq!(results.successes().count(), 100);
+}
+
+/// Nothing reached the local bucket.
+async fn assert_bucket_empty(local: &LocalBedrock) {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&local.sdk_config())
+            .force_path_style(true)
+            .build(),
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0));
 }

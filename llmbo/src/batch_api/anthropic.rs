@@ -514,12 +514,11 @@ impl Backend for Anthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsonl::Served;
 
     /// The success lines are read as they stand, each exactly as its Bedrock line would be.
     #[test]
     fn success_lines_are_read_as_served_as_their_bedrock_lines_are() {
-        let mut table = std::collections::HashMap::new();
-        table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
         let lines = [
             r#"{"custom_id":"r-1","result":{"type":"succeeded","message":{"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}}}"#,
             r#"{"result":{"type":"succeeded","message":{"content":[],"stop_reason":"end_turn"}},"custom_id":"llmbo-h-abc"}"#,
@@ -533,12 +532,7 @@ mod tests {
             r#"{"key":"r-9","response":{"a":1}}"#,
             r#"{"recordId":"r-10","modelOutput":{"a":1}}"#,
         ];
-        let fast = super::super::served_lines_agree(
-            crate::jsonl::Served::Anthropic,
-            bedrock_line,
-            &lines,
-            &table,
-        );
+        let fast = super::super::served_lines_agree(Served::Anthropic, bedrock_line, &lines);
         assert_eq!(fast, 4);
     }
 
@@ -569,24 +563,14 @@ mod tests {
         assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         Ok(())
     }
-    /// The request written from the body's text is the one built from its value.
+    /// The request written from the body's text is the one built from its value, and the
+    /// requests written as the input goes up are the ones read back from it at create.
     #[test]
-    fn the_fast_request_is_the_general_one() -> Result<(), Box<dyn std::error::Error>> {
+    fn the_requests_written_fast_and_ahead_are_the_general_ones()
+    -> Result<(), Box<dyn std::error::Error>> {
         let (_dir, store) = super::super::create::test_store()?;
-        let api = Anthropic::new("http://localhost:1", ApiKey::new("k"), store)?;
-        super::super::create::fast_requests_agree(&api, 1)
-    }
-
-    /// The requests written as the input goes up are the ones read back from it at create.
-    #[test]
-    fn the_requests_written_ahead_are_the_ones_read_back() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let (_dir, store) = super::super::create::test_store()?;
-        let api = Anthropic::new(
-            "http://localhost:1",
-            ApiKey::new("k"),
-            std::sync::Arc::clone(&store),
-        )?;
+        let api = Anthropic::new("http://localhost:1", ApiKey::new("k"), Arc::clone(&store))?;
+        super::super::create::fast_requests_agree(&api, 1)?;
         super::super::create::spooled_requests_agree(&api, store.as_ref())
     }
 }

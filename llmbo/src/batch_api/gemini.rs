@@ -558,12 +558,11 @@ impl Backend for Gemini {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsonl::Served;
 
     /// The success lines are read as they stand, each exactly as its Bedrock line would be.
     #[test]
     fn success_lines_are_read_as_served_as_their_bedrock_lines_are() {
-        let mut table = std::collections::HashMap::new();
-        table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
         let lines = [
             r#"{"key":"r-1","response":{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}}"#,
             r#"{"response":{"candidates":[]},"key":"llmbo-h-abc"}"#,
@@ -574,12 +573,7 @@ mod tests {
             r#"{"key":"r-6","key":"r-7","response":{}}"#,
             r#"{"recordId":"r-8","modelOutput":{"a":1}}"#,
         ];
-        let fast = super::super::served_lines_agree(
-            crate::jsonl::Served::Gemini,
-            bedrock_line,
-            &lines,
-            &table,
-        );
+        let fast = super::super::served_lines_agree(Served::Gemini, bedrock_line, &lines);
         assert_eq!(fast, 4);
     }
 
@@ -617,24 +611,14 @@ mod tests {
         }
         Ok(())
     }
-    /// The request written from the body's text is the one built from its value.
+    /// The request written from the body's text is the one built from its value, and the
+    /// requests written as the input goes up are the ones read back from it at create.
     #[test]
-    fn the_fast_request_is_the_general_one() -> Result<(), Box<dyn std::error::Error>> {
+    fn the_requests_written_fast_and_ahead_are_the_general_ones()
+    -> Result<(), Box<dyn std::error::Error>> {
         let (_dir, store) = super::super::create::test_store()?;
-        let api = Gemini::new("http://localhost:1", ApiKey::new("k"), store)?;
-        super::super::create::fast_requests_agree(&api, 4)
-    }
-
-    /// The requests written as the input goes up are the ones read back from it at create.
-    #[test]
-    fn the_requests_written_ahead_are_the_ones_read_back() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let (_dir, store) = super::super::create::test_store()?;
-        let api = Gemini::new(
-            "http://localhost:1",
-            ApiKey::new("k"),
-            std::sync::Arc::clone(&store),
-        )?;
+        let api = Gemini::new("http://localhost:1", ApiKey::new("k"), Arc::clone(&store))?;
+        super::super::create::fast_requests_agree(&api, 4)?;
         super::super::create::spooled_requests_agree(&api, store.as_ref())
     }
 }

@@ -518,12 +518,11 @@ impl Backend for OpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsonl::Served;
 
     /// The success lines are read as they stand, each exactly as its Bedrock line would be.
     #[test]
     fn success_lines_are_read_as_served_as_their_bedrock_lines_are() {
-        let mut table = std::collections::HashMap::new();
-        table.insert("llmbo-h-abc".to_owned(), "a/b".to_owned());
         let lines = [
             r#"{"id":"batch_req_1","custom_id":"r-1","response":{"status_code":200,"request_id":"q","body":{"choices":[]}},"error":null}"#,
             r#"{"response":{"status_code":200,"body":{"x":[1,2]}},"custom_id":"llmbo-h-abc"}"#,
@@ -536,12 +535,7 @@ mod tests {
             r#"{"custom_id":"r-8","result":{"type":"succeeded","message":{}}}"#,
             r#"{"recordId":"r-9","modelOutput":{"a":1}}"#,
         ];
-        let fast = super::super::served_lines_agree(
-            crate::jsonl::Served::OpenAi,
-            bedrock_line,
-            &lines,
-            &table,
-        );
+        let fast = super::super::served_lines_agree(Served::OpenAi, bedrock_line, &lines);
         assert_eq!(fast, 3);
     }
 
@@ -568,24 +562,14 @@ mod tests {
         assert_eq!(one_line(b"garbage\n", &table), Some(b"garbage\n".to_vec()));
         Ok(())
     }
-    /// The request written from the body's text is the one built from its value.
+    /// The request written from the body's text is the one built from its value, and the
+    /// requests written as the input goes up are the ones read back from it at create.
     #[test]
-    fn the_fast_request_is_the_general_one() -> Result<(), Box<dyn std::error::Error>> {
+    fn the_requests_written_fast_and_ahead_are_the_general_ones()
+    -> Result<(), Box<dyn std::error::Error>> {
         let (_dir, store) = super::super::create::test_store()?;
-        let api = OpenAi::new("http://localhost:1", ApiKey::new("k"), store)?;
-        super::super::create::fast_requests_agree(&api, 4)
-    }
-
-    /// The requests written as the input goes up are the ones read back from it at create.
-    #[test]
-    fn the_requests_written_ahead_are_the_ones_read_back() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let (_dir, store) = super::super::create::test_store()?;
-        let api = OpenAi::new(
-            "http://localhost:1",
-            ApiKey::new("k"),
-            std::sync::Arc::clone(&store),
-        )?;
+        let api = OpenAi::new("http://localhost:1", ApiKey::new("k"), Arc::clone(&store))?;
+        super::super::create::fast_requests_agree(&api, 4)?;
         super::super::create::spooled_requests_agree(&api, store.as_ref())
     }
 }

@@ -115,34 +115,27 @@ pub(crate) fn read_served<O: OutputMode>(
     map: Option<&crate::backend::LineMap>,
     bytes: &[u8],
 ) -> Option<LineRead<O::Value>> {
-    let mapped;
-    let bytes = match map {
-        None => bytes,
-        Some(map) => {
-            let (line, lossy) = utf8_line(bytes);
-            let line = line.trim_end_matches(['\n', '\r']);
-            let request = spec.map(|spec| spec.request());
-            let fast = (!lossy)
-                .then(|| jsonl::reading_served(map.api(), || O::parse_fast(adapter, line, request)))
-                .flatten();
-            if let Some(fast) = fast {
-                return Some(LineRead::Record {
-                    record_id: map.record_id(&fast.record_id).to_owned(),
-                    outcome: (O::checked(fast.outcome, check), fast.usage),
-                    kind: LineKind::Answer,
-                    held: fast.answer_bytes,
-                });
-            }
-            let mut out = Vec::new();
-            map.apply(bytes, &mut out);
-            mapped = out;
-            &mapped
+    if let Some(map) = map {
+        let (line, lossy) = utf8_line(bytes);
+        let line = line.trim_end_matches(['\n', '\r']);
+        let request = spec.map(|spec| spec.request());
+        let fast = (!lossy)
+            .then(|| jsonl::reading_served(map.api(), || O::parse_fast(adapter, line, request)))
+            .flatten();
+        if let Some(fast) = fast {
+            return Some(LineRead::Record {
+                record_id: map.record_id(&fast.record_id).to_owned(),
+                outcome: (O::checked(fast.outcome, check), fast.usage),
+                kind: LineKind::Answer,
+                held: fast.answer_bytes,
+            });
         }
-    };
+    }
+    let bytes = bedrock_form(map, bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    let (line, lossy) = utf8_line(bytes);
+    let (line, lossy) = utf8_line(&bytes);
     Some(read_line::<O>(
         adapter,
         spec,
@@ -150,6 +143,22 @@ pub(crate) fn read_served<O: OutputMode>(
         line.trim_end_matches(['\n', '\r']),
         lossy,
     ))
+}
+
+/// A line in Bedrock's form: a batch API's own made so by `map` (empty where the map leaves
+/// it out), any other as it is.
+pub(crate) fn bedrock_form<'a>(
+    map: Option<&crate::backend::LineMap>,
+    bytes: &'a [u8],
+) -> std::borrow::Cow<'a, [u8]> {
+    match map {
+        None => std::borrow::Cow::Borrowed(bytes),
+        Some(map) => {
+            let mut out = Vec::new();
+            map.apply(bytes, &mut out);
+            std::borrow::Cow::Owned(out)
+        }
+    }
 }
 
 /// The id and kind of a line, read without its answer (a line past the kept budget).

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use super::OutputMode;
 use super::config::JobConfig;
 use super::engine::JobOutput;
-use super::line::{LineKind, LineRead, Outcome, line_head, read_line, read_served, utf8_line};
+use super::line::{
+    LineKind, LineRead, Outcome, bedrock_form, line_head, read_line, read_served, utf8_line,
+};
 use super::stretch::{OutputData, Stretch, each_line, io_error, stretches};
 use crate::adapter::OutputSpec;
 use crate::adapter::object::ModelProviderAdapter;
@@ -178,16 +180,8 @@ impl Reader<'_> {
             } else {
                 // Past the budget: where the line is, and only what the count needs (a batch
                 // API's line made Bedrock's first).
-                let mapped;
-                let bytes = match map {
-                    None => bytes,
-                    Some(map) => {
-                        let mut out = Vec::new();
-                        map.apply(bytes, &mut out);
-                        mapped = out;
-                        &mapped
-                    }
-                };
+                let bedrock = bedrock_form(map, bytes);
+                let bytes = bedrock.as_ref();
                 if bytes.iter().all(u8::is_ascii_whitespace) {
                     return Ok(());
                 }
