@@ -204,10 +204,18 @@ impl<O: OutputMode, S: RunInS3> Inferer<O, S> {
             engine::download_job(&self.config, &entry, &details, &dir, &mut in_memory).await?;
         let mut loaded = read::read_job_async::<O>(Arc::clone(&self.config), output).await?;
         let mut recovered = 0;
-        for (id, index) in positions.drain() {
-            let (outcome, usage) = loaded
-                .take(&id)
-                .unwrap_or((Err(RecordError::Missing), None));
+        // Each record by its place in the job's input; one the input does not name has no line.
+        let job_ids = Arc::clone(&loaded.record_ids);
+        let taken: Vec<_> = job_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(place, id)| Some((positions.remove(id)?, loaded.take_at(place))))
+            .collect();
+        for (index, taken) in taken
+            .into_iter()
+            .chain(positions.drain().map(|(_, index)| (index, None)))
+        {
+            let (outcome, usage) = taken.unwrap_or((Err(RecordError::Missing), None));
             recovered += usize::from(outcome.is_ok());
             if let Some(record) = results.results.records.get_mut(index) {
                 record.outcome = outcome;

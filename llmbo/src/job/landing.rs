@@ -172,6 +172,7 @@ async fn read_lines<O: OutputMode>(
                 lossy,
             ) {
                 let (outcome, usage) = outcome;
+                let record_id = record_id.into_owned();
                 read.push((
                     record_id.clone(),
                     (

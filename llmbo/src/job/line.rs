@@ -1,6 +1,8 @@
 //! One line of a job's output, read: the common answer the fast way, anything else through
 //! the line parser and the adapter, under the record id it names.
 
+use std::borrow::Cow;
+
 use super::OutputMode;
 use crate::error::RecordError;
 use crate::jsonl::{self, OutputLine};
@@ -8,16 +10,36 @@ use crate::jsonl::{self, OutputLine};
 /// One record's outcome and its usage.
 pub(crate) type Outcome<V> = (Result<V, RecordError>, Option<crate::adapter::Usage>);
 
-/// What one output line holds.
-pub(crate) enum LineRead<V> {
+/// What one output line holds: its record id as the line writes it (borrowed where it can be).
+pub(crate) enum LineRead<'a, V> {
     Record {
-        record_id: String,
+        record_id: Cow<'a, str>,
         outcome: Outcome<V>,
         kind: LineKind,
         /// About how many bytes the outcome holds.
         held: usize,
     },
     Unreadable(String),
+}
+
+impl<V> LineRead<'_, V> {
+    /// The same, its record id owned.
+    pub(crate) fn into_owned(self) -> LineRead<'static, V> {
+        match self {
+            LineRead::Record {
+                record_id,
+                outcome,
+                kind,
+                held,
+            } => LineRead::Record {
+                record_id: Cow::Owned(record_id.into_owned()),
+                outcome,
+                kind,
+                held,
+            },
+            LineRead::Unreadable(message) => LineRead::Unreadable(message),
+        }
+    }
 }
 
 /// How a line counts in a job without a manifest.
@@ -30,26 +52,26 @@ pub(crate) enum LineKind {
 
 /// A line as text: as it is when UTF-8, else read as far as it can be (lossy), so the record
 /// it names still gets its own error.
-pub(crate) fn utf8_line(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+pub(crate) fn utf8_line(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     match std::str::from_utf8(bytes) {
-        Ok(line) => (std::borrow::Cow::Borrowed(line), false),
+        Ok(line) => (Cow::Borrowed(line), false),
         Err(_) => (String::from_utf8_lossy(bytes), true),
     }
 }
 
 /// Reads one output line: the common answer the fast way (no `Value` tree), anything else
 /// through the line parser and the adapter, held to the run's output check.
-pub(crate) fn read_line<O: OutputMode>(
+pub(crate) fn read_line<'a, O: OutputMode>(
     adapter: &dyn crate::adapter::object::ModelProviderAdapter,
     spec: Option<&crate::adapter::OutputSpec>,
     check: Option<&crate::mode::OutputCheck>,
-    line: &str,
+    line: &'a str,
     lossy: bool,
-) -> LineRead<O::Value> {
+) -> LineRead<'a, O::Value> {
     let request = spec.map(|spec| spec.request());
     if !lossy && let Some(fast) = O::parse_fast(adapter, line, request) {
         return LineRead::Record {
-            record_id: fast.record_id.into_owned(),
+            record_id: fast.record_id,
             outcome: (O::checked(fast.outcome, check), fast.usage),
             kind: LineKind::Answer,
             held: fast.answer_bytes,
@@ -96,7 +118,7 @@ pub(crate) fn read_line<O: OutputMode>(
     };
     // The general path's value: no bigger than the line, or about (a tree of its JSON).
     LineRead::Record {
-        record_id,
+        record_id: Cow::Owned(record_id),
         outcome,
         kind,
         held: line.len(),
@@ -108,41 +130,65 @@ pub(crate) fn read_line<O: OutputMode>(
 /// through the map's table; any other line made Bedrock's first), else as [`read_line`] does.
 /// `None` for a line the map leaves out (an expired or cancelled request: its record is
 /// missing) and for a blank one.
-pub(crate) fn read_served<O: OutputMode>(
+pub(crate) fn read_served<'a, O: OutputMode>(
     adapter: &dyn crate::adapter::object::ModelProviderAdapter,
     spec: Option<&crate::adapter::OutputSpec>,
     check: Option<&crate::mode::OutputCheck>,
-    map: Option<&crate::backend::LineMap>,
-    bytes: &[u8],
-) -> Option<LineRead<O::Value>> {
-    if let Some(map) = map {
-        let (line, lossy) = utf8_line(bytes);
+    map: Option<&'a crate::backend::LineMap>,
+    bytes: &'a [u8],
+) -> Option<LineRead<'a, O::Value>> {
+    let Some(map) = map else {
+        return read_bytes::<O>(adapter, spec, check, bytes);
+    };
+    if let Ok(line) = std::str::from_utf8(bytes) {
         let line = line.trim_end_matches(['\n', '\r']);
         let request = spec.map(|spec| spec.request());
-        let fast = (!lossy)
-            .then(|| jsonl::reading_served(map.api(), || O::parse_fast(adapter, line, request)))
-            .flatten();
-        if let Some(fast) = fast {
+        if let Some(fast) =
+            jsonl::reading_served(map.api(), || O::parse_fast(adapter, line, request))
+        {
+            let record_id = match fast.record_id {
+                Cow::Borrowed(sent) => Cow::Borrowed(map.record_id(sent)),
+                Cow::Owned(sent) => Cow::Owned(map.record_id(&sent).to_owned()),
+            };
             return Some(LineRead::Record {
-                record_id: map.record_id(&fast.record_id).to_owned(),
+                record_id,
                 outcome: (O::checked(fast.outcome, check), fast.usage),
                 kind: LineKind::Answer,
                 held: fast.answer_bytes,
             });
         }
     }
-    let bytes = bedrock_form(map, bytes);
+    let bedrock = bedrock_form(Some(map), bytes);
+    read_bytes::<O>(adapter, spec, check, &bedrock).map(LineRead::into_owned)
+}
+
+/// Reads one line in Bedrock's form, as bytes (see [`read_line`]); `None` for a blank one.
+fn read_bytes<'a, O: OutputMode>(
+    adapter: &dyn crate::adapter::object::ModelProviderAdapter,
+    spec: Option<&crate::adapter::OutputSpec>,
+    check: Option<&crate::mode::OutputCheck>,
+    bytes: &'a [u8],
+) -> Option<LineRead<'a, O::Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    let (line, lossy) = utf8_line(&bytes);
-    Some(read_line::<O>(
-        adapter,
-        spec,
-        check,
-        line.trim_end_matches(['\n', '\r']),
-        lossy,
-    ))
+    Some(match utf8_line(bytes) {
+        (Cow::Borrowed(line), lossy) => read_line::<O>(
+            adapter,
+            spec,
+            check,
+            line.trim_end_matches(['\n', '\r']),
+            lossy,
+        ),
+        (Cow::Owned(line), lossy) => read_line::<O>(
+            adapter,
+            spec,
+            check,
+            line.trim_end_matches(['\n', '\r']),
+            lossy,
+        )
+        .into_owned(),
+    })
 }
 
 /// A line in Bedrock's form: a batch API's own made so by `map` (empty where the map leaves
@@ -150,13 +196,13 @@ pub(crate) fn read_served<O: OutputMode>(
 pub(crate) fn bedrock_form<'a>(
     map: Option<&crate::backend::LineMap>,
     bytes: &'a [u8],
-) -> std::borrow::Cow<'a, [u8]> {
+) -> Cow<'a, [u8]> {
     match map {
-        None => std::borrow::Cow::Borrowed(bytes),
+        None => Cow::Borrowed(bytes),
         Some(map) => {
             let mut out = Vec::new();
             map.apply(bytes, &mut out);
-            std::borrow::Cow::Owned(out)
+            Cow::Owned(out)
         }
     }
 }
@@ -166,7 +212,7 @@ pub(crate) fn line_head(bytes: &[u8]) -> Option<(String, LineKind)> {
     #[derive(serde::Deserialize)]
     struct Head<'a> {
         #[serde(rename = "recordId", borrow)]
-        record_id: Option<std::borrow::Cow<'a, str>>,
+        record_id: Option<Cow<'a, str>>,
         #[serde(rename = "modelOutput")]
         model_output: Option<serde::de::IgnoredAny>,
         error: Option<serde::de::IgnoredAny>,

@@ -2,7 +2,7 @@
 //! outcome under its record id, before the join to the input order (`results.rs`). A large
 //! output is read in parts, one per core, each part's lines in order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
 use std::sync::Arc;
 
@@ -21,11 +21,14 @@ use crate::manifest::Manifest;
 /// A job's output, read, before it is joined to the input: each known record's outcome, parsed
 /// in one pass while what they hold stays under a budget; past it (a large job's answers),
 /// where each remaining record's line is, read and parsed when the join asks for it, so memory
-/// holds a bounded part of a job's answers and an index of the rest.
+/// holds a bounded part of a job's answers and an index of the rest. Records are known by
+/// their place in the job's input: the join takes them in order without a lookup by id.
 pub(crate) struct Loaded<V> {
     pub(crate) record_ids: Arc<Vec<String>>,
     /// What each part of the output held, in the order of its lines.
     parts: Vec<Part<V>>,
+    /// Where each record's outcome is, by its place in `record_ids`: its last line.
+    found: Vec<Found>,
     /// Reads the lines of the index again.
     reread: Reread<V>,
     pub(crate) manifest: Manifest,
@@ -33,11 +36,23 @@ pub(crate) struct Loaded<V> {
     pub(crate) unknown: u64,
 }
 
+/// Where one record's outcome is.
+#[derive(Clone, Copy)]
+enum Found {
+    /// No line named it (yet), or it was taken.
+    Nowhere,
+    /// In a part's parsed outcomes.
+    Parsed { part: usize, at: usize },
+    /// Past the budget: in a part's index of lines.
+    Indexed { part: usize, at: usize },
+}
+
 /// One part of an output: its outcomes, parsed, and past the budget where each record's line
-/// is, `(file, offset, length)`.
+/// is, `(file, offset, length)`; each under its record's place in the input, in the order of
+/// the part's lines (its parsed lines all come before its indexed ones).
 struct Part<V> {
-    parsed: HashMap<String, Outcome<V>>,
-    lines: HashMap<String, (usize, u64, usize)>,
+    parsed: Vec<(usize, Option<Outcome<V>>)>,
+    lines: Vec<(usize, (usize, u64, usize))>,
     unknown: Vec<String>,
     successes: u64,
     errors: u64,
@@ -51,8 +66,9 @@ struct Reread<V> {
 }
 
 /// Reads one line as it stands in its output (see [`read_served`]).
-type LineParser<V> =
-    Box<dyn Fn(&[u8], Option<&crate::backend::LineMap>) -> Option<LineRead<V>> + Send>;
+type LineParser<V> = Box<
+    dyn for<'a> Fn(&'a [u8], Option<&'a crate::backend::LineMap>) -> Option<LineRead<'a, V>> + Send,
+>;
 
 /// An output kept open for the join to read lines of again.
 enum Opened {
@@ -62,24 +78,45 @@ enum Opened {
 }
 
 impl<V> Loaded<V> {
-    /// The outcome of `record_id`, once; `None` when the output has no line for it.
-    pub(crate) fn take(&mut self, record_id: &str) -> Option<Outcome<V>> {
-        let mut found = None;
-        // A record answered twice: its later line counts; the earlier goes too.
-        for part in self.parts.iter_mut().rev() {
-            let here = match part.parsed.remove(record_id) {
-                Some(outcome) => Some(Ok(outcome)),
-                None => part.lines.remove(record_id).map(Err),
-            };
-            if found.is_none() {
-                found = here;
+    /// The outcome of the record at `place` in the input, once; `None` when the output has no
+    /// line for it. A record answered twice has its later line's.
+    pub(crate) fn take_at(&mut self, place: usize) -> Option<Outcome<V>> {
+        let found = std::mem::replace(self.found.get_mut(place)?, Found::Nowhere);
+        match found {
+            Found::Nowhere => None,
+            Found::Parsed { part, at } => self.parts.get_mut(part)?.parsed.get_mut(at)?.1.take(),
+            Found::Indexed { part, at } => {
+                let line = self.parts.get(part)?.lines.get(at)?.1;
+                self.reread.line(line)
             }
         }
-        match found? {
-            Ok(outcome) => Some(outcome),
-            Err(at) => self.reread.line(at),
+    }
+
+    /// The outcome of `record_id`, once (see [`take_at`](Self::take_at)).
+    #[cfg(test)]
+    pub(crate) fn take(&mut self, record_id: &str) -> Option<Outcome<V>> {
+        let place = self.record_ids.iter().position(|id| id == record_id)?;
+        self.take_at(place)
+    }
+}
+
+/// Where each record's outcome is: parts in order, each part's parsed lines before its indexed
+/// ones, so a later line of a record stands over an earlier one.
+fn found_in<V>(parts: &[Part<V>], records: usize) -> Vec<Found> {
+    let mut found = vec![Found::Nowhere; records];
+    for (part, read) in parts.iter().enumerate() {
+        for (at, (place, _)) in read.parsed.iter().enumerate() {
+            if let Some(slot) = found.get_mut(*place) {
+                *slot = Found::Parsed { part, at };
+            }
+        }
+        for (at, (place, _)) in read.lines.iter().enumerate() {
+            if let Some(slot) = found.get_mut(*place) {
+                *slot = Found::Indexed { part, at };
+            }
         }
     }
+    found
 }
 
 impl<V> Reread<V> {
@@ -127,8 +164,8 @@ const KEEP_PARSED_BYTES: u64 = 32 << 20;
 const SPLIT_ABOVE_BYTES: u64 = 4 << 20;
 
 /// What keeping one outcome costs beyond its value: its id, the map's entry.
-fn entry_bytes<V>(record_id: &str) -> u64 {
-    (record_id.len() + std::mem::size_of::<(String, Outcome<V>)>() + 16) as u64
+fn entry_bytes<V>() -> u64 {
+    (std::mem::size_of::<(usize, Option<Outcome<V>>)>() + std::mem::size_of::<Found>()) as u64
 }
 
 /// What every part's reader shares.
@@ -136,7 +173,8 @@ struct Reader<'a> {
     adapter: &'a dyn ModelProviderAdapter,
     spec: Option<&'a OutputSpec>,
     check: Option<&'a crate::mode::OutputCheck>,
-    known: &'a HashSet<&'a str>,
+    /// Each record's place in the job's input, by its id.
+    places: &'a HashMap<&'a str, usize>,
 }
 
 impl Reader<'_> {
@@ -148,8 +186,8 @@ impl Reader<'_> {
         keep: u64,
     ) -> Result<Part<O::Value>, Error> {
         let mut part = Part {
-            parsed: HashMap::new(),
-            lines: HashMap::new(),
+            parsed: Vec::new(),
+            lines: Vec::new(),
             unknown: Vec::new(),
             successes: 0,
             errors: 0,
@@ -169,7 +207,7 @@ impl Reader<'_> {
                         kind,
                         held: size,
                     }) => {
-                        held += size as u64 + entry_bytes::<O::Value>(&record_id);
+                        held += size as u64 + entry_bytes::<O::Value>();
                         (record_id, kind, Some(outcome))
                     }
                     Some(LineRead::Unreadable(message)) => {
@@ -195,7 +233,10 @@ impl Reader<'_> {
                         match read_line::<O>(self.adapter, self.spec, None, text, lossy) {
                             LineRead::Record {
                                 record_id, kind, ..
-                            } => Some((record_id, if lossy { LineKind::Other } else { kind })),
+                            } => Some((
+                                record_id.into_owned(),
+                                if lossy { LineKind::Other } else { kind },
+                            )),
                             LineRead::Unreadable(_) => None,
                         }
                     });
@@ -203,27 +244,23 @@ impl Reader<'_> {
                     tracing::warn!(file = %data.name(), offset, "output line skipped: it names no record");
                     return Ok(());
                 };
-                (record_id, kind, None)
+                (std::borrow::Cow::Owned(record_id), kind, None)
             };
-            if !self.known.contains(record_id.as_str()) {
-                part.unknown.push(record_id);
+            let Some(&place) = self.places.get(record_id.as_ref()) else {
+                part.unknown.push(record_id.into_owned());
                 return Ok(());
-            }
+            };
             match kind {
                 LineKind::Answer => part.successes += 1,
                 LineKind::Error => part.errors += 1,
                 LineKind::Other => {}
             }
+            // A record answered twice: the later line counts (see `found_in`).
             match outcome {
-                Some(outcome) => {
-                    part.parsed.insert(record_id, outcome);
-                }
-                None => {
-                    // Answered twice: the later line counts.
-                    part.parsed.remove(&record_id);
-                    part.lines
-                        .insert(record_id, (stretch.file, offset, bytes.len()));
-                }
+                Some(outcome) => part.parsed.push((place, Some(outcome))),
+                None => part
+                    .lines
+                    .push((place, (stretch.file, offset, bytes.len()))),
             }
             Ok(())
         })?;
@@ -266,13 +303,17 @@ fn read_job_keeping<O: OutputMode>(
     let spec = config.output_spec::<O>()?;
     let check = config.output_check.clone();
     let record_ids = Arc::clone(&output.record_ids);
-    // An output for a record that was never submitted is reported, not merged.
-    let known: HashSet<&str> = record_ids.iter().map(String::as_str).collect();
+    // An output for a record that was never submitted is reported, not merged. (Ids are
+    // unique in a job's input; were one not, its first place would take its line.)
+    let mut places: HashMap<&str, usize> = HashMap::with_capacity(record_ids.len());
+    for (place, id) in record_ids.iter().enumerate() {
+        places.entry(id.as_str()).or_insert(place);
+    }
     let reader = Reader {
         adapter: config.adapter.as_ref(),
         spec: spec.as_ref(),
         check: check.as_ref(),
-        known: &known,
+        places: &places,
     };
     let stretches = stretches(&output.outputs, parts)?;
     let keep = keep / stretches.len().max(1) as u64;
@@ -313,7 +354,8 @@ fn read_job_keeping<O: OutputMode>(
         })
     };
     let parts = read.into_iter().collect::<Result<Vec<_>, _>>()?;
-    drop(known);
+    drop(places);
+    let found = found_in(&parts, record_ids.len());
     let unknown: Vec<&String> = parts.iter().flat_map(|p| &p.unknown).collect();
     if !unknown.is_empty() {
         tracing::warn!(
@@ -391,6 +433,7 @@ fn read_job_keeping<O: OutputMode>(
     Ok(Loaded {
         record_ids,
         parts,
+        found,
         reread: Reread {
             files,
             names: output.outputs.iter().map(OutputData::name).collect(),

@@ -21,10 +21,10 @@ pub(crate) fn loaded_records<V>(
     summary.unknown_record_ids += loaded.unknown;
     let ids = Arc::clone(&loaded.record_ids);
     let mut loaded = loaded;
-    (0..ids.len()).filter_map(move |index| {
-        let record_id = ids.get(index)?.clone();
+    (0..ids.len()).filter_map(move |place| {
+        let record_id = ids.get(place)?.clone();
         let (outcome, usage) = loaded
-            .take(&record_id)
+            .take_at(place)
             .unwrap_or((Err(RecordError::Missing), None));
         Some((
             RecordResult { record_id, outcome },
