@@ -121,6 +121,78 @@ pub(crate) enum Payload {
     },
 }
 
+/// A file opened to be sent, and its length.
+#[cfg_attr(
+    not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
+    allow(dead_code)
+)]
+async fn open_len(path: &std::path::Path) -> Result<(std::fs::File, u64), Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = tokio::fs::File::open(path).await.map_err(io)?;
+    let len = file.metadata().await.map_err(io)?.len();
+    Ok((file.into_std().await, len))
+}
+
+/// What a body read from a file is sent in: large reads, few of them.
+const FILE_CHUNK: usize = 4 << 20;
+
+/// `len` bytes of `file` from `offset`, read on a blocking thread of their own in large pieces
+/// and handed over as they are read, a few pieces ahead of the connection: a body of any size
+/// in bounded memory, without a trip to the blocking pool for every small read.
+#[cfg_attr(
+    not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
+    allow(dead_code)
+)]
+fn file_stream(
+    mut file: std::fs::File,
+    offset: u64,
+    len: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek};
+        if let Err(err) = file.seek(std::io::SeekFrom::Start(offset)) {
+            let _ = sender.blocking_send(Err(err));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(FILE_CHUNK, |l| l.min(FILE_CHUNK));
+            let mut piece = vec![0; want];
+            let read = match file.read(&mut piece) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file ended before the body it was to send",
+                )),
+                Ok(read) => Ok(read),
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => Err(err),
+            };
+            let sent = match read {
+                Ok(read) => {
+                    piece.truncate(read);
+                    left -= read as u64;
+                    sender.blocking_send(Ok(Bytes::from(piece)))
+                }
+                Err(err) => {
+                    let _ = sender.blocking_send(Err(err));
+                    return;
+                }
+            };
+            // The request went away (sent, failed or dropped): nothing more to read.
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|piece| (piece, receiver))
+    })
+}
+
 /// One provider's API: its base URL, key and headers.
 #[derive(Clone)]
 pub(crate) struct ApiClient {
@@ -218,20 +290,7 @@ impl ApiClient {
                 tail,
                 content_type,
             } => {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|source| Error::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                let len = file
-                    .metadata()
-                    .await
-                    .map_err(|source| Error::Io {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .len();
+                let (file, len) = open_len(path).await?;
                 let total = head.len() as u64 + len + tail.len() as u64;
                 let head = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(
                     head.clone(),
@@ -240,10 +299,7 @@ impl ApiClient {
                     tail.clone(),
                 )));
                 let body = futures_util::StreamExt::chain(
-                    futures_util::StreamExt::chain(
-                        head,
-                        tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
-                    ),
+                    futures_util::StreamExt::chain(head, file_stream(file, 0, len)),
                     tail,
                 );
                 request
@@ -252,20 +308,10 @@ impl ApiClient {
                     .body(reqwest::Body::wrap_stream(body))
             }
             Payload::Chunk { path, offset, len } => {
-                use tokio::io::{AsyncReadExt, AsyncSeekExt};
-                let io = |source| Error::Io {
-                    path: path.clone(),
-                    source,
-                };
-                let mut file = tokio::fs::File::open(path).await.map_err(io)?;
-                file.seek(std::io::SeekFrom::Start(*offset))
-                    .await
-                    .map_err(io)?;
-                let stream =
-                    tokio_util::io::ReaderStream::with_capacity(file.take(*len), 256 * 1024);
+                let (file, _) = open_len(path).await?;
                 request
                     .header(reqwest::header::CONTENT_LENGTH, *len)
-                    .body(reqwest::Body::wrap_stream(stream))
+                    .body(reqwest::Body::wrap_stream(file_stream(file, *offset, *len)))
             }
         })
     }
@@ -538,6 +584,40 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body read from a file is the file's bytes from its offset, whole, across pieces; a
+    /// file shorter than the body said ends the stream with an error, not a short body.
+    #[tokio::test]
+    async fn a_file_body_is_its_bytes_in_order() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("body");
+        let bytes: Vec<u8> = (0..FILE_CHUNK * 2 + 1234)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&path, &bytes)?;
+        let read = |offset: u64, len: u64| {
+            let path = path.clone();
+            async move {
+                let (file, _) = open_len(&path).await?;
+                let mut out = Vec::new();
+                let mut stream = std::pin::pin!(file_stream(file, offset, len));
+                while let Some(piece) = futures_util::StreamExt::next(&mut stream).await {
+                    out.extend_from_slice(&piece?);
+                }
+                Ok::<_, Box<dyn std::error::Error>>(out)
+            }
+        };
+        let whole = bytes.len() as u64;
+        assert_eq!(read(0, whole).await?, bytes);
+        assert_eq!(
+            read(7, FILE_CHUNK as u64 + 5).await?,
+            &bytes[7..FILE_CHUNK + 12]
+        );
+        assert_eq!(read(whole - 3, 3).await?, &bytes[bytes.len() - 3..]);
+        assert!(read(0, 0).await?.is_empty());
+        assert!(read(10, whole).await.is_err(), "past the end");
+        Ok(())
+    }
 
     #[test]
     fn waits_grow_and_stay_under_the_cap() {
