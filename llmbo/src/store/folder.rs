@@ -132,6 +132,7 @@ impl FolderStore {
         Box::new(FolderWriter {
             target: self.file_of(url),
             temp: None,
+            flushing: None,
         })
     }
 }
@@ -338,10 +339,16 @@ impl RunStore for FolderStore {
 }
 
 /// A job input being written beside its name.
+///
+/// Each piece is written on a blocking thread in one call, and the pieces written so far are
+/// flushed to the disk in the background while the next ones come (write-behind), so the
+/// sync that makes the input durable at [`finish`](InputWriter::finish) has little left to do.
 struct FolderWriter {
     target: Result<PathBuf, Error>,
     /// The temporary file and its name, once the first bytes came.
-    temp: Option<(tokio::fs::File, PathBuf)>,
+    temp: Option<(std::sync::Arc<std::fs::File>, PathBuf)>,
+    /// The flush of the pieces written so far, while it runs.
+    flushing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl FolderWriter {
@@ -354,9 +361,9 @@ impl FolderWriter {
     }
 
     /// The temporary file, made beside the target on first use, and its name.
-    async fn temp(&mut self) -> Result<(tokio::fs::File, PathBuf), Error> {
-        if let Some(opened) = self.temp.take() {
-            return Ok(opened);
+    async fn temp(&mut self) -> Result<(std::sync::Arc<std::fs::File>, PathBuf), Error> {
+        if let Some((file, temp)) = &self.temp {
+            return Ok((std::sync::Arc::clone(file), temp.clone()));
         }
         let target = self.target()?;
         let dir = target.parent().unwrap_or(Path::new("."));
@@ -365,7 +372,19 @@ impl FolderWriter {
         let file = crate::files::create_private(&temp)
             .await
             .map_err(io(&temp))?;
+        let file = std::sync::Arc::new(file.into_std().await);
+        self.temp = Some((std::sync::Arc::clone(&file), temp.clone()));
         Ok((file, temp))
+    }
+
+    /// Waits for the flush under way, if any.
+    async fn flushed(&mut self) -> std::io::Result<()> {
+        match self.flushing.take() {
+            Some(flush) => flush
+                .await
+                .unwrap_or_else(|err| Err(std::io::Error::other(err))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -380,10 +399,20 @@ impl Drop for FolderWriter {
 impl<'a> InputWriter<'a> for FolderWriter {
     fn write<'b>(&'b mut self, bytes: &'b [u8]) -> BackendFuture<'b, ()> {
         Box::pin(async move {
-            use tokio::io::AsyncWriteExt;
-            let opened = self.temp().await?;
-            let (file, temp) = self.temp.insert(opened);
-            file.write_all(bytes).await.map_err(io(temp))
+            let (file, temp) = self.temp().await?;
+            let piece = bytes.to_vec();
+            let writer = std::sync::Arc::clone(&file);
+            tokio::task::spawn_blocking(move || (&*writer).write_all(&piece))
+                .await
+                .unwrap_or_else(|err| Err(std::io::Error::other(err)))
+                .map_err(io(&temp))?;
+            // What is written goes to the disk while the next piece comes; one flush at a
+            // time (a failed one is the write's error).
+            if self.flushing.as_ref().is_none_or(|f| f.is_finished()) {
+                self.flushed().await.map_err(io(&temp))?;
+                self.flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+            }
+            Ok(())
         })
     }
 
@@ -391,8 +420,13 @@ impl<'a> InputWriter<'a> for FolderWriter {
         Box::pin(async move {
             let target = self.target()?;
             let (file, temp) = self.temp().await?;
-            let synced = file.sync_all().await;
-            drop(file);
+            let flushed = self.flushed().await;
+            let synced = match flushed {
+                Ok(()) => tokio::task::spawn_blocking(move || file.sync_all())
+                    .await
+                    .unwrap_or_else(|err| Err(std::io::Error::other(err))),
+                Err(err) => Err(err),
+            };
             if let Err(source) = synced {
                 let _ = tokio::fs::remove_file(&temp).await;
                 return Err(Error::Io {
@@ -407,6 +441,8 @@ impl<'a> InputWriter<'a> for FolderWriter {
                     source,
                 });
             }
+            // Renamed: nothing for the drop to remove.
+            self.temp = None;
             let meta = tokio::fs::metadata(&target).await.map_err(io(&target))?;
             Ok(file_version(&meta))
         })
@@ -544,6 +580,26 @@ mod tests {
         let folder = store.url("input/");
         assert_eq!(store.input_files(&folder).await?, vec![url.clone()]);
         assert_eq!(store.key_of(&url), Some("input/job.jsonl"));
+        // Many pieces, flushed behind the writes: all of them, in order, and nothing beside.
+        let url = store.url("input/many.jsonl");
+        let mut writer = store.put_input(&url);
+        let mut expected = Vec::new();
+        for i in 0..60 {
+            let piece = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i * 997));
+            writer.write(piece.as_bytes()).await?;
+            expected.extend_from_slice(piece.as_bytes());
+        }
+        writer.finish().await?;
+        let path = store.file_of(&url)?;
+        assert_eq!(std::fs::read(&path)?, expected);
+        let beside: Vec<_> = std::fs::read_dir(path.parent().ok_or("no folder")?)?
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(
+            beside.len(),
+            2,
+            "the two inputs, no temporary file: {beside:?}"
+        );
         Ok(())
     }
 }
