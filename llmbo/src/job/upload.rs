@@ -26,7 +26,7 @@ const UPLOAD_REPORT_EVERY: u64 = 10_000;
 pub(crate) async fn upload_job(
     config: &JobConfig,
     entry: &ShardEntry,
-    mut reader: std::io::BufReader<std::fs::File>,
+    reader: std::io::BufReader<std::fs::File>,
 ) -> Result<std::io::BufReader<std::fs::File>, Error> {
     // A location without a bucket is in the run's bucket.
     let input = config.store.locate(&entry.input_uri);
@@ -48,9 +48,11 @@ pub(crate) async fn upload_job(
     let mut progress = Progress::transfer(Stage::Uploading, &entry.job_name, "");
     progress.total = Some(entry.records as u64);
     let mut left = entry.records;
-    // One buffer for every chunk: a fresh 8 MiB one per part, allocated on whichever blocking
-    // thread runs, made glibc's per-thread arenas hold on to memory.
-    let mut chunk = Vec::new();
+    // Two buffers for every chunk, the one going up and the one read ahead: a fresh 8 MiB
+    // one per part, allocated on whichever blocking thread runs, made glibc's per-thread
+    // arenas hold on to memory.
+    let mut chunk;
+    let mut reader_slot = Some(reader);
     let mut ids = std::io::BufWriter::new(tempfile::tempfile().map_err(|source| Error::Io {
         path: std::env::temp_dir(),
         source,
@@ -62,9 +64,14 @@ pub(crate) async fn upload_job(
         None => std::sync::Arc::clone(&config.backend).request_lines(&config.settings),
         Some(_) => None,
     };
-    while left > 0 {
-        let (back, buffer, lines) = read_lines(reader, chunk, left, INPUT_CHUNK).await?;
-        reader = back;
+    // The next piece of the spool is read while this one goes up.
+    let mut ahead = (left > 0).then(|| read_ahead(reader_slot.take(), Vec::new(), left));
+    let mut spare = Vec::new();
+    while let Some(reading) = ahead.take() {
+        let (back, buffer, lines) = reading.await.map_err(|err| Error::Internal {
+            what: "reading the spooled requests",
+            reason: err.to_string(),
+        })??;
         chunk = buffer;
         if lines == 0 {
             return Err(Error::Internal {
@@ -73,6 +80,11 @@ pub(crate) async fn upload_job(
             });
         }
         left -= lines;
+        if left > 0 {
+            ahead = Some(read_ahead(Some(back), std::mem::take(&mut spare), left));
+        } else {
+            reader_slot = Some(back);
+        }
         if let Some(relocation) = &mut relocation {
             relocation.chunk(&mut chunk).await?;
         }
@@ -123,6 +135,7 @@ pub(crate) async fn upload_job(
         if progress.processed / UPLOAD_REPORT_EVERY != before && left > 0 {
             config.report(&progress);
         }
+        spare = std::mem::take(&mut chunk);
     }
     let etag = upload.finish().await?;
     config.report(&progress);
@@ -163,7 +176,28 @@ pub(crate) async fn upload_job(
                 (entry.input_hash.clone(), etag, file),
             );
     }
-    Ok(reader)
+    reader_slot.ok_or_else(|| Error::Internal {
+        what: "uploading the spooled requests",
+        reason: "the spool was not handed back".into(),
+    })
+}
+
+/// The spool, a chunk of its lines, and how many lines that is.
+type Read = (std::io::BufReader<std::fs::File>, Vec<u8>, usize);
+
+/// The next chunk of at most `left` lines of the spool, read on a task of its own.
+fn read_ahead(
+    reader: Option<std::io::BufReader<std::fs::File>>,
+    chunk: Vec<u8>,
+    left: usize,
+) -> tokio::task::JoinHandle<Result<Read, Error>> {
+    tokio::spawn(async move {
+        let reader = reader.ok_or_else(|| Error::Internal {
+            what: "reading the spooled requests",
+            reason: "no spool to read".into(),
+        })?;
+        read_lines(reader, chunk, left, INPUT_CHUNK).await
+    })
 }
 
 /// Calls `each` on every line of `chunk` (without its newline; blank ones left out), up to
