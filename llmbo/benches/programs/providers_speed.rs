@@ -10,7 +10,8 @@
 //!   checked, against one raw GET of the provider's output bytes plus `serde_json` reading
 //!   each of their lines (`IgnoredAny`: the least any reader must do).
 //!
-//! Each side is measured `ROUNDS` times (default 3), in turns, and the best kept.
+//! Each side is measured `ROUNDS` times (default 7: the machine this runs on varies by a
+//! third from one round to the next), in turns, and the best kept.
 //! `cargo run --release -p llmbo --features anthropic,openai,gemini --example providers_speed [N]`.
 
 use std::time::{Duration, Instant};
@@ -684,6 +685,6 @@ fn main() -> Result<(), Failure> {
     let rounds = std::env::var("ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(7);
     tokio::runtime::Runtime::new()?.block_on(run(n, rounds))
 }
