@@ -173,8 +173,52 @@ struct Reader<'a> {
     adapter: &'a dyn ModelProviderAdapter,
     spec: Option<&'a OutputSpec>,
     check: Option<&'a crate::mode::OutputCheck>,
-    /// Each record's place in the job's input, by its id.
-    places: &'a HashMap<&'a str, usize>,
+    /// Where each record is (see [`Places`]).
+    places: Places<'a>,
+}
+
+/// Each record's place in a job's input, found by its id: where the line before's record was,
+/// plus one (an output in input order, as the batch APIs and llmbo-local write theirs, needs no
+/// lookup); else, once per part, by a scan of the ids; else by a map of them, made when first
+/// needed and shared by the parts. Ids are unique in a job's input (the spool checks), so the
+/// first place found is the only one.
+struct Places<'a> {
+    ids: &'a [String],
+    map: std::sync::OnceLock<HashMap<&'a str, usize>>,
+}
+
+impl<'a> Places<'a> {
+    fn new(ids: &'a [String]) -> Self {
+        Places {
+            ids,
+            map: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The place of `id`: `next` when it is there, else looked up; `scanned` says whether the
+    /// part scanned the ids before (a second miss uses the map).
+    fn of(&self, id: &str, next: usize, scanned: &mut bool) -> Option<usize> {
+        if self.ids.get(next).is_some_and(|at| at == id) {
+            return Some(next);
+        }
+        if let Some(map) = self.map.get() {
+            return map.get(id).copied();
+        }
+        if !*scanned {
+            *scanned = true;
+            return self.ids.iter().position(|at| at == id);
+        }
+        self.map
+            .get_or_init(|| {
+                let mut map = HashMap::with_capacity(self.ids.len());
+                for (place, id) in self.ids.iter().enumerate() {
+                    map.entry(id.as_str()).or_insert(place);
+                }
+                map
+            })
+            .get(id)
+            .copied()
+    }
 }
 
 impl Reader<'_> {
@@ -194,6 +238,7 @@ impl Reader<'_> {
         };
         let mut held = 0u64;
         let map = data.line_map();
+        let (mut next, mut scanned) = (0, false);
         each_line(data, stretch, |offset, bytes| {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(());
@@ -246,10 +291,11 @@ impl Reader<'_> {
                 };
                 (std::borrow::Cow::Owned(record_id), kind, None)
             };
-            let Some(&place) = self.places.get(record_id.as_ref()) else {
+            let Some(place) = self.places.of(&record_id, next, &mut scanned) else {
                 part.unknown.push(record_id.into_owned());
                 return Ok(());
             };
+            next = place + 1;
             match kind {
                 LineKind::Answer => part.successes += 1,
                 LineKind::Error => part.errors += 1,
@@ -303,17 +349,12 @@ fn read_job_keeping<O: OutputMode>(
     let spec = config.output_spec::<O>()?;
     let check = config.output_check.clone();
     let record_ids = Arc::clone(&output.record_ids);
-    // An output for a record that was never submitted is reported, not merged. (Ids are
-    // unique in a job's input; were one not, its first place would take its line.)
-    let mut places: HashMap<&str, usize> = HashMap::with_capacity(record_ids.len());
-    for (place, id) in record_ids.iter().enumerate() {
-        places.entry(id.as_str()).or_insert(place);
-    }
+    // An output for a record that was never submitted is reported, not merged.
     let reader = Reader {
         adapter: config.adapter.as_ref(),
         spec: spec.as_ref(),
         check: check.as_ref(),
-        places: &places,
+        places: Places::new(&record_ids),
     };
     let stretches = stretches(&output.outputs, parts)?;
     let keep = keep / stretches.len().max(1) as u64;
@@ -354,7 +395,7 @@ fn read_job_keeping<O: OutputMode>(
         })
     };
     let parts = read.into_iter().collect::<Result<Vec<_>, _>>()?;
-    drop(places);
+    drop(reader);
     let found = found_in(&parts, record_ids.len());
     let unknown: Vec<&String> = parts.iter().flat_map(|p| &p.unknown).collect();
     if !unknown.is_empty() {

@@ -306,3 +306,35 @@ async fn an_output_read_as_served_agrees_with_it_made_bedrocks()
     assert_eq!(read.manifest.success_record_count, 32);
     Ok(())
 }
+
+/// A record's place is found whatever order the lines come in: in input order without a map,
+/// a part that starts midway with one scan, any other order through the map; an id not in the
+/// input has none.
+#[test]
+fn places_are_found_in_any_order() {
+    use super::Places;
+    let ids: Vec<String> = (0..100).map(|i| format!("r{i:02}")).collect();
+    let read = |order: &[usize], places: &Places<'_>| {
+        let (mut next, mut scanned) = (0, false);
+        for &i in order {
+            let place = places.of(&ids[i], next, &mut scanned);
+            assert_eq!(place, Some(i), "r{i:02}");
+            next = i + 1;
+        }
+    };
+    let places = Places::new(&ids);
+    read(&(0..100).collect::<Vec<_>>(), &places);
+    assert!(places.map.get().is_none(), "in order: no map");
+    let places = Places::new(&ids);
+    read(&(50..100).collect::<Vec<_>>(), &places);
+    assert!(places.map.get().is_none(), "midway: one scan, no map");
+    let places = Places::new(&ids);
+    let shuffled: Vec<usize> = (0..100).map(|i| (i * 37) % 100).collect();
+    read(&shuffled, &places);
+    assert!(places.map.get().is_some(), "out of order: the map");
+    for scanned in [false, true] {
+        let places = Places::new(&ids);
+        assert_eq!(places.of("stranger", 0, &mut { scanned }), None);
+        assert_eq!(places.of("r07", 0, &mut { scanned }), Some(7));
+    }
+}
