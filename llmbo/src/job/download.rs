@@ -89,8 +89,17 @@ impl<O: OutputMode> Inferer<O, Downloaded> {
             jobs: self.data.shards.len(),
             ..RunSummary::default()
         };
-        let mut records = Vec::new();
-        let mut info = Vec::new();
+        let count = self
+            .data
+            .shards
+            .iter()
+            .map(|shard| match shard {
+                ShardOutput::Downloaded(output) => output.record_ids.len(),
+                ShardOutput::Failed { record_ids, .. } => record_ids.len(),
+            })
+            .sum();
+        let mut records = Vec::with_capacity(count);
+        let mut info = Vec::with_capacity(count);
         for shard in &self.data.shards {
             for (record, record_info) in self.shard_records(shard, &mut summary)? {
                 records.push(record);
