@@ -137,13 +137,21 @@ impl FolderStore {
     }
 }
 
-/// The version of a file written as a whole: its length and modification time.
+/// The version of a file written as a whole: its length and modification time, and on Unix
+/// its inode (a file written again is a new file renamed over the old, so the inode tells two
+/// writes of one length apart even within the clock's granularity).
 fn file_version(meta: &std::fs::Metadata) -> String {
     let nanos = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}-{nanos}-{}", meta.len(), meta.ino())
+    }
+    #[cfg(not(unix))]
     format!("{}-{nanos}", meta.len())
 }
 
@@ -549,6 +557,33 @@ mod tests {
         }
         let (bytes, _) = store.get(key).await?.ok_or("the counter")?;
         assert_eq!(bytes, b"200");
+        Ok(())
+    }
+
+    /// An input written again with other bytes of the same length, at once, is another
+    /// version: what tells a process that the input it wrote was replaced. (Each write's time
+    /// is set to one instant, as a file system with a coarse clock would record them.)
+    #[tokio::test]
+    async fn an_input_written_again_is_another_version() -> Fallible {
+        let (_dir, store) = store()?;
+        let url = store.url("input/job.jsonl");
+        let path = store.file_of(&url)?;
+        let instant = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let mut versions = Vec::new();
+        for bytes in [b"{\"a\":1}\n", b"{\"a\":2}\n", b"{\"a\":3}\n"] {
+            let mut writer = store.put_input(&url);
+            writer.write(bytes).await?;
+            writer.finish().await?;
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(instant)?;
+            versions.push(store.version(&url).await?.ok_or("no version")?);
+        }
+        assert!(
+            versions[0] != versions[1] && versions[1] != versions[2],
+            "{versions:?}"
+        );
         Ok(())
     }
 
