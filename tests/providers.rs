@@ -688,6 +688,11 @@ async fn each_api_is_sent_its_own_form() {
 /// The requests of the newest batch llmbo-local holds for `provider`, as it received them.
 async fn sent_requests(local: &LocalBedrock, provider: Provider) -> Vec<serde_json::Value> {
     let (id, _, _) = batches(local, provider).await.pop().unwrap();
+    requests_of(local, provider, &id).await
+}
+
+/// The requests of the batch `id`, as llmbo-local keeps them.
+async fn requests_of(local: &LocalBedrock, provider: Provider, id: &str) -> Vec<serde_json::Value> {
     let text = match provider {
         Provider::Anthropic => {
             let folder = local.s3_root().parent().unwrap().join("anthropic");
@@ -1459,6 +1464,75 @@ async fn sent_texts(local: &LocalBedrock, provider: Provider) -> Vec<String> {
         .iter()
         .map(|request| request.to_string())
         .collect()
+}
+
+/// Of a run's jobs, only those `create` makes at once have their requests written as their
+/// inputs go up (a run of many jobs keeps no second copy of its input on local disk while its
+/// later jobs wait for a slot): the later job's requests are read back from the store when it
+/// is created. Both inputs are changed in place, their length and time kept (the same
+/// version): the first job sends what was written ahead, the second what the store holds.
+#[tokio::test]
+async fn only_the_jobs_created_at_once_have_their_requests_written_ahead() {
+    let local = LocalBedrock::start().await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    for (provider, _) in APIS {
+        let name = format!("slots-{}", provider.name().to_lowercase());
+        let uploaded = api::<Untyped>(&local, provider, store.path(), &name)
+            .max_records_per_job(4)
+            .max_concurrent_jobs(1)
+            .build()
+            .await
+            .unwrap()
+            .start_run(person_inputs(8))
+            .await
+            .unwrap();
+        let mut inputs: Vec<_> = std::fs::read_dir(store.path().join("input"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                let file = path.file_name().unwrap().to_string_lossy().into_owned();
+                file.starts_with(&name) && file.ends_with(".jsonl")
+            })
+            .collect();
+        inputs.sort();
+        assert_eq!(inputs.len(), 2, "{provider:?}: {inputs:?}");
+        for input in &inputs {
+            let written = std::fs::read_to_string(input).unwrap();
+            assert!(written.contains("Ada Lovelace"), "{provider:?}");
+            let file = std::fs::OpenOptions::new().write(true).open(input).unwrap();
+            let modified = file.metadata().unwrap().modified().unwrap();
+            std::fs::write(input, written.replace("Ada Lovelace", "Bob Lovelace")).unwrap();
+            file.set_modified(modified).unwrap();
+        }
+        let results = uploaded
+            .create()
+            .await
+            .unwrap()
+            .poll_progress(POLL)
+            .await
+            .unwrap()
+            .download_results()
+            .await
+            .unwrap()
+            .load_results()
+            .unwrap();
+        assert_eq!(results.records.len(), 8, "{provider:?}");
+        let mut sent = Vec::new();
+        for (id, _, _) in batches(&local, provider).await {
+            let text: String = requests_of(&local, provider, &id)
+                .await
+                .iter()
+                .map(|request| request.to_string())
+                .collect();
+            sent.push((text.contains("Ada Lovelace"), text.contains("Bob Lovelace")));
+        }
+        sent.sort();
+        assert_eq!(
+            sent,
+            [(false, true), (true, false)],
+            "{provider:?}: the first job sent as written ahead, the second as the store holds it"
+        );
+    }
 }
 
 /// A job's requests are written in its API's form as its input is uploaded, and `create`

@@ -79,7 +79,11 @@ impl<O: OutputMode> Inferer<O, Prepared> {
         // were all uploaded: the ones missing are uploaded from this spool, the same bytes.
         let entries = this.run.snapshot().shards;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-        for entry in &entries {
+        // The jobs `create` makes at once have their requests written as they go up; the
+        // others' are read back from the store when a slot frees (hours later, perhaps), so a
+        // run of many jobs holds no second copy of its input on local disk meanwhile.
+        let at_once = this.config.settings.max_concurrent_jobs.max(1);
+        for (index, entry) in entries.iter().enumerate() {
             if adopted
                 && this
                     .config
@@ -90,7 +94,7 @@ impl<O: OutputMode> Inferer<O, Prepared> {
             {
                 reader = upload::skip_job(entry, reader).await?;
             } else {
-                reader = upload::upload_job(&this.config, entry, reader).await?;
+                reader = upload::upload_job(&this.config, entry, reader, index < at_once).await?;
             }
         }
         Ok(this)

@@ -22,11 +22,13 @@ const UPLOAD_REPORT_EVERY: u64 = 10_000;
 
 /// Streams `records` lines of the spool to the job's input in S3 (multipart, two parts in
 /// memory), and to `<output_dir>/<job name>.jsonl` when the run keeps local copies. The spool
-/// was hashed before (`entry.input_hash`); the SDK's CRC32 covers the transfer.
+/// was hashed before (`entry.input_hash`); the SDK's CRC32 covers the transfer. With
+/// `write_requests`, a batch API's requests are written beside it, for `create` to send.
 pub(crate) async fn upload_job(
     config: &JobConfig,
     entry: &ShardEntry,
     reader: std::io::BufReader<std::fs::File>,
+    write_requests: bool,
 ) -> Result<std::io::BufReader<std::fs::File>, Error> {
     // A location without a bucket is in the run's bucket.
     let input = config.store.locate(&entry.input_uri);
@@ -61,8 +63,10 @@ pub(crate) async fn upload_job(
     // The job's requests in its API's form, written as its input goes up (a job whose media
     // move is read back from the store at create).
     let mut requests = match relocation {
-        None => std::sync::Arc::clone(&config.backend).request_lines(&config.settings),
-        Some(_) => None,
+        None if write_requests => {
+            std::sync::Arc::clone(&config.backend).request_lines(&config.settings)
+        }
+        _ => None,
     };
     // The next piece of the spool is read while this one goes up.
     let mut ahead = (left > 0).then(|| read_ahead(reader_slot.take(), Vec::new(), left));
