@@ -1504,18 +1504,7 @@ async fn only_the_jobs_created_at_once_have_their_requests_written_ahead() {
             std::fs::write(input, written.replace("Ada Lovelace", "Bob Lovelace")).unwrap();
             file.set_modified(modified).unwrap();
         }
-        let results = uploaded
-            .create()
-            .await
-            .unwrap()
-            .poll_progress(POLL)
-            .await
-            .unwrap()
-            .download_results()
-            .await
-            .unwrap()
-            .load_results()
-            .unwrap();
+        let results = uploaded.finish(POLL).await.unwrap();
         assert_eq!(results.records.len(), 8, "{provider:?}");
         let mut sent = Vec::new();
         for (id, _, _) in batches(&local, provider).await {
