@@ -1,6 +1,6 @@
 //! Reading one job's downloaded output: every line by the adapter (`line.rs`), as bytes, each
-//! outcome under its record id, before the join to the input order (`results.rs`). A large
-//! output is read in parts, one per core, each part's lines in order.
+//! outcome under its record's place in the input, before the join to the input order
+//! (`results.rs`). A large output is read in parts, one per core, each part's lines in order.
 
 use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
