@@ -510,7 +510,7 @@ impl Backend for Gemini {
         file: &'a str,
         max: u64,
     ) -> BackendFuture<'a, Option<(Vec<u8>, Option<LineMap>)>> {
-        Box::pin(async move { self.lines(file).await?.read_served(max).await })
+        Box::pin(super::fetch_served(self, file, max))
     }
 
     fn input_files<'a>(&'a self, input: &'a str) -> BackendFuture<'a, Vec<String>> {

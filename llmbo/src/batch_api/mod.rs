@@ -271,6 +271,16 @@ pub(crate) async fn fetch(
     backend.lines(file).await?.read_all(max).await
 }
 
+/// A file as the provider serves it, in memory, with how its lines become Bedrock's (see
+/// [`Backend::fetch_served`](crate::backend::Backend::fetch_served)): `None` as [`fetch`].
+pub(crate) async fn fetch_served(
+    backend: &dyn crate::backend::Backend,
+    file: &str,
+    max: u64,
+) -> Result<Option<(Vec<u8>, Option<crate::backend::LineMap>)>, Error> {
+    backend.lines(file).await?.read_served(max).await
+}
+
 /// One line through a batch API's `bedrock_line`, as its tests read it: `None` when it
 /// writes nothing.
 #[cfg(test)]
