@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::config::JobConfig;
-use super::line::{LineRead, read_line, utf8_line};
+use super::line::{LineRead, read_bytes};
 use super::record::ShardEntry;
 use super::results::{Detailed, RecordInfo};
 use super::{OutputMode, engine};
@@ -157,20 +157,11 @@ async fn read_lines<O: OutputMode>(
         let spec = config.output_spec::<O>()?;
         let check = config.output_check.clone();
         let mut read = Vec::new();
-        for line in bytes
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.trim_ascii().is_empty())
-        {
-            let (text, lossy) = utf8_line(line);
-            if let LineRead::Record {
+        for line in bytes.split(|&b| b == b'\n') {
+            if let Some(LineRead::Record {
                 record_id, outcome, ..
-            } = read_line::<O>(
-                config.adapter.as_ref(),
-                spec.as_ref(),
-                check.as_ref(),
-                &text,
-                lossy,
-            ) {
+            }) = read_bytes::<O>(config.adapter.as_ref(), spec.as_ref(), check.as_ref(), line)
+            {
                 let (outcome, usage) = outcome;
                 let record_id = record_id.into_owned();
                 read.push((

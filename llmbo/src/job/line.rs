@@ -163,7 +163,7 @@ pub(crate) fn read_served<'a, O: OutputMode>(
 }
 
 /// Reads one line in Bedrock's form, as bytes (see [`read_line`]); `None` for a blank one.
-fn read_bytes<'a, O: OutputMode>(
+pub(crate) fn read_bytes<'a, O: OutputMode>(
     adapter: &dyn crate::adapter::object::ModelProviderAdapter,
     spec: Option<&crate::adapter::OutputSpec>,
     check: Option<&crate::mode::OutputCheck>,
