@@ -45,11 +45,22 @@ pub(crate) struct JobRequest<'a> {
 #[cfg_attr(not(feature = "_http"), allow(dead_code))]
 pub(crate) struct Requests {
     /// The requests, one after the other as the API takes them.
-    pub(crate) file: tempfile::NamedTempFile,
+    pub(crate) body: RequestsBody,
     /// How many there are.
     pub(crate) count: u64,
     /// The record ids sent as hashes: a line `[custom_id, record id]` each.
     pub(crate) hashed: Vec<u8>,
+}
+
+/// Where a job's requests are held until its create sends them.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "_http"), allow(dead_code))]
+pub(crate) enum RequestsBody {
+    /// In memory, in pieces, within the process's budget for requests held.
+    #[cfg(feature = "_http")]
+    Memory(crate::batch_api::create::HeldPieces),
+    /// In a private temp file.
+    File(tempfile::NamedTempFile),
 }
 
 /// A writer of a job's requests in its batch API's form, fed the job's input a line at a time.

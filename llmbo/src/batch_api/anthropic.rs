@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::http::{ApiClient, ApiKey, Auth, Payload};
+use super::http::{ApiClient, ApiKey, Auth, Payload, Source};
 use super::{BatchEntry, Register, rfc3339};
 use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
@@ -357,12 +357,12 @@ impl super::create::Sender for Anthropic {
     async fn send(
         &self,
         _job: &JobRequest<'_>,
-        requests: &Path,
+        requests: &Source,
         _entry: &BatchEntry,
     ) -> Result<String, Error> {
         let payload = Payload::File {
             head: bytes::Bytes::from_static(b"{\"requests\":["),
-            path: requests.to_owned(),
+            body: requests.clone(),
             tail: bytes::Bytes::from_static(b"]}"),
             content_type: "application/json".into(),
         };

@@ -5,13 +5,16 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::http::Source;
 use super::{BatchEntry, Register, ids, process_owner, unix_now};
-use crate::backend::{JobRequest, RequestLines, Requests};
+use crate::backend::{JobRequest, RequestLines, Requests, RequestsBody};
 use crate::error::{AwsErrorKind, Error};
 use crate::store::FileStore;
 use crate::store::{Expected, Put};
@@ -63,7 +66,7 @@ pub(crate) trait Sender: Sync {
     fn send(
         &self,
         job: &JobRequest<'_>,
-        requests: &Path,
+        requests: &Source,
         entry: &BatchEntry,
     ) -> impl Future<Output = Result<String, Error>> + Send;
 
@@ -109,8 +112,7 @@ pub(crate) struct RequestsWriter<A> {
     api: A,
     settings: crate::settings::RunSettings,
     model: String,
-    temp: tempfile::NamedTempFile,
-    out: std::io::BufWriter<std::fs::File>,
+    out: Sink,
     count: u64,
     hashed: Vec<u8>,
     seen: std::collections::HashSet<String>,
@@ -124,21 +126,17 @@ where
     A: std::ops::Deref,
     A::Target: Sender,
 {
-    /// A writer into a new private temp file.
+    /// A writer into memory while the process's budget for requests allows, else into a
+    /// private temp file.
     pub(crate) fn new(api: A, settings: &crate::settings::RunSettings) -> Result<Self, Error> {
-        let io = |source| Error::Io {
-            path: std::env::temp_dir(),
-            source,
-        };
-        let temp = tempfile::NamedTempFile::new().map_err(io)?;
-        let out =
-            std::io::BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().map_err(io)?);
         Ok(RequestsWriter {
             api,
             settings: settings.clone(),
             model: settings.provider.api_model(&settings.model_name).to_owned(),
-            temp,
-            out,
+            out: Sink::new(&PROCESS_BUDGET).map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?,
             count: 0,
             hashed: Vec::new(),
             seen: std::collections::HashSet::new(),
@@ -188,7 +186,10 @@ where
             return Err("modelInput is not a JSON object".into());
         }
         let custom_id = ids::custom_id(&record_id);
-        if !self.seen.insert(custom_id.to_string()) {
+        // The spool's ids are unique already, and a plain id never shares a hashed one's
+        // form: only the hashed ones of a spool need the check.
+        let checked = !self.spooled || matches!(custom_id, std::borrow::Cow::Owned(_));
+        if checked && !self.seen.insert(custom_id.to_string()) {
             return Err(format!("the record id `{record_id}` is used twice"));
         }
         if custom_id != record_id.as_ref() {
@@ -219,16 +220,168 @@ where
     }
 
     /// The requests written.
-    fn finish_requests(mut self) -> Result<Requests, Error> {
-        self.out.flush().map_err(|source| Error::Io {
-            path: self.temp.path().to_owned(),
-            source,
-        })?;
+    fn finish_requests(self) -> Result<Requests, Error> {
         Ok(Requests {
-            file: self.temp,
+            body: self.out.finish().map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?,
             count: self.count,
             hashed: self.hashed,
         })
+    }
+}
+
+/// How many bytes of requests a process holds in memory at once, across its runs and jobs,
+/// between the upload that writes them and the create that sends them; a job's requests past
+/// it go to a temp file instead.
+const REQUESTS_IN_MEMORY: usize = 64 << 20;
+
+/// What requests are held in memory in: pieces of this size, sent one after the other.
+const PIECE: usize = 4 << 20;
+
+/// The process's budget for requests held in memory.
+static PROCESS_BUDGET: Budget = Budget::new(REQUESTS_IN_MEMORY);
+
+/// A budget of memory for requests: how much may be held, and how much is.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    held: AtomicUsize,
+}
+
+impl Budget {
+    const fn new(limit: usize) -> Self {
+        Budget {
+            limit,
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `bytes` of the budget; `false` when it has not that much left.
+    fn take(&self, bytes: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes).filter(|now| *now <= self.limit)
+            })
+            .is_ok()
+    }
+}
+
+/// Requests held in memory, in pieces; their share of the budget is given back when they are
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct HeldPieces {
+    pub(crate) pieces: Vec<Bytes>,
+    budget: &'static Budget,
+    held: usize,
+}
+
+impl Drop for HeldPieces {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.held, Ordering::AcqRel);
+    }
+}
+
+/// Where a [`RequestsWriter`] writes: pieces in memory, the last one filling, while the
+/// budget allows; a temp file once it does not.
+enum Sink {
+    Memory {
+        held: HeldPieces,
+        filling: Vec<u8>,
+    },
+    File {
+        temp: tempfile::NamedTempFile,
+        out: std::io::BufWriter<std::fs::File>,
+    },
+}
+
+impl Sink {
+    fn new(budget: &'static Budget) -> std::io::Result<Sink> {
+        if budget.take(PIECE) {
+            return Ok(Sink::Memory {
+                held: HeldPieces {
+                    pieces: Vec::new(),
+                    budget,
+                    held: PIECE,
+                },
+                filling: Vec::with_capacity(PIECE),
+            });
+        }
+        Sink::file(&[])
+    }
+
+    /// A temp file holding `pieces` to begin with.
+    fn file(pieces: &[&[u8]]) -> std::io::Result<Sink> {
+        let temp = tempfile::NamedTempFile::new()?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file().try_clone()?);
+        for piece in pieces {
+            out.write_all(piece)?;
+        }
+        Ok(Sink::File { temp, out })
+    }
+
+    fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        loop {
+            match self {
+                Sink::File { out, .. } => return out.write_all(bytes),
+                Sink::Memory { held, filling } => {
+                    let room = PIECE.saturating_sub(filling.len()).min(bytes.len());
+                    let (now, rest) = bytes.split_at(room);
+                    filling.extend_from_slice(now);
+                    bytes = rest;
+                    if bytes.is_empty() {
+                        return Ok(());
+                    }
+                    // The piece is full: the next one, if the budget has room for it.
+                    if held.budget.take(PIECE) {
+                        held.held += PIECE;
+                        let full = std::mem::replace(filling, Vec::with_capacity(PIECE));
+                        held.pieces.push(Bytes::from(full));
+                    } else {
+                        let mut pieces: Vec<&[u8]> = held.pieces.iter().map(|p| &p[..]).collect();
+                        pieces.push(filling.as_slice());
+                        let file = Sink::file(&pieces)?;
+                        // Written out, the pieces give their budget back.
+                        *self = file;
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> std::io::Result<RequestsBody> {
+        match self {
+            Sink::Memory { mut held, filling } => {
+                if !filling.is_empty() {
+                    held.pieces.push(Bytes::from(filling));
+                }
+                Ok(RequestsBody::Memory(held))
+            }
+            Sink::File { temp, mut out } => {
+                out.flush()?;
+                Ok(RequestsBody::File(temp))
+            }
+        }
+    }
+}
+
+impl RequestsBody {
+    /// The requests as a body to send.
+    pub(crate) fn source(&self) -> Source {
+        match self {
+            RequestsBody::Memory(held) => Source::Memory(held.pieces.clone()),
+            RequestsBody::File(temp) => Source::File(temp.path().to_owned()),
+        }
+    }
+
+    /// The requests' bytes, for tests.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            RequestsBody::Memory(held) => Ok(held.pieces.concat()),
+            RequestsBody::File(temp) => std::fs::read(temp.path()),
+        }
     }
 }
 
@@ -283,7 +436,8 @@ pub(crate) async fn create_once<S: Sender>(
             &read
         }
     };
-    let (requests, records, hashed) = (written.file.path(), written.count, &written.hashed);
+    let requests = written.body.source();
+    let (records, hashed) = (written.count, &written.hashed);
     if records == 0 {
         return Err(Error::Corrupt {
             object: job.input.to_owned(),
@@ -314,7 +468,7 @@ pub(crate) async fn create_once<S: Sender>(
         let Some((entry, version)) = register.get(job.job_name).await? else {
             match register.put(&fresh, Expected::Absent).await? {
                 Put::Written(version) => {
-                    let sent = send(api, register, job, requests, fresh.clone(), version);
+                    let sent = send(api, register, job, &requests, fresh.clone(), version);
                     match sent.await {
                         Err(err) if may_pass(&err, &mut attempts) => {
                             wait_after(&err, attempts, job).await;
@@ -367,7 +521,7 @@ pub(crate) async fn create_once<S: Sender>(
             ..fresh.clone()
         };
         if let Put::Written(version) = register.put(&taken, Expected::Unchanged(&version)).await? {
-            match send(api, register, job, requests, taken, version).await {
+            match send(api, register, job, &requests, taken, version).await {
                 Err(err) if may_pass(&err, &mut attempts) => {
                     wait_after(&err, attempts, job).await;
                 }
@@ -395,7 +549,7 @@ async fn send<S: Sender>(
     api: &S,
     register: &Register,
     job: &JobRequest<'_>,
-    requests: &Path,
+    requests: &Source,
     mut entry: BatchEntry,
     mut version: String,
 ) -> Result<String, Error> {
@@ -518,10 +672,7 @@ pub(crate) fn spooled_requests_agree<S: Sender>(
         ahead.line(line)?;
     }
     let ahead = ahead.finish()?;
-    assert_eq!(
-        std::fs::read(ahead.file.path())?,
-        std::fs::read(read.file.path())?
-    );
+    assert_eq!(ahead.body.bytes()?, read.body.bytes()?);
     assert_eq!((ahead.count, &ahead.hashed), (4, &read.hashed));
     // Every id but the plain one goes as a hash.
     assert_eq!(ahead.hashed.iter().filter(|b| **b == b'\n').count(), 3);
@@ -536,4 +687,45 @@ pub(crate) fn test_store()
     let path = dir.path().to_str().ok_or("a UTF-8 temp path")?;
     let store = crate::store::folder::FolderStore::new(path)?;
     Ok((dir, std::sync::Arc::new(store)))
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    /// Requests stay in memory while the budget has room, and go to a temp file, whole and in
+    /// order, once it has not; the budget is given back either way.
+    #[test]
+    fn requests_past_the_budget_go_to_a_file() -> Result<(), Box<dyn std::error::Error>> {
+        static BUDGET: Budget = Budget::new(2 * PIECE);
+        let bytes: Vec<u8> = (0..PIECE * 2 + PIECE / 2)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        // Within the budget: two pieces in memory.
+        let mut sink = Sink::new(&BUDGET)?;
+        for line in bytes[..PIECE * 2].chunks(100_003) {
+            sink.write_all(line)?;
+        }
+        let held = sink.finish()?;
+        assert!(matches!(&held, RequestsBody::Memory(h) if h.pieces.len() == 2));
+        assert_eq!(held.bytes()?, &bytes[..PIECE * 2]);
+        assert_eq!(BUDGET.held.load(Ordering::Acquire), 2 * PIECE);
+        // The budget is all held: the next writer starts in a file.
+        assert!(matches!(
+            Sink::new(&BUDGET)?.finish()?,
+            RequestsBody::File(_)
+        ));
+        drop(held);
+        assert_eq!(BUDGET.held.load(Ordering::Acquire), 0);
+        // Past the budget: what was in memory is written out first.
+        let mut sink = Sink::new(&BUDGET)?;
+        for line in bytes.chunks(77_777) {
+            sink.write_all(line)?;
+        }
+        let spilled = sink.finish()?;
+        assert!(matches!(spilled, RequestsBody::File(_)));
+        assert_eq!(spilled.bytes()?, bytes);
+        assert_eq!(BUDGET.held.load(Ordering::Acquire), 0);
+        Ok(())
+    }
 }

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::http::{ApiClient, ApiKey, Auth, Payload};
+use super::http::{ApiClient, ApiKey, Auth, Payload, Source};
 use super::{BatchEntry, Register};
 use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
@@ -95,14 +95,8 @@ impl Gemini {
     }
 
     /// Uploads the requests through the resumable protocol, in chunks; the file's name.
-    async fn upload(&self, job_name: &str, requests: &Path) -> Result<String, Error> {
-        let size = tokio::fs::metadata(requests)
-            .await
-            .map_err(|source| Error::Io {
-                path: requests.to_owned(),
-                source,
-            })?
-            .len();
+    async fn upload(&self, job_name: &str, requests: &Source) -> Result<String, Error> {
+        let size = requests.len().await?;
         let start = serde_json::json!({"file": {"displayName": job_name}});
         let started = self
             .api
@@ -145,7 +139,7 @@ impl Gemini {
                     Method::POST,
                     &url,
                     &Payload::Chunk {
-                        path: requests.to_owned(),
+                        body: requests.clone(),
                         offset,
                         len,
                     },
@@ -367,7 +361,7 @@ impl super::create::Sender for Gemini {
     async fn send(
         &self,
         job: &JobRequest<'_>,
-        requests: &Path,
+        requests: &Source,
         entry: &BatchEntry,
     ) -> Result<String, Error> {
         let file = self.upload(job.job_name, requests).await?;

@@ -103,22 +103,100 @@ pub(crate) enum Payload {
     Empty,
     /// A JSON document.
     Json(Bytes),
-    /// A large body streamed from a file between a head and a tail (a batch's requests, a
-    /// multipart upload), read again for each try.
+    /// A large body between a head and a tail (a batch's requests, a multipart upload),
+    /// streamed from where it is held, again for each try.
     #[cfg_attr(not(any(feature = "anthropic", feature = "openai")), allow(dead_code))]
     File {
         head: Bytes,
-        path: PathBuf,
+        body: Source,
         tail: Bytes,
         content_type: String,
     },
-    /// `len` bytes of a file from `offset` (a chunk of a resumable upload).
+    /// `len` bytes of a body from `offset` (a chunk of a resumable upload).
     #[cfg_attr(not(feature = "gemini"), allow(dead_code))]
-    Chunk {
-        path: PathBuf,
+    Chunk { body: Source, offset: u64, len: u64 },
+}
+
+/// Where a large body is held: a file, read as it is sent, or pieces in memory.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    File(PathBuf),
+    Memory(Vec<Bytes>),
+}
+
+impl Source {
+    /// How many bytes the body holds.
+    #[cfg_attr(not(feature = "gemini"), allow(dead_code))]
+    pub(crate) async fn len(&self) -> Result<u64, Error> {
+        match self {
+            Source::File(path) => open_len(path).await.map(|(_, len)| len),
+            Source::Memory(pieces) => Ok(pieces.iter().map(|p| p.len() as u64).sum()),
+        }
+    }
+
+    /// The body's bytes from `offset`, `len` of them (to its end, when `None`), as a stream
+    /// and its length. A body shorter than asked for is an error, at once for memory, at the
+    /// end of the stream for a file.
+    #[cfg_attr(
+        not(any(feature = "anthropic", feature = "openai", feature = "gemini")),
+        allow(dead_code)
+    )]
+    async fn stream(
+        &self,
         offset: u64,
-        len: u64,
-    },
+        len: Option<u64>,
+    ) -> Result<
+        (
+            impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+            u64,
+        ),
+        Error,
+    > {
+        use futures_util::future::Either;
+        match self {
+            Source::File(path) => {
+                let (file, size) = open_len(path).await?;
+                let len = len.unwrap_or_else(|| size.saturating_sub(offset));
+                Ok((Either::Left(file_stream(file, offset, len)), len))
+            }
+            Source::Memory(pieces) => {
+                let size: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+                let len = len.unwrap_or_else(|| size.saturating_sub(offset));
+                let slices = slices(pieces, offset, len).ok_or_else(|| Error::Internal {
+                    what: "sending a batch's requests",
+                    reason: format!(
+                        "{len} bytes from {offset} were to be sent of requests held in {size}"
+                    ),
+                })?;
+                Ok((
+                    Either::Right(futures_util::stream::iter(slices.into_iter().map(Ok))),
+                    len,
+                ))
+            }
+        }
+    }
+}
+
+/// The parts of `pieces`, one after the other, that hold `len` bytes from `offset`; `None`
+/// when they hold fewer.
+fn slices(pieces: &[Bytes], offset: u64, len: u64) -> Option<Vec<Bytes>> {
+    let mut out = Vec::new();
+    let (mut skip, mut left) = (offset, len);
+    for piece in pieces {
+        if left == 0 {
+            break;
+        }
+        let size = piece.len() as u64;
+        if skip >= size {
+            skip -= size;
+            continue;
+        }
+        let end = size.min(skip + left);
+        out.push(piece.slice(usize::try_from(skip).ok()?..usize::try_from(end).ok()?));
+        left -= end - skip;
+        skip = 0;
+    }
+    (left == 0).then_some(out)
 }
 
 /// A file opened to be sent, and its length.
@@ -286,11 +364,11 @@ impl ApiClient {
                 .body(bytes.clone()),
             Payload::File {
                 head,
-                path,
+                body,
                 tail,
                 content_type,
             } => {
-                let (file, len) = open_len(path).await?;
+                let (stream, len) = body.stream(0, None).await?;
                 let total = head.len() as u64 + len + tail.len() as u64;
                 let head = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(
                     head.clone(),
@@ -299,7 +377,7 @@ impl ApiClient {
                     tail.clone(),
                 )));
                 let body = futures_util::StreamExt::chain(
-                    futures_util::StreamExt::chain(head, file_stream(file, 0, len)),
+                    futures_util::StreamExt::chain(head, stream),
                     tail,
                 );
                 request
@@ -307,11 +385,11 @@ impl ApiClient {
                     .header(reqwest::header::CONTENT_LENGTH, total)
                     .body(reqwest::Body::wrap_stream(body))
             }
-            Payload::Chunk { path, offset, len } => {
-                let (file, _) = open_len(path).await?;
+            Payload::Chunk { body, offset, len } => {
+                let (stream, len) = body.stream(*offset, Some(*len)).await?;
                 request
-                    .header(reqwest::header::CONTENT_LENGTH, *len)
-                    .body(reqwest::Body::wrap_stream(file_stream(file, *offset, *len)))
+                    .header(reqwest::header::CONTENT_LENGTH, len)
+                    .body(reqwest::Body::wrap_stream(stream))
             }
         })
     }
@@ -616,6 +694,47 @@ mod tests {
         assert_eq!(read(whole - 3, 3).await?, &bytes[bytes.len() - 3..]);
         assert!(read(0, 0).await?.is_empty());
         assert!(read(10, whole).await.is_err(), "past the end");
+        Ok(())
+    }
+
+    /// A body held in memory is sent as the same bytes a file would be: any range of it,
+    /// across its pieces, and a range past its end is an error, not a short body.
+    #[tokio::test]
+    async fn a_body_in_memory_is_its_bytes_in_order() -> Result<(), Box<dyn std::error::Error>> {
+        let bytes: Vec<u8> = (0..10_000).map(|i| (i % 251) as u8).collect();
+        let pieces: Vec<Bytes> = [3000, 1, 4000, 2999]
+            .iter()
+            .scan(0, |at, len| {
+                let piece = Bytes::copy_from_slice(&bytes[*at..*at + len]);
+                *at += len;
+                Some(piece)
+            })
+            .collect();
+        let body = Source::Memory(pieces);
+        assert_eq!(body.len().await?, 10_000);
+        for (offset, len) in [
+            (0, None),
+            (0, Some(10_000)),
+            (2999, Some(3)),
+            (3001, Some(5000)),
+            (9999, None),
+            (10_000, Some(0)),
+        ] {
+            let (stream, sent) = body.stream(offset, len).await?;
+            let mut out = Vec::new();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(piece) = futures_util::StreamExt::next(&mut stream).await {
+                out.extend_from_slice(&piece?);
+            }
+            let at = usize::try_from(offset)?;
+            let end = len.map_or(bytes.len(), |len| at + usize::try_from(len).unwrap_or(0));
+            assert_eq!(out, &bytes[at..end], "{offset} {len:?}");
+            assert_eq!(sent as usize, end - at);
+        }
+        assert!(
+            body.stream(9_000, Some(1_001)).await.is_err(),
+            "past the end"
+        );
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::http::{ApiClient, ApiKey, Auth, Payload};
+use super::http::{ApiClient, ApiKey, Auth, Payload, Source};
 use super::{BatchEntry, Register};
 use crate::backend::{
     Answered, Backend, BackendFuture, InputWriter, JobRequest, LineMap, Lines, OutputFiles,
@@ -96,7 +96,7 @@ impl OpenAi {
     }
 
     /// Uploads the requests as a batch input file; its id.
-    async fn upload(&self, job_name: &str, requests: &Path) -> Result<String, Error> {
+    async fn upload(&self, job_name: &str, requests: &Source) -> Result<String, Error> {
         let boundary = format!("llmbo-{:016x}", super::http::random());
         let head = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
@@ -106,7 +106,7 @@ impl OpenAi {
         let tail = format!("\n\r\n--{boundary}--\r\n");
         let payload = Payload::File {
             head: head.into_bytes().into(),
-            path: requests.to_owned(),
+            body: requests.clone(),
             tail: tail.into_bytes().into(),
             content_type: format!("multipart/form-data; boundary={boundary}"),
         };
@@ -334,7 +334,7 @@ impl super::create::Sender for OpenAi {
     async fn send(
         &self,
         job: &JobRequest<'_>,
-        requests: &Path,
+        requests: &Source,
         entry: &BatchEntry,
     ) -> Result<String, Error> {
         let file_id = self.upload(job.job_name, requests).await?;
