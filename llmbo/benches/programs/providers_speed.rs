@@ -508,6 +508,18 @@ struct Best {
     typed_floor: f64,
     /// The provider's own calls taking the same requests (none on Bedrock).
     api_floor: f64,
+    /// Each round's own ratios, llmbo against the floor measured right after it: prepare and
+    /// upload against the API floor (Bedrock: the `PutObject` floor), and download and load
+    /// against the typed floor.
+    upload_ratios: Vec<f64>,
+    load_ratios: Vec<f64>,
+}
+
+/// The middle of `ratios` (the upper middle of an even number).
+fn median(ratios: &[f64]) -> f64 {
+    let mut sorted = ratios.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 async fn measure(
@@ -607,6 +619,9 @@ async fn measure(
             *best = now;
         }
     };
+    best.upload_ratios
+        .push(upload / api_floor.unwrap_or(upload_floor));
+    best.load_ratios.push(load / typed_floor);
     keep(&mut best.upload, upload);
     keep(&mut best.upload_floor, upload_floor);
     if let Some(api_floor) = api_floor {
@@ -667,6 +682,13 @@ async fn run(n: usize, rounds: usize) -> Result<(), Failure> {
             best.load,
             best.typed_floor,
             best.load / best.typed_floor,
+        );
+        println!(
+            "{:<9} each round against its own floors, median of {}: prepare+upload {:.2}, download+load {:.2}",
+            "",
+            best.upload_ratios.len(),
+            median(&best.upload_ratios),
+            median(&best.load_ratios),
         );
     }
     server.local.stop()
