@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+#[cfg(feature = "_http")]
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Error;
 use crate::settings::RunSettings;
@@ -58,9 +60,80 @@ pub(crate) struct Requests {
 pub(crate) enum RequestsBody {
     /// In memory, in pieces, within the process's budget for requests held.
     #[cfg(feature = "_http")]
-    Memory(crate::batch_api::create::HeldPieces),
+    Memory(HeldPieces),
     /// In a private temp file.
     File(tempfile::NamedTempFile),
+}
+
+/// A budget of memory for requests: how much may be held, and how much is.
+#[derive(Debug)]
+#[cfg(feature = "_http")]
+pub(crate) struct Budget {
+    limit: usize,
+    held: AtomicUsize,
+}
+
+#[cfg(feature = "_http")]
+impl Budget {
+    pub(crate) const fn new(limit: usize) -> Self {
+        Budget {
+            limit,
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `bytes` of the budget; `false` when it has not that much left.
+    pub(crate) fn take(&self, bytes: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes).filter(|now| *now <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// How much is held now.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+/// Requests held in memory, in pieces; their share of the budget is given back when they are
+/// dropped.
+#[derive(Debug)]
+#[cfg(feature = "_http")]
+pub(crate) struct HeldPieces {
+    pub(crate) pieces: Vec<bytes::Bytes>,
+    budget: &'static Budget,
+    held: usize,
+}
+
+#[cfg(feature = "_http")]
+impl HeldPieces {
+    /// None yet, with `first` bytes of `budget` (taken already) held for them.
+    pub(crate) fn new(budget: &'static Budget, first: usize) -> Self {
+        HeldPieces {
+            pieces: Vec::new(),
+            budget,
+            held: first,
+        }
+    }
+
+    /// Takes `bytes` more of the budget for more pieces; `false` when it has not that much.
+    pub(crate) fn take(&mut self, bytes: usize) -> bool {
+        let taken = self.budget.take(bytes);
+        if taken {
+            self.held += bytes;
+        }
+        taken
+    }
+}
+
+#[cfg(feature = "_http")]
+impl Drop for HeldPieces {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.held, Ordering::AcqRel);
+    }
 }
 
 /// A writer of a job's requests in its batch API's form, fed the job's input a line at a time.

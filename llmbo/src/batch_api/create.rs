@@ -5,7 +5,6 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -14,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::http::Source;
 use super::{BatchEntry, Register, ids, process_owner, unix_now};
-use crate::backend::{JobRequest, RequestLines, Requests, RequestsBody};
+use crate::backend::{Budget, HeldPieces, JobRequest, RequestLines, Requests, RequestsBody};
 use crate::error::{AwsErrorKind, Error};
 use crate::store::FileStore;
 use crate::store::{Expected, Put};
@@ -243,46 +242,6 @@ const PIECE: usize = 4 << 20;
 /// The process's budget for requests held in memory.
 static PROCESS_BUDGET: Budget = Budget::new(REQUESTS_IN_MEMORY);
 
-/// A budget of memory for requests: how much may be held, and how much is.
-#[derive(Debug)]
-pub(crate) struct Budget {
-    limit: usize,
-    held: AtomicUsize,
-}
-
-impl Budget {
-    const fn new(limit: usize) -> Self {
-        Budget {
-            limit,
-            held: AtomicUsize::new(0),
-        }
-    }
-
-    /// Takes `bytes` of the budget; `false` when it has not that much left.
-    fn take(&self, bytes: usize) -> bool {
-        self.held
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                held.checked_add(bytes).filter(|now| *now <= self.limit)
-            })
-            .is_ok()
-    }
-}
-
-/// Requests held in memory, in pieces; their share of the budget is given back when they are
-/// dropped.
-#[derive(Debug)]
-pub(crate) struct HeldPieces {
-    pub(crate) pieces: Vec<Bytes>,
-    budget: &'static Budget,
-    held: usize,
-}
-
-impl Drop for HeldPieces {
-    fn drop(&mut self) {
-        self.budget.held.fetch_sub(self.held, Ordering::AcqRel);
-    }
-}
-
 /// Where a [`RequestsWriter`] writes: pieces in memory, the last one filling, while the
 /// budget allows; a temp file once it does not.
 enum Sink {
@@ -300,11 +259,7 @@ impl Sink {
     fn new(budget: &'static Budget) -> std::io::Result<Sink> {
         if budget.take(PIECE) {
             return Ok(Sink::Memory {
-                held: HeldPieces {
-                    pieces: Vec::new(),
-                    budget,
-                    held: PIECE,
-                },
+                held: HeldPieces::new(budget, PIECE),
                 filling: Vec::with_capacity(PIECE),
             });
         }
@@ -334,8 +289,7 @@ impl Sink {
                         return Ok(());
                     }
                     // The piece is full: the next one, if the budget has room for it.
-                    if held.budget.take(PIECE) {
-                        held.held += PIECE;
+                    if held.take(PIECE) {
                         let full = std::mem::replace(filling, Vec::with_capacity(PIECE));
                         held.pieces.push(Bytes::from(full));
                     } else {
@@ -709,14 +663,14 @@ mod budget_tests {
         let held = sink.finish()?;
         assert!(matches!(&held, RequestsBody::Memory(h) if h.pieces.len() == 2));
         assert_eq!(held.bytes()?, &bytes[..PIECE * 2]);
-        assert_eq!(BUDGET.held.load(Ordering::Acquire), 2 * PIECE);
+        assert_eq!(BUDGET.held(), 2 * PIECE);
         // The budget is all held: the next writer starts in a file.
         assert!(matches!(
             Sink::new(&BUDGET)?.finish()?,
             RequestsBody::File(_)
         ));
         drop(held);
-        assert_eq!(BUDGET.held.load(Ordering::Acquire), 0);
+        assert_eq!(BUDGET.held(), 0);
         // Past the budget: what was in memory is written out first.
         let mut sink = Sink::new(&BUDGET)?;
         for line in bytes.chunks(77_777) {
@@ -725,7 +679,7 @@ mod budget_tests {
         let spilled = sink.finish()?;
         assert!(matches!(spilled, RequestsBody::File(_)));
         assert_eq!(spilled.bytes()?, bytes);
-        assert_eq!(BUDGET.held.load(Ordering::Acquire), 0);
+        assert_eq!(BUDGET.held(), 0);
         Ok(())
     }
 }
