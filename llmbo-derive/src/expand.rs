@@ -92,6 +92,14 @@ fn impl_batch_output(input: &Input, krate: &syn::Path) -> TokenStream {
             ) -> ::core::result::Result<Self, #krate::RecordError> {
                 #krate::__private::from_tool_input_str::<Self>(json, #tag)
             }
+
+            const READS_IN_LINE: bool = true;
+
+            fn from_tool_input_in<'de, D: #krate::__private::Deserializer<'de>>(
+                input: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                #krate::__private::from_tool_input_in::<Self, D>(input)
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 pub use schemars::JsonSchema;
+pub use serde::Deserializer;
 pub use serde::de::DeserializeOwned;
 pub use serde_json::Value;
 
@@ -225,6 +226,14 @@ pub fn from_tool_input_str<T: DeserializeOwned>(
         message: err.to_string(),
     })?;
     from_tool_input(input, tag)
+}
+
+/// Reads the tool input from a deserializer standing at it inside an output line, as the
+/// first try of [`from_tool_input_str`] does (a struct from an object only, at any depth).
+pub fn from_tool_input_in<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(
+    input: D,
+) -> Result<T, D::Error> {
+    T::deserialize(Strict(input))
 }
 
 fn json_type(value: &Value) -> &'static str {

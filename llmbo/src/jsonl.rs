@@ -178,6 +178,11 @@ thread_local! {
     static SERVED: std::cell::Cell<Option<Served>> = const { std::cell::Cell::new(None) };
 }
 
+/// Whether this thread reads a batch API's lines as it serves them (see [`reading_served`]).
+pub(crate) fn reading_a_batch_api() -> bool {
+    SERVED.get().is_some()
+}
+
 /// Runs `read` with `api`'s success lines taken as answer lines as they stand (see
 /// [`AnswerLine`]): the reader of such an output reads its common answer in one pass, without
 /// first making the line Bedrock's. Everywhere else only Bedrock's form is one.

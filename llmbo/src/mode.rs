@@ -103,6 +103,34 @@ fn fast_input<'a>(
     Some((record_id, input, usage))
 }
 
+/// A batch API's Claude answer read in one pass, the tool input straight into `T` (see
+/// [`typed_output_line`](crate::adapter::anthropic::typed_output_line)), when the job reads
+/// it through one tool. Only lines as a batch API serves them, where the line is about the
+/// size of its answer (a Bedrock line also echoes the request): the line's length is what the
+/// outcome is taken to hold.
+fn typed_claude_line<'a, T: BatchOutput>(
+    adapter: &dyn ModelProviderAdapter,
+    line: &'a str,
+    output: OutputRequest<'_>,
+) -> Option<FastLine<'a, T>> {
+    if !T::READS_IN_LINE
+        || output.tools.len() > 1
+        || !output.strategy.uses_tools()
+        || !crate::jsonl::reading_a_batch_api()
+        || !adapter.answers()?.answers_as_claude()
+    {
+        return None;
+    }
+    let (record_id, value, usage) =
+        crate::adapter::anthropic::typed_output_line::<T>(line, output.tool)?;
+    Some(FastLine {
+        record_id,
+        outcome: Ok(value),
+        usage,
+        answer_bytes: line.len(),
+    })
+}
+
 /// Whether `text` is JSON (what a fast outcome that failed checks before it stands: a text
 /// that is not JSON goes the general way).
 fn is_json(text: &str) -> bool {
@@ -203,7 +231,11 @@ impl<T: BatchOutput + Send + 'static> OutputMode for Structured<T> {
         line: &'a str,
         output: Option<OutputRequest<'_>>,
     ) -> Option<FastLine<'a, T>> {
-        let (record_id, input, usage) = fast_input(adapter, line, output?)?;
+        let output = output?;
+        if let Some(fast) = typed_claude_line(adapter, line, output) {
+            return Some(fast);
+        }
+        let (record_id, input, usage) = fast_input(adapter, line, output)?;
         let outcome = T::from_tool_input_str(&input);
         if outcome.is_err() && !is_json(&input) {
             return None;

@@ -117,6 +117,25 @@ pub trait BatchOutput: Sized {
         Self::from_tool_input(input)
     }
 
+    /// Whether [`from_tool_input_in`](Self::from_tool_input_in) reads the type (what
+    /// `#[derive(BatchOutput)]` sets): a fast path then reads the tool input in the same pass
+    /// as the output line around it.
+    #[doc(hidden)]
+    const READS_IN_LINE: bool = false;
+
+    /// Reads the tool input from a deserializer standing at it inside a larger document (an
+    /// output line), accepting exactly what [`from_tool_input_str`](Self::from_tool_input_str)
+    /// accepts on its first try. Only called where [`READS_IN_LINE`](Self::READS_IN_LINE) is
+    /// set; an error leaves the line to the path that reads the input as its text, which
+    /// names the problem.
+    #[doc(hidden)]
+    fn from_tool_input_in<'de, D: serde::Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        let _ = input;
+        Err(serde::de::Error::custom(
+            "this type is read from the tool input's text",
+        ))
+    }
+
     /// The output strategy the type asks for (`#[batch_output(strategy = "json-schema")]`), as
     /// if given to [`InfererBuilder::output_strategy`](crate::InfererBuilder::output_strategy),
     /// which still overrides it. `None` (the default): the model's best.

@@ -41,14 +41,16 @@ struct Body<'a> {
     tool_choice: Option<Choice<'a>>,
 }
 
-/// The parts of a Claude answer the fast path reads, borrowed from the output line. Read
-/// through [`Strict`](crate::strict_json::Strict) (objects only, as `validate_result` reads them); anything unexpected —
-/// a member of another type, a duplicate key — fails this narrow parse and leaves the answer
-/// to `validate_result`, never changes it.
+/// The parts of a Claude answer the fast path reads, borrowed from the output line, the tool
+/// input as `I` (its JSON text, or a typed job's own type). Read through
+/// [`Strict`](crate::strict_json::Strict) (objects only, as `validate_result` reads them);
+/// anything unexpected — a member of another type, a duplicate key, an input that is not an
+/// `I` — fails this narrow parse and leaves the answer to `validate_result`, never changes it.
 #[derive(Deserialize)]
-struct FastOutput<'a> {
+#[serde(bound(deserialize = "I: Deserialize<'de>"))]
+struct FastOutput<'a, I> {
     #[serde(borrow)]
-    content: Vec<FastBlock<'a>>,
+    content: Vec<FastBlock<'a, I>>,
     #[serde(borrow, default)]
     stop_reason: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -57,13 +59,18 @@ struct FastOutput<'a> {
 
 /// A content block: text blocks have no name or input.
 #[derive(Deserialize)]
-struct FastBlock<'a> {
+#[serde(bound(deserialize = "I: Deserialize<'de>"))]
+struct FastBlock<'a, I> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    input: Option<&'a RawValue>,
+    #[serde(default = "none")]
+    input: Option<I>,
+}
+
+fn none<I>() -> Option<I> {
+    None
 }
 
 #[derive(Deserialize)]
@@ -73,10 +80,7 @@ struct FastUsage {
 }
 
 /// The tool input of the one call of `tool` in a plain, complete answer, and the usage.
-fn picked_input<'a>(
-    output: FastOutput<'a>,
-    tool: &ToolDefinition,
-) -> Option<(&'a RawValue, Option<Usage>)> {
+fn picked_input<I>(output: FastOutput<'_, I>, tool: &ToolDefinition) -> Option<(I, Option<Usage>)> {
     let mut calls = output
         .content
         .into_iter()
@@ -95,6 +99,31 @@ fn picked_input<'a>(
         output_tokens: u.output_tokens,
     });
     Some((input, usage))
+}
+
+/// A tool input read as the typed job's own type, in the line's pass.
+struct InLine<T>(T);
+
+impl<'de, T: crate::output::BatchOutput> Deserialize<'de> for InLine<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        T::from_tool_input_in(input).map(InLine)
+    }
+}
+
+/// The fast path of [`output_line_fast`](AnswerReader::output_line_fast) for a typed job:
+/// the record id, the tool input read straight into `T` in the line's one pass, and the
+/// usage. `None` wherever the two-pass path might answer otherwise (an input `T` refuses
+/// included): the line is then read that way, which names the problem.
+pub(crate) fn typed_output_line<'a, T: crate::output::BatchOutput>(
+    line: &'a str,
+    tool: &ToolDefinition,
+) -> Option<(Cow<'a, str>, T, Option<Usage>)> {
+    if !T::READS_IN_LINE {
+        return None;
+    }
+    let (record_id, output) = fast_line::<FastOutput<'a, InLine<T>>>(line)?;
+    let (InLine(value), usage) = picked_input(output, tool)?;
+    Some((record_id, value, usage))
 }
 
 /// Each message as `{"role", "content": [{"type": "text", "text"}]}`.
@@ -380,12 +409,16 @@ impl AnswerReader for AnthropicAdapter {
         single_call(calls, tool, stop_reason)
     }
 
+    fn answers_as_claude(&self) -> bool {
+        true
+    }
+
     fn tool_input_fast<'a>(
         &self,
         model_output: &'a RawValue,
         tool: &ToolDefinition,
     ) -> Option<(&'a RawValue, Option<Usage>)> {
-        picked_input(strict_from_str(model_output.get())?, tool)
+        picked_input::<&RawValue>(strict_from_str(model_output.get())?, tool)
     }
 
     fn output_line_fast<'a>(
@@ -393,7 +426,7 @@ impl AnswerReader for AnthropicAdapter {
         line: &'a str,
         tool: &ToolDefinition,
     ) -> Option<(Cow<'a, str>, Cow<'a, RawValue>, Option<Usage>)> {
-        let (record_id, output) = fast_line(line)?;
+        let (record_id, output) = fast_line::<FastOutput<'a, &'a RawValue>>(line)?;
         let (input, usage) = picked_input(output, tool)?;
         Some((record_id, Cow::Borrowed(input), usage))
     }

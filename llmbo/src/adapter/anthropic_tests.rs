@@ -186,4 +186,128 @@ mod fast_tests {
         }
         Ok(())
     }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Person {
+        name: String,
+        age: u32,
+    }
+
+    /// As `#[derive(BatchOutput)]` writes it (the derive names `::llmbo`, not usable here).
+    impl crate::output::BatchOutput for Person {
+        fn tool_definition() -> ToolDefinition {
+            tool()
+        }
+        fn from_tool_input(input: Value) -> Result<Self, RecordError> {
+            crate::derive_support::from_tool_input(input, None)
+        }
+        fn from_tool_input_str(json: &str) -> Result<Self, RecordError> {
+            crate::derive_support::from_tool_input_str(json, None)
+        }
+        const READS_IN_LINE: bool = true;
+        fn from_tool_input_in<'de, D: serde::Deserializer<'de>>(
+            input: D,
+        ) -> Result<Self, D::Error> {
+            crate::derive_support::from_tool_input_in::<Self, D>(input)
+        }
+    }
+
+    /// The typed one-pass read of a line agrees with the two-pass one (the input's text,
+    /// then the type) wherever it answers, and answers the plain lines; whatever it leaves
+    /// (an input the type refuses, a duplicate key, anything unusual) the two-pass read takes.
+    #[test]
+    fn the_typed_pass_reads_a_line_as_the_two_passes_do() -> Result<(), Box<dyn std::error::Error>>
+    {
+        use crate::output::BatchOutput;
+        let adapter = AnthropicAdapter::default();
+        let message = |content: Value, stop: &str| {
+            json!({"id": "msg", "type": "message", "role": "assistant", "model": "claude",
+                   "content": content, "stop_reason": stop, "stop_sequence": null,
+                   "usage": {"input_tokens": 12, "output_tokens": 3}})
+        };
+        let call = |input: &str| {
+            serde_json::from_str::<Value>(&format!(
+                r#"[{{"type": "tool_use", "id": "t", "name": "Person", "input": {input}}}]"#
+            ))
+        };
+        let mut outputs = vec![
+            (
+                message(call(r#"{"name": "Ada", "age": 36}"#)?, "tool_use"),
+                true,
+            ),
+            (
+                message(
+                    call(r#"{"age": 7, "name": "B\u00e9", "extra": [1]}"#)?,
+                    "tool_use",
+                ),
+                true,
+            ),
+            (
+                message(
+                    json!([{"type": "text", "text": "Here:"},
+                           {"type": "tool_use", "name": "Person", "input": {"name": "C", "age": 1}}]),
+                    "end_turn",
+                ),
+                true,
+            ),
+        ];
+        for (content, stop) in [
+            (call(r#"{"name": "Ada", "age": "36"}"#)?, "tool_use"),
+            (call(r#"{"name": "Ada"}"#)?, "tool_use"),
+            (call(r#"["Ada", 36]"#)?, "tool_use"),
+            (call(r#"{"name": "Ada", "age": 36}"#)?, "max_tokens"),
+            (call("null")?, "tool_use"),
+            (
+                json!([{"type": "tool_use", "name": "Other", "input": {"name": "A", "age": 1}}]),
+                "tool_use",
+            ),
+            (
+                json!([{"type": "tool_use", "name": "Person", "input": {"name": "A", "age": 1}},
+                       {"type": "tool_use", "name": "Person", "input": {"name": "B", "age": 2}}]),
+                "tool_use",
+            ),
+            (json!([{"type": "text", "text": "no"}]), "end_turn"),
+        ] {
+            outputs.push((message(content, stop), false));
+        }
+        let mut lines: Vec<(String, bool)> = outputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (output, typed))| {
+                let line = json!({"custom_id": format!("r{i}"),
+                                  "result": {"type": "succeeded", "message": output}});
+                (line.to_string(), typed)
+            })
+            .collect();
+        // A key written twice: serde's struct refuses it, the text's second read keeps the last.
+        lines.push((
+            r#"{"custom_id":"dup","result":{"type":"succeeded","message":{"content":[{"type":"tool_use","name":"Person","input":{"name":"A","name":"B","age":1}}],"stop_reason":"tool_use"}}}"#.into(),
+            false,
+        ));
+        crate::jsonl::reading_served(crate::jsonl::Served::Anthropic, || {
+            for (line, answers) in &lines {
+                let typed = typed_output_line::<Person>(line, &tool());
+                let two = adapter
+                    .output_line_fast(line, &tool())
+                    .map(|(id, input, usage)| {
+                        (id, Person::from_tool_input_str(input.get()), usage)
+                    });
+                assert_eq!(typed.is_some(), *answers, "{line}");
+                if let Some((id, value, usage)) = typed {
+                    assert_eq!(Some((id, Ok(value), usage)), two, "{line}");
+                }
+            }
+        });
+        // Out of a batch API's reading, a Bedrock line reads the same way.
+        let bedrock = json!({"recordId": "b1", "modelInput": {},
+                             "modelOutput": message(call(r#"{"name": "D", "age": 4}"#)?, "tool_use")})
+        .to_string();
+        let (id, value, usage) =
+            typed_output_line::<Person>(&bedrock, &tool()).ok_or("a Bedrock line")?;
+        assert_eq!(
+            (id.as_ref(), value.age, usage.map(|u| u.output_tokens)),
+            ("b1", 4, Some(3))
+        );
+        Ok(())
+    }
 }

@@ -25,7 +25,7 @@
 mod prompt_only;
 
 mod answer;
-mod anthropic;
+pub(crate) mod anthropic;
 mod body;
 mod converse;
 mod embed;
@@ -240,6 +240,14 @@ pub trait AnswerReader: RequestWriter {
     fn stop_reason(&self, model_output: &Value) -> Option<String> {
         let _ = model_output;
         None
+    }
+
+    /// Whether this reader reads answers exactly as Claude's adapter does: a typed job may
+    /// then read the tool input into its type in the line's own pass. Only llmbo's Claude
+    /// adapter says so.
+    #[doc(hidden)]
+    fn answers_as_claude(&self) -> bool {
+        false
     }
 
     /// A fast path for reading the common answer: when `model_output` (raw JSON text) is a
