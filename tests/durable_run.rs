@@ -25,14 +25,6 @@ fn builder(local: &LocalBedrock, name: &str) -> llmbo::builder::Configured<Struc
         .max_concurrent_jobs(1)
 }
 
-fn s3(local: &LocalBedrock) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 /// Every job llmbo-local has, oldest first: (name, ARN, status).
 async fn all_jobs(local: &LocalBedrock) -> Vec<(String, String, String)> {
     let jobs = aws_sdk_bedrock::Client::new(&local.sdk_config())
@@ -174,7 +166,7 @@ async fn a_crash_between_create_and_record_creates_no_second_job() {
     // As if the process died after creating the jobs and before recording them: the record
     // in S3 loses every ARN.
     let key = "input/crash-create.run.json";
-    let client = s3(&local);
+    let client = llmbo_workspace::s3_client(&local.sdk_config());
     let bytes = client
         .get_object()
         .bucket(local.bucket())
@@ -242,7 +234,7 @@ async fn the_same_name_with_other_inputs_is_refused_before_upload() {
         .auto(person_inputs(120), POLL)
         .await
         .unwrap();
-    let input_before = s3(&local)
+    let input_before = llmbo_workspace::s3_client(&local.sdk_config())
         .get_object()
         .bucket(local.bucket())
         .key("input/reused.jsonl")
@@ -283,7 +275,7 @@ async fn the_same_name_with_other_inputs_is_refused_before_upload() {
         matches!(&err, Error::RunExists { differs, .. } if differs == &["timeoutHours"]),
         "{err:?}"
     );
-    let input_after = s3(&local)
+    let input_after = llmbo_workspace::s3_client(&local.sdk_config())
         .get_object()
         .bucket(local.bucket())
         .key("input/reused.jsonl")
@@ -322,7 +314,7 @@ async fn another_runs_prompts_under_the_same_key_are_refused_not_joined() {
     for i in 0..120 {
         body.extend(format!("{{\"recordId\":\"x{i:04}\",\"modelInput\":{{}}}}\n").as_bytes());
     }
-    s3(&local)
+    llmbo_workspace::s3_client(&local.sdk_config())
         .put_object()
         .bucket(local.bucket())
         .key("input/overwritten.jsonl")
@@ -412,7 +404,7 @@ async fn a_bad_utf8_byte_fails_one_record_and_the_rest_stream_on() {
         "output/{}/bad-byte.jsonl.out",
         finished.unique_id_from_arn()
     );
-    let client = s3(&local);
+    let client = llmbo_workspace::s3_client(&local.sdk_config());
     let body = client
         .get_object()
         .bucket(local.bucket())

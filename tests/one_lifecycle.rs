@@ -170,16 +170,12 @@ async fn a_single_job_over_the_limit_is_refused_before_upload() {
     assert!(message.contains("60000 records"), "{message}");
     assert!(message.contains("at most 50000 records"), "{message}");
     assert!(message.contains("prepare_run"), "{message}");
-    let listing = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    )
-    .list_objects_v2()
-    .bucket(local.bucket())
-    .send()
-    .await
-    .unwrap();
+    let listing = llmbo_workspace::s3_client(&local.sdk_config())
+        .list_objects_v2()
+        .bucket(local.bucket())
+        .send()
+        .await
+        .unwrap();
     assert!(listing.contents().is_empty(), "nothing uploaded");
 }
 

@@ -38,21 +38,13 @@ async fn finished_job(
         .unwrap()
 }
 
-fn s3_client(local: &LocalBedrock) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 #[tokio::test]
 async fn a_damaged_output_still_gives_one_result_per_record() {
     let local = LocalBedrock::start().await.unwrap();
     let finished = finished_job(&local, "damaged", 150).await;
     let job_id = finished.unique_id_from_arn().to_owned();
 
-    let s3 = s3_client(&local);
+    let s3 = llmbo_workspace::s3_client(&local.sdk_config());
     let bucket = local.bucket();
     let out_key = format!("output/{job_id}/damaged.jsonl.out");
     let body = s3
@@ -134,7 +126,7 @@ async fn a_partial_manifest_loses_no_record() {
     let local = LocalBedrock::start().await.unwrap();
     let finished = finished_job(&local, "bad-manifest", 120).await;
     let job_id = finished.unique_id_from_arn().to_owned();
-    let s3 = s3_client(&local);
+    let s3 = llmbo_workspace::s3_client(&local.sdk_config());
     let key = format!("output/{job_id}/manifest.json.out");
     let run_uri = finished.run_uri();
     let put = |damaged: &'static [u8]| {

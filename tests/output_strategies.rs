@@ -594,11 +594,7 @@ async fn a_type_can_ask_for_its_strategy_and_the_builder_still_wins() {
 
 /// Nothing reached the local bucket.
 async fn assert_bucket_empty(local: &LocalBedrock) {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = llmbo_workspace::s3_client(&local.sdk_config());
     let listed = s3
         .list_objects_v2()
         .bucket(local.bucket())

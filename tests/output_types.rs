@@ -147,11 +147,7 @@ async fn rewrite_output(
     job: &str,
     change: impl Fn(&str) -> String,
 ) {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = llmbo_workspace::s3_client(&local.sdk_config());
     let key = format!("output/{job_id}/{job}.jsonl.out");
     let body = s3
         .get_object()

@@ -27,11 +27,7 @@ fn untyped(
 }
 
 async fn keys_in_s3(local: &LocalBedrock) -> i32 {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = llmbo_workspace::s3_client(&local.sdk_config());
     s3.list_objects_v2()
         .bucket(local.bucket())
         .send()

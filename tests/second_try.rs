@@ -457,16 +457,8 @@ async fn a_padding_id_is_refused_at_prepare() {
     assert!(job_names(&local).await.is_empty());
 }
 
-fn s3_client(local: &LocalBedrock) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 async fn get_text(local: &LocalBedrock, key: &str) -> String {
-    let body = s3_client(local)
+    let body = llmbo_workspace::s3_client(&local.sdk_config())
         .get_object()
         .bucket(local.bucket())
         .key(key)
@@ -482,7 +474,7 @@ async fn get_text(local: &LocalBedrock, key: &str) -> String {
 }
 
 async fn put_text(local: &LocalBedrock, key: &str, text: String) {
-    s3_client(local)
+    llmbo_workspace::s3_client(&local.sdk_config())
         .put_object()
         .bucket(local.bucket())
         .key(key)
@@ -835,7 +827,7 @@ async fn an_unreadable_input_of_a_job_never_created_is_an_error() {
         .collect();
     assert!(never.len() >= 120, "{}", never.len());
 
-    s3_client(&local)
+    llmbo_workspace::s3_client(&local.sdk_config())
         .delete_object()
         .bucket(local.bucket())
         .key("input/never-2.jsonl")
@@ -932,7 +924,7 @@ async fn a_run_left_before_its_uploads_is_completed_by_the_next_start() {
         .unwrap();
     drop(first);
     // What a process that died after its first upload leaves.
-    s3_client(&local)
+    llmbo_workspace::s3_client(&local.sdk_config())
         .delete_object()
         .bucket(local.bucket())
         .key("input/half-up-2.jsonl")
@@ -985,7 +977,7 @@ async fn on_demand_answers_of_the_longest_ids_are_kept() {
     assert_eq!(results.failures().count(), 0);
     assert_eq!(local.runtime_calls(), 30);
     // Each answer is kept under a short key.
-    let listed = s3_client(&local)
+    let listed = llmbo_workspace::s3_client(&local.sdk_config())
         .list_objects_v2()
         .bucket(local.bucket())
         .prefix("on-demand/")
@@ -1099,7 +1091,7 @@ async fn a_retry_resends_input_lines_without_a_record_id() {
     assert_eq!(ids_after, ids_before, "the same records, in the same order");
     // Each answer is the retry's answer to the record's own request.
     let retry_id = job_arn.rsplit('/').next().unwrap();
-    let keys = s3_client(&local)
+    let keys = llmbo_workspace::s3_client(&local.sdk_config())
         .list_objects_v2()
         .bucket(local.bucket())
         .prefix(format!("output/{retry_id}/"))

@@ -153,11 +153,7 @@ async fn a_run_of_120_001_records_is_three_jobs_at_bedrocks_default_quotas() {
 
 /// The keys under `prefix` in the local bucket.
 async fn keys(local: &LocalBedrock, prefix: &str) -> Vec<String> {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&local.sdk_config())
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = llmbo_workspace::s3_client(&local.sdk_config());
     let listed = s3
         .list_objects_v2()
         .bucket(local.bucket())

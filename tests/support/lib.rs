@@ -43,3 +43,13 @@ pub fn person_inputs(n: usize) -> Vec<(String, ModelInput)> {
         })
         .collect()
 }
+
+/// An S3 client for an endpoint's config (llmbo-local's `sdk_config()`): path-style addressing,
+/// which a local endpoint needs and an `SdkConfig` cannot carry.
+pub fn s3_client(config: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}
