@@ -1,9 +1,9 @@
 //! `#[derive(BatchOutput)]` for the `llmbo` crate.
 //!
 //! Use it through `llmbo::BatchOutput`, which re-exports both the trait and this derive.
-//! The derive runs in three steps, one file each: [`ast`] reads the item into a small model,
-//! [`valid`] rejects what cannot be a Bedrock tool (every mistake at once, each at its token),
-//! and [`expand`] writes the impl. When anything is wrong, [`fallback`] emits a stub impl
+//! The derive runs in three steps, one file each: `ast.rs` reads the item into a small model,
+//! `valid.rs` rejects what cannot be a Bedrock tool (every mistake at once, each at its token),
+//! and `expand.rs` writes the impl. When anything is wrong, `fallback.rs` emits a stub impl
 //! beside the errors so the user sees only the real mistakes, not a cascade.
 
 mod ast;

@@ -1,7 +1,7 @@
 //! The Anthropic Message Batches API, answered by the synthetic Claude: create a batch of
 //! Messages requests, follow it, list, cancel and delete batches, and stream its results as
-//! JSONL (Anthropic, "Message Batches", https://docs.anthropic.com/en/api/creating-message-batches
-//! and https://docs.anthropic.com/en/api/retrieving-message-batch-results).
+//! JSONL (Anthropic, "Message Batches", <https://docs.anthropic.com/en/api/creating-message-batches>
+//! and <https://docs.anthropic.com/en/api/retrieving-message-batch-results>).
 //!
 //! Requests carry the server's API key (`x-api-key`, or `Authorization: Bearer` as the SDK
 //! sends it) and no SigV4 signature. A batch's

@@ -2,7 +2,7 @@
 //! family the synthetic models serve (Bedrock's `ListFoundationModels`, `GetFoundationModel`,
 //! `ListInferenceProfiles`, `GetInferenceProfile`), and which of them take batch jobs with a
 //! bare id (AWS, "Supported Regions and models for batch inference",
-//! https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html).
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html>).
 
 use serde_json::{Value, json};
 

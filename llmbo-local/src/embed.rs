@@ -273,7 +273,7 @@ pub fn nova(body: &Map<String, Value>) -> Answer {
     }
 }
 
-/// Gemini's task types (Google, "Embeddings", https://ai.google.dev/api/embeddings#tasktype).
+/// Gemini's task types (Google, "Embeddings", <https://ai.google.dev/api/embeddings#tasktype>).
 const GEMINI_TASK_TYPES: &[&str] = &[
     "TASK_TYPE_UNSPECIFIED",
     "RETRIEVAL_QUERY",

@@ -1,5 +1,5 @@
-//! The Gemini API's batch mode (Google, "Batch API", https://ai.google.dev/gemini-api/docs/batch-mode,
-//! and the reference, https://ai.google.dev/api/batch-mode), answered by the synthetic Gemini:
+//! The Gemini API's batch mode (Google, "Batch API", <https://ai.google.dev/gemini-api/docs/batch-mode>,
+//! and the reference, <https://ai.google.dev/api/batch-mode>), answered by the synthetic Gemini:
 //! `models/{model}:batchGenerateContent` with inline requests or an uploaded JSONL file,
 //! `models/{model}:asyncBatchEmbedContent` (the embedding models' batches, `batches.
 //! create_embeddings` in Google's SDK), get,

@@ -4,7 +4,7 @@
 //! A batch job reads a record's media only from the folder its input names: "all resources
 //! must be in the same S3 bucket and folder", and the input must name that folder (AWS,
 //! "Format and upload your batch inference data",
-//! https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html). A medium
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html>). A medium
 //! elsewhere, or missing, is that record's error. Whether a folder below the input's counts
 //! is UNCONFIRMED; llmbo-local takes the strict reading (directly in the folder). On demand
 //! there is no folder: any object the caller may read.

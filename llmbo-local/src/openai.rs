@@ -1,8 +1,8 @@
 //! OpenAI's Files and Batch APIs, answered by the synthetic models: upload a JSONL file of
 //! requests (`purpose=batch`), create a batch over it, follow, list and cancel batches, and
 //! read the output and error files (OpenAI, "Batch API",
-//! https://platform.openai.com/docs/api-reference/batch, and "Files",
-//! https://platform.openai.com/docs/api-reference/files).
+//! <https://platform.openai.com/docs/api-reference/batch>, and "Files",
+//! <https://platform.openai.com/docs/api-reference/files>).
 //!
 //! Requests carry `Authorization: Bearer <the server's API key>`. A batch is validated line by
 //! line as OpenAI validates it (a bad line fails the batch with the line's number), then its

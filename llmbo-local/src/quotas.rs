@@ -1,6 +1,6 @@
 //! Service Quotas (`ServiceQuotasV20190624`, awsJson1_1) for the batch quotas llmbo-local
 //! enforces, one set per catalog model, named as Bedrock names them
-//! (AWS, "Amazon Bedrock endpoints and quotas", https://docs.aws.amazon.com/general/latest/gr/bedrock.html), and STS `GetCallerIdentity` (query protocol, XML).
+//! (AWS, "Amazon Bedrock endpoints and quotas", <https://docs.aws.amazon.com/general/latest/gr/bedrock.html>), and STS `GetCallerIdentity` (query protocol, XML).
 
 use serde_json::{Value, json};
 

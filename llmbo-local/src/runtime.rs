@@ -1,5 +1,5 @@
 //! `bedrock-runtime` InvokeModel and Converse (`POST /model/{modelId}/invoke`, `/converse`),
-//! answered by the same synthetic models as batch records (AWS, "InvokeModel", https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html).
+//! answered by the same synthetic models as batch records (AWS, "InvokeModel", <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html>).
 //!
 //! - A record's error becomes the runtime's error: a 400 record is `ValidationException`, a
 //!   model's internal error `ModelErrorException` (424, with `originalStatusCode`).

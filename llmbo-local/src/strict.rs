@@ -1,6 +1,6 @@
 //! The JSON Schema subset Bedrock's grammar compiler takes for native structured output and
 //! `strict` tools, checked as Bedrock checks it: a schema outside it gets a 400 whose message
-//! names the rule (the messages as seen on the wire; the rules: AWS, "Structured outputs", https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html).
+//! names the rule (the messages as seen on the wire; the rules: AWS, "Structured outputs", <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>).
 //!
 //! Refused, on evidence: numeric bounds (`minimum`, `maximum`, `exclusiveMinimum`,
 //! `exclusiveMaximum`, `multipleOf`), `maxItems`, `minItems` other than 0 or 1, an object

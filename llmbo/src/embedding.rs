@@ -6,7 +6,7 @@
 //! | Nova 2 multimodal embeddings | `amazon.nova-2-multimodal-embeddings-v1:0` (us-east-1) | 256, 384, 1024, 3072 (default) | `purpose` (required; default `GENERIC_INDEX`), `truncation` |
 //!
 //! From AWS, "Amazon Titan Text Embeddings models",
-//! https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html, and the
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html>, and the
 //! Amazon Nova user guide's multimodal embeddings page. Titan Multimodal G1 and Cohere Embed are left out: there
 //! is no firm evidence that batch jobs take them.
 
@@ -189,7 +189,7 @@ impl EmbeddingFamily {
 /// Gemini's `taskType` for an embedding purpose: documents to search are
 /// `RETRIEVAL_DOCUMENT`, queries `RETRIEVAL_QUERY`; `None` for a purpose about images, video
 /// or audio, which Gemini's text embeddings have no task for (Google, "Embeddings",
-/// https://ai.google.dev/gemini-api/docs/embeddings#task-types).
+/// <https://ai.google.dev/gemini-api/docs/embeddings#task-types>).
 #[cfg(feature = "aws")]
 pub(crate) fn gemini_task_type(purpose: EmbeddingPurpose) -> Option<&'static str> {
     match purpose {

@@ -222,7 +222,7 @@ impl Part {
 ///
 /// Bedrock reads a batch record's S3 media only from the folder its job's input names: "all
 /// resources must be in the same S3 bucket and folder" (AWS, "Format and upload your batch
-/// inference data", https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html).
+/// inference data", <https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html>).
 /// llmbo gives each job of such a run a folder of its own, `input/<job>/`, which holds the
 /// job's JSONL and names it as the job's input.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -826,8 +826,8 @@ const NONE: MediaSupport = MediaSupport {
 
 /// Which models take which media, first matching prefix wins; a model no row matches takes
 /// none. Bedrock's limits are those of the runtime's content blocks (AWS, "ImageBlock" and
-/// "DocumentBlock", https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html
-/// and https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_DocumentBlock.html:
+/// "DocumentBlock", <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html>
+/// and <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_DocumentBlock.html>:
 /// images up to 3.75 MB and 20 a request, documents up to 4.5 MB and 5 a request); batch
 /// documents none of its own. Correct it here when a provider changes.
 pub const MEDIA_MODELS: &[MediaSupport] = &[
@@ -1122,14 +1122,14 @@ fn pdf_pages(bytes: &[u8]) -> u32 {
 /// `measure` from [`measure`] (an S3 object not read: a typical image, or 3 pages).
 ///
 /// - Claude: an image is `width × height / 750` tokens after it is fitted into 1,568 px on its
-///   long side (Anthropic, "Vision", https://docs.anthropic.com/en/docs/build-with-claude/vision);
+///   long side (Anthropic, "Vision", <https://docs.anthropic.com/en/docs/build-with-claude/vision>);
 ///   (about 1.15 megapixels, so at most about 1,600 tokens); a PDF page 1,500 to 3,000 tokens, 2,250 counted (Anthropic, "PDF support",
-///   https://docs.anthropic.com/en/docs/build-with-claude/pdf-support).
+///   <https://docs.anthropic.com/en/docs/build-with-claude/pdf-support>).
 /// - OpenAI: 85 + 170 per 512 px tile after fitting into 2,048 px and the short side into
-///   768 px (OpenAI, "Images and vision", https://platform.openai.com/docs/guides/images-vision).
+///   768 px (OpenAI, "Images and vision", <https://platform.openai.com/docs/guides/images-vision>).
 /// - Gemini: 258 per image up to 384 px a side, else 258 per 768 px tile; 258 per PDF page
 ///   (Google, "Image understanding" and "Document understanding",
-///   https://ai.google.dev/gemini-api/docs/document-processing).
+///   <https://ai.google.dev/gemini-api/docs/document-processing>).
 /// - Nova, Llama, Pixtral and the rest: Claude's rule (UNCONFIRMED for them).
 /// - A text document: its bytes at four characters a token.
 pub fn media_tokens(

@@ -56,7 +56,7 @@ pub enum RequestFamily {
 }
 
 /// Which of OpenAI's APIs a run's requests go to inside its batches (OpenAI, "Batch API",
-/// https://platform.openai.com/docs/guides/batch: a batch names one endpoint for all its
+/// <https://platform.openai.com/docs/guides/batch>: a batch names one endpoint for all its
 /// requests). Only a run on OpenAI's Batch API takes it; an embedding run always goes to
 /// `/v1/embeddings`.
 #[derive(

@@ -2,7 +2,7 @@
 //! for native structured output (`output_config.format`, `outputConfig.textFormat`,
 //! `response_format`) and for `strict: true` tools.
 //!
-//! The subset, from AWS, "Structured outputs", https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html (each rule is data below, so it can be
+//! The subset, from AWS, "Structured outputs", <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html> (each rule is data below, so it can be
 //! corrected when AWS changes without touching the walk):
 //! - `additionalProperties: false` on every object;
 //! - no `minimum`/`maximum`/`exclusive*`/`multipleOf`/`maxItems`, `minItems` only 0 or 1,

@@ -205,7 +205,7 @@ impl RunSettings {
 
 /// Models with the `flex` and `priority` service tiers on demand (AWS's launch list,
 /// 2025-11-18; AWS, "Service tiers",
-/// https://docs.aws.amazon.com/bedrock/latest/userguide/service-tiers-inference.html): model id prefixes. Data: correct it when AWS
+/// <https://docs.aws.amazon.com/bedrock/latest/userguide/service-tiers-inference.html>): model id prefixes. Data: correct it when AWS
 /// changes. Every model has `default`.
 pub const SERVICE_TIERS: &[&str] = &[
     "openai.gpt-oss",

@@ -178,7 +178,7 @@ pub(super) fn gemini_body(
 /// A Responses API response: a `function_call` item or a `message` with one `output_text`
 /// part, `status: "incomplete"` with `incomplete_details.reason: "max_output_tokens"` when
 /// cut, and `usage` in input and output tokens (OpenAI, "The response object",
-/// https://platform.openai.com/docs/api-reference/responses/object).
+/// <https://platform.openai.com/docs/api-reference/responses/object>).
 pub(super) fn responses_body(
     model_id: &str,
     record_id: &str,

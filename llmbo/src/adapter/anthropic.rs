@@ -312,7 +312,7 @@ impl RequestWriter for AnthropicAdapter {
 
     /// Every strategy: the forced tool, `strict: true` on it, `output_config.format`
     /// (AWS, "Structured outputs",
-    /// https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html) and the schema in the system prompt.
+    /// <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>) and the schema in the system prompt.
     fn strategies(&self) -> &'static [OutputStrategy] {
         &[
             OutputStrategy::ForcedTool,

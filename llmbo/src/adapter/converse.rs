@@ -69,7 +69,7 @@ impl RequestWriter for ConverseAdapter {
     }
 
     /// Native structured output through `outputConfig.textFormat` (AWS, "Structured outputs",
-    /// https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html), or the schema in the system prompt. No tools: Converse batch jobs refuse them.
+    /// <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>), or the schema in the system prompt. No tools: Converse batch jobs refuse them.
     fn strategies(&self) -> &'static [OutputStrategy] {
         &[OutputStrategy::JsonSchema, OutputStrategy::JsonInPrompt]
     }

@@ -1,6 +1,6 @@
 //! Embedding models: Titan Text Embeddings V2 and Nova 2 multimodal embeddings
 //! (AWS, "Amazon Titan Text Embeddings models",
-//! https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html). The text to embed is the record's user turns.
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/titan-embedding-models.html>). The text to embed is the record's user turns.
 
 use std::borrow::Cow;
 
@@ -322,7 +322,7 @@ impl ModelProviderAdapter for NovaEmbedAdapter {
 }
 
 /// OpenAI's embedding models on its Batch API (`/v1/embeddings`; OpenAI, "Embeddings",
-/// https://platform.openai.com/docs/api-reference/embeddings): `{"input", "dimensions",
+/// <https://platform.openai.com/docs/api-reference/embeddings>): `{"input", "dimensions",
 /// "encoding_format": "float"}`, answered by `{"data": [{"embedding", "index"}], "usage":
 /// {"prompt_tokens"}}`. The model is named by the backend, as for every request there.
 #[derive(Debug, Clone, Default)]
@@ -416,8 +416,8 @@ impl ModelProviderAdapter for OpenAiEmbedAdapter {
 }
 
 /// Google's embedding models on the Gemini API's batch mode (`models/{model}:
-/// asyncBatchEmbedContent`; Google, "Embeddings", https://ai.google.dev/api/embeddings, and
-/// "Batch API", https://ai.google.dev/gemini-api/docs/batch-api): `{"content": {"parts":
+/// asyncBatchEmbedContent`; Google, "Embeddings", <https://ai.google.dev/api/embeddings>, and
+/// "Batch API", <https://ai.google.dev/gemini-api/docs/batch-api>): `{"content": {"parts":
 /// [{"text"}]}, "taskType", "outputDimensionality"}`, answered by `{"embedding": {"values"}}`.
 /// Gemini's vectors are unit length only at 3,072 dimensions; llmbo makes them so at any
 /// length unless `normalize(false)` is asked.

@@ -1,7 +1,7 @@
 //! Google's Gemini models (llmbo's id `google.<model>`), through the Gemini API's
 //! `GenerateContentRequest` (Google, "Generating content",
-//! https://ai.google.dev/api/generate-content, and "Structured output",
-//! https://ai.google.dev/gemini-api/docs/structured-output): `contents` of `user` and `model`
+//! <https://ai.google.dev/api/generate-content>, and "Structured output",
+//! <https://ai.google.dev/gemini-api/docs/structured-output>): `contents` of `user` and `model`
 //! turns made of `parts`, `systemInstruction`, `generationConfig`, and `tools` of
 //! `functionDeclarations` forced by `toolConfig.functionCallingConfig`. Answered by a
 //! `GenerateContentResponse`: `candidates[0].content.parts` (text, or `functionCall` with
@@ -343,7 +343,7 @@ impl RequestWriter for GeminiAdapter {
     /// The request's `contents`, then the model's own turn (its first candidate's content),
     /// then a user turn: a `functionResponse` with the problem for each call it made, or the
     /// problem as text (Google, "Function calling",
-    /// https://ai.google.dev/gemini-api/docs/function-calling).
+    /// <https://ai.google.dev/gemini-api/docs/function-calling>).
     fn reask_body(&self, request: &Value, answer: &Value, problem: &str) -> Option<Value> {
         let mut body = request.clone();
         let contents = body.get_mut("contents")?.as_array_mut()?;

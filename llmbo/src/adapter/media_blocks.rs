@@ -10,14 +10,14 @@
 //! | Llama 3.2 vision, Llama 4 | `<\|image\|>` in the prompt, the bytes in `images` | — | — | — |
 //!
 //! Sources: AWS, "Anthropic Claude Messages API",
-//! https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html;
-//! AWS, "ContentBlock", https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ContentBlock.html;
-//! Amazon Nova, "Complete request schema", https://docs.aws.amazon.com/nova/latest/userguide/complete-request-schema.html;
-//! Mistral, "Vision", https://docs.mistral.ai/capabilities/vision/;
-//! OpenAI, "File inputs", https://platform.openai.com/docs/guides/pdf-files;
-//! OpenAI, "Images and vision", https://platform.openai.com/docs/guides/images-vision;
-//! Google, "Image understanding", https://ai.google.dev/gemini-api/docs/image-understanding;
-//! Meta, "Llama 3.2 vision prompt format", https://www.llama.com/docs/model-cards-and-prompt-formats/llama3_2/.
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html>;
+//! AWS, "ContentBlock", <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ContentBlock.html>;
+//! Amazon Nova, "Complete request schema", <https://docs.aws.amazon.com/nova/latest/userguide/complete-request-schema.html>;
+//! Mistral, "Vision", <https://docs.mistral.ai/capabilities/vision/>;
+//! OpenAI, "File inputs", <https://platform.openai.com/docs/guides/pdf-files>;
+//! OpenAI, "Images and vision", <https://platform.openai.com/docs/guides/images-vision>;
+//! Google, "Image understanding", <https://ai.google.dev/gemini-api/docs/image-understanding>;
+//! Meta, "Llama 3.2 vision prompt format", <https://www.llama.com/docs/model-cards-and-prompt-formats/llama3_2/>.
 
 use serde_json::{Value, json};
 

@@ -657,7 +657,7 @@ pub(crate) fn chat_stop_reason(model_output: &Value) -> Option<String> {
 /// A chat-completion adapter's structured body. JsonSchema writes the OpenAI convention,
 /// `response_format: {type: "json_schema", json_schema: {name, description, schema, strict}}`;
 /// Bedrock documents only the field name (AWS, "Structured outputs",
-/// https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html; the shape is the
+/// <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>; the shape is the
 /// OpenAI convention, not documented by AWS).
 pub(crate) fn prepare_chat_output<A: RequestWriter + ?Sized>(
     adapter: &A,

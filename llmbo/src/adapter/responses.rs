@@ -1,7 +1,7 @@
 //! OpenAI's Responses API (`POST /v1/responses`), the endpoint OpenAI's Batch API takes
 //! beside chat completions (OpenAI, "Create a model response",
-//! https://platform.openai.com/docs/api-reference/responses/create, and "Structured model
-//! outputs", https://platform.openai.com/docs/guides/structured-outputs).
+//! <https://platform.openai.com/docs/api-reference/responses/create>, and "Structured model
+//! outputs", <https://platform.openai.com/docs/guides/structured-outputs>).
 //!
 //! A body is `input` (the conversation as messages), `instructions` (the system prompt),
 //! `max_output_tokens`, `temperature`, `top_p`, function `tools` (flat: `{type, name,

@@ -8,7 +8,7 @@
 //! | [`JsonInPrompt`](OutputStrategy::JsonInPrompt) | the schema in the system prompt | the first JSON object in the text |
 //!
 //! Which models take native structured output (and strict tools) is the data in
-//! [`STRUCTURED_OUTPUT_MODELS`], from AWS, "Structured outputs", https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html; the adapter says which
+//! [`STRUCTURED_OUTPUT_MODELS`], from AWS, "Structured outputs", <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>; the adapter says which
 //! strategies it can write ([`ModelProviderAdapter::strategies`]). The default for a model is
 //! the first that both allow of: JsonSchema (native support known), ForcedTool (InvokeModel jobs
 //! only: Converse batch jobs refuse tools), JsonInPrompt.
@@ -59,7 +59,7 @@ const fn row(
 use NativeSupport::{No, Uncertain, Yes};
 
 /// Which models take native structured output (and `strict` tools), first matching prefix
-/// wins; a model no row matches is [`NativeSupport::No`]. From AWS, "Structured outputs", https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html, and
+/// wins; a model no row matches is [`NativeSupport::No`]. From AWS, "Structured outputs", <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>, and
 /// the open-weight allow-lists of other clients; correct it here when AWS changes.
 pub const STRUCTURED_OUTPUT_MODELS: &[NativeSupportRow] = &[
     row(

@@ -264,7 +264,7 @@ impl Aws {
 
 /// The runtime's "use an inference profile" refusal, with the profile to use where one is
 /// known: the model's `us.` profile (AWS, "Supported Regions and models for batch inference",
-/// https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html).
+/// <https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html>).
 fn with_profile_hint(model_id: &str, message: String) -> String {
     let bare = crate::model::normalize_model_id(model_id);
     if message.contains("inference profile") && bare == model_id {

@@ -1,6 +1,6 @@
 //! Anthropic's Message Batches API as a [`Backend`] (Anthropic, "Batch processing",
-//! https://docs.claude.com/en/docs/build-with-claude/batch-processing, and the API reference,
-//! https://docs.claude.com/en/api/creating-message-batches).
+//! <https://docs.claude.com/en/docs/build-with-claude/batch-processing>, and the API reference,
+//! <https://docs.claude.com/en/api/creating-message-batches>).
 //!
 //! A job's input is kept in the run's store as Bedrock's JSONL (`recordId`, `modelInput`), so
 //! everything above the seam reads it as on Bedrock. Creating the job sends its lines inline,

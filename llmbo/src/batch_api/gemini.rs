@@ -1,6 +1,6 @@
 //! The Gemini API's batch mode as a [`Backend`] (Google, "Batch API",
-//! https://ai.google.dev/gemini-api/docs/batch-mode, and the reference,
-//! https://ai.google.dev/api/batch-mode).
+//! <https://ai.google.dev/gemini-api/docs/batch-mode>, and the reference,
+//! <https://ai.google.dev/api/batch-mode>).
 //!
 //! A job's input is kept in the run's store as Bedrock's JSONL. Creating the job uploads it
 //! through the File API's resumable protocol as Gemini's JSONL, one `{"key", "request"}` a

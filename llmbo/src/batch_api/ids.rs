@@ -1,6 +1,6 @@
 //! Record ids as the batch APIs take them: Anthropic's `custom_id` is 1 to 64 characters of
 //! `[A-Za-z0-9_-]` (Anthropic, "Batch processing",
-//! https://docs.claude.com/en/docs/build-with-claude/batch-processing; the character set is
+//! <https://docs.claude.com/en/docs/build-with-claude/batch-processing>; the character set is
 //! the API's own validation message), and the other APIs are held to the same rule so that a
 //! run moves between providers unchanged.
 //!

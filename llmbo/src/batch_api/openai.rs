@@ -1,6 +1,6 @@
 //! OpenAI's Batch API as a [`Backend`] (OpenAI, "Batch API",
-//! https://platform.openai.com/docs/guides/batch, and the API reference,
-//! https://platform.openai.com/docs/api-reference/batch).
+//! <https://platform.openai.com/docs/guides/batch>, and the API reference,
+//! <https://platform.openai.com/docs/api-reference/batch>).
 //!
 //! A job's input is kept in the run's store as Bedrock's JSONL. Creating the job uploads it
 //! as OpenAI's JSONL (`POST /v1/files`, `purpose=batch`), one `{"custom_id", "method",

@@ -28,9 +28,9 @@ fn env_names(provider: Provider) -> (&'static str, &'static str) {
 }
 
 /// A provider's per-job limits, where the user gave none (Anthropic, "Batch processing",
-/// https://docs.claude.com/en/docs/build-with-claude/batch-processing: 100,000 requests or
-/// 256 MB; OpenAI, "Batch API", https://platform.openai.com/docs/guides/batch: 50,000
-/// requests and 200 MB; Google, "Batch API", https://ai.google.dev/gemini-api/docs/batch-mode:
+/// <https://docs.claude.com/en/docs/build-with-claude/batch-processing>: 100,000 requests or
+/// 256 MB; OpenAI, "Batch API", <https://platform.openai.com/docs/guides/batch>: 50,000
+/// requests and 200 MB; Google, "Batch API", <https://ai.google.dev/gemini-api/docs/batch-mode>:
 /// 2 GB files). No minimum: a batch of one is a batch.
 pub(crate) fn limits(provider: Provider) -> ShardLimits {
     match provider {

@@ -1,6 +1,6 @@
 //! Records read while their jobs run. Bedrock says a job's results can be read from its
 //! output location while it is InProgress (AWS, "Monitor batch inference jobs",
-//! https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-monitor.html); whether
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-monitor.html>); whether
 //! the files grow before the end is not documented. Each poll reads what a job's output files
 //! hold past what was read before (a `Range` GET of one version), whole lines only, and hands
 //! out each record the first time it is seen. Where the output comes only at the end, nothing

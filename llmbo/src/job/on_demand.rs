@@ -2,7 +2,7 @@
 //! Converse-type run) instead of a batch job, with the very same bodies, adapters and parsers,
 //! so they come back as the same `RecordResult`s. For runs under `on_demand_below`, and retries and re-asks under the job
 //! minimum with `RetryOptions::on_demand` (AWS, "InvokeModel",
-//! https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html). On-demand prices apply.
+//! <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html>). On-demand prices apply.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,7 +9,7 @@ use super::Severity;
 use crate::aws::{Aws, CatalogAnswer};
 
 /// How a model takes batch jobs (AWS, "Supported Regions and models for batch inference",
-/// https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html).
+/// <https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BatchSupport {

@@ -1,6 +1,6 @@
 //! The per-job limits read from Service Quotas: Bedrock's batch quotas are per model and per
 //! region, named `… for <model name>` (AWS, "Format and upload your batch
-//! inference data", https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html), so the model's catalog
+//! inference data", <https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html>), so the model's catalog
 //! name finds them.
 
 use super::QuotaSource;

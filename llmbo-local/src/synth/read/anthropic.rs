@@ -155,7 +155,7 @@ pub const ONE_SAMPLING_PARAMETER: &[&str] = &[
 ];
 
 /// Claude's `output_config`: `effort` and `format: {type: "json_schema", schema: {…}}`
-/// (AWS, "Structured outputs", https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html); the schema, if one is asked for.
+/// (AWS, "Structured outputs", <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>); the schema, if one is asked for.
 pub(super) fn read_output_config(config: Option<&Value>) -> Result<Option<Value>, String> {
     let Some(config) = config else {
         return Ok(None);

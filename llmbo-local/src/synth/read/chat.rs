@@ -111,7 +111,7 @@ pub(super) fn read_chat(body: &Map<String, Value>) -> Result<Request, String> {
 
 /// The chat-completion `response_format`: `{type: "json_schema", json_schema: {name, schema,
 /// strict}}` (the OpenAI convention; AWS, "OpenAI models",
-/// https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-openai.html), or `text`.
+/// <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-openai.html>), or `text`.
 pub(super) fn read_response_format(format: Option<&Value>) -> Result<Option<Value>, String> {
     let Some(format) = format else {
         return Ok(None);

@@ -1,5 +1,5 @@
 //! Gemini's `GenerateContentRequest` (Google, "Generating content",
-//! https://ai.google.dev/api/generate-content): `contents` of `user` and `model` turns made of
+//! <https://ai.google.dev/api/generate-content>): `contents` of `user` and `model` turns made of
 //! `parts`, `systemInstruction`, `generationConfig` (with `responseMimeType` and
 //! `responseJsonSchema` or `responseSchema`), `tools` of `functionDeclarations` and
 //! `toolConfig.functionCallingConfig`.

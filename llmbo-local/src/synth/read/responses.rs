@@ -1,5 +1,5 @@
 //! OpenAI's Responses API body (`POST /v1/responses`; OpenAI, "Create a model response",
-//! https://platform.openai.com/docs/api-reference/responses/create).
+//! <https://platform.openai.com/docs/api-reference/responses/create>).
 
 use serde_json::{Map, Value};
 

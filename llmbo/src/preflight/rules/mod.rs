@@ -1,8 +1,8 @@
 //! Each family's request rules: what Bedrock's own validation does not check before a job
 //! runs (it checks the JSONL shape and the counts), and what makes a record come back as an
 //! error record hours later. Sources: AWS, "Inference request parameters and response fields for foundation
-//! models", https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters.html, and the
-//! structured-output page, https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html.
+//! models", <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters.html>, and the
+//! structured-output page, <https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>.
 
 use serde_json::{Map, Value};
 
