@@ -83,7 +83,7 @@ impl Budget {
     }
 
     /// Takes `bytes` of the budget; `false` when it has not that much left.
-    pub(crate) fn take(&self, bytes: usize) -> bool {
+    fn take(&self, bytes: usize) -> bool {
         self.held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 held.checked_add(bytes).filter(|now| *now <= self.limit)
@@ -110,16 +110,16 @@ pub(crate) struct HeldPieces {
 
 #[cfg(feature = "_http")]
 impl HeldPieces {
-    /// None yet, with `first` bytes of `budget` (taken already) held for them.
-    pub(crate) fn new(budget: &'static Budget, first: usize) -> Self {
+    /// None yet, and none of `budget` held.
+    pub(crate) fn new(budget: &'static Budget) -> Self {
         HeldPieces {
             pieces: Vec::new(),
             budget,
-            held: first,
+            held: 0,
         }
     }
 
-    /// Takes `bytes` more of the budget for more pieces; `false` when it has not that much.
+    /// Takes `bytes` more of the budget for pieces; `false` when it has not that much.
     pub(crate) fn take(&mut self, bytes: usize) -> bool {
         let taken = self.budget.take(bytes);
         if taken {

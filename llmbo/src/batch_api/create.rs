@@ -257,9 +257,10 @@ enum Sink {
 
 impl Sink {
     fn new(budget: &'static Budget) -> std::io::Result<Sink> {
-        if budget.take(PIECE) {
+        let mut held = HeldPieces::new(budget);
+        if held.take(PIECE) {
             return Ok(Sink::Memory {
-                held: HeldPieces::new(budget, PIECE),
+                held,
                 filling: Vec::with_capacity(PIECE),
             });
         }
